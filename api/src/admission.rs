@@ -1,0 +1,49 @@
+//! Admission of execs: a project may run at most its `max_concurrent_execs` at once in this
+//! process; past that the API answers 429 `concurrency_limit` rather than queueing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sbx_store::ids::ProjectId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::ApiError;
+
+/// Running-exec counters, one semaphore per project.
+#[derive(Default)]
+pub struct ExecSlots {
+    projects: Mutex<HashMap<ProjectId, (u32, Arc<Semaphore>)>>,
+}
+
+impl ExecSlots {
+    /// A slot for one exec of `project`, whose cap is `max`; held until dropped.
+    pub fn try_acquire(&self, project: ProjectId, max: u32) -> Result<OwnedSemaphorePermit, ApiError> {
+        let semaphore = {
+            let mut projects = self.projects.lock().expect("admission lock");
+            let entry = projects.entry(project).or_insert_with(|| (max, Arc::new(Semaphore::new(max as usize))));
+            if entry.0 != max {
+                // The cap changed: new execs count against a new semaphore; running ones finish
+                // on the old one.
+                *entry = (max, Arc::new(Semaphore::new(max as usize)));
+            }
+            entry.1.clone()
+        };
+        semaphore.try_acquire_owned().map_err(|_| ApiError::ConcurrencyLimit(max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_is_per_project() {
+        let slots = ExecSlots::default();
+        let (a, b) = (ProjectId::new(), ProjectId::new());
+        let first = slots.try_acquire(a, 1).unwrap();
+        assert!(matches!(slots.try_acquire(a, 1), Err(ApiError::ConcurrencyLimit(1))));
+        let _other = slots.try_acquire(b, 1).unwrap();
+        drop(first);
+        assert!(slots.try_acquire(a, 1).is_ok());
+    }
+}

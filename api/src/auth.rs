@@ -1,0 +1,57 @@
+//! Authentication and admission for `/v1`: one middleware reads the Bearer key, looks it up
+//! (by the SHA-256 of the key, an indexed read), applies the key's rate limit, and leaves the
+//! [`Caller`] in the request for handlers to extract. Every answer it lets through carries the
+//! rate-limit headers.
+
+use std::future::{Ready, ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use sbx_store::keys::KeyOwner;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The authenticated caller of a `/v1` request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub KeyOwner);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Only reachable behind `guard`; without it, the request is simply unauthenticated.
+        ready(req.extensions().get::<Caller>().cloned().ok_or(ApiError::MissingKey))
+    }
+}
+
+/// The key in `Authorization: Bearer <key>`, if the header has that form.
+fn bearer(req: &ServiceRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim()).filter(|k| !k.is_empty())
+}
+
+/// The `/v1` middleware: authenticate, rate-limit, then run the handler.
+pub async fn guard(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
+    let key = bearer(&req).ok_or(ApiError::MissingKey)?;
+    let owner = sbx_store::keys::authenticate(&state.pool, key).await.map_err(ApiError::from)?.ok_or(ApiError::InvalidKey)?;
+    let standing = match state.limiter.check(owner.api_key_id) {
+        Ok(s) => s,
+        Err(wait) => {
+            metrics::counter!("sbx_rate_limited_total").increment(1);
+            let err = ApiError::RateLimited { retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64 };
+            let mut res = actix_web::ResponseError::error_response(&err);
+            state.limiter.write_headers(state.limiter.refused(wait), res.headers_mut());
+            return Err(actix_web::error::InternalError::from_response(err, res).into());
+        }
+    };
+    req.extensions_mut().insert(Caller(owner));
+    let mut res = next.call(req).await?;
+    state.limiter.write_headers(standing, res.headers_mut());
+    Ok(res)
+}

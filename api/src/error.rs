@@ -1,0 +1,237 @@
+//! Errors as RFC 9457 problem details. Every error the API returns is an [`ApiError`]; each
+//! variant documents its status and carries a stable snake_case `code` clients can match on.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error: `application/problem+json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `https://sbx.dev/problems/<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// A short summary of the problem type.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `invalid_api_key`.
+    pub code: &'static str,
+    /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An error answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `malformed_json`: the body is not JSON.
+    #[error("{0}")]
+    MalformedJson(String),
+    /// 400 `bad_request`: query or headers not understood.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 `missing_api_key`: no `Authorization: Bearer` header.
+    #[error("send your API key as `Authorization: Bearer <key>`")]
+    MissingKey,
+    /// 401 `invalid_api_key`: the key is unknown or revoked.
+    #[error("the API key is not valid, or was revoked")]
+    InvalidKey,
+    /// 404 `not_found`: no such object in the caller's project, or no such route.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 `method_not_allowed`.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    /// 413 `payload_too_large`: the body, code, module or files are over their cap.
+    #[error("{detail}")]
+    TooLarge {
+        /// What is too large.
+        detail: String,
+        /// The field.
+        field: Option<String>,
+    },
+    /// 415 `unsupported_media_type`: the body is not `application/json`.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    /// 422 with a specific code (`invalid_request`, `unsupported_language`, `invalid_base64`,
+    /// `invalid_limit`, `invalid_module`, ...): well-formed JSON that asks for something invalid.
+    #[error("{detail}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// What is wrong.
+        detail: String,
+        /// The field.
+        field: Option<String>,
+    },
+    /// 429 `rate_limited`: the key's request rate is over its policy.
+    #[error("too many requests: retry after {retry_after_s} s")]
+    RateLimited {
+        /// Seconds until a request would be admitted.
+        retry_after_s: u64,
+    },
+    /// 429 `concurrency_limit`: the project already runs as many execs as it may.
+    #[error("this project already runs {0} execs at once, its limit; retry when one ends")]
+    ConcurrencyLimit(u32),
+    /// 503 `unavailable`: a dependency (the database, the runner) is down or saturated.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500 `internal`: our fault; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 422 about `field`.
+    pub fn invalid(code: &'static str, field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Invalid { code, detail: detail.into(), field: Some(field.into()) }
+    }
+
+    /// A 413 about `field`.
+    pub fn too_large(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::TooLarge { detail: detail.into(), field: Some(field.into()) }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed_json",
+            Self::BadRequest(_) => "bad_request",
+            Self::MissingKey => "missing_api_key",
+            Self::InvalidKey => "invalid_api_key",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Invalid { code, .. } => code,
+            Self::RateLimited { .. } => "rate_limited",
+            Self::ConcurrencyLimit(_) => "concurrency_limit",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "Malformed JSON",
+            Self::BadRequest(_) => "Bad request",
+            Self::MissingKey | Self::InvalidKey => "Unauthorized",
+            Self::NotFound(_) => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::TooLarge { .. } => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::Invalid { .. } => "Invalid request",
+            Self::RateLimited { .. } => "Rate limited",
+            Self::ConcurrencyLimit(_) => "Concurrency limit reached",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Internal(_) => "Internal error",
+        }
+    }
+
+    /// The body of this error.
+    pub fn problem(&self) -> Problem {
+        let field = match self {
+            Self::Invalid { field, .. } | Self::TooLarge { field, .. } => field.clone(),
+            _ => None,
+        };
+        Problem {
+            type_: format!("https://sbx.dev/problems/{}", self.code()),
+            title: self.title(),
+            status: self.status_code().as_u16(),
+            detail: self.to_string(),
+            code: self.code(),
+            field,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } | Self::ConcurrencyLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(cause = %cause, "internal error");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type("application/problem+json");
+        match self {
+            Self::MissingKey | Self::InvalidKey => {
+                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sbx\"")));
+            }
+            Self::RateLimited { retry_after_s } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+            }
+            Self::ConcurrencyLimit(_) | Self::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        res.body(serde_json::to_vec(&self.problem()).expect("a problem serializes"))
+    }
+}
+
+impl From<sbx_store::StoreError> for ApiError {
+    fn from(e: sbx_store::StoreError) -> Self {
+        match e {
+            sbx_store::StoreError::Unavailable(m) => Self::Unavailable(format!("the database is unavailable: {m}")),
+            sbx_store::StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            sbx_store::StoreError::Query(q) if q.is_closed() => Self::Unavailable("the database connection was lost".into()),
+            other => Self::Internal(format!("{other:#}")),
+        }
+    }
+}
+
+/// Turns actix's JSON extractor errors into problems: syntax errors are 400, wrong types and
+/// missing or unknown fields 422, an oversized body 413, another content type 415.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    let api = match err {
+        J::OverflowKnownLength { length, limit } => {
+            ApiError::TooLarge { detail: format!("the body is {length} bytes; at most {limit} are read"), field: None }
+        }
+        J::Overflow { limit } => ApiError::TooLarge { detail: format!("the body is over {limit} bytes"), field: None },
+        J::ContentType => ApiError::UnsupportedMediaType,
+        J::Deserialize(e) if e.is_data() => ApiError::Invalid { code: "invalid_request", detail: e.to_string(), field: None },
+        J::Deserialize(e) => ApiError::MalformedJson(format!("the body is not valid JSON: {e}")),
+        other => ApiError::BadRequest(other.to_string()),
+    };
+    api.into()
+}
+
+/// Query-string errors as problems (400).
+pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(format!("query string: {err}")).into()
+}
+
+/// Path errors as problems: a malformed id names nothing, so 404.
+pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound(format!("no such object: {err}")).into()
+}
+
+/// The answer for routes that do not exist.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// The answer for a method a route does not take.
+pub async fn method_not_allowed() -> HttpResponse {
+    ApiError::MethodNotAllowed.error_response()
+}

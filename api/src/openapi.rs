@@ -1,0 +1,52 @@
+//! The OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`, served from the binary: it
+//! works offline).
+
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::routes;
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sbx", description = "Sandboxes for code, evals and training.", version = "1"),
+    paths(
+        routes::exec::exec,
+        routes::jobs::get_job,
+        routes::jobs::list_jobs,
+        routes::health::healthz,
+        routes::health::readyz,
+        routes::health::metrics,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "exec", description = "Run code now"),
+        (name = "jobs", description = "Recorded execs"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("An sbx API key")).build()),
+        );
+    }
+}
+
+/// Mount `/openapi.json`, `/docs/` and a redirect from `/docs`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()))
+        .route(
+            "/docs",
+            web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish() }),
+        );
+}

@@ -1,0 +1,285 @@
+//! `POST /v1/exec`: run code now and answer with its result. The request is checked in full
+//! before anything runs; a limit the code hits is a 200 with that status, not an error.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use base64::Engine as _;
+use chrono::Utc;
+use sbx_limits::exec::{MAX_ARGS, MAX_CODE_BYTES, MAX_INPUT_FILES, MAX_INPUT_FILES_BYTES, MAX_MODULE_BYTES, MAX_PATH_BYTES, MAX_STDIN_BYTES};
+use sbx_limits::{ExecLimits, RequestedLimits};
+use sbx_store::exec::{ExecOutcome, ExecSpec, InputFile, Program};
+use sbx_store::ids::JobId;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// A file handed to the program. Exactly one of `content` and `content_b64`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileIn {
+    /// Where the file goes: relative to `/workspace`, or an absolute path under it.
+    #[schema(example = "data/input.csv")]
+    pub path: String,
+    /// The content as UTF-8 text.
+    pub content: Option<String>,
+    /// The content in base64.
+    pub content_b64: Option<String>,
+}
+
+/// What to run, with what, under which limits.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    /// `python` (CPython 3.15 with numpy and pandas) or `wasi` (a WASI preview-1 command module).
+    #[schema(example = "python")]
+    pub language: String,
+    /// Python source, for `python`.
+    #[schema(example = "print(1+1)")]
+    pub code: Option<String>,
+    /// A WASI command module in base64 (binary or text format), for `wasi`.
+    pub module_b64: Option<String>,
+    /// Arguments (`sys.argv[1:]`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Standard input.
+    pub stdin: Option<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Files placed under `/workspace`, the working directory.
+    #[serde(default)]
+    pub files: Vec<FileIn>,
+    /// Wall-time limit in ms; default 10 000, at most the project's ceiling.
+    pub timeout_ms: Option<u64>,
+    /// Memory limit in MiB; default 512, at least 32, at most the project's ceiling.
+    pub memory_mb: Option<u64>,
+    /// Cap per output stream in bytes; default 1 MiB.
+    pub output_limit_bytes: Option<u64>,
+}
+
+/// The result of an exec; also recorded as job `id`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecResponse {
+    /// The job recording this exec (`GET /v1/jobs/{id}`).
+    pub id: JobId,
+    /// The outcome.
+    #[serde(flatten)]
+    pub outcome: ExecOutcome,
+}
+
+/// The request checked and turned into what the runner takes, plus what the job row keeps.
+pub struct Checked {
+    /// For the runner.
+    pub spec: ExecSpec,
+    /// Resolved limits.
+    pub limits: ExecLimits,
+    /// The request as recorded: file contents and module bytes left out.
+    pub recorded: serde_json::Value,
+}
+
+fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
+    if s.contains('\0') {
+        return Err(ApiError::invalid("invalid_request", field, format!("{field} may not contain NUL characters")));
+    }
+    Ok(())
+}
+
+fn decode_b64(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| ApiError::invalid("invalid_base64", field, format!("{field} is not valid base64: {e}")))
+}
+
+/// A file path under `/workspace`, normalised to a relative path; `None` if it may not be used.
+fn workspace_path(path: &str) -> Option<String> {
+    let rel = match path.strip_prefix("/workspace/") {
+        Some(rel) => rel,
+        None if path.starts_with('/') => return None,
+        None => path,
+    };
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.is_empty() || parts.iter().any(|p| *p == "..") || rel.contains('\0') || rel.contains('\\') {
+        return None;
+    }
+    Some(parts.join("/"))
+}
+
+/// Check `req` in full against the caller's project.
+pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
+    let program = match req.language.as_str() {
+        "python" => {
+            if req.module_b64.is_some() {
+                return Err(ApiError::invalid("invalid_request", "module_b64", "module_b64 is for language `wasi`; send Python as `code`"));
+            }
+            let code = req.code.ok_or_else(|| ApiError::invalid("invalid_request", "code", "language `python` needs `code`"))?;
+            if code.len() > MAX_CODE_BYTES {
+                return Err(ApiError::too_large("code", format!("code is {} bytes; at most {MAX_CODE_BYTES} are accepted", code.len())));
+            }
+            no_nul("code", &code)?;
+            Program::Python { code }
+        }
+        "wasi" => {
+            if req.code.is_some() {
+                return Err(ApiError::invalid("invalid_request", "code", "language `wasi` runs `module_b64`, not `code`"));
+            }
+            let b64 = req.module_b64.ok_or_else(|| ApiError::invalid("invalid_request", "module_b64", "language `wasi` needs `module_b64`"))?;
+            if b64.len() > MAX_MODULE_BYTES.div_ceil(3) * 4 + 4 {
+                return Err(ApiError::too_large("module_b64", format!("the module is over {MAX_MODULE_BYTES} bytes")));
+            }
+            Program::Wasi { module: Arc::from(decode_b64("module_b64", &b64)?) }
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "unsupported_language",
+                "language",
+                format!("language {other:?} is not supported; use \"python\" or \"wasi\""),
+            ));
+        }
+    };
+    if req.args.len() > MAX_ARGS {
+        return Err(ApiError::invalid("invalid_request", "args", format!("at most {MAX_ARGS} args")));
+    }
+    for a in &req.args {
+        no_nul("args", a)?;
+    }
+    if req.env.len() > MAX_ARGS {
+        return Err(ApiError::invalid("invalid_request", "env", format!("at most {MAX_ARGS} environment variables")));
+    }
+    for (k, v) in &req.env {
+        if k.is_empty() || k.contains('=') {
+            return Err(ApiError::invalid("invalid_request", "env", format!("environment variable name {k:?} is empty or contains '='")));
+        }
+        no_nul("env", k)?;
+        no_nul("env", v)?;
+    }
+    let stdin = req.stdin.unwrap_or_default();
+    if stdin.len() > MAX_STDIN_BYTES {
+        return Err(ApiError::too_large("stdin", format!("stdin is over {MAX_STDIN_BYTES} bytes")));
+    }
+    if req.files.len() > MAX_INPUT_FILES {
+        return Err(ApiError::invalid("invalid_request", "files", format!("at most {MAX_INPUT_FILES} files")));
+    }
+    let mut files = Vec::with_capacity(req.files.len());
+    let mut seen = HashSet::new();
+    let mut total = 0usize;
+    let mut recorded_files = Vec::with_capacity(req.files.len());
+    for (i, f) in req.files.into_iter().enumerate() {
+        let field = format!("files[{i}]");
+        if f.path.len() > MAX_PATH_BYTES {
+            return Err(ApiError::invalid("invalid_path", format!("{field}.path"), format!("paths are at most {MAX_PATH_BYTES} bytes")));
+        }
+        let path = workspace_path(&f.path).ok_or_else(|| {
+            ApiError::invalid("invalid_path", format!("{field}.path"), format!("{:?} is not a path under /workspace", f.path))
+        })?;
+        if !seen.insert(path.clone()) {
+            return Err(ApiError::invalid("invalid_path", format!("{field}.path"), format!("{path:?} is given twice")));
+        }
+        let content = match (f.content, f.content_b64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => decode_b64(&format!("{field}.content_b64"), &b64)?,
+            _ => return Err(ApiError::invalid("invalid_request", field, "give exactly one of content and content_b64")),
+        };
+        total += content.len();
+        if total > MAX_INPUT_FILES_BYTES {
+            return Err(ApiError::too_large("files", format!("files hold over {MAX_INPUT_FILES_BYTES} bytes together")));
+        }
+        recorded_files.push(serde_json::json!({"path": path, "size": content.len()}));
+        files.push(InputFile { path, content });
+    }
+    let requested = RequestedLimits { timeout_ms: req.timeout_ms, memory_mb: req.memory_mb, output_limit_bytes: req.output_limit_bytes };
+    let limits = ExecLimits::resolve(requested, &caller.0.limits).map_err(|e| ApiError::invalid("invalid_limit", e.field(), e.to_string()))?;
+    let recorded = serde_json::json!({
+        "language": program.language(),
+        "code": match &program { Program::Python { code } => Some(code.as_str()), Program::Wasi { .. } => None },
+        "module_bytes": match &program { Program::Wasi { module } => Some(module.len()), Program::Python { .. } => None },
+        "args": req.args,
+        "stdin_bytes": stdin.len(),
+        "env": req.env.keys().collect::<Vec<_>>(),
+        "files": recorded_files,
+        "timeout_ms": limits.timeout_ms,
+        "memory_mb": limits.memory_bytes >> 20,
+        "output_limit_bytes": limits.output_limit_bytes,
+    });
+    Ok(Checked {
+        spec: ExecSpec { program, args: req.args, stdin: stdin.into_bytes(), env: req.env.into_iter().collect(), files },
+        limits,
+        recorded,
+    })
+}
+
+/// Run code now and answer with the result.
+#[utoipa::path(
+    post,
+    path = "/v1/exec",
+    tag = "exec",
+    request_body = ExecRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The code ran (or hit a limit: see `status`)", body = ExecResponse),
+        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Code, module, files or body over their cap", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The request asks for something invalid", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate or concurrency limit; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database or runner is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn exec(state: web::Data<AppState>, caller: Caller, body: web::Json<ExecRequest>) -> Result<HttpResponse, ApiError> {
+    let checked = check(body.into_inner(), &caller)?;
+    let _slot = state.admission.try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;
+    let job_id = JobId::new();
+    let started_at = Utc::now();
+    let language = checked.spec.program.language();
+    // A client that hangs up cancels its exec: dropping this handler drops the guard.
+    let cancel = CancellationToken::new();
+    let _cancel_on_drop = cancel.clone().drop_guard();
+    let outcome = state.executor.exec(checked.spec, checked.limits, cancel).await?;
+    metrics::counter!("sbx_execs_total", "status" => outcome.status.as_str()).increment(1);
+    metrics::histogram!("sbx_exec_duration_seconds").record(outcome.duration_ms / 1e3);
+    let record = sbx_store::jobs::FinishedExec {
+        job_id,
+        project_id: caller.0.project_id,
+        api_key_id: caller.0.api_key_id,
+        language,
+        request: &checked.recorded,
+        outcome: &outcome,
+        started_at,
+    };
+    if let Err(e) = sbx_store::jobs::insert_finished_exec(&state.pool, record).await {
+        // The code ran and its result is in hand: answer with it, and say loudly that the
+        // record is missing.
+        metrics::counter!("sbx_job_record_failures_total").increment(1);
+        tracing::error!(job_id = %job_id, error = %e, "could not record a finished exec");
+    }
+    Ok(HttpResponse::Ok().json(ExecResponse { id: job_id, outcome }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workspace_path;
+
+    #[test]
+    fn paths_stay_under_the_workspace() {
+        let cases = [
+            ("a.txt", Some("a.txt")),
+            ("/workspace/d/a.txt", Some("d/a.txt")),
+            ("./d//a.txt", Some("d/a.txt")),
+            ("/etc/passwd", None),
+            ("../x", None),
+            ("d/../../x", None),
+            ("", None),
+            ("/workspace/", None),
+            ("a\\b", None),
+        ];
+        for (given, want) in cases {
+            assert_eq!(workspace_path(given).as_deref(), want, "{given:?}");
+        }
+    }
+}

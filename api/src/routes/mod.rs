@@ -1,0 +1,30 @@
+//! Routes, one module per resource.
+
+pub mod exec;
+pub mod health;
+pub mod jobs;
+
+use actix_web::{middleware, web};
+
+use crate::error;
+
+/// Mount every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
+        .configure(crate::openapi::configure)
+        .service(
+            web::scope("/v1")
+                .wrap(middleware::from_fn(crate::auth::guard))
+                .service(resource("/exec").route(web::post().to(exec::exec)))
+                .service(resource("/jobs").route(web::get().to(jobs::list_jobs)))
+                .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)))
+                .default_service(web::to(error::not_found)),
+        );
+}
+
+/// A resource that answers a problem for methods it does not take.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(error::method_not_allowed))
+}

@@ -1,0 +1,13 @@
+//! Pure rules of sbx: what a workload may ask for, what it gets when it asks for nothing, and
+//! how a request's limits are checked against its project's. No I/O lives here.
+//!
+//! # Layout
+//! - [`exec`]: the limits of one exec (wall time, memory, output) and their resolution against
+//!   a project's maxima; request-size caps (code, module, files).
+//! - [`project`]: a project's limits: maxima per exec, concurrency, rate.
+
+pub mod exec;
+pub mod project;
+
+pub use exec::{ExecLimits, LimitError, RequestedLimits};
+pub use project::{ProjectLimits, RatePolicy};

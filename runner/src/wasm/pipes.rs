@@ -1,0 +1,133 @@
+//! Capped in-memory stdout/stderr. The first `cap` bytes are kept; the write that passes the cap
+//! stops the guest (a runaway print loop should not burn its whole time limit) and marks the
+//! stream truncated.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+/// The error a guest is stopped with when it passes its output cap.
+#[derive(Debug, thiserror::Error)]
+#[error("output limit exceeded")]
+pub struct OutputLimitExceeded;
+
+/// One capped stream; clones share the buffer.
+#[derive(Clone)]
+pub struct CappedPipe {
+    buf: Arc<Mutex<Vec<u8>>>,
+    cap: usize,
+    truncated: Arc<AtomicBool>,
+}
+
+impl CappedPipe {
+    /// A pipe that keeps at most `cap` bytes.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            buf: Arc::new(Mutex::new(Vec::new())),
+            cap,
+            truncated: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether a write passed the cap.
+    pub fn truncated(&self) -> bool {
+        self.truncated.load(Ordering::Relaxed)
+    }
+
+    /// What was written, up to the cap.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.buf.lock().expect("pipe lock"))
+    }
+
+    /// Append `bytes`, keeping the head up to the cap. `false` once the cap is passed.
+    fn append(&self, bytes: &[u8]) -> bool {
+        let mut buf = self.buf.lock().expect("pipe lock");
+        let room = self.cap.saturating_sub(buf.len());
+        if bytes.len() <= room {
+            buf.extend_from_slice(bytes);
+            true
+        } else {
+            buf.extend_from_slice(&bytes[..room]);
+            self.truncated.store(true, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+impl IsTerminal for CappedPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CappedPipe {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for CappedPipe {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CappedPipe {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if self.append(&bytes) {
+            Ok(())
+        } else {
+            Err(StreamError::Trap(OutputLimitExceeded.into()))
+        }
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Always room: the write that passes the cap is the one that stops the guest.
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for CappedPipe {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if self.append(buf) {
+            Poll::Ready(Ok(buf.len()))
+        } else {
+            Poll::Ready(Err(std::io::Error::other(OutputLimitExceeded)))
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_head_and_marks_the_cut() {
+        let mut p = CappedPipe::new(5);
+        assert!(p.write(Bytes::from_static(b"abc")).is_ok());
+        assert!(!p.truncated());
+        assert!(p.write(Bytes::from_static(b"defg")).is_err());
+        assert!(p.truncated());
+        assert_eq!(p.take(), b"abcde");
+    }
+}

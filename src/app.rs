@@ -1,0 +1,117 @@
+//! Wiring: the store, the embedded runner's wasm backend and the API in one process.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sbx_api::{ApiConfig, BoxFuture, ExecError, Executor};
+use sbx_limits::{ExecLimits, RatePolicy};
+use sbx_runner::{Backend, CancellationToken, RunnerError, WasmBackend, WasmConfig};
+use sbx_store::Pool;
+use sbx_store::exec::{ExecOutcome, ExecSpec};
+
+use crate::Settings;
+
+/// The embedded runner's backend, as the API's executor.
+struct EmbeddedRunner(Arc<WasmBackend>);
+
+impl Executor for EmbeddedRunner {
+    fn exec(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> BoxFuture<'_, Result<ExecOutcome, ExecError>> {
+        Box::pin(async move {
+            self.0.run(spec, limits, cancel).await.map_err(|e| match e {
+                RunnerError::InvalidModule(m) => ExecError::InvalidModule(m),
+                RunnerError::ShuttingDown => ExecError::Unavailable(e.to_string()),
+                RunnerError::Runtime(_) | RunnerError::Host(_) => ExecError::Internal(e.to_string()),
+            })
+        })
+    }
+}
+
+/// Build the wasm backend the settings describe: loads (or, the first time, compiles and
+/// caches) CPython. Blocking; call it off the async threads.
+pub fn wasm_backend(settings: &Settings) -> anyhow::Result<WasmBackend> {
+    let config = WasmConfig {
+        python_dir: settings.python_dir(),
+        cache_dir: settings.data_dir.join("cache"),
+        work_dir: settings.data_dir.join("work"),
+        slots: settings.wasm_slots,
+        max_memory_bytes: settings.wasm_max_memory_mb << 20,
+        threads: settings.wasm_threads(),
+    };
+    WasmBackend::new(config).context("starting the wasm backend")
+}
+
+/// A running sbx: API and embedded runner.
+pub struct Application {
+    addr: SocketAddr,
+    pool: Pool,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    /// Connect, migrate, start the runner and bind the API (port 0 picks a free port).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let s = settings.clone();
+        let backend = tokio::task::spawn_blocking(move || wasm_backend(&s)).await??;
+        Self::build_with_backend(settings, Arc::new(backend)).await
+    }
+
+    /// As [`Application::build`], with a backend already made (tests share one per process).
+    pub async fn build_with_backend(settings: &Settings, backend: Arc<WasmBackend>) -> anyhow::Result<Self> {
+        let pool = sbx_store::pool(&settings.database_url, settings.db_pool_size)?;
+        sbx_store::migrate::migrate(&pool).await.context("migrating the database")?;
+        let listener = TcpListener::bind(settings.addr).with_context(|| format!("binding {}", settings.addr))?;
+        let addr = listener.local_addr()?;
+        let config = ApiConfig {
+            rate: RatePolicy { per_second: settings.rate_per_second, burst: settings.rate_burst },
+            workers: settings.http_workers(),
+        };
+        let server = sbx_api::serve(listener, pool.clone(), Arc::new(EmbeddedRunner(backend)), &config)?;
+        Ok(Self { addr, pool, server })
+    }
+
+    /// The address it serves on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serve until stopped (SIGINT/SIGTERM stop it gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The dev key in `path`, if it is still valid; else a new "dev" project and key, written there
+/// (0600). Returns the key.
+pub async fn ensure_dev_key(pool: &Pool, path: &Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let key = existing.trim().to_owned();
+        if sbx_store::keys::authenticate(pool, &key).await?.is_some() {
+            return Ok(key);
+        }
+    }
+    let project = match sbx_store::projects::find_by_name(pool, "dev").await? {
+        Some(p) => p,
+        None => sbx_store::projects::create(pool, "dev", None).await?,
+    };
+    let (_, key) = sbx_store::keys::create(pool, project.project_id, "dev").await?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path)?;
+    writeln!(f, "{key}")?;
+    Ok(key)
+}

@@ -1,0 +1,15 @@
+//! The `sbx` application: settings, and the wiring of the API, the store and the embedded
+//! runner into one process. The binary (`main.rs`) only parses arguments and calls in here;
+//! tests start the same [`Application`] on port 0.
+//!
+//! # Layout
+//! - [`settings`]: every setting, with its unit, default and `SBX_*` variable.
+//! - [`app`]: [`Application::build`] and the adapter from the runner to the API's executor.
+//! - [`cli`]: the `sbx exec` client and the `sbx admin` commands.
+
+pub mod app;
+pub mod cli;
+pub mod settings;
+
+pub use app::Application;
+pub use settings::Settings;

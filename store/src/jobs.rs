@@ -1,0 +1,123 @@
+//! `jobs`: every exec is recorded here with what it asked for and what came of it.
+
+use chrono::{DateTime, Utc};
+
+use crate::exec::ExecOutcome;
+use crate::ids::{ApiKeyId, JobId, ProjectId};
+use crate::{Pool, Result};
+
+/// A job row.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The id.
+    pub job_id: JobId,
+    /// `exec`.
+    pub kind: String,
+    /// `queued`, `running`, or an exec status.
+    pub status: String,
+    /// `python` or `wasi`.
+    pub language: String,
+    /// The request, less file contents and module bytes.
+    pub request: serde_json::Value,
+    /// The outcome, once finished.
+    pub result: Option<serde_json::Value>,
+    /// When the job was created.
+    pub created_at: DateTime<Utc>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A finished synchronous exec, to record.
+pub struct FinishedExec<'a> {
+    /// Its id (already returned to the caller).
+    pub job_id: JobId,
+    /// The caller's project.
+    pub project_id: ProjectId,
+    /// The caller's key.
+    pub api_key_id: ApiKeyId,
+    /// `python` or `wasi`.
+    pub language: &'a str,
+    /// The request as recorded.
+    pub request: &'a serde_json::Value,
+    /// The outcome.
+    pub outcome: &'a ExecOutcome,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+}
+
+/// Record a finished synchronous exec: one insert, after the run, so the exec path pays one
+/// round trip.
+pub async fn insert_finished_exec(pool: &Pool, job: FinishedExec<'_>) -> Result<()> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "insert into jobs (job_id, project_id, api_key_id, kind, status, language, request, result,
+                               exit_code, duration_ms, wall_ms, memory_peak_bytes, created_at, started_at,
+                               finished_at)
+             values ($1, $2, $3, 'exec', $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, now())",
+        )
+        .await?;
+    let result = serde_json::to_value(job.outcome).expect("an outcome serializes");
+    client
+        .execute(
+            &stmt,
+            &[
+                &job.job_id.0,
+                &job.project_id.0,
+                &job.api_key_id.0,
+                &job.outcome.status.as_str(),
+                &job.language,
+                job.request,
+                &result,
+                &job.outcome.exit_code,
+                &job.outcome.duration_ms,
+                &job.outcome.usage.wall_ms,
+                &(job.outcome.usage.memory_peak_bytes as i64),
+                &job.started_at,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+const JOB_COLUMNS: &str = "job_id, kind, status, language, request, result, created_at, started_at, finished_at";
+
+fn job(r: &tokio_postgres::Row) -> Job {
+    Job {
+        job_id: JobId(r.get(0)),
+        kind: r.get(1),
+        status: r.get(2),
+        language: r.get(3),
+        request: r.get(4),
+        result: r.get(5),
+        created_at: r.get(6),
+        started_at: r.get(7),
+        finished_at: r.get(8),
+    }
+}
+
+/// The job `id` of `project`; `None` for another project's job, as for one that does not exist.
+pub async fn get(pool: &Pool, project: ProjectId, id: JobId) -> Result<Option<Job>> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!("select {JOB_COLUMNS} from jobs where job_id = $1 and project_id = $2"))
+        .await?;
+    Ok(client.query_opt(&stmt, &[&id.0, &project.0]).await?.as_ref().map(job))
+}
+
+/// Up to `limit` jobs of `project`, newest first, older than `before` when given, with
+/// `status` when given.
+pub async fn list(pool: &Pool, project: ProjectId, status: Option<&str>, before: Option<JobId>, limit: i64) -> Result<Vec<Job>> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "select {JOB_COLUMNS} from jobs
+             where project_id = $1 and ($2::text is null or status = $2) and ($3::uuid is null or job_id < $3)
+             order by job_id desc limit $4"
+        ))
+        .await?;
+    let rows = client.query(&stmt, &[&project.0, &status, &before.map(|b| b.0), &limit]).await?;
+    Ok(rows.iter().map(job).collect())
+}

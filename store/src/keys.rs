@@ -1,0 +1,137 @@
+//! `api_keys`: keys are random, shown once, and stored only as their SHA-256, so a key is found
+//! by an indexed lookup of its hash (a slow password hash buys nothing for 192 random bits).
+
+use rand::RngCore;
+use sbx_limits::ProjectLimits;
+use sha2::{Digest, Sha256};
+
+use crate::ids::{ApiKeyId, ProjectId};
+use crate::{Pool, Result, StoreError};
+
+/// Every key starts with this, so scanners and people can tell what it is.
+pub const KEY_PREFIX: &str = "sbx_";
+/// Characters of a key kept in the clear, for listings.
+const SHOWN_CHARS: usize = 12;
+
+/// What a valid key says about its caller.
+#[derive(Debug, Clone)]
+pub struct KeyOwner {
+    /// The key.
+    pub api_key_id: ApiKeyId,
+    /// Its project.
+    pub project_id: ProjectId,
+    /// The project's limits.
+    pub limits: ProjectLimits,
+    /// Whether the project's owner is KYC-verified.
+    pub kyc_verified: bool,
+}
+
+/// A key as listed: never the secret.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// The id.
+    pub api_key_id: ApiKeyId,
+    /// The project.
+    pub project_id: ProjectId,
+    /// The label.
+    pub name: String,
+    /// The first characters of the key.
+    pub prefix: String,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// Create a key for `project`. Returns the key's id and the secret, which is not kept.
+pub async fn create(pool: &Pool, project: ProjectId, name: &str) -> Result<(ApiKeyId, String)> {
+    let mut raw = [0u8; 24];
+    rand::rng().fill_bytes(&mut raw);
+    let secret = format!("{KEY_PREFIX}{}", hex::encode(raw));
+    let id = ApiKeyId::new();
+    let client = pool.get().await?;
+    client
+        .execute(
+            "insert into api_keys (api_key_id, project_id, name, prefix, key_hash) values ($1, $2, $3, $4, $5)",
+            &[&id.0, &project.0, &name, &&secret[..SHOWN_CHARS], &hash(&secret)],
+        )
+        .await?;
+    Ok((id, secret))
+}
+
+/// The owner of `secret`, if it is a key that exists and is not revoked.
+pub async fn authenticate(pool: &Pool, secret: &str) -> Result<Option<KeyOwner>> {
+    if !secret.starts_with(KEY_PREFIX) || secret.len() > 128 {
+        return Ok(None);
+    }
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "select k.api_key_id, k.project_id, p.max_timeout_ms, p.max_memory_mb,
+                    p.max_output_limit_bytes, p.max_concurrent_execs,
+                    coalesce(u.kyc_status = 'verified', false)
+             from api_keys k
+             join projects p using (project_id)
+             left join users u on u.user_id = p.owner_user_id
+             where k.key_hash = $1 and k.revoked_at is null",
+        )
+        .await?;
+    let row = client.query_opt(&stmt, &[&hash(secret)]).await?;
+    Ok(row.map(|r| KeyOwner {
+        api_key_id: ApiKeyId(r.get(0)),
+        project_id: ProjectId(r.get(1)),
+        limits: ProjectLimits {
+            max_timeout_ms: r.get::<_, i64>(2) as u64,
+            max_memory_mb: r.get::<_, i64>(3) as u64,
+            max_output_limit_bytes: r.get::<_, i64>(4) as u64,
+            max_concurrent_execs: r.get::<_, i32>(5) as u32,
+        },
+        kyc_verified: r.get(6),
+    }))
+}
+
+/// Revoke the key with id `id`, or whose listing prefix is `id`. Revoking twice is not an error.
+pub async fn revoke(pool: &Pool, id: &str) -> Result<KeyInfo> {
+    let client = pool.get().await?;
+    let uuid = ApiKeyId::parse(id).map(|k| k.0);
+    let row = client
+        .query_opt(
+            "update api_keys set revoked_at = coalesce(revoked_at, now())
+             where api_key_id = $1 or ($1 is null and prefix = $2)
+             returning api_key_id, project_id, name, prefix",
+            &[&uuid, &id],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("API key"))?;
+    Ok(KeyInfo {
+        api_key_id: ApiKeyId(row.get(0)),
+        project_id: ProjectId(row.get(1)),
+        name: row.get(2),
+        prefix: row.get(3),
+        revoked: true,
+    })
+}
+
+/// The keys of `project`, oldest first.
+pub async fn list(pool: &Pool, project: ProjectId) -> Result<Vec<KeyInfo>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "select api_key_id, project_id, name, prefix, revoked_at is not null
+             from api_keys where project_id = $1 order by api_key_id",
+            &[&project.0],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| KeyInfo {
+            api_key_id: ApiKeyId(r.get(0)),
+            project_id: ProjectId(r.get(1)),
+            name: r.get(2),
+            prefix: r.get(3),
+            revoked: r.get(4),
+        })
+        .collect())
+}

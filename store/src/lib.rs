@@ -1,0 +1,72 @@
+//! PostgreSQL storage of sbx: the pool, the migrations, and one module per table, each query a
+//! function of its own.
+//!
+//! # Layout
+//! - [`ids`]: typed ids (UUIDv7 newtypes).
+//! - [`migrate`]: applies `migrations/*.sql` in order, under an advisory lock.
+//! - [`users`], [`projects`], [`keys`], [`jobs`]: one module per table.
+//! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
+
+pub mod exec;
+pub mod ids;
+pub mod jobs;
+pub mod keys;
+pub mod migrate;
+pub mod projects;
+pub mod users;
+
+use std::str::FromStr;
+
+pub use deadpool_postgres::Pool;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had: the database is down or the pool exhausted (API: 503).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A query failed (API: 500).
+    #[error("database error: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    /// The object asked for does not exist (API: 404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The input does not fit the schema (bad URL, bad value) (API: 400 or startup failure).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A pool of at most `size` connections to the database at `url`
+/// (`postgres://user@host:port/db`). Connections are made lazily.
+pub fn pool(url: &str, size: usize) -> Result<Pool> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        // A request waits this long for a connection before it is told the database is busy.
+        .wait_timeout(Some(std::time::Duration::from_secs(5)))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .map_err(|e| StoreError::Invalid(format!("pool: {e}")))
+}
+
+/// A round trip to the database: what `/readyz` asks.
+pub async fn ping(pool: &Pool) -> Result<()> {
+    let client = pool.get().await?;
+    client.simple_query("select 1").await?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Migrations: the files under `migrations/`, compiled in, applied in order once each. Runs
+//! under a session advisory lock, so API nodes and runners starting together migrate once.
+
+use crate::{Pool, Result, StoreError};
+
+/// Every migration, in order: (version, name, SQL). Never edit one that has shipped; add one.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "foundation", include_str!("../../migrations/V1__foundation.sql"))];
+
+/// Arbitrary constant naming the migration lock.
+const LOCK_KEY: i64 = 0x5b5_0001;
+
+/// Apply the migrations the database has not seen. Returns how many were applied.
+pub async fn migrate(pool: &Pool) -> Result<usize> {
+    let mut client = pool.get().await?;
+    client.execute("select pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
+    let outcome = apply(&mut client).await;
+    // Unlock on the same connection whatever happened; a lost connection unlocks by itself.
+    let _ = client.execute("select pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
+    outcome
+}
+
+async fn apply(client: &mut deadpool_postgres::Client) -> Result<usize> {
+    client
+        .batch_execute(
+            "create table if not exists schema_migrations (
+                version    integer primary key,  -- the V<n> of the file
+                name       text not null,        -- the rest of its name
+                created_at timestamptz not null default now()
+            )",
+        )
+        .await?;
+    let applied: Vec<i32> = client
+        .query("select version from schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut count = 0;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError::Invalid(format!("migration V{version}__{name}: {e}")))?;
+        tx.execute("insert into schema_migrations (version, name) values ($1, $2)", &[version, name])
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "migration applied");
+        count += 1;
+    }
+    Ok(count)
+}

@@ -1,0 +1,73 @@
+//! `projects`: the unit of isolation and limits.
+
+use sbx_limits::ProjectLimits;
+
+use crate::ids::{ProjectId, UserId};
+use crate::{Pool, Result};
+
+/// A project row.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The id.
+    pub project_id: ProjectId,
+    /// Its name.
+    pub name: String,
+    /// Its owner, if any.
+    pub owner_user_id: Option<UserId>,
+}
+
+/// Create a project with the default limits.
+pub async fn create(pool: &Pool, name: &str, owner: Option<UserId>) -> Result<Project> {
+    let client = pool.get().await?;
+    let id = ProjectId::new();
+    let defaults = ProjectLimits::default();
+    client
+        .execute(
+            "insert into projects (project_id, name, owner_user_id, max_timeout_ms, max_memory_mb,
+                                   max_output_limit_bytes, max_concurrent_execs)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &id.0,
+                &name,
+                &owner.map(|o| o.0),
+                &(defaults.max_timeout_ms as i64),
+                &(defaults.max_memory_mb as i64),
+                &(defaults.max_output_limit_bytes as i64),
+                &(defaults.max_concurrent_execs as i32),
+            ],
+        )
+        .await?;
+    Ok(Project { project_id: id, name: name.to_owned(), owner_user_id: owner })
+}
+
+/// The project named `name`, the oldest if several share it.
+pub async fn find_by_name(pool: &Pool, name: &str) -> Result<Option<Project>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "select project_id, name, owner_user_id from projects where name = $1 order by project_id limit 1",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|r| Project { project_id: ProjectId(r.get(0)), name: r.get(1), owner_user_id: r.get::<_, Option<uuid::Uuid>>(2).map(UserId) }))
+}
+
+/// Set a project's limits.
+pub async fn set_limits(pool: &Pool, project: ProjectId, limits: &ProjectLimits) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "update projects set max_timeout_ms = $2, max_memory_mb = $3, max_output_limit_bytes = $4,
+                                 max_concurrent_execs = $5
+             where project_id = $1",
+            &[
+                &project.0,
+                &(limits.max_timeout_ms as i64),
+                &(limits.max_memory_mb as i64),
+                &(limits.max_output_limit_bytes as i64),
+                &(limits.max_concurrent_execs as i32),
+            ],
+        )
+        .await?;
+    Ok(())
+}

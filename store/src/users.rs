@@ -1,0 +1,48 @@
+//! `users`: people, and the KYC status that gates GPU work.
+
+use crate::ids::UserId;
+use crate::{Pool, Result, StoreError};
+
+/// The KYC statuses a user may have.
+pub const KYC_STATUSES: &[&str] = &["unverified", "pending", "verified", "rejected"];
+
+/// A user row.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The id.
+    pub user_id: UserId,
+    /// The email.
+    pub email: String,
+    /// One of [`KYC_STATUSES`].
+    pub kyc_status: String,
+}
+
+/// The user with `email`, created if new.
+pub async fn upsert(pool: &Pool, email: &str) -> Result<User> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "insert into users (user_id, email) values ($1, $2)
+             on conflict (email) do update set email = excluded.email
+             returning user_id, email, kyc_status",
+            &[&UserId::new().0, &email],
+        )
+        .await?;
+    Ok(User { user_id: UserId(row.get(0)), email: row.get(1), kyc_status: row.get(2) })
+}
+
+/// Set the KYC status of the user with `email`.
+pub async fn set_kyc(pool: &Pool, email: &str, status: &str) -> Result<User> {
+    if !KYC_STATUSES.contains(&status) {
+        return Err(StoreError::Invalid(format!("KYC status must be one of {KYC_STATUSES:?}; got {status:?}")));
+    }
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "update users set kyc_status = $2 where email = $1 returning user_id, email, kyc_status",
+            &[&email, &status],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("user"))?;
+    Ok(User { user_id: UserId(row.get(0)), email: row.get(1), kyc_status: row.get(2) })
+}

@@ -1,0 +1,206 @@
+//! The black-box fixture: the whole application started in-process on port 0 against a fresh
+//! database (a copy of a migrated template on the real PostgreSQL that `scripts/test` starts),
+//! with a project and key of its own.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use awc::http::StatusCode;
+use sbx::{Application, Settings};
+use sbx_runner::WasmBackend;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+/// The admin URL of the test server (its `postgres` database).
+fn admin_url() -> String {
+    std::env::var("SBX_TEST_DATABASE_URL")
+        .expect("SBX_TEST_DATABASE_URL is not set: run the tests with scripts/test, which starts PostgreSQL")
+}
+
+fn url_for(db: &str) -> String {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').expect("a database URL ends in /<db>").0;
+    format!("{base}/{db}")
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.expect("connecting to the test server");
+    tokio::spawn(conn);
+    client
+}
+
+/// A migrated template, made once per test process (and reused by later processes).
+async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("sbx_tpl_{}", env!("CARGO_PKG_VERSION").replace('.', "_"));
+            let admin = admin_client().await;
+            // One process builds it; the others wait on the lock, then find it made.
+            admin.execute("select pg_advisory_lock(7070)", &[]).await.unwrap();
+            let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&name]).await.unwrap().is_some();
+            if !exists {
+                let building = format!("{name}_building");
+                admin.batch_execute(&format!("drop database if exists {building}")).await.unwrap();
+                admin.batch_execute(&format!("create database {building}")).await.unwrap();
+                {
+                    let pool = sbx_store::pool(&url_for(&building), 1).unwrap();
+                    sbx_store::migrate::migrate(&pool).await.unwrap();
+                    pool.close();
+                }
+                admin.batch_execute(&format!("alter database {building} rename to {name}")).await.unwrap();
+            }
+            admin.execute("select pg_advisory_unlock(7070)", &[]).await.unwrap();
+            name
+        })
+        .await
+}
+
+/// A fresh database copied from the template; returns its URL.
+pub async fn fresh_database() -> String {
+    let tpl = template().await;
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let admin = admin_client().await;
+    admin
+        .batch_execute(&format!("create database {name} template {tpl} strategy file_copy"))
+        .await
+        .expect("copying the template database");
+    url_for(&name)
+}
+
+/// One wasm backend per test process: the Python runtime is loaded once.
+pub fn backend() -> Arc<WasmBackend> {
+    static B: OnceLock<Arc<WasmBackend>> = OnceLock::new();
+    B.get_or_init(|| Arc::new(sbx::app::wasm_backend(&settings_for("postgres://unused")).expect("the wasm backend")))
+        .clone()
+}
+
+fn settings_for(db: &str) -> Settings {
+    let mut s = Settings::with_database(db);
+    s.addr = "127.0.0.1:0".parse().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    s.data_dir = std::env::var_os("SBX_DATA_DIR").map(PathBuf::from).unwrap_or(root.join(".data"));
+    s.http_workers = Some(2);
+    s.db_pool_size = 8;
+    s
+}
+
+/// A running application with a project and key of its own.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The project's key.
+    pub key: String,
+    /// The project.
+    pub project_id: sbx_store::ids::ProjectId,
+    /// The application's database.
+    pub pool: sbx_store::Pool,
+    /// HTTP client.
+    pub client: awc::Client,
+}
+
+/// Start an application with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Start an application with settings adjusted by `tweak`.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = fresh_database().await;
+    let mut settings = settings_for(&db);
+    tweak(&mut settings);
+    let app = Application::build_with_backend(&settings, backend()).await.expect("building the app");
+    let base = format!("http://{}", app.addr());
+    let pool = app.pool().clone();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let project = sbx_store::projects::create(&pool, "test", None).await.unwrap();
+    let (_, key) = sbx_store::keys::create(&pool, project.project_id, "test").await.unwrap();
+    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(120)).finish();
+    TestApp { base, key, project_id: project.project_id, pool, client }
+}
+
+/// An answer: status, headers, and the body as JSON (`Value::Null` when it is not JSON).
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: awc::http::header::HeaderMap,
+    /// Body.
+    pub body: Value,
+    /// The raw body.
+    pub text: String,
+}
+
+impl Answer {
+    /// The header `name`, as a string.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Assert this is a problem+json with `status` and `code`.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert_eq!(self.body["status"], status, "{}", self.text);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string() && self.body["type"].is_string(), "{}", self.text);
+    }
+}
+
+async fn answer(mut res: awc::ClientResponse<impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin>) -> Answer {
+    let bytes = res.body().limit(256 << 20).await.expect("reading the body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Answer { status: res.status(), headers: res.headers().clone(), body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text }
+}
+
+impl TestApp {
+    /// POST JSON with this app's key.
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.post_with_key(path, body, Some(&self.key.clone())).await
+    }
+
+    /// POST JSON with `key` (or none).
+    pub async fn post_with_key(&self, path: &str, body: &Value, key: Option<&str>) -> Answer {
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        answer(req.send_json(body).await.expect("sending")).await
+    }
+
+    /// POST a raw body with a content type, with this app's key.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<actix_web::web::Bytes>) -> Answer {
+        let req = self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.key).content_type(content_type);
+        answer(req.send_body(body.into()).await.expect("sending")).await
+    }
+
+    /// GET with this app's key.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.get_with_key(path, Some(&self.key.clone())).await
+    }
+
+    /// GET with `key` (or none).
+    pub async fn get_with_key(&self, path: &str, key: Option<&str>) -> Answer {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        answer(req.send().await.expect("sending")).await
+    }
+
+    /// Run Python; assert HTTP 200; the result.
+    pub async fn python(&self, code: &str) -> Value {
+        let a = self.post("/v1/exec", &serde_json::json!({"language": "python", "code": code})).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        a.body
+    }
+
+    /// Run an exec request; assert HTTP 200; the result.
+    pub async fn exec(&self, body: Value) -> Value {
+        let a = self.post("/v1/exec", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        a.body
+    }
+}
