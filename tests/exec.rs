@@ -175,8 +175,11 @@ async fn deep_recursion_is_a_clean_failure() {
     let r = app.python("def f(n): return f(n + 1)\nf(0)").await;
     assert_eq!(r["status"], "failed", "{r}");
     assert!(r["stderr"].as_str().unwrap().contains("RecursionError"), "{r}");
+    // Past CPython's guard, recursion exhausts the wasm stack or the memory limit, whichever
+    // comes first: either way a clean result, never a crash.
     let r = app.python("import sys\nsys.setrecursionlimit(10**7)\ndef f(n): return f(n + 1)\nf(0)").await;
-    assert_eq!(r["status"], "failed", "{r}");
+    assert!(["failed", "memory_limit"].contains(&r["status"].as_str().unwrap()), "{r}");
+    assert!(r["message"].as_str().unwrap().contains("stack"), "{r}");
     // The server is still fine afterwards.
     assert_eq!(app.python("print('alive')").await["stdout"], "alive\n");
 }
@@ -187,8 +190,12 @@ async fn the_guest_sees_only_what_it_was_given() {
     let r = app.python("open('/etc/passwd').read()").await;
     assert_eq!(r["status"], "failed");
     assert!(r["stderr"].as_str().unwrap().contains("Error"), "{r}");
+    // `/` itself is not granted: only the three folders below it exist for the guest.
     let r = app.python("import os; print(sorted(os.listdir('/')))").await;
-    assert_eq!(r["stdout"], "['tmp', 'usr', 'workspace']\n", "{r}");
+    assert_eq!(r["status"], "failed", "{r}");
+    assert!(r["stderr"].as_str().unwrap().contains("FileNotFoundError"), "{r}");
+    let r = app.python("import os; print([os.path.isdir(d) for d in ('/workspace', '/tmp', '/usr/local/lib', '/etc', '/root', '/proc')])").await;
+    assert_eq!(r["stdout"], "[True, True, True, False, False, False]\n", "{r}");
     let r = app.python("import os; print(os.listdir('/usr/local/lib'))").await;
     assert_eq!(r["stdout"], "['python315.zip']\n", "{r}");
     let r = app.python("open('/usr/local/lib/python315.zip', 'ab')").await;
