@@ -17,12 +17,19 @@ use crate::Settings;
 struct EmbeddedRunner(Arc<WasmBackend>);
 
 impl Executor for EmbeddedRunner {
-    fn exec(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> BoxFuture<'_, Result<ExecOutcome, ExecError>> {
+    fn exec(
+        &self,
+        spec: ExecSpec,
+        limits: ExecLimits,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<ExecOutcome, ExecError>> {
         Box::pin(async move {
             self.0.run(spec, limits, cancel).await.map_err(|e| match e {
                 RunnerError::InvalidModule(m) => ExecError::InvalidModule(m),
                 RunnerError::ShuttingDown => ExecError::Unavailable(e.to_string()),
-                RunnerError::Runtime(_) | RunnerError::Host(_) => ExecError::Internal(e.to_string()),
+                RunnerError::Runtime(_) | RunnerError::Host(_) => {
+                    ExecError::Internal(e.to_string())
+                }
             })
         })
     }
@@ -58,16 +65,30 @@ impl Application {
     }
 
     /// As [`Application::build`], with a backend already made (tests share one per process).
-    pub async fn build_with_backend(settings: &Settings, backend: Arc<WasmBackend>) -> anyhow::Result<Self> {
+    pub async fn build_with_backend(
+        settings: &Settings,
+        backend: Arc<WasmBackend>,
+    ) -> anyhow::Result<Self> {
         let pool = sbx_store::pool(&settings.database_url, settings.db_pool_size)?;
-        sbx_store::migrate::migrate(&pool).await.context("migrating the database")?;
-        let listener = TcpListener::bind(settings.addr).with_context(|| format!("binding {}", settings.addr))?;
+        sbx_store::migrate::migrate(&pool)
+            .await
+            .context("migrating the database")?;
+        let listener = TcpListener::bind(settings.addr)
+            .with_context(|| format!("binding {}", settings.addr))?;
         let addr = listener.local_addr()?;
         let config = ApiConfig {
-            rate: RatePolicy { per_second: settings.rate_per_second, burst: settings.rate_burst },
+            rate: RatePolicy {
+                per_second: settings.rate_per_second,
+                burst: settings.rate_burst,
+            },
             workers: settings.http_workers(),
         };
-        let server = sbx_api::serve(listener, pool.clone(), Arc::new(EmbeddedRunner(backend)), &config)?;
+        let server = sbx_api::serve(
+            listener,
+            pool.clone(),
+            Arc::new(EmbeddedRunner(backend)),
+            &config,
+        )?;
         Ok(Self { addr, pool, server })
     }
 
@@ -111,7 +132,12 @@ pub async fn ensure_dev_key(pool: &Pool, path: &Path) -> anyhow::Result<String> 
     }
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
     writeln!(f, "{key}")?;
     Ok(key)
 }

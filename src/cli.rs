@@ -41,7 +41,9 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     let code = match (&args.code, &args.file) {
         (Some(c), _) => c.clone(),
         (None, Some(p)) if p.as_os_str() == "-" => std::io::read_to_string(std::io::stdin())?,
-        (None, Some(p)) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        (None, Some(p)) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         (None, None) => bail!("give code with -c CODE, or a file"),
     };
     let key = match args.api_key {
@@ -58,7 +60,9 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     if let Some(m) = args.memory_mb {
         body["memory_mb"] = m.into();
     }
-    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(3600)).finish();
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(3600))
+        .finish();
     let url = format!("{}/v1/exec", args.url.trim_end_matches('/'));
     let mut res = client
         .post(&url)
@@ -67,9 +71,15 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
         .await
         .map_err(|e| anyhow::anyhow!("calling {url}: {e}"))?;
     let bytes = res.body().limit(256 << 20).await?;
-    let value: Value = serde_json::from_slice(&bytes).with_context(|| format!("the API answered {}: not JSON", res.status()))?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("the API answered {}: not JSON", res.status()))?;
     if !res.status().is_success() {
-        eprintln!("sbx: {} {}: {}", res.status().as_u16(), value["code"].as_str().unwrap_or(""), value["detail"].as_str().unwrap_or(""));
+        eprintln!(
+            "sbx: {} {}: {}",
+            res.status().as_u16(),
+            value["code"].as_str().unwrap_or(""),
+            value["detail"].as_str().unwrap_or("")
+        );
         return Ok(2);
     }
     if args.json {
@@ -171,7 +181,13 @@ pub async fn admin(pool: &Pool, cmd: Admin) -> anyhow::Result<()> {
         Admin::ListKeys { project } => {
             let id = project_id(pool, &project).await?;
             for k in sbx_store::keys::list(pool, id).await? {
-                println!("{}\t{}…\t{}\t{}", k.api_key_id, k.prefix, k.name, if k.revoked { "revoked" } else { "active" });
+                println!(
+                    "{}\t{}…\t{}\t{}",
+                    k.api_key_id,
+                    k.prefix,
+                    k.name,
+                    if k.revoked { "revoked" } else { "active" }
+                );
             }
         }
         Admin::CreateUser { email } => {

@@ -46,8 +46,11 @@ enum Command {
 
 fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {
@@ -64,8 +67,13 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(&settings).await?;
             let addr = app.addr();
             if let Some(path) = &settings.dev_key_file {
-                sbx::app::ensure_dev_key(app.pool(), path).await.context("creating the dev key")?;
-                println!("sbx ready on http://{addr}  (dev API key in {})", path.display());
+                sbx::app::ensure_dev_key(app.pool(), path)
+                    .await
+                    .context("creating the dev key")?;
+                println!(
+                    "sbx ready on http://{addr}  (dev API key in {})",
+                    path.display()
+                );
                 println!(
                     "try: curl -s http://{addr}/v1/exec -H \"Authorization: Bearer $(cat {})\" -H 'content-type: application/json' -d '{{\"language\":\"python\",\"code\":\"print(1+1)\"}}'",
                     path.display()
@@ -82,7 +90,10 @@ async fn main() -> anyhow::Result<()> {
             let n = sbx_store::migrate::migrate(&pool).await?;
             println!("{n} migration(s) applied");
         }
-        Command::Prepare { data_dir, python_dir } => {
+        Command::Prepare {
+            data_dir,
+            python_dir,
+        } => {
             init_tracing(false);
             let mut settings = Settings::with_database("postgres://unused");
             settings.data_dir = data_dir;
@@ -91,7 +102,10 @@ async fn main() -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || sbx::app::wasm_backend(&settings)).await??;
             println!("Python runtime ready");
         }
-        Command::Admin { database_url, command } => {
+        Command::Admin {
+            database_url,
+            command,
+        } => {
             let pool = sbx_store::pool(&database_url, 2)?;
             sbx_store::migrate::migrate(&pool).await?;
             sbx::cli::admin(&pool, command).await?;

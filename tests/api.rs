@@ -10,18 +10,45 @@ use serde_json::json;
 async fn keys_are_required_and_checked() {
     let app = spawn_app().await;
     let body = json!({"language": "python", "code": "print(1)"});
-    app.post_with_key("/v1/exec", &body, None).await.assert_problem(401, "missing_api_key");
-    let wrong = app.post_with_key("/v1/exec", &body, Some("sbx_0000000000000000000000000000000000000000000000")).await;
+    app.post_with_key("/v1/exec", &body, None)
+        .await
+        .assert_problem(401, "missing_api_key");
+    let wrong = app
+        .post_with_key(
+            "/v1/exec",
+            &body,
+            Some("sbx_0000000000000000000000000000000000000000000000"),
+        )
+        .await;
     wrong.assert_problem(401, "invalid_api_key");
-    assert_eq!(wrong.header("www-authenticate"), Some("Bearer realm=\"sbx\""));
-    app.post_with_key("/v1/exec", &body, Some("not-even-a-key")).await.assert_problem(401, "invalid_api_key");
-    app.get_with_key("/v1/jobs", None).await.assert_problem(401, "missing_api_key");
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Bearer realm=\"sbx\"")
+    );
+    app.post_with_key("/v1/exec", &body, Some("not-even-a-key"))
+        .await
+        .assert_problem(401, "invalid_api_key");
+    app.get_with_key("/v1/jobs", None)
+        .await
+        .assert_problem(401, "missing_api_key");
 
     // A revoked key stops working at once.
-    let (key_id, key) = sbx_store::keys::create(&app.pool, app.project_id, "short-lived").await.unwrap();
-    assert_eq!(app.post_with_key("/v1/exec", &body, Some(&key)).await.status.as_u16(), 200);
-    sbx_store::keys::revoke(&app.pool, &key_id.to_string()).await.unwrap();
-    app.post_with_key("/v1/exec", &body, Some(&key)).await.assert_problem(401, "invalid_api_key");
+    let (key_id, key) = sbx_store::keys::create(&app.pool, app.project_id, "short-lived")
+        .await
+        .unwrap();
+    assert_eq!(
+        app.post_with_key("/v1/exec", &body, Some(&key))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    sbx_store::keys::revoke(&app.pool, &key_id.to_string())
+        .await
+        .unwrap();
+    app.post_with_key("/v1/exec", &body, Some(&key))
+        .await
+        .assert_problem(401, "invalid_api_key");
 }
 
 #[actix_web::test]
@@ -29,14 +56,25 @@ async fn another_projects_job_is_not_found() {
     let app = spawn_app().await;
     let r = app.python("print('mine')").await;
     let id = r["id"].as_str().unwrap();
-    let other = sbx_store::projects::create(&app.pool, "other", None).await.unwrap();
-    let (_, other_key) = sbx_store::keys::create(&app.pool, other.project_id, "k").await.unwrap();
-    let theirs = app.get_with_key(&format!("/v1/jobs/{id}"), Some(&other_key)).await;
+    let other = sbx_store::projects::create(&app.pool, "other", None)
+        .await
+        .unwrap();
+    let (_, other_key) = sbx_store::keys::create(&app.pool, other.project_id, "k")
+        .await
+        .unwrap();
+    let theirs = app
+        .get_with_key(&format!("/v1/jobs/{id}"), Some(&other_key))
+        .await;
     theirs.assert_problem(404, "not_found");
     let missing = app.get(&format!("/v1/jobs/{}", uuid::Uuid::now_v7())).await;
     missing.assert_problem(404, "not_found");
-    assert_eq!(theirs.body["title"], missing.body["title"], "another project's job looks like no job at all");
-    app.get("/v1/jobs/not-a-uuid").await.assert_problem(404, "not_found");
+    assert_eq!(
+        theirs.body["title"], missing.body["title"],
+        "another project's job looks like no job at all"
+    );
+    app.get("/v1/jobs/not-a-uuid")
+        .await
+        .assert_problem(404, "not_found");
     let list = app.get_with_key("/v1/jobs", Some(&other_key)).await;
     assert_eq!(list.body["data"], json!([]));
 }
@@ -46,59 +84,189 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
     let app = spawn_app().await;
     let big_code = "#".repeat((1 << 20) + 1);
     let cases: Vec<(serde_json::Value, u16, &str)> = vec![
-        (json!({"language": "cobol", "code": "x"}), 422, "unsupported_language"),
+        (
+            json!({"language": "cobol", "code": "x"}),
+            422,
+            "unsupported_language",
+        ),
         (json!({"code": "print(1)"}), 422, "invalid_request"),
         (json!({"language": "python"}), 422, "invalid_request"),
-        (json!({"language": "python", "code": 5}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "args": "a"}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "env": ["A"]}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "surprise": 1}), 422, "invalid_request"),
-        (json!({"language": "python", "code": big_code}), 413, "payload_too_large"),
-        (json!({"language": "python", "code": "a\u{0}b"}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "timeout_ms": -1}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "timeout_ms": 0}), 422, "invalid_limit"),
-        (json!({"language": "python", "code": "x", "timeout_ms": 1e30}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "timeout_ms": 100_000_000u64}), 422, "invalid_limit"),
-        (json!({"language": "python", "code": "x", "memory_mb": 1}), 422, "invalid_limit"),
-        (json!({"language": "python", "code": "x", "memory_mb": 1_000_000}), 422, "invalid_limit"),
-        (json!({"language": "python", "code": "x", "output_limit_bytes": 0}), 422, "invalid_limit"),
-        (json!({"language": "python", "code": "x", "output_limit_bytes": 1u64 << 40}), 422, "invalid_limit"),
+        (
+            json!({"language": "python", "code": 5}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "args": "a"}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "env": ["A"]}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "surprise": 1}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": big_code}),
+            413,
+            "payload_too_large",
+        ),
+        (
+            json!({"language": "python", "code": "a\u{0}b"}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "timeout_ms": -1}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "timeout_ms": 0}),
+            422,
+            "invalid_limit",
+        ),
+        (
+            json!({"language": "python", "code": "x", "timeout_ms": 1e30}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "timeout_ms": 100_000_000u64}),
+            422,
+            "invalid_limit",
+        ),
+        (
+            json!({"language": "python", "code": "x", "memory_mb": 1}),
+            422,
+            "invalid_limit",
+        ),
+        (
+            json!({"language": "python", "code": "x", "memory_mb": 1_000_000}),
+            422,
+            "invalid_limit",
+        ),
+        (
+            json!({"language": "python", "code": "x", "output_limit_bytes": 0}),
+            422,
+            "invalid_limit",
+        ),
+        (
+            json!({"language": "python", "code": "x", "output_limit_bytes": 1u64 << 40}),
+            422,
+            "invalid_limit",
+        ),
         (json!({"language": "wasi"}), 422, "invalid_request"),
-        (json!({"language": "wasi", "module_b64": "***"}), 422, "invalid_base64"),
-        (json!({"language": "python", "code": "x", "module_b64": "AA=="}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "files": [{"path": "../x", "content": ""}]}), 422, "invalid_path"),
-        (json!({"language": "python", "code": "x", "files": [{"path": "/etc/passwd", "content": ""}]}), 422, "invalid_path"),
-        (json!({"language": "python", "code": "x", "files": [{"path": "a", "content_b64": "%%"}]}), 422, "invalid_base64"),
-        (json!({"language": "python", "code": "x", "files": [{"path": "a"}]}), 422, "invalid_request"),
-        (json!({"language": "python", "code": "x", "files": [{"path": "a", "content": ""}, {"path": "./a", "content": ""}]}), 422, "invalid_path"),
-        (json!({"language": "python", "code": "x", "env": {"A=B": "c"}}), 422, "invalid_request"),
+        (
+            json!({"language": "wasi", "module_b64": "***"}),
+            422,
+            "invalid_base64",
+        ),
+        (
+            json!({"language": "python", "code": "x", "module_b64": "AA=="}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "files": [{"path": "../x", "content": ""}]}),
+            422,
+            "invalid_path",
+        ),
+        (
+            json!({"language": "python", "code": "x", "files": [{"path": "/etc/passwd", "content": ""}]}),
+            422,
+            "invalid_path",
+        ),
+        (
+            json!({"language": "python", "code": "x", "files": [{"path": "a", "content_b64": "%%"}]}),
+            422,
+            "invalid_base64",
+        ),
+        (
+            json!({"language": "python", "code": "x", "files": [{"path": "a"}]}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"language": "python", "code": "x", "files": [{"path": "a", "content": ""}, {"path": "./a", "content": ""}]}),
+            422,
+            "invalid_path",
+        ),
+        (
+            json!({"language": "python", "code": "x", "env": {"A=B": "c"}}),
+            422,
+            "invalid_request",
+        ),
         (json!([1, 2]), 422, "invalid_request"),
     ];
     for (body, status, code) in &cases {
         let a = app.post("/v1/exec", body).await;
         let shown = body.to_string();
-        assert_eq!((a.status.as_u16(), a.body["code"].as_str()), (*status, Some(*code)), "{:.200}: {}", shown, a.text);
+        assert_eq!(
+            (a.status.as_u16(), a.body["code"].as_str()),
+            (*status, Some(*code)),
+            "{:.200}: {}",
+            shown,
+            a.text
+        );
         a.assert_problem(*status, code);
     }
-    let field = app.post("/v1/exec", &json!({"language": "python", "code": "x", "memory_mb": 1})).await;
+    let field = app
+        .post(
+            "/v1/exec",
+            &json!({"language": "python", "code": "x", "memory_mb": 1}),
+        )
+        .await;
     assert_eq!(field.body["field"], "memory_mb");
 
-    app.post_raw("/v1/exec", "application/json", "{not json").await.assert_problem(400, "malformed_json");
-    app.post_raw("/v1/exec", "application/json", "").await.assert_problem(400, "malformed_json");
-    app.post_raw("/v1/exec", "text/plain", "print(1)").await.assert_problem(415, "unsupported_media_type");
+    app.post_raw("/v1/exec", "application/json", "{not json")
+        .await
+        .assert_problem(400, "malformed_json");
+    app.post_raw("/v1/exec", "application/json", "")
+        .await
+        .assert_problem(400, "malformed_json");
+    app.post_raw("/v1/exec", "text/plain", "print(1)")
+        .await
+        .assert_problem(415, "unsupported_media_type");
     let huge = vec![b' '; sbx_limits::exec::MAX_BODY_BYTES + 1];
-    app.post_raw("/v1/exec", "application/json", huge).await.assert_problem(413, "payload_too_large");
-    app.get("/v1/exec").await.assert_problem(405, "method_not_allowed");
-    app.get("/v1/nothing-here").await.assert_problem(404, "not_found");
-    app.get("/nothing-here").await.assert_problem(404, "not_found");
-    app.get("/v1/jobs?limit=0").await.assert_problem(400, "bad_request");
-    app.get("/v1/jobs?cursor=zzz").await.assert_problem(400, "bad_request");
-    app.get("/v1/jobs?limit=abc").await.assert_problem(400, "bad_request");
+    app.post_raw("/v1/exec", "application/json", huge)
+        .await
+        .assert_problem(413, "payload_too_large");
+    app.get("/v1/exec")
+        .await
+        .assert_problem(405, "method_not_allowed");
+    app.get("/v1/nothing-here")
+        .await
+        .assert_problem(404, "not_found");
+    app.get("/nothing-here")
+        .await
+        .assert_problem(404, "not_found");
+    app.get("/v1/jobs?limit=0")
+        .await
+        .assert_problem(400, "bad_request");
+    app.get("/v1/jobs?cursor=zzz")
+        .await
+        .assert_problem(400, "bad_request");
+    app.get("/v1/jobs?limit=abc")
+        .await
+        .assert_problem(400, "bad_request");
 
     // Nothing above ran or broke anything.
-    assert_eq!(app.python("print('still here')").await["stdout"], "still here\n");
+    assert_eq!(
+        app.python("print('still here')").await["stdout"],
+        "still here\n"
+    );
     let jobs = app.get("/v1/jobs").await;
-    assert_eq!(jobs.body["data"].as_array().unwrap().len(), 1, "rejected requests leave no jobs");
+    assert_eq!(
+        jobs.body["data"].as_array().unwrap().len(),
+        1,
+        "rejected requests leave no jobs"
+    );
 }
 
 #[actix_web::test]
@@ -114,15 +282,27 @@ async fn rate_limit_obeyed_and_violated() {
         assert_eq!(a.header("ratelimit-remaining"), Some(remaining));
         assert_eq!(a.header("ratelimit-limit"), Some("3"));
         assert_eq!(a.header("ratelimit-policy"), Some("\"default\";q=3;w=3"));
-        assert!(a.header("ratelimit").unwrap().starts_with(&format!("\"default\";r={remaining};t=")));
+        assert!(
+            a.header("ratelimit")
+                .unwrap()
+                .starts_with(&format!("\"default\";r={remaining};t="))
+        );
     }
     let refused = app.get("/v1/jobs").await;
     refused.assert_problem(429, "rate_limited");
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert_eq!(refused.header("ratelimit-remaining"), Some("0"));
     // Another key of the same project has its own bucket.
-    let (_, other) = sbx_store::keys::create(&app.pool, app.project_id, "second").await.unwrap();
-    assert_eq!(app.get_with_key("/v1/jobs", Some(&other)).await.status.as_u16(), 200);
+    let (_, other) = sbx_store::keys::create(&app.pool, app.project_id, "second")
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get_with_key("/v1/jobs", Some(&other))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
     // And the bucket refills.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(app.get("/v1/jobs").await.status.as_u16(), 200);
@@ -131,14 +311,21 @@ async fn rate_limit_obeyed_and_violated() {
 #[actix_web::test]
 async fn concurrency_cap_obeyed_and_violated() {
     let app = spawn_app().await;
-    let mut limits = sbx_limits::ProjectLimits::default();
-    limits.max_concurrent_execs = 2;
-    sbx_store::projects::set_limits(&app.pool, app.project_id, &limits).await.unwrap();
+    let limits = sbx_limits::ProjectLimits {
+        max_concurrent_execs: 2,
+        ..Default::default()
+    };
+    sbx_store::projects::set_limits(&app.pool, app.project_id, &limits)
+        .await
+        .unwrap();
     let slow = json!({"language": "python", "code": "import time; time.sleep(1); print('ok')"});
     let calls = (0..3).map(|_| app.post("/v1/exec", &slow));
     let answers = futures_util::future::join_all(calls).await;
     let ok = answers.iter().filter(|a| a.status.as_u16() == 200).count();
-    let refused: Vec<_> = answers.iter().filter(|a| a.status.as_u16() == 429).collect();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status.as_u16() == 429)
+        .collect();
     assert_eq!((ok, refused.len()), (2, 1), "two run, the third is refused");
     refused[0].assert_problem(429, "concurrency_limit");
     assert_eq!(refused[0].header("retry-after"), Some("1"));
@@ -149,30 +336,63 @@ async fn concurrency_cap_obeyed_and_violated() {
 #[actix_web::test]
 async fn project_ceilings_apply() {
     let app = spawn_app().await;
-    let mut limits = sbx_limits::ProjectLimits::default();
-    limits.max_timeout_ms = 1000;
-    sbx_store::projects::set_limits(&app.pool, app.project_id, &limits).await.unwrap();
-    let over = app.post("/v1/exec", &json!({"language": "python", "code": "x", "timeout_ms": 1001})).await;
+    let limits = sbx_limits::ProjectLimits {
+        max_timeout_ms: 1000,
+        ..Default::default()
+    };
+    sbx_store::projects::set_limits(&app.pool, app.project_id, &limits)
+        .await
+        .unwrap();
+    let over = app
+        .post(
+            "/v1/exec",
+            &json!({"language": "python", "code": "x", "timeout_ms": 1001}),
+        )
+        .await;
     over.assert_problem(422, "invalid_limit");
-    assert!(over.body["detail"].as_str().unwrap().contains("at most 1000"));
-    let r = app.exec(json!({"language": "python", "code": "while True: pass"})).await;
-    assert_eq!(r["status"], "timeout", "the default is clamped to the ceiling: {r}");
+    assert!(
+        over.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000")
+    );
+    let r = app
+        .exec(json!({"language": "python", "code": "while True: pass"}))
+        .await;
+    assert_eq!(
+        r["status"], "timeout",
+        "the default is clamped to the ceiling: {r}"
+    );
 }
 
 #[actix_web::test]
 async fn operations_endpoints() {
     let app = spawn_app().await;
     let h = app.get_with_key("/healthz", None).await;
-    assert_eq!((h.status.as_u16(), h.body["status"].as_str()), (200, Some("ok")));
+    assert_eq!(
+        (h.status.as_u16(), h.body["status"].as_str()),
+        (200, Some("ok"))
+    );
     let r = app.get_with_key("/readyz", None).await;
-    assert_eq!((r.status.as_u16(), r.body["status"].as_str()), (200, Some("ready")));
+    assert_eq!(
+        (r.status.as_u16(), r.body["status"].as_str()),
+        (200, Some("ready"))
+    );
 
     app.python("print(1)").await;
     let m = app.get_with_key("/metrics", None).await;
     assert_eq!(m.status.as_u16(), 200);
     assert!(m.text.contains("sbx_http_requests_total"), "{}", m.text);
-    assert!(m.text.contains("sbx_execs_total{status=\"succeeded\"}"), "{}", m.text);
-    assert!(m.text.contains("sbx_exec_duration_seconds_bucket"), "{}", m.text);
+    assert!(
+        m.text.contains("sbx_execs_total{status=\"succeeded\"}"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("sbx_exec_duration_seconds_bucket"),
+        "{}",
+        m.text
+    );
 
     let spec = app.get_with_key("/openapi.json", None).await;
     assert_eq!(spec.status.as_u16(), 200);
@@ -182,11 +402,17 @@ async fn operations_endpoints() {
     for (path, item) in spec.body["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             for (code, res) in op["responses"].as_object().unwrap() {
-                assert!(res["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path} {code} has no description");
+                assert!(
+                    res["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {code} has no description"
+                );
             }
         }
     }
     let docs = app.get_with_key("/docs/", None).await;
     assert_eq!(docs.status.as_u16(), 200);
-    assert!(docs.text.contains("swagger"), "Swagger UI is served offline");
+    assert!(
+        docs.text.contains("swagger"),
+        "Swagger UI is served offline"
+    );
 }

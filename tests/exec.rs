@@ -20,15 +20,32 @@ async fn output_and_exit_codes() {
     assert!(r["usage"]["memory_peak_bytes"].as_u64().unwrap() > 0);
     assert!(r["id"].is_string());
 
-    let r = app.python("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)").await;
-    assert_eq!((r["status"].as_str(), r["exit_code"].as_i64()), (Some("failed"), Some(7)));
-    assert_eq!((r["stdout"].as_str(), r["stderr"].as_str()), (Some("out\n"), Some("err\n")));
+    let r = app
+        .python("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)")
+        .await;
+    assert_eq!(
+        (r["status"].as_str(), r["exit_code"].as_i64()),
+        (Some("failed"), Some(7))
+    );
+    assert_eq!(
+        (r["stdout"].as_str(), r["stderr"].as_str()),
+        (Some("out\n"), Some("err\n"))
+    );
 
     let r = app.python("raise ValueError('boom')").await;
-    assert_eq!((r["status"].as_str(), r["exit_code"].as_i64()), (Some("failed"), Some(1)));
+    assert_eq!(
+        (r["status"].as_str(), r["exit_code"].as_i64()),
+        (Some("failed"), Some(1))
+    );
     let stderr = r["stderr"].as_str().unwrap();
-    assert!(stderr.contains("ValueError: boom") && stderr.contains("Traceback"), "{stderr}");
-    assert!(!stderr.contains("_reactor") && !stderr.contains("chdir"), "the prelude shows in tracebacks: {stderr}");
+    assert!(
+        stderr.contains("ValueError: boom") && stderr.contains("Traceback"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("_reactor") && !stderr.contains("chdir"),
+        "the prelude shows in tracebacks: {stderr}"
+    );
 
     let r = app.python("def f(:\n  pass").await;
     assert_eq!(r["status"], "failed");
@@ -74,7 +91,11 @@ async fn stdin_args_env_and_files() {
     assert_eq!(r["stdout"], "/workspace\n1,2\n8\n");
     let files = r["files"].as_array().unwrap();
     let paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["data/in.csv", "out.txt", "sub/raw.bin"], "only new or changed files come back");
+    assert_eq!(
+        paths,
+        ["data/in.csv", "out.txt", "sub/raw.bin"],
+        "only new or changed files come back"
+    );
     assert_eq!(files[0]["content"], "1,2\n3,4\n");
     assert_eq!(files[1]["content"], "result");
     assert_eq!(files[2]["content_b64"], "AP8=");
@@ -84,10 +105,22 @@ async fn stdin_args_env_and_files() {
 #[actix_web::test]
 async fn numpy_and_pandas_work() {
     let app = spawn_app().await;
-    let r = app.python("import numpy as np\nprint(np.arange(10).reshape(2,5).sum(axis=1).tolist())").await;
-    assert_eq!((r["status"].as_str(), r["stdout"].as_str()), (Some("succeeded"), Some("[10, 35]\n")), "{r}");
-    let r = app.python("import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3]})\nprint(int(df.a.sum()))").await;
-    assert_eq!((r["status"].as_str(), r["stdout"].as_str()), (Some("succeeded"), Some("6\n")), "{r}");
+    let r = app
+        .python("import numpy as np\nprint(np.arange(10).reshape(2,5).sum(axis=1).tolist())")
+        .await;
+    assert_eq!(
+        (r["status"].as_str(), r["stdout"].as_str()),
+        (Some("succeeded"), Some("[10, 35]\n")),
+        "{r}"
+    );
+    let r = app
+        .python("import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3]})\nprint(int(df.a.sum()))")
+        .await;
+    assert_eq!(
+        (r["status"].as_str(), r["stdout"].as_str()),
+        (Some("succeeded"), Some("6\n")),
+        "{r}"
+    );
 }
 
 #[actix_web::test]
@@ -100,8 +133,12 @@ async fn nothing_leaks_between_execs() {
         .await;
     assert_eq!(r["stdout"], "False False []\n", "{r}");
     // Randomness is not frozen into the runtime's snapshot.
-    let a = app.python("import random, os; print(random.random(), os.urandom(8).hex())").await;
-    let b = app.python("import random, os; print(random.random(), os.urandom(8).hex())").await;
+    let a = app
+        .python("import random, os; print(random.random(), os.urandom(8).hex())")
+        .await;
+    let b = app
+        .python("import random, os; print(random.random(), os.urandom(8).hex())")
+        .await;
     assert_ne!(a["stdout"], b["stdout"]);
 }
 
@@ -109,13 +146,22 @@ async fn nothing_leaks_between_execs() {
 async fn wall_time_limit_obeyed_and_violated() {
     let app = spawn_app().await;
     let ok = app.exec(json!({"language": "python", "code": "import time; time.sleep(0.2); print('done')", "timeout_ms": 5000})).await;
-    assert_eq!((ok["status"].as_str(), ok["stdout"].as_str()), (Some("succeeded"), Some("done\n")), "{ok}");
+    assert_eq!(
+        (ok["status"].as_str(), ok["stdout"].as_str()),
+        (Some("succeeded"), Some("done\n")),
+        "{ok}"
+    );
 
-    let busy = app.exec(json!({"language": "python", "code": "while True: pass", "timeout_ms": 500})).await;
+    let busy = app
+        .exec(json!({"language": "python", "code": "while True: pass", "timeout_ms": 500}))
+        .await;
     assert_eq!(busy["status"], "timeout", "{busy}");
     assert!(busy["exit_code"].is_null());
     let ms = busy["duration_ms"].as_f64().unwrap();
-    assert!((500.0..1500.0).contains(&ms), "a busy loop is stopped near its limit: {ms} ms");
+    assert!(
+        (500.0..1500.0).contains(&ms),
+        "a busy loop is stopped near its limit: {ms} ms"
+    );
 
     // The stock WASI poll_oneoff blocks through a sleep; ours must not.
     let sleeper = app
@@ -124,7 +170,10 @@ async fn wall_time_limit_obeyed_and_violated() {
     assert_eq!(sleeper["status"], "timeout", "{sleeper}");
     let ms = sleeper["duration_ms"].as_f64().unwrap();
     assert!(ms < 1500.0, "a sleep is interrupted at the limit: {ms} ms");
-    assert_eq!(sleeper["stdout"], "before\n", "output before the timeout is kept");
+    assert_eq!(
+        sleeper["stdout"], "before\n",
+        "output before the timeout is kept"
+    );
     assert!(sleeper["message"].as_str().unwrap().contains("500 ms"));
 }
 
@@ -132,7 +181,11 @@ async fn wall_time_limit_obeyed_and_violated() {
 async fn memory_limit_obeyed_and_violated() {
     let app = spawn_app().await;
     let ok = app.exec(json!({"language": "python", "code": "x = bytearray(100 << 20); print(len(x))", "memory_mb": 256})).await;
-    assert_eq!((ok["status"].as_str(), ok["stdout"].as_str()), (Some("succeeded"), Some("104857600\n")), "{ok}");
+    assert_eq!(
+        (ok["status"].as_str(), ok["stdout"].as_str()),
+        (Some("succeeded"), Some("104857600\n")),
+        "{ok}"
+    );
 
     let big = app.exec(json!({"language": "python", "code": "x = bytearray(1 << 30); print('allocated')", "memory_mb": 256})).await;
     assert_eq!(big["status"], "memory_limit", "{big}");
@@ -146,20 +199,32 @@ async fn memory_limit_obeyed_and_violated() {
     let caught = app
         .exec(json!({"language": "python", "code": "try:\n  x = bytearray(1 << 30)\nexcept MemoryError:\n  print('caught')", "memory_mb": 128}))
         .await;
-    assert_eq!((caught["status"].as_str(), caught["stdout"].as_str()), (Some("succeeded"), Some("caught\n")), "{caught}");
+    assert_eq!(
+        (caught["status"].as_str(), caught["stdout"].as_str()),
+        (Some("succeeded"), Some("caught\n")),
+        "{caught}"
+    );
 }
 
 #[actix_web::test]
 async fn output_limit_obeyed_and_violated() {
     let app = spawn_app().await;
-    let ok = app.exec(json!({"language": "python", "code": "print('x' * 999)", "output_limit_bytes": 1000})).await;
+    let ok = app
+        .exec(json!({"language": "python", "code": "print('x' * 999)", "output_limit_bytes": 1000}))
+        .await;
     assert_eq!(ok["status"], "succeeded", "{ok}");
     assert_eq!(ok["stdout"].as_str().unwrap().len(), 1000);
 
-    let big = app.exec(json!({"language": "python", "code": "print('x' * 20_000_000)"})).await;
+    let big = app
+        .exec(json!({"language": "python", "code": "print('x' * 20_000_000)"}))
+        .await;
     assert_eq!(big["status"], "output_limit", "{big}");
     assert_eq!(big["truncated"], json!(["stdout"]));
-    assert_eq!(big["stdout"].as_str().unwrap().len(), 1 << 20, "the default cap is 1 MiB");
+    assert_eq!(
+        big["stdout"].as_str().unwrap().len(),
+        1 << 20,
+        "the default cap is 1 MiB"
+    );
 
     let looped = app
         .exec(json!({"language": "python", "code": "import sys\nwhile True: sys.stderr.write('y' * 100)", "output_limit_bytes": 5000}))
@@ -174,11 +239,19 @@ async fn deep_recursion_is_a_clean_failure() {
     let app = spawn_app().await;
     let r = app.python("def f(n): return f(n + 1)\nf(0)").await;
     assert_eq!(r["status"], "failed", "{r}");
-    assert!(r["stderr"].as_str().unwrap().contains("RecursionError"), "{r}");
+    assert!(
+        r["stderr"].as_str().unwrap().contains("RecursionError"),
+        "{r}"
+    );
     // Past CPython's guard, recursion exhausts the wasm stack or the memory limit, whichever
     // comes first: either way a clean result, never a crash.
-    let r = app.python("import sys\nsys.setrecursionlimit(10**7)\ndef f(n): return f(n + 1)\nf(0)").await;
-    assert!(["failed", "memory_limit"].contains(&r["status"].as_str().unwrap()), "{r}");
+    let r = app
+        .python("import sys\nsys.setrecursionlimit(10**7)\ndef f(n): return f(n + 1)\nf(0)")
+        .await;
+    assert!(
+        ["failed", "memory_limit"].contains(&r["status"].as_str().unwrap()),
+        "{r}"
+    );
     assert!(r["message"].as_str().unwrap().contains("stack"), "{r}");
     // The server is still fine afterwards.
     assert_eq!(app.python("print('alive')").await["stdout"], "alive\n");
@@ -191,24 +264,44 @@ async fn the_guest_sees_only_what_it_was_given() {
     assert_eq!(r["status"], "failed");
     assert!(r["stderr"].as_str().unwrap().contains("Error"), "{r}");
     // `/` itself is not granted: only the three folders below it exist for the guest.
-    let r = app.python("import os; print(sorted(os.listdir('/')))").await;
+    let r = app
+        .python("import os; print(sorted(os.listdir('/')))")
+        .await;
     assert_eq!(r["status"], "failed", "{r}");
-    assert!(r["stderr"].as_str().unwrap().contains("FileNotFoundError"), "{r}");
+    assert!(
+        r["stderr"].as_str().unwrap().contains("FileNotFoundError"),
+        "{r}"
+    );
     let r = app.python("import os; print([os.path.isdir(d) for d in ('/workspace', '/tmp', '/usr/local/lib', '/etc', '/root', '/proc')])").await;
-    assert_eq!(r["stdout"], "[True, True, True, False, False, False]\n", "{r}");
-    let r = app.python("import os; print(os.listdir('/usr/local/lib'))").await;
+    assert_eq!(
+        r["stdout"], "[True, True, True, False, False, False]\n",
+        "{r}"
+    );
+    let r = app
+        .python("import os; print(os.listdir('/usr/local/lib'))")
+        .await;
     assert_eq!(r["stdout"], "['python315.zip']\n", "{r}");
-    let r = app.python("open('/usr/local/lib/python315.zip', 'ab')").await;
+    let r = app
+        .python("open('/usr/local/lib/python315.zip', 'ab')")
+        .await;
     assert_eq!(r["status"], "failed", "the stdlib is read-only: {r}");
     let r = app.python("open('../../etc/passwd').read()").await;
     assert_eq!(r["status"], "failed", "{r}");
-    let r = app.python("import os; os.symlink('/etc/passwd', 'p'); print(open('p').read())").await;
+    let r = app
+        .python("import os; os.symlink('/etc/passwd', 'p'); print(open('p').read())")
+        .await;
     assert_eq!(r["status"], "failed", "a link cannot lead out: {r}");
-    let r = app.python("import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 80))").await;
+    let r = app
+        .python("import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 80))")
+        .await;
     assert_eq!(r["status"], "failed", "{r}");
-    let r = app.python("import urllib.request\nurllib.request.urlopen('http://127.0.0.1/')").await;
+    let r = app
+        .python("import urllib.request\nurllib.request.urlopen('http://127.0.0.1/')")
+        .await;
     assert_eq!(r["status"], "failed", "{r}");
-    let r = app.python("import subprocess\nsubprocess.run(['ls'])").await;
+    let r = app
+        .python("import subprocess\nsubprocess.run(['ls'])")
+        .await;
     assert_eq!(r["status"], "failed", "{r}");
 }
 
@@ -217,7 +310,13 @@ async fn twenty_concurrent_execs_all_answer() {
     let app = spawn_app().await;
     let calls = (0..20).map(|i| {
         let app = &app;
-        async move { (i, app.python(&format!("import time\ntime.sleep(0.05)\nprint({i} * {i})")).await) }
+        async move {
+            (
+                i,
+                app.python(&format!("import time\ntime.sleep(0.05)\nprint({i} * {i})"))
+                    .await,
+            )
+        }
     });
     for (i, r) in futures_util::future::join_all(calls).await {
         assert_eq!(r["status"], "succeeded", "{r}");
@@ -240,11 +339,24 @@ async fn wasi_modules_run() {
         (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
         (call $exit (i32.const 3))))"#;
     let b64 = base64::engine::general_purpose::STANDARD.encode(wat);
-    let r = app.exec(json!({"language": "wasi", "module_b64": b64})).await;
-    assert_eq!((r["status"].as_str(), r["exit_code"].as_i64(), r["stdout"].as_str()), (Some("failed"), Some(3), Some("hi\n")), "{r}");
+    let r = app
+        .exec(json!({"language": "wasi", "module_b64": b64}))
+        .await;
+    assert_eq!(
+        (
+            r["status"].as_str(),
+            r["exit_code"].as_i64(),
+            r["stdout"].as_str()
+        ),
+        (Some("failed"), Some(3), Some("hi\n")),
+        "{r}"
+    );
 
-    let spin = base64::engine::general_purpose::STANDARD.encode(r#"(module (func (export "_start") (loop (br 0))))"#);
-    let r = app.exec(json!({"language": "wasi", "module_b64": spin, "timeout_ms": 300})).await;
+    let spin = base64::engine::general_purpose::STANDARD
+        .encode(r#"(module (func (export "_start") (loop (br 0))))"#);
+    let r = app
+        .exec(json!({"language": "wasi", "module_b64": spin, "timeout_ms": 300}))
+        .await;
     assert_eq!(r["status"], "timeout", "{r}");
 
     let bad = app.post("/v1/exec", &json!({"language": "wasi", "module_b64": base64::engine::general_purpose::STANDARD.encode("not wasm")})).await;
@@ -262,7 +374,11 @@ async fn every_exec_is_a_job() {
     assert_eq!(job.body["kind"], "exec");
     assert_eq!(job.body["result"]["stdout"], "42\n");
     assert_eq!(job.body["request"]["code"], "print(42)");
-    assert_eq!(job.body["request"]["files"], json!([{"path": "a.txt", "size": 6}]), "file contents are not kept");
+    assert_eq!(
+        job.body["request"]["files"],
+        json!([{"path": "a.txt", "size": 6}]),
+        "file contents are not kept"
+    );
     assert!(job.body["result"]["usage"]["wall_ms"].as_f64().unwrap() > 0.0);
     assert!(job.body["finished_at"].is_string());
 

@@ -17,10 +17,16 @@ pub struct ExecSlots {
 
 impl ExecSlots {
     /// A slot for one exec of `project`, whose cap is `max`; held until dropped.
-    pub fn try_acquire(&self, project: ProjectId, max: u32) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub fn try_acquire(
+        &self,
+        project: ProjectId,
+        max: u32,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
         let semaphore = {
             let mut projects = self.projects.lock().expect("admission lock");
-            let entry = projects.entry(project).or_insert_with(|| (max, Arc::new(Semaphore::new(max as usize))));
+            let entry = projects
+                .entry(project)
+                .or_insert_with(|| (max, Arc::new(Semaphore::new(max as usize))));
             if entry.0 != max {
                 // The cap changed: new execs count against a new semaphore; running ones finish
                 // on the old one.
@@ -28,7 +34,9 @@ impl ExecSlots {
             }
             entry.1.clone()
         };
-        semaphore.try_acquire_owned().map_err(|_| ApiError::ConcurrencyLimit(max))
+        semaphore
+            .try_acquire_owned()
+            .map_err(|_| ApiError::ConcurrencyLimit(max))
     }
 }
 
@@ -41,7 +49,10 @@ mod tests {
         let slots = ExecSlots::default();
         let (a, b) = (ProjectId::new(), ProjectId::new());
         let first = slots.try_acquire(a, 1).unwrap();
-        assert!(matches!(slots.try_acquire(a, 1), Err(ApiError::ConcurrencyLimit(1))));
+        assert!(matches!(
+            slots.try_acquire(a, 1),
+            Err(ApiError::ConcurrencyLimit(1))
+        ));
         let _other = slots.try_acquire(b, 1).unwrap();
         drop(first);
         assert!(slots.try_acquire(a, 1).is_ok());

@@ -24,29 +24,54 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         // Only reachable behind `guard`; without it, the request is simply unauthenticated.
-        ready(req.extensions().get::<Caller>().cloned().ok_or(ApiError::MissingKey))
+        ready(
+            req.extensions()
+                .get::<Caller>()
+                .cloned()
+                .ok_or(ApiError::MissingKey),
+        )
     }
 }
 
 /// The key in `Authorization: Bearer <key>`, if the header has that form.
 fn bearer(req: &ServiceRequest) -> Option<&str> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, key) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim()).filter(|k| !k.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim())
+        .filter(|k| !k.is_empty())
 }
 
 /// The `/v1` middleware: authenticate, rate-limit, then run the handler.
-pub async fn guard(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .clone();
     let key = bearer(&req).ok_or(ApiError::MissingKey)?;
-    let owner = sbx_store::keys::authenticate(&state.pool, key).await.map_err(ApiError::from)?.ok_or(ApiError::InvalidKey)?;
+    let owner = sbx_store::keys::authenticate(&state.pool, key)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or(ApiError::InvalidKey)?;
     let standing = match state.limiter.check(owner.api_key_id) {
         Ok(s) => s,
         Err(wait) => {
             metrics::counter!("sbx_rate_limited_total").increment(1);
-            let err = ApiError::RateLimited { retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64 };
+            let err = ApiError::RateLimited {
+                retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
+            };
             let mut res = actix_web::ResponseError::error_response(&err);
-            state.limiter.write_headers(state.limiter.refused(wait), res.headers_mut());
+            state
+                .limiter
+                .write_headers(state.limiter.refused(wait), res.headers_mut());
             return Err(actix_web::error::InternalError::from_response(err, res).into());
         }
     };

@@ -88,13 +88,24 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 422 about `field`.
-    pub fn invalid(code: &'static str, field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self::Invalid { code, detail: detail.into(), field: Some(field.into()) }
+    pub fn invalid(
+        code: &'static str,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            code,
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
     }
 
     /// A 413 about `field`.
     pub fn too_large(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self::TooLarge { detail: detail.into(), field: Some(field.into()) }
+        Self::TooLarge {
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
     }
 
     /// The stable code.
@@ -174,7 +185,10 @@ impl ResponseError for ApiError {
         res.content_type("application/problem+json");
         match self {
             Self::MissingKey | Self::InvalidKey => {
-                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sbx\"")));
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sbx\""),
+                ));
             }
             Self::RateLimited { retry_after_s } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
@@ -191,9 +205,13 @@ impl ResponseError for ApiError {
 impl From<sbx_store::StoreError> for ApiError {
     fn from(e: sbx_store::StoreError) -> Self {
         match e {
-            sbx_store::StoreError::Unavailable(m) => Self::Unavailable(format!("the database is unavailable: {m}")),
+            sbx_store::StoreError::Unavailable(m) => {
+                Self::Unavailable(format!("the database is unavailable: {m}"))
+            }
             sbx_store::StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
-            sbx_store::StoreError::Query(q) if q.is_closed() => Self::Unavailable("the database connection was lost".into()),
+            sbx_store::StoreError::Query(q) if q.is_closed() => {
+                Self::Unavailable("the database connection was lost".into())
+            }
             other => Self::Internal(format!("{other:#}")),
         }
     }
@@ -204,12 +222,20 @@ impl From<sbx_store::StoreError> for ApiError {
 pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as J;
     let api = match err {
-        J::OverflowKnownLength { length, limit } => {
-            ApiError::TooLarge { detail: format!("the body is {length} bytes; at most {limit} are read"), field: None }
-        }
-        J::Overflow { limit } => ApiError::TooLarge { detail: format!("the body is over {limit} bytes"), field: None },
+        J::OverflowKnownLength { length, limit } => ApiError::TooLarge {
+            detail: format!("the body is {length} bytes; at most {limit} are read"),
+            field: None,
+        },
+        J::Overflow { limit } => ApiError::TooLarge {
+            detail: format!("the body is over {limit} bytes"),
+            field: None,
+        },
         J::ContentType => ApiError::UnsupportedMediaType,
-        J::Deserialize(e) if e.is_data() => ApiError::Invalid { code: "invalid_request", detail: e.to_string(), field: None },
+        J::Deserialize(e) if e.is_data() => ApiError::Invalid {
+            code: "invalid_request",
+            detail: e.to_string(),
+            field: None,
+        },
         J::Deserialize(e) => ApiError::MalformedJson(format!("the body is not valid JSON: {e}")),
         other => ApiError::BadRequest(other.to_string()),
     };
@@ -217,7 +243,10 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
 }
 
 /// Query-string errors as problems (400).
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(format!("query string: {err}")).into()
 }
 

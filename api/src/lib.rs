@@ -63,7 +63,12 @@ impl From<ExecError> for ApiError {
 /// What runs execs for the API: the embedded runner's backend, wired in by the binary.
 pub trait Executor: Send + Sync {
     /// Run `spec` under `limits` now, stopping early if `cancel` fires.
-    fn exec(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> BoxFuture<'_, Result<ExecOutcome, ExecError>>;
+    fn exec(
+        &self,
+        spec: ExecSpec,
+        limits: ExecLimits,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<ExecOutcome, ExecError>>;
 }
 
 /// Settings of the API itself.
@@ -91,7 +96,12 @@ pub struct AppState {
 
 /// Start serving on `listener`. The returned server runs once awaited or spawned; its handle
 /// stops it.
-pub fn serve(listener: TcpListener, pool: Pool, executor: Arc<dyn Executor>, config: &ApiConfig) -> std::io::Result<actix_web::dev::Server> {
+pub fn serve(
+    listener: TcpListener,
+    pool: Pool,
+    executor: Arc<dyn Executor>,
+    config: &ApiConfig,
+) -> std::io::Result<actix_web::dev::Server> {
     let state = web::Data::new(AppState {
         pool,
         executor,

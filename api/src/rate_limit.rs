@@ -14,7 +14,12 @@ use governor::{Quota, RateLimiter};
 use sbx_limits::RatePolicy;
 use sbx_store::ids::ApiKeyId;
 
-type Keyed = RateLimiter<ApiKeyId, DefaultKeyedStateStore<ApiKeyId>, DefaultClock, StateInformationMiddleware>;
+type Keyed = RateLimiter<
+    ApiKeyId,
+    DefaultKeyedStateStore<ApiKeyId>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
 
 /// The limiter every request with a valid key passes through.
 pub struct KeyLimiter {
@@ -37,7 +42,10 @@ impl KeyLimiter {
         let per_second = NonZeroU32::new(policy.per_second.max(1)).expect("non-zero");
         let burst = NonZeroU32::new(policy.burst.max(1)).expect("non-zero");
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        Self { limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(), policy }
+        Self {
+            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            policy,
+        }
     }
 
     /// Take one request from `key`'s bucket: its standing, or the wait before it may retry.
@@ -46,7 +54,10 @@ impl KeyLimiter {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let missing = self.policy.burst.saturating_sub(remaining);
-                Ok(Standing { remaining, reset_s: u64::from(missing).div_ceil(u64::from(self.policy.per_second.max(1))) })
+                Ok(Standing {
+                    remaining,
+                    reset_s: u64::from(missing).div_ceil(u64::from(self.policy.per_second.max(1))),
+                })
             }
             Err(not_until) => Err(not_until.wait_time_from(self.limiter.clock().now())),
         }
@@ -65,16 +76,34 @@ impl KeyLimiter {
                 h.insert(HeaderName::from_static(name), v);
             }
         };
-        set(headers, "ratelimit-policy", format!("\"default\";q={};w={}", p.burst, p.window_s()));
-        set(headers, "ratelimit", format!("\"default\";r={};t={}", standing.remaining, standing.reset_s));
+        set(
+            headers,
+            "ratelimit-policy",
+            format!("\"default\";q={};w={}", p.burst, p.window_s()),
+        );
+        set(
+            headers,
+            "ratelimit",
+            format!(
+                "\"default\";r={};t={}",
+                standing.remaining, standing.reset_s
+            ),
+        );
         set(headers, "ratelimit-limit", p.burst.to_string());
-        set(headers, "ratelimit-remaining", standing.remaining.to_string());
+        set(
+            headers,
+            "ratelimit-remaining",
+            standing.remaining.to_string(),
+        );
         set(headers, "ratelimit-reset", standing.reset_s.to_string());
     }
 
     /// The standing of a refused request that must wait `wait`.
     pub fn refused(&self, wait: Duration) -> Standing {
-        Standing { remaining: 0, reset_s: wait.as_secs_f64().ceil() as u64 }
+        Standing {
+            remaining: 0,
+            reset_s: wait.as_secs_f64().ceil() as u64,
+        }
     }
 }
 
@@ -84,12 +113,18 @@ mod tests {
 
     #[test]
     fn a_burst_is_admitted_then_refused_with_a_wait() {
-        let l = KeyLimiter::new(RatePolicy { per_second: 1, burst: 3 });
+        let l = KeyLimiter::new(RatePolicy {
+            per_second: 1,
+            burst: 3,
+        });
         let key = ApiKeyId::new();
         let remaining: Vec<u32> = (0..3).map(|_| l.check(key).unwrap().remaining).collect();
         assert_eq!(remaining, [2, 1, 0]);
         let wait = l.check(key).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         // Another key has its own bucket.
         assert!(l.check(ApiKeyId::new()).is_ok());
     }

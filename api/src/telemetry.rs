@@ -10,7 +10,9 @@ use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Bucket bounds (seconds) for request and exec durations: the exec path lives in milliseconds.
-const BUCKETS_S: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
+const BUCKETS_S: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+];
 
 /// The process's metrics handle.
 #[derive(Clone)]
@@ -49,7 +51,10 @@ impl Metrics {
 }
 
 /// Count and time each request by route pattern, method and status.
-pub async fn record(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
@@ -58,8 +63,13 @@ pub async fn record(req: ServiceRequest, next: Next<impl MessageBody + 'static>)
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    let labels = [("method", method), ("route", route), ("status", status.to_string())];
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("sbx_http_requests_total", &labels).increment(1);
-    metrics::histogram!("sbx_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("sbx_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
     res
 }

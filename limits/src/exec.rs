@@ -115,7 +115,10 @@ impl ExecLimits {
     /// The limits for `requested` under `project`: defaults filled in (clamped to the
     /// project's ceilings, so a project with a lower ceiling still works without asking), and
     /// every value asked for checked against its floor and ceiling.
-    pub fn resolve(requested: RequestedLimits, project: &ProjectLimits) -> Result<Self, LimitError> {
+    pub fn resolve(
+        requested: RequestedLimits,
+        project: &ProjectLimits,
+    ) -> Result<Self, LimitError> {
         let timeout_ms = match requested.timeout_ms {
             Some(t) => bounded("timeout_ms", t, 1, project.max_timeout_ms)?,
             None => DEFAULT_TIMEOUT_MS.min(project.max_timeout_ms),
@@ -148,7 +151,11 @@ mod tests {
 
     #[test]
     fn defaults_are_clamped_to_a_lower_ceiling() {
-        let project = ProjectLimits { max_timeout_ms: 500, max_memory_mb: 64, ..Default::default() };
+        let project = ProjectLimits {
+            max_timeout_ms: 500,
+            max_memory_mb: 64,
+            ..Default::default()
+        };
         let l = ExecLimits::resolve(RequestedLimits::default(), &project).unwrap();
         assert_eq!(l.timeout_ms, 500);
         assert_eq!(l.memory_bytes, 64 << 20);
@@ -158,13 +165,46 @@ mod tests {
     fn each_limit_has_a_floor_and_a_ceiling() {
         let project = ProjectLimits::default();
         let cases = [
-            (RequestedLimits { timeout_ms: Some(0), ..Default::default() }, "timeout_ms"),
-            (RequestedLimits { timeout_ms: Some(u64::MAX), ..Default::default() }, "timeout_ms"),
-            (RequestedLimits { memory_mb: Some(1), ..Default::default() }, "memory_mb"),
-            (RequestedLimits { memory_mb: Some(1 << 40), ..Default::default() }, "memory_mb"),
-            (RequestedLimits { output_limit_bytes: Some(0), ..Default::default() }, "output_limit_bytes"),
             (
-                RequestedLimits { output_limit_bytes: Some(1 << 40), ..Default::default() },
+                RequestedLimits {
+                    timeout_ms: Some(0),
+                    ..Default::default()
+                },
+                "timeout_ms",
+            ),
+            (
+                RequestedLimits {
+                    timeout_ms: Some(u64::MAX),
+                    ..Default::default()
+                },
+                "timeout_ms",
+            ),
+            (
+                RequestedLimits {
+                    memory_mb: Some(1),
+                    ..Default::default()
+                },
+                "memory_mb",
+            ),
+            (
+                RequestedLimits {
+                    memory_mb: Some(1 << 40),
+                    ..Default::default()
+                },
+                "memory_mb",
+            ),
+            (
+                RequestedLimits {
+                    output_limit_bytes: Some(0),
+                    ..Default::default()
+                },
+                "output_limit_bytes",
+            ),
+            (
+                RequestedLimits {
+                    output_limit_bytes: Some(1 << 40),
+                    ..Default::default()
+                },
                 "output_limit_bytes",
             ),
         ];
@@ -182,6 +222,9 @@ mod tests {
             output_limit_bytes: Some(10),
         };
         let l = ExecLimits::resolve(asked, &ProjectLimits::default()).unwrap();
-        assert_eq!((l.timeout_ms, l.memory_bytes, l.output_limit_bytes), (1234, 100 << 20, 10));
+        assert_eq!(
+            (l.timeout_ms, l.memory_bytes, l.output_limit_bytes),
+            (1234, 100 << 20, 10)
+        );
     }
 }

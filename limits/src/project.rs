@@ -63,7 +63,9 @@ impl RatePolicy {
     /// The window, in whole seconds, in which a full bucket refills; what the
     /// `RateLimit-Policy` header calls `w`.
     pub fn window_s(&self) -> u64 {
-        u64::from(self.burst).div_ceil(u64::from(self.per_second.max(1))).max(1)
+        u64::from(self.burst)
+            .div_ceil(u64::from(self.per_second.max(1)))
+            .max(1)
     }
 }
 
@@ -73,9 +75,15 @@ mod tests {
 
     #[test]
     fn window_is_the_time_to_refill_the_bucket() {
-        let p = RatePolicy { per_second: 10, burst: 25 };
+        let p = RatePolicy {
+            per_second: 10,
+            burst: 25,
+        };
         assert_eq!(p.window_s(), 3);
-        let p = RatePolicy { per_second: 100, burst: 10 };
+        let p = RatePolicy {
+            per_second: 100,
+            burst: 10,
+        };
         assert_eq!(p.window_s(), 1);
     }
 }

@@ -54,5 +54,10 @@ pub trait Backend: Send + Sync {
     /// Languages this backend runs, as the API names them.
     fn languages(&self) -> &'static [&'static str];
     /// Run `spec` under `limits` until it ends, its limits stop it, or `cancel` fires.
-    fn run(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> BoxFuture<'_, Result<ExecOutcome>>;
+    fn run(
+        &self,
+        spec: ExecSpec,
+        limits: ExecLimits,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<ExecOutcome>>;
 }

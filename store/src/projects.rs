@@ -37,7 +37,11 @@ pub async fn create(pool: &Pool, name: &str, owner: Option<UserId>) -> Result<Pr
             ],
         )
         .await?;
-    Ok(Project { project_id: id, name: name.to_owned(), owner_user_id: owner })
+    Ok(Project {
+        project_id: id,
+        name: name.to_owned(),
+        owner_user_id: owner,
+    })
 }
 
 /// The project named `name`, the oldest if several share it.
@@ -49,7 +53,11 @@ pub async fn find_by_name(pool: &Pool, name: &str) -> Result<Option<Project>> {
             &[&name],
         )
         .await?;
-    Ok(row.map(|r| Project { project_id: ProjectId(r.get(0)), name: r.get(1), owner_user_id: r.get::<_, Option<uuid::Uuid>>(2).map(UserId) }))
+    Ok(row.map(|r| Project {
+        project_id: ProjectId(r.get(0)),
+        name: r.get(1),
+        owner_user_id: r.get::<_, Option<uuid::Uuid>>(2).map(UserId),
+    }))
 }
 
 /// Set a project's limits.

@@ -28,13 +28,19 @@ pub async fn upsert(pool: &Pool, email: &str) -> Result<User> {
             &[&UserId::new().0, &email],
         )
         .await?;
-    Ok(User { user_id: UserId(row.get(0)), email: row.get(1), kyc_status: row.get(2) })
+    Ok(User {
+        user_id: UserId(row.get(0)),
+        email: row.get(1),
+        kyc_status: row.get(2),
+    })
 }
 
 /// Set the KYC status of the user with `email`.
 pub async fn set_kyc(pool: &Pool, email: &str, status: &str) -> Result<User> {
     if !KYC_STATUSES.contains(&status) {
-        return Err(StoreError::Invalid(format!("KYC status must be one of {KYC_STATUSES:?}; got {status:?}")));
+        return Err(StoreError::Invalid(format!(
+            "KYC status must be one of {KYC_STATUSES:?}; got {status:?}"
+        )));
     }
     let client = pool.get().await?;
     let row = client
@@ -44,5 +50,9 @@ pub async fn set_kyc(pool: &Pool, email: &str, status: &str) -> Result<User> {
         )
         .await?
         .ok_or(StoreError::NotFound("user"))?;
-    Ok(User { user_id: UserId(row.get(0)), email: row.get(1), kyc_status: row.get(2) })
+    Ok(User {
+        user_id: UserId(row.get(0)),
+        email: row.get(1),
+        kyc_status: row.get(2),
+    })
 }

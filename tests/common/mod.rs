@@ -21,12 +21,17 @@ fn admin_url() -> String {
 
 fn url_for(db: &str) -> String {
     let admin = admin_url();
-    let base = admin.rsplit_once('/').expect("a database URL ends in /<db>").0;
+    let base = admin
+        .rsplit_once('/')
+        .expect("a database URL ends in /<db>")
+        .0;
     format!("{base}/{db}")
 }
 
 async fn admin_client() -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.expect("connecting to the test server");
+    let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connecting to the test server");
     tokio::spawn(conn);
     client
 }
@@ -39,20 +44,39 @@ async fn template() -> &'static str {
             let name = format!("sbx_tpl_{}", env!("CARGO_PKG_VERSION").replace('.', "_"));
             let admin = admin_client().await;
             // One process builds it; the others wait on the lock, then find it made.
-            admin.execute("select pg_advisory_lock(7070)", &[]).await.unwrap();
-            let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&name]).await.unwrap().is_some();
+            admin
+                .execute("select pg_advisory_lock(7070)", &[])
+                .await
+                .unwrap();
+            let exists = admin
+                .query_opt("select 1 from pg_database where datname = $1", &[&name])
+                .await
+                .unwrap()
+                .is_some();
             if !exists {
                 let building = format!("{name}_building");
-                admin.batch_execute(&format!("drop database if exists {building}")).await.unwrap();
-                admin.batch_execute(&format!("create database {building}")).await.unwrap();
+                admin
+                    .batch_execute(&format!("drop database if exists {building}"))
+                    .await
+                    .unwrap();
+                admin
+                    .batch_execute(&format!("create database {building}"))
+                    .await
+                    .unwrap();
                 {
                     let pool = sbx_store::pool(&url_for(&building), 1).unwrap();
                     sbx_store::migrate::migrate(&pool).await.unwrap();
                     pool.close();
                 }
-                admin.batch_execute(&format!("alter database {building} rename to {name}")).await.unwrap();
+                admin
+                    .batch_execute(&format!("alter database {building} rename to {name}"))
+                    .await
+                    .unwrap();
             }
-            admin.execute("select pg_advisory_unlock(7070)", &[]).await.unwrap();
+            admin
+                .execute("select pg_advisory_unlock(7070)", &[])
+                .await
+                .unwrap();
             name
         })
         .await
@@ -64,7 +88,9 @@ pub async fn fresh_database() -> String {
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
     let admin = admin_client().await;
     admin
-        .batch_execute(&format!("create database {name} template {tpl} strategy file_copy"))
+        .batch_execute(&format!(
+            "create database {name} template {tpl} strategy file_copy"
+        ))
         .await
         .expect("copying the template database");
     url_for(&name)
@@ -73,15 +99,21 @@ pub async fn fresh_database() -> String {
 /// One wasm backend per test process: the Python runtime is loaded once.
 pub fn backend() -> Arc<WasmBackend> {
     static B: OnceLock<Arc<WasmBackend>> = OnceLock::new();
-    B.get_or_init(|| Arc::new(sbx::app::wasm_backend(&settings_for("postgres://unused")).expect("the wasm backend")))
-        .clone()
+    B.get_or_init(|| {
+        Arc::new(
+            sbx::app::wasm_backend(&settings_for("postgres://unused")).expect("the wasm backend"),
+        )
+    })
+    .clone()
 }
 
 fn settings_for(db: &str) -> Settings {
     let mut s = Settings::with_database(db);
     s.addr = "127.0.0.1:0".parse().unwrap();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    s.data_dir = std::env::var_os("SBX_DATA_DIR").map(PathBuf::from).unwrap_or(root.join(".data"));
+    s.data_dir = std::env::var_os("SBX_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or(root.join(".data"));
     s.http_workers = Some(2);
     s.db_pool_size = 8;
     s
@@ -111,14 +143,28 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db = fresh_database().await;
     let mut settings = settings_for(&db);
     tweak(&mut settings);
-    let app = Application::build_with_backend(&settings, backend()).await.expect("building the app");
+    let app = Application::build_with_backend(&settings, backend())
+        .await
+        .expect("building the app");
     let base = format!("http://{}", app.addr());
     let pool = app.pool().clone();
     actix_web::rt::spawn(app.run_until_stopped());
-    let project = sbx_store::projects::create(&pool, "test", None).await.unwrap();
-    let (_, key) = sbx_store::keys::create(&pool, project.project_id, "test").await.unwrap();
-    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(120)).finish();
-    TestApp { base, key, project_id: project.project_id, pool, client }
+    let project = sbx_store::projects::create(&pool, "test", None)
+        .await
+        .unwrap();
+    let (_, key) = sbx_store::keys::create(&pool, project.project_id, "test")
+        .await
+        .unwrap();
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .finish();
+    TestApp {
+        base,
+        key,
+        project_id: project.project_id,
+        pool,
+        client,
+    }
 }
 
 /// An answer: status, headers, and the body as JSON (`Value::Null` when it is not JSON).
@@ -142,23 +188,45 @@ impl Answer {
     /// Assert this is a problem+json with `status` and `code`.
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "{}", self.text);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
         assert_eq!(self.body["code"], code, "{}", self.text);
         assert_eq!(self.body["status"], status, "{}", self.text);
-        assert!(self.body["title"].is_string() && self.body["detail"].is_string() && self.body["type"].is_string(), "{}", self.text);
+        assert!(
+            self.body["title"].is_string()
+                && self.body["detail"].is_string()
+                && self.body["type"].is_string(),
+            "{}",
+            self.text
+        );
     }
 }
 
-async fn answer(mut res: awc::ClientResponse<impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin>) -> Answer {
+async fn answer(
+    mut res: awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+        + Unpin,
+    >,
+) -> Answer {
     let bytes = res.body().limit(256 << 20).await.expect("reading the body");
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    Answer { status: res.status(), headers: res.headers().clone(), body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text }
+    Answer {
+        status: res.status(),
+        headers: res.headers().clone(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text,
+    }
 }
 
 impl TestApp {
     /// POST JSON with this app's key.
     pub async fn post(&self, path: &str, body: &Value) -> Answer {
-        self.post_with_key(path, body, Some(&self.key.clone())).await
+        self.post_with_key(path, body, Some(&self.key.clone()))
+            .await
     }
 
     /// POST JSON with `key` (or none).
@@ -171,8 +239,17 @@ impl TestApp {
     }
 
     /// POST a raw body with a content type, with this app's key.
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<actix_web::web::Bytes>) -> Answer {
-        let req = self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.key).content_type(content_type);
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<actix_web::web::Bytes>,
+    ) -> Answer {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .content_type(content_type);
         answer(req.send_body(body.into()).await.expect("sending")).await
     }
 
@@ -192,7 +269,12 @@ impl TestApp {
 
     /// Run Python; assert HTTP 200; the result.
     pub async fn python(&self, code: &str) -> Value {
-        let a = self.post("/v1/exec", &serde_json::json!({"language": "python", "code": code})).await;
+        let a = self
+            .post(
+                "/v1/exec",
+                &serde_json::json!({"language": "python", "code": code}),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         a.body
     }

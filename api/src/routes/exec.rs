@@ -7,7 +7,10 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use base64::Engine as _;
 use chrono::Utc;
-use sbx_limits::exec::{MAX_ARGS, MAX_CODE_BYTES, MAX_INPUT_FILES, MAX_INPUT_FILES_BYTES, MAX_MODULE_BYTES, MAX_PATH_BYTES, MAX_STDIN_BYTES};
+use sbx_limits::exec::{
+    MAX_ARGS, MAX_CODE_BYTES, MAX_INPUT_FILES, MAX_INPUT_FILES_BYTES, MAX_MODULE_BYTES,
+    MAX_PATH_BYTES, MAX_STDIN_BYTES,
+};
 use sbx_limits::{ExecLimits, RequestedLimits};
 use sbx_store::exec::{ExecOutcome, ExecSpec, InputFile, Program};
 use sbx_store::ids::JobId;
@@ -85,7 +88,11 @@ pub struct Checked {
 
 fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
     if s.contains('\0') {
-        return Err(ApiError::invalid("invalid_request", field, format!("{field} may not contain NUL characters")));
+        return Err(ApiError::invalid(
+            "invalid_request",
+            field,
+            format!("{field} may not contain NUL characters"),
+        ));
     }
     Ok(())
 }
@@ -93,7 +100,13 @@ fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
 fn decode_b64(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
     base64::engine::general_purpose::STANDARD
         .decode(s.trim())
-        .map_err(|e| ApiError::invalid("invalid_base64", field, format!("{field} is not valid base64: {e}")))
+        .map_err(|e| {
+            ApiError::invalid(
+                "invalid_base64",
+                field,
+                format!("{field} is not valid base64: {e}"),
+            )
+        })
 }
 
 /// A file path under `/workspace`, normalised to a relative path; `None` if it may not be used.
@@ -103,8 +116,11 @@ fn workspace_path(path: &str) -> Option<String> {
         None if path.starts_with('/') => return None,
         None => path,
     };
-    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    if parts.is_empty() || parts.iter().any(|p| *p == "..") || rel.contains('\0') || rel.contains('\\') {
+    let parts: Vec<&str> = rel
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.is_empty() || parts.contains(&"..") || rel.contains('\0') || rel.contains('\\') {
         return None;
     }
     Some(parts.join("/"))
@@ -115,24 +131,51 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     let program = match req.language.as_str() {
         "python" => {
             if req.module_b64.is_some() {
-                return Err(ApiError::invalid("invalid_request", "module_b64", "module_b64 is for language `wasi`; send Python as `code`"));
+                return Err(ApiError::invalid(
+                    "invalid_request",
+                    "module_b64",
+                    "module_b64 is for language `wasi`; send Python as `code`",
+                ));
             }
-            let code = req.code.ok_or_else(|| ApiError::invalid("invalid_request", "code", "language `python` needs `code`"))?;
+            let code = req.code.ok_or_else(|| {
+                ApiError::invalid("invalid_request", "code", "language `python` needs `code`")
+            })?;
             if code.len() > MAX_CODE_BYTES {
-                return Err(ApiError::too_large("code", format!("code is {} bytes; at most {MAX_CODE_BYTES} are accepted", code.len())));
+                return Err(ApiError::too_large(
+                    "code",
+                    format!(
+                        "code is {} bytes; at most {MAX_CODE_BYTES} are accepted",
+                        code.len()
+                    ),
+                ));
             }
             no_nul("code", &code)?;
             Program::Python { code }
         }
         "wasi" => {
             if req.code.is_some() {
-                return Err(ApiError::invalid("invalid_request", "code", "language `wasi` runs `module_b64`, not `code`"));
+                return Err(ApiError::invalid(
+                    "invalid_request",
+                    "code",
+                    "language `wasi` runs `module_b64`, not `code`",
+                ));
             }
-            let b64 = req.module_b64.ok_or_else(|| ApiError::invalid("invalid_request", "module_b64", "language `wasi` needs `module_b64`"))?;
+            let b64 = req.module_b64.ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_request",
+                    "module_b64",
+                    "language `wasi` needs `module_b64`",
+                )
+            })?;
             if b64.len() > MAX_MODULE_BYTES.div_ceil(3) * 4 + 4 {
-                return Err(ApiError::too_large("module_b64", format!("the module is over {MAX_MODULE_BYTES} bytes")));
+                return Err(ApiError::too_large(
+                    "module_b64",
+                    format!("the module is over {MAX_MODULE_BYTES} bytes"),
+                ));
             }
-            Program::Wasi { module: Arc::from(decode_b64("module_b64", &b64)?) }
+            Program::Wasi {
+                module: Arc::from(decode_b64("module_b64", &b64)?),
+            }
         }
         other => {
             return Err(ApiError::invalid(
@@ -143,27 +186,46 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         }
     };
     if req.args.len() > MAX_ARGS {
-        return Err(ApiError::invalid("invalid_request", "args", format!("at most {MAX_ARGS} args")));
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "args",
+            format!("at most {MAX_ARGS} args"),
+        ));
     }
     for a in &req.args {
         no_nul("args", a)?;
     }
     if req.env.len() > MAX_ARGS {
-        return Err(ApiError::invalid("invalid_request", "env", format!("at most {MAX_ARGS} environment variables")));
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "env",
+            format!("at most {MAX_ARGS} environment variables"),
+        ));
     }
     for (k, v) in &req.env {
         if k.is_empty() || k.contains('=') {
-            return Err(ApiError::invalid("invalid_request", "env", format!("environment variable name {k:?} is empty or contains '='")));
+            return Err(ApiError::invalid(
+                "invalid_request",
+                "env",
+                format!("environment variable name {k:?} is empty or contains '='"),
+            ));
         }
         no_nul("env", k)?;
         no_nul("env", v)?;
     }
     let stdin = req.stdin.unwrap_or_default();
     if stdin.len() > MAX_STDIN_BYTES {
-        return Err(ApiError::too_large("stdin", format!("stdin is over {MAX_STDIN_BYTES} bytes")));
+        return Err(ApiError::too_large(
+            "stdin",
+            format!("stdin is over {MAX_STDIN_BYTES} bytes"),
+        ));
     }
     if req.files.len() > MAX_INPUT_FILES {
-        return Err(ApiError::invalid("invalid_request", "files", format!("at most {MAX_INPUT_FILES} files")));
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "files",
+            format!("at most {MAX_INPUT_FILES} files"),
+        ));
     }
     let mut files = Vec::with_capacity(req.files.len());
     let mut seen = HashSet::new();
@@ -172,28 +234,54 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     for (i, f) in req.files.into_iter().enumerate() {
         let field = format!("files[{i}]");
         if f.path.len() > MAX_PATH_BYTES {
-            return Err(ApiError::invalid("invalid_path", format!("{field}.path"), format!("paths are at most {MAX_PATH_BYTES} bytes")));
+            return Err(ApiError::invalid(
+                "invalid_path",
+                format!("{field}.path"),
+                format!("paths are at most {MAX_PATH_BYTES} bytes"),
+            ));
         }
         let path = workspace_path(&f.path).ok_or_else(|| {
-            ApiError::invalid("invalid_path", format!("{field}.path"), format!("{:?} is not a path under /workspace", f.path))
+            ApiError::invalid(
+                "invalid_path",
+                format!("{field}.path"),
+                format!("{:?} is not a path under /workspace", f.path),
+            )
         })?;
         if !seen.insert(path.clone()) {
-            return Err(ApiError::invalid("invalid_path", format!("{field}.path"), format!("{path:?} is given twice")));
+            return Err(ApiError::invalid(
+                "invalid_path",
+                format!("{field}.path"),
+                format!("{path:?} is given twice"),
+            ));
         }
         let content = match (f.content, f.content_b64) {
             (Some(text), None) => text.into_bytes(),
             (None, Some(b64)) => decode_b64(&format!("{field}.content_b64"), &b64)?,
-            _ => return Err(ApiError::invalid("invalid_request", field, "give exactly one of content and content_b64")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "invalid_request",
+                    field,
+                    "give exactly one of content and content_b64",
+                ));
+            }
         };
         total += content.len();
         if total > MAX_INPUT_FILES_BYTES {
-            return Err(ApiError::too_large("files", format!("files hold over {MAX_INPUT_FILES_BYTES} bytes together")));
+            return Err(ApiError::too_large(
+                "files",
+                format!("files hold over {MAX_INPUT_FILES_BYTES} bytes together"),
+            ));
         }
         recorded_files.push(serde_json::json!({"path": path, "size": content.len()}));
         files.push(InputFile { path, content });
     }
-    let requested = RequestedLimits { timeout_ms: req.timeout_ms, memory_mb: req.memory_mb, output_limit_bytes: req.output_limit_bytes };
-    let limits = ExecLimits::resolve(requested, &caller.0.limits).map_err(|e| ApiError::invalid("invalid_limit", e.field(), e.to_string()))?;
+    let requested = RequestedLimits {
+        timeout_ms: req.timeout_ms,
+        memory_mb: req.memory_mb,
+        output_limit_bytes: req.output_limit_bytes,
+    };
+    let limits = ExecLimits::resolve(requested, &caller.0.limits)
+        .map_err(|e| ApiError::invalid("invalid_limit", e.field(), e.to_string()))?;
     let recorded = serde_json::json!({
         "language": program.language(),
         "code": match &program { Program::Python { code } => Some(code.as_str()), Program::Wasi { .. } => None },
@@ -207,7 +295,13 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         "output_limit_bytes": limits.output_limit_bytes,
     });
     Ok(Checked {
-        spec: ExecSpec { program, args: req.args, stdin: stdin.into_bytes(), env: req.env.into_iter().collect(), files },
+        spec: ExecSpec {
+            program,
+            args: req.args,
+            stdin: stdin.into_bytes(),
+            env: req.env.into_iter().collect(),
+            files,
+        },
         limits,
         recorded,
     })
@@ -231,16 +325,25 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         (status = 503, description = "The database or runner is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn exec(state: web::Data<AppState>, caller: Caller, body: web::Json<ExecRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn exec(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<ExecRequest>,
+) -> Result<HttpResponse, ApiError> {
     let checked = check(body.into_inner(), &caller)?;
-    let _slot = state.admission.try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;
+    let _slot = state
+        .admission
+        .try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;
     let job_id = JobId::new();
     let started_at = Utc::now();
     let language = checked.spec.program.language();
     // A client that hangs up cancels its exec: dropping this handler drops the guard.
     let cancel = CancellationToken::new();
     let _cancel_on_drop = cancel.clone().drop_guard();
-    let outcome = state.executor.exec(checked.spec, checked.limits, cancel).await?;
+    let outcome = state
+        .executor
+        .exec(checked.spec, checked.limits, cancel)
+        .await?;
     metrics::counter!("sbx_execs_total", "status" => outcome.status.as_str()).increment(1);
     metrics::histogram!("sbx_exec_duration_seconds").record(outcome.duration_ms / 1e3);
     let record = sbx_store::jobs::FinishedExec {
@@ -258,7 +361,10 @@ pub async fn exec(state: web::Data<AppState>, caller: Caller, body: web::Json<Ex
         metrics::counter!("sbx_job_record_failures_total").increment(1);
         tracing::error!(job_id = %job_id, error = %e, "could not record a finished exec");
     }
-    Ok(HttpResponse::Ok().json(ExecResponse { id: job_id, outcome }))
+    Ok(HttpResponse::Ok().json(ExecResponse {
+        id: job_id,
+        outcome,
+    }))
 }
 
 #[cfg(test)]

@@ -86,10 +86,16 @@ pub struct ListQuery {
         (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job in this project", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_job(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("no job {id} in this project"));
     let job_id = JobId::parse(&id).ok_or_else(not_found)?;
-    let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id).await?.ok_or_else(not_found)?;
+    let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(JobView::from(job)))
 }
 
@@ -100,19 +106,43 @@ pub async fn get_job(state: web::Data<AppState>, caller: Caller, id: web::Path<S
         (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_jobs(state: web::Data<AppState>, caller: Caller, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_jobs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be from 1 to {MAX_PAGE}")));
+        return Err(ApiError::BadRequest(format!(
+            "limit must be from 1 to {MAX_PAGE}"
+        )));
     }
     let before = match &q.cursor {
-        Some(c) => Some(JobId::parse(c).ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave".into()))?),
+        Some(c) => Some(
+            JobId::parse(c)
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave".into()))?,
+        ),
         None => None,
     };
-    let jobs = sbx_store::jobs::list(&state.pool, caller.0.project_id, q.status.as_deref(), before, limit + 1).await?;
+    let jobs = sbx_store::jobs::list(
+        &state.pool,
+        caller.0.project_id,
+        q.status.as_deref(),
+        before,
+        limit + 1,
+    )
+    .await?;
     let more = jobs.len() as i64 > limit;
-    let data: Vec<JobView> = jobs.into_iter().take(limit as usize).map(JobView::from).collect();
-    let next_cursor = if more { data.last().map(|j| j.id.to_string()) } else { None };
+    let data: Vec<JobView> = jobs
+        .into_iter()
+        .take(limit as usize)
+        .map(JobView::from)
+        .collect();
+    let next_cursor = if more {
+        data.last().map(|j| j.id.to_string())
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(JobPage { data, next_cursor }))
 }

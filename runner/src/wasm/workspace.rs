@@ -28,17 +28,24 @@ impl Workspace {
     pub fn create(parent: &Path, files: &[InputFile]) -> io::Result<Self> {
         let root = parent.join(uuid::Uuid::now_v7().simple().to_string());
         fs::DirBuilder::new().mode(0o700).create(&root)?;
-        let ws = Self { root, inputs: HashMap::with_capacity(files.len()) };
+        let ws = Self {
+            root,
+            inputs: HashMap::with_capacity(files.len()),
+        };
         fs::DirBuilder::new().mode(0o700).create(ws.workspace())?;
         fs::DirBuilder::new().mode(0o700).create(ws.tmp())?;
         let mut ws = ws;
         for f in files {
             let path = ws.workspace().join(&f.path);
             if let Some(dir) = path.parent() {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
             }
             fs::write(&path, &f.content)?;
-            ws.inputs.insert(f.path.clone(), Sha256::digest(&f.content).into());
+            ws.inputs
+                .insert(f.path.clone(), Sha256::digest(&f.content).into());
         }
         Ok(ws)
     }
@@ -77,9 +84,17 @@ impl Workspace {
             let size = bytes.len() as u64;
             let (content, content_b64) = match String::from_utf8(bytes) {
                 Ok(text) => (Some(text), None),
-                Err(e) => (None, Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()))),
+                Err(e) => (
+                    None,
+                    Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+                ),
             };
-            files.push(OutputFile { path: rel, size, content, content_b64 });
+            files.push(OutputFile {
+                path: rel,
+                size,
+                content,
+                content_b64,
+            });
         }
         Ok((files, omitted))
     }
@@ -91,8 +106,14 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, u64)>) ->
     }
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         let kind = entry.file_type()?; // does not follow links
         if kind.is_dir() {
             walk(&entry.path(), &rel, depth + 1, out)?;
@@ -120,8 +141,14 @@ mod tests {
         let parent = std::env::temp_dir().join(format!("sbx-ws-test-{}", std::process::id()));
         fs::create_dir_all(&parent).unwrap();
         let inputs = vec![
-            InputFile { path: "same.txt".into(), content: b"a".to_vec() },
-            InputFile { path: "dir/changed.txt".into(), content: b"b".to_vec() },
+            InputFile {
+                path: "same.txt".into(),
+                content: b"a".to_vec(),
+            },
+            InputFile {
+                path: "dir/changed.txt".into(),
+                content: b"b".to_vec(),
+            },
         ];
         let ws = Workspace::create(&parent, &inputs).unwrap();
         fs::write(ws.workspace().join("dir/changed.txt"), b"bb").unwrap();
