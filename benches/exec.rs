@@ -53,7 +53,7 @@ async fn in_process(backend: &Arc<WasmBackend>, n: usize, secs: f64) -> (Vec<f64
     for _ in 0..n {
         let t = Instant::now();
         let out = backend
-            .run(spec(), ExecLimits::default(), CancellationToken::new())
+            .run(spec(), ExecLimits::default(), CancellationToken::new(), None)
             .await
             .unwrap();
         ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -65,7 +65,7 @@ async fn in_process(backend: &Arc<WasmBackend>, n: usize, secs: f64) -> (Vec<f64
         tokio::spawn(async move {
             let mut done = 0u64;
             while Instant::now() < deadline {
-                b.run(spec(), ExecLimits::default(), CancellationToken::new())
+                b.run(spec(), ExecLimits::default(), CancellationToken::new(), None)
                     .await
                     .unwrap();
                 done += 1;

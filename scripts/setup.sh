@@ -78,9 +78,20 @@ ensure_postgres() {
   ensure_postgres_installed
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || as_root useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    # The server runs as `postgres`, which must be able to reach .data/. A checkout inside a
+    # folder closed to other users (a 0700 home) gets its cluster in /var/lib/sbx instead,
+    # linked from .data/postgres.
+    if [ ! -e "$PG_DIR" ] && ! runuser -u postgres -- test -x "$SBX_DATA"; then
+      local elsewhere="/var/lib/sbx/postgres-$(echo -n "$SBX_DATA" | sha256sum | cut -c1-12)"
+      say "postgres cannot reach $SBX_DATA; keeping the cluster in $elsewhere"
+      mkdir -p "$elsewhere"
+      chmod 755 /var/lib/sbx
+      ln -s "$elsewhere" "$PG_DIR"
+    fi
   fi
   mkdir -p "$PG_DIR"
-  [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+  PG_DIR="$(cd "$PG_DIR" && pwd -P)"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; fi
   chmod 700 "$PG_DIR"
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     say "creating a private PostgreSQL cluster in $PG_DIR"

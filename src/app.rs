@@ -24,7 +24,7 @@ impl Executor for EmbeddedRunner {
         cancel: CancellationToken,
     ) -> BoxFuture<'_, Result<ExecOutcome, ExecError>> {
         Box::pin(async move {
-            self.0.run(spec, limits, cancel).await.map_err(|e| match e {
+            self.0.run(spec, limits, cancel, None).await.map_err(|e| match e {
                 RunnerError::InvalidModule(m) => ExecError::InvalidModule(m),
                 RunnerError::ShuttingDown => ExecError::Unavailable(e.to_string()),
                 RunnerError::Runtime(_) | RunnerError::Host(_) => {

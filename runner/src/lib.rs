@@ -13,8 +13,23 @@ use sbx_store::exec::{ExecOutcome, ExecSpec};
 pub use tokio_util::sync::CancellationToken;
 
 pub mod wasm;
+pub mod worker;
 
 pub use wasm::{WasmBackend, WasmConfig};
+pub use worker::{Worker, WorkerConfig};
+
+/// A piece of output a running program wrote, as it wrote it.
+#[derive(Debug, Clone)]
+pub struct LogChunk {
+    /// `stdout` or `stderr`.
+    pub stream: &'static str,
+    /// The bytes.
+    pub data: bytes::Bytes,
+}
+
+/// Where a backend sends output while the program runs (for live logs); the full output is
+/// in the outcome regardless.
+pub type LogSink = tokio::sync::mpsc::UnboundedSender<LogChunk>;
 
 /// A boxed future, as object-safe traits return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -53,11 +68,13 @@ pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     /// Languages this backend runs, as the API names them.
     fn languages(&self) -> &'static [&'static str];
-    /// Run `spec` under `limits` until it ends, its limits stop it, or `cancel` fires.
+    /// Run `spec` under `limits` until it ends, its limits stop it, or `cancel` fires; output
+    /// is also sent to `logs` as it is written, when given.
     fn run(
         &self,
         spec: ExecSpec,
         limits: ExecLimits,
         cancel: CancellationToken,
+        logs: Option<LogSink>,
     ) -> BoxFuture<'_, Result<ExecOutcome>>;
 }

@@ -44,7 +44,7 @@ fn python(code: &str) -> ExecSpec {
 
 async fn run(spec: ExecSpec, limits: ExecLimits) -> ExecOutcome {
     backend()
-        .run(spec, limits, CancellationToken::new())
+        .run(spec, limits, CancellationToken::new(), None)
         .await
         .expect("run")
 }

@@ -53,3 +53,11 @@ id!(
     /// A job (every exec is one).
     JobId
 );
+id!(
+    /// A batch of exec items.
+    BatchId
+);
+id!(
+    /// A runner process.
+    RunnerId
+);

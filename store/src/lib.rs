@@ -4,15 +4,23 @@
 //! # Layout
 //! - [`ids`]: typed ids (UUIDv7 newtypes).
 //! - [`migrate`]: applies `migrations/*.sql` in order, under an advisory lock.
-//! - [`users`], [`projects`], [`keys`], [`jobs`]: one module per table.
+//! - [`users`], [`projects`], [`keys`], [`jobs`], [`batches`], [`runners`], [`logs`]: one
+//!   module per table.
+//! - [`queue`]: the durable queue (claim, lease, complete, recover, cancel).
+//! - [`notify`]: LISTEN/NOTIFY fan-out.
 //! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
 
+pub mod batches;
 pub mod exec;
 pub mod ids;
 pub mod jobs;
 pub mod keys;
+pub mod logs;
 pub mod migrate;
+pub mod notify;
 pub mod projects;
+pub mod queue;
+pub mod runners;
 pub mod users;
 
 use std::str::FromStr;

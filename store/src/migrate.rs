@@ -10,6 +10,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
     include_str!("../../migrations/V1__foundation.sql"),
 )];
 
+/// A short digest of every migration's text: names a migrated template database in tests.
+pub fn fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (version, name, sql) in MIGRATIONS {
+        h.update(format!("{version}{name}{sql}"));
+    }
+    hex::encode(&h.finalize()[..6])
+}
+
 /// Arbitrary constant naming the migration lock.
 const LOCK_KEY: i64 = 0x5b5_0001;
 

@@ -41,7 +41,7 @@ async fn template() -> &'static str {
     static TEMPLATE: OnceCell<String> = OnceCell::const_new();
     TEMPLATE
         .get_or_init(|| async {
-            let name = format!("sbx_tpl_{}", env!("CARGO_PKG_VERSION").replace('.', "_"));
+            let name = format!("sbx_tpl_{}", sbx_store::migrate::fingerprint());
             let admin = admin_client().await;
             // One process builds it; the others wait on the lock, then find it made.
             admin

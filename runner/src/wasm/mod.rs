@@ -39,7 +39,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::pipes::{CappedPipe, OutputLimitExceeded};
 use self::workspace::Workspace;
-use crate::{Backend, BackendKind, BoxFuture, Result, RunnerError};
+use crate::{Backend, BackendKind, BoxFuture, LogSink, Result, RunnerError};
 
 /// How often the epoch advances: the granularity of the wall-time limit's trap.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -254,12 +254,13 @@ impl Backend for WasmBackend {
         spec: ExecSpec,
         limits: ExecLimits,
         cancel: CancellationToken,
+        logs: Option<LogSink>,
     ) -> BoxFuture<'_, Result<ExecOutcome>> {
         let inner = self.inner.clone();
         let Some(rt) = self.runtime.as_ref() else {
             return Box::pin(async { Err(RunnerError::ShuttingDown) });
         };
-        let task = rt.spawn(async move { inner.execute(spec, limits, cancel).await });
+        let task = rt.spawn(async move { inner.execute(spec, limits, cancel, logs).await });
         Box::pin(async move {
             task.await.map_err(|e| {
                 if e.is_cancelled() {
@@ -285,6 +286,7 @@ impl Inner {
         spec: ExecSpec,
         limits: ExecLimits,
         cancel: CancellationToken,
+        logs: Option<LogSink>,
     ) -> Result<ExecOutcome> {
         let pre = match &spec.program {
             Program::Python { .. } => self.python.clone(),
@@ -300,8 +302,8 @@ impl Inner {
 
         let ws = Workspace::create(&self.work_dir, &spec.files)
             .map_err(|e| RunnerError::Host(format!("workspace: {e}")))?;
-        let stdout = CappedPipe::new(limits.output_limit_bytes as usize);
-        let stderr = CappedPipe::new(limits.output_limit_bytes as usize);
+        let stdout = CappedPipe::new(limits.output_limit_bytes as usize, "stdout", logs.clone());
+        let stderr = CappedPipe::new(limits.output_limit_bytes as usize, "stderr", logs);
         let mut wasi = WasiCtxBuilder::new();
         // Guests run on the backend's own threads: file operations may block them briefly,
         // which is cheaper than a hop to tokio's blocking pool for every read.

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
+use crate::{LogChunk, LogSink};
+
 /// The error a guest is stopped with when it passes its output cap.
 #[derive(Debug, thiserror::Error)]
 #[error("output limit exceeded")]
@@ -22,15 +24,19 @@ pub struct CappedPipe {
     buf: Arc<Mutex<Vec<u8>>>,
     cap: usize,
     truncated: Arc<AtomicBool>,
+    name: &'static str,
+    tap: Option<LogSink>,
 }
 
 impl CappedPipe {
-    /// A pipe that keeps at most `cap` bytes.
-    pub fn new(cap: usize) -> Self {
+    /// A pipe named `name` that keeps at most `cap` bytes and copies what it keeps to `tap`.
+    pub fn new(cap: usize, name: &'static str, tap: Option<LogSink>) -> Self {
         Self {
             buf: Arc::new(Mutex::new(Vec::new())),
             cap,
             truncated: Arc::new(AtomicBool::new(false)),
+            name,
+            tap,
         }
     }
 
@@ -48,11 +54,17 @@ impl CappedPipe {
     fn append(&self, bytes: &[u8]) -> bool {
         let mut buf = self.buf.lock().expect("pipe lock");
         let room = self.cap.saturating_sub(buf.len());
+        let kept = &bytes[..bytes.len().min(room)];
+        buf.extend_from_slice(kept);
+        if let Some(tap) = &self.tap
+            && !kept.is_empty()
+        {
+            // A closed receiver only means nobody streams this exec's logs any more.
+            let _ = tap.send(LogChunk { stream: self.name, data: Bytes::copy_from_slice(kept) });
+        }
         if bytes.len() <= room {
-            buf.extend_from_slice(bytes);
             true
         } else {
-            buf.extend_from_slice(&bytes[..room]);
             self.truncated.store(true, Ordering::Relaxed);
             false
         }
@@ -127,7 +139,7 @@ mod tests {
 
     #[test]
     fn keeps_the_head_and_marks_the_cut() {
-        let mut p = CappedPipe::new(5);
+        let mut p = CappedPipe::new(5, "stdout", None);
         assert!(p.write(Bytes::from_static(b"abc")).is_ok());
         assert!(!p.truncated());
         assert!(p.write(Bytes::from_static(b"defg")).is_err());

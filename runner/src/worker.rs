@@ -1,0 +1,307 @@
+//! The worker loop: claims queued jobs from PostgreSQL and runs them on a backend.
+//!
+//! A runner registers, then loops: claim as many jobs as it has free slots, run each as a task,
+//! and sleep until a `NOTIFY` says jobs were queued, a slot frees, or the poll interval passes
+//! (the fallback when notifications are lost). Beside it, a maintenance task renews the leases
+//! of running jobs (stopping any whose lease was lost, or whose cancel was asked), heartbeats,
+//! and recovers other runners' expired leases. On shutdown it stops claiming, lets running jobs
+//! finish for a grace period, then hands the rest back to the queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sbx_store::Pool;
+use sbx_store::exec::{ExecOutcome, ExecStatus, QueuedExec, Usage};
+use sbx_store::ids::{JobId, RunnerId};
+use sbx_store::notify::Notes;
+use sbx_store::queue::{self, CHANNEL_CANCEL, CHANNEL_JOBS, Claimed};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Backend, LogChunk, RunnerError};
+
+/// How a worker paces itself.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at once.
+    pub slots: usize,
+    /// How long a claim holds a job without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// Longest sleep between claims when no notification comes.
+    pub poll: Duration,
+    /// How often expired leases are looked for.
+    pub recover_every: Duration,
+    /// How long running jobs may finish after shutdown begins before they are handed back.
+    pub grace: Duration,
+    /// How often live output is written to the database.
+    pub log_flush: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            slots: 4,
+            lease: Duration::from_secs(15),
+            poll: Duration::from_secs(1),
+            recover_every: Duration::from_secs(2),
+            grace: Duration::from_secs(20),
+            log_flush: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A registered runner's worker.
+pub struct Worker {
+    id: RunnerId,
+    pool: Pool,
+    backend: Arc<dyn Backend>,
+    notes: Notes,
+    config: WorkerConfig,
+    running: Mutex<HashMap<JobId, CancellationToken>>,
+    slots: Arc<Semaphore>,
+    slot_freed: Notify,
+}
+
+impl Worker {
+    /// Register a runner on `hostname` and make its worker.
+    pub async fn register(pool: Pool, backend: Arc<dyn Backend>, notes: Notes, hostname: &str, config: WorkerConfig) -> sbx_store::Result<Arc<Self>> {
+        let id = sbx_store::runners::register(&pool, hostname, config.slots as i32).await?;
+        tracing::info!(runner_id = %id, slots = config.slots, "runner registered");
+        Ok(Arc::new(Self {
+            id,
+            pool,
+            backend,
+            notes,
+            slots: Arc::new(Semaphore::new(config.slots)),
+            config,
+            running: Mutex::new(HashMap::new()),
+            slot_freed: Notify::new(),
+        }))
+    }
+
+    /// This runner's id.
+    pub fn id(&self) -> RunnerId {
+        self.id
+    }
+
+    /// Claim and run jobs until `shutdown` fires; then finish or hand back what runs.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let maintenance = tokio::spawn(self.clone().maintain(shutdown.clone()));
+        let mut notes = self.notes.subscribe();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let free = self.slots.available_permits();
+            if free > 0 {
+                match queue::claim(&self.pool, self.id, free as i64, self.config.lease).await {
+                    Ok(claimed) => {
+                        let full = claimed.len() == free;
+                        for job in claimed {
+                            let permit = self.slots.clone().try_acquire_owned().expect("a free slot was counted");
+                            let me = self.clone();
+                            tokio::spawn(async move {
+                                me.execute(job).await;
+                                drop(permit);
+                                me.slot_freed.notify_one();
+                            });
+                        }
+                        if full {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming jobs failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.slot_freed.notified(), if free == 0 => {}
+                () = tokio::time::sleep(self.config.poll) => {}
+                note = wait_for(&mut notes, CHANNEL_JOBS) => { let _ = note; }
+            }
+        }
+        self.drain().await;
+        maintenance.abort();
+        let _ = sbx_store::runners::stopped(&self.pool, self.id).await;
+    }
+
+    /// Let running jobs finish for the grace period, then stop and hand back the rest.
+    async fn drain(&self) {
+        let deadline = tokio::time::Instant::now() + self.config.grace;
+        while !self.running.lock().expect("running lock").is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<JobId> = {
+            let running = self.running.lock().expect("running lock");
+            running.values().for_each(CancellationToken::cancel);
+            running.keys().copied().collect()
+        };
+        if !left.is_empty() {
+            match queue::hand_back(&self.pool, self.id, &left).await {
+                Ok(n) => tracing::info!(jobs = n, "handed back unfinished jobs"),
+                Err(e) => tracing::warn!(error = %e, "could not hand back jobs; their leases will expire"),
+            }
+        }
+    }
+
+    /// Renew leases, heartbeat, recover expired leases, and act on cancels, until shutdown.
+    async fn maintain(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut notes = self.notes.subscribe();
+        let mut renew = tokio::time::interval(self.config.lease / 3);
+        let mut recover = tokio::time::interval(self.config.recover_every);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = renew.tick() => self.renew().await,
+                _ = recover.tick() => {
+                    match queue::recover_expired(&self.pool).await {
+                        Ok((0, 0)) => {}
+                        Ok((requeued, failed)) => {
+                            metrics_lease_recoveries(requeued + failed);
+                            tracing::warn!(requeued, failed, "recovered jobs whose runner was lost");
+                        }
+                        Err(e) => tracing::warn!(error = %e, "lease recovery failed"),
+                    }
+                }
+                job = wait_for(&mut notes, CHANNEL_CANCEL) => {
+                    if let Some(id) = job.and_then(|j| JobId::parse(&j))
+                        && let Some(token) = self.running.lock().expect("running lock").get(&id)
+                    {
+                        token.cancel();
+                    }
+                }
+            }
+        }
+    }
+
+    async fn renew(&self) {
+        let ids: Vec<JobId> = self.running.lock().expect("running lock").keys().copied().collect();
+        let _ = sbx_store::runners::heartbeat(&self.pool, self.id).await;
+        match queue::renew(&self.pool, self.id, &ids, self.config.lease).await {
+            Ok(held) => {
+                let held: HashMap<JobId, bool> = held.into_iter().collect();
+                let running = self.running.lock().expect("running lock");
+                for id in &ids {
+                    let stop = match held.get(id) {
+                        Some(cancel_asked) => *cancel_asked,
+                        None => {
+                            tracing::warn!(job_id = %id, "lease lost; stopping the job");
+                            true
+                        }
+                    };
+                    if stop && let Some(token) = running.get(id) {
+                        token.cancel();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "renewing leases failed"),
+        }
+    }
+
+    async fn execute(&self, job: Claimed) {
+        let cancel = CancellationToken::new();
+        self.running.lock().expect("running lock").insert(job.job_id, cancel.clone());
+        let span = tracing::info_span!("job", job_id = %job.job_id, project_id = %job.project_id, attempt = job.attempts);
+        let _enter = span.enter();
+        // A cancel asked between the claim and now is caught here; later ones by notification.
+        if queue::cancel_requested(&self.pool, job.job_id).await.unwrap_or(false) {
+            cancel.cancel();
+        }
+        let outcome = match serde_json::from_value::<QueuedExec>(job.spec).map_err(|e| e.to_string()).and_then(QueuedExec::into_spec) {
+            Err(e) => Some(error_outcome(format!("the queued job is corrupt: {e}"))),
+            Ok((spec, limits)) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let pump = tokio::spawn(pump_logs(self.pool.clone(), job.job_id, rx, self.config.log_flush));
+                let r = self.backend.run(spec, limits, cancel.clone(), Some(tx)).await;
+                let _ = pump.await;
+                match r {
+                    Ok(o) => Some(o),
+                    Err(RunnerError::ShuttingDown) => None,
+                    Err(RunnerError::InvalidModule(m)) => Some(error_outcome(format!("the module is not valid WebAssembly: {m}"))),
+                    Err(e) => Some(error_outcome(e.to_string())),
+                }
+            }
+        };
+        self.running.lock().expect("running lock").remove(&job.job_id);
+        let Some(outcome) = outcome else { return };
+        match queue::complete(&self.pool, self.id, job.job_id, &outcome).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the lease was lost before the job ended; its result is dropped"),
+            Err(e) => tracing::warn!(error = %e, "recording the result failed; the lease will expire and the job run again"),
+        }
+    }
+}
+
+fn metrics_lease_recoveries(n: u64) {
+    tracing::debug!(n, "lease recoveries");
+}
+
+/// An `error` outcome: the code never ran.
+fn error_outcome(message: String) -> ExecOutcome {
+    ExecOutcome {
+        status: ExecStatus::Error,
+        exit_code: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        truncated: vec![],
+        duration_ms: 0.0,
+        files: vec![],
+        files_omitted: 0,
+        message: Some(message),
+        usage: Usage::default(),
+    }
+}
+
+/// The payload of the next notification on `channel` (`None` if notifications were missed:
+/// the caller then acts as if one came).
+async fn wait_for(notes: &mut tokio::sync::broadcast::Receiver<(String, String)>, channel: &str) -> Option<String> {
+    loop {
+        match notes.recv().await {
+            Ok((c, payload)) if c == channel => return Some(payload),
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return None,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// Write a job's output to `job_logs` in batches, every `every`, until the program ends.
+async fn pump_logs(pool: Pool, job: JobId, mut rx: tokio::sync::mpsc::UnboundedReceiver<LogChunk>, every: Duration) {
+    let mut seq = 0;
+    let mut open = true;
+    while open {
+        let mut chunks: Vec<(&'static str, String)> = Vec::new();
+        let first = rx.recv().await;
+        let Some(first) = first else { break };
+        let deadline = tokio::time::sleep(every);
+        tokio::pin!(deadline);
+        push(&mut chunks, first);
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                c = rx.recv() => match c {
+                    Some(c) => push(&mut chunks, c),
+                    None => { open = false; break; }
+                }
+            }
+        }
+        match sbx_store::logs::append(&pool, job, seq, &chunks).await {
+            Ok(s) => seq = s,
+            Err(e) => tracing::warn!(error = %e, "writing live logs failed"),
+        }
+    }
+}
+
+/// Append `c`, merging it into the last chunk of the same stream.
+fn push(chunks: &mut Vec<(&'static str, String)>, c: LogChunk) {
+    let text = String::from_utf8_lossy(&c.data);
+    match chunks.last_mut() {
+        Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => data.push_str(&text),
+        _ => chunks.push((c.stream, text.into_owned())),
+    }
+}

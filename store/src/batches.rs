@@ -1,0 +1,134 @@
+//! `batches`: many exec items submitted at once (an eval), each item a job with a verdict.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Transaction;
+
+use crate::ids::{ApiKeyId, BatchId, JobId, ProjectId};
+use crate::queue::CHANNEL_CANCEL;
+use crate::{Pool, Result};
+
+/// Insert the batch row (its items are queued with [`crate::queue::enqueue`] in the same `tx`).
+pub async fn create(tx: &Transaction<'_>, batch: BatchId, project: ProjectId, key: ApiKeyId, total: i32) -> Result<()> {
+    tx.execute(
+        "insert into batches (batch_id, project_id, api_key_id, total) values ($1, $2, $3, $4)",
+        &[&batch.0, &project.0, &key.0, &total],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Where a batch stands.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Items in it.
+    pub total: i32,
+    /// Items by verdict, or by status for those not ended (`queued`, `running`).
+    pub counts: BTreeMap<String, i64>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// When its last item ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The summary of `batch` of `project`; `None` if there is none.
+pub async fn summary(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<Option<Summary>> {
+    let client = pool.get().await?;
+    let Some(row) = client
+        .query_opt(
+            "select total, created_at, cancelled_at, finished_at from batches where batch_id = $1 and project_id = $2",
+            &[&batch.0, &project.0],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let counts = client
+        .query("select coalesce(verdict, status), count(*) from jobs where batch_id = $1 group by 1", &[&batch.0])
+        .await?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect();
+    Ok(Some(Summary { total: row.get(0), counts, created_at: row.get(1), cancelled_at: row.get(2), finished_at: row.get(3) }))
+}
+
+/// One item's result.
+#[derive(Debug, Clone)]
+pub struct ItemResult {
+    /// The job.
+    pub job_id: JobId,
+    /// The caller's item id.
+    pub item_id: String,
+    /// `queued`, `running` or an exec status.
+    pub status: String,
+    /// The verdict once ended.
+    pub verdict: Option<String>,
+    /// The outcome once ended.
+    pub result: Option<serde_json::Value>,
+}
+
+/// Up to `limit` item results of `batch` of `project` after `after`, in submission order.
+pub async fn results(pool: &Pool, project: ProjectId, batch: BatchId, after: Option<JobId>, limit: i64) -> Result<Vec<ItemResult>> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "select job_id, item_id, status, verdict, result from jobs
+             where batch_id = $1 and project_id = $2 and ($3::uuid is null or job_id > $3)
+             order by job_id limit $4",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&batch.0, &project.0, &after.map(|a| a.0), &limit]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ItemResult { job_id: JobId(r.get(0)), item_id: r.get(1), status: r.get(2), verdict: r.get(3), result: r.get(4) })
+        .collect())
+}
+
+/// Cancel `batch`: its queued items end `cancelled` now, its running ones are told to stop.
+/// `false` if there is no such batch.
+pub async fn cancel(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<bool> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let found = tx
+        .execute(
+            "update batches set cancelled_at = coalesce(cancelled_at, now()) where batch_id = $1 and project_id = $2",
+            &[&batch.0, &project.0],
+        )
+        .await?;
+    if found == 0 {
+        return Ok(false);
+    }
+    let result = serde_json::json!({"status": "cancelled", "message": "its batch was cancelled before it ran"});
+    tx.execute(
+        "with gone as (
+             delete from queue q using jobs j
+             where q.job_id = j.job_id and j.batch_id = $1 and q.state = 'queued' returning q.job_id
+         )
+         update jobs j set status = 'cancelled', verdict = 'cancelled', finished_at = now(), result = $2
+         from gone where j.job_id = gone.job_id",
+        &[&batch.0, &result],
+    )
+    .await?;
+    let running = tx
+        .query(
+            "update queue q set cancel_requested = true from jobs j
+             where q.job_id = j.job_id and j.batch_id = $1 and q.state = 'running' returning q.job_id",
+            &[&batch.0],
+        )
+        .await?;
+    for r in &running {
+        tx.execute("select pg_notify($1, $2)", &[&CHANNEL_CANCEL, &r.get::<_, uuid::Uuid>(0).to_string()]).await?;
+    }
+    tx.execute(
+        "update batches set finished_at = now()
+         where batch_id = $1 and finished_at is null
+           and not exists (select 1 from jobs where batch_id = $1 and finished_at is null)",
+        &[&batch.0],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
