@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sbx::{Application, Settings};
 use sbx_limits::ExecLimits;
-use sbx_runner::{Backend, CancellationToken, WasmBackend};
+use sbx_runner::{Backend, Control, WasmBackend};
 use sbx_store::exec::{ExecSpec, ExecStatus, Program};
 use serde_json::json;
 
@@ -53,7 +53,7 @@ async fn in_process(backend: &Arc<WasmBackend>, n: usize, secs: f64) -> (Vec<f64
     for _ in 0..n {
         let t = Instant::now();
         let out = backend
-            .run(spec(), ExecLimits::default(), CancellationToken::new(), None)
+            .run(spec(), ExecLimits::default(), Control::default())
             .await
             .unwrap();
         ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -65,7 +65,7 @@ async fn in_process(backend: &Arc<WasmBackend>, n: usize, secs: f64) -> (Vec<f64
         tokio::spawn(async move {
             let mut done = 0u64;
             while Instant::now() < deadline {
-                b.run(spec(), ExecLimits::default(), CancellationToken::new(), None)
+                b.run(spec(), ExecLimits::default(), Control::default())
                     .await
                     .unwrap();
                 done += 1;
@@ -134,11 +134,25 @@ async fn over_http(
     (ms, done as f64 / started.elapsed().as_secs_f64(), errors)
 }
 
+/// The real interpreter behind `python3`: a version manager's shim (pyenv's is a shell script)
+/// would add its own start-up to every spawn.
+fn python3() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3");
+    String::from_utf8(out.stdout)
+        .expect("a path")
+        .trim()
+        .to_owned()
+}
+
 fn native_python(n: usize) -> Vec<f64> {
+    let python = python3();
     (0..n)
         .map(|_| {
             let t = Instant::now();
-            let out = Command::new("python3")
+            let out = Command::new(&python)
                 .args(["-c", CODE])
                 .output()
                 .expect("python3");
@@ -149,14 +163,16 @@ fn native_python(n: usize) -> Vec<f64> {
 }
 
 fn native_python_rate(secs: f64) -> f64 {
+    let python = python3();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let threads: Vec<_> = (0..2)
         .map(|_| {
+            let python = python.clone();
             std::thread::spawn(move || {
                 let mut done = 0u64;
                 while Instant::now() < deadline {
-                    Command::new("python3")
+                    Command::new(&python)
                         .args(["-c", CODE])
                         .output()
                         .expect("python3");

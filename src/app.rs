@@ -5,11 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use std::time::Duration;
+
+use sbx_api::admission::QueueCaps;
 use sbx_api::{ApiConfig, BoxFuture, ExecError, Executor};
 use sbx_limits::{ExecLimits, RatePolicy};
-use sbx_runner::{Backend, CancellationToken, RunnerError, WasmBackend, WasmConfig};
+use sbx_runner::{Backend, CancellationToken, Control, RunnerError, WasmBackend, WasmConfig};
+use sbx_runner::{Worker, WorkerConfig};
 use sbx_store::Pool;
 use sbx_store::exec::{ExecOutcome, ExecSpec};
+use sbx_store::notify::Notes;
+use sbx_store::queue;
 
 use crate::Settings;
 
@@ -24,13 +30,23 @@ impl Executor for EmbeddedRunner {
         cancel: CancellationToken,
     ) -> BoxFuture<'_, Result<ExecOutcome, ExecError>> {
         Box::pin(async move {
-            self.0.run(spec, limits, cancel, None).await.map_err(|e| match e {
-                RunnerError::InvalidModule(m) => ExecError::InvalidModule(m),
-                RunnerError::ShuttingDown => ExecError::Unavailable(e.to_string()),
-                RunnerError::Runtime(_) | RunnerError::Host(_) => {
-                    ExecError::Internal(e.to_string())
-                }
-            })
+            self.0
+                .run(
+                    spec,
+                    limits,
+                    Control {
+                        cancel,
+                        ..Control::default()
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    RunnerError::InvalidModule(m) => ExecError::InvalidModule(m),
+                    RunnerError::ShuttingDown => ExecError::Unavailable(e.to_string()),
+                    RunnerError::Runtime(_) | RunnerError::Host(_) => {
+                        ExecError::Internal(e.to_string())
+                    }
+                })
         })
     }
 }
@@ -54,6 +70,43 @@ pub struct Application {
     addr: SocketAddr,
     pool: Pool,
     server: actix_web::dev::Server,
+    runner: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+/// Every channel a process listens on.
+pub const CHANNELS: &[&str] = &[
+    queue::CHANNEL_JOBS,
+    queue::CHANNEL_DONE,
+    queue::CHANNEL_CANCEL,
+    queue::CHANNEL_LOGS,
+];
+
+fn worker_config(settings: &Settings) -> WorkerConfig {
+    WorkerConfig {
+        slots: settings.runner_slots(),
+        lease: Duration::from_secs(settings.lease_s.max(1)),
+        ..WorkerConfig::default()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Start a runner against the database in `settings` on `backend`; it stops (finishing or
+/// handing back its jobs) when `shutdown` fires.
+pub async fn start_runner(
+    settings: &Settings,
+    pool: Pool,
+    notes: Notes,
+    backend: Arc<WasmBackend>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let worker =
+        Worker::register(pool, backend, notes, &hostname(), worker_config(settings)).await?;
+    Ok(tokio::spawn(worker.run(shutdown)))
 }
 
 impl Application {
@@ -73,6 +126,21 @@ impl Application {
         sbx_store::migrate::migrate(&pool)
             .await
             .context("migrating the database")?;
+        let notes = sbx_store::notify::listen(settings.database_url.clone(), CHANNELS);
+        let runner = if settings.no_embedded_runner {
+            None
+        } else {
+            let stop = CancellationToken::new();
+            let handle = start_runner(
+                settings,
+                pool.clone(),
+                notes.clone(),
+                backend.clone(),
+                stop.clone(),
+            )
+            .await?;
+            Some((stop, handle))
+        };
         let listener = TcpListener::bind(settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let addr = listener.local_addr()?;
@@ -82,14 +150,24 @@ impl Application {
                 burst: settings.rate_burst,
             },
             workers: settings.http_workers(),
+            queue_caps: QueueCaps {
+                per_project: settings.max_queued_per_project,
+                total: settings.max_queued_total,
+            },
         };
         let server = sbx_api::serve(
             listener,
             pool.clone(),
+            notes,
             Arc::new(EmbeddedRunner(backend)),
             &config,
         )?;
-        Ok(Self { addr, pool, server })
+        Ok(Self {
+            addr,
+            pool,
+            server,
+            runner,
+        })
     }
 
     /// The address it serves on.
@@ -107,9 +185,15 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serve until stopped (SIGINT/SIGTERM stop it gracefully).
+    /// Serve until stopped (SIGINT/SIGTERM stop it gracefully); then stop the embedded runner,
+    /// which finishes or hands back its jobs.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some((stop, handle)) = self.runner {
+            stop.cancel();
+            let _ = handle.await;
+        }
+        served
     }
 }
 

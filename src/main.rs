@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Serve the API with an embedded runner.
     Serve(Settings),
+    /// Run queued jobs against the database, without the API; run any number, on any hosts.
+    Runner(Settings),
     /// Apply database migrations and exit.
     Migrate {
         /// PostgreSQL URL.
@@ -42,6 +44,16 @@ enum Command {
     },
     /// Run Python through the API and print its output.
     Exec(ExecArgs),
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 fn init_tracing(json: bool) {
@@ -83,6 +95,27 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("docs: http://{addr}/docs/");
             app.run_until_stopped().await?;
+        }
+        Command::Runner(settings) => {
+            init_tracing(settings.log_json);
+            let s = settings.clone();
+            let backend = std::sync::Arc::new(
+                tokio::task::spawn_blocking(move || sbx::app::wasm_backend(&s)).await??,
+            );
+            let pool = sbx_store::pool(&settings.database_url, settings.db_pool_size)?;
+            sbx_store::migrate::migrate(&pool)
+                .await
+                .context("migrating the database")?;
+            let notes =
+                sbx_store::notify::listen(settings.database_url.clone(), sbx::app::CHANNELS);
+            let stop = sbx_runner::CancellationToken::new();
+            let handle =
+                sbx::app::start_runner(&settings, pool, notes, backend, stop.clone()).await?;
+            println!("sbx runner ready");
+            shutdown_signal().await;
+            tracing::info!("stopping: finishing or handing back running jobs");
+            stop.cancel();
+            handle.await?;
         }
         Command::Migrate { database_url } => {
             init_tracing(false);

@@ -41,6 +41,23 @@ pub struct Settings {
     /// Requests each API key may make in a burst.
     #[arg(long, env = "SBX_RATE_BURST", default_value_t = sbx_limits::project::DEFAULT_RATE_BURST)]
     pub rate_burst: u32,
+    /// Queued jobs a runner runs at once (default: one per core).
+    #[arg(long, env = "SBX_RUNNER_SLOTS")]
+    pub runner_slots: Option<usize>,
+    /// Serve the API without the embedded runner: queued jobs then wait for `sbx runner`
+    /// processes (synchronous execs still run in this process).
+    #[arg(long, env = "SBX_NO_EMBEDDED_RUNNER", default_value_t = false)]
+    pub no_embedded_runner: bool,
+    /// Jobs one project may have waiting or running; past it, 429 `project_queue_full`.
+    #[arg(long, env = "SBX_MAX_QUEUED_PER_PROJECT", default_value_t = 20_000)]
+    pub max_queued_per_project: i64,
+    /// Jobs everyone may have waiting or running; past it, 503 `queue_full`.
+    #[arg(long, env = "SBX_MAX_QUEUED_TOTAL", default_value_t = 200_000)]
+    pub max_queued_total: i64,
+    /// Seconds a claimed job's lease lasts without renewal (renewed every third of it); a runner
+    /// that dies loses its jobs to others after this.
+    #[arg(long, env = "SBX_LEASE_S", default_value_t = 15)]
+    pub lease_s: u64,
     /// Create a "dev" project and key on first start and keep the key in this file (0600);
     /// reuse it on later starts.
     #[arg(long, env = "SBX_DEV_KEY_FILE")]
@@ -76,6 +93,11 @@ impl Settings {
     /// Threads for guest code.
     pub fn wasm_threads(&self) -> usize {
         self.wasm_threads.unwrap_or_else(cores)
+    }
+
+    /// Queued jobs run at once by a runner.
+    pub fn runner_slots(&self) -> usize {
+        self.runner_slots.unwrap_or_else(cores)
     }
 
     /// HTTP workers.

@@ -40,6 +40,43 @@ impl ExecSlots {
     }
 }
 
+/// Room for `n` more queued jobs of the caller's project: past the project's cap 429
+/// `project_queue_full`, past the global cap 503 `queue_full`.
+pub async fn queue_room(
+    state: &crate::AppState,
+    caller: &crate::auth::Caller,
+    n: i64,
+) -> Result<(), ApiError> {
+    let (project, total) =
+        sbx_store::jobs::pending_counts(&state.pool, caller.0.project_id).await?;
+    let caps = &state.queue_caps;
+    if project + n > caps.per_project {
+        return Err(ApiError::QueueFull {
+            project: true,
+            detail: format!(
+                "this project has {project} jobs waiting or running; its cap is {}",
+                caps.per_project
+            ),
+        });
+    }
+    if total + n > caps.total {
+        return Err(ApiError::QueueFull {
+            project: false,
+            detail: format!("the queue holds {total} jobs; its cap is {}", caps.total),
+        });
+    }
+    Ok(())
+}
+
+/// Caps on queued work.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueCaps {
+    /// Jobs one project may have waiting or running.
+    pub per_project: i64,
+    /// Jobs everyone may have waiting or running.
+    pub total: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,18 @@ pub enum ApiError {
         /// The field.
         field: Option<String>,
     },
+    /// 409 `conflict`: the request collides with one in flight (same Idempotency-Key).
+    #[error("{0}")]
+    Conflict(String),
+    /// 429 `project_queue_full` (`project: true`) or 503 `queue_full`: admission control
+    /// refuses more queued work until some ends.
+    #[error("{detail}")]
+    QueueFull {
+        /// Whether the project's own cap (429) or the global one (503) was hit.
+        project: bool,
+        /// Which cap, and its value.
+        detail: String,
+    },
     /// 429 `rate_limited`: the key's request rate is over its policy.
     #[error("too many requests: retry after {retry_after_s} s")]
     RateLimited {
@@ -108,6 +120,33 @@ impl ApiError {
         }
     }
 
+    /// The same error about item `i` of a batch: its field is prefixed with `items[i].`.
+    pub fn in_item(self, i: usize) -> Self {
+        let prefix = |f: Option<String>| {
+            Some(
+                format!("items[{i}].{}", f.unwrap_or_default())
+                    .trim_end_matches('.')
+                    .to_owned(),
+            )
+        };
+        match self {
+            Self::Invalid {
+                code,
+                detail,
+                field,
+            } => Self::Invalid {
+                code,
+                detail: format!("items[{i}]: {detail}"),
+                field: prefix(field),
+            },
+            Self::TooLarge { detail, field } => Self::TooLarge {
+                detail: format!("items[{i}]: {detail}"),
+                field: prefix(field),
+            },
+            other => other,
+        }
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -120,6 +159,9 @@ impl ApiError {
             Self::TooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Invalid { code, .. } => code,
+            Self::Conflict(_) => "conflict",
+            Self::QueueFull { project: true, .. } => "project_queue_full",
+            Self::QueueFull { project: false, .. } => "queue_full",
             Self::RateLimited { .. } => "rate_limited",
             Self::ConcurrencyLimit(_) => "concurrency_limit",
             Self::Unavailable(_) => "unavailable",
@@ -137,6 +179,8 @@ impl ApiError {
             Self::TooLarge { .. } => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Invalid { .. } => "Invalid request",
+            Self::Conflict(_) => "Conflict",
+            Self::QueueFull { .. } => "Queue full",
             Self::RateLimited { .. } => "Rate limited",
             Self::ConcurrencyLimit(_) => "Concurrency limit reached",
             Self::Unavailable(_) => "Service unavailable",
@@ -171,8 +215,13 @@ impl ResponseError for ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::ConcurrencyLimit(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RateLimited { .. }
+            | Self::ConcurrencyLimit(_)
+            | Self::QueueFull { project: true, .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) | Self::QueueFull { project: false, .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -193,8 +242,11 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after_s } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
             }
-            Self::ConcurrencyLimit(_) | Self::Unavailable(_) => {
+            Self::ConcurrencyLimit(_) | Self::Unavailable(_) | Self::Conflict(_) => {
                 res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::QueueFull { .. } => {
+                res.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
         }

@@ -5,14 +5,16 @@
 //! # Layout
 //! - [`error`]: [`ApiError`] and RFC 9457 problem bodies; extractor error handlers.
 //! - [`auth`]: the `/v1` middleware (key lookup, rate limit) and the [`auth::Caller`] extractor.
+//! - [`body`]: bodies read by hand (for idempotency hashes) with the extractor's checks.
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
-//! - [`admission`]: per-project caps on concurrent execs.
+//! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`telemetry`]: Prometheus metrics.
 
 pub mod admission;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod openapi;
 pub mod rate_limit;
@@ -78,6 +80,8 @@ pub struct ApiConfig {
     pub rate: RatePolicy,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Caps on queued work.
+    pub queue_caps: admission::QueueCaps,
 }
 
 /// Everything a handler may need; cloned per worker (all fields are shared handles).
@@ -92,6 +96,10 @@ pub struct AppState {
     pub admission: admission::ExecSlots,
     /// Prometheus rendering.
     pub metrics: telemetry::Metrics,
+    /// Notifications from the database (jobs ended, logs written).
+    pub notes: sbx_store::notify::Notes,
+    /// Caps on queued work.
+    pub queue_caps: admission::QueueCaps,
 }
 
 /// Start serving on `listener`. The returned server runs once awaited or spawned; its handle
@@ -99,6 +107,7 @@ pub struct AppState {
 pub fn serve(
     listener: TcpListener,
     pool: Pool,
+    notes: sbx_store::notify::Notes,
     executor: Arc<dyn Executor>,
     config: &ApiConfig,
 ) -> std::io::Result<actix_web::dev::Server> {
@@ -108,6 +117,8 @@ pub fn serve(
         limiter: rate_limit::KeyLimiter::new(config.rate),
         admission: admission::ExecSlots::default(),
         metrics: telemetry::Metrics::install(),
+        notes,
+        queue_caps: config.queue_caps,
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {
@@ -116,6 +127,17 @@ pub fn serve(
             tick.tick().await;
             sweeper.limiter.retain_recent();
             sweeper.metrics.upkeep();
+        }
+    });
+    let gauges = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if let Ok((queued, running)) = sbx_store::queue::depth(&gauges.pool).await {
+                metrics::gauge!("sbx_queue_depth").set(queued as f64);
+                metrics::gauge!("sbx_jobs_running").set(running as f64);
+            }
         }
     });
     let server = HttpServer::new(move || {
@@ -127,6 +149,7 @@ pub fn serve(
                     .content_type_required(true)
                     .error_handler(error::json_error),
             )
+            .app_data(web::PayloadConfig::new(sbx_limits::exec::MAX_BODY_BYTES))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .wrap(middleware::from_fn(telemetry::record))

@@ -16,6 +16,13 @@ use crate::routes;
         routes::exec::exec,
         routes::jobs::get_job,
         routes::jobs::list_jobs,
+        routes::jobs::create_job,
+        routes::jobs::cancel_job,
+        routes::jobs::job_logs,
+        routes::batches::create_batch,
+        routes::batches::get_batch,
+        routes::batches::cancel_batch,
+        routes::batches::batch_results,
         routes::health::healthz,
         routes::health::readyz,
         routes::health::metrics,
@@ -24,7 +31,8 @@ use crate::routes;
     modifiers(&BearerAuth),
     tags(
         (name = "exec", description = "Run code now"),
-        (name = "jobs", description = "Recorded execs"),
+        (name = "jobs", description = "Queued and recorded execs"),
+        (name = "batches", description = "Batch evals"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -31,6 +31,18 @@ pub struct LogChunk {
 /// in the outcome regardless.
 pub type LogSink = tokio::sync::mpsc::UnboundedSender<LogChunk>;
 
+/// How a run is steered from outside.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Stops the run when cancelled.
+    pub cancel: CancellationToken,
+    /// Receives output as it is written, when given.
+    pub logs: Option<LogSink>,
+    /// Queued work (async jobs, batch items): it yields the CPU to interactive execs, which
+    /// someone is waiting on. Time spent yielded does not count against its wall-time limit.
+    pub background: bool,
+}
+
 /// A boxed future, as object-safe traits return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -68,13 +80,11 @@ pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     /// Languages this backend runs, as the API names them.
     fn languages(&self) -> &'static [&'static str];
-    /// Run `spec` under `limits` until it ends, its limits stop it, or `cancel` fires; output
-    /// is also sent to `logs` as it is written, when given.
+    /// Run `spec` under `limits` until it ends, its limits stop it, or `control.cancel` fires.
     fn run(
         &self,
         spec: ExecSpec,
         limits: ExecLimits,
-        cancel: CancellationToken,
-        logs: Option<LogSink>,
+        control: Control,
     ) -> BoxFuture<'_, Result<ExecOutcome>>;
 }

@@ -65,7 +65,13 @@ pub struct Worker {
 
 impl Worker {
     /// Register a runner on `hostname` and make its worker.
-    pub async fn register(pool: Pool, backend: Arc<dyn Backend>, notes: Notes, hostname: &str, config: WorkerConfig) -> sbx_store::Result<Arc<Self>> {
+    pub async fn register(
+        pool: Pool,
+        backend: Arc<dyn Backend>,
+        notes: Notes,
+        hostname: &str,
+        config: WorkerConfig,
+    ) -> sbx_store::Result<Arc<Self>> {
         let id = sbx_store::runners::register(&pool, hostname, config.slots as i32).await?;
         tracing::info!(runner_id = %id, slots = config.slots, "runner registered");
         Ok(Arc::new(Self {
@@ -99,7 +105,11 @@ impl Worker {
                     Ok(claimed) => {
                         let full = claimed.len() == free;
                         for job in claimed {
-                            let permit = self.slots.clone().try_acquire_owned().expect("a free slot was counted");
+                            let permit = self
+                                .slots
+                                .clone()
+                                .try_acquire_owned()
+                                .expect("a free slot was counted");
                             let me = self.clone();
                             tokio::spawn(async move {
                                 me.execute(job).await;
@@ -133,7 +143,9 @@ impl Worker {
     /// Let running jobs finish for the grace period, then stop and hand back the rest.
     async fn drain(&self) {
         let deadline = tokio::time::Instant::now() + self.config.grace;
-        while !self.running.lock().expect("running lock").is_empty() && tokio::time::Instant::now() < deadline {
+        while !self.running.lock().expect("running lock").is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let left: Vec<JobId> = {
@@ -144,7 +156,9 @@ impl Worker {
         if !left.is_empty() {
             match queue::hand_back(&self.pool, self.id, &left).await {
                 Ok(n) => tracing::info!(jobs = n, "handed back unfinished jobs"),
-                Err(e) => tracing::warn!(error = %e, "could not hand back jobs; their leases will expire"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not hand back jobs; their leases will expire")
+                }
             }
         }
     }
@@ -180,7 +194,13 @@ impl Worker {
     }
 
     async fn renew(&self) {
-        let ids: Vec<JobId> = self.running.lock().expect("running lock").keys().copied().collect();
+        let ids: Vec<JobId> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .keys()
+            .copied()
+            .collect();
         let _ = sbx_store::runners::heartbeat(&self.pool, self.id).await;
         match queue::renew(&self.pool, self.id, &ids, self.config.lease).await {
             Ok(held) => {
@@ -205,34 +225,62 @@ impl Worker {
 
     async fn execute(&self, job: Claimed) {
         let cancel = CancellationToken::new();
-        self.running.lock().expect("running lock").insert(job.job_id, cancel.clone());
+        self.running
+            .lock()
+            .expect("running lock")
+            .insert(job.job_id, cancel.clone());
         let span = tracing::info_span!("job", job_id = %job.job_id, project_id = %job.project_id, attempt = job.attempts);
         let _enter = span.enter();
         // A cancel asked between the claim and now is caught here; later ones by notification.
-        if queue::cancel_requested(&self.pool, job.job_id).await.unwrap_or(false) {
+        if queue::cancel_requested(&self.pool, job.job_id)
+            .await
+            .unwrap_or(false)
+        {
             cancel.cancel();
         }
-        let outcome = match serde_json::from_value::<QueuedExec>(job.spec).map_err(|e| e.to_string()).and_then(QueuedExec::into_spec) {
+        let outcome = match serde_json::from_value::<QueuedExec>(job.spec)
+            .map_err(|e| e.to_string())
+            .and_then(QueuedExec::into_spec)
+        {
             Err(e) => Some(error_outcome(format!("the queued job is corrupt: {e}"))),
             Ok((spec, limits)) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let pump = tokio::spawn(pump_logs(self.pool.clone(), job.job_id, rx, self.config.log_flush));
-                let r = self.backend.run(spec, limits, cancel.clone(), Some(tx)).await;
+                let pump = tokio::spawn(pump_logs(
+                    self.pool.clone(),
+                    job.job_id,
+                    rx,
+                    self.config.log_flush,
+                ));
+                let control = crate::Control {
+                    cancel: cancel.clone(),
+                    logs: Some(tx),
+                    background: true,
+                };
+                let r = self.backend.run(spec, limits, control).await;
                 let _ = pump.await;
                 match r {
                     Ok(o) => Some(o),
                     Err(RunnerError::ShuttingDown) => None,
-                    Err(RunnerError::InvalidModule(m)) => Some(error_outcome(format!("the module is not valid WebAssembly: {m}"))),
+                    Err(RunnerError::InvalidModule(m)) => Some(error_outcome(format!(
+                        "the module is not valid WebAssembly: {m}"
+                    ))),
                     Err(e) => Some(error_outcome(e.to_string())),
                 }
             }
         };
-        self.running.lock().expect("running lock").remove(&job.job_id);
+        self.running
+            .lock()
+            .expect("running lock")
+            .remove(&job.job_id);
         let Some(outcome) = outcome else { return };
         match queue::complete(&self.pool, self.id, job.job_id, &outcome).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("the lease was lost before the job ended; its result is dropped"),
-            Err(e) => tracing::warn!(error = %e, "recording the result failed; the lease will expire and the job run again"),
+            Ok(false) => {
+                tracing::warn!("the lease was lost before the job ended; its result is dropped")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "recording the result failed; the lease will expire and the job run again")
+            }
         }
     }
 }
@@ -259,19 +307,29 @@ fn error_outcome(message: String) -> ExecOutcome {
 
 /// The payload of the next notification on `channel` (`None` if notifications were missed:
 /// the caller then acts as if one came).
-async fn wait_for(notes: &mut tokio::sync::broadcast::Receiver<(String, String)>, channel: &str) -> Option<String> {
+async fn wait_for(
+    notes: &mut tokio::sync::broadcast::Receiver<(String, String)>,
+    channel: &str,
+) -> Option<String> {
     loop {
         match notes.recv().await {
             Ok((c, payload)) if c == channel => return Some(payload),
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return None,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                std::future::pending::<()>().await
+            }
         }
     }
 }
 
 /// Write a job's output to `job_logs` in batches, every `every`, until the program ends.
-async fn pump_logs(pool: Pool, job: JobId, mut rx: tokio::sync::mpsc::UnboundedReceiver<LogChunk>, every: Duration) {
+async fn pump_logs(
+    pool: Pool,
+    job: JobId,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
+    every: Duration,
+) {
     let mut seq = 0;
     let mut open = true;
     while open {
@@ -301,7 +359,9 @@ async fn pump_logs(pool: Pool, job: JobId, mut rx: tokio::sync::mpsc::UnboundedR
 fn push(chunks: &mut Vec<(&'static str, String)>, c: LogChunk) {
     let text = String::from_utf8_lossy(&c.data);
     match chunks.last_mut() {
-        Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => data.push_str(&text),
+        Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => {
+            data.push_str(&text)
+        }
         _ => chunks.push((c.stream, text.into_owned())),
     }
 }

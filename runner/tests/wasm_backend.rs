@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use sbx_limits::ExecLimits;
-use sbx_runner::{Backend, CancellationToken, WasmBackend, WasmConfig};
+use sbx_runner::{Backend, Control, WasmBackend, WasmConfig};
 use sbx_store::exec::{ExecOutcome, ExecSpec, ExecStatus, InputFile, Program};
 
 fn backend() -> Arc<WasmBackend> {
@@ -44,7 +44,7 @@ fn python(code: &str) -> ExecSpec {
 
 async fn run(spec: ExecSpec, limits: ExecLimits) -> ExecOutcome {
     backend()
-        .run(spec, limits, CancellationToken::new(), None)
+        .run(spec, limits, Control::default())
         .await
         .expect("run")
 }

@@ -10,7 +10,13 @@ use crate::queue::CHANNEL_CANCEL;
 use crate::{Pool, Result};
 
 /// Insert the batch row (its items are queued with [`crate::queue::enqueue`] in the same `tx`).
-pub async fn create(tx: &Transaction<'_>, batch: BatchId, project: ProjectId, key: ApiKeyId, total: i32) -> Result<()> {
+pub async fn create(
+    tx: &Transaction<'_>,
+    batch: BatchId,
+    project: ProjectId,
+    key: ApiKeyId,
+    total: i32,
+) -> Result<()> {
     tx.execute(
         "insert into batches (batch_id, project_id, api_key_id, total) values ($1, $2, $3, $4)",
         &[&batch.0, &project.0, &key.0, &total],
@@ -47,12 +53,21 @@ pub async fn summary(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<
         return Ok(None);
     };
     let counts = client
-        .query("select coalesce(verdict, status), count(*) from jobs where batch_id = $1 group by 1", &[&batch.0])
+        .query(
+            "select coalesce(verdict, status), count(*) from jobs where batch_id = $1 group by 1",
+            &[&batch.0],
+        )
         .await?
         .iter()
         .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
         .collect();
-    Ok(Some(Summary { total: row.get(0), counts, created_at: row.get(1), cancelled_at: row.get(2), finished_at: row.get(3) }))
+    Ok(Some(Summary {
+        total: row.get(0),
+        counts,
+        created_at: row.get(1),
+        cancelled_at: row.get(2),
+        finished_at: row.get(3),
+    }))
 }
 
 /// One item's result.
@@ -71,7 +86,13 @@ pub struct ItemResult {
 }
 
 /// Up to `limit` item results of `batch` of `project` after `after`, in submission order.
-pub async fn results(pool: &Pool, project: ProjectId, batch: BatchId, after: Option<JobId>, limit: i64) -> Result<Vec<ItemResult>> {
+pub async fn results(
+    pool: &Pool,
+    project: ProjectId,
+    batch: BatchId,
+    after: Option<JobId>,
+    limit: i64,
+) -> Result<Vec<ItemResult>> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
@@ -80,10 +101,18 @@ pub async fn results(pool: &Pool, project: ProjectId, batch: BatchId, after: Opt
              order by job_id limit $4",
         )
         .await?;
-    let rows = client.query(&stmt, &[&batch.0, &project.0, &after.map(|a| a.0), &limit]).await?;
+    let rows = client
+        .query(&stmt, &[&batch.0, &project.0, &after.map(|a| a.0), &limit])
+        .await?;
     Ok(rows
         .iter()
-        .map(|r| ItemResult { job_id: JobId(r.get(0)), item_id: r.get(1), status: r.get(2), verdict: r.get(3), result: r.get(4) })
+        .map(|r| ItemResult {
+            job_id: JobId(r.get(0)),
+            item_id: r.get(1),
+            status: r.get(2),
+            verdict: r.get(3),
+            result: r.get(4),
+        })
         .collect())
 }
 
@@ -120,7 +149,11 @@ pub async fn cancel(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<b
         )
         .await?;
     for r in &running {
-        tx.execute("select pg_notify($1, $2)", &[&CHANNEL_CANCEL, &r.get::<_, uuid::Uuid>(0).to_string()]).await?;
+        tx.execute(
+            "select pg_notify($1, $2)",
+            &[&CHANNEL_CANCEL, &r.get::<_, uuid::Uuid>(0).to_string()],
+        )
+        .await?;
     }
     tx.execute(
         "update batches set finished_at = now()

@@ -182,7 +182,11 @@ impl QueuedExec {
             args: spec.args.clone(),
             stdin_b64: b64(&spec.stdin),
             env: spec.env.clone(),
-            files: spec.files.iter().map(|f| (f.path.clone(), b64(&f.content))).collect(),
+            files: spec
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), b64(&f.content)))
+                .collect(),
             limits,
         }
     }
@@ -190,18 +194,39 @@ impl QueuedExec {
     /// Back to what a runner takes; `Err` names what is corrupt.
     pub fn into_spec(self) -> Result<(ExecSpec, sbx_limits::ExecLimits), String> {
         use base64::Engine as _;
-        let d = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| e.to_string());
+        let d = |s: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| e.to_string())
+        };
         let program = match (self.language.as_str(), self.code, self.module_b64) {
             ("python", Some(code), None) => Program::Python { code },
-            ("wasi", None, Some(m)) => Program::Wasi { module: Arc::from(d(&m)?) },
-            (l, ..) => return Err(format!("a queued exec of language {l:?} without its program")),
+            ("wasi", None, Some(m)) => Program::Wasi {
+                module: Arc::from(d(&m)?),
+            },
+            (l, ..) => {
+                return Err(format!(
+                    "a queued exec of language {l:?} without its program"
+                ));
+            }
         };
         let files = self
             .files
             .iter()
-            .map(|(path, c)| Ok(InputFile { path: path.clone(), content: d(c)? }))
+            .map(|(path, c)| {
+                Ok(InputFile {
+                    path: path.clone(),
+                    content: d(c)?,
+                })
+            })
             .collect::<Result<_, String>>()?;
-        let spec = ExecSpec { program, args: self.args, stdin: d(&self.stdin_b64)?, env: self.env, files };
+        let spec = ExecSpec {
+            program,
+            args: self.args,
+            stdin: d(&self.stdin_b64)?,
+            env: self.env,
+            files,
+        };
         Ok((spec, self.limits))
     }
 }

@@ -136,3 +136,31 @@ pub async fn list(
         .await?;
     Ok(rows.iter().map(job).collect())
 }
+
+/// The job `project` created with Idempotency-Key `key`, with the hash of that request's body.
+pub async fn by_idempotency_key(
+    pool: &Pool,
+    project: ProjectId,
+    key: &str,
+) -> Result<Option<(Job, Option<Vec<u8>>)>> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "select {JOB_COLUMNS}, request_hash from jobs where project_id = $1 and idempotency_key = $2"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&project.0, &key])
+        .await?
+        .map(|r| (job(&r), r.get(9))))
+}
+
+/// Jobs of `project` waiting or running, and of everyone: what admission control checks.
+pub async fn pending_counts(pool: &Pool, project: ProjectId) -> Result<(i64, i64)> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("select count(*) filter (where project_id = $1), count(*) from queue")
+        .await?;
+    let row = client.query_one(&stmt, &[&project.0]).await?;
+    Ok((row.get(0), row.get(1)))
+}

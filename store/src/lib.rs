@@ -34,7 +34,7 @@ pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// A query failed (API: 500).
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe(.0))]
     Query(#[from] tokio_postgres::Error),
     /// The object asked for does not exist (API: 404).
     #[error("{0} not found")]
@@ -47,6 +47,19 @@ pub enum StoreError {
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+/// The server's own message when there is one: tokio-postgres shows only "db error".
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        None => e.to_string(),
     }
 }
 

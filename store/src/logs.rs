@@ -17,7 +17,12 @@ pub struct Chunk {
 }
 
 /// Append `chunks` (stream, text) to `job`'s log after `last_seq`; returns the new last seq.
-pub async fn append(pool: &Pool, job: JobId, last_seq: i32, chunks: &[(&'static str, String)]) -> Result<i32> {
+pub async fn append(
+    pool: &Pool,
+    job: JobId,
+    last_seq: i32,
+    chunks: &[(&'static str, String)],
+) -> Result<i32> {
     if chunks.is_empty() {
         return Ok(last_seq);
     }
@@ -47,5 +52,12 @@ pub async fn read(pool: &Pool, job: JobId, after: i32, limit: i64) -> Result<Vec
             &[&job.0, &after, &limit],
         )
         .await?;
-    Ok(rows.iter().map(|r| Chunk { seq: r.get(0), stream: r.get(1), data: r.get(2) }).collect())
+    Ok(rows
+        .iter()
+        .map(|r| Chunk {
+            seq: r.get(0),
+            stream: r.get(1),
+            data: r.get(2),
+        })
+        .collect())
 }

@@ -4,11 +4,14 @@
 use crate::{Pool, Result, StoreError};
 
 /// Every migration, in order: (version, name, SQL). Never edit one that has shipped; add one.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/V1__foundation.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/V1__foundation.sql"),
+    ),
+    (2, "queue", include_str!("../../migrations/V2__queue.sql")),
+];
 
 /// A short digest of every migration's text: names a migrated template database in tests.
 pub fn fingerprint() -> String {

@@ -29,7 +29,9 @@ pub fn listen(url: String, channels: &'static [&'static str]) -> Notes {
         loop {
             match run(&url, channels, &tx).await {
                 Ok(()) => tracing::warn!("the notification connection closed; reconnecting"),
-                Err(e) => tracing::warn!(error = %e, "the notification connection failed; reconnecting"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the notification connection failed; reconnecting")
+                }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -37,7 +39,11 @@ pub fn listen(url: String, channels: &'static [&'static str]) -> Notes {
     notes
 }
 
-async fn run(url: &str, channels: &[&str], tx: &broadcast::Sender<Note>) -> Result<(), tokio_postgres::Error> {
+async fn run(
+    url: &str,
+    channels: &[&str],
+    tx: &broadcast::Sender<Note>,
+) -> Result<(), tokio_postgres::Error> {
     let (client, mut conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
     let listen = async {

@@ -55,7 +55,12 @@ pub struct NewJob {
 }
 
 /// Insert `jobs` for `project` in `tx` and wake the runners once.
-pub async fn enqueue(tx: &Transaction<'_>, project: ProjectId, key: ApiKeyId, jobs: &[NewJob]) -> Result<()> {
+pub async fn enqueue(
+    tx: &Transaction<'_>,
+    project: ProjectId,
+    key: ApiKeyId,
+    jobs: &[NewJob],
+) -> Result<()> {
     if jobs.is_empty() {
         return Ok(());
     }
@@ -155,7 +160,9 @@ pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Re
              select job_id, project_id, spec, attempts, created_at from claimed",
         )
         .await?;
-    let rows = client.query(&stmt, &[&runner.0, &n, &lease.as_secs_f64()]).await?;
+    let rows = client
+        .query(&stmt, &[&runner.0, &n, &lease.as_secs_f64()])
+        .await?;
     Ok(rows
         .iter()
         .map(|r| Claimed {
@@ -170,7 +177,12 @@ pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Re
 
 /// Renew `runner`'s leases on `jobs`. Returns the jobs it still holds, each with whether a
 /// cancel was asked; a job missing from the answer was lost (recovered by another runner).
-pub async fn renew(pool: &Pool, runner: RunnerId, jobs: &[JobId], lease: Duration) -> Result<Vec<(JobId, bool)>> {
+pub async fn renew(
+    pool: &Pool,
+    runner: RunnerId,
+    jobs: &[JobId],
+    lease: Duration,
+) -> Result<Vec<(JobId, bool)>> {
     if jobs.is_empty() {
         return Ok(vec![]);
     }
@@ -189,7 +201,12 @@ pub async fn renew(pool: &Pool, runner: RunnerId, jobs: &[JobId], lease: Duratio
 
 /// Record `outcome` for `job` if `runner` still holds its lease. `false` if it does not (the job
 /// was recovered and will end elsewhere): the outcome is then dropped, so a job ends once.
-pub async fn complete(pool: &Pool, runner: RunnerId, job: JobId, outcome: &ExecOutcome) -> Result<bool> {
+pub async fn complete(
+    pool: &Pool,
+    runner: RunnerId,
+    job: JobId,
+    outcome: &ExecOutcome,
+) -> Result<bool> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
@@ -228,7 +245,9 @@ pub async fn complete(pool: &Pool, runner: RunnerId, job: JobId, outcome: &ExecO
             ],
         )
         .await?;
-    let Some(row) = rows.first() else { return Ok(false) };
+    let Some(row) = rows.first() else {
+        return Ok(false);
+    };
     if let Some(batch) = row.get::<_, Option<uuid::Uuid>>(0) {
         finish_batch_if_done(&client, BatchId(batch)).await?;
     }
@@ -284,14 +303,21 @@ pub async fn recover_expired(pool: &Pool) -> Result<(u64, u64)> {
             )
             .await?
             .get(0);
-        client.execute("select pg_notify($1, $2)", &[&CHANNEL_DONE, &id.to_string()]).await?;
+        client
+            .execute(
+                "select pg_notify($1, $2)",
+                &[&CHANNEL_DONE, &id.to_string()],
+            )
+            .await?;
         if let Some(b) = batch {
             finish_batch_if_done(&client, BatchId(b)).await?;
         }
         failed += 1;
     }
     if requeued > 0 {
-        client.execute(&format!("notify {CHANNEL_JOBS}"), &[]).await?;
+        client
+            .execute(&format!("notify {CHANNEL_JOBS}"), &[])
+            .await?;
     }
     Ok((requeued, failed))
 }
@@ -311,7 +337,9 @@ pub async fn hand_back(pool: &Pool, runner: RunnerId, jobs: &[JobId]) -> Result<
             &[&runner.0, &ids],
         )
         .await?;
-    client.execute(&format!("notify {CHANNEL_JOBS}"), &[]).await?;
+    client
+        .execute(&format!("notify {CHANNEL_JOBS}"), &[])
+        .await?;
     Ok(n)
 }
 
@@ -330,16 +358,28 @@ pub enum Cancelled {
 pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Option<Cancelled>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let Some(row) = tx.query_opt("select status from jobs where job_id = $1 and project_id = $2 for update", &[&job.0, &project.0]).await?
+    let Some(row) = tx
+        .query_opt(
+            "select status from jobs where job_id = $1 and project_id = $2 for update",
+            &[&job.0, &project.0],
+        )
+        .await?
     else {
         return Ok(None);
     };
     let status: String = row.get(0);
-    let q = tx.query_opt("select state from queue where job_id = $1 for update", &[&job.0]).await?;
+    let q = tx
+        .query_opt(
+            "select state from queue where job_id = $1 for update",
+            &[&job.0],
+        )
+        .await?;
     let outcome = match (status.as_str(), q.map(|r| r.get::<_, String>(0))) {
         (_, Some(state)) if state == "queued" => {
-            tx.execute("delete from queue where job_id = $1", &[&job.0]).await?;
-            let result = serde_json::json!({"status": "cancelled", "message": "cancelled before it ran"});
+            tx.execute("delete from queue where job_id = $1", &[&job.0])
+                .await?;
+            let result =
+                serde_json::json!({"status": "cancelled", "message": "cancelled before it ran"});
             let batch: Option<uuid::Uuid> = tx
                 .query_one(
                     "update jobs set status = 'cancelled', finished_at = now(), result = $2,
@@ -349,7 +389,11 @@ pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Optio
                 )
                 .await?
                 .get(0);
-            tx.execute("select pg_notify($1, $2)", &[&CHANNEL_DONE, &job.0.to_string()]).await?;
+            tx.execute(
+                "select pg_notify($1, $2)",
+                &[&CHANNEL_DONE, &job.0.to_string()],
+            )
+            .await?;
             tx.commit().await?;
             if let Some(b) = batch {
                 finish_batch_if_done(&client, BatchId(b)).await?;
@@ -357,8 +401,16 @@ pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Optio
             return Ok(Some(Cancelled::WhileQueued));
         }
         (_, Some(_)) => {
-            tx.execute("update queue set cancel_requested = true where job_id = $1", &[&job.0]).await?;
-            tx.execute("select pg_notify($1, $2)", &[&CHANNEL_CANCEL, &job.0.to_string()]).await?;
+            tx.execute(
+                "update queue set cancel_requested = true where job_id = $1",
+                &[&job.0],
+            )
+            .await?;
+            tx.execute(
+                "select pg_notify($1, $2)",
+                &[&CHANNEL_CANCEL, &job.0.to_string()],
+            )
+            .await?;
             Cancelled::WhileRunning
         }
         (_, None) => Cancelled::AlreadyEnded,
@@ -371,7 +423,10 @@ pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Optio
 pub async fn cancel_requested(pool: &Pool, job: JobId) -> Result<bool> {
     let client = pool.get().await?;
     Ok(client
-        .query_opt("select cancel_requested from queue where job_id = $1", &[&job.0])
+        .query_opt(
+            "select cancel_requested from queue where job_id = $1",
+            &[&job.0],
+        )
         .await?
         .is_some_and(|r| r.get(0)))
 }

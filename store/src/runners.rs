@@ -20,14 +20,24 @@ pub async fn register(pool: &Pool, hostname: &str, slots: i32) -> Result<RunnerI
 /// Say the runner is alive.
 pub async fn heartbeat(pool: &Pool, runner: RunnerId) -> Result<()> {
     let client = pool.get().await?;
-    client.execute("update runners set heartbeat_at = now() where runner_id = $1", &[&runner.0]).await?;
+    client
+        .execute(
+            "update runners set heartbeat_at = now() where runner_id = $1",
+            &[&runner.0],
+        )
+        .await?;
     Ok(())
 }
 
 /// Mark the runner stopped.
 pub async fn stopped(pool: &Pool, runner: RunnerId) -> Result<()> {
     let client = pool.get().await?;
-    client.execute("update runners set stopped_at = now() where runner_id = $1", &[&runner.0]).await?;
+    client
+        .execute(
+            "update runners set stopped_at = now() where runner_id = $1",
+            &[&runner.0],
+        )
+        .await?;
     Ok(())
 }
 

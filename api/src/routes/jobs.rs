@@ -1,9 +1,12 @@
-//! `GET /v1/jobs` and `GET /v1/jobs/{id}`: the caller's project's jobs. Another project's job
-//! is a 404, exactly as one that does not exist.
+//! Jobs: every exec is one. `POST /v1/jobs` queues one and answers at once; `GET` lists and
+//! reads them; `…/cancel` stops one; `…/logs` streams its output as Server-Sent Events.
+//! Another project's job is a 404, exactly as one that does not exist.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
+use sbx_store::exec::QueuedExec;
 use sbx_store::ids::JobId;
+use sbx_store::queue::{NewJob, Priority};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -145,4 +148,242 @@ pub async fn list_jobs(
         None
     };
     Ok(HttpResponse::Ok().json(JobPage { data, next_cursor }))
+}
+
+/// Queue code to run now or soon; answer at once with the job.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("api_key" = [])),
+    request_body = crate::routes::exec::ExecRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same job; another body: 422")),
+    responses(
+        (status = 202, description = "Queued", body = JobView),
+        (status = 200, description = "An earlier request with this Idempotency-Key made this job", body = JobView),
+        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Code, module or files over their cap", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The request asks for something invalid, or reuses an Idempotency-Key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A rate limit or the project's queue cap; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The queue is full or the database down; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency = crate::body::idempotency(&req, &body)?;
+    if let Some((key, hash)) = &idempotency
+        && let Some(existing) = replay(&state, &caller, key, hash).await?
+    {
+        return Ok(existing);
+    }
+    let request: crate::routes::exec::ExecRequest = crate::body::json(&req, &body)?;
+    let checked = crate::routes::exec::check(request, &caller)?;
+    crate::admission::queue_room(&state, &caller, 1).await?;
+    let job_id = JobId::new();
+    let new = NewJob {
+        job_id,
+        spec: QueuedExec::new(&checked.spec, checked.limits),
+        recorded: checked.recorded,
+        priority: Priority::Async,
+        batch: None,
+        idempotency: idempotency.clone(),
+    };
+    let mut client = state
+        .pool
+        .get()
+        .await
+        .map_err(sbx_store::StoreError::from)?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(sbx_store::StoreError::from)?;
+    let inserted = sbx_store::queue::enqueue(
+        &tx,
+        caller.0.project_id,
+        caller.0.api_key_id,
+        std::slice::from_ref(&new),
+    )
+    .await;
+    match inserted {
+        Ok(()) => tx.commit().await.map_err(sbx_store::StoreError::from)?,
+        Err(sbx_store::StoreError::Query(e))
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            // Another request with the same Idempotency-Key won the race.
+            drop(tx);
+            let (key, hash) = idempotency
+                .as_ref()
+                .expect("only idempotency keys are unique");
+            return replay(&state, &caller, key, hash).await?.ok_or_else(|| {
+                ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    metrics::counter!("sbx_jobs_queued_total").increment(1);
+    let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a job vanished after its insert".into()))?;
+    Ok(HttpResponse::Accepted().json(JobView::from(job)))
+}
+
+/// The answer to a repeated request with `key`: the job it made if `hash` matches, a 422 if the
+/// body differs, `None` if the key is new.
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    hash: &[u8],
+) -> Result<Option<HttpResponse>, ApiError> {
+    match sbx_store::jobs::by_idempotency_key(&state.pool, caller.0.project_id, key).await? {
+        None => Ok(None),
+        Some((job, stored)) if stored.as_deref() == Some(hash) => {
+            Ok(Some(HttpResponse::Ok().json(JobView::from(job))))
+        }
+        Some(_) => Err(ApiError::invalid(
+            "idempotency_key_reused",
+            "Idempotency-Key",
+            "this Idempotency-Key was used with another request body",
+        )),
+    }
+}
+
+/// Cancel a job: a queued job ends now; a running one is stopped within milliseconds.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 202, description = "Cancelled, or being stopped; the job as it is now", body = JobView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no job {id} in this project"));
+    let job_id = JobId::parse(&id).ok_or_else(not_found)?;
+    sbx_store::queue::cancel(&state.pool, caller.0.project_id, job_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Accepted().json(JobView::from(job)))
+}
+
+/// Whether a job status is final.
+fn ended(status: &str) -> bool {
+    !matches!(status, "queued" | "running")
+}
+
+/// One Server-Sent Event.
+fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
+    let mut out = format!("id: {id}\nevent: {event}\n");
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    web::Bytes::from(out)
+}
+
+/// A job's output as Server-Sent Events: `stdout`/`stderr` chunks as the program writes them
+/// (event ids count them; `Last-Event-ID` resumes after one), then one `status` event with the
+/// job's result, then the stream ends.
+#[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs", security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The job id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn job_logs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no job {id} in this project"));
+    let job_id = JobId::parse(&id).ok_or_else(not_found)?;
+    sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let after: i32 = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let project = caller.0.project_id;
+    let notes = state.notes.subscribe();
+    let stream = futures_util::stream::unfold(
+        (state.clone(), after, notes, false),
+        move |(state, mut seq, mut notes, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let chunks = match sbx_store::logs::read(&state.pool, job_id, seq, 256).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Some((
+                            Err(actix_web::error::ErrorServiceUnavailable(e.to_string())),
+                            (state, seq, notes, true),
+                        ));
+                    }
+                };
+                if !chunks.is_empty() {
+                    let mut out = Vec::new();
+                    for c in &chunks {
+                        out.extend_from_slice(&sse_event(&c.seq.to_string(), &c.stream, &c.data));
+                        seq = c.seq;
+                    }
+                    return Some((Ok(web::Bytes::from(out)), (state, seq, notes, false)));
+                }
+                let job = match sbx_store::jobs::get(&state.pool, project, job_id).await {
+                    Ok(Some(j)) => j,
+                    _ => return None,
+                };
+                if ended(&job.status) {
+                    // Logs are written before a job ends, so none can follow this read.
+                    if let Ok(more) = sbx_store::logs::read(&state.pool, job_id, seq, 1).await
+                        && !more.is_empty()
+                    {
+                        continue;
+                    }
+                    let data =
+                        serde_json::json!({"status": job.status, "result": job.result}).to_string();
+                    return Some((
+                        Ok(sse_event("end", "status", &data)),
+                        (state, seq, notes, true),
+                    ));
+                }
+                // Wait for this job's logs or end; poll now and then in case a note was lost,
+                // and keep idle connections open through proxies.
+                let wait = async {
+                    loop {
+                        match notes.recv().await {
+                            Ok((_, payload)) if payload == job_id.to_string() => return,
+                            Ok(_) => {}
+                            Err(_) => return,
+                        }
+                    }
+                };
+                tokio::select! {
+                    () = wait => {}
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(stream))
 }

@@ -1,5 +1,6 @@
 //! Routes, one module per resource.
 
+pub mod batches;
 pub mod exec;
 pub mod health;
 pub mod jobs;
@@ -18,8 +19,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .wrap(middleware::from_fn(crate::auth::guard))
                 .service(resource("/exec").route(web::post().to(exec::exec)))
-                .service(resource("/jobs").route(web::get().to(jobs::list_jobs)))
+                .service(
+                    resource("/jobs")
+                        .route(web::get().to(jobs::list_jobs))
+                        .route(web::post().to(jobs::create_job)),
+                )
                 .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)))
+                .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
+                .service(resource("/jobs/{id}/logs").route(web::get().to(jobs::job_logs)))
+                .service(resource("/batches").route(web::post().to(batches::create_batch)))
+                .service(resource("/batches/{id}").route(web::get().to(batches::get_batch)))
+                .service(
+                    resource("/batches/{id}/cancel").route(web::post().to(batches::cancel_batch)),
+                )
+                .service(
+                    resource("/batches/{id}/results").route(web::get().to(batches::batch_results)),
+                )
                 .default_service(web::to(error::not_found)),
         );
 }

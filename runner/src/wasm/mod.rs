@@ -23,7 +23,7 @@ pub mod workspace;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,6 @@ use sbx_limits::ExecLimits;
 use sbx_store::exec::{ExecOutcome, ExecSpec, ExecStatus, Program, Usage};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
@@ -39,7 +38,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::pipes::{CappedPipe, OutputLimitExceeded};
 use self::workspace::Workspace;
-use crate::{Backend, BackendKind, BoxFuture, LogSink, Result, RunnerError};
+use crate::{Backend, BackendKind, BoxFuture, Control, Result, RunnerError};
 
 /// How often the epoch advances: the granularity of the wall-time limit's trap.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -125,6 +124,45 @@ struct Inner {
     work_dir: PathBuf,
     slots: Semaphore,
     modules: Mutex<HashMap<[u8; 32], Module>>,
+    foreground: Arc<Foreground>,
+}
+
+/// Interactive execs in flight; background guests wait while there are any.
+#[derive(Default)]
+struct Foreground {
+    running: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Foreground {
+    fn enter(self: &Arc<Self>) -> ForegroundGuard {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        ForegroundGuard(self.clone())
+    }
+
+    fn busy(&self) -> bool {
+        self.running.load(Ordering::SeqCst) > 0
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if !self.busy() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct ForegroundGuard(Arc<Foreground>);
+
+impl Drop for ForegroundGuard {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// The wasm backend. Cheap to share behind an `Arc`.
@@ -191,6 +229,7 @@ impl WasmBackend {
                 work_dir: config.work_dir,
                 slots: Semaphore::new(config.slots as usize),
                 modules: Mutex::new(HashMap::new()),
+                foreground: Arc::default(),
             }),
             runtime: Some(runtime),
             ticker_stop,
@@ -253,14 +292,13 @@ impl Backend for WasmBackend {
         &self,
         spec: ExecSpec,
         limits: ExecLimits,
-        cancel: CancellationToken,
-        logs: Option<LogSink>,
+        control: Control,
     ) -> BoxFuture<'_, Result<ExecOutcome>> {
         let inner = self.inner.clone();
         let Some(rt) = self.runtime.as_ref() else {
             return Box::pin(async { Err(RunnerError::ShuttingDown) });
         };
-        let task = rt.spawn(async move { inner.execute(spec, limits, cancel, logs).await });
+        let task = rt.spawn(async move { inner.execute(spec, limits, control).await });
         Box::pin(async move {
             task.await.map_err(|e| {
                 if e.is_cancelled() {
@@ -285,9 +323,15 @@ impl Inner {
         &self,
         spec: ExecSpec,
         limits: ExecLimits,
-        cancel: CancellationToken,
-        logs: Option<LogSink>,
+        control: Control,
     ) -> Result<ExecOutcome> {
+        let Control {
+            cancel,
+            logs,
+            background,
+        } = control;
+        // Someone waits on an interactive exec: while one runs, background guests step aside.
+        let _foreground = (!background).then(|| self.foreground.enter());
         let pre = match &spec.program {
             Program::Python { .. } => self.python.clone(),
             Program::Wasi { module } => self.user_module(module)?,
@@ -298,7 +342,14 @@ impl Inner {
             .await
             .map_err(|_| RunnerError::ShuttingDown)?;
         let started = Instant::now();
-        let deadline = started + Duration::from_millis(limits.timeout_ms);
+        let budget = Duration::from_millis(limits.timeout_ms);
+        // Time a background guest spent yielded to interactive work, in µs: it extends the
+        // deadline, so stepping aside never makes a job time out.
+        let yielded = Arc::new(AtomicU64::new(0));
+        let deadline = {
+            let yielded = yielded.clone();
+            move || started + budget + Duration::from_micros(yielded.load(Ordering::Relaxed))
+        };
 
         let ws = Workspace::create(&self.work_dir, &spec.files)
             .map_err(|e| RunnerError::Host(format!("workspace: {e}")))?;
@@ -353,9 +404,21 @@ impl Inner {
             },
         );
         store.limiter(|g| &mut g.limiter);
+        let foreground = self.foreground.clone();
+        let guest_deadline = deadline.clone();
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            if Instant::now() >= guest_deadline() {
                 Err(DeadlinePassed.into())
+            } else if background && foreground.busy() {
+                let (foreground, yielded) = (foreground.clone(), yielded.clone());
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(async move {
+                        let paused = Instant::now();
+                        foreground.idle().await;
+                        yielded.fetch_add(paused.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }),
+                ))
             } else {
                 // Hand the thread back to the runtime every tick, so that the deadline and
                 // cancel futures below are polled even while the guest computes.
@@ -378,10 +441,20 @@ impl Inner {
                 start.call_async(&mut store, ()).await.map(|()| 0)
             }
         };
-        let ending = tokio::select! {
-            r = call => Ending::Returned(r),
-            () = tokio::time::sleep_until(deadline.into()) => Ending::DeadlineWait,
-            () = cancel.cancelled() => Ending::Cancelled,
+        let ending = {
+            tokio::pin!(call);
+            loop {
+                tokio::select! {
+                    r = &mut call => break Ending::Returned(r),
+                    // The deadline may have moved (time yielded): only a passed one ends the run.
+                    () = tokio::time::sleep_until(deadline().into()) => {
+                        if Instant::now() >= deadline() {
+                            break Ending::DeadlineWait;
+                        }
+                    }
+                    () = cancel.cancelled() => break Ending::Cancelled,
+                }
+            }
         };
         let wall = started.elapsed();
         let limiter = &store.data().limiter;

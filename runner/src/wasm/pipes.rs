@@ -60,7 +60,10 @@ impl CappedPipe {
             && !kept.is_empty()
         {
             // A closed receiver only means nobody streams this exec's logs any more.
-            let _ = tap.send(LogChunk { stream: self.name, data: Bytes::copy_from_slice(kept) });
+            let _ = tap.send(LogChunk {
+                stream: self.name,
+                data: Bytes::copy_from_slice(kept),
+            });
         }
         if bytes.len() <= room {
             true

@@ -1,0 +1,407 @@
+//! Batch evals: `POST /v1/batches` queues up to 10 000 exec items in one transaction;
+//! `GET /v1/batches/{id}` says where they stand (counts, pass rate, progress);
+//! `GET /v1/batches/{id}/results` pages through the items' results, or streams them all as
+//! JSON lines; `POST /v1/batches/{id}/cancel` stops the rest.
+
+use std::collections::{BTreeMap, HashSet};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use sbx_store::exec::QueuedExec;
+use sbx_store::ids::{BatchId, JobId};
+use sbx_store::queue::{NewJob, Priority};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::exec::{ExecRequest, FileIn, check};
+
+/// Most items in one batch.
+pub const MAX_ITEMS: usize = 10_000;
+/// Longest item id.
+const MAX_ITEM_ID: usize = 256;
+
+/// One item of a batch: an exec and, optionally, the stdout it should print.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    /// The caller's id for the item, unique in the batch (e.g. `HumanEval/0`).
+    pub id: String,
+    /// Python source.
+    pub code: String,
+    /// Standard input.
+    pub stdin: Option<String>,
+    /// What stdout must be, compared after trimming trailing whitespace; without it an item
+    /// passes when it exits 0.
+    pub expected_stdout: Option<String>,
+    /// Arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Files under `/workspace`.
+    #[serde(default)]
+    pub files: Vec<FileIn>,
+    /// Wall-time limit in ms (default 10 000).
+    pub timeout_ms: Option<u64>,
+    /// Memory limit in MiB (default 512).
+    pub memory_mb: Option<u64>,
+    /// Output cap per stream in bytes (default 1 MiB).
+    pub output_limit_bytes: Option<u64>,
+}
+
+/// A batch to run.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The items, 1 to 10 000.
+    pub items: Vec<BatchItem>,
+}
+
+/// Where a batch stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    /// The batch id.
+    pub id: BatchId,
+    /// `running`, `finished`, `cancelling` (cancelled, running items still stopping) or
+    /// `cancelled`.
+    pub status: &'static str,
+    /// Items in the batch.
+    pub total: i32,
+    /// Items by verdict (`passed`, `wrong_output`, `failed`, `timeout`, `memory_limit`,
+    /// `output_limit`, `cancelled`, `error`) or, before they end, by status (`queued`, `running`).
+    pub counts: BTreeMap<String, i64>,
+    /// Items that ended.
+    pub ended: i64,
+    /// Items that passed.
+    pub passed: i64,
+    /// Items that ended without passing.
+    pub failed: i64,
+    /// `passed / ended`, once any ended.
+    pub pass_rate: Option<f64>,
+    /// `ended / total`.
+    pub progress: f64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When the last item ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn view(id: BatchId, s: sbx_store::batches::Summary) -> BatchView {
+    let pending: i64 = ["queued", "running"]
+        .iter()
+        .map(|k| s.counts.get(*k).copied().unwrap_or(0))
+        .sum();
+    let ended = i64::from(s.total) - pending;
+    let passed = s.counts.get("passed").copied().unwrap_or(0);
+    let status = match (s.finished_at, s.cancelled_at) {
+        (Some(_), Some(_)) => "cancelled",
+        (None, Some(_)) => "cancelling",
+        (Some(_), None) => "finished",
+        (None, None) => "running",
+    };
+    BatchView {
+        id,
+        status,
+        total: s.total,
+        ended,
+        passed,
+        failed: ended - passed,
+        pass_rate: (ended > 0).then(|| passed as f64 / ended as f64),
+        progress: if s.total > 0 {
+            ended as f64 / f64::from(s.total)
+        } else {
+            1.0
+        },
+        counts: s.counts,
+        created_at: s.created_at,
+        finished_at: s.finished_at,
+    }
+}
+
+/// Queue a batch of exec items.
+#[utoipa::path(post, path = "/v1/batches", tag = "batches", security(("api_key" = [])), request_body = BatchRequest,
+    responses(
+        (status = 202, description = "Queued", body = BatchView),
+        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many items, or an item over its caps", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An item asks for something invalid (`field` names it)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit or the project's queue cap; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The queue is full; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: BatchRequest = crate::body::json(&req, &body)?;
+    if request.items.is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "items",
+            "a batch needs at least one item",
+        ));
+    }
+    if request.items.len() > MAX_ITEMS {
+        return Err(ApiError::too_large(
+            "items",
+            format!(
+                "a batch holds at most {MAX_ITEMS} items; got {}",
+                request.items.len()
+            ),
+        ));
+    }
+    crate::admission::queue_room(&state, &caller, request.items.len() as i64).await?;
+    let batch_id = BatchId::new();
+    let mut seen = HashSet::with_capacity(request.items.len());
+    let mut jobs = Vec::with_capacity(request.items.len());
+    for (i, item) in request.items.into_iter().enumerate() {
+        if item.id.is_empty() || item.id.len() > MAX_ITEM_ID {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                format!("items[{i}].id"),
+                format!("item ids have 1 to {MAX_ITEM_ID} characters"),
+            ));
+        }
+        if !seen.insert(item.id.clone()) {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                format!("items[{i}].id"),
+                format!("item id {:?} is given twice", item.id),
+            ));
+        }
+        let exec = ExecRequest {
+            language: "python".into(),
+            code: Some(item.code),
+            module_b64: None,
+            args: item.args,
+            stdin: item.stdin,
+            env: item.env,
+            files: item.files,
+            timeout_ms: item.timeout_ms,
+            memory_mb: item.memory_mb,
+            output_limit_bytes: item.output_limit_bytes,
+        };
+        let checked = check(exec, &caller).map_err(|e| e.in_item(i))?;
+        jobs.push(NewJob {
+            job_id: JobId::new(),
+            spec: QueuedExec::new(&checked.spec, checked.limits),
+            recorded: checked.recorded,
+            priority: Priority::Batch,
+            batch: Some((batch_id, item.id, item.expected_stdout)),
+            idempotency: None,
+        });
+    }
+    let total = jobs.len() as i32;
+    let mut client = state
+        .pool
+        .get()
+        .await
+        .map_err(sbx_store::StoreError::from)?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(sbx_store::StoreError::from)?;
+    sbx_store::batches::create(
+        &tx,
+        batch_id,
+        caller.0.project_id,
+        caller.0.api_key_id,
+        total,
+    )
+    .await?;
+    sbx_store::queue::enqueue(&tx, caller.0.project_id, caller.0.api_key_id, &jobs).await?;
+    tx.commit().await.map_err(sbx_store::StoreError::from)?;
+    metrics::counter!("sbx_jobs_queued_total").increment(jobs.len() as u64);
+    let summary = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a batch vanished after its insert".into()))?;
+    Ok(HttpResponse::Accepted().json(view(batch_id, summary)))
+}
+
+fn parse_id(id: &str) -> Result<BatchId, ApiError> {
+    BatchId::parse(id).ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))
+}
+
+/// Where a batch stands.
+#[utoipa::path(get, path = "/v1/batches/{id}", tag = "batches", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The batch id")),
+    responses(
+        (status = 200, description = "The batch", body = BatchView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such batch in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let batch_id = parse_id(&id)?;
+    let s = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))?;
+    Ok(HttpResponse::Ok().json(view(batch_id, s)))
+}
+
+/// Cancel a batch: queued items end `cancelled`, running ones are stopped.
+#[utoipa::path(post, path = "/v1/batches/{id}/cancel", tag = "batches", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The batch id")),
+    responses(
+        (status = 202, description = "Cancelled; the batch as it is now", body = BatchView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such batch in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let batch_id = parse_id(&id)?;
+    if !sbx_store::batches::cancel(&state.pool, caller.0.project_id, batch_id).await? {
+        return Err(ApiError::NotFound(format!("no batch {id} in this project")));
+    }
+    let s = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))?;
+    Ok(HttpResponse::Accepted().json(view(batch_id, s)))
+}
+
+/// One item's result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemView {
+    /// The caller's item id.
+    pub id: String,
+    /// The job that ran it.
+    pub job_id: JobId,
+    /// `queued`, `running` or an exec status.
+    pub status: String,
+    /// The verdict, once ended.
+    pub verdict: Option<String>,
+    /// The exec result, once ended.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+}
+
+impl From<sbx_store::batches::ItemResult> for ItemView {
+    fn from(r: sbx_store::batches::ItemResult) -> Self {
+        Self {
+            id: r.item_id,
+            job_id: r.job_id,
+            status: r.status,
+            verdict: r.verdict,
+            result: r.result,
+        }
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultPage {
+    /// The items, in submission order.
+    pub data: Vec<ItemView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Paging of results.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsQuery {
+    /// Page size, 1 to 1000 (default 100); ignored for JSON lines.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The items' results: a page of JSON, or every item as JSON lines with
+/// `Accept: application/x-ndjson`.
+#[utoipa::path(get, path = "/v1/batches/{id}/results", tag = "batches", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The batch id"), ResultsQuery),
+    responses(
+        (status = 200, description = "Results: a page as JSON, or every item as JSON lines with Accept: application/x-ndjson", body = ResultPage),
+        (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such batch in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn batch_results(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let batch_id = parse_id(&id)?;
+    let project = caller.0.project_id;
+    sbx_store::batches::summary(&state.pool, project, batch_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))?;
+    let after = match &query.cursor {
+        Some(c) => Some(
+            JobId::parse(c)
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave".into()))?,
+        ),
+        None => None,
+    };
+    let ndjson = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/x-ndjson"));
+    if ndjson {
+        let stream = futures_util::stream::unfold(
+            (state.clone(), after, false),
+            move |(state, after, done)| async move {
+                if done {
+                    return None;
+                }
+                match sbx_store::batches::results(&state.pool, project, batch_id, after, 1000).await
+                {
+                    Ok(rows) if rows.is_empty() => None,
+                    Ok(rows) => {
+                        let last = rows.last().map(|r| r.job_id);
+                        let mut out = Vec::new();
+                        for r in rows {
+                            serde_json::to_writer(&mut out, &ItemView::from(r))
+                                .expect("an item serializes");
+                            out.push(b'\n');
+                        }
+                        Some((
+                            Ok::<_, actix_web::Error>(web::Bytes::from(out)),
+                            (state, last, false),
+                        ))
+                    }
+                    Err(e) => Some((
+                        Err(actix_web::error::ErrorServiceUnavailable(e.to_string())),
+                        (state, after, true),
+                    )),
+                }
+            },
+        );
+        return Ok(HttpResponse::Ok()
+            .content_type("application/x-ndjson")
+            .streaming(stream));
+    }
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be from 1 to 1000".into()));
+    }
+    let rows =
+        sbx_store::batches::results(&state.pool, project, batch_id, after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let data: Vec<ItemView> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(ItemView::from)
+        .collect();
+    let next_cursor = if more {
+        data.last().map(|r| r.job_id.to_string())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(ResultPage { data, next_cursor }))
+}

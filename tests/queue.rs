@@ -1,0 +1,569 @@
+//! The durable queue from the outside: async jobs, cancel, idempotency, live logs, batch evals,
+//! fairness between projects, admission caps, and runners that die mid-batch.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestApp, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+/// Poll a job until `done` says so (at most 60 s).
+async fn wait_job(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = app.get(&format!("/v1/jobs/{id}")).await;
+        assert_eq!(j.status.as_u16(), 200, "{}", j.text);
+        if done(&j.body) {
+            return j.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {id} never got there: {}",
+            j.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ended(j: &Value) -> bool {
+    !matches!(j["status"].as_str(), Some("queued" | "running"))
+}
+
+/// Poll a batch until it is no longer running (at most 120 s).
+async fn wait_batch(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let b = app.get(&format!("/v1/batches/{id}")).await;
+        assert_eq!(b.status.as_u16(), 200, "{}", b.text);
+        if !matches!(b.body["status"].as_str(), Some("running" | "cancelling")) {
+            return b.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch {id} never finished: {}",
+            b.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn async_jobs_run_and_are_listed() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/v1/jobs",
+            &json!({"language": "python", "code": "print(6 * 7)"}),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 202, "{}", created.text);
+    assert!(["queued", "running", "succeeded"].contains(&created.body["status"].as_str().unwrap()));
+    let id = created.body["id"].as_str().unwrap();
+    let done = wait_job(&app, id, ended).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["stdout"], "42\n");
+    assert!(done["started_at"].is_string() && done["finished_at"].is_string());
+    let list = app.get("/v1/jobs").await;
+    assert_eq!(list.body["data"][0]["id"], id);
+
+    let bad = app.post("/v1/jobs", &json!({"language": "python"})).await;
+    bad.assert_problem(422, "invalid_request");
+    app.post_raw("/v1/jobs", "application/json", "{")
+        .await
+        .assert_problem(400, "malformed_json");
+    app.post_raw("/v1/jobs", "text/plain", "x")
+        .await
+        .assert_problem(415, "unsupported_media_type");
+}
+
+#[actix_web::test]
+async fn cancel_stops_a_running_job_at_once_and_a_queued_one_before_it_runs() {
+    let app = spawn_app_with(|s| s.runner_slots = Some(1)).await;
+    let sleeper = json!({"language": "python", "code": "import time\nprint('started', flush=True)\ntime.sleep(30)", "timeout_ms": 60000});
+    let running = app.post("/v1/jobs", &sleeper).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let queued = app.post("/v1/jobs", &sleeper).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_job(&app, &running, |j| j["status"] == "running").await;
+
+    let asked = Instant::now();
+    let c = app
+        .post(&format!("/v1/jobs/{running}/cancel"), &json!({}))
+        .await;
+    assert_eq!(c.status.as_u16(), 202, "{}", c.text);
+    let done = wait_job(&app, &running, ended).await;
+    let took = asked.elapsed();
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert!(
+        took < Duration::from_secs(2),
+        "a running job is stopped promptly: {took:?}"
+    );
+
+    // The second job may have started once the slot freed; either way it ends cancelled.
+    let c = app
+        .post(&format!("/v1/jobs/{queued}/cancel"), &json!({}))
+        .await;
+    assert_eq!(c.status.as_u16(), 202, "{}", c.text);
+    assert_eq!(wait_job(&app, &queued, ended).await["status"], "cancelled");
+    // Cancelling an ended job changes nothing.
+    let again = app
+        .post(&format!("/v1/jobs/{running}/cancel"), &json!({}))
+        .await;
+    assert_eq!(
+        (again.status.as_u16(), again.body["status"].as_str()),
+        (202, Some("cancelled"))
+    );
+    app.post(
+        &format!("/v1/jobs/{}/cancel", uuid::Uuid::now_v7()),
+        &json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+}
+
+#[actix_web::test]
+async fn idempotency_keys_make_one_job() {
+    let app = spawn_app().await;
+    let send = |body: &'static str, key: &'static str| {
+        let req = app
+            .client
+            .post(format!("{}/v1/jobs", app.base))
+            .bearer_auth(&app.key)
+            .insert_header(("idempotency-key", key))
+            .content_type("application/json");
+        async move {
+            let mut res = req.send_body(body).await.unwrap();
+            let bytes = res.body().await.unwrap();
+            (
+                res.status().as_u16(),
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+            )
+        }
+    };
+    let body = r#"{"language": "python", "code": "print('once')"}"#;
+    let (s1, first) = send(body, "k-1").await;
+    let (s2, second) = send(body, "k-1").await;
+    assert_eq!((s1, s2), (202, 200));
+    assert_eq!(first["id"], second["id"], "same key and body: the same job");
+    let (s3, other) = send(r#"{"language": "python", "code": "print('twice')"}"#, "k-1").await;
+    assert_eq!(
+        (s3, other["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+    let (s4, fresh) = send(body, "k-2").await;
+    assert_eq!(s4, 202);
+    assert_ne!(fresh["id"], first["id"]);
+    let jobs = app.get("/v1/jobs").await;
+    assert_eq!(jobs.body["data"].as_array().unwrap().len(), 2);
+}
+
+/// Parse an SSE body into (id, event, data) triples.
+fn events(text: &str) -> Vec<(String, String, String)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let (mut id, mut event, mut data) = (String::new(), String::new(), Vec::new());
+            for line in e.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    id = v.into();
+                } else if let Some(v) = line.strip_prefix("event: ") {
+                    event = v.into();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push(v);
+                }
+            }
+            (id, event, data.join("\n"))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn logs_stream_as_server_sent_events() {
+    let app = spawn_app().await;
+    let code = "import time, sys\nfor i in range(3):\n    print(f'line {i}', flush=True)\n    time.sleep(0.3)\nprint('oops', file=sys.stderr)";
+    let id = app
+        .post("/v1/jobs", &json!({"language": "python", "code": code}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Connect while it runs: chunks arrive as they are written, then the status.
+    let started = Instant::now();
+    let mut res = app
+        .client
+        .get(format!("{}/v1/jobs/{id}/logs", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "text/event-stream"
+    );
+    let body = res.body().limit(1 << 20).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the stream lasted as long as the job"
+    );
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let evs = events(&text);
+    let stdout: String = evs
+        .iter()
+        .filter(|e| e.1 == "stdout")
+        .map(|e| e.2.clone() + "\n")
+        .collect();
+    assert_eq!(
+        stdout.replace("\n\n", "\n"),
+        "line 0\nline 1\nline 2\n",
+        "{text}"
+    );
+    assert!(
+        evs.iter().any(|e| e.1 == "stderr" && e.2.contains("oops")),
+        "{text}"
+    );
+    let last = evs.last().unwrap();
+    assert_eq!(last.1, "status");
+    let status: Value = serde_json::from_str(&last.2).unwrap();
+    assert_eq!(status["status"], "succeeded");
+    assert!(evs.len() >= 4, "{text}");
+
+    // Last-Event-ID resumes after that event.
+    let first_id = evs[0].0.clone();
+    let mut res = app
+        .client
+        .get(format!("{}/v1/jobs/{id}/logs", app.base))
+        .bearer_auth(&app.key)
+        .insert_header(("last-event-id", first_id.as_str()))
+        .send()
+        .await
+        .unwrap();
+    let resumed = events(std::str::from_utf8(&res.body().await.unwrap()).unwrap());
+    assert_eq!(resumed.len(), evs.len() - 1);
+    app.get(&format!("/v1/jobs/{}/logs", uuid::Uuid::now_v7()))
+        .await
+        .assert_problem(404, "not_found");
+}
+
+#[actix_web::test]
+async fn a_batch_eval_gives_verdicts_counts_and_results() {
+    let app = spawn_app().await;
+    let mut items = Vec::new();
+    for i in 0..12 {
+        items.push(json!({"id": format!("pass/{i}"), "code": format!("print({i} * 2)"), "expected_stdout": format!("{}\n\n", i * 2)}));
+    }
+    items.push(json!({"id": "wrong", "code": "print(1)", "expected_stdout": "2"}));
+    items.push(json!({"id": "no-expectation", "code": "x = 1"}));
+    items.push(json!({"id": "fails", "code": "raise SystemExit(3)"}));
+    items.push(json!({"id": "slow", "code": "while True: pass", "timeout_ms": 200}));
+    items.push(json!({"id": "stdin", "code": "print(input()[::-1])", "stdin": "abc", "expected_stdout": "cba"}));
+    let created = app.post("/v1/batches", &json!({"items": items})).await;
+    assert_eq!(created.status.as_u16(), 202, "{}", created.text);
+    assert_eq!(created.body["total"], 17);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let done = wait_batch(&app, &id).await;
+    assert_eq!(done["status"], "finished", "{done}");
+    assert_eq!(
+        done["counts"],
+        json!({"passed": 14, "wrong_output": 1, "failed": 1, "timeout": 1}),
+        "{done}"
+    );
+    assert_eq!(
+        (
+            done["ended"].as_i64(),
+            done["passed"].as_i64(),
+            done["failed"].as_i64()
+        ),
+        (Some(17), Some(14), Some(3))
+    );
+    assert!((done["pass_rate"].as_f64().unwrap() - 14.0 / 17.0).abs() < 1e-9);
+    assert_eq!(done["progress"], 1.0);
+
+    // Pages, in submission order.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/batches/{id}/results?limit=5&cursor={c}"),
+            None => format!("/v1/batches/{id}/results?limit=5"),
+        };
+        let page = app.get(&path).await;
+        assert_eq!(page.status.as_u16(), 200, "{}", page.text);
+        for item in page.body["data"].as_array().unwrap() {
+            seen.push((
+                item["id"].as_str().unwrap().to_owned(),
+                item["verdict"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 17);
+    assert_eq!(seen[0], ("pass/0".to_owned(), "passed".to_owned()));
+    assert_eq!(seen[12], ("wrong".to_owned(), "wrong_output".to_owned()));
+    assert_eq!(seen[15], ("slow".to_owned(), "timeout".to_owned()));
+
+    // JSON lines: every item, one per line.
+    let mut res = app
+        .client
+        .get(format!("{}/v1/batches/{id}/results", app.base))
+        .bearer_auth(&app.key)
+        .insert_header(("accept", "application/x-ndjson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/x-ndjson"
+    );
+    let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 17);
+    assert_eq!(lines[16]["id"], "stdin");
+    assert_eq!(lines[16]["result"]["stdout"], "cba\n");
+}
+
+#[actix_web::test]
+async fn bad_batches_are_refused_whole() {
+    let app = spawn_app().await;
+    app.post("/v1/batches", &json!({"items": []}))
+        .await
+        .assert_problem(422, "invalid_request");
+    let dup = app
+        .post(
+            "/v1/batches",
+            &json!({"items": [{"id": "a", "code": "1"}, {"id": "a", "code": "2"}]}),
+        )
+        .await;
+    dup.assert_problem(422, "invalid_request");
+    assert_eq!(dup.body["field"], "items[1].id");
+    let bad_limit = app.post("/v1/batches", &json!({"items": [{"id": "a", "code": "1"}, {"id": "b", "code": "1", "timeout_ms": 0}]})).await;
+    bad_limit.assert_problem(422, "invalid_limit");
+    assert_eq!(bad_limit.body["field"], "items[1].timeout_ms");
+    let too_many: Vec<Value> = (0..10_001)
+        .map(|i| json!({"id": i.to_string(), "code": "1"}))
+        .collect();
+    app.post("/v1/batches", &json!({"items": too_many}))
+        .await
+        .assert_problem(413, "payload_too_large");
+    app.get(&format!("/v1/batches/{}", uuid::Uuid::now_v7()))
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(
+        app.get("/v1/jobs").await.body["data"],
+        json!([]),
+        "nothing of a refused batch was queued"
+    );
+}
+
+#[actix_web::test]
+async fn a_batch_can_be_cancelled() {
+    let app = spawn_app().await;
+    let items: Vec<Value> = (0..40)
+        .map(|i| json!({"id": i.to_string(), "code": "import time; time.sleep(0.5)"}))
+        .collect();
+    let id = app.post("/v1/batches", &json!({"items": items})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = app
+        .post(&format!("/v1/batches/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(c.status.as_u16(), 202, "{}", c.text);
+    let done = wait_batch(&app, &id).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    let counts = &done["counts"];
+    assert!(counts["cancelled"].as_i64().unwrap() >= 30, "{done}");
+    assert_eq!(done["ended"], 40);
+}
+
+#[actix_web::test]
+async fn queue_caps_refuse_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.max_queued_per_project = 5;
+        s.no_embedded_runner = true;
+    })
+    .await;
+    let items: Vec<Value> = (0..4)
+        .map(|i| json!({"id": i.to_string(), "code": "1"}))
+        .collect();
+    assert_eq!(
+        app.post("/v1/batches", &json!({"items": items}))
+            .await
+            .status
+            .as_u16(),
+        202
+    );
+    assert_eq!(
+        app.post("/v1/jobs", &json!({"language": "python", "code": "1"}))
+            .await
+            .status
+            .as_u16(),
+        202
+    );
+    let over = app
+        .post("/v1/jobs", &json!({"language": "python", "code": "1"}))
+        .await;
+    over.assert_problem(429, "project_queue_full");
+    assert_eq!(over.header("retry-after"), Some("5"));
+    assert!(over.body["detail"].as_str().unwrap().contains("cap is 5"));
+
+    let app = spawn_app_with(|s| {
+        s.max_queued_total = 1;
+        s.no_embedded_runner = true;
+    })
+    .await;
+    assert_eq!(
+        app.post("/v1/jobs", &json!({"language": "python", "code": "1"}))
+            .await
+            .status
+            .as_u16(),
+        202
+    );
+    app.post("/v1/jobs", &json!({"language": "python", "code": "1"}))
+        .await
+        .assert_problem(503, "queue_full");
+    let m = app.get_with_key("/metrics", None).await;
+    assert!(m.text.contains("sbx_queue_depth"), "{}", m.text);
+}
+
+#[actix_web::test]
+async fn one_projects_batch_does_not_starve_another_project() {
+    let app = spawn_app().await;
+    let items: Vec<Value> = (0..60)
+        .map(|i| json!({"id": i.to_string(), "code": "import time; time.sleep(0.1)"}))
+        .collect();
+    let batch = app.post("/v1/batches", &json!({"items": items})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = sbx_store::projects::create(&app.pool, "other", None)
+        .await
+        .unwrap();
+    let (_, key) = sbx_store::keys::create(&app.pool, other.project_id, "k")
+        .await
+        .unwrap();
+    // An interactive exec of the other project answers while the batch runs.
+    let r = app
+        .post_with_key(
+            "/v1/exec",
+            &json!({"language": "python", "code": "print('now')"}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.body["stdout"], "now\n", "{}", r.text);
+    // And its queued job takes its turn before the batch's remaining items.
+    let job = app
+        .post_with_key(
+            "/v1/jobs",
+            &json!({"language": "python", "code": "print('mine')"}),
+            Some(&key),
+        )
+        .await;
+    let id = job.body["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let j = app
+            .get_with_key(&format!("/v1/jobs/{id}"), Some(&key))
+            .await;
+        if j.body["status"] == "succeeded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", j.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = app.get(&format!("/v1/batches/{batch}")).await;
+    assert!(
+        b.body["ended"].as_i64().unwrap() < 50,
+        "the other project waited for most of the batch: {}",
+        b.text
+    );
+    wait_batch(&app, &batch).await;
+}
+
+/// A `sbx runner` process against `db`.
+fn start_runner(db: &str, lease_s: u64) -> std::process::Child {
+    let data = std::env::var("SBX_DATA_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.data").into());
+    std::process::Command::new(env!("CARGO_BIN_EXE_sbx"))
+        .arg("runner")
+        .env("SBX_DATABASE_URL", db)
+        .env("SBX_DATA_DIR", data)
+        .env("SBX_LEASE_S", lease_s.to_string())
+        .env("SBX_RUNNER_SLOTS", "2")
+        .env("SBX_WASM_SLOTS", "8")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sbx runner")
+}
+
+#[actix_web::test]
+async fn a_runner_killed_mid_batch_loses_nothing_and_doubles_nothing() {
+    let mut db = String::new();
+    let app = spawn_app_with(|s| {
+        s.no_embedded_runner = true;
+        db = s.database_url.clone();
+    })
+    .await;
+    let items: Vec<Value> = (0..24).map(|i| json!({"id": i.to_string(), "code": format!("import time; time.sleep(0.25); print({i})"), "expected_stdout": i.to_string()})).collect();
+    let batch = app.post("/v1/batches", &json!({"items": items})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut first = start_runner(&db, 2);
+    // Let it get into the batch, then kill it without a chance to hand anything back.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let b = app.get(&format!("/v1/batches/{batch}")).await;
+        if b.body["ended"].as_i64().unwrap() >= 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the runner never started: {}",
+            b.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let mut second = start_runner(&db, 2);
+    let done = wait_batch(&app, &batch).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(done["counts"], json!({"passed": 24}), "{done}");
+
+    let client = app.pool.get().await.unwrap();
+    let rows = client
+        .query(
+            "select item_id, attempts, status from jobs where batch_id = $1",
+            &[&uuid::Uuid::parse_str(&batch).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 24, "one job per item");
+    let retried = rows.iter().filter(|r| r.get::<_, i32>(1) > 1).count();
+    assert!(
+        retried >= 1,
+        "the killed runner's jobs were recovered and run again"
+    );
+    let left: i64 = client
+        .query_one("select count(*) from queue", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
