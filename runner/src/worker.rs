@@ -104,7 +104,11 @@ impl Worker {
                 match queue::claim(&self.pool, self.id, free as i64, self.config.lease).await {
                     Ok(claimed) => {
                         let full = claimed.len() == free;
+                        let now = chrono::Utc::now();
                         for job in claimed {
+                            let waited = (now - job.queued_at).to_std().unwrap_or_default();
+                            metrics::histogram!("sbx_claim_latency_seconds")
+                                .record(waited.as_secs_f64());
                             let permit = self
                                 .slots
                                 .clone()
@@ -286,7 +290,7 @@ impl Worker {
 }
 
 fn metrics_lease_recoveries(n: u64) {
-    tracing::debug!(n, "lease recoveries");
+    metrics::counter!("sbx_lease_recoveries_total").increment(n);
 }
 
 /// An `error` outcome: the code never ran.

@@ -23,7 +23,8 @@ fn backend() -> Arc<WasmBackend> {
                 cache_dir: data.join("cache"),
                 work_dir: data.join("work-tests"),
                 slots: 32,
-                max_memory_bytes: 2 << 30,
+                // As `sbx serve` by default: the compiled module depends on it, so the cache is shared.
+                max_memory_bytes: 4096 << 20,
                 threads: 2,
             })
             .expect("wasm backend"),
