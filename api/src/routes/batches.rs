@@ -17,6 +17,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::exec::{ExecRequest, FileIn, check};
+use crate::routes::paging;
 
 /// Most items in one batch.
 pub const MAX_ITEMS: usize = 10_000;
@@ -340,13 +341,7 @@ pub async fn batch_results(
     sbx_store::batches::summary(&state.pool, project, batch_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))?;
-    let after = match &query.cursor {
-        Some(c) => Some(
-            JobId::parse(c)
-                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave".into()))?,
-        ),
-        None => None,
-    };
+    let after = paging::cursor(query.cursor.as_deref())?;
     let ndjson = req
         .headers()
         .get(actix_web::http::header::ACCEPT)
@@ -386,22 +381,9 @@ pub async fn batch_results(
             .content_type("application/x-ndjson")
             .streaming(stream));
     }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be from 1 to 1000".into()));
-    }
+    let limit = paging::limit(query.limit, 100, 1000)?;
     let rows =
         sbx_store::batches::results(&state.pool, project, batch_id, after, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    let data: Vec<ItemView> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(ItemView::from)
-        .collect();
-    let next_cursor = if more {
-        data.last().map(|r| r.job_id.to_string())
-    } else {
-        None
-    };
+    let (data, next_cursor) = paging::page(rows, limit, ItemView::from, |r| r.job_id);
     Ok(HttpResponse::Ok().json(ResultPage { data, next_cursor }))
 }

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::routes::paging;
 
 /// Jobs a page holds when the caller does not say.
 const DEFAULT_PAGE: i64 = 50;
@@ -115,19 +116,8 @@ pub async fn list_jobs(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be from 1 to {MAX_PAGE}"
-        )));
-    }
-    let before = match &q.cursor {
-        Some(c) => Some(
-            JobId::parse(c)
-                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave".into()))?,
-        ),
-        None => None,
-    };
+    let limit = paging::limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let before = paging::cursor(q.cursor.as_deref())?;
     let jobs = sbx_store::jobs::list(
         &state.pool,
         caller.0.project_id,
@@ -136,17 +126,7 @@ pub async fn list_jobs(
         limit + 1,
     )
     .await?;
-    let more = jobs.len() as i64 > limit;
-    let data: Vec<JobView> = jobs
-        .into_iter()
-        .take(limit as usize)
-        .map(JobView::from)
-        .collect();
-    let next_cursor = if more {
-        data.last().map(|j| j.id.to_string())
-    } else {
-        None
-    };
+    let (data, next_cursor) = paging::page(jobs, limit, JobView::from, |j| j.id);
     Ok(HttpResponse::Ok().json(JobPage { data, next_cursor }))
 }
 

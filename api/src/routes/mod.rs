@@ -4,6 +4,7 @@ pub mod batches;
 pub mod exec;
 pub mod health;
 pub mod jobs;
+pub mod paging;
 
 use actix_web::{middleware, web};
 
