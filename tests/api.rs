@@ -56,12 +56,7 @@ async fn another_projects_job_is_not_found() {
     let app = spawn_app().await;
     let r = app.python("print('mine')").await;
     let id = r["id"].as_str().unwrap();
-    let other = sbx_store::projects::create(&app.pool, "other", None)
-        .await
-        .unwrap();
-    let (_, other_key) = sbx_store::keys::create(&app.pool, other.project_id, "k")
-        .await
-        .unwrap();
+    let other_key = app.other_project_key().await;
     let theirs = app
         .get_with_key(&format!("/v1/jobs/{id}"), Some(&other_key))
         .await;

@@ -8,44 +8,45 @@ use std::time::{Duration, Instant};
 use common::{TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
-/// Poll a job until `done` says so (at most 60 s).
-async fn wait_job(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// GET `path` with `key` until `done` holds for the body (at most `secs`); the body.
+async fn poll(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let j = app.get(&format!("/v1/jobs/{id}")).await;
-        assert_eq!(j.status.as_u16(), 200, "{}", j.text);
-        if done(&j.body) {
-            return j.body;
+        let a = app.get_with_key(path, Some(key)).await;
+        assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+        if done(&a.body) {
+            return a.body;
         }
         assert!(
             Instant::now() < deadline,
-            "job {id} never got there: {}",
-            j.text
+            "{path} never got there: {}",
+            a.text
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Poll a job until `done` says so (at most 60 s).
+async fn wait_job(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    poll(app, &format!("/v1/jobs/{id}"), &app.key, 60, done).await
 }
 
 fn ended(j: &Value) -> bool {
     !matches!(j["status"].as_str(), Some("queued" | "running"))
 }
 
-/// Poll a batch until it is no longer running (at most 120 s).
+/// Poll a batch until it is neither running nor stopping (at most 120 s).
 async fn wait_batch(app: &TestApp, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let b = app.get(&format!("/v1/batches/{id}")).await;
-        assert_eq!(b.status.as_u16(), 200, "{}", b.text);
-        if !matches!(b.body["status"].as_str(), Some("running" | "cancelling")) {
-            return b.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "batch {id} never finished: {}",
-            b.text
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(app, &format!("/v1/batches/{id}"), &app.key, 120, |b| {
+        !matches!(b["status"].as_str(), Some("running" | "cancelling"))
+    })
+    .await
 }
 
 #[actix_web::test]
@@ -449,12 +450,7 @@ async fn one_projects_batch_does_not_starve_another_project() {
         .as_str()
         .unwrap()
         .to_owned();
-    let other = sbx_store::projects::create(&app.pool, "other", None)
-        .await
-        .unwrap();
-    let (_, key) = sbx_store::keys::create(&app.pool, other.project_id, "k")
-        .await
-        .unwrap();
+    let key = app.other_project_key().await;
     // An interactive exec of the other project answers while the batch runs.
     let r = app
         .post_with_key(
@@ -473,17 +469,10 @@ async fn one_projects_batch_does_not_starve_another_project() {
         )
         .await;
     let id = job.body["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let j = app
-            .get_with_key(&format!("/v1/jobs/{id}"), Some(&key))
-            .await;
-        if j.body["status"] == "succeeded" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", j.text);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll(&app, &format!("/v1/jobs/{id}"), &key, 30, |j| {
+        j["status"] == "succeeded"
+    })
+    .await;
     let b = app.get(&format!("/v1/batches/{batch}")).await;
     assert!(
         b.body["ended"].as_i64().unwrap() < 50,
@@ -525,19 +514,10 @@ async fn a_runner_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         .to_owned();
     let mut first = start_runner(&db, 2);
     // Let it get into the batch, then kill it without a chance to hand anything back.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let b = app.get(&format!("/v1/batches/{batch}")).await;
-        if b.body["ended"].as_i64().unwrap() >= 4 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the runner never started: {}",
-            b.text
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(&app, &format!("/v1/batches/{batch}"), &app.key, 60, |b| {
+        b["ended"].as_i64().unwrap() >= 4
+    })
+    .await;
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     let mut second = start_runner(&db, 2);

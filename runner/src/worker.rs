@@ -109,6 +109,10 @@ impl Worker {
                             let waited = (now - job.queued_at).to_std().unwrap_or_default();
                             metrics::histogram!("sbx_claim_latency_seconds")
                                 .record(waited.as_secs_f64());
+                            self.running
+                                .lock()
+                                .expect("running lock")
+                                .insert(job.job_id, CancellationToken::new());
                             let permit = self
                                 .slots
                                 .clone()
@@ -180,7 +184,7 @@ impl Worker {
                     match queue::recover_expired(&self.pool).await {
                         Ok((0, 0)) => {}
                         Ok((requeued, failed)) => {
-                            metrics_lease_recoveries(requeued + failed);
+                            metrics::counter!("sbx_lease_recoveries_total").increment(requeued + failed);
                             tracing::warn!(requeued, failed, "recovered jobs whose runner was lost");
                         }
                         Err(e) => tracing::warn!(error = %e, "lease recovery failed"),
@@ -228,20 +232,17 @@ impl Worker {
     }
 
     async fn execute(&self, job: Claimed) {
-        let cancel = CancellationToken::new();
-        self.running
+        // Registered at claim time, so a cancel notification finds the job from then on; one
+        // that came between the claim and the registration is seen by the next lease renewal.
+        let cancel = self
+            .running
             .lock()
             .expect("running lock")
-            .insert(job.job_id, cancel.clone());
+            .get(&job.job_id)
+            .cloned()
+            .unwrap_or_default();
         let span = tracing::info_span!("job", job_id = %job.job_id, project_id = %job.project_id, attempt = job.attempts);
         let _enter = span.enter();
-        // A cancel asked between the claim and now is caught here; later ones by notification.
-        if queue::cancel_requested(&self.pool, job.job_id)
-            .await
-            .unwrap_or(false)
-        {
-            cancel.cancel();
-        }
         let outcome = match serde_json::from_value::<QueuedExec>(job.spec)
             .map_err(|e| e.to_string())
             .and_then(QueuedExec::into_spec)
@@ -287,10 +288,6 @@ impl Worker {
             }
         }
     }
-}
-
-fn metrics_lease_recoveries(n: u64) {
-    metrics::counter!("sbx_lease_recoveries_total").increment(n);
 }
 
 /// An `error` outcome: the code never ran.

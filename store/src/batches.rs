@@ -25,6 +25,18 @@ pub async fn create(
     Ok(())
 }
 
+/// Whether `project` has a batch `batch`.
+pub async fn exists(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<bool> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "select 1 from batches where batch_id = $1 and project_id = $2",
+            &[&batch.0, &project.0],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Where a batch stands.
 #[derive(Debug, Clone)]
 pub struct Summary {

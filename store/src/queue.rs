@@ -419,18 +419,6 @@ pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Optio
     Ok(Some(outcome))
 }
 
-/// Whether `job` is still in the queue with a cancel asked.
-pub async fn cancel_requested(pool: &Pool, job: JobId) -> Result<bool> {
-    let client = pool.get().await?;
-    Ok(client
-        .query_opt(
-            "select cancel_requested from queue where job_id = $1",
-            &[&job.0],
-        )
-        .await?
-        .is_some_and(|r| r.get(0)))
-}
-
 /// Jobs waiting and running, for `/metrics`.
 pub async fn depth(pool: &Pool) -> Result<(i64, i64)> {
     let client = pool.get().await?;

@@ -267,6 +267,17 @@ impl TestApp {
         answer(req.send().await.expect("sending")).await
     }
 
+    /// A key of a second project on the same server.
+    pub async fn other_project_key(&self) -> String {
+        let other = sbx_store::projects::create(&self.pool, "other", None)
+            .await
+            .unwrap();
+        sbx_store::keys::create(&self.pool, other.project_id, "other")
+            .await
+            .unwrap()
+            .1
+    }
+
     /// Run Python; assert HTTP 200; the result.
     pub async fn python(&self, code: &str) -> Value {
         let a = self

@@ -225,8 +225,22 @@ pub async fn create_batch(
     Ok(HttpResponse::Accepted().json(view(batch_id, summary)))
 }
 
+/// The id of the caller's project's batch `id`; a 404 otherwise, whatever the reason.
 fn parse_id(id: &str) -> Result<BatchId, ApiError> {
-    BatchId::parse(id).ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))
+    BatchId::parse(id).ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no batch {id} in this project"))
+}
+
+/// The caller's project's batch `id` and where it stands.
+async fn own_batch(state: &AppState, caller: &Caller, id: &str) -> Result<BatchView, ApiError> {
+    let batch_id = parse_id(id)?;
+    let s = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(view(batch_id, s))
 }
 
 /// Where a batch stands.
@@ -242,11 +256,7 @@ pub async fn get_batch(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let batch_id = parse_id(&id)?;
-    let s = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))?;
-    Ok(HttpResponse::Ok().json(view(batch_id, s)))
+    Ok(HttpResponse::Ok().json(own_batch(&state, &caller, &id).await?))
 }
 
 /// Cancel a batch: queued items end `cancelled`, running ones are stopped.
@@ -264,12 +274,9 @@ pub async fn cancel_batch(
 ) -> Result<HttpResponse, ApiError> {
     let batch_id = parse_id(&id)?;
     if !sbx_store::batches::cancel(&state.pool, caller.0.project_id, batch_id).await? {
-        return Err(ApiError::NotFound(format!("no batch {id} in this project")));
+        return Err(not_found(&id));
     }
-    let s = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))?;
-    Ok(HttpResponse::Accepted().json(view(batch_id, s)))
+    Ok(HttpResponse::Accepted().json(own_batch(&state, &caller, &id).await?))
 }
 
 /// One item's result.
@@ -338,9 +345,9 @@ pub async fn batch_results(
 ) -> Result<HttpResponse, ApiError> {
     let batch_id = parse_id(&id)?;
     let project = caller.0.project_id;
-    sbx_store::batches::summary(&state.pool, project, batch_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no batch {id} in this project")))?;
+    if !sbx_store::batches::exists(&state.pool, project, batch_id).await? {
+        return Err(not_found(&id));
+    }
     let after = paging::cursor(query.cursor.as_deref())?;
     let ndjson = req
         .headers()

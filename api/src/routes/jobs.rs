@@ -95,12 +95,22 @@ pub async fn get_job(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no job {id} in this project"));
-    let job_id = JobId::parse(&id).ok_or_else(not_found)?;
-    let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let job = own_job(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(JobView::from(job)))
+}
+
+/// The caller's project's job `id`: a malformed id, another project's job and a job that does
+/// not exist are the same 404.
+async fn own_job(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<sbx_store::jobs::Job, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no job {id} in this project"));
+    let job_id = JobId::parse(id).ok_or_else(not_found)?;
+    sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// The caller's project's jobs, newest first.
@@ -241,14 +251,9 @@ pub async fn cancel_job(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no job {id} in this project"));
-    let job_id = JobId::parse(&id).ok_or_else(not_found)?;
-    sbx_store::queue::cancel(&state.pool, caller.0.project_id, job_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let job_id = own_job(&state, &caller, &id).await?.job_id;
+    sbx_store::queue::cancel(&state.pool, caller.0.project_id, job_id).await?;
+    let job = own_job(&state, &caller, &id).await?;
     Ok(HttpResponse::Accepted().json(JobView::from(job)))
 }
 
@@ -288,11 +293,7 @@ pub async fn job_logs(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no job {id} in this project"));
-    let job_id = JobId::parse(&id).ok_or_else(not_found)?;
-    sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let job_id = own_job(&state, &caller, &id).await?.job_id;
     let after: i32 = req
         .headers()
         .get("last-event-id")
