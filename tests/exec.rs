@@ -121,6 +121,24 @@ async fn numpy_and_pandas_work() {
         (Some("succeeded"), Some("6\n")),
         "{r}"
     );
+    // A plot comes back as a PNG file, fonts (read from matplotlib's data) and all.
+    let r = app
+        .python("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares')\nplt.savefig('plot.png')")
+        .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            r["files"][0]["content_b64"]
+                .as_str()
+                .expect("a binary file"),
+        )
+        .unwrap();
+    assert_eq!(r["files"][0]["path"], "plot.png");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{} bytes",
+        png.len()
+    );
 }
 
 #[actix_web::test]
@@ -132,14 +150,88 @@ async fn nothing_leaks_between_execs() {
         .python("import builtins, os\nprint(hasattr(builtins, 'LEAK'), os.path.exists('/tmp/leak'), os.listdir('.'))")
         .await;
     assert_eq!(r["stdout"], "False False []\n", "{r}");
-    // Randomness is not frozen into the runtime's snapshot.
-    let a = app
-        .python("import random, os; print(random.random(), os.urandom(8).hex())")
+    // Nothing random is frozen into the runtime's snapshot: each source differs between two
+    // fresh execs, field by field.
+    let code = "import random, os, uuid, numpy as np\n\
+        print(random.random(), os.urandom(8).hex(), uuid.uuid4(), np.random.rand(), \
+        np.random.default_rng().integers(1 << 62))";
+    let a = app.python(code).await;
+    let b = app.python(code).await;
+    assert_eq!(
+        (a["status"].as_str(), b["status"].as_str()),
+        (Some("succeeded"), Some("succeeded")),
+        "{a} {b}"
+    );
+    let fields = |r: &serde_json::Value| -> Vec<String> {
+        r["stdout"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (a, b) = (fields(&a), fields(&b));
+    assert_eq!(a.len(), 5, "{a:?}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_ne!(x, y, "the same value in two fresh execs: {a:?} {b:?}");
+    }
+    // Clocks are read live, not from the snapshot's time.
+    let r = app
+        .python("import time, datetime\nprint(int(time.time()), datetime.datetime.now().year)")
         .await;
-    let b = app
-        .python("import random, os; print(random.random(), os.urandom(8).hex())")
+    let out: Vec<i64> = r["stdout"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (out[0] - now).abs() <= 5,
+        "guest time {} against host time {now}",
+        out[0]
+    );
+}
+
+#[actix_web::test]
+async fn eval_items_run_as_fresh_programs() {
+    let app = spawn_app().await;
+    // A HumanEval-style item: a solution followed by its checks.
+    let check = "\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n\ncheck(add)\n";
+    let pass = app
+        .python(&format!("def add(a, b):\n    return a + b{check}"))
         .await;
-    assert_ne!(a["stdout"], b["stdout"]);
+    assert_eq!(
+        (
+            pass["status"].as_str(),
+            pass["exit_code"].as_i64(),
+            pass["stderr"].as_str()
+        ),
+        (Some("succeeded"), Some(0), Some("")),
+        "{pass}"
+    );
+    let fail = app
+        .python(&format!("def add(a, b):\n    return a - b{check}"))
+        .await;
+    assert_eq!(
+        (fail["status"].as_str(), fail["exit_code"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{fail}"
+    );
+    assert!(
+        fail["stderr"].as_str().unwrap().contains("AssertionError"),
+        "{fail}"
+    );
+    // Each program starts in an empty `__main__`, whatever the runtime imported before it.
+    let r = app
+        .python("print(__name__, sorted(k for k in globals() if not k.startswith('__')))")
+        .await;
+    assert_eq!(r["stdout"], "__main__ []\n", "{r}");
+    let r = app.python("import sys; print(sys.argv)").await;
+    assert_eq!(r["stdout"], "['-c']\n", "{r}");
 }
 
 #[actix_web::test]

@@ -11,8 +11,10 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MEMORY_MB: u64 = 512;
 /// Output cap per stream (stdout, stderr) of an exec that names none: 1 MiB.
 pub const DEFAULT_OUTPUT_LIMIT_BYTES: u64 = 1 << 20;
-/// Smallest memory an exec may ask for: CPython needs about 20 MiB to start.
-pub const MIN_MEMORY_MB: u64 = 32;
+/// Smallest memory an exec may ask for. The Python runtime starts from a snapshot with numpy,
+/// pandas and matplotlib already imported: 80 MiB of linear memory before the first line of
+/// the caller's code, so less than this would leave a program no room at all.
+pub const MIN_MEMORY_MB: u64 = 128;
 
 /// Largest Python source accepted in `code`: 1 MiB.
 pub const MAX_CODE_BYTES: usize = 1 << 20;
@@ -218,13 +220,13 @@ mod tests {
     fn values_within_bounds_are_kept() {
         let asked = RequestedLimits {
             timeout_ms: Some(1234),
-            memory_mb: Some(100),
+            memory_mb: Some(200),
             output_limit_bytes: Some(10),
         };
         let l = ExecLimits::resolve(asked, &ProjectLimits::default()).unwrap();
         assert_eq!(
             (l.timeout_ms, l.memory_bytes, l.output_limit_bytes),
-            (1234, 100 << 20, 10)
+            (1234, 200 << 20, 10)
         );
     }
 }

