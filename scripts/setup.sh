@@ -46,6 +46,9 @@ ensure_tools() {
   command -v curl >/dev/null || missing+=(curl)
   command -v python3 >/dev/null || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  # OpenSSL's headers: the webhook sender speaks https through the system's OpenSSL.
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 

@@ -71,6 +71,7 @@ pub struct Application {
     pool: Pool,
     server: actix_web::dev::Server,
     runner: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    webhooks: (CancellationToken, tokio::task::JoinHandle<()>),
 }
 
 /// Every channel a process listens on.
@@ -79,6 +80,7 @@ pub const CHANNELS: &[&str] = &[
     queue::CHANNEL_DONE,
     queue::CHANNEL_CANCEL,
     queue::CHANNEL_LOGS,
+    sbx_store::webhooks::CHANNEL,
 ];
 
 fn worker_config(settings: &Settings) -> WorkerConfig {
@@ -155,6 +157,23 @@ impl Application {
                 total: settings.max_queued_total,
             },
         };
+        let webhooks = {
+            let stop = CancellationToken::new();
+            let config = sbx_api::webhooks::WebhookConfig {
+                retry_base: Duration::from_millis(settings.webhook_retry_base_ms.max(1)),
+                max_attempts: settings.webhook_max_attempts.max(1),
+                timeout: Duration::from_millis(settings.webhook_timeout_ms.max(1)),
+                ..Default::default()
+            };
+            // The sender's HTTP client lives on this (actix) thread.
+            let handle = actix_web::rt::spawn(sbx_api::webhooks::run(
+                pool.clone(),
+                notes.clone(),
+                config,
+                stop.clone(),
+            ));
+            (stop, handle)
+        };
         let server = sbx_api::serve(
             listener,
             pool.clone(),
@@ -167,6 +186,7 @@ impl Application {
             pool,
             server,
             runner,
+            webhooks,
         })
     }
 
@@ -189,6 +209,8 @@ impl Application {
     /// which finishes or hands back its jobs.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.webhooks.0.cancel();
+        let _ = self.webhooks.1.await;
         if let Some((stop, handle)) = self.runner {
             stop.cancel();
             let _ = handle.await;

@@ -130,6 +130,13 @@ pub enum Admin {
         #[arg(long)]
         project: String,
     },
+    /// Print a project's webhook signing secret (`whsec_…`): receivers of its `callback_url`s
+    /// check the `webhook-signature` header with it.
+    WebhookSecret {
+        /// The project's id or name.
+        #[arg(long)]
+        project: String,
+    },
     /// Create a user (or find the existing one); prints its id.
     CreateUser {
         /// The user's email.
@@ -189,6 +196,10 @@ pub async fn admin(pool: &Pool, cmd: Admin) -> anyhow::Result<()> {
                     if k.revoked { "revoked" } else { "active" }
                 );
             }
+        }
+        Admin::WebhookSecret { project } => {
+            let id = project_id(pool, &project).await?;
+            println!("{}", sbx_store::webhooks::secret(pool, id).await?);
         }
         Admin::CreateUser { email } => {
             println!("{}", sbx_store::users::upsert(pool, &email).await?.user_id);

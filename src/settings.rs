@@ -65,6 +65,16 @@ pub struct Settings {
     /// Log as JSON lines.
     #[arg(long, env = "SBX_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+    /// Milliseconds before a failed webhook is sent again; each later wait is 4 times longer,
+    /// up to an hour.
+    #[arg(long, env = "SBX_WEBHOOK_RETRY_BASE_MS", default_value_t = 5_000)]
+    pub webhook_retry_base_ms: u64,
+    /// Attempts at a webhook before it is given up.
+    #[arg(long, env = "SBX_WEBHOOK_MAX_ATTEMPTS", default_value_t = 10)]
+    pub webhook_max_attempts: i32,
+    /// Milliseconds one webhook attempt may take, connecting included.
+    #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
 }
 
 impl Settings {

@@ -11,6 +11,7 @@
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`telemetry`]: Prometheus metrics.
+//! - [`webhooks`]: the sender of signed job-ended announcements to `callback_url`s.
 
 pub mod admission;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::TcpListener;

@@ -8,6 +8,7 @@
 //!   module per table.
 //! - [`queue`]: the durable queue (claim, lease, complete, recover, cancel).
 //! - [`notify`]: LISTEN/NOTIFY fan-out.
+//! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
 
 pub mod batches;
@@ -22,6 +23,7 @@ pub mod projects;
 pub mod queue;
 pub mod runners;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 

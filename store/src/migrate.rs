@@ -11,6 +11,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/V1__foundation.sql"),
     ),
     (2, "queue", include_str!("../../migrations/V2__queue.sql")),
+    (
+        3,
+        "webhooks",
+        include_str!("../../migrations/V3__webhooks.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

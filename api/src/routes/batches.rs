@@ -187,6 +187,7 @@ pub async fn create_batch(
             timeout_ms: item.timeout_ms,
             memory_mb: item.memory_mb,
             output_limit_bytes: item.output_limit_bytes,
+            callback_url: None,
         };
         let checked = check(exec, &caller).map_err(|e| e.in_item(i))?;
         jobs.push(NewJob {
@@ -196,6 +197,7 @@ pub async fn create_batch(
             priority: Priority::Batch,
             batch: Some((batch_id, item.id, item.expected_stdout)),
             idempotency: None,
+            callback_url: None,
         });
     }
     let total = jobs.len() as i32;

@@ -60,10 +60,15 @@ pub struct ExecRequest {
     pub files: Vec<FileIn>,
     /// Wall-time limit in ms; default 10 000, at most the project's ceiling.
     pub timeout_ms: Option<u64>,
-    /// Memory limit in MiB; default 512, at least 32, at most the project's ceiling.
+    /// Memory limit in MiB; default 512, at least 128, at most the project's ceiling.
     pub memory_mb: Option<u64>,
     /// Cap per output stream in bytes; default 1 MiB.
     pub output_limit_bytes: Option<u64>,
+    /// `POST /v1/jobs` only: an `http` or `https` URL that is sent the job when it ends, signed
+    /// with the project's webhook secret (Standard Webhooks headers), retried with backoff
+    /// until it answers 2xx.
+    #[schema(example = "https://example.com/hooks/sbx")]
+    pub callback_url: Option<String>,
 }
 
 /// The result of an exec; also recorded as job `id`.
@@ -84,6 +89,24 @@ pub struct Checked {
     pub limits: ExecLimits,
     /// The request as recorded: file contents and module bytes left out.
     pub recorded: serde_json::Value,
+    /// Where to announce the job's end.
+    pub callback_url: Option<String>,
+}
+
+/// Longest `callback_url` accepted.
+const MAX_CALLBACK_URL_BYTES: usize = 2048;
+
+/// `url` if it is an absolute `http` or `https` URL a webhook can be sent to.
+fn callback_url(url: String) -> Result<String, ApiError> {
+    let bad = |why: &str| ApiError::invalid("invalid_callback_url", "callback_url", why.to_owned());
+    if url.len() > MAX_CALLBACK_URL_BYTES {
+        return Err(bad("callback_url is at most 2048 bytes"));
+    }
+    let uri: actix_web::http::Uri = url.parse().map_err(|_| bad("callback_url is not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
+        return Err(bad("callback_url must be an absolute http or https URL"));
+    }
+    Ok(url)
 }
 
 fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
@@ -282,7 +305,8 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     };
     let limits = ExecLimits::resolve(requested, &caller.0.limits)
         .map_err(|e| ApiError::invalid("invalid_limit", e.field(), e.to_string()))?;
-    let recorded = serde_json::json!({
+    let callback_url = req.callback_url.map(callback_url).transpose()?;
+    let mut recorded = serde_json::json!({
         "language": program.language(),
         "code": match &program { Program::Python { code } => Some(code.as_str()), Program::Wasi { .. } => None },
         "module_bytes": match &program { Program::Wasi { module } => Some(module.len()), Program::Python { .. } => None },
@@ -294,6 +318,9 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         "memory_mb": limits.memory_bytes >> 20,
         "output_limit_bytes": limits.output_limit_bytes,
     });
+    if let Some(url) = &callback_url {
+        recorded["callback_url"] = url.as_str().into();
+    }
     Ok(Checked {
         spec: ExecSpec {
             program,
@@ -304,6 +331,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         },
         limits,
         recorded,
+        callback_url,
     })
 }
 
@@ -331,6 +359,13 @@ pub async fn exec(
     body: web::Json<ExecRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let checked = check(body.into_inner(), &caller)?;
+    if checked.callback_url.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "callback_url",
+            "callback_url is for POST /v1/jobs: an exec answers with its result",
+        ));
+    }
     let _slot = state
         .admission
         .try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;

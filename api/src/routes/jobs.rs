@@ -177,6 +177,7 @@ pub async fn create_job(
         priority: Priority::Async,
         batch: None,
         idempotency: idempotency.clone(),
+        callback_url: checked.callback_url,
     };
     let mut client = state
         .pool

@@ -1,0 +1,139 @@
+//! The webhook outbox. A trigger (migration V3) writes a row when a job with a `callback_url`
+//! ends, in the same transaction that ends it; senders lease due rows with
+//! `FOR UPDATE SKIP LOCKED` (pushing `next_attempt_at` on by the lease), and record the answer:
+//! delivered, retry later, or given up. A sender that dies mid-send loses nothing: its lease
+//! runs out and another sends again, with the same `webhook-id`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{JobId, ProjectId};
+use crate::{Pool, Result};
+
+/// Channel the trigger notifies (payload: the job id) when it queues an announcement.
+pub const CHANNEL: &str = "sbx_webhooks";
+
+/// An announcement a sender has leased.
+#[derive(Debug, Clone)]
+pub struct Due {
+    /// The `webhook-id`: the same on every attempt.
+    pub delivery_id: uuid::Uuid,
+    /// The job that ended.
+    pub job_id: JobId,
+    /// Its project.
+    pub project_id: ProjectId,
+    /// Where to send it.
+    pub url: String,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// The project's signing secret (`whsec_…`).
+    pub secret: String,
+}
+
+/// Lease up to `n` due announcements for `lease`: they are not due again before it runs out.
+pub async fn lease_due(pool: &Pool, n: i64, lease: Duration) -> Result<Vec<Due>> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "with due as (
+                 select delivery_id from webhook_deliveries
+                 where delivered_at is null and failed_at is null and next_attempt_at <= now()
+                 order by next_attempt_at
+                 limit $1
+                 for update skip locked
+             )
+             update webhook_deliveries d
+             set attempts = d.attempts + 1, next_attempt_at = now() + $2 * interval '1 millisecond'
+             from due, projects p
+             where d.delivery_id = due.delivery_id and p.project_id = d.project_id
+             returning d.delivery_id, d.job_id, d.project_id, d.url, d.attempts, p.webhook_secret",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&n, &(lease.as_millis() as f64)])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Due {
+            delivery_id: r.get(0),
+            job_id: JobId(r.get(1)),
+            project_id: ProjectId(r.get(2)),
+            url: r.get(3),
+            attempts: r.get(4),
+            secret: r.get(5),
+        })
+        .collect())
+}
+
+/// When the next announcement falls due, if any is waiting.
+pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "select min(next_attempt_at) from webhook_deliveries
+             where delivered_at is null and failed_at is null",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The receiver took `delivery`.
+pub async fn delivered(pool: &Pool, delivery: uuid::Uuid) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "update webhook_deliveries set delivered_at = now(), last_error = null
+             where delivery_id = $1",
+            &[&delivery],
+        )
+        .await?;
+    Ok(())
+}
+
+/// An attempt at `delivery` failed with `error`: try again after `retry_in`, or, with `None`,
+/// give up.
+pub async fn attempt_failed(
+    pool: &Pool,
+    delivery: uuid::Uuid,
+    error: &str,
+    retry_in: Option<Duration>,
+) -> Result<()> {
+    let client = pool.get().await?;
+    match retry_in {
+        Some(wait) => {
+            client
+                .execute(
+                    "update webhook_deliveries
+                     set last_error = $2, next_attempt_at = now() + $3 * interval '1 millisecond'
+                     where delivery_id = $1",
+                    &[&delivery, &error, &(wait.as_millis() as f64)],
+                )
+                .await?
+        }
+        None => {
+            client
+                .execute(
+                    "update webhook_deliveries set last_error = $2, failed_at = now()
+                     where delivery_id = $1",
+                    &[&delivery, &error],
+                )
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// A project's signing secret.
+pub async fn secret(pool: &Pool, project: ProjectId) -> Result<String> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "select webhook_secret from projects where project_id = $1",
+            &[&project.0],
+        )
+        .await?
+        .ok_or(crate::StoreError::NotFound("project"))?;
+    Ok(row.get(0))
+}
