@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, spawn_app, spawn_app_with};
+use common::{TestApp, spawn_app, spawn_app_with, start_runner};
 use serde_json::{Value, json};
 
 /// GET `path` with `key` until `done` holds for the body (at most `secs`); the body.
@@ -480,23 +480,6 @@ async fn one_projects_batch_does_not_starve_another_project() {
         b.text
     );
     wait_batch(&app, &batch).await;
-}
-
-/// A `sbx runner` process against `db`.
-fn start_runner(db: &str, lease_s: u64) -> std::process::Child {
-    let data = std::env::var("SBX_DATA_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.data").into());
-    std::process::Command::new(env!("CARGO_BIN_EXE_sbx"))
-        .arg("runner")
-        .env("SBX_DATABASE_URL", db)
-        .env("SBX_DATA_DIR", data)
-        .env("SBX_LEASE_S", lease_s.to_string())
-        .env("SBX_RUNNER_SLOTS", "2")
-        .env("SBX_WASM_SLOTS", "8")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("starting sbx runner")
 }
 
 #[actix_web::test]

@@ -297,3 +297,39 @@ impl TestApp {
         a.body
     }
 }
+
+fn data_dir() -> String {
+    std::env::var("SBX_DATA_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.data").into())
+}
+
+/// A `sbx runner` process against `db`, its leases lasting `lease_s`.
+pub fn start_runner(db: &str, lease_s: u64) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sbx"))
+        .arg("runner")
+        .env("SBX_DATABASE_URL", db)
+        .env("SBX_DATA_DIR", data_dir())
+        .env("SBX_LEASE_S", lease_s.to_string())
+        .env("SBX_RUNNER_SLOTS", "2")
+        .env("SBX_WASM_SLOTS", "8")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sbx runner")
+}
+
+/// A `sbx serve` process against `db` on `addr`, without an embedded runner.
+pub fn start_api(db: &str, addr: std::net::SocketAddr) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sbx"))
+        .arg("serve")
+        .env("SBX_DATABASE_URL", db)
+        .env("SBX_DATA_DIR", data_dir())
+        .env("SBX_ADDR", addr.to_string())
+        .env("SBX_NO_EMBEDDED_RUNNER", "true")
+        .env("SBX_HTTP_WORKERS", "2")
+        .env("SBX_WASM_SLOTS", "8")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sbx serve")
+}
