@@ -41,7 +41,8 @@ pub struct Settings {
     /// Requests each API key may make in a burst.
     #[arg(long, env = "SBX_RATE_BURST", default_value_t = sbx_limits::project::DEFAULT_RATE_BURST)]
     pub rate_burst: u32,
-    /// Queued jobs a runner runs at once (default: one per core).
+    /// Queued jobs a runner runs at once (default: two per core: while one job's result is
+    /// written to the database, another computes).
     #[arg(long, env = "SBX_RUNNER_SLOTS")]
     pub runner_slots: Option<usize>,
     /// Serve the API without the embedded runner: queued jobs then wait for `sbx runner`
@@ -107,7 +108,7 @@ impl Settings {
 
     /// Queued jobs run at once by a runner.
     pub fn runner_slots(&self) -> usize {
-        self.runner_slots.unwrap_or_else(cores)
+        self.runner_slots.unwrap_or_else(|| 2 * cores())
     }
 
     /// HTTP workers.

@@ -16,6 +16,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "webhooks",
         include_str!("../../migrations/V3__webhooks.sql"),
     ),
+    (
+        4,
+        "open_batch_items",
+        include_str!("../../migrations/V4__open_batch_items.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

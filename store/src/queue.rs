@@ -132,8 +132,15 @@ pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Re
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
-            "with projects as (
-                 select distinct project_id from queue where state = 'queued'
+            "with recursive projects as (
+                 -- The projects with queued jobs, one index probe each (a loose index scan):
+                 -- `select distinct` would read every queued job, at every claim.
+                 (select project_id from queue where state = 'queued' order by project_id limit 1)
+                 union all
+                 select (select q.project_id from queue q
+                         where q.state = 'queued' and q.project_id > p.project_id
+                         order by q.project_id limit 1)
+                 from projects p where p.project_id is not null
              ),
              candidates as (
                  select c.job_id, c.priority, c.created_at,
@@ -146,6 +153,7 @@ pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Re
                      limit $2
                      for update skip locked
                  ) c
+                 where p.project_id is not null
              ),
              picked as (
                  select job_id from candidates order by priority, turn, created_at limit $2

@@ -1,0 +1,571 @@
+//! Load scenarios against a real `sbx serve` process on this machine, each printing a table:
+//!
+//! - `burst`: tool calls, N concurrent clients on `POST /v1/exec`;
+//! - `batch`: one batch of 10 000 Python items end to end, against the backend's own rate;
+//! - `rate-limited`: a key far over its rate: what each 429 costs the server;
+//! - `queue`: no-op jobs straight into the queue: jobs/s claimed and completed, add → start.
+//!
+//! Each scenario makes its own database on the PostgreSQL at `SBX_DATABASE_URL`, starts
+//! `sbx serve` (the binary beside this one) against it on a free loopback port, and drops the
+//! database at the end. Run them with `scripts/loadtest SCENARIO [flags]`, which sets up and
+//! builds first. Loopback only, bounded in count and time.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "sbx load scenarios")]
+enum Scenario {
+    /// N concurrent clients calling POST /v1/exec.
+    Burst {
+        /// Clients sending at once.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Requests in all.
+        #[arg(long, default_value_t = 3000)]
+        requests: usize,
+        /// The Python each call runs.
+        #[arg(long, default_value = "print(1+1)")]
+        code: String,
+    },
+    /// One batch of small Python items, end to end.
+    Batch {
+        /// Items in the batch.
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+    },
+    /// Requests far over the key's rate limit.
+    RateLimited {
+        /// Requests in all.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Clients sending at once.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
+    /// No-op jobs straight into the queue.
+    Queue {
+        /// Jobs queued at once for the throughput figure.
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        /// Jobs per second queued one at a time for the add → start figure.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+    },
+}
+
+/// A WASI command that does nothing: the job the queue scenario runs.
+const NOOP_MODULE: &str = "(module (func (export \"_start\")))";
+
+/// A `sbx serve` process on its own database, with a project and key.
+struct Server {
+    child: Child,
+    base: String,
+    key: String,
+    pool: sbx_store::Pool,
+    project: sbx_store::ids::ProjectId,
+    admin_url: String,
+    database: String,
+}
+
+impl Server {
+    async fn start(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let url = std::env::var("SBX_DATABASE_URL")
+            .context("SBX_DATABASE_URL: run scripts/loadtest, which starts PostgreSQL")?;
+        let (prefix, _) = url.rsplit_once('/').context("a database URL")?;
+        let admin_url = format!("{prefix}/postgres");
+        let database = format!(
+            "lt_{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos()
+        );
+        let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        admin
+            .batch_execute(&format!("create database {database}"))
+            .await?;
+        let db_url = format!("{prefix}/{database}");
+        let pool = sbx_store::pool(&db_url, 8)?;
+        sbx_store::migrate::migrate(&pool).await?;
+        let project = sbx_store::projects::create(&pool, "load", None)
+            .await?
+            .project_id;
+        let (_, key) = sbx_store::keys::create(&pool, project, "load").await?;
+        let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let bin = std::env::current_exe()?.with_file_name("sbx");
+        if !bin.exists() {
+            bail!(
+                "{} is missing: build it (scripts/loadtest does)",
+                bin.display()
+            );
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.arg("serve")
+            .env("SBX_DATABASE_URL", &db_url)
+            .env("SBX_ADDR", addr.to_string())
+            .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().context("starting sbx serve")?;
+        let server = Self {
+            child,
+            base: format!("http://{addr}"),
+            key,
+            pool,
+            project,
+            admin_url,
+            database,
+        };
+        let client = client();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("sbx serve did not become ready");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+
+    /// The server's CPU time so far (user + system).
+    fn cpu(&self) -> Duration {
+        process_cpu(&self.child.id().to_string())
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.pool.close();
+        let (admin, conn) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        admin
+            .batch_execute(&format!(
+                "drop database if exists {} with (force)",
+                self.database
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+/// CPU time (user + system) of the process `pid` so far.
+fn process_cpu(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime 13th.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
+}
+
+/// CPU time of every PostgreSQL process on this machine, and of the ones that ended, as far as
+/// their parent counted them: the database's share of a scenario.
+fn database_cpu() -> Duration {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.bytes().all(|b| b.is_ascii_digit())
+            && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        {
+            total += process_cpu(&pid);
+        }
+    }
+    total
+}
+
+impl Drop for Server {
+    /// A scenario that fails still stops its server.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .finish()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Send `requests` POSTs of `body` to `path` from `clients` concurrent clients. Returns each
+/// request's (status, latency ms) and the wall time.
+async fn hammer(
+    server: &Server,
+    path: &str,
+    body: Value,
+    clients: usize,
+    requests: usize,
+) -> (Vec<(u16, f64)>, Duration) {
+    let client = client();
+    let url = format!("{}{path}", server.base);
+    let started = Instant::now();
+    let tasks = (0..clients).map(|c| {
+        let (client, url, body, key) = (
+            client.clone(),
+            url.clone(),
+            body.clone(),
+            server.key.clone(),
+        );
+        async move {
+            let mut out = Vec::new();
+            for _ in (c..requests).step_by(clients) {
+                let t = Instant::now();
+                let status = match client.post(&url).bearer_auth(&key).send_json(&body).await {
+                    Ok(mut r) => {
+                        let _ = r.body().limit(16 << 20).await;
+                        r.status().as_u16()
+                    }
+                    Err(_) => 0,
+                };
+                out.push((status, t.elapsed().as_secs_f64() * 1e3));
+            }
+            out
+        }
+    });
+    let results = futures_util::future::join_all(tasks).await;
+    (results.into_iter().flatten().collect(), started.elapsed())
+}
+
+fn latencies(results: &[(u16, f64)], status: impl Fn(u16) -> bool) -> Vec<f64> {
+    let mut ms: Vec<f64> = results
+        .iter()
+        .filter(|(s, _)| status(*s))
+        .map(|r| r.1)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
+async fn burst(clients: usize, requests: usize, code: String) -> anyhow::Result<()> {
+    let server = Server::start(&[
+        ("SBX_RATE_PER_SECOND", "1000000"),
+        ("SBX_RATE_BURST", "1000000"),
+    ])
+    .await?;
+    let limits = sbx_limits::ProjectLimits {
+        max_concurrent_execs: clients as u32,
+        ..Default::default()
+    };
+    sbx_store::projects::set_limits(&server.pool, server.project, &limits).await?;
+    let body = json!({"language": "python", "code": code});
+    hammer(&server, "/v1/exec", body.clone(), 2, 20).await; // warm-up
+    let (results, wall) = hammer(&server, "/v1/exec", body, clients, requests).await;
+    let ok = latencies(&results, |s| s == 200);
+    let errors = results.len() - ok.len();
+    println!("\n`POST /v1/exec` of `{code}`, {clients} concurrent clients\n");
+    println!("| clients | requests | ok | errors | p50 ms | p95 ms | p99 ms | execs/s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {clients} | {} | {} | {errors} | {:.2} | {:.2} | {:.2} | {:.0} |",
+        results.len(),
+        ok.len(),
+        percentile(&ok, 0.5),
+        percentile(&ok, 0.95),
+        percentile(&ok, 0.99),
+        ok.len() as f64 / wall.as_secs_f64()
+    );
+    server.stop().await
+}
+
+async fn batch(items: usize) -> anyhow::Result<()> {
+    let item_code = |i: usize| format!("print({i} * 2)");
+    // The backend's own rate on this machine, in this run: the batch's ceiling.
+    let baseline = {
+        let url = std::env::var("SBX_DATABASE_URL")?;
+        let mut settings = sbx::Settings::with_database(url);
+        if let Some(d) = std::env::var_os("SBX_DATA_DIR") {
+            settings.data_dir = PathBuf::from(d);
+        }
+        let backend = Arc::new(sbx::app::wasm_backend(&settings)?);
+        let in_flight = 2 * settings.wasm_threads();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let started = Instant::now();
+        let tasks = (0..in_flight).map(|w| {
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let spec = sbx_store::exec::ExecSpec {
+                        program: sbx_store::exec::Program::Python { code: item_code(w) },
+                        args: vec![],
+                        stdin: vec![],
+                        env: vec![],
+                        files: vec![],
+                    };
+                    use sbx_runner::Backend as _;
+                    backend
+                        .run(spec, Default::default(), Default::default())
+                        .await
+                        .expect("an in-process exec");
+                    done += 1;
+                }
+                done
+            })
+        });
+        let mut done = 0;
+        for t in tasks {
+            done += t.await?;
+        }
+        done as f64 / started.elapsed().as_secs_f64()
+    };
+
+    let server = Server::start(&[]).await?;
+    let body = json!({"items": (0..items).map(|i| json!({
+        "id": i.to_string(), "code": item_code(i), "expected_stdout": (i * 2).to_string(),
+    })).collect::<Vec<_>>()});
+    let client = client();
+    let started = Instant::now();
+    let mut r = client
+        .post(format!("{}/v1/batches", server.base))
+        .bearer_auth(&server.key)
+        .send_json(&body)
+        .await
+        .map_err(|e| anyhow::anyhow!("POST /v1/batches: {e}"))?;
+    let created: Value = r.json().limit(16 << 20).await?;
+    let accepted = started.elapsed();
+    let id = created["id"]
+        .as_str()
+        .with_context(|| format!("{created}"))?
+        .to_owned();
+    let summary = loop {
+        let mut r = client
+            .get(format!("{}/v1/batches/{id}", server.base))
+            .bearer_auth(&server.key)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET the batch: {e}"))?;
+        let b: Value = r.json().await?;
+        if b["status"] != "running" {
+            break b;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let wall = started.elapsed();
+    let mut r = client
+        .get(format!("{}/v1/batches/{id}/results", server.base))
+        .bearer_auth(&server.key)
+        .insert_header(("accept", "application/x-ndjson"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("GET the results: {e}"))?;
+    let lines = r.body().limit(256 << 20).await?;
+    let mut ids = std::collections::HashSet::new();
+    let mut rows = 0;
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(line)?;
+        ids.insert(v["id"].as_str().unwrap_or_default().to_owned());
+        rows += 1;
+    }
+    let rate = items as f64 / wall.as_secs_f64();
+    println!("\nOne batch of {items} items (`print(i * 2)`, expected output checked)\n");
+    println!(
+        "| items | accepted in | done in | items/s | in-process execs/s | ratio | counts | result rows | distinct ids |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+    println!(
+        "| {items} | {:.2} s | {:.2} s | {rate:.0} | {baseline:.0} | {:.2} | {} | {rows} | {} |",
+        accepted.as_secs_f64(),
+        wall.as_secs_f64(),
+        rate / baseline,
+        summary["counts"],
+        ids.len()
+    );
+    server.stop().await
+}
+
+async fn rate_limited(requests: usize, clients: usize) -> anyhow::Result<()> {
+    let server = Server::start(&[("SBX_RATE_PER_SECOND", "1"), ("SBX_RATE_BURST", "1")]).await?;
+    let body = json!({"language": "python", "code": "print(1)"});
+    let (cpu_before, db_before) = (server.cpu(), database_cpu());
+    let (results, wall) = hammer(&server, "/v1/exec", body, clients, requests).await;
+    let (cpu, db) = (server.cpu() - cpu_before, database_cpu() - db_before);
+    let refused = latencies(&results, |s| s == 429);
+    let ok = latencies(&results, |s| s == 200);
+    let other = results.len() - refused.len() - ok.len();
+    println!("\nA key limited to 1 request/s (burst 1), {clients} clients, {requests} requests\n");
+    println!(
+        "| requests | 429 | 200 | other | 429 p50 ms | 429 p99 ms | req/s | sbx CPU | database CPU | CPU per request, both |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} | {other} | {:.2} | {:.2} | {:.0} | {:.2} s | {:.2} s | {:.3} ms |",
+        results.len(),
+        refused.len(),
+        ok.len(),
+        percentile(&refused, 0.5),
+        percentile(&refused, 0.99),
+        results.len() as f64 / wall.as_secs_f64(),
+        cpu.as_secs_f64(),
+        db.as_secs_f64(),
+        (cpu + db).as_secs_f64() * 1e3 / results.len() as f64,
+    );
+    server.stop().await
+}
+
+fn noop_job() -> sbx_store::queue::NewJob {
+    let spec = sbx_store::exec::ExecSpec {
+        program: sbx_store::exec::Program::Wasi {
+            module: Arc::from(NOOP_MODULE.as_bytes()),
+        },
+        args: vec![],
+        stdin: vec![],
+        env: vec![],
+        files: vec![],
+    };
+    sbx_store::queue::NewJob {
+        job_id: sbx_store::ids::JobId::new(),
+        spec: sbx_store::exec::QueuedExec::new(&spec, Default::default()),
+        recorded: json!({"language": "wasi", "noop": true}),
+        priority: sbx_store::queue::Priority::Async,
+        batch: None,
+        idempotency: None,
+        callback_url: None,
+    }
+}
+
+async fn enqueue(server: &Server, n: usize) -> anyhow::Result<()> {
+    let key = sbx_store::keys::list(&server.pool, server.project).await?[0].api_key_id;
+    let jobs: Vec<_> = (0..n).map(|_| noop_job()).collect();
+    let mut client = server.pool.get().await?;
+    for chunk in jobs.chunks(1000) {
+        let tx = client.transaction().await?;
+        sbx_store::queue::enqueue(&tx, server.project, key, chunk).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn wait_finished(server: &Server, n: i64) -> anyhow::Result<()> {
+    let client = server.pool.get().await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done: i64 = client
+            .query_one(
+                "select count(*) from jobs where finished_at is not null",
+                &[],
+            )
+            .await?
+            .get(0);
+        if done >= n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{done} of {n} jobs finished in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn queue(jobs: usize, rate: u64) -> anyhow::Result<()> {
+    let server = Server::start(&[("SBX_RUNNER_SLOTS", "16")]).await?;
+    // Throughput: all at once.
+    let started = Instant::now();
+    enqueue(&server, jobs).await?;
+    let queued = started.elapsed();
+    wait_finished(&server, jobs as i64).await?;
+    let wall = started.elapsed();
+    // Add → start: one job at a time at `rate`/s for 5 s, on an idle queue.
+    let n = (rate * 5) as usize;
+    let gap = Duration::from_secs_f64(1.0 / rate as f64);
+    let mut next = Instant::now();
+    for _ in 0..n {
+        enqueue(&server, 1).await?;
+        next += gap;
+        tokio::time::sleep_until(next.into()).await;
+    }
+    wait_finished(&server, (jobs + n) as i64).await?;
+    let client = server.pool.get().await?;
+    let rows = client
+        .query(
+            "select (extract(epoch from (started_at - created_at)) * 1000)::float8 from jobs
+             order by created_at desc limit $1",
+            &[&(n as i64)],
+        )
+        .await?;
+    let mut ms: Vec<f64> = rows
+        .iter()
+        .map(|r| r.get::<_, Option<f64>>(0).unwrap_or(f64::NAN))
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let statuses = client
+        .query(
+            "select status, count(*) from jobs group by status order by 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| format!("{} {}", r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("\nNo-op WASI jobs straight into the queue (runner slots 16)\n");
+    println!(
+        "| jobs | queued in | all done in | jobs/s | add → start p50 ms | p95 ms | p99 ms (at {rate}/s) | statuses |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| {jobs} | {:.2} s | {:.2} s | {:.0} | {:.2} | {:.2} | {:.2} | {statuses} |",
+        queued.as_secs_f64(),
+        wall.as_secs_f64(),
+        jobs as f64 / wall.as_secs_f64(),
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.95),
+        percentile(&ms, 0.99),
+    );
+    server.stop().await
+}
+
+fn main() -> anyhow::Result<()> {
+    let scenario = Scenario::parse();
+    actix_web::rt::System::new().block_on(async {
+        match scenario {
+            Scenario::Burst {
+                clients,
+                requests,
+                code,
+            } => burst(clients, requests, code).await,
+            Scenario::Batch { items } => batch(items).await,
+            Scenario::RateLimited { requests, clients } => rate_limited(requests, clients).await,
+            Scenario::Queue { jobs, rate } => queue(jobs, rate).await,
+        }
+    })
+}
