@@ -5,41 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, spawn_app, spawn_app_with, start_runner};
+use common::{TestApp, ended, poll, spawn_app, spawn_app_with, start_runner, wait_job};
 use serde_json::{Value, json};
-
-/// GET `path` with `key` until `done` holds for the body (at most `secs`); the body.
-async fn poll(
-    app: &TestApp,
-    path: &str,
-    key: &str,
-    secs: u64,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let a = app.get_with_key(path, Some(key)).await;
-        assert_eq!(a.status.as_u16(), 200, "{}", a.text);
-        if done(&a.body) {
-            return a.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never got there: {}",
-            a.text
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Poll a job until `done` says so (at most 60 s).
-async fn wait_job(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    poll(app, &format!("/v1/jobs/{id}"), &app.key, 60, done).await
-}
-
-fn ended(j: &Value) -> bool {
-    !matches!(j["status"].as_str(), Some("queued" | "running"))
-}
 
 /// Poll a batch until it is neither running nor stopping (at most 120 s).
 async fn wait_batch(app: &TestApp, id: &str) -> Value {

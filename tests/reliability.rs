@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{fresh_database, spawn_app_with, start_api, start_runner};
+use common::{ended, fresh_database, spawn_app_with, start_api, start_runner, wait_job};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -121,16 +121,12 @@ async fn the_database_going_away_is_a_503_and_the_service_recovers_by_itself() {
         .await;
     assert_eq!(queued.status.as_u16(), 202, "{}", queued.text);
     let id = queued.body["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let j = app.get(&format!("/v1/jobs/{id}")).await.body;
-        if j["status"] == "succeeded" {
-            assert_eq!(j["result"]["stdout"], "queued\n");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the queued job never ran: {j}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let j = wait_job(&app, &id, ended).await;
+    assert_eq!(
+        (j["status"].as_str(), j["result"]["stdout"].as_str()),
+        (Some("succeeded"), Some("queued\n")),
+        "{j}"
+    );
 }
 
 fn free_addr() -> SocketAddr {
@@ -316,15 +312,7 @@ async fn a_crash_looping_runner_leaves_no_job_stuck() {
     // A healthy runner finds the job lost on every attempt and ends it, rather than running it
     // a fourth time or leaving it queued.
     let mut healthy = start_runner(&db, 1);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let j = app.get(&format!("/v1/jobs/{id}")).await.body;
-        if j["status"] != "running" && j["status"] != "queued" {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "the job is stuck: {j}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let job = wait_job(&app, &id, ended).await;
     assert_eq!(job["status"], "error", "{job}");
     assert!(
         job["result"]["message"]
@@ -345,15 +333,7 @@ async fn a_crash_looping_runner_leaves_no_job_stuck() {
         )
         .await;
     let next = r.body["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let j = app.get(&format!("/v1/jobs/{next}")).await.body;
-        if j["status"] == "succeeded" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{j}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(wait_job(&app, &next, ended).await["status"], "succeeded");
     healthy.kill().unwrap();
     healthy.wait().unwrap();
 }

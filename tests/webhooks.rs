@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use common::{TestApp, spawn_app_with};
+use common::{TestApp, ended, spawn_app_with, wait_job};
 use serde_json::{Value, json};
 
 /// One request the receiver got.
@@ -85,17 +85,26 @@ async fn queue_job(app: &TestApp, body: Value) -> String {
     r.body["id"].as_str().unwrap().to_owned()
 }
 
-async fn delivery_row(app: &TestApp, job: &str) -> (i32, bool, bool) {
+/// The job's announcement once delivered or given up (at most 2 s after the last request):
+/// (attempts, delivered, given up).
+async fn settled_delivery(app: &TestApp, job: &str) -> (i32, bool, bool) {
     let client = app.pool.get().await.unwrap();
-    let row = client
-        .query_one(
-            "select attempts, delivered_at is not null, failed_at is not null
-             from webhook_deliveries where job_id = $1::text::uuid",
-            &[&job],
-        )
-        .await
-        .unwrap();
-    (row.get(0), row.get(1), row.get(2))
+    for _ in 0..100 {
+        let row = client
+            .query_one(
+                "select attempts, delivered_at is not null, failed_at is not null
+                 from webhook_deliveries where job_id = $1::text::uuid",
+                &[&job],
+            )
+            .await
+            .unwrap();
+        let row = (row.get(0), row.get(1), row.get(2));
+        if row.1 || row.2 {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the announcement of {job} never settled");
 }
 
 #[actix_web::test]
@@ -135,15 +144,7 @@ async fn an_ended_job_is_announced_signed_and_sent_again_until_taken() {
     assert_eq!(event["data"]["result"]["stdout"], "hi\n");
     assert_eq!(event["data"]["request"]["callback_url"], url.as_str());
     // Taken: recorded, and not sent again.
-    let mut row = delivery_row(&app, &job).await;
-    for _ in 0..100 {
-        if row.1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        row = delivery_row(&app, &job).await;
-    }
-    assert_eq!(row, (2, true, false));
+    assert_eq!(settled_delivery(&app, &job).await, (2, true, false));
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(log.lock().unwrap().len(), 2);
 }
@@ -186,15 +187,7 @@ async fn a_receiver_that_never_takes_it_is_given_up_after_the_last_attempt() {
     )
     .await;
     received(&log, 3).await;
-    let mut row = delivery_row(&app, &job).await;
-    for _ in 0..100 {
-        if row.2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        row = delivery_row(&app, &job).await;
-    }
-    assert_eq!(row, (3, false, true));
+    assert_eq!(settled_delivery(&app, &job).await, (3, false, true));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(log.lock().unwrap().len(), 3, "no attempt past the last");
 }
@@ -233,20 +226,8 @@ async fn bad_callback_urls_are_refused() {
     assert_eq!(r.body["field"], "callback_url");
     // A job without a callback leaves nothing in the outbox.
     let job = queue_job(&app, json!({"language": "python", "code": "print(1)"})).await;
+    wait_job(&app, &job, ended).await;
     let client = app.pool.get().await.unwrap();
-    for _ in 0..200 {
-        let done = client
-            .query_one(
-                "select finished_at is not null from jobs where job_id = $1::text::uuid",
-                &[&job],
-            )
-            .await
-            .unwrap();
-        if done.get::<_, bool>(0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let n: i64 = client
         .query_one("select count(*) from webhook_deliveries", &[])
         .await

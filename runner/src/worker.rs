@@ -215,15 +215,18 @@ impl Worker {
                 let held: HashMap<JobId, bool> = held.into_iter().collect();
                 let running = self.running.lock().expect("running lock");
                 for id in &ids {
-                    let stop = match held.get(id) {
-                        Some(cancel_asked) => *cancel_asked,
+                    // A job that ended while the renewal was on its way left the queue with
+                    // its result: not renewed, and not lost either.
+                    let Some(token) = running.get(id) else {
+                        continue;
+                    };
+                    match held.get(id) {
+                        Some(true) => token.cancel(),
+                        Some(false) => {}
                         None => {
                             tracing::warn!(job_id = %id, "lease lost; stopping the job");
-                            true
+                            token.cancel();
                         }
-                    };
-                    if stop && let Some(token) = running.get(id) {
-                        token.cancel();
                     }
                 }
             }

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use awc::http::StatusCode;
 use sbx::{Application, Settings};
@@ -303,33 +304,77 @@ fn data_dir() -> String {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.data").into())
 }
 
-/// A `sbx runner` process against `db`, its leases lasting `lease_s`.
-pub fn start_runner(db: &str, lease_s: u64) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sbx"))
-        .arg("runner")
+/// The `sbx` binary running `subcommand` against `db`, small, with `env` on top.
+fn sbx_process(subcommand: &str, db: &str, env: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sbx"));
+    cmd.arg(subcommand)
         .env("SBX_DATABASE_URL", db)
         .env("SBX_DATA_DIR", data_dir())
-        .env("SBX_LEASE_S", lease_s.to_string())
-        .env("SBX_RUNNER_SLOTS", "2")
         .env("SBX_WASM_SLOTS", "8")
         .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("starting sbx runner")
+        .stdout(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("starting sbx {subcommand}: {e}"))
+}
+
+/// A `sbx runner` process against `db`, its leases lasting `lease_s`.
+pub fn start_runner(db: &str, lease_s: u64) -> std::process::Child {
+    sbx_process(
+        "runner",
+        db,
+        &[
+            ("SBX_LEASE_S", lease_s.to_string()),
+            ("SBX_RUNNER_SLOTS", "2".into()),
+        ],
+    )
 }
 
 /// A `sbx serve` process against `db` on `addr`, without an embedded runner.
 pub fn start_api(db: &str, addr: std::net::SocketAddr) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sbx"))
-        .arg("serve")
-        .env("SBX_DATABASE_URL", db)
-        .env("SBX_DATA_DIR", data_dir())
-        .env("SBX_ADDR", addr.to_string())
-        .env("SBX_NO_EMBEDDED_RUNNER", "true")
-        .env("SBX_HTTP_WORKERS", "2")
-        .env("SBX_WASM_SLOTS", "8")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("starting sbx serve")
+    sbx_process(
+        "serve",
+        db,
+        &[
+            ("SBX_ADDR", addr.to_string()),
+            ("SBX_NO_EMBEDDED_RUNNER", "true".into()),
+            ("SBX_HTTP_WORKERS", "2".into()),
+        ],
+    )
+}
+
+/// GET `path` with `key` until `done` holds for the body (at most `secs`); the body.
+pub async fn poll(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let a = app.get_with_key(path, Some(key)).await;
+        assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+        if done(&a.body) {
+            return a.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never got there: {}",
+            a.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Poll a job until `done` says so (at most 60 s).
+pub async fn wait_job(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    poll(app, &format!("/v1/jobs/{id}"), &app.key, 60, done).await
+}
+
+/// Whether a job has ended.
+pub fn ended(j: &Value) -> bool {
+    !matches!(j["status"].as_str(), Some("queued" | "running"))
 }
