@@ -350,6 +350,34 @@ async fn batch(items: usize) -> anyhow::Result<()> {
     };
 
     let server = Server::start(&[]).await?;
+    // Another project's tool calls: their latency idle, then while the batch runs.
+    let other = sbx_store::projects::create(&server.pool, "interactive", None)
+        .await?
+        .project_id;
+    let (_, other_key) = sbx_store::keys::create(&server.pool, other, "interactive").await?;
+    let tool_call = {
+        let (client, url) = (client(), format!("{}/v1/exec", server.base));
+        move || {
+            let (client, url, key) = (client.clone(), url.clone(), other_key.clone());
+            async move {
+                let t = Instant::now();
+                let mut r = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .send_json(&json!({"language": "python", "code": "print(1+1)"}))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("POST /v1/exec: {e}"))?;
+                let _ = r.body().await;
+                anyhow::ensure!(r.status().is_success(), "POST /v1/exec: {}", r.status());
+                anyhow::Ok(t.elapsed().as_secs_f64() * 1e3)
+            }
+        }
+    };
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(tool_call().await?);
+    }
+    idle.sort_by(f64::total_cmp);
     let body = json!({"items": (0..items).map(|i| json!({
         "id": i.to_string(), "code": item_code(i), "expected_stdout": (i * 2).to_string(),
     })).collect::<Vec<_>>()});
@@ -367,6 +395,7 @@ async fn batch(items: usize) -> anyhow::Result<()> {
         .as_str()
         .with_context(|| format!("{created}"))?
         .to_owned();
+    let mut busy = Vec::new();
     let summary = loop {
         let mut r = client
             .get(format!("{}/v1/batches/{id}", server.base))
@@ -378,8 +407,13 @@ async fn batch(items: usize) -> anyhow::Result<()> {
         if b["status"] != "running" {
             break b;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // One tool call of the other project at a time, as an agent makes them.
+        let until = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < until {
+            busy.push(tool_call().await?);
+        }
     };
+    busy.sort_by(f64::total_cmp);
     let wall = started.elapsed();
     let mut r = client
         .get(format!("{}/v1/batches/{id}/results", server.base))
@@ -410,6 +444,19 @@ async fn batch(items: usize) -> anyhow::Result<()> {
         summary["counts"],
         ids.len()
     );
+    println!("\nAnother project's `POST /v1/exec` of `print(1+1)`, one at a time\n");
+    println!("| when | calls | p50 ms | p95 ms | p99 ms | p50 vs idle |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (when, ms) in [("idle", &idle), ("during the batch", &busy)] {
+        println!(
+            "| {when} | {} | {:.2} | {:.2} | {:.2} | {:.2}x |",
+            ms.len(),
+            percentile(ms, 0.5),
+            percentile(ms, 0.95),
+            percentile(ms, 0.99),
+            percentile(ms, 0.5) / percentile(&idle, 0.5)
+        );
+    }
     server.stop().await
 }
 
