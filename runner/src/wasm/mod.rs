@@ -445,11 +445,22 @@ impl Inner {
             background,
         } = control;
         // Someone waits on an interactive exec: while one runs, background guests step aside.
-        let _foreground = (!background).then(|| self.foreground.enter());
+        let _foreground = (!background).then(|| {
+            let entered = self.foreground.enter();
+            // Background guests check for interactive work at each epoch: advance it now, so
+            // they step aside within microseconds rather than at the next tick (up to 10 ms).
+            self.engine.increment_epoch();
+            entered
+        });
         let pre = match &spec.program {
             Program::Python { .. } => self.python.clone(),
             Program::Wasi { module } => self.user_module(module)?,
         };
+        // A background guest does not even start while interactive work runs: it would
+        // compute until its first epoch check.
+        if background {
+            self.foreground.idle().await;
+        }
         let _slot = self
             .slots
             .acquire()
