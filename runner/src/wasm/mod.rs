@@ -253,6 +253,8 @@ struct Inner {
 struct Foreground {
     running: AtomicUsize,
     idle: tokio::sync::Notify,
+    /// Background guests running now: the only ones an interactive exec needs to interrupt.
+    background: Arc<AtomicUsize>,
 }
 
 impl Foreground {
@@ -277,6 +279,22 @@ impl Foreground {
 }
 
 struct ForegroundGuard(Arc<Foreground>);
+
+/// Counts a running background guest while it lives.
+struct BackgroundGuard(Arc<AtomicUsize>);
+
+impl BackgroundGuard {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for BackgroundGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 impl Drop for ForegroundGuard {
     fn drop(&mut self) {
@@ -449,7 +467,10 @@ impl Inner {
             let entered = self.foreground.enter();
             // Background guests check for interactive work at each epoch: advance it now, so
             // they step aside within microseconds rather than at the next tick (up to 10 ms).
-            self.engine.increment_epoch();
+            // Not when none runs: every running guest would take the interruption for nothing.
+            if self.foreground.background.load(Ordering::SeqCst) > 0 {
+                self.engine.increment_epoch();
+            }
             entered
         });
         let pre = match &spec.program {
@@ -458,9 +479,12 @@ impl Inner {
         };
         // A background guest does not even start while interactive work runs: it would
         // compute until its first epoch check.
-        if background {
+        let _background = if background {
             self.foreground.idle().await;
-        }
+            Some(BackgroundGuard::new(&self.foreground.background))
+        } else {
+            None
+        };
         let _slot = self
             .slots
             .acquire()
