@@ -62,6 +62,7 @@ struct PythonFiles {
     /// matplotlib's data, unpacked by set-up; shown at [`MPL_DATA_GUEST_DIR`].
     mpl_data: PathBuf,
 }
+
 /// Caller modules kept compiled, by digest.
 const MODULE_CACHE_ENTRIES: usize = 32;
 
