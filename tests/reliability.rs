@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ended, fresh_database, spawn_app_with, start_api, start_runner, wait_job};
+use common::{
+    ended, fresh_database, project_with_key, spawn_app_with, start_api, start_runner, wait_job,
+};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -154,12 +156,7 @@ async fn an_api_killed_under_load_loses_no_accepted_job_and_doubles_none() {
     const JOBS: usize = 120;
     let db = fresh_database().await;
     let pool = sbx_store::pool(&db, 4).unwrap();
-    let project = sbx_store::projects::create(&pool, "load", None)
-        .await
-        .unwrap();
-    let (_, key) = sbx_store::keys::create(&pool, project.project_id, "load")
-        .await
-        .unwrap();
+    let (_, key) = project_with_key(&pool, "load").await;
     let addr = free_addr();
     let base = format!("http://{addr}");
     let client = awc::Client::builder()

@@ -134,6 +134,18 @@ pub struct TestApp {
     pub client: awc::Client,
 }
 
+/// A new project named `name` in the database of `pool`, and an API key of it.
+pub async fn project_with_key(
+    pool: &sbx_store::Pool,
+    name: &str,
+) -> (sbx_store::ids::ProjectId, String) {
+    let project = sbx_store::projects::create(pool, name, None).await.unwrap();
+    let (_, key) = sbx_store::keys::create(pool, project.project_id, name)
+        .await
+        .unwrap();
+    (project.project_id, key)
+}
+
 /// Start an application with default settings.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -150,19 +162,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let base = format!("http://{}", app.addr());
     let pool = app.pool().clone();
     actix_web::rt::spawn(app.run_until_stopped());
-    let project = sbx_store::projects::create(&pool, "test", None)
-        .await
-        .unwrap();
-    let (_, key) = sbx_store::keys::create(&pool, project.project_id, "test")
-        .await
-        .unwrap();
+    let (project_id, key) = project_with_key(&pool, "test").await;
     let client = awc::Client::builder()
         .timeout(std::time::Duration::from_secs(120))
         .finish();
     TestApp {
         base,
         key,
-        project_id: project.project_id,
+        project_id,
         pool,
         client,
     }
@@ -270,13 +277,7 @@ impl TestApp {
 
     /// A key of a second project on the same server.
     pub async fn other_project_key(&self) -> String {
-        let other = sbx_store::projects::create(&self.pool, "other", None)
-            .await
-            .unwrap();
-        sbx_store::keys::create(&self.pool, other.project_id, "other")
-            .await
-            .unwrap()
-            .1
+        project_with_key(&self.pool, "other").await.1
     }
 
     /// Run Python; assert HTTP 200; the result.

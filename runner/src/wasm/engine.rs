@@ -10,7 +10,6 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, Module, OptLevel, PoolingAllocationConfig,
 };
@@ -78,13 +77,6 @@ pub fn snapshot_engine() -> Result<Engine> {
     let mut config = guest_config();
     config.cranelift_opt_level(OptLevel::None);
     Engine::new(&config).map_err(|e| RunnerError::Runtime(format!("snapshot engine: {e:#}")))
-}
-
-/// The module in `bytes`, from the `.cwasm` cache under `cache_dir` when one was compiled by a
-/// compatible engine, else compiled now and cached. Keyed by the module's digest.
-pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> Result<Module> {
-    let digest = hex::encode(&Sha256::digest(bytes)[..16]);
-    cached_module(engine, cache_dir, &digest, || Ok(bytes.to_vec()))
 }
 
 /// The module named `key` from the `.cwasm` cache under `cache_dir` when one was compiled by a
@@ -165,7 +157,7 @@ pub fn cached_module(
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
     // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output. It is: only
-    // `load_cached` writes into the cache folder, which is private to this user, and the
+    // `cached_module` writes into the cache folder, which is private to this user, and the
     // engine checks the file's version and configuration before using it.
     unsafe { Module::deserialize_file(engine, path) }
 }

@@ -14,8 +14,8 @@
 //!
 //! # Layout
 //! - [`engine`]: engine configuration and the `.cwasm` cache.
-//! - [`preinit`]: the Python runtime, snapshotted with its interpreter started and numpy and
-//!   pandas imported.
+//! - [`preinit`]: the Python runtime, snapshotted with its interpreter started and numpy,
+//!   pandas and matplotlib imported.
 //! - [`pipes`]: capped stdout/stderr.
 //! - [`workspace`]: per-exec folders, input files in, changed files out.
 
@@ -255,13 +255,18 @@ struct Foreground {
     running: AtomicUsize,
     idle: tokio::sync::Notify,
     /// Background guests running now: the only ones an interactive exec needs to interrupt.
-    background: Arc<AtomicUsize>,
+    background: AtomicUsize,
 }
 
 impl Foreground {
     fn enter(self: &Arc<Self>) -> ForegroundGuard {
         self.running.fetch_add(1, Ordering::SeqCst);
         ForegroundGuard(self.clone())
+    }
+
+    fn enter_background(self: &Arc<Self>) -> BackgroundGuard {
+        self.background.fetch_add(1, Ordering::SeqCst);
+        BackgroundGuard(self.clone())
     }
 
     fn busy(&self) -> bool {
@@ -282,18 +287,11 @@ impl Foreground {
 struct ForegroundGuard(Arc<Foreground>);
 
 /// Counts a running background guest while it lives.
-struct BackgroundGuard(Arc<AtomicUsize>);
-
-impl BackgroundGuard {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        Self(count.clone())
-    }
-}
+struct BackgroundGuard(Arc<Foreground>);
 
 impl Drop for BackgroundGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.background.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -482,7 +480,7 @@ impl Inner {
         // compute until its first epoch check.
         let _background = if background {
             self.foreground.idle().await;
-            Some(BackgroundGuard::new(&self.foreground.background))
+            Some(self.foreground.enter_background())
         } else {
             None
         };
