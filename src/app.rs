@@ -8,11 +8,13 @@ use anyhow::Context as _;
 use std::time::Duration;
 
 use sbx_api::admission::QueueCaps;
+use sbx_api::interpreters::{HostError, InterpreterConfig, Interpreters, SessionHost};
 use sbx_api::{ApiConfig, BoxFuture, ExecError, Executor};
 use sbx_limits::{ExecLimits, RatePolicy};
 use sbx_runner::{Backend, CancellationToken, Control, RunnerError, WasmBackend, WasmConfig};
-use sbx_runner::{Worker, WorkerConfig};
+use sbx_runner::{SessionError, SessionOptions, Worker, WorkerConfig};
 use sbx_store::Pool;
+use sbx_store::exec::{CellOutcome, CellSpec};
 use sbx_store::exec::{ExecOutcome, ExecSpec};
 use sbx_store::notify::Notes;
 use sbx_store::queue;
@@ -51,6 +53,59 @@ impl Executor for EmbeddedRunner {
     }
 }
 
+impl SessionHost for EmbeddedRunner {
+    fn open(
+        &self,
+        id: uuid::Uuid,
+        memory_bytes: u64,
+        env: Vec<(String, String)>,
+        snapshot: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<(), HostError>> {
+        let options = SessionOptions { memory_bytes, env };
+        Box::pin(async move {
+            self.0
+                .session_open(id, options, snapshot)
+                .await
+                .map_err(host_error)
+        })
+    }
+
+    fn cell(
+        &self,
+        id: uuid::Uuid,
+        spec: CellSpec,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<CellOutcome, HostError>> {
+        Box::pin(async move {
+            self.0
+                .session_cell(id, spec, cancel)
+                .await
+                .map_err(host_error)
+        })
+    }
+
+    fn pause(&self, id: uuid::Uuid) -> BoxFuture<'_, Result<Vec<u8>, HostError>> {
+        Box::pin(async move { self.0.session_pause(id).await.map_err(host_error) })
+    }
+
+    fn close(&self, id: uuid::Uuid) -> bool {
+        self.0.session_close(id)
+    }
+
+    fn live(&self) -> Vec<(uuid::Uuid, Duration, bool)> {
+        self.0.sessions_live()
+    }
+}
+
+fn host_error(e: SessionError) -> HostError {
+    match e {
+        SessionError::NotLive => HostError::NotLive,
+        SessionError::BadSnapshot(m) => HostError::BadSnapshot(m),
+        SessionError::Runner(RunnerError::ShuttingDown) => HostError::Unavailable(e.to_string()),
+        SessionError::Runner(e) => HostError::Internal(e.to_string()),
+    }
+}
+
 /// Build the wasm backend the settings describe: loads (or, the first time, compiles and
 /// caches) CPython. Blocking; call it off the async threads.
 pub fn wasm_backend(settings: &Settings) -> anyhow::Result<WasmBackend> {
@@ -72,6 +127,11 @@ pub struct Application {
     server: actix_web::dev::Server,
     runner: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
     webhooks: (CancellationToken, tokio::task::JoinHandle<()>),
+    interpreters: (
+        Arc<Interpreters>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ),
 }
 
 /// Every channel a process listens on.
@@ -81,6 +141,7 @@ pub const CHANNELS: &[&str] = &[
     queue::CHANNEL_CANCEL,
     queue::CHANNEL_LOGS,
     sbx_store::webhooks::CHANNEL,
+    sbx_store::sandboxes::CHANNEL,
 ];
 
 fn worker_config(settings: &Settings) -> WorkerConfig {
@@ -174,11 +235,27 @@ impl Application {
             ));
             (stop, handle)
         };
+        let embedded = Arc::new(EmbeddedRunner(backend));
+        let interpreters = Arc::new(Interpreters::new(
+            pool.clone(),
+            embedded.clone(),
+            InterpreterConfig {
+                max_live: settings.max_live_sessions.max(1),
+                max_open_per_project: settings.max_sandboxes_per_project,
+                ..InterpreterConfig::default()
+            },
+        ));
+        let interpreters = {
+            let stop = CancellationToken::new();
+            let handle = tokio::spawn(interpreters.clone().run(notes.clone(), stop.clone()));
+            (interpreters, stop, handle)
+        };
         let server = sbx_api::serve(
             listener,
             pool.clone(),
             notes,
-            Arc::new(EmbeddedRunner(backend)),
+            embedded,
+            interpreters.0.clone(),
             &config,
         )?;
         Ok(Self {
@@ -187,6 +264,7 @@ impl Application {
             server,
             runner,
             webhooks,
+            interpreters,
         })
     }
 
@@ -209,6 +287,10 @@ impl Application {
     /// which finishes or hands back its jobs.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        // Live interpreters are paused into the database, so a restart resumes them.
+        self.interpreters.1.cancel();
+        let _ = self.interpreters.2.await;
+        self.interpreters.0.shutdown().await;
         self.webhooks.0.cancel();
         let _ = self.webhooks.1.await;
         if let Some((stop, handle)) = self.runner {

@@ -73,6 +73,13 @@ pub struct Settings {
     /// Attempts at a webhook before it is given up.
     #[arg(long, env = "SBX_WEBHOOK_MAX_ATTEMPTS", default_value_t = 10)]
     pub webhook_max_attempts: i32,
+    /// Code-interpreter sessions live at once in this process; opening one more pauses the
+    /// least recently used (it resumes by itself at its next call).
+    #[arg(long, env = "SBX_MAX_LIVE_SESSIONS", default_value_t = 256)]
+    pub max_live_sessions: usize,
+    /// Sandboxes one project may have open (not ended) at once; past it, 429.
+    #[arg(long, env = "SBX_MAX_SANDBOXES_PER_PROJECT", default_value_t = 2000)]
+    pub max_sandboxes_per_project: i64,
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    ended, fresh_database, project_with_key, spawn_app_with, start_api, start_runner, wait_job,
+    ended, free_addr, fresh_database, project_with_key, spawn_app_with, start_api, start_runner,
+    wait_healthy, wait_job,
 };
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -129,26 +130,6 @@ async fn the_database_going_away_is_a_503_and_the_service_recovers_by_itself() {
         (Some("succeeded"), Some("queued\n")),
         "{j}"
     );
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-async fn wait_healthy(client: &awc::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{base} never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[actix_web::test]

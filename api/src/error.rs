@@ -72,6 +72,15 @@ pub enum ApiError {
     /// 409 `conflict`: the request collides with one in flight (same Idempotency-Key).
     #[error("{0}")]
     Conflict(String),
+    /// 409 with a specific code (`sandbox_ended`, `sandbox_paused`, `sandbox_pending`,
+    /// `snapshot_corrupt`, `snapshot_missing`): the sandbox's state does not allow the request.
+    #[error("{detail}")]
+    State {
+        /// Stable code.
+        code: &'static str,
+        /// What is in the way.
+        detail: String,
+    },
     /// 429 `project_queue_full` (`project: true`) or 503 `queue_full`: admission control
     /// refuses more queued work until some ends.
     #[error("{detail}")]
@@ -160,6 +169,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Invalid { code, .. } => code,
             Self::Conflict(_) => "conflict",
+            Self::State { code, .. } => code,
             Self::QueueFull { project: true, .. } => "project_queue_full",
             Self::QueueFull { project: false, .. } => "queue_full",
             Self::RateLimited { .. } => "rate_limited",
@@ -180,6 +190,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Invalid { .. } => "Invalid request",
             Self::Conflict(_) => "Conflict",
+            Self::State { .. } => "Sandbox state conflict",
             Self::QueueFull { .. } => "Queue full",
             Self::RateLimited { .. } => "Rate limited",
             Self::ConcurrencyLimit(_) => "Concurrency limit reached",
@@ -215,7 +226,7 @@ impl ResponseError for ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::State { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. }
             | Self::ConcurrencyLimit(_)
             | Self::QueueFull { project: true, .. } => StatusCode::TOO_MANY_REQUESTS,

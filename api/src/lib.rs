@@ -9,6 +9,7 @@
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
+//! - [`interpreters`]: code-interpreter sandboxes: live sessions and their database state.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`webhooks`]: the sender of signed job-ended announcements to `callback_url`s.
@@ -17,6 +18,7 @@ pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod interpreters;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
@@ -102,6 +104,8 @@ pub struct AppState {
     pub notes: sbx_store::notify::Notes,
     /// Caps on queued work.
     pub queue_caps: admission::QueueCaps,
+    /// Code-interpreter sandboxes.
+    pub interpreters: Arc<interpreters::Interpreters>,
 }
 
 /// Start serving on `listener`. The returned server runs once awaited or spawned; its handle
@@ -111,6 +115,7 @@ pub fn serve(
     pool: Pool,
     notes: sbx_store::notify::Notes,
     executor: Arc<dyn Executor>,
+    interpreters: Arc<interpreters::Interpreters>,
     config: &ApiConfig,
 ) -> std::io::Result<actix_web::dev::Server> {
     let state = web::Data::new(AppState {
@@ -121,6 +126,7 @@ pub fn serve(
         metrics: telemetry::Metrics::install(),
         notes,
         queue_caps: config.queue_caps,
+        interpreters,
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {

@@ -23,6 +23,14 @@ use crate::routes;
         routes::batches::get_batch,
         routes::batches::cancel_batch,
         routes::batches::batch_results,
+        routes::sandboxes::create_sandbox,
+        routes::sandboxes::list_sandboxes,
+        routes::sandboxes::get_sandbox,
+        routes::sandboxes::delete_sandbox,
+        routes::sandboxes::pause_sandbox,
+        routes::sandboxes::resume_sandbox,
+        routes::sandboxes::set_timeout,
+        routes::sandboxes::exec_in_sandbox,
         routes::health::healthz,
         routes::health::readyz,
         routes::health::metrics,
@@ -33,6 +41,7 @@ use crate::routes;
         (name = "exec", description = "Run code now"),
         (name = "jobs", description = "Queued and recorded execs"),
         (name = "batches", description = "Batch evals"),
+        (name = "sandboxes", description = "Sandboxes: persistent interpreters with a lifecycle"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -5,9 +5,11 @@
 //! - [`exec`]: the limits of one exec (wall time, memory, output) and their resolution against
 //!   a project's maxima; request-size caps (code, module, files).
 //! - [`project`]: a project's limits: maxima per exec, concurrency, rate.
+//! - [`sandbox`]: what a sandbox may ask for (memory quantities, CPU, GPU shares, lifetime).
 
 pub mod exec;
 pub mod project;
+pub mod sandbox;
 
 pub use exec::{ExecLimits, LimitError, RequestedLimits};
 pub use project::{ProjectLimits, RatePolicy};

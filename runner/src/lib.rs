@@ -15,6 +15,7 @@ pub use tokio_util::sync::CancellationToken;
 pub mod wasm;
 pub mod worker;
 
+pub use wasm::session::{SessionError, SessionOptions};
 pub use wasm::{WasmBackend, WasmConfig};
 pub use worker::{Worker, WorkerConfig};
 

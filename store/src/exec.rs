@@ -230,3 +230,51 @@ impl QueuedExec {
         Ok((spec, self.limits))
     }
 }
+
+/// One call to a code-interpreter session: a cell of Python run in its persistent interpreter.
+#[derive(Debug, Clone)]
+pub struct CellSpec {
+    /// The source. When its last statement is an expression, that expression's value is
+    /// returned as `result`, as a notebook shows it.
+    pub code: String,
+    /// Files placed under `/workspace` before the cell runs (they stay there).
+    pub files: Vec<InputFile>,
+    /// The cell's own wall-time limit.
+    pub timeout_ms: u64,
+    /// Cap per output stream, in bytes.
+    pub output_limit_bytes: u64,
+}
+
+/// How a session call ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CellOutcome {
+    /// `succeeded`, `failed` (an exception, or `exit(n)` with n ≠ 0), `timeout`,
+    /// `memory_limit`, `output_limit`, `cancelled` or `error`.
+    pub status: ExecStatus,
+    /// The `repr()` of the cell's final expression, when it has one and it is not `None`.
+    pub result: Option<String>,
+    /// Standard output of this call, cut at the output limit.
+    pub stdout: String,
+    /// Standard error of this call (tracebacks land here), cut at the output limit.
+    pub stderr: String,
+    /// The streams that were cut at the output limit.
+    pub truncated: Vec<String>,
+    /// Files this call created or changed under `/workspace`.
+    pub files: Vec<OutputFile>,
+    /// Files changed but left out of `files` by the cap.
+    #[serde(default)]
+    pub files_omitted: u32,
+    /// matplotlib figures left open by the call, as PNG files (`figure-1.png`, …), then
+    /// closed.
+    pub figures: Vec<OutputFile>,
+    /// Whether the interpreter had to be restarted because the call was stopped mid-way (a
+    /// limit or a trap): variables and imports from earlier calls are gone; files remain.
+    pub reset: bool,
+    /// What happened, for any status other than `succeeded` and `failed`, and on a reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Wall time of the call, in milliseconds.
+    pub duration_ms: f64,
+    /// What the call used; `memory_peak_bytes` is the session's linear memory.
+    pub usage: Usage,
+}

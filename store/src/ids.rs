@@ -61,3 +61,7 @@ id!(
     /// A runner process.
     RunnerId
 );
+id!(
+    /// A sandbox.
+    SandboxId
+);

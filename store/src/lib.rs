@@ -8,6 +8,7 @@
 //!   module per table.
 //! - [`queue`]: the durable queue (claim, lease, complete, recover, cancel).
 //! - [`notify`]: LISTEN/NOTIFY fan-out.
+//! - [`sandboxes`]: sandboxes, their state changes and snapshots.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
 
@@ -22,6 +23,7 @@ pub mod notify;
 pub mod projects;
 pub mod queue;
 pub mod runners;
+pub mod sandboxes;
 pub mod users;
 pub mod webhooks;
 

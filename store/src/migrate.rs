@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "open_batch_items",
         include_str!("../../migrations/V4__open_batch_items.sql"),
     ),
+    (
+        5,
+        "sandboxes",
+        include_str!("../../migrations/V5__sandboxes.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

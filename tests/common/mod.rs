@@ -379,3 +379,25 @@ pub async fn wait_job(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) ->
 pub fn ended(j: &Value) -> bool {
     !matches!(j["status"].as_str(), Some("queued" | "running"))
 }
+
+/// A free local port.
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Wait until `base` answers `/readyz` (at most 60 s).
+pub async fn wait_healthy(client: &awc::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{base} never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

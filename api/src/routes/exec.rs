@@ -149,6 +149,92 @@ fn workspace_path(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// Environment variables checked: how many, names, no NUL characters.
+pub fn check_env(env: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if env.len() > MAX_ARGS {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "env",
+            format!("at most {MAX_ARGS} environment variables"),
+        ));
+    }
+    for (k, v) in env {
+        if k.is_empty() || k.contains('=') {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                "env",
+                format!("environment variable name {k:?} is empty or contains '='"),
+            ));
+        }
+        no_nul("env", k)?;
+        no_nul("env", v)?;
+    }
+    Ok(())
+}
+
+/// `files_in` checked (paths under `/workspace`, caps, encodings) and decoded; with how the
+/// request records them (path and size).
+pub fn input_files(
+    files_in: Vec<FileIn>,
+) -> Result<(Vec<InputFile>, Vec<serde_json::Value>), ApiError> {
+    if files_in.len() > MAX_INPUT_FILES {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "files",
+            format!("at most {MAX_INPUT_FILES} files"),
+        ));
+    }
+    let mut files = Vec::with_capacity(files_in.len());
+    let mut seen = HashSet::new();
+    let mut total = 0usize;
+    let mut recorded_files = Vec::with_capacity(files_in.len());
+    for (i, f) in files_in.into_iter().enumerate() {
+        let field = format!("files[{i}]");
+        if f.path.len() > MAX_PATH_BYTES {
+            return Err(ApiError::invalid(
+                "invalid_path",
+                format!("{field}.path"),
+                format!("paths are at most {MAX_PATH_BYTES} bytes"),
+            ));
+        }
+        let path = workspace_path(&f.path).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_path",
+                format!("{field}.path"),
+                format!("{:?} is not a path under /workspace", f.path),
+            )
+        })?;
+        if !seen.insert(path.clone()) {
+            return Err(ApiError::invalid(
+                "invalid_path",
+                format!("{field}.path"),
+                format!("{path:?} is given twice"),
+            ));
+        }
+        let content = match (f.content, f.content_b64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => decode_b64(&format!("{field}.content_b64"), &b64)?,
+            _ => {
+                return Err(ApiError::invalid(
+                    "invalid_request",
+                    field,
+                    "give exactly one of content and content_b64",
+                ));
+            }
+        };
+        total += content.len();
+        if total > MAX_INPUT_FILES_BYTES {
+            return Err(ApiError::too_large(
+                "files",
+                format!("files hold over {MAX_INPUT_FILES_BYTES} bytes together"),
+            ));
+        }
+        recorded_files.push(serde_json::json!({"path": path, "size": content.len()}));
+        files.push(InputFile { path, content });
+    }
+    Ok((files, recorded_files))
+}
+
 /// Check `req` in full against the caller's project.
 pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     let program = match req.language.as_str() {
@@ -218,24 +304,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     for a in &req.args {
         no_nul("args", a)?;
     }
-    if req.env.len() > MAX_ARGS {
-        return Err(ApiError::invalid(
-            "invalid_request",
-            "env",
-            format!("at most {MAX_ARGS} environment variables"),
-        ));
-    }
-    for (k, v) in &req.env {
-        if k.is_empty() || k.contains('=') {
-            return Err(ApiError::invalid(
-                "invalid_request",
-                "env",
-                format!("environment variable name {k:?} is empty or contains '='"),
-            ));
-        }
-        no_nul("env", k)?;
-        no_nul("env", v)?;
-    }
+    check_env(&req.env)?;
     let stdin = req.stdin.unwrap_or_default();
     if stdin.len() > MAX_STDIN_BYTES {
         return Err(ApiError::too_large(
@@ -243,61 +312,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
             format!("stdin is over {MAX_STDIN_BYTES} bytes"),
         ));
     }
-    if req.files.len() > MAX_INPUT_FILES {
-        return Err(ApiError::invalid(
-            "invalid_request",
-            "files",
-            format!("at most {MAX_INPUT_FILES} files"),
-        ));
-    }
-    let mut files = Vec::with_capacity(req.files.len());
-    let mut seen = HashSet::new();
-    let mut total = 0usize;
-    let mut recorded_files = Vec::with_capacity(req.files.len());
-    for (i, f) in req.files.into_iter().enumerate() {
-        let field = format!("files[{i}]");
-        if f.path.len() > MAX_PATH_BYTES {
-            return Err(ApiError::invalid(
-                "invalid_path",
-                format!("{field}.path"),
-                format!("paths are at most {MAX_PATH_BYTES} bytes"),
-            ));
-        }
-        let path = workspace_path(&f.path).ok_or_else(|| {
-            ApiError::invalid(
-                "invalid_path",
-                format!("{field}.path"),
-                format!("{:?} is not a path under /workspace", f.path),
-            )
-        })?;
-        if !seen.insert(path.clone()) {
-            return Err(ApiError::invalid(
-                "invalid_path",
-                format!("{field}.path"),
-                format!("{path:?} is given twice"),
-            ));
-        }
-        let content = match (f.content, f.content_b64) {
-            (Some(text), None) => text.into_bytes(),
-            (None, Some(b64)) => decode_b64(&format!("{field}.content_b64"), &b64)?,
-            _ => {
-                return Err(ApiError::invalid(
-                    "invalid_request",
-                    field,
-                    "give exactly one of content and content_b64",
-                ));
-            }
-        };
-        total += content.len();
-        if total > MAX_INPUT_FILES_BYTES {
-            return Err(ApiError::too_large(
-                "files",
-                format!("files hold over {MAX_INPUT_FILES_BYTES} bytes together"),
-            ));
-        }
-        recorded_files.push(serde_json::json!({"path": path, "size": content.len()}));
-        files.push(InputFile { path, content });
-    }
+    let (files, recorded_files) = input_files(req.files)?;
     let requested = RequestedLimits {
         timeout_ms: req.timeout_ms,
         memory_mb: req.memory_mb,

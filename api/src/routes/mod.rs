@@ -5,6 +5,7 @@ pub mod exec;
 pub mod health;
 pub mod jobs;
 pub mod paging;
+pub mod sandboxes;
 
 use actix_web::{middleware, web};
 
@@ -35,6 +36,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/batches/{id}/results").route(web::get().to(batches::batch_results)),
+                )
+                .service(
+                    resource("/sandboxes")
+                        .route(web::get().to(sandboxes::list_sandboxes))
+                        .route(web::post().to(sandboxes::create_sandbox)),
+                )
+                .service(
+                    resource("/sandboxes/{id}")
+                        .route(web::get().to(sandboxes::get_sandbox))
+                        .route(web::delete().to(sandboxes::delete_sandbox)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/exec")
+                        .route(web::post().to(sandboxes::exec_in_sandbox)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/pause")
+                        .route(web::post().to(sandboxes::pause_sandbox)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/resume")
+                        .route(web::post().to(sandboxes::resume_sandbox)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/timeout")
+                        .route(web::post().to(sandboxes::set_timeout)),
                 )
                 .default_service(web::to(error::not_found)),
         );

@@ -59,6 +59,20 @@ pub fn engine(max_memory_bytes: u64, slots: u32) -> Result<Engine> {
     Engine::new(&config).map_err(|e| RunnerError::Runtime(format!("engine: {e:#}")))
 }
 
+/// The engine of code-interpreter sessions: live for minutes, many at once, each holding its
+/// memory between calls. Instances are allocated on demand rather than from the exec pool, so a
+/// pool slot's resident pages (kept warm for the next exec) are not multiplied by the number of
+/// sessions; the memory settings match [`engine`]'s, so the same `.cwasm` loads in both.
+pub fn session_engine(max_memory_bytes: u64) -> Result<Engine> {
+    let mut config = guest_config();
+    config
+        .epoch_interruption(true)
+        .memory_reservation(max_memory_bytes)
+        .memory_guard_size(GUARD)
+        .memory_init_cow(true);
+    Engine::new(&config).map_err(|e| RunnerError::Runtime(format!("session engine: {e:#}")))
+}
+
 /// What every engine running CPython needs.
 fn guest_config() -> Config {
     let mut config = Config::new();

@@ -16,15 +16,19 @@
 //! - [`engine`]: engine configuration and the `.cwasm` cache.
 //! - [`preinit`]: the Python runtime, snapshotted with its interpreter started and numpy,
 //!   pandas and matplotlib imported.
+//! - [`session`]: code-interpreter sessions: a live interpreter per session, paused into
+//!   snapshots any runner can restore.
 //! - [`pipes`]: capped stdout/stderr.
 //! - [`workspace`]: per-exec folders, input files in, changed files out.
 
 pub mod engine;
 pub mod pipes;
 pub mod preinit;
+pub mod session;
 pub mod workspace;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -306,6 +310,7 @@ impl Drop for ForegroundGuard {
 /// The wasm backend. Cheap to share behind an `Arc`.
 pub struct WasmBackend {
     inner: Arc<Inner>,
+    sessions: Arc<session::Sessions>,
     runtime: Option<tokio::runtime::Runtime>,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -330,7 +335,7 @@ impl WasmBackend {
             stdlib: stdlib_view(&stdlib, &config.cache_dir)?,
             mpl_data,
         };
-        let module = preinit::load(
+        let (module, runtime_key) = preinit::load(
             &engine,
             &config.python_dir,
             &python_files,
@@ -340,11 +345,36 @@ impl WasmBackend {
         let python = self::linker(&engine, &module)?
             .instantiate_pre(&module)
             .map_err(|e| RunnerError::Runtime(format!("linking CPython: {e:#}")))?;
+        // Sessions run on an engine of their own (see `engine::session_engine`); its settings
+        // match, so it loads the same cached runtime.
+        let session_engine = engine::session_engine(config.max_memory_bytes)?;
+        let (session_module, _) = preinit::load(
+            &session_engine,
+            &config.python_dir,
+            &python_files,
+            &config.cache_dir.join("wasm"),
+        )?;
+        let session_pre = self::linker(&session_engine, &session_module)?
+            .instantiate_pre(&session_module)
+            .map_err(|e| RunnerError::Runtime(format!("linking CPython: {e:#}")))?;
+        let foreground = Arc::<Foreground>::default();
+        let sessions = session::Sessions::new(
+            session_engine.clone(),
+            session_pre,
+            runtime_key,
+            python_files.clone(),
+            config
+                .work_dir
+                .join("sessions")
+                .join(uuid::Uuid::now_v7().simple().to_string()),
+            foreground.clone(),
+        )?;
 
         std::fs::create_dir_all(&config.work_dir)
             .map_err(|e| RunnerError::Runtime(format!("{}: {e}", config.work_dir.display())))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), ticker_stop.clone());
+        spawn_ticker(session_engine, ticker_stop.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
             .thread_name("sbx-wasm")
@@ -360,11 +390,71 @@ impl WasmBackend {
                 work_dir: config.work_dir,
                 slots: Semaphore::new(config.slots as usize),
                 modules: Mutex::new(HashMap::new()),
-                foreground: Arc::default(),
+                foreground,
             }),
+            sessions: Arc::new(sessions),
             runtime: Some(runtime),
             ticker_stop,
         })
+    }
+}
+
+impl WasmBackend {
+    /// Run `f` on the guest threads and wait for it.
+    async fn on_guest_threads<T: Send + 'static>(
+        &self,
+        f: impl Future<Output = Result<T, session::SessionError>> + Send + 'static,
+    ) -> Result<T, session::SessionError> {
+        let rt = self.runtime.as_ref().ok_or(RunnerError::ShuttingDown)?;
+        rt.spawn(f).await.map_err(|e| {
+            if e.is_cancelled() {
+                RunnerError::ShuttingDown
+            } else {
+                RunnerError::Host(format!("the session task failed: {e}"))
+            }
+        })?
+    }
+
+    /// Start code-interpreter session `id` here: a fresh interpreter, or the one `snapshot`
+    /// (from [`WasmBackend::session_pause`], on any runner) holds. Nothing if it is live.
+    pub async fn session_open(
+        &self,
+        id: uuid::Uuid,
+        options: session::SessionOptions,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<(), session::SessionError> {
+        let sessions = self.sessions.clone();
+        self.on_guest_threads(async move { sessions.open(id, options, snapshot).await })
+            .await
+    }
+
+    /// Run a cell in live session `id`, after the calls queued before it.
+    pub async fn session_cell(
+        &self,
+        id: uuid::Uuid,
+        spec: sbx_store::exec::CellSpec,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<sbx_store::exec::CellOutcome, session::SessionError> {
+        let sessions = self.sessions.clone();
+        self.on_guest_threads(async move { sessions.cell(id, spec, cancel).await })
+            .await
+    }
+
+    /// Pause live session `id`: its snapshot; it is no longer live here.
+    pub async fn session_pause(&self, id: uuid::Uuid) -> Result<Vec<u8>, session::SessionError> {
+        let sessions = self.sessions.clone();
+        self.on_guest_threads(async move { sessions.pause(id).await })
+            .await
+    }
+
+    /// End session `id` here, if it is live. Whether it was.
+    pub fn session_close(&self, id: uuid::Uuid) -> bool {
+        self.sessions.close(id)
+    }
+
+    /// The live sessions, least recently used first: (id, idle for, running a call now).
+    pub fn sessions_live(&self) -> Vec<(uuid::Uuid, Duration, bool)> {
+        self.sessions.live()
     }
 }
 

@@ -3,7 +3,7 @@
 //! stream truncated.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -22,7 +22,7 @@ pub struct OutputLimitExceeded;
 #[derive(Clone)]
 pub struct CappedPipe {
     buf: Arc<Mutex<Vec<u8>>>,
-    cap: usize,
+    cap: Arc<AtomicUsize>,
     truncated: Arc<AtomicBool>,
     name: &'static str,
     tap: Option<LogSink>,
@@ -33,7 +33,7 @@ impl CappedPipe {
     pub fn new(cap: usize, name: &'static str, tap: Option<LogSink>) -> Self {
         Self {
             buf: Arc::new(Mutex::new(Vec::new())),
-            cap,
+            cap: Arc::new(AtomicUsize::new(cap)),
             truncated: Arc::new(AtomicBool::new(false)),
             name,
             tap,
@@ -45,6 +45,13 @@ impl CappedPipe {
         self.truncated.load(Ordering::Relaxed)
     }
 
+    /// Empty the pipe and give it a new cap: a session's pipes serve call after call.
+    pub fn reset(&self, cap: usize) {
+        self.buf.lock().expect("pipe lock").clear();
+        self.cap.store(cap, Ordering::Relaxed);
+        self.truncated.store(false, Ordering::Relaxed);
+    }
+
     /// What was written, up to the cap.
     pub fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.buf.lock().expect("pipe lock"))
@@ -53,7 +60,7 @@ impl CappedPipe {
     /// Append `bytes`, keeping the head up to the cap. `false` once the cap is passed.
     fn append(&self, bytes: &[u8]) -> bool {
         let mut buf = self.buf.lock().expect("pipe lock");
-        let room = self.cap.saturating_sub(buf.len());
+        let room = self.cap.load(Ordering::Relaxed).saturating_sub(buf.len());
         let kept = &bytes[..bytes.len().min(room)];
         buf.extend_from_slice(kept);
         if let Some(tap) = &self.tap

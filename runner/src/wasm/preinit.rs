@@ -14,6 +14,9 @@
 //! live. The snapshot run sees the same preopened folders, in the same order, as an exec, so the
 //! descriptors wasi-libc remembers for them stay right.
 //!
+//! The snapshot exports its globals and memory (as wizer's instrumentation names them), so a
+//! code-interpreter session can be paused by reading them ([`super::session`]).
+//!
 //! The result is cached as a `.cwasm` keyed by its inputs: the artifacts' digests, [`PRELOAD`],
 //! [`FORMAT`] and the engine's compatibility hash.
 
@@ -55,20 +58,25 @@ gc.freeze()
 ";
 
 /// Bumped whenever the way the snapshot is made changes in a way its other inputs do not show.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// The pre-initialised runtime for `engine`: loaded from the cache, or built from the
 /// artifacts in `python_dir` (a minute or two on 2 cores, once per machine) and cached.
+///
+/// Returns the module and its key, which names the runtime in session snapshots: a snapshot
+/// restores only into the runtime it was taken from.
 pub(super) fn load(
     engine: &Engine,
     python_dir: &Path,
     files: &PythonFiles,
     cache_dir: &Path,
-) -> Result<Module> {
+) -> Result<(Module, String)> {
     let key = cache_key(python_dir)?;
-    super::engine::cached_module(engine, cache_dir, &format!("python-preinit-{key}"), || {
-        build(python_dir, files, cache_dir)
-    })
+    let module =
+        super::engine::cached_module(engine, cache_dir, &format!("python-preinit-{key}"), || {
+            build(python_dir, files, cache_dir)
+        })?;
+    Ok((module, key))
 }
 
 /// The digest of everything the snapshot is made from. The artifacts' digests come from the
@@ -155,12 +163,18 @@ fn build(python_dir: &Path, files: &PythonFiles, cache_dir: &Path) -> Result<Vec
             .await
             .map_err(|e| runtime("snapshotting", &e))
     })?;
+    // Sessions pause by reading the instance's globals and memory, which the snapshot does not
+    // export: the same instrumentation that let wizer read them exports them again. Exports
+    // change nothing else; execs ignore them.
+    let (_, exported) = Wizer::new()
+        .instrument(&snapshot)
+        .map_err(|e| runtime("exporting the snapshot's state", &e))?;
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
-        bytes = snapshot.len(),
+        bytes = exported.len(),
         "snapshot: taken"
     );
-    Ok(snapshot)
+    Ok(exported)
 }
 
 /// The instance wizer reads the state from, through the exports its instrumentation added.

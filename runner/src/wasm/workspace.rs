@@ -64,43 +64,73 @@ impl Workspace {
     /// sorted by path, up to the caps; and how many were left out by them. Links are never
     /// followed: a guest may make one, but it is not read back.
     pub fn changed_files(&self) -> io::Result<(Vec<OutputFile>, u32)> {
-        let mut found = Vec::new();
-        walk(&self.workspace(), "", 0, &mut found)?;
-        found.sort();
-        let mut files = Vec::new();
-        let mut omitted = 0u32;
-        let mut total = 0u64;
-        for (rel, size) in found {
-            if files.len() >= MAX_OUTPUT_FILES || total + size > MAX_OUTPUT_FILES_BYTES {
-                omitted += 1;
-                continue;
-            }
-            let bytes = fs::read(self.workspace().join(&rel))?;
-            let digest: [u8; 32] = Sha256::digest(&bytes).into();
-            if self.inputs.get(&rel) == Some(&digest) {
-                continue;
-            }
-            total += bytes.len() as u64;
-            let size = bytes.len() as u64;
-            let (content, content_b64) = match String::from_utf8(bytes) {
-                Ok(text) => (Some(text), None),
-                Err(e) => (
-                    None,
-                    Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
-                ),
-            };
-            files.push(OutputFile {
-                path: rel,
-                size,
-                content,
-                content_b64,
-            });
-        }
-        Ok((files, omitted))
+        let found = scan(&self.workspace())?
+            .into_iter()
+            .map(|(rel, meta)| (rel, meta.len()));
+        read_back(&self.workspace(), found, |rel, digest| {
+            self.inputs.get(rel) == Some(digest)
+        })
     }
 }
 
-fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, u64)>) -> io::Result<()> {
+/// The regular files under `dir` with their metadata, sorted by path. Links are not followed.
+pub fn scan(dir: &Path) -> io::Result<Vec<(String, fs::Metadata)>> {
+    let mut found = Vec::new();
+    walk(dir, "", 0, &mut found)?;
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+/// The files `found` (path under `dir`, size) as output, up to the caps, leaving out those
+/// `unchanged` says were handed in as they are; and how many the caps left out.
+pub fn read_back(
+    dir: &Path,
+    found: impl IntoIterator<Item = (String, u64)>,
+    unchanged: impl Fn(&str, &[u8; 32]) -> bool,
+) -> io::Result<(Vec<OutputFile>, u32)> {
+    let mut files = Vec::new();
+    let mut omitted = 0u32;
+    let mut total = 0u64;
+    for (rel, size) in found {
+        if files.len() >= MAX_OUTPUT_FILES || total + size > MAX_OUTPUT_FILES_BYTES {
+            omitted += 1;
+            continue;
+        }
+        let bytes = fs::read(dir.join(&rel))?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        if unchanged(&rel, &digest) {
+            continue;
+        }
+        total += bytes.len() as u64;
+        files.push(output_file(rel, bytes));
+    }
+    Ok((files, omitted))
+}
+
+/// `bytes` as an output file at `path`: text when it is UTF-8, else base64.
+pub fn output_file(path: String, bytes: Vec<u8>) -> OutputFile {
+    let size = bytes.len() as u64;
+    let (content, content_b64) = match String::from_utf8(bytes) {
+        Ok(text) => (Some(text), None),
+        Err(e) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+        ),
+    };
+    OutputFile {
+        path,
+        size,
+        content,
+        content_b64,
+    }
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, fs::Metadata)>,
+) -> io::Result<()> {
     if depth > MAX_WALK_DEPTH {
         return Ok(());
     }
@@ -118,7 +148,7 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, u64)>) ->
         if kind.is_dir() {
             walk(&entry.path(), &rel, depth + 1, out)?;
         } else if kind.is_file() {
-            out.push((rel, entry.metadata()?.len()));
+            out.push((rel, entry.metadata()?));
         }
     }
     Ok(())

@@ -1,0 +1,601 @@
+//! Sandboxes: `POST /v1/sandboxes` creates one; `GET` lists and reads them; `…/pause`,
+//! `…/resume`, `…/timeout` and `DELETE` move them through their states; `…/exec` runs code in
+//! one. Image `code-interpreter` is a persistent Python interpreter ([`crate::interpreters`]).
+//! Another project's sandbox is a 404, exactly as one that does not exist.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use sbx_limits::exec::{
+    DEFAULT_OUTPUT_LIMIT_BYTES, DEFAULT_TIMEOUT_MS, MAX_CODE_BYTES, MIN_MEMORY_MB,
+};
+use sbx_limits::sandbox::{self as rules, SandboxLimitError};
+use sbx_store::exec::{CellOutcome, CellSpec};
+use sbx_store::ids::SandboxId;
+use sbx_store::sandboxes::{NewSandbox, Sandbox};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::exec::FileIn;
+use crate::routes::paging;
+
+/// The catalog name of the persistent Python interpreter.
+pub const CODE_INTERPRETER: &str = "code-interpreter";
+/// Sandboxes a page holds when the caller does not say.
+const DEFAULT_PAGE: i64 = 50;
+/// Most sandboxes a page may hold.
+const MAX_PAGE: i64 = 200;
+/// States a list may be filtered by.
+const STATES: &[&str] = &["pending", "running", "paused", "terminated", "failed"];
+
+/// A GPU share.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuIn {
+    /// Card model as `GET /v1/gpus` names it, or `any`.
+    #[schema(example = "H100 80GB")]
+    pub r#type: String,
+    /// Whole cards (default 1).
+    pub count: Option<u32>,
+    /// Share of one card: 0.25, 0.5, 0.75 or 1.0 (default); below 1 only with `count` 1.
+    pub fraction: Option<f64>,
+}
+
+/// A sandbox to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSandbox {
+    /// `code-interpreter` (a persistent Python interpreter), or a container image.
+    #[schema(example = "code-interpreter")]
+    pub image: String,
+    /// Memory limit as a quantity: `512Mi` (the interpreter's default), `2Gi`.
+    #[schema(example = "512Mi")]
+    pub memory: Option<String>,
+    /// CPU cores (default 1).
+    pub cpu: Option<f64>,
+    /// A GPU share; container images only.
+    pub gpu: Option<GpuIn>,
+    /// Lifetime in seconds (default 3600, at most 86 400); the sandbox is terminated when it
+    /// passes, running or paused. `POST …/timeout` extends it.
+    pub timeout_s: Option<u64>,
+    /// Pause the interpreter after this many idle seconds (default 300; 0: never). A paused
+    /// interpreter resumes by itself at the next exec.
+    pub idle_timeout_s: Option<u64>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// A container's command.
+    pub command: Option<Vec<String>>,
+}
+
+/// A state change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The new state.
+    pub state: String,
+    /// Why: `started`, `user`, `idle`, `evicted`, `moved`, `shutdown`, `timeout`,
+    /// `runner_lost`, `snapshot_corrupt`, `snapshot_missing`, …
+    pub reason: String,
+    /// An account, for failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A sandbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SandboxView {
+    /// The id.
+    pub id: SandboxId,
+    /// The image.
+    pub image: String,
+    /// `interpreter` or `container`.
+    pub kind: String,
+    /// `pending`, `running`, `paused`, `terminated` or `failed`.
+    pub state: String,
+    /// Why it is in its state.
+    pub state_reason: String,
+    /// An account of a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_detail: Option<String>,
+    /// Memory limit in bytes.
+    pub memory_bytes: i64,
+    /// CPU cores.
+    pub cpu: f64,
+    /// The GPU share.
+    #[schema(value_type = Option<Object>)]
+    pub gpu: Option<serde_json::Value>,
+    /// Names of its environment variables (values are not shown).
+    pub env: Vec<String>,
+    /// A container's command.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub command: Option<serde_json::Value>,
+    /// Lifetime in seconds, as last set.
+    pub timeout_s: i32,
+    /// When it is terminated unless extended.
+    pub expires_at: DateTime<Utc>,
+    /// Idle seconds before an automatic pause, if any.
+    pub idle_timeout_s: Option<i32>,
+    /// Size of its snapshot while paused, in bytes.
+    pub snapshot_bytes: Option<i64>,
+    /// Exec calls made in it (counted within about a second).
+    pub calls: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// First time running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Last call or state change.
+    pub last_active_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Its state changes, oldest first (on `GET /v1/sandboxes/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+}
+
+impl From<Sandbox> for SandboxView {
+    fn from(s: Sandbox) -> Self {
+        Self {
+            id: s.sandbox_id,
+            image: s.image,
+            kind: s.kind,
+            state: s.state,
+            state_reason: s.state_reason,
+            state_detail: s.state_detail,
+            memory_bytes: s.memory_bytes,
+            cpu: f64::from(s.cpu_millis) / 1000.0,
+            gpu: s.gpu,
+            env: s.env_keys,
+            command: s.command,
+            timeout_s: s.timeout_s,
+            expires_at: s.expires_at,
+            idle_timeout_s: s.idle_pause_s,
+            snapshot_bytes: s.snapshot_bytes,
+            calls: s.calls,
+            created_at: s.created_at,
+            started_at: s.started_at,
+            last_active_at: s.last_active_at,
+            ended_at: s.ended_at,
+            events: None,
+        }
+    }
+}
+
+fn limit_error(e: SandboxLimitError) -> ApiError {
+    ApiError::invalid("invalid_limit", e.field(), e.to_string())
+}
+
+/// Create a sandbox. A `code-interpreter` answers once its interpreter is running (a few
+/// milliseconds).
+#[utoipa::path(post, path = "/v1/sandboxes", tag = "sandboxes", security(("api_key" = [])),
+    request_body = CreateSandbox,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same sandbox; another body: 422")),
+    responses(
+        (status = 201, description = "Created and running", body = SandboxView),
+        (status = 200, description = "An earlier request with this Idempotency-Key made this sandbox", body = SandboxView),
+        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The request asks for something invalid (`invalid_limit`, `image_unavailable`, …)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A rate limit or the project's cap on open sandboxes", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database or runner is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency = crate::body::idempotency(&req, &body)?;
+    if let Some((key, hash)) = &idempotency
+        && let Some(existing) = replay(&state, &caller, key, hash).await?
+    {
+        return Ok(existing);
+    }
+    let r: CreateSandbox = crate::body::json(&req, &body)?;
+    if r.image != CODE_INTERPRETER {
+        return Err(ApiError::invalid(
+            "image_unavailable",
+            "image",
+            format!(
+                "image {:?} is a container image; this server runs only `{CODE_INTERPRETER}` \
+                 sandboxes so far (container sandboxes are not available yet)",
+                r.image
+            ),
+        ));
+    }
+    if r.gpu.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "gpu",
+            "a code-interpreter runs on CPU; GPU shares are for container images",
+        ));
+    }
+    if r.command.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "command",
+            "a code-interpreter takes code through POST …/exec, not a command",
+        ));
+    }
+    let limits = &caller.0.limits;
+    let memory = match &r.memory {
+        Some(q) => rules::parse_bytes("memory", q).map_err(limit_error)?,
+        None => rules::DEFAULT_INTERPRETER_MEMORY.min(limits.max_memory_mb << 20),
+    };
+    if memory < MIN_MEMORY_MB << 20 || memory > limits.max_memory_mb << 20 {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "memory",
+            format!(
+                "memory must be from {MIN_MEMORY_MB}Mi to this project's ceiling of {}Mi",
+                limits.max_memory_mb
+            ),
+        ));
+    }
+    let cpu_millis = rules::cpu_millis(r.cpu.unwrap_or(1.0)).map_err(limit_error)?;
+    let timeout_s = rules::timeout_s(r.timeout_s).map_err(limit_error)?;
+    let idle = r.idle_timeout_s.unwrap_or(rules::DEFAULT_IDLE_PAUSE_S);
+    if idle > rules::MAX_TIMEOUT_S {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "idle_timeout_s",
+            format!("must be at most {} seconds", rules::MAX_TIMEOUT_S),
+        ));
+    }
+    crate::routes::exec::check_env(&r.env)?;
+    let open = sbx_store::sandboxes::open_count(&state.pool, caller.0.project_id).await?;
+    let cap = state.interpreters.config().max_open_per_project;
+    if open >= cap {
+        return Err(ApiError::QueueFull {
+            project: true,
+            detail: format!(
+                "this project has {open} open sandboxes, its cap; terminate some first"
+            ),
+        });
+    }
+    let new = NewSandbox {
+        sandbox_id: SandboxId::new(),
+        project_id: caller.0.project_id,
+        api_key_id: caller.0.api_key_id,
+        image: r.image,
+        kind: "interpreter",
+        memory_bytes: memory as i64,
+        cpu_millis: cpu_millis as i32,
+        gpu: None,
+        env_keys: r.env.keys().cloned().collect(),
+        command: None,
+        timeout_s: timeout_s as i32,
+        idle_pause_s: (idle > 0).then_some(idle as i32),
+        idempotency: idempotency.clone(),
+    };
+    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
+        Ok(s) => s,
+        Err(sbx_store::StoreError::Query(e))
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            let (key, hash) = idempotency
+                .as_ref()
+                .expect("only idempotency keys are unique");
+            return replay(&state, &caller, key, hash).await?.ok_or_else(|| {
+                ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let running = state
+        .interpreters
+        .start(created, r.env.into_iter().collect())
+        .await?;
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => "interpreter").increment(1);
+    Ok(HttpResponse::Created().json(SandboxView::from(running)))
+}
+
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    hash: &[u8],
+) -> Result<Option<HttpResponse>, ApiError> {
+    match sbx_store::sandboxes::by_idempotency_key(&state.pool, caller.0.project_id, key).await? {
+        None => Ok(None),
+        Some((s, stored)) if stored.as_deref() == Some(hash) => {
+            Ok(Some(HttpResponse::Ok().json(SandboxView::from(s))))
+        }
+        Some(_) => Err(ApiError::invalid(
+            "idempotency_key_reused",
+            "Idempotency-Key",
+            "this Idempotency-Key was used with another request body",
+        )),
+    }
+}
+
+fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
+    SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
+}
+
+/// Query of `GET /v1/sandboxes`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only sandboxes in this state.
+    pub state: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of sandboxes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SandboxPage {
+    /// Newest first.
+    pub data: Vec<SandboxView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The project's sandboxes, newest first.
+#[utoipa::path(get, path = "/v1/sandboxes", tag = "sandboxes", security(("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of sandboxes", body = SandboxPage),
+        (status = 400, description = "A bad state, limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_sandboxes(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    if let Some(s) = &q.state
+        && !STATES.contains(&s.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "state must be one of {}",
+            STATES.join(", ")
+        )));
+    }
+    let limit = paging::limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let before = paging::uuid_cursor(q.cursor.as_deref())?.map(SandboxId);
+    let rows = sbx_store::sandboxes::list(
+        &state.pool,
+        caller.0.project_id,
+        q.state.as_deref(),
+        before,
+        limit + 1,
+    )
+    .await?;
+    let (data, next_cursor) = paging::page(rows, limit, SandboxView::from, |s| s.id);
+    Ok(HttpResponse::Ok().json(SandboxPage { data, next_cursor }))
+}
+
+/// One sandbox, with its state changes.
+#[utoipa::path(get, path = "/v1/sandboxes/{id}", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "The sandbox", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = sandbox_id(&id)?;
+    let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    let events = sbx_store::sandboxes::events(&state.pool, id).await?;
+    let mut view = SandboxView::from(s);
+    view.events = Some(
+        events
+            .into_iter()
+            .map(|e| EventView {
+                at: e.at,
+                state: e.state,
+                reason: e.reason,
+                detail: e.detail,
+            })
+            .collect(),
+    );
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Terminate a sandbox: its interpreter and snapshot are dropped.
+#[utoipa::path(delete, path = "/v1/sandboxes/{id}", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "Terminated (or already ended): the sandbox as it is now", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .interpreters
+        .terminate(caller.0.project_id, sandbox_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// Pause a sandbox: the interpreter's state is saved and its memory freed. It stays paused
+/// until resumed (an exec does not resume it).
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/pause", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "Paused", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended (`sandbox_ended`) or is starting", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pause_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .interpreters
+        .pause(caller.0.project_id, sandbox_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// Resume a paused sandbox from its snapshot, on this server.
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/resume", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "Running", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended, or its snapshot is missing or damaged (`snapshot_missing`, `snapshot_corrupt`: the sandbox is then failed)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resume_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .interpreters
+        .resume(caller.0.project_id, sandbox_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// A new lifetime.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutRequest {
+    /// Seconds from now until the sandbox is terminated (1 to 86 400).
+    pub timeout_s: u64,
+}
+
+/// Set a sandbox's timeout to end `timeout_s` from now.
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/timeout", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    request_body = TimeoutRequest,
+    responses(
+        (status = 200, description = "The new deadline is `expires_at`", body = SandboxView),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "timeout_s out of range", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_timeout(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<TimeoutRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let t = rules::timeout_s(Some(body.timeout_s)).map_err(limit_error)?;
+    let s = state
+        .interpreters
+        .extend(caller.0.project_id, sandbox_id(&id)?, t as i32)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// Code to run in a sandbox's interpreter.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxExecRequest {
+    /// Python source. Variables and imports persist between calls; when the last statement is
+    /// an expression, its `repr()` comes back as `result`.
+    #[schema(example = "x = 41\nx + 1")]
+    pub code: String,
+    /// Files placed under `/workspace` before the code runs; they stay there.
+    #[serde(default)]
+    pub files: Vec<FileIn>,
+    /// This call's wall-time limit in ms; default 10 000, at most the project's ceiling. A call
+    /// stopped by it restarts the interpreter (`reset: true`).
+    pub timeout_ms: Option<u64>,
+    /// Cap per output stream in bytes; default 1 MiB.
+    pub output_limit_bytes: Option<u64>,
+}
+
+/// Run code in a sandbox's persistent interpreter. A sandbox paused for idleness (or moved,
+/// or paused by a restart) resumes by itself first.
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/exec", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    request_body = SandboxExecRequest,
+    responses(
+        (status = 200, description = "The code ran (or hit a limit: see `status`)", body = CellOutcome),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The sandbox has ended, was paused by its owner, or its snapshot cannot be restored", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Code or files over their cap", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The request asks for something invalid", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate or concurrency limit (shared with the project's execs)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn exec_in_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<SandboxExecRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = sandbox_id(&id)?;
+    let r = body.into_inner();
+    if r.code.len() > MAX_CODE_BYTES {
+        return Err(ApiError::too_large(
+            "code",
+            format!("code is over {MAX_CODE_BYTES} bytes"),
+        ));
+    }
+    if r.code.contains('\0') {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "code",
+            "code may not contain NUL characters",
+        ));
+    }
+    let limits = &caller.0.limits;
+    let timeout_ms = r.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if timeout_ms == 0 || timeout_ms > limits.max_timeout_ms {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "timeout_ms",
+            format!(
+                "timeout_ms must be from 1 to this project's ceiling of {}",
+                limits.max_timeout_ms
+            ),
+        ));
+    }
+    let output_limit_bytes = r.output_limit_bytes.unwrap_or(DEFAULT_OUTPUT_LIMIT_BYTES);
+    if output_limit_bytes == 0 || output_limit_bytes > limits.max_output_limit_bytes {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "output_limit_bytes",
+            format!(
+                "output_limit_bytes must be from 1 to this project's ceiling of {}",
+                limits.max_output_limit_bytes
+            ),
+        ));
+    }
+    let (files, _) = crate::routes::exec::input_files(r.files)?;
+    let _slot = state
+        .admission
+        .try_acquire(caller.0.project_id, limits.max_concurrent_execs)?;
+    // A client that hangs up cancels its call (the interpreter is then restarted).
+    let cancel = CancellationToken::new();
+    let _cancel_on_drop = cancel.clone().drop_guard();
+    let spec = CellSpec {
+        code: r.code,
+        files,
+        timeout_ms,
+        output_limit_bytes,
+    };
+    let outcome = state
+        .interpreters
+        .exec(caller.0.project_id, id, spec, cancel)
+        .await?;
+    metrics::counter!("sbx_sandbox_calls_total", "status" => outcome.status.as_str()).increment(1);
+    Ok(HttpResponse::Ok().json(outcome))
+}

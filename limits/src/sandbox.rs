@@ -1,0 +1,191 @@
+//! What a sandbox may ask for: memory as Kubernetes-style quantities ("512Mi", "2Gi"), CPU, GPU
+//! shares, its lifetime and idle pause, and the defaults when it asks for nothing.
+
+use serde::{Deserialize, Serialize};
+
+/// A sandbox's lifetime when the request names none: one hour.
+pub const DEFAULT_TIMEOUT_S: u64 = 3600;
+/// The longest lifetime a sandbox may have, also after extensions: one day.
+pub const MAX_TIMEOUT_S: u64 = 86_400;
+/// Memory of a code-interpreter session when the request names none.
+pub const DEFAULT_INTERPRETER_MEMORY: u64 = 512 << 20;
+/// Idle time after which a code-interpreter session is paused, unless the request says.
+pub const DEFAULT_IDLE_PAUSE_S: u64 = 300;
+/// The GPU shares a sandbox may ask for, of one card.
+pub const GPU_FRACTIONS: &[f64] = &[0.25, 0.5, 0.75, 1.0];
+/// Most whole cards one sandbox may ask for.
+pub const MAX_GPU_COUNT: u32 = 8;
+/// Most CPU cores one sandbox may ask for.
+pub const MAX_CPU: f64 = 64.0;
+
+/// What is wrong with a sandbox request.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SandboxLimitError {
+    /// A quantity that does not parse.
+    #[error("{field}: {value:?} is not a quantity of bytes (e.g. \"512Mi\", \"2Gi\", \"1G\")")]
+    Quantity {
+        /// The field.
+        field: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// A value outside what is allowed.
+    #[error("{field}: {detail}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl SandboxLimitError {
+    /// The request field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Quantity { field, .. } | Self::OutOfRange { field, .. } => field,
+        }
+    }
+}
+
+/// Bytes in `q`: a plain number of bytes, or a number with a binary (`Ki`, `Mi`, `Gi`, `Ti`) or
+/// decimal (`k`, `K`, `M`, `G`, `T`) suffix.
+pub fn parse_bytes(field: &'static str, q: &str) -> Result<u64, SandboxLimitError> {
+    let bad = || SandboxLimitError::Quantity {
+        field,
+        value: q.to_owned(),
+    };
+    let q = q.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (number, unit) = q.split_at(split);
+    let scale: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(bad());
+    }
+    let bytes = n * scale as f64;
+    if bytes > u64::MAX as f64 / 2.0 {
+        return Err(bad());
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// A sandbox's lifetime: `asked` or the default, from 1 s to [`MAX_TIMEOUT_S`].
+pub fn timeout_s(asked: Option<u64>) -> Result<u64, SandboxLimitError> {
+    let t = asked.unwrap_or(DEFAULT_TIMEOUT_S);
+    if !(1..=MAX_TIMEOUT_S).contains(&t) {
+        return Err(SandboxLimitError::OutOfRange {
+            field: "timeout_s",
+            detail: format!("must be from 1 to {MAX_TIMEOUT_S} seconds; got {t}"),
+        });
+    }
+    Ok(t)
+}
+
+/// A GPU request: a share of one card, or whole cards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuRequest {
+    /// The card model, as the inventory names it ("H100 80GB"), or "any".
+    pub r#type: String,
+    /// Cards.
+    pub count: u32,
+    /// Share of each card: one of [`GPU_FRACTIONS`]; below 1 only with `count` 1.
+    pub fraction: f64,
+}
+
+impl GpuRequest {
+    /// Check the request's shape.
+    pub fn check(&self) -> Result<(), SandboxLimitError> {
+        let out = |detail: String| SandboxLimitError::OutOfRange {
+            field: "gpu",
+            detail,
+        };
+        if self.r#type.trim().is_empty() {
+            return Err(out("gpu.type must name a card model, or \"any\"".into()));
+        }
+        if !(1..=MAX_GPU_COUNT).contains(&self.count) {
+            return Err(out(format!(
+                "gpu.count must be from 1 to {MAX_GPU_COUNT}; got {}",
+                self.count
+            )));
+        }
+        if !GPU_FRACTIONS.contains(&self.fraction) {
+            return Err(out(format!(
+                "gpu.fraction must be one of 0.25, 0.5, 0.75, 1.0; got {}",
+                self.fraction
+            )));
+        }
+        if self.fraction < 1.0 && self.count != 1 {
+            return Err(out(
+                "a gpu.fraction below 1 is a share of one card: gpu.count must be 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// CPU cores asked for, checked: more than 0, at most [`MAX_CPU`]. Thousandths of a core.
+pub fn cpu_millis(cpu: f64) -> Result<u32, SandboxLimitError> {
+    if !cpu.is_finite() || cpu <= 0.0 || cpu > MAX_CPU {
+        return Err(SandboxLimitError::OutOfRange {
+            field: "cpu",
+            detail: format!("must be more than 0 and at most {MAX_CPU} cores; got {cpu}"),
+        });
+    }
+    Ok((cpu * 1000.0).round().max(1.0) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_bytes("memory", "512Mi"), Ok(512 << 20));
+        assert_eq!(parse_bytes("memory", "2Gi"), Ok(2 << 30));
+        assert_eq!(parse_bytes("memory", "1.5Gi"), Ok(3 << 29));
+        assert_eq!(parse_bytes("memory", "1G"), Ok(1_000_000_000));
+        assert_eq!(parse_bytes("memory", "4096"), Ok(4096));
+        for bad in ["", "Mi", "2GB", "-1Gi", "2 Gi x", "1e99Ti"] {
+            assert!(parse_bytes("memory", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gpu_shares() {
+        let g = |count, fraction| GpuRequest {
+            r#type: "H100 80GB".into(),
+            count,
+            fraction,
+        };
+        assert!(g(1, 0.25).check().is_ok());
+        assert!(g(2, 1.0).check().is_ok());
+        assert!(g(2, 0.5).check().is_err());
+        assert!(g(1, 0.3).check().is_err());
+        assert!(g(0, 1.0).check().is_err());
+        assert!(g(9, 1.0).check().is_err());
+    }
+
+    #[test]
+    fn timeouts_and_cpu() {
+        assert_eq!(timeout_s(None), Ok(3600));
+        assert!(timeout_s(Some(0)).is_err());
+        assert!(timeout_s(Some(MAX_TIMEOUT_S + 1)).is_err());
+        assert_eq!(cpu_millis(0.5), Ok(500));
+        assert!(cpu_millis(0.0).is_err());
+        assert!(cpu_millis(f64::NAN).is_err());
+    }
+}
