@@ -8,9 +8,13 @@ use anyhow::Context as _;
 use std::time::Duration;
 
 use sbx_api::admission::QueueCaps;
+use sbx_api::containers::{CommandOutcome, ContainerOps};
 use sbx_api::interpreters::{HostError, InterpreterConfig, Interpreters, SessionHost};
 use sbx_api::{ApiConfig, BoxFuture, ExecError, Executor};
+use sbx_limits::billing::Prices;
 use sbx_limits::{ExecLimits, RatePolicy};
+use sbx_runner::container::ContainerBackend;
+use sbx_runner::sandboxes::{ContainerHost, HostConfig};
 use sbx_runner::{Backend, CancellationToken, Control, RunnerError, WasmBackend, WasmConfig};
 use sbx_runner::{SessionError, SessionOptions, Worker, WorkerConfig};
 use sbx_store::Pool;
@@ -18,6 +22,7 @@ use sbx_store::exec::{CellOutcome, CellSpec};
 use sbx_store::exec::{ExecOutcome, ExecSpec};
 use sbx_store::notify::Notes;
 use sbx_store::queue;
+use sbx_store::seal::Sealer;
 
 use crate::Settings;
 
@@ -106,6 +111,147 @@ fn host_error(e: SessionError) -> HostError {
     }
 }
 
+/// The key secrets kept in the database are sealed with: `SBX_SECRET_KEY`, else the key file
+/// in the data folder, made (0600) on first use.
+pub fn sealer(settings: &Settings) -> anyhow::Result<Sealer> {
+    if let Some(k) = &settings.secret_key {
+        return Ok(Sealer::from_hex(k)?);
+    }
+    let path = settings.data_dir.join("secret.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Sealer::from_hex(&k).with_context(|| format!("the key in {}", path.display()));
+    }
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let key: [u8; 32] = rand::random();
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            writeln!(f, "{}", hex::encode(key))?;
+            f.sync_all()?;
+            Ok(Sealer::new(key))
+        }
+        // Another process made it first.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(Sealer::from_hex(&std::fs::read_to_string(&path)?)?)
+        }
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
+}
+
+/// The container runtime, as the API asks of it.
+struct DockerOps(ContainerBackend);
+
+impl ContainerOps for DockerOps {
+    fn exec(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: Duration,
+        cap: usize,
+    ) -> BoxFuture<'_, Result<CommandOutcome, String>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let out = self
+                .0
+                .exec(&id, &cmd, timeout, cap)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = if out.timed_out {
+                "timeout"
+            } else if out.truncated {
+                "output_limit"
+            } else if out.exit_code == Some(0) {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            Ok(CommandOutcome {
+                status,
+                exit_code: out.exit_code,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                truncated: out.truncated,
+                duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            })
+        })
+    }
+
+    fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+    ) -> futures_util::stream::BoxStream<'static, Result<(&'static str, bytes::Bytes), String>>
+    {
+        use futures_util::StreamExt as _;
+        self.0
+            .logs(id, follow)
+            .map(|r| r.map(|c| (c.stream, c.data)).map_err(|e| e.to_string()))
+            .boxed()
+    }
+}
+
+/// The container sandboxes of runner `runner`, if a Docker daemon answers here.
+async fn container_host(
+    settings: &Settings,
+    pool: &Pool,
+    runner: sbx_store::ids::RunnerId,
+) -> anyhow::Result<Option<Arc<ContainerHost>>> {
+    let backend = match ContainerBackend::connect().await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "container sandboxes are unavailable on this runner");
+            return Ok(None);
+        }
+    };
+    let declared = settings.gpus.clone();
+    let gpus = tokio::task::spawn_blocking(move || sbx_runner::gpu::detect(declared.as_deref()))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let config = HostConfig {
+        cpu_millis: settings.container_cpu_millis(),
+        memory_bytes: settings.container_memory_bytes(),
+        gpus: gpus.clone(),
+        dir: settings.data_dir.join("sandboxes"),
+        prices: prices(settings)?,
+    };
+    let cards: Vec<serde_json::Value> = gpus
+        .cards
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "uuid": c.uuid, "model": c.model, "memory_bytes": c.memory_bytes, "declared": c.declared,
+            })
+        })
+        .collect();
+    sbx_store::runners::set_capacity(
+        pool,
+        runner,
+        config.cpu_millis as i32,
+        config.memory_bytes as i64,
+        &serde_json::Value::Array(cards),
+    )
+    .await?;
+    Ok(Some(ContainerHost::new(
+        pool.clone(),
+        backend,
+        runner.0,
+        sealer(settings)?,
+        config,
+    )))
+}
+
+/// The prices the settings name.
+pub fn prices(settings: &Settings) -> anyhow::Result<Prices> {
+    Prices::parse(&settings.prices).map_err(|e| anyhow::anyhow!("SBX_PRICES: {e}"))
+}
+
 /// Build the wasm backend the settings describe: loads (or, the first time, compiles and
 /// caches) CPython. Blocking; call it off the async threads.
 pub fn wasm_backend(settings: &Settings) -> anyhow::Result<WasmBackend> {
@@ -167,9 +313,23 @@ pub async fn start_runner(
     backend: Arc<WasmBackend>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let worker =
-        Worker::register(pool, backend, notes, &hostname(), worker_config(settings)).await?;
-    Ok(tokio::spawn(worker.run(shutdown)))
+    let worker = Worker::register(
+        pool.clone(),
+        backend,
+        notes.clone(),
+        &hostname(),
+        worker_config(settings),
+    )
+    .await?;
+    let containers = container_host(settings, &pool, worker.id()).await?;
+    Ok(tokio::spawn(async move {
+        let containers = async {
+            if let Some(host) = containers {
+                host.run(notes, shutdown.clone()).await;
+            }
+        };
+        tokio::join!(worker.run(shutdown.clone()), containers);
+    }))
 }
 
 impl Application {
@@ -238,6 +398,7 @@ impl Application {
         let embedded = Arc::new(EmbeddedRunner(backend));
         let interpreters = Arc::new(Interpreters::new(
             pool.clone(),
+            notes.clone(),
             embedded.clone(),
             InterpreterConfig {
                 max_live: settings.max_live_sessions.max(1),
@@ -250,12 +411,24 @@ impl Application {
             let handle = tokio::spawn(interpreters.clone().run(notes.clone(), stop.clone()));
             (interpreters, stop, handle)
         };
+        let containers: Option<Arc<dyn ContainerOps>> = match ContainerBackend::connect().await {
+            Ok(b) => Some(Arc::new(DockerOps(b))),
+            Err(e) => {
+                tracing::warn!(error = %e, "no Docker here: container sandboxes cannot be exec'd into from this API");
+                None
+            }
+        };
         let server = sbx_api::serve(
             listener,
             pool.clone(),
             notes,
-            embedded,
-            interpreters.0.clone(),
+            sbx_api::Wiring {
+                executor: embedded,
+                interpreters: interpreters.0.clone(),
+                containers,
+                prices: prices(settings)?,
+                sealer: sealer(settings)?,
+            },
             &config,
         )?;
         Ok(Self {

@@ -80,6 +80,26 @@ pub struct Settings {
     /// Sandboxes one project may have open (not ended) at once; past it, 429.
     #[arg(long, env = "SBX_MAX_SANDBOXES_PER_PROJECT", default_value_t = 2000)]
     pub max_sandboxes_per_project: i64,
+    /// GPUs to offer where NVML finds none (tests, demos), e.g. "2xH100 80GB" or
+    /// "H100 80GB,A10G 24GB": placement, shares and billing then run for real on cards that are
+    /// only declared. Unset: the cards NVML finds (none without the NVIDIA driver).
+    #[arg(long, env = "SBX_GPUS")]
+    pub gpus: Option<String>,
+    /// Prices in USD per resource-second, as JSON overriding the defaults, e.g.
+    /// {"cpu_core_second": 0.00002, "gpu_second": {"H100": 0.0012}}.
+    #[arg(long, env = "SBX_PRICES", default_value = "")]
+    pub prices: String,
+    /// 64 hex digits: the key secrets kept in the database are sealed with (registry
+    /// credentials, container env). Default: <data-dir>/secret.key, made on first start; every
+    /// process that starts containers needs the same key.
+    #[arg(long, env = "SBX_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// CPU cores this runner offers to container sandboxes (default: all of them).
+    #[arg(long, env = "SBX_CONTAINER_CPUS")]
+    pub container_cpus: Option<f64>,
+    /// Memory this runner offers to container sandboxes, in MiB (default: 3/4 of the host's).
+    #[arg(long, env = "SBX_CONTAINER_MEMORY_MB")]
+    pub container_memory_mb: Option<u64>,
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
@@ -122,6 +142,31 @@ impl Settings {
     pub fn http_workers(&self) -> usize {
         self.http_workers.unwrap_or_else(cores)
     }
+
+    /// Thousandths of a core offered to container sandboxes.
+    pub fn container_cpu_millis(&self) -> u32 {
+        (self.container_cpus.unwrap_or(cores() as f64) * 1000.0).round() as u32
+    }
+
+    /// Bytes of memory offered to container sandboxes.
+    pub fn container_memory_bytes(&self) -> u64 {
+        match self.container_memory_mb {
+            Some(mb) => mb << 20,
+            None => host_memory_bytes() / 4 * 3,
+        }
+    }
+}
+
+/// The host's memory (`MemTotal`), or 4 GiB when it cannot be read.
+fn host_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(4 << 30, |kb| kb << 10)
 }
 
 fn cores() -> usize {

@@ -516,7 +516,7 @@ async fn sessions_survive_a_restart_of_the_server() {
 async fn bad_sandbox_requests_get_clear_errors() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"image": "pytorch"}), 422, "image_unavailable"),
+        (json!({"image": "pytorch"}), 422, "invalid_limit"), // its default 16Gi is over the ceiling
         (
             json!({"image": "code-interpreter", "memory": "12Qi"}),
             422,

@@ -41,6 +41,14 @@ pub enum ApiError {
     /// 401 `invalid_api_key`: the key is unknown or revoked.
     #[error("the API key is not valid, or was revoked")]
     InvalidKey,
+    /// 403 with a specific code (`kyc_required`): the caller may not do this.
+    #[error("{detail}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        detail: String,
+    },
     /// 404 `not_found`: no such object in the caller's project, or no such route.
     #[error("{0}")]
     NotFound(String),
@@ -163,6 +171,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::MissingKey => "missing_api_key",
             Self::InvalidKey => "invalid_api_key",
+            Self::Forbidden { code, .. } => code,
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge { .. } => "payload_too_large",
@@ -184,6 +193,7 @@ impl ApiError {
             Self::MalformedJson(_) => "Malformed JSON",
             Self::BadRequest(_) => "Bad request",
             Self::MissingKey | Self::InvalidKey => "Unauthorized",
+            Self::Forbidden { .. } => "Forbidden",
             Self::NotFound(_) => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::TooLarge { .. } => "Payload too large",
@@ -221,6 +231,7 @@ impl ResponseError for ApiError {
         match self {
             Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -103,6 +103,7 @@ struct Local {
 /// The interpreter sandboxes of this process.
 pub struct Interpreters {
     pool: Pool,
+    notes: sbx_store::notify::Notes,
     host: Arc<dyn SessionHost>,
     holder: uuid::Uuid,
     config: InterpreterConfig,
@@ -143,9 +144,15 @@ fn ended(s: &Sandbox) -> ApiError {
 
 impl Interpreters {
     /// The interpreters of a process, run by `host`.
-    pub fn new(pool: Pool, host: Arc<dyn SessionHost>, config: InterpreterConfig) -> Self {
+    pub fn new(
+        pool: Pool,
+        notes: sbx_store::notify::Notes,
+        host: Arc<dyn SessionHost>,
+        config: InterpreterConfig,
+    ) -> Self {
         Self {
             pool,
+            notes,
             host,
             holder: uuid::Uuid::now_v7(),
             config,
@@ -266,6 +273,13 @@ impl Interpreters {
                 }
             }
             let s = self.own(project, id).await?;
+            if s.kind != "interpreter" {
+                return Err(ApiError::invalid(
+                    "invalid_request",
+                    "code",
+                    "this sandbox is a container: send `command` (argv) to run in it",
+                ));
+            }
             match s.state.as_str() {
                 "running" if s.holder == Some(self.holder) => {
                     // Being resumed or started here by another request: let it finish.
@@ -463,9 +477,60 @@ impl Interpreters {
     pub async fn resume(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox, ApiError> {
         let s = self.own(project, id).await?;
         match s.state.as_str() {
+            "paused" if s.kind == "container" => {
+                // Back to pending: a runner with room places it again, from its snapshot.
+                let Some(pending) = sandboxes::transition(
+                    &self.pool,
+                    id,
+                    Transition {
+                        from: &["paused"],
+                        to: "pending",
+                        reason: "resumed",
+                        detail: None,
+                        holder: None,
+                    },
+                )
+                .await?
+                else {
+                    return self.own(project, id).await;
+                };
+                self.await_placement(pending, Duration::from_secs(30)).await
+            }
             "paused" => self.resume_here(&s, "resumed").await,
             "running" | "pending" => Ok(s),
             _ => Err(ended(&s)),
+        }
+    }
+
+    /// Announce pending container sandbox `s` to the runners and wait (at most `wait`) until
+    /// one runs it, it fails, or no runner has room; the sandbox then.
+    pub async fn await_placement(&self, s: Sandbox, wait: Duration) -> Result<Sandbox, ApiError> {
+        let mut notes = self.notes.subscribe();
+        sandboxes::announce_pending(&self.pool, s.sandbox_id).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let running = format!("running:{}", s.sandbox_id);
+        let ended = format!("end:{}", s.sandbox_id);
+        loop {
+            let now = self.own(s.project_id, s.sandbox_id).await?;
+            // Answered once it runs or ended, or once the runners looked and found no room
+            // (`waiting_for` says why; it is placed when room is made).
+            if now.state != "pending"
+                || now.waiting_for.is_some()
+                || tokio::time::Instant::now() >= deadline
+            {
+                return Ok(now);
+            }
+            // Woken by the runner's NOTIFY; polled as a fallback.
+            let _ = tokio::time::timeout(Duration::from_millis(250), async {
+                loop {
+                    match notes.recv().await {
+                        Ok((_, p)) if p == running || p == ended => return,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => std::future::pending::<()>().await,
+                    }
+                }
+            })
+            .await;
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`body`]: bodies read by hand (for idempotency hashes) with the extractor's checks.
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
+//! - [`containers`]: what the API asks of the container runtime (exec, logs).
 //! - [`routes`]: one module per resource.
 //! - [`interpreters`]: code-interpreter sandboxes: live sessions and their database state.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
@@ -17,6 +18,7 @@
 pub mod admission;
 pub mod auth;
 pub mod body;
+pub mod containers;
 pub mod error;
 pub mod interpreters;
 pub mod openapi;
@@ -106,6 +108,26 @@ pub struct AppState {
     pub queue_caps: admission::QueueCaps,
     /// Code-interpreter sandboxes.
     pub interpreters: Arc<interpreters::Interpreters>,
+    /// The container runtime on this host, when Docker answers.
+    pub containers: Option<Arc<dyn containers::ContainerOps>>,
+    /// Prices, for the usage report.
+    pub prices: Arc<sbx_limits::billing::Prices>,
+    /// Seals secrets kept in the database.
+    pub sealer: sbx_store::seal::Sealer,
+}
+
+/// What `serve` wires into the handlers besides the database.
+pub struct Wiring {
+    /// Runs execs.
+    pub executor: Arc<dyn Executor>,
+    /// Code-interpreter sandboxes.
+    pub interpreters: Arc<interpreters::Interpreters>,
+    /// The container runtime on this host, when Docker answers.
+    pub containers: Option<Arc<dyn containers::ContainerOps>>,
+    /// Prices, for the usage report.
+    pub prices: sbx_limits::billing::Prices,
+    /// Seals secrets kept in the database.
+    pub sealer: sbx_store::seal::Sealer,
 }
 
 /// Start serving on `listener`. The returned server runs once awaited or spawned; its handle
@@ -114,19 +136,21 @@ pub fn serve(
     listener: TcpListener,
     pool: Pool,
     notes: sbx_store::notify::Notes,
-    executor: Arc<dyn Executor>,
-    interpreters: Arc<interpreters::Interpreters>,
+    wiring: Wiring,
     config: &ApiConfig,
 ) -> std::io::Result<actix_web::dev::Server> {
     let state = web::Data::new(AppState {
         pool,
-        executor,
+        executor: wiring.executor,
         limiter: rate_limit::KeyLimiter::new(config.rate),
         admission: admission::ExecSlots::default(),
         metrics: telemetry::Metrics::install(),
         notes,
         queue_caps: config.queue_caps,
-        interpreters,
+        interpreters: wiring.interpreters,
+        containers: wiring.containers,
+        prices: Arc::new(wiring.prices),
+        sealer: wiring.sealer,
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {

@@ -23,6 +23,10 @@ use crate::routes;
         routes::batches::get_batch,
         routes::batches::cancel_batch,
         routes::batches::batch_results,
+        routes::images::list_images,
+        routes::gpus::list_gpus,
+        routes::usage::usage,
+        routes::sandboxes::sandbox_logs,
         routes::sandboxes::create_sandbox,
         routes::sandboxes::list_sandboxes,
         routes::sandboxes::get_sandbox,
@@ -42,6 +46,7 @@ use crate::routes;
         (name = "jobs", description = "Queued and recorded execs"),
         (name = "batches", description = "Batch evals"),
         (name = "sandboxes", description = "Sandboxes: persistent interpreters with a lifecycle"),
+        (name = "usage", description = "Metered usage and cost"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -2,12 +2,20 @@
 //! how a request's limits are checked against its project's. No I/O lives here.
 //!
 //! # Layout
+//! - [`billing`]: prices per resource-second and the cost arithmetic of the meter, in whole
+//!   nano-dollars.
+//! - [`catalog`]: the curated sandbox images (`sandboxes-images/catalog.json`).
 //! - [`exec`]: the limits of one exec (wall time, memory, output) and their resolution against
 //!   a project's maxima; request-size caps (code, module, files).
+//! - [`gpu`]: GPU inventories (detected or declared), shares of cards and where a request for
+//!   one goes (best-fit packing).
 //! - [`project`]: a project's limits: maxima per exec, concurrency, rate.
 //! - [`sandbox`]: what a sandbox may ask for (memory quantities, CPU, GPU shares, lifetime).
 
+pub mod billing;
+pub mod catalog;
 pub mod exec;
+pub mod gpu;
 pub mod project;
 pub mod sandbox;
 

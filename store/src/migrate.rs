@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sandboxes",
         include_str!("../../migrations/V5__sandboxes.sql"),
     ),
+    (
+        6,
+        "containers",
+        include_str!("../../migrations/V6__containers.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -52,3 +52,46 @@ pub async fn live(pool: &Pool, secs: f64) -> Result<i64> {
         .await?;
     Ok(row.get(0))
 }
+
+/// What runner `runner` offers to container sandboxes: CPU, memory and its GPU cards.
+pub async fn set_capacity(
+    pool: &Pool,
+    runner: RunnerId,
+    cpu_millis: i32,
+    memory_bytes: i64,
+    gpus: &serde_json::Value,
+) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "update runners set cpu_millis = $2, memory_bytes = $3, gpus = $4 where runner_id = $1",
+            &[&runner.0, &cpu_millis, &memory_bytes, gpus],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The GPU cards of live runners (heartbeat within `secs` seconds), with the allocations of
+/// the sandboxes they hold: `(runner, cards, [gpu_alloc])`.
+pub async fn gpu_books(
+    pool: &Pool,
+    secs: f64,
+) -> Result<Vec<(uuid::Uuid, serde_json::Value, Vec<serde_json::Value>)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "select r.runner_id, r.gpus,
+                    coalesce(array_agg(s.gpu_alloc) filter (where s.gpu_alloc is not null), '{}')
+             from runners r
+             left join sandboxes s on s.holder = r.runner_id and s.state in ('pending', 'running')
+             where r.stopped_at is null and r.gpus is not null
+               and r.heartbeat_at > now() - make_interval(secs => $1)
+             group by r.runner_id, r.gpus",
+            &[&secs],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}

@@ -8,8 +8,9 @@ use tokio_postgres::Row;
 use crate::ids::{ApiKeyId, ProjectId, SandboxId};
 use crate::{Pool, Result};
 
-/// NOTIFY channel: `end:<id>` (a sandbox ended: its holder lets it go) and
-/// `pause:<id>:<reason>` (its holder is asked to pause it).
+/// NOTIFY channel: `end:<id>` (a sandbox ended: its holder lets it go),
+/// `pause:<id>:<reason>` (its holder is asked to pause it), `pending:<id>` (a container sandbox
+/// waits for a runner) and `running:<id>` (its container runs).
 pub const CHANNEL: &str = "sbx_sandboxes";
 
 /// States a sandbox may still leave.
@@ -62,11 +63,18 @@ pub struct Sandbox {
     pub last_active_at: DateTime<Utc>,
     /// When it ended.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Its Docker container while running.
+    pub container_id: Option<String>,
+    /// Its GPU allocation while placed: `{cards: [uuid], quarters}`.
+    pub gpu_alloc: Option<serde_json::Value>,
+    /// Why a pending sandbox is not placed yet.
+    pub waiting_for: Option<String>,
 }
 
 const COLUMNS: &str = "sandbox_id, project_id, image, kind, state, state_reason, state_detail,
     memory_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s, holder,
-    snapshot_bytes, calls, created_at, started_at, last_active_at, ended_at";
+    snapshot_bytes, calls, created_at, started_at, last_active_at, ended_at, container_id, gpu_alloc,
+    waiting_for";
 
 fn sandbox(r: &Row) -> Sandbox {
     Sandbox {
@@ -92,6 +100,9 @@ fn sandbox(r: &Row) -> Sandbox {
         started_at: r.get(19),
         last_active_at: r.get(20),
         ended_at: r.get(21),
+        container_id: r.get(22),
+        gpu_alloc: r.get(23),
+        waiting_for: r.get(24),
     }
 }
 
@@ -124,6 +135,14 @@ pub struct NewSandbox {
     pub idle_pause_s: Option<i32>,
     /// The Idempotency-Key and the SHA-256 of its body.
     pub idempotency: Option<(String, Vec<u8>)>,
+    /// A network interface besides loopback (containers).
+    pub network: bool,
+    /// The image reference runners run (containers).
+    pub docker_image: Option<String>,
+    /// Registry credentials, sealed.
+    pub registry_auth: Option<Vec<u8>>,
+    /// The env values, sealed (containers).
+    pub env_sealed: Option<Vec<u8>>,
 }
 
 /// Insert `new` as `pending`. A repeated Idempotency-Key is a unique violation.
@@ -134,9 +153,9 @@ pub async fn create(pool: &Pool, new: &NewSandbox) -> Result<Sandbox> {
             &format!(
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
                      cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s,
-                     idempotency_key, request_hash)
+                     idempotency_key, request_hash, network, docker_image, registry_auth, env_sealed)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                         now() + $11::int * interval '1 second', $12, $13, $14)
+                         now() + $11::int * interval '1 second', $12, $13, $14, $15, $16, $17, $18)
                  returning {COLUMNS}"
             ),
             &[
@@ -154,6 +173,10 @@ pub async fn create(pool: &Pool, new: &NewSandbox) -> Result<Sandbox> {
                 &new.idle_pause_s,
                 &new.idempotency.as_ref().map(|i| i.0.as_str()),
                 &new.idempotency.as_ref().map(|i| i.1.as_slice()),
+                &new.network,
+                &new.docker_image,
+                &new.registry_auth,
+                &new.env_sealed,
             ],
         )
         .await?;
@@ -215,7 +238,7 @@ pub async fn by_idempotency_key(
             &[&project.0, &key],
         )
         .await?
-        .map(|r| (sandbox(&r), r.get(22))))
+        .map(|r| (sandbox(&r), r.get(25))))
 }
 
 /// Sandboxes of `project` that have not ended.
@@ -261,7 +284,10 @@ pub async fn transition(pool: &Pool, id: SandboxId, t: Transition<'_>) -> Result
                          holder = $5, holder_seen_at = case when $5::uuid is null then null else now() end,
                          started_at = coalesce(started_at, case when $2 = 'running' then now() end),
                          ended_at = case when $2 in ('terminated', 'failed') then now() end,
-                         snapshot_bytes = case when $2 = 'paused' then snapshot_bytes end,
+                         snapshot_bytes = case when $2 in ('paused', 'pending') then snapshot_bytes end,
+                         container_id = case when $2 = 'running' then container_id end,
+                         gpu_alloc = case when $2 = 'running' then gpu_alloc end,
+                         waiting_for = null,
                          last_active_at = now()
                      where sandbox_id = $1 and state = any($6)
                      returning {COLUMNS}
@@ -294,7 +320,8 @@ pub async fn pause(
     let paused = tx
         .execute(
             "update sandboxes set state = 'paused', state_reason = $3, state_detail = null,
-                 holder = null, holder_seen_at = null, snapshot_bytes = $4, last_active_at = now()
+                 holder = null, holder_seen_at = null, snapshot_bytes = $4, last_active_at = now(),
+                 container_id = null, gpu_alloc = null
              where sandbox_id = $1 and state = 'running' and holder = $2",
             &[&id.0, &holder, &reason, &(snapshot.len() as i64)],
         )
@@ -383,7 +410,7 @@ pub async fn heartbeat(pool: &Pool, holder: uuid::Uuid, live: &[(SandboxId, i64)
             "update sandboxes s set holder_seen_at = now(), calls = s.calls + u.calls,
                  last_active_at = case when u.calls > 0 then now() else s.last_active_at end
              from unnest($2::uuid[], $3::bigint[]) as u(id, calls)
-             where s.sandbox_id = u.id and s.holder = $1 and s.state = 'running'",
+             where s.sandbox_id = u.id and s.holder = $1 and s.state in ('running', 'pending')",
         )
         .await?;
     client.execute(&stmt, &[&holder, &ids, &calls]).await?;
@@ -458,4 +485,174 @@ pub async fn events(pool: &Pool, id: SandboxId) -> Result<Vec<Event>> {
             detail: r.get(3),
         })
         .collect())
+}
+
+/// A pending container sandbox, as a runner placing it sees it.
+#[derive(Debug, Clone)]
+pub struct PendingContainer {
+    /// The sandbox.
+    pub sandbox: Sandbox,
+    /// The image reference to run.
+    pub docker_image: String,
+    /// Sealed registry credentials.
+    pub registry_auth: Option<Vec<u8>>,
+    /// Sealed env values.
+    pub env_sealed: Option<Vec<u8>>,
+    /// Whether it has a network.
+    pub network: bool,
+    /// Its snapshot, when it is being resumed.
+    pub snapshot: Option<Vec<u8>>,
+}
+
+/// Claim pending container sandboxes for `runner`: each candidate (oldest first, at most
+/// `limit`, none another runner is placing) is offered to `place`, which answers the GPU
+/// allocation to record (`Ok`) or why it does not fit (`Err`, kept as `waiting_for`). The
+/// claimed ones are held by `runner`, still `pending` until their container runs.
+pub async fn claim_containers(
+    pool: &Pool,
+    runner: uuid::Uuid,
+    limit: i64,
+    mut place: impl FnMut(&Sandbox) -> std::result::Result<Option<serde_json::Value>, String>,
+) -> Result<Vec<PendingContainer>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let rows = tx
+        .query(
+            &format!(
+                "select {COLUMNS}, docker_image, registry_auth, env_sealed, network from sandboxes
+                 where state = 'pending' and kind = 'container' and holder is null
+                 order by created_at limit $1 for update skip locked"
+            ),
+            &[&limit],
+        )
+        .await?;
+    let mut claimed = Vec::new();
+    for r in &rows {
+        let s = sandbox(r);
+        match place(&s) {
+            Ok(gpu_alloc) => {
+                tx.execute(
+                    "update sandboxes set holder = $2, holder_seen_at = now(), gpu_alloc = $3,
+                         waiting_for = null
+                     where sandbox_id = $1",
+                    &[&s.sandbox_id.0, &runner, &gpu_alloc],
+                )
+                .await?;
+                let snapshot = tx
+                    .query_opt(
+                        "select data from sandbox_snapshots where sandbox_id = $1",
+                        &[&s.sandbox_id.0],
+                    )
+                    .await?
+                    .map(|r| r.get(0));
+                claimed.push(PendingContainer {
+                    docker_image: r
+                        .get::<_, Option<String>>(25)
+                        .unwrap_or_else(|| s.image.clone()),
+                    registry_auth: r.get(26),
+                    env_sealed: r.get(27),
+                    network: r.get(28),
+                    snapshot,
+                    sandbox: s,
+                });
+            }
+            Err(why) => {
+                tx.execute(
+                    "update sandboxes set waiting_for = $2 where sandbox_id = $1",
+                    &[&s.sandbox_id.0, &why],
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// Container sandbox `id`, placed by `runner`, now runs as `container_id`: `running`. `None`
+/// if it ended or was let go meanwhile.
+pub async fn container_started(
+    pool: &Pool,
+    id: SandboxId,
+    runner: uuid::Uuid,
+    container_id: &str,
+    reason: &str,
+) -> Result<Option<Sandbox>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "with started as (
+                     update sandboxes set state = 'running', state_reason = $4, container_id = $3,
+                         holder_seen_at = now(), started_at = coalesce(started_at, now()),
+                         last_active_at = now()
+                     where sandbox_id = $1 and holder = $2 and state = 'pending'
+                     returning {COLUMNS}
+                 ), announced as (
+                     select pg_notify('{CHANNEL}', 'running:' || sandbox_id) from started
+                 )
+                 select started.*, (select count(*) from announced) from started"
+            ),
+            &[&id.0, &runner, &container_id, &reason],
+        )
+        .await?;
+    Ok(row.as_ref().map(sandbox))
+}
+
+/// The container of running sandbox `id` of `project`, and the runner holding it.
+pub async fn container_of(
+    pool: &Pool,
+    project: ProjectId,
+    id: SandboxId,
+) -> Result<Option<(String, Option<uuid::Uuid>)>> {
+    let client = pool.get().await?;
+    Ok(client
+        .query_opt(
+            "select container_id, holder from sandboxes
+             where sandbox_id = $1 and project_id = $2 and state = 'running' and container_id is not null",
+            &[&id.0, &project.0],
+        )
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+/// Sandboxes `runner` holds (placing or running), with their GPU allocations: what it
+/// rebuilds its books from.
+pub async fn held_by(pool: &Pool, runner: uuid::Uuid) -> Result<Vec<Sandbox>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "select {COLUMNS} from sandboxes
+                 where holder = $1 and state in ('pending', 'running')"
+            ),
+            &[&runner],
+        )
+        .await?;
+    Ok(rows.iter().map(sandbox).collect())
+}
+
+/// Hand back pending sandboxes whose placing runner went quiet for `stale_s` seconds.
+pub async fn release_stale_placements(pool: &Pool, stale_s: f64) -> Result<u64> {
+    let client = pool.get().await?;
+    Ok(client
+        .execute(
+            "update sandboxes set holder = null, holder_seen_at = null, gpu_alloc = null
+             where state = 'pending' and holder is not null
+               and holder_seen_at < now() - make_interval(secs => $1)",
+            &[&stale_s],
+        )
+        .await?)
+}
+
+/// Tell runners that container sandbox `id` waits for a place.
+pub async fn announce_pending(pool: &Pool, id: SandboxId) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "select pg_notify($1, 'pending:' || $2::text)",
+            &[&CHANNEL, &id.0.to_string()],
+        )
+        .await?;
+    Ok(())
 }

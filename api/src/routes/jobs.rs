@@ -264,7 +264,7 @@ fn ended(status: &str) -> bool {
 }
 
 /// One Server-Sent Event.
-fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
+pub fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
     let mut out = format!("id: {id}\nevent: {event}\n");
     for line in data.split('\n') {
         out.push_str("data: ");

@@ -2,10 +2,13 @@
 
 pub mod batches;
 pub mod exec;
+pub mod gpus;
 pub mod health;
+pub mod images;
 pub mod jobs;
 pub mod paging;
 pub mod sandboxes;
+pub mod usage;
 
 use actix_web::{middleware, web};
 
@@ -36,6 +39,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/batches/{id}/results").route(web::get().to(batches::batch_results)),
+                )
+                .service(resource("/images").route(web::get().to(images::list_images)))
+                .service(resource("/gpus").route(web::get().to(gpus::list_gpus)))
+                .service(resource("/usage").route(web::get().to(usage::usage)))
+                .service(
+                    resource("/sandboxes/{id}/logs").route(web::get().to(sandboxes::sandbox_logs)),
                 )
                 .service(
                     resource("/sandboxes")

@@ -69,8 +69,25 @@ pub struct CreateSandbox {
     /// Environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// A container's command.
+    /// A container's command (default: a keep-alive, so that `…/exec` runs commands in it).
+    /// When the command exits, the sandbox ends.
     pub command: Option<Vec<String>>,
+    /// Containers: a network interface besides loopback (default: none).
+    pub network: Option<bool>,
+    /// Credentials for a custom image's registry: kept sealed, passed to Docker, never shown.
+    pub registry: Option<RegistryIn>,
+}
+
+/// Registry credentials for a custom image.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryIn {
+    /// User name.
+    pub username: String,
+    /// Password or token.
+    pub password: String,
+    /// Registry host, when not the image's own.
+    pub server: Option<String>,
 }
 
 /// A state change.
@@ -134,6 +151,13 @@ pub struct SandboxView {
     pub last_active_at: DateTime<Utc>,
     /// When it ended.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Why a pending sandbox is not placed yet (no runner has the CPU, memory or GPU free).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// The GPU cards and share it holds while placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub gpu_allocation: Option<serde_json::Value>,
     /// Its state changes, oldest first (on `GET /v1/sandboxes/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
@@ -162,6 +186,8 @@ impl From<Sandbox> for SandboxView {
             started_at: s.started_at,
             last_active_at: s.last_active_at,
             ended_at: s.ended_at,
+            waiting_for: s.waiting_for,
+            gpu_allocation: s.gpu_alloc,
             events: None,
         }
     }
@@ -199,15 +225,7 @@ pub async fn create_sandbox(
     }
     let r: CreateSandbox = crate::body::json(&req, &body)?;
     if r.image != CODE_INTERPRETER {
-        return Err(ApiError::invalid(
-            "image_unavailable",
-            "image",
-            format!(
-                "image {:?} is a container image; this server runs only `{CODE_INTERPRETER}` \
-                 sandboxes so far (container sandboxes are not available yet)",
-                r.image
-            ),
-        ));
+        return create_container(&state, &caller, r, idempotency).await;
     }
     if r.gpu.is_some() {
         return Err(ApiError::invalid(
@@ -216,11 +234,12 @@ pub async fn create_sandbox(
             "a code-interpreter runs on CPU; GPU shares are for container images",
         ));
     }
-    if r.command.is_some() {
+    if r.command.is_some() || r.network.is_some() || r.registry.is_some() {
         return Err(ApiError::invalid(
             "invalid_request",
             "command",
-            "a code-interpreter takes code through POST …/exec, not a command",
+            "command, network and registry are for container images; a code-interpreter takes \
+             code through POST …/exec and has no network",
         ));
     }
     let limits = &caller.0.limits;
@@ -249,16 +268,7 @@ pub async fn create_sandbox(
         ));
     }
     crate::routes::exec::check_env(&r.env)?;
-    let open = sbx_store::sandboxes::open_count(&state.pool, caller.0.project_id).await?;
-    let cap = state.interpreters.config().max_open_per_project;
-    if open >= cap {
-        return Err(ApiError::QueueFull {
-            project: true,
-            detail: format!(
-                "this project has {open} open sandboxes, its cap; terminate some first"
-            ),
-        });
-    }
+    open_room(&state, &caller).await?;
     let new = NewSandbox {
         sandbox_id: SandboxId::new(),
         project_id: caller.0.project_id,
@@ -273,20 +283,14 @@ pub async fn create_sandbox(
         timeout_s: timeout_s as i32,
         idle_pause_s: (idle > 0).then_some(idle as i32),
         idempotency: idempotency.clone(),
+        network: false,
+        docker_image: None,
+        registry_auth: None,
+        env_sealed: None,
     };
     let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
         Ok(s) => s,
-        Err(sbx_store::StoreError::Query(e))
-            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-        {
-            let (key, hash) = idempotency
-                .as_ref()
-                .expect("only idempotency keys are unique");
-            return replay(&state, &caller, key, hash).await?.ok_or_else(|| {
-                ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
-            });
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return raced(&state, &caller, &idempotency, e).await,
     };
     let running = state
         .interpreters
@@ -294,6 +298,189 @@ pub async fn create_sandbox(
         .await?;
     metrics::counter!("sbx_sandboxes_created_total", "kind" => "interpreter").increment(1);
     Ok(HttpResponse::Created().json(SandboxView::from(running)))
+}
+
+/// Room for one more open sandbox in the caller's project, or 429.
+async fn open_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let open = sbx_store::sandboxes::open_count(&state.pool, caller.0.project_id).await?;
+    let cap = state.interpreters.config().max_open_per_project;
+    if open >= cap {
+        return Err(ApiError::QueueFull {
+            project: true,
+            detail: format!(
+                "this project has {open} open sandboxes, its cap; terminate some first"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The answer when inserting a sandbox failed with `e`: another request with the same
+/// Idempotency-Key won the race (its sandbox), or the error.
+async fn raced(
+    state: &AppState,
+    caller: &Caller,
+    idempotency: &Option<(String, Vec<u8>)>,
+    e: sbx_store::StoreError,
+) -> Result<HttpResponse, ApiError> {
+    match (e, idempotency) {
+        (sbx_store::StoreError::Query(q), Some((key, hash)))
+            if q.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            replay(state, caller, key, hash).await?.ok_or_else(|| {
+                ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
+            })
+        }
+        (e, _) => Err(e.into()),
+    }
+}
+
+/// Longest image reference accepted.
+const MAX_IMAGE_REF: usize = 512;
+/// How long `POST /v1/sandboxes` waits for a container sandbox to run before it answers with
+/// the sandbox still `pending` (and why, in `waiting_for`).
+const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `image` as a Docker reference: a catalog entry's, or the caller's own.
+fn image_reference(image: &str) -> Result<String, ApiError> {
+    if let Some(c) = sbx_limits::catalog::find(image) {
+        return c.image.clone().ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_request",
+                "image",
+                format!("{image:?} is not a container image"),
+            )
+        });
+    }
+    let ok = !image.is_empty()
+        && image.len() <= MAX_IMAGE_REF
+        && image
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"./:_-@".contains(&b))
+        && image
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if !ok {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "image",
+            format!(
+                "{image:?} is neither a catalog image (GET /v1/images) nor an image reference \
+                 such as registry.example.com/team/image:tag"
+            ),
+        ));
+    }
+    Ok(image.to_owned())
+}
+
+/// Create a container sandbox: checked, queued for placement, and awaited until a runner runs
+/// it (or [`PLACEMENT_WAIT`] passes: then it is answered `pending`, with the reason).
+async fn create_container(
+    state: &AppState,
+    caller: &Caller,
+    r: CreateSandbox,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<HttpResponse, ApiError> {
+    let docker_image = image_reference(&r.image)?;
+    let catalog = sbx_limits::catalog::find(&r.image);
+    let defaults = catalog.map(|c| &c.default_resources);
+    let limits = &caller.0.limits;
+    let memory = match r
+        .memory
+        .clone()
+        .or_else(|| defaults.and_then(|d| d["memory"].as_str().map(str::to_owned)))
+    {
+        Some(q) => rules::parse_bytes("memory", &q).map_err(limit_error)?,
+        None => 1 << 30,
+    };
+    if memory < 16 << 20 || memory > limits.max_memory_mb << 20 {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "memory",
+            format!(
+                "memory must be from 16Mi to this project's ceiling of {}Mi",
+                limits.max_memory_mb
+            ),
+        ));
+    }
+    let cpu = r
+        .cpu
+        .or_else(|| defaults.and_then(|d| d["cpu"].as_f64()))
+        .unwrap_or(1.0);
+    let cpu_millis = rules::cpu_millis(cpu).map_err(limit_error)?;
+    let timeout_s = rules::timeout_s(r.timeout_s).map_err(limit_error)?;
+    if r.idle_timeout_s.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "idle_timeout_s",
+            "idle pauses are for code-interpreter sandboxes",
+        ));
+    }
+    let gpu = match &r.gpu {
+        Some(g) => {
+            let req = rules::GpuRequest {
+                r#type: g.r#type.clone(),
+                count: g.count.unwrap_or(1),
+                fraction: g.fraction.unwrap_or(1.0),
+            };
+            req.check().map_err(limit_error)?;
+            if !caller.0.kyc_verified {
+                return Err(ApiError::Forbidden {
+                    code: "kyc_required",
+                    detail: "GPU sandboxes need the project owner's identity verified (KYC)".into(),
+                });
+            }
+            Some(serde_json::to_value(&req).expect("a GPU request serializes"))
+        }
+        None => None,
+    };
+    crate::routes::exec::check_env(&r.env)?;
+    if let Some(cmd) = &r.command
+        && (cmd.is_empty()
+            || cmd.len() > sbx_limits::exec::MAX_ARGS
+            || cmd.iter().any(|a| a.contains('\0')))
+    {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "command",
+            "command must have 1 to 256 arguments without NUL characters",
+        ));
+    }
+    open_room(state, caller).await?;
+    let seal = |v: &serde_json::Value| state.sealer.seal(&serde_json::to_vec(v).expect("json"));
+    let new = NewSandbox {
+        sandbox_id: SandboxId::new(),
+        project_id: caller.0.project_id,
+        api_key_id: caller.0.api_key_id,
+        image: r.image.clone(),
+        kind: "container",
+        memory_bytes: memory as i64,
+        cpu_millis: cpu_millis as i32,
+        gpu,
+        env_keys: r.env.keys().cloned().collect(),
+        command: r.command.as_ref().map(|c| serde_json::json!(c)),
+        timeout_s: timeout_s as i32,
+        idle_pause_s: None,
+        idempotency: idempotency.clone(),
+        network: r.network.unwrap_or(false),
+        docker_image: Some(docker_image),
+        registry_auth: r
+            .registry
+            .as_ref()
+            .map(|a| seal(&serde_json::to_value(a).expect("json"))),
+        env_sealed: (!r.env.is_empty()).then(|| seal(&serde_json::json!(r.env))),
+    };
+    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
+        Ok(s) => s,
+        Err(e) => return raced(state, caller, &idempotency, e).await,
+    };
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => "container").increment(1);
+    let placed = state
+        .interpreters
+        .await_placement(created, PLACEMENT_WAIT)
+        .await?;
+    Ok(HttpResponse::Created().json(SandboxView::from(placed)))
 }
 
 async fn replay(
@@ -508,11 +695,15 @@ pub async fn set_timeout(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxExecRequest {
-    /// Python source. Variables and imports persist between calls; when the last statement is
-    /// an expression, its `repr()` comes back as `result`.
+    /// Code-interpreter sandboxes: Python source. Variables and imports persist between calls;
+    /// when the last statement is an expression, its `repr()` comes back as `result`.
     #[schema(example = "x = 41\nx + 1")]
-    pub code: String,
-    /// Files placed under `/workspace` before the code runs; they stay there.
+    pub code: Option<String>,
+    /// Container sandboxes: the command to run inside, as argv (`["python3", "train.py"]`),
+    /// in `/workspace`, as the sandbox user.
+    pub command: Option<Vec<String>>,
+    /// Code-interpreter sandboxes: files placed under `/workspace` before the code runs; they
+    /// stay there.
     #[serde(default)]
     pub files: Vec<FileIn>,
     /// This call's wall-time limit in ms; default 10 000, at most the project's ceiling. A call
@@ -543,19 +734,6 @@ pub async fn exec_in_sandbox(
 ) -> Result<HttpResponse, ApiError> {
     let id = sandbox_id(&id)?;
     let r = body.into_inner();
-    if r.code.len() > MAX_CODE_BYTES {
-        return Err(ApiError::too_large(
-            "code",
-            format!("code is over {MAX_CODE_BYTES} bytes"),
-        ));
-    }
-    if r.code.contains('\0') {
-        return Err(ApiError::invalid(
-            "invalid_request",
-            "code",
-            "code may not contain NUL characters",
-        ));
-    }
     let limits = &caller.0.limits;
     let timeout_ms = r.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     if timeout_ms == 0 || timeout_ms > limits.max_timeout_ms {
@@ -579,15 +757,49 @@ pub async fn exec_in_sandbox(
             ),
         ));
     }
-    let (files, _) = crate::routes::exec::input_files(r.files)?;
     let _slot = state
         .admission
         .try_acquire(caller.0.project_id, limits.max_concurrent_execs)?;
+    let code = match (r.code, r.command) {
+        (Some(code), None) => code,
+        (None, Some(command)) => {
+            if !r.files.is_empty() {
+                return Err(ApiError::invalid(
+                    "invalid_request",
+                    "files",
+                    "files are for code-interpreter calls; a container's /workspace is its own",
+                ));
+            }
+            return exec_command(&state, &caller, id, command, timeout_ms, output_limit_bytes)
+                .await;
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                "code",
+                "give `code` (code-interpreter sandboxes) or `command` (container sandboxes)",
+            ));
+        }
+    };
+    if code.len() > MAX_CODE_BYTES {
+        return Err(ApiError::too_large(
+            "code",
+            format!("code is over {MAX_CODE_BYTES} bytes"),
+        ));
+    }
+    if code.contains('\0') {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "code",
+            "code may not contain NUL characters",
+        ));
+    }
+    let (files, _) = crate::routes::exec::input_files(r.files)?;
     // A client that hangs up cancels its call (the interpreter is then restarted).
     let cancel = CancellationToken::new();
     let _cancel_on_drop = cancel.clone().drop_guard();
     let spec = CellSpec {
-        code: r.code,
+        code,
         files,
         timeout_ms,
         output_limit_bytes,
@@ -598,4 +810,116 @@ pub async fn exec_in_sandbox(
         .await?;
     metrics::counter!("sbx_sandbox_calls_total", "status" => outcome.status.as_str()).increment(1);
     Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// Run `command` in container sandbox `id`.
+async fn exec_command(
+    state: &AppState,
+    caller: &Caller,
+    id: SandboxId,
+    command: Vec<String>,
+    timeout_ms: u64,
+    output_limit_bytes: u64,
+) -> Result<HttpResponse, ApiError> {
+    if command.is_empty()
+        || command.len() > sbx_limits::exec::MAX_ARGS
+        || command.iter().any(|a| a.contains('\0'))
+    {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "command",
+            "command must have 1 to 256 arguments without NUL characters",
+        ));
+    }
+    let Some((container, _)) =
+        sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id).await?
+    else {
+        let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+        return Err(if s.kind == "interpreter" {
+            ApiError::invalid(
+                "invalid_request",
+                "command",
+                "a code-interpreter takes `code`, not a command",
+            )
+        } else {
+            ApiError::State {
+                code: "sandbox_not_running",
+                detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
+            }
+        });
+    };
+    let ops = state
+        .containers
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("no Docker daemon answers on this server".into()))?;
+    let out = ops
+        .exec(
+            &container,
+            command,
+            std::time::Duration::from_millis(timeout_ms),
+            output_limit_bytes as usize,
+        )
+        .await
+        .map_err(ApiError::Internal)?;
+    metrics::counter!("sbx_sandbox_calls_total", "status" => out.status).increment(1);
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// A container sandbox's output (its command's stdout and stderr) as Server-Sent Events:
+/// what it wrote so far, then what it writes, until it stops.
+#[utoipa::path(get, path = "/v1/sandboxes/{id}/logs", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "An event stream of `stdout` and `stderr` events, then `end`", content_type = "text/event-stream"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not a running container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn sandbox_logs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt as _;
+    let id = sandbox_id(&id)?;
+    let Some((container, _)) =
+        sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id).await?
+    else {
+        let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+        return Err(ApiError::State {
+            code: "sandbox_not_running",
+            detail: format!(
+                "logs stream from a running container sandbox; this one is a {} sandbox, {}",
+                s.kind, s.state
+            ),
+        });
+    };
+    let ops = state
+        .containers
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("no Docker daemon answers on this server".into()))?;
+    let mut n = 0u64;
+    let events = ops
+        .logs(&container, true)
+        .map(move |r| {
+            n += 1;
+            Ok::<_, actix_web::Error>(match r {
+                Ok((stream, data)) => crate::routes::jobs::sse_event(
+                    &n.to_string(),
+                    stream,
+                    &String::from_utf8_lossy(&data),
+                ),
+                Err(e) => crate::routes::jobs::sse_event(&n.to_string(), "error", &e),
+            })
+        })
+        .chain(futures_util::stream::once(async {
+            Ok(crate::routes::jobs::sse_event("end", "end", "{}"))
+        }));
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(events))
 }

@@ -1,0 +1,721 @@
+//! GPU shares: the cards a runner has, which share of which card each sandbox holds, and where
+//! a new request goes.
+//!
+//! A card is split in quarters: a request for 0.25, 0.5, 0.75 or 1.0 of one card takes 1 to 4
+//! quarters of a single card; a request for `count > 1` cards takes that many whole cards (see
+//! [`GpuRequest`]). The [`Ledger`] packs best fit: a share goes to the card with the least free
+//! room that still holds it, so a 0.25 and a 0.75 end up on one card and whole cards stay free
+//! for whole-card requests.
+//!
+//! # Declared inventories
+//! Where no GPU exists (tests, demos) the inventory is declared in config (`SBX_GPUS`) and read
+//! by [`parse_declared`]:
+//!
+//! ```text
+//! spec   = entry *( ("," / ";") entry )
+//! entry  = [ count "x" ] model           ; whitespace allowed around "x"; count defaults to 1
+//! count  = 1*DIGIT                       ; 1 or more
+//! model  = words, e.g. "H100 80GB"       ; its last word, when like "80GB" or "24GiB", is
+//!                                        ; the card's memory in GiB
+//! ```
+//!
+//! `"2xH100 80GB"`, `"H100 80GB,A10G 24GB"` and `"2xH100 80GB;1xA10G 24GB"` all parse. The
+//! model keeps its memory word (requests name `"H100 80GB"`), runs of whitespace become one
+//! space, and cards get the uuids `GPU-declared-0`, `GPU-declared-1`, … in order.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::GpuRequest;
+
+/// Quarters in one card: the unit shares are counted in.
+pub const QUARTERS_PER_CARD: u8 = 4;
+/// The model a request names to take any card.
+pub const ANY_MODEL: &str = "any";
+/// Most cards a declared inventory may hold: a typo like `"80xH100"` for `"8xH100"` is caught
+/// rather than believed.
+pub const MAX_DECLARED_CARDS: usize = 64;
+/// Largest memory a declared card may have, in GiB.
+const MAX_DECLARED_MEMORY_GIB: f64 = 1024.0;
+
+/// One GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    /// NVML's uuid (`GPU-…`), or `GPU-declared-N` for a declared card. Unique per runner.
+    pub uuid: String,
+    /// The model as requests name it: NVML's name, or the declared one ("H100 80GB").
+    pub model: String,
+    /// Memory of the card, in bytes; 0 when a declared card does not say.
+    pub memory_bytes: u64,
+    /// Declared in config rather than detected: nothing real backs it.
+    pub declared: bool,
+}
+
+/// The cards of one runner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// The cards, in device order.
+    pub cards: Vec<Card>,
+}
+
+impl Inventory {
+    /// The inventory `spec` declares (see [`parse_declared`]).
+    pub fn declared(spec: &str) -> Result<Self, GpuSpecError> {
+        Ok(Self {
+            cards: parse_declared(spec)?,
+        })
+    }
+
+    /// No cards at all.
+    pub fn is_empty(&self) -> bool {
+        self.cards.is_empty()
+    }
+}
+
+/// What is wrong with a declared GPU inventory.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GpuSpecError {
+    /// Nothing declared (at start-up: the runner refuses to start).
+    #[error("the GPU spec is empty: declare cards like \"2xH100 80GB\" or \"H100 80GB,A10G 24GB\"")]
+    Empty,
+    /// One entry does not parse (at start-up: the runner refuses to start).
+    #[error("GPU spec entry {index} ({entry:?}): {detail}")]
+    Entry {
+        /// Position of the entry, from 1.
+        index: usize,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// More cards than [`MAX_DECLARED_CARDS`] (at start-up: the runner refuses to start).
+    #[error("the GPU spec declares {count} cards; at most {MAX_DECLARED_CARDS} may be declared")]
+    TooMany {
+        /// Cards declared.
+        count: usize,
+    },
+}
+
+/// The cards `spec` declares, marked `declared`, in the grammar of the module docs.
+pub fn parse_declared(spec: &str) -> Result<Vec<Card>, GpuSpecError> {
+    if spec.trim().is_empty() {
+        return Err(GpuSpecError::Empty);
+    }
+    let mut cards = Vec::new();
+    for (i, raw) in spec.split([',', ';']).enumerate() {
+        let entry = raw.trim();
+        let bad = |detail: &str| GpuSpecError::Entry {
+            index: i + 1,
+            entry: entry.to_owned(),
+            detail: detail.to_owned(),
+        };
+        if entry.is_empty() {
+            return Err(bad(
+                "empty entry: separate entries with a single ',' or ';', without one at the end",
+            ));
+        }
+        let (count, model) = split_count(entry).map_err(bad)?;
+        let model = normalise(model);
+        if model.is_empty() {
+            return Err(bad("no model after the count (e.g. \"2xH100 80GB\")"));
+        }
+        if model.chars().any(char::is_control) {
+            return Err(bad("the model has control characters"));
+        }
+        if model.eq_ignore_ascii_case(ANY_MODEL) {
+            return Err(bad(
+                "\"any\" matches every model in requests: it cannot be one",
+            ));
+        }
+        let memory_bytes = memory_of(&model).map_err(bad)?;
+        let total = cards.len().saturating_add(count);
+        if total > MAX_DECLARED_CARDS {
+            return Err(GpuSpecError::TooMany { count: total });
+        }
+        for _ in 0..count {
+            cards.push(Card {
+                uuid: format!("GPU-declared-{}", cards.len()),
+                model: model.clone(),
+                memory_bytes,
+                declared: true,
+            });
+        }
+    }
+    Ok(cards)
+}
+
+/// The count and the rest of an entry: `"2xH100"` is 2 and `"H100"`; an entry without a count
+/// prefix (`"4090 24GB"`) is one card of that model.
+fn split_count(entry: &str) -> Result<(usize, &str), &'static str> {
+    let digits = entry.len() - entry.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return Ok((1, entry));
+    }
+    let after = entry[digits..].trim_start();
+    let Some(model) = after.strip_prefix('x').or_else(|| after.strip_prefix('X')) else {
+        return Ok((1, entry));
+    };
+    let count: usize = entry[..digits]
+        .parse()
+        .map_err(|_| "the count is too large")?;
+    if count == 0 {
+        return Err("the count must be 1 or more");
+    }
+    Ok((count, model))
+}
+
+/// A declared model's memory, from its last word when that is like `80GB` or `24GiB` (read as
+/// GiB: card makers' "80GB" is binary); 0 when the last word is not a memory size.
+fn memory_of(model: &str) -> Result<u64, &'static str> {
+    let last = model.rsplit(' ').next().unwrap_or_default();
+    let lower = last.to_ascii_lowercase();
+    let Some(number) = lower
+        .strip_suffix("gib")
+        .or_else(|| lower.strip_suffix("gb"))
+    else {
+        return Ok(0);
+    };
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Ok(0);
+    }
+    let gib: f64 = number
+        .parse()
+        .map_err(|_| "the memory size (last word) is not a number of GB")?;
+    if !(gib > 0.0 && gib <= MAX_DECLARED_MEMORY_GIB) {
+        return Err("the memory size (last word) must be more than 0 and at most 1024GB");
+    }
+    Ok((gib * f64::from(1u32 << 30)).round() as u64)
+}
+
+/// `s` with runs of whitespace made one space and none at the ends.
+fn normalise(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a request for `wanted` may take a card of `model`: `"any"` takes every card;
+/// otherwise the names are compared ignoring case and runs of whitespace.
+pub fn model_matches(wanted: &str, model: &str) -> bool {
+    let wanted = normalise(wanted);
+    wanted.eq_ignore_ascii_case(ANY_MODEL) || wanted.eq_ignore_ascii_case(&normalise(model))
+}
+
+/// The cards and share of each that one holder was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// The cards, by uuid: one for a share of a card, `count` for whole cards.
+    pub card_uuids: Vec<String>,
+    /// Quarters held on each of those cards: 1 to 3 for a share, 4 for whole cards.
+    pub quarters_per_card: u8,
+}
+
+impl Allocation {
+    /// Cards' worth held, all cards together: 0.25 for a quarter, 2.0 for two whole cards.
+    /// What the meter bills per second.
+    pub fn cards_worth(&self) -> f64 {
+        self.card_uuids.len() as f64 * f64::from(self.quarters_per_card)
+            / f64::from(QUARTERS_PER_CARD)
+    }
+}
+
+/// What a request takes: `cards` cards with `quarters` quarters on each.
+#[derive(Debug, Clone, Copy)]
+struct Demand {
+    cards: usize,
+    quarters: u8,
+}
+
+impl Demand {
+    /// The demand of `req`, or `None` when `req` fails [`GpuRequest::check`].
+    fn of(req: &GpuRequest) -> Option<Self> {
+        req.check().ok()?;
+        Some(Self {
+            cards: usize::try_from(req.count).ok()?,
+            quarters: (req.fraction * f64::from(QUARTERS_PER_CARD)).round() as u8,
+        })
+    }
+}
+
+/// A card and the quarters of it in use.
+#[derive(Debug, Clone)]
+struct Slot {
+    card: Card,
+    used: u8,
+}
+
+impl Slot {
+    fn free(&self) -> u8 {
+        QUARTERS_PER_CARD - self.used
+    }
+}
+
+/// Free GPU capacity of one model, as `GET /v1/gpus` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelShares {
+    /// The model, as its first card names it.
+    pub model: String,
+    /// Memory of one card, in bytes (0: unknown).
+    pub memory_bytes: u64,
+    /// Cards of this model.
+    pub cards: u32,
+    /// Free quarters over all these cards.
+    pub free_quarters: u32,
+    /// Cards with nothing in use: what whole-card requests can take.
+    pub whole_free_cards: u32,
+    /// Most free quarters on any one card: the largest share a request can get.
+    pub largest_free_quarters: u8,
+    /// The cards are declared in config, not detected.
+    pub declared: bool,
+}
+
+/// Which holder (sandbox, job) holds which share of which card, and where new requests go.
+/// Pure bookkeeping: the runner applies allocations to containers and records them in the store.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    slots: Vec<Slot>,
+    holders: BTreeMap<String, Allocation>,
+}
+
+impl Ledger {
+    /// A ledger of `inventory` with nothing in use. A card whose uuid repeats an earlier one is
+    /// left out: uuids are how allocations name cards.
+    pub fn new(inventory: Inventory) -> Self {
+        let mut slots: Vec<Slot> = Vec::with_capacity(inventory.cards.len());
+        for card in inventory.cards {
+            if !slots.iter().any(|s| s.card.uuid == card.uuid) {
+                slots.push(Slot { card, used: 0 });
+            }
+        }
+        Self {
+            slots,
+            holders: BTreeMap::new(),
+        }
+    }
+
+    /// The cards, in inventory order.
+    pub fn cards(&self) -> impl Iterator<Item = &Card> {
+        self.slots.iter().map(|s| &s.card)
+    }
+
+    /// Quarters in use on the card `uuid`; `None` for a card not in the inventory.
+    pub fn used_quarters(&self, uuid: &str) -> Option<u8> {
+        self.slots
+            .iter()
+            .find(|s| s.card.uuid == uuid)
+            .map(|s| s.used)
+    }
+
+    /// What `holder` holds.
+    pub fn allocation(&self, holder: &str) -> Option<&Allocation> {
+        self.holders.get(holder)
+    }
+
+    /// Whether `req` would be placed now (what a runner asks before claiming a sandbox).
+    pub fn fits(&self, req: &GpuRequest) -> bool {
+        Demand::of(req).is_some_and(|d| self.pick(&req.r#type, d).is_some())
+    }
+
+    /// Give `holder` a place for `req`, best fit (see the module docs). `None` when nothing
+    /// fits, when `req` fails [`GpuRequest::check`], or when `holder` already holds an
+    /// allocation (release it first: one holder, one allocation).
+    ///
+    /// Whole cards (`fraction` 1) go to entirely free cards. With `count > 1` they are all of
+    /// one model, the model with the fewest free cards that still has enough, so bigger free
+    /// groups stay whole for bigger requests.
+    pub fn place(&mut self, req: &GpuRequest, holder: &str) -> Option<Allocation> {
+        if self.holders.contains_key(holder) {
+            return None;
+        }
+        let demand = Demand::of(req)?;
+        let picked = self.pick(&req.r#type, demand)?;
+        for &i in &picked {
+            self.slots[i].used += demand.quarters;
+        }
+        let allocation = Allocation {
+            card_uuids: picked
+                .iter()
+                .map(|&i| self.slots[i].card.uuid.clone())
+                .collect(),
+            quarters_per_card: demand.quarters,
+        };
+        self.holders.insert(holder.to_owned(), allocation.clone());
+        Some(allocation)
+    }
+
+    /// Free what `holder` holds, and say what that was.
+    pub fn release(&mut self, holder: &str) -> Option<Allocation> {
+        let allocation = self.holders.remove(holder)?;
+        for uuid in &allocation.card_uuids {
+            if let Some(slot) = self.slots.iter_mut().find(|s| &s.card.uuid == uuid) {
+                slot.used = slot.used.saturating_sub(allocation.quarters_per_card);
+            }
+        }
+        Some(allocation)
+    }
+
+    /// Free capacity per model, models in the order their first card appears; models that
+    /// differ only in case or spacing are one model.
+    pub fn free_shares(&self) -> Vec<ModelShares> {
+        let mut out: Vec<(String, ModelShares)> = Vec::new();
+        for slot in &self.slots {
+            let key = normalise(&slot.card.model).to_lowercase();
+            let i = match out.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    out.push((
+                        key,
+                        ModelShares {
+                            model: slot.card.model.clone(),
+                            memory_bytes: slot.card.memory_bytes,
+                            cards: 0,
+                            free_quarters: 0,
+                            whole_free_cards: 0,
+                            largest_free_quarters: 0,
+                            declared: false,
+                        },
+                    ));
+                    out.len() - 1
+                }
+            };
+            let shares = &mut out[i].1;
+            shares.cards += 1;
+            shares.free_quarters += u32::from(slot.free());
+            shares.whole_free_cards += u32::from(slot.used == 0);
+            shares.largest_free_quarters = shares.largest_free_quarters.max(slot.free());
+            shares.declared |= slot.card.declared;
+        }
+        out.into_iter().map(|(_, shares)| shares).collect()
+    }
+
+    /// The slots `demand` would take among the cards matching `model`.
+    fn pick(&self, model: &str, demand: Demand) -> Option<Vec<usize>> {
+        let matching = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| model_matches(model, &s.card.model));
+        if demand.cards == 1 {
+            // Best fit: the least free room that still holds the share; the first such card
+            // in inventory order on a tie (`min_by_key` keeps the first minimum).
+            return matching
+                .filter(|(_, s)| s.free() >= demand.quarters)
+                .min_by_key(|(_, s)| s.free())
+                .map(|(i, _)| vec![i]);
+        }
+        // Several whole cards: entirely free ones, grouped by model, in inventory order.
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, slot) in matching.filter(|(_, s)| s.used == 0) {
+            let key = normalise(&slot.card.model).to_lowercase();
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, group)) => group.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        groups
+            .into_iter()
+            .filter(|(_, group)| group.len() >= demand.cards)
+            .min_by_key(|(_, group)| group.len())
+            .map(|(_, mut group)| {
+                group.truncate(demand.cards);
+                group
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    fn req(model: &str, count: u32, fraction: f64) -> GpuRequest {
+        GpuRequest {
+            r#type: model.into(),
+            count,
+            fraction,
+        }
+    }
+
+    fn ledger(spec: &str) -> Ledger {
+        Ledger::new(Inventory::declared(spec).unwrap())
+    }
+
+    fn used(l: &Ledger) -> Vec<u8> {
+        l.cards()
+            .map(|c| l.used_quarters(&c.uuid).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_quarter_and_three_quarters_share_one_card() {
+        let mut l = ledger("2xH100 80GB");
+        let a = l.place(&req("H100 80GB", 1, 0.25), "a").unwrap();
+        let b = l.place(&req("H100 80GB", 1, 0.75), "b").unwrap();
+        assert_eq!(a.card_uuids, ["GPU-declared-0"]);
+        assert_eq!(b.card_uuids, ["GPU-declared-0"]);
+        assert_eq!((a.quarters_per_card, b.quarters_per_card), (1, 3));
+        assert_eq!(used(&l), [4, 0]);
+    }
+
+    #[test]
+    fn halves_pair_up_and_a_third_goes_to_the_next_card() {
+        let mut l = ledger("2xH100 80GB");
+        let half = req("H100 80GB", 1, 0.5);
+        assert_eq!(l.place(&half, "a").unwrap().card_uuids, ["GPU-declared-0"]);
+        assert_eq!(l.place(&half, "b").unwrap().card_uuids, ["GPU-declared-0"]);
+        assert_eq!(l.place(&half, "c").unwrap().card_uuids, ["GPU-declared-1"]);
+        assert_eq!(used(&l), [4, 2]);
+    }
+
+    #[test]
+    fn best_fit_prefers_the_fullest_card_that_still_fits() {
+        let mut l = ledger("3xA10G 24GB");
+        l.place(&req("any", 1, 0.5), "a").unwrap(); // card 0: 2 used
+        l.place(&req("any", 1, 0.75), "b").unwrap(); // card 1 (card 0 has only 2 free)
+        assert_eq!(used(&l), [2, 3, 0]);
+        // A quarter fits cards 0, 1 and 2: card 1 has the least room left.
+        let c = l.place(&req("any", 1, 0.25), "c").unwrap();
+        assert_eq!(c.card_uuids, ["GPU-declared-1"]);
+        // Two quarters fit card 0 only among the used ones, before the free card 2.
+        let d = l.place(&req("any", 1, 0.5), "d").unwrap();
+        assert_eq!(d.card_uuids, ["GPU-declared-0"]);
+        assert_eq!(used(&l), [4, 4, 0]);
+    }
+
+    #[test]
+    fn whole_cards_skip_partly_used_cards() {
+        let mut l = ledger("2xH100 80GB");
+        l.place(&req("H100 80GB", 1, 0.25), "a").unwrap();
+        let whole = l.place(&req("H100 80GB", 1, 1.0), "b").unwrap();
+        assert_eq!(whole.card_uuids, ["GPU-declared-1"]);
+        assert_eq!(whole.quarters_per_card, 4);
+        assert!(l.place(&req("H100 80GB", 1, 1.0), "c").is_none());
+        // A share still fits beside the quarter.
+        assert!(l.place(&req("H100 80GB", 1, 0.75), "c").is_some());
+    }
+
+    #[test]
+    fn several_cards_need_that_many_free_cards() {
+        let mut l = ledger("3xH100 80GB");
+        l.place(&req("H100 80GB", 1, 0.25), "a").unwrap();
+        let two = l.place(&req("H100 80GB", 2, 1.0), "b").unwrap();
+        assert_eq!(two.card_uuids, ["GPU-declared-1", "GPU-declared-2"]);
+        assert_eq!(two.cards_worth(), 2.0);
+        assert_eq!(used(&l), [1, 4, 4]);
+
+        let mut l = ledger("2xH100 80GB");
+        l.place(&req("H100 80GB", 1, 0.25), "a").unwrap();
+        assert!(!l.fits(&req("H100 80GB", 2, 1.0)));
+        assert!(l.place(&req("H100 80GB", 2, 1.0), "b").is_none());
+        assert_eq!(used(&l), [1, 0], "a failed placement takes nothing");
+    }
+
+    #[test]
+    fn several_cards_are_one_model_from_the_smallest_group_that_fits() {
+        let mut l = ledger("4xH100 80GB;2xA10G 24GB");
+        let two = l.place(&req("any", 2, 1.0), "a").unwrap();
+        assert_eq!(two.card_uuids, ["GPU-declared-4", "GPU-declared-5"]);
+        let three = l.place(&req("any", 3, 1.0), "b").unwrap();
+        assert_eq!(
+            three.card_uuids,
+            ["GPU-declared-0", "GPU-declared-1", "GPU-declared-2"]
+        );
+        // One H100 is left: two cards of one model no longer exist.
+        assert!(l.place(&req("any", 2, 1.0), "c").is_none());
+    }
+
+    #[test]
+    fn release_frees_the_share() {
+        let mut l = ledger("1xH100 80GB");
+        let a = l.place(&req("H100 80GB", 1, 0.75), "a").unwrap();
+        assert!(l.place(&req("H100 80GB", 1, 0.5), "b").is_none());
+        assert_eq!(l.allocation("a"), Some(&a));
+        assert_eq!(l.release("a"), Some(a));
+        assert_eq!(l.release("a"), None);
+        assert_eq!(used(&l), [0]);
+        assert!(l.place(&req("H100 80GB", 1, 1.0), "b").is_some());
+    }
+
+    #[test]
+    fn one_holder_holds_one_allocation() {
+        let mut l = ledger("2xH100 80GB");
+        assert!(l.place(&req("any", 1, 0.25), "a").is_some());
+        assert!(l.place(&req("any", 1, 0.25), "a").is_none());
+        assert_eq!(used(&l), [1, 0]);
+    }
+
+    #[test]
+    fn models_match_ignoring_case_and_spacing_and_any_takes_all() {
+        let mut l = ledger("H100 80GB,A10G 24GB");
+        let a = l.place(&req("a10g  24gb", 1, 1.0), "a").unwrap();
+        assert_eq!(a.card_uuids, ["GPU-declared-1"]);
+        assert!(l.place(&req("A10G 24GB", 1, 0.25), "b").is_none());
+        assert!(l.place(&req("A100 80GB", 1, 0.25), "b").is_none());
+        assert!(
+            l.place(&req("H100", 1, 0.25), "b").is_none(),
+            "no prefix matching"
+        );
+        let b = l.place(&req("ANY", 1, 0.25), "b").unwrap();
+        assert_eq!(b.card_uuids, ["GPU-declared-0"]);
+        assert!(model_matches("any", "whatever"));
+        assert!(model_matches(" H100   80GB ", "h100 80gb"));
+        assert!(!model_matches("H100 80GB", "H100 94GB"));
+    }
+
+    #[test]
+    fn nothing_fits() {
+        let mut empty = Ledger::new(Inventory::default());
+        assert!(empty.place(&req("any", 1, 0.25), "a").is_none());
+        assert!(empty.free_shares().is_empty());
+
+        let mut l = ledger("1xA10G 24GB");
+        assert!(
+            l.place(&req("any", 2, 1.0), "a").is_none(),
+            "too many cards"
+        );
+        assert!(l.place(&req("any", 1, 0.3), "a").is_none(), "not a quarter");
+        assert!(l.place(&req("any", 2, 0.5), "a").is_none(), "a share of 2");
+        assert!(l.place(&req("", 1, 0.5), "a").is_none(), "no model");
+        assert!(!l.fits(&req("any", 9, 1.0)));
+        assert!(l.fits(&req("any", 1, 1.0)));
+        assert_eq!(used(&l), [0]);
+    }
+
+    #[test]
+    fn free_shares_per_model() {
+        let mut l = ledger("2xH100 80GB;1xA10G 24GB");
+        l.place(&req("H100 80GB", 1, 0.25), "a").unwrap();
+        let shares = l.free_shares();
+        assert_eq!(
+            shares,
+            [
+                ModelShares {
+                    model: "H100 80GB".into(),
+                    memory_bytes: 80 * GIB,
+                    cards: 2,
+                    free_quarters: 7,
+                    whole_free_cards: 1,
+                    largest_free_quarters: 4,
+                    declared: true,
+                },
+                ModelShares {
+                    model: "A10G 24GB".into(),
+                    memory_bytes: 24 * GIB,
+                    cards: 1,
+                    free_quarters: 4,
+                    whole_free_cards: 1,
+                    largest_free_quarters: 4,
+                    declared: true,
+                },
+            ]
+        );
+        l.place(&req("H100 80GB", 1, 1.0), "b").unwrap();
+        let h100 = &l.free_shares()[0];
+        assert_eq!(
+            (
+                h100.free_quarters,
+                h100.whole_free_cards,
+                h100.largest_free_quarters
+            ),
+            (3, 0, 3)
+        );
+    }
+
+    #[test]
+    fn duplicate_uuids_are_left_out() {
+        let card = |uuid: &str| Card {
+            uuid: uuid.into(),
+            model: "T4".into(),
+            memory_bytes: 0,
+            declared: false,
+        };
+        let l = Ledger::new(Inventory {
+            cards: vec![card("GPU-1"), card("GPU-1"), card("GPU-2")],
+        });
+        assert_eq!(l.cards().count(), 2);
+    }
+
+    #[test]
+    fn declared_specs() {
+        let cards = parse_declared("2xH100 80GB").unwrap();
+        assert_eq!(
+            cards,
+            [
+                Card {
+                    uuid: "GPU-declared-0".into(),
+                    model: "H100 80GB".into(),
+                    memory_bytes: 80 * GIB,
+                    declared: true,
+                },
+                Card {
+                    uuid: "GPU-declared-1".into(),
+                    model: "H100 80GB".into(),
+                    memory_bytes: 80 * GIB,
+                    declared: true,
+                },
+            ]
+        );
+        let models = |spec: &str| -> Vec<(String, String, u64)> {
+            parse_declared(spec)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.uuid, c.model, c.memory_bytes))
+                .collect()
+        };
+        let mixed = vec![
+            ("GPU-declared-0".into(), "H100 80GB".into(), 80 * GIB),
+            ("GPU-declared-1".into(), "A10G 24GB".into(), 24 * GIB),
+        ];
+        assert_eq!(models("H100 80GB,A10G 24GB"), mixed);
+        assert_eq!(models(" 1 x H100   80GB ; 1X A10G 24GB "), mixed);
+        assert_eq!(
+            models("2xH100 80GB;1xA10G 24GB").len(),
+            3,
+            "counts add up across entries"
+        );
+        assert_eq!(models("T4"), [("GPU-declared-0".into(), "T4".into(), 0)]);
+        assert_eq!(
+            models("RTX 4090 24GiB"),
+            [("GPU-declared-0".into(), "RTX 4090 24GiB".into(), 24 * GIB)]
+        );
+        assert_eq!(
+            models("4090"),
+            [("GPU-declared-0".into(), "4090".into(), 0)],
+            "digits without an x are a model"
+        );
+        assert_eq!(models("L4 7.5GB")[0].2, 15 * GIB / 2);
+    }
+
+    #[test]
+    fn bad_declared_specs() {
+        assert_eq!(parse_declared(""), Err(GpuSpecError::Empty));
+        assert_eq!(parse_declared("  "), Err(GpuSpecError::Empty));
+        let cases = [
+            ("0xH100", 1, "count must be 1 or more"),
+            ("2x", 1, "no model"),
+            ("2x   ", 1, "no model"),
+            ("H100 80GB,,A10G", 2, "empty entry"),
+            ("H100 80GB,", 2, "empty entry"),
+            ("99999999999999999999999xH100", 1, "too large"),
+            ("H100 0GB", 1, "more than 0"),
+            ("H100 1.2.3GB", 1, "not a number"),
+            ("H100 5000GB", 1, "at most 1024GB"),
+            ("T4;any", 2, "\"any\""),
+            ("2xH100\u{7}", 1, "control characters"),
+        ];
+        for (spec, index, says) in cases {
+            match parse_declared(spec) {
+                Err(e @ GpuSpecError::Entry { index: at, .. }) => {
+                    assert_eq!(at, index, "{spec}: {e}");
+                    assert!(e.to_string().contains(says), "{spec}: {e}");
+                }
+                other => panic!("{spec}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse_declared("60xH100;5xT4"),
+            Err(GpuSpecError::TooMany { count: 65 })
+        );
+        assert!(parse_declared("64xH100").is_ok());
+    }
+}

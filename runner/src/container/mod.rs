@@ -1,0 +1,440 @@
+//! The container backend: Docker through bollard, on the local daemon's unix socket.
+//!
+//! [`ContainerBackend`] starts containers from a [`ContainerSpec`] with the isolation of
+//! ARCHITECTURE.md's security model applied to every one of them ([`spec::create_body`]), runs
+//! commands in them with a wall-time limit and capped output ([`ContainerBackend::exec`]),
+//! samples their usage for the meter, and removes them. Long-lived state lives in the host
+//! folders bind-mounted at `/workspace` and `/outputs`: the root filesystem is read-only and
+//! `/tmp` is a tmpfs, so a container holds nothing worth keeping once it is gone.
+//!
+//! # Layout
+//! - [`spec`]: what a container is asked to be, and its translation into Docker's create
+//!   request with the isolation settings.
+//! - [`exec`]: commands inside a running container: the in-container kill at the time limit
+//!   and the output caps.
+
+pub mod exec;
+pub mod spec;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::container::LogOutput;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use crate::LogChunk;
+
+pub use exec::ExecOutput;
+pub use spec::{ContainerSpec, GpuAssignment, RegistryAuth, SANDBOX_UID};
+
+/// How long a container gets between SIGTERM and SIGKILL when it is stopped. Short: what
+/// matters of a sandbox is in its host folders, not in its processes.
+pub const STOP_GRACE_SECS: i32 = 2;
+
+/// Why the container backend could not do what it was asked. Limits hit by the workload
+/// (timeouts, OOM kills, truncated output) are outcomes, never errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// No Docker daemon answers on the socket (API: 503).
+    #[error("the Docker daemon is unavailable: {0}")]
+    Unavailable(String),
+    /// The image is not on this host and was not pulled (API: 422 `image_missing`).
+    #[error("image {0} is not present on this host")]
+    ImageMissing(String),
+    /// Pulling the image failed: Docker's message (API: 422 `image_pull_failed`).
+    #[error("pulling the image failed: {0}")]
+    ImagePullFailed(String),
+    /// The container does not exist (any more) (API: 404).
+    #[error("no such container: {0}")]
+    NotFound(String),
+    /// The spec is unusable: bad limits, paths or GPU share (API: 422).
+    #[error("invalid container spec: {0}")]
+    InvalidSpec(String),
+    /// Docker refused or failed otherwise: Docker's message (API: 500).
+    #[error("docker: {0}")]
+    Docker(String),
+}
+
+/// Result alias of the container backend.
+pub type ContainerResult<T> = std::result::Result<T, ContainerError>;
+
+/// How a container's main process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerExit {
+    /// Its exit status (137 after a SIGKILL, including the OOM killer's).
+    pub exit_code: i64,
+    /// Whether the kernel's OOM killer acted in the container (Docker's `State.OOMKilled`).
+    pub oom_killed: bool,
+}
+
+/// One usage reading of a container, for the meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sample {
+    /// CPU time used since the container started, in nanoseconds (all cores summed).
+    pub cpu_total_ns: u64,
+    /// Memory in use now, in bytes, without the reclaimable page cache (as `docker stats`).
+    pub memory_bytes: u64,
+    /// Processes and threads alive now.
+    pub pids: u64,
+}
+
+/// A connection to the local Docker daemon. Cheap to clone: clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct ContainerBackend {
+    docker: Docker,
+}
+
+impl ContainerBackend {
+    /// Connects to the local daemon (`DOCKER_HOST=unix://…` or `/var/run/docker.sock`), checks
+    /// that it answers and agrees on an API version no newer than the daemon's.
+    pub async fn connect() -> ContainerResult<Self> {
+        let docker = Docker::connect_with_local_defaults().map_err(unavailable)?;
+        docker.ping().await.map_err(unavailable)?;
+        let docker = docker.negotiate_version().await.map_err(unavailable)?;
+        tracing::debug!(api_version = %docker.client_version(), "connected to Docker");
+        Ok(Self { docker })
+    }
+
+    /// The bollard client, for what this backend does not wrap.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Makes sure `image` is on this host: nothing to do when it is, a pull (with `auth` when
+    /// given) when it is not.
+    pub async fn ensure_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> ContainerResult<()> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(e) if status_of(&e) == Some(404) => {}
+            Err(e) => return Err(from_bollard(e)),
+        }
+        let (from_image, tag) = spec::pull_reference(image);
+        let mut options = CreateImageOptionsBuilder::new().from_image(&from_image);
+        if let Some(tag) = &tag {
+            options = options.tag(tag);
+        }
+        let credentials = auth.map(|a| DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: a.server.clone(),
+            ..Default::default()
+        });
+        tracing::info!(image, with_credentials = auth.is_some(), "pulling image");
+        let mut progress = self
+            .docker
+            .create_image(Some(options.build()), None, credentials);
+        while let Some(item) = progress.next().await {
+            if let Err(e) = item {
+                return Err(match e {
+                    BollardError::DockerResponseServerError { message, .. }
+                    | BollardError::DockerStreamError { error: message } => {
+                        ContainerError::ImagePullFailed(message)
+                    }
+                    other => from_bollard(other),
+                });
+            }
+        }
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Err(ContainerError::ImagePullFailed(format!(
+                "the pull of {image} ended without the image"
+            ))),
+            Err(e) => Err(from_bollard(e)),
+        }
+    }
+
+    /// Creates and starts the container `spec` describes; returns its id. The workspace and
+    /// outputs folders are handed to the sandbox user (when we may chown: as root). A
+    /// container that was created but would not start is removed again.
+    pub async fn start(&self, spec: &ContainerSpec) -> ContainerResult<String> {
+        let mut spec = spec.clone();
+        let (workspace, outputs) = (spec.workspace.clone(), spec.outputs.clone());
+        (spec.workspace, spec.outputs) = tokio::task::spawn_blocking(move || {
+            Ok::<_, ContainerError>((prepare_mount(&workspace)?, prepare_mount(&outputs)?))
+        })
+        .await
+        .map_err(|e| ContainerError::Docker(format!("preparing mounts: {e}")))??;
+        let body = spec::create_body(&spec)?;
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| match status_of(&e) {
+                Some(404) => ContainerError::ImageMissing(spec.image.clone()),
+                _ => from_bollard(e),
+            })?;
+        for warning in &created.warnings {
+            tracing::warn!(container = %spec.name, warning, "Docker warning on create");
+        }
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            let e = from_bollard(e);
+            if let Err(rm) = self.stop_and_remove(&created.id).await {
+                tracing::warn!(container = %spec.name, error = %rm, "removing a container that did not start");
+            }
+            return Err(e);
+        }
+        tracing::debug!(container = %spec.name, id = %created.id, image = %spec.image, "container started");
+        Ok(created.id)
+    }
+
+    /// Runs `cmd` in the running container `id` (as its user, in `/workspace`), killing it and
+    /// its children after `timeout`, keeping at most `output_cap` bytes of each stream.
+    pub async fn exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        timeout: Duration,
+        output_cap: usize,
+    ) -> ContainerResult<ExecOutput> {
+        exec::run(&self.docker, id, cmd, timeout, output_cap).await
+    }
+
+    /// Waits until the container's main process ends; its exit status and whether the OOM
+    /// killer acted.
+    pub async fn wait(&self, id: &str) -> ContainerResult<ContainerExit> {
+        let mut waits = self.docker.wait_container(id, None);
+        let exit_code = match waits.next().await {
+            Some(Ok(r)) => r.status_code,
+            // bollard reports a non-zero exit status as an error; for us it is an outcome.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(from_bollard(e)),
+            None => {
+                return Err(ContainerError::Docker(
+                    "the wait ended without a status".into(),
+                ));
+            }
+        };
+        let state = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(from_bollard)?
+            .state
+            .unwrap_or_default();
+        Ok(ContainerExit {
+            exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+        })
+    }
+
+    /// The container's output: what it has written so far, and with `follow` what it writes
+    /// next until it ends. Stdout and stderr only (not exec output, which `exec` returns).
+    pub fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, ContainerResult<LogChunk>> {
+        let options = LogsOptionsBuilder::new()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        self.docker
+            .logs(id, Some(options))
+            .filter_map(|item| async move {
+                match item {
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok(LogChunk {
+                            stream: "stdout",
+                            data: message,
+                        }))
+                    }
+                    Ok(LogOutput::StdErr { message }) => Some(Ok(LogChunk {
+                        stream: "stderr",
+                        data: message,
+                    })),
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(from_bollard(e))),
+                }
+            })
+            .boxed()
+    }
+
+    /// One usage reading (Docker's one-shot stats: no second sample for a CPU percentage; the
+    /// meter differentiates cumulative CPU time itself). Zeros for a container that is not
+    /// running.
+    pub async fn stats(&self, id: &str) -> ContainerResult<Sample> {
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let stats = match self.docker.stats(id, Some(options)).next().await {
+            Some(r) => r.map_err(from_bollard)?,
+            None => {
+                return Err(ContainerError::Docker(
+                    "stats ended without a sample".into(),
+                ));
+            }
+        };
+        let cpu_total_ns = stats
+            .cpu_stats
+            .and_then(|c| c.cpu_usage)
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0);
+        let memory_bytes = stats.memory_stats.map_or(0, |m| {
+            let usage = m.usage.unwrap_or(0);
+            // As the docker CLI: cgroup v1 names it total_inactive_file, v2 inactive_file.
+            let cache = m.stats.as_ref().map_or(0, |s| {
+                s.get("total_inactive_file")
+                    .or_else(|| s.get("inactive_file"))
+                    .copied()
+                    .unwrap_or(0)
+            });
+            usage.saturating_sub(cache)
+        });
+        let pids = stats.pids_stats.and_then(|p| p.current).unwrap_or(0);
+        Ok(Sample {
+            cpu_total_ns,
+            memory_bytes,
+            pids,
+        })
+    }
+
+    /// Stops the container (SIGTERM, SIGKILL after [`STOP_GRACE_SECS`]) and removes it with its
+    /// anonymous volumes. A container that is already gone is fine.
+    pub async fn stop_and_remove(&self, id: &str) -> ContainerResult<()> {
+        let stop = StopContainerOptionsBuilder::new()
+            .t(STOP_GRACE_SECS)
+            .build();
+        match self.docker.stop_container(id, Some(stop)).await {
+            // 304: not running.
+            Ok(()) => {}
+            Err(e) if matches!(status_of(&e), Some(304 | 404)) => {}
+            Err(e) => {
+                tracing::debug!(container = id, error = %e, "stop failed; removing by force");
+            }
+        }
+        let remove = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(remove)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            // Someone else is removing it already.
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
+            Err(e) => Err(from_bollard(e)),
+        }
+    }
+
+    /// Whether the container is running; `None` when there is no such container.
+    pub async fn inspect_running(&self, id: &str) -> ContainerResult<Option<bool>> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(c) => Ok(Some(c.state.and_then(|s| s.running).unwrap_or(false))),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(from_bollard(e)),
+        }
+    }
+}
+
+/// The absolute path of a mount folder, owned (with everything in it) by the sandbox user so
+/// the guest can write there. Chown needs root; as another user the folders are used as
+/// they are, and must already be writable by uid 1000.
+fn prepare_mount(dir: &Path) -> ContainerResult<PathBuf> {
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|e| ContainerError::InvalidSpec(format!("mount folder {}: {e}", dir.display())))?;
+    if !dir.is_dir() {
+        return Err(ContainerError::InvalidSpec(format!(
+            "mount folder {} is not a folder",
+            dir.display()
+        )));
+    }
+    match chown_tree(&dir, SANDBOX_UID) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::debug!(dir = %dir.display(), "not allowed to chown; using the folder as it is");
+        }
+        Err(e) => {
+            return Err(ContainerError::Docker(format!(
+                "handing {} to the sandbox user: {e}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+/// Chowns `root` and everything under it to `id:id`, without following symlinks: a folder a
+/// previous guest wrote to may hold links pointing anywhere on the host.
+fn chown_tree(root: &Path, id: u32) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.uid() != id || meta.gid() != id {
+            std::os::unix::fs::lchown(&path, Some(id), Some(id))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                todo.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The HTTP status Docker answered with, if the error is an answer.
+fn status_of(e: &BollardError) -> Option<u16> {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// A connection-level failure reads "unavailable"; anything else goes through [`from_bollard`].
+fn unavailable(e: BollardError) -> ContainerError {
+    match e {
+        BollardError::DockerResponseServerError { .. } => from_bollard(e),
+        other => ContainerError::Unavailable(format!(
+            "{} (is dockerd running, and is its socket — DOCKER_HOST or /var/run/docker.sock — \
+             usable by this user?)",
+            chain(&other)
+        )),
+    }
+}
+
+/// Our error for a bollard error, with the whole cause chain in the message.
+pub(crate) fn from_bollard(e: BollardError) -> ContainerError {
+    match e {
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => ContainerError::NotFound(message),
+        BollardError::DockerResponseServerError { message, .. } => ContainerError::Docker(message),
+        BollardError::SocketNotFoundError(_)
+        | BollardError::HyperLegacyError { .. }
+        | BollardError::RequestTimeoutError => ContainerError::Unavailable(chain(&e)),
+        other => ContainerError::Docker(chain(&other)),
+    }
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        // hyper's errors repeat their source in their own message.
+        let cause_text = cause.to_string();
+        if !s.contains(&cause_text) {
+            s.push_str(": ");
+            s.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    s
+}

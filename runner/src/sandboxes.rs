@@ -1,0 +1,803 @@
+//! Container sandboxes on this runner: placement, lifecycle and the meter.
+//!
+//! A runner offers CPU, memory and GPU cards (its books: what it has, what its sandboxes
+//! hold). It claims a pending container sandbox only if it fits what is free; one that fits
+//! nowhere stays pending with the reason in `waiting_for`, never failed for it. Placing one
+//! starts its container ([`crate::container`]) with the sandbox's folders mounted, restoring
+//! them first from the snapshot when it resumes. Asked to pause (NOTIFY `pause:<id>`), the
+//! runner stops the container, writes `/workspace` and `/outputs` into the sandbox's snapshot
+//! in PostgreSQL (so any runner can resume it) and frees its share; told it ended
+//! (`end:<id>`: deleted, timed out), it removes the container. A container whose command ends
+//! by itself ends its sandbox (`exited`, or `oom`).
+//!
+//! Once a second the meter samples each running container (CPU and memory from Docker, the GPU
+//! share it holds) and writes the samples, with their cost at the configured prices, in one
+//! batch.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sbx_limits::billing::{Prices, Resource};
+use sbx_limits::gpu::{Inventory, Ledger};
+use sbx_limits::sandbox::GpuRequest;
+use sbx_store::Pool;
+use sbx_store::ids::SandboxId;
+use sbx_store::sandboxes::{self, PendingContainer, Sandbox, Transition};
+use sbx_store::seal::Sealer;
+use sbx_store::usage::UsageSample;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::container::{
+    ContainerBackend, ContainerError, ContainerSpec, GpuAssignment, RegistryAuth,
+};
+
+/// The keep-alive a sandbox without a command runs, so that `exec` has something to run in.
+pub const KEEP_ALIVE: &[&str] = &["sleep", "infinity"];
+/// Processes and threads a sandbox may have at once.
+const PIDS_LIMIT: i64 = 512;
+/// Most bytes of files a container sandbox carries through a pause.
+const MAX_SNAPSHOT_FILES: u64 = 2 << 30;
+/// First bytes of a container sandbox's snapshot.
+const MAGIC: &[u8; 8] = b"SBXFILE1";
+
+/// What this runner offers to container sandboxes.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// CPU, in thousandths of a core.
+    pub cpu_millis: u32,
+    /// Memory, in bytes.
+    pub memory_bytes: u64,
+    /// GPU cards (from NVML, or declared in config).
+    pub gpus: Inventory,
+    /// Where sandboxes' folders live while placed here.
+    pub dir: PathBuf,
+    /// Prices for the meter.
+    pub prices: Prices,
+}
+
+/// A sandbox this runner holds.
+struct Held {
+    sandbox: Sandbox,
+    container: Option<String>,
+    /// (model, cards' worth) of its GPU share.
+    gpu: Option<(String, f64)>,
+    /// CPU time at the last sample, and when.
+    last: Option<(u64, Instant)>,
+    /// Being paused or removed: the exit watcher and the meter leave it alone.
+    leaving: bool,
+}
+
+/// The container sandboxes of one runner.
+pub struct ContainerHost {
+    pool: Pool,
+    backend: ContainerBackend,
+    runner: uuid::Uuid,
+    sealer: Sealer,
+    config: HostConfig,
+    books: Mutex<Books>,
+}
+
+struct Books {
+    ledger: Ledger,
+    held: HashMap<SandboxId, Held>,
+}
+
+impl Books {
+    fn free(&self, config: &HostConfig) -> (i64, i64) {
+        let (cpu, mem) = self.held.values().fold((0i64, 0i64), |(c, m), h| {
+            (
+                c + i64::from(h.sandbox.cpu_millis),
+                m + h.sandbox.memory_bytes,
+            )
+        });
+        (
+            i64::from(config.cpu_millis) - cpu,
+            config.memory_bytes as i64 - mem,
+        )
+    }
+}
+
+fn gpu_request(s: &Sandbox) -> Option<GpuRequest> {
+    s.gpu
+        .as_ref()
+        .and_then(|g| serde_json::from_value::<GpuRequest>(g.clone()).ok())
+}
+
+impl ContainerHost {
+    /// The container sandboxes of runner `runner`, run through `backend`.
+    pub fn new(
+        pool: Pool,
+        backend: ContainerBackend,
+        runner: uuid::Uuid,
+        sealer: Sealer,
+        config: HostConfig,
+    ) -> Arc<Self> {
+        let ledger = Ledger::new(config.gpus.clone());
+        Arc::new(Self {
+            pool,
+            backend,
+            runner,
+            sealer,
+            config,
+            books: Mutex::new(Books {
+                ledger,
+                held: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The GPU inventory's free shares, per model.
+    pub fn gpu_shares(&self) -> Vec<sbx_limits::gpu::ModelShares> {
+        self.books.lock().expect("books lock").ledger.free_shares()
+    }
+
+    /// Run until `stop` fires: place pending sandboxes, act on notifications, meter.
+    pub async fn run(self: Arc<Self>, notes: sbx_store::notify::Notes, stop: CancellationToken) {
+        if let Err(e) = self.adopt().await {
+            tracing::warn!(error = %e, "could not take over this runner's earlier sandboxes");
+        }
+        let mut rx = notes.subscribe();
+        let mut place = tokio::time::interval(Duration::from_millis(500));
+        let mut meter = tokio::time::interval(Duration::from_secs(1));
+        place.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        meter.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = place.tick() => self.clone().place().await,
+                _ = meter.tick() => {
+                    if let Err(e) = self.meter().await {
+                        tracing::warn!(error = %e, "metering failed; retrying in a second");
+                    }
+                }
+                note = rx.recv() => match note {
+                    Ok((channel, payload)) if channel == sandboxes::CHANNEL => {
+                        let this = self.clone();
+                        tokio::spawn(async move { this.on_note(&payload).await });
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Pause every running sandbox here (reason `shutdown`): a restart resumes them from their
+    /// snapshots, on this runner or another.
+    async fn shutdown(&self) {
+        let running: Vec<SandboxId> = {
+            let books = self.books.lock().expect("books lock");
+            books
+                .held
+                .iter()
+                .filter(|(_, h)| h.container.is_some() && !h.leaving)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in running {
+            if let Err(e) = self.pause(id, "shutdown").await {
+                tracing::warn!(sandbox = %id, error = %e, "could not pause a container sandbox at shutdown");
+            }
+        }
+    }
+
+    /// Sandboxes this runner id held before: none, since runner ids are new per process; kept
+    /// for a runner that restarts with its id.
+    async fn adopt(&self) -> Result<(), sbx_store::StoreError> {
+        for s in sandboxes::held_by(&self.pool, self.runner).await? {
+            tracing::info!(sandbox = %s.sandbox_id, "a sandbox held by this runner id before: failing it");
+            sandboxes::transition(
+                &self.pool,
+                s.sandbox_id,
+                Transition {
+                    from: &["pending", "running"],
+                    to: "failed",
+                    reason: "runner_lost",
+                    detail: Some("its runner restarted"),
+                    holder: None,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn on_note(self: &Arc<Self>, payload: &str) {
+        let mut parts = payload.splitn(3, ':');
+        let (Some(what), Some(id)) = (parts.next(), parts.next().and_then(SandboxId::parse)) else {
+            return;
+        };
+        match what {
+            "pending" => self.clone().place().await,
+            "end" => self.remove(id).await,
+            "pause" => {
+                let reason = parts.next().unwrap_or("user");
+                if let Err(e) = self.pause(id, reason).await {
+                    tracing::warn!(sandbox = %id, error = %e, "could not pause a container sandbox");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Claim what fits and start it.
+    async fn place(self: Arc<Self>) {
+        let claimed = {
+            let this = self.clone();
+            sandboxes::claim_containers(&self.pool, self.runner, 16, move |s| this.fit(s)).await
+        };
+        let claimed = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                // The claim rolled back: give back what `fit` booked.
+                tracing::warn!(error = %e, "claiming container sandboxes failed");
+                let mut books = self.books.lock().expect("books lock");
+                let ghosts: Vec<SandboxId> = books
+                    .held
+                    .iter()
+                    .filter(|(_, h)| h.container.is_none() && !h.leaving)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ghosts {
+                    books.held.remove(&id);
+                    books.ledger.release(&id.to_string());
+                }
+                return;
+            }
+        };
+        for p in claimed {
+            let this = self.clone();
+            tokio::spawn(async move { this.start(p).await });
+        }
+    }
+
+    /// Whether `s` fits what is free here; books it if so.
+    fn fit(&self, s: &Sandbox) -> Result<Option<serde_json::Value>, String> {
+        let mut books = self.books.lock().expect("books lock");
+        let (cpu, mem) = books.free(&self.config);
+        if i64::from(s.cpu_millis) > cpu || s.memory_bytes > mem {
+            return Err(format!(
+                "waiting for CPU and memory: {:.2} cores and {} MiB are free on the runners that looked",
+                cpu.max(0) as f64 / 1000.0,
+                mem.max(0) >> 20
+            ));
+        }
+        let mut gpu = None;
+        let mut alloc = None;
+        if let Some(req) = gpu_request(s) {
+            let a = books
+                .ledger
+                .place(&req, &s.sandbox_id.to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "waiting for a GPU: {} × {} of a {:?} card is not free on the runners that looked",
+                        req.count, req.fraction, req.r#type
+                    )
+                })?;
+            let model = books
+                .ledger
+                .cards()
+                .find(|c| a.card_uuids.first() == Some(&c.uuid))
+                .map(|c| c.model.clone())
+                .unwrap_or_default();
+            gpu = Some((model.clone(), a.cards_worth()));
+            alloc = Some(serde_json::json!({
+                "cards": a.card_uuids,
+                "quarters": a.quarters_per_card,
+                "model": model,
+            }));
+        }
+        books.held.insert(
+            s.sandbox_id,
+            Held {
+                sandbox: s.clone(),
+                container: None,
+                gpu,
+                last: None,
+                leaving: false,
+            },
+        );
+        Ok(alloc)
+    }
+
+    fn folders(&self, id: SandboxId) -> (PathBuf, PathBuf) {
+        let root = self.config.dir.join(id.0.simple().to_string());
+        (root.join("workspace"), root.join("outputs"))
+    }
+
+    /// Start placed sandbox `p`: its folders (restored from its snapshot when it resumes), its
+    /// image, its container. A failure fails the sandbox with the reason.
+    async fn start(self: Arc<Self>, p: PendingContainer) {
+        let id = p.sandbox.sandbox_id;
+        let resumed = p.snapshot.is_some();
+        let outcome = self.start_container(&p).await;
+        let (reason, detail) = match outcome {
+            Ok(container) => {
+                let reason = if resumed { "resumed" } else { "started" };
+                match sandboxes::container_started(&self.pool, id, self.runner, &container, reason)
+                    .await
+                {
+                    Ok(Some(_)) => {
+                        if let Some(h) = self.books.lock().expect("books lock").held.get_mut(&id) {
+                            h.container = Some(container.clone());
+                            // Metered from now: the first sample covers the first second.
+                            h.last = Some((0, Instant::now()));
+                        }
+                        let this = self.clone();
+                        tokio::spawn(async move { this.watch(id, container).await });
+                        return;
+                    }
+                    Ok(None) => {
+                        // Ended meanwhile (deleted, timed out).
+                        let _ = self.backend.stop_and_remove(&container).await;
+                        self.forget(id);
+                        return;
+                    }
+                    Err(e) => ("start_failed", e.to_string()),
+                }
+            }
+            Err((reason, detail)) => (reason, detail),
+        };
+        tracing::warn!(sandbox = %id, reason, detail, "a container sandbox could not start");
+        if let Err(e) = sandboxes::transition(
+            &self.pool,
+            id,
+            Transition {
+                from: &["pending"],
+                to: "failed",
+                reason,
+                detail: Some(&detail),
+                holder: None,
+            },
+        )
+        .await
+        {
+            tracing::warn!(sandbox = %id, error = %e, "could not record a failed start");
+        }
+        self.forget(id);
+    }
+
+    async fn start_container(
+        &self,
+        p: &PendingContainer,
+    ) -> Result<String, (&'static str, String)> {
+        let id = p.sandbox.sandbox_id;
+        let (workspace, outputs) = self.folders(id);
+        for d in [&workspace, &outputs] {
+            std::fs::create_dir_all(d).map_err(|e| ("start_failed", e.to_string()))?;
+        }
+        if let Some(snapshot) = &p.snapshot {
+            unpack(snapshot, &workspace, &outputs).map_err(|e| ("snapshot_corrupt", e))?;
+        }
+        let auth = match &p.registry_auth {
+            Some(sealed) => Some(self.open_auth(sealed).map_err(|e| ("start_failed", e))?),
+            None => None,
+        };
+        let env: Vec<(String, String)> = match &p.env_sealed {
+            Some(sealed) => {
+                let plain = self
+                    .sealer
+                    .open(sealed)
+                    .map_err(|e| ("start_failed", e.to_string()))?;
+                serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&plain)
+                    .map_err(|e| ("start_failed", e.to_string()))?
+                    .into_iter()
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        // The root is read-only: tools that write under $HOME get the writable /tmp, unless the
+        // caller says otherwise.
+        let mut env = env;
+        if !env.iter().any(|(k, _)| k == "HOME") {
+            env.insert(0, ("HOME".into(), "/tmp".into()));
+        }
+        let image = self.resolve_image(&p.sandbox.image, &p.docker_image).await;
+        self.backend
+            .ensure_image(&image, auth.as_ref())
+            .await
+            .map_err(|e| match e {
+                ContainerError::ImagePullFailed(m) | ContainerError::ImageMissing(m) => {
+                    ("image_pull_failed", m)
+                }
+                other => ("start_failed", other.to_string()),
+            })?;
+        let gpu = p.sandbox.gpu.as_ref().and_then(|_| {
+            let books = self.books.lock().expect("books lock");
+            let a = books.ledger.allocation(&id.to_string())?;
+            let card = books
+                .ledger
+                .cards()
+                .find(|c| a.card_uuids.first() == Some(&c.uuid))?;
+            let fraction = f64::from(a.quarters_per_card) / 4.0;
+            if card.declared {
+                // No real card backs a declared one: Docker would refuse a device request for
+                // it. The container is told what it was given, as a real one would be.
+                env.push(("NVIDIA_VISIBLE_DEVICES".into(), a.card_uuids.join(",")));
+                if fraction < 1.0 {
+                    env.push((
+                        "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".into(),
+                        format!("{}", (fraction * 100.0).round() as u32),
+                    ));
+                }
+                env.push(("SBX_GPU_DECLARED".into(), "1".into()));
+                return None;
+            }
+            Some(GpuAssignment {
+                uuids: a.card_uuids.clone(),
+                fraction,
+                device_memory_bytes: Some(card.memory_bytes).filter(|m| *m > 0),
+            })
+        });
+        let command = p
+            .sandbox
+            .command
+            .as_ref()
+            .and_then(|c| serde_json::from_value::<Vec<String>>(c.clone()).ok())
+            .unwrap_or_else(|| KEEP_ALIVE.iter().map(|s| (*s).to_owned()).collect());
+        let spec = ContainerSpec {
+            name: format!("sbx-{}", id.0.simple()),
+            image,
+            command: Some(command),
+            env,
+            cpu_millis: p.sandbox.cpu_millis as u32,
+            memory_bytes: p.sandbox.memory_bytes as u64,
+            pids_limit: PIDS_LIMIT,
+            network: p.network,
+            gpu,
+            workspace,
+            outputs,
+            labels: vec![
+                ("sbx.sandbox".into(), id.to_string()),
+                ("sbx.project".into(), p.sandbox.project_id.to_string()),
+            ],
+        };
+        // A container of this name left by an earlier placement that failed half-way.
+        let _ = self.backend.stop_and_remove(&spec.name).await;
+        self.backend
+            .start(&spec)
+            .await
+            .map_err(|e| ("start_failed", e.to_string()))
+    }
+
+    /// The image to run for catalog name or reference `image`: the catalog's local build when
+    /// this host has it, else `reference`.
+    async fn resolve_image(&self, image: &str, reference: &str) -> String {
+        if let Some(local) = sbx_limits::catalog::find(image).and_then(|c| c.local_image.clone())
+            && self.backend.docker().inspect_image(&local).await.is_ok()
+        {
+            return local;
+        }
+        reference.to_owned()
+    }
+
+    fn open_auth(&self, sealed: &[u8]) -> Result<RegistryAuth, String> {
+        let plain = self.sealer.open(sealed).map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+        Ok(RegistryAuth {
+            username: v["username"].as_str().unwrap_or_default().to_owned(),
+            password: v["password"].as_str().unwrap_or_default().to_owned(),
+            server: v["server"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// Wait for container `container` of sandbox `id` to end by itself, and end the sandbox.
+    async fn watch(&self, id: SandboxId, container: String) {
+        let exit = self.backend.wait(&container).await;
+        let leaving = self
+            .books
+            .lock()
+            .expect("books lock")
+            .held
+            .get(&id)
+            .is_none_or(|h| h.leaving);
+        if leaving {
+            return;
+        }
+        let (to, reason, detail) = match exit {
+            Ok(e) if e.oom_killed => (
+                "failed",
+                "oom",
+                format!("the container ran out of memory (exit {})", e.exit_code),
+            ),
+            Ok(e) if e.exit_code == 0 => {
+                ("terminated", "exited", "its command exited with 0".into())
+            }
+            Ok(e) => (
+                "failed",
+                "exited",
+                format!("its command exited with {}", e.exit_code),
+            ),
+            Err(e) => ("failed", "runner_error", e.to_string()),
+        };
+        if let Err(e) = sandboxes::transition(
+            &self.pool,
+            id,
+            Transition {
+                from: &["running"],
+                to,
+                reason,
+                detail: Some(&detail),
+                holder: None,
+            },
+        )
+        .await
+        {
+            tracing::warn!(sandbox = %id, error = %e, "could not record a container's end");
+        }
+        self.remove(id).await;
+    }
+
+    /// Pause sandbox `id`, if it runs here: its folders into the snapshot, its container and
+    /// share freed.
+    async fn pause(&self, id: SandboxId, reason: &str) -> Result<(), String> {
+        let container = {
+            let mut books = self.books.lock().expect("books lock");
+            let Some(h) = books.held.get_mut(&id) else {
+                return Ok(());
+            };
+            let Some(c) = h.container.clone() else {
+                return Ok(()); // still starting: asked again by the caller's retry
+            };
+            h.leaving = true;
+            c
+        };
+        let started = Instant::now();
+        // Stopped first, so the files are still while they are read.
+        let _ = self
+            .backend
+            .docker()
+            .stop_container(
+                &container,
+                Some(
+                    bollard::query_parameters::StopContainerOptionsBuilder::new()
+                        .t(crate::container::STOP_GRACE_SECS)
+                        .build(),
+                ),
+            )
+            .await;
+        let (workspace, outputs) = self.folders(id);
+        let snapshot = pack(&workspace, &outputs)?;
+        let kept = sandboxes::pause(&self.pool, id, self.runner, reason, &snapshot)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            sandbox = %id,
+            kept,
+            bytes = snapshot.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "container sandbox paused"
+        );
+        self.remove(id).await;
+        Ok(())
+    }
+
+    /// Let sandbox `id` go: its container, folders and share. Its last stretch of running
+    /// time is metered first.
+    async fn remove(&self, id: SandboxId) {
+        let (container, last) = {
+            let mut books = self.books.lock().expect("books lock");
+            match books.held.get_mut(&id) {
+                Some(h) => {
+                    h.leaving = true;
+                    let tail = h
+                        .last
+                        .take()
+                        .map(|(_, then)| self.sample(h, id, then.elapsed().as_secs_f64(), None));
+                    (h.container.clone(), tail)
+                }
+                None => return,
+            }
+        };
+        if let Some(sample) = last
+            && let Err(e) = sbx_store::usage::insert(&self.pool, &[sample]).await
+        {
+            tracing::warn!(sandbox = %id, error = %e, "could not meter a sandbox's last seconds");
+        }
+        if let Some(c) = container
+            && let Err(e) = self.backend.stop_and_remove(&c).await
+        {
+            tracing::warn!(sandbox = %id, error = %e, "could not remove a container");
+        }
+        let root = self.config.dir.join(id.0.simple().to_string());
+        let _ = std::fs::remove_dir_all(root);
+        self.forget(id);
+    }
+
+    fn forget(&self, id: SandboxId) {
+        let mut books = self.books.lock().expect("books lock");
+        books.held.remove(&id);
+        books.ledger.release(&id.to_string());
+    }
+
+    /// One round of the meter, and the heartbeat of what this runner holds.
+    async fn meter(&self) -> Result<(), sbx_store::StoreError> {
+        let running: Vec<(SandboxId, String)> = {
+            let books = self.books.lock().expect("books lock");
+            books
+                .held
+                .iter()
+                .filter(|(_, h)| !h.leaving)
+                .filter_map(|(id, h)| h.container.clone().map(|c| (*id, c)))
+                .collect()
+        };
+        let stats =
+            futures_util::future::join_all(running.iter().map(|(_, c)| self.backend.stats(c)))
+                .await;
+        let now = Instant::now();
+        let mut samples = Vec::new();
+        {
+            let mut books = self.books.lock().expect("books lock");
+            for ((id, _), stat) in running.iter().zip(stats) {
+                let Ok(stat) = stat else { continue };
+                let Some(h) = books.held.get_mut(id) else {
+                    continue;
+                };
+                let Some((cpu_before, then)) = h.last.replace((stat.cpu_total_ns, now)) else {
+                    continue; // the first reading only starts the interval
+                };
+                let seconds = now.duration_since(then).as_secs_f64();
+                let used = (
+                    stat.cpu_total_ns.saturating_sub(cpu_before) as f64 / 1e9 / seconds,
+                    stat.memory_bytes as i64,
+                );
+                samples.push(self.sample(h, *id, seconds, Some(used)));
+            }
+        }
+        sbx_store::usage::insert(&self.pool, &samples).await?;
+        let held: Vec<(SandboxId, i64)> = {
+            let books = self.books.lock().expect("books lock");
+            books.held.keys().map(|id| (*id, 0)).collect()
+        };
+        sandboxes::heartbeat(&self.pool, self.runner, &held).await?;
+        Ok(())
+    }
+}
+
+impl ContainerHost {
+    /// A sample of `h` over the last `seconds`, priced; `used`: (cores, bytes) Docker reported.
+    fn sample(
+        &self,
+        h: &Held,
+        id: SandboxId,
+        seconds: f64,
+        used: Option<(f64, i64)>,
+    ) -> UsageSample {
+        let cores = f64::from(h.sandbox.cpu_millis) / 1000.0;
+        let gib = h.sandbox.memory_bytes as f64 / f64::from(1u32 << 30);
+        let prices = &self.config.prices;
+        let (gpu_model, gpu_share) = h.gpu.clone().unzip();
+        let gpu_share = gpu_share.unwrap_or(0.0);
+        UsageSample {
+            project_id: h.sandbox.project_id,
+            sandbox_id: Some(id),
+            at: chrono::Utc::now(),
+            seconds,
+            state: "running",
+            cpu_cores: cores,
+            memory_bytes: h.sandbox.memory_bytes,
+            cpu_used: used.map(|u| u.0),
+            memory_used: used.map(|u| u.1),
+            gpu_cost: gpu_model.as_ref().map_or(0.0, |m| {
+                prices.cost(&Resource::Gpu { model: m.clone() }, gpu_share, seconds)
+            }),
+            gpu_model,
+            gpu_share,
+            storage_bytes: 0,
+            cpu_cost: prices.cost(&Resource::Cpu, cores, seconds),
+            memory_cost: prices.cost(&Resource::Memory, gib, seconds),
+            storage_cost: 0.0,
+        }
+    }
+}
+
+/// `/workspace` and `/outputs` of a sandbox as a snapshot: `MAGIC`, the SHA-256 of the rest,
+/// then zstd of (tree, path, bytes) entries.
+pub fn pack(workspace: &Path, outputs: &Path) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    let mut total = 0u64;
+    for (tree, root) in [(0u8, workspace), (1, outputs)] {
+        for (rel, meta) in crate::wasm::workspace::scan(root).map_err(|e| e.to_string())? {
+            total += meta.len();
+            if total > MAX_SNAPSHOT_FILES {
+                return Err(format!(
+                    "the sandbox's files hold over {} GiB, more than a pause keeps",
+                    MAX_SNAPSHOT_FILES >> 30
+                ));
+            }
+            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            std::fs::File::open(root.join(&rel))
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .map_err(|e| format!("{rel}: {e}"))?;
+            body.push(tree);
+            body.extend_from_slice(&(rel.len() as u32).to_le_bytes());
+            body.extend_from_slice(rel.as_bytes());
+            body.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            body.extend_from_slice(&bytes);
+        }
+    }
+    let compressed = zstd::bulk::compress(&body, 1).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(compressed.len() + 48);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&compressed));
+    out.extend_from_slice(&compressed);
+    Ok(out)
+}
+
+/// Write the files of snapshot `bytes` into `workspace` and `outputs`.
+pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<(), String> {
+    let bad = |m: &str| format!("the snapshot cannot be restored: {m}");
+    if bytes.len() < 48 || &bytes[..8] != MAGIC {
+        return Err(bad("it is not a container sandbox snapshot"));
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    if Sha256::digest(&bytes[48..]).as_slice() != &bytes[16..48] {
+        return Err(bad("its checksum does not match: the data is damaged"));
+    }
+    if len > MAX_SNAPSHOT_FILES + (64 << 20) {
+        return Err(bad("it claims an impossible size"));
+    }
+    let body =
+        zstd::bulk::decompress(&bytes[48..], len as usize).map_err(|e| bad(&e.to_string()))?;
+    let mut rest = body.as_slice();
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        if rest.len() < n {
+            return Err(bad("it is truncated"));
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    while let Ok(tree) = take(1) {
+        let tree = tree[0];
+        let n = u32::from_le_bytes(take(4)?.try_into().expect("4")) as usize;
+        let path = std::str::from_utf8(take(n)?)
+            .map_err(|_| bad("a bad path"))?
+            .to_owned();
+        let n = u64::from_le_bytes(take(8)?.try_into().expect("8")) as usize;
+        let data = take(n)?;
+        if tree > 1
+            || path.is_empty()
+            || path.starts_with('/')
+            || path.split('/').any(|c| c.is_empty() || c == "..")
+        {
+            return Err(bad("a file path outside the sandbox"));
+        }
+        let target = if tree == 0 { workspace } else { outputs }.join(&path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(&target, data).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_round_trip_through_a_snapshot_and_damage_is_refused() {
+        let root = std::env::temp_dir().join(format!("sbx-pack-{}", uuid::Uuid::now_v7()));
+        let (w, o) = (root.join("w"), root.join("o"));
+        std::fs::create_dir_all(w.join("d")).unwrap();
+        std::fs::create_dir_all(&o).unwrap();
+        std::fs::write(w.join("d/a.txt"), b"alpha").unwrap();
+        std::fs::write(o.join("metrics.json"), b"{}").unwrap();
+        let snap = pack(&w, &o).unwrap();
+        let (w2, o2) = (root.join("w2"), root.join("o2"));
+        unpack(&snap, &w2, &o2).unwrap();
+        assert_eq!(std::fs::read(w2.join("d/a.txt")).unwrap(), b"alpha");
+        assert_eq!(std::fs::read(o2.join("metrics.json")).unwrap(), b"{}");
+        let mut bad = snap.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(unpack(&bad, &w2, &o2).unwrap_err().contains("checksum"));
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}

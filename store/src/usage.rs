@@ -1,0 +1,238 @@
+//! The meter's records and the usage report.
+//!
+//! Three sources make a project's usage:
+//! - `usage_samples`: what runners sample once a second for each running container (allocated
+//!   CPU, memory and GPU share, billed; used CPU and memory beside them), priced when written;
+//! - the sandboxes' state changes: a code-interpreter session is billed its allocation for
+//!   the time it was `running`, and any sandbox its snapshot's size for the time it was
+//!   `paused` — exact to the event, priced when reported;
+//! - finished execs (`jobs`): the time each really ran.
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{ProjectId, SandboxId};
+use crate::{Pool, Result};
+
+/// One sample of one workload.
+#[derive(Debug, Clone)]
+pub struct UsageSample {
+    /// Whose.
+    pub project_id: ProjectId,
+    /// Which sandbox.
+    pub sandbox_id: Option<SandboxId>,
+    /// End of the sampled interval.
+    pub at: DateTime<Utc>,
+    /// Length of the interval.
+    pub seconds: f64,
+    /// `running` or `paused`.
+    pub state: &'static str,
+    /// CPU allocated, in cores.
+    pub cpu_cores: f64,
+    /// Memory allocated.
+    pub memory_bytes: i64,
+    /// CPU used over the interval, in cores.
+    pub cpu_used: Option<f64>,
+    /// Memory in use.
+    pub memory_used: Option<i64>,
+    /// GPU model held.
+    pub gpu_model: Option<String>,
+    /// Cards' worth held.
+    pub gpu_share: f64,
+    /// Snapshot size.
+    pub storage_bytes: i64,
+    /// Costs, USD.
+    pub cpu_cost: f64,
+    /// Memory cost.
+    pub memory_cost: f64,
+    /// GPU cost.
+    pub gpu_cost: f64,
+    /// Storage cost.
+    pub storage_cost: f64,
+}
+
+/// Write `samples` in one statement.
+pub async fn insert(pool: &Pool, samples: &[UsageSample]) -> Result<()> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "insert into usage_samples (project_id, sandbox_id, at, seconds, state, cpu_cores,
+                 memory_bytes, cpu_used, memory_used, gpu_model, gpu_share, storage_bytes, cpu_cost,
+                 memory_cost, gpu_cost, storage_cost)
+             select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::float8[], $5::text[],
+                 $6::float8[], $7::int8[], $8::float8[], $9::int8[], $10::text[], $11::float8[],
+                 $12::int8[], $13::float8[], $14::float8[], $15::float8[], $16::float8[])",
+        )
+        .await?;
+    macro_rules! col {
+        ($f:expr) => {
+            samples.iter().map($f).collect::<Vec<_>>()
+        };
+    }
+    client
+        .execute(
+            &stmt,
+            &[
+                &col!(|s| s.project_id.0),
+                &col!(|s| s.sandbox_id.map(|i| i.0)),
+                &col!(|s| s.at),
+                &col!(|s| s.seconds),
+                &col!(|s| s.state),
+                &col!(|s| s.cpu_cores),
+                &col!(|s| s.memory_bytes),
+                &col!(|s| s.cpu_used),
+                &col!(|s| s.memory_used),
+                &col!(|s| s.gpu_model.clone()),
+                &col!(|s| s.gpu_share),
+                &col!(|s| s.storage_bytes),
+                &col!(|s| s.cpu_cost),
+                &col!(|s| s.memory_cost),
+                &col!(|s| s.gpu_cost),
+                &col!(|s| s.storage_cost),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Sampled usage of one sandbox over a range, summed per key.
+#[derive(Debug, Clone, Default)]
+pub struct SampledSums {
+    /// Seconds sampled.
+    pub seconds: f64,
+    /// Core-seconds allocated.
+    pub cpu_core_seconds: f64,
+    /// GiB-seconds allocated.
+    pub memory_gib_seconds: f64,
+    /// Cards'-worth-seconds held.
+    pub gpu_seconds: f64,
+    /// Costs, USD.
+    pub cpu_cost: f64,
+    /// Memory cost.
+    pub memory_cost: f64,
+    /// GPU cost.
+    pub gpu_cost: f64,
+}
+
+/// Sampled usage of `project` in [`from`, `to`), per sandbox and UTC day.
+pub async fn sampled(
+    pool: &Pool,
+    project: ProjectId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(Option<SandboxId>, DateTime<Utc>, SampledSums)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "select sandbox_id, date_trunc('day', at, 'UTC'), sum(seconds), sum(cpu_cores * seconds),
+                 sum(memory_bytes::float8 / 1073741824 * seconds), sum(gpu_share * seconds),
+                 sum(cpu_cost), sum(memory_cost), sum(gpu_cost)
+             from usage_samples where project_id = $1 and at >= $2 and at < $3
+             group by 1, 2",
+            &[&project.0, &from, &to],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<_, Option<uuid::Uuid>>(0).map(SandboxId),
+                r.get(1),
+                SampledSums {
+                    seconds: r.get(2),
+                    cpu_core_seconds: r.get(3),
+                    memory_gib_seconds: r.get(4),
+                    gpu_seconds: r.get(5),
+                    cpu_cost: r.get(6),
+                    memory_cost: r.get(7),
+                    gpu_cost: r.get(8),
+                },
+            )
+        })
+        .collect())
+}
+
+/// A stretch of time a sandbox spent in one state, clipped to the range asked for.
+#[derive(Debug, Clone)]
+pub struct Stretch {
+    /// The sandbox.
+    pub sandbox_id: SandboxId,
+    /// `interpreter` or `container`.
+    pub kind: String,
+    /// `running` or `paused`.
+    pub state: String,
+    /// CPU allocated, thousandths of a core.
+    pub cpu_millis: i32,
+    /// Memory allocated.
+    pub memory_bytes: i64,
+    /// Snapshot size while paused.
+    pub snapshot_bytes: Option<i64>,
+    /// Start (clipped).
+    pub from: DateTime<Utc>,
+    /// End (clipped; now for a state still held).
+    pub to: DateTime<Utc>,
+}
+
+/// The `running` and `paused` stretches of `project`'s sandboxes overlapping [`from`, `to`).
+pub async fn stretches(
+    pool: &Pool,
+    project: ProjectId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Stretch>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "with ev as (
+                 select e.sandbox_id, s.kind, e.state, s.cpu_millis, s.memory_bytes, e.snapshot_bytes,
+                        e.at as t0,
+                        coalesce(lead(e.at) over (partition by e.sandbox_id order by e.event_id), now()) as t1
+                 from sandbox_events e join sandboxes s using (sandbox_id)
+                 where s.project_id = $1 and s.created_at < $3
+                   and (s.ended_at is null or s.ended_at > $2)
+             )
+             select sandbox_id, kind, state, cpu_millis, memory_bytes, snapshot_bytes,
+                    greatest(t0, $2), least(t1, $3)
+             from ev where state in ('running', 'paused') and t1 > $2 and t0 < $3",
+            &[&project.0, &from, &to],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Stretch {
+            sandbox_id: SandboxId(r.get(0)),
+            kind: r.get(1),
+            state: r.get(2),
+            cpu_millis: r.get(3),
+            memory_bytes: r.get(4),
+            snapshot_bytes: r.get(5),
+            from: r.get(6),
+            to: r.get(7),
+        })
+        .collect())
+}
+
+/// Exec seconds of `project` that ended in [`from`, `to`), per UTC day: (day, execs, seconds).
+pub async fn exec_seconds(
+    pool: &Pool,
+    project: ProjectId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, i64, f64)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "select date_trunc('day', finished_at, 'UTC'), count(*), coalesce(sum(wall_ms), 0) / 1000
+             from jobs
+             where project_id = $1 and finished_at >= $2 and finished_at < $3 and wall_ms is not null
+             group by 1",
+            &[&project.0, &from, &to],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}

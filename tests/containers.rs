@@ -1,0 +1,476 @@
+//! Container sandboxes from the HTTP API, on the local Docker daemon with the offline test image
+//! (`sbx/python:local`, built by the set-up): lifecycle, isolation seen from inside, pause and
+//! resume keeping files, timeouts, GPU shares on a declared inventory with the KYC gate, and the
+//! meter against the clock.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestApp, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+/// Create a container sandbox from `body`; the answer.
+async fn create(app: &TestApp, body: Value) -> common::Answer {
+    app.post("/v1/sandboxes", &body).await
+}
+
+/// Create a `python` sandbox with `extra`; its id, once running.
+async fn running(app: &TestApp, extra: Value) -> String {
+    let mut body = json!({"image": "python", "cpu": 0.5, "memory": "256Mi"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let a = create(app, body).await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    assert_eq!(a.body["state"], "running", "{}", a.text);
+    a.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Run `command` in sandbox `id`; the outcome.
+async fn run(app: &TestApp, id: &str, command: &[&str]) -> Value {
+    let a = app
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &json!({"command": command, "timeout_ms": 20000}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    a.body
+}
+
+async fn get(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/v1/sandboxes/{id}")).await.body
+}
+
+async fn wait_state(app: &TestApp, id: &str, want: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = get(app, id).await;
+        if s["state"] == want {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "never {want}: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn delete(app: &TestApp, id: &str) {
+    let r = app
+        .client
+        .delete(format!("{}/v1/sandboxes/{id}", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// Whether Docker has a container named after sandbox `id`.
+fn container_exists(id: &str) -> bool {
+    let name = format!("sbx-{}", id.replace('-', ""));
+    std::process::Command::new("docker")
+        .args(["inspect", "--type", "container", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[actix_web::test]
+async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and_resume() {
+    let app = spawn_app().await;
+    let id = running(&app, json!({"env": {"MODE": "test"}})).await;
+    let r = run(
+        &app,
+        &id,
+        &[
+            "python3",
+            "-c",
+            "import os; print(2 + 2, os.environ['MODE'])",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r["status"].as_str(), r["stdout"].as_str()),
+        (Some("succeeded"), Some("4 test\n")),
+        "{r}"
+    );
+    let r = run(
+        &app,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "echo kept > /workspace/a.txt; echo out > /outputs/b.txt; exit 3",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r["status"].as_str(), r["exit_code"].as_i64()),
+        (Some("failed"), Some(3)),
+        "{r}"
+    );
+    let s = get(&app, &id).await;
+    assert_eq!(s["kind"], "container");
+    assert_eq!(s["env"], json!(["MODE"]), "values are never shown: {s}");
+
+    let a = app
+        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
+        .await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    assert_eq!(a.body["state"], "paused", "{}", a.text);
+    assert!(a.body["snapshot_bytes"].as_i64().unwrap() > 0, "{}", a.text);
+    assert!(
+        !container_exists(&id),
+        "the container is removed while paused"
+    );
+    let a = app
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &json!({"command": ["true"]}),
+        )
+        .await;
+    a.assert_problem(409, "sandbox_not_running");
+
+    let a = app
+        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
+        .await;
+    assert_eq!(a.body["state"], "running", "{}", a.text);
+    let r = run(
+        &app,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "cat /workspace/a.txt /outputs/b.txt; echo $MODE",
+        ],
+    )
+    .await;
+    assert_eq!(r["stdout"], "kept\nout\ntest\n", "{r}");
+
+    delete(&app, &id).await;
+    let s = wait_state(&app, &id, "terminated", 5).await;
+    assert_eq!(s["state_reason"], "user");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while container_exists(&id) {
+        assert!(
+            Instant::now() < deadline,
+            "the container outlived its sandbox"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reasons: Vec<String> = get(&app, &id).await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["state"].as_str().unwrap(),
+                e["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "pending:created",
+            "running:started",
+            "paused:user",
+            "pending:resumed",
+            "running:resumed",
+            "terminated:user"
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn a_container_is_isolated_as_seen_from_inside() {
+    let app = spawn_app().await;
+    let id = running(&app, json!({})).await;
+    let probe = r#"
+import os, socket
+status = open('/proc/self/status').read()
+print('uid', os.getuid())
+print('caps', [l.split()[1] for l in status.splitlines() if l.startswith('CapEff')][0])
+print('nnp', [l.split()[1] for l in status.splitlines() if l.startswith('NoNewPrivs')][0])
+print('ifaces', sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))
+try:
+    socket.create_connection(('1.1.1.1', 53), timeout=2); print('net yes')
+except OSError:
+    print('net no')
+for d in ['/etc', '/tmp', '/workspace', '/outputs']:
+    try:
+        open(d + '/probe', 'w').write('x'); print(d, 'writable')
+    except OSError:
+        print(d, 'read-only')
+print('pids', open('/sys/fs/cgroup/pids/pids.max').read().strip() if os.path.exists('/sys/fs/cgroup/pids/pids.max') else open('/sys/fs/cgroup/pids.max').read().strip())
+"#;
+    let r = run(&app, &id, &["python3", "-c", probe]).await;
+    let out = r["stdout"].as_str().unwrap();
+    for want in [
+        "uid 1000",
+        "caps 0000000000000000",
+        "nnp 1",
+        "ifaces ['lo']",
+        "net no",
+        "/etc read-only",
+        "/tmp writable",
+        "/workspace writable",
+        "/outputs writable",
+        "pids 512",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\n{r}");
+    }
+    // A command past its time limit is stopped, and the sandbox goes on.
+    let a = app
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &json!({"command": ["sleep", "30"], "timeout_ms": 500}),
+        )
+        .await;
+    assert_eq!(a.body["status"], "timeout", "{}", a.text);
+    assert!(
+        a.body["duration_ms"].as_f64().unwrap() < 5000.0,
+        "{}",
+        a.text
+    );
+    assert_eq!(run(&app, &id, &["echo", "ok"]).await["stdout"], "ok\n");
+    delete(&app, &id).await;
+
+    // Asked for, a network interface besides lo.
+    let id = running(&app, json!({"network": true})).await;
+    let r = run(
+        &app,
+        &id,
+        &[
+            "python3",
+            "-c",
+            "print(len(open('/proc/net/dev').readlines()[2:]))",
+        ],
+    )
+    .await;
+    assert_ne!(r["stdout"], "1\n", "{r}");
+    delete(&app, &id).await;
+}
+
+#[actix_web::test]
+async fn containers_end_by_timeout_by_exit_or_when_their_image_cannot_be_had() {
+    let app = spawn_app().await;
+    let id = running(&app, json!({"timeout_s": 2})).await;
+    let s = wait_state(&app, &id, "terminated", 10).await;
+    assert_eq!(s["state_reason"], "timeout", "{s}");
+    let ended = chrono::DateTime::parse_from_rfc3339(s["ended_at"].as_str().unwrap()).unwrap();
+    let due = chrono::DateTime::parse_from_rfc3339(s["expires_at"].as_str().unwrap()).unwrap();
+    assert!((ended - due).num_milliseconds() < 2000, "{s}");
+
+    let a = create(
+        &app,
+        json!({"image": "python", "command": ["python3", "-c", "import sys; sys.exit(3)"], "memory": "128Mi"}),
+    )
+    .await;
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    let s = wait_state(&app, &id, "failed", 20).await;
+    assert_eq!(s["state_reason"], "exited", "{s}");
+    assert!(s["state_detail"].as_str().unwrap().contains('3'), "{s}");
+
+    let a = create(&app, json!({"image": "registry.invalid/nobody/nothing:1", "registry": {"username": "u", "password": "hunter2"}})).await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    let s = wait_state(&app, &id, "failed", 60).await;
+    assert_eq!(s["state_reason"], "image_pull_failed", "{s}");
+    assert!(
+        !s.to_string().contains("hunter2"),
+        "credentials are never echoed: {s}"
+    );
+    let db = app.pool.get().await.unwrap();
+    let row = db
+        .query_one(
+            "select registry_auth from sandboxes where sandbox_id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let sealed: Vec<u8> = row.get(0);
+    assert!(
+        !sealed.windows(7).any(|w| w == b"hunter2"),
+        "credentials are stored sealed"
+    );
+
+    for (body, status, code) in [
+        (json!({"image": "bad image!"}), 422, "invalid_request"),
+        (
+            json!({"image": "python", "gpu": {"type": "any", "count": 2, "fraction": 0.5}}),
+            422,
+            "invalid_limit",
+        ),
+        (
+            json!({"image": "python", "idle_timeout_s": 5}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"image": "python", "memory": "1Ti"}),
+            422,
+            "invalid_limit",
+        ),
+    ] {
+        create(&app, body).await.assert_problem(status, code);
+    }
+}
+
+#[actix_web::test]
+async fn gpu_shares_are_packed_and_gated_by_kyc() {
+    let app = spawn_app_with(|s| s.gpus = Some("1xH100 80GB".into())).await;
+    let quarter = json!({"image": "python", "memory": "128Mi", "cpu": 0.25, "gpu": {"type": "H100 80GB", "fraction": 0.25}});
+    create(&app, quarter.clone())
+        .await
+        .assert_problem(403, "kyc_required");
+
+    let user = sbx_store::users::upsert(&app.pool, "gpu@example.com")
+        .await
+        .unwrap();
+    sbx_store::users::set_kyc(&app.pool, "gpu@example.com", "verified")
+        .await
+        .unwrap();
+    let db = app.pool.get().await.unwrap();
+    db.execute(
+        "update projects set owner_user_id = $1 where project_id = $2",
+        &[&user.user_id.0, &app.project_id.0],
+    )
+    .await
+    .unwrap();
+    // Keys carry the owner's KYC status as looked up; a new key sees it at once.
+    let key = sbx_store::keys::create(&app.pool, app.project_id, "kyc")
+        .await
+        .unwrap()
+        .1;
+    let app = TestApp { key, ..app };
+
+    let a = create(&app, quarter.clone()).await;
+    assert_eq!(a.body["state"], "running", "{}", a.text);
+    let first = a.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        a.body["gpu_allocation"]["cards"],
+        json!(["GPU-declared-0"]),
+        "{}",
+        a.text
+    );
+    let r = run(
+        &app,
+        &first,
+        &[
+            "sh",
+            "-c",
+            "echo $NVIDIA_VISIBLE_DEVICES $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE",
+        ],
+    )
+    .await;
+    assert_eq!(r["stdout"], "GPU-declared-0 25\n", "{r}");
+    let mut three_quarters = quarter.clone();
+    three_quarters["gpu"]["fraction"] = json!(0.75);
+    let a = create(&app, three_quarters).await;
+    assert_eq!(
+        a.body["state"], "running",
+        "0.25 + 0.75 share one card: {}",
+        a.text
+    );
+    let gpus = app.get("/v1/gpus").await;
+    assert_eq!(gpus.body["models"][0]["free"], 0.0, "{}", gpus.text);
+    assert_eq!(gpus.body["cards"][0]["declared"], true);
+
+    // The card is full: the next one waits, saying why, and is placed once room is made.
+    let mut body = quarter.clone();
+    body["timeout_s"] = json!(120);
+    let a = create(&app, body).await;
+    let waiting = a.body["id"].as_str().unwrap().to_owned();
+    let s = get(&app, &waiting).await;
+    assert_eq!(s["state"], "pending", "{s}");
+    assert!(
+        s["waiting_for"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GPU"),
+        "{s}"
+    );
+    let a = app
+        .post(&format!("/v1/sandboxes/{first}/pause"), &json!({}))
+        .await;
+    assert_eq!(a.body["state"], "paused", "{}", a.text);
+    let s = wait_state(&app, &waiting, "running", 10).await;
+    assert_eq!(s["gpu_allocation"]["quarters"], 1, "{s}");
+    // Resuming the paused one waits for a share, then lands where there is one.
+    let a = app
+        .post(&format!("/v1/sandboxes/{first}/resume"), &json!({}))
+        .await;
+    assert_eq!(a.body["state"], "pending", "{}", a.text);
+    delete(&app, &waiting).await;
+    wait_state(&app, &first, "running", 10).await;
+}
+
+#[actix_web::test]
+async fn the_meter_bills_running_and_paused_time_against_the_clock() {
+    let app = spawn_app().await;
+    let started = Instant::now();
+    let id = running(&app, json!({"cpu": 0.5, "memory": "256Mi"})).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let a = app
+        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
+        .await;
+    let ran = started.elapsed().as_secs_f64();
+    assert_eq!(a.body["state"], "paused", "{}", a.text);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    delete(&app, &id).await;
+    let paused_for = started.elapsed().as_secs_f64() - ran;
+
+    let report = app.get("/v1/usage?group_by=sandbox").await;
+    assert_eq!(report.status.as_u16(), 200, "{}", report.text);
+    let row = report.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == id.as_str())
+        .unwrap_or_else(|| panic!("no row for {id}: {}", report.text))
+        .clone();
+    let running_s = row["running_seconds"].as_f64().unwrap();
+    let paused_s = row["paused_seconds"].as_f64().unwrap();
+    assert!(
+        (running_s - ran).abs() <= 1.5,
+        "ran {ran:.2} s, metered {running_s:.2} s: {row}"
+    );
+    assert!(
+        (paused_s - paused_for).abs() <= 1.0,
+        "paused {paused_for:.2} s, metered {paused_s:.2}: {row}"
+    );
+    assert!(
+        (row["cpu_core_seconds"].as_f64().unwrap() - 0.5 * running_s).abs() < 0.01,
+        "{row}"
+    );
+    let prices = sbx_limits::billing::Prices::default();
+    let want = running_s * (0.5 * prices.cpu_core_second + 0.25 * prices.memory_gib_second);
+    let cost = row["cost_by_resource"]["cpu"].as_f64().unwrap()
+        + row["cost_by_resource"]["memory"].as_f64().unwrap();
+    assert!(
+        (cost - want).abs() < want * 0.01,
+        "cost {cost} vs {want}: {row}"
+    );
+    // A few KiB for two seconds: metered, though it costs less than a nano-dollar.
+    assert!(row["storage_gib_seconds"].as_f64().unwrap() > 0.0, "{row}");
+
+    let by_resource = app.get("/v1/usage").await;
+    let names: Vec<&str> = by_resource.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"cpu") && names.contains(&"storage"),
+        "{}",
+        by_resource.text
+    );
+    app.get("/v1/usage?group_by=week")
+        .await
+        .assert_problem(400, "bad_request");
+}
