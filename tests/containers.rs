@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, spawn_app, spawn_app_with};
+use common::{TestApp, sandbox, spawn_app, spawn_app_with, wait_sandbox};
 use serde_json::{Value, json};
 
 /// Create a container sandbox from `body`; the answer.
@@ -37,22 +37,6 @@ async fn run(app: &TestApp, id: &str, command: &[&str]) -> Value {
         .await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     a.body
-}
-
-async fn get(app: &TestApp, id: &str) -> Value {
-    app.get(&format!("/v1/sandboxes/{id}")).await.body
-}
-
-async fn wait_state(app: &TestApp, id: &str, want: &str, secs: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let s = get(app, id).await;
-        if s["state"] == want {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "never {want}: {s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn delete(app: &TestApp, id: &str) {
@@ -111,7 +95,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
         (Some("failed"), Some(3)),
         "{r}"
     );
-    let s = get(&app, &id).await;
+    let s = sandbox(&app, &id).await;
     assert_eq!(s["kind"], "container");
     assert_eq!(s["env"], json!(["MODE"]), "values are never shown: {s}");
 
@@ -150,7 +134,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
     assert_eq!(r["stdout"], "kept\nout\ntest\n", "{r}");
 
     delete(&app, &id).await;
-    let s = wait_state(&app, &id, "terminated", 5).await;
+    let s = wait_sandbox(&app, &id, "terminated", 5).await;
     assert_eq!(s["state_reason"], "user");
     let deadline = Instant::now() + Duration::from_secs(10);
     while container_exists(&id) {
@@ -160,7 +144,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let reasons: Vec<String> = get(&app, &id).await["events"]
+    let reasons: Vec<String> = sandbox(&app, &id).await["events"]
         .as_array()
         .unwrap()
         .iter()
@@ -259,7 +243,7 @@ print('pids', open('/sys/fs/cgroup/pids/pids.max').read().strip() if os.path.exi
 async fn containers_end_by_timeout_by_exit_or_when_their_image_cannot_be_had() {
     let app = spawn_app().await;
     let id = running(&app, json!({"timeout_s": 2})).await;
-    let s = wait_state(&app, &id, "terminated", 10).await;
+    let s = wait_sandbox(&app, &id, "terminated", 10).await;
     assert_eq!(s["state_reason"], "timeout", "{s}");
     let ended = chrono::DateTime::parse_from_rfc3339(s["ended_at"].as_str().unwrap()).unwrap();
     let due = chrono::DateTime::parse_from_rfc3339(s["expires_at"].as_str().unwrap()).unwrap();
@@ -271,14 +255,14 @@ async fn containers_end_by_timeout_by_exit_or_when_their_image_cannot_be_had() {
     )
     .await;
     let id = a.body["id"].as_str().unwrap().to_owned();
-    let s = wait_state(&app, &id, "failed", 20).await;
+    let s = wait_sandbox(&app, &id, "failed", 20).await;
     assert_eq!(s["state_reason"], "exited", "{s}");
     assert!(s["state_detail"].as_str().unwrap().contains('3'), "{s}");
 
     let a = create(&app, json!({"image": "registry.invalid/nobody/nothing:1", "registry": {"username": "u", "password": "hunter2"}})).await;
     assert_eq!(a.status.as_u16(), 201, "{}", a.text);
     let id = a.body["id"].as_str().unwrap().to_owned();
-    let s = wait_state(&app, &id, "failed", 60).await;
+    let s = wait_sandbox(&app, &id, "failed", 60).await;
     assert_eq!(s["state_reason"], "image_pull_failed", "{s}");
     assert!(
         !s.to_string().contains("hunter2"),
@@ -385,7 +369,7 @@ async fn gpu_shares_are_packed_and_gated_by_kyc() {
     body["timeout_s"] = json!(120);
     let a = create(&app, body).await;
     let waiting = a.body["id"].as_str().unwrap().to_owned();
-    let s = get(&app, &waiting).await;
+    let s = sandbox(&app, &waiting).await;
     assert_eq!(s["state"], "pending", "{s}");
     assert!(
         s["waiting_for"]
@@ -398,7 +382,7 @@ async fn gpu_shares_are_packed_and_gated_by_kyc() {
         .post(&format!("/v1/sandboxes/{first}/pause"), &json!({}))
         .await;
     assert_eq!(a.body["state"], "paused", "{}", a.text);
-    let s = wait_state(&app, &waiting, "running", 10).await;
+    let s = wait_sandbox(&app, &waiting, "running", 10).await;
     assert_eq!(s["gpu_allocation"]["quarters"], 1, "{s}");
     // Resuming the paused one waits for a share, then lands where there is one.
     let a = app
@@ -406,7 +390,7 @@ async fn gpu_shares_are_packed_and_gated_by_kyc() {
         .await;
     assert_eq!(a.body["state"], "pending", "{}", a.text);
     delete(&app, &waiting).await;
-    wait_state(&app, &first, "running", 10).await;
+    wait_sandbox(&app, &first, "running", 10).await;
 }
 
 #[actix_web::test]

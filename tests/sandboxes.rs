@@ -4,10 +4,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use common::{TestApp, free_addr, fresh_database, project_with_key, spawn_app, spawn_app_with};
+use common::{
+    TestApp, free_addr, fresh_database, project_with_key, sandbox, spawn_app, spawn_app_with,
+    wait_sandbox,
+};
 use serde_json::{Value, json};
 
 /// Create a code-interpreter sandbox with `extra` fields; its id.
@@ -29,26 +32,6 @@ async fn run(app: &TestApp, id: &str, code: &str) -> Value {
         .await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     a.body
-}
-
-/// The sandbox as `GET` shows it.
-async fn state(app: &TestApp, id: &str) -> Value {
-    let a = app.get(&format!("/v1/sandboxes/{id}")).await;
-    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
-    a.body
-}
-
-/// Poll sandbox `id` until its state is `want` (at most `secs`).
-async fn wait_state(app: &TestApp, id: &str, want: &str, secs: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let s = state(app, id).await;
-        if s["state"] == want {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "never {want}: {s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[actix_web::test]
@@ -121,7 +104,7 @@ async fn an_interpreter_keeps_state_and_answers_like_a_notebook() {
     assert_eq!(r["status"], "failed");
     assert_eq!(run(&app, &id, "x").await["result"], "41");
 
-    let s = state(&app, &id).await;
+    let s = sandbox(&app, &id).await;
     assert_eq!(s["kind"], "interpreter");
     assert_eq!(s["env"], json!(["GREETING"]), "values are not shown: {s}");
     assert_eq!(s["memory_bytes"], 512 << 20);
@@ -235,7 +218,7 @@ async fn pause_and_resume_keep_variables_imports_and_files() {
         .await;
     assert_eq!(run(&app, &id, "x").await["result"], "'ABCABCABC'");
 
-    let s = state(&app, &id).await;
+    let s = sandbox(&app, &id).await;
     let reasons: Vec<&str> = s["events"]
         .as_array()
         .unwrap()
@@ -256,7 +239,7 @@ async fn pause_and_resume_keep_variables_imports_and_files() {
         .await
         .unwrap();
     assert_eq!(a.status().as_u16(), 200);
-    let s = state(&app, &id).await;
+    let s = sandbox(&app, &id).await;
     assert_eq!(s["state"], "terminated");
     assert_eq!(s["state_reason"], "user");
     let a = app
@@ -288,7 +271,7 @@ async fn a_damaged_or_missing_snapshot_fails_the_resume_and_says_why() {
             .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
             .await;
         a.assert_problem(409, code);
-        let s = state(&app, &id).await;
+        let s = sandbox(&app, &id).await;
         assert_eq!(s["state"], "failed", "{s}");
         assert_eq!(s["state_reason"], code);
         assert!(
@@ -387,7 +370,7 @@ async fn timeouts_end_sandboxes_running_or_paused_and_can_be_extended() {
         .await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     for id in [&running, &paused] {
-        let s = wait_state(&app, id, "terminated", 10).await;
+        let s = wait_sandbox(&app, id, "terminated", 10).await;
         assert_eq!(s["state_reason"], "timeout", "{s}");
         let ended = chrono::DateTime::parse_from_rfc3339(s["ended_at"].as_str().unwrap()).unwrap();
         let due = chrono::DateTime::parse_from_rfc3339(s["expires_at"].as_str().unwrap()).unwrap();
@@ -397,7 +380,7 @@ async fn timeouts_end_sandboxes_running_or_paused_and_can_be_extended() {
             "ended {late} ms after its deadline"
         );
     }
-    let s = state(&app, &extended).await;
+    let s = sandbox(&app, &extended).await;
     assert_eq!(s["state"], "running", "{s}");
     assert_eq!(run(&app, &extended, "1").await["result"], "1");
     let a = app
@@ -414,11 +397,11 @@ async fn an_idle_session_is_paused_and_its_next_call_resumes_it() {
     let app = spawn_app().await;
     let id = session(&app, json!({"idle_timeout_s": 1})).await;
     run(&app, &id, "z = [1, 2, 3]").await;
-    let s = wait_state(&app, &id, "paused", 10).await;
+    let s = wait_sandbox(&app, &id, "paused", 10).await;
     assert_eq!(s["state_reason"], "idle");
     let r = run(&app, &id, "sum(z)").await;
     assert_eq!(r["result"], "6", "{r}");
-    let s = state(&app, &id).await;
+    let s = sandbox(&app, &id).await;
     assert_eq!(s["state"], "running");
     assert_eq!(s["state_reason"], "resumed_by_exec");
 }

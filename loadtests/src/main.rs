@@ -4,6 +4,8 @@
 //! - `batch`: one batch of 10 000 Python items end to end, against the backend's own rate;
 //! - `rate-limited`: a key far over its rate: what each 429 costs the server;
 //! - `queue`: no-op jobs straight into the queue: jobs/s claimed and completed, add → start.
+//! - `containers`: container sandboxes on the local Docker: create → running against a bare
+//!   `docker run` of the same image, 20 concurrent creates, pause and resume, the meter's CPU.
 //! - `sessions`: code-interpreter sandboxes: call latency against a fresh exec, pause and
 //!   resume of a pandas session, memory per idle and paused session, many sessions open.
 //!
@@ -60,6 +62,18 @@ enum Scenario {
         /// Jobs per second queued one at a time for the add → start figure.
         #[arg(long, default_value_t = 200)]
         rate: u64,
+    },
+    /// Container sandboxes (image `python`, the local build).
+    Containers {
+        /// Sequential creates timed.
+        #[arg(long, default_value_t = 20)]
+        creates: usize,
+        /// Concurrent creates.
+        #[arg(long, default_value_t = 20)]
+        concurrent: usize,
+        /// Live sandboxes for the meter's CPU figure.
+        #[arg(long, default_value_t = 100)]
+        live: usize,
     },
     /// Code-interpreter sessions.
     Sessions {
@@ -875,7 +889,7 @@ async fn sessions(calls: usize, cycles: usize, idle: usize, open: usize) -> anyh
             &json!({"code": "v"}),
         )
         .await;
-        if s != 200 || v["result"] != n.to_string() {
+        if s != 200 || v["result"].as_str() != Some(n.to_string().as_str()) {
             wrong += 1;
         }
     }
@@ -902,6 +916,228 @@ async fn sessions(calls: usize, cycles: usize, idle: usize, open: usize) -> anyh
     server.stop().await
 }
 
+async fn delete_sandbox(client: &awc::Client, server: &Server, id: &str) {
+    let _ = client
+        .delete(format!("{}/v1/sandboxes/{id}", server.base))
+        .bearer_auth(&server.key)
+        .send()
+        .await;
+}
+
+/// Milliseconds `docker run -d` of `image` takes until the container runs (the CLI returns
+/// once it started), with the isolation flags sbx uses; the container is removed after.
+fn docker_run_ms(image: &str) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let out = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--user",
+            "1000:1000",
+            "--pids-limit",
+            "512",
+            "--memory",
+            "256m",
+            "--cpus",
+            "0.5",
+            "--init",
+            image,
+            "sleep",
+            "infinity",
+        ])
+        .output()?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if !out.status.success() {
+        bail!("docker run: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Command::new("docker").args(["rm", "-f", &id]).output()?;
+    Ok(ms)
+}
+
+async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::Result<()> {
+    let server = Server::start(&[
+        ("SBX_RATE_PER_SECOND", "1000000"),
+        ("SBX_RATE_BURST", "1000000"),
+        ("SBX_CONTAINER_CPUS", "1000"),
+        ("SBX_CONTAINER_MEMORY_MB", "1000000"),
+    ])
+    .await?;
+    let client = client();
+    let body = json!({"image": "python", "cpu": 0.5, "memory": "256Mi"});
+    let create = |client: awc::Client| {
+        let body = body.clone();
+        let server = &server;
+        async move {
+            let (status, v, ms) = call(&client, server, "/v1/sandboxes", &body).await;
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            (status == 201 && v["state"] == "running", id, ms)
+        }
+    };
+    // Warm-up: the image's layers in the page cache.
+    let (_, id, _) = create(client.clone()).await;
+    delete_sandbox(&client, &server, &id).await;
+    docker_run_ms("sbx/python:local")?;
+
+    let (mut sbx_ms, mut docker_ms, mut errors) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..creates {
+        let (ok, id, ms) = create(client.clone()).await;
+        if !ok {
+            errors += 1;
+        }
+        sbx_ms.push(ms);
+        delete_sandbox(&client, &server, &id).await;
+        docker_ms.push(docker_run_ms("sbx/python:local")?);
+    }
+    let started = Instant::now();
+    let together =
+        futures_util::future::join_all((0..concurrent).map(|_| create(client.clone()))).await;
+    let together_wall = started.elapsed();
+    let mut together_ms: Vec<f64> = together.iter().map(|r| r.2).collect();
+    let together_errors = together.iter().filter(|r| !r.0).count();
+    for (_, id, _) in &together {
+        delete_sandbox(&client, &server, id).await;
+    }
+    sbx_ms.sort_by(f64::total_cmp);
+    docker_ms.sort_by(f64::total_cmp);
+    println!("\nContainer sandboxes, image `python` (sbx/python:local), 0.5 CPU, 256 MiB\n");
+    println!("| what | n | errors | p50 ms | p95 ms | p99 ms | note |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| `POST /v1/sandboxes` → `running`, one at a time | {creates} | {errors} | {:.0} | {:.0} | {:.0} | placed, started, answered |",
+        percentile(&sbx_ms, 0.5),
+        percentile(&sbx_ms, 0.95),
+        percentile(&sbx_ms, 0.99)
+    );
+    println!(
+        "| bare `docker run -d`, same image and flags (baseline) | {creates} | 0 | {:.0} | {:.0} | {:.0} | same run, interleaved |",
+        percentile(&docker_ms, 0.5),
+        percentile(&docker_ms, 0.95),
+        percentile(&docker_ms, 0.99)
+    );
+    together_ms.sort_by(f64::total_cmp);
+    println!(
+        "| {concurrent} creates at once | {concurrent} | {together_errors} | {:.0} | {:.0} | {:.0} | all done in {:.2} s |",
+        percentile(&together_ms, 0.5),
+        percentile(&together_ms, 0.95),
+        percentile(&together_ms, 0.99),
+        together_wall.as_secs_f64()
+    );
+    println!(
+        "\nRatio of p50s, sbx create → running over bare docker run: {:.2}×",
+        percentile(&sbx_ms, 0.5) / percentile(&docker_ms, 0.5)
+    );
+
+    // Pause and resume, with 1 MiB of files written.
+    let (_, id, _) = create(client.clone()).await;
+    call(
+        &client,
+        &server,
+        &format!("/v1/sandboxes/{id}/exec"),
+        &json!({"command": ["sh", "-c", "head -c 1048576 /dev/urandom > /workspace/data.bin"]}),
+    )
+    .await;
+    let (mut pause_ms, mut resume_ms) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        let (s1, _, ms) = call(
+            &client,
+            &server,
+            &format!("/v1/sandboxes/{id}/pause"),
+            &json!({}),
+        )
+        .await;
+        pause_ms.push(ms);
+        let (s2, v, ms) = call(
+            &client,
+            &server,
+            &format!("/v1/sandboxes/{id}/resume"),
+            &json!({}),
+        )
+        .await;
+        resume_ms.push(ms);
+        if s1 != 200 || s2 != 200 || v["state"] != "running" {
+            bail!("pause/resume failed: {s1} {s2} {v}");
+        }
+    }
+    println!("\n| what | n | p50 ms | p95 ms | p99 ms | note |\n|---|---:|---:|---:|---:|---|");
+    row(
+        "pause (container stopped, files into PostgreSQL, removed)",
+        &mut pause_ms,
+        "1 MiB of files",
+    );
+    row(
+        "resume (placed again, files restored, started)",
+        &mut resume_ms,
+        "to `running`",
+    );
+    delete_sandbox(&client, &server, &id).await;
+
+    // The meter's own CPU with `live` sandboxes: the server's CPU time over 20 s, less what it
+    // spends with none.
+    let idle_cpu = {
+        let before = server.cpu();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        (server.cpu() - before).as_secs_f64() / 10.0
+    };
+    let mut ids = Vec::new();
+    for chunk in 0..live.div_ceil(10) {
+        let made = futures_util::future::join_all(
+            (0..10.min(live - chunk * 10)).map(|_| create(client.clone())),
+        )
+        .await;
+        ids.extend(made.into_iter().filter(|r| r.0).map(|r| r.1));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = server.cpu();
+    let docker_before = dockerd_cpu();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let busy_cpu = (server.cpu() - before).as_secs_f64() / 20.0;
+    let dockerd = (dockerd_cpu() - docker_before).as_secs_f64() / 20.0;
+    let samples: i64 = server
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "select count(*) from usage_samples where at > now() - interval '20 seconds'",
+            &[],
+        )
+        .await?
+        .get(0);
+    println!(
+        "\nMeter with {} live sandboxes: sbx serve used {:.2} % of one core ({:.2} % with none live), dockerd {:.2} % answering its stats; {samples} samples written in the last 20 s.",
+        ids.len(),
+        busy_cpu * 100.0,
+        idle_cpu * 100.0,
+        dockerd * 100.0
+    );
+    futures_util::future::join_all(ids.iter().map(|id| delete_sandbox(&client, &server, id))).await;
+    server.stop().await
+}
+
+/// CPU time of the Docker daemon so far.
+fn dockerd_cpu() -> Duration {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.bytes().all(|b| b.is_ascii_digit())
+            && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "dockerd" || c.trim() == "containerd")
+        {
+            total += process_cpu(&pid);
+        }
+    }
+    total
+}
+
 fn main() -> anyhow::Result<()> {
     let scenario = Scenario::parse();
     actix_web::rt::System::new().block_on(async {
@@ -914,6 +1150,11 @@ fn main() -> anyhow::Result<()> {
             Scenario::Batch { items } => batch(items).await,
             Scenario::RateLimited { requests, clients } => rate_limited(requests, clients).await,
             Scenario::Queue { jobs, rate } => queue(jobs, rate).await,
+            Scenario::Containers {
+                creates,
+                concurrent,
+                live,
+            } => containers(creates, concurrent, live).await,
             Scenario::Sessions {
                 calls,
                 cycles,

@@ -401,3 +401,23 @@ pub async fn wait_healthy(client: &awc::Client, base: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Sandbox `id` as `GET /v1/sandboxes/{id}` shows it.
+pub async fn sandbox(app: &TestApp, id: &str) -> Value {
+    let a = app.get(&format!("/v1/sandboxes/{id}")).await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    a.body
+}
+
+/// Poll sandbox `id` until its state is `want` (at most `secs`); the sandbox then.
+pub async fn wait_sandbox(app: &TestApp, id: &str, want: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = sandbox(app, id).await;
+        if s["state"] == want {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "never {want}: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
