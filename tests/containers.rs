@@ -458,3 +458,140 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
         .await
         .assert_problem(400, "bad_request");
 }
+
+#[actix_web::test]
+async fn concurrent_creates_all_run_and_a_later_pause_still_works() {
+    let app = spawn_app().await;
+    let made = futures_util::future::join_all((0..8).map(|_| {
+        create(
+            &app,
+            json!({"image": "python", "cpu": 0.1, "memory": "64Mi"}),
+        )
+    }))
+    .await;
+    for a in &made {
+        assert_eq!(a.body["state"], "running", "{}", a.text);
+    }
+    for a in &made {
+        delete(&app, a.body["id"].as_str().unwrap()).await;
+    }
+    let id = running(&app, json!({})).await;
+    run(
+        &app,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "head -c 1048576 /dev/urandom > /workspace/data.bin",
+        ],
+    )
+    .await;
+    for _ in 0..3 {
+        let a = app
+            .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
+            .await;
+        assert_eq!(a.body["state"], "paused", "{}", a.text);
+        let a = app
+            .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
+            .await;
+        assert_eq!(a.body["state"], "running", "{}", a.text);
+    }
+    let r = run(&app, &id, &["sh", "-c", "wc -c < /workspace/data.bin"]).await;
+    assert_eq!(r["stdout"], "1048576\n", "{r}");
+}
+
+#[actix_web::test]
+async fn a_container_job_runs_to_completion_with_its_logs_artifacts_and_metrics() {
+    let app = spawn_app().await;
+    let script = "import json, sys\nprint('epoch 1', flush=True)\nprint('warn', file=sys.stderr)\nopen('/outputs/model.txt', 'w').write('weights')\njson.dump({'accuracy': 0.9}, open('/outputs/metrics.json', 'w'))";
+    let a = app
+        .post(
+            "/v1/jobs",
+            &json!({"kind": "container", "image": "python", "memory": "128Mi", "cpu": 0.5,
+                    "command": ["python3", "-c", script], "env": {"SEED": "7"}}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 202, "{}", a.text);
+    assert_eq!(a.body["kind"], "container", "{}", a.text);
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    let job = common::wait_job(&app, &id, common::ended).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["exit_code"], 0);
+    assert_eq!(job["result"]["metrics"]["accuracy"], 0.9, "{job}");
+    assert_eq!(job["request"]["env"], json!(["SEED"]), "{job}");
+    let paths: Vec<&str> = job["result"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["metrics.json", "model.txt"], "{job}");
+    let art = app.get(&format!("/v1/jobs/{id}/artifacts/model.txt")).await;
+    assert_eq!(art.text, "weights");
+    app.get(&format!("/v1/jobs/{id}/artifacts/nope.bin"))
+        .await
+        .assert_problem(404, "not_found");
+    let logs = app.get(&format!("/v1/jobs/{id}/logs")).await;
+    assert!(
+        logs.text.contains("event: stdout\ndata: epoch 1"),
+        "{}",
+        logs.text
+    );
+    assert!(
+        logs.text.contains("event: stderr\ndata: warn"),
+        "{}",
+        logs.text
+    );
+    assert!(logs.text.contains("event: status"), "{}", logs.text);
+
+    // A failing command, one past its timeout, and one cancelled.
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            let a = app.post("/v1/jobs", &body).await;
+            assert_eq!(a.status.as_u16(), 202, "{}", a.text);
+            a.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let failing = post(
+        json!({"kind": "container", "image": "python", "memory": "64Mi",
+        "command": ["sh", "-c", "exit 2"]}),
+    )
+    .await;
+    let slow = post(
+        json!({"kind": "container", "image": "python", "memory": "64Mi",
+        "command": ["sleep", "60"], "timeout_s": 2}),
+    )
+    .await;
+    let cancelled = post(
+        json!({"kind": "container", "image": "python", "memory": "64Mi",
+        "command": ["sleep", "60"]}),
+    )
+    .await;
+    common::wait_job(&app, &cancelled, |j| j["status"] == "running").await;
+    let a = app
+        .post(&format!("/v1/jobs/{cancelled}/cancel"), &json!({}))
+        .await;
+    assert_eq!(a.status.as_u16(), 202, "{}", a.text);
+    for (id, want) in [
+        (failing, "failed"),
+        (slow, "timeout"),
+        (cancelled, "cancelled"),
+    ] {
+        let job = common::wait_job(&app, &id, common::ended).await;
+        assert_eq!(job["status"], want, "{job}");
+    }
+    for (body, code) in [
+        (
+            json!({"kind": "container", "image": "python"}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "container", "image": "code-interpreter", "command": ["x"]}),
+            "invalid_request",
+        ),
+        (json!({"kind": "vm", "image": "python"}), "invalid_request"),
+    ] {
+        app.post("/v1/jobs", &body).await.assert_problem(422, code);
+    }
+}

@@ -19,6 +19,7 @@ use crate::routes;
         routes::jobs::create_job,
         routes::jobs::cancel_job,
         routes::jobs::job_logs,
+        routes::jobs::job_artifact,
         routes::batches::create_batch,
         routes::batches::get_batch,
         routes::batches::cancel_batch,

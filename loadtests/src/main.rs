@@ -142,7 +142,11 @@ impl Server {
         cmd.arg("serve")
             .env("SBX_DATABASE_URL", &db_url)
             .env("SBX_ADDR", addr.to_string())
-            .env("RUST_LOG", "warn")
+            // `SBX_LOADTEST_LOG` sets the server's log filter (default: warnings).
+            .env(
+                "RUST_LOG",
+                std::env::var("SBX_LOADTEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::null());
         for (k, v) in env {

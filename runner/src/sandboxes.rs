@@ -41,6 +41,10 @@ pub const KEEP_ALIVE: &[&str] = &["sleep", "infinity"];
 const PIDS_LIMIT: i64 = 512;
 /// Most bytes of files a container sandbox carries through a pause.
 const MAX_SNAPSHOT_FILES: u64 = 2 << 30;
+/// Most files a container job keeps as artifacts.
+const MAX_ARTIFACTS: usize = 1000;
+/// Most bytes of artifacts a container job keeps.
+const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
 /// First bytes of a container sandbox's snapshot.
 const MAGIC: &[u8; 8] = b"SBXFILE1";
 
@@ -79,6 +83,7 @@ pub struct ContainerHost {
     sealer: Sealer,
     config: HostConfig,
     books: Mutex<Books>,
+    placing: tokio::sync::Mutex<()>,
 }
 
 struct Books {
@@ -127,6 +132,7 @@ impl ContainerHost {
                 ledger,
                 held: HashMap::new(),
             }),
+            placing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -140,20 +146,47 @@ impl ContainerHost {
         if let Err(e) = self.adopt().await {
             tracing::warn!(error = %e, "could not take over this runner's earlier sandboxes");
         }
+        // Three loops, so that none waits on another: notifications (each handled in a task of
+        // its own), placement, and the meter (Docker's stats can take a while).
+        let placing = {
+            let (this, stop) = (self.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = tick.tick() => this.clone().place().await,
+                    }
+                }
+            })
+        };
+        let metering = {
+            let (this, stop) = (self.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut rounds = 0u64;
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = tick.tick() => {
+                            if let Err(e) = this.meter().await {
+                                tracing::warn!(error = %e, "metering failed; retrying in a second");
+                            }
+                            if rounds.is_multiple_of(30) {
+                                this.sweep_strays().await;
+                            }
+                            rounds += 1;
+                        }
+                    }
+                }
+            })
+        };
         let mut rx = notes.subscribe();
-        let mut place = tokio::time::interval(Duration::from_millis(500));
-        let mut meter = tokio::time::interval(Duration::from_secs(1));
-        place.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        meter.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                _ = place.tick() => self.clone().place().await,
-                _ = meter.tick() => {
-                    if let Err(e) = self.meter().await {
-                        tracing::warn!(error = %e, "metering failed; retrying in a second");
-                    }
-                }
                 note = rx.recv() => match note {
                     Ok((channel, payload)) if channel == sandboxes::CHANNEL => {
                         let this = self.clone();
@@ -164,6 +197,7 @@ impl ContainerHost {
                 }
             }
         }
+        let _ = tokio::join!(placing, metering);
         self.shutdown().await;
     }
 
@@ -207,6 +241,44 @@ impl ContainerHost {
         Ok(())
     }
 
+    /// Remove containers left by runners of this deployment that died without removing them:
+    /// labelled with a runner this database knows, stopped or silent. Containers of runners it
+    /// does not know (other deployments on this Docker host) are left alone.
+    async fn sweep_strays(&self) {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec!["sbx.runner".to_owned()]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let Ok(containers) = self.backend.docker().list_containers(Some(options)).await else {
+            return;
+        };
+        let owner = |c: &bollard::models::ContainerSummary| {
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get("sbx.runner"))
+                .and_then(|r| uuid::Uuid::parse_str(r).ok())
+        };
+        let mut runners: Vec<uuid::Uuid> = containers.iter().filter_map(owner).collect();
+        runners.sort();
+        runners.dedup();
+        runners.retain(|r| *r != self.runner);
+        if runners.is_empty() {
+            return;
+        }
+        let Ok(known) = sbx_store::runners::liveness(&self.pool, &runners, 60.0).await else {
+            return;
+        };
+        for c in &containers {
+            let dead = owner(c).is_some_and(|r| known.iter().any(|(k, alive)| *k == r && !alive));
+            if dead && let Some(id) = &c.id {
+                tracing::info!(container = %id, "removing a container its dead runner left");
+                let _ = self.backend.stop_and_remove(id).await;
+            }
+        }
+    }
+
     async fn on_note(self: &Arc<Self>, payload: &str) {
         let mut parts = payload.splitn(3, ':');
         let (Some(what), Some(id)) = (parts.next(), parts.next().and_then(SandboxId::parse)) else {
@@ -214,7 +286,30 @@ impl ContainerHost {
         };
         match what {
             "pending" => self.clone().place().await,
-            "end" => self.remove(id).await,
+            "end" => {
+                let job = self
+                    .books
+                    .lock()
+                    .expect("books lock")
+                    .held
+                    .get(&id)
+                    .and_then(|h| h.sandbox.job_id.map(|j| (j, h.sandbox.project_id)));
+                if let Some((job, project)) = job {
+                    let reason = sandboxes::get(&self.pool, project, id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|s| s.state_reason)
+                        .unwrap_or_default();
+                    let status = match reason.as_str() {
+                        "timeout" => "timeout",
+                        "user" => "cancelled",
+                        _ => "error",
+                    };
+                    self.finish_job(id, job, status, None, false).await;
+                }
+                self.remove(id).await
+            }
             "pause" => {
                 let reason = parts.next().unwrap_or("user");
                 if let Err(e) = self.pause(id, reason).await {
@@ -225,8 +320,9 @@ impl ContainerHost {
         }
     }
 
-    /// Claim what fits and start it.
+    /// Claim what fits and start it. One round at a time.
     async fn place(self: Arc<Self>) {
+        let _round = self.placing.lock().await;
         let claimed = {
             let this = self.clone();
             sandboxes::claim_containers(&self.pool, self.runner, 16, move |s| this.fit(s)).await
@@ -322,7 +418,13 @@ impl ContainerHost {
                 match sandboxes::container_started(&self.pool, id, self.runner, &container, reason)
                     .await
                 {
-                    Ok(Some(_)) => {
+                    Ok(Some(s)) => {
+                        if let Some(job) = s.job_id
+                            && let Err(e) =
+                                sbx_store::container_jobs::started(&self.pool, job).await
+                        {
+                            tracing::warn!(sandbox = %id, error = %e, "could not mark a container job started");
+                        }
                         if let Some(h) = self.books.lock().expect("books lock").held.get_mut(&id) {
                             h.container = Some(container.clone());
                             // Metered from now: the first sample covers the first second.
@@ -455,6 +557,7 @@ impl ContainerHost {
             labels: vec![
                 ("sbx.sandbox".into(), id.to_string()),
                 ("sbx.project".into(), p.sandbox.project_id.to_string()),
+                ("sbx.runner".into(), self.runner.to_string()),
             ],
         };
         // A container of this name left by an earlier placement that failed half-way.
@@ -486,9 +589,29 @@ impl ContainerHost {
         })
     }
 
-    /// Wait for container `container` of sandbox `id` to end by itself, and end the sandbox.
+    /// Wait for container `container` of sandbox `id` to end by itself, and end the sandbox
+    /// (and its job, with the job's output kept as its log as it comes).
     async fn watch(&self, id: SandboxId, container: String) {
+        let job = self
+            .books
+            .lock()
+            .expect("books lock")
+            .held
+            .get(&id)
+            .and_then(|h| h.sandbox.job_id);
+        let logs = job.map(|job| {
+            tokio::spawn(follow_logs(
+                self.pool.clone(),
+                self.backend.clone(),
+                container.clone(),
+                job,
+            ))
+        });
         let exit = self.backend.wait(&container).await;
+        if let Some(logs) = logs {
+            // The log is complete before the job ends: readers stop at the end.
+            let _ = tokio::time::timeout(Duration::from_secs(10), logs).await;
+        }
         let leaving = self
             .books
             .lock()
@@ -499,7 +622,7 @@ impl ContainerHost {
         if leaving {
             return;
         }
-        let (to, reason, detail) = match exit {
+        let (to, reason, detail) = match &exit {
             Ok(e) if e.oom_killed => (
                 "failed",
                 "oom",
@@ -515,6 +638,17 @@ impl ContainerHost {
             ),
             Err(e) => ("failed", "runner_error", e.to_string()),
         };
+        if let (Some(job), Ok(e)) = (job, exit) {
+            let status = if e.oom_killed {
+                "memory_limit"
+            } else if e.exit_code == 0 {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            self.finish_job(id, job, status, Some(e.exit_code), e.oom_killed)
+                .await;
+        }
         if let Err(e) = sandboxes::transition(
             &self.pool,
             id,
@@ -531,6 +665,54 @@ impl ContainerHost {
             tracing::warn!(sandbox = %id, error = %e, "could not record a container's end");
         }
         self.remove(id).await;
+    }
+
+    /// End container job `job` (run by sandbox `id`) with `status`, keeping what its command
+    /// left under `/outputs` as artifacts and `/outputs/metrics.json` in its result.
+    async fn finish_job(
+        &self,
+        id: SandboxId,
+        job: sbx_store::ids::JobId,
+        status: &str,
+        exit_code: Option<i64>,
+        oom_killed: bool,
+    ) {
+        let (_, outputs) = self.folders(id);
+        let mut artifacts = Vec::new();
+        let mut total = 0u64;
+        let mut left_out = 0u32;
+        for (rel, meta) in crate::wasm::workspace::scan(&outputs).unwrap_or_default() {
+            if artifacts.len() >= MAX_ARTIFACTS || total + meta.len() > MAX_ARTIFACT_BYTES {
+                left_out += 1;
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(outputs.join(&rel)) {
+                total += bytes.len() as u64;
+                artifacts.push((rel, bytes));
+            }
+        }
+        let metrics = artifacts
+            .iter()
+            .find(|(p, _)| p == "metrics.json")
+            .and_then(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).ok());
+        let result = serde_json::json!({
+            "status": status,
+            "exit_code": exit_code,
+            "oom_killed": oom_killed,
+            "sandbox_id": id,
+            "metrics": metrics,
+            "artifacts": artifacts.iter().map(|(p, b)| serde_json::json!({"path": p, "size": b.len()})).collect::<Vec<_>>(),
+            "artifacts_omitted": left_out,
+        });
+        let ending = sbx_store::container_jobs::Ending {
+            status,
+            exit_code: exit_code.map(|c| c as i32),
+            result: &result,
+            artifacts: &artifacts,
+        };
+        if let Err(e) = sbx_store::container_jobs::finish(&self.pool, job, &ending).await {
+            tracing::warn!(job = %job, error = %e, "could not record a container job's end");
+        }
     }
 
     /// Pause sandbox `id`, if it runs here: its folders into the snapshot, its container and
@@ -656,6 +838,40 @@ impl ContainerHost {
         };
         sandboxes::heartbeat(&self.pool, self.runner, &held).await?;
         Ok(())
+    }
+}
+
+/// Copy container `container`'s output into job `job`'s log, in batches, until it ends.
+async fn follow_logs(
+    pool: Pool,
+    backend: ContainerBackend,
+    container: String,
+    job: sbx_store::ids::JobId,
+) {
+    use futures_util::StreamExt as _;
+    let mut stream = backend.logs(&container, true);
+    let mut seq = 0;
+    let mut batch: Vec<(&'static str, String)> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            chunk = stream.next() => match chunk {
+                Some(Ok(c)) => batch.push((c.stream, String::from_utf8_lossy(&c.data).into_owned())),
+                Some(Err(_)) | None => break,
+            },
+            _ = tick.tick() => {
+                if !batch.is_empty() {
+                    match sbx_store::logs::append(&pool, job, seq, &batch).await {
+                        Ok(s) => seq = s,
+                        Err(e) => tracing::warn!(job = %job, error = %e, "could not keep a job's log"),
+                    }
+                    batch.clear();
+                }
+            }
+        }
+    }
+    if let Err(e) = sbx_store::logs::append(&pool, job, seq, &batch).await {
+        tracing::warn!(job = %job, error = %e, "could not keep a job's log");
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`migrate`]: applies `migrations/*.sql` in order, under an advisory lock.
 //! - [`users`], [`projects`], [`keys`], [`jobs`], [`batches`], [`runners`], [`logs`]: one
 //!   module per table.
+//! - [`container_jobs`]: container jobs, their sandboxes and artifacts.
 //! - [`queue`]: the durable queue (claim, lease, complete, recover, cancel).
 //! - [`notify`]: LISTEN/NOTIFY fan-out.
 //! - [`usage`]: the meter's samples and the usage report's sources.
@@ -15,6 +16,7 @@
 //! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
 
 pub mod batches;
+pub mod container_jobs;
 pub mod exec;
 pub mod ids;
 pub mod jobs;

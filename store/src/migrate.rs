@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "containers",
         include_str!("../../migrations/V6__containers.sql"),
     ),
+    (
+        7,
+        "container_jobs",
+        include_str!("../../migrations/V7__container_jobs.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -95,3 +95,21 @@ pub async fn gpu_books(
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect())
 }
+
+/// Which of `runners` this database knows, and whether each is alive (heartbeat within `secs`
+/// seconds, not stopped). Runners it does not know are left out.
+pub async fn liveness(
+    pool: &Pool,
+    runners: &[uuid::Uuid],
+    secs: f64,
+) -> Result<Vec<(uuid::Uuid, bool)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "select runner_id, stopped_at is null and heartbeat_at > now() - make_interval(secs => $2)
+             from runners where runner_id = any($1)",
+            &[&runners, &secs],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

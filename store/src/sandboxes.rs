@@ -69,12 +69,14 @@ pub struct Sandbox {
     pub gpu_alloc: Option<serde_json::Value>,
     /// Why a pending sandbox is not placed yet.
     pub waiting_for: Option<String>,
+    /// The container job it runs, if it is one's.
+    pub job_id: Option<crate::ids::JobId>,
 }
 
 const COLUMNS: &str = "sandbox_id, project_id, image, kind, state, state_reason, state_detail,
     memory_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s, holder,
     snapshot_bytes, calls, created_at, started_at, last_active_at, ended_at, container_id, gpu_alloc,
-    waiting_for";
+    waiting_for, job_id";
 
 fn sandbox(r: &Row) -> Sandbox {
     Sandbox {
@@ -103,6 +105,7 @@ fn sandbox(r: &Row) -> Sandbox {
         container_id: r.get(22),
         gpu_alloc: r.get(23),
         waiting_for: r.get(24),
+        job_id: r.get::<_, Option<uuid::Uuid>>(25).map(crate::ids::JobId),
     }
 }
 
@@ -238,7 +241,7 @@ pub async fn by_idempotency_key(
             &[&project.0, &key],
         )
         .await?
-        .map(|r| (sandbox(&r), r.get(25))))
+        .map(|r| (sandbox(&r), r.get(26))))
 }
 
 /// Sandboxes of `project` that have not ended.
@@ -547,11 +550,11 @@ pub async fn claim_containers(
                     .map(|r| r.get(0));
                 claimed.push(PendingContainer {
                     docker_image: r
-                        .get::<_, Option<String>>(25)
+                        .get::<_, Option<String>>(26)
                         .unwrap_or_else(|| s.image.clone()),
-                    registry_auth: r.get(26),
-                    env_sealed: r.get(27),
-                    network: r.get(28),
+                    registry_auth: r.get(27),
+                    env_sealed: r.get(28),
+                    network: r.get(29),
                     snapshot,
                     sandbox: s,
                 });

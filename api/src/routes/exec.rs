@@ -97,7 +97,7 @@ pub struct Checked {
 const MAX_CALLBACK_URL_BYTES: usize = 2048;
 
 /// `url` if it is an absolute `http` or `https` URL a webhook can be sent to.
-fn callback_url(url: String) -> Result<String, ApiError> {
+pub fn callback_url(url: String) -> Result<String, ApiError> {
     let bad = |why: &str| ApiError::invalid("invalid_callback_url", "callback_url", why.to_owned());
     if url.len() > MAX_CALLBACK_URL_BYTES {
         return Err(bad("callback_url is at most 2048 bytes"));

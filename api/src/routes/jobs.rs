@@ -166,7 +166,25 @@ pub async fn create_job(
     {
         return Ok(existing);
     }
-    let request: crate::routes::exec::ExecRequest = crate::body::json(&req, &body)?;
+    let mut value: serde_json::Value = crate::body::json(&req, &body)?;
+    match value.get("kind").map(|k| k.as_str()) {
+        None | Some(Some("exec")) => {}
+        Some(Some("container")) => {
+            return create_container_job(&state, &caller, value, idempotency).await;
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                "kind",
+                "kind is `exec` (the default) or `container`",
+            ));
+        }
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.remove("kind");
+    }
+    let request: crate::routes::exec::ExecRequest = serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid("invalid_request", "body", e.to_string()))?;
     let checked = crate::routes::exec::check(request, &caller)?;
     crate::admission::queue_room(&state, &caller, 1).await?;
     let job_id = JobId::new();
@@ -218,6 +236,99 @@ pub async fn create_job(
     Ok(HttpResponse::Accepted().json(JobView::from(job)))
 }
 
+/// Queue a container job: an image, a command, resources and a timeout; it runs to completion
+/// in a container sandbox of its own.
+async fn create_container_job(
+    state: &AppState,
+    caller: &Caller,
+    mut value: serde_json::Value,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<HttpResponse, ApiError> {
+    let o = value
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid("invalid_request", "body", "the body is a JSON object"))?;
+    o.remove("kind");
+    let callback_url = match o.remove("callback_url") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(u)) => Some(crate::routes::exec::callback_url(u)?),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "invalid_callback_url",
+                "callback_url",
+                "callback_url is a URL string",
+            ));
+        }
+    };
+    let r: crate::routes::sandboxes::CreateSandbox = serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid("invalid_request", "body", e.to_string()))?;
+    if r.image == crate::routes::sandboxes::CODE_INTERPRETER {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "image",
+            "Python code runs as an exec job: send `language` and `code` without `kind`",
+        ));
+    }
+    if r.command.is_none() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "command",
+            "a container job needs a `command` to run to completion",
+        ));
+    }
+    let mut recorded = serde_json::json!({
+        "kind": "container",
+        "image": r.image,
+        "command": r.command,
+        "cpu": r.cpu,
+        "memory": r.memory,
+        "gpu": r.gpu,
+        "timeout_s": r.timeout_s,
+        "env": r.env.keys().collect::<Vec<_>>(),
+        "network": r.network.unwrap_or(false),
+    });
+    if let Some(url) = &callback_url {
+        recorded["callback_url"] = url.as_str().into();
+    }
+    let sandbox =
+        crate::routes::sandboxes::container_sandbox(state, caller, r, idempotency.clone())?;
+    crate::routes::sandboxes::open_room(state, caller).await?;
+    crate::admission::queue_room(state, caller, 1).await?;
+    let job_id = JobId::new();
+    let job = sbx_store::container_jobs::NewContainerJob {
+        job_id,
+        request: &recorded,
+        callback_url: callback_url.as_deref(),
+        sandbox: &sandbox,
+    };
+    match sbx_store::container_jobs::create(
+        &state.pool,
+        caller.0.project_id,
+        caller.0.api_key_id,
+        &job,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(sbx_store::StoreError::Query(e))
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            let (key, hash) = idempotency
+                .as_ref()
+                .expect("only idempotency keys are unique");
+            return replay(state, caller, key, hash).await?.ok_or_else(|| {
+                ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    sbx_store::sandboxes::announce_pending(&state.pool, sandbox.sandbox_id).await?;
+    metrics::counter!("sbx_jobs_queued_total").increment(1);
+    let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a job vanished after its insert".into()))?;
+    Ok(HttpResponse::Accepted().json(JobView::from(job)))
+}
+
 /// The answer to a repeated request with `key`: the job it made if `hash` matches, a 422 if the
 /// body differs, `None` if the key is new.
 async fn replay(
@@ -253,7 +364,18 @@ pub async fn cancel_job(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let job_id = own_job(&state, &caller, &id).await?.job_id;
-    sbx_store::queue::cancel(&state.pool, caller.0.project_id, job_id).await?;
+    match sbx_store::container_jobs::sandbox_of(&state.pool, caller.0.project_id, job_id).await? {
+        // A container job ends when its sandbox does: the runner records it `cancelled`.
+        Some(sandbox) => {
+            state
+                .interpreters
+                .terminate(caller.0.project_id, sandbox)
+                .await?;
+        }
+        None => {
+            sbx_store::queue::cancel(&state.pool, caller.0.project_id, job_id).await?;
+        }
+    }
     let job = own_job(&state, &caller, &id).await?;
     Ok(HttpResponse::Accepted().json(JobView::from(job)))
 }
@@ -368,4 +490,34 @@ pub async fn job_logs(
         .insert_header(("cache-control", "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(stream))
+}
+
+/// A file a container job wrote under `/outputs`.
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{path}", tag = "jobs", security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The job id"),
+        ("path" = String, Path, description = "The file's path under /outputs"),
+    ),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job in this project, or no such artifact", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn job_artifact(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, file) = path.into_inner();
+    let job_id = own_job(&state, &caller, &id).await?.job_id;
+    let data = sbx_store::container_jobs::artifact(&state.pool, caller.0.project_id, job_id, &file)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the job kept no artifact {file:?}")))?;
+    let kind = match file.rsplit_once('.').map(|(_, e)| e) {
+        Some("json") => "application/json",
+        Some("txt" | "log" | "csv") => "text/plain; charset=utf-8",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    };
+    Ok(HttpResponse::Ok().content_type(kind).body(data))
 }

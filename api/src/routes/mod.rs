@@ -32,6 +32,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)))
                 .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
                 .service(resource("/jobs/{id}/logs").route(web::get().to(jobs::job_logs)))
+                .service(
+                    resource("/jobs/{id}/artifacts/{path:.*}")
+                        .route(web::get().to(jobs::job_artifact)),
+                )
                 .service(resource("/batches").route(web::post().to(batches::create_batch)))
                 .service(resource("/batches/{id}").route(web::get().to(batches::get_batch)))
                 .service(

@@ -301,7 +301,7 @@ pub async fn create_sandbox(
 }
 
 /// Room for one more open sandbox in the caller's project, or 429.
-async fn open_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+pub async fn open_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     let open = sbx_store::sandboxes::open_count(&state.pool, caller.0.project_id).await?;
     let cap = state.interpreters.config().max_open_per_project;
     if open >= cap {
@@ -382,6 +382,28 @@ async fn create_container(
     r: CreateSandbox,
     idempotency: Option<(String, Vec<u8>)>,
 ) -> Result<HttpResponse, ApiError> {
+    let new = container_sandbox(state, caller, r, idempotency.clone())?;
+    open_room(state, caller).await?;
+    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
+        Ok(s) => s,
+        Err(e) => return raced(state, caller, &idempotency, e).await,
+    };
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => "container").increment(1);
+    let placed = state
+        .interpreters
+        .await_placement(created, PLACEMENT_WAIT)
+        .await?;
+    Ok(HttpResponse::Created().json(SandboxView::from(placed)))
+}
+
+/// Container sandbox request `r` checked against the caller's project (limits, KYC for GPUs),
+/// its secrets sealed: the row to insert.
+pub fn container_sandbox(
+    state: &AppState,
+    caller: &Caller,
+    r: CreateSandbox,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<NewSandbox, ApiError> {
     let docker_image = image_reference(&r.image)?;
     let catalog = sbx_limits::catalog::find(&r.image);
     let defaults = catalog.map(|c| &c.default_resources);
@@ -447,9 +469,8 @@ async fn create_container(
             "command must have 1 to 256 arguments without NUL characters",
         ));
     }
-    open_room(state, caller).await?;
     let seal = |v: &serde_json::Value| state.sealer.seal(&serde_json::to_vec(v).expect("json"));
-    let new = NewSandbox {
+    Ok(NewSandbox {
         sandbox_id: SandboxId::new(),
         project_id: caller.0.project_id,
         api_key_id: caller.0.api_key_id,
@@ -470,17 +491,7 @@ async fn create_container(
             .as_ref()
             .map(|a| seal(&serde_json::to_value(a).expect("json"))),
         env_sealed: (!r.env.is_empty()).then(|| seal(&serde_json::json!(r.env))),
-    };
-    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
-        Ok(s) => s,
-        Err(e) => return raced(state, caller, &idempotency, e).await,
-    };
-    metrics::counter!("sbx_sandboxes_created_total", "kind" => "container").increment(1);
-    let placed = state
-        .interpreters
-        .await_placement(created, PLACEMENT_WAIT)
-        .await?;
-    Ok(HttpResponse::Created().json(SandboxView::from(placed)))
+    })
 }
 
 async fn replay(
