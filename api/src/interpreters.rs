@@ -328,9 +328,16 @@ impl Interpreters {
     /// is no longer running there (or 503 if its holder does not answer).
     async fn pause_elsewhere(&self, s: &Sandbox, reason: &str) -> Result<Sandbox, ApiError> {
         sandboxes::request_pause(&self.pool, s.sandbox_id, reason).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let started = tokio::time::Instant::now();
+        let deadline = started + Duration::from_secs(10);
+        let mut asked = started;
         loop {
             tokio::time::sleep(Duration::from_millis(20)).await;
+            // A notification is not a queue: a holder busy or reconnecting may miss one.
+            if asked.elapsed() >= Duration::from_secs(1) {
+                sandboxes::request_pause(&self.pool, s.sandbox_id, reason).await?;
+                asked = tokio::time::Instant::now();
+            }
             let now = self.own(s.project_id, s.sandbox_id).await?;
             if now.state != "running" || now.holder != s.holder {
                 return Ok(now);
