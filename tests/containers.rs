@@ -595,3 +595,50 @@ async fn a_container_job_runs_to_completion_with_its_logs_artifacts_and_metrics(
         app.post("/v1/jobs", &body).await.assert_problem(422, code);
     }
 }
+
+#[actix_web::test]
+async fn a_sandbox_streams_its_output_and_the_catalog_is_listed() {
+    let app = spawn_app().await;
+    let a = create(
+        &app,
+        json!({"image": "python", "memory": "64Mi",
+               "command": ["sh", "-c", "echo hello; echo oops >&2; sleep 2"]}),
+    )
+    .await;
+    assert_eq!(a.body["state"], "running", "{}", a.text);
+    let id = a.body["id"].as_str().unwrap();
+    let logs = app.get(&format!("/v1/sandboxes/{id}/logs")).await;
+    assert_eq!(
+        logs.header("content-type"),
+        Some("text/event-stream"),
+        "{}",
+        logs.text
+    );
+    assert!(
+        logs.text.contains("event: stdout\ndata: hello"),
+        "{}",
+        logs.text
+    );
+    assert!(
+        logs.text.contains("event: stderr\ndata: oops"),
+        "{}",
+        logs.text
+    );
+    assert!(logs.text.contains("event: end"), "{}", logs.text);
+    let s = wait_sandbox(&app, id, "terminated", 10).await;
+    assert_eq!(s["state_reason"], "exited", "{s}");
+
+    let images = app.get("/v1/images").await;
+    let names: Vec<&str> = images.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["code-interpreter", "python", "pytorch", "vllm"],
+        "{}",
+        images.text
+    );
+}
