@@ -106,6 +106,8 @@ fn host_error(e: SessionError) -> HostError {
     match e {
         SessionError::NotLive => HostError::NotLive,
         SessionError::BadSnapshot(m) => HostError::BadSnapshot(m),
+        SessionError::OtherRuntime(m) => HostError::Unavailable(m),
+        SessionError::BadInput(m) => HostError::BadInput(m),
         SessionError::Runner(RunnerError::ShuttingDown) => HostError::Unavailable(e.to_string()),
         SessionError::Runner(e) => HostError::Internal(e.to_string()),
     }

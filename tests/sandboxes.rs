@@ -589,3 +589,40 @@ async fn bad_sandbox_requests_get_clear_errors() {
     assert_eq!((first, second), (201, 200));
     assert_eq!(a["id"], b["id"]);
 }
+
+#[actix_web::test]
+async fn files_handed_to_a_session_never_follow_the_links_it_made() {
+    let app = spawn_app().await;
+    let id = session(&app, json!({"env": {"TRICKY": "{cap} {env} {src}"}})).await;
+    let r = run(&app, &id, "import os; os.environ['TRICKY']").await;
+    assert_eq!(r["result"], "'{cap} {env} {src}'", "{r}");
+    let target = std::env::temp_dir().join(format!("sbx-escape-{}", uuid::Uuid::now_v7()));
+    let depth = "../".repeat(40);
+    let r = run(
+        &app,
+        &id,
+        &format!(
+            "import os\nos.symlink('{depth}{}', 'link')\nos.mkdir('d')\nos.symlink('{depth}tmp', 'd/up')",
+            target.display().to_string().trim_start_matches('/')
+        ),
+    )
+    .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    for path in ["link", "d/up/x.txt"] {
+        let a = app
+            .post(
+                &format!("/v1/sandboxes/{id}/exec"),
+                &json!({"code": "1", "files": [{"path": path, "content": "pwned"}]}),
+            )
+            .await;
+        a.assert_problem(422, "invalid_path");
+    }
+    assert!(!target.exists(), "the host file was written through the link");
+    let a = app
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &json!({"code": "open('ok.txt').read()", "files": [{"path": "ok.txt", "content": "fine"}]}),
+        )
+        .await;
+    assert_eq!(a.body["result"], "'fine'", "{}", a.text);
+}

@@ -36,9 +36,12 @@ pub enum HostError {
     /// The snapshot cannot be restored.
     #[error("{0}")]
     BadSnapshot(String),
-    /// The host is shutting down.
+    /// The host is shutting down, or cannot restore this snapshot (another runtime's).
     #[error("{0}")]
     Unavailable(String),
+    /// The caller's input cannot be used.
+    #[error("{0}")]
+    BadInput(String),
     /// Our fault.
     #[error("{0}")]
     Internal(String),
@@ -70,6 +73,9 @@ pub trait SessionHost: Send + Sync {
     fn live(&self) -> Vec<(uuid::Uuid, Duration, bool)>;
 }
 
+/// Largest snapshot a pause keeps (PostgreSQL holds at most 1 GiB in one value).
+const MAX_SNAPSHOT_BYTES: usize = 900 << 20;
+
 /// Settings of the interpreter sandboxes.
 #[derive(Debug, Clone, Copy)]
 pub struct InterpreterConfig {
@@ -94,6 +100,7 @@ impl Default for InterpreterConfig {
 /// A session live here, as this process knows it.
 struct Local {
     project: ProjectId,
+    memory_bytes: u64,
     expires_at: DateTime<Utc>,
     idle_pause: Option<Duration>,
     /// Calls made since the last heartbeat.
@@ -122,6 +129,7 @@ fn host_error(e: HostError) -> ApiError {
         HostError::NotLive => ApiError::Unavailable("the session moved; retry".into()),
         HostError::BadSnapshot(m) => conflict("snapshot_corrupt", m),
         HostError::Unavailable(m) => ApiError::Unavailable(m),
+        HostError::BadInput(m) => ApiError::invalid("invalid_path", "files", m),
         HostError::Internal(m) => ApiError::Internal(m),
     }
 }
@@ -170,6 +178,7 @@ impl Interpreters {
             s.sandbox_id,
             Local {
                 project: s.project_id,
+                memory_bytes: s.memory_bytes as u64,
                 expires_at: s.expires_at,
                 idle_pause: s.idle_pause_s.map(|t| Duration::from_secs(t as u64)),
                 calls: 0,
@@ -353,12 +362,6 @@ impl Interpreters {
     /// Resume paused sandbox `s` here, from its snapshot. A snapshot that is missing or cannot
     /// be restored fails the sandbox, saying why.
     async fn resume_here(&self, s: &Sandbox, reason: &str) -> Result<Sandbox, ApiError> {
-        let Some(snapshot) = sandboxes::snapshot(&self.pool, s.sandbox_id).await? else {
-            let detail = "its snapshot is missing; the session's state cannot be restored";
-            self.fail(s.sandbox_id, &["paused"], "snapshot_missing", detail)
-                .await?;
-            return Err(conflict("snapshot_missing", detail));
-        };
         self.make_room().await;
         let Some(claimed) = sandboxes::transition(
             &self.pool,
@@ -375,6 +378,14 @@ impl Interpreters {
         else {
             // Resumed elsewhere, or ended, meanwhile.
             return self.own(s.project_id, s.sandbox_id).await;
+        };
+        // Read once the sandbox is ours: an earlier read could be overtaken by another
+        // process's resume, call and pause.
+        let Some(snapshot) = sandboxes::snapshot(&self.pool, s.sandbox_id).await? else {
+            let detail = "its snapshot is missing; the session's state cannot be restored";
+            self.fail(s.sandbox_id, &["running"], "snapshot_missing", detail)
+                .await?;
+            return Err(conflict("snapshot_missing", detail));
         };
         match self
             .host
@@ -455,12 +466,51 @@ impl Interpreters {
             }
             Err(e) => return Err(host_error(e)),
         };
-        self.forget(id);
-        let kept = sandboxes::pause(&self.pool, id, self.holder, reason, &snapshot).await?;
-        if !kept {
-            tracing::info!(sandbox = %id, "a session ended while it was being paused");
+        let stored = if snapshot.len() > MAX_SNAPSHOT_BYTES {
+            Err(conflict(
+                "snapshot_too_large",
+                format!(
+                    "the session's state is {} MiB, over the {} MiB a pause can keep; free some \
+                     memory or files first",
+                    snapshot.len() >> 20,
+                    MAX_SNAPSHOT_BYTES >> 20
+                ),
+            ))
+        } else {
+            sandboxes::pause(&self.pool, id, self.holder, reason, &snapshot)
+                .await
+                .map_err(ApiError::from)
+        };
+        match stored {
+            Ok(kept) => {
+                self.forget(id);
+                if !kept {
+                    tracing::info!(sandbox = %id, "a session ended while it was being paused");
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                // Not kept: the session goes on here, from the snapshot just taken, rather than
+                // be lost. An idle pause is not tried again for it.
+                let memory = self
+                    .local
+                    .lock()
+                    .expect("interpreters lock")
+                    .get(&id)
+                    .map_or(512 << 20, |l| l.memory_bytes);
+                if let Err(reopen) = self
+                    .host
+                    .open(id.0, memory, Vec::new(), Some(snapshot))
+                    .await
+                {
+                    tracing::error!(sandbox = %id, error = %reopen, "a session could be neither paused nor kept");
+                    self.forget(id);
+                } else if let Some(l) = self.local.lock().expect("interpreters lock").get_mut(&id) {
+                    l.idle_pause = None;
+                }
+                Err(e)
+            }
         }
-        Ok(true)
     }
 
     /// Pause sandbox `id` of `project` at its owner's request.

@@ -15,7 +15,6 @@
 //! batch.
 
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -295,6 +294,8 @@ impl ContainerHost {
                     .get(&id)
                     .and_then(|h| h.sandbox.job_id.map(|j| (j, h.sandbox.project_id)));
                 if let Some((job, project)) = job {
+                    // Stopped before its files are read: nothing changes them meanwhile.
+                    self.stop(id).await;
                     let reason = sandboxes::get(&self.pool, project, id)
                         .await
                         .ok()
@@ -306,7 +307,8 @@ impl ContainerHost {
                         "user" => "cancelled",
                         _ => "error",
                     };
-                    self.finish_job(id, job, status, None, false).await;
+                    self.finish_job(id, job, status, None, false, Some(reason.as_str()))
+                        .await;
                 }
                 self.remove(id).await
             }
@@ -323,25 +325,26 @@ impl ContainerHost {
     /// Claim what fits and start it. One round at a time.
     async fn place(self: Arc<Self>) {
         let _round = self.placing.lock().await;
+        let mut booked = Vec::new();
         let claimed = {
             let this = self.clone();
-            sandboxes::claim_containers(&self.pool, self.runner, 16, move |s| this.fit(s)).await
+            let booked = &mut booked;
+            sandboxes::claim_containers(&self.pool, self.runner, 16, move |s| {
+                let fits = this.fit(s);
+                if fits.is_ok() {
+                    booked.push(s.sandbox_id);
+                }
+                fits
+            })
+            .await
         };
         let claimed = match claimed {
             Ok(c) => c,
             Err(e) => {
-                // The claim rolled back: give back what `fit` booked.
+                // The claim rolled back: give back what this round booked, and only that.
                 tracing::warn!(error = %e, "claiming container sandboxes failed");
-                let mut books = self.books.lock().expect("books lock");
-                let ghosts: Vec<SandboxId> = books
-                    .held
-                    .iter()
-                    .filter(|(_, h)| h.container.is_none() && !h.leaving)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in ghosts {
-                    books.held.remove(&id);
-                    books.ledger.release(&id.to_string());
+                for id in booked {
+                    self.forget(id);
                 }
                 return;
             }
@@ -440,12 +443,20 @@ impl ContainerHost {
                         self.forget(id);
                         return;
                     }
-                    Err(e) => ("start_failed", e.to_string()),
+                    Err(e) => {
+                        let _ = self.backend.stop_and_remove(&container).await;
+                        ("start_failed", e.to_string())
+                    }
                 }
             }
             Err((reason, detail)) => (reason, detail),
         };
         tracing::warn!(sandbox = %id, reason, detail, "a container sandbox could not start");
+        if let Some(job) = p.sandbox.job_id {
+            let why = format!("{reason}: {detail}");
+            self.finish_job(id, job, "error", None, false, Some(&why))
+                .await;
+        }
         if let Err(e) = sandboxes::transition(
             &self.pool,
             id,
@@ -461,6 +472,7 @@ impl ContainerHost {
         {
             tracing::warn!(sandbox = %id, error = %e, "could not record a failed start");
         }
+        let _ = std::fs::remove_dir_all(self.config.dir.join(id.0.simple().to_string()));
         self.forget(id);
     }
 
@@ -647,7 +659,7 @@ impl ContainerHost {
             } else {
                 "failed"
             };
-            self.finish_job(id, job, status, Some(e.exit_code), e.oom_killed)
+            self.finish_job(id, job, status, Some(e.exit_code), e.oom_killed, None)
                 .await;
         }
         if let Err(e) = sandboxes::transition(
@@ -677,6 +689,7 @@ impl ContainerHost {
         status: &str,
         exit_code: Option<i64>,
         oom_killed: bool,
+        why: Option<&str>,
     ) {
         let (_, outputs) = self.folders(id);
         let mut artifacts = Vec::new();
@@ -687,7 +700,7 @@ impl ContainerHost {
                 left_out += 1;
                 continue;
             }
-            if let Ok(bytes) = std::fs::read(outputs.join(&rel)) {
+            if let Ok(bytes) = crate::wasm::session::read_capped(&outputs.join(&rel), meta.len()) {
                 total += bytes.len() as u64;
                 artifacts.push((rel, bytes));
             }
@@ -704,6 +717,7 @@ impl ContainerHost {
             "metrics": metrics,
             "artifacts": artifacts.iter().map(|(p, b)| serde_json::json!({"path": p, "size": b.len()})).collect::<Vec<_>>(),
             "artifacts_omitted": left_out,
+            "message": why,
         });
         let ending = sbx_store::container_jobs::Ending {
             status,
@@ -741,33 +755,87 @@ impl ContainerHost {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let started = Instant::now();
-        // Stopped first, so the files are still while they are read.
-        let _ = self
-            .backend
-            .docker()
-            .stop_container(
-                &container,
-                Some(
-                    bollard::query_parameters::StopContainerOptionsBuilder::new()
-                        .t(crate::container::STOP_GRACE_SECS)
-                        .build(),
-                ),
-            )
-            .await;
-        let (workspace, outputs) = self.folders(id);
-        let snapshot = pack(&workspace, &outputs)?;
-        let kept = sandboxes::pause(&self.pool, id, self.runner, reason, &snapshot)
-            .await
-            .map_err(|e| e.to_string())?;
+        let kept = match self.snapshot(id, &container).await {
+            Ok(snapshot) => sandboxes::pause(&self.pool, id, self.runner, reason, &snapshot)
+                .await
+                .map(|kept| (kept, snapshot.len()))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let (kept, bytes) = match kept {
+            Ok(k) => k,
+            Err(e) => {
+                // Its container is stopped and its files could not be kept: say so, rather
+                // than leave a sandbox that claims to run.
+                let detail = format!("the pause failed: {e}");
+                let _ = sandboxes::transition(
+                    &self.pool,
+                    id,
+                    Transition {
+                        from: &["running"],
+                        to: "failed",
+                        reason: "pause_failed",
+                        detail: Some(&detail),
+                        holder: None,
+                    },
+                )
+                .await;
+                self.remove(id).await;
+                return Err(detail);
+            }
+        };
         tracing::info!(
             sandbox = %id,
             kept,
-            bytes = snapshot.len(),
+            bytes,
             ms = started.elapsed().as_millis() as u64,
             "container sandbox paused"
         );
         self.remove(id).await;
         Ok(())
+    }
+
+    /// Container `container` of sandbox `id` stopped, then its folders as a snapshot. The
+    /// files are read only once nothing in the container can change them.
+    async fn snapshot(&self, id: SandboxId, container: &str) -> Result<Vec<u8>, String> {
+        let stop = bollard::query_parameters::StopContainerOptionsBuilder::new()
+            .t(crate::container::STOP_GRACE_SECS)
+            .build();
+        match self
+            .backend
+            .docker()
+            .stop_container(container, Some(stop))
+            .await
+        {
+            Ok(()) => {}
+            // Not running any more (304): as good.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => {}
+            Err(e) => return Err(format!("the container could not be stopped: {e}")),
+        }
+        let (workspace, outputs) = self.folders(id);
+        pack(&workspace, &outputs)
+    }
+
+    /// Stop sandbox `id`'s container, if it has one here.
+    async fn stop(&self, id: SandboxId) {
+        let container = self
+            .books
+            .lock()
+            .expect("books lock")
+            .held
+            .get_mut(&id)
+            .and_then(|h| {
+                h.leaving = true;
+                h.container.clone()
+            });
+        if let Some(c) = container {
+            let stop = bollard::query_parameters::StopContainerOptionsBuilder::new()
+                .t(crate::container::STOP_GRACE_SECS)
+                .build();
+            let _ = self.backend.docker().stop_container(&c, Some(stop)).await;
+        }
     }
 
     /// Let sandbox `id` go: its container, folders and share. Its last stretch of running
@@ -985,9 +1053,7 @@ pub fn pack(workspace: &Path, outputs: &Path) -> Result<Vec<u8>, String> {
                     MAX_SNAPSHOT_FILES >> 30
                 ));
             }
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
-            std::fs::File::open(root.join(&rel))
-                .and_then(|mut f| f.read_to_end(&mut bytes))
+            let bytes = crate::wasm::session::read_capped(&root.join(&rel), meta.len())
                 .map_err(|e| format!("{rel}: {e}"))?;
             body.push(tree);
             body.extend_from_slice(&(rel.len() as u32).to_le_bytes());

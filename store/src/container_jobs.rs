@@ -164,3 +164,28 @@ pub async fn sandbox_of(
         .and_then(|r| r.get::<_, Option<uuid::Uuid>>(0))
         .map(crate::ids::SandboxId))
 }
+
+/// End the container jobs whose sandbox ended `grace_s` seconds ago or more without its runner
+/// ending the job (never placed, failed to start, its runner lost): `timeout` when the sandbox
+/// timed out, `cancelled` when its owner ended it, else `error`. Returns how many.
+pub async fn finish_orphans(pool: &Pool, grace_s: f64) -> Result<u64> {
+    let client = pool.get().await?;
+    Ok(client
+        .execute(
+            "update jobs j set
+                 status = case s.state_reason when 'timeout' then 'timeout'
+                                              when 'user' then 'cancelled' else 'error' end,
+                 finished_at = now(),
+                 result = jsonb_build_object(
+                     'status', case s.state_reason when 'timeout' then 'timeout'
+                                                   when 'user' then 'cancelled' else 'error' end,
+                     'sandbox_id', s.sandbox_id, 'reason', s.state_reason,
+                     'detail', s.state_detail, 'artifacts', '[]'::jsonb)
+             from sandboxes s
+             where s.job_id = j.job_id and j.finished_at is null
+               and s.state in ('terminated', 'failed')
+               and s.ended_at < now() - make_interval(secs => $1)",
+            &[&grace_s],
+        )
+        .await?)
+}

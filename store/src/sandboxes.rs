@@ -432,6 +432,8 @@ pub async fn fail_lost(pool: &Pool, stale_s: f64) -> Result<Vec<SandboxId>> {
                      holder = null, holder_seen_at = null, ended_at = now(), last_active_at = now()
                  where state = 'running' and holder_seen_at < now() - make_interval(secs => $1)
                  returning sandbox_id
+             ), dropped as (
+                 delete from sandbox_snapshots where sandbox_id in (select sandbox_id from lost)
              ), announced as (
                  select pg_notify('{CHANNEL}', 'end:' || sandbox_id) from lost
              )

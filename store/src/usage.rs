@@ -226,7 +226,8 @@ pub async fn exec_seconds(
         .query(
             "select date_trunc('day', finished_at, 'UTC'), count(*), coalesce(sum(wall_ms), 0) / 1000
              from jobs
-             where project_id = $1 and finished_at >= $2 and finished_at < $3 and wall_ms is not null
+             where project_id = $1 and kind = 'exec' and finished_at >= $2 and finished_at < $3
+               and wall_ms is not null
              group by 1",
             &[&project.0, &from, &to],
         )

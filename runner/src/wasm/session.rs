@@ -46,13 +46,19 @@ use crate::RunnerError;
 /// The guest half of the protocol, installed as the module `_sbx_session`.
 pub const SESSION_PY: &str = include_str!("session.py");
 
-/// The first turn of every interpreter: `{src}`, `{env}` and `{cap}` filled in.
-const INIT_TURN: &str = "import sys, types\n\
-_m = types.ModuleType('_sbx_session')\n\
-_m.__file__ = '<sbx session>'\n\
-exec(compile({src}, '<sbx session>', 'exec'), _m.__dict__)\n\
-sys.modules['_sbx_session'] = _m\n\
-_m.start({env}, {cap})\n";
+/// The first turn of every interpreter: installs [`SESSION_PY`] and starts it with `env` (a
+/// JSON object, which is a Python literal) and the cap on a result's length.
+fn init_turn(env: &str, result_cap: u64) -> String {
+    format!(
+        "import sys, types\n\
+         _m = types.ModuleType('_sbx_session')\n\
+         _m.__file__ = '<sbx session>'\n\
+         exec(compile({src}, '<sbx session>', 'exec'), _m.__dict__)\n\
+         sys.modules['_sbx_session'] = _m\n\
+         _m.start({env}, {result_cap})\n",
+        src = json(SESSION_PY)
+    )
+}
 
 /// How long the first turn and the pre-pause turn may take.
 const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,9 +92,17 @@ pub enum SessionError {
     /// No such session is live on this runner.
     #[error("the session is not live on this runner")]
     NotLive,
-    /// The snapshot cannot be restored: damaged, truncated or from another runtime.
+    /// The snapshot cannot be restored: damaged or truncated.
     #[error("the snapshot cannot be restored: {0}")]
     BadSnapshot(String),
+    /// The snapshot was taken with another Python runtime: a runner with that runtime (during
+    /// an upgrade, an older one) can restore it; this one cannot.
+    #[error("{0}")]
+    OtherRuntime(String),
+    /// The caller's input cannot be used (a file path that crosses a link or a file the code
+    /// made in its way).
+    #[error("{0}")]
+    BadInput(String),
     /// The runtime failed.
     #[error(transparent)]
     Runner(#[from] RunnerError),
@@ -350,10 +364,7 @@ impl Sessions {
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().into()))
             .collect();
-        let source = INIT_TURN
-            .replacen("{src}", &json(SESSION_PY), 1)
-            .replacen("{env}", &serde_json::to_string(&env).expect("strings"), 1)
-            .replacen("{cap}", "1048576", 1);
+        let source = init_turn(&serde_json::to_string(&env).expect("strings"), 1 << 20);
         live.housekeeping(&source, "starting the interpreter")
             .await?;
         Ok(live)
@@ -644,8 +655,49 @@ impl Drop for SessionDir {
     }
 }
 
+/// Write `content` at `rel` under `root`, a folder the guest has written in: no component may
+/// be a link (the guest could point one anywhere), and none is followed. The guest does not run
+/// meanwhile (a session's calls are serialised), so what is checked stays as it was.
+fn write_input(root: &Path, rel: &str, content: &[u8]) -> Result<(), SessionError> {
+    let refuse = |why: &str| SessionError::BadInput(format!("files: {rel:?}: {why}"));
+    let mut at = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let last = i + 1 == parts.len();
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse("the session made a link there; it is not followed"));
+            }
+            Ok(m) if !last && !m.is_dir() => {
+                return Err(refuse("a file of the session is in the way"));
+            }
+            Ok(m) if last && m.is_dir() => return Err(refuse("the session has a folder there")),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !last => {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&at)
+                    .map_err(host)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(host(e)),
+        }
+    }
+    use std::io::Write as _;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc_o_nofollow())
+        .open(&at)
+        .and_then(|mut f| f.write_all(content))
+        .map_err(host)
+}
+
 /// At most `cap` bytes of the regular file `path`; never follows a link.
-fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     let f = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc_o_nofollow())
@@ -707,15 +759,7 @@ impl Actor {
     ) -> Result<CellOutcome, SessionError> {
         let started = Instant::now();
         for f in &spec.files {
-            let path = self.dir.workspace().join(&f.path);
-            if let Some(parent) = path.parent() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent)
-                    .map_err(host)?;
-            }
-            fs::write(&path, &f.content).map_err(host)?;
+            write_input(&self.dir.workspace(), &f.path, &f.content)?;
         }
         let before: HashMap<String, (u64, Option<SystemTime>)> = scan(&self.dir.workspace())
             .map_err(host)?
@@ -986,7 +1030,7 @@ impl Image {
         let mut r = Reader(&body);
         let key = r.bytes()?;
         if key != runtime_key.as_bytes() {
-            return Err(SessionError::BadSnapshot(format!(
+            return Err(SessionError::OtherRuntime(format!(
                 "it was taken with another Python runtime ({}), not this runner's ({runtime_key})",
                 String::from_utf8_lossy(key)
             )));
