@@ -124,21 +124,30 @@ pub fn sealer(settings: &Settings) -> anyhow::Result<Sealer> {
         return Sealer::from_hex(&k).with_context(|| format!("the key in {}", path.display()));
     }
     std::fs::create_dir_all(&settings.data_dir)?;
+    // Written whole under a private name, then linked into place: a process that loses the
+    // race reads the winner's key, never a half-written file.
     let key: [u8; 32] = rand::random();
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
+    let tmp = settings.data_dir.join(format!(
+        "secret.key.{}.{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
     {
-        Ok(mut f) => {
-            writeln!(f, "{}", hex::encode(key))?;
-            f.sync_all()?;
-            Ok(Sealer::new(key))
-        }
-        // Another process made it first.
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        writeln!(f, "{}", hex::encode(key))?;
+        f.sync_all()?;
+    }
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(Sealer::new(key)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Ok(Sealer::from_hex(&std::fs::read_to_string(&path)?)?)
         }
