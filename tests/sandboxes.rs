@@ -617,7 +617,10 @@ async fn files_handed_to_a_session_never_follow_the_links_it_made() {
             .await;
         a.assert_problem(422, "invalid_path");
     }
-    assert!(!target.exists(), "the host file was written through the link");
+    assert!(
+        !target.exists(),
+        "the host file was written through the link"
+    );
     let a = app
         .post(
             &format!("/v1/sandboxes/{id}/exec"),
@@ -625,4 +628,33 @@ async fn files_handed_to_a_session_never_follow_the_links_it_made() {
         )
         .await;
     assert_eq!(a.body["result"], "'fine'", "{}", a.text);
+}
+
+#[actix_web::test]
+async fn deleting_a_session_stops_the_call_running_in_it() {
+    let app = spawn_app().await;
+    let id = session(&app, json!({})).await;
+    let started = std::time::Instant::now();
+    let path = format!("/v1/sandboxes/{id}/exec");
+    let body = json!({"code": "while True: pass", "timeout_ms": 60000});
+    let call = app.post(&path, &body);
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = app
+            .client
+            .delete(format!("{}/v1/sandboxes/{id}", app.base))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    };
+    let (answer, ()) = tokio::join!(call, stop);
+    assert_eq!(answer.body["status"], "cancelled", "{}", answer.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the call ran on"
+    );
+    let s = sandbox(&app, &id).await;
+    assert_eq!(s["state"], "terminated");
 }

@@ -119,6 +119,8 @@ struct Handle {
     tx: mpsc::Sender<Command>,
     last_used: Arc<Mutex<Instant>>,
     busy: Arc<AtomicBool>,
+    /// Fired when the session is closed: a call running in it stops at once.
+    closed: CancellationToken,
 }
 
 /// The sessions of one backend and what they are made from.
@@ -223,8 +225,10 @@ impl Sessions {
             tx,
             last_used: Arc::new(Mutex::new(Instant::now())),
             busy: Arc::new(AtomicBool::new(false)),
+            closed: CancellationToken::new(),
         };
         let busy = handle.busy.clone();
+        let closed = handle.closed.clone();
         self.live.lock().expect("sessions lock").insert(id, handle);
         let actor = Actor {
             sessions: self.clone(),
@@ -232,6 +236,7 @@ impl Sessions {
             dir,
             live: Some(live),
             busy,
+            closed,
         };
         tokio::spawn(actor.run(rx));
         Ok(())
@@ -284,11 +289,13 @@ impl Sessions {
 
     /// End session `id` here, if it is live: its instance and files go.
     pub(super) fn close(&self, id: uuid::Uuid) -> bool {
-        self.live
-            .lock()
-            .expect("sessions lock")
-            .remove(&id)
-            .is_some()
+        match self.live.lock().expect("sessions lock").remove(&id) {
+            Some(h) => {
+                h.closed.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The live sessions, least recently used first, with how long each has been idle and
@@ -722,6 +729,7 @@ struct Actor {
     dir: SessionDir,
     live: Option<Live>,
     busy: Arc<AtomicBool>,
+    closed: CancellationToken,
 }
 
 impl Actor {
@@ -784,8 +792,21 @@ impl Actor {
             if self.sessions.foreground.background.load(Ordering::SeqCst) > 0 {
                 self.sessions.engine.increment_epoch();
             }
-            live.run(&source, Duration::from_millis(spec.timeout_ms), &cancel)
-                .await
+            // The caller hanging up or the session closing both stop the call.
+            let stop = CancellationToken::new();
+            let (caller, closed, stopper) = (cancel.clone(), self.closed.clone(), stop.clone());
+            let watch = tokio::spawn(async move {
+                tokio::select! {
+                    () = caller.cancelled() => {}
+                    () = closed.cancelled() => {}
+                }
+                stopper.cancel();
+            });
+            let ending = live
+                .run(&source, Duration::from_millis(spec.timeout_ms), &stop)
+                .await;
+            watch.abort();
+            ending
         };
         let wall = started.elapsed();
         let limiter = &live.store.data().limiter;
@@ -858,9 +879,11 @@ impl Actor {
                 Some(m) => format!("{m}; {note}"),
                 None => note.to_owned(),
             });
-            match self.sessions.fresh(&self.options, &self.dir).await {
-                Ok(live) => self.live = Some(live),
-                Err(e) => tracing::warn!(error = %e, "a session could not be restarted"),
+            if !self.closed.is_cancelled() {
+                match self.sessions.fresh(&self.options, &self.dir).await {
+                    Ok(live) => self.live = Some(live),
+                    Err(e) => tracing::warn!(error = %e, "a session could not be restarted"),
+                }
             }
         } else if let Some(note) = reset_note {
             message = Some(note);
