@@ -1189,7 +1189,7 @@ mod tests {
         assert_eq!(back.files, image.files);
         assert!(matches!(
             Image::decode(&bytes, "k2"),
-            Err(SessionError::BadSnapshot(m)) if m.contains("another Python runtime")
+            Err(SessionError::OtherRuntime(m)) if m.contains("another Python runtime")
         ));
         let mut damaged = bytes.clone();
         *damaged.last_mut().unwrap() ^= 1;
