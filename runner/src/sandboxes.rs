@@ -72,6 +72,9 @@ struct Held {
     last: Option<(u64, Instant)>,
     /// Being paused or removed: the exit watcher and the meter leave it alone.
     leaving: bool,
+    /// Its folders for this placement: a new one each time it is placed, so that letting go
+    /// of one placement never touches the next one's files.
+    root: PathBuf,
 }
 
 /// The container sandboxes of one runner.
@@ -317,6 +320,8 @@ impl ContainerHost {
                 if let Err(e) = self.pause(id, reason).await {
                     tracing::warn!(sandbox = %id, error = %e, "could not pause a container sandbox");
                 }
+                // A resume may have come while this placement was let go: take it now.
+                self.clone().place().await;
             }
             _ => {}
         }
@@ -358,6 +363,11 @@ impl ContainerHost {
     /// Whether `s` fits what is free here; books it if so.
     fn fit(&self, s: &Sandbox) -> Result<Option<serde_json::Value>, String> {
         let mut books = self.books.lock().expect("books lock");
+        if books.held.contains_key(&s.sandbox_id) {
+            // Its last placement here is still being let go (a pause just committed): the
+            // next round takes it. An empty reason leaves `waiting_for` as it is.
+            return Err(String::new());
+        }
         let (cpu, mem) = books.free(&self.config);
         if i64::from(s.cpu_millis) > cpu || s.memory_bytes > mem {
             return Err(format!(
@@ -399,14 +409,31 @@ impl ContainerHost {
                 gpu,
                 last: None,
                 leaving: false,
+                root: self.config.dir.join(format!(
+                    "{}-{}",
+                    s.sandbox_id.0.simple(),
+                    uuid::Uuid::now_v7().simple()
+                )),
             },
         );
         Ok(alloc)
     }
 
+    /// The folders of sandbox `id`'s placement here (of none, if it is not held).
     fn folders(&self, id: SandboxId) -> (PathBuf, PathBuf) {
-        let root = self.config.dir.join(id.0.simple().to_string());
+        let root = self
+            .root(id)
+            .unwrap_or_else(|| self.config.dir.join("none"));
         (root.join("workspace"), root.join("outputs"))
+    }
+
+    fn root(&self, id: SandboxId) -> Option<PathBuf> {
+        self.books
+            .lock()
+            .expect("books lock")
+            .held
+            .get(&id)
+            .map(|h| h.root.clone())
     }
 
     /// Start placed sandbox `p`: its folders (restored from its snapshot when it resumes), its
@@ -472,7 +499,9 @@ impl ContainerHost {
         {
             tracing::warn!(sandbox = %id, error = %e, "could not record a failed start");
         }
-        let _ = std::fs::remove_dir_all(self.config.dir.join(id.0.simple().to_string()));
+        if let Some(root) = self.root(id) {
+            let _ = std::fs::remove_dir_all(root);
+        }
         self.forget(id);
     }
 
@@ -865,8 +894,9 @@ impl ContainerHost {
         {
             tracing::warn!(sandbox = %id, error = %e, "could not remove a container");
         }
-        let root = self.config.dir.join(id.0.simple().to_string());
-        let _ = std::fs::remove_dir_all(root);
+        if let Some(root) = self.root(id) {
+            let _ = std::fs::remove_dir_all(root);
+        }
         self.forget(id);
     }
 

@@ -511,7 +511,8 @@ pub struct PendingContainer {
 
 /// Claim pending container sandboxes for `runner`: each candidate (oldest first, at most
 /// `limit`, none another runner is placing) is offered to `place`, which answers the GPU
-/// allocation to record (`Ok`) or why it does not fit (`Err`, kept as `waiting_for`). The
+/// allocation to record (`Ok`) or why it does not fit (`Err`, kept as `waiting_for`; an empty
+/// reason: not now, nothing recorded). The
 /// claimed ones are held by `runner`, still `pending` until their container runs.
 pub async fn claim_containers(
     pool: &Pool,
@@ -561,6 +562,7 @@ pub async fn claim_containers(
                     sandbox: s,
                 });
             }
+            Err(why) if why.is_empty() => {}
             Err(why) => {
                 tx.execute(
                     "update sandboxes set waiting_for = $2 where sandbox_id = $1",
