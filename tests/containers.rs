@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, sandbox, spawn_app, spawn_app_with, wait_sandbox};
+use common::{TestApp, delete_sandbox, sandbox, spawn_app, spawn_app_with, wait_sandbox};
 use serde_json::{Value, json};
 
 /// Create a container sandbox from `body`; the answer.
@@ -37,17 +37,6 @@ async fn run(app: &TestApp, id: &str, command: &[&str]) -> Value {
         .await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     a.body
-}
-
-async fn delete(app: &TestApp, id: &str) {
-    let r = app
-        .client
-        .delete(format!("{}/v1/sandboxes/{id}", app.base))
-        .bearer_auth(&app.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
 }
 
 /// Whether Docker has a container named after sandbox `id`.
@@ -133,7 +122,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
     .await;
     assert_eq!(r["stdout"], "kept\nout\ntest\n", "{r}");
 
-    delete(&app, &id).await;
+    delete_sandbox(&app, &id).await;
     let s = wait_sandbox(&app, &id, "terminated", 5).await;
     assert_eq!(s["state_reason"], "user");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -221,7 +210,7 @@ print('pids', open('/sys/fs/cgroup/pids/pids.max').read().strip() if os.path.exi
         a.text
     );
     assert_eq!(run(&app, &id, &["echo", "ok"]).await["stdout"], "ok\n");
-    delete(&app, &id).await;
+    delete_sandbox(&app, &id).await;
 
     // Asked for, a network interface besides lo.
     let id = running(&app, json!({"network": true})).await;
@@ -236,7 +225,7 @@ print('pids', open('/sys/fs/cgroup/pids/pids.max').read().strip() if os.path.exi
     )
     .await;
     assert_ne!(r["stdout"], "1\n", "{r}");
-    delete(&app, &id).await;
+    delete_sandbox(&app, &id).await;
 }
 
 #[actix_web::test]
@@ -389,7 +378,7 @@ async fn gpu_shares_are_packed_and_gated_by_kyc() {
         .post(&format!("/v1/sandboxes/{first}/resume"), &json!({}))
         .await;
     assert_eq!(a.body["state"], "pending", "{}", a.text);
-    delete(&app, &waiting).await;
+    delete_sandbox(&app, &waiting).await;
     wait_sandbox(&app, &first, "running", 10).await;
 }
 
@@ -405,7 +394,7 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
     let ran = started.elapsed().as_secs_f64();
     assert_eq!(a.body["state"], "paused", "{}", a.text);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    delete(&app, &id).await;
+    delete_sandbox(&app, &id).await;
     let paused_for = started.elapsed().as_secs_f64() - ran;
 
     let report = app.get("/v1/usage?group_by=sandbox").await;
@@ -473,7 +462,7 @@ async fn concurrent_creates_all_run_and_a_later_pause_still_works() {
         assert_eq!(a.body["state"], "running", "{}", a.text);
     }
     for a in &made {
-        delete(&app, a.body["id"].as_str().unwrap()).await;
+        delete_sandbox(&app, a.body["id"].as_str().unwrap()).await;
     }
     let id = running(&app, json!({})).await;
     run(

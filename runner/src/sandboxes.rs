@@ -27,12 +27,12 @@ use sbx_store::ids::SandboxId;
 use sbx_store::sandboxes::{self, PendingContainer, Sandbox, Transition};
 use sbx_store::seal::Sealer;
 use sbx_store::usage::UsageSample;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::container::{
     ContainerBackend, ContainerError, ContainerSpec, GpuAssignment, RegistryAuth,
 };
+use crate::snapshot;
 
 /// The keep-alive a sandbox without a command runs, so that `exec` has something to run in.
 pub const KEEP_ALIVE: &[&str] = &["sleep", "infinity"];
@@ -45,7 +45,7 @@ const MAX_ARTIFACTS: usize = 1000;
 /// Most bytes of artifacts a container job keeps.
 const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
 /// First bytes of a container sandbox's snapshot.
-const MAGIC: &[u8; 8] = b"SBXFILE1";
+const MAGIC: &[u8; 8] = b"SBXFILE2";
 
 /// What this runner offers to container sandboxes.
 #[derive(Debug, Clone)]
@@ -361,20 +361,21 @@ impl ContainerHost {
     }
 
     /// Whether `s` fits what is free here; books it if so.
-    fn fit(&self, s: &Sandbox) -> Result<Option<serde_json::Value>, String> {
+    /// `Err(None)`: not now (its last placement here is still being let go).
+    fn fit(&self, s: &Sandbox) -> Result<Option<serde_json::Value>, Option<String>> {
         let mut books = self.books.lock().expect("books lock");
         if books.held.contains_key(&s.sandbox_id) {
             // Its last placement here is still being let go (a pause just committed): the
-            // next round takes it. An empty reason leaves `waiting_for` as it is.
-            return Err(String::new());
+            // next round takes it.
+            return Err(None);
         }
         let (cpu, mem) = books.free(&self.config);
         if i64::from(s.cpu_millis) > cpu || s.memory_bytes > mem {
-            return Err(format!(
+            return Err(Some(format!(
                 "waiting for CPU and memory: {:.2} cores and {} MiB are free on the runners that looked",
                 cpu.max(0) as f64 / 1000.0,
                 mem.max(0) >> 20
-            ));
+            )));
         }
         let mut gpu = None;
         let mut alloc = None;
@@ -383,10 +384,10 @@ impl ContainerHost {
                 .ledger
                 .place(&req, &s.sandbox_id.to_string())
                 .ok_or_else(|| {
-                    format!(
+                    Some(format!(
                         "waiting for a GPU: {} × {} of a {:?} card is not free on the runners that looked",
                         req.count, req.fraction, req.r#type
-                    )
+                    ))
                 })?;
             let model = books
                 .ledger
@@ -729,7 +730,8 @@ impl ContainerHost {
                 left_out += 1;
                 continue;
             }
-            if let Ok(bytes) = crate::wasm::session::read_capped(&outputs.join(&rel), meta.len()) {
+            if let Ok(bytes) = crate::wasm::workspace::read_capped(&outputs.join(&rel), meta.len())
+            {
                 total += bytes.len() as u64;
                 artifacts.push((rel, bytes));
             }
@@ -1069,84 +1071,31 @@ impl ContainerHost {
     }
 }
 
-/// `/workspace` and `/outputs` of a sandbox as a snapshot: `MAGIC`, the SHA-256 of the rest,
-/// then zstd of (tree, path, bytes) entries.
+/// `/workspace` and `/outputs` of a sandbox as a snapshot ([`crate::snapshot`]).
 pub fn pack(workspace: &Path, outputs: &Path) -> Result<Vec<u8>, String> {
+    let files = snapshot::pack_files(
+        &[(0, workspace), (1, outputs)],
+        |_, _| false,
+        MAX_SNAPSHOT_FILES,
+    )?;
     let mut body = Vec::new();
-    let mut total = 0u64;
-    for (tree, root) in [(0u8, workspace), (1, outputs)] {
-        for (rel, meta) in crate::wasm::workspace::scan(root).map_err(|e| e.to_string())? {
-            total += meta.len();
-            if total > MAX_SNAPSHOT_FILES {
-                return Err(format!(
-                    "the sandbox's files hold over {} GiB, more than a pause keeps",
-                    MAX_SNAPSHOT_FILES >> 30
-                ));
-            }
-            let bytes = crate::wasm::session::read_capped(&root.join(&rel), meta.len())
-                .map_err(|e| format!("{rel}: {e}"))?;
-            body.push(tree);
-            body.extend_from_slice(&(rel.len() as u32).to_le_bytes());
-            body.extend_from_slice(rel.as_bytes());
-            body.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            body.extend_from_slice(&bytes);
-        }
-    }
-    let compressed = zstd::bulk::compress(&body, 1).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(compressed.len() + 48);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(&compressed));
-    out.extend_from_slice(&compressed);
-    Ok(out)
+    snapshot::put_files(&mut body, &files);
+    snapshot::seal(MAGIC, &body)
 }
 
 /// Write the files of snapshot `bytes` into `workspace` and `outputs`.
 pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<(), String> {
-    let bad = |m: &str| format!("the snapshot cannot be restored: {m}");
-    if bytes.len() < 48 || &bytes[..8] != MAGIC {
-        return Err(bad("it is not a container sandbox snapshot"));
-    }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-    if Sha256::digest(&bytes[48..]).as_slice() != &bytes[16..48] {
-        return Err(bad("its checksum does not match: the data is damaged"));
-    }
-    if len > MAX_SNAPSHOT_FILES + (64 << 20) {
-        return Err(bad("it claims an impossible size"));
-    }
-    let body =
-        zstd::bulk::decompress(&bytes[48..], len as usize).map_err(|e| bad(&e.to_string()))?;
-    let mut rest = body.as_slice();
-    let mut take = |n: usize| -> Result<&[u8], String> {
-        if rest.len() < n {
-            return Err(bad("it is truncated"));
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
-    while let Ok(tree) = take(1) {
-        let tree = tree[0];
-        let n = u32::from_le_bytes(take(4)?.try_into().expect("4")) as usize;
-        let path = std::str::from_utf8(take(n)?)
-            .map_err(|_| bad("a bad path"))?
-            .to_owned();
-        let n = u64::from_le_bytes(take(8)?.try_into().expect("8")) as usize;
-        let data = take(n)?;
-        if tree > 1
-            || path.is_empty()
-            || path.starts_with('/')
-            || path.split('/').any(|c| c.is_empty() || c == "..")
-        {
-            return Err(bad("a file path outside the sandbox"));
-        }
-        let target = if tree == 0 { workspace } else { outputs }.join(&path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        std::fs::write(&target, data).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    let bad = |m: String| format!("the snapshot cannot be restored: {m}");
+    let body = snapshot::open(
+        MAGIC,
+        bytes,
+        MAX_SNAPSHOT_FILES + (64 << 20),
+        "a container sandbox snapshot",
+    )
+    .map_err(bad)?;
+    let files = snapshot::read_files(&mut snapshot::Reader(&body), 2).map_err(bad)?;
+    snapshot::write_files(&files, |tree| if tree == 0 { workspace } else { outputs })
+        .map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]

@@ -511,14 +511,14 @@ pub struct PendingContainer {
 
 /// Claim pending container sandboxes for `runner`: each candidate (oldest first, at most
 /// `limit`, none another runner is placing) is offered to `place`, which answers the GPU
-/// allocation to record (`Ok`) or why it does not fit (`Err`, kept as `waiting_for`; an empty
-/// reason: not now, nothing recorded). The
+/// allocation to record (`Ok`), why it does not fit (`Err(Some(why))`, kept as `waiting_for`),
+/// or that it cannot be placed there just now (`Err(None)`: nothing recorded). The
 /// claimed ones are held by `runner`, still `pending` until their container runs.
 pub async fn claim_containers(
     pool: &Pool,
     runner: uuid::Uuid,
     limit: i64,
-    mut place: impl FnMut(&Sandbox) -> std::result::Result<Option<serde_json::Value>, String>,
+    mut place: impl FnMut(&Sandbox) -> std::result::Result<Option<serde_json::Value>, Option<String>>,
 ) -> Result<Vec<PendingContainer>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -562,8 +562,8 @@ pub async fn claim_containers(
                     sandbox: s,
                 });
             }
-            Err(why) if why.is_empty() => {}
-            Err(why) => {
+            Err(None) => {}
+            Err(Some(why)) => {
                 tx.execute(
                     "update sandboxes set waiting_for = $2 where sandbox_id = $1",
                     &[&s.sandbox_id.0, &why],

@@ -421,3 +421,15 @@ pub async fn wait_sandbox(app: &TestApp, id: &str, want: &str, secs: u64) -> Val
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `DELETE /v1/sandboxes/{id}`; asserts it answered 200.
+pub async fn delete_sandbox(app: &TestApp, id: &str) {
+    let r = app
+        .client
+        .delete(format!("{}/v1/sandboxes/{id}", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

@@ -23,7 +23,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read as _;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use sbx_store::exec::{CellOutcome, CellSpec, ExecStatus, OutputFile, Usage};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use wasmtime::{Engine, Instance, InstancePre, Memory, Store, UpdateDeadline, Val};
@@ -39,9 +37,10 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use super::pipes::{CappedPipe, OutputLimitExceeded};
-use super::workspace::{output_file, read_back, scan};
+use super::workspace::{O_NOFOLLOW, output_file, read_back, read_capped, scan};
 use super::{DeadlinePassed, Foreground, Guest, MemoryLimiter, PythonFiles, python_wasi, turn};
 use crate::RunnerError;
+use crate::snapshot::{self, PackedFile, Reader, put_bytes};
 
 /// The guest half of the protocol, installed as the module `_sbx_session`.
 pub const SESSION_PY: &str = include_str!("session.py");
@@ -70,12 +69,12 @@ const WASM_PAGE: u64 = 65_536;
 const MAGIC: &[u8; 8] = b"SBXSNAP\x01";
 /// Most bytes of files a session may carry through a pause.
 const MAX_SNAPSHOT_FILES_BYTES: u64 = 1 << 30;
+/// Most bytes a session snapshot's body may claim: memory and files.
+const MAX_SNAPSHOT_BODY: u64 = 8 << 30;
 /// Most bytes of `out.json` the host reads back.
 const MAX_OUT_JSON: u64 = 4 << 20;
 /// Most bytes of figures returned by one call.
 const MAX_FIGURE_BYTES: u64 = 16 << 20;
-/// zstd level of snapshots: fast, since a pause is measured in milliseconds.
-const ZSTD_LEVEL: i32 = 1;
 
 /// What a session is made with.
 #[derive(Debug, Clone)]
@@ -491,7 +490,13 @@ impl Sessions {
             let base = pristine.1.data(&pristine.0);
             diff_pages(base, data)
         };
-        let files = pack_files(dir).map_err(host)?;
+        let (workspace, tmp) = (dir.workspace(), dir.tmp());
+        let files = snapshot::pack_files(
+            &[(0, &workspace), (1, &tmp)],
+            |tree, rel| tree == 1 && rel.starts_with(".sbx/"),
+            MAX_SNAPSHOT_FILES_BYTES,
+        )
+        .map_err(host)?;
         let image = Image {
             runtime_key: self.runtime_key.clone(),
             memory_len: data.len() as u64,
@@ -697,29 +702,10 @@ fn write_input(root: &Path, rel: &str, content: &[u8]) -> Result<(), SessionErro
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .custom_flags(libc_o_nofollow())
+        .custom_flags(O_NOFOLLOW)
         .open(&at)
         .and_then(|mut f| f.write_all(content))
         .map_err(host)
-}
-
-/// At most `cap` bytes of the regular file `path`; never follows a link.
-pub(crate) fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc_o_nofollow())
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    f.take(cap).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// `O_NOFOLLOW` on Linux.
-const fn libc_o_nofollow() -> i32 {
-    0o400_000
 }
 
 /// The actor owning one session's interpreter.
@@ -959,31 +945,6 @@ fn json(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
 
-/// Files of a session: (tree: 0 workspace, 1 tmp; path; bytes).
-type PackedFile = (u8, String, Vec<u8>);
-
-fn pack_files(dir: &SessionDir) -> Result<Vec<PackedFile>, String> {
-    let mut files = Vec::new();
-    let mut total = 0u64;
-    for (tree, root) in [(0u8, dir.workspace()), (1, dir.tmp())] {
-        for (rel, meta) in scan(&root).map_err(|e| e.to_string())? {
-            if tree == 1 && rel.starts_with(".sbx/") {
-                continue;
-            }
-            total += meta.len();
-            if total > MAX_SNAPSHOT_FILES_BYTES {
-                return Err(format!(
-                    "the session's files hold over {} MiB, more than a pause can keep",
-                    MAX_SNAPSHOT_FILES_BYTES >> 20
-                ));
-            }
-            let bytes = read_capped(&root.join(&rel), meta.len()).map_err(|e| e.to_string())?;
-            files.push((tree, rel, bytes));
-        }
-    }
-    Ok(files)
-}
-
 /// A session's state, as a snapshot carries it.
 struct Image {
     runtime_key: String,
@@ -1003,7 +964,7 @@ impl Image {
             .zip(self.page_bytes.chunks(PAGE))
     }
 
-    /// `MAGIC`, the SHA-256 of the rest, then the zstd-compressed body.
+    /// The image in a frame marked [`MAGIC`] ([`snapshot::seal`]).
     fn encode(&self) -> Result<Vec<u8>, SessionError> {
         let mut body = Vec::with_capacity(self.page_bytes.len() + 4096);
         put_bytes(&mut body, self.runtime_key.as_bytes());
@@ -1019,45 +980,27 @@ impl Image {
             body.extend_from_slice(&p.to_le_bytes());
         }
         body.extend_from_slice(&self.page_bytes);
-        body.extend_from_slice(&(self.files.len() as u32).to_le_bytes());
-        for (tree, path, bytes) in &self.files {
-            body.push(*tree);
-            put_bytes(&mut body, path.as_bytes());
-            put_bytes(&mut body, bytes);
-        }
-        let compressed = zstd::bulk::compress(&body, ZSTD_LEVEL)
-            .map_err(|e| host(format!("compressing the snapshot: {e}")))?;
-        let mut out = Vec::with_capacity(compressed.len() + 48);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&Sha256::digest(&compressed));
-        out.extend_from_slice(&compressed);
-        Ok(out)
+        snapshot::put_files(&mut body, &self.files);
+        snapshot::seal(MAGIC, &body).map_err(host)
     }
 
     fn decode(bytes: &[u8], runtime_key: &str) -> Result<Self, SessionError> {
-        let bad = |m: &str| SessionError::BadSnapshot(m.to_owned());
-        if bytes.len() < 48 || &bytes[..8] != MAGIC {
-            return Err(bad("it is not an sbx session snapshot"));
-        }
-        let body_len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-        let compressed = &bytes[48..];
-        if Sha256::digest(compressed).as_slice() != &bytes[16..48] {
-            return Err(bad("its checksum does not match: the data is damaged"));
-        }
-        if body_len > (8 << 30) {
-            return Err(bad("it claims an impossible size"));
-        }
-        let body = zstd::bulk::decompress(compressed, body_len as usize)
-            .map_err(|e| SessionError::BadSnapshot(format!("it does not decompress: {e}")))?;
+        let bad = |m: String| SessionError::BadSnapshot(m);
+        let body = snapshot::open(MAGIC, bytes, MAX_SNAPSHOT_BODY, "an sbx session snapshot")
+            .map_err(bad)?;
         let mut r = Reader(&body);
-        let key = r.bytes()?;
+        let key = r.bytes().map_err(bad)?;
         if key != runtime_key.as_bytes() {
             return Err(SessionError::OtherRuntime(format!(
                 "it was taken with another Python runtime ({}), not this runner's ({runtime_key})",
                 String::from_utf8_lossy(key)
             )));
         }
+        Self::read_state(&mut r, runtime_key).map_err(bad)
+    }
+
+    /// What follows the runtime's key in a body.
+    fn read_state(r: &mut Reader<'_>, runtime_key: &str) -> Result<Self, String> {
         let memory_len = r.u64()?;
         let n = r.u32()?;
         let mut globals = Vec::new();
@@ -1069,25 +1012,12 @@ impl Image {
         for _ in 0..n {
             let p = r.u32()?;
             if (u64::from(p) + 1) * PAGE as u64 > memory_len {
-                return Err(bad("a page lies past the memory's end"));
+                return Err("a page lies past the memory's end".into());
             }
             page_index.push(p);
         }
         let page_bytes = r.take(n * PAGE)?.to_vec();
-        let n = r.u32()?;
-        let mut files = Vec::new();
-        for _ in 0..n {
-            let tree = r.u8()?;
-            let path = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| bad("a bad path"))?;
-            if tree > 1
-                || path.is_empty()
-                || path.starts_with('/')
-                || path.split('/').any(|c| c.is_empty() || c == "..")
-            {
-                return Err(bad("a file path outside the session"));
-            }
-            files.push((tree, path, r.bytes()?.to_vec()));
-        }
+        let files = snapshot::read_files(r, 2)?;
         Ok(Self {
             runtime_key: runtime_key.to_owned(),
             memory_len,
@@ -1099,58 +1029,14 @@ impl Image {
     }
 
     fn write_files(&self, dir: &SessionDir) -> std::io::Result<()> {
-        for (tree, path, bytes) in &self.files {
-            let root = if *tree == 0 {
-                dir.workspace()
+        let (workspace, tmp) = (dir.workspace(), dir.tmp());
+        snapshot::write_files(&self.files, |tree| {
+            if tree == 0 {
+                workspace.as_path()
             } else {
-                dir.tmp()
-            };
-            let path = root.join(path);
-            if let Some(parent) = path.parent() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent)?;
+                tmp.as_path()
             }
-            fs::write(path, bytes)?;
-        }
-        Ok(())
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u64).to_le_bytes());
-    out.extend_from_slice(b);
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], SessionError> {
-        if self.0.len() < n {
-            return Err(SessionError::BadSnapshot("it is truncated".into()));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, SessionError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, SessionError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
-    }
-
-    fn u64(&mut self) -> Result<u64, SessionError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], SessionError> {
-        let n = self.u64()?;
-        let n = usize::try_from(n).map_err(|_| SessionError::BadSnapshot("too long".into()))?;
-        self.take(n)
+        })
     }
 }
 

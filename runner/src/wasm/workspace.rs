@@ -73,6 +73,26 @@ impl Workspace {
     }
 }
 
+/// At most `cap` bytes of the regular file `path`; never follows a link (a guest may have
+/// made one anywhere it can write).
+pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.take(cap).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `O_NOFOLLOW` on Linux.
+pub const O_NOFOLLOW: i32 = 0o400_000;
+
 /// The regular files under `dir` with their metadata, sorted by path. Links are not followed.
 pub fn scan(dir: &Path) -> io::Result<Vec<(String, fs::Metadata)>> {
     let mut found = Vec::new();
