@@ -304,6 +304,8 @@ pub const CHANNELS: &[&str] = &[
 fn worker_config(settings: &Settings) -> WorkerConfig {
     WorkerConfig {
         slots: settings.runner_slots(),
+        // As many held ready as run: a claim then takes a slot's worth of jobs at once.
+        prefetch: settings.runner_slots(),
         lease: Duration::from_secs(settings.lease_s.max(1)),
         ..WorkerConfig::default()
     }

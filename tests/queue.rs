@@ -219,6 +219,50 @@ async fn logs_stream_as_server_sent_events() {
         .assert_problem(404, "not_found");
 }
 
+/// A job over before its first live write (100 ms) keeps its output in its result only; the
+/// stream gives it as chunks all the same, and `Last-Event-ID` skips them as it would others.
+#[actix_web::test]
+async fn a_short_jobs_logs_are_replayed_from_its_result() {
+    let app = spawn_app().await;
+    let code = "import sys\nprint('out 1')\nprint('out 2')\nprint('err', file=sys.stderr)";
+    let id = app
+        .post("/v1/jobs", &json!({"language": "python", "code": code}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = wait_job(&app, &id, ended).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let stream = |after: Option<&'static str>| {
+        let mut req = app
+            .client
+            .get(format!("{}/v1/jobs/{id}/logs", app.base))
+            .bearer_auth(&app.key);
+        if let Some(a) = after {
+            req = req.insert_header(("last-event-id", a));
+        }
+        async move {
+            let mut res = req.send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            String::from_utf8(res.body().await.unwrap().to_vec()).unwrap()
+        }
+    };
+    let text = stream(None).await;
+    let evs = events(&text);
+    let kinds: Vec<(&str, &str)> = evs.iter().map(|e| (e.0.as_str(), e.1.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [("1", "stdout"), ("2", "stderr"), ("end", "status")],
+        "{text}"
+    );
+    assert_eq!(evs[0].2, "out 1\nout 2\n", "{text}");
+    assert_eq!(evs[1].2, "err\n", "{text}");
+    let resumed = stream(Some("1")).await;
+    let kinds: Vec<String> = events(&resumed).into_iter().map(|e| e.1).collect();
+    assert_eq!(kinds, ["stderr", "status"], "{resumed}");
+}
+
 #[actix_web::test]
 async fn a_batch_eval_gives_verdicts_counts_and_results() {
     let app = spawn_app().await;

@@ -1,8 +1,9 @@
 //! The worker loop: claims queued jobs from PostgreSQL and runs them on a backend.
 //!
-//! A runner registers, then loops: claim as many jobs as it has free slots, run each as a task,
-//! and sleep until a `NOTIFY` says jobs were queued, a slot frees, or the poll interval passes
-//! (the fallback when notifications are lost). Beside it, a maintenance task renews the leases
+//! A runner registers, then loops: claim jobs for its free slots and a few more held ready
+//! (`prefetch`, so that a claim takes several jobs rather than one per finished job), run each as
+//! a task, and sleep until a `NOTIFY` says jobs were queued, enough places free, or the poll
+//! interval passes (the fallback when notifications are lost). Beside it, a maintenance task renews the leases
 //! of running jobs (stopping any whose lease was lost, or whose cancel was asked), heartbeats,
 //! and recovers other runners' expired leases. On shutdown it stops claiming, lets running jobs
 //! finish for a grace period, then hands the rest back to the queue.
@@ -26,6 +27,10 @@ use crate::{Backend, LogChunk, RunnerError};
 pub struct WorkerConfig {
     /// Jobs run at once.
     pub slots: usize,
+    /// Jobs claimed beyond the free slots, held (leased) until a slot frees. While the queue
+    /// has work, a claim waits until this many places are free and takes them in one
+    /// statement. 0 claims one job per finished job.
+    pub prefetch: usize,
     /// How long a claim holds a job without renewal; renewed every third of it.
     pub lease: Duration,
     /// Longest sleep between claims when no notification comes.
@@ -42,6 +47,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             slots: 4,
+            prefetch: 4,
             lease: Duration::from_secs(15),
             poll: Duration::from_secs(1),
             recover_every: Duration::from_secs(2),
@@ -58,7 +64,11 @@ pub struct Worker {
     backend: Arc<dyn Backend>,
     notes: Notes,
     config: WorkerConfig,
+    /// Claimed jobs not yet ended (running or held), with their cancel tokens.
     running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Places for claimed jobs: `slots + prefetch`.
+    held: Arc<Semaphore>,
+    /// Jobs running now: `slots`.
     slots: Arc<Semaphore>,
     slot_freed: Notify,
 }
@@ -79,7 +89,8 @@ impl Worker {
             pool,
             backend,
             notes,
-            slots: Arc::new(Semaphore::new(config.slots)),
+            held: Arc::new(Semaphore::new(config.slots + config.prefetch)),
+            slots: Arc::new(Semaphore::new(config.slots.max(1))),
             config,
             running: Mutex::new(HashMap::new()),
             slot_freed: Notify::new(),
@@ -95,15 +106,20 @@ impl Worker {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let maintenance = tokio::spawn(self.clone().maintain(shutdown.clone()));
         let mut notes = self.notes.subscribe();
+        let refill = self.config.prefetch.max(1);
+        // Claim even one free place: jobs may have been queued since the queue was drained.
+        let mut eager = true;
+        // The last claim found fewer jobs than it asked for.
+        let mut drained = false;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let free = self.slots.available_permits();
-            if free > 0 {
+            let free = self.held.available_permits();
+            if free > 0 && (eager || free >= refill) {
                 match queue::claim(&self.pool, self.id, free as i64, self.config.lease).await {
                     Ok(claimed) => {
-                        let full = claimed.len() == free;
+                        drained = claimed.len() < free;
                         let now = chrono::Utc::now();
                         for job in claimed {
                             let waited = (now - job.queued_at).to_std().unwrap_or_default();
@@ -113,19 +129,22 @@ impl Worker {
                                 .lock()
                                 .expect("running lock")
                                 .insert(job.job_id, CancellationToken::new());
-                            let permit = self
-                                .slots
+                            let held = self
+                                .held
                                 .clone()
                                 .try_acquire_owned()
-                                .expect("a free slot was counted");
+                                .expect("a free place was counted");
                             let me = self.clone();
                             tokio::spawn(async move {
+                                // Claimed in order, started in order: the semaphore is fair.
+                                let slot = me.slots.clone().acquire_owned().await;
                                 me.execute(job).await;
-                                drop(permit);
+                                drop((slot, held));
                                 me.slot_freed.notify_one();
                             });
                         }
-                        if full {
+                        if !drained {
+                            eager = false;
                             continue;
                         }
                     }
@@ -136,11 +155,17 @@ impl Worker {
                     }
                 }
             }
+            eager = false;
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.slot_freed.notified(), if free == 0 => {}
-                () = tokio::time::sleep(self.config.poll) => {}
-                note = wait_for(&mut notes, CHANNEL_JOBS) => { let _ = note; }
+                // While the queue has work, places freeing are what to wait for.
+                () = self.slot_freed.notified(), if !drained => {}
+                () = tokio::time::sleep(self.config.poll) => eager = true,
+                note = wait_for(&mut notes, CHANNEL_JOBS) => {
+                    let _ = note;
+                    eager = true;
+                    drained = false;
+                }
             }
         }
         self.drain().await;
@@ -328,21 +353,45 @@ async fn wait_for(
 }
 
 /// Write a job's output to `job_logs` in batches, every `every`, until the program ends.
+///
+/// A job that ends within its first `every` writes none: its result holds the same output, and
+/// `GET /v1/jobs/{id}/logs` replays it from there. Most jobs are that short, and each live
+/// write is a statement and a notification.
 async fn pump_logs(
     pool: Pool,
     job: JobId,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
     every: Duration,
 ) {
+    let mut chunks: Vec<(&'static str, String)> = Vec::new();
+    let first_flush = tokio::time::sleep(every);
+    tokio::pin!(first_flush);
+    loop {
+        tokio::select! {
+            () = &mut first_flush => break,
+            c = rx.recv() => match c {
+                Some(c) => push(&mut chunks, c),
+                None => return,
+            }
+        }
+    }
     let mut seq = 0;
     let mut open = true;
-    while open {
-        let mut chunks: Vec<(&'static str, String)> = Vec::new();
-        let first = rx.recv().await;
-        let Some(first) = first else { break };
+    loop {
+        if !chunks.is_empty() {
+            match sbx_store::logs::append(&pool, job, seq, &chunks).await {
+                Ok(s) => seq = s,
+                Err(e) => tracing::warn!(error = %e, "writing live logs failed"),
+            }
+            chunks.clear();
+        }
+        if !open {
+            break;
+        }
+        let Some(first) = rx.recv().await else { break };
+        push(&mut chunks, first);
         let deadline = tokio::time::sleep(every);
         tokio::pin!(deadline);
-        push(&mut chunks, first);
         loop {
             tokio::select! {
                 () = &mut deadline => break,
@@ -351,10 +400,6 @@ async fn pump_logs(
                     None => { open = false; break; }
                 }
             }
-        }
-        match sbx_store::logs::append(&pool, job, seq, &chunks).await {
-            Ok(s) => seq = s,
-            Err(e) => tracing::warn!(error = %e, "writing live logs failed"),
         }
     }
 }

@@ -399,7 +399,9 @@ pub fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
 
 /// A job's output as Server-Sent Events: `stdout`/`stderr` chunks as the program writes them
 /// (event ids count them; `Last-Event-ID` resumes after one), then one `status` event with the
-/// job's result, then the stream ends.
+/// job's result, then the stream ends. A job that ends within its first 100 ms writes no live
+/// chunks: its output comes as one `stdout` and one `stderr` chunk from its result, just
+/// before the `status` event.
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "The job id"),
@@ -460,12 +462,30 @@ pub async fn job_logs(
                     {
                         continue;
                     }
+                    let mut out = Vec::new();
+                    // A job that ended before its first live write kept its output in its
+                    // result only: replay it as the chunks it would have been.
+                    if seq == 0 || after > 0 {
+                        let logged = match sbx_store::logs::read(&state.pool, job_id, 0, 1).await {
+                            Ok(c) => !c.is_empty(),
+                            Err(_) => true,
+                        };
+                        if !logged {
+                            let streams = ["stdout", "stderr"].into_iter().filter_map(|stream| {
+                                let text = job.result.as_ref()?.get(stream)?.as_str()?;
+                                (!text.is_empty()).then_some((stream, text))
+                            });
+                            for (n, (stream, text)) in (1..).zip(streams) {
+                                if n > after {
+                                    out.extend_from_slice(&sse_event(&n.to_string(), stream, text));
+                                }
+                            }
+                        }
+                    }
                     let data =
                         serde_json::json!({"status": job.status, "result": job.result}).to_string();
-                    return Some((
-                        Ok(sse_event("end", "status", &data)),
-                        (state, seq, notes, true),
-                    ));
+                    out.extend_from_slice(&sse_event("end", "status", &data));
+                    return Some((Ok(web::Bytes::from(out)), (state, seq, notes, true)));
                 }
                 // Wait for this job's logs or end; poll now and then in case a note was lost,
                 // and keep idle connections open through proxies.

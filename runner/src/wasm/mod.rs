@@ -519,7 +519,11 @@ impl Backend for WasmBackend {
         let Some(rt) = self.runtime.as_ref() else {
             return Box::pin(async { Err(RunnerError::ShuttingDown) });
         };
-        let task = rt.spawn(async move { inner.execute(spec, limits, control).await });
+        // Entered here, before the task reaches the guest threads: background guests busy on
+        // them step aside now, so that the task gets a thread at once rather than at their
+        // next epoch tick (up to 10 ms).
+        let foreground = (!control.background).then(|| self.inner.enter_foreground());
+        let task = rt.spawn(async move { inner.execute(spec, limits, control, foreground).await });
         Box::pin(async move {
             task.await.map_err(|e| {
                 if e.is_cancelled() {
@@ -540,28 +544,31 @@ enum Ending {
 }
 
 impl Inner {
+    /// Someone waits on an interactive exec: while one runs (until the guard drops),
+    /// background guests step aside.
+    fn enter_foreground(&self) -> ForegroundGuard {
+        let entered = self.foreground.enter();
+        // Background guests check for interactive work at each epoch: advance it now, so
+        // they step aside within microseconds rather than at the next tick (up to 10 ms).
+        // Not when none runs: every running guest would take the interruption for nothing.
+        if self.foreground.background.load(Ordering::SeqCst) > 0 {
+            self.engine.increment_epoch();
+        }
+        entered
+    }
+
     async fn execute(
         &self,
         spec: ExecSpec,
         limits: ExecLimits,
         control: Control,
+        _foreground: Option<ForegroundGuard>,
     ) -> Result<ExecOutcome> {
         let Control {
             cancel,
             logs,
             background,
         } = control;
-        // Someone waits on an interactive exec: while one runs, background guests step aside.
-        let _foreground = (!background).then(|| {
-            let entered = self.foreground.enter();
-            // Background guests check for interactive work at each epoch: advance it now, so
-            // they step aside within microseconds rather than at the next tick (up to 10 ms).
-            // Not when none runs: every running guest would take the interruption for nothing.
-            if self.foreground.background.load(Ordering::SeqCst) > 0 {
-                self.engine.increment_epoch();
-            }
-            entered
-        });
         let pre = match &spec.program {
             Program::Python { .. } => self.python.clone(),
             Program::Wasi { module } => self.user_module(module)?,
