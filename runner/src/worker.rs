@@ -71,6 +71,21 @@ pub struct Worker {
     /// Jobs running now: `slots`.
     slots: Arc<Semaphore>,
     slot_freed: Notify,
+    /// Ended jobs' results, for the task that records them in groups.
+    completions: tokio::sync::mpsc::UnboundedSender<Completion>,
+    completions_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Completion>>>,
+}
+
+/// Results recorded in one statement at most: the jobs that ended while the last group was
+/// being written.
+const COMPLETION_GROUP: usize = 64;
+
+/// An ended job's result on its way to the database, and who waits for it to be recorded.
+struct Completion {
+    job: JobId,
+    outcome: ExecOutcome,
+    /// Whether it was recorded (`false`: the lease was lost), or why writing failed.
+    recorded: tokio::sync::oneshot::Sender<Result<bool, String>>,
 }
 
 impl Worker {
@@ -84,7 +99,10 @@ impl Worker {
     ) -> sbx_store::Result<Arc<Self>> {
         let id = sbx_store::runners::register(&pool, hostname, config.slots as i32).await?;
         tracing::info!(runner_id = %id, slots = config.slots, "runner registered");
+        let (completions, completions_rx) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Self {
+            completions,
+            completions_rx: Mutex::new(Some(completions_rx)),
             id,
             pool,
             backend,
@@ -105,6 +123,12 @@ impl Worker {
     /// Claim and run jobs until `shutdown` fires; then finish or hand back what runs.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let maintenance = tokio::spawn(self.clone().maintain(shutdown.clone()));
+        let completer = self
+            .completions_rx
+            .lock()
+            .expect("completions lock")
+            .take()
+            .map(|rx| tokio::spawn(self.clone().record_results(rx)));
         let mut notes = self.notes.subscribe();
         let refill = self.config.prefetch.max(1);
         // Claim even one free place: jobs may have been queued since the queue was drained.
@@ -170,6 +194,9 @@ impl Worker {
         }
         self.drain().await;
         maintenance.abort();
+        if let Some(c) = completer {
+            c.abort();
+        }
         let _ = sbx_store::runners::stopped(&self.pool, self.id).await;
     }
 
@@ -306,13 +333,49 @@ impl Worker {
             .expect("running lock")
             .remove(&job.job_id);
         let Some(outcome) = outcome else { return };
-        match queue::complete(&self.pool, self.id, job.job_id, &outcome).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let (recorded, answer) = tokio::sync::oneshot::channel();
+        let _ = self.completions.send(Completion {
+            job: job.job_id,
+            outcome,
+            recorded,
+        });
+        match answer.await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
                 tracing::warn!("the lease was lost before the job ended; its result is dropped")
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "recording the result failed; the lease will expire and the job run again")
+            }
+            Err(_) => tracing::warn!("the runner stopped before the result was recorded"),
+        }
+    }
+
+    /// Record ended jobs' results, each group of those that ended meanwhile in one statement:
+    /// one commit and one round trip for many jobs when they end faster than results are
+    /// written, and no wait when they do not.
+    async fn record_results(
+        self: Arc<Self>,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<Completion>,
+    ) {
+        let mut group = Vec::with_capacity(COMPLETION_GROUP);
+        while let Some(first) = rx.recv().await {
+            group.push(first);
+            while group.len() < COMPLETION_GROUP {
+                match rx.try_recv() {
+                    Ok(c) => group.push(c),
+                    Err(_) => break,
+                }
+            }
+            let items: Vec<(JobId, &ExecOutcome)> =
+                group.iter().map(|c| (c.job, &c.outcome)).collect();
+            let result = queue::complete_many(&self.pool, self.id, &items).await;
+            for c in group.drain(..) {
+                let answer = match &result {
+                    Ok(recorded) => Ok(recorded.contains(&c.job)),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = c.recorded.send(answer);
             }
         }
     }

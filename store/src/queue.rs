@@ -20,7 +20,8 @@ use crate::{Pool, Result};
 pub const MAX_ATTEMPTS: i32 = 3;
 /// Channel waking runners when jobs are queued.
 pub const CHANNEL_JOBS: &str = "sbx_jobs";
-/// Channel carrying the id of each job that ended.
+/// Channel carrying the ids of jobs that ended: one, or several comma-separated (a runner's
+/// results written together).
 pub const CHANNEL_DONE: &str = "sbx_done";
 /// Channel carrying the id of each job whose cancel was asked while it ran.
 pub const CHANNEL_CANCEL: &str = "sbx_cancel";
@@ -219,51 +220,93 @@ pub async fn complete(
     job: JobId,
     outcome: &ExecOutcome,
 ) -> Result<bool> {
+    Ok(!complete_many(pool, runner, &[(job, outcome)])
+        .await?
+        .is_empty())
+}
+
+/// [`complete`] for several jobs in one statement (one commit, one round trip, one
+/// notification on [`CHANNEL_DONE`] listing the ended jobs' ids, comma-separated). Returns the
+/// jobs recorded; the others' leases were lost.
+pub async fn complete_many(
+    pool: &Pool,
+    runner: RunnerId,
+    jobs: &[(JobId, &ExecOutcome)],
+) -> Result<Vec<JobId>> {
+    if jobs.is_empty() {
+        return Ok(vec![]);
+    }
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
-            "with done as (
-                 delete from queue where job_id = $1 and lease_owner = $2 returning job_id
+            "with input as (
+                 select * from unnest($1::uuid[], $3::text[], $4::jsonb[], $5::int[], $6::float8[],
+                                      $7::float8[], $8::bigint[], $9::text[])
+                     as t(job_id, status, result, exit_code, duration_ms, wall_ms, memory_peak_bytes, stdout)
+             ),
+             done as (
+                 delete from queue q using input i
+                 where q.job_id = i.job_id and q.lease_owner = $2
+                 returning q.job_id
              ),
              ended as (
-                 update jobs j set status = $3, result = $4, exit_code = $5, duration_ms = $6, wall_ms = $7,
-                        memory_peak_bytes = $8, finished_at = now(),
+                 update jobs j set status = i.status, result = i.result, exit_code = i.exit_code,
+                        duration_ms = i.duration_ms, wall_ms = i.wall_ms,
+                        memory_peak_bytes = i.memory_peak_bytes, finished_at = now(),
                         verdict = case when j.batch_id is null then null
-                                       else sbx_verdict($3, $9, j.expected_stdout) end
-                 from done where j.job_id = done.job_id
+                                       else sbx_verdict(i.status, i.stdout, j.expected_stdout) end
+                 from done d join input i on i.job_id = d.job_id
+                 where j.job_id = d.job_id
                  returning j.job_id, j.batch_id
              ),
+             -- One notification for the group: the ended jobs' ids, comma-separated.
              notified as (
-                 select pg_notify($10, job_id::text) from ended
+                 select pg_notify($10, string_agg(job_id::text, ',')) from ended having count(*) > 0
              )
-             select batch_id from ended, (select count(*) from notified) n",
+             select job_id, batch_id from ended, (select count(*) from notified) n",
         )
         .await?;
-    let result = serde_json::to_value(outcome).expect("an outcome serializes");
+    let ids: Vec<uuid::Uuid> = jobs.iter().map(|(j, _)| j.0).collect();
+    let statuses: Vec<&str> = jobs.iter().map(|(_, o)| o.status.as_str()).collect();
+    let results: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|(_, o)| serde_json::to_value(o).expect("an outcome serializes"))
+        .collect();
+    let exit_codes: Vec<Option<i32>> = jobs.iter().map(|(_, o)| o.exit_code).collect();
+    let durations: Vec<f64> = jobs.iter().map(|(_, o)| o.duration_ms).collect();
+    let walls: Vec<f64> = jobs.iter().map(|(_, o)| o.usage.wall_ms).collect();
+    let peaks: Vec<i64> = jobs
+        .iter()
+        .map(|(_, o)| o.usage.memory_peak_bytes as i64)
+        .collect();
+    let stdouts: Vec<&str> = jobs.iter().map(|(_, o)| o.stdout.as_str()).collect();
     let rows = client
         .query(
             &stmt,
             &[
-                &job.0,
+                &ids,
                 &runner.0,
-                &outcome.status.as_str(),
-                &result,
-                &outcome.exit_code,
-                &outcome.duration_ms,
-                &outcome.usage.wall_ms,
-                &(outcome.usage.memory_peak_bytes as i64),
-                &outcome.stdout,
+                &statuses,
+                &results,
+                &exit_codes,
+                &durations,
+                &walls,
+                &peaks,
+                &stdouts,
                 &CHANNEL_DONE,
             ],
         )
         .await?;
-    let Some(row) = rows.first() else {
-        return Ok(false);
-    };
-    if let Some(batch) = row.get::<_, Option<uuid::Uuid>>(0) {
+    let mut batches: Vec<uuid::Uuid> = rows
+        .iter()
+        .filter_map(|r| r.get::<_, Option<uuid::Uuid>>(1))
+        .collect();
+    batches.sort_unstable();
+    batches.dedup();
+    for batch in batches {
         finish_batch_if_done(&client, BatchId(batch)).await?;
     }
-    Ok(true)
+    Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
 }
 
 async fn finish_batch_if_done(client: &deadpool_postgres::Client, batch: BatchId) -> Result<()> {

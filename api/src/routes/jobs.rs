@@ -489,10 +489,12 @@ pub async fn job_logs(
                 }
                 // Wait for this job's logs or end; poll now and then in case a note was lost,
                 // and keep idle connections open through proxies.
+                let id = job_id.to_string();
                 let wait = async {
                     loop {
                         match notes.recv().await {
-                            Ok((_, payload)) if payload == job_id.to_string() => return,
+                            // Ended jobs come several to a note, comma-separated.
+                            Ok((_, payload)) if payload.split(',').any(|p| p == id) => return,
                             Ok(_) => {}
                             Err(_) => return,
                         }

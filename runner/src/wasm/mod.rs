@@ -46,7 +46,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::pipes::{CappedPipe, OutputLimitExceeded};
-use self::workspace::Workspace;
+use self::workspace::Workspaces;
 use crate::{Backend, BackendKind, BoxFuture, Control, Result, RunnerError};
 
 /// How often the epoch advances: the granularity of the wall-time limit's trap.
@@ -67,7 +67,7 @@ struct PythonFiles {
     mpl_data: PathBuf,
 }
 
-/// Caller modules kept compiled, by digest.
+/// Caller modules kept compiled and linked, by digest.
 const MODULE_CACHE_ENTRIES: usize = 32;
 
 /// The turn that runs an exec's Python program, `{argv}` and `{env}` filled in as Python
@@ -247,9 +247,9 @@ struct Inner {
     linker: Linker<Guest>,
     python: InstancePre<Guest>,
     python_files: PythonFiles,
-    work_dir: PathBuf,
+    workspaces: Arc<Workspaces>,
     slots: Semaphore,
-    modules: Mutex<HashMap<[u8; 32], Module>>,
+    modules: Mutex<HashMap<[u8; 32], InstancePre<Guest>>>,
     foreground: Arc<Foreground>,
 }
 
@@ -387,7 +387,7 @@ impl WasmBackend {
                 linker,
                 python,
                 python_files,
-                work_dir: config.work_dir,
+                workspaces: Workspaces::new(config.work_dir),
                 slots: Semaphore::new(config.slots as usize),
                 modules: Mutex::new(HashMap::new()),
                 foreground,
@@ -596,7 +596,9 @@ impl Inner {
             move || started + budget + Duration::from_micros(yielded.load(Ordering::Relaxed))
         };
 
-        let ws = Workspace::create(&self.work_dir, &spec.files)
+        let ws = self
+            .workspaces
+            .create(&spec.files)
             .map_err(|e| RunnerError::Host(format!("workspace: {e}")))?;
         let stdout = CappedPipe::new(limits.output_limit_bytes as usize, "stdout", logs.clone());
         let stderr = CappedPipe::new(limits.output_limit_bytes as usize, "stderr", logs);
@@ -782,28 +784,14 @@ impl Inner {
         })
     }
 
-    /// The caller's module, compiled once per digest and kept in a small cache.
+    /// The caller's module, compiled and linked once per digest and kept in a small cache.
     fn user_module(&self, bytes: &[u8]) -> Result<InstancePre<Guest>> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
-        let cached = self
-            .modules
-            .lock()
-            .expect("module cache lock")
-            .get(&digest)
-            .cloned();
-        let module = match cached {
-            Some(m) => m,
-            None => {
-                let m = Module::new(&self.engine, bytes)
-                    .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
-                let mut cache = self.modules.lock().expect("module cache lock");
-                if cache.len() >= MODULE_CACHE_ENTRIES {
-                    cache.clear();
-                }
-                cache.insert(digest, m.clone());
-                m
-            }
-        };
+        if let Some(pre) = self.modules.lock().expect("module cache lock").get(&digest) {
+            return Ok(pre.clone());
+        }
+        let module = Module::new(&self.engine, bytes)
+            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
         if module.get_export("_start").is_none() {
             return Err(RunnerError::InvalidModule(
                 "a WASI command module must export `_start`".into(),
@@ -813,9 +801,15 @@ impl Inner {
         linker
             .define_unknown_imports_as_traps(&module)
             .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
-        linker
+        let pre = linker
             .instantiate_pre(&module)
-            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))
+            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
+        let mut cache = self.modules.lock().expect("module cache lock");
+        if cache.len() >= MODULE_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(digest, pre.clone());
+        Ok(pre)
     }
 }
 

@@ -1,12 +1,17 @@
 //! The host side of an exec's files: a private folder per exec holding `workspace/` (the
 //! guest's `/workspace`, its working directory) and `tmp/` (its `/tmp`), the caller's files
 //! written in before the run, and the files the guest created or changed read back after it.
+//!
+//! Most execs leave both folders empty. Those are kept for the next exec ([`Workspaces`])
+//! rather than removed and made again: three `mkdir`s and three `rmdir`s per exec were most of
+//! the kernel's work for short jobs (ext4 inodes and their journal).
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use sbx_limits::exec::{MAX_OUTPUT_FILES, MAX_OUTPUT_FILES_BYTES};
@@ -16,25 +21,107 @@ use sha2::{Digest, Sha256};
 /// Deepest folder nesting read back; deeper files are not returned.
 const MAX_WALK_DEPTH: usize = 32;
 
-/// One exec's folders; removed when dropped.
+/// Empty exec folders kept for reuse, at most this many.
+const SPARE_FOLDERS: usize = 64;
+
+/// Where exec folders are made, and the empty ones kept for the next exec.
+pub struct Workspaces {
+    parent: PathBuf,
+    spare: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl Workspaces {
+    /// Exec folders under `parent`.
+    pub fn new(parent: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            parent,
+            spare: std::sync::Mutex::new(Vec::with_capacity(SPARE_FOLDERS)),
+        })
+    }
+
+    /// An exec's folders, empty, with `files` written into the workspace.
+    pub fn create(self: &Arc<Self>, files: &[InputFile]) -> io::Result<Workspace> {
+        let spare = self.spare.lock().expect("spare folders lock").pop();
+        let root = match spare {
+            Some(root) => root,
+            None => {
+                let root = self.parent.join(uuid::Uuid::now_v7().simple().to_string());
+                fs::DirBuilder::new().mode(0o700).create(&root)?;
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(root.join("workspace"))?;
+                fs::DirBuilder::new().mode(0o700).create(root.join("tmp"))?;
+                root
+            }
+        };
+        let mut ws = Workspace {
+            root,
+            inputs: HashMap::with_capacity(files.len()),
+            home: Some(self.clone()),
+        };
+        ws.write_inputs(files)?;
+        Ok(ws)
+    }
+
+    /// Keep `root` for another exec if both its folders are empty; `false` if not kept.
+    fn keep(&self, root: &Path) -> bool {
+        let empty = |dir: PathBuf| {
+            fs::read_dir(dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false)
+        };
+        if !empty(root.join("workspace")) || !empty(root.join("tmp")) {
+            return false;
+        }
+        // The next exec, maybe another project's, must not learn when this one wrote there:
+        // the folders' times are set anew (which sets their change time too).
+        let now = std::time::SystemTime::now();
+        let times = fs::FileTimes::new().set_accessed(now).set_modified(now);
+        for dir in ["workspace", "tmp"] {
+            if fs::File::open(root.join(dir))
+                .and_then(|d| d.set_times(times))
+                .is_err()
+            {
+                return false;
+            }
+        }
+        let mut spare = self.spare.lock().expect("spare folders lock");
+        if spare.len() >= SPARE_FOLDERS {
+            return false;
+        }
+        spare.push(root.to_owned());
+        true
+    }
+}
+
+/// One exec's folders; removed (or kept empty for the next exec) when dropped.
 pub struct Workspace {
     root: PathBuf,
     /// Digest of each input file, by path, to tell "changed" from "handed in".
     inputs: HashMap<String, [u8; 32]>,
+    /// Where empty folders go back to.
+    home: Option<Arc<Workspaces>>,
 }
 
 impl Workspace {
-    /// Make the folders under `parent` and write `files` into the workspace.
+    /// Make the folders under `parent` and write `files` into the workspace; removed whole
+    /// when dropped.
     pub fn create(parent: &Path, files: &[InputFile]) -> io::Result<Self> {
         let root = parent.join(uuid::Uuid::now_v7().simple().to_string());
         fs::DirBuilder::new().mode(0o700).create(&root)?;
-        let ws = Self {
+        let mut ws = Self {
             root,
             inputs: HashMap::with_capacity(files.len()),
+            home: None,
         };
         fs::DirBuilder::new().mode(0o700).create(ws.workspace())?;
         fs::DirBuilder::new().mode(0o700).create(ws.tmp())?;
-        let mut ws = ws;
+        ws.write_inputs(files)?;
+        Ok(ws)
+    }
+
+    fn write_inputs(&mut self, files: &[InputFile]) -> io::Result<()> {
+        let ws = self;
         for f in files {
             let path = ws.workspace().join(&f.path);
             if let Some(dir) = path.parent() {
@@ -47,7 +134,7 @@ impl Workspace {
             ws.inputs
                 .insert(f.path.clone(), Sha256::digest(&f.content).into());
         }
-        Ok(ws)
+        Ok(())
     }
 
     /// The host folder shown to the guest as `/workspace`.
@@ -176,6 +263,11 @@ fn walk(
 
 impl Drop for Workspace {
     fn drop(&mut self) {
+        if let Some(home) = &self.home
+            && home.keep(&self.root)
+        {
+            return;
+        }
         if let Err(e) = fs::remove_dir_all(&self.root) {
             tracing::warn!(path = %self.root.display(), error = %e, "could not remove an exec's folder");
         }
@@ -213,5 +305,37 @@ mod tests {
         let root = ws.root.clone();
         drop(ws);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn empty_folders_are_reused_and_others_removed() {
+        let parent = std::env::temp_dir().join(format!("sbx-ws-reuse-{}", std::process::id()));
+        fs::create_dir_all(&parent).unwrap();
+        let pool = Workspaces::new(parent.clone());
+        // Left empty (a file made and removed again): kept, and handed out next.
+        let ws = pool.create(&[]).unwrap();
+        fs::write(ws.tmp().join("x"), b"x").unwrap();
+        fs::remove_file(ws.tmp().join("x")).unwrap();
+        let first = ws.root.clone();
+        drop(ws);
+        assert!(first.join("workspace").is_dir() && first.join("tmp").is_dir());
+        let input = InputFile {
+            path: "in.txt".into(),
+            content: b"in".to_vec(),
+        };
+        let ws = pool.create(std::slice::from_ref(&input)).unwrap();
+        assert_eq!(ws.root, first, "the empty folder was reused");
+        // Not empty (its input is still there): removed, not kept.
+        drop(ws);
+        assert!(!first.exists());
+        let ws = pool.create(&[]).unwrap();
+        assert_ne!(ws.root, first);
+        assert_eq!(fs::read_dir(ws.workspace()).unwrap().count(), 0);
+        // Something left in /tmp: removed too.
+        fs::write(ws.tmp().join("left"), b"x").unwrap();
+        let second = ws.root.clone();
+        drop(ws);
+        assert!(!second.exists());
+        fs::remove_dir_all(&parent).unwrap();
     }
 }
