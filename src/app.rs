@@ -56,6 +56,10 @@ impl Executor for EmbeddedRunner {
                 })
         })
     }
+
+    fn interactive(&self) -> Box<dyn Send> {
+        Box::new(self.0.interactive())
+    }
 }
 
 impl SessionHost for EmbeddedRunner {

@@ -77,6 +77,12 @@ pub trait Executor: Send + Sync {
         limits: ExecLimits,
         cancel: CancellationToken,
     ) -> BoxFuture<'_, Result<ExecOutcome, ExecError>>;
+
+    /// Interactive work starts: background work on this host yields to it until the returned
+    /// guard drops. Nothing by default.
+    fn interactive(&self) -> Box<dyn Send> {
+        Box::new(())
+    }
 }
 
 /// Settings of the API itself.

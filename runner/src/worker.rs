@@ -1,8 +1,8 @@
 //! The worker loop: claims queued jobs from PostgreSQL and runs them on a backend.
 //!
-//! A runner registers, then loops: claim jobs for its free slots and a few more held ready
-//! (`prefetch`, so that a claim takes several jobs rather than one per finished job), run each as
-//! a task, and sleep until a `NOTIFY` says jobs were queued, enough places free, or the poll
+//! A runner registers, then loops: claim jobs for its free slots and, while its jobs are short,
+//! a few more held ready (`prefetch`, so that a claim takes several jobs rather than one per
+//! finished job), run each as a task, and sleep until a `NOTIFY` says jobs were queued, enough places free, or the poll
 //! interval passes (the fallback when notifications are lost). Beside it, a maintenance task renews the leases
 //! of running jobs (stopping any whose lease was lost, or whose cancel was asked), heartbeats,
 //! and recovers other runners' expired leases. On shutdown it stops claiming, lets running jobs
@@ -27,9 +27,10 @@ use crate::{Backend, LogChunk, RunnerError};
 pub struct WorkerConfig {
     /// Jobs run at once.
     pub slots: usize,
-    /// Jobs claimed beyond the free slots, held (leased) until a slot frees. While the queue
-    /// has work, a claim waits until this many places are free and takes them in one
-    /// statement. 0 claims one job per finished job.
+    /// Jobs claimed beyond the free slots, held (leased) until a slot frees, while this
+    /// runner's recent jobs took under [`SHORT_JOB`]. While the queue has work, a claim then
+    /// waits until this many places are free and takes them in one statement. Long jobs are
+    /// never held: another runner may be free to run them. 0 claims one job per finished job.
     pub prefetch: usize,
     /// How long a claim holds a job without renewal; renewed every third of it.
     pub lease: Duration,
@@ -68,6 +69,9 @@ pub struct Worker {
     running: Mutex<HashMap<JobId, CancellationToken>>,
     /// Places for claimed jobs: `slots + prefetch`.
     held: Arc<Semaphore>,
+    /// How long this runner's jobs have run lately (a moving average, µs); `u64::MAX` before
+    /// the first.
+    recent_run_us: std::sync::atomic::AtomicU64,
     /// Jobs running now: `slots`.
     slots: Arc<Semaphore>,
     slot_freed: Notify,
@@ -75,6 +79,11 @@ pub struct Worker {
     completions: tokio::sync::mpsc::UnboundedSender<Completion>,
     completions_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Completion>>>,
 }
+
+/// Jobs this short on average are claimed ahead (see [`WorkerConfig::prefetch`]): against
+/// them, a claim per job is a cost worth saving; against longer ones it is not, and a held job
+/// would wait behind them while another runner might idle.
+pub const SHORT_JOB: Duration = Duration::from_millis(50);
 
 /// Results recorded in one statement at most: the jobs that ended while the last group was
 /// being written.
@@ -108,6 +117,7 @@ impl Worker {
             backend,
             notes,
             held: Arc::new(Semaphore::new(config.slots + config.prefetch)),
+            recent_run_us: std::sync::atomic::AtomicU64::new(u64::MAX),
             slots: Arc::new(Semaphore::new(config.slots.max(1))),
             config,
             running: Mutex::new(HashMap::new()),
@@ -130,7 +140,7 @@ impl Worker {
             .take()
             .map(|rx| tokio::spawn(self.clone().record_results(rx)));
         let mut notes = self.notes.subscribe();
-        let refill = self.config.prefetch.max(1);
+        let capacity = self.config.slots + self.config.prefetch;
         // Claim even one free place: jobs may have been queued since the queue was drained.
         let mut eager = true;
         // The last claim found fewer jobs than it asked for.
@@ -139,7 +149,14 @@ impl Worker {
             if shutdown.is_cancelled() {
                 break;
             }
-            let free = self.held.available_permits();
+            let prefetch = if self.jobs_are_short() {
+                self.config.prefetch
+            } else {
+                0
+            };
+            let refill = prefetch.max(1);
+            let claimed_now = capacity - self.held.available_permits();
+            let free = (self.config.slots + prefetch).saturating_sub(claimed_now);
             if free > 0 && (eager || free >= refill) {
                 match queue::claim(&self.pool, self.id, free as i64, self.config.lease).await {
                     Ok(claimed) => {
@@ -162,7 +179,9 @@ impl Worker {
                             tokio::spawn(async move {
                                 // Claimed in order, started in order: the semaphore is fair.
                                 let slot = me.slots.clone().acquire_owned().await;
+                                let started = std::time::Instant::now();
                                 me.execute(job).await;
+                                me.ran_for(started.elapsed());
                                 drop((slot, held));
                                 me.slot_freed.notify_one();
                             });
@@ -198,6 +217,31 @@ impl Worker {
             c.abort();
         }
         let _ = sbx_store::runners::stopped(&self.pool, self.id).await;
+    }
+
+    /// Whether this runner's recent jobs were short enough to claim ahead of free slots.
+    fn jobs_are_short(&self) -> bool {
+        let us = self
+            .recent_run_us
+            .load(std::sync::atomic::Ordering::Relaxed);
+        us <= SHORT_JOB.as_micros() as u64
+    }
+
+    /// Count a job that ran for `took` (from its slot to its recorded result) in the average.
+    fn ran_for(&self, took: Duration) {
+        let sample = took.as_micros().min(u64::MAX as u128 / 2) as u64;
+        let _ = self.recent_run_us.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |avg| {
+                Some(if avg == u64::MAX {
+                    sample
+                } else {
+                    // An eighth of the way to the new sample.
+                    avg - avg / 8 + sample / 8
+                })
+            },
+        );
     }
 
     /// Let running jobs finish for the grace period, then stop and hand back the rest.

@@ -373,6 +373,8 @@ pub async fn exec(
     caller: Caller,
     body: web::Json<ExecRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // Someone waits on this answer: queued work on this host steps aside until it is sent.
+    let _interactive = state.executor.interactive();
     let checked = check(body.into_inner(), &caller)?;
     if checked.callback_url.is_some() {
         return Err(ApiError::invalid(

@@ -288,7 +288,9 @@ impl Foreground {
     }
 }
 
-struct ForegroundGuard(Arc<Foreground>);
+/// Interactive work in progress: while one lives, background guests step aside (see
+/// [`WasmBackend::interactive`]).
+pub struct ForegroundGuard(Arc<Foreground>);
 
 /// Counts a running background guest while it lives.
 struct BackgroundGuard(Arc<Foreground>);
@@ -438,6 +440,14 @@ impl WasmBackend {
         let sessions = self.sessions.clone();
         self.on_guest_threads(async move { sessions.cell(id, spec, cancel).await })
             .await
+    }
+
+    /// Mark interactive work in progress until the guard drops: background guests (queued
+    /// jobs) step aside meanwhile, as they do while an interactive exec runs. An API request
+    /// holds it from arrival to answer, so that its own CPU work (HTTP, database) does not
+    /// wait behind batch items either.
+    pub fn interactive(&self) -> ForegroundGuard {
+        self.inner.enter_foreground()
     }
 
     /// Pause live session `id`: its snapshot; it is no longer live here.
