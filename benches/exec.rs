@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sbx::{Application, Settings};
 use sbx_limits::ExecLimits;
 use sbx_runner::{Backend, Control, WasmBackend};
-use sbx_store::exec::{ExecSpec, ExecStatus, Program};
+use sbx_store::exec::{ExecSpec, ExecStatus};
 use serde_json::json;
 
 /// The programs measured: a name and the code.
@@ -51,13 +51,7 @@ fn row(program: &'static str, name: &str, mut ms: Vec<f64>, rate: Option<f64>) -
 }
 
 fn spec(code: &str) -> ExecSpec {
-    ExecSpec {
-        program: Program::Python { code: code.into() },
-        args: vec![],
-        stdin: vec![],
-        env: vec![],
-        files: vec![],
-    }
+    ExecSpec::python(code)
 }
 
 async fn in_process(

@@ -130,6 +130,16 @@ async fn idempotency_keys_make_one_job() {
     assert_eq!(jobs.body["data"].as_array().unwrap().len(), 2);
 }
 
+/// Queue Python `code` as a job: its id.
+async fn submit(app: &TestApp, code: &str) -> String {
+    app.post("/v1/jobs", &json!({"language": "python", "code": code}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Parse an SSE body into (id, event, data) triples.
 fn events(text: &str) -> Vec<(String, String, String)> {
     text.split("\n\n")
@@ -154,13 +164,7 @@ fn events(text: &str) -> Vec<(String, String, String)> {
 async fn logs_stream_as_server_sent_events() {
     let app = spawn_app().await;
     let code = "import time, sys\nfor i in range(3):\n    print(f'line {i}', flush=True)\n    time.sleep(0.3)\nprint('oops', file=sys.stderr)";
-    let id = app
-        .post("/v1/jobs", &json!({"language": "python", "code": code}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit(&app, code).await;
     // Connect while it runs: chunks arrive as they are written, then the status.
     let started = Instant::now();
     let mut res = app
@@ -225,13 +229,7 @@ async fn logs_stream_as_server_sent_events() {
 async fn a_short_jobs_logs_are_replayed_from_its_result() {
     let app = spawn_app().await;
     let code = "import sys\nprint('out 1')\nprint('out 2')\nprint('err', file=sys.stderr)";
-    let id = app
-        .post("/v1/jobs", &json!({"language": "python", "code": code}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit(&app, code).await;
     let job = wait_job(&app, &id, ended).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let stream = |after: Option<&'static str>| {

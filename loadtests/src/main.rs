@@ -363,13 +363,7 @@ async fn batch(items: usize) -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let mut done = 0u64;
                 while Instant::now() < deadline {
-                    let spec = sbx_store::exec::ExecSpec {
-                        program: sbx_store::exec::Program::Python { code: item_code(w) },
-                        args: vec![],
-                        stdin: vec![],
-                        env: vec![],
-                        files: vec![],
-                    };
+                    let spec = sbx_store::exec::ExecSpec::python(item_code(w));
                     use sbx_runner::Backend as _;
                     backend
                         .run(spec, Default::default(), Default::default())

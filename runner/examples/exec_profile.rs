@@ -12,23 +12,13 @@ use std::time::{Duration, Instant};
 
 use sbx_limits::ExecLimits;
 use sbx_runner::{Backend, Control, WasmBackend, WasmConfig};
-use sbx_store::exec::{ExecSpec, ExecStatus, Program};
+use sbx_store::exec::{ExecSpec, ExecStatus};
 
 fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn spec(code: &str) -> ExecSpec {
-    ExecSpec {
-        program: Program::Python { code: code.into() },
-        args: vec![],
-        stdin: vec![],
-        env: vec![],
-        files: vec![],
-    }
 }
 
 #[tokio::main]
@@ -50,8 +40,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Optionally dirty the slots first with another program (`SBX_PROFILE_WARM`), as a heavy
     // exec before the measured ones would.
     if let Ok(warm) = std::env::var("SBX_PROFILE_WARM") {
-        let runs = (0..inflight * 4)
-            .map(|_| backend.run(spec(&warm), ExecLimits::default(), Control::default()));
+        let runs = (0..inflight * 4).map(|_| {
+            backend.run(
+                ExecSpec::python(warm.as_str()),
+                ExecLimits::default(),
+                Control::default(),
+            )
+        });
         for out in futures_util::future::join_all(runs).await {
             assert_eq!(out?.status, ExecStatus::Succeeded);
         }
@@ -65,7 +60,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut n = 0u64;
             while Instant::now() < until {
                 let out = backend
-                    .run(spec(&code), ExecLimits::default(), Control::default())
+                    .run(
+                        ExecSpec::python(code.as_str()),
+                        ExecLimits::default(),
+                        Control::default(),
+                    )
                     .await
                     .expect("exec");
                 assert_eq!(out.status, ExecStatus::Succeeded, "{out:?}");

@@ -34,13 +34,7 @@ fn backend() -> Arc<WasmBackend> {
 }
 
 fn python(code: &str) -> ExecSpec {
-    ExecSpec {
-        program: Program::Python { code: code.into() },
-        args: vec![],
-        stdin: vec![],
-        env: vec![],
-        files: vec![],
-    }
+    ExecSpec::python(code)
 }
 
 async fn run(spec: ExecSpec, limits: ExecLimits) -> ExecOutcome {

@@ -56,6 +56,19 @@ pub struct ExecSpec {
     pub files: Vec<InputFile>,
 }
 
+impl ExecSpec {
+    /// Python `code`, with no arguments, input, environment or files.
+    pub fn python(code: impl Into<String>) -> Self {
+        Self {
+            program: Program::Python { code: code.into() },
+            args: vec![],
+            stdin: vec![],
+            env: vec![],
+            files: vec![],
+        }
+    }
+}
+
 /// How an exec ended. A limit hit is a status, not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
