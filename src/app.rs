@@ -190,8 +190,8 @@ impl ContainerOps for DockerOps {
             Ok(CommandOutcome {
                 status,
                 exit_code: out.exit_code,
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                stdout: sbx_store::exec::output_text(&out.stdout),
+                stderr: sbx_store::exec::output_text(&out.stderr),
                 truncated: out.truncated,
                 duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             })

@@ -261,6 +261,42 @@ async fn a_short_jobs_logs_are_replayed_from_its_result() {
     assert_eq!(kinds, ["stderr", "status"], "{resumed}");
 }
 
+/// PostgreSQL keeps no NUL in text or jsonb: a job whose output holds one is still recorded
+/// (NUL shown as U+FFFD, a file holding one given as base64), and it does not take the results
+/// recorded with it down either.
+#[actix_web::test]
+async fn output_with_nul_is_recorded() {
+    let app = spawn_app().await;
+    let nul = submit(
+        &app,
+        "print('a\\0b')\nopen('zeros.bin', 'wb').write(bytes(8))\nopen('t.txt', 'w').write('x\\0y')",
+    )
+    .await;
+    let others: Vec<String> = futures_util::future::join_all((0..8).map(|i| {
+        let app = &app;
+        async move { submit(app, &format!("print({i})")).await }
+    }))
+    .await;
+    let job = wait_job(&app, &nul, ended).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["stdout"], "a\u{FFFD}b\n", "{job}");
+    let files = job["result"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{job}");
+    for f in files {
+        assert!(
+            f["content"].is_null() && f["content_b64"].is_string(),
+            "{f}"
+        );
+    }
+    assert_eq!(files[1]["path"], "zeros.bin");
+    assert_eq!(files[1]["content_b64"], "AAAAAAAAAAA=");
+    for (i, id) in others.iter().enumerate() {
+        let job = wait_job(&app, id, ended).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["result"]["stdout"], format!("{i}\n"), "{job}");
+    }
+}
+
 #[actix_web::test]
 async fn a_batch_eval_gives_verdicts_counts_and_results() {
     let app = spawn_app().await;

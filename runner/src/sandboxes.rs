@@ -1015,7 +1015,7 @@ async fn follow_logs(
     loop {
         tokio::select! {
             chunk = stream.next() => match chunk {
-                Some(Ok(c)) => batch.push((c.stream, String::from_utf8_lossy(&c.data).into_owned())),
+                Some(Ok(c)) => batch.push((c.stream, sbx_store::exec::output_text(&c.data))),
                 Some(Err(_)) | None => break,
             },
             _ = tick.tick() => {

@@ -2,11 +2,14 @@
 //!
 //! A runner registers, then loops: claim jobs for its free slots and, while its jobs are short,
 //! a few more held ready (`prefetch`, so that a claim takes several jobs rather than one per
-//! finished job), run each as a task, and sleep until a `NOTIFY` says jobs were queued, enough places free, or the poll
-//! interval passes (the fallback when notifications are lost). Beside it, a maintenance task renews the leases
-//! of running jobs (stopping any whose lease was lost, or whose cancel was asked), heartbeats,
-//! and recovers other runners' expired leases. On shutdown it stops claiming, lets running jobs
-//! finish for a grace period, then hands the rest back to the queue.
+//! finished job), run each as a task, and sleep until a `NOTIFY` says jobs were queued, enough
+//! places free, or the poll interval passes (the fallback when notifications are lost). Results
+//! are recorded by one task, in groups of those that ended together. Beside it, a maintenance
+//! task renews the leases of claimed jobs (stopping any whose lease was lost, or whose cancel
+//! was asked), heartbeats, recovers other runners' expired leases and finishes batches left
+//! unfinished. On shutdown it stops claiming, hands held jobs back without starting them, lets
+//! running jobs finish and their results be recorded for a grace period, then hands the rest
+//! back to the queue.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,8 +32,9 @@ pub struct WorkerConfig {
     pub slots: usize,
     /// Jobs claimed beyond the free slots, held (leased) until a slot frees, while this
     /// runner's recent jobs took under [`SHORT_JOB`]. While the queue has work, a claim then
-    /// waits until this many places are free and takes them in one statement. Long jobs are
-    /// never held: another runner may be free to run them. 0 claims one job per finished job.
+    /// waits until this many places are free and takes them in one statement. A held job waits
+    /// only behind jobs expected to be short; once they run longer, this runner holds none, so
+    /// that idle runners take them instead. 0 claims one job per finished job.
     pub prefetch: usize,
     /// How long a claim holds a job without renewal; renewed every third of it.
     pub lease: Duration,
@@ -75,6 +79,8 @@ pub struct Worker {
     /// Jobs running now: `slots`.
     slots: Arc<Semaphore>,
     slot_freed: Notify,
+    /// Cancelled when shutdown begins: held jobs do not start after it.
+    stopping: CancellationToken,
     /// Ended jobs' results, for the task that records them in groups.
     completions: tokio::sync::mpsc::UnboundedSender<Completion>,
     completions_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Completion>>>,
@@ -112,6 +118,7 @@ impl Worker {
         Ok(Arc::new(Self {
             completions,
             completions_rx: Mutex::new(Some(completions_rx)),
+            stopping: CancellationToken::new(),
             id,
             pool,
             backend,
@@ -179,6 +186,10 @@ impl Worker {
                             tokio::spawn(async move {
                                 // Claimed in order, started in order: the semaphore is fair.
                                 let slot = me.slots.clone().acquire_owned().await;
+                                if me.stopping.is_cancelled() {
+                                    // Still in `running`: the drain hands it back.
+                                    return;
+                                }
                                 let started = std::time::Instant::now();
                                 me.execute(job).await;
                                 me.ran_for(started.elapsed());
@@ -246,23 +257,37 @@ impl Worker {
 
     /// Let running jobs finish for the grace period, then stop and hand back the rest.
     async fn drain(&self) {
+        // Held jobs that have not started will not: they go back to the queue below.
+        self.stopping.cancel();
+        let capacity = self.config.slots + self.config.prefetch;
         let deadline = tokio::time::Instant::now() + self.config.grace;
-        while !self.running.lock().expect("running lock").is_empty()
-            && tokio::time::Instant::now() < deadline
-        {
+        // Every job's task has ended once all places are free: held ones at once, running ones
+        // when their result is recorded.
+        while self.held.available_permits() < capacity && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left: Vec<JobId> = {
-            let running = self.running.lock().expect("running lock");
-            running.values().for_each(CancellationToken::cancel);
-            running.keys().copied().collect()
-        };
-        if !left.is_empty() {
-            match queue::hand_back(&self.pool, self.id, &left).await {
-                Ok(n) => tracing::info!(jobs = n, "handed back unfinished jobs"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not hand back jobs; their leases will expire")
-                }
+        let left: Vec<JobId> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .keys()
+            .copied()
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        // Handed back before they are stopped: a stopped job's outcome then finds its lease
+        // gone and is dropped, rather than recorded as a cancel nobody asked for.
+        match queue::hand_back(&self.pool, self.id, &left).await {
+            Ok(n) => tracing::info!(jobs = n, "handed back unfinished jobs"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand back jobs; their leases will expire")
+            }
+        }
+        let running = self.running.lock().expect("running lock");
+        for id in &left {
+            if let Some(token) = running.get(id) {
+                token.cancel();
             }
         }
     }
@@ -284,6 +309,9 @@ impl Worker {
                             tracing::warn!(requeued, failed, "recovered jobs whose runner was lost");
                         }
                         Err(e) => tracing::warn!(error = %e, "lease recovery failed"),
+                    }
+                    if let Err(e) = queue::finish_idle_batches(&self.pool).await {
+                        tracing::warn!(error = %e, "sweeping finished batches failed");
                     }
                 }
                 job = wait_for(&mut notes, CHANNEL_CANCEL) => {
@@ -342,33 +370,41 @@ impl Worker {
             .unwrap_or_default();
         let span = tracing::info_span!("job", job_id = %job.job_id, project_id = %job.project_id, attempt = job.attempts);
         let _enter = span.enter();
-        let outcome = match serde_json::from_value::<QueuedExec>(job.spec)
-            .map_err(|e| e.to_string())
-            .and_then(QueuedExec::into_spec)
-        {
-            Err(e) => Some(error_outcome(format!("the queued job is corrupt: {e}"))),
-            Ok((spec, limits)) => {
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let pump = tokio::spawn(pump_logs(
-                    self.pool.clone(),
-                    job.job_id,
-                    rx,
-                    self.config.log_flush,
-                ));
-                let control = crate::Control {
-                    cancel: cancel.clone(),
-                    logs: Some(tx),
-                    background: true,
-                };
-                let r = self.backend.run(spec, limits, control).await;
-                let _ = pump.await;
-                match r {
-                    Ok(o) => Some(o),
-                    Err(RunnerError::ShuttingDown) => None,
-                    Err(RunnerError::InvalidModule(m)) => Some(error_outcome(format!(
-                        "the module is not valid WebAssembly: {m}"
-                    ))),
-                    Err(e) => Some(error_outcome(e.to_string())),
+        let outcome = if cancel.is_cancelled() {
+            // Cancelled while it was held for a slot: it never runs.
+            Some(ExecOutcome {
+                status: ExecStatus::Cancelled,
+                ..error_outcome("the job was cancelled before it started".to_owned())
+            })
+        } else {
+            match serde_json::from_value::<QueuedExec>(job.spec)
+                .map_err(|e| e.to_string())
+                .and_then(QueuedExec::into_spec)
+            {
+                Err(e) => Some(error_outcome(format!("the queued job is corrupt: {e}"))),
+                Ok((spec, limits)) => {
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                    let pump = tokio::spawn(pump_logs(
+                        self.pool.clone(),
+                        job.job_id,
+                        rx,
+                        self.config.log_flush,
+                    ));
+                    let control = crate::Control {
+                        cancel: cancel.clone(),
+                        logs: Some(tx),
+                        background: true,
+                    };
+                    let r = self.backend.run(spec, limits, control).await;
+                    let _ = pump.await;
+                    match r {
+                        Ok(o) => Some(o),
+                        Err(RunnerError::ShuttingDown) => None,
+                        Err(RunnerError::InvalidModule(m)) => Some(error_outcome(format!(
+                            "the module is not valid WebAssembly: {m}"
+                        ))),
+                        Err(e) => Some(error_outcome(e.to_string())),
+                    }
                 }
             }
         };
@@ -414,6 +450,18 @@ impl Worker {
             let items: Vec<(JobId, &ExecOutcome)> =
                 group.iter().map(|c| (c.job, &c.outcome)).collect();
             let result = queue::complete_many(&self.pool, self.id, &items).await;
+            if result.is_err() && group.len() > 1 {
+                // One result the database refuses must not take the others with it: each is
+                // tried on its own.
+                for c in group.drain(..) {
+                    let answer = queue::complete_many(&self.pool, self.id, &[(c.job, &c.outcome)])
+                        .await
+                        .map(|recorded| !recorded.is_empty())
+                        .map_err(|e| e.to_string());
+                    let _ = c.recorded.send(answer);
+                }
+                continue;
+            }
             for c in group.drain(..) {
                 let answer = match &result {
                     Ok(recorded) => Ok(recorded.contains(&c.job)),
@@ -513,11 +561,11 @@ async fn pump_logs(
 
 /// Append `c`, merging it into the last chunk of the same stream.
 fn push(chunks: &mut Vec<(&'static str, String)>, c: LogChunk) {
-    let text = String::from_utf8_lossy(&c.data);
+    let text = sbx_store::exec::output_text(&c.data);
     match chunks.last_mut() {
         Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => {
             data.push_str(&text)
         }
-        _ => chunks.push((c.stream, text.into_owned())),
+        _ => chunks.push((c.stream, text)),
     }
 }

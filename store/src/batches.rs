@@ -55,8 +55,9 @@ pub struct Summary {
 /// The summary of `batch` of `project`; `None` if there is none.
 ///
 /// Counting reads every item (about 8 ms for 10 000) and clients poll running batches, so a
-/// running batch's counts are reused for up to [`COUNTS_FRESH_FOR`] in this process. An ended
-/// or cancelled batch's are counted again at once, and then kept: they no longer change.
+/// running batch's counts are reused for up to [`COUNTS_FRESH_FOR`] in this process. A cancel
+/// or the end is seen at once: counts are taken again when either is first read. An ended
+/// batch's counts are then kept, since they no longer change.
 pub async fn summary(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<Option<Summary>> {
     let client = pool.get().await?;
     let Some(row) = client

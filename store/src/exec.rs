@@ -41,6 +41,18 @@ pub struct InputFile {
     pub content: Vec<u8>,
 }
 
+/// A program's output as text: invalid UTF-8 and NUL both become U+FFFD. PostgreSQL keeps
+/// neither a NUL in `text` nor `\u0000` in `jsonb`, and one would fail the whole statement
+/// that records the result.
+pub fn output_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.into_owned()
+    }
+}
+
 /// Everything a runner needs to run one exec, checked by the API.
 #[derive(Debug, Clone)]
 pub struct ExecSpec {
@@ -135,9 +147,10 @@ pub struct ExecOutcome {
     pub status: ExecStatus,
     /// The exit code, when the program exited.
     pub exit_code: Option<i32>,
-    /// Standard output (invalid UTF-8 replaced), cut at the output limit.
+    /// Standard output (invalid UTF-8 and NUL replaced: [`output_text`]), cut at the output
+    /// limit.
     pub stdout: String,
-    /// Standard error (invalid UTF-8 replaced), cut at the output limit.
+    /// Standard error (as `stdout`), cut at the output limit.
     pub stderr: String,
     /// The streams that were cut at the output limit: `stdout`, `stderr`.
     pub truncated: Vec<String>,

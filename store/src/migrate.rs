@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "container_jobs",
         include_str!("../../migrations/V7__container_jobs.sql"),
     ),
+    (
+        8,
+        "open_batches",
+        include_str!("../../migrations/V8__open_batches.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -4,7 +4,8 @@
 //! exec (a wasm run has no side effects) is queued again, up to [`MAX_ATTEMPTS`] claims.
 //!
 //! Notifications: one `NOTIFY sbx_jobs` per insert batch wakes idle runners; `sbx_done` (payload
-//! the job id) wakes waiting requests and log streams; `sbx_cancel` (the job id) reaches the
+//! the ids of jobs that ended, comma-separated: a runner records results in groups) wakes
+//! waiting requests and log streams; `sbx_cancel` (the job id) reaches the
 //! runner of a cancelled job at once.
 
 use std::time::Duration;
@@ -226,7 +227,7 @@ pub async fn complete(
 }
 
 /// [`complete`] for several jobs in one statement (one commit, one round trip, one
-/// notification on [`CHANNEL_DONE`] listing the ended jobs' ids, comma-separated). Returns the
+/// notification on [`CHANNEL_DONE`] per 100 ended jobs, their ids comma-separated). Returns the
 /// jobs recorded; the others' leases were lost.
 pub async fn complete_many(
     pool: &Pool,
@@ -259,9 +260,12 @@ pub async fn complete_many(
                  where j.job_id = d.job_id
                  returning j.job_id, j.batch_id
              ),
-             -- One notification for the group: the ended jobs' ids, comma-separated.
+             -- One notification per 100 ended jobs, their ids comma-separated (a payload
+             -- holds under 8 000 bytes).
              notified as (
-                 select pg_notify($10, string_agg(job_id::text, ',')) from ended having count(*) > 0
+                 select pg_notify($10, string_agg(job_id::text, ','))
+                 from (select job_id, (row_number() over ()) / 100 as part from ended) e
+                 group by part
              )
              select job_id, batch_id from ended, (select count(*) from notified) n",
         )
@@ -297,16 +301,40 @@ pub async fn complete_many(
             ],
         )
         .await?;
-    let mut batches: Vec<uuid::Uuid> = rows
+    finish_batches_of(&client, &rows).await;
+    Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
+}
+
+/// Mark finished the batches (the second column of `ended`, rows of jobs that just ended)
+/// whose last open item was among them. The jobs' ends are recorded already, whatever happens
+/// here: a batch this misses is finished by [`finish_idle_batches`].
+async fn finish_batches_of(client: &deadpool_postgres::Client, ended: &[tokio_postgres::Row]) {
+    let mut batches: Vec<uuid::Uuid> = ended
         .iter()
         .filter_map(|r| r.get::<_, Option<uuid::Uuid>>(1))
         .collect();
     batches.sort_unstable();
     batches.dedup();
     for batch in batches {
-        finish_batch_if_done(&client, BatchId(batch)).await?;
+        if let Err(e) = finish_batch_if_done(client, BatchId(batch)).await {
+            tracing::warn!(batch_id = %batch, error = %e, "could not mark a batch finished; the sweep will");
+        }
     }
-    Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
+}
+
+/// Mark finished every unfinished batch with no open item: those whose last item's runner
+/// stopped between recording it and finishing the batch. Cheap: unfinished batches are few,
+/// and open items are a partial index. Returns how many.
+pub async fn finish_idle_batches(pool: &Pool) -> Result<u64> {
+    let client = pool.get().await?;
+    Ok(client
+        .execute(
+            "update batches b set finished_at = now()
+             where b.finished_at is null
+               and not exists (select 1 from jobs j where j.batch_id = b.batch_id and j.finished_at is null)",
+            &[],
+        )
+        .await?)
 }
 
 async fn finish_batch_if_done(client: &deadpool_postgres::Client, batch: BatchId) -> Result<()> {
@@ -337,38 +365,34 @@ pub async fn recover_expired(pool: &Pool) -> Result<(u64, u64)> {
             &[&MAX_ATTEMPTS],
         )
         .await?;
+    // Past their last attempt: ended as errors, in one statement, so that a crash between
+    // leaving the queue and recording the end cannot leave a job `running` with no lease.
     let rows = client
         .query(
-            "delete from queue where state = 'running' and lease_expires_at < now() and attempts >= $1
-             returning job_id",
-            &[&MAX_ATTEMPTS],
-        )
-        .await?;
-    let mut failed = 0;
-    for r in &rows {
-        let id: uuid::Uuid = r.get(0);
-        let batch: Option<uuid::Uuid> = client
-            .query_one(
-                "update jobs set status = 'error', verdict = case when batch_id is null then null else 'error' end,
+            "with dead as (
+                 delete from queue where state = 'running' and lease_expires_at < now() and attempts >= $1
+                 returning job_id
+             ),
+             ended as (
+                 update jobs j set status = 'error',
+                        verdict = case when j.batch_id is null then null else 'error' end,
                         finished_at = now(),
                         error = 'its runner was lost on every attempt',
                         result = jsonb_build_object('status', 'error', 'message', 'its runner was lost on every attempt')
-                 where job_id = $1 returning batch_id",
-                &[&id],
-            )
-            .await?
-            .get(0);
-        client
-            .execute(
-                "select pg_notify($1, $2)",
-                &[&CHANNEL_DONE, &id.to_string()],
-            )
-            .await?;
-        if let Some(b) = batch {
-            finish_batch_if_done(&client, BatchId(b)).await?;
-        }
-        failed += 1;
-    }
+                 from dead where j.job_id = dead.job_id
+                 returning j.job_id, j.batch_id
+             ),
+             notified as (
+                 select pg_notify($2, string_agg(job_id::text, ','))
+                 from (select job_id, (row_number() over ()) / 100 as part from ended) e
+                 group by part
+             )
+             select job_id, batch_id from ended, (select count(*) from notified) n",
+            &[&MAX_ATTEMPTS, &CHANNEL_DONE],
+        )
+        .await?;
+    let failed = rows.len() as u64;
+    finish_batches_of(&client, &rows).await;
     if requeued > 0 {
         client
             .execute(&format!("notify {CHANNEL_JOBS}"), &[])

@@ -373,8 +373,6 @@ pub async fn exec(
     caller: Caller,
     body: web::Json<ExecRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    // Someone waits on this answer: queued work on this host steps aside until it is sent.
-    let _interactive = state.executor.interactive();
     let checked = check(body.into_inner(), &caller)?;
     if checked.callback_url.is_some() {
         return Err(ApiError::invalid(
@@ -386,6 +384,8 @@ pub async fn exec(
     let _slot = state
         .admission
         .try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;
+    // Someone waits on this answer: queued work on this host steps aside until it is sent.
+    let _interactive = state.executor.interactive();
     let job_id = JobId::new();
     let started_at = Utc::now();
     let language = checked.spec.program.language();

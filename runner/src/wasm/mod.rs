@@ -598,12 +598,22 @@ impl Inner {
             .map_err(|_| RunnerError::ShuttingDown)?;
         let started = Instant::now();
         let budget = Duration::from_millis(limits.timeout_ms);
-        // Time a background guest spent yielded to interactive work, in µs: it extends the
-        // deadline, so stepping aside never makes a job time out.
+        // Time a background guest spent yielded to interactive work, in µs, and when its
+        // current pause began (µs after `started`, plus one; 0 when not paused): both extend
+        // the deadline, so stepping aside never makes a job time out, even mid-pause.
         let yielded = Arc::new(AtomicU64::new(0));
+        let paused_at = Arc::new(AtomicU64::new(0));
         let deadline = {
-            let yielded = yielded.clone();
-            move || started + budget + Duration::from_micros(yielded.load(Ordering::Relaxed))
+            let (yielded, paused_at) = (yielded.clone(), paused_at.clone());
+            move || {
+                let mut at =
+                    started + budget + Duration::from_micros(yielded.load(Ordering::Relaxed));
+                let pause = paused_at.load(Ordering::Relaxed);
+                if pause > 0 {
+                    at += (started + Duration::from_micros(pause - 1)).elapsed();
+                }
+                at
+            }
         };
 
         let ws = self
@@ -658,13 +668,17 @@ impl Inner {
             if Instant::now() >= guest_deadline() {
                 Err(DeadlinePassed.into())
             } else if background && foreground.busy() {
-                let (foreground, yielded) = (foreground.clone(), yielded.clone());
+                let (foreground, yielded, paused_at) =
+                    (foreground.clone(), yielded.clone(), paused_at.clone());
                 Ok(UpdateDeadline::YieldCustom(
                     1,
                     Box::pin(async move {
                         let paused = Instant::now();
+                        paused_at
+                            .store((paused - started).as_micros() as u64 + 1, Ordering::Relaxed);
                         foreground.idle().await;
                         yielded.fetch_add(paused.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        paused_at.store(0, Ordering::Relaxed);
                     }),
                 ))
             } else {
@@ -780,8 +794,8 @@ impl Inner {
         Ok(ExecOutcome {
             status,
             exit_code,
-            stdout: String::from_utf8_lossy(&stdout.take()).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr.take()).into_owned(),
+            stdout: sbx_store::exec::output_text(&stdout.take()),
+            stderr: sbx_store::exec::output_text(&stderr.take()),
             truncated,
             duration_ms: millis(started.elapsed()),
             files,

@@ -891,8 +891,8 @@ impl Actor {
         Ok(CellOutcome {
             status,
             result,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            stdout: sbx_store::exec::output_text(&stdout),
+            stderr: sbx_store::exec::output_text(&stderr),
             truncated,
             files,
             files_omitted,

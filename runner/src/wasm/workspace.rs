@@ -28,6 +28,9 @@ const SPARE_FOLDERS: usize = 64;
 pub struct Workspaces {
     parent: PathBuf,
     spare: std::sync::Mutex<Vec<PathBuf>>,
+    /// The size the filesystem gives a new empty folder. A folder that held many entries
+    /// stays larger once emptied (ext4 never shrinks one), which the next exec could see.
+    fresh_size: std::sync::OnceLock<u64>,
 }
 
 impl Workspaces {
@@ -36,6 +39,7 @@ impl Workspaces {
         Arc::new(Self {
             parent,
             spare: std::sync::Mutex::new(Vec::with_capacity(SPARE_FOLDERS)),
+            fresh_size: std::sync::OnceLock::new(),
         })
     }
 
@@ -51,6 +55,8 @@ impl Workspaces {
                     .mode(0o700)
                     .create(root.join("workspace"))?;
                 fs::DirBuilder::new().mode(0o700).create(root.join("tmp"))?;
+                let size = fs::metadata(root.join("tmp"))?.len();
+                self.fresh_size.get_or_init(|| size);
                 root
             }
         };
@@ -65,10 +71,15 @@ impl Workspaces {
 
     /// Keep `root` for another exec if both its folders are empty; `false` if not kept.
     fn keep(&self, root: &Path) -> bool {
+        let Some(&fresh_size) = self.fresh_size.get() else {
+            return false;
+        };
+        // Empty, and no trace of what it held.
         let empty = |dir: PathBuf| {
-            fs::read_dir(dir)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false)
+            fs::metadata(&dir).is_ok_and(|m| m.len() == fresh_size)
+                && fs::read_dir(dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false)
         };
         if !empty(root.join("workspace")) || !empty(root.join("tmp")) {
             return false;
@@ -91,6 +102,14 @@ impl Workspaces {
         }
         spare.push(root.to_owned());
         true
+    }
+}
+
+impl Drop for Workspaces {
+    fn drop(&mut self) {
+        for root in self.spare.get_mut().map(std::mem::take).unwrap_or_default() {
+            let _ = fs::remove_dir_all(root);
+        }
     }
 }
 
@@ -214,15 +233,15 @@ pub fn read_back(
     Ok((files, omitted))
 }
 
-/// `bytes` as an output file at `path`: text when it is UTF-8, else base64.
+/// `bytes` as an output file at `path`: text when it is UTF-8 without NUL (which PostgreSQL
+/// cannot keep in text), else base64.
 pub fn output_file(path: String, bytes: Vec<u8>) -> OutputFile {
     let size = bytes.len() as u64;
+    let base64 = |b: &[u8]| Some(base64::engine::general_purpose::STANDARD.encode(b));
     let (content, content_b64) = match String::from_utf8(bytes) {
-        Ok(text) => (Some(text), None),
-        Err(e) => (
-            None,
-            Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
-        ),
+        Ok(text) if !text.contains('\0') => (Some(text), None),
+        Ok(text) => (None, base64(text.as_bytes())),
+        Err(e) => (None, base64(e.as_bytes())),
     };
     OutputFile {
         path,
@@ -336,6 +355,26 @@ mod tests {
         let second = ws.root.clone();
         drop(ws);
         assert!(!second.exists());
+        // Emptied after holding many files: on ext4 the folder stays grown, and would tell;
+        // then it is removed (a filesystem that shrinks folders leaves nothing to tell).
+        let ws = pool.create(&[]).unwrap();
+        for i in 0..500 {
+            fs::write(ws.tmp().join(format!("file-with-a-long-name-{i:04}")), b"").unwrap();
+        }
+        for i in 0..500 {
+            fs::remove_file(ws.tmp().join(format!("file-with-a-long-name-{i:04}"))).unwrap();
+        }
+        let grown = fs::metadata(ws.tmp()).unwrap().len() != *pool.fresh_size.get().unwrap();
+        let third = ws.root.clone();
+        drop(ws);
+        assert_eq!(third.exists(), !grown);
+        // Spare folders go with the pool.
+        let ws = pool.create(&[]).unwrap();
+        let fourth = ws.root.clone();
+        drop(ws);
+        assert!(fourth.exists());
+        drop(pool);
+        assert!(!fourth.exists());
         fs::remove_dir_all(&parent).unwrap();
     }
 }

@@ -170,9 +170,13 @@ impl PageMap {
 /// Putting this all together this helps explain the search criteria for
 /// `PAGEMAP_SCAN`, notably:
 ///
-/// * `Categories::PRESENT` - we're only interested in present pages, anything
-///   unmapped wasn't touched by the guest so no need for the host to touch it
-///   either.
+/// * `Categories::PRESENT` or `Categories::SWAPPED` - we're only interested in
+///   pages the guest touched: present ones, and ones whose entry is a swap or
+///   migration entry (a dirty page swapped out, or moved by compaction while
+///   the scan ran). Anything unmapped wasn't touched by the guest so no need
+///   for the host to touch it either. (sbx: upstream 48.0.8 asked for present
+///   pages only, so a dirty page that was swapped out or migrating was neither
+///   reset nor, once the walk reached the end, decommitted.)
 ///
 /// * `Categories::WRITTEN` - if a page was only read by the guest no need to
 ///   take a look at it as the contents aren't changed from the initial image.
@@ -211,10 +215,8 @@ impl PageMap {
 ///   a region of memory to store a list of `page_region` structures. Below this
 ///   is always `MAX_REGIONS`. If there are more than this number of disjoint
 ///   regions of memory that need to be reported then the ioctl will also return
-///   early without reaching the end of memory. Note that this means that all
-///   further memory will be `decommit`'d with reported regions still going to
-///   `reset_manually`. This is arguably something we should detect and improve
-///   in Wasmtime, but for now `MAX_REGIONS` is hardcoded.
+///   early without reaching the end of memory. The scan is then resumed from
+///   `walk_end` (sbx: upstream 48.0.8 decommitted all further memory here).
 ///
 /// In the end this ends up being a "more clever" version of this function than
 /// the one in the `pagemap_disabled` module. By using `PAGEMAP_SCAN` we can
@@ -296,16 +298,13 @@ pub unsafe fn reset_with_pagemap(
                 // backed by files. Such pages mean that they haven't changed from their
                 // original contents, so they're inverted.
                 .category_inverted(Categories::PFNZERO | Categories::FILE)
-                // Search for pages that are written and present as those are the dirty
-                // pages. Additionally search for the zero page/file page as those are
-                // inverted above meaning we're searching for pages that specifically
-                // don't have those flags.
-                .category_mask(
-                    Categories::WRITTEN
-                        | Categories::PRESENT
-                        | Categories::PFNZERO
-                        | Categories::FILE,
-                )
+                // Search for pages that are written as those are the dirty pages.
+                // Additionally search for the zero page/file page as those are inverted
+                // above meaning we're searching for pages that specifically don't have
+                // those flags.
+                .category_mask(Categories::WRITTEN | Categories::PFNZERO | Categories::FILE)
+                // Present, or swapped out or migrating: either way the guest's.
+                .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
                 // Don't return any categories back. This helps group regions together
                 // since the reported set of categories is always empty and we otherwise
                 // aren't looking for anything in particular.
@@ -488,7 +487,6 @@ mod ioctl {
         ///
         /// For more detail see the `pagemap_scan_is_interesting_page` function
         /// in the Linux kernel source.
-        #[expect(dead_code, reason = "bindings for the future if we need them")]
         pub fn category_anyof_mask(&mut self, flags: Categories) -> &mut PageMapScanBuilder {
             self.pm_scan_arg.category_anyof_mask = flags;
             self
