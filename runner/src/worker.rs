@@ -266,13 +266,7 @@ impl Worker {
         while self.held.available_permits() < capacity && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left: Vec<JobId> = self
-            .running
-            .lock()
-            .expect("running lock")
-            .keys()
-            .copied()
-            .collect();
+        let left = self.claimed();
         if left.is_empty() {
             return;
         }
@@ -325,14 +319,18 @@ impl Worker {
         }
     }
 
-    async fn renew(&self) {
-        let ids: Vec<JobId> = self
-            .running
+    /// The jobs this runner holds a claim on: running, or held for a slot.
+    fn claimed(&self) -> Vec<JobId> {
+        self.running
             .lock()
             .expect("running lock")
             .keys()
             .copied()
-            .collect();
+            .collect()
+    }
+
+    async fn renew(&self) {
+        let ids = self.claimed();
         let _ = sbx_store::runners::heartbeat(&self.pool, self.id).await;
         match queue::renew(&self.pool, self.id, &ids, self.config.lease).await {
             Ok(held) => {
@@ -519,41 +517,39 @@ async fn pump_logs(
     every: Duration,
 ) {
     let mut chunks: Vec<(&'static str, String)> = Vec::new();
-    let first_flush = tokio::time::sleep(every);
-    tokio::pin!(first_flush);
-    loop {
-        tokio::select! {
-            () = &mut first_flush => break,
-            c = rx.recv() => match c {
-                Some(c) => push(&mut chunks, c),
-                None => return,
-            }
-        }
+    if !gather(&mut rx, &mut chunks, every).await {
+        return;
     }
     let mut seq = 0;
     let mut open = true;
+    while open {
+        if chunks.is_empty() {
+            let Some(first) = rx.recv().await else { break };
+            push(&mut chunks, first);
+            open = gather(&mut rx, &mut chunks, every).await;
+        }
+        match sbx_store::logs::append(&pool, job, seq, &chunks).await {
+            Ok(s) => seq = s,
+            Err(e) => tracing::warn!(error = %e, "writing live logs failed"),
+        }
+        chunks.clear();
+    }
+}
+
+/// Add what the program writes to `chunks` for `every`; `false` if it ended meanwhile.
+async fn gather(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
+    chunks: &mut Vec<(&'static str, String)>,
+    every: Duration,
+) -> bool {
+    let deadline = tokio::time::sleep(every);
+    tokio::pin!(deadline);
     loop {
-        if !chunks.is_empty() {
-            match sbx_store::logs::append(&pool, job, seq, &chunks).await {
-                Ok(s) => seq = s,
-                Err(e) => tracing::warn!(error = %e, "writing live logs failed"),
-            }
-            chunks.clear();
-        }
-        if !open {
-            break;
-        }
-        let Some(first) = rx.recv().await else { break };
-        push(&mut chunks, first);
-        let deadline = tokio::time::sleep(every);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                () = &mut deadline => break,
-                c = rx.recv() => match c {
-                    Some(c) => push(&mut chunks, c),
-                    None => { open = false; break; }
-                }
+        tokio::select! {
+            () = &mut deadline => return true,
+            c = rx.recv() => match c {
+                Some(c) => push(chunks, c),
+                None => return false,
             }
         }
     }
