@@ -132,11 +132,12 @@ async fn idempotency_keys_make_one_job() {
 
 /// Queue Python `code` as a job: its id.
 async fn submit(app: &TestApp, code: &str) -> String {
-    app.post("/v1/jobs", &json!({"language": "python", "code": code}))
-        .await
-        .body["id"]
+    let r = app
+        .post("/v1/jobs", &json!({"language": "python", "code": code}))
+        .await;
+    r.body["id"]
         .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("POST /v1/jobs: {}", r.text))
         .to_owned()
 }
 
@@ -263,7 +264,8 @@ async fn a_short_jobs_logs_are_replayed_from_its_result() {
 
 /// PostgreSQL keeps no NUL in text or jsonb: a job whose output holds one is still recorded
 /// (NUL shown as U+FFFD, a file holding one given as base64), and it does not take the results
-/// recorded with it down either.
+/// recorded with it down either. The 16 others are submitted at once, twice the test app's 8
+/// database connections: a create that held one while asking for another deadlocked the pool.
 #[actix_web::test]
 async fn output_with_nul_is_recorded() {
     let app = spawn_app().await;

@@ -201,25 +201,29 @@ pub async fn create_batch(
         });
     }
     let total = jobs.len() as i32;
-    let mut client = state
-        .pool
-        .get()
-        .await
-        .map_err(sbx_store::StoreError::from)?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(sbx_store::StoreError::from)?;
-    sbx_store::batches::create(
-        &tx,
-        batch_id,
-        caller.0.project_id,
-        caller.0.api_key_id,
-        total,
-    )
-    .await?;
-    sbx_store::queue::enqueue(&tx, caller.0.project_id, caller.0.api_key_id, &jobs).await?;
-    tx.commit().await.map_err(sbx_store::StoreError::from)?;
+    // The connection goes back to the pool before the summary asks for one: a request holding
+    // one while it waits for a second deadlocks the pool once as many arrive at once.
+    {
+        let mut client = state
+            .pool
+            .get()
+            .await
+            .map_err(sbx_store::StoreError::from)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(sbx_store::StoreError::from)?;
+        sbx_store::batches::create(
+            &tx,
+            batch_id,
+            caller.0.project_id,
+            caller.0.api_key_id,
+            total,
+        )
+        .await?;
+        sbx_store::queue::enqueue(&tx, caller.0.project_id, caller.0.api_key_id, &jobs).await?;
+        tx.commit().await.map_err(sbx_store::StoreError::from)?;
+    }
     metrics::counter!("sbx_jobs_queued_total").increment(jobs.len() as u64);
     let summary = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
         .await?

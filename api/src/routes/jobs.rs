@@ -197,29 +197,29 @@ pub async fn create_job(
         idempotency: idempotency.clone(),
         callback_url: checked.callback_url,
     };
-    let mut client = state
-        .pool
-        .get()
-        .await
-        .map_err(sbx_store::StoreError::from)?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(sbx_store::StoreError::from)?;
-    let inserted = sbx_store::queue::enqueue(
-        &tx,
-        caller.0.project_id,
-        caller.0.api_key_id,
-        std::slice::from_ref(&new),
-    )
+    // The connection goes back to the pool before any other is asked for: a request holding
+    // one while it waits for a second deadlocks the pool once as many arrive at once.
+    // The connection goes back to the pool before any other is asked for: a request holding
+    // one while it waits for a second deadlocks the pool once as many arrive at once.
+    let inserted: Result<(), sbx_store::StoreError> = async {
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        sbx_store::queue::enqueue(
+            &tx,
+            caller.0.project_id,
+            caller.0.api_key_id,
+            std::slice::from_ref(&new),
+        )
+        .await?;
+        Ok(tx.commit().await?)
+    }
     .await;
     match inserted {
-        Ok(()) => tx.commit().await.map_err(sbx_store::StoreError::from)?,
+        Ok(()) => {}
         Err(sbx_store::StoreError::Query(e))
             if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
         {
             // Another request with the same Idempotency-Key won the race.
-            drop(tx);
             let (key, hash) = idempotency
                 .as_ref()
                 .expect("only idempotency keys are unique");
