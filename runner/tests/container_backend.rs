@@ -141,7 +141,7 @@ fn assert_ok(out: &ExecOutput) {
 }
 
 const NETWORK_PROBE: &str = r#"
-import socket
+import os, socket
 ifaces = sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').read().splitlines()[2:])
 print(','.join(ifaces))
 s = socket.socket()
@@ -151,6 +151,12 @@ try:
     print('connected')
 except OSError as e:
     print('failed', e.errno)
+server = socket.socket()
+server.bind(('127.0.0.1', 0))
+server.listen()
+socket.create_connection(server.getsockname(), timeout=3).sendall(b'x')
+print('loopback', server.accept()[0].recv(1).decode())
+print(os.readlink('/proc/self/ns/net'))
 "#;
 
 #[tokio::test]
@@ -163,6 +169,16 @@ async fn no_network_but_loopback_unless_asked() {
     let mut lines = stdout.lines();
     assert_eq!(lines.next(), Some("lo"), "interfaces: {stdout}");
     assert!(lines.next().unwrap().starts_with("failed"), "{stdout}");
+    // Local servers still work (`lo` is up), in a network namespace of the sandbox's own.
+    assert_eq!(lines.next(), Some("loopback x"), "{stdout}");
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let ns = lines.next().unwrap();
+    assert!(ns.starts_with("net:["), "{stdout}");
+    assert_ne!(
+        ns,
+        host_ns.to_str().unwrap(),
+        "the host's network namespace"
+    );
 
     let out = on.py(NETWORK_PROBE).await;
     assert_ok(&out);

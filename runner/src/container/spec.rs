@@ -176,6 +176,11 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, Containe
         user: Some(format!("{SANDBOX_UID}:{SANDBOX_UID}")),
         working_dir: Some(WORKSPACE_DIR.into()),
         labels: Some(labels),
+        // Without network the container still gets a namespace of its own (the runtime's
+        // default, with `lo` up), but Docker adds no network hook to it: otherwise runc runs
+        // dockerd's whole binary again (`libnetwork-setkey`) for every start, which was half of
+        // the CPU of 20 starts at once on 2 cores.
+        network_disabled: Some(!spec.network),
         host_config: Some(host_config),
         ..Default::default()
     })
@@ -273,6 +278,7 @@ mod tests {
         let body = create_body(&spec()).unwrap();
         let hc = body.host_config.unwrap();
         assert_eq!(hc.network_mode.as_deref(), Some("none"));
+        assert_eq!(body.network_disabled, Some(true));
         assert_eq!(hc.cap_drop, Some(vec!["ALL".to_owned()]));
         assert_eq!(hc.security_opt, Some(vec!["no-new-privileges".to_owned()]));
         assert_eq!(hc.readonly_rootfs, Some(true));
@@ -289,8 +295,12 @@ mod tests {
         assert_eq!(labels["sbx.sandbox"], "s1");
         let mut with_net = spec();
         with_net.network = true;
-        let hc = create_body(&with_net).unwrap().host_config.unwrap();
-        assert_eq!(hc.network_mode.as_deref(), Some("bridge"));
+        let body = create_body(&with_net).unwrap();
+        assert_eq!(body.network_disabled, Some(false));
+        assert_eq!(
+            body.host_config.unwrap().network_mode.as_deref(),
+            Some("bridge")
+        );
     }
 
     #[test]
