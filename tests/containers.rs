@@ -50,6 +50,15 @@ fn container_exists(id: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Wait (at most 10 s) until sandbox `id`'s container is gone; `why` otherwise.
+async fn wait_removed(id: &str, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while container_exists(id) {
+        assert!(Instant::now() < deadline, "{why}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[actix_web::test]
 async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and_resume() {
     let app = spawn_app().await;
@@ -94,10 +103,8 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     assert_eq!(a.body["state"], "paused", "{}", a.text);
     assert!(a.body["snapshot_bytes"].as_i64().unwrap() > 0, "{}", a.text);
-    assert!(
-        !container_exists(&id),
-        "the container is removed while paused"
-    );
+    // The runner records the pause, then removes the container: gone moments later.
+    wait_removed(&id, "the container is removed while paused").await;
     let a = app
         .post(
             &format!("/v1/sandboxes/{id}/exec"),
@@ -125,14 +132,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
     delete_sandbox(&app, &id).await;
     let s = wait_sandbox(&app, &id, "terminated", 5).await;
     assert_eq!(s["state_reason"], "user");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while container_exists(&id) {
-        assert!(
-            Instant::now() < deadline,
-            "the container outlived its sandbox"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_removed(&id, "the container outlived its sandbox").await;
     let reasons: Vec<String> = sandbox(&app, &id).await["events"]
         .as_array()
         .unwrap()
