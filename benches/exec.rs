@@ -50,10 +50,6 @@ fn row(program: &'static str, name: &str, mut ms: Vec<f64>, rate: Option<f64>) -
     }
 }
 
-fn spec(code: &str) -> ExecSpec {
-    ExecSpec::python(code)
-}
-
 async fn in_process(
     backend: &Arc<WasmBackend>,
     code: &'static str,
@@ -64,7 +60,11 @@ async fn in_process(
     for _ in 0..n {
         let t = Instant::now();
         let out = backend
-            .run(spec(code), ExecLimits::default(), Control::default())
+            .run(
+                ExecSpec::python(code),
+                ExecLimits::default(),
+                Control::default(),
+            )
             .await
             .unwrap();
         ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -76,9 +76,13 @@ async fn in_process(
         tokio::spawn(async move {
             let mut done = 0u64;
             while Instant::now() < deadline {
-                b.run(spec(code), ExecLimits::default(), Control::default())
-                    .await
-                    .unwrap();
+                b.run(
+                    ExecSpec::python(code),
+                    ExecLimits::default(),
+                    Control::default(),
+                )
+                .await
+                .unwrap();
                 done += 1;
             }
             done
