@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use std::time::Duration;
 
 use sbx_api::admission::QueueCaps;
-use sbx_api::containers::{CommandOutcome, ContainerOps};
 use sbx_api::interpreters::{HostError, InterpreterConfig, Interpreters, SessionHost};
 use sbx_api::{ApiConfig, BoxFuture, ExecError, Executor};
 use sbx_limits::billing::Prices;
@@ -156,59 +155,6 @@ pub fn sealer(settings: &Settings) -> anyhow::Result<Sealer> {
             Ok(Sealer::from_hex(&std::fs::read_to_string(&path)?)?)
         }
         Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
-    }
-}
-
-/// The container runtime, as the API asks of it.
-struct DockerOps(ContainerBackend);
-
-impl ContainerOps for DockerOps {
-    fn exec(
-        &self,
-        id: &str,
-        cmd: Vec<String>,
-        timeout: Duration,
-        cap: usize,
-    ) -> BoxFuture<'_, Result<CommandOutcome, String>> {
-        let id = id.to_owned();
-        Box::pin(async move {
-            let started = std::time::Instant::now();
-            let out = self
-                .0
-                .exec(&id, &cmd, timeout, cap)
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = if out.timed_out {
-                "timeout"
-            } else if out.truncated {
-                "output_limit"
-            } else if out.exit_code == Some(0) {
-                "succeeded"
-            } else {
-                "failed"
-            };
-            Ok(CommandOutcome {
-                status,
-                exit_code: out.exit_code,
-                stdout: sbx_store::exec::output_text(&out.stdout),
-                stderr: sbx_store::exec::output_text(&out.stderr),
-                truncated: out.truncated,
-                duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-            })
-        })
-    }
-
-    fn logs(
-        &self,
-        id: &str,
-        follow: bool,
-    ) -> futures_util::stream::BoxStream<'static, Result<(&'static str, bytes::Bytes), String>>
-    {
-        use futures_util::StreamExt as _;
-        self.0
-            .logs(id, follow)
-            .map(|r| r.map(|c| (c.stream, c.data)).map_err(|e| e.to_string()))
-            .boxed()
     }
 }
 
@@ -428,13 +374,6 @@ impl Application {
             let handle = tokio::spawn(interpreters.clone().run(notes.clone(), stop.clone()));
             (interpreters, stop, handle)
         };
-        let containers: Option<Arc<dyn ContainerOps>> = match ContainerBackend::connect().await {
-            Ok(b) => Some(Arc::new(DockerOps(b))),
-            Err(e) => {
-                tracing::warn!(error = %e, "no Docker here: container sandboxes cannot be exec'd into from this API");
-                None
-            }
-        };
         let server = sbx_api::serve(
             listener,
             pool.clone(),
@@ -442,7 +381,6 @@ impl Application {
             sbx_api::Wiring {
                 executor: embedded,
                 interpreters: interpreters.0.clone(),
-                containers,
                 prices: prices(settings)?,
                 sealer: sealer(settings)?,
             },

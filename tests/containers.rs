@@ -7,7 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, delete_sandbox, sandbox, spawn_app, spawn_app_with, wait_sandbox};
+use common::{
+    TestApp, delete_sandbox, sandbox, spawn_app, spawn_app_with, start_runner, wait_sandbox,
+};
 use serde_json::{Value, json};
 
 /// Create a container sandbox from `body`; the answer.
@@ -583,6 +585,111 @@ async fn a_container_job_runs_to_completion_with_its_logs_artifacts_and_metrics(
     ] {
         app.post("/v1/jobs", &body).await.assert_problem(422, code);
     }
+}
+
+/// The SSE events of `text`: (id, event, data).
+fn events(text: &str) -> Vec<(String, String, String)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let field = |name: &str| {
+                e.lines()
+                    .filter_map(|l| l.strip_prefix(name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            (field("id: "), field("event: "), field("data: "))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_database() {
+    // The API process runs no runner and never talks to Docker; a separate `sbx runner`
+    // process, as on another host, places the sandbox and runs what is asked of it.
+    let mut db = String::new();
+    let app = spawn_app_with(|s| {
+        s.no_embedded_runner = true;
+        db = s.database_url.clone();
+    })
+    .await;
+    let mut runner = start_runner(&db, 5);
+    let a = create(
+        &app,
+        json!({"image": "python", "memory": "64Mi",
+               "command": ["sh", "-c", "echo started; echo warned >&2; exec sleep infinity"]}),
+    )
+    .await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    wait_sandbox(&app, &id, "running", 60).await;
+
+    let r = run(
+        &app,
+        &id,
+        &["sh", "-c", "echo kept > /workspace/f; cat /workspace/f"],
+    )
+    .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(r["stdout"], "kept\n", "{r}");
+    let r = run(&app, &id, &["sh", "-c", "echo no >&2; exit 3"]).await;
+    assert_eq!(
+        (r["status"].as_str(), r["exit_code"].as_i64()),
+        (Some("failed"), Some(3)),
+        "{r}"
+    );
+    assert_eq!(r["stderr"], "no\n", "{r}");
+
+    // Paused and resumed by the other runner: files kept, the log goes on.
+    let a = app
+        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
+        .await;
+    assert_eq!(a.body["state"], "paused", "{}", a.text);
+    let a = app
+        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
+        .await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    wait_sandbox(&app, &id, "running", 60).await;
+    let r = run(&app, &id, &["cat", "/workspace/f"]).await;
+    assert_eq!(r["stdout"], "kept\n", "{r}");
+
+    // The log outlives the containers: read whole once the sandbox is deleted.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    delete_sandbox(&app, &id).await;
+    let logs = app.get(&format!("/v1/sandboxes/{id}/logs")).await;
+    assert_eq!(logs.status.as_u16(), 200, "{}", logs.text);
+    let all = events(&logs.text);
+    let said = |what: &str| all.iter().filter(|e| e.2.trim_end() == what).count();
+    assert_eq!(said("started"), 2, "one per placement: {}", logs.text);
+    assert_eq!(said("warned"), 2, "{}", logs.text);
+    assert!(
+        all.iter()
+            .any(|e| e.1 == "stderr" && e.2.trim_end() == "warned"),
+        "{}",
+        logs.text
+    );
+    let end = all.last().unwrap();
+    assert_eq!(end.1, "end", "{}", logs.text);
+    assert!(end.2.contains("\"terminated\""), "{}", logs.text);
+    // A reader that reconnects gets what follows the last event it had.
+    let first = all[0].0.clone();
+    let again = app
+        .client
+        .get(format!("{}/v1/sandboxes/{id}/logs", app.base))
+        .bearer_auth(&app.key)
+        .insert_header(("last-event-id", first.as_str()))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    let rest = events(std::str::from_utf8(&again).unwrap());
+    assert_eq!(rest.len(), all.len() - 1, "{rest:?}");
+    assert_eq!(rest[0], all[1]);
+
+    runner.kill().unwrap();
+    runner.wait().unwrap();
 }
 
 #[actix_web::test]

@@ -8,7 +8,6 @@
 //! - [`body`]: bodies read by hand (for idempotency hashes) with the extractor's checks.
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
-//! - [`containers`]: what the API asks of the container runtime (exec, logs).
 //! - [`routes`]: one module per resource.
 //! - [`interpreters`]: code-interpreter sandboxes: live sessions and their database state.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
@@ -18,7 +17,6 @@
 pub mod admission;
 pub mod auth;
 pub mod body;
-pub mod containers;
 pub mod error;
 pub mod interpreters;
 pub mod openapi;
@@ -114,8 +112,6 @@ pub struct AppState {
     pub queue_caps: admission::QueueCaps,
     /// Code-interpreter sandboxes.
     pub interpreters: Arc<interpreters::Interpreters>,
-    /// The container runtime on this host, when Docker answers.
-    pub containers: Option<Arc<dyn containers::ContainerOps>>,
     /// Prices, for the usage report.
     pub prices: Arc<sbx_limits::billing::Prices>,
     /// Seals secrets kept in the database.
@@ -128,8 +124,6 @@ pub struct Wiring {
     pub executor: Arc<dyn Executor>,
     /// Code-interpreter sandboxes.
     pub interpreters: Arc<interpreters::Interpreters>,
-    /// The container runtime on this host, when Docker answers.
-    pub containers: Option<Arc<dyn containers::ContainerOps>>,
     /// Prices, for the usage report.
     pub prices: sbx_limits::billing::Prices,
     /// Seals secrets kept in the database.
@@ -154,7 +148,6 @@ pub fn serve(
         notes,
         queue_caps: config.queue_caps,
         interpreters: wiring.interpreters,
-        containers: wiring.containers,
         prices: Arc::new(wiring.prices),
         sealer: wiring.sealer,
     });

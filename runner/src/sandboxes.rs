@@ -44,6 +44,10 @@ const MAX_SNAPSHOT_FILES: u64 = 2 << 30;
 const MAX_ARTIFACTS: usize = 1000;
 /// Most bytes of artifacts a container job keeps.
 const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
+/// Most bytes of output kept in a container's log per placement.
+const MAX_LOG_BYTES: usize = 32 << 20;
+/// A command nobody took this long after it was written had its note lost: look for it.
+const OVERLOOKED_SECS: f64 = 0.5;
 /// First bytes of a container sandbox's snapshot.
 const MAGIC: &[u8; 8] = b"SBXFILE2";
 
@@ -158,7 +162,10 @@ impl ContainerHost {
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        _ = tick.tick() => this.clone().place().await,
+                        _ = tick.tick() => {
+                            this.clone().place().await;
+                            this.clone().overlooked_commands().await;
+                        }
                     }
                 }
             })
@@ -314,6 +321,11 @@ impl ContainerHost {
                         .await;
                 }
                 self.remove(id).await
+            }
+            "exec" => {
+                if let Some(cmd) = parts.next().and_then(|c| uuid::Uuid::parse_str(c).ok()) {
+                    self.run_command(id, cmd).await;
+                }
             }
             "pause" => {
                 let reason = parts.next().unwrap_or("user");
@@ -641,19 +653,20 @@ impl ContainerHost {
             .held
             .get(&id)
             .and_then(|h| h.sandbox.job_id);
-        let logs = job.map(|job| {
-            tokio::spawn(follow_logs(
-                self.pool.clone(),
-                self.backend.clone(),
-                container.clone(),
-                job,
-            ))
-        });
+        // A job's log is its own; a sandbox's goes on over its placements.
+        let owner = job.map_or(
+            sbx_store::logs::Owner::Sandbox(id),
+            sbx_store::logs::Owner::Job,
+        );
+        let logs = tokio::spawn(follow_logs(
+            self.pool.clone(),
+            self.backend.clone(),
+            container.clone(),
+            owner,
+        ));
         let exit = self.backend.wait(&container).await;
-        if let Some(logs) = logs {
-            // The log is complete before the job ends: readers stop at the end.
-            let _ = tokio::time::timeout(Duration::from_secs(10), logs).await;
-        }
+        // The log is complete before the job or sandbox ends: readers stop at the end.
+        let _ = tokio::time::timeout(Duration::from_secs(10), logs).await;
         let leaving = self
             .books
             .lock()
@@ -758,6 +771,65 @@ impl ContainerHost {
         };
         if let Err(e) = sbx_store::container_jobs::finish(&self.pool, job, &ending).await {
             tracing::warn!(job = %job, error = %e, "could not record a container job's end");
+        }
+    }
+
+    /// Run command `cmd` in sandbox `id` if it runs here, and record what came of it.
+    async fn run_command(&self, id: SandboxId, cmd: uuid::Uuid) {
+        let container = {
+            let books = self.books.lock().expect("books lock");
+            match books.held.get(&id) {
+                Some(h) if !h.leaving => h.container.clone(),
+                _ => None,
+            }
+        };
+        let Some(container) = container else {
+            return;
+        };
+        let command = match sbx_store::commands::take(&self.pool, cmd).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(sandbox = %id, error = %e, "could not take a command");
+                return;
+            }
+        };
+        let recorded = match self
+            .backend
+            .exec(
+                &container,
+                &command.argv,
+                Duration::from_millis(command.timeout_ms.max(1) as u64),
+                command.output_cap.max(0) as usize,
+            )
+            .await
+        {
+            Ok(out) => sbx_store::commands::Recorded::Ran(outcome(out)),
+            Err(e) => sbx_store::commands::Recorded::Error(e.to_string()),
+        };
+        if let Err(e) = sbx_store::commands::finish(&self.pool, cmd, &recorded).await {
+            tracing::warn!(sandbox = %id, error = %e, "could not record a command's outcome");
+        }
+    }
+
+    /// Run the commands for sandboxes here whose notes were lost.
+    async fn overlooked_commands(self: Arc<Self>) {
+        let running: Vec<uuid::Uuid> = {
+            let books = self.books.lock().expect("books lock");
+            books
+                .held
+                .iter()
+                .filter(|(_, h)| h.container.is_some() && !h.leaving)
+                .map(|(id, _)| id.0)
+                .collect()
+        };
+        let Ok(cmds) = sbx_store::commands::overlooked(&self.pool, &running, OVERLOOKED_SECS).await
+        else {
+            return;
+        };
+        for (id, cmd) in cmds {
+            let this = self.clone();
+            tokio::spawn(async move { this.run_command(id, cmd).await });
         }
     }
 
@@ -1000,37 +1072,58 @@ fn cgroup_sample(id: &str) -> Option<crate::container::Sample> {
     })
 }
 
-/// Copy container `container`'s output into job `job`'s log, in batches, until it ends.
+/// Copy container `container`'s output into `owner`'s log, in batches, until it ends or
+/// [`MAX_LOG_BYTES`] are kept (a last line then says so).
 async fn follow_logs(
     pool: Pool,
     backend: ContainerBackend,
     container: String,
-    job: sbx_store::ids::JobId,
+    owner: sbx_store::logs::Owner,
 ) {
     use futures_util::StreamExt as _;
+    let mut seq = match owner {
+        sbx_store::logs::Owner::Job(_) => 0,
+        sbx_store::logs::Owner::Sandbox(_) => match sbx_store::logs::last_seq(&pool, owner).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(?owner, error = %e, "could not find where a sandbox's log ends");
+                return;
+            }
+        },
+    };
     let mut stream = backend.logs(&container, true);
-    let mut seq = 0;
     let mut batch: Vec<(&'static str, String)> = Vec::new();
+    let mut kept = 0usize;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             chunk = stream.next() => match chunk {
-                Some(Ok(c)) => batch.push((c.stream, sbx_store::exec::output_text(&c.data))),
+                Some(Ok(c)) => {
+                    kept += c.data.len();
+                    if kept > MAX_LOG_BYTES {
+                        batch.push(("stderr", format!(
+                            "\n[sbx: the log is over {} MiB; what follows is not kept]\n",
+                            MAX_LOG_BYTES >> 20
+                        )));
+                        break;
+                    }
+                    batch.push((c.stream, sbx_store::exec::output_text(&c.data)));
+                }
                 Some(Err(_)) | None => break,
             },
             _ = tick.tick() => {
                 if !batch.is_empty() {
-                    match sbx_store::logs::append(&pool, job, seq, &batch).await {
+                    match sbx_store::logs::append(&pool, owner, seq, &batch).await {
                         Ok(s) => seq = s,
-                        Err(e) => tracing::warn!(job = %job, error = %e, "could not keep a job's log"),
+                        Err(e) => tracing::warn!(?owner, error = %e, "could not keep a log"),
                     }
                     batch.clear();
                 }
             }
         }
     }
-    if let Err(e) = sbx_store::logs::append(&pool, job, seq, &batch).await {
-        tracing::warn!(job = %job, error = %e, "could not keep a job's log");
+    if let Err(e) = sbx_store::logs::append(&pool, owner, seq, &batch).await {
+        tracing::warn!(?owner, error = %e, "could not keep a log");
     }
 }
 
@@ -1068,6 +1161,27 @@ impl ContainerHost {
             memory_cost: prices.cost(&Resource::Memory, gib, seconds),
             storage_cost: 0.0,
         }
+    }
+}
+
+/// What came of a command, as the API answers it.
+fn outcome(out: crate::container::ExecOutput) -> sbx_store::commands::CommandOutcome {
+    let status = if out.timed_out {
+        "timeout"
+    } else if out.truncated {
+        "output_limit"
+    } else if out.exit_code == Some(0) {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    sbx_store::commands::CommandOutcome {
+        status: status.to_owned(),
+        exit_code: out.exit_code,
+        stdout: sbx_store::exec::output_text(&out.stdout),
+        stderr: sbx_store::exec::output_text(&out.stderr),
+        truncated: out.truncated,
+        duration_ms: (out.elapsed.as_secs_f64() * 1e6).round() / 1e3,
     }
 }
 

@@ -12,10 +12,12 @@
 //! - [`usage`]: the meter's samples and the usage report's sources.
 //! - [`seal`]: AES-256-GCM sealing of secrets kept in rows.
 //! - [`sandboxes`]: sandboxes, their state changes and snapshots.
+//! - [`commands`]: commands run in container sandboxes, API to runner through the database.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
 
 pub mod batches;
+pub mod commands;
 pub mod container_jobs;
 pub mod exec;
 pub mod ids;

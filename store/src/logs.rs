@@ -1,9 +1,41 @@
-//! `job_logs`: what a running job wrote, in numbered chunks, for live log streams. Appended in
-//! batches by the runner; read from a sequence number on by the API.
+//! `job_logs` and `sandbox_logs`: what a running job or container sandbox wrote, in numbered
+//! chunks, for live log streams. Appended in batches by the runner that runs it (each batch
+//! announced on [`CHANNEL_LOGS`] with the owner's id); read from a sequence number on by the
+//! API, on any host.
 
-use crate::ids::JobId;
+use crate::ids::{JobId, SandboxId};
 use crate::queue::CHANNEL_LOGS;
 use crate::{Pool, Result};
+
+/// Whose log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A job's (exec or container).
+    Job(JobId),
+    /// A container sandbox's: its command's output, over all its placements.
+    Sandbox(SandboxId),
+}
+
+impl Owner {
+    fn table(self) -> (&'static str, &'static str, uuid::Uuid) {
+        match self {
+            Owner::Job(j) => ("job_logs", "job_id", j.0),
+            Owner::Sandbox(s) => ("sandbox_logs", "sandbox_id", s.0),
+        }
+    }
+}
+
+impl From<JobId> for Owner {
+    fn from(j: JobId) -> Self {
+        Owner::Job(j)
+    }
+}
+
+impl From<SandboxId> for Owner {
+    fn from(s: SandboxId) -> Self {
+        Owner::Sandbox(s)
+    }
+}
 
 /// One chunk of output.
 #[derive(Debug, Clone)]
@@ -16,10 +48,10 @@ pub struct Chunk {
     pub data: String,
 }
 
-/// Append `chunks` (stream, text) to `job`'s log after `last_seq`; returns the new last seq.
+/// Append `chunks` (stream, text) to `owner`'s log after `last_seq`; returns the new last seq.
 pub async fn append(
     pool: &Pool,
-    job: JobId,
+    owner: impl Into<Owner>,
     last_seq: i32,
     chunks: &[(&'static str, String)],
 ) -> Result<i32> {
@@ -29,27 +61,39 @@ pub async fn append(
     let seqs: Vec<i32> = (1..=chunks.len() as i32).map(|i| last_seq + i).collect();
     let streams: Vec<&str> = chunks.iter().map(|c| c.0).collect();
     let data: Vec<&str> = chunks.iter().map(|c| c.1.as_str()).collect();
+    let (table, column, id) = owner.into().table();
     let client = pool.get().await?;
     client
         .execute(
-            "with ins as (
-                 insert into job_logs (job_id, seq, stream, data)
-                 select $1, s, st, d from unnest($2::int[], $3::text[], $4::text[]) as t(s, st, d)
-             )
-             select pg_notify($5, $1::text)",
-            &[&job.0, &seqs, &streams, &data, &CHANNEL_LOGS],
+            &format!(
+                "with ins as (
+                     insert into {table} ({column}, seq, stream, data)
+                     select $1, s, st, d from unnest($2::int[], $3::text[], $4::text[]) as t(s, st, d)
+                 )
+                 select pg_notify($5, $1::text)"
+            ),
+            &[&id, &seqs, &streams, &data, &CHANNEL_LOGS],
         )
         .await?;
     Ok(last_seq + chunks.len() as i32)
 }
 
-/// `job`'s chunks after `after`, in order, at most `limit`.
-pub async fn read(pool: &Pool, job: JobId, after: i32, limit: i64) -> Result<Vec<Chunk>> {
+/// `owner`'s chunks after `after`, in order, at most `limit`.
+pub async fn read(
+    pool: &Pool,
+    owner: impl Into<Owner>,
+    after: i32,
+    limit: i64,
+) -> Result<Vec<Chunk>> {
+    let (table, column, id) = owner.into().table();
     let client = pool.get().await?;
     let rows = client
         .query(
-            "select seq, stream, data from job_logs where job_id = $1 and seq > $2 order by seq limit $3",
-            &[&job.0, &after, &limit],
+            &format!(
+                "select seq, stream, data from {table} where {column} = $1 and seq > $2
+                 order by seq limit $3"
+            ),
+            &[&id, &after, &limit],
         )
         .await?;
     Ok(rows
@@ -60,4 +104,17 @@ pub async fn read(pool: &Pool, job: JobId, after: i32, limit: i64) -> Result<Vec
             data: r.get(2),
         })
         .collect())
+}
+
+/// The last seq of `owner`'s log (0 when empty): where a new placement of a sandbox goes on.
+pub async fn last_seq(pool: &Pool, owner: impl Into<Owner>) -> Result<i32> {
+    let (table, column, id) = owner.into().table();
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            &format!("select coalesce(max(seq), 0) from {table} where {column} = $1"),
+            &[&id],
+        )
+        .await?;
+    Ok(row.get(0))
 }

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "open_batches",
         include_str!("../../migrations/V8__open_batches.sql"),
     ),
+    (
+        9,
+        "remote_containers",
+        include_str!("../../migrations/V9__remote_containers.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

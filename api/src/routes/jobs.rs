@@ -419,99 +419,162 @@ pub async fn job_logs(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let job_id = own_job(&state, &caller, &id).await?.job_id;
-    let after: i32 = req
-        .headers()
+    let after = last_event_id(&req);
+    let project = caller.0.project_id;
+    let stream = follow_log(state, job_id.into(), after, move |state, seq| async move {
+        let job = match sbx_store::jobs::get(&state.pool, project, job_id).await {
+            Ok(Some(j)) => j,
+            _ => return Tail::Gone,
+        };
+        if !ended(&job.status) {
+            return Tail::Open;
+        }
+        let mut out = Vec::new();
+        // A job that ended before its first live write kept its output in its result only:
+        // replay it as the chunks it would have been.
+        if seq == 0 || after > 0 {
+            let logged = match sbx_store::logs::read(&state.pool, job_id, 0, 1).await {
+                Ok(c) => !c.is_empty(),
+                Err(_) => true,
+            };
+            if !logged {
+                let streams = ["stdout", "stderr"].into_iter().filter_map(|stream| {
+                    let text = job.result.as_ref()?.get(stream)?.as_str()?;
+                    (!text.is_empty()).then_some((stream, text))
+                });
+                for (n, (stream, text)) in (1..).zip(streams) {
+                    if n > after {
+                        out.extend_from_slice(&sse_event(&n.to_string(), stream, text));
+                    }
+                }
+            }
+        }
+        let data = serde_json::json!({"status": job.status, "result": job.result}).to_string();
+        out.extend_from_slice(&sse_event("end", "status", &data));
+        Tail::End(out)
+    });
+    Ok(sse_response(stream))
+}
+
+/// The `Last-Event-ID` a reconnecting log reader sends: the seq it had (0 when none).
+pub fn last_event_id(req: &HttpRequest) -> i32 {
+    req.headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let project = caller.0.project_id;
-    let notes = state.notes.subscribe();
-    let stream = futures_util::stream::unfold(
-        (state.clone(), after, notes, false),
-        move |(state, mut seq, mut notes, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                let chunks = match sbx_store::logs::read(&state.pool, job_id, seq, 256).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        return Some((
-                            Err(actix_web::error::ErrorServiceUnavailable(e.to_string())),
-                            (state, seq, notes, true),
-                        ));
-                    }
-                };
-                if !chunks.is_empty() {
-                    let mut out = Vec::new();
-                    for c in &chunks {
-                        out.extend_from_slice(&sse_event(&c.seq.to_string(), &c.stream, &c.data));
-                        seq = c.seq;
-                    }
-                    return Some((Ok(web::Bytes::from(out)), (state, seq, notes, false)));
-                }
-                let job = match sbx_store::jobs::get(&state.pool, project, job_id).await {
-                    Ok(Some(j)) => j,
-                    _ => return None,
-                };
-                if ended(&job.status) {
-                    // Logs are written before a job ends, so none can follow this read.
-                    if let Ok(more) = sbx_store::logs::read(&state.pool, job_id, seq, 1).await
-                        && !more.is_empty()
-                    {
-                        continue;
-                    }
-                    let mut out = Vec::new();
-                    // A job that ended before its first live write kept its output in its
-                    // result only: replay it as the chunks it would have been.
-                    if seq == 0 || after > 0 {
-                        let logged = match sbx_store::logs::read(&state.pool, job_id, 0, 1).await {
-                            Ok(c) => !c.is_empty(),
-                            Err(_) => true,
-                        };
-                        if !logged {
-                            let streams = ["stdout", "stderr"].into_iter().filter_map(|stream| {
-                                let text = job.result.as_ref()?.get(stream)?.as_str()?;
-                                (!text.is_empty()).then_some((stream, text))
-                            });
-                            for (n, (stream, text)) in (1..).zip(streams) {
-                                if n > after {
-                                    out.extend_from_slice(&sse_event(&n.to_string(), stream, text));
-                                }
-                            }
-                        }
-                    }
-                    let data =
-                        serde_json::json!({"status": job.status, "result": job.result}).to_string();
-                    out.extend_from_slice(&sse_event("end", "status", &data));
-                    return Some((Ok(web::Bytes::from(out)), (state, seq, notes, true)));
-                }
-                // Wait for this job's logs or end; poll now and then in case a note was lost,
-                // and keep idle connections open through proxies.
-                let id = job_id.to_string();
-                let wait = async {
-                    loop {
-                        match notes.recv().await {
-                            // Ended jobs come several to a note, comma-separated.
-                            Ok((_, payload)) if payload.split(',').any(|p| p == id) => return,
-                            Ok(_) => {}
-                            Err(_) => return,
-                        }
-                    }
-                };
-                tokio::select! {
-                    () = wait => {}
-                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        },
-    );
-    Ok(HttpResponse::Ok()
+        .unwrap_or(0)
+}
+
+/// An event stream as the answer.
+pub fn sse_response(
+    stream: impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(stream))
+        .streaming(stream)
+}
+
+/// What a log's owner says when no chunk is new.
+pub enum Tail {
+    /// Still running: wait for more.
+    Open,
+    /// Ended: send these bytes last.
+    End(Vec<u8>),
+    /// Gone (deleted meanwhile): end the stream.
+    Gone,
+}
+
+/// `owner`'s log after chunk `after` as Server-Sent Events (one per chunk, its seq as the
+/// event id), following it as it is written, until `tail` says it ended. Runners write logs
+/// before they end their owner, so a chunk read after the end is the last.
+pub fn follow_log<T, F>(
+    state: web::Data<AppState>,
+    owner: sbx_store::logs::Owner,
+    after: i32,
+    tail: T,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> + 'static
+where
+    T: Fn(web::Data<AppState>, i32) -> F + 'static,
+    F: std::future::Future<Output = Tail>,
+{
+    let id = match owner {
+        sbx_store::logs::Owner::Job(j) => j.to_string(),
+        sbx_store::logs::Owner::Sandbox(s) => s.to_string(),
+    };
+    let notes = state.notes.subscribe();
+    let tail = std::rc::Rc::new(tail);
+    futures_util::stream::unfold(
+        (state, after, notes, false),
+        move |(state, mut seq, mut notes, done)| {
+            let (tail, id) = (tail.clone(), id.clone());
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let chunks = match sbx_store::logs::read(&state.pool, owner, seq, 256).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return Some((
+                                Err(actix_web::error::ErrorServiceUnavailable(e.to_string())),
+                                (state, seq, notes, true),
+                            ));
+                        }
+                    };
+                    if !chunks.is_empty() {
+                        let mut out = Vec::new();
+                        for c in &chunks {
+                            out.extend_from_slice(&sse_event(
+                                &c.seq.to_string(),
+                                &c.stream,
+                                &c.data,
+                            ));
+                            seq = c.seq;
+                        }
+                        return Some((Ok(web::Bytes::from(out)), (state, seq, notes, false)));
+                    }
+                    match tail(state.clone(), seq).await {
+                        Tail::Gone => return None,
+                        Tail::End(last) => {
+                            if let Ok(more) =
+                                sbx_store::logs::read(&state.pool, owner, seq, 1).await
+                                && !more.is_empty()
+                            {
+                                continue;
+                            }
+                            return Some((Ok(web::Bytes::from(last)), (state, seq, notes, true)));
+                        }
+                        Tail::Open => {}
+                    }
+                    // Wait for this owner's logs or end; poll now and then in case a note was
+                    // lost, and keep idle connections open through proxies.
+                    let wait = async {
+                        loop {
+                            match notes.recv().await {
+                                // Ended jobs come several to a note, comma-separated; sandbox
+                                // notes are `what:<id>`.
+                                Ok((_, payload))
+                                    if payload.split(',').any(|p| {
+                                        p == id || p.strip_prefix("end:") == Some(&id)
+                                    }) =>
+                                {
+                                    return;
+                                }
+                                Ok(_) => {}
+                                Err(_) => return,
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        () = wait => {}
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// A file a container job wrote under `/outputs`.

@@ -731,12 +731,13 @@ pub struct SandboxExecRequest {
     params(("id" = String, Path, description = "The sandbox id")),
     request_body = SandboxExecRequest,
     responses(
-        (status = 200, description = "The code ran (or hit a limit: see `status`)", body = CellOutcome),
+        (status = 200, description = "The code ran (or hit a limit: see `status`). A `command` in a container sandbox answers a `CommandOutcome` instead, from the runner that holds the sandbox, on whatever host", body = CellOutcome),
         (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The sandbox has ended, was paused by its owner, or its snapshot cannot be restored", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Code or files over their cap", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The request asks for something invalid", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate or concurrency limit (shared with the project's execs)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The runner holding the container sandbox did not answer within the command's time limit and 15 s", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn exec_in_sandbox(
     state: web::Data<AppState>,
@@ -843,8 +844,7 @@ async fn exec_command(
             "command must have 1 to 256 arguments without NUL characters",
         ));
     }
-    let Some((container, _)) =
-        sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id).await?
+    let Some(_) = sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id).await?
     else {
         let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
             .await?
@@ -862,76 +862,136 @@ async fn exec_command(
             }
         });
     };
-    let ops = state
-        .containers
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("no Docker daemon answers on this server".into()))?;
-    let out = ops
-        .exec(
-            &container,
-            command,
-            std::time::Duration::from_millis(timeout_ms),
-            output_limit_bytes as usize,
-        )
-        .await
-        .map_err(ApiError::Internal)?;
-    metrics::counter!("sbx_sandbox_calls_total", "status" => out.status).increment(1);
-    Ok(HttpResponse::Ok().json(out))
+    // The runner that holds the sandbox, on whatever host, runs it: through the database.
+    let notes = state.notes.subscribe();
+    let cmd = sbx_store::commands::submit(
+        &state.pool,
+        id,
+        &command,
+        timeout_ms as i64,
+        output_limit_bytes as i64,
+    )
+    .await?;
+    let recorded = match wait_command(state, notes, cmd, timeout_ms).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = sbx_store::commands::abandon(&state.pool, cmd).await;
+            return Err(e);
+        }
+    };
+    match recorded {
+        sbx_store::commands::Recorded::Ran(out) => {
+            metrics::counter!("sbx_sandbox_calls_total", "status" => out.status.clone())
+                .increment(1);
+            Ok(HttpResponse::Ok().json(out))
+        }
+        sbx_store::commands::Recorded::Error(e) => {
+            // Paused or ended while the command was on its way: the container is gone.
+            let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id).await?;
+            match s {
+                Some(s) if s.state != "running" => Err(ApiError::State {
+                    code: "sandbox_not_running",
+                    detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
+                }),
+                _ => Err(ApiError::Internal(format!(
+                    "the command could not run: {e}"
+                ))),
+            }
+        }
+    }
+}
+
+/// Slack beyond a command's own time limit for its runner to answer.
+const COMMAND_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What came of command `cmd`, waiting for its runner's note (and looking now and then, in
+/// case a note was lost) at most its time limit and [`COMMAND_GRACE`].
+async fn wait_command(
+    state: &AppState,
+    mut notes: tokio::sync::broadcast::Receiver<sbx_store::notify::Note>,
+    cmd: uuid::Uuid,
+    timeout_ms: u64,
+) -> Result<sbx_store::commands::Recorded, ApiError> {
+    let done = format!("done:{cmd}");
+    let deadline =
+        tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms) + COMMAND_GRACE;
+    loop {
+        let noted = async {
+            loop {
+                match notes.recv().await {
+                    Ok((channel, payload))
+                        if channel == sbx_store::sandboxes::CHANNEL && payload == done =>
+                    {
+                        return;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = noted => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+        if let Some(r) = sbx_store::commands::collect(&state.pool, cmd).await? {
+            return Ok(r);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Unavailable(
+                "the runner holding the sandbox did not answer in time".into(),
+            ));
+        }
+    }
 }
 
 /// A container sandbox's output (its command's stdout and stderr) as Server-Sent Events:
-/// what it wrote so far, then what it writes, until it stops.
+/// what it wrote so far, over all its placements, then what it writes, until it ends (an
+/// `end` event with its final state). The stream stays open while it is paused. Event ids
+/// count the chunks; `Last-Event-ID` resumes after one.
 #[utoipa::path(get, path = "/v1/sandboxes/{id}/logs", tag = "sandboxes", security(("api_key" = [])),
-    params(("id" = String, Path, description = "The sandbox id")),
+    params(
+        ("id" = String, Path, description = "The sandbox id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
     responses(
         (status = 200, description = "An event stream of `stdout` and `stderr` events, then `end`", content_type = "text/event-stream"),
         (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "It is not a running container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not a container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sandbox_logs(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    use futures_util::StreamExt as _;
+    use crate::routes::jobs::{Tail, follow_log, last_event_id, sse_event, sse_response};
     let id = sandbox_id(&id)?;
-    let Some((container, _)) =
-        sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id).await?
-    else {
-        let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    let project = caller.0.project_id;
+    let s = sbx_store::sandboxes::get(&state.pool, project, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    if s.kind != "container" {
         return Err(ApiError::State {
-            code: "sandbox_not_running",
+            code: "not_a_container",
             detail: format!(
-                "logs stream from a running container sandbox; this one is a {} sandbox, {}",
-                s.kind, s.state
+                "logs stream from container sandboxes; this one is a {} sandbox",
+                s.kind
             ),
         });
-    };
-    let ops = state
-        .containers
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("no Docker daemon answers on this server".into()))?;
-    let mut n = 0u64;
-    let events = ops
-        .logs(&container, true)
-        .map(move |r| {
-            n += 1;
-            Ok::<_, actix_web::Error>(match r {
-                Ok((stream, data)) => crate::routes::jobs::sse_event(
-                    &n.to_string(),
-                    stream,
-                    &String::from_utf8_lossy(&data),
-                ),
-                Err(e) => crate::routes::jobs::sse_event(&n.to_string(), "error", &e),
-            })
-        })
-        .chain(futures_util::stream::once(async {
-            Ok(crate::routes::jobs::sse_event("end", "end", "{}"))
-        }));
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
-        .streaming(events))
+    }
+    let after = last_event_id(&req);
+    let stream = follow_log(state, id.into(), after, move |state, _| async move {
+        match sbx_store::sandboxes::get(&state.pool, project, id).await {
+            Ok(Some(s)) if matches!(s.state.as_str(), "terminated" | "failed") => {
+                let data = serde_json::json!({"state": s.state, "reason": s.state_reason, "detail": s.state_detail})
+                    .to_string();
+                Tail::End(sse_event("end", "end", &data).to_vec())
+            }
+            Ok(Some(_)) => Tail::Open,
+            _ => Tail::Gone,
+        }
+    });
+    Ok(sse_response(stream))
 }
