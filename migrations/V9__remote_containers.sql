@@ -33,9 +33,9 @@ alter table sandboxes
     add column snapshot_stored  integer;               -- the pause whose copy here is complete
 create table sandbox_snapshot_chunks (
     sandbox_id  uuid not null references sandboxes on delete cascade,
-    gen         integer not null,                      -- of which pause
+    nth         integer not null,                      -- of which pause
     seq         integer not null,
     data        bytea not null,                        -- zstd frames of the files' stream
-    primary key (sandbox_id, gen, seq)
+    primary key (sandbox_id, nth, seq)
 );
 alter table sandbox_snapshot_chunks alter column data set storage external; -- already compressed

@@ -179,7 +179,10 @@ async fn container_host(
         cpu_millis: settings.container_cpu_millis(),
         memory_bytes: settings.container_memory_bytes(),
         gpus: gpus.clone(),
-        dir: settings.data_dir.join("sandboxes"),
+        dir: settings
+            .sandboxes_dir
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("sandboxes")),
         prices: prices(settings)?,
     };
     let cards: Vec<serde_json::Value> = gpus
@@ -199,13 +202,10 @@ async fn container_host(
         &serde_json::Value::Array(cards),
     )
     .await?;
-    Ok(Some(ContainerHost::new(
-        pool.clone(),
-        backend,
-        runner.0,
-        sealer(settings)?,
-        config,
-    )))
+    let dir = config.dir.clone();
+    let host = ContainerHost::new(pool.clone(), backend, runner.0, sealer(settings)?, config)
+        .with_context(|| format!("naming this host in {}", dir.display()))?;
+    Ok(Some(host))
 }
 
 /// The prices the settings name.

@@ -94,6 +94,10 @@ pub struct Settings {
     /// process that starts containers needs the same key.
     #[arg(long, env = "SBX_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Where this runner keeps container sandboxes' folders, paused ones' included (default:
+    /// `sandboxes` in the data folder). Runners that share it are one host to each other.
+    #[arg(long, env = "SBX_SANDBOXES_DIR")]
+    pub sandboxes_dir: Option<PathBuf>,
     /// CPU cores this runner offers to container sandboxes (default: all of them).
     #[arg(long, env = "SBX_CONTAINER_CPUS")]
     pub container_cpus: Option<f64>,

@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    TestApp, delete_sandbox, sandbox, spawn_app, spawn_app_with, start_runner, wait_sandbox,
+    TestApp, delete_sandbox, sandbox, spawn_app, spawn_app_with, start_runner, start_runner_with,
+    wait_sandbox,
 };
 use serde_json::{Value, json};
 
@@ -389,6 +390,13 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
     let app = spawn_app().await;
     let started = Instant::now();
     let id = running(&app, json!({"cpu": 0.5, "memory": "256Mi"})).await;
+    let w = run(
+        &app,
+        &id,
+        &["sh", "-c", "head -c 1048576 /dev/zero > /workspace/f"],
+    )
+    .await;
+    assert_eq!(w["status"], "succeeded", "{w}");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let a = app
         .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
@@ -430,8 +438,13 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
         (cost - want).abs() < want * 0.01,
         "cost {cost} vs {want}: {row}"
     );
-    // A few KiB for two seconds: metered, though it costs less than a nano-dollar.
-    assert!(row["storage_gib_seconds"].as_f64().unwrap() > 0.0, "{row}");
+    // Its files (1 MiB) for the time it was paused.
+    let want = paused_s / 1024.0;
+    let stored = row["storage_gib_seconds"].as_f64().unwrap();
+    assert!(
+        (stored - want).abs() < want * 0.01,
+        "{stored} vs {want}: {row}"
+    );
 
     let by_resource = app.get("/v1/usage").await;
     let names: Vec<&str> = by_resource.body["rows"]
@@ -690,6 +703,113 @@ async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_d
 
     runner.kill().unwrap();
     runner.wait().unwrap();
+}
+
+/// A folder of its own for a runner: a host of its own, as far as paused sandboxes go.
+fn host_dir() -> String {
+    let dir = std::env::temp_dir().join(format!("sbx-host-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}
+
+#[actix_web::test]
+async fn a_paused_sandbox_resumes_on_another_host_from_its_copy_after_its_host_is_lost() {
+    let mut db = String::new();
+    let app = spawn_app_with(|s| {
+        s.no_embedded_runner = true;
+        db = s.database_url.clone();
+    })
+    .await;
+    let (dir_a, dir_b) = (host_dir(), host_dir());
+    let mut a = start_runner_with(&db, 5, &[("SBX_SANDBOXES_DIR", dir_a.clone())]);
+    let id = running(&app, json!({})).await;
+    // 24 MiB that do not compress, nested folders (one empty), modes, and an output.
+    let write = "set -e; mkdir -p /workspace/ckpt/deep /workspace/empty; \
+        head -c 25165824 /dev/urandom > /workspace/ckpt/deep/model.bin; \
+        printf 'run' > /workspace/run.sh; chmod 750 /workspace/run.sh; \
+        echo '{\"loss\": 0.5}' > /outputs/metrics.json";
+    assert_eq!(
+        run(&app, &id, &["sh", "-c", write]).await["status"],
+        "succeeded"
+    );
+    let listing = "cd /workspace && find . /outputs | sort && stat -c '%n %a' run.sh && \
+        sha256sum ckpt/deep/model.bin /outputs/metrics.json";
+    let before = run(&app, &id, &["sh", "-c", listing]).await;
+    assert_eq!(before["status"], "succeeded", "{before}");
+
+    let p = app
+        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
+        .await;
+    assert_eq!(p.body["state"], "paused", "{}", p.text);
+    assert!(
+        p.body["snapshot_bytes"].as_i64().unwrap() > 24 << 20,
+        "{}",
+        p.text
+    );
+    // Its folders stay on host A, and are copied into the database in the background.
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = app
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "select snapshot_stored = snapshot_gen from sandboxes where sandbox_id = $1",
+                &[&uuid],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, Option<bool>>(0) == Some(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the copy was never completed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        std::path::Path::new(&dir_a)
+            .join("paused")
+            .join(uuid.simple().to_string())
+            .exists(),
+        "kept on host A"
+    );
+    // Host A is lost; host B resumes the sandbox from the copy.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let mut b = start_runner_with(&db, 5, &[("SBX_SANDBOXES_DIR", dir_b.clone())]);
+    let r = app
+        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let s = wait_sandbox(&app, &id, "running", 60).await;
+    assert_eq!(s["state_reason"], "resumed", "{s}");
+    let after = run(&app, &id, &["sh", "-c", listing]).await;
+    assert_eq!(
+        after["stdout"], before["stdout"],
+        "the same files, folders and modes"
+    );
+
+    // Deleted: the copy goes with it.
+    delete_sandbox(&app, &id).await;
+    let chunks: i64 = app
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "select count(*) from sandbox_snapshot_chunks where sandbox_id = $1",
+            &[&uuid],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(chunks, 0);
+    b.kill().unwrap();
+    b.wait().unwrap();
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 #[actix_web::test]

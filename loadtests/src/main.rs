@@ -1110,7 +1110,7 @@ async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::R
         percentile(&together_ms, 0.95) / percentile(&bare_together, 0.95),
     );
 
-    // Pause and resume, with 1 MiB of files written.
+    // Pause and resume, with 1 MiB of files written, then with 1 GiB.
     let (_, id, _) = create(client.clone()).await;
     call(
         &client,
@@ -1141,16 +1141,93 @@ async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::R
             bail!("pause/resume failed: {s1} {s2} {v}");
         }
     }
+    // Again with 1 GiB of files that do not compress; and how long the background copy into
+    // the database takes after a pause.
+    let (s, v, _) = call(
+        &client,
+        &server,
+        &format!("/v1/sandboxes/{id}/exec"),
+        &json!({"command": ["sh", "-c", "head -c 1073741824 /dev/urandom > /workspace/big.bin"],
+                "timeout_ms": 120000}),
+    )
+    .await;
+    if s != 200 || v["status"] != "succeeded" {
+        bail!("writing 1 GiB: {s} {v}");
+    }
+    let (mut big_pause_ms, mut big_resume_ms) = (Vec::new(), Vec::new());
+    let mut copy_s = f64::NAN;
+    let mut bare_after_copy = f64::NAN;
+    for cycle in 0..3 {
+        let (s1, _, ms) = call(
+            &client,
+            &server,
+            &format!("/v1/sandboxes/{id}/pause"),
+            &json!({}),
+        )
+        .await;
+        big_pause_ms.push(ms);
+        if cycle == 0 {
+            let t = Instant::now();
+            let db = server.pool.get().await?;
+            loop {
+                let done: Option<bool> = db
+                    .query_one(
+                        "select snapshot_stored = snapshot_gen from sandboxes where sandbox_id = $1::text::uuid",
+                        &[&id.as_str()],
+                    )
+                    .await?
+                    .get(0);
+                if done == Some(true) {
+                    break;
+                }
+                if t.elapsed() > Duration::from_secs(300) {
+                    bail!("the copy of 1 GiB did not finish in 300 s");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            copy_s = t.elapsed().as_secs_f64();
+            // A bare `docker run` in the same moment, for a baseline under the same disk load.
+            bare_after_copy = docker_run_ms("sbx/python:local")?;
+        }
+        let (s2, v, ms) = call(
+            &client,
+            &server,
+            &format!("/v1/sandboxes/{id}/resume"),
+            &json!({}),
+        )
+        .await;
+        big_resume_ms.push(ms);
+        if s1 != 200 || s2 != 200 || v["state"] != "running" {
+            bail!("pause/resume with 1 GiB failed: {s1} {s2} {v}");
+        }
+    }
     println!("\n| what | n | p50 ms | p95 ms | p99 ms | note |\n|---|---:|---:|---:|---:|---|");
     row(
-        "pause (container stopped, files into PostgreSQL, removed)",
+        "pause (container stopped, folders kept on the host, removed)",
         &mut pause_ms,
         "1 MiB of files",
     );
     row(
-        "resume (placed again, files restored, started)",
+        "resume (placed again, folders taken back, started)",
         &mut resume_ms,
         "to `running`",
+    );
+    let order = format!(
+        "1 GiB runs in order: pause {:?} ms, resume {:?} ms. The first resume came right after the copy finished and a bare `docker run -d`, which took {bare_after_copy:.0} ms then.",
+        big_pause_ms
+            .iter()
+            .map(|m: &f64| m.round())
+            .collect::<Vec<_>>(),
+        big_resume_ms
+            .iter()
+            .map(|m: &f64| m.round())
+            .collect::<Vec<_>>()
+    );
+    row("pause", &mut big_pause_ms, "1 GiB of files");
+    row("resume", &mut big_resume_ms, "1 GiB of files, to `running`");
+    println!("\n{order}");
+    println!(
+        "\nThe background copy of the 1 GiB into PostgreSQL (what lets another host resume it) took {copy_s:.1} s after the pause answered."
     );
     delete_sandbox(&client, &server, &id).await;
 

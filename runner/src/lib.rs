@@ -21,6 +21,7 @@ pub use tokio_util::sync::CancellationToken;
 
 pub mod container;
 pub mod gpu;
+pub mod kept;
 pub mod sandboxes;
 pub mod snapshot;
 pub mod wasm;

@@ -4,9 +4,10 @@
 //! hold). It claims a pending container sandbox only if it fits what is free; one that fits
 //! nowhere stays pending with the reason in `waiting_for`, never failed for it. Placing one
 //! starts its container ([`crate::container`]) with the sandbox's folders mounted, restoring
-//! them first from the snapshot when it resumes. Asked to pause (NOTIFY `pause:<id>`), the
-//! runner stops the container, writes `/workspace` and `/outputs` into the sandbox's snapshot
-//! in PostgreSQL (so any runner can resume it) and frees its share; told it ended
+//! them when it resumes. Asked to pause (NOTIFY `pause:<id>`), the runner stops the
+//! container, keeps `/workspace` and `/outputs` on this host and frees its share; it copies
+//! them into PostgreSQL in the background, so that any runner can resume it ([`crate::kept`]).
+//! A resume here takes the folders back at once; elsewhere, from the copy. Told it ended
 //! (`end:<id>`: deleted, timed out), it removes the container. A container whose command ends
 //! by itself ends its sandbox (`exited`, or `oom`).
 //!
@@ -32,14 +33,19 @@ use tokio_util::sync::CancellationToken;
 use crate::container::{
     ContainerBackend, ContainerError, ContainerSpec, GpuAssignment, RegistryAuth,
 };
-use crate::snapshot;
+use crate::{kept, snapshot};
 
 /// The keep-alive a sandbox without a command runs, so that `exec` has something to run in.
 pub const KEEP_ALIVE: &[&str] = &["sleep", "infinity"];
 /// Processes and threads a sandbox may have at once.
 const PIDS_LIMIT: i64 = 512;
-/// Most bytes of files a container sandbox carries through a pause.
-const MAX_SNAPSHOT_FILES: u64 = 2 << 30;
+/// Most bytes of files of a paused sandbox copied into the database; a sandbox with more
+/// resumes only on the host that keeps its folders.
+const MAX_STORED_FILES: u64 = 8 << 30;
+/// Most bytes of files a snapshot made before folders were kept on hosts holds.
+const MAX_LEGACY_SNAPSHOT: u64 = 2 << 30;
+/// How long a stopping runner waits for the copies of the sandboxes it paused.
+const DRAIN_COPIES: Duration = Duration::from_secs(60);
 /// Most files a container job keeps as artifacts.
 const MAX_ARTIFACTS: usize = 1000;
 /// Most bytes of artifacts a container job keeps.
@@ -86,10 +92,21 @@ pub struct ContainerHost {
     pool: Pool,
     backend: ContainerBackend,
     runner: uuid::Uuid,
+    /// Names where this host keeps paused sandboxes' folders ([`crate::kept::host_id`]).
+    host: String,
+    /// Copies of paused sandboxes' folders into the database under way: (number, stop, task).
+    copies: Mutex<HashMap<SandboxId, Copy>>,
     sealer: Sealer,
     config: HostConfig,
     books: Mutex<Books>,
     placing: tokio::sync::Mutex<()>,
+}
+
+/// A copy of a paused sandbox's folders into the database, under way.
+struct Copy {
+    serial: u64,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 struct Books {
@@ -126,12 +143,15 @@ impl ContainerHost {
         runner: uuid::Uuid,
         sealer: Sealer,
         config: HostConfig,
-    ) -> Arc<Self> {
+    ) -> std::io::Result<Arc<Self>> {
         let ledger = Ledger::new(config.gpus.clone());
-        Arc::new(Self {
+        let host = kept::host_id(&config.dir)?;
+        Ok(Arc::new(Self {
             pool,
             backend,
             runner,
+            host,
+            copies: Mutex::new(HashMap::new()),
             sealer,
             config,
             books: Mutex::new(Books {
@@ -139,7 +159,7 @@ impl ContainerHost {
                 held: HashMap::new(),
             }),
             placing: tokio::sync::Mutex::new(()),
-        })
+        }))
     }
 
     /// The GPU inventory's free shares, per model.
@@ -185,6 +205,7 @@ impl ContainerHost {
                             }
                             if rounds.is_multiple_of(30) {
                                 this.sweep_strays().await;
+                                this.clone().sweep_kept().await;
                             }
                             rounds += 1;
                         }
@@ -212,7 +233,7 @@ impl ContainerHost {
 
     /// Pause every running sandbox here (reason `shutdown`): a restart resumes them from their
     /// snapshots, on this runner or another.
-    async fn shutdown(&self) {
+    async fn shutdown(self: &Arc<Self>) {
         let running: Vec<SandboxId> = {
             let books = self.books.lock().expect("books lock");
             books
@@ -225,6 +246,115 @@ impl ContainerHost {
         for id in running {
             if let Err(e) = self.pause(id, "shutdown").await {
                 tracing::warn!(sandbox = %id, error = %e, "could not pause a container sandbox at shutdown");
+            }
+        }
+        // Their folders stay here, where a restarted runner finds them; the copies let any
+        // other runner resume them too.
+        let copies: Vec<Copy> = self
+            .copies
+            .lock()
+            .expect("copies lock")
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        let all = futures_util::future::join_all(copies.into_iter().map(|c| c.task));
+        if tokio::time::timeout(DRAIN_COPIES, all).await.is_err() {
+            tracing::warn!(
+                "stopping before every paused sandbox's copy was stored: they resume on this host only"
+            );
+        }
+    }
+
+    /// Copy the folders kept for sandbox `id`'s pause `nth` into the database, in the
+    /// background.
+    fn start_copy(self: &Arc<Self>, id: SandboxId, nth: i32) {
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stop = CancellationToken::new();
+        let this = self.clone();
+        let token = stop.clone();
+        let mut copies = self.copies.lock().expect("copies lock");
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            match kept::store(
+                &this.pool,
+                &this.config.dir,
+                id,
+                nth,
+                MAX_STORED_FILES,
+                token,
+            )
+            .await
+            {
+                Ok(bytes) => tracing::info!(
+                    sandbox = %id, nth, bytes, ms = started.elapsed().as_millis() as u64,
+                    "a paused sandbox's folders are copied: any runner can resume it"
+                ),
+                Err(kept::CopyError::Cancelled) => {
+                    tracing::debug!(sandbox = %id, nth, "resumed here before its folders were copied")
+                }
+                Err(e) => tracing::warn!(
+                    sandbox = %id, nth, error = %e,
+                    "a paused sandbox's folders were not copied: it resumes on this host only"
+                ),
+            }
+            let mut copies = this.copies.lock().expect("copies lock");
+            if copies.get(&id).is_some_and(|c| c.serial == serial) {
+                copies.remove(&id);
+            }
+        });
+        if let Some(old) = copies.insert(id, Copy { serial, stop, task }) {
+            old.stop.cancel();
+        }
+    }
+
+    /// Stop the copy of sandbox `id`'s folders, if one is under way, and wait for it.
+    async fn stop_copy(&self, id: SandboxId) {
+        let copy = self.copies.lock().expect("copies lock").remove(&id);
+        if let Some(c) = copy {
+            c.stop.cancel();
+            let _ = c.task.await;
+        }
+    }
+
+    /// Drop the folders kept here of sandboxes that no longer need them (ended, or paused
+    /// since on another host), and copy those whose copy a stopped runner left unfinished.
+    async fn sweep_kept(self: Arc<Self>) {
+        let dir = self.config.dir.clone();
+        let found = tokio::task::spawn_blocking(move || kept::all_kept(&dir))
+            .await
+            .unwrap_or_default();
+        // Being paused or resumed here right now: left alone.
+        let found: Vec<(SandboxId, Option<i32>)> = {
+            let books = self.books.lock().expect("books lock");
+            found
+                .into_iter()
+                .filter(|(id, _)| !books.held.contains_key(id))
+                .collect()
+        };
+        if found.is_empty() {
+            return;
+        }
+        let ids: Vec<uuid::Uuid> = found.iter().map(|(id, _)| id.0).collect();
+        let Ok(open) = sandboxes::kept_where(&self.pool, &ids).await else {
+            return;
+        };
+        for (id, nth) in found {
+            // Sandboxes another deployment's database knows (runners sharing this folder)
+            // are left alone.
+            let Some(row) = open.iter().find(|r| r.sandbox_id == id) else {
+                continue;
+            };
+            let wanted =
+                row.waiting && Some(row.nth) == nth && row.host.as_deref() == Some(&self.host);
+            if !wanted {
+                self.stop_copy(id).await;
+                let dir = self.config.dir.clone();
+                let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
+            } else if row.stored != Some(row.nth)
+                && !self.copies.lock().expect("copies lock").contains_key(&id)
+            {
+                self.start_copy(id, row.nth);
             }
         }
     }
@@ -320,7 +450,10 @@ impl ContainerHost {
                     self.finish_job(id, job, status, None, false, Some(reason.as_str()))
                         .await;
                 }
-                self.remove(id).await
+                self.remove(id).await;
+                self.stop_copy(id).await;
+                let dir = self.config.dir.clone();
+                let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
             }
             "exec" => {
                 if let Some(cmd) = parts.next().and_then(|c| uuid::Uuid::parse_str(c).ok()) {
@@ -346,7 +479,7 @@ impl ContainerHost {
         let claimed = {
             let this = self.clone();
             let booked = &mut booked;
-            sandboxes::claim_containers(&self.pool, self.runner, 16, move |s| {
+            sandboxes::claim_containers(&self.pool, self.runner, &self.host, 16, move |s| {
                 let fits = this.fit(s);
                 if fits.is_ok() {
                     booked.push(s.sandbox_id);
@@ -453,7 +586,7 @@ impl ContainerHost {
     /// image, its container. A failure fails the sandbox with the reason.
     async fn start(self: Arc<Self>, p: PendingContainer) {
         let id = p.sandbox.sandbox_id;
-        let resumed = p.snapshot.is_some();
+        let resumed = p.kept.is_some() || p.legacy_snapshot.is_some();
         let outcome = self.start_container(&p).await;
         let (reason, detail) = match outcome {
             Ok(container) => {
@@ -523,11 +656,36 @@ impl ContainerHost {
         p: &PendingContainer,
     ) -> Result<String, (&'static str, String)> {
         let id = p.sandbox.sandbox_id;
+        let root = self
+            .root(id)
+            .ok_or(("start_failed", "it is not held here".to_owned()))?;
         let (workspace, outputs) = self.folders(id);
+        if let Some(k) = &p.kept {
+            // Its folders: taken back where they were kept, else from their copy.
+            self.stop_copy(id).await;
+            let here = k.host.as_deref() == Some(self.host.as_str()) && {
+                let (dir, root, nth) = (self.config.dir.clone(), root.clone(), k.nth);
+                tokio::task::spawn_blocking(move || kept::take_back(&dir, id, nth, &root))
+                    .await
+                    .map_err(|e| ("start_failed", e.to_string()))?
+                    .map_err(|e| ("start_failed", e.to_string()))?
+            };
+            if !here {
+                if !k.stored {
+                    return Err((
+                        "snapshot_lost",
+                        "the files of its last pause were kept on a host that no longer has them, and their copy was not complete".to_owned(),
+                    ));
+                }
+                kept::restore(&self.pool, id, k.nth, &root)
+                    .await
+                    .map_err(|e| ("snapshot_corrupt", e))?;
+            }
+        }
         for d in [&workspace, &outputs] {
             std::fs::create_dir_all(d).map_err(|e| ("start_failed", e.to_string()))?;
         }
-        if let Some(snapshot) = &p.snapshot {
+        if let Some(snapshot) = &p.legacy_snapshot {
             unpack(snapshot, &workspace, &outputs).map_err(|e| ("snapshot_corrupt", e))?;
         }
         let auth = match &p.registry_auth {
@@ -835,7 +993,7 @@ impl ContainerHost {
 
     /// Pause sandbox `id`, if it runs here: its folders into the snapshot, its container and
     /// share freed.
-    async fn pause(&self, id: SandboxId, reason: &str) -> Result<(), String> {
+    async fn pause(self: &Arc<Self>, id: SandboxId, reason: &str) -> Result<(), String> {
         // A sandbox still starting here is paused once its container runs.
         let deadline = Instant::now() + Duration::from_secs(30);
         let container = loop {
@@ -858,14 +1016,21 @@ impl ContainerHost {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let started = Instant::now();
-        let kept = match self.snapshot(id, &container).await {
-            Ok(snapshot) => sandboxes::pause(&self.pool, id, self.runner, reason, &snapshot)
-                .await
-                .map(|kept| (kept, snapshot.len()))
-                .map_err(|e| e.to_string()),
+        let paused = match self.keep(id, &container).await {
+            Ok(bytes) => sandboxes::pause_container(
+                &self.pool,
+                id,
+                self.runner,
+                reason,
+                &self.host,
+                bytes as i64,
+            )
+            .await
+            .map(|nth| (nth, bytes))
+            .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
-        let (kept, bytes) = match kept {
+        let (nth, bytes) = match paused {
             Ok(k) => k,
             Err(e) => {
                 // Its container is stopped and its files could not be kept: say so, rather
@@ -884,23 +1049,45 @@ impl ContainerHost {
                 )
                 .await;
                 self.remove(id).await;
+                let dir = self.config.dir.clone();
+                let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
                 return Err(detail);
+            }
+        };
+        let dir = self.config.dir.clone();
+        let marked = match nth {
+            Some(nth) => tokio::task::spawn_blocking(move || kept::mark(&dir, id, nth))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r),
+            // Ended or moved meanwhile: nothing to keep.
+            None => {
+                let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
+                Ok(())
             }
         };
         tracing::info!(
             sandbox = %id,
-            kept,
+            nth,
             bytes,
             ms = started.elapsed().as_millis() as u64,
             "container sandbox paused"
         );
         self.remove(id).await;
+        match (nth, marked) {
+            (Some(nth), Ok(())) => self.start_copy(id, nth),
+            (Some(_), Err(e)) => {
+                tracing::warn!(sandbox = %id, error = %e, "could not mark a paused sandbox's folders")
+            }
+            (None, _) => {}
+        }
         Ok(())
     }
 
-    /// Container `container` of sandbox `id` stopped, then its folders as a snapshot. The
-    /// files are read only once nothing in the container can change them.
-    async fn snapshot(&self, id: SandboxId, container: &str) -> Result<Vec<u8>, String> {
+    /// Container `container` of sandbox `id` stopped, then its folders kept on this host
+    /// ([`kept::keep`]): the bytes of files they hold. They are moved only once nothing in the
+    /// container can change them.
+    async fn keep(&self, id: SandboxId, container: &str) -> Result<u64, String> {
         let stop = bollard::query_parameters::StopContainerOptionsBuilder::new()
             .t(crate::container::STOP_GRACE_SECS)
             .build();
@@ -917,8 +1104,12 @@ impl ContainerHost {
             }) => {}
             Err(e) => return Err(format!("the container could not be stopped: {e}")),
         }
-        let (workspace, outputs) = self.folders(id);
-        pack(&workspace, &outputs)
+        let root = self.root(id).ok_or("it is not held here")?;
+        let dir = self.config.dir.clone();
+        tokio::task::spawn_blocking(move || kept::keep(&dir, &root, id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("its folders could not be kept: {e}"))
     }
 
     /// Stop sandbox `id`'s container, if it has one here.
@@ -1094,8 +1285,10 @@ async fn follow_logs(
     let mut stream = backend.logs(&container, true);
     let mut batch: Vec<(&'static str, String)> = Vec::new();
     let mut kept = 0usize;
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    // Written 200 ms after the first chunk of a batch; an idle container costs no wake-ups.
+    let mut flush_at = None;
     loop {
+        let due = flush_at;
         tokio::select! {
             chunk = stream.next() => match chunk {
                 Some(Ok(c)) => {
@@ -1108,17 +1301,19 @@ async fn follow_logs(
                         break;
                     }
                     batch.push((c.stream, sbx_store::exec::output_text(&c.data)));
+                    flush_at.get_or_insert_with(|| {
+                        tokio::time::Instant::now() + Duration::from_millis(200)
+                    });
                 }
                 Some(Err(_)) | None => break,
             },
-            _ = tick.tick() => {
-                if !batch.is_empty() {
-                    match sbx_store::logs::append(&pool, owner, seq, &batch).await {
-                        Ok(s) => seq = s,
-                        Err(e) => tracing::warn!(?owner, error = %e, "could not keep a log"),
-                    }
-                    batch.clear();
+            () = async { tokio::time::sleep_until(due.expect("set")).await }, if due.is_some() => {
+                match sbx_store::logs::append(&pool, owner, seq, &batch).await {
+                    Ok(s) => seq = s,
+                    Err(e) => tracing::warn!(?owner, error = %e, "could not keep a log"),
                 }
+                batch.clear();
+                flush_at = None;
             }
         }
     }
@@ -1185,25 +1380,14 @@ fn outcome(out: crate::container::ExecOutput) -> sbx_store::commands::CommandOut
     }
 }
 
-/// `/workspace` and `/outputs` of a sandbox as a snapshot ([`crate::snapshot`]).
-pub fn pack(workspace: &Path, outputs: &Path) -> Result<Vec<u8>, String> {
-    let files = snapshot::pack_files(
-        &[(0, workspace), (1, outputs)],
-        |_, _| false,
-        MAX_SNAPSHOT_FILES,
-    )?;
-    let mut body = Vec::new();
-    snapshot::put_files(&mut body, &files);
-    snapshot::seal(MAGIC, &body)
-}
-
-/// Write the files of snapshot `bytes` into `workspace` and `outputs`.
+/// Write the files of a snapshot made before folders were kept on hosts (`/workspace` and
+/// `/outputs` in one frame, [`crate::snapshot`]) into `workspace` and `outputs`.
 pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<(), String> {
     let bad = |m: String| format!("the snapshot cannot be restored: {m}");
     let body = snapshot::open(
         MAGIC,
         bytes,
-        MAX_SNAPSHOT_FILES + (64 << 20),
+        MAX_LEGACY_SNAPSHOT + (64 << 20),
         "a container sandbox snapshot",
     )
     .map_err(bad)?;
@@ -1217,14 +1401,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn folders_round_trip_through_a_snapshot_and_damage_is_refused() {
+    fn a_snapshot_from_before_kept_folders_is_restored_and_damage_is_refused() {
         let root = std::env::temp_dir().join(format!("sbx-pack-{}", uuid::Uuid::now_v7()));
         let (w, o) = (root.join("w"), root.join("o"));
         std::fs::create_dir_all(w.join("d")).unwrap();
         std::fs::create_dir_all(&o).unwrap();
         std::fs::write(w.join("d/a.txt"), b"alpha").unwrap();
         std::fs::write(o.join("metrics.json"), b"{}").unwrap();
-        let snap = pack(&w, &o).unwrap();
+        let files = snapshot::pack_files(&[(0, &w), (1, &o)], |_, _| false, 1 << 20).unwrap();
+        let mut body = Vec::new();
+        snapshot::put_files(&mut body, &files);
+        let snap = snapshot::seal(MAGIC, &body).unwrap();
         let (w2, o2) = (root.join("w2"), root.join("o2"));
         unpack(&snap, &w2, &o2).unwrap();
         assert_eq!(std::fs::read(w2.join("d/a.txt")).unwrap(), b"alpha");

@@ -1,6 +1,6 @@
 //! `sandboxes`, their events and snapshots. Every state change goes through [`transition`] (or
-//! [`pause`], which stores the snapshot in the same transaction); a trigger records each as an
-//! event. Changes a holder must act on (ended, asked to pause) are announced on [`CHANNEL`].
+//! [`pause`], which stores a session's snapshot in the same transaction, or
+//! [`pause_container`]); a trigger records each as an event. Changes a holder must act on (ended, asked to pause) are announced on [`CHANNEL`].
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -297,6 +297,9 @@ pub async fn transition(pool: &Pool, id: SandboxId, t: Transition<'_>) -> Result
                  ), dropped as (
                      delete from sandbox_snapshots
                      where sandbox_id in (select sandbox_id from changed where state in ('terminated', 'failed'))
+                 ), dropped_chunks as (
+                     delete from sandbox_snapshot_chunks
+                     where sandbox_id in (select sandbox_id from changed where state in ('terminated', 'failed'))
                  ), announced as (
                      select pg_notify('{CHANNEL}', 'end:' || sandbox_id) from changed
                      where state in ('terminated', 'failed')
@@ -340,6 +343,135 @@ pub async fn pause(
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Pause container sandbox `id`, live in `holder`, whose folders host `host` now keeps
+/// (`bytes` of files): its pause number, or `None` if it is no longer running there (ended or
+/// moved meanwhile). Copies of earlier pauses are dropped.
+pub async fn pause_container(
+    pool: &Pool,
+    id: SandboxId,
+    holder: uuid::Uuid,
+    reason: &str,
+    host: &str,
+    bytes: i64,
+) -> Result<Option<i32>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "with paused as (
+                 update sandboxes set state = 'paused', state_reason = $3, state_detail = null,
+                     holder = null, holder_seen_at = null, snapshot_bytes = $5, last_active_at = now(),
+                     container_id = null, gpu_alloc = null, snapshot_gen = snapshot_gen + 1,
+                     snapshot_host = $4, snapshot_stored = null
+                 where sandbox_id = $1 and state = 'running' and holder = $2
+                 returning snapshot_gen
+             ), stale as (
+                 delete from sandbox_snapshot_chunks where sandbox_id = $1 and exists (select 1 from paused)
+             ), legacy as (
+                 delete from sandbox_snapshots where sandbox_id = $1 and exists (select 1 from paused)
+             )
+             select snapshot_gen from paused",
+            &[&id.0, &holder, &reason, &host, &bytes],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Store row `seq` of the copy of sandbox `id`'s pause `nth`.
+pub async fn put_chunk(pool: &Pool, id: SandboxId, nth: i32, seq: i32, data: &[u8]) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "insert into sandbox_snapshot_chunks (sandbox_id, nth, seq, data) values ($1, $2, $3, $4)",
+            &[&id.0, &nth, &seq, &data],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The copy of sandbox `id`'s pause `nth` is complete: any runner may resume it from now.
+/// `false` if it was paused again or ended meanwhile.
+pub async fn chunks_stored(pool: &Pool, id: SandboxId, nth: i32) -> Result<bool> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            &format!(
+                "with stored as (
+                     update sandboxes set snapshot_stored = $2
+                     where sandbox_id = $1 and snapshot_gen = $2 and state in ('paused', 'pending', 'running')
+                     returning sandbox_id
+                 )
+                 select pg_notify('{CHANNEL}', 'pending:' || sandbox_id) from stored"
+            ),
+            &[&id.0, &nth],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// Hand the rows of the copy of sandbox `id`'s pause `nth` to `tx`, in order, as they come.
+pub async fn send_chunks(
+    pool: &Pool,
+    id: SandboxId,
+    nth: i32,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<()> {
+    use futures_util::StreamExt as _;
+    let client = pool.get().await?;
+    let rows = client
+        .query_raw(
+            "select data from sandbox_snapshot_chunks where sandbox_id = $1 and nth = $2 order by seq",
+            [&id.0 as &(dyn tokio_postgres::types::ToSql + Sync), &nth],
+        )
+        .await?;
+    futures_util::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        if tx.send(row?.get(0)).await.is_err() {
+            // The reader stopped; its error says why.
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A sandbox whose folders a host may keep, as the database sees it.
+#[derive(Debug, Clone)]
+pub struct KeptRow {
+    /// The sandbox.
+    pub sandbox_id: SandboxId,
+    /// Paused or pending (resumed, not placed yet): its folders are still needed.
+    pub waiting: bool,
+    /// Its last pause's number.
+    pub nth: i32,
+    /// The host keeping that pause's folders.
+    pub host: Option<String>,
+    /// The pause whose copy in the database is complete.
+    pub stored: Option<i32>,
+}
+
+/// Of `ids`, those this database knows: (id, whether it is paused or pending, pause number,
+/// keeping host, the pause whose copy is complete).
+pub async fn kept_where(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<KeptRow>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "select sandbox_id, state in ('paused', 'pending'), snapshot_gen, snapshot_host,
+                 snapshot_stored
+             from sandboxes where sandbox_id = any($1)",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| KeptRow {
+            sandbox_id: SandboxId(r.get(0)),
+            waiting: r.get(1),
+            nth: r.get(2),
+            host: r.get(3),
+            stored: r.get(4),
+        })
+        .collect())
 }
 
 /// The snapshot of sandbox `id`, if one is kept.
@@ -492,6 +624,10 @@ pub async fn events(pool: &Pool, id: SandboxId) -> Result<Vec<Event>> {
         .collect())
 }
 
+/// A resumed sandbox whose last pause's folders are kept on a host waits this long for that
+/// host (where it resumes at once) before another runner takes it from the database's copy.
+pub const LOCAL_FIRST_SECS: f64 = 2.0;
+
 /// A pending container sandbox, as a runner placing it sees it.
 #[derive(Debug, Clone)]
 pub struct PendingContainer {
@@ -505,18 +641,34 @@ pub struct PendingContainer {
     pub env_sealed: Option<Vec<u8>>,
     /// Whether it has a network.
     pub network: bool,
-    /// Its snapshot, when it is being resumed.
-    pub snapshot: Option<Vec<u8>>,
+    /// Where its last pause's folders are, when it is being resumed.
+    pub kept: Option<Kept>,
+    /// The snapshot of a pause made before folders were kept on hosts, if it has one.
+    pub legacy_snapshot: Option<Vec<u8>>,
+}
+
+/// Where the folders of a container sandbox's last pause are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The pause's number.
+    pub nth: i32,
+    /// The host keeping them.
+    pub host: Option<String>,
+    /// Whether their copy in the database is complete.
+    pub stored: bool,
 }
 
 /// Claim pending container sandboxes for `runner`: each candidate (oldest first, at most
 /// `limit`, none another runner is placing) is offered to `place`, which answers the GPU
 /// allocation to record (`Ok`), why it does not fit (`Err(Some(why))`, kept as `waiting_for`),
 /// or that it cannot be placed there just now (`Err(None)`: nothing recorded). The
-/// claimed ones are held by `runner`, still `pending` until their container runs.
+/// claimed ones are held by `runner`, still `pending` until their container runs. A resumed
+/// sandbox whose folders host `host` does not keep is a candidate only once their copy in the
+/// database is complete and their own host had [`LOCAL_FIRST_SECS`] to take it.
 pub async fn claim_containers(
     pool: &Pool,
     runner: uuid::Uuid,
+    host: &str,
     limit: i64,
     mut place: impl FnMut(&Sandbox) -> std::result::Result<Option<serde_json::Value>, Option<String>>,
 ) -> Result<Vec<PendingContainer>> {
@@ -525,11 +677,15 @@ pub async fn claim_containers(
     let rows = tx
         .query(
             &format!(
-                "select {COLUMNS}, docker_image, registry_auth, env_sealed, network from sandboxes
+                "select {COLUMNS}, docker_image, registry_auth, env_sealed, network,
+                     snapshot_gen, snapshot_host, snapshot_stored from sandboxes
                  where state = 'pending' and kind = 'container' and holder is null
+                   and (snapshot_host is null or snapshot_host = $2
+                        or (snapshot_stored = snapshot_gen
+                            and last_active_at < now() - make_interval(secs => $3)))
                  order by created_at limit $1 for update skip locked"
             ),
-            &[&limit],
+            &[&limit, &host, &LOCAL_FIRST_SECS],
         )
         .await?;
     let mut claimed = Vec::new();
@@ -544,13 +700,22 @@ pub async fn claim_containers(
                     &[&s.sandbox_id.0, &runner, &gpu_alloc],
                 )
                 .await?;
-                let snapshot = tx
-                    .query_opt(
+                let nth: i32 = r.get(30);
+                let legacy_snapshot = if nth == 0 {
+                    tx.query_opt(
                         "select data from sandbox_snapshots where sandbox_id = $1",
                         &[&s.sandbox_id.0],
                     )
                     .await?
-                    .map(|r| r.get(0));
+                    .map(|r| r.get(0))
+                } else {
+                    None
+                };
+                let kept = (nth > 0).then(|| Kept {
+                    nth,
+                    host: r.get(31),
+                    stored: r.get::<_, Option<i32>>(32) == Some(nth),
+                });
                 claimed.push(PendingContainer {
                     docker_image: r
                         .get::<_, Option<String>>(26)
@@ -558,7 +723,8 @@ pub async fn claim_containers(
                     registry_auth: r.get(27),
                     env_sealed: r.get(28),
                     network: r.get(29),
-                    snapshot,
+                    kept,
+                    legacy_snapshot,
                     sandbox: s,
                 });
             }

@@ -323,14 +323,17 @@ fn sbx_process(subcommand: &str, db: &str, env: &[(&str, String)]) -> std::proce
 
 /// A `sbx runner` process against `db`, its leases lasting `lease_s`.
 pub fn start_runner(db: &str, lease_s: u64) -> std::process::Child {
-    sbx_process(
-        "runner",
-        db,
-        &[
-            ("SBX_LEASE_S", lease_s.to_string()),
-            ("SBX_RUNNER_SLOTS", "2".into()),
-        ],
-    )
+    start_runner_with(db, lease_s, &[])
+}
+
+/// A `sbx runner` process against `db`, its leases lasting `lease_s`, with `env` on top.
+pub fn start_runner_with(db: &str, lease_s: u64, env: &[(&str, String)]) -> std::process::Child {
+    let mut all = vec![
+        ("SBX_LEASE_S", lease_s.to_string()),
+        ("SBX_RUNNER_SLOTS", "2".into()),
+    ];
+    all.extend(env.iter().cloned());
+    sbx_process("runner", db, &all)
 }
 
 /// A `sbx serve` process against `db` on `addr`, without an embedded runner.

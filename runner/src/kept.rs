@@ -1,0 +1,617 @@
+//! The folders of paused container sandboxes.
+//!
+//! A pause keeps `/workspace` and `/outputs` where they are, on the runner's host, moved to
+//! `<dir>/paused/<sandbox>` with the pause's number in a `nth` file beside them. A resume on
+//! this host takes them back with one rename, whatever their size. In the background the
+//! runner copies them into the database (`sandbox_snapshot_chunks`); once that copy is
+//! complete, a runner on any host can resume the sandbox from it.
+//!
+//! The copy is one zstd stream (level 1, with its checksum) cut into rows of 8 MiB. Inside:
+//! a magic, one record per folder and regular file in walk order (links, devices and the like
+//! are neither followed nor kept), then an end mark, so that a stream cut short or damaged is
+//! refused rather than half used. Restoring writes only below the two folders it is given:
+//! paths are relative, without `..`, and every folder on them is one it made.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use sbx_store::Pool;
+use sbx_store::ids::SandboxId;
+use tokio_util::sync::CancellationToken;
+
+use crate::wasm::workspace::O_NOFOLLOW;
+
+/// First bytes of the stream.
+const MAGIC: &[u8; 8] = b"SBXKEPT1";
+/// Bytes of compressed stream per row.
+const CHUNK: usize = 8 << 20;
+/// Record kinds.
+const DIR: u8 = 1;
+const FILE: u8 = 2;
+const END: u8 = 0xff;
+/// Longest path kept.
+const MAX_PATH: usize = 4096;
+/// Deepest folder kept.
+const MAX_DEPTH: usize = 64;
+/// A copy starts this long after the pause: a sandbox resumed within it never pays for one.
+pub const COPY_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes per second a copy writes into the database, so that it leaves the disk to the
+/// sandboxes starting and stopping meanwhile (the database writes each byte twice: its log
+/// and its table).
+const COPY_RATE: f64 = 64.0 * 1048576.0;
+
+/// Why a copy did not finish.
+#[derive(Debug)]
+pub enum CopyError {
+    /// The sandbox was resumed here first: nothing is wrong.
+    Cancelled,
+    /// It failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for CopyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CopyError::Cancelled => f.write_str("the sandbox was resumed here first"),
+            CopyError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The folders a sandbox's placement mounts, below its root.
+pub fn trees(root: &Path) -> [PathBuf; 2] {
+    [root.join("workspace"), root.join("outputs")]
+}
+
+/// Where the folders of sandbox `id`'s last pause are kept on this host.
+pub fn paused_dir(dir: &Path, id: SandboxId) -> PathBuf {
+    dir.join("paused").join(id.0.simple().to_string())
+}
+
+/// This host's name for where it keeps paused sandboxes' folders: made once per folder, so
+/// that a runner restarted on the same host and folder finds what its predecessor kept.
+pub fn host_id(dir: &Path) -> io::Result<String> {
+    let path = dir.join("host-id");
+    match fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::create_dir_all(dir)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let tmp = dir.join(format!("host-id.{}", std::process::id()));
+    fs::write(&tmp, &id)?;
+    // Two runners starting at once on one folder agree on the first one written.
+    match fs::hard_link(&tmp, &path) {
+        Ok(()) => {
+            let _ = fs::remove_file(&tmp);
+            Ok(id)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&tmp);
+            Ok(fs::read_to_string(&path)?.trim().to_owned())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Keep the folders of placement `root` as sandbox `id`'s: moved, not copied. Returns the
+/// bytes of the files they hold. They are taken back only once [`mark`]ed with their pause's
+/// number.
+pub fn keep(dir: &Path, root: &Path, id: SandboxId) -> io::Result<u64> {
+    let kept = paused_dir(dir, id);
+    fs::create_dir_all(dir.join("paused"))?;
+    // What an earlier pause of it left here is stale now.
+    let _ = fs::remove_dir_all(&kept);
+    fs::rename(root, &kept)?;
+    let mut bytes = 0;
+    for tree in trees(&kept) {
+        bytes += size(&tree, 0)?;
+    }
+    Ok(bytes)
+}
+
+/// Mark the folders kept for sandbox `id` as those of its pause `nth`.
+pub fn mark(dir: &Path, id: SandboxId, nth: i32) -> io::Result<()> {
+    fs::write(paused_dir(dir, id).join("nth"), nth.to_string())
+}
+
+/// The pause number whose folders are kept here for sandbox `id`, if any.
+pub fn kept_gen(dir: &Path, id: SandboxId) -> Option<i32> {
+    fs::read_to_string(paused_dir(dir, id).join("nth"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Take the folders kept here for sandbox `id`'s pause `nth` back as placement `root`.
+pub fn take_back(dir: &Path, id: SandboxId, nth: i32, root: &Path) -> io::Result<bool> {
+    if kept_gen(dir, id) != Some(nth) {
+        return Ok(false);
+    }
+    let kept = paused_dir(dir, id);
+    fs::remove_file(kept.join("nth"))?;
+    if let Some(parent) = root.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::rename(&kept, root)?;
+    Ok(true)
+}
+
+/// Forget what is kept here for sandbox `id`.
+pub fn drop_kept(dir: &Path, id: SandboxId) {
+    let _ = fs::remove_dir_all(paused_dir(dir, id));
+}
+
+/// Sandboxes whose folders are kept here: (id, pause number; `None` when its `nth` is missing).
+pub fn all_kept(dir: &Path) -> Vec<(SandboxId, Option<i32>)> {
+    let Ok(entries) = fs::read_dir(dir.join("paused")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let id = uuid::Uuid::parse_str(e.file_name().to_str()?).ok()?;
+            let id = SandboxId(id);
+            Some((id, kept_gen(dir, id)))
+        })
+        .collect()
+}
+
+fn size(dir: &Path, depth: usize) -> io::Result<u64> {
+    let mut total = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        let e = e?;
+        let ft = e.file_type()?;
+        if ft.is_dir() && depth < MAX_DEPTH {
+            total += size(&e.path(), depth + 1)?;
+        } else if ft.is_file() {
+            total += e.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// Copy the folders kept for sandbox `id`'s pause `nth` into the database, [`COPY_DELAY`]
+/// after the pause, at most `cap` bytes of files and [`COPY_RATE`] bytes a second; then mark
+/// the copy complete. Stops early, leaving nothing marked, when `cancel` fires (the sandbox is
+/// resumed here first). Returns the bytes stored.
+pub async fn store(
+    pool: &Pool,
+    dir: &Path,
+    id: SandboxId,
+    nth: i32,
+    cap: u64,
+    cancel: CancellationToken,
+) -> Result<u64, CopyError> {
+    let failed = |e: String| CopyError::Failed(e);
+    tokio::select! {
+        () = cancel.cancelled() => return Err(CopyError::Cancelled),
+        () = tokio::time::sleep(COPY_DELAY) => {}
+    }
+    let kept = paused_dir(dir, id);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+    let packer = tokio::task::spawn_blocking(move || {
+        let [workspace, outputs] = trees(&kept);
+        let rows = Rows {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        pack(&[(0, &workspace), (1, &outputs)], cap, rows)
+    });
+    let mut seq = 0;
+    let mut stored = 0u64;
+    let started = tokio::time::Instant::now();
+    loop {
+        let chunk = tokio::select! {
+            () = cancel.cancelled() => return Err(CopyError::Cancelled),
+            chunk = rx.recv() => chunk,
+        };
+        let Some(chunk) = chunk else { break };
+        stored += chunk.len() as u64;
+        sbx_store::sandboxes::put_chunk(pool, id, nth, seq, &chunk)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        seq += 1;
+        let due = started + std::time::Duration::from_secs_f64(stored as f64 / COPY_RATE);
+        tokio::select! {
+            () = cancel.cancelled() => return Err(CopyError::Cancelled),
+            () = tokio::time::sleep_until(due) => {}
+        }
+    }
+    packer
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
+    if !sbx_store::sandboxes::chunks_stored(pool, id, nth)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+    {
+        return Err(failed("the sandbox changed meanwhile".into()));
+    }
+    Ok(stored)
+}
+
+/// Write the copy of sandbox `id`'s pause `nth` from the database into placement `root`.
+pub async fn restore(pool: &Pool, id: SandboxId, nth: i32, root: &Path) -> Result<(), String> {
+    let [workspace, outputs] = trees(root);
+    for d in [&workspace, &outputs] {
+        fs::create_dir_all(d).map_err(|e| e.to_string())?;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+    let unpacker = tokio::task::spawn_blocking(move || {
+        let rows = RowsIn {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        unpack(rows, &[&workspace, &outputs])
+    });
+    let fetched = sbx_store::sandboxes::send_chunks(pool, id, nth, tx).await;
+    let unpacked = unpacker.await.map_err(|e| e.to_string())?;
+    fetched.map_err(|e| e.to_string())?;
+    unpacked.map_err(|e| format!("the copy of its files cannot be restored: {e}"))
+}
+
+/// Writes the stream into rows of [`CHUNK`] bytes, handed to the task that stores them.
+struct Rows {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Rows {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| io::Error::other("the copy was stopped"))
+    }
+}
+
+impl Write for Rows {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// Reads the rows the fetching task hands over as one stream.
+struct RowsIn {
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for RowsIn {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.blocking_recv() {
+                Some(next) => {
+                    self.cur = next;
+                    self.pos = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Write `trees` (number, folder) as one stream into `out`, at most `cap` bytes of files.
+/// Returns the bytes of files written.
+pub fn pack(trees: &[(u8, &Path)], cap: u64, out: impl Write) -> io::Result<u64> {
+    let mut enc = zstd::stream::Encoder::new(out, 1)?;
+    enc.include_checksum(true)?;
+    enc.write_all(MAGIC)?;
+    let mut total = 0u64;
+    for &(tree, root) in trees {
+        walk(&mut enc, tree, root, &[], 0, cap, &mut total)?;
+    }
+    enc.write_all(&[END])?;
+    enc.finish()?.flush()?;
+    Ok(total)
+}
+
+fn walk(
+    out: &mut impl Write,
+    tree: u8,
+    dir: &Path,
+    rel: &[u8],
+    depth: usize,
+    cap: u64,
+    total: &mut u64,
+) -> io::Result<()> {
+    let mut entries = match fs::read_dir(dir) {
+        Ok(e) => e.collect::<io::Result<Vec<_>>>()?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && depth == 0 => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let mut path = rel.to_vec();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name.as_bytes());
+        if path.len() > MAX_PATH {
+            return Err(io::Error::other("a path is too long to keep"));
+        }
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            if depth >= MAX_DEPTH {
+                return Err(io::Error::other("the folders nest too deep to keep"));
+            }
+            let mode = e.metadata()?.permissions().mode();
+            header(out, DIR, tree, &path, mode)?;
+            walk(out, tree, &e.path(), &path, depth + 1, cap, total)?;
+        } else if ft.is_file() {
+            let mut f = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(O_NOFOLLOW)
+                .open(e.path())?;
+            let meta = f.metadata()?;
+            let len = meta.len();
+            *total += len;
+            if *total > cap {
+                return Err(io::Error::other(format!(
+                    "the files hold over {} MiB, more than is copied",
+                    cap >> 20
+                )));
+            }
+            header(out, FILE, tree, &path, meta.permissions().mode())?;
+            out.write_all(&len.to_le_bytes())?;
+            let copied = io::copy(&mut (&mut f).take(len), out)?;
+            if copied != len {
+                return Err(io::Error::other("a file shrank while it was copied"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn header(out: &mut impl Write, kind: u8, tree: u8, path: &[u8], mode: u32) -> io::Result<()> {
+    out.write_all(&[kind, tree])?;
+    out.write_all(&(path.len() as u32).to_le_bytes())?;
+    out.write_all(path)?;
+    out.write_all(&(mode & 0o777).to_le_bytes())
+}
+
+/// Write the stream `input` made by [`pack`] below `trees` (by number), which exist.
+pub fn unpack(input: impl Read, trees: &[&Path]) -> io::Result<()> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
+    let mut d = zstd::stream::Decoder::new(input)?;
+    let mut magic = [0u8; 8];
+    d.read_exact(&mut magic)?;
+    if &magic != MAGIC {
+        return Err(bad("it is not a copy of a sandbox's folders"));
+    }
+    loop {
+        let mut kind = [0u8; 1];
+        d.read_exact(&mut kind)?;
+        let kind = kind[0];
+        if kind == END {
+            break;
+        }
+        let mut tree = [0u8; 1];
+        d.read_exact(&mut tree)?;
+        let tree = tree[0];
+        let root = trees
+            .get(usize::from(tree))
+            .ok_or_else(|| bad("a file outside the sandbox"))?;
+        let mut n = [0u8; 4];
+        d.read_exact(&mut n)?;
+        let n = u32::from_le_bytes(n) as usize;
+        if n == 0 || n > MAX_PATH {
+            return Err(bad("a bad path"));
+        }
+        let mut path = vec![0u8; n];
+        d.read_exact(&mut path)?;
+        if path[0] == b'/'
+            || path
+                .split(|b| *b == b'/')
+                .any(|c| c.is_empty() || c == b"." || c == b"..")
+        {
+            return Err(bad("a file outside the sandbox"));
+        }
+        let target = root.join(OsStr::from_bytes(&path));
+        let mut mode = [0u8; 4];
+        d.read_exact(&mut mode)?;
+        let mode = u32::from_le_bytes(mode) & 0o777;
+        match kind {
+            DIR => {
+                fs::create_dir(&target)?;
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o700))?;
+            }
+            FILE => {
+                let mut len = [0u8; 8];
+                d.read_exact(&mut len)?;
+                let len = u64::from_le_bytes(len);
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&target)?;
+                if io::copy(&mut (&mut d).take(len), &mut f)? != len {
+                    return Err(bad("it is truncated"));
+                }
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
+            }
+            _ => return Err(bad("an unknown record")),
+        }
+    }
+    // The frame's end, where zstd checks the stream's checksum; nothing may follow.
+    let mut rest = [0u8; 1];
+    if d.read(&mut rest)? != 0 {
+        return Err(bad("data after its end"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh folder, removed when dropped.
+    struct Temp(PathBuf);
+
+    impl Temp {
+        fn new() -> Self {
+            let p =
+                std::env::temp_dir().join(format!("sbx-kept-{}", uuid::Uuid::now_v7().simple()));
+            fs::create_dir_all(&p).unwrap();
+            Temp(p)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tree_of(root: &Path) -> Vec<(String, Option<Vec<u8>>, u32)> {
+        let mut found = Vec::new();
+        fn go(dir: &Path, rel: &str, found: &mut Vec<(String, Option<Vec<u8>>, u32)>) {
+            let mut entries: Vec<_> = fs::read_dir(dir).unwrap().flatten().collect();
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let path = format!("{rel}{}", e.file_name().to_string_lossy());
+                let meta = fs::symlink_metadata(e.path()).unwrap();
+                let mode = meta.permissions().mode() & 0o777;
+                if meta.is_dir() {
+                    found.push((path.clone(), None, mode));
+                    go(&e.path(), &format!("{path}/"), found);
+                } else if meta.is_file() {
+                    found.push((path, Some(fs::read(e.path()).unwrap()), mode));
+                }
+            }
+        }
+        go(root, "", &mut found);
+        found
+    }
+
+    #[test]
+    fn folders_round_trip_and_damage_or_escape_is_refused() {
+        let src = Temp::new();
+        let (ws, out) = (src.path().join("w"), src.path().join("o"));
+        fs::create_dir_all(ws.join("a/b")).unwrap();
+        fs::create_dir_all(ws.join("empty")).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        fs::write(ws.join("a/b/data.bin"), vec![7u8; 3 << 20]).unwrap();
+        fs::write(ws.join("run.sh"), "echo hi").unwrap();
+        fs::set_permissions(ws.join("run.sh"), fs::Permissions::from_mode(0o750)).unwrap();
+        fs::write(out.join("metrics.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", ws.join("link")).unwrap();
+
+        let mut stream = Vec::new();
+        let bytes = pack(&[(0, &ws), (1, &out)], 1 << 30, &mut stream).unwrap();
+        assert_eq!(bytes, (3 << 20) + 7 + 2);
+        let dst = Temp::new();
+        let (ws2, out2) = (dst.path().join("w"), dst.path().join("o"));
+        fs::create_dir_all(&ws2).unwrap();
+        fs::create_dir_all(&out2).unwrap();
+        unpack(&stream[..], &[&ws2, &out2]).unwrap();
+        let mut want = tree_of(&ws);
+        want.retain(|(p, _, _)| p != "link");
+        assert_eq!(tree_of(&ws2), want, "links are not kept");
+        assert_eq!(tree_of(&out2), tree_of(&out));
+
+        // Over the cap: refused, not cut.
+        assert!(pack(&[(0, &ws)], 1 << 20, &mut Vec::new()).is_err());
+        // Damaged or cut short: refused.
+        let fresh = || {
+            let d = Temp::new();
+            fs::create_dir_all(d.path().join("w")).unwrap();
+            fs::create_dir_all(d.path().join("o")).unwrap();
+            d
+        };
+        for broken in [
+            stream[..stream.len() - 3].to_vec(),
+            stream[..stream.len() / 2].to_vec(),
+            {
+                let mut s = stream.clone();
+                let i = s.len() - 10;
+                s[i] ^= 0x40;
+                s
+            },
+        ] {
+            let d = fresh();
+            let (w, o) = (d.path().join("w"), d.path().join("o"));
+            assert!(unpack(&broken[..], &[&w, &o]).is_err());
+        }
+        // A path out of its folder: refused before anything is written there.
+        for path in [&b"../x"[..], b"/etc/x", b"a//b", b"."] {
+            let mut raw = MAGIC.to_vec();
+            raw.extend_from_slice(&[FILE, 0]);
+            raw.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            raw.extend_from_slice(path);
+            raw.extend_from_slice(&0o644u32.to_le_bytes());
+            raw.extend_from_slice(&1u64.to_le_bytes());
+            raw.push(b'x');
+            raw.push(END);
+            let z = zstd::stream::encode_all(&raw[..], 1).unwrap();
+            let d = fresh();
+            let (w, o) = (d.path().join("w"), d.path().join("o"));
+            let err = unpack(&z[..], &[&w, &o]).unwrap_err();
+            assert!(err.to_string().contains("outside"), "{path:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_pause_is_kept_by_moving_and_taken_back_only_for_its_number() {
+        let dir = Temp::new();
+        let id = SandboxId::new();
+        let root = dir.path().join("placement-1");
+        fs::create_dir_all(root.join("workspace")).unwrap();
+        fs::create_dir_all(root.join("outputs")).unwrap();
+        fs::write(root.join("workspace/f"), "12345").unwrap();
+        assert_eq!(keep(dir.path(), &root, id).unwrap(), 5);
+        assert!(!root.exists());
+        assert_eq!(
+            all_kept(dir.path()),
+            vec![(id, None)],
+            "not taken back unmarked"
+        );
+        mark(dir.path(), id, 3).unwrap();
+        assert_eq!(kept_gen(dir.path(), id), Some(3));
+        assert_eq!(all_kept(dir.path()), vec![(id, Some(3))]);
+        let next = dir.path().join("placement-2");
+        assert!(!take_back(dir.path(), id, 2, &next).unwrap());
+        assert!(take_back(dir.path(), id, 3, &next).unwrap());
+        assert_eq!(fs::read(next.join("workspace/f")).unwrap(), b"12345");
+        assert!(!next.join("nth").exists());
+        assert!(all_kept(dir.path()).is_empty());
+        let h = host_id(dir.path()).unwrap();
+        assert_eq!(host_id(dir.path()).unwrap(), h);
+    }
+}
