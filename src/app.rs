@@ -202,10 +202,28 @@ async fn container_host(
         &serde_json::Value::Array(cards),
     )
     .await?;
-    let dir = config.dir.clone();
-    let host = ContainerHost::new(pool.clone(), backend, runner.0, sealer(settings)?, config)
-        .with_context(|| format!("naming this host in {}", dir.display()))?;
-    Ok(Some(host))
+    // The database's name tells this deployment's runners apart from others sharing the folder.
+    let database = settings
+        .database_url
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .unwrap_or("sbx")
+        .to_owned();
+    match ContainerHost::new(
+        pool.clone(),
+        backend,
+        runner.0,
+        sealer(settings)?,
+        config,
+        &database,
+    ) {
+        Ok(host) => Ok(Some(host)),
+        Err(e) => {
+            tracing::error!(error = %e, "container sandboxes are unavailable on this runner");
+            Ok(None)
+        }
+    }
 }
 
 /// The prices the settings name.

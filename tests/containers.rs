@@ -700,6 +700,16 @@ async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_d
     let rest = events(std::str::from_utf8(&again).unwrap());
     assert_eq!(rest.len(), all.len() - 1, "{rest:?}");
     assert_eq!(rest[0], all[1]);
+    // One that had the end is told there is no more (204 stops an EventSource).
+    let done = app
+        .client
+        .get(format!("{}/v1/sandboxes/{id}/logs", app.base))
+        .bearer_auth(&app.key)
+        .insert_header(("last-event-id", "end"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 204);
 
     runner.kill().unwrap();
     runner.wait().unwrap();

@@ -1119,6 +1119,31 @@ async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::R
         &json!({"command": ["sh", "-c", "head -c 1048576 /dev/urandom > /workspace/data.bin"]}),
     )
     .await;
+    // A command in it: through the database to the runner and back, against the `docker
+    // exec` CLI into the same container (its own client start included, as a user's would be).
+    let (mut exec_ms, mut docker_exec_ms) = (Vec::new(), Vec::new());
+    let name = format!("sbx-{}", id.replace('-', ""));
+    for _ in 0..30 {
+        let (s, v, ms) = call(
+            &client,
+            &server,
+            &format!("/v1/sandboxes/{id}/exec"),
+            &json!({"command": ["true"]}),
+        )
+        .await;
+        if s != 200 || v["status"] != "succeeded" {
+            bail!("exec: {s} {v}");
+        }
+        exec_ms.push(ms);
+        let t = Instant::now();
+        let out = Command::new("docker")
+            .args(["exec", &name, "true"])
+            .output()?;
+        if !out.status.success() {
+            bail!("docker exec: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        docker_exec_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
     let (mut pause_ms, mut resume_ms) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         let (s1, _, ms) = call(
@@ -1202,6 +1227,16 @@ async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::R
         }
     }
     println!("\n| what | n | p50 ms | p95 ms | p99 ms | note |\n|---|---:|---:|---:|---:|---|");
+    row(
+        "`POST /v1/sandboxes/{id}/exec` `true` (API → database → runner → Docker → back)",
+        &mut exec_ms,
+        "interleaved with the next",
+    );
+    row(
+        "`docker exec <container> true` (baseline)",
+        &mut docker_exec_ms,
+        "the CLI, same container",
+    );
     row(
         "pause (container stopped, folders kept on the host, removed)",
         &mut pause_ms,

@@ -84,7 +84,7 @@ pub fn host_id(dir: &Path) -> io::Result<String> {
     }
     fs::create_dir_all(dir)?;
     let id = uuid::Uuid::now_v7().to_string();
-    let tmp = dir.join(format!("host-id.{}", std::process::id()));
+    let tmp = dir.join(format!("host-id.{}", uuid::Uuid::now_v7().simple()));
     fs::write(&tmp, &id)?;
     // Two runners starting at once on one folder agree on the first one written.
     match fs::hard_link(&tmp, &path) {
@@ -97,6 +97,31 @@ pub fn host_id(dir: &Path) -> io::Result<String> {
             Ok(fs::read_to_string(&path)?.trim().to_owned())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Hold `dir` for this runner of database `database` for as long as the returned file is
+/// open: two runners of one deployment sharing a folder would each take the other's kept
+/// folders for their own. Runners of other databases may share it (tests do): each leaves
+/// alone the sandboxes its database does not know.
+pub fn lock(dir: &Path, database: &str) -> io::Result<fs::File> {
+    fs::create_dir_all(dir)?;
+    let name: String = database
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("runner-{name}.lock")))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::other(format!(
+            "another runner of database {database} uses {}: give each runner a folder of its own (SBX_SANDBOXES_DIR)",
+            dir.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
@@ -201,6 +226,9 @@ pub async fn store(
         () = tokio::time::sleep(COPY_DELAY) => {}
     }
     let kept = paused_dir(dir, id);
+    sbx_store::sandboxes::restart_chunks(pool, id, nth)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let packer = tokio::task::spawn_blocking(move || {
         let [workspace, outputs] = trees(&kept);
@@ -220,9 +248,12 @@ pub async fn store(
         };
         let Some(chunk) = chunk else { break };
         stored += chunk.len() as u64;
-        sbx_store::sandboxes::put_chunk(pool, id, nth, seq, &chunk)
+        if !sbx_store::sandboxes::put_chunk(pool, id, nth, seq, &chunk)
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(e.to_string()))?
+        {
+            return Err(failed("the sandbox changed meanwhile".into()));
+        }
         seq += 1;
         let due = started + std::time::Duration::from_secs_f64(stored as f64 / COPY_RATE);
         tokio::select! {
@@ -348,7 +379,6 @@ fn walk(
 ) -> io::Result<()> {
     let mut entries = match fs::read_dir(dir) {
         Ok(e) => e.collect::<io::Result<Vec<_>>>()?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && depth == 0 => return Ok(()),
         Err(e) => return Err(e),
     };
     entries.sort_by_key(|e| e.file_name());

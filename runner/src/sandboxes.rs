@@ -94,6 +94,8 @@ pub struct ContainerHost {
     runner: uuid::Uuid,
     /// Names where this host keeps paused sandboxes' folders ([`crate::kept::host_id`]).
     host: String,
+    /// Holds the folder for this runner of its database ([`crate::kept::lock`]).
+    _lock: std::fs::File,
     /// Copies of paused sandboxes' folders into the database under way: (number, stop, task).
     copies: Mutex<HashMap<SandboxId, Copy>>,
     sealer: Sealer,
@@ -136,20 +138,24 @@ fn gpu_request(s: &Sandbox) -> Option<GpuRequest> {
 }
 
 impl ContainerHost {
-    /// The container sandboxes of runner `runner`, run through `backend`.
+    /// The container sandboxes of runner `runner` of database `database`, run through
+    /// `backend`. Fails if another runner of that database holds `config.dir`.
     pub fn new(
         pool: Pool,
         backend: ContainerBackend,
         runner: uuid::Uuid,
         sealer: Sealer,
         config: HostConfig,
+        database: &str,
     ) -> std::io::Result<Arc<Self>> {
         let ledger = Ledger::new(config.gpus.clone());
+        let lock = kept::lock(&config.dir, database)?;
         let host = kept::host_id(&config.dir)?;
         Ok(Arc::new(Self {
             pool,
             backend,
             runner,
+            _lock: lock,
             host,
             copies: Mutex::new(HashMap::new()),
             sealer,
@@ -205,7 +211,8 @@ impl ContainerHost {
                             }
                             if rounds.is_multiple_of(30) {
                                 this.sweep_strays().await;
-                                this.clone().sweep_kept().await;
+                                // Removing big folders may take a while: not on the meter's time.
+                                tokio::spawn(this.clone().sweep_kept());
                             }
                             rounds += 1;
                         }
@@ -318,8 +325,12 @@ impl ContainerHost {
     }
 
     /// Drop the folders kept here of sandboxes that no longer need them (ended, or paused
-    /// since on another host), and copy those whose copy a stopped runner left unfinished.
+    /// since on another host), and copy those whose copy a stopped runner left unfinished;
+    /// and drop what races left in the database ([`sandboxes::purge`]).
     async fn sweep_kept(self: Arc<Self>) {
+        if let Err(e) = sandboxes::purge(&self.pool, 3600.0).await {
+            tracing::warn!(error = %e, "could not purge left-over copies and commands");
+        }
         let dir = self.config.dir.clone();
         let found = tokio::task::spawn_blocking(move || kept::all_kept(&dir))
             .await
@@ -339,12 +350,14 @@ impl ContainerHost {
         let Ok(open) = sandboxes::kept_where(&self.pool, &ids).await else {
             return;
         };
-        for (id, nth) in found {
+        for (id, _) in found {
             // Sandboxes another deployment's database knows (runners sharing this folder)
             // are left alone.
             let Some(row) = open.iter().find(|r| r.sandbox_id == id) else {
                 continue;
             };
+            // Read again: a pause that ended since the listing has marked its folders by now.
+            let nth = kept::kept_gen(&self.config.dir, id);
             let wanted =
                 row.waiting && Some(row.nth) == nth && row.host.as_deref() == Some(&self.host);
             if !wanted {
@@ -945,7 +958,11 @@ impl ContainerHost {
             return;
         };
         let command = match sbx_store::commands::take(&self.pool, cmd).await {
-            Ok(Some(c)) => c,
+            Ok(Some(c)) if c.sandbox_id == id => c,
+            Ok(Some(c)) => {
+                tracing::warn!(sandbox = %id, command = %cmd, of = %c.sandbox_id, "a command named the wrong sandbox");
+                return;
+            }
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(sandbox = %id, error = %e, "could not take a command");
@@ -1017,17 +1034,30 @@ impl ContainerHost {
         };
         let started = Instant::now();
         let paused = match self.keep(id, &container).await {
-            Ok(bytes) => sandboxes::pause_container(
-                &self.pool,
-                id,
-                self.runner,
-                reason,
-                &self.host,
-                bytes as i64,
-            )
-            .await
-            .map(|nth| (nth, bytes))
-            .map_err(|e| e.to_string()),
+            Ok(bytes) => {
+                // The folders are kept: a database that blinks must not cost them.
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match sandboxes::pause_container(
+                        &self.pool,
+                        id,
+                        self.runner,
+                        reason,
+                        &self.host,
+                        bytes as i64,
+                    )
+                    .await
+                    {
+                        Ok(nth) => break Ok((nth, bytes)),
+                        Err(e) if tries >= 5 => break Err(e.to_string()),
+                        Err(e) => {
+                            tracing::warn!(sandbox = %id, error = %e, "recording a pause failed; trying again");
+                            tokio::time::sleep(Duration::from_millis(500 * tries)).await;
+                        }
+                    }
+                }
+            }
             Err(e) => Err(e),
         };
         let (nth, bytes) = match paused {
@@ -1308,18 +1338,36 @@ async fn follow_logs(
                 Some(Err(_)) | None => break,
             },
             () = async { tokio::time::sleep_until(due.expect("set")).await }, if due.is_some() => {
-                match sbx_store::logs::append(&pool, owner, seq, &batch).await {
-                    Ok(s) => seq = s,
-                    Err(e) => tracing::warn!(?owner, error = %e, "could not keep a log"),
-                }
+                seq = append_log(&pool, owner, seq, &batch).await;
                 batch.clear();
                 flush_at = None;
             }
         }
     }
-    if let Err(e) = sbx_store::logs::append(&pool, owner, seq, &batch).await {
-        tracing::warn!(?owner, error = %e, "could not keep a log");
+    append_log(&pool, owner, seq, &batch).await;
+}
+
+/// Append `batch` to `owner`'s log after `seq`: the new last seq. A sandbox's previous
+/// placement may still have been writing when this one read where the log ended: on a clash
+/// the end is read again and the batch written once more after it.
+async fn append_log(
+    pool: &Pool,
+    owner: sbx_store::logs::Owner,
+    seq: i32,
+    batch: &[(&'static str, String)],
+) -> i32 {
+    match sbx_store::logs::append(pool, owner, seq, batch).await {
+        Ok(s) => return s,
+        Err(e) => tracing::debug!(?owner, error = %e, "a log append failed; trying once more"),
     }
+    let retried = match sbx_store::logs::last_seq(pool, owner).await {
+        Ok(last) => sbx_store::logs::append(pool, owner, last, batch).await,
+        Err(e) => Err(e),
+    };
+    retried.unwrap_or_else(|e| {
+        tracing::warn!(?owner, error = %e, "could not keep a log");
+        seq
+    })
 }
 
 impl ContainerHost {

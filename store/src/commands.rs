@@ -76,15 +76,21 @@ pub async fn submit(
     Ok(id)
 }
 
-/// Take command `id` to run it: `None` if it is gone or another runner took it.
+/// How long past its own time limit a command nobody took may still be taken: its caller
+/// has given up by then (the API waits the limit and 15 s).
+pub const TAKE_GRACE_SECS: f64 = 10.0;
+
+/// Take command `id` to run it: `None` if it is gone, another runner took it, or its caller
+/// has given up on it (older than its time limit and [`TAKE_GRACE_SECS`]).
 pub async fn take(pool: &Pool, id: uuid::Uuid) -> Result<Option<Command>> {
     let client = pool.get().await?;
     let row = client
         .query_opt(
             "update sandbox_commands set started_at = now()
              where command_id = $1 and started_at is null
+               and created_at > now() - make_interval(secs => $2::float8 + timeout_ms::float8 / 1000)
              returning command_id, sandbox_id, argv, timeout_ms, output_cap",
-            &[&id],
+            &[&id, &TAKE_GRACE_SECS],
         )
         .await?;
     Ok(row.map(|r| Command {
@@ -148,6 +154,18 @@ pub async fn collect(pool: &Pool, id: uuid::Uuid) -> Result<Option<Recorded>> {
         )
         .await?;
     Ok(row.and_then(|r| serde_json::from_value(r.get(0)).ok()))
+}
+
+/// Withdraw command `id` if no runner took it yet: whether it was withdrawn.
+pub async fn withdraw(pool: &Pool, id: uuid::Uuid) -> Result<bool> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "delete from sandbox_commands where command_id = $1 and started_at is null",
+            &[&id],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 /// Forget command `id` (its caller gave up waiting); a runner that has not taken it never will.

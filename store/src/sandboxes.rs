@@ -378,16 +378,25 @@ pub async fn pause_container(
     Ok(row.map(|r| r.get(0)))
 }
 
-/// Store row `seq` of the copy of sandbox `id`'s pause `nth`.
-pub async fn put_chunk(pool: &Pool, id: SandboxId, nth: i32, seq: i32, data: &[u8]) -> Result<()> {
+/// Store row `seq` of the copy of sandbox `id`'s pause `nth`: `false` (nothing stored) if
+/// the sandbox is no longer paused from that pause (resumed, paused again, ended).
+pub async fn put_chunk(
+    pool: &Pool,
+    id: SandboxId,
+    nth: i32,
+    seq: i32,
+    data: &[u8],
+) -> Result<bool> {
     let client = pool.get().await?;
-    client
+    let n = client
         .execute(
-            "insert into sandbox_snapshot_chunks (sandbox_id, nth, seq, data) values ($1, $2, $3, $4)",
+            "insert into sandbox_snapshot_chunks (sandbox_id, nth, seq, data)
+             select $1, $2, $3, $4 from sandboxes
+             where sandbox_id = $1 and snapshot_gen = $2 and state in ('paused', 'pending')",
             &[&id.0, &nth, &seq, &data],
         )
         .await?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// The copy of sandbox `id`'s pause `nth` is complete: any runner may resume it from now.
@@ -408,6 +417,39 @@ pub async fn chunks_stored(pool: &Pool, id: SandboxId, nth: i32) -> Result<bool>
         )
         .await?;
     Ok(n > 0)
+}
+
+/// Start the copy of sandbox `id`'s pause `nth` afresh: drop what an earlier try stored.
+pub async fn restart_chunks(pool: &Pool, id: SandboxId, nth: i32) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "delete from sandbox_snapshot_chunks where sandbox_id = $1 and nth = $2",
+            &[&id.0, &nth],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Drop what races left behind: copies of sandboxes that ended (a row stored while the end was
+/// recorded), and commands older than `command_secs` that nobody collected. Returns the rows
+/// dropped.
+pub async fn purge(pool: &Pool, command_secs: f64) -> Result<u64> {
+    let client = pool.get().await?;
+    let chunks = client
+        .execute(
+            "delete from sandbox_snapshot_chunks c using sandboxes s
+             where c.sandbox_id = s.sandbox_id and s.state in ('terminated', 'failed')",
+            &[],
+        )
+        .await?;
+    let commands = client
+        .execute(
+            "delete from sandbox_commands where created_at < now() - make_interval(secs => $1)",
+            &[&command_secs],
+        )
+        .await?;
+    Ok(chunks + commands)
 }
 
 /// Hand the rows of the copy of sandbox `id`'s pause `nth` to `tx`, in order, as they come.
@@ -522,6 +564,8 @@ pub async fn expire(pool: &Pool) -> Result<Vec<SandboxId>> {
                  returning sandbox_id
              ), dropped as (
                  delete from sandbox_snapshots where sandbox_id in (select sandbox_id from ended)
+             ), dropped_chunks as (
+                 delete from sandbox_snapshot_chunks where sandbox_id in (select sandbox_id from ended)
              ), announced as (
                  select pg_notify('{CHANNEL}', 'end:' || sandbox_id) from ended
              )
@@ -566,6 +610,8 @@ pub async fn fail_lost(pool: &Pool, stale_s: f64) -> Result<Vec<SandboxId>> {
                  returning sandbox_id
              ), dropped as (
                  delete from sandbox_snapshots where sandbox_id in (select sandbox_id from lost)
+             ), dropped_chunks as (
+                 delete from sandbox_snapshot_chunks where sandbox_id in (select sandbox_id from lost)
              ), announced as (
                  select pg_notify('{CHANNEL}', 'end:' || sandbox_id) from lost
              )

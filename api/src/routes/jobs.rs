@@ -388,7 +388,9 @@ fn ended(status: &str) -> bool {
 /// One Server-Sent Event.
 pub fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
     let mut out = format!("id: {id}\nevent: {event}\n");
-    for line in data.split('\n') {
+    // Every line break a reader knows (CR, LF, CRLF) starts a `data:` line of its own, so
+    // that no output can pass for a field of the event.
+    for line in data.split("\r\n").flat_map(|l| l.split(['\n', '\r'])) {
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
@@ -409,6 +411,7 @@ pub fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
     ),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 204, description = "The reader already had the `end` event (`Last-Event-ID: end`): no more to come"),
         (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job in this project", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -419,6 +422,9 @@ pub async fn job_logs(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let job_id = own_job(&state, &caller, &id).await?.job_id;
+    if had_the_end(&req) {
+        return Ok(HttpResponse::NoContent().finish());
+    }
     let after = last_event_id(&req);
     let project = caller.0.project_id;
     let stream = follow_log(state, job_id.into(), after, move |state, seq| async move {
@@ -454,6 +460,14 @@ pub async fn job_logs(
         Tail::End(out)
     });
     Ok(sse_response(stream))
+}
+
+/// Whether a reconnecting reader already had the stream's `end` event: it is answered 204,
+/// which tells an EventSource to stop reconnecting.
+pub fn had_the_end(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("last-event-id")
+        .is_some_and(|v| v.as_bytes() == b"end")
 }
 
 /// The `Last-Event-ID` a reconnecting log reader sends: the seq it had (0 when none).
@@ -605,4 +619,18 @@ pub async fn job_artifact(
         _ => "application/octet-stream",
     };
     Ok(HttpResponse::Ok().content_type(kind).body(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_output_passes_for_a_field_of_its_event() {
+        let e = sse_event("3", "stdout", "50%\revent: end\r\ndata: x\nlast\n");
+        assert_eq!(
+            std::str::from_utf8(&e).unwrap(),
+            "id: 3\nevent: stdout\ndata: 50%\ndata: event: end\ndata: data: x\ndata: last\ndata: \n\n"
+        );
+    }
 }

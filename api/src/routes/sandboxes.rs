@@ -872,7 +872,7 @@ async fn exec_command(
         output_limit_bytes as i64,
     )
     .await?;
-    let recorded = match wait_command(state, notes, cmd, timeout_ms).await {
+    let recorded = match wait_command(state, caller, id, notes, cmd, timeout_ms).await {
         Ok(r) => r,
         Err(e) => {
             let _ = sbx_store::commands::abandon(&state.pool, cmd).await;
@@ -904,10 +904,13 @@ async fn exec_command(
 /// Slack beyond a command's own time limit for its runner to answer.
 const COMMAND_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// What came of command `cmd`, waiting for its runner's note (and looking now and then, in
-/// case a note was lost) at most its time limit and [`COMMAND_GRACE`].
+/// What came of command `cmd` in sandbox `id`, waiting for its runner's note (and looking
+/// every 500 ms, in case a note was lost) at most its time limit and [`COMMAND_GRACE`]. A
+/// command nobody took while the sandbox stopped running (paused, ended) is withdrawn: 409.
 async fn wait_command(
     state: &AppState,
+    caller: &Caller,
+    id: SandboxId,
     mut notes: tokio::sync::broadcast::Receiver<sbx_store::notify::Note>,
     cmd: uuid::Uuid,
     timeout_ms: u64,
@@ -931,12 +934,26 @@ async fn wait_command(
                 }
             }
         };
-        tokio::select! {
-            () = noted => {}
-            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-        }
+        let woken = tokio::select! {
+            () = noted => true,
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => false,
+        };
         if let Some(r) = sbx_store::commands::collect(&state.pool, cmd).await? {
             return Ok(r);
+        }
+        if !woken
+            && sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id)
+                .await?
+                .is_none()
+            && sbx_store::commands::withdraw(&state.pool, cmd).await?
+        {
+            let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+            return Err(ApiError::State {
+                code: "sandbox_not_running",
+                detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
+            });
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError::Unavailable(
@@ -957,6 +974,7 @@ async fn wait_command(
     ),
     responses(
         (status = 200, description = "An event stream of `stdout` and `stderr` events, then `end`", content_type = "text/event-stream"),
+        (status = 204, description = "The reader already had the `end` event (`Last-Event-ID: end`): no more to come"),
         (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "It is not a container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -966,7 +984,9 @@ pub async fn sandbox_logs(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    use crate::routes::jobs::{Tail, follow_log, last_event_id, sse_event, sse_response};
+    use crate::routes::jobs::{
+        Tail, follow_log, had_the_end, last_event_id, sse_event, sse_response,
+    };
     let id = sandbox_id(&id)?;
     let project = caller.0.project_id;
     let s = sbx_store::sandboxes::get(&state.pool, project, id)
@@ -980,6 +1000,9 @@ pub async fn sandbox_logs(
                 s.kind
             ),
         });
+    }
+    if had_the_end(&req) {
+        return Ok(HttpResponse::NoContent().finish());
     }
     let after = last_event_id(&req);
     let stream = follow_log(state, id.into(), after, move |state, _| async move {
