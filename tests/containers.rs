@@ -636,6 +636,16 @@ async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_d
     assert_eq!(a.status.as_u16(), 201, "{}", a.text);
     let id = a.body["id"].as_str().unwrap().to_owned();
     wait_sandbox(&app, &id, "running", 60).await;
+    // Labelled with its deployment's database, which scripts/test goes by.
+    let label = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{index .Config.Labels \"sbx.database\"}}"])
+        .arg(format!("sbx-{}", id.replace('-', "")))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&label.stdout).trim(),
+        db.rsplit('/').next().unwrap()
+    );
 
     let r = run(
         &app,

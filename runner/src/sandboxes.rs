@@ -96,6 +96,9 @@ pub struct ContainerHost {
     host: String,
     /// Holds the folder for this runner of its database ([`crate::kept::lock`]).
     _lock: std::fs::File,
+    /// The database's name: labels its containers (`sbx.database`), so that tools can tell
+    /// one deployment's from another's on a shared Docker host.
+    database: String,
     /// Copies of paused sandboxes' folders into the database under way: (number, stop, task).
     copies: Mutex<HashMap<SandboxId, Copy>>,
     sealer: Sealer,
@@ -156,6 +159,7 @@ impl ContainerHost {
             backend,
             runner,
             _lock: lock,
+            database: database.to_owned(),
             host,
             copies: Mutex::new(HashMap::new()),
             sealer,
@@ -783,6 +787,7 @@ impl ContainerHost {
                 ("sbx.sandbox".into(), id.to_string()),
                 ("sbx.project".into(), p.sandbox.project_id.to_string()),
                 ("sbx.runner".into(), self.runner.to_string()),
+                ("sbx.database".into(), self.database.clone()),
             ],
         };
         // A container of this name left by an earlier placement that failed half-way.
