@@ -733,7 +733,7 @@ fn host_dir() -> String {
 }
 
 #[actix_web::test]
-async fn a_paused_sandbox_resumes_on_another_host_from_its_copy_after_its_host_is_lost() {
+async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from_its_copy() {
     let mut db = String::new();
     let app = spawn_app_with(|s| {
         s.no_embedded_runner = true;
@@ -756,17 +756,38 @@ async fn a_paused_sandbox_resumes_on_another_host_from_its_copy_after_its_host_i
         sha256sum ckpt/deep/model.bin /outputs/metrics.json";
     let before = run(&app, &id, &["sh", "-c", listing]).await;
     assert_eq!(before["status"], "succeeded", "{before}");
+    let pause = || async {
+        let p = app
+            .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
+            .await;
+        assert_eq!(p.body["state"], "paused", "{}", p.text);
+        assert!(
+            p.body["snapshot_bytes"].as_i64().unwrap() > 24 << 20,
+            "{}",
+            p.text
+        );
+    };
 
-    let p = app
-        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
+    // Paused, and its runner killed before any copy: a runner restarted on the same host
+    // (the same folder) finds the folders and resumes it from them.
+    pause().await;
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let mut a = start_runner_with(&db, 5, &[("SBX_SANDBOXES_DIR", dir_a.clone())]);
+    let r = app
+        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
         .await;
-    assert_eq!(p.body["state"], "paused", "{}", p.text);
-    assert!(
-        p.body["snapshot_bytes"].as_i64().unwrap() > 24 << 20,
-        "{}",
-        p.text
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    wait_sandbox(&app, &id, "running", 60).await;
+    let again = run(&app, &id, &["sh", "-c", listing]).await;
+    assert_eq!(
+        again["stdout"], before["stdout"],
+        "the same files after a restart"
     );
-    // Its folders stay on host A, and are copied into the database in the background.
+
+    // Paused again: its folders stay on host A, and are copied into the database in the
+    // background.
+    pause().await;
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

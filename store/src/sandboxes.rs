@@ -290,7 +290,11 @@ pub async fn transition(pool: &Pool, id: SandboxId, t: Transition<'_>) -> Result
                          snapshot_bytes = case when $2 in ('paused', 'pending') then snapshot_bytes end,
                          container_id = case when $2 = 'running' then container_id end,
                          gpu_alloc = case when $2 = 'running' then gpu_alloc end,
-                         waiting_for = null,
+                         waiting_for = case
+                             when $2 = 'pending' and snapshot_host is not null
+                                  and snapshot_stored is distinct from snapshot_gen
+                             then 'the host that keeps the files of its last pause: their copy in the database is not complete'
+                         end,
                          last_active_at = now()
                      where sandbox_id = $1 and state = any($6)
                      returning {COLUMNS}
