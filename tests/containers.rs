@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    TestApp, delete_sandbox, sandbox, spawn_app, spawn_app_with, start_runner, start_runner_with,
-    wait_sandbox,
+    TestApp, delete_sandbox, sandbox, spawn_api_only, spawn_app, spawn_app_with, start_runner,
+    start_runner_with, wait_sandbox,
 };
 use serde_json::{Value, json};
 
@@ -100,9 +100,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
     assert_eq!(s["kind"], "container");
     assert_eq!(s["env"], json!(["MODE"]), "values are never shown: {s}");
 
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "pause").await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     assert_eq!(a.body["state"], "paused", "{}", a.text);
     assert!(a.body["snapshot_bytes"].as_i64().unwrap() > 0, "{}", a.text);
@@ -116,9 +114,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
         .await;
     a.assert_problem(409, "sandbox_not_running");
 
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "resume").await;
     assert_eq!(a.body["state"], "running", "{}", a.text);
     let r = run(
         &app,
@@ -398,9 +394,7 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
     .await;
     assert_eq!(w["status"], "succeeded", "{w}");
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "pause").await;
     let ran = started.elapsed().as_secs_f64();
     assert_eq!(a.body["state"], "paused", "{}", a.text);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -491,13 +485,9 @@ async fn concurrent_creates_all_run_and_a_later_pause_still_works() {
     )
     .await;
     for _ in 0..3 {
-        let a = app
-            .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
-            .await;
+        let a = app.sandbox_action(&id, "pause").await;
         assert_eq!(a.body["state"], "paused", "{}", a.text);
-        let a = app
-            .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
-            .await;
+        let a = app.sandbox_action(&id, "resume").await;
         assert_eq!(a.body["state"], "running", "{}", a.text);
     }
     let r = run(&app, &id, &["sh", "-c", "wc -c < /workspace/data.bin"]).await;
@@ -620,12 +610,7 @@ fn events(text: &str) -> Vec<(String, String, String)> {
 async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_database() {
     // The API process runs no runner and never talks to Docker; a separate `sbx runner`
     // process, as on another host, places the sandbox and runs what is asked of it.
-    let mut db = String::new();
-    let app = spawn_app_with(|s| {
-        s.no_embedded_runner = true;
-        db = s.database_url.clone();
-    })
-    .await;
+    let (app, db) = spawn_api_only().await;
     let mut runner = start_runner(&db, 5);
     let a = create(
         &app,
@@ -664,13 +649,9 @@ async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_d
     assert_eq!(r["stderr"], "no\n", "{r}");
 
     // Paused and resumed by the other runner: files kept, the log goes on.
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "pause").await;
     assert_eq!(a.body["state"], "paused", "{}", a.text);
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "resume").await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     wait_sandbox(&app, &id, "running", 60).await;
     let r = run(&app, &id, &["cat", "/workspace/f"]).await;
@@ -734,12 +715,7 @@ fn host_dir() -> String {
 
 #[actix_web::test]
 async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from_its_copy() {
-    let mut db = String::new();
-    let app = spawn_app_with(|s| {
-        s.no_embedded_runner = true;
-        db = s.database_url.clone();
-    })
-    .await;
+    let (app, db) = spawn_api_only().await;
     let (dir_a, dir_b) = (host_dir(), host_dir());
     let mut a = start_runner_with(&db, 5, &[("SBX_SANDBOXES_DIR", dir_a.clone())]);
     let id = running(&app, json!({})).await;
@@ -757,9 +733,7 @@ async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from
     let before = run(&app, &id, &["sh", "-c", listing]).await;
     assert_eq!(before["status"], "succeeded", "{before}");
     let pause = || async {
-        let p = app
-            .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
-            .await;
+        let p = app.sandbox_action(&id, "pause").await;
         assert_eq!(p.body["state"], "paused", "{}", p.text);
         assert!(
             p.body["snapshot_bytes"].as_i64().unwrap() > 24 << 20,
@@ -774,9 +748,7 @@ async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from
     a.kill().unwrap();
     a.wait().unwrap();
     let mut a = start_runner_with(&db, 5, &[("SBX_SANDBOXES_DIR", dir_a.clone())]);
-    let r = app
-        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
-        .await;
+    let r = app.sandbox_action(&id, "resume").await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
     wait_sandbox(&app, &id, "running", 60).await;
     let again = run(&app, &id, &["sh", "-c", listing]).await;
@@ -819,9 +791,7 @@ async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from
     a.kill().unwrap();
     a.wait().unwrap();
     let mut b = start_runner_with(&db, 5, &[("SBX_SANDBOXES_DIR", dir_b.clone())]);
-    let r = app
-        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
-        .await;
+    let r = app.sandbox_action(&id, "resume").await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
     let s = wait_sandbox(&app, &id, "running", 60).await;
     assert_eq!(s["state_reason"], "resumed", "{s}");

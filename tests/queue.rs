@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, ended, poll, spawn_app, spawn_app_with, start_runner, wait_job};
+use common::{
+    TestApp, ended, poll, spawn_api_only, spawn_app, spawn_app_with, start_runner, wait_job,
+};
 use serde_json::{Value, json};
 
 /// Poll a batch until it is neither running nor stopping (at most 120 s).
@@ -531,12 +533,7 @@ async fn one_projects_batch_does_not_starve_another_project() {
 
 #[actix_web::test]
 async fn a_runner_killed_mid_batch_loses_nothing_and_doubles_nothing() {
-    let mut db = String::new();
-    let app = spawn_app_with(|s| {
-        s.no_embedded_runner = true;
-        db = s.database_url.clone();
-    })
-    .await;
+    let (app, db) = spawn_api_only().await;
     let items: Vec<Value> = (0..24).map(|i| json!({"id": i.to_string(), "code": format!("import time; time.sleep(0.25); print({i})"), "expected_stdout": i.to_string()})).collect();
     let batch = app.post("/v1/batches", &json!({"items": items})).await.body["id"]
         .as_str()

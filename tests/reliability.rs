@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    ended, free_addr, fresh_database, project_with_key, spawn_app_with, start_api, start_runner,
-    wait_healthy, wait_job,
+    ended, free_addr, fresh_database, project_with_key, spawn_api_only, spawn_app_with, start_api,
+    start_runner, wait_healthy, wait_job,
 };
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -248,12 +248,7 @@ async fn an_api_killed_under_load_loses_no_accepted_job_and_doubles_none() {
 
 #[actix_web::test]
 async fn a_crash_looping_runner_leaves_no_job_stuck() {
-    let mut db = String::new();
-    let app = spawn_app_with(|s| {
-        s.no_embedded_runner = true;
-        db = s.database_url.clone();
-    })
-    .await;
+    let (app, db) = spawn_api_only().await;
     let r = app
         .post(
             "/v1/jobs",

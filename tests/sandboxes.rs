@@ -180,9 +180,7 @@ async fn pause_and_resume_keep_variables_imports_and_files() {
     .await;
     let r = run(&app, &id, "r").await["result"].clone();
 
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "pause").await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     assert_eq!(a.body["state"], "paused");
     assert_eq!(a.body["state_reason"], "user");
@@ -193,14 +191,10 @@ async fn pause_and_resume_keep_variables_imports_and_files() {
         .await;
     a.assert_problem(409, "sandbox_paused");
     // Pausing again is a no-op.
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "pause").await;
     assert_eq!(a.body["state"], "paused", "{}", a.text);
 
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
-        .await;
+    let a = app.sandbox_action(&id, "resume").await;
     assert_eq!(a.status.as_u16(), 200, "{}", a.text);
     assert_eq!(a.body["state"], "running");
     assert_eq!(run(&app, &id, "x").await["result"], "'abcabcabc'");
@@ -260,9 +254,7 @@ async fn a_damaged_or_missing_snapshot_fails_the_resume_and_says_why() {
         app.post(&format!("/v1/sandboxes/{id}/pause"), &json!({}))
             .await;
         assert_eq!(db.execute(damage, &[&id]).await.unwrap(), 1);
-        let a = app
-            .post(&format!("/v1/sandboxes/{id}/resume"), &json!({}))
-            .await;
+        let a = app.sandbox_action(&id, "resume").await;
         a.assert_problem(409, code);
         let s = sandbox(&app, &id).await;
         assert_eq!(s["state"], "failed", "{s}");

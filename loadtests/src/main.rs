@@ -720,6 +720,17 @@ async fn call(
     }
 }
 
+/// POST `…/{what}` (pause, resume) to sandbox `id`: (status, JSON body, ms).
+async fn action(client: &awc::Client, server: &Server, id: &str, what: &str) -> (u16, Value, f64) {
+    call(
+        client,
+        server,
+        &format!("/v1/sandboxes/{id}/{what}"),
+        &json!({}),
+    )
+    .await
+}
+
 async fn new_session(client: &awc::Client, server: &Server) -> anyhow::Result<String> {
     let (status, v, _) = call(
         client,
@@ -864,13 +875,7 @@ async fn sessions(calls: usize, cycles: usize, idle: usize, open: usize) -> anyh
     tokio::time::sleep(Duration::from_millis(500)).await;
     let live = process_pss(pid);
     for id in &ids {
-        call(
-            &client,
-            &server,
-            &format!("/v1/sandboxes/{id}/pause"),
-            &json!({}),
-        )
-        .await;
+        action(&client, &server, &id, "pause").await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let paused = process_pss(pid);
@@ -1146,21 +1151,9 @@ async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::R
     }
     let (mut pause_ms, mut resume_ms) = (Vec::new(), Vec::new());
     for _ in 0..10 {
-        let (s1, _, ms) = call(
-            &client,
-            &server,
-            &format!("/v1/sandboxes/{id}/pause"),
-            &json!({}),
-        )
-        .await;
+        let (s1, _, ms) = action(&client, &server, &id, "pause").await;
         pause_ms.push(ms);
-        let (s2, v, ms) = call(
-            &client,
-            &server,
-            &format!("/v1/sandboxes/{id}/resume"),
-            &json!({}),
-        )
-        .await;
+        let (s2, v, ms) = action(&client, &server, &id, "resume").await;
         resume_ms.push(ms);
         if s1 != 200 || s2 != 200 || v["state"] != "running" {
             bail!("pause/resume failed: {s1} {s2} {v}");
@@ -1183,13 +1176,7 @@ async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::R
     let mut copy_s = f64::NAN;
     let mut bare_after_copy = f64::NAN;
     for cycle in 0..3 {
-        let (s1, _, ms) = call(
-            &client,
-            &server,
-            &format!("/v1/sandboxes/{id}/pause"),
-            &json!({}),
-        )
-        .await;
+        let (s1, _, ms) = action(&client, &server, &id, "pause").await;
         big_pause_ms.push(ms);
         if cycle == 0 {
             let t = Instant::now();
@@ -1214,13 +1201,7 @@ async fn containers(creates: usize, concurrent: usize, live: usize) -> anyhow::R
             // A bare `docker run` in the same moment, for a baseline under the same disk load.
             bare_after_copy = docker_run_ms("sbx/python:local")?;
         }
-        let (s2, v, ms) = call(
-            &client,
-            &server,
-            &format!("/v1/sandboxes/{id}/resume"),
-            &json!({}),
-        )
-        .await;
+        let (s2, v, ms) = action(&client, &server, &id, "resume").await;
         big_resume_ms.push(ms);
         if s1 != 200 || s2 != 200 || v["state"] != "running" {
             bail!("pause/resume with 1 GiB failed: {s1} {s2} {v}");
@@ -1348,13 +1329,7 @@ async fn meter(sandboxes: usize, secs: u64) -> anyhow::Result<()> {
     let pause_at = Duration::from_secs(secs - secs / 10);
     tokio::time::sleep(pause_at).await;
     for id in ids.iter().step_by(2) {
-        let (status, v, _) = call(
-            &client,
-            &server,
-            &format!("/v1/sandboxes/{id}/pause"),
-            &json!({}),
-        )
-        .await;
+        let (status, v, _) = action(&client, &server, &id, "pause").await;
         if status != 200 {
             bail!("pausing {id}: {status} {v}");
         }

@@ -290,11 +290,7 @@ pub async fn transition(pool: &Pool, id: SandboxId, t: Transition<'_>) -> Result
                          snapshot_bytes = case when $2 in ('paused', 'pending') then snapshot_bytes end,
                          container_id = case when $2 = 'running' then container_id end,
                          gpu_alloc = case when $2 = 'running' then gpu_alloc end,
-                         waiting_for = case
-                             when $2 = 'pending' and snapshot_host is not null
-                                  and snapshot_stored is distinct from snapshot_gen
-                             then 'the host that keeps the files of its last pause: their copy in the database is not complete'
-                         end,
+                         waiting_for = null,
                          last_active_at = now()
                      where sandbox_id = $1 and state = any($6)
                      returning {COLUMNS}
@@ -723,6 +719,17 @@ pub async fn claim_containers(
     mut place: impl FnMut(&Sandbox) -> std::result::Result<Option<serde_json::Value>, Option<String>>,
 ) -> Result<Vec<PendingContainer>> {
     let mut client = pool.get().await?;
+    // Resumed sandboxes this runner may not take: say what they wait for, once their own
+    // host had its chance.
+    client
+        .execute(
+            "update sandboxes set waiting_for = 'the host that keeps the files of its last pause: their copy in the database is not complete'
+             where state = 'pending' and kind = 'container' and holder is null and waiting_for is null
+               and snapshot_host <> $1 and snapshot_stored is distinct from snapshot_gen
+               and last_active_at < now() - make_interval(secs => $2)",
+            &[&host, &LOCAL_FIRST_SECS],
+        )
+        .await?;
     let tx = client.transaction().await?;
     let rows = tx
         .query(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use awc::http::StatusCode;
 use sbx::{Application, Settings};
 use sbx_runner::WasmBackend;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 /// The admin URL of the test server (its `postgres` database).
@@ -151,6 +151,17 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// An API without a runner of its own, and its database's URL for `sbx runner` processes.
+pub async fn spawn_api_only() -> (TestApp, String) {
+    let mut db = String::new();
+    let app = spawn_app_with(|s| {
+        s.no_embedded_runner = true;
+        db = s.database_url.clone();
+    })
+    .await;
+    (app, db)
+}
+
 /// Start an application with settings adjusted by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db = fresh_database().await;
@@ -273,6 +284,12 @@ impl TestApp {
             req = req.bearer_auth(k);
         }
         answer(req.send().await.expect("sending")).await
+    }
+
+    /// POST `…/{action}` (pause, resume) to sandbox `id`.
+    pub async fn sandbox_action(&self, id: &str, action: &str) -> Answer {
+        self.post(&format!("/v1/sandboxes/{id}/{action}"), &json!({}))
+            .await
     }
 
     /// A key of a second project on the same server.
