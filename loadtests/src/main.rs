@@ -197,6 +197,18 @@ impl Server {
     }
 
     async fn stop(mut self) -> anyhow::Result<()> {
+        // Let the runner finish removing the containers of sandboxes just deleted (at most
+        // 30 s): killed first, it would leave them behind on the Docker host.
+        let label = format!("label=sbx.database={}", self.database);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && Command::new("docker")
+                .args(["ps", "-aq", "--filter", &label])
+                .output()
+                .is_ok_and(|o| !o.stdout.is_empty())
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.pool.close();
