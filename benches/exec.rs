@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sbx::{Application, Settings};
+use sbx_core::exec::{ExecSpec, ExecStatus};
+use sbx_core::{Backend, Control};
 use sbx_limits::ExecLimits;
-use sbx_runner::{Backend, Control, WasmBackend};
-use sbx_store::exec::{ExecSpec, ExecStatus};
+use sbx_runner::WasmBackend;
 use serde_json::json;
 
 /// The programs measured: a name and the code.

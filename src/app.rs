@@ -10,17 +10,17 @@ use std::time::Duration;
 use sbx_api::admission::QueueCaps;
 use sbx_api::interpreters::{HostError, InterpreterConfig, Interpreters, SessionHost};
 use sbx_api::{ApiConfig, BoxFuture, ExecError, Executor};
+use sbx_core::exec::{CellOutcome, CellSpec};
+use sbx_core::exec::{ExecOutcome, ExecSpec};
+use sbx_core::{Backend, BackendError, Control};
 use sbx_limits::billing::Prices;
 use sbx_limits::{ExecLimits, RatePolicy};
 use sbx_runner::container::ContainerBackend;
 use sbx_runner::sandboxes::{ContainerHost, HostConfig};
-use sbx_runner::{Backend, CancellationToken, Control, RunnerError, WasmBackend, WasmConfig};
+use sbx_runner::{CancellationToken, WasmBackend, WasmConfig};
 use sbx_runner::{SessionError, SessionOptions, Worker, WorkerConfig};
 use sbx_store::Pool;
-use sbx_store::exec::{CellOutcome, CellSpec};
-use sbx_store::exec::{ExecOutcome, ExecSpec};
 use sbx_store::notify::Notes;
-use sbx_store::queue;
 use sbx_store::seal::Sealer;
 
 use crate::Settings;
@@ -47,9 +47,9 @@ impl Executor for EmbeddedRunner {
                 )
                 .await
                 .map_err(|e| match e {
-                    RunnerError::InvalidModule(m) => ExecError::InvalidModule(m),
-                    RunnerError::ShuttingDown => ExecError::Unavailable(e.to_string()),
-                    RunnerError::Runtime(_) | RunnerError::Host(_) => {
+                    BackendError::InvalidModule(m) => ExecError::InvalidModule(m),
+                    BackendError::ShuttingDown => ExecError::Unavailable(e.to_string()),
+                    BackendError::Runtime(_) | BackendError::Host(_) => {
                         ExecError::Internal(e.to_string())
                     }
                 })
@@ -111,7 +111,7 @@ fn host_error(e: SessionError) -> HostError {
         SessionError::BadSnapshot(m) => HostError::BadSnapshot(m),
         SessionError::OtherRuntime(m) => HostError::Unavailable(m),
         SessionError::BadInput(m) => HostError::BadInput(m),
-        SessionError::Runner(RunnerError::ShuttingDown) => HostError::Unavailable(e.to_string()),
+        SessionError::Runner(BackendError::ShuttingDown) => HostError::Unavailable(e.to_string()),
         SessionError::Runner(e) => HostError::Internal(e.to_string()),
     }
 }
@@ -162,7 +162,7 @@ pub fn sealer(settings: &Settings) -> anyhow::Result<Sealer> {
 async fn container_host(
     settings: &Settings,
     pool: &Pool,
-    runner: sbx_store::ids::RunnerId,
+    runner: sbx_core::ids::RunnerId,
 ) -> anyhow::Result<Option<Arc<ContainerHost>>> {
     let backend = match ContainerBackend::connect().await {
         Ok(b) => b,
@@ -259,16 +259,6 @@ pub struct Application {
     ),
 }
 
-/// Every channel a process listens on.
-pub const CHANNELS: &[&str] = &[
-    queue::CHANNEL_JOBS,
-    queue::CHANNEL_DONE,
-    queue::CHANNEL_CANCEL,
-    queue::CHANNEL_LOGS,
-    sbx_store::webhooks::CHANNEL,
-    sbx_store::sandboxes::CHANNEL,
-];
-
 fn worker_config(settings: &Settings) -> WorkerConfig {
     WorkerConfig {
         slots: settings.runner_slots(),
@@ -330,7 +320,7 @@ impl Application {
         sbx_store::migrate::migrate(&pool)
             .await
             .context("migrating the database")?;
-        let notes = sbx_store::notify::listen(settings.database_url.clone(), CHANNELS);
+        let notes = sbx_store::notify::listen(settings.database_url.clone());
         let runner = if settings.no_embedded_runner {
             None
         } else {

@@ -154,8 +154,8 @@ pub enum Admin {
     },
 }
 
-async fn project_id(pool: &Pool, project: &str) -> anyhow::Result<sbx_store::ids::ProjectId> {
-    if let Some(id) = sbx_store::ids::ProjectId::parse(project) {
+async fn project_id(pool: &Pool, project: &str) -> anyhow::Result<sbx_core::ids::ProjectId> {
+    if let Some(id) = sbx_core::ids::ProjectId::parse(project) {
         return Ok(id);
     }
     Ok(sbx_store::projects::find_by_name(pool, project)

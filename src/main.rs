@@ -106,8 +106,7 @@ async fn main() -> anyhow::Result<()> {
             sbx_store::migrate::migrate(&pool)
                 .await
                 .context("migrating the database")?;
-            let notes =
-                sbx_store::notify::listen(settings.database_url.clone(), sbx::app::CHANNELS);
+            let notes = sbx_store::notify::listen(settings.database_url.clone());
             let stop = sbx_runner::CancellationToken::new();
             let handle =
                 sbx::app::start_runner(&settings, pool, notes, backend, stop.clone()).await?;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sbx_store::ids::ProjectId;
+use sbx_core::ids::ProjectId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ApiError;

@@ -19,9 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sbx_core::exec::{CellOutcome, CellSpec};
+use sbx_core::ids::{ProjectId, SandboxId};
+use sbx_core::notes::{Note, SandboxNote};
+use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
 use sbx_store::Pool;
-use sbx_store::exec::{CellOutcome, CellSpec};
-use sbx_store::ids::{ProjectId, SandboxId};
 use sbx_store::sandboxes::{self, Sandbox, Transition};
 use tokio_util::sync::CancellationToken;
 
@@ -204,9 +206,9 @@ impl Interpreters {
                 &self.pool,
                 s.sandbox_id,
                 Transition {
-                    from: &["pending"],
-                    to: "failed",
-                    reason: "start_failed",
+                    from: &[SandboxState::Pending],
+                    to: SandboxState::Failed,
+                    reason: StateReason::StartFailed,
                     detail: Some(&detail),
                     holder: None,
                 },
@@ -218,9 +220,9 @@ impl Interpreters {
             &self.pool,
             s.sandbox_id,
             Transition {
-                from: &["pending"],
-                to: "running",
-                reason: "started",
+                from: &[SandboxState::Pending],
+                to: SandboxState::Running,
+                reason: StateReason::Started,
                 detail: None,
                 holder: Some(self.holder),
             },
@@ -282,34 +284,34 @@ impl Interpreters {
                 }
             }
             let s = self.own(project, id).await?;
-            if s.kind != "interpreter" {
+            if s.kind != SandboxKind::Interpreter {
                 return Err(ApiError::invalid(
                     "invalid_request",
                     "code",
                     "this sandbox is a container: send `command` (argv) to run in it",
                 ));
             }
-            match s.state.as_str() {
-                "running" if s.holder == Some(self.holder) => {
+            match s.state {
+                SandboxState::Running if s.holder == Some(self.holder) => {
                     // Being resumed or started here by another request: let it finish.
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                "running" => {
+                SandboxState::Running => {
                     self.move_here(&s).await?;
                 }
-                "paused" if s.state_reason == "user" => {
+                SandboxState::Paused if s.state_reason == StateReason::User => {
                     return Err(conflict(
                         "sandbox_paused",
                         "the sandbox was paused by its owner; resume it first (POST …/resume)",
                     ));
                 }
-                "paused" => {
-                    self.resume_here(&s, "resumed_by_exec").await?;
+                SandboxState::Paused => {
+                    self.resume_here(&s, StateReason::ResumedByExec).await?;
                 }
-                "pending" => {
+                SandboxState::Pending => {
                     return Err(conflict("sandbox_pending", "the sandbox is still starting"));
                 }
-                _ => return Err(ended(&s)),
+                SandboxState::Terminated | SandboxState::Failed => return Err(ended(&s)),
             }
         }
         Err(ApiError::Unavailable(
@@ -326,16 +328,16 @@ impl Interpreters {
 
     /// Ask the holder of running sandbox `s` to pause it, and resume it here.
     async fn move_here(&self, s: &Sandbox) -> Result<(), ApiError> {
-        let paused = self.pause_elsewhere(s, "moved").await?;
-        if paused.state == "paused" {
-            self.resume_here(&paused, "moved").await?;
+        let paused = self.pause_elsewhere(s, StateReason::Moved).await?;
+        if paused.state == SandboxState::Paused {
+            self.resume_here(&paused, StateReason::Moved).await?;
         }
         Ok(())
     }
 
     /// Ask the holder of running sandbox `s` to pause it with `reason`; the sandbox once it
     /// is no longer running there (or 503 if its holder does not answer).
-    async fn pause_elsewhere(&self, s: &Sandbox, reason: &str) -> Result<Sandbox, ApiError> {
+    async fn pause_elsewhere(&self, s: &Sandbox, reason: StateReason) -> Result<Sandbox, ApiError> {
         sandboxes::request_pause(&self.pool, s.sandbox_id, reason).await?;
         let started = tokio::time::Instant::now();
         let deadline = started + Duration::from_secs(10);
@@ -348,7 +350,7 @@ impl Interpreters {
                 asked = tokio::time::Instant::now();
             }
             let now = self.own(s.project_id, s.sandbox_id).await?;
-            if now.state != "running" || now.holder != s.holder {
+            if now.state != SandboxState::Running || now.holder != s.holder {
                 return Ok(now);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -361,14 +363,14 @@ impl Interpreters {
 
     /// Resume paused sandbox `s` here, from its snapshot. A snapshot that is missing or cannot
     /// be restored fails the sandbox, saying why.
-    async fn resume_here(&self, s: &Sandbox, reason: &str) -> Result<Sandbox, ApiError> {
+    async fn resume_here(&self, s: &Sandbox, reason: StateReason) -> Result<Sandbox, ApiError> {
         self.make_room().await;
         let Some(claimed) = sandboxes::transition(
             &self.pool,
             s.sandbox_id,
             Transition {
-                from: &["paused"],
-                to: "running",
+                from: &[SandboxState::Paused],
+                to: SandboxState::Running,
                 reason,
                 detail: None,
                 holder: Some(self.holder),
@@ -383,7 +385,7 @@ impl Interpreters {
         // process's resume, call and pause.
         let Some(snapshot) = sandboxes::snapshot(&self.pool, s.sandbox_id).await? else {
             let detail = "its snapshot is missing; the session's state cannot be restored";
-            self.fail(s.sandbox_id, &["running"], "snapshot_missing", detail)
+            self.fail(s.sandbox_id, StateReason::SnapshotMissing, detail)
                 .await?;
             return Err(conflict("snapshot_missing", detail));
         };
@@ -403,7 +405,7 @@ impl Interpreters {
             }
             Err(HostError::BadSnapshot(m)) => {
                 let detail = format!("its snapshot cannot be restored: {m}");
-                self.fail(s.sandbox_id, &["running"], "snapshot_corrupt", &detail)
+                self.fail(s.sandbox_id, StateReason::SnapshotCorrupt, &detail)
                     .await?;
                 Err(conflict("snapshot_corrupt", detail))
             }
@@ -413,9 +415,9 @@ impl Interpreters {
                     &self.pool,
                     s.sandbox_id,
                     Transition {
-                        from: &["running"],
-                        to: "paused",
-                        reason: &s.state_reason,
+                        from: &[SandboxState::Running],
+                        to: SandboxState::Paused,
+                        reason: s.state_reason,
                         detail: None,
                         holder: None,
                     },
@@ -426,19 +428,14 @@ impl Interpreters {
         }
     }
 
-    async fn fail(
-        &self,
-        id: SandboxId,
-        from: &[&str],
-        reason: &str,
-        detail: &str,
-    ) -> Result<(), ApiError> {
+    /// Fail sandbox `id`, just resumed here, with `reason`.
+    async fn fail(&self, id: SandboxId, reason: StateReason, detail: &str) -> Result<(), ApiError> {
         sandboxes::transition(
             &self.pool,
             id,
             Transition {
-                from,
-                to: "failed",
+                from: &[SandboxState::Running],
+                to: SandboxState::Failed,
                 reason,
                 detail: Some(detail),
                 holder: None,
@@ -449,7 +446,7 @@ impl Interpreters {
     }
 
     /// Pause session `id`, live here, with `reason`. `false` if it was not live here.
-    async fn pause_local(&self, id: SandboxId, reason: &str) -> Result<bool, ApiError> {
+    async fn pause_local(&self, id: SandboxId, reason: StateReason) -> Result<bool, ApiError> {
         if !self
             .local
             .lock()
@@ -516,16 +513,18 @@ impl Interpreters {
     /// Pause sandbox `id` of `project` at its owner's request.
     pub async fn pause(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox, ApiError> {
         let s = self.own(project, id).await?;
-        match s.state.as_str() {
-            "running" if s.holder == Some(self.holder) => {
-                self.pause_local(id, "user").await?;
+        match s.state {
+            SandboxState::Running if s.holder == Some(self.holder) => {
+                self.pause_local(id, StateReason::User).await?;
             }
-            "running" => {
-                self.pause_elsewhere(&s, "user").await?;
+            SandboxState::Running => {
+                self.pause_elsewhere(&s, StateReason::User).await?;
             }
-            "paused" => {}
-            "pending" => return Err(conflict("sandbox_pending", "the sandbox is still starting")),
-            _ => return Err(ended(&s)),
+            SandboxState::Paused => {}
+            SandboxState::Pending => {
+                return Err(conflict("sandbox_pending", "the sandbox is still starting"));
+            }
+            SandboxState::Terminated | SandboxState::Failed => return Err(ended(&s)),
         }
         self.own(project, id).await
     }
@@ -533,16 +532,16 @@ impl Interpreters {
     /// Resume sandbox `id` of `project` here.
     pub async fn resume(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox, ApiError> {
         let s = self.own(project, id).await?;
-        match s.state.as_str() {
-            "paused" if s.kind == "container" => {
+        match s.state {
+            SandboxState::Paused if s.kind == SandboxKind::Container => {
                 // Back to pending: a runner with room places it again, from its snapshot.
                 let Some(pending) = sandboxes::transition(
                     &self.pool,
                     id,
                     Transition {
-                        from: &["paused"],
-                        to: "pending",
-                        reason: "resumed",
+                        from: &[SandboxState::Paused],
+                        to: SandboxState::Pending,
+                        reason: StateReason::Resumed,
                         detail: None,
                         holder: None,
                     },
@@ -553,9 +552,9 @@ impl Interpreters {
                 };
                 self.await_placement(pending, Duration::from_secs(30)).await
             }
-            "paused" => self.resume_here(&s, "resumed").await,
-            "running" | "pending" => Ok(s),
-            _ => Err(ended(&s)),
+            SandboxState::Paused => self.resume_here(&s, StateReason::Resumed).await,
+            SandboxState::Running | SandboxState::Pending => Ok(s),
+            SandboxState::Terminated | SandboxState::Failed => Err(ended(&s)),
         }
     }
 
@@ -565,28 +564,28 @@ impl Interpreters {
         let mut notes = self.notes.subscribe();
         sandboxes::announce_pending(&self.pool, s.sandbox_id).await?;
         let deadline = tokio::time::Instant::now() + wait;
-        let running = format!("running:{}", s.sandbox_id);
-        let ended = format!("end:{}", s.sandbox_id);
         loop {
             let now = self.own(s.project_id, s.sandbox_id).await?;
             // Answered once it runs or ended, or once the runners looked and found no room
             // (`waiting_for` says why; it is placed when room is made).
-            if now.state != "pending"
+            if now.state != SandboxState::Pending
                 || now.waiting_for.is_some()
                 || tokio::time::Instant::now() >= deadline
             {
                 return Ok(now);
             }
             // Woken by the runner's NOTIFY; polled as a fallback.
-            let _ = tokio::time::timeout(Duration::from_millis(250), async {
-                loop {
-                    match notes.recv().await {
-                        Ok((_, p)) if p == running || p == ended => return,
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(_) => std::future::pending::<()>().await,
-                    }
-                }
-            })
+            let id = s.sandbox_id;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(250),
+                sbx_store::notify::next(&mut notes, |n| {
+                    matches!(
+                        n,
+                        Note::Sandbox(SandboxNote::Running(s) | SandboxNote::Ended(s)) if s == id
+                    )
+                    .then_some(())
+                }),
+            )
             .await;
         }
     }
@@ -598,9 +597,9 @@ impl Interpreters {
             &self.pool,
             id,
             Transition {
-                from: sandboxes::OPEN_STATES,
-                to: "terminated",
-                reason: "user",
+                from: SandboxState::OPEN,
+                to: SandboxState::Terminated,
+                reason: StateReason::User,
                 detail: None,
                 holder: None,
             },
@@ -639,27 +638,28 @@ impl Interpreters {
         let live = self.host.live();
         let over = (live.len() + 1).saturating_sub(self.config.max_live);
         for (id, _, _) in live.into_iter().filter(|l| !l.2).take(over) {
-            if let Err(e) = self.pause_local(SandboxId(id), "evicted").await {
+            if let Err(e) = self.pause_local(SandboxId(id), StateReason::Evicted).await {
                 tracing::warn!(sandbox = %id, error = %e, "could not pause a session to make room");
             }
         }
     }
 
-    /// A notification on [`sandboxes::CHANNEL`].
-    pub async fn on_note(&self, payload: &str) {
-        let mut parts = payload.splitn(3, ':');
-        let (Some(what), Some(id)) = (parts.next(), parts.next().and_then(SandboxId::parse)) else {
-            return;
-        };
-        match what {
-            "end" => self.let_go(id),
-            "pause" => {
-                let reason = parts.next().unwrap_or("moved");
+    /// A sandbox note: an ended session is let go, a pause asked for is made.
+    pub async fn on_note(&self, note: SandboxNote) {
+        match note {
+            SandboxNote::Ended(id) => self.let_go(id),
+            SandboxNote::PauseRequested {
+                sandbox: id,
+                reason,
+            } => {
                 if let Err(e) = self.pause_local(id, reason).await {
                     tracing::warn!(sandbox = %id, error = %e, "could not pause a session on request");
                 }
             }
-            _ => {}
+            SandboxNote::Pending(_)
+            | SandboxNote::Running(_)
+            | SandboxNote::Command { .. }
+            | SandboxNote::CommandDone(_) => {}
         }
     }
 
@@ -697,7 +697,7 @@ impl Interpreters {
                 .collect()
         };
         for id in idle {
-            if let Err(e) = self.pause_local(id, "idle").await {
+            if let Err(e) = self.pause_local(id, StateReason::Idle).await {
                 tracing::warn!(sandbox = %id, error = %e, "could not pause an idle session");
             }
         }
@@ -725,7 +725,7 @@ impl Interpreters {
             .copied()
             .collect();
         for id in ids {
-            if let Err(e) = self.pause_local(id, "shutdown").await {
+            if let Err(e) = self.pause_local(id, StateReason::Shutdown).await {
                 tracing::warn!(sandbox = %id, error = %e, "could not pause a session at shutdown");
             }
         }
@@ -745,10 +745,10 @@ impl Interpreters {
                     }
                 }
                 note = rx.recv() => match note {
-                    Ok((channel, payload)) if channel == sandboxes::CHANNEL => {
+                    Ok(Note::Sandbox(note)) => {
                         let this = self.clone();
                         // A pause may take a while: the loop keeps listening meanwhile.
-                        tokio::spawn(async move { this.on_note(&payload).await });
+                        tokio::spawn(async move { this.on_note(note).await });
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, middleware, web};
+use sbx_core::exec::{ExecOutcome, ExecSpec};
 use sbx_limits::{ExecLimits, RatePolicy};
 use sbx_store::Pool;
-use sbx_store::exec::{ExecOutcome, ExecSpec};
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;

@@ -40,7 +40,7 @@ use crate::routes;
         routes::health::readyz,
         routes::health::metrics,
     ),
-    components(schemas(crate::error::Problem, sbx_store::commands::CommandOutcome)),
+    components(schemas(crate::error::Problem, sbx_core::exec::CommandOutcome)),
     modifiers(&BearerAuth),
     tags(
         (name = "exec", description = "Run code now"),

@@ -11,8 +11,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use sbx_core::ids::ApiKeyId;
 use sbx_limits::RatePolicy;
-use sbx_store::ids::ApiKeyId;
 
 type Keyed = RateLimiter<
     ApiKeyId,

@@ -98,21 +98,12 @@ pub async fn run(pool: Pool, notes: Notes, config: WebhookConfig, shutdown: Canc
                 .min(IDLE_POLL),
             _ => IDLE_POLL,
         };
-        let notified = async {
-            loop {
-                match woken.recv().await {
-                    Ok((channel, _)) if channel == sbx_store::webhooks::CHANNEL => return,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        std::future::pending::<()>().await
-                    }
-                }
-            }
-        };
+        let notified = sbx_store::notify::next(&mut woken, |n| {
+            matches!(n, sbx_core::notes::Note::WebhookDue(_)).then_some(())
+        });
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = notified => {}
+            _ = notified => {}
             () = shutdown.cancelled() => return,
         }
     }

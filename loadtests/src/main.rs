@@ -114,7 +114,7 @@ struct Server {
     base: String,
     key: String,
     pool: sbx_store::Pool,
-    project: sbx_store::ids::ProjectId,
+    project: sbx_core::ids::ProjectId,
     admin_url: String,
     database: String,
 }
@@ -385,8 +385,8 @@ async fn batch(items: usize) -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let mut done = 0u64;
                 while Instant::now() < deadline {
-                    let spec = sbx_store::exec::ExecSpec::python(item_code(w));
-                    use sbx_runner::Backend as _;
+                    let spec = sbx_core::exec::ExecSpec::python(item_code(w));
+                    use sbx_core::Backend as _;
                     backend
                         .run(spec, Default::default(), Default::default())
                         .await
@@ -574,8 +574,8 @@ async fn rate_limited(requests: usize, clients: usize) -> anyhow::Result<()> {
 }
 
 fn noop_job() -> sbx_store::queue::NewJob {
-    let spec = sbx_store::exec::ExecSpec {
-        program: sbx_store::exec::Program::Wasi {
+    let spec = sbx_core::exec::ExecSpec {
+        program: sbx_core::exec::Program::Wasi {
             module: Arc::from(NOOP_MODULE.as_bytes()),
         },
         args: vec![],
@@ -584,7 +584,7 @@ fn noop_job() -> sbx_store::queue::NewJob {
         files: vec![],
     };
     sbx_store::queue::NewJob {
-        job_id: sbx_store::ids::JobId::new(),
+        job_id: sbx_core::ids::JobId::new(),
         spec: sbx_store::exec::QueuedExec::new(&spec, Default::default()),
         recorded: json!({"language": "wasi", "noop": true}),
         priority: sbx_store::queue::Priority::Async,
@@ -887,7 +887,7 @@ async fn sessions(calls: usize, cycles: usize, idle: usize, open: usize) -> anyh
     tokio::time::sleep(Duration::from_millis(500)).await;
     let live = process_pss(pid);
     for id in &ids {
-        action(&client, &server, &id, "pause").await;
+        action(&client, &server, id, "pause").await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let paused = process_pss(pid);
@@ -1341,7 +1341,7 @@ async fn meter(sandboxes: usize, secs: u64) -> anyhow::Result<()> {
     let pause_at = Duration::from_secs(secs - secs / 10);
     tokio::time::sleep(pause_at).await;
     for id in ids.iter().step_by(2) {
-        let (status, v, _) = action(&client, &server, &id, "pause").await;
+        let (status, v, _) = action(&client, &server, id, "pause").await;
         if status != 200 {
             bail!("pausing {id}: {status} {v}");
         }

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sbx_core::exec::{ExecSpec, ExecStatus};
+use sbx_core::{Backend, Control};
 use sbx_limits::ExecLimits;
-use sbx_runner::{Backend, Control, WasmBackend, WasmConfig};
-use sbx_store::exec::{ExecSpec, ExecStatus};
+use sbx_runner::{WasmBackend, WasmConfig};
 
 fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

@@ -19,8 +19,8 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use sbx_core::ids::SandboxId;
 use sbx_store::Pool;
-use sbx_store::ids::SandboxId;
 use tokio_util::sync::CancellationToken;
 
 use crate::wasm::workspace::O_NOFOLLOW;

@@ -20,11 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sbx_core::OutputStream;
+use sbx_core::exec::{CommandOutcome, ExecStatus};
+use sbx_core::ids::{CommandId, JobId, SandboxId};
+use sbx_core::notes::{Note, SandboxNote};
+use sbx_core::sandbox::{SandboxState, StateReason};
 use sbx_limits::billing::{Prices, Resource};
 use sbx_limits::gpu::{Inventory, Ledger};
-use sbx_limits::sandbox::GpuRequest;
 use sbx_store::Pool;
-use sbx_store::ids::SandboxId;
 use sbx_store::sandboxes::{self, PendingContainer, Sandbox, Transition};
 use sbx_store::seal::Sealer;
 use sbx_store::usage::UsageSample;
@@ -134,12 +137,6 @@ impl Books {
     }
 }
 
-fn gpu_request(s: &Sandbox) -> Option<GpuRequest> {
-    s.gpu
-        .as_ref()
-        .and_then(|g| serde_json::from_value::<GpuRequest>(g.clone()).ok())
-}
-
 impl ContainerHost {
     /// The container sandboxes of runner `runner` of database `database`, run through
     /// `backend`. Fails if another runner of that database holds `config.dir`.
@@ -229,9 +226,9 @@ impl ContainerHost {
             tokio::select! {
                 () = stop.cancelled() => break,
                 note = rx.recv() => match note {
-                    Ok((channel, payload)) if channel == sandboxes::CHANNEL => {
+                    Ok(Note::Sandbox(note)) => {
                         let this = self.clone();
-                        tokio::spawn(async move { this.on_note(&payload).await });
+                        tokio::spawn(async move { this.on_note(note).await });
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
@@ -255,7 +252,7 @@ impl ContainerHost {
                 .collect()
         };
         for id in running {
-            if let Err(e) = self.pause(id, "shutdown").await {
+            if let Err(e) = self.pause(id, StateReason::Shutdown).await {
                 tracing::warn!(sandbox = %id, error = %e, "could not pause a container sandbox at shutdown");
             }
         }
@@ -385,9 +382,9 @@ impl ContainerHost {
                 &self.pool,
                 s.sandbox_id,
                 Transition {
-                    from: &["pending", "running"],
-                    to: "failed",
-                    reason: "runner_lost",
+                    from: &[SandboxState::Pending, SandboxState::Running],
+                    to: SandboxState::Failed,
+                    reason: StateReason::RunnerLost,
                     detail: Some("its runner restarted"),
                     holder: None,
                 },
@@ -435,14 +432,10 @@ impl ContainerHost {
         }
     }
 
-    async fn on_note(self: &Arc<Self>, payload: &str) {
-        let mut parts = payload.splitn(3, ':');
-        let (Some(what), Some(id)) = (parts.next(), parts.next().and_then(SandboxId::parse)) else {
-            return;
-        };
-        match what {
-            "pending" => self.clone().place().await,
-            "end" => {
+    async fn on_note(self: &Arc<Self>, note: SandboxNote) {
+        match note {
+            SandboxNote::Pending(_) => self.clone().place().await,
+            SandboxNote::Ended(id) => {
                 let job = self
                     .books
                     .lock()
@@ -457,14 +450,14 @@ impl ContainerHost {
                         .await
                         .ok()
                         .flatten()
-                        .map(|s| s.state_reason)
-                        .unwrap_or_default();
-                    let status = match reason.as_str() {
-                        "timeout" => "timeout",
-                        "user" => "cancelled",
-                        _ => "error",
+                        .map(|s| s.state_reason);
+                    let status = match reason {
+                        Some(StateReason::Timeout) => ExecStatus::Timeout,
+                        Some(StateReason::User) => ExecStatus::Cancelled,
+                        _ => ExecStatus::Error,
                     };
-                    self.finish_job(id, job, status, None, false, Some(reason.as_str()))
+                    let why = reason.map_or("", StateReason::as_str);
+                    self.finish_job(id, job, status, None, false, Some(why))
                         .await;
                 }
                 self.remove(id).await;
@@ -472,20 +465,21 @@ impl ContainerHost {
                 let dir = self.config.dir.clone();
                 let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
             }
-            "exec" => {
-                if let Some(cmd) = parts.next().and_then(|c| uuid::Uuid::parse_str(c).ok()) {
-                    self.run_command(id, cmd).await;
-                }
-            }
-            "pause" => {
-                let reason = parts.next().unwrap_or("user");
+            SandboxNote::Command {
+                sandbox: id,
+                command,
+            } => self.run_command(id, command).await,
+            SandboxNote::PauseRequested {
+                sandbox: id,
+                reason,
+            } => {
                 if let Err(e) = self.pause(id, reason).await {
                     tracing::warn!(sandbox = %id, error = %e, "could not pause a container sandbox");
                 }
                 // A resume may have come while this placement was let go: take it now.
                 self.clone().place().await;
             }
-            _ => {}
+            SandboxNote::Running(_) | SandboxNote::CommandDone(_) => {}
         }
     }
 
@@ -541,10 +535,10 @@ impl ContainerHost {
         }
         let mut gpu = None;
         let mut alloc = None;
-        if let Some(req) = gpu_request(s) {
+        if let Some(req) = &s.gpu {
             let a = books
                 .ledger
-                .place(&req, &s.sandbox_id.to_string())
+                .place(req, &s.sandbox_id.to_string())
                 .ok_or_else(|| {
                     Some(format!(
                         "waiting for a GPU: {} × {} of a {:?} card is not free on the runners that looked",
@@ -607,7 +601,11 @@ impl ContainerHost {
         let outcome = self.start_container(&p).await;
         let (reason, detail) = match outcome {
             Ok(container) => {
-                let reason = if resumed { "resumed" } else { "started" };
+                let reason = if resumed {
+                    StateReason::Resumed
+                } else {
+                    StateReason::Started
+                };
                 match sandboxes::container_started(&self.pool, id, self.runner, &container, reason)
                     .await
                 {
@@ -635,24 +633,24 @@ impl ContainerHost {
                     }
                     Err(e) => {
                         let _ = self.backend.stop_and_remove(&container).await;
-                        ("start_failed", e.to_string())
+                        (StateReason::StartFailed, e.to_string())
                     }
                 }
             }
             Err((reason, detail)) => (reason, detail),
         };
-        tracing::warn!(sandbox = %id, reason, detail, "a container sandbox could not start");
+        tracing::warn!(sandbox = %id, %reason, detail, "a container sandbox could not start");
         if let Some(job) = p.sandbox.job_id {
             let why = format!("{reason}: {detail}");
-            self.finish_job(id, job, "error", None, false, Some(&why))
+            self.finish_job(id, job, ExecStatus::Error, None, false, Some(&why))
                 .await;
         }
         if let Err(e) = sandboxes::transition(
             &self.pool,
             id,
             Transition {
-                from: &["pending"],
-                to: "failed",
+                from: &[SandboxState::Pending],
+                to: SandboxState::Failed,
                 reason,
                 detail: Some(&detail),
                 holder: None,
@@ -668,14 +666,11 @@ impl ContainerHost {
         self.forget(id);
     }
 
-    async fn start_container(
-        &self,
-        p: &PendingContainer,
-    ) -> Result<String, (&'static str, String)> {
+    async fn start_container(&self, p: &PendingContainer) -> Result<String, (StateReason, String)> {
         let id = p.sandbox.sandbox_id;
         let root = self
             .root(id)
-            .ok_or(("start_failed", "it is not held here".to_owned()))?;
+            .ok_or((StateReason::StartFailed, "it is not held here".to_owned()))?;
         let (workspace, outputs) = self.folders(id);
         if let Some(k) = &p.kept {
             // Its folders: taken back where they were kept, else from their copy.
@@ -684,29 +679,33 @@ impl ContainerHost {
                 let (dir, root, nth) = (self.config.dir.clone(), root.clone(), k.nth);
                 tokio::task::spawn_blocking(move || kept::take_back(&dir, id, nth, &root))
                     .await
-                    .map_err(|e| ("start_failed", e.to_string()))?
-                    .map_err(|e| ("start_failed", e.to_string()))?
+                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?
+                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?
             };
             if !here {
                 if !k.stored {
                     return Err((
-                        "snapshot_lost",
+                        StateReason::SnapshotLost,
                         "the files of its last pause were kept on a host that no longer has them, and their copy was not complete".to_owned(),
                     ));
                 }
                 kept::restore(&self.pool, id, k.nth, &root)
                     .await
-                    .map_err(|e| ("snapshot_corrupt", e))?;
+                    .map_err(|e| (StateReason::SnapshotCorrupt, e))?;
             }
         }
         for d in [&workspace, &outputs] {
-            std::fs::create_dir_all(d).map_err(|e| ("start_failed", e.to_string()))?;
+            std::fs::create_dir_all(d).map_err(|e| (StateReason::StartFailed, e.to_string()))?;
         }
         if let Some(snapshot) = &p.legacy_snapshot {
-            unpack(snapshot, &workspace, &outputs).map_err(|e| ("snapshot_corrupt", e))?;
+            unpack(snapshot, &workspace, &outputs)
+                .map_err(|e| (StateReason::SnapshotCorrupt, e))?;
         }
         let auth = match &p.registry_auth {
-            Some(sealed) => Some(self.open_auth(sealed).map_err(|e| ("start_failed", e))?),
+            Some(sealed) => Some(
+                self.open_auth(sealed)
+                    .map_err(|e| (StateReason::StartFailed, e))?,
+            ),
             None => None,
         };
         let env: Vec<(String, String)> = match &p.env_sealed {
@@ -714,9 +713,9 @@ impl ContainerHost {
                 let plain = self
                     .sealer
                     .open(sealed)
-                    .map_err(|e| ("start_failed", e.to_string()))?;
+                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?;
                 serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&plain)
-                    .map_err(|e| ("start_failed", e.to_string()))?
+                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?
                     .into_iter()
                     .collect()
             }
@@ -734,9 +733,9 @@ impl ContainerHost {
             .await
             .map_err(|e| match e {
                 ContainerError::ImagePullFailed(m) | ContainerError::ImageMissing(m) => {
-                    ("image_pull_failed", m)
+                    (StateReason::ImagePullFailed, m)
                 }
-                other => ("start_failed", other.to_string()),
+                other => (StateReason::StartFailed, other.to_string()),
             })?;
         let gpu = p.sandbox.gpu.as_ref().and_then(|_| {
             let books = self.books.lock().expect("books lock");
@@ -768,8 +767,7 @@ impl ContainerHost {
         let command = p
             .sandbox
             .command
-            .as_ref()
-            .and_then(|c| serde_json::from_value::<Vec<String>>(c.clone()).ok())
+            .clone()
             .unwrap_or_else(|| KEEP_ALIVE.iter().map(|s| (*s).to_owned()).collect());
         let spec = ContainerSpec {
             name: format!("sbx-{}", id.0.simple()),
@@ -795,7 +793,7 @@ impl ContainerHost {
         self.backend
             .start(&spec)
             .await
-            .map_err(|e| ("start_failed", e.to_string()))
+            .map_err(|e| (StateReason::StartFailed, e.to_string()))
     }
 
     /// The image to run for catalog name or reference `image`: the catalog's local build when
@@ -856,27 +854,33 @@ impl ContainerHost {
         }
         let (to, reason, detail) = match &exit {
             Ok(e) if e.oom_killed => (
-                "failed",
-                "oom",
+                SandboxState::Failed,
+                StateReason::Oom,
                 format!("the container ran out of memory (exit {})", e.exit_code),
             ),
-            Ok(e) if e.exit_code == 0 => {
-                ("terminated", "exited", "its command exited with 0".into())
-            }
+            Ok(e) if e.exit_code == 0 => (
+                SandboxState::Terminated,
+                StateReason::Exited,
+                "its command exited with 0".into(),
+            ),
             Ok(e) => (
-                "failed",
-                "exited",
+                SandboxState::Failed,
+                StateReason::Exited,
                 format!("its command exited with {}", e.exit_code),
             ),
-            Err(e) => ("failed", "runner_error", e.to_string()),
+            Err(e) => (
+                SandboxState::Failed,
+                StateReason::RunnerError,
+                e.to_string(),
+            ),
         };
         if let (Some(job), Ok(e)) = (job, exit) {
             let status = if e.oom_killed {
-                "memory_limit"
+                ExecStatus::MemoryLimit
             } else if e.exit_code == 0 {
-                "succeeded"
+                ExecStatus::Succeeded
             } else {
-                "failed"
+                ExecStatus::Failed
             };
             self.finish_job(id, job, status, Some(e.exit_code), e.oom_killed, None)
                 .await;
@@ -885,7 +889,7 @@ impl ContainerHost {
             &self.pool,
             id,
             Transition {
-                from: &["running"],
+                from: &[SandboxState::Running],
                 to,
                 reason,
                 detail: Some(&detail),
@@ -904,8 +908,8 @@ impl ContainerHost {
     async fn finish_job(
         &self,
         id: SandboxId,
-        job: sbx_store::ids::JobId,
-        status: &str,
+        job: JobId,
+        status: ExecStatus,
         exit_code: Option<i64>,
         oom_killed: bool,
         why: Option<&str>,
@@ -951,7 +955,7 @@ impl ContainerHost {
     }
 
     /// Run command `cmd` in sandbox `id` if it runs here, and record what came of it.
-    async fn run_command(&self, id: SandboxId, cmd: uuid::Uuid) {
+    async fn run_command(&self, id: SandboxId, cmd: CommandId) {
         let container = {
             let books = self.books.lock().expect("books lock");
             match books.held.get(&id) {
@@ -1015,7 +1019,7 @@ impl ContainerHost {
 
     /// Pause sandbox `id`, if it runs here: its folders into the snapshot, its container and
     /// share freed.
-    async fn pause(self: &Arc<Self>, id: SandboxId, reason: &str) -> Result<(), String> {
+    async fn pause(self: &Arc<Self>, id: SandboxId, reason: StateReason) -> Result<(), String> {
         // A sandbox still starting here is paused once its container runs.
         let deadline = Instant::now() + Duration::from_secs(30);
         let container = loop {
@@ -1075,9 +1079,9 @@ impl ContainerHost {
                     &self.pool,
                     id,
                     Transition {
-                        from: &["running"],
-                        to: "failed",
-                        reason: "pause_failed",
+                        from: &[SandboxState::Running],
+                        to: SandboxState::Failed,
+                        reason: StateReason::PauseFailed,
                         detail: Some(&detail),
                         holder: None,
                     },
@@ -1318,7 +1322,7 @@ async fn follow_logs(
         },
     };
     let mut stream = backend.logs(&container, true);
-    let mut batch: Vec<(&'static str, String)> = Vec::new();
+    let mut batch: Vec<(OutputStream, String)> = Vec::new();
     let mut kept = 0usize;
     // Written 200 ms after the first chunk of a batch; an idle container costs no wake-ups.
     let mut flush_at = None;
@@ -1329,13 +1333,13 @@ async fn follow_logs(
                 Some(Ok(c)) => {
                     kept += c.data.len();
                     if kept > MAX_LOG_BYTES {
-                        batch.push(("stderr", format!(
+                        batch.push((OutputStream::Stderr, format!(
                             "\n[sbx: the log is over {} MiB; what follows is not kept]\n",
                             MAX_LOG_BYTES >> 20
                         )));
                         break;
                     }
-                    batch.push((c.stream, sbx_store::exec::output_text(&c.data)));
+                    batch.push((c.stream, sbx_core::exec::output_text(&c.data)));
                     flush_at.get_or_insert_with(|| {
                         tokio::time::Instant::now() + Duration::from_millis(200)
                     });
@@ -1359,7 +1363,7 @@ async fn append_log(
     pool: &Pool,
     owner: sbx_store::logs::Owner,
     seq: i32,
-    batch: &[(&'static str, String)],
+    batch: &[(OutputStream, String)],
 ) -> i32 {
     match sbx_store::logs::append(pool, owner, seq, batch).await {
         Ok(s) => return s,
@@ -1394,7 +1398,7 @@ impl ContainerHost {
             sandbox_id: Some(id),
             at: chrono::Utc::now(),
             seconds,
-            state: "running",
+            state: SandboxState::Running,
             cpu_cores: cores,
             memory_bytes: h.sandbox.memory_bytes,
             cpu_used: used.map(|u| u.0),
@@ -1413,21 +1417,21 @@ impl ContainerHost {
 }
 
 /// What came of a command, as the API answers it.
-fn outcome(out: crate::container::ExecOutput) -> sbx_store::commands::CommandOutcome {
+fn outcome(out: crate::container::ExecOutput) -> CommandOutcome {
     let status = if out.timed_out {
-        "timeout"
+        ExecStatus::Timeout
     } else if out.truncated {
-        "output_limit"
+        ExecStatus::OutputLimit
     } else if out.exit_code == Some(0) {
-        "succeeded"
+        ExecStatus::Succeeded
     } else {
-        "failed"
+        ExecStatus::Failed
     };
-    sbx_store::commands::CommandOutcome {
-        status: status.to_owned(),
+    CommandOutcome {
+        status,
         exit_code: out.exit_code,
-        stdout: sbx_store::exec::output_text(&out.stdout),
-        stderr: sbx_store::exec::output_text(&out.stderr),
+        stdout: sbx_core::exec::output_text(&out.stdout),
+        stderr: sbx_core::exec::output_text(&out.stderr),
         truncated: out.truncated,
         duration_ms: (out.elapsed.as_secs_f64() * 1e6).round() / 1e3,
     }

@@ -15,15 +15,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sbx_core::exec::{ExecOutcome, ExecStatus, Usage};
+use sbx_core::ids::{JobId, RunnerId};
+use sbx_core::notes::Note;
 use sbx_store::Pool;
-use sbx_store::exec::{ExecOutcome, ExecStatus, QueuedExec, Usage};
-use sbx_store::ids::{JobId, RunnerId};
-use sbx_store::notify::Notes;
-use sbx_store::queue::{self, CHANNEL_CANCEL, CHANNEL_JOBS, Claimed};
+use sbx_store::exec::QueuedExec;
+use sbx_store::notify::{self, Notes};
+use sbx_store::queue::{self, Claimed};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Backend, LogChunk, RunnerError};
+use sbx_core::{Backend, BackendError, LogChunk, OutputStream};
 
 /// How a worker paces itself.
 #[derive(Debug, Clone)]
@@ -215,8 +217,7 @@ impl Worker {
                 // While the queue has work, places freeing are what to wait for.
                 () = self.slot_freed.notified(), if !drained => {}
                 () = tokio::time::sleep(self.config.poll) => eager = true,
-                note = wait_for(&mut notes, CHANNEL_JOBS) => {
-                    let _ = note;
+                _ = notify::next(&mut notes, |n| matches!(n, Note::JobsQueued).then_some(())) => {
                     eager = true;
                     drained = false;
                 }
@@ -308,8 +309,11 @@ impl Worker {
                         tracing::warn!(error = %e, "sweeping finished batches failed");
                     }
                 }
-                job = wait_for(&mut notes, CHANNEL_CANCEL) => {
-                    if let Some(id) = job.and_then(|j| JobId::parse(&j))
+                job = notify::next(&mut notes, |n| match n {
+                    Note::CancelJob(j) => Some(j),
+                    _ => None,
+                }) => {
+                    if let Some(id) = job
                         && let Some(token) = self.running.lock().expect("running lock").get(&id)
                     {
                         token.cancel();
@@ -388,7 +392,7 @@ impl Worker {
                         rx,
                         self.config.log_flush,
                     ));
-                    let control = crate::Control {
+                    let control = sbx_core::Control {
                         cancel: cancel.clone(),
                         logs: Some(tx),
                         background: true,
@@ -397,8 +401,8 @@ impl Worker {
                     let _ = pump.await;
                     match r {
                         Ok(o) => Some(o),
-                        Err(RunnerError::ShuttingDown) => None,
-                        Err(RunnerError::InvalidModule(m)) => Some(error_outcome(format!(
+                        Err(BackendError::ShuttingDown) => None,
+                        Err(BackendError::InvalidModule(m)) => Some(error_outcome(format!(
                             "the module is not valid WebAssembly: {m}"
                         ))),
                         Err(e) => Some(error_outcome(e.to_string())),
@@ -487,24 +491,6 @@ fn error_outcome(message: String) -> ExecOutcome {
     }
 }
 
-/// The payload of the next notification on `channel` (`None` if notifications were missed:
-/// the caller then acts as if one came).
-async fn wait_for(
-    notes: &mut tokio::sync::broadcast::Receiver<(String, String)>,
-    channel: &str,
-) -> Option<String> {
-    loop {
-        match notes.recv().await {
-            Ok((c, payload)) if c == channel => return Some(payload),
-            Ok(_) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return None,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                std::future::pending::<()>().await
-            }
-        }
-    }
-}
-
 /// Write a job's output to `job_logs` in batches, every `every`, until the program ends.
 ///
 /// A job that ends within its first `every` writes none: its result holds the same output, and
@@ -516,7 +502,7 @@ async fn pump_logs(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
     every: Duration,
 ) {
-    let mut chunks: Vec<(&'static str, String)> = Vec::new();
+    let mut chunks: Vec<(OutputStream, String)> = Vec::new();
     if !gather(&mut rx, &mut chunks, every).await {
         return;
     }
@@ -539,7 +525,7 @@ async fn pump_logs(
 /// Add what the program writes to `chunks` for `every`; `false` if it ended meanwhile.
 async fn gather(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
-    chunks: &mut Vec<(&'static str, String)>,
+    chunks: &mut Vec<(OutputStream, String)>,
     every: Duration,
 ) -> bool {
     let deadline = tokio::time::sleep(every);
@@ -556,8 +542,8 @@ async fn gather(
 }
 
 /// Append `c`, merging it into the last chunk of the same stream.
-fn push(chunks: &mut Vec<(&'static str, String)>, c: LogChunk) {
-    let text = sbx_store::exec::output_text(&c.data);
+fn push(chunks: &mut Vec<(OutputStream, String)>, c: LogChunk) {
+    let text = sbx_core::exec::output_text(&c.data);
     match chunks.last_mut() {
         Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => {
             data.push_str(&text)

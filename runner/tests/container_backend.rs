@@ -444,8 +444,8 @@ async fn wait_reports_the_exit_code_and_logs_keep_the_output() {
     {
         let chunk = chunk.unwrap();
         match chunk.stream {
-            "stdout" => stdout.extend_from_slice(&chunk.data),
-            _ => stderr.extend_from_slice(&chunk.data),
+            sbx_core::OutputStream::Stdout => stdout.extend_from_slice(&chunk.data),
+            sbx_core::OutputStream::Stderr => stderr.extend_from_slice(&chunk.data),
         }
     }
     assert_eq!(text(&stdout), "to stdout\n");

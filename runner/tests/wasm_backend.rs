@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use sbx_core::exec::{ExecOutcome, ExecSpec, ExecStatus, InputFile};
+use sbx_core::{Backend, Control};
 use sbx_limits::ExecLimits;
-use sbx_runner::{Backend, Control, WasmBackend, WasmConfig};
-use sbx_store::exec::{ExecOutcome, ExecSpec, ExecStatus, InputFile, Program};
+use sbx_runner::{WasmBackend, WasmConfig};
 
 fn backend() -> Arc<WasmBackend> {
     static B: OnceLock<Arc<WasmBackend>> = OnceLock::new();

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 
-use crate::ids::{ApiKeyId, BatchId, JobId, ProjectId};
-use crate::queue::CHANNEL_CANCEL;
 use crate::{Pool, Result};
+use sbx_core::ids::{ApiKeyId, BatchId, JobId, ProjectId};
+use sbx_core::notes::CANCEL as CHANNEL_CANCEL;
 
 /// Insert the batch row (its items are queued with [`crate::queue::enqueue`] in the same `tx`).
 pub async fn create(

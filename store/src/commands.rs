@@ -3,29 +3,13 @@
 //! and writes its outcome; the API, woken by a note, takes the outcome and the row with it.
 //! API and runners need to share nothing but the database.
 
+use sbx_core::exec::CommandOutcome;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-use crate::ids::SandboxId;
-use crate::sandboxes::CHANNEL;
-use crate::{Pool, Result};
+use sbx_core::ids::{CommandId, SandboxId};
+use sbx_core::notes::{Note, SandboxNote};
 
-/// A command's result inside a container sandbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct CommandOutcome {
-    /// `succeeded` (exit 0), `failed`, `timeout` or `output_limit`.
-    pub status: String,
-    /// The exit code, when the command exited.
-    pub exit_code: Option<i64>,
-    /// Standard output, cut at the cap.
-    pub stdout: String,
-    /// Standard error, cut at the cap.
-    pub stderr: String,
-    /// Whether output was cut.
-    pub truncated: bool,
-    /// Wall time in milliseconds, as the runner measured it.
-    pub duration_ms: f64,
-}
+use crate::{Pool, Result, StoreError};
 
 /// What the runner recorded: the outcome, or why the command could not run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,7 +25,7 @@ pub enum Recorded {
 #[derive(Debug, Clone)]
 pub struct Command {
     /// Its id.
-    pub command_id: uuid::Uuid,
+    pub command_id: CommandId,
     /// In which sandbox.
     pub sandbox_id: SandboxId,
     /// The argument vector.
@@ -52,16 +36,20 @@ pub struct Command {
     pub output_cap: i64,
 }
 
-/// Ask for `argv` to run in sandbox `sandbox` and tell the runners (`exec:<sandbox>:<command>`
-/// on [`CHANNEL`]): the command's id.
+/// Ask for `argv` to run in sandbox `sandbox` and tell the runners
+/// ([`SandboxNote::Command`]): the command's id.
 pub async fn submit(
     pool: &Pool,
     sandbox: SandboxId,
     argv: &[String],
     timeout_ms: i64,
     output_cap: i64,
-) -> Result<uuid::Uuid> {
-    let id = uuid::Uuid::now_v7();
+) -> Result<CommandId> {
+    let id = CommandId::new();
+    let note = Note::Sandbox(SandboxNote::Command {
+        sandbox,
+        command: id,
+    });
     let client = pool.get().await?;
     client
         .execute(
@@ -69,8 +57,16 @@ pub async fn submit(
                  insert into sandbox_commands (command_id, sandbox_id, argv, timeout_ms, output_cap)
                  values ($1, $2, $3, $4, $5)
              )
-             select pg_notify($6, 'exec:' || $2::text || ':' || $1::text)",
-            &[&id, &sandbox.0, &argv, &timeout_ms, &output_cap, &CHANNEL],
+             select pg_notify($6, $7)",
+            &[
+                &id.0,
+                &sandbox.0,
+                &argv,
+                &timeout_ms,
+                &output_cap,
+                &note.channel(),
+                &note.payload(),
+            ],
         )
         .await?;
     Ok(id)
@@ -82,7 +78,7 @@ pub const TAKE_GRACE_SECS: f64 = 10.0;
 
 /// Take command `id` to run it: `None` if it is gone, another runner took it, or its caller
 /// has given up on it (older than its time limit and [`TAKE_GRACE_SECS`]).
-pub async fn take(pool: &Pool, id: uuid::Uuid) -> Result<Option<Command>> {
+pub async fn take(pool: &Pool, id: CommandId) -> Result<Option<Command>> {
     let client = pool.get().await?;
     let row = client
         .query_opt(
@@ -90,16 +86,19 @@ pub async fn take(pool: &Pool, id: uuid::Uuid) -> Result<Option<Command>> {
              where command_id = $1 and started_at is null
                and created_at > now() - make_interval(secs => $2::float8 + timeout_ms::float8 / 1000)
              returning command_id, sandbox_id, argv, timeout_ms, output_cap",
-            &[&id, &TAKE_GRACE_SECS],
+            &[&id.0, &TAKE_GRACE_SECS],
         )
         .await?;
-    Ok(row.map(|r| Command {
-        command_id: r.get(0),
-        sandbox_id: SandboxId(r.get(1)),
-        argv: r.get(2),
-        timeout_ms: r.get(3),
-        output_cap: r.get(4),
-    }))
+    row.map(|r| {
+        Ok(Command {
+            command_id: CommandId(r.try_get("command_id")?),
+            sandbox_id: SandboxId(r.try_get("sandbox_id")?),
+            argv: r.try_get("argv")?,
+            timeout_ms: r.try_get("timeout_ms")?,
+            output_cap: r.try_get("output_cap")?,
+        })
+    })
+    .transpose()
 }
 
 /// Commands for `sandboxes` nobody took within `secs` of being written (their note was lost):
@@ -108,7 +107,7 @@ pub async fn overlooked(
     pool: &Pool,
     sandboxes: &[uuid::Uuid],
     secs: f64,
-) -> Result<Vec<(SandboxId, uuid::Uuid)>> {
+) -> Result<Vec<(SandboxId, CommandId)>> {
     if sandboxes.is_empty() {
         return Ok(Vec::new());
     }
@@ -121,58 +120,70 @@ pub async fn overlooked(
             &[&sandboxes, &secs],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (SandboxId(r.get(0)), r.get(1)))
-        .collect())
+    rows.iter()
+        .map(|r| {
+            Ok((
+                SandboxId(r.try_get("sandbox_id")?),
+                CommandId(r.try_get("command_id")?),
+            ))
+        })
+        .collect()
 }
 
-/// Record what came of command `id` and wake its caller (`done:<command>` on [`CHANNEL`]).
-pub async fn finish(pool: &Pool, id: uuid::Uuid, recorded: &Recorded) -> Result<()> {
+/// Record what came of command `id` and wake its caller ([`SandboxNote::CommandDone`]).
+pub async fn finish(pool: &Pool, id: CommandId, recorded: &Recorded) -> Result<()> {
     let value = serde_json::to_value(recorded).expect("a recorded command serialises");
+    let note = Note::Sandbox(SandboxNote::CommandDone(id));
     let client = pool.get().await?;
     client
         .execute(
             "with upd as (
                  update sandbox_commands set outcome = $2 where command_id = $1
              )
-             select pg_notify($3, 'done:' || $1::text)",
-            &[&id, &value, &CHANNEL],
+             select pg_notify($3, $4)",
+            &[&id.0, &value, &note.channel(), &note.payload()],
         )
         .await?;
     Ok(())
 }
 
 /// What came of command `id`, once recorded; the row goes with it.
-pub async fn collect(pool: &Pool, id: uuid::Uuid) -> Result<Option<Recorded>> {
+pub async fn collect(pool: &Pool, id: CommandId) -> Result<Option<Recorded>> {
     let client = pool.get().await?;
     let row = client
         .query_opt(
             "delete from sandbox_commands where command_id = $1 and outcome is not null
              returning outcome",
-            &[&id],
+            &[&id.0],
         )
         .await?;
-    Ok(row.and_then(|r| serde_json::from_value(r.get(0)).ok()))
+    row.map(|r| {
+        serde_json::from_value(r.try_get("outcome")?)
+            .map_err(|e| StoreError::Corrupt(format!("a command's outcome: {e}")))
+    })
+    .transpose()
 }
 
 /// Withdraw command `id` if no runner took it yet: whether it was withdrawn.
-pub async fn withdraw(pool: &Pool, id: uuid::Uuid) -> Result<bool> {
+pub async fn withdraw(pool: &Pool, id: CommandId) -> Result<bool> {
     let client = pool.get().await?;
     let n = client
         .execute(
             "delete from sandbox_commands where command_id = $1 and started_at is null",
-            &[&id],
+            &[&id.0],
         )
         .await?;
     Ok(n == 1)
 }
 
 /// Forget command `id` (its caller gave up waiting); a runner that has not taken it never will.
-pub async fn abandon(pool: &Pool, id: uuid::Uuid) -> Result<()> {
+pub async fn abandon(pool: &Pool, id: CommandId) -> Result<()> {
     let client = pool.get().await?;
     client
-        .execute("delete from sandbox_commands where command_id = $1", &[&id])
+        .execute(
+            "delete from sandbox_commands where command_id = $1",
+            &[&id.0],
+        )
         .await?;
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! Container jobs: a job row and the container sandbox that runs it, made in one transaction;
 //! started, ended with the command's result and its artifacts (files under `/outputs`).
 
-use crate::ids::{ApiKeyId, JobId, ProjectId};
+use sbx_core::exec::ExecStatus;
+use sbx_core::ids::{ApiKeyId, JobId, ProjectId};
+use tokio_postgres::types::Json;
+
 use crate::sandboxes::NewSandbox;
 use crate::{Pool, Result};
 
@@ -55,9 +58,9 @@ pub async fn create(
             &s.image,
             &s.memory_bytes,
             &s.cpu_millis,
-            &s.gpu,
+            &s.gpu.as_ref().map(Json),
             &s.env_keys,
-            &s.command,
+            &s.command.as_ref().map(Json),
             &s.timeout_s,
             &s.network,
             &s.docker_image,
@@ -91,8 +94,9 @@ pub async fn started(pool: &Pool, job: JobId) -> Result<()> {
 
 /// How a container job ended.
 pub struct Ending<'a> {
-    /// An exec status: `succeeded`, `failed`, `timeout`, `memory_limit`, `cancelled`, `error`.
-    pub status: &'a str,
+    /// How the job ended: `succeeded`, `failed`, `timeout`, `memory_limit`, `cancelled`,
+    /// `error`.
+    pub status: ExecStatus,
     /// The command's exit code, when it exited.
     pub exit_code: Option<i32>,
     /// The result document.
@@ -112,7 +116,12 @@ pub async fn finish(pool: &Pool, job: JobId, ending: &Ending<'_>) -> Result<bool
                  duration_ms = extract(epoch from now() - coalesce(started_at, created_at)) * 1000,
                  wall_ms = extract(epoch from now() - coalesce(started_at, now())) * 1000
              where job_id = $1 and finished_at is null",
-            &[&job.0, &ending.status, &ending.exit_code, ending.result],
+            &[
+                &job.0,
+                &ending.status.as_str(),
+                &ending.exit_code,
+                ending.result,
+            ],
         )
         .await?;
     if updated == 0 {
@@ -153,7 +162,7 @@ pub async fn sandbox_of(
     pool: &Pool,
     project: ProjectId,
     job: JobId,
-) -> Result<Option<crate::ids::SandboxId>> {
+) -> Result<Option<sbx_core::ids::SandboxId>> {
     let client = pool.get().await?;
     Ok(client
         .query_opt(
@@ -162,7 +171,7 @@ pub async fn sandbox_of(
         )
         .await?
         .and_then(|r| r.get::<_, Option<uuid::Uuid>>(0))
-        .map(crate::ids::SandboxId))
+        .map(sbx_core::ids::SandboxId))
 }
 
 /// End the container jobs whose sandbox ended `grace_s` seconds ago or more without its runner

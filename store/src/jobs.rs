@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::exec::ExecOutcome;
-use crate::ids::{ApiKeyId, JobId, ProjectId};
 use crate::{Pool, Result};
+use sbx_core::exec::ExecOutcome;
+use sbx_core::ids::{ApiKeyId, JobId, ProjectId};
 
 /// A job row.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@ use rand::RngCore;
 use sbx_limits::ProjectLimits;
 use sha2::{Digest, Sha256};
 
-use crate::ids::{ApiKeyId, ProjectId};
 use crate::{Pool, Result, StoreError};
+use sbx_core::ids::{ApiKeyId, ProjectId};
 
 /// Every key starts with this, so scanners and people can tell what it is.
 pub const KEY_PREFIX: &str = "sbx_";

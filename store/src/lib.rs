@@ -2,25 +2,25 @@
 //! function of its own.
 //!
 //! # Layout
-//! - [`ids`]: typed ids (UUIDv7 newtypes).
 //! - [`migrate`]: applies `migrations/*.sql` in order, under an advisory lock.
 //! - [`users`], [`projects`], [`keys`], [`jobs`], [`batches`], [`runners`], [`logs`]: one
 //!   module per table.
 //! - [`container_jobs`]: container jobs, their sandboxes and artifacts.
 //! - [`queue`]: the durable queue (claim, lease, complete, recover, cancel).
-//! - [`notify`]: LISTEN/NOTIFY fan-out.
+//! - [`notify`]: LISTEN/NOTIFY: sending `sbx-core`'s notes and fanning them out, parsed.
 //! - [`usage`]: the meter's samples and the usage report's sources.
 //! - [`seal`]: AES-256-GCM sealing of secrets kept in rows.
 //! - [`sandboxes`]: sandboxes, their state changes and snapshots.
 //! - [`commands`]: commands run in container sandboxes, API to runner through the database.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
-//! - [`exec`]: what an exec job is made of and what comes of it (shared with the runners).
+//! - [`exec`]: what the queue keeps of an exec until a runner takes it.
+//!
+//! Ids, specs, outcomes and the sandbox vocabulary are `sbx-core`'s; this crate stores them.
 
 pub mod batches;
 pub mod commands;
 pub mod container_jobs;
 pub mod exec;
-pub mod ids;
 pub mod jobs;
 pub mod keys;
 pub mod logs;
@@ -47,13 +47,43 @@ pub enum StoreError {
     Unavailable(String),
     /// A query failed (API: 500).
     #[error("database error: {}", describe(.0))]
-    Query(#[from] tokio_postgres::Error),
+    Query(#[source] tokio_postgres::Error),
+    /// A row with the same unique key exists: another request with the same Idempotency-Key
+    /// won the race (API: replays that request's answer, or 409).
+    #[error("a duplicate of a unique key: {}", describe(.source))]
+    Duplicate {
+        /// The unique constraint or index violated, when the server names it.
+        constraint: Option<String>,
+        /// The server's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// The object asked for does not exist (API: 404).
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The input does not fit the schema (bad URL, bad value) (API: 400 or startup failure).
     #[error("{0}")]
     Invalid(String),
+    /// A row holds a value this version does not know: a state, a reason, a GPU request it
+    /// cannot read (API: 500).
+    #[error("a stored value cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            Self::Duplicate {
+                constraint: e
+                    .as_db_error()
+                    .and_then(|d| d.constraint())
+                    .map(str::to_owned),
+                source: e,
+            }
+        } else {
+            Self::Query(e)
+        }
+    }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
@@ -73,6 +103,17 @@ fn describe(e: &tokio_postgres::Error) -> String {
         ),
         None => e.to_string(),
     }
+}
+
+/// A column of vocabulary `T` (a state, a kind, a reason): a name this version does not know
+/// is [`StoreError::Corrupt`].
+pub(crate) fn named<T>(r: &tokio_postgres::Row, column: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = sbx_core::UnknownName>,
+{
+    r.try_get::<_, &str>(column)?
+        .parse()
+        .map_err(|e: sbx_core::UnknownName| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
 /// Result alias of this crate.

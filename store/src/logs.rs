@@ -3,8 +3,10 @@
 //! announced on [`CHANNEL_LOGS`] with the owner's id); read from a sequence number on by the
 //! API, on any host.
 
-use crate::ids::{JobId, SandboxId};
-use crate::queue::CHANNEL_LOGS;
+use sbx_core::OutputStream;
+use sbx_core::ids::{JobId, SandboxId};
+use sbx_core::notes::LOGS as CHANNEL_LOGS;
+
 use crate::{Pool, Result};
 
 /// Whose log.
@@ -42,8 +44,8 @@ impl From<SandboxId> for Owner {
 pub struct Chunk {
     /// 1, 2, … per job.
     pub seq: i32,
-    /// `stdout` or `stderr`.
-    pub stream: String,
+    /// The stream it was written to.
+    pub stream: OutputStream,
     /// The text.
     pub data: String,
 }
@@ -53,13 +55,13 @@ pub async fn append(
     pool: &Pool,
     owner: impl Into<Owner>,
     last_seq: i32,
-    chunks: &[(&'static str, String)],
+    chunks: &[(OutputStream, String)],
 ) -> Result<i32> {
     if chunks.is_empty() {
         return Ok(last_seq);
     }
     let seqs: Vec<i32> = (1..=chunks.len() as i32).map(|i| last_seq + i).collect();
-    let streams: Vec<&str> = chunks.iter().map(|c| c.0).collect();
+    let streams: Vec<&str> = chunks.iter().map(|c| c.0.as_str()).collect();
     let data: Vec<&str> = chunks.iter().map(|c| c.1.as_str()).collect();
     let (table, column, id) = owner.into().table();
     let client = pool.get().await?;
@@ -96,14 +98,15 @@ pub async fn read(
             &[&id, &after, &limit],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Chunk {
-            seq: r.get(0),
-            stream: r.get(1),
-            data: r.get(2),
+    rows.iter()
+        .map(|r| {
+            Ok(Chunk {
+                seq: r.try_get("seq")?,
+                stream: crate::named(r, "stream")?,
+                data: r.try_get("data")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The last seq of `owner`'s log (0 when empty): where a new placement of a sandbox goes on.

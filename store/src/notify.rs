@@ -1,14 +1,14 @@
-//! LISTEN/NOTIFY: one dedicated connection per process listens on the queue's channels and
-//! fans notifications out to in-process subscribers. It reconnects by itself; while it is down,
+//! LISTEN/NOTIFY: one dedicated connection per process listens on sbx's channels and fans
+//! the notes out, parsed, to in-process subscribers. It reconnects by itself; while it is down,
 //! subscribers fall back to polling, so a lost notification costs latency, never a result.
 
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+pub use sbx_core::notes::Note;
 use tokio::sync::broadcast;
 
-/// A notification: (channel, payload).
-pub type Note = (String, String);
+use crate::{Pool, Result};
 
 /// Subscribers' side of the listener.
 #[derive(Clone)]
@@ -21,8 +21,43 @@ impl Notes {
     }
 }
 
-/// Listen on `channels` of the database at `url`, for as long as the process lives.
-pub fn listen(url: String, channels: &'static [&'static str]) -> Notes {
+/// The first note from `notes` that `pick` takes (`Some`), as `pick` made it; `None` if notes
+/// were missed meanwhile (the receiver lagged), which the caller treats as if its note came:
+/// it looks at the database again. Never returns once the listener is gone.
+pub async fn next<T>(
+    notes: &mut broadcast::Receiver<Note>,
+    mut pick: impl FnMut(Note) -> Option<T>,
+) -> Option<T> {
+    loop {
+        match notes.recv().await {
+            Ok(note) => {
+                if let Some(t) = pick(note) {
+                    return Some(t);
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => return None,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// Send `note` now, outside any transaction. (Statements that notify as part of a change build
+/// the same payload in SQL, from `sbx_core::notes`' prefixes.)
+pub async fn send(pool: &Pool, note: &Note) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "select pg_notify($1, $2)",
+            &[&note.channel(), &note.payload()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Listen on every channel of sbx's notes (`sbx_core::notes::CHANNELS`) of the database at
+/// `url`, for as long as the process lives.
+pub fn listen(url: String) -> Notes {
+    let channels = sbx_core::notes::CHANNELS;
     let (tx, _) = broadcast::channel(4096);
     let notes = Notes(tx.clone());
     tokio::spawn(async move {
@@ -59,7 +94,12 @@ async fn run(
             r = &mut listen => return r,
             m = messages.next() => match m {
                 Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                    let _ = tx.send((n.channel().to_owned(), n.payload().to_owned()));
+                    match Note::parse(n.channel(), n.payload()) {
+                        Ok(note) => {
+                            let _ = tx.send(note);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "a notification that is not sbx's"),
+                    }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),

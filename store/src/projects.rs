@@ -2,8 +2,8 @@
 
 use sbx_limits::ProjectLimits;
 
-use crate::ids::{ProjectId, UserId};
 use crate::{Pool, Result};
+use sbx_core::ids::{ProjectId, UserId};
 
 /// A project row.
 #[derive(Debug, Clone)]

@@ -13,21 +13,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 
-use crate::exec::{ExecOutcome, QueuedExec};
-use crate::ids::{ApiKeyId, BatchId, JobId, ProjectId, RunnerId};
+use sbx_core::exec::ExecOutcome;
+use sbx_core::ids::{ApiKeyId, BatchId, JobId, ProjectId, RunnerId};
+use sbx_core::notes::{CANCEL as CHANNEL_CANCEL, DONE as CHANNEL_DONE, JOBS as CHANNEL_JOBS};
+
+use crate::exec::QueuedExec;
 use crate::{Pool, Result};
 
 /// Claims of one job before it is failed rather than queued again.
 pub const MAX_ATTEMPTS: i32 = 3;
-/// Channel waking runners when jobs are queued.
-pub const CHANNEL_JOBS: &str = "sbx_jobs";
-/// Channel carrying the ids of jobs that ended: one, or several comma-separated (a runner's
-/// results written together).
-pub const CHANNEL_DONE: &str = "sbx_done";
-/// Channel carrying the id of each job whose cancel was asked while it ran.
-pub const CHANNEL_CANCEL: &str = "sbx_cancel";
-/// Channel carrying the id of each job that wrote log lines.
-pub const CHANNEL_LOGS: &str = "sbx_logs";
 
 /// How urgent a job is; lower runs first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! `runners`: each runner process registers at start, heartbeats while alive, and marks itself
 //! stopped on a graceful shutdown.
 
-use crate::ids::RunnerId;
 use crate::{Pool, Result};
+use sbx_core::ids::RunnerId;
 
 /// Register a runner; returns its id.
 pub async fn register(pool: &Pool, hostname: &str, slots: i32) -> Result<RunnerId> {

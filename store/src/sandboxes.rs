@@ -1,20 +1,17 @@
 //! `sandboxes`, their events and snapshots. Every state change goes through [`transition`] (or
 //! [`pause`], which stores a session's snapshot in the same transaction, or
-//! [`pause_container`]); a trigger records each as an event. Changes a holder must act on (ended, asked to pause) are announced on [`CHANNEL`].
+//! [`pause_container`]); a trigger records each as an event. Changes a holder must act on
+//! (ended, asked to pause) are announced as [`SandboxNote`]s.
 
 use chrono::{DateTime, Utc};
+use sbx_core::ids::{ApiKeyId, JobId, ProjectId, SandboxId};
+use sbx_core::notes::{Note, SANDBOXES as CHANNEL, SandboxNote};
+use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
+use sbx_limits::sandbox::GpuRequest;
 use tokio_postgres::Row;
+use tokio_postgres::types::Json;
 
-use crate::ids::{ApiKeyId, ProjectId, SandboxId};
-use crate::{Pool, Result};
-
-/// NOTIFY channel: `end:<id>` (a sandbox ended: its holder lets it go),
-/// `pause:<id>:<reason>` (its holder is asked to pause it), `pending:<id>` (a container sandbox
-/// waits for a runner) and `running:<id>` (its container runs).
-pub const CHANNEL: &str = "sbx_sandboxes";
-
-/// States a sandbox may still leave.
-pub const OPEN_STATES: &[&str] = &["pending", "running", "paused"];
+use crate::{Pool, Result, named};
 
 /// A sandbox row.
 #[derive(Debug, Clone)]
@@ -25,12 +22,12 @@ pub struct Sandbox {
     pub project_id: ProjectId,
     /// Catalog name or image reference.
     pub image: String,
-    /// `interpreter` or `container`.
-    pub kind: String,
-    /// `pending`, `running`, `paused`, `terminated` or `failed`.
-    pub state: String,
+    /// What runs it.
+    pub kind: SandboxKind,
+    /// Where it is in its life.
+    pub state: SandboxState,
     /// Why it is in its state.
-    pub state_reason: String,
+    pub state_reason: StateReason,
     /// A person-readable account, for failures.
     pub state_detail: Option<String>,
     /// Memory limit in bytes.
@@ -38,11 +35,11 @@ pub struct Sandbox {
     /// CPU in thousandths of a core.
     pub cpu_millis: i32,
     /// The GPU request.
-    pub gpu: Option<serde_json::Value>,
+    pub gpu: Option<GpuRequest>,
     /// Names of its env vars.
     pub env_keys: Vec<String>,
-    /// A container's command.
-    pub command: Option<serde_json::Value>,
+    /// A container's command (argv).
+    pub command: Option<Vec<String>>,
     /// Lifetime in seconds, as last set.
     pub timeout_s: i32,
     /// When it is terminated unless extended.
@@ -70,7 +67,7 @@ pub struct Sandbox {
     /// Why a pending sandbox is not placed yet.
     pub waiting_for: Option<String>,
     /// The container job it runs, if it is one's.
-    pub job_id: Option<crate::ids::JobId>,
+    pub job_id: Option<JobId>,
 }
 
 const COLUMNS: &str = "sandbox_id, project_id, image, kind, state, state_reason, state_detail,
@@ -78,35 +75,35 @@ const COLUMNS: &str = "sandbox_id, project_id, image, kind, state, state_reason,
     snapshot_bytes, calls, created_at, started_at, last_active_at, ended_at, container_id, gpu_alloc,
     waiting_for, job_id";
 
-fn sandbox(r: &Row) -> Sandbox {
-    Sandbox {
-        sandbox_id: SandboxId(r.get(0)),
-        project_id: ProjectId(r.get(1)),
-        image: r.get(2),
-        kind: r.get(3),
-        state: r.get(4),
-        state_reason: r.get(5),
-        state_detail: r.get(6),
-        memory_bytes: r.get(7),
-        cpu_millis: r.get(8),
-        gpu: r.get(9),
-        env_keys: r.get(10),
-        command: r.get(11),
-        timeout_s: r.get(12),
-        expires_at: r.get(13),
-        idle_pause_s: r.get(14),
-        holder: r.get(15),
-        snapshot_bytes: r.get(16),
-        calls: r.get(17),
-        created_at: r.get(18),
-        started_at: r.get(19),
-        last_active_at: r.get(20),
-        ended_at: r.get(21),
-        container_id: r.get(22),
-        gpu_alloc: r.get(23),
-        waiting_for: r.get(24),
-        job_id: r.get::<_, Option<uuid::Uuid>>(25).map(crate::ids::JobId),
-    }
+fn sandbox(r: &Row) -> Result<Sandbox> {
+    Ok(Sandbox {
+        sandbox_id: SandboxId(r.try_get("sandbox_id")?),
+        project_id: ProjectId(r.try_get("project_id")?),
+        image: r.try_get("image")?,
+        kind: named(r, "kind")?,
+        state: named(r, "state")?,
+        state_reason: named(r, "state_reason")?,
+        state_detail: r.try_get("state_detail")?,
+        memory_bytes: r.try_get("memory_bytes")?,
+        cpu_millis: r.try_get("cpu_millis")?,
+        gpu: r.try_get::<_, Option<Json<_>>>("gpu")?.map(|j| j.0),
+        env_keys: r.try_get("env_keys")?,
+        command: r.try_get::<_, Option<Json<_>>>("command")?.map(|j| j.0),
+        timeout_s: r.try_get("timeout_s")?,
+        expires_at: r.try_get("expires_at")?,
+        idle_pause_s: r.try_get("idle_pause_s")?,
+        holder: r.try_get("holder")?,
+        snapshot_bytes: r.try_get("snapshot_bytes")?,
+        calls: r.try_get("calls")?,
+        created_at: r.try_get("created_at")?,
+        started_at: r.try_get("started_at")?,
+        last_active_at: r.try_get("last_active_at")?,
+        ended_at: r.try_get("ended_at")?,
+        container_id: r.try_get("container_id")?,
+        gpu_alloc: r.try_get("gpu_alloc")?,
+        waiting_for: r.try_get("waiting_for")?,
+        job_id: r.try_get::<_, Option<uuid::Uuid>>("job_id")?.map(JobId),
+    })
 }
 
 /// A sandbox to create.
@@ -120,18 +117,18 @@ pub struct NewSandbox {
     pub api_key_id: ApiKeyId,
     /// Catalog name or image reference.
     pub image: String,
-    /// `interpreter` or `container`.
-    pub kind: &'static str,
+    /// What runs it.
+    pub kind: SandboxKind,
     /// Memory limit in bytes.
     pub memory_bytes: i64,
     /// CPU in thousandths of a core.
     pub cpu_millis: i32,
     /// The GPU request.
-    pub gpu: Option<serde_json::Value>,
+    pub gpu: Option<GpuRequest>,
     /// Names of its env vars.
     pub env_keys: Vec<String>,
-    /// A container's command.
-    pub command: Option<serde_json::Value>,
+    /// A container's command (argv).
+    pub command: Option<Vec<String>>,
     /// Lifetime in seconds.
     pub timeout_s: i32,
     /// Idle seconds before an automatic pause.
@@ -166,12 +163,12 @@ pub async fn create(pool: &Pool, new: &NewSandbox) -> Result<Sandbox> {
                 &new.project_id.0,
                 &new.api_key_id.0,
                 &new.image,
-                &new.kind,
+                &new.kind.as_str(),
                 &new.memory_bytes,
                 &new.cpu_millis,
-                &new.gpu,
+                &new.gpu.as_ref().map(Json),
                 &new.env_keys,
-                &new.command,
+                &new.command.as_ref().map(Json),
                 &new.timeout_s,
                 &new.idle_pause_s,
                 &new.idempotency.as_ref().map(|i| i.0.as_str()),
@@ -183,7 +180,7 @@ pub async fn create(pool: &Pool, new: &NewSandbox) -> Result<Sandbox> {
             ],
         )
         .await?;
-    Ok(sandbox(&row))
+    sandbox(&row)
 }
 
 /// Sandbox `id` of `project`; `None` for another project's, as for one that does not exist.
@@ -194,11 +191,12 @@ pub async fn get(pool: &Pool, project: ProjectId, id: SandboxId) -> Result<Optio
             "select {COLUMNS} from sandboxes where sandbox_id = $1 and project_id = $2"
         ))
         .await?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&id.0, &project.0])
         .await?
         .as_ref()
-        .map(sandbox))
+        .map(sandbox)
+        .transpose()
 }
 
 /// Up to `limit` sandboxes of `project`, newest first, older than `before` when given, in
@@ -206,7 +204,7 @@ pub async fn get(pool: &Pool, project: ProjectId, id: SandboxId) -> Result<Optio
 pub async fn list(
     pool: &Pool,
     project: ProjectId,
-    state: Option<&str>,
+    state: Option<SandboxState>,
     before: Option<SandboxId>,
     limit: i64,
 ) -> Result<Vec<Sandbox>> {
@@ -219,10 +217,15 @@ pub async fn list(
                    and ($3::uuid is null or sandbox_id < $3)
                  order by sandbox_id desc limit $4"
             ),
-            &[&project.0, &state, &before.map(|b| b.0), &limit],
+            &[
+                &project.0,
+                &state.map(SandboxState::as_str),
+                &before.map(|b| b.0),
+                &limit,
+            ],
         )
         .await?;
-    Ok(rows.iter().map(sandbox).collect())
+    rows.iter().map(sandbox).collect()
 }
 
 /// The sandbox `project` created with Idempotency-Key `key`, with that request's body hash.
@@ -232,7 +235,7 @@ pub async fn by_idempotency_key(
     key: &str,
 ) -> Result<Option<(Sandbox, Option<Vec<u8>>)>> {
     let client = pool.get().await?;
-    Ok(client
+    client
         .query_opt(
             &format!(
                 "select {COLUMNS}, request_hash from sandboxes
@@ -241,7 +244,8 @@ pub async fn by_idempotency_key(
             &[&project.0, &key],
         )
         .await?
-        .map(|r| (sandbox(&r), r.get(26))))
+        .map(|r| Ok((sandbox(&r)?, r.try_get("request_hash")?)))
+        .transpose()
 }
 
 /// Sandboxes of `project` that have not ended.
@@ -261,11 +265,11 @@ pub async fn open_count(pool: &Pool, project: ProjectId) -> Result<i64> {
 #[derive(Debug, Clone, Copy)]
 pub struct Transition<'a> {
     /// The states it may be made from.
-    pub from: &'a [&'a str],
+    pub from: &'a [SandboxState],
     /// The new state.
-    pub to: &'a str,
+    pub to: SandboxState,
     /// Why.
-    pub reason: &'a str,
+    pub reason: StateReason,
     /// A person-readable account, for failures.
     pub detail: Option<&'a str>,
     /// The process it is live in afterwards (`running`), or none.
@@ -274,11 +278,11 @@ pub struct Transition<'a> {
 
 /// Make `t` on sandbox `id` if it is in one of `t.from`: the sandbox as it is afterwards, or
 /// `None` if it was not in one of those states. Ending it (terminated, failed) drops its
-/// snapshot and announces the end on [`CHANNEL`]. A resume keeps the snapshot until the next
+/// snapshot and announces the end on [`SandboxNote`]. A resume keeps the snapshot until the next
 /// pause replaces it, so a resume that fails on our side can be tried again.
 pub async fn transition(pool: &Pool, id: SandboxId, t: Transition<'_>) -> Result<Option<Sandbox>> {
     let client = pool.get().await?;
-    let from: Vec<&str> = t.from.to_vec();
+    let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
     let row = client
         .query_opt(
             &format!(
@@ -301,15 +305,23 @@ pub async fn transition(pool: &Pool, id: SandboxId, t: Transition<'_>) -> Result
                      delete from sandbox_snapshot_chunks
                      where sandbox_id in (select sandbox_id from changed where state in ('terminated', 'failed'))
                  ), announced as (
-                     select pg_notify('{CHANNEL}', 'end:' || sandbox_id) from changed
+                     select pg_notify('{CHANNEL}', '{ENDED}:' || sandbox_id) from changed
                      where state in ('terminated', 'failed')
                  )
-                 select changed.*, (select count(*) from announced) from changed"
+                 select changed.*, (select count(*) from announced) from changed",
+                ENDED = SandboxNote::ENDED,
             ),
-            &[&id.0, &t.to, &t.reason, &t.detail, &t.holder, &from],
+            &[
+                &id.0,
+                &t.to.as_str(),
+                &t.reason.as_str(),
+                &t.detail,
+                &t.holder,
+                &from,
+            ],
         )
         .await?;
-    Ok(row.as_ref().map(sandbox))
+    row.as_ref().map(sandbox).transpose()
 }
 
 /// Pause sandbox `id`, live in `holder`, keeping `snapshot`, in one transaction: `false` if it
@@ -318,7 +330,7 @@ pub async fn pause(
     pool: &Pool,
     id: SandboxId,
     holder: uuid::Uuid,
-    reason: &str,
+    reason: StateReason,
     snapshot: &[u8],
 ) -> Result<bool> {
     let mut client = pool.get().await?;
@@ -329,7 +341,7 @@ pub async fn pause(
                  holder = null, holder_seen_at = null, snapshot_bytes = $4, last_active_at = now(),
                  container_id = null, gpu_alloc = null
              where sandbox_id = $1 and state = 'running' and holder = $2",
-            &[&id.0, &holder, &reason, &(snapshot.len() as i64)],
+            &[&id.0, &holder, &reason.as_str(), &(snapshot.len() as i64)],
         )
         .await?;
     if paused == 0 {
@@ -352,7 +364,7 @@ pub async fn pause_container(
     pool: &Pool,
     id: SandboxId,
     holder: uuid::Uuid,
-    reason: &str,
+    reason: StateReason,
     host: &str,
     bytes: i64,
 ) -> Result<Option<i32>> {
@@ -372,7 +384,7 @@ pub async fn pause_container(
                  delete from sandbox_snapshots where sandbox_id = $1 and exists (select 1 from paused)
              )
              select snapshot_gen from paused",
-            &[&id.0, &holder, &reason, &host, &bytes],
+            &[&id.0, &holder, &reason.as_str(), &host, &bytes],
         )
         .await?;
     Ok(row.map(|r| r.get(0)))
@@ -411,7 +423,8 @@ pub async fn chunks_stored(pool: &Pool, id: SandboxId, nth: i32) -> Result<bool>
                      where sandbox_id = $1 and snapshot_gen = $2 and state in ('paused', 'pending', 'running')
                      returning sandbox_id
                  )
-                 select pg_notify('{CHANNEL}', 'pending:' || sandbox_id) from stored"
+                 select pg_notify('{CHANNEL}', '{PENDING}:' || sandbox_id) from stored",
+                PENDING = SandboxNote::PENDING,
             ),
             &[&id.0, &nth],
         )
@@ -547,17 +560,17 @@ pub async fn extend(
             &[&id.0, &project.0, &timeout_s],
         )
         .await?;
-    Ok(row.as_ref().map(sandbox))
+    row.as_ref().map(sandbox).transpose()
 }
 
 /// Terminate every open sandbox whose lifetime has passed, with reason `timeout`; returns their
-/// ids. Their holders hear of it on [`CHANNEL`].
+/// ids. Their holders hear of it on [`SandboxNote`].
 pub async fn expire(pool: &Pool) -> Result<Vec<SandboxId>> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(&format!(
             "with ended as (
-                 update sandboxes set state = 'terminated', state_reason = 'timeout',
+                 update sandboxes set state = 'terminated', state_reason = '{TIMEOUT}',
                      state_detail = 'its timeout passed', holder = null, holder_seen_at = null,
                      ended_at = now(), last_active_at = now()
                  where state in ('pending', 'running', 'paused') and expires_at <= now()
@@ -567,9 +580,11 @@ pub async fn expire(pool: &Pool) -> Result<Vec<SandboxId>> {
              ), dropped_chunks as (
                  delete from sandbox_snapshot_chunks where sandbox_id in (select sandbox_id from ended)
              ), announced as (
-                 select pg_notify('{CHANNEL}', 'end:' || sandbox_id) from ended
+                 select pg_notify('{CHANNEL}', '{ENDED}:' || sandbox_id) from ended
              )
-             select sandbox_id, (select count(*) from announced) from ended"
+             select sandbox_id, (select count(*) from announced) from ended",
+            TIMEOUT = StateReason::Timeout,
+            ENDED = SandboxNote::ENDED,
         ))
         .await?;
     let rows = client.query(&stmt, &[]).await?;
@@ -603,7 +618,7 @@ pub async fn fail_lost(pool: &Pool, stale_s: f64) -> Result<Vec<SandboxId>> {
     let stmt = client
         .prepare_cached(&format!(
             "with lost as (
-                 update sandboxes set state = 'failed', state_reason = 'runner_lost',
+                 update sandboxes set state = 'failed', state_reason = '{RUNNER_LOST}',
                      state_detail = 'the process it ran in stopped without pausing it; its live state is lost',
                      holder = null, holder_seen_at = null, ended_at = now(), last_active_at = now()
                  where state = 'running' and holder_seen_at < now() - make_interval(secs => $1)
@@ -613,9 +628,11 @@ pub async fn fail_lost(pool: &Pool, stale_s: f64) -> Result<Vec<SandboxId>> {
              ), dropped_chunks as (
                  delete from sandbox_snapshot_chunks where sandbox_id in (select sandbox_id from lost)
              ), announced as (
-                 select pg_notify('{CHANNEL}', 'end:' || sandbox_id) from lost
+                 select pg_notify('{CHANNEL}', '{ENDED}:' || sandbox_id) from lost
              )
-             select sandbox_id, (select count(*) from announced) from lost"
+             select sandbox_id, (select count(*) from announced) from lost",
+            RUNNER_LOST = StateReason::RunnerLost,
+            ENDED = SandboxNote::ENDED,
         ))
         .await?;
     let rows = client.query(&stmt, &[&stale_s]).await?;
@@ -623,15 +640,15 @@ pub async fn fail_lost(pool: &Pool, stale_s: f64) -> Result<Vec<SandboxId>> {
 }
 
 /// Ask the holder of sandbox `id` to pause it, with `reason`.
-pub async fn request_pause(pool: &Pool, id: SandboxId, reason: &str) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "select pg_notify($1, 'pause:' || $2::text || ':' || $3::text)",
-            &[&CHANNEL, &id.0.to_string(), &reason],
-        )
-        .await?;
-    Ok(())
+pub async fn request_pause(pool: &Pool, id: SandboxId, reason: StateReason) -> Result<()> {
+    crate::notify::send(
+        pool,
+        &Note::Sandbox(SandboxNote::PauseRequested {
+            sandbox: id,
+            reason,
+        }),
+    )
+    .await
 }
 
 /// A state change as recorded.
@@ -640,9 +657,9 @@ pub struct Event {
     /// When.
     pub at: DateTime<Utc>,
     /// The new state.
-    pub state: String,
+    pub state: SandboxState,
     /// Why.
-    pub reason: String,
+    pub reason: StateReason,
     /// An account, for failures.
     pub detail: Option<String>,
 }
@@ -659,15 +676,16 @@ pub async fn events(pool: &Pool, id: SandboxId) -> Result<Vec<Event>> {
             &[&id.0],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Event {
-            at: r.get(0),
-            state: r.get(1),
-            reason: r.get(2),
-            detail: r.get(3),
+    rows.iter()
+        .map(|r| {
+            Ok(Event {
+                at: r.try_get("at")?,
+                state: named(r, "state")?,
+                reason: named(r, "reason")?,
+                detail: r.try_get("detail")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A resumed sandbox whose last pause's folders are kept on a host waits this long for that
@@ -747,7 +765,7 @@ pub async fn claim_containers(
         .await?;
     let mut claimed = Vec::new();
     for r in &rows {
-        let s = sandbox(r);
+        let s = sandbox(r)?;
         match place(&s) {
             Ok(gpu_alloc) => {
                 tx.execute(
@@ -757,7 +775,7 @@ pub async fn claim_containers(
                     &[&s.sandbox_id.0, &runner, &gpu_alloc],
                 )
                 .await?;
-                let nth: i32 = r.get(30);
+                let nth: i32 = r.try_get("snapshot_gen")?;
                 let legacy_snapshot = if nth == 0 {
                     tx.query_opt(
                         "select data from sandbox_snapshots where sandbox_id = $1",
@@ -768,18 +786,22 @@ pub async fn claim_containers(
                 } else {
                     None
                 };
-                let kept = (nth > 0).then(|| Kept {
-                    nth,
-                    host: r.get(31),
-                    stored: r.get::<_, Option<i32>>(32) == Some(nth),
-                });
+                let kept = if nth > 0 {
+                    Some(Kept {
+                        nth,
+                        host: r.try_get("snapshot_host")?,
+                        stored: r.try_get::<_, Option<i32>>("snapshot_stored")? == Some(nth),
+                    })
+                } else {
+                    None
+                };
                 claimed.push(PendingContainer {
                     docker_image: r
-                        .get::<_, Option<String>>(26)
+                        .try_get::<_, Option<String>>("docker_image")?
                         .unwrap_or_else(|| s.image.clone()),
-                    registry_auth: r.get(27),
-                    env_sealed: r.get(28),
-                    network: r.get(29),
+                    registry_auth: r.try_get("registry_auth")?,
+                    env_sealed: r.try_get("env_sealed")?,
+                    network: r.try_get("network")?,
                     kept,
                     legacy_snapshot,
                     sandbox: s,
@@ -806,7 +828,7 @@ pub async fn container_started(
     id: SandboxId,
     runner: uuid::Uuid,
     container_id: &str,
-    reason: &str,
+    reason: StateReason,
 ) -> Result<Option<Sandbox>> {
     let client = pool.get().await?;
     let row = client
@@ -819,14 +841,15 @@ pub async fn container_started(
                      where sandbox_id = $1 and holder = $2 and state = 'pending'
                      returning {COLUMNS}
                  ), announced as (
-                     select pg_notify('{CHANNEL}', 'running:' || sandbox_id) from started
+                     select pg_notify('{CHANNEL}', '{RUNNING}:' || sandbox_id) from started
                  )
-                 select started.*, (select count(*) from announced) from started"
+                 select started.*, (select count(*) from announced) from started",
+                RUNNING = SandboxNote::RUNNING,
             ),
-            &[&id.0, &runner, &container_id, &reason],
+            &[&id.0, &runner, &container_id, &reason.as_str()],
         )
         .await?;
-    Ok(row.as_ref().map(sandbox))
+    row.as_ref().map(sandbox).transpose()
 }
 
 /// The container of running sandbox `id` of `project`, and the runner holding it.
@@ -859,7 +882,7 @@ pub async fn held_by(pool: &Pool, runner: uuid::Uuid) -> Result<Vec<Sandbox>> {
             &[&runner],
         )
         .await?;
-    Ok(rows.iter().map(sandbox).collect())
+    rows.iter().map(sandbox).collect()
 }
 
 /// Hand back pending sandboxes whose placing runner went quiet for `stale_s` seconds.
@@ -877,12 +900,5 @@ pub async fn release_stale_placements(pool: &Pool, stale_s: f64) -> Result<u64> 
 
 /// Tell runners that container sandbox `id` waits for a place.
 pub async fn announce_pending(pool: &Pool, id: SandboxId) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "select pg_notify($1, 'pending:' || $2::text)",
-            &[&CHANNEL, &id.0.to_string()],
-        )
-        .await?;
-    Ok(())
+    crate::notify::send(pool, &Note::Sandbox(SandboxNote::Pending(id))).await
 }

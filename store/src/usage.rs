@@ -10,8 +10,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{ProjectId, SandboxId};
-use crate::{Pool, Result};
+use sbx_core::ids::{ProjectId, SandboxId};
+use sbx_core::sandbox::{SandboxKind, SandboxState};
+
+use crate::{Pool, Result, named};
 
 /// One sample of one workload.
 #[derive(Debug, Clone)]
@@ -25,7 +27,7 @@ pub struct UsageSample {
     /// Length of the interval.
     pub seconds: f64,
     /// `running` or `paused`.
-    pub state: &'static str,
+    pub state: SandboxState,
     /// CPU allocated, in cores.
     pub cpu_cores: f64,
     /// Memory allocated.
@@ -79,7 +81,7 @@ pub async fn insert(pool: &Pool, samples: &[UsageSample]) -> Result<()> {
                 &col!(|s| s.sandbox_id.map(|i| i.0)),
                 &col!(|s| s.at),
                 &col!(|s| s.seconds),
-                &col!(|s| s.state),
+                &col!(|s| s.state.as_str()),
                 &col!(|s| s.cpu_cores),
                 &col!(|s| s.memory_bytes),
                 &col!(|s| s.cpu_used),
@@ -159,10 +161,10 @@ pub async fn sampled(
 pub struct Stretch {
     /// The sandbox.
     pub sandbox_id: SandboxId,
-    /// `interpreter` or `container`.
-    pub kind: String,
+    /// What ran it.
+    pub kind: SandboxKind,
     /// `running` or `paused`.
-    pub state: String,
+    pub state: SandboxState,
     /// CPU allocated, thousandths of a core.
     pub cpu_millis: i32,
     /// Memory allocated.
@@ -194,24 +196,25 @@ pub async fn stretches(
                    and (s.ended_at is null or s.ended_at > $2)
              )
              select sandbox_id, kind, state, cpu_millis, memory_bytes, snapshot_bytes,
-                    greatest(t0, $2), least(t1, $3)
+                    greatest(t0, $2) as since, least(t1, $3) as until
              from ev where state in ('running', 'paused') and t1 > $2 and t0 < $3",
             &[&project.0, &from, &to],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Stretch {
-            sandbox_id: SandboxId(r.get(0)),
-            kind: r.get(1),
-            state: r.get(2),
-            cpu_millis: r.get(3),
-            memory_bytes: r.get(4),
-            snapshot_bytes: r.get(5),
-            from: r.get(6),
-            to: r.get(7),
+    rows.iter()
+        .map(|r| {
+            Ok(Stretch {
+                sandbox_id: SandboxId(r.try_get("sandbox_id")?),
+                kind: named(r, "kind")?,
+                state: named(r, "state")?,
+                cpu_millis: r.try_get("cpu_millis")?,
+                memory_bytes: r.try_get("memory_bytes")?,
+                snapshot_bytes: r.try_get("snapshot_bytes")?,
+                from: r.try_get("since")?,
+                to: r.try_get("until")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Exec seconds of `project` that ended in [`from`, `to`), per UTC day: (day, execs, seconds).

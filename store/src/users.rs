@@ -1,7 +1,7 @@
 //! `users`: people, and the KYC status that gates GPU work.
 
-use crate::ids::UserId;
 use crate::{Pool, Result, StoreError};
+use sbx_core::ids::UserId;
 
 /// The KYC statuses a user may have.
 pub const KYC_STATUSES: &[&str] = &["unverified", "pending", "verified", "rejected"];

@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{JobId, ProjectId};
 use crate::{Pool, Result};
-
-/// Channel the trigger notifies (payload: the job id) when it queues an announcement.
-pub const CHANNEL: &str = "sbx_webhooks";
+use sbx_core::ids::{JobId, ProjectId};
 
 /// An announcement a sender has leased.
 #[derive(Debug, Clone)]

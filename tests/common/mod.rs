@@ -127,7 +127,7 @@ pub struct TestApp {
     /// The project's key.
     pub key: String,
     /// The project.
-    pub project_id: sbx_store::ids::ProjectId,
+    pub project_id: sbx_core::ids::ProjectId,
     /// The application's database.
     pub pool: sbx_store::Pool,
     /// HTTP client.
@@ -138,7 +138,7 @@ pub struct TestApp {
 pub async fn project_with_key(
     pool: &sbx_store::Pool,
     name: &str,
-) -> (sbx_store::ids::ProjectId, String) {
+) -> (sbx_core::ids::ProjectId, String) {
     let project = sbx_store::projects::create(pool, name, None).await.unwrap();
     let (_, key) = sbx_store::keys::create(pool, project.project_id, name)
         .await

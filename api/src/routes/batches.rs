@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
+use sbx_core::ids::{BatchId, JobId};
 use sbx_store::exec::QueuedExec;
-use sbx_store::ids::{BatchId, JobId};
 use sbx_store::queue::{NewJob, Priority};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

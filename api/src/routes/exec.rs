@@ -7,13 +7,13 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use base64::Engine as _;
 use chrono::Utc;
+use sbx_core::exec::{ExecOutcome, ExecSpec, InputFile, Program};
+use sbx_core::ids::JobId;
 use sbx_limits::exec::{
     MAX_ARGS, MAX_CODE_BYTES, MAX_INPUT_FILES, MAX_INPUT_FILES_BYTES, MAX_MODULE_BYTES,
     MAX_PATH_BYTES, MAX_STDIN_BYTES,
 };
 use sbx_limits::{ExecLimits, RequestedLimits};
-use sbx_store::exec::{ExecOutcome, ExecSpec, InputFile, Program};
-use sbx_store::ids::JobId;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;

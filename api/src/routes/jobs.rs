@@ -4,8 +4,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
+use sbx_core::ids::JobId;
 use sbx_store::exec::QueuedExec;
-use sbx_store::ids::JobId;
 use sbx_store::queue::{NewJob, Priority};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -199,8 +199,6 @@ pub async fn create_job(
     };
     // The connection goes back to the pool before any other is asked for: a request holding
     // one while it waits for a second deadlocks the pool once as many arrive at once.
-    // The connection goes back to the pool before any other is asked for: a request holding
-    // one while it waits for a second deadlocks the pool once as many arrive at once.
     let inserted: Result<(), sbx_store::StoreError> = async {
         let mut client = state.pool.get().await?;
         let tx = client.transaction().await?;
@@ -216,9 +214,7 @@ pub async fn create_job(
     .await;
     match inserted {
         Ok(()) => {}
-        Err(sbx_store::StoreError::Query(e))
-            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-        {
+        Err(sbx_store::StoreError::Duplicate { .. }) => {
             // Another request with the same Idempotency-Key won the race.
             let (key, hash) = idempotency
                 .as_ref()
@@ -309,9 +305,7 @@ async fn create_container_job(
     .await
     {
         Ok(()) => {}
-        Err(sbx_store::StoreError::Query(e))
-            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-        {
+        Err(sbx_store::StoreError::Duplicate { .. }) => {
             let (key, hash) = idempotency
                 .as_ref()
                 .expect("only idempotency keys are unique");
@@ -514,15 +508,15 @@ where
     F: std::future::Future<Output = Tail>,
 {
     let id = match owner {
-        sbx_store::logs::Owner::Job(j) => j.to_string(),
-        sbx_store::logs::Owner::Sandbox(s) => s.to_string(),
+        sbx_store::logs::Owner::Job(j) => j.0,
+        sbx_store::logs::Owner::Sandbox(s) => s.0,
     };
     let notes = state.notes.subscribe();
     let tail = std::rc::Rc::new(tail);
     futures_util::stream::unfold(
         (state, after, notes, false),
         move |(state, mut seq, mut notes, done)| {
-            let (tail, id) = (tail.clone(), id.clone());
+            let tail = tail.clone();
             async move {
                 if done {
                     return None;
@@ -542,7 +536,7 @@ where
                         for c in &chunks {
                             out.extend_from_slice(&sse_event(
                                 &c.seq.to_string(),
-                                &c.stream,
+                                c.stream.as_str(),
                                 &c.data,
                             ));
                             seq = c.seq;
@@ -564,25 +558,11 @@ where
                     }
                     // Wait for this owner's logs or end; poll now and then in case a note was
                     // lost, and keep idle connections open through proxies.
-                    let wait = async {
-                        loop {
-                            match notes.recv().await {
-                                // Ended jobs come several to a note, comma-separated; sandbox
-                                // notes are `what:<id>`.
-                                Ok((_, payload))
-                                    if payload.split(',').any(|p| {
-                                        p == id || p.strip_prefix("end:") == Some(&id)
-                                    }) =>
-                                {
-                                    return;
-                                }
-                                Ok(_) => {}
-                                Err(_) => return,
-                            }
-                        }
-                    };
+                    let wait = sbx_store::notify::next(&mut notes, |n| {
+                        n.concerns_log_of(id).then_some(())
+                    });
                     tokio::select! {
-                        () = wait => {}
+                        _ = wait => {}
                         () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                     }
                 }

@@ -2,7 +2,7 @@
 //! (ids are UUIDv7, so they sort by creation), and a page is fetched one row long to know
 //! whether another follows.
 
-use sbx_store::ids::JobId;
+use sbx_core::ids::JobId;
 
 use crate::error::ApiError;
 

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
+use sbx_core::exec::{CellOutcome, CellSpec};
+use sbx_core::ids::{CommandId, SandboxId};
+use sbx_core::notes::{Note, SandboxNote};
+use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
 use sbx_limits::exec::{
     DEFAULT_OUTPUT_LIMIT_BYTES, DEFAULT_TIMEOUT_MS, MAX_CODE_BYTES, MIN_MEMORY_MB,
 };
 use sbx_limits::sandbox::{self as rules, SandboxLimitError};
-use sbx_store::exec::{CellOutcome, CellSpec};
-use sbx_store::ids::SandboxId;
 use sbx_store::sandboxes::{NewSandbox, Sandbox};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -30,8 +32,6 @@ pub const CODE_INTERPRETER: &str = "code-interpreter";
 const DEFAULT_PAGE: i64 = 50;
 /// Most sandboxes a page may hold.
 const MAX_PAGE: i64 = 200;
-/// States a list may be filtered by.
-const STATES: &[&str] = &["pending", "running", "paused", "terminated", "failed"];
 
 /// A GPU share.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -96,10 +96,12 @@ pub struct EventView {
     /// When.
     pub at: DateTime<Utc>,
     /// The new state.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: SandboxState,
     /// Why: `started`, `user`, `idle`, `evicted`, `moved`, `shutdown`, `timeout`,
     /// `runner_lost`, `snapshot_corrupt`, `snapshot_missing`, …
-    pub reason: String,
+    #[schema(value_type = String)]
+    pub reason: StateReason,
     /// An account, for failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -113,11 +115,14 @@ pub struct SandboxView {
     /// The image.
     pub image: String,
     /// `interpreter` or `container`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: SandboxKind,
     /// `pending`, `running`, `paused`, `terminated` or `failed`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: SandboxState,
     /// Why it is in its state.
-    pub state_reason: String,
+    #[schema(value_type = String)]
+    pub state_reason: StateReason,
     /// An account of a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_detail: Option<String>,
@@ -127,12 +132,11 @@ pub struct SandboxView {
     pub cpu: f64,
     /// The GPU share.
     #[schema(value_type = Option<Object>)]
-    pub gpu: Option<serde_json::Value>,
+    pub gpu: Option<rules::GpuRequest>,
     /// Names of its environment variables (values are not shown).
     pub env: Vec<String>,
     /// A container's command.
-    #[schema(value_type = Option<Vec<String>>)]
-    pub command: Option<serde_json::Value>,
+    pub command: Option<Vec<String>>,
     /// Lifetime in seconds, as last set.
     pub timeout_s: i32,
     /// When it is terminated unless extended.
@@ -275,7 +279,7 @@ pub async fn create_sandbox(
         project_id: caller.0.project_id,
         api_key_id: caller.0.api_key_id,
         image: r.image,
-        kind: "interpreter",
+        kind: SandboxKind::Interpreter,
         memory_bytes: memory as i64,
         cpu_millis: cpu_millis as i32,
         gpu: None,
@@ -297,7 +301,8 @@ pub async fn create_sandbox(
         .interpreters
         .start(created, r.env.into_iter().collect())
         .await?;
-    metrics::counter!("sbx_sandboxes_created_total", "kind" => "interpreter").increment(1);
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Interpreter.as_str())
+        .increment(1);
     Ok(HttpResponse::Created().json(SandboxView::from(running)))
 }
 
@@ -325,9 +330,7 @@ async fn raced(
     e: sbx_store::StoreError,
 ) -> Result<HttpResponse, ApiError> {
     match (e, idempotency) {
-        (sbx_store::StoreError::Query(q), Some((key, hash)))
-            if q.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-        {
+        (sbx_store::StoreError::Duplicate { .. }, Some((key, hash))) => {
             replay(state, caller, key, hash).await?.ok_or_else(|| {
                 ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
             })
@@ -389,7 +392,8 @@ async fn create_container(
         Ok(s) => s,
         Err(e) => return raced(state, caller, &idempotency, e).await,
     };
-    metrics::counter!("sbx_sandboxes_created_total", "kind" => "container").increment(1);
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Container.as_str())
+        .increment(1);
     let placed = state
         .interpreters
         .await_placement(created, PLACEMENT_WAIT)
@@ -454,7 +458,7 @@ pub fn container_sandbox(
                     detail: "GPU sandboxes need the project owner's identity verified (KYC)".into(),
                 });
             }
-            Some(serde_json::to_value(&req).expect("a GPU request serializes"))
+            Some(req)
         }
         None => None,
     };
@@ -476,12 +480,12 @@ pub fn container_sandbox(
         project_id: caller.0.project_id,
         api_key_id: caller.0.api_key_id,
         image: r.image.clone(),
-        kind: "container",
+        kind: SandboxKind::Container,
         memory_bytes: memory as i64,
         cpu_millis: cpu_millis as i32,
         gpu,
         env_keys: r.env.keys().cloned().collect(),
-        command: r.command.as_ref().map(|c| serde_json::json!(c)),
+        command: r.command.clone(),
         timeout_s: timeout_s as i32,
         idle_pause_s: None,
         idempotency: idempotency.clone(),
@@ -553,24 +557,22 @@ pub async fn list_sandboxes(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    if let Some(s) = &q.state
-        && !STATES.contains(&s.as_str())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "state must be one of {}",
-            STATES.join(", ")
-        )));
-    }
+    let wanted = match q.state.as_deref().map(str::parse::<SandboxState>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => {
+            let names: Vec<&str> = SandboxState::ALL.iter().map(|s| s.as_str()).collect();
+            return Err(ApiError::BadRequest(format!(
+                "state must be one of {}",
+                names.join(", ")
+            )));
+        }
+    };
     let limit = paging::limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let before = paging::uuid_cursor(q.cursor.as_deref())?.map(SandboxId);
-    let rows = sbx_store::sandboxes::list(
-        &state.pool,
-        caller.0.project_id,
-        q.state.as_deref(),
-        before,
-        limit + 1,
-    )
-    .await?;
+    let rows =
+        sbx_store::sandboxes::list(&state.pool, caller.0.project_id, wanted, before, limit + 1)
+            .await?;
     let (data, next_cursor) = paging::page(rows, limit, SandboxView::from, |s| s.id);
     Ok(HttpResponse::Ok().json(SandboxPage { data, next_cursor }))
 }
@@ -849,7 +851,7 @@ async fn exec_command(
         let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
             .await?
             .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
-        return Err(if s.kind == "interpreter" {
+        return Err(if s.kind == SandboxKind::Interpreter {
             ApiError::invalid(
                 "invalid_request",
                 "command",
@@ -881,7 +883,7 @@ async fn exec_command(
     };
     match recorded {
         sbx_store::commands::Recorded::Ran(out) => {
-            metrics::counter!("sbx_sandbox_calls_total", "status" => out.status.clone())
+            metrics::counter!("sbx_sandbox_calls_total", "status" => out.status.as_str())
                 .increment(1);
             Ok(HttpResponse::Ok().json(out))
         }
@@ -889,7 +891,7 @@ async fn exec_command(
             // Paused or ended while the command was on its way: the container is gone.
             let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id).await?;
             match s {
-                Some(s) if s.state != "running" => Err(ApiError::State {
+                Some(s) if s.state != SandboxState::Running => Err(ApiError::State {
                     code: "sandbox_not_running",
                     detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
                 }),
@@ -912,30 +914,17 @@ async fn wait_command(
     caller: &Caller,
     id: SandboxId,
     mut notes: tokio::sync::broadcast::Receiver<sbx_store::notify::Note>,
-    cmd: uuid::Uuid,
+    cmd: CommandId,
     timeout_ms: u64,
 ) -> Result<sbx_store::commands::Recorded, ApiError> {
-    let done = format!("done:{cmd}");
     let deadline =
         tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms) + COMMAND_GRACE;
     loop {
-        let noted = async {
-            loop {
-                match notes.recv().await {
-                    Ok((channel, payload))
-                        if channel == sbx_store::sandboxes::CHANNEL && payload == done =>
-                    {
-                        return;
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        std::future::pending::<()>().await
-                    }
-                }
-            }
-        };
+        let noted = sbx_store::notify::next(&mut notes, |n| {
+            (n == Note::Sandbox(SandboxNote::CommandDone(cmd))).then_some(())
+        });
         let woken = tokio::select! {
-            () = noted => true,
+            n = noted => n.is_some(),
             () = tokio::time::sleep(std::time::Duration::from_millis(500)) => false,
         };
         if let Some(r) = sbx_store::commands::collect(&state.pool, cmd).await? {
@@ -992,7 +981,7 @@ pub async fn sandbox_logs(
     let s = sbx_store::sandboxes::get(&state.pool, project, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
-    if s.kind != "container" {
+    if s.kind != SandboxKind::Container {
         return Err(ApiError::State {
             code: "not_a_container",
             detail: format!(
@@ -1007,7 +996,7 @@ pub async fn sandbox_logs(
     let after = last_event_id(&req);
     let stream = follow_log(state, id.into(), after, move |state, _| async move {
         match sbx_store::sandboxes::get(&state.pool, project, id).await {
-            Ok(Some(s)) if matches!(s.state.as_str(), "terminated" | "failed") => {
+            Ok(Some(s)) if s.state.is_ended() => {
                 let data = serde_json::json!({"state": s.state, "reason": s.state_reason, "detail": s.state_detail})
                     .to_string();
                 Tail::End(sse_event("end", "end", &data).to_vec())

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use sbx_core::sandbox::{SandboxKind, SandboxState};
 use sbx_limits::billing::Resource;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -148,12 +149,12 @@ pub async fn usage(
     for st in sbx_store::usage::stretches(&state.pool, project, from, to).await? {
         for (d, secs) in by_day(st.from, st.to) {
             let a = cells.entry((st.sandbox_id.to_string(), d)).or_default();
-            if st.state == "paused" {
+            if st.state == SandboxState::Paused {
                 let gib = st.snapshot_bytes.unwrap_or(0) as f64 / f64::from(1u32 << 30);
                 a.paused_seconds += secs;
                 a.storage_gib_seconds += gib * secs;
                 a.charge("storage", prices.cost(&Resource::Storage, gib, secs));
-            } else if st.kind == "interpreter" {
+            } else if st.kind == SandboxKind::Interpreter {
                 // Containers' running time is in the samples; interpreters' is exact here.
                 let cores = f64::from(st.cpu_millis) / 1000.0;
                 let gib = st.memory_bytes as f64 / f64::from(1u32 << 30);

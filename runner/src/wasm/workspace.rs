@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use sbx_core::exec::{InputFile, OutputFile};
 use sbx_limits::exec::{MAX_OUTPUT_FILES, MAX_OUTPUT_FILES_BYTES};
-use sbx_store::exec::{InputFile, OutputFile};
 use sha2::{Digest, Sha256};
 
 /// Deepest folder nesting read back; deeper files are not returned.
