@@ -16,7 +16,7 @@ use sbx_core::{Backend, BackendError, Control};
 use sbx_limits::billing::Prices;
 use sbx_limits::{ExecLimits, RatePolicy};
 use sbx_runner::container::ContainerBackend;
-use sbx_runner::sandboxes::{ContainerHost, HostConfig};
+use sbx_runner::container::host::{ContainerHost, HostConfig};
 use sbx_runner::{CancellationToken, WasmBackend, WasmConfig};
 use sbx_runner::{SessionError, SessionOptions, Worker, WorkerConfig};
 use sbx_store::Pool;

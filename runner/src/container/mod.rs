@@ -12,8 +12,11 @@
 //!   request with the isolation settings.
 //! - [`exec`]: commands inside a running container: the in-container kill at the time limit
 //!   and the output caps.
+//! - [`host`]: container sandboxes on this runner ([`host::ContainerHost`]): placement,
+//!   lifecycle, commands, logs, the meter, job artifacts, copies of paused folders.
 
 pub mod exec;
+pub mod host;
 pub mod spec;
 
 use std::io;

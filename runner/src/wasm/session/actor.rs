@@ -1,0 +1,355 @@
+//! The actor that owns one session's interpreter: it takes the session's calls one at a time,
+//! runs each as a turn under its limits, and reads back what the call left.
+
+use std::collections::HashMap;
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use sbx_core::exec::{CellOutcome, CellSpec, ExecStatus, OutputFile, Usage};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wasmtime::{Instance, Store};
+
+use crate::wasm::pipes::{CappedPipe, OutputLimitExceeded};
+use crate::wasm::workspace::{output_file, read_back, read_capped, scan};
+use crate::wasm::{DeadlinePassed, Guest, turn};
+use sbx_core::OutputStream;
+
+use super::folders::{SessionDir, write_input};
+use super::{Command, HOUSEKEEPING_TIMEOUT, SessionError, SessionOptions, Sessions, host, json};
+
+/// Most bytes of figures returned by one call.
+pub(super) const MAX_FIGURE_BYTES: u64 = 16 << 20;
+
+pub(super) struct Deadline {
+    pub(super) base: Instant,
+    pub(super) at_us: AtomicU64,
+}
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Self {
+            base: Instant::now(),
+            at_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Deadline {
+    pub(super) fn set(&self, after: Duration) -> Instant {
+        let at = Instant::now() + after;
+        let us = (at - self.base).as_micros() as u64;
+        self.at_us.store(us.max(1), Ordering::Relaxed);
+        at
+    }
+
+    pub(super) fn clear(&self) {
+        self.at_us.store(0, Ordering::Relaxed);
+    }
+
+    pub(super) fn passed(&self) -> bool {
+        let at = self.at_us.load(Ordering::Relaxed);
+        at != 0 && self.base.elapsed().as_micros() as u64 >= at
+    }
+}
+
+/// A session's interpreter.
+pub(super) struct Live {
+    pub(super) store: Store<Guest>,
+    pub(super) instance: Option<Instance>,
+    pub(super) stdout: CappedPipe,
+    pub(super) stderr: CappedPipe,
+    pub(super) deadline: Arc<Deadline>,
+}
+
+/// How a turn ended.
+pub(super) enum Ending {
+    Returned(wasmtime::Result<i32>),
+    DeadlineWait,
+    Cancelled,
+}
+
+impl Live {
+    /// Run `source` as one turn, stopping it at `deadline`, or when `cancel` fires.
+    pub(super) async fn run(
+        &mut self,
+        source: &str,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Ending {
+        let Some(instance) = self.instance else {
+            return Ending::Returned(Err(wasmtime::format_err!("no interpreter")));
+        };
+        let deadline = self.deadline.set(timeout);
+        let call = turn(&mut self.store, &instance, source);
+        tokio::pin!(call);
+        let ending = tokio::select! {
+            r = &mut call => Ending::Returned(r),
+            () = tokio::time::sleep_until(deadline.into()) => Ending::DeadlineWait,
+            () = cancel.cancelled() => Ending::Cancelled,
+        };
+        self.deadline.clear();
+        ending
+    }
+
+    /// A turn of the host's own, which must succeed; returns the `out.json` it wrote.
+    pub(super) async fn housekeeping(
+        &mut self,
+        source: &str,
+        what: &str,
+    ) -> Result<(), SessionError> {
+        self.stdout.reset(64 << 10);
+        self.stderr.reset(64 << 10);
+        let ending = self
+            .run(source, HOUSEKEEPING_TIMEOUT, &CancellationToken::new())
+            .await;
+        let err = String::from_utf8_lossy(&self.stderr.take()).into_owned();
+        match ending {
+            Ending::Returned(Ok(0)) => {}
+            Ending::Returned(Ok(v)) => {
+                return Err(host(format!("{what}: status {v}: {err}")));
+            }
+            Ending::Returned(Err(e)) => return Err(host(format!("{what}: {e:#}: {err}"))),
+            _ => {
+                return Err(host(format!(
+                    "{what}: it took over {HOUSEKEEPING_TIMEOUT:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The actor owning one session's interpreter.
+pub(super) struct Actor {
+    pub(super) sessions: Arc<Sessions>,
+    pub(super) options: SessionOptions,
+    pub(super) dir: SessionDir,
+    pub(super) live: Option<Live>,
+    pub(super) busy: Arc<AtomicBool>,
+    pub(super) closed: CancellationToken,
+}
+
+impl Actor {
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(command) = rx.recv().await {
+            match command {
+                Command::Cell(spec, cancel, reply) => {
+                    self.busy.store(true, Ordering::Relaxed);
+                    let outcome = self.cell(spec, cancel).await;
+                    self.busy.store(false, Ordering::Relaxed);
+                    let _ = reply.send(outcome);
+                }
+                Command::Pause(reply) => {
+                    let snapshot = match self.live.as_mut() {
+                        Some(live) => self.sessions.snapshot(live, &self.dir).await,
+                        None => match self.sessions.fresh(&self.options, &self.dir).await {
+                            Ok(mut live) => self.sessions.snapshot(&mut live, &self.dir).await,
+                            Err(e) => Err(e),
+                        },
+                    };
+                    let paused = snapshot.is_ok();
+                    let _ = reply.send(snapshot);
+                    if paused {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) async fn cell(
+        &mut self,
+        spec: CellSpec,
+        cancel: CancellationToken,
+    ) -> Result<CellOutcome, SessionError> {
+        let started = Instant::now();
+        for f in &spec.files {
+            write_input(&self.dir.workspace(), &f.path, &f.content)?;
+        }
+        let before: HashMap<String, (u64, Option<SystemTime>)> = scan(&self.dir.workspace())
+            .map_err(host)?
+            .into_iter()
+            .map(|(p, m)| (p, (m.len(), m.modified().ok())))
+            .collect();
+        let mut reset_note = None;
+        if self.live.is_none() {
+            self.live = Some(self.sessions.fresh(&self.options, &self.dir).await?);
+            reset_note = Some("the interpreter had been reset by an earlier call".to_owned());
+        }
+        let live = self.live.as_mut().expect("live");
+        live.stdout.reset(spec.output_limit_bytes as usize);
+        live.stderr.reset(spec.output_limit_bytes as usize);
+        live.store.data_mut().limiter.refused = false;
+        if let Some(dir) = self.dir.out_dir() {
+            let _ = fs::remove_dir_all(dir);
+        }
+        let source = format!("__import__('_sbx_session').cell({})", json(&spec.code));
+        let ending = {
+            let _foreground = self.sessions.foreground.enter();
+            if self.sessions.foreground.background.load(Ordering::SeqCst) > 0 {
+                self.sessions.engine.increment_epoch();
+            }
+            // The caller hanging up or the session closing both stop the call.
+            let stop = CancellationToken::new();
+            let (caller, closed, stopper) = (cancel.clone(), self.closed.clone(), stop.clone());
+            let watch = tokio::spawn(async move {
+                tokio::select! {
+                    () = caller.cancelled() => {}
+                    () = closed.cancelled() => {}
+                }
+                stopper.cancel();
+            });
+            let ending = live
+                .run(&source, Duration::from_millis(spec.timeout_ms), &stop)
+                .await;
+            watch.abort();
+            ending
+        };
+        let wall = started.elapsed();
+        let limiter = &live.store.data().limiter;
+        let (memory_refused, memory_peak) = (limiter.refused, limiter.peak);
+        let memory_now = live
+            .instance
+            .and_then(|i| i.get_memory(&mut live.store, "memory"))
+            .map_or(0, |m| m.data_size(&live.store));
+        let stdout = live.stdout.take();
+        let stderr = live.stderr.take();
+        let mut truncated = Vec::new();
+        if live.stdout.truncated() {
+            truncated.push(OutputStream::Stdout.as_str().to_owned());
+        }
+        if live.stderr.truncated() {
+            truncated.push(OutputStream::Stderr.as_str().to_owned());
+        }
+        let out = self.dir.read_out();
+        let (mut status, mut message, reset) = match ending {
+            Ending::Returned(Ok(0)) => match out.as_ref().and_then(|o| o["status"].as_i64()) {
+                Some(0) => (ExecStatus::Succeeded, None, false),
+                Some(_) => (ExecStatus::Failed, None, false),
+                None => (
+                    ExecStatus::Error,
+                    Some("the session did not report how the call ended".to_owned()),
+                    true,
+                ),
+            },
+            Ending::Returned(Ok(v)) => (
+                ExecStatus::Error,
+                Some(format!("the session's turn ended with status {v}")),
+                true,
+            ),
+            Ending::DeadlineWait => (ExecStatus::Timeout, Some(timeout(spec.timeout_ms)), true),
+            Ending::Cancelled => (
+                ExecStatus::Cancelled,
+                Some("the call was cancelled".to_owned()),
+                true,
+            ),
+            Ending::Returned(Err(e)) => {
+                if e.downcast_ref::<DeadlinePassed>().is_some() {
+                    (ExecStatus::Timeout, Some(timeout(spec.timeout_ms)), true)
+                } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
+                    (ExecStatus::OutputLimit, None, true)
+                } else {
+                    (
+                        ExecStatus::Failed,
+                        Some(crate::wasm::describe_trap(&e)),
+                        true,
+                    )
+                }
+            }
+        };
+        if !truncated.is_empty() {
+            status = ExecStatus::OutputLimit;
+            message = Some(format!(
+                "output passed the limit of {} bytes per stream; the call was stopped",
+                spec.output_limit_bytes
+            ));
+        } else if memory_refused && status != ExecStatus::Succeeded {
+            status = ExecStatus::MemoryLimit;
+            message = Some(format!(
+                "the call needed more than the session's memory limit of {} MiB",
+                self.options.memory_bytes >> 20
+            ));
+        }
+        if reset {
+            // The guest was stopped mid-way: its interpreter may hold half-made objects or
+            // locks. A fresh one replaces it now, so the next call does not pay for it.
+            self.live = None;
+            let note = "the interpreter was restarted: variables and imports from earlier calls \
+                        are gone; files under /workspace remain";
+            message = Some(match message {
+                Some(m) => format!("{m}; {note}"),
+                None => note.to_owned(),
+            });
+            if !self.closed.is_cancelled() {
+                match self.sessions.fresh(&self.options, &self.dir).await {
+                    Ok(live) => self.live = Some(live),
+                    Err(e) => tracing::warn!(error = %e, "a session could not be restarted"),
+                }
+            }
+        } else if let Some(note) = reset_note {
+            message = Some(note);
+        }
+        let figures = out
+            .as_ref()
+            .map(|o| self.read_figures(o))
+            .unwrap_or_default();
+        let result = out
+            .as_ref()
+            .and_then(|o| o["result"].as_str().map(str::to_owned));
+        let changed = scan(&self.dir.workspace())
+            .map_err(host)?
+            .into_iter()
+            .filter(|(p, m)| before.get(p) != Some(&(m.len(), m.modified().ok())))
+            .map(|(p, m)| (p, m.len()));
+        let (files, files_omitted) =
+            read_back(&self.dir.workspace(), changed, |_, _| false).map_err(host)?;
+        Ok(CellOutcome {
+            status,
+            result,
+            stdout: sbx_core::exec::output_text(&stdout),
+            stderr: sbx_core::exec::output_text(&stderr),
+            truncated,
+            files,
+            files_omitted,
+            figures,
+            reset,
+            message,
+            duration_ms: crate::wasm::millis(started.elapsed()),
+            usage: Usage {
+                wall_ms: crate::wasm::millis(wall),
+                memory_peak_bytes: memory_peak.max(memory_now) as u64,
+            },
+        })
+    }
+
+    pub(super) fn read_figures(&self, out: &serde_json::Value) -> Vec<OutputFile> {
+        let Some(dir) = self.dir.out_dir() else {
+            return Vec::new();
+        };
+        let mut total = 0u64;
+        let mut figures = Vec::new();
+        for name in out["figures"].as_array().into_iter().flatten() {
+            let Some(name) = name.as_str() else { continue };
+            if name.contains('/') || !name.ends_with(".png") {
+                continue;
+            }
+            let Ok(bytes) = read_capped(&dir.join(name), MAX_FIGURE_BYTES - total) else {
+                continue;
+            };
+            total += bytes.len() as u64;
+            figures.push(output_file(name.to_owned(), bytes));
+            if total >= MAX_FIGURE_BYTES {
+                break;
+            }
+        }
+        let _ = fs::remove_dir_all(dir);
+        figures
+    }
+}
+
+fn timeout(ms: u64) -> String {
+    format!("the call ran past its time limit of {ms} ms and was stopped")
+}

@@ -1,0 +1,386 @@
+//! Code-interpreter sessions: one live CPython instance per session, kept between calls, so
+//! imports and variables carry over; paused into a self-contained snapshot that any runner can
+//! restore.
+//!
+//! A session starts from the same pre-initialised runtime as an exec ([`super::preinit`]),
+//! instantiated copy-on-write, and installs its half of the protocol ([`SESSION_PY`]) in a
+//! first turn. Each call is one more turn. A session is an actor: a task on the guest threads
+//! owns the instance and takes its calls one at a time, so one session's calls are serialised.
+//!
+//! A call stopped mid-way (wall time, output cap, a trap) leaves the interpreter in no known
+//! state: the session is restarted from the runtime, its files kept, and the call's outcome
+//! says so (`reset`).
+//!
+//! # Snapshots
+//! A pause reads the instance's state through the exports the runtime carries for it: the
+//! mutable globals, and the linear memory's pages that differ from the runtime's own image (the
+//! rest is the module itself). The session's files (`/workspace`, `/tmp`) go along. The whole is
+//! compressed (zstd), named with the runtime it was taken from and checksummed: a snapshot from
+//! another runtime, or a damaged one, is refused, never half-restored. A resume instantiates
+//! the runtime, grows the memory to its saved size, writes the saved pages back and sets the
+//! globals. Descriptors the guest opened itself do not survive a pause (the host's side of
+//! them is gone): [`SESSION_PY`] closes the runtime's own (matplotlib's fonts) before one.
+//!
+//! # Layout
+//! - this module: the registry of live sessions ([`Sessions`]), how one is opened, called,
+//!   paused and closed.
+//! - [`actor`]: the task that owns one session's interpreter and runs its calls.
+//! - [`image`]: the snapshot image of a paused session: encode, decode, restore.
+//! - [`folders`]: a session's host folders and the files handed into them.
+
+mod actor;
+mod folders;
+mod image;
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sbx_core::exec::{CellOutcome, CellSpec};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use wasmtime::{Engine, InstancePre, Memory, Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+
+use super::pipes::CappedPipe;
+use super::{DeadlinePassed, Foreground, Guest, MemoryLimiter, PythonFiles, python_wasi};
+use sbx_core::{BackendError, OutputStream};
+
+use actor::{Actor, Deadline, Live};
+use folders::SessionDir;
+use image::Image;
+
+/// The guest half of the protocol, installed as the module `_sbx_session`.
+pub const SESSION_PY: &str = include_str!("session.py");
+
+/// The first turn of every interpreter: installs [`SESSION_PY`] and starts it with `env` (a
+/// JSON object, which is a Python literal) and the cap on a result's length.
+fn init_turn(env: &str, result_cap: u64) -> String {
+    format!(
+        "import sys, types\n\
+         _m = types.ModuleType('_sbx_session')\n\
+         _m.__file__ = '<sbx session>'\n\
+         exec(compile({src}, '<sbx session>', 'exec'), _m.__dict__)\n\
+         sys.modules['_sbx_session'] = _m\n\
+         _m.start({env}, {result_cap})\n",
+        src = json(SESSION_PY)
+    )
+}
+
+/// How long the first turn and the pre-pause turn may take.
+const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a session is made with.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Its linear memory limit, in bytes.
+    pub memory_bytes: u64,
+    /// Environment variables, set in `os.environ` when the interpreter starts.
+    pub env: Vec<(String, String)>,
+}
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No such session is live on this runner.
+    #[error("the session is not live on this runner")]
+    NotLive,
+    /// The snapshot cannot be restored: damaged or truncated.
+    #[error("the snapshot cannot be restored: {0}")]
+    BadSnapshot(String),
+    /// The snapshot was taken with another Python runtime: a runner with that runtime (during
+    /// an upgrade, an older one) can restore it; this one cannot.
+    #[error("{0}")]
+    OtherRuntime(String),
+    /// The caller's input cannot be used (a file path that crosses a link or a file the code
+    /// made in its way).
+    #[error("{0}")]
+    BadInput(String),
+    /// The runtime failed.
+    #[error(transparent)]
+    Runner(#[from] BackendError),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
+
+enum Command {
+    Cell(CellSpec, CancellationToken, Reply<CellOutcome>),
+    Pause(Reply<Vec<u8>>),
+}
+
+struct Handle {
+    tx: mpsc::Sender<Command>,
+    last_used: Arc<Mutex<Instant>>,
+    busy: Arc<AtomicBool>,
+    /// Fired when the session is closed: a call running in it stops at once.
+    closed: CancellationToken,
+}
+
+/// The sessions of one backend and what they are made from.
+pub(super) struct Sessions {
+    engine: Engine,
+    pre: InstancePre<Guest>,
+    runtime_key: String,
+    files: PythonFiles,
+    root: PathBuf,
+    foreground: Arc<Foreground>,
+    /// An untouched instance of the runtime: what a snapshot's memory is a diff against. Made
+    /// at the first pause.
+    pristine: tokio::sync::OnceCell<Mutex<(Store<Guest>, Memory)>>,
+    /// Opens one at a time: a session's folder is made afresh only while it is not live.
+    opening: tokio::sync::Mutex<()>,
+    live: Mutex<HashMap<uuid::Uuid, Handle>>,
+}
+
+impl Sessions {
+    /// Sessions on `engine` from `pre` (the runtime keyed `runtime_key`), their folders under
+    /// `root`.
+    pub(super) fn new(
+        engine: Engine,
+        pre: InstancePre<Guest>,
+        runtime_key: String,
+        files: PythonFiles,
+        root: PathBuf,
+        foreground: Arc<Foreground>,
+    ) -> Result<Self, BackendError> {
+        let runtime = |e: &dyn std::fmt::Display| BackendError::Runtime(format!("sessions: {e:#}"));
+        if pre.module().get_export("__wizer_global_0").is_none() {
+            return Err(runtime(
+                &"the runtime does not export its globals; rebuild it (sbx prepare)",
+            ));
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(|e| runtime(&e))?;
+        Ok(Self {
+            engine,
+            pre,
+            runtime_key,
+            files,
+            root,
+            foreground,
+            pristine: tokio::sync::OnceCell::new(),
+            opening: tokio::sync::Mutex::new(()),
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The untouched instance of the runtime, made on first use.
+    async fn pristine(&self) -> Result<&Mutex<(Store<Guest>, Memory)>, SessionError> {
+        self.pristine
+            .get_or_try_init(|| async {
+                let mut store = Store::new(
+                    &self.engine,
+                    Guest {
+                        wasi: WasiCtxBuilder::new().build_p1(),
+                        limiter: MemoryLimiter::new(usize::MAX),
+                    },
+                );
+                let instance = self
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| host(format!("instantiating the runtime: {e:#}")))?;
+                let memory = instance
+                    .get_memory(&mut store, "memory")
+                    .ok_or_else(|| host("the runtime exports no memory"))?;
+                Ok(Mutex::new((store, memory)))
+            })
+            .await
+    }
+
+    /// Start session `id`: a fresh interpreter, or the one `snapshot` holds. Starting one that
+    /// is already live does nothing.
+    pub(super) async fn open(
+        self: &Arc<Self>,
+        id: uuid::Uuid,
+        options: SessionOptions,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<(), SessionError> {
+        let _opening = self.opening.lock().await;
+        if self.live.lock().expect("sessions lock").contains_key(&id) {
+            return Ok(());
+        }
+        let dir = SessionDir::create(&self.root, id).map_err(host)?;
+        let live = match snapshot {
+            None => self.fresh(&options, &dir).await?,
+            Some(bytes) => {
+                let image = Image::decode(&bytes, &self.runtime_key)?;
+                drop(bytes);
+                image.write_files(&dir).map_err(host)?;
+                self.restore(&options, &dir, &image).await?
+            }
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let handle = Handle {
+            tx,
+            last_used: Arc::new(Mutex::new(Instant::now())),
+            busy: Arc::new(AtomicBool::new(false)),
+            closed: CancellationToken::new(),
+        };
+        let busy = handle.busy.clone();
+        let closed = handle.closed.clone();
+        self.live.lock().expect("sessions lock").insert(id, handle);
+        let actor = Actor {
+            sessions: self.clone(),
+            options,
+            dir,
+            live: Some(live),
+            busy,
+            closed,
+        };
+        tokio::spawn(actor.run(rx));
+        Ok(())
+    }
+
+    /// Run `spec` in session `id`, after any call already queued on it.
+    pub(super) async fn cell(
+        &self,
+        id: uuid::Uuid,
+        spec: CellSpec,
+        cancel: CancellationToken,
+    ) -> Result<CellOutcome, SessionError> {
+        let tx = {
+            let map = self.live.lock().expect("sessions lock");
+            let h = map.get(&id).ok_or(SessionError::NotLive)?;
+            *h.last_used.lock().expect("last-used lock") = Instant::now();
+            h.tx.clone()
+        };
+        let (reply, answer) = oneshot::channel();
+        tx.send(Command::Cell(spec, cancel, reply))
+            .await
+            .map_err(|_| SessionError::NotLive)?;
+        let outcome = answer.await.map_err(|_| SessionError::NotLive)?;
+        if let Some(h) = self.live.lock().expect("sessions lock").get(&id) {
+            *h.last_used.lock().expect("last-used lock") = Instant::now();
+        }
+        outcome
+    }
+
+    /// Pause session `id`: its snapshot, and the session is no longer live here.
+    pub(super) async fn pause(&self, id: uuid::Uuid) -> Result<Vec<u8>, SessionError> {
+        let tx = self
+            .live
+            .lock()
+            .expect("sessions lock")
+            .get(&id)
+            .ok_or(SessionError::NotLive)?
+            .tx
+            .clone();
+        let (reply, answer) = oneshot::channel();
+        tx.send(Command::Pause(reply))
+            .await
+            .map_err(|_| SessionError::NotLive)?;
+        let snapshot = answer.await.map_err(|_| SessionError::NotLive)?;
+        if snapshot.is_ok() {
+            self.live.lock().expect("sessions lock").remove(&id);
+        }
+        snapshot
+    }
+
+    /// End session `id` here, if it is live: its instance and files go.
+    pub(super) fn close(&self, id: uuid::Uuid) -> bool {
+        match self.live.lock().expect("sessions lock").remove(&id) {
+            Some(h) => {
+                h.closed.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The live sessions, least recently used first, with how long each has been idle and
+    /// whether a call runs in it now.
+    pub(super) fn live(&self) -> Vec<(uuid::Uuid, Duration, bool)> {
+        let map = self.live.lock().expect("sessions lock");
+        let mut all: Vec<_> = map
+            .iter()
+            .map(|(id, h)| {
+                (
+                    *id,
+                    h.last_used.lock().expect("last-used lock").elapsed(),
+                    h.busy.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        all.sort_by_key(|l| std::cmp::Reverse(l.1));
+        all
+    }
+
+    fn store(&self, options: &SessionOptions, dir: &SessionDir) -> Result<Live, SessionError> {
+        let stdout = CappedPipe::new(0, OutputStream::Stdout, None);
+        let stderr = CappedPipe::new(0, OutputStream::Stderr, None);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.allow_blocking_current_thread(true)
+            .stdin(MemoryInputPipe::new(Vec::new()))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone());
+        python_wasi(&mut wasi, &self.files, dir.workspace(), dir.tmp())
+            .map_err(|e| host(format!("{e:#}")))?;
+        let mut store = Store::new(
+            &self.engine,
+            Guest {
+                wasi: wasi.build_p1(),
+                limiter: MemoryLimiter::new(options.memory_bytes as usize),
+            },
+        );
+        store.limiter(|g| &mut g.limiter);
+        let deadline = Arc::new(Deadline::default());
+        let guest_deadline = deadline.clone();
+        store.epoch_deadline_callback(move |_| {
+            if guest_deadline.passed() {
+                Err(DeadlinePassed.into())
+            } else {
+                // Hand the thread back every tick, so the deadline and cancel futures are polled.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        Ok(Live {
+            store,
+            instance: None,
+            stdout,
+            stderr,
+            deadline,
+        })
+    }
+
+    async fn fresh(
+        &self,
+        options: &SessionOptions,
+        dir: &SessionDir,
+    ) -> Result<Live, SessionError> {
+        let mut live = self.store(options, dir)?;
+        let instance = self
+            .pre
+            .instantiate_async(&mut live.store)
+            .await
+            .map_err(|e| host(format!("instantiating the runtime: {e:#}")))?;
+        live.instance = Some(instance);
+        let env: serde_json::Map<String, serde_json::Value> = options
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().into()))
+            .collect();
+        let source = init_turn(&serde_json::to_string(&env).expect("strings"), 1 << 20);
+        live.housekeeping(&source, "starting the interpreter")
+            .await?;
+        Ok(live)
+    }
+}
+
+pub(super) fn host(e: impl std::fmt::Display) -> SessionError {
+    SessionError::Runner(BackendError::Host(e.to_string()))
+}
+
+/// `s` as a Python string literal (a JSON string is one).
+fn json(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
+}
