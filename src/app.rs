@@ -7,114 +7,20 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use std::time::Duration;
 
+use sbx_api::ApiConfig;
 use sbx_api::admission::QueueCaps;
-use sbx_api::interpreters::{HostError, InterpreterConfig, Interpreters, SessionHost};
-use sbx_api::{ApiConfig, BoxFuture, ExecError, Executor};
-use sbx_core::exec::{CellOutcome, CellSpec};
-use sbx_core::exec::{ExecOutcome, ExecSpec};
-use sbx_core::{Backend, BackendError, Control};
+use sbx_limits::RatePolicy;
 use sbx_limits::billing::Prices;
-use sbx_limits::{ExecLimits, RatePolicy};
 use sbx_runner::container::ContainerBackend;
 use sbx_runner::container::host::{ContainerHost, HostConfig};
 use sbx_runner::{CancellationToken, WasmBackend, WasmConfig};
-use sbx_runner::{SessionError, SessionOptions, Worker, WorkerConfig};
+use sbx_runner::{Worker, WorkerConfig};
+use sbx_sandboxes::{Sandboxes, SandboxesConfig};
 use sbx_store::Pool;
 use sbx_store::notify::Notes;
 use sbx_store::seal::Sealer;
 
 use crate::Settings;
-
-/// The embedded runner's backend, as the API's executor.
-struct EmbeddedRunner(Arc<WasmBackend>);
-
-impl Executor for EmbeddedRunner {
-    fn exec(
-        &self,
-        spec: ExecSpec,
-        limits: ExecLimits,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'_, Result<ExecOutcome, ExecError>> {
-        Box::pin(async move {
-            self.0
-                .run(
-                    spec,
-                    limits,
-                    Control {
-                        cancel,
-                        ..Control::default()
-                    },
-                )
-                .await
-                .map_err(|e| match e {
-                    BackendError::InvalidModule(m) => ExecError::InvalidModule(m),
-                    BackendError::ShuttingDown => ExecError::Unavailable(e.to_string()),
-                    BackendError::Runtime(_) | BackendError::Host(_) => {
-                        ExecError::Internal(e.to_string())
-                    }
-                })
-        })
-    }
-
-    fn interactive(&self) -> Box<dyn Send> {
-        Box::new(self.0.interactive())
-    }
-}
-
-impl SessionHost for EmbeddedRunner {
-    fn open(
-        &self,
-        id: uuid::Uuid,
-        memory_bytes: u64,
-        env: Vec<(String, String)>,
-        snapshot: Option<Vec<u8>>,
-    ) -> BoxFuture<'_, Result<(), HostError>> {
-        let options = SessionOptions { memory_bytes, env };
-        Box::pin(async move {
-            self.0
-                .session_open(id, options, snapshot)
-                .await
-                .map_err(host_error)
-        })
-    }
-
-    fn cell(
-        &self,
-        id: uuid::Uuid,
-        spec: CellSpec,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'_, Result<CellOutcome, HostError>> {
-        Box::pin(async move {
-            self.0
-                .session_cell(id, spec, cancel)
-                .await
-                .map_err(host_error)
-        })
-    }
-
-    fn pause(&self, id: uuid::Uuid) -> BoxFuture<'_, Result<Vec<u8>, HostError>> {
-        Box::pin(async move { self.0.session_pause(id).await.map_err(host_error) })
-    }
-
-    fn close(&self, id: uuid::Uuid) -> bool {
-        self.0.session_close(id)
-    }
-
-    fn live(&self) -> Vec<(uuid::Uuid, Duration, bool)> {
-        self.0.sessions_live()
-    }
-}
-
-fn host_error(e: SessionError) -> HostError {
-    match e {
-        SessionError::NotLive => HostError::NotLive,
-        SessionError::BadSnapshot(m) => HostError::BadSnapshot(m),
-        SessionError::OtherRuntime(m) => HostError::Unavailable(m),
-        SessionError::BadInput(m) => HostError::BadInput(m),
-        SessionError::Runner(BackendError::ShuttingDown) => HostError::Unavailable(e.to_string()),
-        SessionError::Runner(e) => HostError::Internal(e.to_string()),
-    }
-}
 
 /// The key secrets kept in the database are sealed with: `SBX_SECRET_KEY`, else the key file
 /// in the data folder, made (0600) on first use.
@@ -252,8 +158,8 @@ pub struct Application {
     server: actix_web::dev::Server,
     runner: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
     webhooks: (CancellationToken, tokio::task::JoinHandle<()>),
-    interpreters: (
-        Arc<Interpreters>,
+    sandboxes: (
+        Arc<Sandboxes>,
         CancellationToken,
         tokio::task::JoinHandle<()>,
     ),
@@ -366,29 +272,29 @@ impl Application {
             ));
             (stop, handle)
         };
-        let embedded = Arc::new(EmbeddedRunner(backend));
-        let interpreters = Arc::new(Interpreters::new(
+        // Sessions live in this process's wasm backend, beside its execs.
+        let sandboxes = Arc::new(Sandboxes::new(
             pool.clone(),
             notes.clone(),
-            embedded.clone(),
-            InterpreterConfig {
+            backend.clone(),
+            SandboxesConfig {
                 max_live: settings.max_live_sessions.max(1),
                 max_open_per_project: settings.max_sandboxes_per_project,
-                ..InterpreterConfig::default()
+                ..SandboxesConfig::default()
             },
         ));
-        let interpreters = {
+        let sandboxes = {
             let stop = CancellationToken::new();
-            let handle = tokio::spawn(interpreters.clone().run(notes.clone(), stop.clone()));
-            (interpreters, stop, handle)
+            let handle = tokio::spawn(sandboxes.clone().run(notes.clone(), stop.clone()));
+            (sandboxes, stop, handle)
         };
         let server = sbx_api::serve(
             listener,
             pool.clone(),
             notes,
             sbx_api::Wiring {
-                executor: embedded,
-                interpreters: interpreters.0.clone(),
+                backend,
+                sandboxes: sandboxes.0.clone(),
                 prices: prices(settings)?,
                 sealer: sealer(settings)?,
             },
@@ -400,7 +306,7 @@ impl Application {
             server,
             runner,
             webhooks,
-            interpreters,
+            sandboxes,
         })
     }
 
@@ -424,9 +330,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         // Live interpreters are paused into the database, so a restart resumes them.
-        self.interpreters.1.cancel();
-        let _ = self.interpreters.2.await;
-        self.interpreters.0.shutdown().await;
+        self.sandboxes.1.cancel();
+        let _ = self.sandboxes.2.await;
+        self.sandboxes.0.shutdown().await;
         self.webhooks.0.cancel();
         let _ = self.webhooks.1.await;
         if let Some((stop, handle)) = self.runner {

@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`settings`]: every setting, with its unit, default and `SBX_*` variable.
-//! - [`app`]: [`Application::build`] and the adapter from the runner to the API's executor.
+//! - [`app`]: [`Application::build`]: the store, the runner's backends, the sandbox lifecycle
+//!   and the API wired into one process.
 //! - [`cli`]: the `sbx exec` client and the `sbx admin` commands.
 
 pub mod app;

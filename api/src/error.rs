@@ -276,6 +276,41 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<sbx_core::BackendError> for ApiError {
+    fn from(e: sbx_core::BackendError) -> Self {
+        use sbx_core::BackendError as B;
+        match e {
+            B::InvalidModule(m) => Self::invalid("invalid_module", "module_b64", m),
+            B::ShuttingDown => Self::Unavailable(e.to_string()),
+            B::Runtime(_) | B::Host(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<sbx_sandboxes::SandboxError> for ApiError {
+    fn from(e: sbx_sandboxes::SandboxError) -> Self {
+        use sbx_sandboxes::SandboxError as S;
+        let state = |code, e: S| Self::State {
+            code,
+            detail: e.to_string(),
+        };
+        match e {
+            S::NotFound => Self::NotFound(e.to_string()),
+            S::Ended(_) => state("sandbox_ended", e),
+            S::PausedByOwner => state("sandbox_paused", e),
+            S::Pending => state("sandbox_pending", e),
+            S::SnapshotMissing(_) => state("snapshot_missing", e),
+            S::SnapshotCorrupt(_) => state("snapshot_corrupt", e),
+            S::SnapshotTooLarge(_) => state("snapshot_too_large", e),
+            S::NotAnInterpreter => Self::invalid("invalid_request", "code", e.to_string()),
+            S::BadPath(m) => Self::invalid("invalid_path", "files", m),
+            S::Unavailable(m) => Self::Unavailable(m),
+            S::Internal(m) => Self::Internal(m),
+            S::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<sbx_store::StoreError> for ApiError {
     fn from(e: sbx_store::StoreError) -> Self {
         match e {
@@ -337,4 +372,73 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 /// The answer for a method a route does not take.
 pub async fn method_not_allowed() -> HttpResponse {
     ApiError::MethodNotAllowed.error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError as _;
+    use sbx_sandboxes::SandboxError as S;
+
+    use super::*;
+
+    #[test]
+    fn every_sandbox_error_has_its_status_code_and_field() {
+        let cases = [
+            (S::NotFound, 404, "not_found", None),
+            (S::Ended("x".into()), 409, "sandbox_ended", None),
+            (S::PausedByOwner, 409, "sandbox_paused", None),
+            (S::Pending, 409, "sandbox_pending", None),
+            (
+                S::SnapshotMissing("x".into()),
+                409,
+                "snapshot_missing",
+                None,
+            ),
+            (
+                S::SnapshotCorrupt("x".into()),
+                409,
+                "snapshot_corrupt",
+                None,
+            ),
+            (
+                S::SnapshotTooLarge("x".into()),
+                409,
+                "snapshot_too_large",
+                None,
+            ),
+            (S::NotAnInterpreter, 422, "invalid_request", Some("code")),
+            (S::BadPath("x".into()), 422, "invalid_path", Some("files")),
+            (S::Unavailable("x".into()), 503, "unavailable", None),
+            (S::Internal("x".into()), 500, "internal", None),
+            (
+                S::Store(sbx_store::StoreError::Unavailable("down".into())),
+                503,
+                "unavailable",
+                None,
+            ),
+        ];
+        for (e, status, code, field) in cases {
+            let what = format!("{e:?}");
+            let api = ApiError::from(e);
+            assert_eq!(api.status_code().as_u16(), status, "{what}");
+            assert_eq!(api.code(), code, "{what}");
+            assert_eq!(api.problem().field.as_deref(), field, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_backend_that_never_ran_the_code_says_why() {
+        use sbx_core::BackendError as B;
+        let cases = [
+            (B::InvalidModule("bad".into()), 422, "invalid_module"),
+            (B::ShuttingDown, 503, "unavailable"),
+            (B::Runtime("x".into()), 500, "internal"),
+            (B::Host("x".into()), 500, "internal"),
+        ];
+        for (e, status, code) in cases {
+            let api = ApiError::from(e);
+            assert_eq!(api.status_code().as_u16(), status);
+            assert_eq!(api.code(), code);
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! The sbx HTTP API (actix-web). Handlers validate, call the [`Executor`] the binary wires in
-//! (the runner's backend, which this crate does not depend on), and record jobs through
-//! `sbx-store`.
+//! The sbx HTTP API (actix-web). Handlers validate, run execs on the `sbx_core::Backend` the
+//! binary wires in (the runner's, which this crate does not depend on), ask the sandbox
+//! lifecycle (`sbx-sandboxes`) for sandboxes, and record jobs through `sbx-store`.
 //!
 //! # Layout
 //! - [`error`]: [`ApiError`] and RFC 9457 problem bodies; extractor error handlers.
@@ -9,7 +9,6 @@
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
-//! - [`interpreters`]: code-interpreter sandboxes: live sessions and their database state.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`webhooks`]: the sender of signed job-ended announcements to `callback_url`s.
@@ -18,70 +17,21 @@ pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod error;
-pub mod interpreters;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
 pub mod webhooks;
 
-use std::future::Future;
 use std::net::TcpListener;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, middleware, web};
-use sbx_core::exec::{ExecOutcome, ExecSpec};
-use sbx_limits::{ExecLimits, RatePolicy};
+use sbx_limits::RatePolicy;
 use sbx_store::Pool;
-use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
-
-/// A boxed future, as object-safe traits return them.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Why an exec could not be run (the code never ran).
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    /// The caller's module is not valid (422 `invalid_module`).
-    #[error("{0}")]
-    InvalidModule(String),
-    /// The runner is shutting down or saturated (503).
-    #[error("{0}")]
-    Unavailable(String),
-    /// Our fault (500).
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> Self {
-        match e {
-            ExecError::InvalidModule(m) => ApiError::invalid("invalid_module", "module_b64", m),
-            ExecError::Unavailable(m) => ApiError::Unavailable(m),
-            ExecError::Internal(m) => ApiError::Internal(m),
-        }
-    }
-}
-
-/// What runs execs for the API: the embedded runner's backend, wired in by the binary.
-pub trait Executor: Send + Sync {
-    /// Run `spec` under `limits` now, stopping early if `cancel` fires.
-    fn exec(
-        &self,
-        spec: ExecSpec,
-        limits: ExecLimits,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'_, Result<ExecOutcome, ExecError>>;
-
-    /// Interactive work starts: background work on this host yields to it until the returned
-    /// guard drops. Nothing by default.
-    fn interactive(&self) -> Box<dyn Send> {
-        Box::new(())
-    }
-}
 
 /// Settings of the API itself.
 #[derive(Debug, Clone)]
@@ -99,7 +49,7 @@ pub struct AppState {
     /// The database.
     pub pool: Pool,
     /// Runs execs.
-    pub executor: Arc<dyn Executor>,
+    pub backend: Arc<dyn sbx_core::Backend>,
     /// Per-key rate limits.
     pub limiter: rate_limit::KeyLimiter,
     /// Per-project exec concurrency.
@@ -110,8 +60,8 @@ pub struct AppState {
     pub notes: sbx_store::notify::Notes,
     /// Caps on queued work.
     pub queue_caps: admission::QueueCaps,
-    /// Code-interpreter sandboxes.
-    pub interpreters: Arc<interpreters::Interpreters>,
+    /// The sandbox lifecycle.
+    pub sandboxes: Arc<sbx_sandboxes::Sandboxes>,
     /// Prices, for the usage report.
     pub prices: Arc<sbx_limits::billing::Prices>,
     /// Seals secrets kept in the database.
@@ -121,9 +71,9 @@ pub struct AppState {
 /// What `serve` wires into the handlers besides the database.
 pub struct Wiring {
     /// Runs execs.
-    pub executor: Arc<dyn Executor>,
-    /// Code-interpreter sandboxes.
-    pub interpreters: Arc<interpreters::Interpreters>,
+    pub backend: Arc<dyn sbx_core::Backend>,
+    /// The sandbox lifecycle.
+    pub sandboxes: Arc<sbx_sandboxes::Sandboxes>,
     /// Prices, for the usage report.
     pub prices: sbx_limits::billing::Prices,
     /// Seals secrets kept in the database.
@@ -141,13 +91,13 @@ pub fn serve(
 ) -> std::io::Result<actix_web::dev::Server> {
     let state = web::Data::new(AppState {
         pool,
-        executor: wiring.executor,
+        backend: wiring.backend,
         limiter: rate_limit::KeyLimiter::new(config.rate),
         admission: admission::ExecSlots::default(),
         metrics: telemetry::Metrics::install(),
         notes,
         queue_caps: config.queue_caps,
-        interpreters: wiring.interpreters,
+        sandboxes: wiring.sandboxes,
         prices: Arc::new(wiring.prices),
         sealer: wiring.sealer,
     });

@@ -86,6 +86,12 @@ pub trait Backend: Send + Sync {
         limits: ExecLimits,
         control: Control,
     ) -> BoxFuture<'_, Result<ExecOutcome, BackendError>>;
+
+    /// Interactive work starts (someone waits on the answer): background work on this backend
+    /// yields to it until the returned guard drops. Nothing by default.
+    fn interactive(&self) -> Box<dyn Send> {
+        Box::new(())
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //!   one parser each.
 //! - [`backend`]: the [`Backend`] trait a runner's way of running code implements, how a run is
 //!   steered ([`Control`]) and the output it streams ([`LogChunk`]).
+//! - [`session`]: the [`SessionHost`] trait where code-interpreter sessions live, and its
+//!   errors.
 //!
 //! With the `openapi` feature, the types the HTTP API shows derive `utoipa::ToSchema`.
 
@@ -20,10 +22,12 @@ pub mod exec;
 pub mod ids;
 pub mod notes;
 pub mod sandbox;
+pub mod session;
 
 pub use backend::{
     Backend, BackendError, BackendKind, BoxFuture, Control, LogChunk, LogSink, OutputStream,
 };
+pub use session::{LiveSession, SessionError, SessionHost, SessionOptions};
 
 /// A name that is not one of a vocabulary's (a state, a kind, a reason, a status): what a
 /// `FromStr` of this crate's enums answers for text it does not know.

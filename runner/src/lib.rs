@@ -24,7 +24,6 @@ pub mod snapshot;
 pub mod wasm;
 pub mod worker;
 
-pub use wasm::session::{SessionError, SessionOptions};
 pub use wasm::{WasmBackend, WasmConfig};
 pub use worker::{Worker, WorkerConfig};
 

@@ -385,16 +385,20 @@ pub async fn exec(
         .admission
         .try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;
     // Someone waits on this answer: queued work on this host steps aside until it is sent.
-    let _interactive = state.executor.interactive();
+    let _interactive = state.backend.interactive();
     let job_id = JobId::new();
     let started_at = Utc::now();
     let language = checked.spec.program.language();
     // A client that hangs up cancels its exec: dropping this handler drops the guard.
     let cancel = CancellationToken::new();
     let _cancel_on_drop = cancel.clone().drop_guard();
+    let control = sbx_core::Control {
+        cancel,
+        ..sbx_core::Control::default()
+    };
     let outcome = state
-        .executor
-        .exec(checked.spec, checked.limits, cancel)
+        .backend
+        .run(checked.spec, checked.limits, control)
         .await?;
     metrics::counter!("sbx_execs_total", "status" => outcome.status.as_str()).increment(1);
     metrics::histogram!("sbx_exec_duration_seconds").record(outcome.duration_ms / 1e3);

@@ -362,7 +362,7 @@ pub async fn cancel_job(
         // A container job ends when its sandbox does: the runner records it `cancelled`.
         Some(sandbox) => {
             state
-                .interpreters
+                .sandboxes
                 .terminate(caller.0.project_id, sandbox)
                 .await?;
         }

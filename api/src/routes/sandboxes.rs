@@ -1,6 +1,6 @@
 //! Sandboxes: `POST /v1/sandboxes` creates one; `GET` lists and reads them; `…/pause`,
 //! `…/resume`, `…/timeout` and `DELETE` move them through their states; `…/exec` runs code in
-//! one. Image `code-interpreter` is a persistent Python interpreter ([`crate::interpreters`]).
+//! one. Image `code-interpreter` is a persistent Python interpreter ((`sbx_sandboxes`)).
 //! Another project's sandbox is a 404, exactly as one that does not exist.
 
 use std::collections::BTreeMap;
@@ -298,7 +298,7 @@ pub async fn create_sandbox(
         Err(e) => return raced(&state, &caller, &idempotency, e).await,
     };
     let running = state
-        .interpreters
+        .sandboxes
         .start(created, r.env.into_iter().collect())
         .await?;
     metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Interpreter.as_str())
@@ -309,7 +309,7 @@ pub async fn create_sandbox(
 /// Room for one more open sandbox in the caller's project, or 429.
 pub async fn open_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     let open = sbx_store::sandboxes::open_count(&state.pool, caller.0.project_id).await?;
-    let cap = state.interpreters.config().max_open_per_project;
+    let cap = state.sandboxes.config().max_open_per_project;
     if open >= cap {
         return Err(ApiError::QueueFull {
             project: true,
@@ -395,7 +395,7 @@ async fn create_container(
     metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Container.as_str())
         .increment(1);
     let placed = state
-        .interpreters
+        .sandboxes
         .await_placement(created, PLACEMENT_WAIT)
         .await?;
     Ok(HttpResponse::Created().json(SandboxView::from(placed)))
@@ -624,7 +624,7 @@ pub async fn delete_sandbox(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let s = state
-        .interpreters
+        .sandboxes
         .terminate(caller.0.project_id, sandbox_id(&id)?)
         .await?;
     Ok(HttpResponse::Ok().json(SandboxView::from(s)))
@@ -646,7 +646,7 @@ pub async fn pause_sandbox(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let s = state
-        .interpreters
+        .sandboxes
         .pause(caller.0.project_id, sandbox_id(&id)?)
         .await?;
     Ok(HttpResponse::Ok().json(SandboxView::from(s)))
@@ -667,7 +667,7 @@ pub async fn resume_sandbox(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let s = state
-        .interpreters
+        .sandboxes
         .resume(caller.0.project_id, sandbox_id(&id)?)
         .await?;
     Ok(HttpResponse::Ok().json(SandboxView::from(s)))
@@ -699,7 +699,7 @@ pub async fn set_timeout(
 ) -> Result<HttpResponse, ApiError> {
     let t = rules::timeout_s(Some(body.timeout_s)).map_err(limit_error)?;
     let s = state
-        .interpreters
+        .sandboxes
         .extend(caller.0.project_id, sandbox_id(&id)?, t as i32)
         .await?;
     Ok(HttpResponse::Ok().json(SandboxView::from(s)))
@@ -820,7 +820,7 @@ pub async fn exec_in_sandbox(
         output_limit_bytes,
     };
     let outcome = state
-        .interpreters
+        .sandboxes
         .exec(caller.0.project_id, id, spec, cancel)
         .await?;
     metrics::counter!("sbx_sandbox_calls_total", "status" => outcome.status.as_str()).increment(1);

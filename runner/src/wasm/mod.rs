@@ -47,7 +47,13 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::pipes::{CappedPipe, OutputLimitExceeded};
 use self::workspace::Workspaces;
-use sbx_core::{Backend, BackendError, BackendKind, BoxFuture, Control, OutputStream};
+use sbx_core::exec::{CellOutcome, CellSpec};
+use sbx_core::ids::SandboxId;
+use sbx_core::{
+    Backend, BackendError, BackendKind, BoxFuture, Control, LiveSession, OutputStream,
+    SessionError, SessionHost, SessionOptions,
+};
+use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 
@@ -407,8 +413,8 @@ impl WasmBackend {
     /// Run `f` on the guest threads and wait for it.
     async fn on_guest_threads<T: Send + 'static>(
         &self,
-        f: impl Future<Output = Result<T, session::SessionError>> + Send + 'static,
-    ) -> Result<T, session::SessionError> {
+        f: impl Future<Output = Result<T, SessionError>> + Send + 'static,
+    ) -> Result<T, SessionError> {
         let rt = self.runtime.as_ref().ok_or(BackendError::ShuttingDown)?;
         rt.spawn(f).await.map_err(|e| {
             if e.is_cancelled() {
@@ -419,31 +425,6 @@ impl WasmBackend {
         })?
     }
 
-    /// Start code-interpreter session `id` here: a fresh interpreter, or the one `snapshot`
-    /// (from [`WasmBackend::session_pause`], on any runner) holds. Nothing if it is live.
-    pub async fn session_open(
-        &self,
-        id: uuid::Uuid,
-        options: session::SessionOptions,
-        snapshot: Option<Vec<u8>>,
-    ) -> Result<(), session::SessionError> {
-        let sessions = self.sessions.clone();
-        self.on_guest_threads(async move { sessions.open(id, options, snapshot).await })
-            .await
-    }
-
-    /// Run a cell in live session `id`, after the calls queued before it.
-    pub async fn session_cell(
-        &self,
-        id: uuid::Uuid,
-        spec: sbx_core::exec::CellSpec,
-        cancel: tokio_util::sync::CancellationToken,
-    ) -> Result<sbx_core::exec::CellOutcome, session::SessionError> {
-        let sessions = self.sessions.clone();
-        self.on_guest_threads(async move { sessions.cell(id, spec, cancel).await })
-            .await
-    }
-
     /// Mark interactive work in progress until the guard drops: background guests (queued
     /// jobs) step aside meanwhile, as they do while an interactive exec runs. An API request
     /// holds it from arrival to answer, so that its own CPU work (HTTP, database) does not
@@ -451,22 +432,50 @@ impl WasmBackend {
     pub fn interactive(&self) -> ForegroundGuard {
         self.inner.enter_foreground()
     }
+}
 
-    /// Pause live session `id`: its snapshot; it is no longer live here.
-    pub async fn session_pause(&self, id: uuid::Uuid) -> Result<Vec<u8>, session::SessionError> {
+/// Code-interpreter sessions live in this backend, on its guest threads. A snapshot taken by
+/// [`SessionHost::pause`] here restores on any runner with the same Python runtime.
+impl SessionHost for WasmBackend {
+    fn open(
+        &self,
+        id: SandboxId,
+        options: SessionOptions,
+        snapshot: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<(), SessionError>> {
         let sessions = self.sessions.clone();
-        self.on_guest_threads(async move { sessions.pause(id).await })
-            .await
+        Box::pin(self.on_guest_threads(async move { sessions.open(id.0, options, snapshot).await }))
     }
 
-    /// End session `id` here, if it is live. Whether it was.
-    pub fn session_close(&self, id: uuid::Uuid) -> bool {
-        self.sessions.close(id)
+    fn cell(
+        &self,
+        id: SandboxId,
+        spec: CellSpec,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<CellOutcome, SessionError>> {
+        let sessions = self.sessions.clone();
+        Box::pin(self.on_guest_threads(async move { sessions.cell(id.0, spec, cancel).await }))
     }
 
-    /// The live sessions, least recently used first: (id, idle for, running a call now).
-    pub fn sessions_live(&self) -> Vec<(uuid::Uuid, Duration, bool)> {
-        self.sessions.live()
+    fn pause(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>> {
+        let sessions = self.sessions.clone();
+        Box::pin(self.on_guest_threads(async move { sessions.pause(id.0).await }))
+    }
+
+    fn close(&self, id: SandboxId) -> bool {
+        self.sessions.close(id.0)
+    }
+
+    fn live(&self) -> Vec<LiveSession> {
+        self.sessions
+            .live()
+            .into_iter()
+            .map(|(id, idle, busy)| LiveSession {
+                id: SandboxId(id),
+                idle,
+                busy,
+            })
+            .collect()
     }
 }
 
@@ -545,6 +554,10 @@ impl Backend for WasmBackend {
                 }
             })?
         })
+    }
+
+    fn interactive(&self) -> Box<dyn Send> {
+        Box::new(WasmBackend::interactive(self))
     }
 }
 

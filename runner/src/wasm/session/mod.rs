@@ -50,6 +50,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use super::pipes::CappedPipe;
 use super::{DeadlinePassed, Foreground, Guest, MemoryLimiter, PythonFiles, python_wasi};
 use sbx_core::{BackendError, OutputStream};
+use sbx_core::{SessionError, SessionOptions};
 
 use actor::{Actor, Deadline, Live};
 use folders::SessionDir;
@@ -74,37 +75,6 @@ fn init_turn(env: &str, result_cap: u64) -> String {
 
 /// How long the first turn and the pre-pause turn may take.
 const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a session is made with.
-#[derive(Debug, Clone)]
-pub struct SessionOptions {
-    /// Its linear memory limit, in bytes.
-    pub memory_bytes: u64,
-    /// Environment variables, set in `os.environ` when the interpreter starts.
-    pub env: Vec<(String, String)>,
-}
-
-/// Why a session operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// No such session is live on this runner.
-    #[error("the session is not live on this runner")]
-    NotLive,
-    /// The snapshot cannot be restored: damaged or truncated.
-    #[error("the snapshot cannot be restored: {0}")]
-    BadSnapshot(String),
-    /// The snapshot was taken with another Python runtime: a runner with that runtime (during
-    /// an upgrade, an older one) can restore it; this one cannot.
-    #[error("{0}")]
-    OtherRuntime(String),
-    /// The caller's input cannot be used (a file path that crosses a link or a file the code
-    /// made in its way).
-    #[error("{0}")]
-    BadInput(String),
-    /// The runtime failed.
-    #[error(transparent)]
-    Runner(#[from] BackendError),
-}
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 

@@ -1,0 +1,36 @@
+//! The sandbox lifecycle of sbx: create, wait for placement, exec, pause, resume, timeout and
+//! terminate, for both kinds of sandbox, over `sbx-store` and a `SessionHost` (`sbx-core`). The
+//! API's routes call [`Sandboxes`]; refusals and failures are [`SandboxError`]s.
+//!
+//! Code-interpreter sessions: the database's view of each session and the live interpreters
+//! this process holds, kept in step.
+//!
+//! A running session is live in exactly one process, its holder (`sandboxes.holder`). A call
+//! that reaches the holder runs with no database round trip: the holder knows its sessions'
+//! projects and deadlines. A call that reaches another process moves the session there: the
+//! holder is asked (NOTIFY) to pause it, and this process resumes it from the snapshot. A paused
+//! session resumes in whichever process next needs it.
+//!
+//! Once a second each process: terminates sandboxes whose timeout passed (in the database, so
+//! this holds across restarts; holders hear of it by NOTIFY), pauses its sessions idle past
+//! their idle time, reports its live sessions (so a crashed holder's sessions are failed, not
+//! left "running"), and writes their call counts. At most `max_live` sessions are live per
+//! process; opening one more pauses the least recently used. A graceful shutdown pauses every
+//! live session, so a restart loses nothing.
+//!
+//! # Layout
+//! - [`lifecycle`]: the service, [`Sandboxes`]: what the API asks of a sandbox.
+//! - [`sessions`]: code-interpreter sessions moving between processes, and making room.
+//! - [`upkeep`]: the once-a-second sweep, notes, shutdown.
+//! - [`error`]: [`SandboxError`], each variant with its HTTP status.
+
+pub mod error;
+pub mod lifecycle;
+pub mod sessions;
+pub mod upkeep;
+
+pub use error::SandboxError;
+pub use lifecycle::{Sandboxes, SandboxesConfig};
+
+/// Result alias of this crate.
+pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
