@@ -96,25 +96,28 @@ async fn cancel_stops_a_running_job_at_once_and_a_queued_one_before_it_runs() {
     .assert_problem(404, "not_found");
 }
 
+/// POST `body` to `path` with Idempotency-Key `key`: the status and the JSON answer.
+async fn post_with_key(app: &TestApp, path: &str, body: &'static str, key: &str) -> (u16, Value) {
+    let mut res = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(&app.key)
+        .insert_header(("idempotency-key", key))
+        .content_type("application/json")
+        .send_body(body)
+        .await
+        .unwrap();
+    let bytes = res.body().await.unwrap();
+    (
+        res.status().as_u16(),
+        serde_json::from_slice::<Value>(&bytes).unwrap(),
+    )
+}
+
 #[actix_web::test]
 async fn idempotency_keys_make_one_job() {
     let app = spawn_app().await;
-    let send = |body: &'static str, key: &'static str| {
-        let req = app
-            .client
-            .post(format!("{}/v1/jobs", app.base))
-            .bearer_auth(&app.key)
-            .insert_header(("idempotency-key", key))
-            .content_type("application/json");
-        async move {
-            let mut res = req.send_body(body).await.unwrap();
-            let bytes = res.body().await.unwrap();
-            (
-                res.status().as_u16(),
-                serde_json::from_slice::<Value>(&bytes).unwrap(),
-            )
-        }
-    };
+    let send = |body, key| post_with_key(&app, "/v1/jobs", body, key);
     let body = r#"{"language": "python", "code": "print('once')"}"#;
     let (s1, first) = send(body, "k-1").await;
     let (s2, second) = send(body, "k-1").await;
@@ -130,6 +133,34 @@ async fn idempotency_keys_make_one_job() {
     assert_ne!(fresh["id"], first["id"]);
     let jobs = app.get("/v1/jobs").await;
     assert_eq!(jobs.body["data"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn idempotency_keys_make_one_batch() {
+    let app = spawn_app().await;
+    let send = |body, key| post_with_key(&app, "/v1/batches", body, key);
+    let body = r#"{"items": [{"id": "a", "code": "print(1)"}, {"id": "b", "code": "print(2)"}]}"#;
+    let (s1, first) = send(body, "b-1").await;
+    let (s2, second) = send(body, "b-1").await;
+    assert_eq!((s1, s2), (202, 200), "{second}");
+    assert_eq!(
+        first["id"], second["id"],
+        "same key and body: the same batch"
+    );
+    assert_eq!(second["total"], 2);
+    let (s3, other) = send(r#"{"items": [{"id": "a", "code": "print(3)"}]}"#, "b-1").await;
+    assert_eq!(
+        (s3, other["code"].as_str(), other["field"].as_str()),
+        (422, Some("idempotency_key_reused"), Some("Idempotency-Key"))
+    );
+    let (s4, fresh) = send(body, "b-2").await;
+    assert_eq!(s4, 202);
+    assert_ne!(fresh["id"], first["id"]);
+    // Two batches of two items were queued, not three.
+    let done = wait_batch(&app, first["id"].as_str().unwrap()).await;
+    assert_eq!(done["total"], 2);
+    let jobs = app.get("/v1/jobs?limit=100").await;
+    assert_eq!(jobs.body["data"].as_array().unwrap().len(), 4);
 }
 
 /// Queue Python `code` as a job: its id.

@@ -6,9 +6,11 @@
 //! - [`error`]: [`ApiError`] and RFC 9457 problem bodies; extractor error handlers.
 //! - [`auth`]: the `/v1` middleware (key lookup, rate limit) and the [`auth::Caller`] extractor.
 //! - [`body`]: bodies read by hand (for idempotency hashes) with the extractor's checks.
+//! - [`idempotency`]: what a creating POST that repeats an `Idempotency-Key` answers.
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
+//! - [`sse`]: Server-Sent Events for log streams: encoding, resuming, following a log.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`webhooks`]: the sender of signed job-ended announcements to `callback_url`s.
@@ -17,9 +19,11 @@ pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod idempotency;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod sse;
 pub mod telemetry;
 pub mod webhooks;
 

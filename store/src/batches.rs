@@ -9,20 +9,49 @@ use crate::{Pool, Result};
 use sbx_core::ids::{ApiKeyId, BatchId, JobId, ProjectId};
 use sbx_core::notes::CANCEL as CHANNEL_CANCEL;
 
-/// Insert the batch row (its items are queued with [`crate::queue::enqueue`] in the same `tx`).
+/// Insert the batch row (its items are queued with [`crate::queue::enqueue`] in the same `tx`),
+/// with the request's Idempotency-Key and the SHA-256 of its body when it has one. A key this
+/// project used already is [`crate::StoreError::Duplicate`].
 pub async fn create(
     tx: &Transaction<'_>,
     batch: BatchId,
     project: ProjectId,
     key: ApiKeyId,
     total: i32,
+    idempotency: Option<&(String, Vec<u8>)>,
 ) -> Result<()> {
     tx.execute(
-        "insert into batches (batch_id, project_id, api_key_id, total) values ($1, $2, $3, $4)",
-        &[&batch.0, &project.0, &key.0, &total],
+        "insert into batches (batch_id, project_id, api_key_id, total, idempotency_key, request_hash)
+         values ($1, $2, $3, $4, $5, $6)",
+        &[
+            &batch.0,
+            &project.0,
+            &key.0,
+            &total,
+            &idempotency.map(|i| i.0.as_str()),
+            &idempotency.map(|i| i.1.as_slice()),
+        ],
     )
     .await?;
     Ok(())
+}
+
+/// The batch `project` created with Idempotency-Key `key`, with that request's body hash.
+pub async fn by_idempotency_key(
+    pool: &Pool,
+    project: ProjectId,
+    key: &str,
+) -> Result<Option<(BatchId, Option<Vec<u8>>)>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "select batch_id, request_hash from batches
+             where project_id = $1 and idempotency_key = $2",
+            &[&project.0, &key],
+        )
+        .await?;
+    row.map(|r| Ok((BatchId(r.try_get("batch_id")?), r.try_get("request_hash")?)))
+        .transpose()
 }
 
 /// Whether `project` has a batch `batch`.

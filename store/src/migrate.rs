@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "remote_containers",
         include_str!("../../migrations/V9__remote_containers.sql"),
     ),
+    (
+        10,
+        "batch_idempotency",
+        include_str!("../../migrations/V10__batch_idempotency.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

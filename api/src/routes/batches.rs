@@ -125,12 +125,15 @@ fn view(id: BatchId, s: sbx_store::batches::Summary) -> BatchView {
 
 /// Queue a batch of exec items.
 #[utoipa::path(post, path = "/v1/batches", tag = "batches", security(("api_key" = [])), request_body = BatchRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same batch; another body: 422")),
     responses(
         (status = 202, description = "Queued", body = BatchView),
+        (status = 200, description = "An earlier request with this Idempotency-Key made this batch (as it is now)", body = BatchView),
         (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many items, or an item over its caps", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An item asks for something invalid (`field` names it)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another request with this Idempotency-Key is still being made", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An item asks for something invalid (`field` names it), or an Idempotency-Key is reused with another body", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limit or the project's queue cap; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The queue is full; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -140,6 +143,13 @@ pub async fn create_batch(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let idempotency = crate::body::idempotency(&req, &body)?;
+    if let Some((key, hash)) = &idempotency
+        && let Some(existing) =
+            crate::idempotency::replay(made_with(&state, &caller, key).await?, hash, |r| r)?
+    {
+        return Ok(existing);
+    }
     let request: BatchRequest = crate::body::json(&req, &body)?;
     if request.items.is_empty() {
         return Err(ApiError::invalid(
@@ -203,32 +213,56 @@ pub async fn create_batch(
     let total = jobs.len() as i32;
     // The connection goes back to the pool before the summary asks for one: a request holding
     // one while it waits for a second deadlocks the pool once as many arrive at once.
-    {
-        let mut client = state
-            .pool
-            .get()
-            .await
-            .map_err(sbx_store::StoreError::from)?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(sbx_store::StoreError::from)?;
+    let inserted: Result<(), sbx_store::StoreError> = async {
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
         sbx_store::batches::create(
             &tx,
             batch_id,
             caller.0.project_id,
             caller.0.api_key_id,
             total,
+            idempotency.as_ref(),
         )
         .await?;
         sbx_store::queue::enqueue(&tx, caller.0.project_id, caller.0.api_key_id, &jobs).await?;
-        tx.commit().await.map_err(sbx_store::StoreError::from)?;
+        Ok(tx.commit().await?)
+    }
+    .await;
+    match (inserted, &idempotency) {
+        (Ok(()), _) => {}
+        (Err(sbx_store::StoreError::Duplicate { .. }), Some((key, hash))) => {
+            // Another request with the same Idempotency-Key won the race.
+            let found = made_with(&state, &caller, key).await?;
+            return crate::idempotency::replay(found, hash, |r| r)?
+                .ok_or_else(crate::idempotency::in_flight);
+        }
+        (Err(e), _) => return Err(e.into()),
     }
     metrics::counter!("sbx_jobs_queued_total").increment(jobs.len() as u64);
     let summary = sbx_store::batches::summary(&state.pool, caller.0.project_id, batch_id)
         .await?
         .ok_or_else(|| ApiError::Internal("a batch vanished after its insert".into()))?;
     Ok(HttpResponse::Accepted().json(view(batch_id, summary)))
+}
+
+/// What Idempotency-Key `key` made in the caller's project: that batch as it is now (200), with
+/// the SHA-256 of the body it came with.
+async fn made_with(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+) -> Result<Option<(HttpResponse, Option<Vec<u8>>)>, ApiError> {
+    let project = caller.0.project_id;
+    let Some((id, hash)) =
+        sbx_store::batches::by_idempotency_key(&state.pool, project, key).await?
+    else {
+        return Ok(None);
+    };
+    let summary = sbx_store::batches::summary(&state.pool, project, id)
+        .await?
+        .ok_or_else(|| not_found(&id.to_string()))?;
+    Ok(Some((HttpResponse::Ok().json(view(id, summary)), hash)))
 }
 
 /// The id of the caller's project's batch `id`; a 404 otherwise, whatever the reason.

@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::paging;
+use crate::sse::{Tail, follow_log, had_the_end, last_event_id, sse_event, sse_response};
 
 /// Jobs a page holds when the caller does not say.
 const DEFAULT_PAGE: i64 = 50;
@@ -219,9 +220,9 @@ pub async fn create_job(
             let (key, hash) = idempotency
                 .as_ref()
                 .expect("only idempotency keys are unique");
-            return replay(&state, &caller, key, hash).await?.ok_or_else(|| {
-                ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
-            });
+            return replay(&state, &caller, key, hash)
+                .await?
+                .ok_or_else(crate::idempotency::in_flight);
         }
         Err(e) => return Err(e.into()),
     }
@@ -255,7 +256,7 @@ async fn create_container_job(
             ));
         }
     };
-    let r: crate::routes::sandboxes::CreateSandbox = serde_json::from_value(value)
+    let r: crate::routes::sandboxes::create::CreateSandbox = serde_json::from_value(value)
         .map_err(|e| ApiError::invalid("invalid_request", "body", e.to_string()))?;
     if r.image == crate::routes::sandboxes::CODE_INTERPRETER {
         return Err(ApiError::invalid(
@@ -286,8 +287,8 @@ async fn create_container_job(
         recorded["callback_url"] = url.as_str().into();
     }
     let sandbox =
-        crate::routes::sandboxes::container_sandbox(state, caller, r, idempotency.clone())?;
-    crate::routes::sandboxes::open_room(state, caller).await?;
+        crate::routes::sandboxes::create::container_sandbox(state, caller, r, idempotency.clone())?;
+    crate::routes::sandboxes::create::open_room(state, caller).await?;
     crate::admission::queue_room(state, caller, 1).await?;
     let job_id = JobId::new();
     let job = sbx_store::container_jobs::NewContainerJob {
@@ -309,9 +310,9 @@ async fn create_container_job(
             let (key, hash) = idempotency
                 .as_ref()
                 .expect("only idempotency keys are unique");
-            return replay(state, caller, key, hash).await?.ok_or_else(|| {
-                ApiError::Conflict("a request with this Idempotency-Key is in flight".into())
-            });
+            return replay(state, caller, key, hash)
+                .await?
+                .ok_or_else(crate::idempotency::in_flight);
         }
         Err(e) => return Err(e.into()),
     }
@@ -331,17 +332,10 @@ async fn replay(
     key: &str,
     hash: &[u8],
 ) -> Result<Option<HttpResponse>, ApiError> {
-    match sbx_store::jobs::by_idempotency_key(&state.pool, caller.0.project_id, key).await? {
-        None => Ok(None),
-        Some((job, stored)) if stored.as_deref() == Some(hash) => {
-            Ok(Some(HttpResponse::Ok().json(JobView::from(job))))
-        }
-        Some(_) => Err(ApiError::invalid(
-            "idempotency_key_reused",
-            "Idempotency-Key",
-            "this Idempotency-Key was used with another request body",
-        )),
-    }
+    let found = sbx_store::jobs::by_idempotency_key(&state.pool, caller.0.project_id, key).await?;
+    crate::idempotency::replay(found, hash, |job| {
+        HttpResponse::Ok().json(JobView::from(job))
+    })
 }
 
 /// Cancel a job: a queued job ends now; a running one is stopped within milliseconds.
@@ -377,20 +371,6 @@ pub async fn cancel_job(
 /// Whether a job status is final.
 fn ended(status: &str) -> bool {
     !matches!(status, "queued" | "running")
-}
-
-/// One Server-Sent Event.
-pub fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
-    let mut out = format!("id: {id}\nevent: {event}\n");
-    // Every line break a reader knows (CR, LF, CRLF) starts a `data:` line of its own, so
-    // that no output can pass for a field of the event.
-    for line in data.split("\r\n").flat_map(|l| l.split(['\n', '\r'])) {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push('\n');
-    web::Bytes::from(out)
 }
 
 /// A job's output as Server-Sent Events: `stdout`/`stderr` chunks as the program writes them
@@ -456,121 +436,6 @@ pub async fn job_logs(
     Ok(sse_response(stream))
 }
 
-/// Whether a reconnecting reader already had the stream's `end` event: it is answered 204,
-/// which tells an EventSource to stop reconnecting.
-pub fn had_the_end(req: &HttpRequest) -> bool {
-    req.headers()
-        .get("last-event-id")
-        .is_some_and(|v| v.as_bytes() == b"end")
-}
-
-/// The `Last-Event-ID` a reconnecting log reader sends: the seq it had (0 when none).
-pub fn last_event_id(req: &HttpRequest) -> i32 {
-    req.headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// An event stream as the answer.
-pub fn sse_response(
-    stream: impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> + 'static,
-) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(stream)
-}
-
-/// What a log's owner says when no chunk is new.
-pub enum Tail {
-    /// Still running: wait for more.
-    Open,
-    /// Ended: send these bytes last.
-    End(Vec<u8>),
-    /// Gone (deleted meanwhile): end the stream.
-    Gone,
-}
-
-/// `owner`'s log after chunk `after` as Server-Sent Events (one per chunk, its seq as the
-/// event id), following it as it is written, until `tail` says it ended. Runners write logs
-/// before they end their owner, so a chunk read after the end is the last.
-pub fn follow_log<T, F>(
-    state: web::Data<AppState>,
-    owner: sbx_store::logs::Owner,
-    after: i32,
-    tail: T,
-) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> + 'static
-where
-    T: Fn(web::Data<AppState>, i32) -> F + 'static,
-    F: std::future::Future<Output = Tail>,
-{
-    let id = match owner {
-        sbx_store::logs::Owner::Job(j) => j.0,
-        sbx_store::logs::Owner::Sandbox(s) => s.0,
-    };
-    let notes = state.notes.subscribe();
-    let tail = std::rc::Rc::new(tail);
-    futures_util::stream::unfold(
-        (state, after, notes, false),
-        move |(state, mut seq, mut notes, done)| {
-            let tail = tail.clone();
-            async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    let chunks = match sbx_store::logs::read(&state.pool, owner, seq, 256).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            return Some((
-                                Err(actix_web::error::ErrorServiceUnavailable(e.to_string())),
-                                (state, seq, notes, true),
-                            ));
-                        }
-                    };
-                    if !chunks.is_empty() {
-                        let mut out = Vec::new();
-                        for c in &chunks {
-                            out.extend_from_slice(&sse_event(
-                                &c.seq.to_string(),
-                                c.stream.as_str(),
-                                &c.data,
-                            ));
-                            seq = c.seq;
-                        }
-                        return Some((Ok(web::Bytes::from(out)), (state, seq, notes, false)));
-                    }
-                    match tail(state.clone(), seq).await {
-                        Tail::Gone => return None,
-                        Tail::End(last) => {
-                            if let Ok(more) =
-                                sbx_store::logs::read(&state.pool, owner, seq, 1).await
-                                && !more.is_empty()
-                            {
-                                continue;
-                            }
-                            return Some((Ok(web::Bytes::from(last)), (state, seq, notes, true)));
-                        }
-                        Tail::Open => {}
-                    }
-                    // Wait for this owner's logs or end; poll now and then in case a note was
-                    // lost, and keep idle connections open through proxies.
-                    let wait = sbx_store::notify::next(&mut notes, |n| {
-                        n.concerns_log_of(id).then_some(())
-                    });
-                    tokio::select! {
-                        _ = wait => {}
-                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        },
-    )
-}
-
 /// A file a container job wrote under `/outputs`.
 #[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{path}", tag = "jobs", security(("api_key" = [])),
     params(
@@ -599,18 +464,4 @@ pub async fn job_artifact(
         _ => "application/octet-stream",
     };
     Ok(HttpResponse::Ok().content_type(kind).body(data))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_output_passes_for_a_field_of_its_event() {
-        let e = sse_event("3", "stdout", "50%\revent: end\r\ndata: x\nlast\n");
-        assert_eq!(
-            std::str::from_utf8(&e).unwrap(),
-            "id: 3\nevent: stdout\ndata: 50%\ndata: event: end\ndata: data: x\ndata: last\ndata: \n\n"
-        );
-    }
 }

@@ -53,7 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/sandboxes")
                         .route(web::get().to(sandboxes::list_sandboxes))
-                        .route(web::post().to(sandboxes::create_sandbox)),
+                        .route(web::post().to(sandboxes::create::create_sandbox)),
                 )
                 .service(
                     resource("/sandboxes/{id}")
@@ -62,7 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/sandboxes/{id}/exec")
-                        .route(web::post().to(sandboxes::exec_in_sandbox)),
+                        .route(web::post().to(sandboxes::exec::exec_in_sandbox)),
                 )
                 .service(
                     resource("/sandboxes/{id}/pause")

@@ -1,0 +1,387 @@
+//! `POST /v1/sandboxes`: a code-interpreter started at once, a container checked, sealed and
+//! placed by a runner; the container request rules container jobs share.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use sbx_core::ids::SandboxId;
+use sbx_core::sandbox::SandboxKind;
+use sbx_limits::exec::MIN_MEMORY_MB;
+use sbx_limits::sandbox::{self as rules};
+use sbx_store::sandboxes::NewSandbox;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+use super::{CODE_INTERPRETER, SandboxView, limit_error};
+
+/// A GPU share.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuIn {
+    /// Card model as `GET /v1/gpus` names it, or `any`.
+    #[schema(example = "H100 80GB")]
+    pub r#type: String,
+    /// Whole cards (default 1).
+    pub count: Option<u32>,
+    /// Share of one card: 0.25, 0.5, 0.75 or 1.0 (default); below 1 only with `count` 1.
+    pub fraction: Option<f64>,
+}
+
+/// A sandbox to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSandbox {
+    /// `code-interpreter` (a persistent Python interpreter), or a container image.
+    #[schema(example = "code-interpreter")]
+    pub image: String,
+    /// Memory limit as a quantity: `512Mi` (the interpreter's default), `2Gi`.
+    #[schema(example = "512Mi")]
+    pub memory: Option<String>,
+    /// CPU cores (default 1).
+    pub cpu: Option<f64>,
+    /// A GPU share; container images only.
+    pub gpu: Option<GpuIn>,
+    /// Lifetime in seconds (default 3600, at most 86 400); the sandbox is terminated when it
+    /// passes, running or paused. `POST …/timeout` extends it.
+    pub timeout_s: Option<u64>,
+    /// Pause the interpreter after this many idle seconds (default 300; 0: never). A paused
+    /// interpreter resumes by itself at the next exec.
+    pub idle_timeout_s: Option<u64>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// A container's command (default: a keep-alive, so that `…/exec` runs commands in it).
+    /// When the command exits, the sandbox ends.
+    pub command: Option<Vec<String>>,
+    /// Containers: a network interface besides loopback (default: none).
+    pub network: Option<bool>,
+    /// Credentials for a custom image's registry: kept sealed, passed to Docker, never shown.
+    pub registry: Option<RegistryIn>,
+}
+
+/// Registry credentials for a custom image.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryIn {
+    /// User name.
+    pub username: String,
+    /// Password or token.
+    pub password: String,
+    /// Registry host, when not the image's own.
+    pub server: Option<String>,
+}
+
+/// Create a sandbox. A `code-interpreter` answers once its interpreter is running (a few
+/// milliseconds).
+#[utoipa::path(post, path = "/v1/sandboxes", tag = "sandboxes", security(("api_key" = [])),
+    request_body = CreateSandbox,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same sandbox; another body: 422")),
+    responses(
+        (status = 201, description = "Created: running, or for a container `pending` (no runner has room: see `waiting_for`) or `failed` (e.g. `image_pull_failed`)", body = SandboxView),
+        (status = 200, description = "An earlier request with this Idempotency-Key made this sandbox", body = SandboxView),
+        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A GPU sandbox without a KYC-verified project owner (`kyc_required`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The request asks for something invalid (`invalid_limit`, `invalid_request`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A rate limit or the project's cap on open sandboxes", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database or runner is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency = crate::body::idempotency(&req, &body)?;
+    if let Some((key, hash)) = &idempotency
+        && let Some(existing) = replay(&state, &caller, key, hash).await?
+    {
+        return Ok(existing);
+    }
+    let r: CreateSandbox = crate::body::json(&req, &body)?;
+    if r.image != CODE_INTERPRETER {
+        return create_container(&state, &caller, r, idempotency).await;
+    }
+    if r.gpu.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "gpu",
+            "a code-interpreter runs on CPU; GPU shares are for container images",
+        ));
+    }
+    if r.command.is_some() || r.network.is_some() || r.registry.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "command",
+            "command, network and registry are for container images; a code-interpreter takes \
+             code through POST …/exec and has no network",
+        ));
+    }
+    let limits = &caller.0.limits;
+    let memory = match &r.memory {
+        Some(q) => rules::parse_bytes("memory", q).map_err(limit_error)?,
+        None => rules::DEFAULT_INTERPRETER_MEMORY.min(limits.max_memory_mb << 20),
+    };
+    if memory < MIN_MEMORY_MB << 20 || memory > limits.max_memory_mb << 20 {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "memory",
+            format!(
+                "memory must be from {MIN_MEMORY_MB}Mi to this project's ceiling of {}Mi",
+                limits.max_memory_mb
+            ),
+        ));
+    }
+    let cpu_millis = rules::cpu_millis(r.cpu.unwrap_or(1.0)).map_err(limit_error)?;
+    let timeout_s = rules::timeout_s(r.timeout_s).map_err(limit_error)?;
+    let idle = r.idle_timeout_s.unwrap_or(rules::DEFAULT_IDLE_PAUSE_S);
+    if idle > rules::MAX_TIMEOUT_S {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "idle_timeout_s",
+            format!("must be at most {} seconds", rules::MAX_TIMEOUT_S),
+        ));
+    }
+    crate::routes::exec::check_env(&r.env)?;
+    open_room(&state, &caller).await?;
+    let new = NewSandbox {
+        sandbox_id: SandboxId::new(),
+        project_id: caller.0.project_id,
+        api_key_id: caller.0.api_key_id,
+        image: r.image,
+        kind: SandboxKind::Interpreter,
+        memory_bytes: memory as i64,
+        cpu_millis: cpu_millis as i32,
+        gpu: None,
+        env_keys: r.env.keys().cloned().collect(),
+        command: None,
+        timeout_s: timeout_s as i32,
+        idle_pause_s: (idle > 0).then_some(idle as i32),
+        idempotency: idempotency.clone(),
+        network: false,
+        docker_image: None,
+        registry_auth: None,
+        env_sealed: None,
+    };
+    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
+        Ok(s) => s,
+        Err(e) => return raced(&state, &caller, &idempotency, e).await,
+    };
+    let running = state
+        .sandboxes
+        .start(created, r.env.into_iter().collect())
+        .await?;
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Interpreter.as_str())
+        .increment(1);
+    Ok(HttpResponse::Created().json(SandboxView::from(running)))
+}
+
+/// Room for one more open sandbox in the caller's project, or 429.
+pub async fn open_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let open = sbx_store::sandboxes::open_count(&state.pool, caller.0.project_id).await?;
+    let cap = state.sandboxes.config().max_open_per_project;
+    if open >= cap {
+        return Err(ApiError::QueueFull {
+            project: true,
+            detail: format!(
+                "this project has {open} open sandboxes, its cap; terminate some first"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The answer when inserting a sandbox failed with `e`: another request with the same
+/// Idempotency-Key won the race (its sandbox), or the error.
+async fn raced(
+    state: &AppState,
+    caller: &Caller,
+    idempotency: &Option<(String, Vec<u8>)>,
+    e: sbx_store::StoreError,
+) -> Result<HttpResponse, ApiError> {
+    match (e, idempotency) {
+        (sbx_store::StoreError::Duplicate { .. }, Some((key, hash))) => {
+            replay(state, caller, key, hash)
+                .await?
+                .ok_or_else(crate::idempotency::in_flight)
+        }
+        (e, _) => Err(e.into()),
+    }
+}
+
+/// Longest image reference accepted.
+const MAX_IMAGE_REF: usize = 512;
+/// How long `POST /v1/sandboxes` waits for a container sandbox to run before it answers with
+/// the sandbox still `pending` (and why, in `waiting_for`).
+const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `image` as a Docker reference: a catalog entry's, or the caller's own.
+fn image_reference(image: &str) -> Result<String, ApiError> {
+    if let Some(c) = sbx_limits::catalog::find(image) {
+        return c.image.clone().ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_request",
+                "image",
+                format!("{image:?} is not a container image"),
+            )
+        });
+    }
+    let ok = !image.is_empty()
+        && image.len() <= MAX_IMAGE_REF
+        && image
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"./:_-@".contains(&b))
+        && image
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if !ok {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "image",
+            format!(
+                "{image:?} is neither a catalog image (GET /v1/images) nor an image reference \
+                 such as registry.example.com/team/image:tag"
+            ),
+        ));
+    }
+    Ok(image.to_owned())
+}
+
+/// Create a container sandbox: checked, queued for placement, and awaited until a runner runs
+/// it (or [`PLACEMENT_WAIT`] passes: then it is answered `pending`, with the reason).
+async fn create_container(
+    state: &AppState,
+    caller: &Caller,
+    r: CreateSandbox,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<HttpResponse, ApiError> {
+    let new = container_sandbox(state, caller, r, idempotency.clone())?;
+    open_room(state, caller).await?;
+    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
+        Ok(s) => s,
+        Err(e) => return raced(state, caller, &idempotency, e).await,
+    };
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Container.as_str())
+        .increment(1);
+    let placed = state
+        .sandboxes
+        .await_placement(created, PLACEMENT_WAIT)
+        .await?;
+    Ok(HttpResponse::Created().json(SandboxView::from(placed)))
+}
+
+/// Container sandbox request `r` checked against the caller's project (limits, KYC for GPUs),
+/// its secrets sealed: the row to insert.
+pub fn container_sandbox(
+    state: &AppState,
+    caller: &Caller,
+    r: CreateSandbox,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<NewSandbox, ApiError> {
+    let docker_image = image_reference(&r.image)?;
+    let catalog = sbx_limits::catalog::find(&r.image);
+    let defaults = catalog.map(|c| &c.default_resources);
+    let limits = &caller.0.limits;
+    let memory = match r
+        .memory
+        .clone()
+        .or_else(|| defaults.and_then(|d| d["memory"].as_str().map(str::to_owned)))
+    {
+        Some(q) => rules::parse_bytes("memory", &q).map_err(limit_error)?,
+        None => 1 << 30,
+    };
+    if memory < 16 << 20 || memory > limits.max_memory_mb << 20 {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "memory",
+            format!(
+                "memory must be from 16Mi to this project's ceiling of {}Mi",
+                limits.max_memory_mb
+            ),
+        ));
+    }
+    let cpu = r
+        .cpu
+        .or_else(|| defaults.and_then(|d| d["cpu"].as_f64()))
+        .unwrap_or(1.0);
+    let cpu_millis = rules::cpu_millis(cpu).map_err(limit_error)?;
+    let timeout_s = rules::timeout_s(r.timeout_s).map_err(limit_error)?;
+    if r.idle_timeout_s.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "idle_timeout_s",
+            "idle pauses are for code-interpreter sandboxes",
+        ));
+    }
+    let gpu = match &r.gpu {
+        Some(g) => {
+            let req = rules::GpuRequest {
+                r#type: g.r#type.clone(),
+                count: g.count.unwrap_or(1),
+                fraction: g.fraction.unwrap_or(1.0),
+            };
+            req.check().map_err(limit_error)?;
+            if !caller.0.kyc_verified {
+                return Err(ApiError::Forbidden {
+                    code: "kyc_required",
+                    detail: "GPU sandboxes need the project owner's identity verified (KYC)".into(),
+                });
+            }
+            Some(req)
+        }
+        None => None,
+    };
+    crate::routes::exec::check_env(&r.env)?;
+    if let Some(cmd) = &r.command
+        && (cmd.is_empty()
+            || cmd.len() > sbx_limits::exec::MAX_ARGS
+            || cmd.iter().any(|a| a.contains('\0')))
+    {
+        return Err(ApiError::invalid(
+            "invalid_request",
+            "command",
+            "command must have 1 to 256 arguments without NUL characters",
+        ));
+    }
+    let seal = |v: &serde_json::Value| state.sealer.seal(&serde_json::to_vec(v).expect("json"));
+    Ok(NewSandbox {
+        sandbox_id: SandboxId::new(),
+        project_id: caller.0.project_id,
+        api_key_id: caller.0.api_key_id,
+        image: r.image.clone(),
+        kind: SandboxKind::Container,
+        memory_bytes: memory as i64,
+        cpu_millis: cpu_millis as i32,
+        gpu,
+        env_keys: r.env.keys().cloned().collect(),
+        command: r.command.clone(),
+        timeout_s: timeout_s as i32,
+        idle_pause_s: None,
+        idempotency: idempotency.clone(),
+        network: r.network.unwrap_or(false),
+        docker_image: Some(docker_image),
+        registry_auth: r
+            .registry
+            .as_ref()
+            .map(|a| seal(&serde_json::to_value(a).expect("json"))),
+        env_sealed: (!r.env.is_empty()).then(|| seal(&serde_json::json!(r.env))),
+    })
+}
+
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    hash: &[u8],
+) -> Result<Option<HttpResponse>, ApiError> {
+    let found =
+        sbx_store::sandboxes::by_idempotency_key(&state.pool, caller.0.project_id, key).await?;
+    crate::idempotency::replay(found, hash, |s| {
+        HttpResponse::Ok().json(SandboxView::from(s))
+    })
+}

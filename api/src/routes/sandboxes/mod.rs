@@ -1,0 +1,387 @@
+//! Sandboxes: `POST /v1/sandboxes` creates one; `GET` lists and reads them; `…/pause`,
+//! `…/resume`, `…/timeout` and `DELETE` move them through their states; `…/exec` runs code in
+//! one. Image `code-interpreter` is a persistent Python interpreter ((`sbx_sandboxes`)).
+//! Another project's sandbox is a 404, exactly as one that does not exist.
+
+//!
+//! # Layout
+//! - this module: the views, and reading, pausing, resuming, extending, deleting a sandbox and
+//!   streaming its log.
+//! - [`create`]: `POST /v1/sandboxes` (both kinds) and the container request rules jobs share.
+//! - [`exec`]: `POST /v1/sandboxes/{id}/exec`: code in an interpreter, a command in a container.
+
+pub mod create;
+pub mod exec;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use sbx_core::ids::SandboxId;
+use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
+use sbx_limits::sandbox::{self as rules, SandboxLimitError};
+use sbx_store::sandboxes::Sandbox;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::paging;
+
+/// The catalog name of the persistent Python interpreter.
+pub const CODE_INTERPRETER: &str = "code-interpreter";
+/// Sandboxes a page holds when the caller does not say.
+const DEFAULT_PAGE: i64 = 50;
+/// Most sandboxes a page may hold.
+const MAX_PAGE: i64 = 200;
+
+/// A state change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The new state.
+    #[schema(value_type = String)]
+    pub state: SandboxState,
+    /// Why: `started`, `user`, `idle`, `evicted`, `moved`, `shutdown`, `timeout`,
+    /// `runner_lost`, `snapshot_corrupt`, `snapshot_missing`, …
+    #[schema(value_type = String)]
+    pub reason: StateReason,
+    /// An account, for failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A sandbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SandboxView {
+    /// The id.
+    pub id: SandboxId,
+    /// The image.
+    pub image: String,
+    /// `interpreter` or `container`.
+    #[schema(value_type = String)]
+    pub kind: SandboxKind,
+    /// `pending`, `running`, `paused`, `terminated` or `failed`.
+    #[schema(value_type = String)]
+    pub state: SandboxState,
+    /// Why it is in its state.
+    #[schema(value_type = String)]
+    pub state_reason: StateReason,
+    /// An account of a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_detail: Option<String>,
+    /// Memory limit in bytes.
+    pub memory_bytes: i64,
+    /// CPU cores.
+    pub cpu: f64,
+    /// The GPU share.
+    #[schema(value_type = Option<Object>)]
+    pub gpu: Option<rules::GpuRequest>,
+    /// Names of its environment variables (values are not shown).
+    pub env: Vec<String>,
+    /// A container's command.
+    pub command: Option<Vec<String>>,
+    /// Lifetime in seconds, as last set.
+    pub timeout_s: i32,
+    /// When it is terminated unless extended.
+    pub expires_at: DateTime<Utc>,
+    /// Idle seconds before an automatic pause, if any.
+    pub idle_timeout_s: Option<i32>,
+    /// Size of its snapshot while paused, in bytes.
+    pub snapshot_bytes: Option<i64>,
+    /// Exec calls made in it (counted within about a second).
+    pub calls: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// First time running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Last call or state change.
+    pub last_active_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why a pending sandbox is not placed yet (no runner has the CPU, memory or GPU free).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// The GPU cards and share it holds while placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub gpu_allocation: Option<serde_json::Value>,
+    /// Its state changes, oldest first (on `GET /v1/sandboxes/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+}
+
+impl From<Sandbox> for SandboxView {
+    fn from(s: Sandbox) -> Self {
+        Self {
+            id: s.sandbox_id,
+            image: s.image,
+            kind: s.kind,
+            state: s.state,
+            state_reason: s.state_reason,
+            state_detail: s.state_detail,
+            memory_bytes: s.memory_bytes,
+            cpu: f64::from(s.cpu_millis) / 1000.0,
+            gpu: s.gpu,
+            env: s.env_keys,
+            command: s.command,
+            timeout_s: s.timeout_s,
+            expires_at: s.expires_at,
+            idle_timeout_s: s.idle_pause_s,
+            snapshot_bytes: s.snapshot_bytes,
+            calls: s.calls,
+            created_at: s.created_at,
+            started_at: s.started_at,
+            last_active_at: s.last_active_at,
+            ended_at: s.ended_at,
+            waiting_for: s.waiting_for,
+            gpu_allocation: s.gpu_alloc,
+            events: None,
+        }
+    }
+}
+
+fn limit_error(e: SandboxLimitError) -> ApiError {
+    ApiError::invalid("invalid_limit", e.field(), e.to_string())
+}
+
+fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
+    SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
+}
+
+/// Query of `GET /v1/sandboxes`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only sandboxes in this state.
+    pub state: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of sandboxes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SandboxPage {
+    /// Newest first.
+    pub data: Vec<SandboxView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The project's sandboxes, newest first.
+#[utoipa::path(get, path = "/v1/sandboxes", tag = "sandboxes", security(("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of sandboxes", body = SandboxPage),
+        (status = 400, description = "A bad state, limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_sandboxes(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let wanted = match q.state.as_deref().map(str::parse::<SandboxState>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => {
+            let names: Vec<&str> = SandboxState::ALL.iter().map(|s| s.as_str()).collect();
+            return Err(ApiError::BadRequest(format!(
+                "state must be one of {}",
+                names.join(", ")
+            )));
+        }
+    };
+    let limit = paging::limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let before = paging::uuid_cursor(q.cursor.as_deref())?.map(SandboxId);
+    let rows =
+        sbx_store::sandboxes::list(&state.pool, caller.0.project_id, wanted, before, limit + 1)
+            .await?;
+    let (data, next_cursor) = paging::page(rows, limit, SandboxView::from, |s| s.id);
+    Ok(HttpResponse::Ok().json(SandboxPage { data, next_cursor }))
+}
+
+/// One sandbox, with its state changes.
+#[utoipa::path(get, path = "/v1/sandboxes/{id}", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "The sandbox", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = sandbox_id(&id)?;
+    let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    let events = sbx_store::sandboxes::events(&state.pool, id).await?;
+    let mut view = SandboxView::from(s);
+    view.events = Some(
+        events
+            .into_iter()
+            .map(|e| EventView {
+                at: e.at,
+                state: e.state,
+                reason: e.reason,
+                detail: e.detail,
+            })
+            .collect(),
+    );
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Terminate a sandbox: its interpreter and snapshot are dropped.
+#[utoipa::path(delete, path = "/v1/sandboxes/{id}", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "Terminated (or already ended): the sandbox as it is now", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .sandboxes
+        .terminate(caller.0.project_id, sandbox_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// Pause a sandbox: the interpreter's state is saved and its memory freed. It stays paused
+/// until resumed (an exec does not resume it).
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/pause", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "Paused", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended (`sandbox_ended`) or is starting", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pause_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .sandboxes
+        .pause(caller.0.project_id, sandbox_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// Resume a paused sandbox from its snapshot, on this server.
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/resume", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "Running", body = SandboxView),
+        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended, or its snapshot is missing or damaged (`snapshot_missing`, `snapshot_corrupt`: the sandbox is then failed)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resume_sandbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .sandboxes
+        .resume(caller.0.project_id, sandbox_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// A new lifetime.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutRequest {
+    /// Seconds from now until the sandbox is terminated (1 to 86 400).
+    pub timeout_s: u64,
+}
+
+/// Set a sandbox's timeout to end `timeout_s` from now.
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/timeout", tag = "sandboxes", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    request_body = TimeoutRequest,
+    responses(
+        (status = 200, description = "The new deadline is `expires_at`", body = SandboxView),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "timeout_s out of range", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_timeout(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<TimeoutRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let t = rules::timeout_s(Some(body.timeout_s)).map_err(limit_error)?;
+    let s = state
+        .sandboxes
+        .extend(caller.0.project_id, sandbox_id(&id)?, t as i32)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
+/// A container sandbox's output (its command's stdout and stderr) as Server-Sent Events:
+/// what it wrote so far, over all its placements, then what it writes, until it ends (an
+/// `end` event with its final state). The stream stays open while it is paused. Event ids
+/// count the chunks; `Last-Event-ID` resumes after one.
+#[utoipa::path(get, path = "/v1/sandboxes/{id}/logs", tag = "sandboxes", security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The sandbox id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "An event stream of `stdout` and `stderr` events, then `end`", content_type = "text/event-stream"),
+        (status = 204, description = "The reader already had the `end` event (`Last-Event-ID: end`): no more to come"),
+        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not a container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn sandbox_logs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::sse::{Tail, follow_log, had_the_end, last_event_id, sse_event, sse_response};
+    let id = sandbox_id(&id)?;
+    let project = caller.0.project_id;
+    let s = sbx_store::sandboxes::get(&state.pool, project, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    if s.kind != SandboxKind::Container {
+        return Err(ApiError::State {
+            code: "not_a_container",
+            detail: format!(
+                "logs stream from container sandboxes; this one is a {} sandbox",
+                s.kind
+            ),
+        });
+    }
+    if had_the_end(&req) {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    let after = last_event_id(&req);
+    let stream = follow_log(state, id.into(), after, move |state, _| async move {
+        match sbx_store::sandboxes::get(&state.pool, project, id).await {
+            Ok(Some(s)) if s.state.is_ended() => {
+                let data = serde_json::json!({"state": s.state, "reason": s.state_reason, "detail": s.state_detail})
+                    .to_string();
+                Tail::End(sse_event("end", "end", &data).to_vec())
+            }
+            Ok(Some(_)) => Tail::Open,
+            _ => Tail::Gone,
+        }
+    });
+    Ok(sse_response(stream))
+}

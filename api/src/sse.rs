@@ -1,0 +1,150 @@
+//! Server-Sent Events for log streams (`GET /v1/jobs/{id}/logs`, `GET /v1/sandboxes/{id}/logs`):
+//! encoding an event, resuming from `Last-Event-ID`, and following a job's or a sandbox's log as
+//! it is written until its owner ends.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::AppState;
+
+/// One Server-Sent Event.
+pub fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
+    let mut out = format!("id: {id}\nevent: {event}\n");
+    // Every line break a reader knows (CR, LF, CRLF) starts a `data:` line of its own, so
+    // that no output can pass for a field of the event.
+    for line in data.split("\r\n").flat_map(|l| l.split(['\n', '\r'])) {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    web::Bytes::from(out)
+}
+
+/// Whether a reconnecting reader already had the stream's `end` event: it is answered 204,
+/// which tells an EventSource to stop reconnecting.
+pub fn had_the_end(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("last-event-id")
+        .is_some_and(|v| v.as_bytes() == b"end")
+}
+
+/// The `Last-Event-ID` a reconnecting log reader sends: the seq it had (0 when none).
+pub fn last_event_id(req: &HttpRequest) -> i32 {
+    req.headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An event stream as the answer.
+pub fn sse_response(
+    stream: impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(stream)
+}
+
+/// What a log's owner says when no chunk is new.
+pub enum Tail {
+    /// Still running: wait for more.
+    Open,
+    /// Ended: send these bytes last.
+    End(Vec<u8>),
+    /// Gone (deleted meanwhile): end the stream.
+    Gone,
+}
+
+/// `owner`'s log after chunk `after` as Server-Sent Events (one per chunk, its seq as the
+/// event id), following it as it is written, until `tail` says it ended. Runners write logs
+/// before they end their owner, so a chunk read after the end is the last.
+pub fn follow_log<T, F>(
+    state: web::Data<AppState>,
+    owner: sbx_store::logs::Owner,
+    after: i32,
+    tail: T,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> + 'static
+where
+    T: Fn(web::Data<AppState>, i32) -> F + 'static,
+    F: std::future::Future<Output = Tail>,
+{
+    let id = match owner {
+        sbx_store::logs::Owner::Job(j) => j.0,
+        sbx_store::logs::Owner::Sandbox(s) => s.0,
+    };
+    let notes = state.notes.subscribe();
+    let tail = std::rc::Rc::new(tail);
+    futures_util::stream::unfold(
+        (state, after, notes, false),
+        move |(state, mut seq, mut notes, done)| {
+            let tail = tail.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let chunks = match sbx_store::logs::read(&state.pool, owner, seq, 256).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return Some((
+                                Err(actix_web::error::ErrorServiceUnavailable(e.to_string())),
+                                (state, seq, notes, true),
+                            ));
+                        }
+                    };
+                    if !chunks.is_empty() {
+                        let mut out = Vec::new();
+                        for c in &chunks {
+                            out.extend_from_slice(&sse_event(
+                                &c.seq.to_string(),
+                                c.stream.as_str(),
+                                &c.data,
+                            ));
+                            seq = c.seq;
+                        }
+                        return Some((Ok(web::Bytes::from(out)), (state, seq, notes, false)));
+                    }
+                    match tail(state.clone(), seq).await {
+                        Tail::Gone => return None,
+                        Tail::End(last) => {
+                            if let Ok(more) =
+                                sbx_store::logs::read(&state.pool, owner, seq, 1).await
+                                && !more.is_empty()
+                            {
+                                continue;
+                            }
+                            return Some((Ok(web::Bytes::from(last)), (state, seq, notes, true)));
+                        }
+                        Tail::Open => {}
+                    }
+                    // Wait for this owner's logs or end; poll now and then in case a note was
+                    // lost, and keep idle connections open through proxies.
+                    let wait = sbx_store::notify::next(&mut notes, |n| {
+                        n.concerns_log_of(id).then_some(())
+                    });
+                    tokio::select! {
+                        _ = wait => {}
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_output_passes_for_a_field_of_its_event() {
+        let e = sse_event("3", "stdout", "50%\revent: end\r\ndata: x\nlast\n");
+        assert_eq!(
+            std::str::from_utf8(&e).unwrap(),
+            "id: 3\nevent: stdout\ndata: 50%\ndata: event: end\ndata: data: x\ndata: last\ndata: \n\n"
+        );
+    }
+}
