@@ -6,7 +6,7 @@ use actix_web::http::header;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Most characters an `Idempotency-Key` may have.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -26,7 +26,7 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Ap
     serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             ApiError::Invalid {
-                code: "invalid_request",
+                code: Code::InvalidRequest,
                 detail: e.to_string(),
                 field: None,
             }

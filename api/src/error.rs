@@ -7,6 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use crate::code::Code;
+
 /// The body of every error: `application/problem+json`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -45,7 +47,7 @@ pub enum ApiError {
     #[error("{detail}")]
     Forbidden {
         /// Stable code.
-        code: &'static str,
+        code: Code,
         /// Why.
         detail: String,
     },
@@ -71,7 +73,7 @@ pub enum ApiError {
     #[error("{detail}")]
     Invalid {
         /// Stable code.
-        code: &'static str,
+        code: Code,
         /// What is wrong.
         detail: String,
         /// The field.
@@ -85,7 +87,7 @@ pub enum ApiError {
     #[error("{detail}")]
     State {
         /// Stable code.
-        code: &'static str,
+        code: Code,
         /// What is in the way.
         detail: String,
     },
@@ -117,11 +119,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 422 about `field`.
-    pub fn invalid(
-        code: &'static str,
-        field: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(code: Code, field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::Invalid {
             code,
             detail: detail.into(),
@@ -164,48 +162,27 @@ impl ApiError {
         }
     }
 
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
+    /// The stable code: its name, status and title come from the table ([`Code`]).
+    pub fn code(&self) -> Code {
         match self {
-            Self::MalformedJson(_) => "malformed_json",
-            Self::BadRequest(_) => "bad_request",
-            Self::MissingKey => "missing_api_key",
-            Self::InvalidKey => "invalid_api_key",
-            Self::Forbidden { code, .. } => code,
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::TooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Invalid { code, .. } => code,
-            Self::Conflict(_) => "conflict",
-            Self::State { code, .. } => code,
-            Self::QueueFull { project: true, .. } => "project_queue_full",
-            Self::QueueFull { project: false, .. } => "queue_full",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::ConcurrencyLimit(_) => "concurrency_limit",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
-        }
-    }
-
-    fn title(&self) -> &'static str {
-        match self {
-            Self::MalformedJson(_) => "Malformed JSON",
-            Self::BadRequest(_) => "Bad request",
-            Self::MissingKey | Self::InvalidKey => "Unauthorized",
-            Self::Forbidden { .. } => "Forbidden",
-            Self::NotFound(_) => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
-            Self::TooLarge { .. } => "Payload too large",
-            Self::UnsupportedMediaType => "Unsupported media type",
-            Self::Invalid { .. } => "Invalid request",
-            Self::Conflict(_) => "Conflict",
-            Self::State { .. } => "Sandbox state conflict",
-            Self::QueueFull { .. } => "Queue full",
-            Self::RateLimited { .. } => "Rate limited",
-            Self::ConcurrencyLimit(_) => "Concurrency limit reached",
-            Self::Unavailable(_) => "Service unavailable",
-            Self::Internal(_) => "Internal error",
+            Self::MalformedJson(_) => Code::MalformedJson,
+            Self::BadRequest(_) => Code::BadRequest,
+            Self::MissingKey => Code::MissingApiKey,
+            Self::InvalidKey => Code::InvalidApiKey,
+            Self::Forbidden { code, .. }
+            | Self::Invalid { code, .. }
+            | Self::State { code, .. } => *code,
+            Self::NotFound(_) => Code::NotFound,
+            Self::MethodNotAllowed => Code::MethodNotAllowed,
+            Self::TooLarge { .. } => Code::PayloadTooLarge,
+            Self::UnsupportedMediaType => Code::UnsupportedMediaType,
+            Self::Conflict(_) => Code::Conflict,
+            Self::QueueFull { project: true, .. } => Code::ProjectQueueFull,
+            Self::QueueFull { project: false, .. } => Code::QueueFull,
+            Self::RateLimited { .. } => Code::RateLimited,
+            Self::ConcurrencyLimit(_) => Code::ConcurrencyLimit,
+            Self::Unavailable(_) => Code::Unavailable,
+            Self::Internal(_) => Code::Internal,
         }
     }
 
@@ -215,12 +192,13 @@ impl ApiError {
             Self::Invalid { field, .. } | Self::TooLarge { field, .. } => field.clone(),
             _ => None,
         };
+        let code = self.code();
         Problem {
-            type_: format!("https://sbx.dev/problems/{}", self.code()),
-            title: self.title(),
-            status: self.status_code().as_u16(),
+            type_: format!("https://sbx.dev/problems/{}", code.name()),
+            title: code.title(),
+            status: code.status().as_u16(),
             detail: self.to_string(),
-            code: self.code(),
+            code: code.name(),
             field,
         }
     }
@@ -228,24 +206,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Conflict(_) | Self::State { .. } => StatusCode::CONFLICT,
-            Self::RateLimited { .. }
-            | Self::ConcurrencyLimit(_)
-            | Self::QueueFull { project: true, .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::QueueFull { project: false, .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -280,7 +241,7 @@ impl From<sbx_core::BackendError> for ApiError {
     fn from(e: sbx_core::BackendError) -> Self {
         use sbx_core::BackendError as B;
         match e {
-            B::InvalidModule(m) => Self::invalid("invalid_module", "module_b64", m),
+            B::InvalidModule(m) => Self::invalid(Code::InvalidModule, "module_b64", m),
             B::ShuttingDown => Self::Unavailable(e.to_string()),
             B::Runtime(_) | B::Host(_) => Self::Internal(e.to_string()),
         }
@@ -290,20 +251,20 @@ impl From<sbx_core::BackendError> for ApiError {
 impl From<sbx_sandboxes::SandboxError> for ApiError {
     fn from(e: sbx_sandboxes::SandboxError) -> Self {
         use sbx_sandboxes::SandboxError as S;
-        let state = |code, e: S| Self::State {
+        let state = |code: Code, e: S| Self::State {
             code,
             detail: e.to_string(),
         };
         match e {
             S::NotFound => Self::NotFound(e.to_string()),
-            S::Ended(_) => state("sandbox_ended", e),
-            S::PausedByOwner => state("sandbox_paused", e),
-            S::Pending => state("sandbox_pending", e),
-            S::SnapshotMissing(_) => state("snapshot_missing", e),
-            S::SnapshotCorrupt(_) => state("snapshot_corrupt", e),
-            S::SnapshotTooLarge(_) => state("snapshot_too_large", e),
-            S::NotAnInterpreter => Self::invalid("invalid_request", "code", e.to_string()),
-            S::BadPath(m) => Self::invalid("invalid_path", "files", m),
+            S::Ended(_) => state(Code::SandboxEnded, e),
+            S::PausedByOwner => state(Code::SandboxPaused, e),
+            S::Pending => state(Code::SandboxPending, e),
+            S::SnapshotMissing(_) => state(Code::SnapshotMissing, e),
+            S::SnapshotCorrupt(_) => state(Code::SnapshotCorrupt, e),
+            S::SnapshotTooLarge(_) => state(Code::SnapshotTooLarge, e),
+            S::NotAnInterpreter => Self::invalid(Code::InvalidRequest, "code", e.to_string()),
+            S::BadPath(m) => Self::invalid(Code::InvalidPath, "files", m),
             S::Unavailable(m) => Self::Unavailable(m),
             S::Internal(m) => Self::Internal(m),
             S::Store(e) => e.into(),
@@ -341,7 +302,7 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         },
         J::ContentType => ApiError::UnsupportedMediaType,
         J::Deserialize(e) if e.is_data() => ApiError::Invalid {
-            code: "invalid_request",
+            code: Code::InvalidRequest,
             detail: e.to_string(),
             field: None,
         },
@@ -421,7 +382,7 @@ mod tests {
             let what = format!("{e:?}");
             let api = ApiError::from(e);
             assert_eq!(api.status_code().as_u16(), status, "{what}");
-            assert_eq!(api.code(), code, "{what}");
+            assert_eq!(api.code().name(), code, "{what}");
             assert_eq!(api.problem().field.as_deref(), field, "{what}");
         }
     }
@@ -438,7 +399,7 @@ mod tests {
         for (e, status, code) in cases {
             let api = ApiError::from(e);
             assert_eq!(api.status_code().as_u16(), status);
-            assert_eq!(api.code(), code);
+            assert_eq!(api.code().name(), code);
         }
     }
 }

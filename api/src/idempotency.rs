@@ -8,7 +8,7 @@
 
 use actix_web::HttpResponse;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// The answer to a request repeating an Idempotency-Key, from what that key made (`found`: the
 /// object and the SHA-256 of the body it was made with) and this request's body `hash`:
@@ -23,7 +23,7 @@ pub fn replay<T>(
         None => Ok(None),
         Some((made, stored)) if stored.as_deref() == Some(hash) => Ok(Some(show(made))),
         Some(_) => Err(ApiError::invalid(
-            "idempotency_key_reused",
+            Code::IdempotencyKeyReused,
             "Idempotency-Key",
             "this Idempotency-Key was used with another request body",
         )),
@@ -50,7 +50,7 @@ mod tests {
         assert_eq!(same.unwrap().status(), 200);
         let other = replay(Some((7, Some(b"h".to_vec()))), b"other", ok).unwrap_err();
         assert_eq!(other.status_code().as_u16(), 422);
-        assert_eq!(other.code(), "idempotency_key_reused");
+        assert_eq!(other.code(), Code::IdempotencyKeyReused);
         assert_eq!(in_flight().status_code().as_u16(), 409);
     }
 }

@@ -3,6 +3,7 @@
 //! lifecycle (`sbx-sandboxes`) for sandboxes, and record jobs through `sbx-store`.
 //!
 //! # Layout
+//! - [`code`]: the table of error codes: name, HTTP status and title of each.
 //! - [`error`]: [`ApiError`] and RFC 9457 problem bodies; extractor error handlers.
 //! - [`auth`]: the `/v1` middleware (key lookup, rate limit) and the [`auth::Caller`] extractor.
 //! - [`body`]: bodies read by hand (for idempotency hashes) with the extractor's checks.
@@ -18,6 +19,7 @@
 pub mod admission;
 pub mod auth;
 pub mod body;
+pub mod code;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;

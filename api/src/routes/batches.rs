@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::exec::{ExecRequest, FileIn, check};
 use crate::routes::paging;
 
@@ -153,7 +153,7 @@ pub async fn create_batch(
     let request: BatchRequest = crate::body::json(&req, &body)?;
     if request.items.is_empty() {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "items",
             "a batch needs at least one item",
         ));
@@ -174,14 +174,14 @@ pub async fn create_batch(
     for (i, item) in request.items.into_iter().enumerate() {
         if item.id.is_empty() || item.id.len() > MAX_ITEM_ID {
             return Err(ApiError::invalid(
-                "invalid_request",
+                Code::InvalidRequest,
                 format!("items[{i}].id"),
                 format!("item ids have 1 to {MAX_ITEM_ID} characters"),
             ));
         }
         if !seen.insert(item.id.clone()) {
             return Err(ApiError::invalid(
-                "invalid_request",
+                Code::InvalidRequest,
                 format!("items[{i}].id"),
                 format!("item id {:?} is given twice", item.id),
             ));

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// A file handed to the program. Exactly one of `content` and `content_b64`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -98,7 +98,8 @@ const MAX_CALLBACK_URL_BYTES: usize = 2048;
 
 /// `url` if it is an absolute `http` or `https` URL a webhook can be sent to.
 pub fn callback_url(url: String) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::invalid("invalid_callback_url", "callback_url", why.to_owned());
+    let bad =
+        |why: &str| ApiError::invalid(Code::InvalidCallbackUrl, "callback_url", why.to_owned());
     if url.len() > MAX_CALLBACK_URL_BYTES {
         return Err(bad("callback_url is at most 2048 bytes"));
     }
@@ -112,7 +113,7 @@ pub fn callback_url(url: String) -> Result<String, ApiError> {
 fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
     if s.contains('\0') {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             field,
             format!("{field} may not contain NUL characters"),
         ));
@@ -125,7 +126,7 @@ fn decode_b64(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
         .decode(s.trim())
         .map_err(|e| {
             ApiError::invalid(
-                "invalid_base64",
+                Code::InvalidBase64,
                 field,
                 format!("{field} is not valid base64: {e}"),
             )
@@ -153,7 +154,7 @@ fn workspace_path(path: &str) -> Option<String> {
 pub fn check_env(env: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if env.len() > MAX_ARGS {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "env",
             format!("at most {MAX_ARGS} environment variables"),
         ));
@@ -161,7 +162,7 @@ pub fn check_env(env: &BTreeMap<String, String>) -> Result<(), ApiError> {
     for (k, v) in env {
         if k.is_empty() || k.contains('=') {
             return Err(ApiError::invalid(
-                "invalid_request",
+                Code::InvalidRequest,
                 "env",
                 format!("environment variable name {k:?} is empty or contains '='"),
             ));
@@ -179,7 +180,7 @@ pub fn input_files(
 ) -> Result<(Vec<InputFile>, Vec<serde_json::Value>), ApiError> {
     if files_in.len() > MAX_INPUT_FILES {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "files",
             format!("at most {MAX_INPUT_FILES} files"),
         ));
@@ -192,21 +193,21 @@ pub fn input_files(
         let field = format!("files[{i}]");
         if f.path.len() > MAX_PATH_BYTES {
             return Err(ApiError::invalid(
-                "invalid_path",
+                Code::InvalidPath,
                 format!("{field}.path"),
                 format!("paths are at most {MAX_PATH_BYTES} bytes"),
             ));
         }
         let path = workspace_path(&f.path).ok_or_else(|| {
             ApiError::invalid(
-                "invalid_path",
+                Code::InvalidPath,
                 format!("{field}.path"),
                 format!("{:?} is not a path under /workspace", f.path),
             )
         })?;
         if !seen.insert(path.clone()) {
             return Err(ApiError::invalid(
-                "invalid_path",
+                Code::InvalidPath,
                 format!("{field}.path"),
                 format!("{path:?} is given twice"),
             ));
@@ -216,7 +217,7 @@ pub fn input_files(
             (None, Some(b64)) => decode_b64(&format!("{field}.content_b64"), &b64)?,
             _ => {
                 return Err(ApiError::invalid(
-                    "invalid_request",
+                    Code::InvalidRequest,
                     field,
                     "give exactly one of content and content_b64",
                 ));
@@ -241,13 +242,17 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         "python" => {
             if req.module_b64.is_some() {
                 return Err(ApiError::invalid(
-                    "invalid_request",
+                    Code::InvalidRequest,
                     "module_b64",
                     "module_b64 is for language `wasi`; send Python as `code`",
                 ));
             }
             let code = req.code.ok_or_else(|| {
-                ApiError::invalid("invalid_request", "code", "language `python` needs `code`")
+                ApiError::invalid(
+                    Code::InvalidRequest,
+                    "code",
+                    "language `python` needs `code`",
+                )
             })?;
             if code.len() > MAX_CODE_BYTES {
                 return Err(ApiError::too_large(
@@ -264,14 +269,14 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         "wasi" => {
             if req.code.is_some() {
                 return Err(ApiError::invalid(
-                    "invalid_request",
+                    Code::InvalidRequest,
                     "code",
                     "language `wasi` runs `module_b64`, not `code`",
                 ));
             }
             let b64 = req.module_b64.ok_or_else(|| {
                 ApiError::invalid(
-                    "invalid_request",
+                    Code::InvalidRequest,
                     "module_b64",
                     "language `wasi` needs `module_b64`",
                 )
@@ -288,7 +293,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         }
         other => {
             return Err(ApiError::invalid(
-                "unsupported_language",
+                Code::UnsupportedLanguage,
                 "language",
                 format!("language {other:?} is not supported; use \"python\" or \"wasi\""),
             ));
@@ -296,7 +301,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     };
     if req.args.len() > MAX_ARGS {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "args",
             format!("at most {MAX_ARGS} args"),
         ));
@@ -319,7 +324,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         output_limit_bytes: req.output_limit_bytes,
     };
     let limits = ExecLimits::resolve(requested, &caller.0.limits)
-        .map_err(|e| ApiError::invalid("invalid_limit", e.field(), e.to_string()))?;
+        .map_err(|e| ApiError::invalid(Code::InvalidLimit, e.field(), e.to_string()))?;
     let callback_url = req.callback_url.map(callback_url).transpose()?;
     let mut recorded = serde_json::json!({
         "language": program.language(),
@@ -376,7 +381,7 @@ pub async fn exec(
     let checked = check(body.into_inner(), &caller)?;
     if checked.callback_url.is_some() {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "callback_url",
             "callback_url is for POST /v1/jobs: an exec answers with its result",
         ));

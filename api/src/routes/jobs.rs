@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::paging;
 use crate::sse::{Tail, follow_log, had_the_end, last_event_id, sse_event, sse_response};
 
@@ -175,7 +175,7 @@ pub async fn create_job(
         }
         Some(_) => {
             return Err(ApiError::invalid(
-                "invalid_request",
+                Code::InvalidRequest,
                 "kind",
                 "kind is `exec` (the default) or `container`",
             ));
@@ -185,7 +185,7 @@ pub async fn create_job(
         o.remove("kind");
     }
     let request: crate::routes::exec::ExecRequest = serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid("invalid_request", "body", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(Code::InvalidRequest, "body", e.to_string()))?;
     let checked = crate::routes::exec::check(request, &caller)?;
     crate::admission::queue_room(&state, &caller, 1).await?;
     let job_id = JobId::new();
@@ -241,33 +241,33 @@ async fn create_container_job(
     mut value: serde_json::Value,
     idempotency: Option<(String, Vec<u8>)>,
 ) -> Result<HttpResponse, ApiError> {
-    let o = value
-        .as_object_mut()
-        .ok_or_else(|| ApiError::invalid("invalid_request", "body", "the body is a JSON object"))?;
+    let o = value.as_object_mut().ok_or_else(|| {
+        ApiError::invalid(Code::InvalidRequest, "body", "the body is a JSON object")
+    })?;
     o.remove("kind");
     let callback_url = match o.remove("callback_url") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(u)) => Some(crate::routes::exec::callback_url(u)?),
         Some(_) => {
             return Err(ApiError::invalid(
-                "invalid_callback_url",
+                Code::InvalidCallbackUrl,
                 "callback_url",
                 "callback_url is a URL string",
             ));
         }
     };
     let r: crate::routes::sandboxes::create::CreateSandbox = serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid("invalid_request", "body", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(Code::InvalidRequest, "body", e.to_string()))?;
     if r.image == crate::routes::sandboxes::CODE_INTERPRETER {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "image",
             "Python code runs as an exec job: send `language` and `code` without `kind`",
         ));
     }
     if r.command.is_none() {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "command",
             "a container job needs a `command` to run to completion",
         ));

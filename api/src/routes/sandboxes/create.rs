@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 use super::{CODE_INTERPRETER, SandboxView, limit_error};
 
@@ -108,14 +108,14 @@ pub async fn create_sandbox(
     }
     if r.gpu.is_some() {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "gpu",
             "a code-interpreter runs on CPU; GPU shares are for container images",
         ));
     }
     if r.command.is_some() || r.network.is_some() || r.registry.is_some() {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "command",
             "command, network and registry are for container images; a code-interpreter takes \
              code through POST …/exec and has no network",
@@ -128,7 +128,7 @@ pub async fn create_sandbox(
     };
     if memory < MIN_MEMORY_MB << 20 || memory > limits.max_memory_mb << 20 {
         return Err(ApiError::invalid(
-            "invalid_limit",
+            Code::InvalidLimit,
             "memory",
             format!(
                 "memory must be from {MIN_MEMORY_MB}Mi to this project's ceiling of {}Mi",
@@ -141,7 +141,7 @@ pub async fn create_sandbox(
     let idle = r.idle_timeout_s.unwrap_or(rules::DEFAULT_IDLE_PAUSE_S);
     if idle > rules::MAX_TIMEOUT_S {
         return Err(ApiError::invalid(
-            "invalid_limit",
+            Code::InvalidLimit,
             "idle_timeout_s",
             format!("must be at most {} seconds", rules::MAX_TIMEOUT_S),
         ));
@@ -224,7 +224,7 @@ fn image_reference(image: &str) -> Result<String, ApiError> {
     if let Some(c) = sbx_limits::catalog::find(image) {
         return c.image.clone().ok_or_else(|| {
             ApiError::invalid(
-                "invalid_request",
+                Code::InvalidRequest,
                 "image",
                 format!("{image:?} is not a container image"),
             )
@@ -241,7 +241,7 @@ fn image_reference(image: &str) -> Result<String, ApiError> {
             .is_some_and(|b| b.is_ascii_alphanumeric());
     if !ok {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "image",
             format!(
                 "{image:?} is neither a catalog image (GET /v1/images) nor an image reference \
@@ -297,7 +297,7 @@ pub fn container_sandbox(
     };
     if memory < 16 << 20 || memory > limits.max_memory_mb << 20 {
         return Err(ApiError::invalid(
-            "invalid_limit",
+            Code::InvalidLimit,
             "memory",
             format!(
                 "memory must be from 16Mi to this project's ceiling of {}Mi",
@@ -313,7 +313,7 @@ pub fn container_sandbox(
     let timeout_s = rules::timeout_s(r.timeout_s).map_err(limit_error)?;
     if r.idle_timeout_s.is_some() {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "idle_timeout_s",
             "idle pauses are for code-interpreter sandboxes",
         ));
@@ -328,7 +328,7 @@ pub fn container_sandbox(
             req.check().map_err(limit_error)?;
             if !caller.0.kyc_verified {
                 return Err(ApiError::Forbidden {
-                    code: "kyc_required",
+                    code: Code::KycRequired,
                     detail: "GPU sandboxes need the project owner's identity verified (KYC)".into(),
                 });
             }
@@ -343,7 +343,7 @@ pub fn container_sandbox(
             || cmd.iter().any(|a| a.contains('\0')))
     {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "command",
             "command must have 1 to 256 arguments without NUL characters",
         ));

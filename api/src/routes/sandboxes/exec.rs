@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::exec::FileIn;
 
 use super::sandbox_id;
@@ -66,7 +66,7 @@ pub async fn exec_in_sandbox(
     let timeout_ms = r.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     if timeout_ms == 0 || timeout_ms > limits.max_timeout_ms {
         return Err(ApiError::invalid(
-            "invalid_limit",
+            Code::InvalidLimit,
             "timeout_ms",
             format!(
                 "timeout_ms must be from 1 to this project's ceiling of {}",
@@ -77,7 +77,7 @@ pub async fn exec_in_sandbox(
     let output_limit_bytes = r.output_limit_bytes.unwrap_or(DEFAULT_OUTPUT_LIMIT_BYTES);
     if output_limit_bytes == 0 || output_limit_bytes > limits.max_output_limit_bytes {
         return Err(ApiError::invalid(
-            "invalid_limit",
+            Code::InvalidLimit,
             "output_limit_bytes",
             format!(
                 "output_limit_bytes must be from 1 to this project's ceiling of {}",
@@ -93,7 +93,7 @@ pub async fn exec_in_sandbox(
         (None, Some(command)) => {
             if !r.files.is_empty() {
                 return Err(ApiError::invalid(
-                    "invalid_request",
+                    Code::InvalidRequest,
                     "files",
                     "files are for code-interpreter calls; a container's /workspace is its own",
                 ));
@@ -103,7 +103,7 @@ pub async fn exec_in_sandbox(
         }
         _ => {
             return Err(ApiError::invalid(
-                "invalid_request",
+                Code::InvalidRequest,
                 "code",
                 "give `code` (code-interpreter sandboxes) or `command` (container sandboxes)",
             ));
@@ -117,7 +117,7 @@ pub async fn exec_in_sandbox(
     }
     if code.contains('\0') {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "code",
             "code may not contain NUL characters",
         ));
@@ -154,7 +154,7 @@ async fn exec_command(
         || command.iter().any(|a| a.contains('\0'))
     {
         return Err(ApiError::invalid(
-            "invalid_request",
+            Code::InvalidRequest,
             "command",
             "command must have 1 to 256 arguments without NUL characters",
         ));
@@ -166,13 +166,13 @@ async fn exec_command(
             .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
         return Err(if s.kind == SandboxKind::Interpreter {
             ApiError::invalid(
-                "invalid_request",
+                Code::InvalidRequest,
                 "command",
                 "a code-interpreter takes `code`, not a command",
             )
         } else {
             ApiError::State {
-                code: "sandbox_not_running",
+                code: Code::SandboxNotRunning,
                 detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
             }
         });
@@ -205,7 +205,7 @@ async fn exec_command(
             let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id).await?;
             match s {
                 Some(s) if s.state != SandboxState::Running => Err(ApiError::State {
-                    code: "sandbox_not_running",
+                    code: Code::SandboxNotRunning,
                     detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
                 }),
                 _ => Err(ApiError::Internal(format!(
@@ -253,7 +253,7 @@ async fn wait_command(
                 .await?
                 .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
             return Err(ApiError::State {
-                code: "sandbox_not_running",
+                code: Code::SandboxNotRunning,
                 detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
             });
         }

@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::paging;
 
 /// The catalog name of the persistent Python interpreter.
@@ -142,7 +142,7 @@ impl From<Sandbox> for SandboxView {
 }
 
 fn limit_error(e: SandboxLimitError) -> ApiError {
-    ApiError::invalid("invalid_limit", e.field(), e.to_string())
+    ApiError::invalid(Code::InvalidLimit, e.field(), e.to_string())
 }
 
 fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
@@ -361,7 +361,7 @@ pub async fn sandbox_logs(
         .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
     if s.kind != SandboxKind::Container {
         return Err(ApiError::State {
-            code: "not_a_container",
+            code: Code::NotAContainer,
             detail: format!(
                 "logs stream from container sandboxes; this one is a {} sandbox",
                 s.kind
