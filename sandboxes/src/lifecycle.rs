@@ -290,7 +290,7 @@ impl Sandboxes {
     /// one runs it, it fails, or no runner has room; the sandbox then.
     pub async fn await_placement(&self, s: Sandbox, wait: Duration) -> Result<Sandbox> {
         let mut notes = self.notes.subscribe();
-        sandboxes::announce_pending(&self.pool, s.sandbox_id).await?;
+        sbx_store::placement::announce_pending(&self.pool, s.sandbox_id).await?;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let now = self.own(s.project_id, s.sandbox_id).await?;

@@ -12,6 +12,7 @@ use sbx_core::notes::CANCEL as CHANNEL_CANCEL;
 /// Insert the batch row (its items are queued with [`crate::queue::enqueue`] in the same `tx`),
 /// with the request's Idempotency-Key and the SHA-256 of its body when it has one. A key this
 /// project used already is [`crate::StoreError::Duplicate`].
+#[tracing::instrument(level = "debug", skip_all, fields(batch = %batch, project = %project, key = %key))]
 pub async fn create(
     tx: &Transaction<'_>,
     batch: BatchId,
@@ -37,6 +38,7 @@ pub async fn create(
 }
 
 /// The batch `project` created with Idempotency-Key `key`, with that request's body hash.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn by_idempotency_key(
     pool: &Pool,
     project: ProjectId,
@@ -55,6 +57,7 @@ pub async fn by_idempotency_key(
 }
 
 /// Whether `project` has a batch `batch`.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
 pub async fn exists(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<bool> {
     let client = pool.get().await?;
     let row = client
@@ -87,6 +90,7 @@ pub struct Summary {
 /// running batch's counts are reused for up to [`COUNTS_FRESH_FOR`] in this process. A cancel
 /// or the end is seen at once: counts are taken again when either is first read. An ended
 /// batch's counts are then kept, since they no longer change.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
 pub async fn summary(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<Option<Summary>> {
     let client = pool.get().await?;
     let Some(row) = client
@@ -179,6 +183,7 @@ pub struct ItemResult {
 }
 
 /// Up to `limit` item results of `batch` of `project` after `after`, in submission order.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
 pub async fn results(
     pool: &Pool,
     project: ProjectId,
@@ -211,6 +216,7 @@ pub async fn results(
 
 /// Cancel `batch`: its queued items end `cancelled` now, its running ones are told to stop.
 /// `false` if there is no such batch.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
 pub async fn cancel(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<bool> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;

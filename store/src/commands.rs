@@ -38,6 +38,7 @@ pub struct Command {
 
 /// Ask for `argv` to run in sandbox `sandbox` and tell the runners
 /// ([`SandboxNote::Command`]): the command's id.
+#[tracing::instrument(level = "debug", skip_all, fields(sandbox = %sandbox))]
 pub async fn submit(
     pool: &Pool,
     sandbox: SandboxId,
@@ -78,6 +79,7 @@ pub const TAKE_GRACE_SECS: f64 = 10.0;
 
 /// Take command `id` to run it: `None` if it is gone, another runner took it, or its caller
 /// has given up on it (older than its time limit and [`TAKE_GRACE_SECS`]).
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn take(pool: &Pool, id: CommandId) -> Result<Option<Command>> {
     let client = pool.get().await?;
     let row = client
@@ -103,6 +105,7 @@ pub async fn take(pool: &Pool, id: CommandId) -> Result<Option<Command>> {
 
 /// Commands for `sandboxes` nobody took within `secs` of being written (their note was lost):
 /// (sandbox, command).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn overlooked(
     pool: &Pool,
     sandboxes: &[uuid::Uuid],
@@ -131,6 +134,7 @@ pub async fn overlooked(
 }
 
 /// Record what came of command `id` and wake its caller ([`SandboxNote::CommandDone`]).
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn finish(pool: &Pool, id: CommandId, recorded: &Recorded) -> Result<()> {
     let value = serde_json::to_value(recorded).expect("a recorded command serialises");
     let note = Note::Sandbox(SandboxNote::CommandDone(id));
@@ -148,6 +152,7 @@ pub async fn finish(pool: &Pool, id: CommandId, recorded: &Recorded) -> Result<(
 }
 
 /// What came of command `id`, once recorded; the row goes with it.
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn collect(pool: &Pool, id: CommandId) -> Result<Option<Recorded>> {
     let client = pool.get().await?;
     let row = client
@@ -165,6 +170,7 @@ pub async fn collect(pool: &Pool, id: CommandId) -> Result<Option<Recorded>> {
 }
 
 /// Withdraw command `id` if no runner took it yet: whether it was withdrawn.
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn withdraw(pool: &Pool, id: CommandId) -> Result<bool> {
     let client = pool.get().await?;
     let n = client
@@ -177,6 +183,7 @@ pub async fn withdraw(pool: &Pool, id: CommandId) -> Result<bool> {
 }
 
 /// Forget command `id` (its caller gave up waiting); a runner that has not taken it never will.
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn abandon(pool: &Pool, id: CommandId) -> Result<()> {
     let client = pool.get().await?;
     client

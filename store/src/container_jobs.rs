@@ -21,6 +21,7 @@ pub struct NewContainerJob<'a> {
 }
 
 /// Insert `job` (queued) and its sandbox (pending) together.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, key = %key))]
 pub async fn create(
     pool: &Pool,
     project: ProjectId,
@@ -80,6 +81,7 @@ pub async fn create(
 }
 
 /// Job `job`'s container runs.
+#[tracing::instrument(level = "debug", skip_all, fields(job = %job))]
 pub async fn started(pool: &Pool, job: JobId) -> Result<()> {
     let client = pool.get().await?;
     client
@@ -106,6 +108,7 @@ pub struct Ending<'a> {
 }
 
 /// End job `job` with `ending`, keeping its artifacts; nothing if it has ended already.
+#[tracing::instrument(level = "debug", skip_all, fields(job = %job))]
 pub async fn finish(pool: &Pool, job: JobId, ending: &Ending<'_>) -> Result<bool> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -140,6 +143,7 @@ pub async fn finish(pool: &Pool, job: JobId, ending: &Ending<'_>) -> Result<bool
 }
 
 /// Artifact `path` of job `job` of `project`.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, job = %job))]
 pub async fn artifact(
     pool: &Pool,
     project: ProjectId,
@@ -158,6 +162,7 @@ pub async fn artifact(
 }
 
 /// The sandbox running container job `job` of `project`.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, job = %job))]
 pub async fn sandbox_of(
     pool: &Pool,
     project: ProjectId,
@@ -177,6 +182,7 @@ pub async fn sandbox_of(
 /// End the container jobs whose sandbox ended `grace_s` seconds ago or more without its runner
 /// ending the job (never placed, failed to start, its runner lost): `timeout` when the sandbox
 /// timed out, `cancelled` when its owner ended it, else `error`. Returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn finish_orphans(pool: &Pool, grace_s: f64) -> Result<u64> {
     let client = pool.get().await?;
     Ok(client

@@ -49,6 +49,7 @@ pub struct FinishedExec<'a> {
 
 /// Record a finished synchronous exec: one insert, after the run, so the exec path pays one
 /// round trip.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert_finished_exec(pool: &Pool, job: FinishedExec<'_>) -> Result<()> {
     let client = pool.get().await?;
     let stmt = client
@@ -100,6 +101,7 @@ fn job(r: &tokio_postgres::Row) -> Job {
 }
 
 /// The job `id` of `project`; `None` for another project's job, as for one that does not exist.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, id = %id))]
 pub async fn get(pool: &Pool, project: ProjectId, id: JobId) -> Result<Option<Job>> {
     let client = pool.get().await?;
     let stmt = client
@@ -116,6 +118,7 @@ pub async fn get(pool: &Pool, project: ProjectId, id: JobId) -> Result<Option<Jo
 
 /// Up to `limit` jobs of `project`, newest first, older than `before` when given, with
 /// `status` when given.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn list(
     pool: &Pool,
     project: ProjectId,
@@ -138,6 +141,7 @@ pub async fn list(
 }
 
 /// The job `project` created with Idempotency-Key `key`, with the hash of that request's body.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn by_idempotency_key(
     pool: &Pool,
     project: ProjectId,
@@ -156,6 +160,7 @@ pub async fn by_idempotency_key(
 }
 
 /// Jobs of `project` waiting or running, and of everyone: what admission control checks.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn pending_counts(pool: &Pool, project: ProjectId) -> Result<(i64, i64)> {
     let client = pool.get().await?;
     let stmt = client

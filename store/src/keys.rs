@@ -46,6 +46,7 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 /// Create a key for `project`. Returns the key's id and the secret, which is not kept.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn create(pool: &Pool, project: ProjectId, name: &str) -> Result<(ApiKeyId, String)> {
     let mut raw = [0u8; 24];
     rand::rng().fill_bytes(&mut raw);
@@ -62,6 +63,7 @@ pub async fn create(pool: &Pool, project: ProjectId, name: &str) -> Result<(ApiK
 }
 
 /// The owner of `secret`, if it is a key that exists and is not revoked.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(pool: &Pool, secret: &str) -> Result<Option<KeyOwner>> {
     if !secret.starts_with(KEY_PREFIX) || secret.len() > 128 {
         return Ok(None);
@@ -93,6 +95,7 @@ pub async fn authenticate(pool: &Pool, secret: &str) -> Result<Option<KeyOwner>>
 }
 
 /// Revoke the key with id `id`, or whose listing prefix is `id`. Revoking twice is not an error.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(pool: &Pool, id: &str) -> Result<KeyInfo> {
     let client = pool.get().await?;
     let uuid = ApiKeyId::parse(id).map(|k| k.0);
@@ -115,6 +118,7 @@ pub async fn revoke(pool: &Pool, id: &str) -> Result<KeyInfo> {
 }
 
 /// The keys of `project`, oldest first.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn list(pool: &Pool, project: ProjectId) -> Result<Vec<KeyInfo>> {
     let client = pool.get().await?;
     let rows = client

@@ -10,7 +10,9 @@
 //! - [`notify`]: LISTEN/NOTIFY: sending `sbx-core`'s notes and fanning them out, parsed.
 //! - [`usage`]: the meter's samples and the usage report's sources.
 //! - [`seal`]: AES-256-GCM sealing of secrets kept in rows.
-//! - [`sandboxes`]: sandboxes, their state changes and snapshots.
+//! - [`sandboxes`]: sandboxes, their state changes and code-interpreter snapshots.
+//! - [`placement`]: container sandboxes claimed by the runners they fit, started, let go.
+//! - [`snapshot_chunks`]: paused containers' folders, copied in rows for other hosts.
 //! - [`commands`]: commands run in container sandboxes, API to runner through the database.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what the queue keeps of an exec until a runner takes it.
@@ -26,11 +28,13 @@ pub mod keys;
 pub mod logs;
 pub mod migrate;
 pub mod notify;
+pub mod placement;
 pub mod projects;
 pub mod queue;
 pub mod runners;
 pub mod sandboxes;
 pub mod seal;
+pub mod snapshot_chunks;
 pub mod usage;
 pub mod users;
 pub mod webhooks;
@@ -142,6 +146,7 @@ pub fn pool(url: &str, size: usize) -> Result<Pool> {
 }
 
 /// A round trip to the database: what `/readyz` asks.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ping(pool: &Pool) -> Result<()> {
     let client = pool.get().await?;
     client.simple_query("select 1").await?;

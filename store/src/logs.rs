@@ -51,6 +51,7 @@ pub struct Chunk {
 }
 
 /// Append `chunks` (stream, text) to `owner`'s log after `last_seq`; returns the new last seq.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn append(
     pool: &Pool,
     owner: impl Into<Owner>,
@@ -81,6 +82,7 @@ pub async fn append(
 }
 
 /// `owner`'s chunks after `after`, in order, at most `limit`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn read(
     pool: &Pool,
     owner: impl Into<Owner>,
@@ -110,6 +112,7 @@ pub async fn read(
 }
 
 /// The last seq of `owner`'s log (0 when empty): where a new placement of a sandbox goes on.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn last_seq(pool: &Pool, owner: impl Into<Owner>) -> Result<i32> {
     let (table, column, id) = owner.into().table();
     let client = pool.get().await?;

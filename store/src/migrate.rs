@@ -67,6 +67,7 @@ pub fn fingerprint() -> String {
 const LOCK_KEY: i64 = 0x5b5_0001;
 
 /// Apply the migrations the database has not seen. Returns how many were applied.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn migrate(pool: &Pool) -> Result<usize> {
     let mut client = pool.get().await?;
     client

@@ -43,6 +43,7 @@ pub async fn next<T>(
 
 /// Send `note` now, outside any transaction. (Statements that notify as part of a change build
 /// the same payload in SQL, from `sbx_core::notes`' prefixes.)
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn send(pool: &Pool, note: &Note) -> Result<()> {
     let client = pool.get().await?;
     client

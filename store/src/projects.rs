@@ -17,6 +17,7 @@ pub struct Project {
 }
 
 /// Create a project with the default limits.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(pool: &Pool, name: &str, owner: Option<UserId>) -> Result<Project> {
     let client = pool.get().await?;
     let id = ProjectId::new();
@@ -45,6 +46,7 @@ pub async fn create(pool: &Pool, name: &str, owner: Option<UserId>) -> Result<Pr
 }
 
 /// The project named `name`, the oldest if several share it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_name(pool: &Pool, name: &str) -> Result<Option<Project>> {
     let client = pool.get().await?;
     let row = client
@@ -61,6 +63,7 @@ pub async fn find_by_name(pool: &Pool, name: &str) -> Result<Option<Project>> {
 }
 
 /// Set a project's limits.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn set_limits(pool: &Pool, project: ProjectId, limits: &ProjectLimits) -> Result<()> {
     let client = pool.get().await?;
     client

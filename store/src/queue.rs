@@ -53,6 +53,7 @@ pub struct NewJob {
 }
 
 /// Insert `jobs` for `project` in `tx` and wake the runners once.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, key = %key))]
 pub async fn enqueue(
     tx: &Transaction<'_>,
     project: ProjectId,
@@ -124,6 +125,7 @@ pub struct Claimed {
 /// Claim up to `n` queued jobs for `runner`, leased for `lease`. Most urgent first; within a
 /// priority, projects take turns (each project's oldest job, then each one's second, …), so one
 /// project's 10 000 items do not starve another's.
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Result<Vec<Claimed>> {
     let client = pool.get().await?;
     let stmt = client
@@ -185,6 +187,7 @@ pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Re
 
 /// Renew `runner`'s leases on `jobs`. Returns the jobs it still holds, each with whether a
 /// cancel was asked; a job missing from the answer was lost (recovered by another runner).
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn renew(
     pool: &Pool,
     runner: RunnerId,
@@ -209,6 +212,7 @@ pub async fn renew(
 
 /// Record `outcome` for `job` if `runner` still holds its lease. `false` if it does not (the job
 /// was recovered and will end elsewhere): the outcome is then dropped, so a job ends once.
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner, job = %job))]
 pub async fn complete(
     pool: &Pool,
     runner: RunnerId,
@@ -223,6 +227,7 @@ pub async fn complete(
 /// [`complete`] for several jobs in one statement (one commit, one round trip, one
 /// notification on [`CHANNEL_DONE`] per 100 ended jobs, their ids comma-separated). Returns the
 /// jobs recorded; the others' leases were lost.
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn complete_many(
     pool: &Pool,
     runner: RunnerId,
@@ -319,6 +324,7 @@ async fn finish_batches_of(client: &deadpool_postgres::Client, ended: &[tokio_po
 /// Mark finished every unfinished batch with no open item: those whose last item's runner
 /// stopped between recording it and finishing the batch. Cheap: unfinished batches are few,
 /// and open items are a partial index. Returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn finish_idle_batches(pool: &Pool) -> Result<u64> {
     let client = pool.get().await?;
     Ok(client
@@ -345,6 +351,7 @@ async fn finish_batch_if_done(client: &deadpool_postgres::Client, batch: BatchId
 
 /// Queue again (or, past [`MAX_ATTEMPTS`], fail) the jobs whose leases expired: their runner
 /// died or lost the database. Returns (requeued, failed).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn recover_expired(pool: &Pool) -> Result<(u64, u64)> {
     let client = pool.get().await?;
     let requeued = client
@@ -396,6 +403,7 @@ pub async fn recover_expired(pool: &Pool) -> Result<(u64, u64)> {
 }
 
 /// Hand `jobs` back to the queue (a runner shutting down before they ended).
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn hand_back(pool: &Pool, runner: RunnerId, jobs: &[JobId]) -> Result<u64> {
     let client = pool.get().await?;
     let ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.0).collect();
@@ -428,6 +436,7 @@ pub enum Cancelled {
 }
 
 /// Cancel `job` of `project`. `None` if there is no such job.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project, job = %job))]
 pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Option<Cancelled>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -493,6 +502,7 @@ pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Optio
 }
 
 /// Jobs waiting and running, for `/metrics`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn depth(pool: &Pool) -> Result<(i64, i64)> {
     let client = pool.get().await?;
     let row = client

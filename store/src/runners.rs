@@ -5,6 +5,7 @@ use crate::{Pool, Result};
 use sbx_core::ids::RunnerId;
 
 /// Register a runner; returns its id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(pool: &Pool, hostname: &str, slots: i32) -> Result<RunnerId> {
     let id = RunnerId::new();
     let client = pool.get().await?;
@@ -18,6 +19,7 @@ pub async fn register(pool: &Pool, hostname: &str, slots: i32) -> Result<RunnerI
 }
 
 /// Say the runner is alive.
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn heartbeat(pool: &Pool, runner: RunnerId) -> Result<()> {
     let client = pool.get().await?;
     client
@@ -30,6 +32,7 @@ pub async fn heartbeat(pool: &Pool, runner: RunnerId) -> Result<()> {
 }
 
 /// Mark the runner stopped.
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn stopped(pool: &Pool, runner: RunnerId) -> Result<()> {
     let client = pool.get().await?;
     client
@@ -42,6 +45,7 @@ pub async fn stopped(pool: &Pool, runner: RunnerId) -> Result<()> {
 }
 
 /// Runners that heartbeat within the last `secs` seconds and have not stopped.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn live(pool: &Pool, secs: f64) -> Result<i64> {
     let client = pool.get().await?;
     let row = client
@@ -54,6 +58,7 @@ pub async fn live(pool: &Pool, secs: f64) -> Result<i64> {
 }
 
 /// What runner `runner` offers to container sandboxes: CPU, memory and its GPU cards.
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn set_capacity(
     pool: &Pool,
     runner: RunnerId,
@@ -73,6 +78,7 @@ pub async fn set_capacity(
 
 /// The GPU cards of live runners (heartbeat within `secs` seconds), with the allocations of
 /// the sandboxes they hold: `(runner, cards, [gpu_alloc])`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn gpu_books(
     pool: &Pool,
     secs: f64,
@@ -98,6 +104,7 @@ pub async fn gpu_books(
 
 /// Which of `runners` this database knows, and whether each is alive (heartbeat within `secs`
 /// seconds, not stopped). Runners it does not know are left out.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn liveness(
     pool: &Pool,
     runners: &[uuid::Uuid],

@@ -53,6 +53,7 @@ pub struct UsageSample {
 }
 
 /// Write `samples` in one statement.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(pool: &Pool, samples: &[UsageSample]) -> Result<()> {
     if samples.is_empty() {
         return Ok(());
@@ -118,13 +119,17 @@ pub struct SampledSums {
     pub gpu_cost: f64,
 }
 
+/// Sampled usage of one sandbox (none: the project's execs) on one UTC day.
+pub type SampledDay = (Option<SandboxId>, DateTime<Utc>, SampledSums);
+
 /// Sampled usage of `project` in [`from`, `to`), per sandbox and UTC day.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn sampled(
     pool: &Pool,
     project: ProjectId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(Option<SandboxId>, DateTime<Utc>, SampledSums)>> {
+) -> Result<Vec<SampledDay>> {
     let client = pool.get().await?;
     let rows = client
         .query(
@@ -178,6 +183,7 @@ pub struct Stretch {
 }
 
 /// The `running` and `paused` stretches of `project`'s sandboxes overlapping [`from`, `to`).
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn stretches(
     pool: &Pool,
     project: ProjectId,
@@ -218,6 +224,7 @@ pub async fn stretches(
 }
 
 /// Exec seconds of `project` that ended in [`from`, `to`), per UTC day: (day, execs, seconds).
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn exec_seconds(
     pool: &Pool,
     project: ProjectId,

@@ -18,6 +18,7 @@ pub struct User {
 }
 
 /// The user with `email`, created if new.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn upsert(pool: &Pool, email: &str) -> Result<User> {
     let client = pool.get().await?;
     let row = client
@@ -36,6 +37,7 @@ pub async fn upsert(pool: &Pool, email: &str) -> Result<User> {
 }
 
 /// Set the KYC status of the user with `email`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_kyc(pool: &Pool, email: &str, status: &str) -> Result<User> {
     if !KYC_STATUSES.contains(&status) {
         return Err(StoreError::Invalid(format!(

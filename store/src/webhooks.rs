@@ -29,6 +29,7 @@ pub struct Due {
 }
 
 /// Lease up to `n` due announcements for `lease`: they are not due again before it runs out.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn lease_due(pool: &Pool, n: i64, lease: Duration) -> Result<Vec<Due>> {
     let client = pool.get().await?;
     let stmt = client
@@ -64,6 +65,7 @@ pub async fn lease_due(pool: &Pool, n: i64, lease: Duration) -> Result<Vec<Due>>
 }
 
 /// When the next announcement falls due, if any is waiting.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>> {
     let client = pool.get().await?;
     let row = client
@@ -77,6 +79,7 @@ pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>> {
 }
 
 /// The receiver took `delivery`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delivered(pool: &Pool, delivery: uuid::Uuid) -> Result<()> {
     let client = pool.get().await?;
     client
@@ -91,6 +94,7 @@ pub async fn delivered(pool: &Pool, delivery: uuid::Uuid) -> Result<()> {
 
 /// An attempt at `delivery` failed with `error`: try again after `retry_in`, or, with `None`,
 /// give up.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn attempt_failed(
     pool: &Pool,
     delivery: uuid::Uuid,
@@ -123,6 +127,7 @@ pub async fn attempt_failed(
 }
 
 /// A project's signing secret.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn secret(pool: &Pool, project: ProjectId) -> Result<String> {
     let client = pool.get().await?;
     let row = client

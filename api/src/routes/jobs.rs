@@ -316,7 +316,7 @@ async fn create_container_job(
         }
         Err(e) => return Err(e.into()),
     }
-    sbx_store::sandboxes::announce_pending(&state.pool, sandbox.sandbox_id).await?;
+    sbx_store::placement::announce_pending(&state.pool, sandbox.sandbox_id).await?;
     metrics::counter!("sbx_jobs_queued_total").increment(1);
     let job = sbx_store::jobs::get(&state.pool, caller.0.project_id, job_id)
         .await?

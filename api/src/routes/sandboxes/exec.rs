@@ -159,7 +159,7 @@ async fn exec_command(
             "command must have 1 to 256 arguments without NUL characters",
         ));
     }
-    let Some(_) = sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id).await?
+    let Some(_) = sbx_store::placement::container_of(&state.pool, caller.0.project_id, id).await?
     else {
         let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
             .await?
@@ -244,7 +244,7 @@ async fn wait_command(
             return Ok(r);
         }
         if !woken
-            && sbx_store::sandboxes::container_of(&state.pool, caller.0.project_id, id)
+            && sbx_store::placement::container_of(&state.pool, caller.0.project_id, id)
                 .await?
                 .is_none()
             && sbx_store::commands::withdraw(&state.pool, cmd).await?

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sbx_core::ids::SandboxId;
-use sbx_store::sandboxes::{self};
 use tokio_util::sync::CancellationToken;
 
 use super::kept;
@@ -77,9 +76,9 @@ impl ContainerHost {
 
     /// Drop the folders kept here of sandboxes that no longer need them (ended, or paused
     /// since on another host), and copy those whose copy a stopped runner left unfinished;
-    /// and drop what races left in the database ([`sandboxes::purge`]).
+    /// and drop what races left in the database ([`sbx_store::snapshot_chunks::purge`]).
     pub(super) async fn sweep_kept(self: Arc<Self>) {
-        if let Err(e) = sandboxes::purge(&self.pool, 3600.0).await {
+        if let Err(e) = sbx_store::snapshot_chunks::purge(&self.pool, 3600.0).await {
             tracing::warn!(error = %e, "could not purge left-over copies and commands");
         }
         let dir = self.config.dir.clone();
@@ -98,7 +97,7 @@ impl ContainerHost {
             return;
         }
         let ids: Vec<uuid::Uuid> = found.iter().map(|(id, _)| id.0).collect();
-        let Ok(open) = sandboxes::kept_where(&self.pool, &ids).await else {
+        let Ok(open) = sbx_store::snapshot_chunks::kept_where(&self.pool, &ids).await else {
             return;
         };
         for (id, _) in found {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use sbx_core::exec::ExecStatus;
 use sbx_core::ids::SandboxId;
 use sbx_core::sandbox::{SandboxState, StateReason};
-use sbx_store::sandboxes::{self, PendingContainer, Transition};
+use sbx_store::placement::PendingContainer;
+use sbx_store::sandboxes::{self, Transition};
 
 use super::copies::unpack;
 use super::kept;
@@ -32,8 +33,14 @@ impl ContainerHost {
                 } else {
                     StateReason::Started
                 };
-                match sandboxes::container_started(&self.pool, id, self.runner, &container, reason)
-                    .await
+                match sbx_store::placement::container_started(
+                    &self.pool,
+                    id,
+                    self.runner,
+                    &container,
+                    reason,
+                )
+                .await
                 {
                     Ok(Some(s)) => {
                         if let Some(job) = s.job_id
@@ -367,7 +374,7 @@ impl ContainerHost {
                 let mut tries = 0;
                 loop {
                     tries += 1;
-                    match sandboxes::pause_container(
+                    match sbx_store::snapshot_chunks::pause_container(
                         &self.pool,
                         id,
                         self.runner,

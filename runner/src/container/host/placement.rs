@@ -14,7 +14,7 @@ impl ContainerHost {
     /// Sandboxes this runner id held before: none, since runner ids are new per process; kept
     /// for a runner that restarts with its id.
     pub(super) async fn adopt(&self) -> Result<(), sbx_store::StoreError> {
-        for s in sandboxes::held_by(&self.pool, self.runner).await? {
+        for s in sbx_store::placement::held_by(&self.pool, self.runner).await? {
             tracing::info!(sandbox = %s.sandbox_id, "a sandbox held by this runner id before: failing it");
             sandboxes::transition(
                 &self.pool,
@@ -77,13 +77,19 @@ impl ContainerHost {
         let claimed = {
             let this = self.clone();
             let booked = &mut booked;
-            sandboxes::claim_containers(&self.pool, self.runner, &self.host, 16, move |s| {
-                let fits = this.fit(s);
-                if fits.is_ok() {
-                    booked.push(s.sandbox_id);
-                }
-                fits
-            })
+            sbx_store::placement::claim_containers(
+                &self.pool,
+                self.runner,
+                &self.host,
+                16,
+                move |s| {
+                    let fits = this.fit(s);
+                    if fits.is_ok() {
+                        booked.push(s.sandbox_id);
+                    }
+                    fits
+                },
+            )
             .await
         };
         let claimed = match claimed {

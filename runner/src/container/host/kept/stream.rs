@@ -70,7 +70,7 @@ pub async fn store(
         () = tokio::time::sleep(COPY_DELAY) => {}
     }
     let kept = paused_dir(dir, id);
-    sbx_store::sandboxes::restart_chunks(pool, id, nth)
+    sbx_store::snapshot_chunks::restart_chunks(pool, id, nth)
         .await
         .map_err(|e| failed(e.to_string()))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
@@ -92,7 +92,7 @@ pub async fn store(
         };
         let Some(chunk) = chunk else { break };
         stored += chunk.len() as u64;
-        if !sbx_store::sandboxes::put_chunk(pool, id, nth, seq, &chunk)
+        if !sbx_store::snapshot_chunks::put_chunk(pool, id, nth, seq, &chunk)
             .await
             .map_err(|e| failed(e.to_string()))?
         {
@@ -109,7 +109,7 @@ pub async fn store(
         .await
         .map_err(|e| failed(e.to_string()))?
         .map_err(|e| failed(e.to_string()))?;
-    if !sbx_store::sandboxes::chunks_stored(pool, id, nth)
+    if !sbx_store::snapshot_chunks::chunks_stored(pool, id, nth)
         .await
         .map_err(|e| failed(e.to_string()))?
     {
@@ -133,7 +133,7 @@ pub async fn restore(pool: &Pool, id: SandboxId, nth: i32, root: &Path) -> Resul
         };
         unpack(rows, &[&workspace, &outputs])
     });
-    let fetched = sbx_store::sandboxes::send_chunks(pool, id, nth, tx).await;
+    let fetched = sbx_store::snapshot_chunks::send_chunks(pool, id, nth, tx).await;
     let unpacked = unpacker.await.map_err(|e| e.to_string())?;
     fetched.map_err(|e| e.to_string())?;
     unpacked.map_err(|e| format!("the copy of its files cannot be restored: {e}"))
