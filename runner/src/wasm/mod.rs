@@ -13,6 +13,8 @@
 //!   read-only stdlib; no sockets (WASI preview 1 has none to grant, and none are granted).
 //!
 //! # Layout
+//! - [`ending`]: how a run ended and what the caller is told: one pure `classify` for execs
+//!   and cells.
 //! - [`engine`]: engine configuration and the `.cwasm` cache.
 //! - [`preinit`]: the Python runtime, snapshotted with its interpreter started and numpy,
 //!   pandas and matplotlib imported.
@@ -21,6 +23,7 @@
 //! - [`pipes`]: capped stdout/stderr.
 //! - [`workspace`]: per-exec folders, input files in, changed files out.
 
+pub mod ending;
 pub mod engine;
 pub mod pipes;
 pub mod preinit;
@@ -34,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sbx_core::exec::{ExecOutcome, ExecSpec, ExecStatus, Program, Usage};
+use sbx_core::exec::{ExecOutcome, ExecSpec, Program, Usage};
 use sbx_limits::ExecLimits;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -45,6 +48,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use self::ending::{Ending, Observed, Subject};
 use self::pipes::{CappedPipe, OutputLimitExceeded};
 use self::workspace::Workspaces;
 use sbx_core::exec::{CellOutcome, CellSpec};
@@ -561,13 +565,6 @@ impl Backend for WasmBackend {
     }
 }
 
-/// How the guest call ended, before it is turned into a status.
-enum Ending {
-    Returned(wasmtime::Result<i32>),
-    DeadlineWait,
-    Cancelled,
-}
-
 impl Inner {
     /// Someone waits on an interactive exec: while one runs (until the guard drops),
     /// background guests step aside.
@@ -726,11 +723,11 @@ impl Inner {
             tokio::pin!(call);
             loop {
                 tokio::select! {
-                    r = &mut call => break Ending::Returned(r),
+                    r = &mut call => break r.map_or_else(|e| ending_of(&e), Ending::Exited),
                     // The deadline may have moved (time yielded): only a passed one ends the run.
                     () = tokio::time::sleep_until(deadline().into()) => {
                         if Instant::now() >= deadline() {
-                            break Ending::DeadlineWait;
+                            break Ending::Deadline;
                         }
                     }
                     () = cancel.cancelled() => break Ending::Cancelled,
@@ -742,67 +739,17 @@ impl Inner {
         let (memory_refused, memory_peak) = (limiter.refused, limiter.peak);
         drop(store);
 
-        let mut exit_code = None;
-        let mut trap = None;
-        let (mut status, mut message) = match ending {
-            Ending::DeadlineWait => (
-                ExecStatus::Timeout,
-                Some(timeout_message(limits.timeout_ms)),
-            ),
-            Ending::Cancelled => (
-                ExecStatus::Cancelled,
-                Some("the exec was cancelled".to_owned()),
-            ),
-            Ending::Returned(Ok(code)) => {
-                exit_code = Some(code);
-                (
-                    if code == 0 {
-                        ExecStatus::Succeeded
-                    } else {
-                        ExecStatus::Failed
-                    },
-                    None,
-                )
-            }
-            Ending::Returned(Err(e)) => {
-                if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                    exit_code = Some(exit.0);
-                    (
-                        if exit.0 == 0 {
-                            ExecStatus::Succeeded
-                        } else {
-                            ExecStatus::Failed
-                        },
-                        None,
-                    )
-                } else if e.downcast_ref::<DeadlinePassed>().is_some() {
-                    (
-                        ExecStatus::Timeout,
-                        Some(timeout_message(limits.timeout_ms)),
-                    )
-                } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
-                    (ExecStatus::OutputLimit, None)
-                } else {
-                    trap = Some(describe_trap(&e));
-                    (ExecStatus::Failed, trap.clone())
-                }
-            }
-        };
-        // A limit that stopped the guest outranks how the stop looked from inside.
-        if stdout.truncated() || stderr.truncated() {
-            status = ExecStatus::OutputLimit;
-            message = Some(format!(
-                "output passed the limit of {} bytes per stream; the program was stopped",
-                limits.output_limit_bytes
-            ));
-        } else if memory_refused && status == ExecStatus::Failed {
-            status = ExecStatus::MemoryLimit;
-            message = Some(format!(
-                "the program needed more than its memory limit of {} MiB{}",
-                limits.memory_bytes >> 20,
-                trap.map(|t| format!(" ({t})")).unwrap_or_default()
-            ));
-        }
+        let verdict = ending::classify(
+            ending,
+            Observed {
+                output_truncated: stdout.truncated() || stderr.truncated(),
+                memory_refused,
+                timeout_ms: limits.timeout_ms,
+                output_limit_bytes: limits.output_limit_bytes,
+                memory_limit_bytes: limits.memory_bytes,
+            },
+            Subject::Exec,
+        );
         let mut truncated = Vec::new();
         if stdout.truncated() {
             truncated.push(OutputStream::Stdout.as_str().to_owned());
@@ -815,15 +762,15 @@ impl Inner {
             .map_err(|e| BackendError::Host(format!("reading back files: {e}")))?;
         drop(ws);
         Ok(ExecOutcome {
-            status,
-            exit_code,
+            status: verdict.status,
+            exit_code: verdict.exit_code,
             stdout: sbx_core::exec::output_text(&stdout.take()),
             stderr: sbx_core::exec::output_text(&stderr.take()),
             truncated,
             duration_ms: millis(started.elapsed()),
             files,
             files_omitted,
-            message,
+            message: verdict.message,
             usage: Usage {
                 wall_ms: millis(wall),
                 memory_peak_bytes: memory_peak as u64,
@@ -864,8 +811,17 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn timeout_message(ms: u64) -> String {
-    format!("the program ran past its time limit of {ms} ms and was stopped")
+/// How a guest call that returned `e` ended: an exit (`proc_exit`), a limit's stop, or a trap.
+fn ending_of(e: &wasmtime::Error) -> Ending {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        Ending::Exited(exit.0)
+    } else if e.downcast_ref::<DeadlinePassed>().is_some() {
+        Ending::Deadline
+    } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
+        Ending::OutputLimit
+    } else {
+        Ending::Trapped(describe_trap(e))
+    }
 }
 
 fn describe_trap(e: &wasmtime::Error) -> String {

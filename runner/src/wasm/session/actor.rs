@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use sbx_core::exec::{CellOutcome, CellSpec, ExecStatus, OutputFile, Usage};
+use sbx_core::exec::{CellOutcome, CellSpec, OutputFile, Usage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wasmtime::{Instance, Store};
+use wasmtime_wasi::I32Exit;
 
-use crate::wasm::pipes::{CappedPipe, OutputLimitExceeded};
+use crate::wasm::ending::{Ending, Observed, Subject, classify};
+use crate::wasm::pipes::CappedPipe;
 use crate::wasm::workspace::{output_file, read_back, read_capped, scan};
-use crate::wasm::{DeadlinePassed, Guest, turn};
+use crate::wasm::{Guest, turn};
 use sbx_core::OutputStream;
 
 use super::folders::{SessionDir, write_input};
@@ -64,10 +66,10 @@ pub(super) struct Live {
     pub(super) deadline: Arc<Deadline>,
 }
 
-/// How a turn ended.
-pub(super) enum Ending {
+/// How a turn ended, before the session's report is read (see [`crate::wasm::ending`]).
+pub(super) enum Turn {
     Returned(wasmtime::Result<i32>),
-    DeadlineWait,
+    Deadline,
     Cancelled,
 }
 
@@ -78,17 +80,17 @@ impl Live {
         source: &str,
         timeout: Duration,
         cancel: &CancellationToken,
-    ) -> Ending {
+    ) -> Turn {
         let Some(instance) = self.instance else {
-            return Ending::Returned(Err(wasmtime::format_err!("no interpreter")));
+            return Turn::Returned(Err(wasmtime::format_err!("no interpreter")));
         };
         let deadline = self.deadline.set(timeout);
         let call = turn(&mut self.store, &instance, source);
         tokio::pin!(call);
         let ending = tokio::select! {
-            r = &mut call => Ending::Returned(r),
-            () = tokio::time::sleep_until(deadline.into()) => Ending::DeadlineWait,
-            () = cancel.cancelled() => Ending::Cancelled,
+            r = &mut call => Turn::Returned(r),
+            () = tokio::time::sleep_until(deadline.into()) => Turn::Deadline,
+            () = cancel.cancelled() => Turn::Cancelled,
         };
         self.deadline.clear();
         ending
@@ -107,11 +109,11 @@ impl Live {
             .await;
         let err = String::from_utf8_lossy(&self.stderr.take()).into_owned();
         match ending {
-            Ending::Returned(Ok(0)) => {}
-            Ending::Returned(Ok(v)) => {
+            Turn::Returned(Ok(0)) => {}
+            Turn::Returned(Ok(v)) => {
                 return Err(host(format!("{what}: status {v}: {err}")));
             }
-            Ending::Returned(Err(e)) => return Err(host(format!("{what}: {e:#}: {err}"))),
+            Turn::Returned(Err(e)) => return Err(host(format!("{what}: {e:#}: {err}"))),
             _ => {
                 return Err(host(format!(
                     "{what}: it took over {HOUSEKEEPING_TIMEOUT:?}"
@@ -187,7 +189,7 @@ impl Actor {
             let _ = fs::remove_dir_all(dir);
         }
         let source = format!("__import__('_sbx_session').cell({})", json(&spec.code));
-        let ending = {
+        let turn = {
             let _foreground = self.sessions.foreground.enter();
             if self.sessions.foreground.background.load(Ordering::SeqCst) > 0 {
                 self.sessions.engine.increment_epoch();
@@ -202,11 +204,11 @@ impl Actor {
                 }
                 stopper.cancel();
             });
-            let ending = live
+            let turn = live
                 .run(&source, Duration::from_millis(spec.timeout_ms), &stop)
                 .await;
             watch.abort();
-            ending
+            turn
         };
         let wall = started.elapsed();
         let limiter = &live.store.data().limiter;
@@ -225,54 +227,35 @@ impl Actor {
             truncated.push(OutputStream::Stderr.as_str().to_owned());
         }
         let out = self.dir.read_out();
-        let (mut status, mut message, reset) = match ending {
-            Ending::Returned(Ok(0)) => match out.as_ref().and_then(|o| o["status"].as_i64()) {
-                Some(0) => (ExecStatus::Succeeded, None, false),
-                Some(_) => (ExecStatus::Failed, None, false),
-                None => (
-                    ExecStatus::Error,
-                    Some("the session did not report how the call ended".to_owned()),
-                    true,
-                ),
+        let ending = match turn {
+            Turn::Returned(Ok(0)) => match out.as_ref().and_then(|o| o["status"].as_i64()) {
+                Some(0) => Ending::Exited(0),
+                Some(_) => Ending::Exited(1),
+                None => Ending::Broken("the session did not report how the call ended".into()),
             },
-            Ending::Returned(Ok(v)) => (
-                ExecStatus::Error,
-                Some(format!("the session's turn ended with status {v}")),
-                true,
-            ),
-            Ending::DeadlineWait => (ExecStatus::Timeout, Some(timeout(spec.timeout_ms)), true),
-            Ending::Cancelled => (
-                ExecStatus::Cancelled,
-                Some("the call was cancelled".to_owned()),
-                true,
-            ),
-            Ending::Returned(Err(e)) => {
-                if e.downcast_ref::<DeadlinePassed>().is_some() {
-                    (ExecStatus::Timeout, Some(timeout(spec.timeout_ms)), true)
-                } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
-                    (ExecStatus::OutputLimit, None, true)
-                } else {
-                    (
-                        ExecStatus::Failed,
-                        Some(crate::wasm::describe_trap(&e)),
-                        true,
-                    )
-                }
+            Turn::Returned(Ok(v)) => {
+                Ending::Broken(format!("the session's turn ended with status {v}"))
             }
+            Turn::Deadline => Ending::Deadline,
+            Turn::Cancelled => Ending::Cancelled,
+            // The interpreter itself exited (`os._exit`): it is gone, as after a trap.
+            Turn::Returned(Err(e)) if e.downcast_ref::<I32Exit>().is_some() => {
+                Ending::Trapped(crate::wasm::describe_trap(&e))
+            }
+            Turn::Returned(Err(e)) => crate::wasm::ending_of(&e),
         };
-        if !truncated.is_empty() {
-            status = ExecStatus::OutputLimit;
-            message = Some(format!(
-                "output passed the limit of {} bytes per stream; the call was stopped",
-                spec.output_limit_bytes
-            ));
-        } else if memory_refused && status != ExecStatus::Succeeded {
-            status = ExecStatus::MemoryLimit;
-            message = Some(format!(
-                "the call needed more than the session's memory limit of {} MiB",
-                self.options.memory_bytes >> 20
-            ));
-        }
+        let verdict = classify(
+            ending,
+            Observed {
+                output_truncated: !truncated.is_empty(),
+                memory_refused,
+                timeout_ms: spec.timeout_ms,
+                output_limit_bytes: spec.output_limit_bytes,
+                memory_limit_bytes: self.options.memory_bytes,
+            },
+            Subject::Cell,
+        );
+        let (status, mut message, reset) = (verdict.status, verdict.message, verdict.stopped);
         if reset {
             // The guest was stopped mid-way: its interpreter may hold half-made objects or
             // locks. A fresh one replaces it now, so the next call does not pay for it.
@@ -348,8 +331,4 @@ impl Actor {
         let _ = fs::remove_dir_all(dir);
         figures
     }
-}
-
-fn timeout(ms: u64) -> String {
-    format!("the call ran past its time limit of {ms} ms and was stopped")
 }
