@@ -309,6 +309,63 @@ impl Prices {
     }
 }
 
+/// What a running workload holds: its CPU and memory allocation and its GPU share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held<'a> {
+    /// CPU, in thousandths of a core.
+    pub cpu_millis: i32,
+    /// Memory, in bytes.
+    pub memory_bytes: i64,
+    /// The GPU card model and the cards' worth held (0.25 to the card count), if any.
+    pub gpu: Option<(&'a str, f64)>,
+}
+
+/// What holding a [`Held`] for some seconds amounts to: the resource-seconds and their cost in
+/// USD (each rounded to the nano-dollar, as [`Prices::cost_nanos`] does).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Charge {
+    /// Cores held, times seconds.
+    pub cpu_core_seconds: f64,
+    /// GiB of memory held, times seconds.
+    pub memory_gib_seconds: f64,
+    /// Cards' worth of GPU held, times seconds.
+    pub gpu_card_seconds: f64,
+    /// Cost of the CPU.
+    pub cpu_cost: f64,
+    /// Cost of the memory.
+    pub memory_cost: f64,
+    /// Cost of the GPU share.
+    pub gpu_cost: f64,
+}
+
+/// The charge for holding `held` for `seconds` at `prices`: what the meter records for a
+/// running container each second and what `GET /v1/usage` adds up for a running interpreter.
+pub fn charge(prices: &Prices, held: &Held<'_>, seconds: f64) -> Charge {
+    let cores = f64::from(held.cpu_millis) / 1000.0;
+    let gib = held.memory_bytes as f64 / f64::from(1u32 << 30);
+    let (gpu_card_seconds, gpu_cost) = match held.gpu {
+        Some((model, share)) => (
+            share * seconds,
+            prices.cost(
+                &Resource::Gpu {
+                    model: model.to_owned(),
+                },
+                share,
+                seconds,
+            ),
+        ),
+        None => (0.0, 0.0),
+    };
+    Charge {
+        cpu_core_seconds: cores * seconds,
+        memory_gib_seconds: gib * seconds,
+        gpu_card_seconds,
+        cpu_cost: prices.cost(&Resource::Cpu, cores, seconds),
+        memory_cost: prices.cost(&Resource::Memory, gib, seconds),
+        gpu_cost,
+    }
+}
+
 impl FromStr for Prices {
     type Err = PriceError;
 
@@ -496,5 +553,29 @@ mod tests {
             serde_json::to_value(Resource::Cpu).unwrap(),
             serde_json::json!({"resource": "cpu"})
         );
+    }
+
+    #[test]
+    fn a_charge_is_the_sum_of_its_resources_at_their_prices() {
+        let prices = Prices::default();
+        let held = Held {
+            cpu_millis: 2000,
+            memory_bytes: 4 << 30,
+            gpu: None,
+        };
+        let c = charge(&prices, &held, 10.0);
+        assert_eq!(c.cpu_core_seconds, 20.0);
+        assert_eq!(c.memory_gib_seconds, 40.0);
+        assert_eq!(c.cpu_cost, prices.cost(&Resource::Cpu, 2.0, 10.0));
+        assert_eq!(c.memory_cost, prices.cost(&Resource::Memory, 4.0, 10.0));
+        assert_eq!((c.gpu_card_seconds, c.gpu_cost), (0.0, 0.0));
+        let with_gpu = Held {
+            gpu: Some(("H100 80GB", 0.5)),
+            ..held
+        };
+        let g = charge(&prices, &with_gpu, 10.0);
+        assert_eq!(g.gpu_card_seconds, 5.0);
+        assert_eq!(g.gpu_cost, prices.cost(&gpu("H100 80GB"), 0.5, 10.0));
+        assert_eq!(charge(&prices, &held, 0.0), Charge::default());
     }
 }

@@ -141,9 +141,67 @@ impl ExecLimits {
     }
 }
 
+/// The limits of one call in a code-interpreter session: its wall time and output cap,
+/// resolved as an exec's are (defaults clamped to the project's ceilings, asked values checked
+/// against them). Its memory is the session's, set when the sandbox was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Wall-time limit, in milliseconds.
+    pub timeout_ms: u64,
+    /// Output cap per stream, in bytes.
+    pub output_limit_bytes: u64,
+}
+
+impl CallLimits {
+    /// The limits for a call asking `timeout_ms` and `output_limit_bytes` under `project`.
+    pub fn resolve(
+        timeout_ms: Option<u64>,
+        output_limit_bytes: Option<u64>,
+        project: &ProjectLimits,
+    ) -> Result<Self, LimitError> {
+        let requested = RequestedLimits {
+            timeout_ms,
+            memory_mb: None,
+            output_limit_bytes,
+        };
+        let l = ExecLimits::resolve(requested, project)?;
+        Ok(Self {
+            timeout_ms: l.timeout_ms,
+            output_limit_bytes: l.output_limit_bytes,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_limits_obeyed_and_violated() {
+        let project = ProjectLimits::default();
+        let d = CallLimits::resolve(None, None, &project).unwrap();
+        assert_eq!(
+            (d.timeout_ms, d.output_limit_bytes),
+            (DEFAULT_TIMEOUT_MS, DEFAULT_OUTPUT_LIMIT_BYTES)
+        );
+        let asked = CallLimits::resolve(Some(250), Some(100), &project).unwrap();
+        assert_eq!((asked.timeout_ms, asked.output_limit_bytes), (250, 100));
+        for (t, o, field) in [
+            (Some(0), None, "timeout_ms"),
+            (Some(project.max_timeout_ms + 1), None, "timeout_ms"),
+            (None, Some(0), "output_limit_bytes"),
+            (
+                None,
+                Some(project.max_output_limit_bytes + 1),
+                "output_limit_bytes",
+            ),
+        ] {
+            assert_eq!(
+                CallLimits::resolve(t, o, &project).unwrap_err().field(),
+                field
+            );
+        }
+    }
 
     #[test]
     fn nothing_asked_gets_the_defaults() {

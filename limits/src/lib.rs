@@ -19,5 +19,5 @@ pub mod gpu;
 pub mod project;
 pub mod sandbox;
 
-pub use exec::{ExecLimits, LimitError, RequestedLimits};
+pub use exec::{CallLimits, ExecLimits, LimitError, RequestedLimits};
 pub use project::{ProjectLimits, RatePolicy};

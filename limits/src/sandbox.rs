@@ -148,9 +148,199 @@ pub fn cpu_millis(cpu: f64) -> Result<u32, SandboxLimitError> {
     Ok((cpu * 1000.0).round().max(1.0) as u32)
 }
 
+/// Smallest memory a container sandbox may have.
+pub const MIN_CONTAINER_MEMORY: u64 = 16 << 20;
+/// Memory of a container sandbox when neither the request nor its image names any.
+pub const DEFAULT_CONTAINER_MEMORY: u64 = 1 << 30;
+/// CPU cores of a sandbox when neither the request nor its image names any.
+pub const DEFAULT_CPU: f64 = 1.0;
+
+/// What a sandbox request asks of its resources (`None`: the default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SandboxRequest<'a> {
+    /// Memory as a quantity (`512Mi`).
+    pub memory: Option<&'a str>,
+    /// CPU cores.
+    pub cpu: Option<f64>,
+    /// Lifetime, in seconds.
+    pub timeout_s: Option<u64>,
+    /// Idle seconds before an automatic pause (interpreters; 0: never).
+    pub idle_timeout_s: Option<u64>,
+    /// A GPU share (containers).
+    pub gpu: Option<GpuRequest>,
+}
+
+/// Which kind of sandbox a request is for, and what that kind brings.
+#[derive(Debug, Clone, Copy)]
+pub enum SandboxClass<'a> {
+    /// A code-interpreter session: a wasm linear memory, paused when idle.
+    Interpreter,
+    /// A container, of this catalog image when it is one (its defaults apply).
+    Container(Option<&'a crate::catalog::CatalogImage>),
+}
+
+/// The resources a sandbox gets: the request resolved against its kind's defaults and checked
+/// against the project's ceilings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxResources {
+    /// Memory limit, in bytes.
+    pub memory_bytes: u64,
+    /// CPU, in thousandths of a core.
+    pub cpu_millis: u32,
+    /// Lifetime, in seconds.
+    pub timeout_s: u64,
+    /// Idle seconds before an automatic pause; `None`: never (and always for containers).
+    pub idle_pause_s: Option<u64>,
+    /// The GPU share, checked.
+    pub gpu: Option<GpuRequest>,
+}
+
+/// `request` for a sandbox of `class` in a project whose memory ceiling is `max_memory_mb`:
+/// defaults filled in (the image's, then the kind's; an interpreter's default memory is clamped
+/// to the ceiling), every value checked. The error names the field.
+pub fn resolve(
+    class: SandboxClass<'_>,
+    request: &SandboxRequest<'_>,
+    max_memory_mb: u64,
+) -> Result<SandboxResources, SandboxLimitError> {
+    let ceiling = max_memory_mb << 20;
+    let defaults = match class {
+        SandboxClass::Container(Some(image)) => Some(&image.default_resources),
+        _ => None,
+    };
+    let (default_memory, min_memory) = match class {
+        SandboxClass::Interpreter => (
+            DEFAULT_INTERPRETER_MEMORY.min(ceiling),
+            crate::exec::MIN_MEMORY_MB << 20,
+        ),
+        SandboxClass::Container(_) => (DEFAULT_CONTAINER_MEMORY, MIN_CONTAINER_MEMORY),
+    };
+    let memory_bytes = match request
+        .memory
+        .or_else(|| defaults.map(|d| d.memory.as_str()))
+    {
+        Some(q) => parse_bytes("memory", q)?,
+        None => default_memory,
+    };
+    if memory_bytes < min_memory || memory_bytes > ceiling {
+        return Err(SandboxLimitError::OutOfRange {
+            field: "memory",
+            detail: format!(
+                "must be from {}Mi to this project's ceiling of {max_memory_mb}Mi",
+                min_memory >> 20
+            ),
+        });
+    }
+    let cpu = request
+        .cpu
+        .or_else(|| defaults.map(|d| d.cpu))
+        .unwrap_or(DEFAULT_CPU);
+    let idle_pause_s = match class {
+        SandboxClass::Interpreter => {
+            let idle = request.idle_timeout_s.unwrap_or(DEFAULT_IDLE_PAUSE_S);
+            if idle > MAX_TIMEOUT_S {
+                return Err(SandboxLimitError::OutOfRange {
+                    field: "idle_timeout_s",
+                    detail: format!("must be at most {MAX_TIMEOUT_S} seconds"),
+                });
+            }
+            (idle > 0).then_some(idle)
+        }
+        SandboxClass::Container(_) => None,
+    };
+    if let Some(g) = &request.gpu {
+        g.check()?;
+    }
+    Ok(SandboxResources {
+        memory_bytes,
+        cpu_millis: cpu_millis(cpu)?,
+        timeout_s: timeout_s(request.timeout_s)?,
+        idle_pause_s,
+        gpu: request.gpu.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sandbox_requests_resolve_to_defaults_and_are_checked_against_the_ceiling() {
+        let none = SandboxRequest::default();
+        let r = resolve(SandboxClass::Interpreter, &none, 4096).unwrap();
+        assert_eq!(
+            r,
+            SandboxResources {
+                memory_bytes: DEFAULT_INTERPRETER_MEMORY,
+                cpu_millis: 1000,
+                timeout_s: DEFAULT_TIMEOUT_S,
+                idle_pause_s: Some(DEFAULT_IDLE_PAUSE_S),
+                gpu: None,
+            }
+        );
+        // The interpreter's default is clamped to a low ceiling; an explicit ask is not.
+        let low = resolve(SandboxClass::Interpreter, &none, 256).unwrap();
+        assert_eq!(low.memory_bytes, 256 << 20);
+        let ask = SandboxRequest {
+            memory: Some("1Gi"),
+            ..Default::default()
+        };
+        let e = resolve(SandboxClass::Interpreter, &ask, 256).unwrap_err();
+        assert_eq!(e.field(), "memory");
+        let tiny = SandboxRequest {
+            memory: Some("64Mi"),
+            ..Default::default()
+        };
+        assert!(resolve(SandboxClass::Interpreter, &tiny, 4096).is_err());
+        assert!(resolve(SandboxClass::Container(None), &tiny, 4096).is_ok());
+        let never = SandboxRequest {
+            idle_timeout_s: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(SandboxClass::Interpreter, &never, 4096)
+                .unwrap()
+                .idle_pause_s,
+            None
+        );
+        let forever = SandboxRequest {
+            idle_timeout_s: Some(MAX_TIMEOUT_S + 1),
+            ..Default::default()
+        };
+        let e = resolve(SandboxClass::Interpreter, &forever, 4096).unwrap_err();
+        assert_eq!(e.field(), "idle_timeout_s");
+    }
+
+    #[test]
+    fn a_catalog_images_defaults_apply_unless_the_request_says() {
+        let torch = crate::catalog::find("pytorch").unwrap();
+        let none = SandboxRequest::default();
+        let r = resolve(SandboxClass::Container(Some(torch)), &none, 64 << 10).unwrap();
+        assert_eq!((r.memory_bytes, r.cpu_millis), (16 << 30, 4000));
+        assert_eq!(r.idle_pause_s, None);
+        // Over a smaller ceiling, the image's default is refused, naming the field.
+        let e = resolve(SandboxClass::Container(Some(torch)), &none, 8192).unwrap_err();
+        assert_eq!(e.field(), "memory");
+        let ask = SandboxRequest {
+            memory: Some("2Gi"),
+            cpu: Some(0.5),
+            ..Default::default()
+        };
+        let r = resolve(SandboxClass::Container(Some(torch)), &ask, 8192).unwrap();
+        assert_eq!((r.memory_bytes, r.cpu_millis), (2 << 30, 500));
+        let custom = resolve(SandboxClass::Container(None), &none, 8192).unwrap();
+        assert_eq!((custom.memory_bytes, custom.cpu_millis), (1 << 30, 1000));
+        let bad_gpu = SandboxRequest {
+            gpu: Some(GpuRequest {
+                r#type: "any".into(),
+                count: 2,
+                fraction: 0.5,
+            }),
+            ..Default::default()
+        };
+        let e = resolve(SandboxClass::Container(None), &bad_gpu, 8192).unwrap_err();
+        assert_eq!(e.field(), "gpu");
+    }
 
     #[test]
     fn quantities() {

@@ -323,8 +323,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         memory_mb: req.memory_mb,
         output_limit_bytes: req.output_limit_bytes,
     };
-    let limits = ExecLimits::resolve(requested, &caller.0.limits)
-        .map_err(|e| ApiError::invalid(Code::InvalidLimit, e.field(), e.to_string()))?;
+    let limits = ExecLimits::resolve(requested, &caller.0.limits)?;
     let callback_url = req.callback_url.map(callback_url).transpose()?;
     let mut recorded = serde_json::json!({
         "language": program.language(),

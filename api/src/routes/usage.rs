@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sbx_core::sandbox::{SandboxKind, SandboxState};
-use sbx_limits::billing::Resource;
+use sbx_limits::billing::{self, Resource};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -156,13 +156,17 @@ pub async fn usage(
                 a.charge("storage", prices.cost(&Resource::Storage, gib, secs));
             } else if st.kind == SandboxKind::Interpreter {
                 // Containers' running time is in the samples; interpreters' is exact here.
-                let cores = f64::from(st.cpu_millis) / 1000.0;
-                let gib = st.memory_bytes as f64 / f64::from(1u32 << 30);
+                let held = billing::Held {
+                    cpu_millis: st.cpu_millis,
+                    memory_bytes: st.memory_bytes,
+                    gpu: None,
+                };
+                let c = billing::charge(prices, &held, secs);
                 a.running_seconds += secs;
-                a.cpu_core_seconds += cores * secs;
-                a.memory_gib_seconds += gib * secs;
-                a.charge("cpu", prices.cost(&Resource::Cpu, cores, secs));
-                a.charge("memory", prices.cost(&Resource::Memory, gib, secs));
+                a.cpu_core_seconds += c.cpu_core_seconds;
+                a.memory_gib_seconds += c.memory_gib_seconds;
+                a.charge("cpu", c.cpu_cost);
+                a.charge("memory", c.memory_cost);
             }
         }
     }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sbx_core::ids::SandboxId;
 use sbx_core::sandbox::SandboxKind;
-use sbx_limits::exec::MIN_MEMORY_MB;
-use sbx_limits::sandbox::{self as rules};
+
+use sbx_limits::sandbox::{self as rules, SandboxClass, SandboxRequest};
 use sbx_store::sandboxes::NewSandbox;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Code};
 
-use super::{CODE_INTERPRETER, SandboxView, limit_error};
+use super::{CODE_INTERPRETER, SandboxView};
 
 /// A GPU share.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -121,31 +121,11 @@ pub async fn create_sandbox(
              code through POST …/exec and has no network",
         ));
     }
-    let limits = &caller.0.limits;
-    let memory = match &r.memory {
-        Some(q) => rules::parse_bytes("memory", q).map_err(limit_error)?,
-        None => rules::DEFAULT_INTERPRETER_MEMORY.min(limits.max_memory_mb << 20),
-    };
-    if memory < MIN_MEMORY_MB << 20 || memory > limits.max_memory_mb << 20 {
-        return Err(ApiError::invalid(
-            Code::InvalidLimit,
-            "memory",
-            format!(
-                "memory must be from {MIN_MEMORY_MB}Mi to this project's ceiling of {}Mi",
-                limits.max_memory_mb
-            ),
-        ));
-    }
-    let cpu_millis = rules::cpu_millis(r.cpu.unwrap_or(1.0)).map_err(limit_error)?;
-    let timeout_s = rules::timeout_s(r.timeout_s).map_err(limit_error)?;
-    let idle = r.idle_timeout_s.unwrap_or(rules::DEFAULT_IDLE_PAUSE_S);
-    if idle > rules::MAX_TIMEOUT_S {
-        return Err(ApiError::invalid(
-            Code::InvalidLimit,
-            "idle_timeout_s",
-            format!("must be at most {} seconds", rules::MAX_TIMEOUT_S),
-        ));
-    }
+    let res = rules::resolve(
+        SandboxClass::Interpreter,
+        &resource_request(&r, None),
+        caller.0.limits.max_memory_mb,
+    )?;
     crate::routes::exec::check_env(&r.env)?;
     open_room(&state, &caller).await?;
     let new = NewSandbox {
@@ -154,13 +134,13 @@ pub async fn create_sandbox(
         api_key_id: caller.0.api_key_id,
         image: r.image,
         kind: SandboxKind::Interpreter,
-        memory_bytes: memory as i64,
-        cpu_millis: cpu_millis as i32,
+        memory_bytes: res.memory_bytes as i64,
+        cpu_millis: res.cpu_millis as i32,
         gpu: None,
         env_keys: r.env.keys().cloned().collect(),
         command: None,
-        timeout_s: timeout_s as i32,
-        idle_pause_s: (idle > 0).then_some(idle as i32),
+        timeout_s: res.timeout_s as i32,
+        idle_pause_s: res.idle_pause_s.map(|s| s as i32),
         idempotency: idempotency.clone(),
         network: false,
         docker_image: None,
@@ -178,6 +158,17 @@ pub async fn create_sandbox(
     metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Interpreter.as_str())
         .increment(1);
     Ok(HttpResponse::Created().json(SandboxView::from(running)))
+}
+
+/// What `r` asks of its resources, with its GPU share as asked (count and fraction defaulted).
+fn resource_request(r: &CreateSandbox, gpu: Option<rules::GpuRequest>) -> SandboxRequest<'_> {
+    SandboxRequest {
+        memory: r.memory.as_deref(),
+        cpu: r.cpu,
+        timeout_s: r.timeout_s,
+        idle_timeout_s: r.idle_timeout_s,
+        gpu,
+    }
 }
 
 /// Room for one more open sandbox in the caller's project, or 429.
@@ -284,33 +275,6 @@ pub fn container_sandbox(
     idempotency: Option<(String, Vec<u8>)>,
 ) -> Result<NewSandbox, ApiError> {
     let docker_image = image_reference(&r.image)?;
-    let catalog = sbx_limits::catalog::find(&r.image);
-    let defaults = catalog.map(|c| &c.default_resources);
-    let limits = &caller.0.limits;
-    let memory = match r
-        .memory
-        .clone()
-        .or_else(|| defaults.and_then(|d| d["memory"].as_str().map(str::to_owned)))
-    {
-        Some(q) => rules::parse_bytes("memory", &q).map_err(limit_error)?,
-        None => 1 << 30,
-    };
-    if memory < 16 << 20 || memory > limits.max_memory_mb << 20 {
-        return Err(ApiError::invalid(
-            Code::InvalidLimit,
-            "memory",
-            format!(
-                "memory must be from 16Mi to this project's ceiling of {}Mi",
-                limits.max_memory_mb
-            ),
-        ));
-    }
-    let cpu = r
-        .cpu
-        .or_else(|| defaults.and_then(|d| d["cpu"].as_f64()))
-        .unwrap_or(1.0);
-    let cpu_millis = rules::cpu_millis(cpu).map_err(limit_error)?;
-    let timeout_s = rules::timeout_s(r.timeout_s).map_err(limit_error)?;
     if r.idle_timeout_s.is_some() {
         return Err(ApiError::invalid(
             Code::InvalidRequest,
@@ -318,24 +282,22 @@ pub fn container_sandbox(
             "idle pauses are for code-interpreter sandboxes",
         ));
     }
-    let gpu = match &r.gpu {
-        Some(g) => {
-            let req = rules::GpuRequest {
-                r#type: g.r#type.clone(),
-                count: g.count.unwrap_or(1),
-                fraction: g.fraction.unwrap_or(1.0),
-            };
-            req.check().map_err(limit_error)?;
-            if !caller.0.kyc_verified {
-                return Err(ApiError::Forbidden {
-                    code: Code::KycRequired,
-                    detail: "GPU sandboxes need the project owner's identity verified (KYC)".into(),
-                });
-            }
-            Some(req)
-        }
-        None => None,
-    };
+    let gpu = r.gpu.as_ref().map(|g| rules::GpuRequest {
+        r#type: g.r#type.clone(),
+        count: g.count.unwrap_or(1),
+        fraction: g.fraction.unwrap_or(1.0),
+    });
+    let res = rules::resolve(
+        SandboxClass::Container(sbx_limits::catalog::find(&r.image)),
+        &resource_request(&r, gpu),
+        caller.0.limits.max_memory_mb,
+    )?;
+    if res.gpu.is_some() && !caller.0.kyc_verified {
+        return Err(ApiError::Forbidden {
+            code: Code::KycRequired,
+            detail: "GPU sandboxes need the project owner's identity verified (KYC)".into(),
+        });
+    }
     crate::routes::exec::check_env(&r.env)?;
     if let Some(cmd) = &r.command
         && (cmd.is_empty()
@@ -355,12 +317,12 @@ pub fn container_sandbox(
         api_key_id: caller.0.api_key_id,
         image: r.image.clone(),
         kind: SandboxKind::Container,
-        memory_bytes: memory as i64,
-        cpu_millis: cpu_millis as i32,
-        gpu,
+        memory_bytes: res.memory_bytes as i64,
+        cpu_millis: res.cpu_millis as i32,
+        gpu: res.gpu,
         env_keys: r.env.keys().cloned().collect(),
         command: r.command.clone(),
-        timeout_s: timeout_s as i32,
+        timeout_s: res.timeout_s as i32,
         idle_pause_s: None,
         idempotency: idempotency.clone(),
         network: r.network.unwrap_or(false),

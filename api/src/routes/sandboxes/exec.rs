@@ -6,7 +6,8 @@ use sbx_core::exec::{CellOutcome, CellSpec};
 use sbx_core::ids::{CommandId, SandboxId};
 use sbx_core::notes::{Note, SandboxNote};
 use sbx_core::sandbox::{SandboxKind, SandboxState};
-use sbx_limits::exec::{DEFAULT_OUTPUT_LIMIT_BYTES, DEFAULT_TIMEOUT_MS, MAX_CODE_BYTES};
+use sbx_limits::CallLimits;
+use sbx_limits::exec::MAX_CODE_BYTES;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
@@ -63,28 +64,10 @@ pub async fn exec_in_sandbox(
     let id = sandbox_id(&id)?;
     let r = body.into_inner();
     let limits = &caller.0.limits;
-    let timeout_ms = r.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    if timeout_ms == 0 || timeout_ms > limits.max_timeout_ms {
-        return Err(ApiError::invalid(
-            Code::InvalidLimit,
-            "timeout_ms",
-            format!(
-                "timeout_ms must be from 1 to this project's ceiling of {}",
-                limits.max_timeout_ms
-            ),
-        ));
-    }
-    let output_limit_bytes = r.output_limit_bytes.unwrap_or(DEFAULT_OUTPUT_LIMIT_BYTES);
-    if output_limit_bytes == 0 || output_limit_bytes > limits.max_output_limit_bytes {
-        return Err(ApiError::invalid(
-            Code::InvalidLimit,
-            "output_limit_bytes",
-            format!(
-                "output_limit_bytes must be from 1 to this project's ceiling of {}",
-                limits.max_output_limit_bytes
-            ),
-        ));
-    }
+    let CallLimits {
+        timeout_ms,
+        output_limit_bytes,
+    } = CallLimits::resolve(r.timeout_ms, r.output_limit_bytes, limits)?;
     let _slot = state
         .admission
         .try_acquire(caller.0.project_id, limits.max_concurrent_execs)?;

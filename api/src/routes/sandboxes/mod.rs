@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sbx_core::ids::SandboxId;
 use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
-use sbx_limits::sandbox::{self as rules, SandboxLimitError};
+use sbx_limits::sandbox::{self as rules};
 use sbx_store::sandboxes::Sandbox;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -139,10 +139,6 @@ impl From<Sandbox> for SandboxView {
             events: None,
         }
     }
-}
-
-fn limit_error(e: SandboxLimitError) -> ApiError {
-    ApiError::invalid(Code::InvalidLimit, e.field(), e.to_string())
 }
 
 fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
@@ -324,7 +320,7 @@ pub async fn set_timeout(
     id: web::Path<String>,
     body: web::Json<TimeoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let t = rules::timeout_s(Some(body.timeout_s)).map_err(limit_error)?;
+    let t = rules::timeout_s(Some(body.timeout_s))?;
     let s = state
         .sandboxes
         .extend(caller.0.project_id, sandbox_id(&id)?, t as i32)

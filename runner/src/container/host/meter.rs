@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use sbx_core::ids::SandboxId;
 use sbx_core::sandbox::SandboxState;
-use sbx_limits::billing::Resource;
-use sbx_store::sandboxes::{self};
+use sbx_limits::billing;
+use sbx_store::sandboxes;
 use sbx_store::usage::UsageSample;
 
 use super::{ContainerHost, Held};
@@ -72,29 +72,32 @@ impl ContainerHost {
         seconds: f64,
         used: Option<(f64, i64)>,
     ) -> UsageSample {
-        let cores = f64::from(h.sandbox.cpu_millis) / 1000.0;
-        let gib = h.sandbox.memory_bytes as f64 / f64::from(1u32 << 30);
-        let prices = &self.config.prices;
+        let held = billing::Held {
+            cpu_millis: h.sandbox.cpu_millis,
+            memory_bytes: h.sandbox.memory_bytes,
+            gpu: h
+                .gpu
+                .as_ref()
+                .map(|(model, share)| (model.as_str(), *share)),
+        };
+        let charge = billing::charge(&self.config.prices, &held, seconds);
         let (gpu_model, gpu_share) = h.gpu.clone().unzip();
-        let gpu_share = gpu_share.unwrap_or(0.0);
         UsageSample {
             project_id: h.sandbox.project_id,
             sandbox_id: Some(id),
             at: chrono::Utc::now(),
             seconds,
             state: SandboxState::Running,
-            cpu_cores: cores,
+            cpu_cores: f64::from(h.sandbox.cpu_millis) / 1000.0,
             memory_bytes: h.sandbox.memory_bytes,
             cpu_used: used.map(|u| u.0),
             memory_used: used.map(|u| u.1),
-            gpu_cost: gpu_model.as_ref().map_or(0.0, |m| {
-                prices.cost(&Resource::Gpu { model: m.clone() }, gpu_share, seconds)
-            }),
+            gpu_cost: charge.gpu_cost,
             gpu_model,
-            gpu_share,
+            gpu_share: gpu_share.unwrap_or(0.0),
             storage_bytes: 0,
-            cpu_cost: prices.cost(&Resource::Cpu, cores, seconds),
-            memory_cost: prices.cost(&Resource::Memory, gib, seconds),
+            cpu_cost: charge.cpu_cost,
+            memory_cost: charge.memory_cost,
             storage_cost: 0.0,
         }
     }
