@@ -2,6 +2,8 @@
 //! ([`SandboxKind`]) and why it got to its state ([`StateReason`]). The database keeps each as
 //! its snake_case name; the API shows the same names.
 
+use crate::exec::ExecStatus;
+
 crate::vocabulary! {
     /// Where a sandbox is in its life: `pending → running ⇄ paused → terminated | failed`.
     SandboxState ("sandbox state") {
@@ -85,9 +87,31 @@ crate::vocabulary! {
     }
 }
 
+impl StateReason {
+    /// How a container job ends when its sandbox ended for this reason (its owner's cancel, its
+    /// timeout, or anything else, which is our fault).
+    pub const fn ended_job_status(self) -> ExecStatus {
+        match self {
+            Self::Timeout => ExecStatus::Timeout,
+            Self::User => ExecStatus::Cancelled,
+            _ => ExecStatus::Error,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_ends_as_its_sandbox_did() {
+        assert_eq!(StateReason::Timeout.ended_job_status(), ExecStatus::Timeout);
+        assert_eq!(StateReason::User.ended_job_status(), ExecStatus::Cancelled);
+        assert_eq!(
+            StateReason::RunnerLost.ended_job_status(),
+            ExecStatus::Error
+        );
+    }
 
     #[test]
     fn states_kinds_and_reasons_round_trip() {

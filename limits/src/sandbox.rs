@@ -197,7 +197,8 @@ pub struct SandboxResources {
 
 /// `request` for a sandbox of `class` in a project whose memory ceiling is `max_memory_mb`:
 /// defaults filled in (the image's, then the kind's; an interpreter's default memory is clamped
-/// to the ceiling), every value checked. The error names the field.
+/// to the ceiling), every value checked, in the order memory, CPU, lifetime, idle pause, GPU.
+/// The error names the field.
 pub fn resolve(
     class: SandboxClass<'_>,
     request: &SandboxRequest<'_>,
@@ -235,6 +236,8 @@ pub fn resolve(
         .cpu
         .or_else(|| defaults.map(|d| d.cpu))
         .unwrap_or(DEFAULT_CPU);
+    let cpu_millis = cpu_millis(cpu)?;
+    let timeout_s = timeout_s(request.timeout_s)?;
     let idle_pause_s = match class {
         SandboxClass::Interpreter => {
             let idle = request.idle_timeout_s.unwrap_or(DEFAULT_IDLE_PAUSE_S);
@@ -253,8 +256,8 @@ pub fn resolve(
     }
     Ok(SandboxResources {
         memory_bytes,
-        cpu_millis: cpu_millis(cpu)?,
-        timeout_s: timeout_s(request.timeout_s)?,
+        cpu_millis,
+        timeout_s,
         idle_pause_s,
         gpu: request.gpu.clone(),
     })

@@ -1,5 +1,5 @@
-//! The sandbox lifecycle of sbx: create, wait for placement, exec, pause, resume, timeout and
-//! terminate, for both kinds of sandbox, over `sbx-store` and a `SessionHost` (`sbx-core`). The
+//! The sandbox lifecycle of sbx, once a sandbox's row exists (the API checks the request and
+//! inserts it): start, wait for placement, exec, pause, resume, timeout and terminate, for both kinds of sandbox, over `sbx-store` and a `SessionHost` (`sbx-core`). The
 //! API's routes call [`Sandboxes`]; refusals and failures are [`SandboxError`]s.
 //!
 //! Code-interpreter sessions: the database's view of each session and the live interpreters

@@ -1,4 +1,4 @@
-//! The lifecycle service ([`Sandboxes`]): create, exec, pause, resume, timeout and terminate,
+//! The lifecycle service ([`Sandboxes`]): start, exec, pause, resume, timeout and terminate,
 //! for both kinds. A code-interpreter's session lives in the process that holds it (see
 //! [`crate::sessions`]); a container lives on a runner, reached through the database: a resume
 //! puts it back to `pending` for a runner to place, a pause is asked of its runner by a note.

@@ -3,6 +3,7 @@
 
 use sbx_core::exec::ExecStatus;
 use sbx_core::ids::{ApiKeyId, JobId, ProjectId};
+use sbx_core::sandbox::{SandboxKind, StateReason};
 use tokio_postgres::types::Json;
 
 use crate::sandboxes::NewSandbox;
@@ -50,7 +51,7 @@ pub async fn create(
         "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
              cpu_millis, gpu, env_keys, command, timeout_s, expires_at, network, docker_image,
              registry_auth, env_sealed, job_id)
-         values ($1, $2, $3, $4, 'container', $5, $6, $7, $8, $9, $10,
+         values ($1, $2, $3, $4, $16, $5, $6, $7, $8, $9, $10,
                  now() + $10::int * interval '1 second', $11, $12, $13, $14, $15)",
         &[
             &s.sandbox_id.0,
@@ -68,6 +69,7 @@ pub async fn create(
             &s.registry_auth,
             &s.env_sealed,
             &job.job_id.0,
+            &SandboxKind::Container.as_str(),
         ],
     )
     .await?;
@@ -184,22 +186,32 @@ pub async fn sandbox_of(
 /// timed out, `cancelled` when its owner ended it, else `error`. Returns how many.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn finish_orphans(pool: &Pool, grace_s: f64) -> Result<u64> {
+    // The status each reason ends a job with, as `StateReason::ended_job_status` says.
+    let status = format!(
+        "case s.state_reason {} else '{}' end",
+        StateReason::ALL
+            .iter()
+            .map(|r| format!("when '{r}' then '{}'", r.ended_job_status()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        ExecStatus::Error
+    );
     let client = pool.get().await?;
     Ok(client
         .execute(
-            "update jobs j set
-                 status = case s.state_reason when 'timeout' then 'timeout'
-                                              when 'user' then 'cancelled' else 'error' end,
+            &format!(
+                "update jobs j set
+                 status = {status},
                  finished_at = now(),
                  result = jsonb_build_object(
-                     'status', case s.state_reason when 'timeout' then 'timeout'
-                                                   when 'user' then 'cancelled' else 'error' end,
+                     'status', {status},
                      'sandbox_id', s.sandbox_id, 'reason', s.state_reason,
                      'detail', s.state_detail, 'artifacts', '[]'::jsonb)
              from sandboxes s
              where s.job_id = j.job_id and j.finished_at is null
                and s.state in ('terminated', 'failed')
-               and s.ended_at < now() - make_interval(secs => $1)",
+               and s.ended_at < now() - make_interval(secs => $1)"
+            ),
             &[&grace_s],
         )
         .await?)

@@ -26,7 +26,7 @@
 //! - [`pipes`]: capped stdout/stderr.
 //! - [`workspace`]: per-exec folders, input files in, changed files out.
 
-pub mod ending;
+pub(crate) mod ending;
 pub mod engine;
 mod foreground;
 mod limiter;

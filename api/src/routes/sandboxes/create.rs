@@ -275,13 +275,6 @@ pub fn container_sandbox(
     idempotency: Option<(String, Vec<u8>)>,
 ) -> Result<NewSandbox, ApiError> {
     let docker_image = image_reference(&r.image)?;
-    if r.idle_timeout_s.is_some() {
-        return Err(ApiError::invalid(
-            Code::InvalidRequest,
-            "idle_timeout_s",
-            "idle pauses are for code-interpreter sandboxes",
-        ));
-    }
     let gpu = r.gpu.as_ref().map(|g| rules::GpuRequest {
         r#type: g.r#type.clone(),
         count: g.count.unwrap_or(1),
@@ -292,6 +285,13 @@ pub fn container_sandbox(
         &resource_request(&r, gpu),
         caller.0.limits.max_memory_mb,
     )?;
+    if r.idle_timeout_s.is_some() {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "idle_timeout_s",
+            "idle pauses are for code-interpreter sandboxes",
+        ));
+    }
     if res.gpu.is_some() && !caller.0.kyc_verified {
         return Err(ApiError::Forbidden {
             code: Code::KycRequired,

@@ -1,6 +1,6 @@
 //! Sandboxes: `POST /v1/sandboxes` creates one; `GET` lists and reads them; `…/pause`,
 //! `…/resume`, `…/timeout` and `DELETE` move them through their states; `…/exec` runs code in
-//! one. Image `code-interpreter` is a persistent Python interpreter ((`sbx_sandboxes`)).
+//! one. Image `code-interpreter` is a persistent Python interpreter ([`sbx_sandboxes`]).
 //! Another project's sandbox is a 404, exactly as one that does not exist.
 
 //!

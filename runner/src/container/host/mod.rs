@@ -289,11 +289,7 @@ impl ContainerHost {
                         .ok()
                         .flatten()
                         .map(|s| s.state_reason);
-                    let status = match reason {
-                        Some(StateReason::Timeout) => ExecStatus::Timeout,
-                        Some(StateReason::User) => ExecStatus::Cancelled,
-                        _ => ExecStatus::Error,
-                    };
+                    let status = reason.map_or(ExecStatus::Error, StateReason::ended_job_status);
                     let why = reason.map_or("", StateReason::as_str);
                     self.finish_job(id, job, status, None, false, Some(why))
                         .await;

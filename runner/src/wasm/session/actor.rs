@@ -25,6 +25,7 @@ use super::{Command, HOUSEKEEPING_TIMEOUT, SessionError, SessionOptions, Session
 /// Most bytes of figures returned by one call.
 pub(super) const MAX_FIGURE_BYTES: u64 = 16 << 20;
 
+/// The session's deadline for the running call, as microseconds after `base`; none when 0.
 pub(super) struct Deadline {
     pub(super) base: Instant,
     pub(super) at_us: AtomicU64,
