@@ -156,13 +156,27 @@ pub struct Application {
     addr: SocketAddr,
     pool: Pool,
     server: actix_web::dev::Server,
-    runner: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
-    webhooks: (CancellationToken, tokio::task::JoinHandle<()>),
-    sandboxes: (
-        Arc<Sandboxes>,
-        CancellationToken,
-        tokio::task::JoinHandle<()>,
-    ),
+    /// The embedded runner: its worker and container host (none with `--no-embedded-runner`).
+    runner: Option<Task>,
+    /// The webhook sender.
+    webhooks: Task,
+    /// The sandbox lifecycle, and its once-a-second upkeep.
+    sandboxes: Arc<Sandboxes>,
+    sandbox_upkeep: Task,
+}
+
+/// A background task and what stops it.
+struct Task {
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Task {
+    /// Ask the task to stop and wait until it has.
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.handle.await;
+    }
 }
 
 fn worker_config(settings: &Settings) -> WorkerConfig {
@@ -239,7 +253,7 @@ impl Application {
                 stop.clone(),
             )
             .await?;
-            Some((stop, handle))
+            Some(Task { stop, handle })
         };
         let listener = TcpListener::bind(settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
@@ -270,7 +284,7 @@ impl Application {
                 config,
                 stop.clone(),
             ));
-            (stop, handle)
+            Task { stop, handle }
         };
         // Sessions live in this process's wasm backend, beside its execs.
         let sandboxes = Arc::new(Sandboxes::new(
@@ -283,10 +297,10 @@ impl Application {
                 ..SandboxesConfig::default()
             },
         ));
-        let sandboxes = {
+        let sandbox_upkeep = {
             let stop = CancellationToken::new();
             let handle = tokio::spawn(sandboxes.clone().run(notes.clone(), stop.clone()));
-            (sandboxes, stop, handle)
+            Task { stop, handle }
         };
         let server = sbx_api::serve(
             listener,
@@ -294,7 +308,7 @@ impl Application {
             notes,
             sbx_api::Wiring {
                 backend,
-                sandboxes: sandboxes.0.clone(),
+                sandboxes: sandboxes.clone(),
                 prices: prices(settings)?,
                 sealer: sealer(settings)?,
             },
@@ -307,6 +321,7 @@ impl Application {
             runner,
             webhooks,
             sandboxes,
+            sandbox_upkeep,
         })
     }
 
@@ -330,14 +345,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         // Live interpreters are paused into the database, so a restart resumes them.
-        self.sandboxes.1.cancel();
-        let _ = self.sandboxes.2.await;
-        self.sandboxes.0.shutdown().await;
-        self.webhooks.0.cancel();
-        let _ = self.webhooks.1.await;
-        if let Some((stop, handle)) = self.runner {
-            stop.cancel();
-            let _ = handle.await;
+        self.sandbox_upkeep.stop().await;
+        self.sandboxes.shutdown().await;
+        self.webhooks.stop().await;
+        if let Some(runner) = self.runner {
+            runner.stop().await;
         }
         served
     }
