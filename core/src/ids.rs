@@ -20,7 +20,7 @@ macro_rules! id {
 
             /// The id in `s`, if it is a UUID.
             pub fn parse(s: &str) -> Option<Self> {
-                uuid::Uuid::parse_str(s).ok().map(Self)
+                s.parse().ok()
             }
         }
 

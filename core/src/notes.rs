@@ -81,15 +81,6 @@ impl SandboxNote {
     /// Payload prefix of [`SandboxNote::CommandDone`].
     pub const COMMAND_DONE: &'static str = "done";
 
-    /// The sandbox the note is about, if it names one.
-    pub fn sandbox(&self) -> Option<SandboxId> {
-        match *self {
-            Self::Ended(s) | Self::Pending(s) | Self::Running(s) => Some(s),
-            Self::PauseRequested { sandbox, .. } | Self::Command { sandbox, .. } => Some(sandbox),
-            Self::CommandDone(_) => None,
-        }
-    }
-
     fn payload(&self) -> String {
         match self {
             Self::Ended(s) => format!("{}:{s}", Self::ENDED),

@@ -104,16 +104,11 @@ pub(crate) async fn queue(jobs: usize, rate: u64, slots: usize) -> anyhow::Resul
         .map(|r| r.get::<_, Option<f64>>(0).unwrap_or(f64::NAN))
         .collect();
     ms.sort_by(f64::total_cmp);
-    let statuses = client
-        .query(
-            "select status, count(*) from jobs group by status order by 1",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| format!("{} {}", r.get::<_, String>(0), r.get::<_, i64>(1)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let statuses = counts(
+        &server.pool,
+        "select status, count(*) from jobs group by status order by 1",
+    )
+    .await?;
     println!("\nNo-op WASI jobs straight into the queue (runner slots {slots})\n");
     println!(
         "| jobs | queued in | all done in | jobs/s | add → start p50 ms | p95 ms | p99 ms (at {rate}/s) | statuses |"

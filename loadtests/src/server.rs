@@ -183,6 +183,20 @@ pub(crate) fn client() -> awc::Client {
         .finish()
 }
 
+/// The rows of `sql` (a text and a count each) as `text count, text count, …`: a summary of
+/// states or statuses for a table's last column.
+pub(crate) async fn counts(pool: &sbx_store::Pool, sql: &str) -> anyhow::Result<String> {
+    Ok(pool
+        .get()
+        .await?
+        .query(sql, &[])
+        .await?
+        .iter()
+        .map(|r| format!("{} {}", r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;

@@ -207,19 +207,11 @@ pub(crate) async fn sessions(
             wrong += 1;
         }
     }
-    let states = server
-        .pool
-        .get()
-        .await?
-        .query(
-            "select state, count(*) from sandboxes group by 1 order by 1",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| format!("{} {}", r.get::<_, String>(0), r.get::<_, i64>(1)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let states = counts(
+        &server.pool,
+        "select state, count(*) from sandboxes group by 1 order by 1",
+    )
+    .await?;
     println!(
         "\n{} sessions opened and called by 8 clients in {:.1} s: {} errors; 100 sampled afterwards, {wrong} wrong; server PSS {:.0} MiB at the end; states: {states}.",
         made.len(),
