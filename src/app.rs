@@ -364,11 +364,15 @@ pub async fn ensure_dev_key(pool: &Pool, path: &Path) -> anyhow::Result<String> 
             return Ok(key);
         }
     }
-    let project = match sbx_store::projects::find_by_name(pool, "dev").await? {
+    // The project and its key are made together or not at all.
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let project = match sbx_store::projects::find_by_name(&tx, "dev").await? {
         Some(p) => p,
-        None => sbx_store::projects::create(pool, "dev", None).await?,
+        None => sbx_store::projects::create(&tx, "dev", None).await?,
     };
-    let (_, key) = sbx_store::keys::create(pool, project.project_id, "dev").await?;
+    let (_, key) = sbx_store::keys::create(&tx, project.project_id, "dev").await?;
+    tx.commit().await?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -605,3 +605,48 @@ async fn a_runner_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+/// Store queries run on a caller's transaction: rolled back, none of them happened;
+/// committed, all did.
+#[actix_web::test]
+async fn store_queries_join_a_callers_transaction() {
+    let pool = sbx_store::pool(&common::fresh_database().await, 2).unwrap();
+    let mut client = pool.get().await.unwrap();
+
+    let tx = client.transaction().await.unwrap();
+    let p = sbx_store::projects::create(&tx, "grouped", None)
+        .await
+        .unwrap();
+    sbx_store::keys::create(&tx, p.project_id, "k")
+        .await
+        .unwrap();
+    drop(tx); // rolled back
+    assert!(
+        sbx_store::projects::find_by_name(&pool, "grouped")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let tx = client.transaction().await.unwrap();
+    let p = sbx_store::projects::create(&tx, "grouped", None)
+        .await
+        .unwrap();
+    let (_, key) = sbx_store::keys::create(&tx, p.project_id, "k")
+        .await
+        .unwrap();
+    // Not seen outside the transaction before it commits.
+    assert!(
+        sbx_store::keys::authenticate(&pool, &key)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        sbx_store::keys::authenticate(&pool, &key)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Pool, Result};
 use sbx_core::ids::{ApiKeyId, BatchId, JobId, ProjectId};
 use sbx_core::notes::CANCEL as CHANNEL_CANCEL;
 
@@ -40,11 +40,11 @@ pub async fn create(
 /// The batch `project` created with Idempotency-Key `key`, with that request's body hash.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn by_idempotency_key(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     key: &str,
 ) -> Result<Option<(BatchId, Option<Vec<u8>>)>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "select batch_id, request_hash from batches
@@ -58,8 +58,8 @@ pub async fn by_idempotency_key(
 
 /// Whether `project` has a batch `batch`.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
-pub async fn exists(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<bool> {
-    let client = pool.get().await?;
+pub async fn exists(db: &impl Db, project: ProjectId, batch: BatchId) -> Result<bool> {
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "select 1 from batches where batch_id = $1 and project_id = $2",
@@ -91,8 +91,8 @@ pub struct Summary {
 /// or the end is seen at once: counts are taken again when either is first read. An ended
 /// batch's counts are then kept, since they no longer change.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
-pub async fn summary(pool: &Pool, project: ProjectId, batch: BatchId) -> Result<Option<Summary>> {
-    let client = pool.get().await?;
+pub async fn summary(db: &impl Db, project: ProjectId, batch: BatchId) -> Result<Option<Summary>> {
+    let client = db.client().await?;
     let Some(row) = client
         .query_opt(
             "select total, created_at, cancelled_at, finished_at from batches where batch_id = $1 and project_id = $2",
@@ -185,13 +185,13 @@ pub struct ItemResult {
 /// Up to `limit` item results of `batch` of `project` after `after`, in submission order.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
 pub async fn results(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     batch: BatchId,
     after: Option<JobId>,
     limit: i64,
 ) -> Result<Vec<ItemResult>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "select job_id, item_id, status, verdict, result from jobs

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sbx_core::ids::{CommandId, SandboxId};
 use sbx_core::notes::{Note, SandboxNote};
 
-use crate::{Pool, Result, StoreError};
+use crate::{Db, GenericClient, Result, StoreError};
 
 /// What the runner recorded: the outcome, or why the command could not run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ pub struct Command {
 /// ([`SandboxNote::Command`]): the command's id.
 #[tracing::instrument(level = "debug", skip_all, fields(sandbox = %sandbox))]
 pub async fn submit(
-    pool: &Pool,
+    db: &impl Db,
     sandbox: SandboxId,
     argv: &[String],
     timeout_ms: i64,
@@ -51,7 +51,7 @@ pub async fn submit(
         sandbox,
         command: id,
     });
-    let client = pool.get().await?;
+    let client = db.client().await?;
     client
         .execute(
             "with ins as (
@@ -80,8 +80,8 @@ pub const TAKE_GRACE_SECS: f64 = 10.0;
 /// Take command `id` to run it: `None` if it is gone, another runner took it, or its caller
 /// has given up on it (older than its time limit and [`TAKE_GRACE_SECS`]).
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn take(pool: &Pool, id: CommandId) -> Result<Option<Command>> {
-    let client = pool.get().await?;
+pub async fn take(db: &impl Db, id: CommandId) -> Result<Option<Command>> {
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "update sandbox_commands set started_at = now()
@@ -107,14 +107,14 @@ pub async fn take(pool: &Pool, id: CommandId) -> Result<Option<Command>> {
 /// (sandbox, command).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn overlooked(
-    pool: &Pool,
+    db: &impl Db,
     sandboxes: &[uuid::Uuid],
     secs: f64,
 ) -> Result<Vec<(SandboxId, CommandId)>> {
     if sandboxes.is_empty() {
         return Ok(Vec::new());
     }
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             "select sandbox_id, command_id from sandbox_commands
@@ -135,10 +135,10 @@ pub async fn overlooked(
 
 /// Record what came of command `id` and wake its caller ([`SandboxNote::CommandDone`]).
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn finish(pool: &Pool, id: CommandId, recorded: &Recorded) -> Result<()> {
+pub async fn finish(db: &impl Db, id: CommandId, recorded: &Recorded) -> Result<()> {
     let value = serde_json::to_value(recorded).expect("a recorded command serialises");
     let note = Note::Sandbox(SandboxNote::CommandDone(id));
-    let client = pool.get().await?;
+    let client = db.client().await?;
     client
         .execute(
             "with upd as (
@@ -153,8 +153,8 @@ pub async fn finish(pool: &Pool, id: CommandId, recorded: &Recorded) -> Result<(
 
 /// What came of command `id`, once recorded; the row goes with it.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn collect(pool: &Pool, id: CommandId) -> Result<Option<Recorded>> {
-    let client = pool.get().await?;
+pub async fn collect(db: &impl Db, id: CommandId) -> Result<Option<Recorded>> {
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "delete from sandbox_commands where command_id = $1 and outcome is not null
@@ -171,8 +171,8 @@ pub async fn collect(pool: &Pool, id: CommandId) -> Result<Option<Recorded>> {
 
 /// Withdraw command `id` if no runner took it yet: whether it was withdrawn.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn withdraw(pool: &Pool, id: CommandId) -> Result<bool> {
-    let client = pool.get().await?;
+pub async fn withdraw(db: &impl Db, id: CommandId) -> Result<bool> {
+    let client = db.client().await?;
     let n = client
         .execute(
             "delete from sandbox_commands where command_id = $1 and started_at is null",
@@ -184,8 +184,8 @@ pub async fn withdraw(pool: &Pool, id: CommandId) -> Result<bool> {
 
 /// Forget command `id` (its caller gave up waiting); a runner that has not taken it never will.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn abandon(pool: &Pool, id: CommandId) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn abandon(db: &impl Db, id: CommandId) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "delete from sandbox_commands where command_id = $1",

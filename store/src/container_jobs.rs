@@ -7,7 +7,7 @@ use sbx_core::sandbox::{SandboxKind, StateReason};
 use tokio_postgres::types::Json;
 
 use crate::sandboxes::NewSandbox;
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Pool, Result};
 
 /// A container job to create.
 pub struct NewContainerJob<'a> {
@@ -84,8 +84,8 @@ pub async fn create(
 
 /// Job `job`'s container runs.
 #[tracing::instrument(level = "debug", skip_all, fields(job = %job))]
-pub async fn started(pool: &Pool, job: JobId) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn started(db: &impl Db, job: JobId) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "update jobs set status = 'running', started_at = coalesce(started_at, now())
@@ -147,12 +147,12 @@ pub async fn finish(pool: &Pool, job: JobId, ending: &Ending<'_>) -> Result<bool
 /// Artifact `path` of job `job` of `project`.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, job = %job))]
 pub async fn artifact(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     job: JobId,
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     Ok(client
         .query_opt(
             "select a.data from job_artifacts a join jobs j using (job_id)
@@ -166,11 +166,11 @@ pub async fn artifact(
 /// The sandbox running container job `job` of `project`.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, job = %job))]
 pub async fn sandbox_of(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     job: JobId,
 ) -> Result<Option<sbx_core::ids::SandboxId>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     Ok(client
         .query_opt(
             "select sandbox_id from jobs where job_id = $1 and project_id = $2 and kind = 'container'",
@@ -185,7 +185,7 @@ pub async fn sandbox_of(
 /// ending the job (never placed, failed to start, its runner lost): `timeout` when the sandbox
 /// timed out, `cancelled` when its owner ended it, else `error`. Returns how many.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn finish_orphans(pool: &Pool, grace_s: f64) -> Result<u64> {
+pub async fn finish_orphans(db: &impl Db, grace_s: f64) -> Result<u64> {
     // The status each reason ends a job with, as `StateReason::ended_job_status` says.
     let status = format!(
         "case s.state_reason {} else '{}' end",
@@ -196,7 +196,7 @@ pub async fn finish_orphans(pool: &Pool, grace_s: f64) -> Result<u64> {
             .join(" "),
         ExecStatus::Error
     );
-    let client = pool.get().await?;
+    let client = db.client().await?;
     Ok(client
         .execute(
             &format!(

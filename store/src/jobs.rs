@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Result};
 use sbx_core::exec::ExecOutcome;
 use sbx_core::ids::{ApiKeyId, JobId, ProjectId};
 
@@ -50,8 +50,8 @@ pub struct FinishedExec<'a> {
 /// Record a finished synchronous exec: one insert, after the run, so the exec path pays one
 /// round trip.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn insert_finished_exec(pool: &Pool, job: FinishedExec<'_>) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn insert_finished_exec(db: &impl Db, job: FinishedExec<'_>) -> Result<()> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "insert into jobs (job_id, project_id, api_key_id, kind, status, language, request, result,
@@ -102,8 +102,8 @@ fn job(r: &tokio_postgres::Row) -> Job {
 
 /// The job `id` of `project`; `None` for another project's job, as for one that does not exist.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, id = %id))]
-pub async fn get(pool: &Pool, project: ProjectId, id: JobId) -> Result<Option<Job>> {
-    let client = pool.get().await?;
+pub async fn get(db: &impl Db, project: ProjectId, id: JobId) -> Result<Option<Job>> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
             "select {JOB_COLUMNS} from jobs where job_id = $1 and project_id = $2"
@@ -120,13 +120,13 @@ pub async fn get(pool: &Pool, project: ProjectId, id: JobId) -> Result<Option<Jo
 /// `status` when given.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn list(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     status: Option<&str>,
     before: Option<JobId>,
     limit: i64,
 ) -> Result<Vec<Job>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
             "select {JOB_COLUMNS} from jobs
@@ -143,11 +143,11 @@ pub async fn list(
 /// The job `project` created with Idempotency-Key `key`, with the hash of that request's body.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn by_idempotency_key(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     key: &str,
 ) -> Result<Option<(Job, Option<Vec<u8>>)>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
             "select {JOB_COLUMNS}, request_hash from jobs where project_id = $1 and idempotency_key = $2"
@@ -161,8 +161,8 @@ pub async fn by_idempotency_key(
 
 /// Jobs of `project` waiting or running, and of everyone: what admission control checks.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
-pub async fn pending_counts(pool: &Pool, project: ProjectId) -> Result<(i64, i64)> {
-    let client = pool.get().await?;
+pub async fn pending_counts(db: &impl Db, project: ProjectId) -> Result<(i64, i64)> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached("select count(*) filter (where project_id = $1), count(*) from queue")
         .await?;

@@ -5,7 +5,7 @@ use rand::RngCore;
 use sbx_limits::ProjectLimits;
 use sha2::{Digest, Sha256};
 
-use crate::{Pool, Result, StoreError};
+use crate::{Db, GenericClient, Result, StoreError};
 use sbx_core::ids::{ApiKeyId, ProjectId};
 
 /// Every key starts with this, so scanners and people can tell what it is.
@@ -47,12 +47,12 @@ fn hash(secret: &str) -> Vec<u8> {
 
 /// Create a key for `project`. Returns the key's id and the secret, which is not kept.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
-pub async fn create(pool: &Pool, project: ProjectId, name: &str) -> Result<(ApiKeyId, String)> {
+pub async fn create(db: &impl Db, project: ProjectId, name: &str) -> Result<(ApiKeyId, String)> {
     let mut raw = [0u8; 24];
     rand::rng().fill_bytes(&mut raw);
     let secret = format!("{KEY_PREFIX}{}", hex::encode(raw));
     let id = ApiKeyId::new();
-    let client = pool.get().await?;
+    let client = db.client().await?;
     client
         .execute(
             "insert into api_keys (api_key_id, project_id, name, prefix, key_hash) values ($1, $2, $3, $4, $5)",
@@ -64,11 +64,11 @@ pub async fn create(pool: &Pool, project: ProjectId, name: &str) -> Result<(ApiK
 
 /// The owner of `secret`, if it is a key that exists and is not revoked.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn authenticate(pool: &Pool, secret: &str) -> Result<Option<KeyOwner>> {
+pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>> {
     if !secret.starts_with(KEY_PREFIX) || secret.len() > 128 {
         return Ok(None);
     }
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "select k.api_key_id, k.project_id, p.max_timeout_ms, p.max_memory_mb,
@@ -96,8 +96,8 @@ pub async fn authenticate(pool: &Pool, secret: &str) -> Result<Option<KeyOwner>>
 
 /// Revoke the key with id `id`, or whose listing prefix is `id`. Revoking twice is not an error.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn revoke(pool: &Pool, id: &str) -> Result<KeyInfo> {
-    let client = pool.get().await?;
+pub async fn revoke(db: &impl Db, id: &str) -> Result<KeyInfo> {
+    let client = db.client().await?;
     let uuid = ApiKeyId::parse(id).map(|k| k.0);
     let row = client
         .query_opt(
@@ -119,8 +119,8 @@ pub async fn revoke(pool: &Pool, id: &str) -> Result<KeyInfo> {
 
 /// The keys of `project`, oldest first.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
-pub async fn list(pool: &Pool, project: ProjectId) -> Result<Vec<KeyInfo>> {
-    let client = pool.get().await?;
+pub async fn list(db: &impl Db, project: ProjectId) -> Result<Vec<KeyInfo>> {
+    let client = db.client().await?;
     let rows = client
         .query(
             "select api_key_id, project_id, name, prefix, revoked_at is not null

@@ -41,7 +41,82 @@ pub mod webhooks;
 
 use std::str::FromStr;
 
-pub use deadpool_postgres::Pool;
+pub use deadpool_postgres::{GenericClient, Pool, Transaction};
+
+/// Where a query runs: the [`Pool`] (each call takes a connection of its own), or a caller's
+/// connection ([`deadpool_postgres::Client`]) or [`Transaction`], so that a caller can group
+/// several queries in one transaction:
+///
+/// ```no_run
+/// # async fn f(pool: &sbx_store::Pool) -> sbx_store::Result<()> {
+/// let mut client = pool.get().await?;
+/// let tx = client.transaction().await?;
+/// let project = sbx_store::projects::create(&tx, "eval", None).await?;
+/// sbx_store::projects::set_limits(&tx, project.project_id, &Default::default()).await?;
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+///
+/// Queries that group their own statements in a transaction take the [`Pool`].
+pub trait Db: Sync {
+    /// The client the queries run on.
+    type Client: GenericClient;
+
+    /// A client for one call's queries: a pooled connection, or the caller's own.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the pool has no connection to give in time.
+    fn client(
+        &self,
+    ) -> impl Future<Output = Result<impl std::ops::Deref<Target = Self::Client> + Send>> + Send;
+}
+
+impl Db for Pool {
+    type Client = deadpool_postgres::Client;
+
+    async fn client(&self) -> Result<impl std::ops::Deref<Target = Self::Client> + Send> {
+        Ok(Pooled(self.get().await?))
+    }
+}
+
+impl Db for deadpool_postgres::Client {
+    type Client = Self;
+
+    async fn client(&self) -> Result<impl std::ops::Deref<Target = Self::Client> + Send> {
+        Ok(self)
+    }
+}
+
+impl Db for Transaction<'_> {
+    type Client = Self;
+
+    async fn client(&self) -> Result<impl std::ops::Deref<Target = Self::Client> + Send> {
+        Ok(self)
+    }
+}
+
+impl<D: Db + Send> Db for std::sync::Arc<D> {
+    type Client = D::Client;
+
+    fn client(
+        &self,
+    ) -> impl Future<Output = Result<impl std::ops::Deref<Target = Self::Client> + Send>> + Send
+    {
+        (**self).client()
+    }
+}
+
+/// A connection taken from the pool for one call (deadpool's `Object` derefs to the wrapped
+/// client, not to itself, which is what implements [`GenericClient`]).
+struct Pooled(deadpool_postgres::Client);
+
+impl std::ops::Deref for Pooled {
+    type Target = deadpool_postgres::Client;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -147,8 +222,8 @@ pub fn pool(url: &str, size: usize) -> Result<Pool> {
 
 /// A round trip to the database: what `/readyz` asks.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn ping(pool: &Pool) -> Result<()> {
-    let client = pool.get().await?;
-    client.simple_query("select 1").await?;
+pub async fn ping(db: &impl Db) -> Result<()> {
+    let client = db.client().await?;
+    client.execute("select 1", &[]).await?;
     Ok(())
 }

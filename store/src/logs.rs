@@ -7,7 +7,7 @@ use sbx_core::OutputStream;
 use sbx_core::ids::{JobId, SandboxId};
 use sbx_core::notes::LOGS as CHANNEL_LOGS;
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Result};
 
 /// Whose log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct Chunk {
 /// Append `chunks` (stream, text) to `owner`'s log after `last_seq`; returns the new last seq.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn append(
-    pool: &Pool,
+    db: &impl Db,
     owner: impl Into<Owner>,
     last_seq: i32,
     chunks: &[(OutputStream, String)],
@@ -65,7 +65,7 @@ pub async fn append(
     let streams: Vec<&str> = chunks.iter().map(|c| c.0.as_str()).collect();
     let data: Vec<&str> = chunks.iter().map(|c| c.1.as_str()).collect();
     let (table, column, id) = owner.into().table();
-    let client = pool.get().await?;
+    let client = db.client().await?;
     client
         .execute(
             &format!(
@@ -84,13 +84,13 @@ pub async fn append(
 /// `owner`'s chunks after `after`, in order, at most `limit`.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn read(
-    pool: &Pool,
+    db: &impl Db,
     owner: impl Into<Owner>,
     after: i32,
     limit: i64,
 ) -> Result<Vec<Chunk>> {
     let (table, column, id) = owner.into().table();
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             &format!(
@@ -113,9 +113,9 @@ pub async fn read(
 
 /// The last seq of `owner`'s log (0 when empty): where a new placement of a sandbox goes on.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn last_seq(pool: &Pool, owner: impl Into<Owner>) -> Result<i32> {
+pub async fn last_seq(db: &impl Db, owner: impl Into<Owner>) -> Result<i32> {
     let (table, column, id) = owner.into().table();
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let row = client
         .query_one(
             &format!("select coalesce(max(seq), 0) from {table} where {column} = $1"),

@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 pub use sbx_core::notes::Note;
 use tokio::sync::broadcast;
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Result};
 
 /// Subscribers' side of the listener.
 #[derive(Clone)]
@@ -44,8 +44,8 @@ pub async fn next<T>(
 /// Send `note` now, outside any transaction. (Statements that notify as part of a change build
 /// the same payload in SQL, from `sbx_core::notes`' prefixes.)
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn send(pool: &Pool, note: &Note) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn send(db: &impl Db, note: &Note) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "select pg_notify($1, $2)",

@@ -6,7 +6,7 @@ use sbx_core::ids::{ProjectId, SandboxId};
 use sbx_core::notes::{Note, SANDBOXES as CHANNEL, SandboxNote};
 use sbx_core::sandbox::StateReason;
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Pool, Result};
 
 use crate::sandboxes::{COLUMNS, Sandbox, sandbox};
 
@@ -148,13 +148,13 @@ pub async fn claim_containers(
 /// if it ended or was let go meanwhile.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id, runner = %runner))]
 pub async fn container_started(
-    pool: &Pool,
+    db: &impl Db,
     id: SandboxId,
     runner: uuid::Uuid,
     container_id: &str,
     reason: StateReason,
 ) -> Result<Option<Sandbox>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let row = client
         .query_opt(
             &format!(
@@ -179,11 +179,11 @@ pub async fn container_started(
 /// The container of running sandbox `id` of `project`, and the runner holding it.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, id = %id))]
 pub async fn container_of(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     id: SandboxId,
 ) -> Result<Option<(String, Option<uuid::Uuid>)>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     Ok(client
         .query_opt(
             "select container_id, holder from sandboxes
@@ -197,8 +197,8 @@ pub async fn container_of(
 /// Sandboxes `runner` holds (placing or running), with their GPU allocations: what it
 /// rebuilds its books from.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
-pub async fn held_by(pool: &Pool, runner: uuid::Uuid) -> Result<Vec<Sandbox>> {
-    let client = pool.get().await?;
+pub async fn held_by(db: &impl Db, runner: uuid::Uuid) -> Result<Vec<Sandbox>> {
+    let client = db.client().await?;
     let rows = client
         .query(
             &format!(
@@ -213,8 +213,8 @@ pub async fn held_by(pool: &Pool, runner: uuid::Uuid) -> Result<Vec<Sandbox>> {
 
 /// Hand back pending sandboxes whose placing runner went quiet for `stale_s` seconds.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn release_stale_placements(pool: &Pool, stale_s: f64) -> Result<u64> {
-    let client = pool.get().await?;
+pub async fn release_stale_placements(db: &impl Db, stale_s: f64) -> Result<u64> {
+    let client = db.client().await?;
     Ok(client
         .execute(
             "update sandboxes set holder = null, holder_seen_at = null, gpu_alloc = null
@@ -227,6 +227,6 @@ pub async fn release_stale_placements(pool: &Pool, stale_s: f64) -> Result<u64> 
 
 /// Tell runners that container sandbox `id` waits for a place.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn announce_pending(pool: &Pool, id: SandboxId) -> Result<()> {
-    crate::notify::send(pool, &Note::Sandbox(SandboxNote::Pending(id))).await
+pub async fn announce_pending(db: &impl Db, id: SandboxId) -> Result<()> {
+    crate::notify::send(db, &Note::Sandbox(SandboxNote::Pending(id))).await
 }

@@ -2,7 +2,7 @@
 
 use sbx_limits::ProjectLimits;
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Result};
 use sbx_core::ids::{ProjectId, UserId};
 
 /// A project row.
@@ -18,8 +18,8 @@ pub struct Project {
 
 /// Create a project with the default limits.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn create(pool: &Pool, name: &str, owner: Option<UserId>) -> Result<Project> {
-    let client = pool.get().await?;
+pub async fn create(db: &impl Db, name: &str, owner: Option<UserId>) -> Result<Project> {
+    let client = db.client().await?;
     let id = ProjectId::new();
     let defaults = ProjectLimits::default();
     client
@@ -47,8 +47,8 @@ pub async fn create(pool: &Pool, name: &str, owner: Option<UserId>) -> Result<Pr
 
 /// The project named `name`, the oldest if several share it.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn find_by_name(pool: &Pool, name: &str) -> Result<Option<Project>> {
-    let client = pool.get().await?;
+pub async fn find_by_name(db: &impl Db, name: &str) -> Result<Option<Project>> {
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "select project_id, name, owner_user_id from projects where name = $1 order by project_id limit 1",
@@ -64,8 +64,8 @@ pub async fn find_by_name(pool: &Pool, name: &str) -> Result<Option<Project>> {
 
 /// Set a project's limits.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
-pub async fn set_limits(pool: &Pool, project: ProjectId, limits: &ProjectLimits) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn set_limits(db: &impl Db, project: ProjectId, limits: &ProjectLimits) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "update projects set max_timeout_ms = $2, max_memory_mb = $3, max_output_limit_bytes = $4,

@@ -18,7 +18,7 @@ use sbx_core::ids::{ApiKeyId, BatchId, JobId, ProjectId, RunnerId};
 use sbx_core::notes::{CANCEL as CHANNEL_CANCEL, DONE as CHANNEL_DONE, JOBS as CHANNEL_JOBS};
 
 use crate::exec::QueuedExec;
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Pool, Result};
 
 /// Claims of one job before it is failed rather than queued again.
 pub const MAX_ATTEMPTS: i32 = 3;
@@ -126,8 +126,13 @@ pub struct Claimed {
 /// priority, projects take turns (each project's oldest job, then each one's second, …), so one
 /// project's 10 000 items do not starve another's.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
-pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Result<Vec<Claimed>> {
-    let client = pool.get().await?;
+pub async fn claim(
+    db: &impl Db,
+    runner: RunnerId,
+    n: i64,
+    lease: Duration,
+) -> Result<Vec<Claimed>> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "with recursive projects as (
@@ -189,7 +194,7 @@ pub async fn claim(pool: &Pool, runner: RunnerId, n: i64, lease: Duration) -> Re
 /// cancel was asked; a job missing from the answer was lost (recovered by another runner).
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn renew(
-    pool: &Pool,
+    db: &impl Db,
     runner: RunnerId,
     jobs: &[JobId],
     lease: Duration,
@@ -197,7 +202,7 @@ pub async fn renew(
     if jobs.is_empty() {
         return Ok(vec![]);
     }
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.0).collect();
     let rows = client
         .query(
@@ -214,12 +219,12 @@ pub async fn renew(
 /// was recovered and will end elsewhere): the outcome is then dropped, so a job ends once.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner, job = %job))]
 pub async fn complete(
-    pool: &Pool,
+    db: &impl Db,
     runner: RunnerId,
     job: JobId,
     outcome: &ExecOutcome,
 ) -> Result<bool> {
-    Ok(!complete_many(pool, runner, &[(job, outcome)])
+    Ok(!complete_many(db, runner, &[(job, outcome)])
         .await?
         .is_empty())
 }
@@ -229,14 +234,14 @@ pub async fn complete(
 /// jobs recorded; the others' leases were lost.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn complete_many(
-    pool: &Pool,
+    db: &impl Db,
     runner: RunnerId,
     jobs: &[(JobId, &ExecOutcome)],
 ) -> Result<Vec<JobId>> {
     if jobs.is_empty() {
         return Ok(vec![]);
     }
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "with input as (
@@ -300,14 +305,14 @@ pub async fn complete_many(
             ],
         )
         .await?;
-    finish_batches_of(&client, &rows).await;
+    finish_batches_of(&*client, &rows).await;
     Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
 }
 
 /// Mark finished the batches (the second column of `ended`, rows of jobs that just ended)
 /// whose last open item was among them. The jobs' ends are recorded already, whatever happens
 /// here: a batch this misses is finished by [`finish_idle_batches`].
-async fn finish_batches_of(client: &deadpool_postgres::Client, ended: &[tokio_postgres::Row]) {
+async fn finish_batches_of(client: &impl GenericClient, ended: &[tokio_postgres::Row]) {
     let mut batches: Vec<uuid::Uuid> = ended
         .iter()
         .filter_map(|r| r.get::<_, Option<uuid::Uuid>>(1))
@@ -325,8 +330,8 @@ async fn finish_batches_of(client: &deadpool_postgres::Client, ended: &[tokio_po
 /// stopped between recording it and finishing the batch. Cheap: unfinished batches are few,
 /// and open items are a partial index. Returns how many.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn finish_idle_batches(pool: &Pool) -> Result<u64> {
-    let client = pool.get().await?;
+pub async fn finish_idle_batches(db: &impl Db) -> Result<u64> {
+    let client = db.client().await?;
     Ok(client
         .execute(
             "update batches b set finished_at = now()
@@ -337,7 +342,7 @@ pub async fn finish_idle_batches(pool: &Pool) -> Result<u64> {
         .await?)
 }
 
-async fn finish_batch_if_done(client: &deadpool_postgres::Client, batch: BatchId) -> Result<()> {
+async fn finish_batch_if_done(client: &impl GenericClient, batch: BatchId) -> Result<()> {
     client
         .execute(
             "update batches set finished_at = now()
@@ -352,8 +357,8 @@ async fn finish_batch_if_done(client: &deadpool_postgres::Client, batch: BatchId
 /// Queue again (or, past [`MAX_ATTEMPTS`], fail) the jobs whose leases expired: their runner
 /// died or lost the database. Returns (requeued, failed).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn recover_expired(pool: &Pool) -> Result<(u64, u64)> {
-    let client = pool.get().await?;
+pub async fn recover_expired(db: &impl Db) -> Result<(u64, u64)> {
+    let client = db.client().await?;
     let requeued = client
         .execute(
             "with lost as (
@@ -393,7 +398,7 @@ pub async fn recover_expired(pool: &Pool) -> Result<(u64, u64)> {
         )
         .await?;
     let failed = rows.len() as u64;
-    finish_batches_of(&client, &rows).await;
+    finish_batches_of(&*client, &rows).await;
     if requeued > 0 {
         client
             .execute(&format!("notify {CHANNEL_JOBS}"), &[])
@@ -404,8 +409,8 @@ pub async fn recover_expired(pool: &Pool) -> Result<(u64, u64)> {
 
 /// Hand `jobs` back to the queue (a runner shutting down before they ended).
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
-pub async fn hand_back(pool: &Pool, runner: RunnerId, jobs: &[JobId]) -> Result<u64> {
-    let client = pool.get().await?;
+pub async fn hand_back(db: &impl Db, runner: RunnerId, jobs: &[JobId]) -> Result<u64> {
+    let client = db.client().await?;
     let ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.0).collect();
     let n = client
         .execute(
@@ -503,8 +508,8 @@ pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Optio
 
 /// Jobs waiting and running, for `/metrics`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn depth(pool: &Pool) -> Result<(i64, i64)> {
-    let client = pool.get().await?;
+pub async fn depth(db: &impl Db) -> Result<(i64, i64)> {
+    let client = db.client().await?;
     let row = client
         .query_one(
             "select count(*) filter (where state = 'queued'), count(*) filter (where state = 'running') from queue",

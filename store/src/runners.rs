@@ -1,14 +1,14 @@
 //! `runners`: each runner process registers at start, heartbeats while alive, and marks itself
 //! stopped on a graceful shutdown.
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Result};
 use sbx_core::ids::RunnerId;
 
 /// Register a runner; returns its id.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn register(pool: &Pool, hostname: &str, slots: i32) -> Result<RunnerId> {
+pub async fn register(db: &impl Db, hostname: &str, slots: i32) -> Result<RunnerId> {
     let id = RunnerId::new();
-    let client = pool.get().await?;
+    let client = db.client().await?;
     client
         .execute(
             "insert into runners (runner_id, hostname, pid, slots) values ($1, $2, $3, $4)",
@@ -20,8 +20,8 @@ pub async fn register(pool: &Pool, hostname: &str, slots: i32) -> Result<RunnerI
 
 /// Say the runner is alive.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
-pub async fn heartbeat(pool: &Pool, runner: RunnerId) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn heartbeat(db: &impl Db, runner: RunnerId) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "update runners set heartbeat_at = now() where runner_id = $1",
@@ -33,8 +33,8 @@ pub async fn heartbeat(pool: &Pool, runner: RunnerId) -> Result<()> {
 
 /// Mark the runner stopped.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
-pub async fn stopped(pool: &Pool, runner: RunnerId) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn stopped(db: &impl Db, runner: RunnerId) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "update runners set stopped_at = now() where runner_id = $1",
@@ -46,8 +46,8 @@ pub async fn stopped(pool: &Pool, runner: RunnerId) -> Result<()> {
 
 /// Runners that heartbeat within the last `secs` seconds and have not stopped.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn live(pool: &Pool, secs: f64) -> Result<i64> {
-    let client = pool.get().await?;
+pub async fn live(db: &impl Db, secs: f64) -> Result<i64> {
+    let client = db.client().await?;
     let row = client
         .query_one(
             "select count(*) from runners where stopped_at is null and heartbeat_at > now() - make_interval(secs => $1)",
@@ -60,13 +60,13 @@ pub async fn live(pool: &Pool, secs: f64) -> Result<i64> {
 /// What runner `runner` offers to container sandboxes: CPU, memory and its GPU cards.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn set_capacity(
-    pool: &Pool,
+    db: &impl Db,
     runner: RunnerId,
     cpu_millis: i32,
     memory_bytes: i64,
     gpus: &serde_json::Value,
 ) -> Result<()> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     client
         .execute(
             "update runners set cpu_millis = $2, memory_bytes = $3, gpus = $4 where runner_id = $1",
@@ -80,10 +80,10 @@ pub async fn set_capacity(
 /// the sandboxes they hold: `(runner, cards, [gpu_alloc])`.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn gpu_books(
-    pool: &Pool,
+    db: &impl Db,
     secs: f64,
 ) -> Result<Vec<(uuid::Uuid, serde_json::Value, Vec<serde_json::Value>)>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             "select r.runner_id, r.gpus,
@@ -106,11 +106,11 @@ pub async fn gpu_books(
 /// seconds, not stopped). Runners it does not know are left out.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn liveness(
-    pool: &Pool,
+    db: &impl Db,
     runners: &[uuid::Uuid],
     secs: f64,
 ) -> Result<Vec<(uuid::Uuid, bool)>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             "select runner_id, stopped_at is null and heartbeat_at > now() - make_interval(secs => $2)

@@ -11,7 +11,7 @@ use sbx_limits::sandbox::GpuRequest;
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
-use crate::{Pool, Result, named};
+use crate::{Db, GenericClient, Pool, Result, named};
 
 /// A sandbox row.
 #[derive(Debug, Clone)]
@@ -147,8 +147,8 @@ pub struct NewSandbox {
 
 /// Insert `new` as `pending`. A repeated Idempotency-Key is a unique violation.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn create(pool: &Pool, new: &NewSandbox) -> Result<Sandbox> {
-    let client = pool.get().await?;
+pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
+    let client = db.client().await?;
     let row = client
         .query_one(
             &format!(
@@ -186,8 +186,8 @@ pub async fn create(pool: &Pool, new: &NewSandbox) -> Result<Sandbox> {
 
 /// Sandbox `id` of `project`; `None` for another project's, as for one that does not exist.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, id = %id))]
-pub async fn get(pool: &Pool, project: ProjectId, id: SandboxId) -> Result<Option<Sandbox>> {
-    let client = pool.get().await?;
+pub async fn get(db: &impl Db, project: ProjectId, id: SandboxId) -> Result<Option<Sandbox>> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
             "select {COLUMNS} from sandboxes where sandbox_id = $1 and project_id = $2"
@@ -205,13 +205,13 @@ pub async fn get(pool: &Pool, project: ProjectId, id: SandboxId) -> Result<Optio
 /// `state` when given.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn list(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     state: Option<SandboxState>,
     before: Option<SandboxId>,
     limit: i64,
 ) -> Result<Vec<Sandbox>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             &format!(
@@ -234,11 +234,11 @@ pub async fn list(
 /// The sandbox `project` created with Idempotency-Key `key`, with that request's body hash.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn by_idempotency_key(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     key: &str,
 ) -> Result<Option<(Sandbox, Option<Vec<u8>>)>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     client
         .query_opt(
             &format!(
@@ -254,8 +254,8 @@ pub async fn by_idempotency_key(
 
 /// Sandboxes of `project` that have not ended.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
-pub async fn open_count(pool: &Pool, project: ProjectId) -> Result<i64> {
-    let client = pool.get().await?;
+pub async fn open_count(db: &impl Db, project: ProjectId) -> Result<i64> {
+    let client = db.client().await?;
     let row = client
         .query_one(
             "select count(*) from sandboxes
@@ -286,8 +286,8 @@ pub struct Transition<'a> {
 /// snapshot and announces the end on [`SandboxNote`]. A resume keeps the snapshot until the next
 /// pause replaces it, so a resume that fails on our side can be tried again.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn transition(pool: &Pool, id: SandboxId, t: Transition<'_>) -> Result<Option<Sandbox>> {
-    let client = pool.get().await?;
+pub async fn transition(db: &impl Db, id: SandboxId, t: Transition<'_>) -> Result<Option<Sandbox>> {
+    let client = db.client().await?;
     let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
     let row = client
         .query_opt(
@@ -366,8 +366,8 @@ pub async fn pause(
 
 /// The snapshot of sandbox `id`, if one is kept.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn snapshot(pool: &Pool, id: SandboxId) -> Result<Option<Vec<u8>>> {
-    let client = pool.get().await?;
+pub async fn snapshot(db: &impl Db, id: SandboxId) -> Result<Option<Vec<u8>>> {
+    let client = db.client().await?;
     Ok(client
         .query_opt(
             "select data from sandbox_snapshots where sandbox_id = $1",
@@ -381,12 +381,12 @@ pub async fn snapshot(pool: &Pool, id: SandboxId) -> Result<Option<Vec<u8>>> {
 /// afterwards.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, id = %id))]
 pub async fn extend(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     id: SandboxId,
     timeout_s: i32,
 ) -> Result<Option<Sandbox>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let row = client
         .query_opt(
             &format!(
@@ -403,8 +403,8 @@ pub async fn extend(
 /// Terminate every open sandbox whose lifetime has passed, with reason `timeout`; returns their
 /// ids. Their holders hear of it on [`SandboxNote`].
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn expire(pool: &Pool) -> Result<Vec<SandboxId>> {
-    let client = pool.get().await?;
+pub async fn expire(db: &impl Db) -> Result<Vec<SandboxId>> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
             "with ended as (
@@ -431,13 +431,13 @@ pub async fn expire(pool: &Pool) -> Result<Vec<SandboxId>> {
 
 /// The holder `holder` still has `ids` live; `calls` more calls were made in each.
 #[tracing::instrument(level = "debug", skip_all, fields(holder = %holder))]
-pub async fn heartbeat(pool: &Pool, holder: uuid::Uuid, live: &[(SandboxId, i64)]) -> Result<()> {
+pub async fn heartbeat(db: &impl Db, holder: uuid::Uuid, live: &[(SandboxId, i64)]) -> Result<()> {
     if live.is_empty() {
         return Ok(());
     }
     let ids: Vec<uuid::Uuid> = live.iter().map(|(id, _)| id.0).collect();
     let calls: Vec<i64> = live.iter().map(|(_, c)| *c).collect();
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "update sandboxes s set holder_seen_at = now(), calls = s.calls + u.calls,
@@ -453,8 +453,8 @@ pub async fn heartbeat(pool: &Pool, holder: uuid::Uuid, live: &[(SandboxId, i64)
 /// Fail running sandboxes whose holder has not been heard from for `stale_s` seconds: the
 /// process that held them is gone, and their live state with it.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn fail_lost(pool: &Pool, stale_s: f64) -> Result<Vec<SandboxId>> {
-    let client = pool.get().await?;
+pub async fn fail_lost(db: &impl Db, stale_s: f64) -> Result<Vec<SandboxId>> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
             "with lost as (
@@ -481,9 +481,9 @@ pub async fn fail_lost(pool: &Pool, stale_s: f64) -> Result<Vec<SandboxId>> {
 
 /// Ask the holder of sandbox `id` to pause it, with `reason`.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn request_pause(pool: &Pool, id: SandboxId, reason: StateReason) -> Result<()> {
+pub async fn request_pause(db: &impl Db, id: SandboxId, reason: StateReason) -> Result<()> {
     crate::notify::send(
-        pool,
+        db,
         &Note::Sandbox(SandboxNote::PauseRequested {
             sandbox: id,
             reason,
@@ -507,8 +507,8 @@ pub struct Event {
 
 /// The state changes of sandbox `id`, oldest first (the last 100).
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn events(pool: &Pool, id: SandboxId) -> Result<Vec<Event>> {
-    let client = pool.get().await?;
+pub async fn events(db: &impl Db, id: SandboxId) -> Result<Vec<Event>> {
+    let client = db.client().await?;
     let rows = client
         .query(
             "select at, state, reason, detail from (

@@ -5,21 +5,21 @@ use sbx_core::ids::SandboxId;
 use sbx_core::notes::{SANDBOXES as CHANNEL, SandboxNote};
 use sbx_core::sandbox::StateReason;
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Result};
 
 /// Pause container sandbox `id`, live in `holder`, whose folders host `host` now keeps
 /// (`bytes` of files): its pause number, or `None` if it is no longer running there (ended or
 /// moved meanwhile). Copies of earlier pauses are dropped.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id, holder = %holder))]
 pub async fn pause_container(
-    pool: &Pool,
+    db: &impl Db,
     id: SandboxId,
     holder: uuid::Uuid,
     reason: StateReason,
     host: &str,
     bytes: i64,
 ) -> Result<Option<i32>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "with paused as (
@@ -45,13 +45,13 @@ pub async fn pause_container(
 /// the sandbox is no longer paused from that pause (resumed, paused again, ended).
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn put_chunk(
-    pool: &Pool,
+    db: &impl Db,
     id: SandboxId,
     nth: i32,
     seq: i32,
     data: &[u8],
 ) -> Result<bool> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let n = client
         .execute(
             "insert into sandbox_snapshot_chunks (sandbox_id, nth, seq, data)
@@ -66,8 +66,8 @@ pub async fn put_chunk(
 /// The copy of sandbox `id`'s pause `nth` is complete: any runner may resume it from now.
 /// `false` if it was paused again or ended meanwhile.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn chunks_stored(pool: &Pool, id: SandboxId, nth: i32) -> Result<bool> {
-    let client = pool.get().await?;
+pub async fn chunks_stored(db: &impl Db, id: SandboxId, nth: i32) -> Result<bool> {
+    let client = db.client().await?;
     let n = client
         .execute(
             &format!(
@@ -87,8 +87,8 @@ pub async fn chunks_stored(pool: &Pool, id: SandboxId, nth: i32) -> Result<bool>
 
 /// Start the copy of sandbox `id`'s pause `nth` afresh: drop what an earlier try stored.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-pub async fn restart_chunks(pool: &Pool, id: SandboxId, nth: i32) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn restart_chunks(db: &impl Db, id: SandboxId, nth: i32) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "delete from sandbox_snapshot_chunks where sandbox_id = $1 and nth = $2",
@@ -102,8 +102,8 @@ pub async fn restart_chunks(pool: &Pool, id: SandboxId, nth: i32) -> Result<()> 
 /// recorded), and commands older than `command_secs` that nobody collected. Returns the rows
 /// dropped.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn purge(pool: &Pool, command_secs: f64) -> Result<u64> {
-    let client = pool.get().await?;
+pub async fn purge(db: &impl Db, command_secs: f64) -> Result<u64> {
+    let client = db.client().await?;
     let chunks = client
         .execute(
             "delete from sandbox_snapshot_chunks c using sandboxes s
@@ -123,13 +123,13 @@ pub async fn purge(pool: &Pool, command_secs: f64) -> Result<u64> {
 /// Hand the rows of the copy of sandbox `id`'s pause `nth` to `tx`, in order, as they come.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn send_chunks(
-    pool: &Pool,
+    db: &impl Db,
     id: SandboxId,
     nth: i32,
     tx: tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<()> {
     use futures_util::StreamExt as _;
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query_raw(
             "select data from sandbox_snapshot_chunks where sandbox_id = $1 and nth = $2 order by seq",
@@ -164,8 +164,8 @@ pub struct KeptRow {
 /// Of `ids`, those this database knows: (id, whether it is paused or pending, pause number,
 /// keeping host, the pause whose copy is complete).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn kept_where(pool: &Pool, ids: &[uuid::Uuid]) -> Result<Vec<KeptRow>> {
-    let client = pool.get().await?;
+pub async fn kept_where(db: &impl Db, ids: &[uuid::Uuid]) -> Result<Vec<KeptRow>> {
+    let client = db.client().await?;
     let rows = client
         .query(
             "select sandbox_id, state in ('paused', 'pending'), snapshot_gen, snapshot_host,

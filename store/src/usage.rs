@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sbx_core::ids::{ProjectId, SandboxId};
 use sbx_core::sandbox::{SandboxKind, SandboxState};
 
-use crate::{Pool, Result, named};
+use crate::{Db, GenericClient, Result, named};
 
 /// One sample of one workload.
 #[derive(Debug, Clone)]
@@ -54,11 +54,11 @@ pub struct UsageSample {
 
 /// Write `samples` in one statement.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn insert(pool: &Pool, samples: &[UsageSample]) -> Result<()> {
+pub async fn insert(db: &impl Db, samples: &[UsageSample]) -> Result<()> {
     if samples.is_empty() {
         return Ok(());
     }
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "insert into usage_samples (project_id, sandbox_id, at, seconds, state, cpu_cores,
@@ -125,12 +125,12 @@ pub type SampledDay = (Option<SandboxId>, DateTime<Utc>, SampledSums);
 /// Sampled usage of `project` in [`from`, `to`), per sandbox and UTC day.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn sampled(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<SampledDay>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             "select sandbox_id, date_trunc('day', at, 'UTC'), sum(seconds), sum(cpu_cores * seconds),
@@ -185,12 +185,12 @@ pub struct Stretch {
 /// The `running` and `paused` stretches of `project`'s sandboxes overlapping [`from`, `to`).
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn stretches(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Stretch>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             "with ev as (
@@ -226,12 +226,12 @@ pub async fn stretches(
 /// Exec seconds of `project` that ended in [`from`, `to`), per UTC day: (day, execs, seconds).
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn exec_seconds(
-    pool: &Pool,
+    db: &impl Db,
     project: ProjectId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, i64, f64)>> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let rows = client
         .query(
             "select date_trunc('day', finished_at, 'UTC'), count(*), coalesce(sum(wall_ms), 0) / 1000

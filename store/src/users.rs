@@ -1,6 +1,6 @@
 //! `users`: people, and the KYC status that gates GPU work.
 
-use crate::{Pool, Result, StoreError};
+use crate::{Db, GenericClient, Result, StoreError};
 use sbx_core::ids::UserId;
 
 /// The KYC statuses a user may have.
@@ -19,8 +19,8 @@ pub struct User {
 
 /// The user with `email`, created if new.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn upsert(pool: &Pool, email: &str) -> Result<User> {
-    let client = pool.get().await?;
+pub async fn upsert(db: &impl Db, email: &str) -> Result<User> {
+    let client = db.client().await?;
     let row = client
         .query_one(
             "insert into users (user_id, email) values ($1, $2)
@@ -38,13 +38,13 @@ pub async fn upsert(pool: &Pool, email: &str) -> Result<User> {
 
 /// Set the KYC status of the user with `email`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn set_kyc(pool: &Pool, email: &str, status: &str) -> Result<User> {
+pub async fn set_kyc(db: &impl Db, email: &str, status: &str) -> Result<User> {
     if !KYC_STATUSES.contains(&status) {
         return Err(StoreError::Invalid(format!(
             "KYC status must be one of {KYC_STATUSES:?}; got {status:?}"
         )));
     }
-    let client = pool.get().await?;
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "update users set kyc_status = $2 where email = $1 returning user_id, email, kyc_status",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::{Pool, Result};
+use crate::{Db, GenericClient, Result};
 use sbx_core::ids::{JobId, ProjectId};
 
 /// An announcement a sender has leased.
@@ -30,8 +30,8 @@ pub struct Due {
 
 /// Lease up to `n` due announcements for `lease`: they are not due again before it runs out.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn lease_due(pool: &Pool, n: i64, lease: Duration) -> Result<Vec<Due>> {
-    let client = pool.get().await?;
+pub async fn lease_due(db: &impl Db, n: i64, lease: Duration) -> Result<Vec<Due>> {
+    let client = db.client().await?;
     let stmt = client
         .prepare_cached(
             "with due as (
@@ -66,8 +66,8 @@ pub async fn lease_due(pool: &Pool, n: i64, lease: Duration) -> Result<Vec<Due>>
 
 /// When the next announcement falls due, if any is waiting.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>> {
-    let client = pool.get().await?;
+pub async fn next_due(db: &impl Db) -> Result<Option<DateTime<Utc>>> {
+    let client = db.client().await?;
     let row = client
         .query_one(
             "select min(next_attempt_at) from webhook_deliveries
@@ -80,8 +80,8 @@ pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>> {
 
 /// The receiver took `delivery`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn delivered(pool: &Pool, delivery: uuid::Uuid) -> Result<()> {
-    let client = pool.get().await?;
+pub async fn delivered(db: &impl Db, delivery: uuid::Uuid) -> Result<()> {
+    let client = db.client().await?;
     client
         .execute(
             "update webhook_deliveries set delivered_at = now(), last_error = null
@@ -96,12 +96,12 @@ pub async fn delivered(pool: &Pool, delivery: uuid::Uuid) -> Result<()> {
 /// give up.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn attempt_failed(
-    pool: &Pool,
+    db: &impl Db,
     delivery: uuid::Uuid,
     error: &str,
     retry_in: Option<Duration>,
 ) -> Result<()> {
-    let client = pool.get().await?;
+    let client = db.client().await?;
     match retry_in {
         Some(wait) => {
             client
@@ -128,8 +128,8 @@ pub async fn attempt_failed(
 
 /// A project's signing secret.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
-pub async fn secret(pool: &Pool, project: ProjectId) -> Result<String> {
-    let client = pool.get().await?;
+pub async fn secret(db: &impl Db, project: ProjectId) -> Result<String> {
+    let client = db.client().await?;
     let row = client
         .query_opt(
             "select webhook_secret from projects where project_id = $1",
