@@ -122,13 +122,10 @@ where
                     }
                     // Wait for this owner's logs or end; poll now and then in case a note was
                     // lost, and keep idle connections open through proxies.
-                    let wait = sbx_store::notify::next(&mut notes, |n| {
-                        n.concerns_log_of(id).then_some(())
-                    });
-                    tokio::select! {
-                        _ = wait => {}
-                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                    }
+                    sbx_store::notify::wait(&mut notes, std::time::Duration::from_secs(1), |n| {
+                        n.concerns_log_of(id)
+                    })
+                    .await;
                 }
             }
         },

@@ -98,12 +98,11 @@ pub async fn run(pool: Pool, notes: Notes, config: WebhookConfig, shutdown: Canc
                 .min(IDLE_POLL),
             _ => IDLE_POLL,
         };
-        let notified = sbx_store::notify::next(&mut woken, |n| {
-            matches!(n, sbx_core::notes::Note::WebhookDue(_)).then_some(())
+        let woken = sbx_store::notify::wait(&mut woken, wait, |n| {
+            matches!(n, sbx_core::notes::Note::WebhookDue(_))
         });
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = notified => {}
+            _ = woken => {}
             () = shutdown.cancelled() => return,
         }
     }

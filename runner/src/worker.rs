@@ -216,10 +216,11 @@ impl Worker {
                 () = shutdown.cancelled() => break,
                 // While the queue has work, places freeing are what to wait for.
                 () = self.slot_freed.notified(), if !drained => {}
-                () = tokio::time::sleep(self.config.poll) => eager = true,
-                _ = notify::next(&mut notes, |n| matches!(n, Note::JobsQueued).then_some(())) => {
+                woken = notify::wait(&mut notes, self.config.poll, |n| matches!(n, Note::JobsQueued)) => {
                     eager = true;
-                    drained = false;
+                    if woken == notify::Woken::Note {
+                        drained = false;
+                    }
                 }
             }
         }

@@ -291,30 +291,28 @@ impl Sandboxes {
     pub async fn await_placement(&self, s: Sandbox, wait: Duration) -> Result<Sandbox> {
         let mut notes = self.notes.subscribe();
         sbx_store::placement::announce_pending(&self.pool, s.sandbox_id).await?;
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let now = self.own(s.project_id, s.sandbox_id).await?;
-            // Answered once it runs or ended, or once the runners looked and found no room
-            // (`waiting_for` says why; it is placed when room is made).
-            if now.state != SandboxState::Pending
-                || now.waiting_for.is_some()
-                || tokio::time::Instant::now() >= deadline
-            {
-                return Ok(now);
-            }
-            // Woken by the runner's NOTIFY; polled as a fallback.
-            let id = s.sandbox_id;
-            let _ = tokio::time::timeout(
-                Duration::from_millis(250),
-                sbx_store::notify::next(&mut notes, |n| {
-                    matches!(
-                        n,
-                        Note::Sandbox(SandboxNote::Running(s) | SandboxNote::Ended(s)) if s == id
-                    )
-                    .then_some(())
-                }),
-            )
-            .await;
+        let id = s.sandbox_id;
+        // Answered once it runs or ended, or once the runners looked and found no room
+        // (`waiting_for` says why; it is placed when room is made).
+        let placed = sbx_store::notify::until(
+            &mut notes,
+            Duration::from_millis(250),
+            tokio::time::Instant::now() + wait,
+            |n| {
+                matches!(n, Note::Sandbox(SandboxNote::Running(s) | SandboxNote::Ended(s)) if *s == id)
+            },
+            |_| async {
+                let now = self.own(s.project_id, id).await?;
+                Ok::<_, SandboxError>(
+                    (now.state != SandboxState::Pending || now.waiting_for.is_some())
+                        .then_some(now),
+                )
+            },
+        )
+        .await?;
+        match placed {
+            Some(now) => Ok(now),
+            None => self.own(s.project_id, id).await,
         }
     }
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use sbx_core::ids::SandboxId;
+use sbx_core::notes::{Note, SandboxNote};
 use sbx_core::sandbox::{SandboxState, StateReason};
 use sbx_store::sandboxes::{self, Sandbox, Transition};
 
@@ -35,27 +36,35 @@ impl Sandboxes {
         s: &Sandbox,
         reason: StateReason,
     ) -> Result<Sandbox> {
+        let mut notes = self.notes.subscribe();
         sandboxes::request_pause(&self.pool, s.sandbox_id, reason).await?;
         let started = tokio::time::Instant::now();
-        let deadline = started + Duration::from_secs(10);
-        let mut asked = started;
-        loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            // A notification is not a queue: a holder busy or reconnecting may miss one.
-            if asked.elapsed() >= Duration::from_secs(1) {
-                sandboxes::request_pause(&self.pool, s.sandbox_id, reason).await?;
-                asked = tokio::time::Instant::now();
-            }
-            let now = self.own(s.project_id, s.sandbox_id).await?;
-            if now.state != SandboxState::Running || now.holder != s.holder {
-                return Ok(now);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(SandboxError::Unavailable(
-                    "the process holding the session did not pause it in time".into(),
-                ));
-            }
-        }
+        let asked = std::cell::Cell::new(started);
+        let id = s.sandbox_id;
+        // No note says "paused": looked at every 20 ms, or at once if it ended.
+        let paused = sbx_store::notify::until(
+            &mut notes,
+            Duration::from_millis(20),
+            started + Duration::from_secs(10),
+            |n| *n == Note::Sandbox(SandboxNote::Ended(id)),
+            |_| async {
+                // A notification is not a queue: a holder busy or reconnecting may miss one.
+                if asked.get().elapsed() >= Duration::from_secs(1) {
+                    sandboxes::request_pause(&self.pool, id, reason).await?;
+                    asked.set(tokio::time::Instant::now());
+                }
+                let now = self.own(s.project_id, id).await?;
+                Ok::<_, SandboxError>(
+                    (now.state != SandboxState::Running || now.holder != s.holder).then_some(now),
+                )
+            },
+        )
+        .await?;
+        paused.ok_or_else(|| {
+            SandboxError::Unavailable(
+                "the process holding the session did not pause it in time".into(),
+            )
+        })
     }
 
     /// Resume paused sandbox `s` here, from its snapshot. A snapshot that is missing or cannot

@@ -41,6 +41,59 @@ pub async fn next<T>(
     }
 }
 
+/// What ended a [`wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// A note the waiter was waiting for came, or notes were missed (the receiver lagged).
+    Note,
+    /// The poll interval passed first.
+    Poll,
+}
+
+/// Wait for a note that `wakes` accepts, or for `every` to pass, whichever comes first.
+/// NOTIFY is not durable (a note sent while the listener reconnects is lost), so every waiter
+/// also looks at the database again after `every`.
+pub async fn wait(
+    notes: &mut broadcast::Receiver<Note>,
+    every: Duration,
+    mut wakes: impl FnMut(&Note) -> bool,
+) -> Woken {
+    let note = next(notes, |n| wakes(&n).then_some(()));
+    tokio::select! {
+        _ = note => Woken::Note,
+        () = tokio::time::sleep(every) => Woken::Poll,
+    }
+}
+
+/// Call `check` until it gives a value: at once, then after each [`wait`] for a note `wakes`
+/// accepts or `every` (`check` is told which woke it). `Ok(None)` once `deadline` passed
+/// without a value; the first error `check` returns.
+///
+/// # Errors
+/// Those of `check`, as it returned them.
+pub async fn until<T, E, F>(
+    notes: &mut broadcast::Receiver<Note>,
+    every: Duration,
+    deadline: tokio::time::Instant,
+    mut wakes: impl FnMut(&Note) -> bool,
+    mut check: impl FnMut(Woken) -> F,
+) -> std::result::Result<Option<T>, E>
+where
+    F: Future<Output = std::result::Result<Option<T>, E>>,
+{
+    let mut woken = Woken::Note;
+    loop {
+        if let Some(t) = check(woken).await? {
+            return Ok(Some(t));
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        woken = wait(notes, every.min(left), &mut wakes).await;
+    }
+}
+
 /// Send `note` now, outside any transaction. (Statements that notify as part of a change build
 /// the same payload in SQL, from `sbx_core::notes`' prefixes.)
 #[tracing::instrument(level = "debug", skip_all)]
@@ -107,5 +160,81 @@ async fn run(
                 None => return Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use tokio::time::{Instant, sleep};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn until_looks_at_once_on_its_notes_at_each_poll_and_last_at_the_deadline() {
+        let (tx, mut rx) = broadcast::channel(8);
+        let start = Instant::now();
+        tokio::spawn(async move {
+            sleep(Duration::from_millis(100)).await;
+            tx.send(Note::JobsQueued).unwrap();
+            sleep(Duration::from_millis(100)).await;
+            // Not one `wakes` accepts: no look.
+            tx.send(Note::WebhookDue(sbx_core::ids::JobId::new()))
+                .unwrap();
+            std::future::pending::<()>().await;
+        });
+        let looks = RefCell::new(Vec::new());
+        let r: std::result::Result<Option<()>, ()> = until(
+            &mut rx,
+            Duration::from_millis(400),
+            start + Duration::from_millis(1000),
+            |n| matches!(n, Note::JobsQueued),
+            |w| {
+                looks.borrow_mut().push((start.elapsed().as_millis(), w));
+                async { Ok(None) }
+            },
+        )
+        .await;
+        assert_eq!(r, Ok(None));
+        assert_eq!(
+            looks.into_inner(),
+            [
+                (0, Woken::Note),
+                (100, Woken::Note),
+                (500, Woken::Poll),
+                (900, Woken::Poll),
+                (1000, Woken::Poll),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_gives_the_first_value_or_error_of_check() {
+        let (_tx, mut rx) = broadcast::channel::<Note>(8);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut n = 0;
+        let r: std::result::Result<_, ()> = until(
+            &mut rx,
+            Duration::from_millis(10),
+            deadline,
+            |_| true,
+            |_| {
+                n += 1;
+                let v = (n == 3).then_some(n);
+                async move { Ok(v) }
+            },
+        )
+        .await;
+        assert_eq!(r, Ok(Some(3)));
+        let r: std::result::Result<Option<()>, &str> = until(
+            &mut rx,
+            Duration::from_millis(10),
+            deadline,
+            |_| true,
+            |_| async { Err("down") },
+        )
+        .await;
+        assert_eq!(r, Err("down"));
     }
 }

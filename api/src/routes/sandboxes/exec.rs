@@ -8,6 +8,7 @@ use sbx_core::notes::{Note, SandboxNote};
 use sbx_core::sandbox::{SandboxKind, SandboxState};
 use sbx_limits::CallLimits;
 use sbx_limits::exec::MAX_CODE_BYTES;
+use sbx_store::notify::Woken;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
@@ -215,35 +216,34 @@ async fn wait_command(
 ) -> Result<sbx_store::commands::Recorded, ApiError> {
     let deadline =
         tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms) + COMMAND_GRACE;
-    loop {
-        let noted = sbx_store::notify::next(&mut notes, |n| {
-            (n == Note::Sandbox(SandboxNote::CommandDone(cmd))).then_some(())
-        });
-        let woken = tokio::select! {
-            n = noted => n.is_some(),
-            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => false,
-        };
-        if let Some(r) = sbx_store::commands::collect(&state.pool, cmd).await? {
-            return Ok(r);
-        }
-        if !woken
-            && sbx_store::placement::container_of(&state.pool, caller.0.project_id, id)
-                .await?
-                .is_none()
-            && sbx_store::commands::withdraw(&state.pool, cmd).await?
-        {
-            let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
-            return Err(ApiError::State {
-                code: Code::SandboxNotRunning,
-                detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
-            });
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::Unavailable(
-                "the runner holding the sandbox did not answer in time".into(),
-            ));
-        }
-    }
+    let done = sbx_store::notify::until(
+        &mut notes,
+        std::time::Duration::from_millis(500),
+        deadline,
+        |n| *n == Note::Sandbox(SandboxNote::CommandDone(cmd)),
+        |woken| async move {
+            if let Some(r) = sbx_store::commands::collect(&state.pool, cmd).await? {
+                return Ok(Some(r));
+            }
+            if woken == Woken::Poll
+                && sbx_store::placement::container_of(&state.pool, caller.0.project_id, id)
+                    .await?
+                    .is_none()
+                && sbx_store::commands::withdraw(&state.pool, cmd).await?
+            {
+                let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+                return Err(ApiError::State {
+                    code: Code::SandboxNotRunning,
+                    detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
+                });
+            }
+            Ok(None)
+        },
+    )
+    .await?;
+    done.ok_or_else(|| {
+        ApiError::Unavailable("the runner holding the sandbox did not answer in time".into())
+    })
 }
