@@ -34,6 +34,22 @@ pub enum SandboxError {
     /// field `code`).
     #[error("this sandbox is a container: send `command` (argv) to run in it")]
     NotAnInterpreter,
+    /// A command sent to a code-interpreter sandbox, which runs code (API: 422
+    /// `invalid_request`, field `command`).
+    #[error("a code-interpreter takes `code`, not a command")]
+    NotAContainer,
+    /// A container sandbox that is not running takes no commands: the account says its state
+    /// (API: 409 `sandbox_not_running`).
+    #[error("{0}")]
+    NotRunning(String),
+    /// The project has as many open sandboxes as it may (API: 429 `project_queue_full`).
+    #[error("this project has {open} open sandboxes, its cap; terminate some first")]
+    TooManyOpen {
+        /// Its open (not ended) sandboxes.
+        open: i64,
+        /// Its cap.
+        cap: i64,
+    },
     /// A file handed to a call cannot be placed (API: 422 `invalid_path`, field `files`).
     #[error("{0}")]
     BadPath(String),
@@ -61,6 +77,13 @@ impl SandboxError {
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default()
         ))
+    }
+}
+
+impl SandboxError {
+    /// The answer about container sandbox `s`, which is not running: its state and why.
+    pub fn not_running(s: &Sandbox) -> Self {
+        Self::NotRunning(format!("the sandbox is {} ({})", s.state, s.state_reason))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The sandbox lifecycle of sbx, once a sandbox's row exists (the API checks the request and
-//! inserts it): start, wait for placement, exec, pause, resume, timeout and terminate, for both kinds of sandbox, over `sbx-store` and a `SessionHost` (`sbx-core`). The
-//! API's routes call [`Sandboxes`]; refusals and failures are [`SandboxError`]s.
+//! inserts it): create, start, wait for placement, exec, pause, resume, timeout and
+//! terminate, for both kinds of sandbox, each through its [`SandboxHost`], over `sbx-store`
+//! and a `SessionHost` (`sbx-core`). The API's routes call [`Sandboxes`]; refusals and
+//! failures are [`SandboxError`]s.
 //!
 //! Code-interpreter sessions: the database's view of each session and the live interpreters
 //! this process holds, kept in step.
@@ -20,16 +22,26 @@
 //!
 //! # Layout
 //! - [`lifecycle`]: the service, [`Sandboxes`]: what the API asks of a sandbox.
-//! - [`sessions`]: code-interpreter sessions moving between processes, and making room.
-//! - [`upkeep`]: the once-a-second sweep, notes, shutdown.
+//! - [`host`]: [`SandboxHost`], what the service asks of where a kind of sandbox lives, and
+//!   the calls ([`Call`]) a sandbox takes.
+//! - [`interpreters`]: [`Interpreters`], code-interpreter sessions held by this process.
+//! - [`sessions`]: those sessions moving between processes, and making room.
+//! - [`upkeep`]: their once-a-second sweep, notes, shutdown.
+//! - [`containers`]: [`Containers`], container sandboxes on the runners, through the database.
 //! - [`error`]: [`SandboxError`], each variant with its HTTP status.
 
+pub mod containers;
 pub mod error;
+pub mod host;
+pub mod interpreters;
 pub mod lifecycle;
 pub mod sessions;
 pub mod upkeep;
 
+pub use containers::Containers;
 pub use error::SandboxError;
+pub use host::{Call, CallOutcome, CommandCall, SandboxHost};
+pub use interpreters::Interpreters;
 pub use lifecycle::{Sandboxes, SandboxesConfig};
 
 /// Result alias of this crate.

@@ -1,27 +1,26 @@
-//! The lifecycle service ([`Sandboxes`]): start, exec, pause, resume, timeout and terminate,
-//! for both kinds. A code-interpreter's session lives in the process that holds it (see
-//! [`crate::sessions`]); a container lives on a runner, reached through the database: a resume
-//! puts it back to `pending` for a runner to place, a pause is asked of its runner by a note.
+//! The lifecycle service ([`Sandboxes`]): create, start, exec, pause, resume, timeout and
+//! terminate, for both kinds. It reads a sandbox's row, checks ownership and state, records
+//! what every kind shares, and hands the rest to the kind's [`SandboxHost`]:
+//! [`Interpreters`] (sessions in this process) or [`Containers`] (on the runners).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sbx_core::exec::{CellOutcome, CellSpec};
+use sbx_core::SessionHost;
 use sbx_core::ids::{ProjectId, SandboxId};
 use sbx_core::notes::{Note, SandboxNote};
 use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
 use sbx_store::Pool;
-use sbx_store::sandboxes::{self, Sandbox, Transition};
+use sbx_store::notify::Notes;
+use sbx_store::sandboxes::{self, NewSandbox, Sandbox, Transition};
 use tokio_util::sync::CancellationToken;
 
-use sbx_core::{SessionError, SessionHost, SessionOptions};
-
-use crate::error::account;
+use crate::containers::Containers;
+use crate::host::{Call, CallOutcome, SandboxHost};
+use crate::interpreters::Interpreters;
 use crate::{Result, SandboxError};
 
-/// Settings of the interpreter sandboxes.
+/// Settings of the sandboxes of a process.
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxesConfig {
     /// Sessions live at once in this process; opening one more pauses the least recently used.
@@ -42,42 +41,32 @@ impl Default for SandboxesConfig {
     }
 }
 
-/// A session live here, as this process knows it.
-pub(crate) struct Local {
-    pub(crate) project: ProjectId,
-    pub(crate) memory_bytes: u64,
-    pub(crate) expires_at: DateTime<Utc>,
-    pub(crate) idle_pause: Option<Duration>,
-    /// Calls made since the last heartbeat.
-    pub(crate) calls: i64,
-}
-
-/// The sandboxes of this process: the lifecycle of both kinds, and the code-interpreter
-/// sessions it holds.
+/// The sandboxes as an API process manages them: both kinds, each through its host.
 pub struct Sandboxes {
-    pub(crate) pool: Pool,
-    pub(crate) notes: sbx_store::notify::Notes,
-    pub(crate) host: Arc<dyn SessionHost>,
-    pub(crate) holder: uuid::Uuid,
-    pub(crate) config: SandboxesConfig,
-    pub(crate) local: Mutex<HashMap<SandboxId, Local>>,
+    pool: Pool,
+    config: SandboxesConfig,
+    interpreters: Arc<Interpreters>,
+    containers: Containers,
 }
 
 impl Sandboxes {
-    /// The interpreters of a process, run by `host`.
+    /// The sandboxes of a process whose code-interpreter sessions `sessions` runs.
     pub fn new(
         pool: Pool,
-        notes: sbx_store::notify::Notes,
-        host: Arc<dyn SessionHost>,
+        notes: Notes,
+        sessions: Arc<dyn SessionHost>,
         config: SandboxesConfig,
     ) -> Self {
         Self {
+            interpreters: Arc::new(Interpreters::new(
+                pool.clone(),
+                notes.clone(),
+                sessions,
+                config,
+            )),
+            containers: Containers::new(pool.clone(), notes),
             pool,
-            notes,
-            host,
-            holder: uuid::Uuid::now_v7(),
             config,
-            local: Mutex::new(HashMap::new()),
         }
     }
 
@@ -86,239 +75,79 @@ impl Sandboxes {
         self.config
     }
 
-    pub(crate) fn remember(&self, s: &Sandbox) {
-        self.local.lock().expect("interpreters lock").insert(
-            s.sandbox_id,
-            Local {
-                project: s.project_id,
-                memory_bytes: s.memory_bytes as u64,
-                expires_at: s.expires_at,
-                idle_pause: s.idle_pause_s.map(|t| Duration::from_secs(t as u64)),
-                calls: 0,
-            },
-        );
-    }
-
-    pub(crate) fn forget(&self, id: SandboxId) {
-        self.local.lock().expect("interpreters lock").remove(&id);
-    }
-
-    /// Start the session of sandbox `s`, just created as `pending`, with `env`: it is running
-    /// here afterwards, or failed with the reason.
-    pub async fn start(&self, s: Sandbox, env: Vec<(String, String)>) -> Result<Sandbox> {
-        self.make_room().await;
-        if let Err(e) = self
-            .host
-            .open(
-                s.sandbox_id,
-                SessionOptions {
-                    memory_bytes: s.memory_bytes as u64,
-                    env,
-                },
-                None,
-            )
-            .await
-        {
-            let detail = account(&e);
-            sandboxes::transition(
-                &self.pool,
-                s.sandbox_id,
-                Transition {
-                    from: &[SandboxState::Pending],
-                    to: SandboxState::Failed,
-                    reason: StateReason::StartFailed,
-                    detail: Some(&detail),
-                    holder: None,
-                },
-            )
-            .await?;
-            return Err(e.into());
-        }
-        let running = sandboxes::transition(
-            &self.pool,
-            s.sandbox_id,
-            Transition {
-                from: &[SandboxState::Pending],
-                to: SandboxState::Running,
-                reason: StateReason::Started,
-                detail: None,
-                holder: Some(self.holder),
-            },
-        )
-        .await?;
-        match running {
-            Some(r) => {
-                self.remember(&r);
-                Ok(r)
-            }
-            None => {
-                // Ended while starting (deleted, or its timeout passed).
-                self.host.close(s.sandbox_id);
-                let now = sandboxes::get(&self.pool, s.project_id, s.sandbox_id)
-                    .await?
-                    .ok_or_else(|| SandboxError::NotFound)?;
-                Err(SandboxError::ended(&now))
-            }
+    /// The host of sandboxes of `kind`.
+    pub fn host(&self, kind: SandboxKind) -> &dyn SandboxHost {
+        match kind {
+            SandboxKind::Interpreter => &*self.interpreters,
+            SandboxKind::Container => &self.containers,
         }
     }
 
-    /// Run `spec` in sandbox `id` of `project`: here if it is live here, else after moving or
-    /// resuming it here.
+    /// This process's code-interpreter sessions (for their upkeep).
+    pub fn interpreters(&self) -> &Arc<Interpreters> {
+        &self.interpreters
+    }
+
+    /// Room for one more open sandbox in `project`, or [`SandboxError::TooManyOpen`].
+    pub async fn open_room(&self, project: ProjectId) -> Result<()> {
+        let open = sandboxes::open_count(&self.pool, project).await?;
+        let cap = self.config.max_open_per_project;
+        if open >= cap {
+            return Err(SandboxError::TooManyOpen { open, cap });
+        }
+        Ok(())
+    }
+
+    /// Create sandbox `new` (checked by the caller against its project's limits) and start
+    /// it, with `env` for a session (a container's is sealed in `new`): the sandbox then (see
+    /// [`SandboxHost::start`]). A project with no room is refused; a row with the same
+    /// Idempotency-Key is `SandboxError::Store(StoreError::Duplicate)`.
+    pub async fn create(&self, new: &NewSandbox, env: Vec<(String, String)>) -> Result<Sandbox> {
+        self.open_room(new.project_id).await?;
+        let created = sandboxes::create(&self.pool, new).await?;
+        self.host(new.kind).start(created, env).await
+    }
+
+    /// Run `call` in sandbox `id` of `project`, by the host of the kind it is for.
     pub async fn exec(
         &self,
         project: ProjectId,
         id: SandboxId,
-        spec: CellSpec,
+        call: Call,
         cancel: CancellationToken,
-    ) -> Result<CellOutcome> {
-        for _ in 0..3 {
-            let here = {
-                let local = self.local.lock().expect("interpreters lock");
-                local.get(&id).map(|l| (l.project, l.expires_at))
-            };
-            if let Some((owner, expires_at)) = here {
-                if owner != project {
-                    return Err(SandboxError::NotFound);
-                }
-                if expires_at <= Utc::now() {
-                    return Err(SandboxError::Ended(
-                        "the sandbox's timeout has passed; it is being terminated".into(),
-                    ));
-                }
-                match self.host.cell(id, spec.clone(), cancel.clone()).await {
-                    Ok(outcome) => {
-                        if let Some(l) = self.local.lock().expect("interpreters lock").get_mut(&id)
-                        {
-                            l.calls += 1;
-                        }
-                        return Ok(outcome);
-                    }
-                    Err(SessionError::NotLive) => {
-                        self.forget(id);
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            let s = self.own(project, id).await?;
-            if s.kind != SandboxKind::Interpreter {
-                return Err(SandboxError::NotAnInterpreter);
-            }
-            match s.state {
-                SandboxState::Running if s.holder == Some(self.holder) => {
-                    // Being resumed or started here by another request: let it finish.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                SandboxState::Running => {
-                    self.move_here(&s).await?;
-                }
-                SandboxState::Paused if s.state_reason == StateReason::User => {
-                    return Err(SandboxError::PausedByOwner);
-                }
-                SandboxState::Paused => {
-                    self.resume_here(&s, StateReason::ResumedByExec).await?;
-                }
-                SandboxState::Pending => {
-                    return Err(SandboxError::Pending);
-                }
-                SandboxState::Terminated | SandboxState::Failed => {
-                    return Err(SandboxError::ended(&s));
-                }
-            }
-        }
-        Err(SandboxError::Unavailable(
-            "the session kept moving between processes; retry".into(),
-        ))
-    }
-
-    /// Sandbox `id` of `project`, or 404.
-    pub(crate) async fn own(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox> {
-        sandboxes::get(&self.pool, project, id)
-            .await?
-            .ok_or_else(|| SandboxError::NotFound)
+    ) -> Result<CallOutcome> {
+        let kind = match call {
+            Call::Code(_) => SandboxKind::Interpreter,
+            Call::Command(_) => SandboxKind::Container,
+        };
+        self.host(kind).exec(project, id, call, cancel).await
     }
 
     /// Pause sandbox `id` of `project` at its owner's request.
     pub async fn pause(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox> {
-        let s = self.own(project, id).await?;
+        let s = own(&self.pool, project, id).await?;
         match s.state {
-            SandboxState::Running if s.holder == Some(self.holder) => {
-                self.pause_local(id, StateReason::User).await?;
-            }
-            SandboxState::Running => {
-                self.pause_elsewhere(&s, StateReason::User).await?;
-            }
+            SandboxState::Running => self.host(s.kind).pause(&s).await?,
             SandboxState::Paused => {}
-            SandboxState::Pending => {
-                return Err(SandboxError::Pending);
-            }
+            SandboxState::Pending => return Err(SandboxError::Pending),
             SandboxState::Terminated | SandboxState::Failed => return Err(SandboxError::ended(&s)),
         }
-        self.own(project, id).await
+        own(&self.pool, project, id).await
     }
 
-    /// Resume sandbox `id` of `project` here.
+    /// Resume sandbox `id` of `project`.
     pub async fn resume(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox> {
-        let s = self.own(project, id).await?;
+        let s = own(&self.pool, project, id).await?;
         match s.state {
-            SandboxState::Paused if s.kind == SandboxKind::Container => {
-                // Back to pending: a runner with room places it again, from its snapshot.
-                let Some(pending) = sandboxes::transition(
-                    &self.pool,
-                    id,
-                    Transition {
-                        from: &[SandboxState::Paused],
-                        to: SandboxState::Pending,
-                        reason: StateReason::Resumed,
-                        detail: None,
-                        holder: None,
-                    },
-                )
-                .await?
-                else {
-                    return self.own(project, id).await;
-                };
-                self.await_placement(pending, Duration::from_secs(30)).await
-            }
-            SandboxState::Paused => self.resume_here(&s, StateReason::Resumed).await,
+            SandboxState::Paused => self.host(s.kind).resume(&s).await,
             SandboxState::Running | SandboxState::Pending => Ok(s),
             SandboxState::Terminated | SandboxState::Failed => Err(SandboxError::ended(&s)),
         }
     }
 
-    /// Announce pending container sandbox `s` to the runners and wait (at most `wait`) until
-    /// one runs it, it fails, or no runner has room; the sandbox then.
-    pub async fn await_placement(&self, s: Sandbox, wait: Duration) -> Result<Sandbox> {
-        let mut notes = self.notes.subscribe();
-        sbx_store::placement::announce_pending(&self.pool, s.sandbox_id).await?;
-        let id = s.sandbox_id;
-        // Answered once it runs or ended, or once the runners looked and found no room
-        // (`waiting_for` says why; it is placed when room is made).
-        let placed = sbx_store::notify::until(
-            &mut notes,
-            Duration::from_millis(250),
-            tokio::time::Instant::now() + wait,
-            |n| {
-                matches!(n, Note::Sandbox(SandboxNote::Running(s) | SandboxNote::Ended(s)) if *s == id)
-            },
-            |_| async {
-                let now = self.own(s.project_id, id).await?;
-                Ok::<_, SandboxError>(
-                    (now.state != SandboxState::Pending || now.waiting_for.is_some())
-                        .then_some(now),
-                )
-            },
-        )
-        .await?;
-        match placed {
-            Some(now) => Ok(now),
-            None => self.own(s.project_id, id).await,
-        }
-    }
-
     /// Terminate sandbox `id` of `project` at its owner's request.
     pub async fn terminate(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox> {
-        let s = self.own(project, id).await?;
+        let s = own(&self.pool, project, id).await?;
         let done = sandboxes::transition(
             &self.pool,
             id,
@@ -331,7 +160,7 @@ impl Sandboxes {
             },
         )
         .await?;
-        self.let_go(id);
+        self.host(s.kind).ended(id);
         Ok(done.unwrap_or(s))
     }
 
@@ -344,18 +173,65 @@ impl Sandboxes {
     ) -> Result<Sandbox> {
         match sandboxes::extend(&self.pool, project, id, timeout_s).await? {
             Some(s) => {
-                if let Some(l) = self.local.lock().expect("interpreters lock").get_mut(&id) {
-                    l.expires_at = s.expires_at;
-                }
+                self.host(s.kind).extended(&s);
                 Ok(s)
             }
-            None => Err(SandboxError::ended(&self.own(project, id).await?)),
+            None => Err(SandboxError::ended(&own(&self.pool, project, id).await?)),
         }
     }
 
-    /// Drop session `id` here, if it is live here.
-    pub(crate) fn let_go(&self, id: SandboxId) {
-        self.forget(id);
-        self.host.close(id);
+    /// Keep this process's sessions (timeouts, idle pauses, heartbeat, notes) until `stop`.
+    pub async fn run(self: Arc<Self>, notes: Notes, stop: CancellationToken) {
+        self.interpreters.clone().run(notes, stop).await;
     }
+
+    /// Pause every session live here (reason `shutdown`), so that a restart loses nothing.
+    pub async fn shutdown(&self) {
+        self.interpreters.shutdown().await;
+    }
+}
+
+/// Sandbox `id` of `project`, or [`SandboxError::NotFound`].
+pub(crate) async fn own(pool: &Pool, project: ProjectId, id: SandboxId) -> Result<Sandbox> {
+    sandboxes::get(pool, project, id)
+        .await?
+        .ok_or(SandboxError::NotFound)
+}
+
+/// Ask the holder of running sandbox `s` to pause it with `reason`; the sandbox once it
+/// is no longer running there (or 503 if its holder does not answer).
+pub(crate) async fn pause_elsewhere(
+    pool: &Pool,
+    notes: &Notes,
+    s: &Sandbox,
+    reason: StateReason,
+) -> Result<Sandbox> {
+    let mut notes = notes.subscribe();
+    sandboxes::request_pause(pool, s.sandbox_id, reason).await?;
+    let started = tokio::time::Instant::now();
+    let asked = std::sync::Mutex::new(started);
+    let id = s.sandbox_id;
+    // No note says "paused": looked at every 20 ms, or at once if it ended.
+    let paused = sbx_store::notify::until(
+        &mut notes,
+        Duration::from_millis(20),
+        started + Duration::from_secs(10),
+        |n| *n == Note::Sandbox(SandboxNote::Ended(id)),
+        |_| async {
+            // A notification is not a queue: a holder busy or reconnecting may miss one.
+            let due = asked.lock().expect("asked lock").elapsed() >= Duration::from_secs(1);
+            if due {
+                sandboxes::request_pause(pool, id, reason).await?;
+                *asked.lock().expect("asked lock") = tokio::time::Instant::now();
+            }
+            let now = own(pool, s.project_id, id).await?;
+            Ok::<_, SandboxError>(
+                (now.state != SandboxState::Running || now.holder != s.holder).then_some(now),
+            )
+        },
+    )
+    .await?;
+    paused.ok_or_else(|| {
+        SandboxError::Unavailable("the process holding the session did not pause it in time".into())
+    })
 }

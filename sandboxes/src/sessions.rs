@@ -3,10 +3,7 @@
 //! pause it into the database, and resumes it here from that snapshot. A paused session resumes
 //! in whichever process next needs it; a full process pauses its least recently used one.
 
-use std::time::Duration;
-
 use sbx_core::ids::SandboxId;
-use sbx_core::notes::{Note, SandboxNote};
 use sbx_core::sandbox::{SandboxState, StateReason};
 use sbx_store::sandboxes::{self, Sandbox, Transition};
 
@@ -14,57 +11,20 @@ use sbx_core::{SessionError, SessionOptions};
 
 use crate::{Result, SandboxError};
 
-use crate::lifecycle::Sandboxes;
+use crate::interpreters::Interpreters;
+use crate::lifecycle::{own, pause_elsewhere};
 
 /// Largest snapshot a pause keeps (PostgreSQL holds at most 1 GiB in one value).
 const MAX_SNAPSHOT_BYTES: usize = 900 << 20;
 
-impl Sandboxes {
+impl Interpreters {
     /// Ask the holder of running sandbox `s` to pause it, and resume it here.
     pub(crate) async fn move_here(&self, s: &Sandbox) -> Result<()> {
-        let paused = self.pause_elsewhere(s, StateReason::Moved).await?;
+        let paused = pause_elsewhere(&self.pool, &self.notes, s, StateReason::Moved).await?;
         if paused.state == SandboxState::Paused {
             self.resume_here(&paused, StateReason::Moved).await?;
         }
         Ok(())
-    }
-
-    /// Ask the holder of running sandbox `s` to pause it with `reason`; the sandbox once it
-    /// is no longer running there (or 503 if its holder does not answer).
-    pub(crate) async fn pause_elsewhere(
-        &self,
-        s: &Sandbox,
-        reason: StateReason,
-    ) -> Result<Sandbox> {
-        let mut notes = self.notes.subscribe();
-        sandboxes::request_pause(&self.pool, s.sandbox_id, reason).await?;
-        let started = tokio::time::Instant::now();
-        let asked = std::cell::Cell::new(started);
-        let id = s.sandbox_id;
-        // No note says "paused": looked at every 20 ms, or at once if it ended.
-        let paused = sbx_store::notify::until(
-            &mut notes,
-            Duration::from_millis(20),
-            started + Duration::from_secs(10),
-            |n| *n == Note::Sandbox(SandboxNote::Ended(id)),
-            |_| async {
-                // A notification is not a queue: a holder busy or reconnecting may miss one.
-                if asked.get().elapsed() >= Duration::from_secs(1) {
-                    sandboxes::request_pause(&self.pool, id, reason).await?;
-                    asked.set(tokio::time::Instant::now());
-                }
-                let now = self.own(s.project_id, id).await?;
-                Ok::<_, SandboxError>(
-                    (now.state != SandboxState::Running || now.holder != s.holder).then_some(now),
-                )
-            },
-        )
-        .await?;
-        paused.ok_or_else(|| {
-            SandboxError::Unavailable(
-                "the process holding the session did not pause it in time".into(),
-            )
-        })
     }
 
     /// Resume paused sandbox `s` here, from its snapshot. A snapshot that is missing or cannot
@@ -85,7 +45,7 @@ impl Sandboxes {
         .await?
         else {
             // Resumed elsewhere, or ended, meanwhile.
-            return self.own(s.project_id, s.sandbox_id).await;
+            return own(&self.pool, s.project_id, s.sandbox_id).await;
         };
         // Read once the sandbox is ours: an earlier read could be overtaken by another
         // process's resume, call and pause.

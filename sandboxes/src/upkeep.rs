@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 
-use crate::lifecycle::Sandboxes;
+use crate::interpreters::Interpreters;
 
-impl Sandboxes {
+impl Interpreters {
     /// A sandbox note: an ended session is let go, a pause asked for is made.
     pub async fn on_note(&self, note: SandboxNote) {
         match note {

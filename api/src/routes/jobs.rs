@@ -288,7 +288,7 @@ async fn create_container_job(
     }
     let sandbox =
         crate::routes::sandboxes::create::container_sandbox(state, caller, r, idempotency.clone())?;
-    crate::routes::sandboxes::create::open_room(state, caller).await?;
+    state.sandboxes.open_room(caller.0.project_id).await?;
     crate::admission::queue_room(state, caller, 1).await?;
     let job_id = JobId::new();
     let job = sbx_store::container_jobs::NewContainerJob {

@@ -8,6 +8,7 @@ use sbx_core::ids::SandboxId;
 use sbx_core::sandbox::SandboxKind;
 
 use sbx_limits::sandbox::{self as rules, SandboxClass, SandboxRequest};
+use sbx_sandboxes::SandboxError;
 use sbx_store::sandboxes::NewSandbox;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -127,7 +128,6 @@ pub async fn create_sandbox(
         caller.0.limits.max_memory_mb,
     )?;
     crate::routes::exec::check_env(&r.env)?;
-    open_room(&state, &caller).await?;
     let new = NewSandbox {
         sandbox_id: SandboxId::new(),
         project_id: caller.0.project_id,
@@ -147,14 +147,14 @@ pub async fn create_sandbox(
         registry_auth: None,
         env_sealed: None,
     };
-    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
+    let running = match state
+        .sandboxes
+        .create(&new, r.env.into_iter().collect())
+        .await
+    {
         Ok(s) => s,
         Err(e) => return raced(&state, &caller, &idempotency, e).await,
     };
-    let running = state
-        .sandboxes
-        .start(created, r.env.into_iter().collect())
-        .await?;
     metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Interpreter.as_str())
         .increment(1);
     Ok(HttpResponse::Created().json(SandboxView::from(running)))
@@ -171,31 +171,16 @@ fn resource_request(r: &CreateSandbox, gpu: Option<rules::GpuRequest>) -> Sandbo
     }
 }
 
-/// Room for one more open sandbox in the caller's project, or 429.
-pub async fn open_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let open = sbx_store::sandboxes::open_count(&state.pool, caller.0.project_id).await?;
-    let cap = state.sandboxes.config().max_open_per_project;
-    if open >= cap {
-        return Err(ApiError::QueueFull {
-            project: true,
-            detail: format!(
-                "this project has {open} open sandboxes, its cap; terminate some first"
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// The answer when inserting a sandbox failed with `e`: another request with the same
 /// Idempotency-Key won the race (its sandbox), or the error.
 async fn raced(
     state: &AppState,
     caller: &Caller,
     idempotency: &Option<(String, Vec<u8>)>,
-    e: sbx_store::StoreError,
+    e: SandboxError,
 ) -> Result<HttpResponse, ApiError> {
     match (e, idempotency) {
-        (sbx_store::StoreError::Duplicate { .. }, Some((key, hash))) => {
+        (SandboxError::Store(sbx_store::StoreError::Duplicate { .. }), Some((key, hash))) => {
             replay(state, caller, key, hash)
                 .await?
                 .ok_or_else(crate::idempotency::in_flight)
@@ -206,10 +191,6 @@ async fn raced(
 
 /// Longest image reference accepted.
 const MAX_IMAGE_REF: usize = 512;
-/// How long `POST /v1/sandboxes` waits for a container sandbox to run before it answers with
-/// the sandbox still `pending` (and why, in `waiting_for`).
-const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// `image` as a Docker reference: a catalog entry's, or the caller's own.
 fn image_reference(image: &str) -> Result<String, ApiError> {
     if let Some(c) = sbx_limits::catalog::find(image) {
@@ -244,7 +225,8 @@ fn image_reference(image: &str) -> Result<String, ApiError> {
 }
 
 /// Create a container sandbox: checked, queued for placement, and awaited until a runner runs
-/// it (or [`PLACEMENT_WAIT`] passes: then it is answered `pending`, with the reason).
+/// it (or `sbx_sandboxes::containers::PLACEMENT_WAIT` passes: then it is answered `pending`,
+/// with the reason).
 async fn create_container(
     state: &AppState,
     caller: &Caller,
@@ -252,17 +234,12 @@ async fn create_container(
     idempotency: Option<(String, Vec<u8>)>,
 ) -> Result<HttpResponse, ApiError> {
     let new = container_sandbox(state, caller, r, idempotency.clone())?;
-    open_room(state, caller).await?;
-    let created = match sbx_store::sandboxes::create(&state.pool, &new).await {
+    let placed = match state.sandboxes.create(&new, Vec::new()).await {
         Ok(s) => s,
         Err(e) => return raced(state, caller, &idempotency, e).await,
     };
     metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Container.as_str())
         .increment(1);
-    let placed = state
-        .sandboxes
-        .await_placement(created, PLACEMENT_WAIT)
-        .await?;
     Ok(HttpResponse::Created().json(SandboxView::from(placed)))
 }
 

@@ -3,12 +3,10 @@
 
 use actix_web::{HttpResponse, web};
 use sbx_core::exec::{CellOutcome, CellSpec};
-use sbx_core::ids::{CommandId, SandboxId};
-use sbx_core::notes::{Note, SandboxNote};
-use sbx_core::sandbox::{SandboxKind, SandboxState};
+use sbx_core::ids::SandboxId;
 use sbx_limits::CallLimits;
 use sbx_limits::exec::MAX_CODE_BYTES;
-use sbx_store::notify::Woken;
+use sbx_sandboxes::{Call, CallOutcome, CommandCall};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
@@ -118,10 +116,9 @@ pub async fn exec_in_sandbox(
     };
     let outcome = state
         .sandboxes
-        .exec(caller.0.project_id, id, spec, cancel)
+        .exec(caller.0.project_id, id, Call::Code(spec), cancel)
         .await?;
-    metrics::counter!("sbx_sandbox_calls_total", "status" => outcome.status.as_str()).increment(1);
-    Ok(HttpResponse::Ok().json(outcome))
+    Ok(answer(outcome))
 }
 
 /// Run `command` in container sandbox `id`.
@@ -143,107 +140,28 @@ async fn exec_command(
             "command must have 1 to 256 arguments without NUL characters",
         ));
     }
-    let Some(_) = sbx_store::placement::container_of(&state.pool, caller.0.project_id, id).await?
-    else {
-        let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
-        return Err(if s.kind == SandboxKind::Interpreter {
-            ApiError::invalid(
-                Code::InvalidRequest,
-                "command",
-                "a code-interpreter takes `code`, not a command",
-            )
-        } else {
-            ApiError::State {
-                code: Code::SandboxNotRunning,
-                detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
-            }
-        });
-    };
-    // The runner that holds the sandbox, on whatever host, runs it: through the database.
-    let notes = state.notes.subscribe();
-    let cmd = sbx_store::commands::submit(
-        &state.pool,
-        id,
-        &command,
-        timeout_ms as i64,
-        output_limit_bytes as i64,
-    )
-    .await?;
-    let recorded = match wait_command(state, caller, id, notes, cmd, timeout_ms).await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = sbx_store::commands::abandon(&state.pool, cmd).await;
-            return Err(e);
-        }
-    };
-    match recorded {
-        sbx_store::commands::Recorded::Ran(out) => {
-            metrics::counter!("sbx_sandbox_calls_total", "status" => out.status.as_str())
-                .increment(1);
-            Ok(HttpResponse::Ok().json(out))
-        }
-        sbx_store::commands::Recorded::Error(e) => {
-            // Paused or ended while the command was on its way: the container is gone.
-            let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id).await?;
-            match s {
-                Some(s) if s.state != SandboxState::Running => Err(ApiError::State {
-                    code: Code::SandboxNotRunning,
-                    detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
-                }),
-                _ => Err(ApiError::Internal(format!(
-                    "the command could not run: {e}"
-                ))),
-            }
-        }
-    }
+    let outcome = state
+        .sandboxes
+        .exec(
+            caller.0.project_id,
+            id,
+            Call::Command(CommandCall {
+                command,
+                timeout_ms,
+                output_limit_bytes,
+            }),
+            CancellationToken::new(),
+        )
+        .await?;
+    Ok(answer(outcome))
 }
 
-/// Slack beyond a command's own time limit for its runner to answer.
-const COMMAND_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// What came of command `cmd` in sandbox `id`, waiting for its runner's note (and looking
-/// every 500 ms, in case a note was lost) at most its time limit and [`COMMAND_GRACE`]. A
-/// command nobody took while the sandbox stopped running (paused, ended) is withdrawn: 409.
-async fn wait_command(
-    state: &AppState,
-    caller: &Caller,
-    id: SandboxId,
-    mut notes: tokio::sync::broadcast::Receiver<sbx_store::notify::Note>,
-    cmd: CommandId,
-    timeout_ms: u64,
-) -> Result<sbx_store::commands::Recorded, ApiError> {
-    let deadline =
-        tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms) + COMMAND_GRACE;
-    let done = sbx_store::notify::until(
-        &mut notes,
-        std::time::Duration::from_millis(500),
-        deadline,
-        |n| *n == Note::Sandbox(SandboxNote::CommandDone(cmd)),
-        |woken| async move {
-            if let Some(r) = sbx_store::commands::collect(&state.pool, cmd).await? {
-                return Ok(Some(r));
-            }
-            if woken == Woken::Poll
-                && sbx_store::placement::container_of(&state.pool, caller.0.project_id, id)
-                    .await?
-                    .is_none()
-                && sbx_store::commands::withdraw(&state.pool, cmd).await?
-            {
-                let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
-                return Err(ApiError::State {
-                    code: Code::SandboxNotRunning,
-                    detail: format!("the sandbox is {} ({})", s.state, s.state_reason),
-                });
-            }
-            Ok(None)
-        },
-    )
-    .await?;
-    done.ok_or_else(|| {
-        ApiError::Unavailable("the runner holding the sandbox did not answer in time".into())
-    })
+/// The answer to a call: its outcome as JSON, counted by status.
+fn answer(outcome: CallOutcome) -> HttpResponse {
+    metrics::counter!("sbx_sandbox_calls_total", "status" => outcome.status().as_str())
+        .increment(1);
+    match outcome {
+        CallOutcome::Code(o) => HttpResponse::Ok().json(o),
+        CallOutcome::Command(o) => HttpResponse::Ok().json(o),
+    }
 }
