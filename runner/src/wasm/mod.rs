@@ -16,6 +16,8 @@
 //! - [`ending`]: how a run ended and what the caller is told: one pure `classify` for execs
 //!   and cells.
 //! - [`engine`]: engine configuration and the `.cwasm` cache.
+//! - `guest`: what a guest's store holds, and the one store builder of execs, cells and the
+//!   snapshot build.
 //! - `limiter`: the store limiter that enforces a guest's memory limit.
 //! - `foreground`: interactive work first, queued guests aside.
 //! - `python`: the Python runtime's files, environment, argv and session turn.
@@ -29,6 +31,7 @@
 pub(crate) mod ending;
 pub mod engine;
 mod foreground;
+mod guest;
 mod limiter;
 pub mod pipes;
 pub mod preinit;
@@ -47,17 +50,15 @@ use sbx_core::exec::{ExecOutcome, ExecSpec, Program, Usage};
 use sbx_limits::ExecLimits;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use wasmtime::{Engine, InstancePre, Linker, Module, Store, UpdateDeadline};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime::{Engine, InstancePre, Linker, Module};
+use wasmtime_wasi::FsPerms;
 
 use self::ending::{Ending, Observed, Subject, ending_of};
 use self::foreground::Foreground;
 pub use self::foreground::ForegroundGuard;
-use self::limiter::MemoryLimiter;
+use self::guest::{DeadlinePassed, Guest, StoreBuilder, Tick};
 use self::pipes::CappedPipe;
-use self::python::{PythonFiles, python_turn, python_wasi, stdlib_view, turn};
+use self::python::{PythonFiles, python_turn, stdlib_view, turn};
 use self::workspace::Workspaces;
 use sbx_core::exec::{CellOutcome, CellSpec};
 use sbx_core::ids::SandboxId;
@@ -112,16 +113,6 @@ pub struct WasmConfig {
     /// Threads running guests.
     pub threads: usize,
 }
-
-struct Guest {
-    wasi: WasiP1Ctx,
-    limiter: MemoryLimiter,
-}
-
-/// Trap raised by the epoch callback once the deadline has passed.
-#[derive(Debug, thiserror::Error)]
-#[error("wall-time limit exceeded")]
-struct DeadlinePassed;
 
 struct Inner {
     engine: Engine,
@@ -423,23 +414,20 @@ impl Inner {
             OutputStream::Stderr,
             logs,
         );
-        let mut wasi = WasiCtxBuilder::new();
-        // Guests run on the backend's own threads: file operations may block them briefly,
-        // which is cheaper than a hop to tokio's blocking pool for every read.
-        wasi.allow_blocking_current_thread(true)
-            .stdin(MemoryInputPipe::new(spec.stdin))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
+        let mut builder = StoreBuilder::new(spec.stdin, stdout.clone(), stderr.clone());
+        builder.memory_limit(limits.memory_bytes);
         let host_err = |e: wasmtime::Error| BackendError::Host(format!("{e:#}"));
         let python_source = match &spec.program {
             Program::Python { code } => {
-                python_wasi(&mut wasi, &self.python_files, ws.workspace(), ws.tmp())
+                builder
+                    .python(&self.python_files, ws.workspace(), ws.tmp())
                     .map_err(host_err)?;
                 Some(python_turn(code, &spec.args, &spec.env))
             }
             Program::Wasi { .. } => {
                 let mut argv = vec!["main.wasm"];
                 argv.extend(spec.args.iter().map(String::as_str));
+                let wasi = builder.wasi();
                 wasi.args(&argv)
                     .env("TMPDIR", "/tmp")
                     .env("HOME", "/tmp")
@@ -455,40 +443,25 @@ impl Inner {
             }
         };
 
-        let mut store = Store::new(
-            &self.engine,
-            Guest {
-                wasi: wasi.build_p1(),
-                limiter: MemoryLimiter::new(limits.memory_bytes as usize),
-            },
-        );
-        store.limiter(|g| &mut g.limiter);
         let foreground = self.foreground.clone();
         let guest_deadline = deadline.clone();
-        store.epoch_deadline_callback(move |_| {
+        let mut store = builder.build(&self.engine, move || {
             if Instant::now() >= guest_deadline() {
-                Err(DeadlinePassed.into())
+                Tick::Trap
             } else if background && foreground.busy() {
                 let (foreground, yielded, paused_at) =
                     (foreground.clone(), yielded.clone(), paused_at.clone());
-                Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(async move {
-                        let paused = Instant::now();
-                        paused_at
-                            .store((paused - started).as_micros() as u64 + 1, Ordering::Relaxed);
-                        foreground.idle().await;
-                        yielded.fetch_add(paused.elapsed().as_micros() as u64, Ordering::Relaxed);
-                        paused_at.store(0, Ordering::Relaxed);
-                    }),
-                ))
+                Tick::Wait(Box::pin(async move {
+                    let paused = Instant::now();
+                    paused_at.store((paused - started).as_micros() as u64 + 1, Ordering::Relaxed);
+                    foreground.idle().await;
+                    yielded.fetch_add(paused.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    paused_at.store(0, Ordering::Relaxed);
+                }))
             } else {
-                // Hand the thread back to the runtime every tick, so that the deadline and
-                // cancel futures below are polled even while the guest computes.
-                Ok(UpdateDeadline::Yield(1))
+                Tick::Yield
             }
         });
-        store.set_epoch_deadline(1);
 
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;

@@ -26,7 +26,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Instance, Module, Store};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
-use super::{Guest, MemoryLimiter, PythonFiles, python_wasi};
+use super::PythonFiles;
+use super::guest::{Guest, StoreBuilder};
 use crate::{BackendError, Result};
 
 /// What the runtime runs before it is snapshotted. The imports are those agent and eval code
@@ -125,15 +126,11 @@ fn build(python_dir: &Path, files: &PythonFiles, cache_dir: &Path) -> Result<Vec
     let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 20);
     let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
     wasi.stderr(stderr.clone()).stdout(stderr.clone());
-    python_wasi(&mut wasi, files, scratch.workspace(), scratch.tmp())
+    let mut builder = StoreBuilder::from_wasi(wasi);
+    builder
+        .python(files, scratch.workspace(), scratch.tmp())
         .map_err(|e| runtime("preopens", &e))?;
-    let mut store = Store::new(
-        &engine,
-        Guest {
-            wasi: wasi.build_p1(),
-            limiter: MemoryLimiter::new(usize::MAX),
-        },
-    );
+    let mut store = builder.build_untimed(&engine);
     let linker = super::linker(&engine, &module)?;
     let threads = tokio::runtime::Builder::new_current_thread()
         .build()

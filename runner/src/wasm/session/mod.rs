@@ -43,12 +43,12 @@ use std::time::{Duration, Instant};
 use sbx_core::exec::{CellOutcome, CellSpec};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use wasmtime::{Engine, InstancePre, Memory, Store, UpdateDeadline};
+use wasmtime::{Engine, InstancePre, Memory, Store};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
+use super::guest::{Guest, StoreBuilder, Tick};
 use super::pipes::CappedPipe;
-use super::{DeadlinePassed, Foreground, Guest, MemoryLimiter, PythonFiles, python_wasi};
+use super::{Foreground, PythonFiles};
 use sbx_core::{BackendError, OutputStream};
 use sbx_core::{SessionError, SessionOptions};
 
@@ -146,13 +146,8 @@ impl Sessions {
     async fn pristine(&self) -> Result<&Mutex<(Store<Guest>, Memory)>, SessionError> {
         self.pristine
             .get_or_try_init(|| async {
-                let mut store = Store::new(
-                    &self.engine,
-                    Guest {
-                        wasi: WasiCtxBuilder::new().build_p1(),
-                        limiter: MemoryLimiter::new(usize::MAX),
-                    },
-                );
+                let mut store =
+                    StoreBuilder::from_wasi(WasiCtxBuilder::new()).build_untimed(&self.engine);
                 let instance = self
                     .pre
                     .instantiate_async(&mut store)
@@ -287,32 +282,20 @@ impl Sessions {
     fn store(&self, options: &SessionOptions, dir: &SessionDir) -> Result<Live, SessionError> {
         let stdout = CappedPipe::new(0, OutputStream::Stdout, None);
         let stderr = CappedPipe::new(0, OutputStream::Stderr, None);
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.allow_blocking_current_thread(true)
-            .stdin(MemoryInputPipe::new(Vec::new()))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
-        python_wasi(&mut wasi, &self.files, dir.workspace(), dir.tmp())
+        let mut builder = StoreBuilder::new(Vec::new(), stdout.clone(), stderr.clone());
+        builder
+            .memory_limit(options.memory_bytes)
+            .python(&self.files, dir.workspace(), dir.tmp())
             .map_err(|e| host(format!("{e:#}")))?;
-        let mut store = Store::new(
-            &self.engine,
-            Guest {
-                wasi: wasi.build_p1(),
-                limiter: MemoryLimiter::new(options.memory_bytes as usize),
-            },
-        );
-        store.limiter(|g| &mut g.limiter);
         let deadline = Arc::new(Deadline::default());
         let guest_deadline = deadline.clone();
-        store.epoch_deadline_callback(move |_| {
+        let store = builder.build(&self.engine, move || {
             if guest_deadline.passed() {
-                Err(DeadlinePassed.into())
+                Tick::Trap
             } else {
-                // Hand the thread back every tick, so the deadline and cancel futures are polled.
-                Ok(UpdateDeadline::Yield(1))
+                Tick::Yield
             }
         });
-        store.set_epoch_deadline(1);
         Ok(Live {
             store,
             instance: None,
