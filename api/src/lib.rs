@@ -13,6 +13,7 @@
 //! - [`routes`]: one module per resource.
 //! - [`sse`]: Server-Sent Events for log streams: encoding, resuming, following a log.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
+//! - [`responses`]: OpenAPI response declarations that operations share.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`webhooks`]: the sender of signed job-ended announcements to `callback_url`s.
 
@@ -24,6 +25,7 @@ pub mod error;
 pub mod idempotency;
 pub mod openapi;
 pub mod rate_limit;
+pub mod responses;
 pub mod routes;
 pub mod sse;
 pub mod telemetry;

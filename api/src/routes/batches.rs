@@ -129,8 +129,8 @@ fn view(id: BatchId, s: sbx_store::batches::Summary) -> BatchView {
     responses(
         (status = 202, description = "Queued", body = BatchView),
         (status = 200, description = "An earlier request with this Idempotency-Key made this batch (as it is now)", body = BatchView),
-        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::NotJson,
+        crate::responses::Unauthorized,
         (status = 413, description = "Too many items, or an item over its caps", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another request with this Idempotency-Key is still being made", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "An item asks for something invalid (`field` names it), or an Idempotency-Key is reused with another body", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -288,8 +288,8 @@ async fn own_batch(state: &AppState, caller: &Caller, id: &str) -> Result<BatchV
     params(("id" = String, Path, description = "The batch id")),
     responses(
         (status = 200, description = "The batch", body = BatchView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such batch in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchBatch,
     ))]
 pub async fn get_batch(
     state: web::Data<AppState>,
@@ -304,8 +304,8 @@ pub async fn get_batch(
     params(("id" = String, Path, description = "The batch id")),
     responses(
         (status = 202, description = "Cancelled; the batch as it is now", body = BatchView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such batch in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchBatch,
     ))]
 pub async fn cancel_batch(
     state: web::Data<AppState>,
@@ -372,9 +372,9 @@ pub struct ResultsQuery {
     params(("id" = String, Path, description = "The batch id"), ResultsQuery),
     responses(
         (status = 200, description = "Results: a page as JSON, or every item as JSON lines with Accept: application/x-ndjson", body = ResultPage),
-        (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such batch in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::BadQuery,
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchBatch,
     ))]
 pub async fn batch_results(
     state: web::Data<AppState>,

@@ -363,11 +363,11 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The code ran (or hit a limit: see `status`)", body = ExecResponse),
-        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::NotJson,
+        crate::responses::Unauthorized,
         (status = 413, description = "Code, module, files or body over their cap", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not application/json", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The request asks for something invalid", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Invalid,
         (status = 429, description = "Rate or concurrency limit; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database or runner is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )

@@ -63,7 +63,7 @@ pub struct GpuList {
 #[utoipa::path(get, path = "/v1/gpus", tag = "sandboxes", security(("api_key" = [])),
     responses(
         (status = 200, description = "Cards and free shares", body = GpuList),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
     ))]
 pub async fn list_gpus(
     state: web::Data<AppState>,

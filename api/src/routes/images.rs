@@ -21,7 +21,7 @@ pub struct ImageList {
 #[utoipa::path(get, path = "/v1/images", tag = "sandboxes", security(("api_key" = [])),
     responses(
         (status = 200, description = "The catalog", body = ImageList),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
     ))]
 pub async fn list_images(_caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(ImageList {

@@ -88,8 +88,8 @@ pub struct ListQuery {
     params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job", body = JobView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchJob,
     ))]
 pub async fn get_job(
     state: web::Data<AppState>,
@@ -118,8 +118,8 @@ async fn own_job(
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("api_key" = [])), params(ListQuery),
     responses(
         (status = 200, description = "A page of jobs", body = JobPage),
-        (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::BadQuery,
+        crate::responses::Unauthorized,
     ))]
 pub async fn list_jobs(
     state: web::Data<AppState>,
@@ -148,8 +148,8 @@ pub async fn list_jobs(
     responses(
         (status = 202, description = "Queued", body = JobView),
         (status = 200, description = "An earlier request with this Idempotency-Key made this job", body = JobView),
-        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::NotJson,
+        crate::responses::Unauthorized,
         (status = 413, description = "Code, module or files over their cap", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The request asks for something invalid, or reuses an Idempotency-Key", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "A rate limit or the project's queue cap; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -343,8 +343,8 @@ async fn replay(
     params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 202, description = "Cancelled, or being stopped; the job as it is now", body = JobView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchJob,
     ))]
 pub async fn cancel_job(
     state: web::Data<AppState>,
@@ -386,8 +386,8 @@ fn ended(status: &str) -> bool {
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream"),
         (status = 204, description = "The reader already had the `end` event (`Last-Event-ID: end`): no more to come"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchJob,
     ))]
 pub async fn job_logs(
     state: web::Data<AppState>,
@@ -444,7 +444,7 @@ pub async fn job_logs(
     ),
     responses(
         (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
         (status = 404, description = "No such job in this project, or no such artifact", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn job_artifact(

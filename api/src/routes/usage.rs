@@ -106,7 +106,7 @@ fn by_day(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, f64)> {
     responses(
         (status = 200, description = "Usage and cost in the range", body = UsageReport),
         (status = 400, description = "A bad range or grouping", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
     ))]
 pub async fn usage(
     state: web::Data<AppState>,

@@ -84,8 +84,8 @@ pub struct RegistryIn {
     responses(
         (status = 201, description = "Created: running, or for a container `pending` (no runner has room: see `waiting_for`) or `failed` (e.g. `image_pull_failed`)", body = SandboxView),
         (status = 200, description = "An earlier request with this Idempotency-Key made this sandbox", body = SandboxView),
-        (status = 400, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::NotJson,
+        crate::responses::Unauthorized,
         (status = 403, description = "A GPU sandbox without a KYC-verified project owner (`kyc_required`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The request asks for something invalid (`invalid_limit`, `invalid_request`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "A rate limit or the project's cap on open sandboxes", body = crate::error::Problem, content_type = "application/problem+json"),

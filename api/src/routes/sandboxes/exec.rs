@@ -47,10 +47,10 @@ pub struct SandboxExecRequest {
     request_body = SandboxExecRequest,
     responses(
         (status = 200, description = "The code ran (or hit a limit: see `status`). A `command` in a container sandbox answers a `CommandOutcome` instead, from the runner that holds the sandbox, on whatever host", body = CellOutcome),
-        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::NoSuchSandbox,
         (status = 409, description = "The sandbox has ended, was paused by its owner, or its snapshot cannot be restored", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Code or files over their cap", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The request asks for something invalid", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Invalid,
         (status = 429, description = "Rate or concurrency limit (shared with the project's execs)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The runner holding the container sandbox did not answer within the command's time limit and 15 s", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]

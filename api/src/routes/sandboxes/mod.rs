@@ -172,7 +172,7 @@ pub struct SandboxPage {
     responses(
         (status = 200, description = "A page of sandboxes", body = SandboxPage),
         (status = 400, description = "A bad state, limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
     ))]
 pub async fn list_sandboxes(
     state: web::Data<AppState>,
@@ -205,8 +205,8 @@ pub async fn list_sandboxes(
     params(("id" = String, Path, description = "The sandbox id")),
     responses(
         (status = 200, description = "The sandbox", body = SandboxView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchSandbox,
     ))]
 pub async fn get_sandbox(
     state: web::Data<AppState>,
@@ -238,8 +238,8 @@ pub async fn get_sandbox(
     params(("id" = String, Path, description = "The sandbox id")),
     responses(
         (status = 200, description = "Terminated (or already ended): the sandbox as it is now", body = SandboxView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchSandbox,
     ))]
 pub async fn delete_sandbox(
     state: web::Data<AppState>,
@@ -259,8 +259,8 @@ pub async fn delete_sandbox(
     params(("id" = String, Path, description = "The sandbox id")),
     responses(
         (status = 200, description = "Paused", body = SandboxView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchSandbox,
         (status = 409, description = "It has ended (`sandbox_ended`) or is starting", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pause_sandbox(
@@ -280,8 +280,8 @@ pub async fn pause_sandbox(
     params(("id" = String, Path, description = "The sandbox id")),
     responses(
         (status = 200, description = "Running", body = SandboxView),
-        (status = 401, description = "Missing or invalid API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::NoSuchSandbox,
         (status = 409, description = "It has ended, or its snapshot is missing or damaged (`snapshot_missing`, `snapshot_corrupt`: the sandbox is then failed)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn resume_sandbox(
@@ -310,7 +310,7 @@ pub struct TimeoutRequest {
     request_body = TimeoutRequest,
     responses(
         (status = 200, description = "The new deadline is `expires_at`", body = SandboxView),
-        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::NoSuchSandbox,
         (status = 409, description = "It has ended", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "timeout_s out of range", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -340,7 +340,7 @@ pub async fn set_timeout(
     responses(
         (status = 200, description = "An event stream of `stdout` and `stderr` events, then `end`", content_type = "text/event-stream"),
         (status = 204, description = "The reader already had the `end` event (`Last-Event-ID: end`): no more to come"),
-        (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::NoSuchSandbox,
         (status = 409, description = "It is not a container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sandbox_logs(
