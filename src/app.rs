@@ -78,9 +78,8 @@ async fn container_host(
         }
     };
     let declared = settings.gpus.clone();
-    let gpus = tokio::task::spawn_blocking(move || sbx_runner::gpu::detect(declared.as_deref()))
-        .await?
-        .map_err(anyhow::Error::msg)?;
+    let gpus =
+        tokio::task::spawn_blocking(move || sbx_runner::gpu::detect(declared.as_deref())).await??;
     let config = HostConfig {
         cpu_millis: settings.container_cpu_millis(),
         memory_bytes: settings.container_memory_bytes(),

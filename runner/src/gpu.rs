@@ -6,15 +6,17 @@ use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
 use sbx_limits::gpu::{Card, Inventory, parse_declared};
 
+use crate::{Result, RunnerError};
+
 /// The runner's GPU inventory: the cards `declared` names when given (marked `declared`; see
 /// [`parse_declared`] for the grammar), else the cards NVML finds.
 ///
 /// A host without the NVIDIA library or driver has no GPUs: an empty inventory, not an error.
 /// `Err` means the configuration is wrong (a declared spec that does not parse) or NVML started
 /// but could not count the cards; the runner should refuse to start rather than run blind.
-pub fn detect(declared: Option<&str>) -> Result<Inventory, String> {
+pub fn detect(declared: Option<&str>) -> Result<Inventory> {
     if let Some(spec) = declared {
-        let cards = parse_declared(spec).map_err(|e| format!("declared GPUs: {e}"))?;
+        let cards = parse_declared(spec)?;
         tracing::info!(
             cards = cards.len(),
             "GPU inventory declared in config: no real GPU backs it"
@@ -34,9 +36,7 @@ pub fn detect(declared: Option<&str>) -> Result<Inventory, String> {
             return Ok(Inventory::default());
         }
     };
-    let count = nvml
-        .device_count()
-        .map_err(|e| format!("NVML could not count the GPUs: {e}"))?;
+    let count = nvml.device_count().map_err(RunnerError::Nvml)?;
     let mut cards = Vec::with_capacity(count as usize);
     for index in 0..count {
         match read_card(&nvml, index) {
@@ -111,7 +111,7 @@ mod tests {
     fn a_bad_declared_gpu_spec_is_an_error() {
         for spec in ["", "0xH100", "H100,,T4"] {
             let e = detect(Some(spec)).unwrap_err();
-            assert!(e.starts_with("declared GPUs: "), "{spec}: {e}");
+            assert!(e.to_string().starts_with("declared GPUs: "), "{spec}: {e}");
         }
     }
 }

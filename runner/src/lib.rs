@@ -8,6 +8,7 @@
 //!   [`container::host`], container sandboxes on this runner: placement (CPU, memory, GPU
 //!   shares), lifecycle (start, pause, resume, end), the commands and logs the API asks for
 //!   through the database, and the per-second meter.
+//! - [`error`]: [`RunnerError`], the one error of this crate outside the wasm backend.
 //! - [`gpu`]: the GPU inventory at start: NVML's cards, or the ones declared in config.
 //! - [`snapshot`]: the checksummed, compressed frame and file list of code-interpreter
 //!   session snapshots (and of container pauses made before [`container::host::kept`]).
@@ -15,17 +16,18 @@
 //!   a fresh instance per exec from a pooling allocator, limits enforced from outside the guest.
 //! - [`worker`]: the loop that claims queued jobs from PostgreSQL and runs them on a backend.
 
-use sbx_core::BackendError;
 pub use tokio_util::sync::CancellationToken;
 
 pub mod container;
+pub mod error;
 pub mod gpu;
 pub mod snapshot;
 pub mod wasm;
 pub mod worker;
 
+pub use error::RunnerError;
 pub use wasm::{WasmBackend, WasmConfig};
 pub use worker::{Worker, WorkerConfig};
 
 /// Result alias of this crate.
-pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+pub type Result<T, E = RunnerError> = std::result::Result<T, E>;

@@ -6,6 +6,7 @@
 //! the compressed body, then the body compressed with zstd (level 1: a pause is measured in
 //! milliseconds). A damaged frame is refused whole, never half-used.
 
+use crate::{Result, RunnerError};
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
@@ -19,10 +20,15 @@ const ZSTD_LEVEL: i32 = 1;
 /// Bytes before the compressed body: magic, length, digest.
 const HEADER: usize = 8 + 8 + 32;
 
+/// A frame or body that cannot be read: `what` is wrong with it.
+fn damaged(what: impl Into<String>) -> RunnerError {
+    RunnerError::Damaged(what.into())
+}
+
 /// `body` in a frame marked `magic`.
-pub fn seal(magic: &[u8; 8], body: &[u8]) -> Result<Vec<u8>, String> {
+pub fn seal(magic: &[u8; 8], body: &[u8]) -> Result<Vec<u8>> {
     let compressed = zstd::bulk::compress(body, ZSTD_LEVEL)
-        .map_err(|e| format!("compressing the snapshot: {e}"))?;
+        .map_err(RunnerError::io("compressing the snapshot"))?;
     let mut out = Vec::with_capacity(compressed.len() + HEADER);
     out.extend_from_slice(magic);
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
@@ -33,20 +39,20 @@ pub fn seal(magic: &[u8; 8], body: &[u8]) -> Result<Vec<u8>, String> {
 
 /// The body of frame `bytes`, if it is marked `magic`, intact, and at most `max_body` long.
 /// `what` names the kind in the error ("an sbx session snapshot").
-pub fn open(magic: &[u8; 8], bytes: &[u8], max_body: u64, what: &str) -> Result<Vec<u8>, String> {
+pub fn open(magic: &[u8; 8], bytes: &[u8], max_body: u64, what: &str) -> Result<Vec<u8>> {
     if bytes.len() < HEADER || &bytes[..8] != magic {
-        return Err(format!("it is not {what}"));
+        return Err(damaged(format!("it is not {what}")));
     }
     let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
     let compressed = &bytes[HEADER..];
     if Sha256::digest(compressed).as_slice() != &bytes[16..HEADER] {
-        return Err("its checksum does not match: the data is damaged".into());
+        return Err(damaged("its checksum does not match: the data is damaged"));
     }
     if len > max_body {
-        return Err("it claims an impossible size".into());
+        return Err(damaged("it claims an impossible size"));
     }
     zstd::bulk::decompress(compressed, len as usize)
-        .map_err(|e| format!("it does not decompress: {e}"))
+        .map_err(|e| damaged(format!("it does not decompress: {e}")))
 }
 
 /// Append `b` with its length.
@@ -60,9 +66,9 @@ pub struct Reader<'a>(pub &'a [u8]);
 
 impl<'a> Reader<'a> {
     /// The next `n` bytes.
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.0.len() < n {
-            return Err("it is truncated".into());
+            return Err(damaged("it is truncated"));
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
@@ -70,23 +76,23 @@ impl<'a> Reader<'a> {
     }
 
     /// A byte.
-    pub fn u8(&mut self) -> Result<u8, String> {
+    pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
 
     /// A little-endian u32.
-    pub fn u32(&mut self) -> Result<u32, String> {
+    pub fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
     }
 
     /// A little-endian u64.
-    pub fn u64(&mut self) -> Result<u64, String> {
+    pub fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
     }
 
     /// Bytes written by [`put_bytes`].
-    pub fn bytes(&mut self) -> Result<&'a [u8], String> {
-        let n = usize::try_from(self.u64()?).map_err(|_| "a length too long".to_owned())?;
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = usize::try_from(self.u64()?).map_err(|_| damaged("a length too long"))?;
         self.take(n)
     }
 }
@@ -101,23 +107,23 @@ pub fn pack_files(
     trees: &[(u8, &Path)],
     skip: impl Fn(u8, &str) -> bool,
     cap: u64,
-) -> Result<Vec<PackedFile>, String> {
+) -> Result<Vec<PackedFile>> {
     let mut files = Vec::new();
     let mut total = 0u64;
     for &(tree, root) in trees {
-        for (rel, meta) in scan(root).map_err(|e| e.to_string())? {
+        for (rel, meta) in scan(root).map_err(RunnerError::io("listing the files"))? {
             if skip(tree, &rel) {
                 continue;
             }
             total += meta.len();
             if total > cap {
-                return Err(format!(
+                return Err(RunnerError::TooLarge(format!(
                     "the files hold over {} MiB, more than a pause keeps",
                     cap >> 20
-                ));
+                )));
             }
-            let bytes =
-                read_capped(&root.join(&rel), meta.len()).map_err(|e| format!("{rel}: {e}"))?;
+            let bytes = read_capped(&root.join(&rel), meta.len())
+                .map_err(|e| RunnerError::Damaged(format!("{rel}: {e}")))?;
             files.push((tree, rel, bytes));
         }
     }
@@ -136,18 +142,18 @@ pub fn put_files(body: &mut Vec<u8>, files: &[PackedFile]) {
 
 /// Files written by [`put_files`], their trees below `trees` and their paths checked to stay
 /// inside them.
-pub fn read_files(r: &mut Reader<'_>, trees: u8) -> Result<Vec<PackedFile>, String> {
+pub fn read_files(r: &mut Reader<'_>, trees: u8) -> Result<Vec<PackedFile>> {
     let n = r.u32()?;
     let mut files = Vec::new();
     for _ in 0..n {
         let tree = r.u8()?;
-        let path = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| "a bad path".to_owned())?;
+        let path = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| damaged("a bad path"))?;
         if tree >= trees
             || path.is_empty()
             || path.starts_with('/')
             || path.split('/').any(|c| c.is_empty() || c == "..")
         {
-            return Err("a file path outside the sandbox".into());
+            return Err(damaged("a file path outside the sandbox"));
         }
         files.push((tree, path, r.bytes()?.to_vec()));
     }
@@ -180,11 +186,13 @@ mod tests {
         assert!(
             open(b"SBXTEST2", &framed, 10, "a test")
                 .unwrap_err()
+                .to_string()
                 .contains("not a test")
         );
         assert!(
             open(b"SBXTEST1", &framed, 2, "a test")
                 .unwrap_err()
+                .to_string()
                 .contains("impossible")
         );
         let mut bad = framed.clone();
@@ -192,6 +200,7 @@ mod tests {
         assert!(
             open(b"SBXTEST1", &bad, 10, "a test")
                 .unwrap_err()
+                .to_string()
                 .contains("checksum")
         );
         assert!(open(b"SBXTEST1", &framed[..20], 10, "a test").is_err());

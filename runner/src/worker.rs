@@ -102,7 +102,7 @@ struct Completion {
     job: JobId,
     outcome: ExecOutcome,
     /// Whether it was recorded (`false`: the lease was lost), or why writing failed.
-    recorded: tokio::sync::oneshot::Sender<Result<bool, String>>,
+    recorded: tokio::sync::oneshot::Sender<Result<bool, sbx_store::StoreError>>,
 }
 
 impl Worker {
@@ -459,18 +459,23 @@ impl Worker {
                 for c in group.drain(..) {
                     let answer = queue::complete_many(&self.pool, self.id, &[(c.job, &c.outcome)])
                         .await
-                        .map(|recorded| !recorded.is_empty())
-                        .map_err(|e| e.to_string());
+                        .map(|recorded| !recorded.is_empty());
                     let _ = c.recorded.send(answer);
                 }
                 continue;
             }
-            for c in group.drain(..) {
-                let answer = match &result {
-                    Ok(recorded) => Ok(recorded.contains(&c.job)),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = c.recorded.send(answer);
+            match result {
+                Ok(recorded) => {
+                    for c in group.drain(..) {
+                        let _ = c.recorded.send(Ok(recorded.contains(&c.job)));
+                    }
+                }
+                // A group of one, as the others were tried on their own above.
+                Err(e) => {
+                    if let Some(c) = group.pop() {
+                        let _ = c.recorded.send(Err(e));
+                    }
+                }
             }
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sbx_runner::container::{
-    ContainerBackend, ContainerError, ContainerExit, ContainerSpec, ExecOutput,
+    ContainerBackend, ContainerExit, ContainerSpec, ExecOutput, RunnerError,
 };
 
 const IMAGE: &str = "sbx/python:local";
@@ -467,7 +467,7 @@ async fn removal_is_idempotent() {
         .exec(&sb.id, &["true".into()], TIMEOUT, CAP)
         .await
         .unwrap_err();
-    assert!(matches!(err, ContainerError::NotFound(_)), "{err:?}");
+    assert!(matches!(err, RunnerError::NotFound(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -479,7 +479,7 @@ async fn images_present_missing_and_unpullable() {
     let started = Instant::now();
     let err = backend.ensure_image(&missing, None).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(15));
-    let ContainerError::ImagePullFailed(message) = &err else {
+    let RunnerError::ImagePullFailed(message) = &err else {
         panic!("expected ImagePullFailed, got {err:?}");
     };
     assert!(!message.is_empty());
@@ -498,7 +498,7 @@ async fn images_present_missing_and_unpullable() {
     let err = backend.start(&spec).await.unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(
-        matches!(&err, ContainerError::ImageMissing(i) if *i == missing),
+        matches!(&err, RunnerError::ImageMissing(i) if *i == missing),
         "{err:?}"
     );
 }

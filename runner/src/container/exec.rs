@@ -16,7 +16,7 @@ use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
 
-use super::{ContainerError, from_bollard};
+use super::{RunnerError, from_bollard};
 
 /// How long after the in-container kill the host stops waiting for the output to close.
 const HOST_DEADLINE_GRACE: Duration = Duration::from_secs(2);
@@ -92,9 +92,9 @@ pub(super) async fn run(
     cmd: &[String],
     timeout: Duration,
     output_cap: usize,
-) -> Result<ExecOutput, ContainerError> {
+) -> Result<ExecOutput, RunnerError> {
     if cmd.is_empty() {
-        return Err(ContainerError::InvalidSpec(
+        return Err(RunnerError::InvalidSpec(
             "an exec needs a command".to_owned(),
         ));
     }
@@ -128,7 +128,7 @@ pub(super) async fn run(
         input: _input,
     } = results
     else {
-        return Err(ContainerError::Docker(
+        return Err(RunnerError::Docker(
             "Docker detached an exec we attached to".to_owned(),
         ));
     };
@@ -170,11 +170,7 @@ pub(super) async fn run(
 }
 
 /// The exec's exit code, waiting briefly for Docker to record it when `wait` is set.
-async fn exit_code(
-    docker: &Docker,
-    exec_id: &str,
-    wait: bool,
-) -> Result<Option<i64>, ContainerError> {
+async fn exit_code(docker: &Docker, exec_id: &str, wait: bool) -> Result<Option<i64>, RunnerError> {
     let give_up = Instant::now() + EXIT_CODE_WAIT;
     loop {
         let inspect = docker.inspect_exec(exec_id).await.map_err(from_bollard)?;

@@ -36,39 +36,14 @@ use futures_util::stream::BoxStream;
 
 use sbx_core::{LogChunk, OutputStream};
 
+pub use crate::error::RunnerError;
+
 pub use exec::ExecOutput;
 pub use spec::{ContainerSpec, GpuAssignment, RegistryAuth, SANDBOX_UID};
 
 /// How long a container gets between SIGTERM and SIGKILL when it is stopped. Short: what
 /// matters of a sandbox is in its host folders, not in its processes.
 pub const STOP_GRACE_SECS: i32 = 2;
-
-/// Why the container backend could not do what it was asked. Limits hit by the workload
-/// (timeouts, OOM kills, truncated output) are outcomes, never errors.
-#[derive(Debug, thiserror::Error)]
-pub enum ContainerError {
-    /// No Docker daemon answers on the socket (API: 503).
-    #[error("the Docker daemon is unavailable: {0}")]
-    Unavailable(String),
-    /// The image is not on this host and was not pulled (API: 422 `image_missing`).
-    #[error("image {0} is not present on this host")]
-    ImageMissing(String),
-    /// Pulling the image failed: Docker's message (API: 422 `image_pull_failed`).
-    #[error("pulling the image failed: {0}")]
-    ImagePullFailed(String),
-    /// The container does not exist (any more) (API: 404).
-    #[error("no such container: {0}")]
-    NotFound(String),
-    /// The spec is unusable: bad limits, paths or GPU share (API: 422).
-    #[error("invalid container spec: {0}")]
-    InvalidSpec(String),
-    /// Docker refused or failed otherwise: Docker's message (API: 500).
-    #[error("docker: {0}")]
-    Docker(String),
-}
-
-/// Result alias of the container backend.
-pub type ContainerResult<T> = std::result::Result<T, ContainerError>;
 
 /// How a container's main process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +74,7 @@ pub struct ContainerBackend {
 impl ContainerBackend {
     /// Connects to the local daemon (`DOCKER_HOST=unix://…` or `/var/run/docker.sock`), checks
     /// that it answers and agrees on an API version no newer than the daemon's.
-    pub async fn connect() -> ContainerResult<Self> {
+    pub async fn connect() -> crate::Result<Self> {
         let docker = Docker::connect_with_local_defaults().map_err(unavailable)?;
         docker.ping().await.map_err(unavailable)?;
         let docker = docker.negotiate_version().await.map_err(unavailable)?;
@@ -118,7 +93,7 @@ impl ContainerBackend {
         &self,
         image: &str,
         auth: Option<&RegistryAuth>,
-    ) -> ContainerResult<()> {
+    ) -> crate::Result<()> {
         match self.docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
             Err(e) if status_of(&e) == Some(404) => {}
@@ -144,7 +119,7 @@ impl ContainerBackend {
                 return Err(match e {
                     BollardError::DockerResponseServerError { message, .. }
                     | BollardError::DockerStreamError { error: message } => {
-                        ContainerError::ImagePullFailed(message)
+                        RunnerError::ImagePullFailed(message)
                     }
                     other => from_bollard(other),
                 });
@@ -152,7 +127,7 @@ impl ContainerBackend {
         }
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(()),
-            Err(e) if status_of(&e) == Some(404) => Err(ContainerError::ImagePullFailed(format!(
+            Err(e) if status_of(&e) == Some(404) => Err(RunnerError::ImagePullFailed(format!(
                 "the pull of {image} ended without the image"
             ))),
             Err(e) => Err(from_bollard(e)),
@@ -162,14 +137,14 @@ impl ContainerBackend {
     /// Creates and starts the container `spec` describes; returns its id. The workspace and
     /// outputs folders are handed to the sandbox user (when we may chown: as root). A
     /// container that was created but would not start is removed again.
-    pub async fn start(&self, spec: &ContainerSpec) -> ContainerResult<String> {
+    pub async fn start(&self, spec: &ContainerSpec) -> crate::Result<String> {
         let mut spec = spec.clone();
         let (workspace, outputs) = (spec.workspace.clone(), spec.outputs.clone());
         (spec.workspace, spec.outputs) = tokio::task::spawn_blocking(move || {
-            Ok::<_, ContainerError>((prepare_mount(&workspace)?, prepare_mount(&outputs)?))
+            Ok::<_, RunnerError>((prepare_mount(&workspace)?, prepare_mount(&outputs)?))
         })
         .await
-        .map_err(|e| ContainerError::Docker(format!("preparing mounts: {e}")))??;
+        .map_err(|e| RunnerError::Docker(format!("preparing mounts: {e}")))??;
         let body = spec::create_body(&spec)?;
         let options = CreateContainerOptionsBuilder::new()
             .name(&spec.name)
@@ -179,7 +154,7 @@ impl ContainerBackend {
             .create_container(Some(options), body)
             .await
             .map_err(|e| match status_of(&e) {
-                Some(404) => ContainerError::ImageMissing(spec.image.clone()),
+                Some(404) => RunnerError::ImageMissing(spec.image.clone()),
                 _ => from_bollard(e),
             })?;
         for warning in &created.warnings {
@@ -204,13 +179,13 @@ impl ContainerBackend {
         cmd: &[String],
         timeout: Duration,
         output_cap: usize,
-    ) -> ContainerResult<ExecOutput> {
+    ) -> crate::Result<ExecOutput> {
         exec::run(&self.docker, id, cmd, timeout, output_cap).await
     }
 
     /// Waits until the container's main process ends; its exit status and whether the OOM
     /// killer acted.
-    pub async fn wait(&self, id: &str) -> ContainerResult<ContainerExit> {
+    pub async fn wait(&self, id: &str) -> crate::Result<ContainerExit> {
         let mut waits = self.docker.wait_container(id, None);
         let exit_code = match waits.next().await {
             Some(Ok(r)) => r.status_code,
@@ -218,7 +193,7 @@ impl ContainerBackend {
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
             Some(Err(e)) => return Err(from_bollard(e)),
             None => {
-                return Err(ContainerError::Docker(
+                return Err(RunnerError::Docker(
                     "the wait ended without a status".into(),
                 ));
             }
@@ -238,7 +213,7 @@ impl ContainerBackend {
 
     /// The container's output: what it has written so far, and with `follow` what it writes
     /// next until it ends. Stdout and stderr only (not exec output, which `exec` returns).
-    pub fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, ContainerResult<LogChunk>> {
+    pub fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, crate::Result<LogChunk>> {
         let options = LogsOptionsBuilder::new()
             .follow(follow)
             .stdout(true)
@@ -268,7 +243,7 @@ impl ContainerBackend {
     /// One usage reading (Docker's one-shot stats: no second sample for a CPU percentage; the
     /// meter differentiates cumulative CPU time itself). Zeros for a container that is not
     /// running.
-    pub async fn stats(&self, id: &str) -> ContainerResult<Sample> {
+    pub async fn stats(&self, id: &str) -> crate::Result<Sample> {
         let options = StatsOptionsBuilder::new()
             .stream(false)
             .one_shot(true)
@@ -276,9 +251,7 @@ impl ContainerBackend {
         let stats = match self.docker.stats(id, Some(options)).next().await {
             Some(r) => r.map_err(from_bollard)?,
             None => {
-                return Err(ContainerError::Docker(
-                    "stats ended without a sample".into(),
-                ));
+                return Err(RunnerError::Docker("stats ended without a sample".into()));
             }
         };
         let cpu_total_ns = stats
@@ -307,7 +280,7 @@ impl ContainerBackend {
 
     /// Stops the container (SIGTERM, SIGKILL after [`STOP_GRACE_SECS`]) and removes it with its
     /// anonymous volumes. A container that is already gone is fine.
-    pub async fn stop_and_remove(&self, id: &str) -> ContainerResult<()> {
+    pub async fn stop_and_remove(&self, id: &str) -> crate::Result<()> {
         let stop = StopContainerOptionsBuilder::new()
             .t(STOP_GRACE_SECS)
             .build();
@@ -336,7 +309,7 @@ impl ContainerBackend {
     }
 
     /// Whether the container is running; `None` when there is no such container.
-    pub async fn inspect_running(&self, id: &str) -> ContainerResult<Option<bool>> {
+    pub async fn inspect_running(&self, id: &str) -> crate::Result<Option<bool>> {
         match self.docker.inspect_container(id, None).await {
             Ok(c) => Ok(Some(c.state.and_then(|s| s.running).unwrap_or(false))),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
@@ -348,11 +321,11 @@ impl ContainerBackend {
 /// The absolute path of a mount folder, owned (with everything in it) by the sandbox user so
 /// the guest can write there. Chown needs root; as another user the folders are used as
 /// they are, and must already be writable by uid 1000.
-fn prepare_mount(dir: &Path) -> ContainerResult<PathBuf> {
+fn prepare_mount(dir: &Path) -> crate::Result<PathBuf> {
     let dir = std::fs::canonicalize(dir)
-        .map_err(|e| ContainerError::InvalidSpec(format!("mount folder {}: {e}", dir.display())))?;
+        .map_err(|e| RunnerError::InvalidSpec(format!("mount folder {}: {e}", dir.display())))?;
     if !dir.is_dir() {
-        return Err(ContainerError::InvalidSpec(format!(
+        return Err(RunnerError::InvalidSpec(format!(
             "mount folder {} is not a folder",
             dir.display()
         )));
@@ -363,7 +336,7 @@ fn prepare_mount(dir: &Path) -> ContainerResult<PathBuf> {
             tracing::debug!(dir = %dir.display(), "not allowed to chown; using the folder as it is");
         }
         Err(e) => {
-            return Err(ContainerError::Docker(format!(
+            return Err(RunnerError::Docker(format!(
                 "handing {} to the sandbox user: {e}",
                 dir.display()
             )));
@@ -400,10 +373,10 @@ fn status_of(e: &BollardError) -> Option<u16> {
 }
 
 /// A connection-level failure reads "unavailable"; anything else goes through [`from_bollard`].
-fn unavailable(e: BollardError) -> ContainerError {
+fn unavailable(e: BollardError) -> RunnerError {
     match e {
         BollardError::DockerResponseServerError { .. } => from_bollard(e),
-        other => ContainerError::Unavailable(format!(
+        other => RunnerError::Unavailable(format!(
             "{} (is dockerd running, and is its socket — DOCKER_HOST or /var/run/docker.sock — \
              usable by this user?)",
             chain(&other)
@@ -412,17 +385,17 @@ fn unavailable(e: BollardError) -> ContainerError {
 }
 
 /// Our error for a bollard error, with the whole cause chain in the message.
-pub(crate) fn from_bollard(e: BollardError) -> ContainerError {
+pub(crate) fn from_bollard(e: BollardError) -> RunnerError {
     match e {
         BollardError::DockerResponseServerError {
             status_code: 404,
             message,
-        } => ContainerError::NotFound(message),
-        BollardError::DockerResponseServerError { message, .. } => ContainerError::Docker(message),
+        } => RunnerError::NotFound(message),
+        BollardError::DockerResponseServerError { message, .. } => RunnerError::Docker(message),
         BollardError::SocketNotFoundError(_)
         | BollardError::HyperLegacyError { .. }
-        | BollardError::RequestTimeoutError => ContainerError::Unavailable(chain(&e)),
-        other => ContainerError::Docker(chain(&other)),
+        | BollardError::RequestTimeoutError => RunnerError::Unavailable(chain(&e)),
+        other => RunnerError::Docker(chain(&other)),
     }
 }
 

@@ -8,7 +8,7 @@ use bollard::models::{
     ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
 };
 
-use super::ContainerError;
+use super::RunnerError;
 
 /// The uid and gid guest code runs as: the `sandbox` user of the catalog images. An image
 /// without that user still runs fine as a bare uid.
@@ -113,7 +113,7 @@ pub struct ContainerSpec {
 /// limits, a read-only root with a size-capped `/tmp`, the non-root sandbox user, an init
 /// process that reaps zombies, and bounded logs. `workspace` and `outputs` must already be
 /// absolute paths.
-pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, ContainerError> {
+pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RunnerError> {
     validate(spec)?;
     let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut device_requests = None;
@@ -136,7 +136,7 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, Containe
         ..Default::default()
     };
     let memory = i64::try_from(spec.memory_bytes)
-        .map_err(|_| ContainerError::InvalidSpec("memory_bytes is too large".into()))?;
+        .map_err(|_| RunnerError::InvalidSpec("memory_bytes is too large".into()))?;
     let host_config = HostConfig {
         // "none" leaves only the loopback interface.
         network_mode: Some(if spec.network { "bridge" } else { "none" }.into()),
@@ -186,8 +186,8 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, Containe
     })
 }
 
-fn validate(spec: &ContainerSpec) -> Result<(), ContainerError> {
-    let invalid = |m: &str| Err(ContainerError::InvalidSpec(m.to_owned()));
+fn validate(spec: &ContainerSpec) -> Result<(), RunnerError> {
+    let invalid = |m: &str| Err(RunnerError::InvalidSpec(m.to_owned()));
     if spec.name.is_empty() || spec.image.is_empty() {
         return invalid("name and image must not be empty");
     }
@@ -357,7 +357,7 @@ mod tests {
             let mut s = spec();
             edit(&mut s);
             assert!(
-                matches!(create_body(&s), Err(ContainerError::InvalidSpec(_))),
+                matches!(create_body(&s), Err(RunnerError::InvalidSpec(_))),
                 "{name}"
             );
         }

@@ -14,7 +14,7 @@ use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, Module, OptLevel, PoolingAllocationConfig,
 };
 
-use crate::{BackendError, Result};
+use sbx_core::BackendError;
 
 /// Wasm stack a guest may use: CPython recursing to its default limit needs several MiB.
 pub const MAX_WASM_STACK: usize = 8 << 20;
@@ -33,7 +33,7 @@ const GUARD: u64 = 32 << 20;
 
 /// The engine for guests whose linear memory may reach `max_memory_bytes`, with room for
 /// `slots` live instances at once.
-pub fn engine(max_memory_bytes: u64, slots: u32) -> Result<Engine> {
+pub fn engine(max_memory_bytes: u64, slots: u32) -> Result<Engine, BackendError> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(slots)
         .total_memories(slots)
@@ -63,7 +63,7 @@ pub fn engine(max_memory_bytes: u64, slots: u32) -> Result<Engine> {
 /// memory between calls. Instances are allocated on demand rather than from the exec pool, so a
 /// pool slot's resident pages (kept warm for the next exec) are not multiplied by the number of
 /// sessions; the memory settings match [`engine`]'s, so the same `.cwasm` loads in both.
-pub fn session_engine(max_memory_bytes: u64) -> Result<Engine> {
+pub fn session_engine(max_memory_bytes: u64) -> Result<Engine, BackendError> {
     let mut config = guest_config();
     config
         .epoch_interruption(true)
@@ -87,7 +87,7 @@ fn guest_config() -> Config {
 /// The engine that runs a module once, to snapshot it ([`super::preinit`]). Its code runs for
 /// a few seconds and is thrown away, so cranelift does not optimise it: 49 s instead of 58 s
 /// for CPython on 2 cores, the longest step of building a snapshot.
-pub fn snapshot_engine() -> Result<Engine> {
+pub fn snapshot_engine() -> Result<Engine, BackendError> {
     let mut config = guest_config();
     config.cranelift_opt_level(OptLevel::None);
     Engine::new(&config).map_err(|e| BackendError::Runtime(format!("snapshot engine: {e:#}")))
@@ -104,8 +104,8 @@ pub fn cached_module(
     engine: &Engine,
     cache_dir: &Path,
     key: &str,
-    produce: impl FnOnce() -> Result<Vec<u8>>,
-) -> Result<Module> {
+    produce: impl FnOnce() -> Result<Vec<u8>, BackendError>,
+) -> Result<Module, BackendError> {
     let runtime =
         |what: &str, e: &dyn std::fmt::Display| BackendError::Runtime(format!("{what}: {e}"));
     fs::DirBuilder::new()

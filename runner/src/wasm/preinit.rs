@@ -28,7 +28,7 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::PythonFiles;
 use super::guest::{Guest, StoreBuilder};
-use crate::{BackendError, Result};
+use sbx_core::BackendError;
 
 /// What the runtime runs before it is snapshotted. The imports are those agent and eval code
 /// uses most: numpy and pandas above all (0.3 s and 1.2–1.7 s to import in a fresh instance),
@@ -71,7 +71,7 @@ pub(super) fn load(
     python_dir: &Path,
     files: &PythonFiles,
     cache_dir: &Path,
-) -> Result<(Module, String)> {
+) -> Result<(Module, String), BackendError> {
     let key = cache_key(python_dir)?;
     let module =
         super::engine::cached_module(engine, cache_dir, &format!("python-preinit-{key}"), || {
@@ -82,7 +82,7 @@ pub(super) fn load(
 
 /// The digest of everything the snapshot is made from. The artifacts' digests come from the
 /// wheel's `SHA256SUMS`, which set-up checked the files against: no 150 MB to hash per start.
-fn cache_key(python_dir: &Path) -> Result<String> {
+fn cache_key(python_dir: &Path) -> Result<String, BackendError> {
     let sums_path = python_dir.join("SHA256SUMS");
     let sums = std::fs::read_to_string(&sums_path)
         .map_err(|e| BackendError::Runtime(format!("{}: {e}", sums_path.display())))?;
@@ -102,7 +102,11 @@ fn cache_key(python_dir: &Path) -> Result<String> {
 }
 
 /// Run `python-snapshot.wasm` once with [`PRELOAD`] and return the snapshot as wasm bytes.
-fn build(python_dir: &Path, files: &PythonFiles, cache_dir: &Path) -> Result<Vec<u8>> {
+fn build(
+    python_dir: &Path,
+    files: &PythonFiles,
+    cache_dir: &Path,
+) -> Result<Vec<u8>, BackendError> {
     let runtime = |what: &str, e: &dyn std::fmt::Display| {
         BackendError::Runtime(format!("building the Python snapshot: {what}: {e:#}"))
     };

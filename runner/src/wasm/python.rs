@@ -8,8 +8,6 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use sbx_core::BackendError;
 
-use crate::Result;
-
 use super::Guest;
 
 /// The path CPython believes it was started from; its prefix is where it finds the stdlib.
@@ -111,7 +109,7 @@ pub(super) async fn turn(
 
 /// A folder holding the stdlib zip under the name CPython looks for (`python315.zip`), to be
 /// shown read-only at `/usr/local/lib`. A hard link where possible, else a copy.
-pub(super) fn stdlib_view(stdlib: &Path, cache_dir: &Path) -> Result<PathBuf> {
+pub(super) fn stdlib_view(stdlib: &Path, cache_dir: &Path) -> Result<PathBuf, BackendError> {
     let dir = cache_dir.join("stdlib");
     let target = dir.join("python315.zip");
     let io =

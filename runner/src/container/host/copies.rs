@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::kept;
 use super::{ContainerHost, Copy};
 use crate::snapshot;
+use crate::{Result, RunnerError};
 
 /// Most bytes of files of a paused sandbox copied into the database; a sandbox with more
 /// resumes only on the host that keeps its folders.
@@ -47,7 +48,7 @@ impl ContainerHost {
                     sandbox = %id, nth, bytes, ms = started.elapsed().as_millis() as u64,
                     "a paused sandbox's folders are copied: any runner can resume it"
                 ),
-                Err(kept::CopyError::Cancelled) => {
+                Err(RunnerError::Cancelled) => {
                     tracing::debug!(sandbox = %id, nth, "resumed here before its folders were copied")
                 }
                 Err(e) => tracing::warn!(
@@ -125,8 +126,9 @@ impl ContainerHost {
 
 /// Write the files of a snapshot made before folders were kept on hosts (`/workspace` and
 /// `/outputs` in one frame, [`crate::snapshot`]) into `workspace` and `outputs`.
-pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<(), String> {
-    let bad = |m: String| format!("the snapshot cannot be restored: {m}");
+pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<()> {
+    let bad =
+        |m: RunnerError| RunnerError::Damaged(format!("the snapshot cannot be restored: {m}"));
     let body = snapshot::open(
         MAGIC,
         bytes,
@@ -136,7 +138,7 @@ pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<(), Stri
     .map_err(bad)?;
     let files = snapshot::read_files(&mut snapshot::Reader(&body), 2).map_err(bad)?;
     snapshot::write_files(&files, |tree| if tree == 0 { workspace } else { outputs })
-        .map_err(|e| bad(e.to_string()))
+        .map_err(|e| bad(RunnerError::io("writing the files")(e)))
 }
 
 #[cfg(test)]
@@ -161,7 +163,12 @@ mod tests {
         assert_eq!(std::fs::read(o2.join("metrics.json")).unwrap(), b"{}");
         let mut bad = snap.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert!(unpack(&bad, &w2, &o2).unwrap_err().contains("checksum"));
+        assert!(
+            unpack(&bad, &w2, &o2)
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
         std::fs::remove_dir_all(root).unwrap();
     }
 }

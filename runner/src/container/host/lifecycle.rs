@@ -14,7 +14,8 @@ use super::copies::unpack;
 use super::kept;
 use super::logs::follow_logs;
 use super::{ContainerHost, KEEP_ALIVE};
-use crate::container::{ContainerError, ContainerSpec, GpuAssignment, RegistryAuth};
+use crate::Result;
+use crate::container::{ContainerSpec, GpuAssignment, RegistryAuth, RunnerError};
 
 /// Processes and threads a sandbox may have at once.
 pub(super) const PIDS_LIMIT: i64 = 512;
@@ -70,7 +71,8 @@ impl ContainerHost {
                     }
                 }
             }
-            Err((reason, detail)) => (reason, detail),
+            Err(RunnerError::StartFailed { reason, detail }) => (reason, detail),
+            Err(e) => (StateReason::StartFailed, e.to_string()),
         };
         tracing::warn!(sandbox = %id, %reason, detail, "a container sandbox could not start");
         if let Some(job) = p.sandbox.job_id {
@@ -99,14 +101,11 @@ impl ContainerHost {
         self.forget(id);
     }
 
-    pub(super) async fn start_container(
-        &self,
-        p: &PendingContainer,
-    ) -> Result<String, (StateReason, String)> {
+    pub(super) async fn start_container(&self, p: &PendingContainer) -> Result<String> {
         let id = p.sandbox.sandbox_id;
-        let root = self
-            .root(id)
-            .ok_or((StateReason::StartFailed, "it is not held here".to_owned()))?;
+        let root = self.root(id).ok_or_else(|| {
+            RunnerError::start_failed(StateReason::StartFailed, "it is not held here")
+        })?;
         let (workspace, outputs) = self.folders(id);
         if let Some(k) = &p.kept {
             // Its folders: taken back where they were kept, else from their copy.
@@ -115,32 +114,33 @@ impl ContainerHost {
                 let (dir, root, nth) = (self.config.dir.clone(), root.clone(), k.nth);
                 tokio::task::spawn_blocking(move || kept::take_back(&dir, id, nth, &root))
                     .await
-                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?
-                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?
+                    .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?
+                    .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?
             };
             if !here {
                 if !k.stored {
-                    return Err((
+                    return Err(RunnerError::start_failed(
                         StateReason::SnapshotLost,
-                        "the files of its last pause were kept on a host that no longer has them, and their copy was not complete".to_owned(),
+                        "the files of its last pause were kept on a host that no longer has them, and their copy was not complete",
                     ));
                 }
                 kept::restore(&self.pool, id, k.nth, &root)
                     .await
-                    .map_err(|e| (StateReason::SnapshotCorrupt, e))?;
+                    .map_err(|e| RunnerError::start_failed(StateReason::SnapshotCorrupt, e))?;
             }
         }
         for d in [&workspace, &outputs] {
-            std::fs::create_dir_all(d).map_err(|e| (StateReason::StartFailed, e.to_string()))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?;
         }
         if let Some(snapshot) = &p.legacy_snapshot {
             unpack(snapshot, &workspace, &outputs)
-                .map_err(|e| (StateReason::SnapshotCorrupt, e))?;
+                .map_err(|e| RunnerError::start_failed(StateReason::SnapshotCorrupt, e))?;
         }
         let auth = match &p.registry_auth {
             Some(sealed) => Some(
                 self.open_auth(sealed)
-                    .map_err(|e| (StateReason::StartFailed, e))?,
+                    .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?,
             ),
             None => None,
         };
@@ -149,9 +149,9 @@ impl ContainerHost {
                 let plain = self
                     .sealer
                     .open(sealed)
-                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?;
+                    .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?;
                 serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&plain)
-                    .map_err(|e| (StateReason::StartFailed, e.to_string()))?
+                    .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?
                     .into_iter()
                     .collect()
             }
@@ -168,10 +168,10 @@ impl ContainerHost {
             .ensure_image(&image, auth.as_ref())
             .await
             .map_err(|e| match e {
-                ContainerError::ImagePullFailed(m) | ContainerError::ImageMissing(m) => {
-                    (StateReason::ImagePullFailed, m)
+                RunnerError::ImagePullFailed(m) | RunnerError::ImageMissing(m) => {
+                    RunnerError::start_failed(StateReason::ImagePullFailed, m)
                 }
-                other => (StateReason::StartFailed, other.to_string()),
+                other => RunnerError::start_failed(StateReason::StartFailed, other),
             })?;
         let gpu = p.sandbox.gpu.as_ref().and_then(|_| {
             let books = self.books.lock().expect("books lock");
@@ -229,7 +229,7 @@ impl ContainerHost {
         self.backend
             .start(&spec)
             .await
-            .map_err(|e| (StateReason::StartFailed, e.to_string()))
+            .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))
     }
 
     /// The image to run for catalog name or reference `image`: the catalog's local build when
@@ -243,9 +243,10 @@ impl ContainerHost {
         reference.to_owned()
     }
 
-    pub(super) fn open_auth(&self, sealed: &[u8]) -> Result<RegistryAuth, String> {
-        let plain = self.sealer.open(sealed).map_err(|e| e.to_string())?;
-        let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+    pub(super) fn open_auth(&self, sealed: &[u8]) -> Result<RegistryAuth> {
+        let damaged = |e: &dyn std::fmt::Display| RunnerError::Damaged(e.to_string());
+        let plain = self.sealer.open(sealed).map_err(|e| damaged(&e))?;
+        let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| damaged(&e))?;
         Ok(RegistryAuth {
             username: v["username"].as_str().unwrap_or_default().to_owned(),
             password: v["password"].as_str().unwrap_or_default().to_owned(),
@@ -341,11 +342,7 @@ impl ContainerHost {
 
     /// Pause sandbox `id`, if it runs here: its folders into the snapshot, its container and
     /// share freed.
-    pub(super) async fn pause(
-        self: &Arc<Self>,
-        id: SandboxId,
-        reason: StateReason,
-    ) -> Result<(), String> {
+    pub(super) async fn pause(self: &Arc<Self>, id: SandboxId, reason: StateReason) -> Result<()> {
         // A sandbox still starting here is paused once its container runs.
         let deadline = Instant::now() + Duration::from_secs(30);
         let container = loop {
@@ -363,7 +360,9 @@ impl ContainerHost {
                 }
             }
             if Instant::now() > deadline {
-                return Err("the sandbox did not finish starting".into());
+                return Err(RunnerError::PauseFailed(
+                    "the sandbox did not finish starting".into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
@@ -385,7 +384,7 @@ impl ContainerHost {
                     .await
                     {
                         Ok(nth) => break Ok((nth, bytes)),
-                        Err(e) if tries >= 5 => break Err(e.to_string()),
+                        Err(e) if tries >= 5 => break Err(RunnerError::from(e)),
                         Err(e) => {
                             tracing::warn!(sandbox = %id, error = %e, "recording a pause failed; trying again");
                             tokio::time::sleep(Duration::from_millis(500 * tries)).await;
@@ -416,7 +415,7 @@ impl ContainerHost {
                 self.remove(id).await;
                 let dir = self.config.dir.clone();
                 let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
-                return Err(detail);
+                return Err(RunnerError::PauseFailed(detail));
             }
         };
         let dir = self.config.dir.clone();
@@ -452,7 +451,7 @@ impl ContainerHost {
     /// Container `container` of sandbox `id` stopped, then its folders kept on this host
     /// ([`kept::keep`]): the bytes of files they hold. They are moved only once nothing in the
     /// container can change them.
-    pub(super) async fn keep(&self, id: SandboxId, container: &str) -> Result<u64, String> {
+    pub(super) async fn keep(&self, id: SandboxId, container: &str) -> Result<u64> {
         let stop = bollard::query_parameters::StopContainerOptionsBuilder::new()
             .t(crate::container::STOP_GRACE_SECS)
             .build();
@@ -467,14 +466,20 @@ impl ContainerHost {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => {}
-            Err(e) => return Err(format!("the container could not be stopped: {e}")),
+            Err(e) => {
+                return Err(RunnerError::PauseFailed(format!(
+                    "the container could not be stopped: {e}"
+                )));
+            }
         }
-        let root = self.root(id).ok_or("it is not held here")?;
+        let root = self
+            .root(id)
+            .ok_or_else(|| RunnerError::PauseFailed("it is not held here".into()))?;
         let dir = self.config.dir.clone();
         tokio::task::spawn_blocking(move || kept::keep(&dir, &root, id))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("its folders could not be kept: {e}"))
+            .map_err(|e| RunnerError::io("keeping its folders")(e.into()))?
+            .map_err(RunnerError::io("its folders could not be kept"))
     }
 
     /// Stop sandbox `id`'s container, if it has one here.

@@ -2,6 +2,7 @@
 //! from the pristine runtime, and the session's files; compressed, checksummed and named with
 //! its runtime.
 
+use crate::RunnerError;
 use wasmtime::Val;
 
 use crate::snapshot::{self, PackedFile, Reader, put_bytes};
@@ -219,7 +220,7 @@ impl Image {
     }
 
     pub(super) fn decode(bytes: &[u8], runtime_key: &str) -> Result<Self, SessionError> {
-        let bad = |m: String| SessionError::BadSnapshot(m);
+        let bad = |e: RunnerError| SessionError::BadSnapshot(e.to_string());
         let body = snapshot::open(MAGIC, bytes, MAX_SNAPSHOT_BODY, "an sbx session snapshot")
             .map_err(bad)?;
         let mut r = Reader(&body);
@@ -234,7 +235,7 @@ impl Image {
     }
 
     /// What follows the runtime's key in a body.
-    pub(super) fn read_state(r: &mut Reader<'_>, runtime_key: &str) -> Result<Self, String> {
+    pub(super) fn read_state(r: &mut Reader<'_>, runtime_key: &str) -> Result<Self, RunnerError> {
         let memory_len = r.u64()?;
         let n = r.u32()?;
         let mut globals = Vec::new();
@@ -246,7 +247,9 @@ impl Image {
         for _ in 0..n {
             let p = r.u32()?;
             if (u64::from(p) + 1) * PAGE as u64 > memory_len {
-                return Err("a page lies past the memory's end".into());
+                return Err(RunnerError::Damaged(
+                    "a page lies past the memory's end".into(),
+                ));
             }
             page_index.push(p);
         }

@@ -27,7 +27,7 @@ use sbx_core::ids::SandboxId;
 /// Deepest folder kept.
 const MAX_DEPTH: usize = 64;
 
-pub use stream::{COPY_DELAY, COPY_RATE, CopyError, pack, restore, store, unpack};
+pub use stream::{COPY_DELAY, COPY_RATE, pack, restore, store, unpack};
 
 /// The folders a sandbox's placement mounts, below its root.
 pub fn trees(root: &Path) -> [PathBuf; 2] {

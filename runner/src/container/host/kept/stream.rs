@@ -14,6 +14,7 @@ use sbx_store::Pool;
 use tokio_util::sync::CancellationToken;
 
 use crate::wasm::workspace::O_NOFOLLOW;
+use crate::{Result, RunnerError};
 
 use super::{MAX_DEPTH, paused_dir, trees};
 
@@ -34,24 +35,6 @@ pub const COPY_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 /// and its table).
 pub const COPY_RATE: f64 = 64.0 * 1048576.0;
 
-/// Why a copy did not finish.
-#[derive(Debug)]
-pub enum CopyError {
-    /// The sandbox was resumed here first: nothing is wrong.
-    Cancelled,
-    /// It failed.
-    Failed(String),
-}
-
-impl std::fmt::Display for CopyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CopyError::Cancelled => f.write_str("the sandbox was resumed here first"),
-            CopyError::Failed(e) => f.write_str(e),
-        }
-    }
-}
-
 /// Copy the folders kept for sandbox `id`'s pause `nth` into the database, [`COPY_DELAY`]
 /// after the pause, at most `cap` bytes of files and [`COPY_RATE`] bytes a second; then mark
 /// the copy complete. Stops early, leaving nothing marked, when `cancel` fires (the sandbox is
@@ -63,16 +46,14 @@ pub async fn store(
     nth: i32,
     cap: u64,
     cancel: CancellationToken,
-) -> Result<u64, CopyError> {
-    let failed = |e: String| CopyError::Failed(e);
+) -> Result<u64> {
+    let changed = || RunnerError::Damaged("the sandbox changed meanwhile".into());
     tokio::select! {
-        () = cancel.cancelled() => return Err(CopyError::Cancelled),
+        () = cancel.cancelled() => return Err(RunnerError::Cancelled),
         () = tokio::time::sleep(COPY_DELAY) => {}
     }
     let kept = paused_dir(dir, id);
-    sbx_store::snapshot_chunks::restart_chunks(pool, id, nth)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    sbx_store::snapshot_chunks::restart_chunks(pool, id, nth).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let packer = tokio::task::spawn_blocking(move || {
         let [workspace, outputs] = trees(&kept);
@@ -87,42 +68,36 @@ pub async fn store(
     let started = tokio::time::Instant::now();
     loop {
         let chunk = tokio::select! {
-            () = cancel.cancelled() => return Err(CopyError::Cancelled),
+            () = cancel.cancelled() => return Err(RunnerError::Cancelled),
             chunk = rx.recv() => chunk,
         };
         let Some(chunk) = chunk else { break };
         stored += chunk.len() as u64;
-        if !sbx_store::snapshot_chunks::put_chunk(pool, id, nth, seq, &chunk)
-            .await
-            .map_err(|e| failed(e.to_string()))?
-        {
-            return Err(failed("the sandbox changed meanwhile".into()));
+        if !sbx_store::snapshot_chunks::put_chunk(pool, id, nth, seq, &chunk).await? {
+            return Err(changed());
         }
         seq += 1;
         let due = started + std::time::Duration::from_secs_f64(stored as f64 / COPY_RATE);
         tokio::select! {
-            () = cancel.cancelled() => return Err(CopyError::Cancelled),
+            () = cancel.cancelled() => return Err(RunnerError::Cancelled),
             () = tokio::time::sleep_until(due) => {}
         }
     }
     packer
         .await
-        .map_err(|e| failed(e.to_string()))?
-        .map_err(|e| failed(e.to_string()))?;
-    if !sbx_store::snapshot_chunks::chunks_stored(pool, id, nth)
-        .await
-        .map_err(|e| failed(e.to_string()))?
-    {
-        return Err(failed("the sandbox changed meanwhile".into()));
+        .map_err(|e| RunnerError::io("packing the folders")(e.into()))?
+        .map_err(RunnerError::io("packing the folders"))?;
+    if !sbx_store::snapshot_chunks::chunks_stored(pool, id, nth).await? {
+        return Err(changed());
     }
     Ok(stored)
 }
 
 /// Write the copy of sandbox `id`'s pause `nth` from the database into placement `root`.
-pub async fn restore(pool: &Pool, id: SandboxId, nth: i32, root: &Path) -> Result<(), String> {
+pub async fn restore(pool: &Pool, id: SandboxId, nth: i32, root: &Path) -> Result<()> {
     let [workspace, outputs] = trees(root);
     for d in [&workspace, &outputs] {
-        fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        fs::create_dir_all(d).map_err(RunnerError::io("making the sandbox's folders"))?;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let unpacker = tokio::task::spawn_blocking(move || {
@@ -134,9 +109,12 @@ pub async fn restore(pool: &Pool, id: SandboxId, nth: i32, root: &Path) -> Resul
         unpack(rows, &[&workspace, &outputs])
     });
     let fetched = sbx_store::snapshot_chunks::send_chunks(pool, id, nth, tx).await;
-    let unpacked = unpacker.await.map_err(|e| e.to_string())?;
-    fetched.map_err(|e| e.to_string())?;
-    unpacked.map_err(|e| format!("the copy of its files cannot be restored: {e}"))
+    let unpacked = unpacker
+        .await
+        .map_err(|e| RunnerError::io("unpacking the copy")(e.into()))?;
+    fetched?;
+    unpacked
+        .map_err(|e| RunnerError::Damaged(format!("the copy of its files cannot be restored: {e}")))
 }
 
 /// Writes the stream into rows of [`CHUNK`] bytes, handed to the task that stores them.
