@@ -232,24 +232,16 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
     app.post_raw("/v1/exec", "application/json", huge)
         .await
         .assert_problem(413, "payload_too_large");
-    app.get("/v1/exec")
-        .await
-        .assert_problem(405, "method_not_allowed");
-    app.get("/v1/nothing-here")
-        .await
-        .assert_problem(404, "not_found");
-    app.get("/nothing-here")
-        .await
-        .assert_problem(404, "not_found");
-    app.get("/v1/jobs?limit=0")
-        .await
-        .assert_problem(400, "bad_request");
-    app.get("/v1/jobs?cursor=zzz")
-        .await
-        .assert_problem(400, "bad_request");
-    app.get("/v1/jobs?limit=abc")
-        .await
-        .assert_problem(400, "bad_request");
+    for (path, status, code) in [
+        ("/v1/exec", 405, "method_not_allowed"),
+        ("/v1/nothing-here", 404, "not_found"),
+        ("/nothing-here", 404, "not_found"),
+        ("/v1/jobs?limit=0", 400, "bad_request"),
+        ("/v1/jobs?cursor=zzz", 400, "bad_request"),
+        ("/v1/jobs?limit=abc", 400, "bad_request"),
+    ] {
+        app.get(path).await.assert_problem(status, code);
+    }
 
     // Nothing above ran or broke anything.
     assert_eq!(

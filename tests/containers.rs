@@ -42,6 +42,11 @@ async fn run(app: &TestApp, id: &str, command: &[&str]) -> Value {
     a.body
 }
 
+/// [`run`] of `sh -c script`.
+async fn sh(app: &TestApp, id: &str, script: &str) -> Value {
+    run(app, id, &["sh", "-c", script]).await
+}
+
 /// Whether Docker has a container named after sandbox `id`.
 fn container_exists(id: &str) -> bool {
     let name = format!("sbx-{}", id.replace('-', ""));
@@ -81,14 +86,10 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
         (Some("succeeded"), Some("4 test\n")),
         "{r}"
     );
-    let r = run(
+    let r = sh(
         &app,
         &id,
-        &[
-            "sh",
-            "-c",
-            "echo kept > /workspace/a.txt; echo out > /outputs/b.txt; exit 3",
-        ],
+        "echo kept > /workspace/a.txt; echo out > /outputs/b.txt; exit 3",
     )
     .await;
     assert_eq!(
@@ -116,16 +117,7 @@ async fn a_container_sandbox_runs_commands_and_keeps_its_files_through_pause_and
 
     let a = app.sandbox_action(&id, "resume").await;
     assert_eq!(a.body["state"], "running", "{}", a.text);
-    let r = run(
-        &app,
-        &id,
-        &[
-            "sh",
-            "-c",
-            "cat /workspace/a.txt /outputs/b.txt; echo $MODE",
-        ],
-    )
-    .await;
+    let r = sh(&app, &id, "cat /workspace/a.txt /outputs/b.txt; echo $MODE").await;
     assert_eq!(r["stdout"], "kept\nout\ntest\n", "{r}");
 
     delete_sandbox(&app, &id).await;
@@ -329,14 +321,10 @@ async fn gpu_shares_are_packed_and_gated_by_kyc() {
         "{}",
         a.text
     );
-    let r = run(
+    let r = sh(
         &app,
         &first,
-        &[
-            "sh",
-            "-c",
-            "echo $NVIDIA_VISIBLE_DEVICES $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE",
-        ],
+        "echo $NVIDIA_VISIBLE_DEVICES $CUDA_MPS_ACTIVE_THREAD_PERCENTAGE",
     )
     .await;
     assert_eq!(r["stdout"], "GPU-declared-0 25\n", "{r}");
@@ -386,12 +374,7 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
     let app = spawn_app().await;
     let started = Instant::now();
     let id = running(&app, json!({"cpu": 0.5, "memory": "256Mi"})).await;
-    let w = run(
-        &app,
-        &id,
-        &["sh", "-c", "head -c 1048576 /dev/zero > /workspace/f"],
-    )
-    .await;
+    let w = sh(&app, &id, "head -c 1048576 /dev/zero > /workspace/f").await;
     assert_eq!(w["status"], "succeeded", "{w}");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let a = app.sandbox_action(&id, "pause").await;
@@ -474,14 +457,10 @@ async fn concurrent_creates_all_run_and_a_later_pause_still_works() {
         delete_sandbox(&app, a.body["id"].as_str().unwrap()).await;
     }
     let id = running(&app, json!({})).await;
-    run(
+    sh(
         &app,
         &id,
-        &[
-            "sh",
-            "-c",
-            "head -c 1048576 /dev/urandom > /workspace/data.bin",
-        ],
+        "head -c 1048576 /dev/urandom > /workspace/data.bin",
     )
     .await;
     for _ in 0..3 {
@@ -490,7 +469,7 @@ async fn concurrent_creates_all_run_and_a_later_pause_still_works() {
         let a = app.sandbox_action(&id, "resume").await;
         assert_eq!(a.body["state"], "running", "{}", a.text);
     }
-    let r = run(&app, &id, &["sh", "-c", "wc -c < /workspace/data.bin"]).await;
+    let r = sh(&app, &id, "wc -c < /workspace/data.bin").await;
     assert_eq!(r["stdout"], "1048576\n", "{r}");
 }
 
@@ -632,15 +611,10 @@ async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_d
         db.rsplit('/').next().unwrap()
     );
 
-    let r = run(
-        &app,
-        &id,
-        &["sh", "-c", "echo kept > /workspace/f; cat /workspace/f"],
-    )
-    .await;
+    let r = sh(&app, &id, "echo kept > /workspace/f; cat /workspace/f").await;
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["stdout"], "kept\n", "{r}");
-    let r = run(&app, &id, &["sh", "-c", "echo no >&2; exit 3"]).await;
+    let r = sh(&app, &id, "echo no >&2; exit 3").await;
     assert_eq!(
         (r["status"].as_str(), r["exit_code"].as_i64()),
         (Some("failed"), Some(3)),
@@ -724,13 +698,10 @@ async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from
         head -c 25165824 /dev/urandom > /workspace/ckpt/deep/model.bin; \
         printf 'run' > /workspace/run.sh; chmod 750 /workspace/run.sh; \
         echo '{\"loss\": 0.5}' > /outputs/metrics.json";
-    assert_eq!(
-        run(&app, &id, &["sh", "-c", write]).await["status"],
-        "succeeded"
-    );
+    assert_eq!(sh(&app, &id, write).await["status"], "succeeded");
     let listing = "cd /workspace && find . /outputs | sort && stat -c '%n %a' run.sh && \
         sha256sum ckpt/deep/model.bin /outputs/metrics.json";
-    let before = run(&app, &id, &["sh", "-c", listing]).await;
+    let before = sh(&app, &id, listing).await;
     assert_eq!(before["status"], "succeeded", "{before}");
     let pause = || async {
         let p = app.sandbox_action(&id, "pause").await;
@@ -751,7 +722,7 @@ async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from
     let r = app.sandbox_action(&id, "resume").await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
     wait_sandbox(&app, &id, "running", 60).await;
-    let again = run(&app, &id, &["sh", "-c", listing]).await;
+    let again = sh(&app, &id, listing).await;
     assert_eq!(
         again["stdout"], before["stdout"],
         "the same files after a restart"
@@ -795,7 +766,7 @@ async fn a_paused_sandbox_resumes_on_its_host_after_a_restart_and_elsewhere_from
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
     let s = wait_sandbox(&app, &id, "running", 60).await;
     assert_eq!(s["state_reason"], "resumed", "{s}");
-    let after = run(&app, &id, &["sh", "-c", listing]).await;
+    let after = sh(&app, &id, listing).await;
     assert_eq!(
         after["stdout"], before["stdout"],
         "the same files, folders and modes"

@@ -105,22 +105,23 @@ async fn stdin_args_env_and_files() {
 #[actix_web::test]
 async fn numpy_and_pandas_work() {
     let app = spawn_app().await;
-    let r = app
-        .python("import numpy as np\nprint(np.arange(10).reshape(2,5).sum(axis=1).tolist())")
-        .await;
-    assert_eq!(
-        (r["status"].as_str(), r["stdout"].as_str()),
-        (Some("succeeded"), Some("[10, 35]\n")),
-        "{r}"
-    );
-    let r = app
-        .python("import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3]})\nprint(int(df.a.sum()))")
-        .await;
-    assert_eq!(
-        (r["status"].as_str(), r["stdout"].as_str()),
-        (Some("succeeded"), Some("6\n")),
-        "{r}"
-    );
+    for (code, stdout) in [
+        (
+            "import numpy as np\nprint(np.arange(10).reshape(2,5).sum(axis=1).tolist())",
+            "[10, 35]\n",
+        ),
+        (
+            "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3]})\nprint(int(df.a.sum()))",
+            "6\n",
+        ),
+    ] {
+        let r = app.python(code).await;
+        assert_eq!(
+            (r["status"].as_str(), r["stdout"].as_str()),
+            (Some("succeeded"), Some(stdout)),
+            "{r}"
+        );
+    }
     // A plot comes back as a PNG file, fonts (read from matplotlib's data) and all.
     let r = app
         .python("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares')\nplt.savefig('plot.png')")

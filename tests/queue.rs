@@ -18,6 +18,16 @@ async fn wait_batch(app: &TestApp, id: &str) -> Value {
     .await
 }
 
+/// A batch of `n` items, each running `code`; its id.
+async fn batch_of(app: &TestApp, n: usize, code: &str) -> String {
+    let items: Vec<Value> = (0..n)
+        .map(|i| json!({"id": i.to_string(), "code": code}))
+        .collect();
+    let created = app.post("/v1/batches", &json!({"items": items})).await;
+    assert_eq!(created.status.as_u16(), 202, "{}", created.text);
+    created.body["id"].as_str().unwrap().to_owned()
+}
+
 #[actix_web::test]
 async fn async_jobs_run_and_are_listed() {
     let app = spawn_app().await;
@@ -451,13 +461,7 @@ async fn bad_batches_are_refused_whole() {
 #[actix_web::test]
 async fn a_batch_can_be_cancelled() {
     let app = spawn_app().await;
-    let items: Vec<Value> = (0..40)
-        .map(|i| json!({"id": i.to_string(), "code": "import time; time.sleep(0.5)"}))
-        .collect();
-    let id = app.post("/v1/batches", &json!({"items": items})).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = batch_of(&app, 40, "import time; time.sleep(0.5)").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let c = app
         .post(&format!("/v1/batches/{id}/cancel"), &json!({}))
@@ -523,13 +527,7 @@ async fn queue_caps_refuse_with_retry_after() {
 #[actix_web::test]
 async fn one_projects_batch_does_not_starve_another_project() {
     let app = spawn_app().await;
-    let items: Vec<Value> = (0..60)
-        .map(|i| json!({"id": i.to_string(), "code": "import time; time.sleep(0.1)"}))
-        .collect();
-    let batch = app.post("/v1/batches", &json!({"items": items})).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let batch = batch_of(&app, 60, "import time; time.sleep(0.1)").await;
     let key = app.other_project_key().await;
     // An interactive exec of the other project answers while the batch runs.
     let r = app

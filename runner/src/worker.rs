@@ -381,10 +381,16 @@ impl Worker {
             })
         } else {
             match serde_json::from_value::<QueuedExec>(job.spec)
-                .map_err(|e| e.to_string())
+                .map_err(|e| sbx_store::StoreError::Corrupt(e.to_string()))
                 .and_then(QueuedExec::into_spec)
             {
-                Err(e) => Some(error_outcome(format!("the queued job is corrupt: {e}"))),
+                Err(e) => {
+                    let why = match e {
+                        sbx_store::StoreError::Corrupt(m) => m,
+                        other => other.to_string(),
+                    };
+                    Some(error_outcome(format!("the queued job is corrupt: {why}")))
+                }
                 Ok((spec, limits)) => {
                     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                     let pump = tokio::spawn(pump_logs(

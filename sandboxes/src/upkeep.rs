@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sbx_core::ids::SandboxId;
-use sbx_core::notes::{Note, SandboxNote};
+use sbx_core::notes::SandboxNote;
 use sbx_core::sandbox::StateReason;
 use sbx_store::sandboxes::{self};
 use tokio_util::sync::CancellationToken;
@@ -118,14 +118,11 @@ impl Interpreters {
                         tracing::warn!(error = %e, "sandbox upkeep failed; retrying in a second");
                     }
                 }
-                note = rx.recv() => match note {
-                    Ok(Note::Sandbox(note)) => {
-                        let this = self.clone();
-                        // A pause may take a while: the loop keeps listening meanwhile.
-                        tokio::spawn(async move { this.on_note(note).await });
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                note = sbx_store::notify::next_sandbox_note(&mut rx) => {
+                    let Some(note) = note else { return };
+                    let this = self.clone();
+                    // A pause may take a while: the loop keeps listening meanwhile.
+                    tokio::spawn(async move { this.on_note(note).await });
                 }
             }
         }

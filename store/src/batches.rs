@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 
-use crate::{Db, GenericClient, Pool, Result};
+use crate::{Db, Pool, Result};
 use sbx_core::ids::{ApiKeyId, BatchId, JobId, ProjectId};
 use sbx_core::notes::CANCEL as CHANNEL_CANCEL;
 
@@ -44,8 +44,7 @@ pub async fn by_idempotency_key(
     project: ProjectId,
     key: &str,
 ) -> Result<Option<(BatchId, Option<Vec<u8>>)>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "select batch_id, request_hash from batches
              where project_id = $1 and idempotency_key = $2",
@@ -59,8 +58,7 @@ pub async fn by_idempotency_key(
 /// Whether `project` has a batch `batch`.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
 pub async fn exists(db: &impl Db, project: ProjectId, batch: BatchId) -> Result<bool> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "select 1 from batches where batch_id = $1 and project_id = $2",
             &[&batch.0, &project.0],
@@ -92,6 +90,7 @@ pub struct Summary {
 /// batch's counts are then kept, since they no longer change.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, batch = %batch))]
 pub async fn summary(db: &impl Db, project: ProjectId, batch: BatchId) -> Result<Option<Summary>> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let Some(row) = client
         .query_opt(
@@ -103,7 +102,7 @@ pub async fn summary(db: &impl Db, project: ProjectId, batch: BatchId) -> Result
         return Ok(None);
     };
     let (cancelled_at, finished_at): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
-        (row.get(2), row.get(3));
+        (row.get("cancelled_at"), row.get("finished_at"));
     let state = (cancelled_at, finished_at);
     let cached = COUNTS
         .lock()
@@ -119,12 +118,13 @@ pub async fn summary(db: &impl Db, project: ProjectId, batch: BatchId) -> Result
         None => {
             let counts: BTreeMap<String, i64> = client
                 .query(
-                    "select coalesce(verdict, status), count(*) from jobs where batch_id = $1 group by 1",
+                    "select coalesce(verdict, status) as verdict, count(*) as n
+                     from jobs where batch_id = $1 group by 1",
                     &[&batch.0],
                 )
                 .await?
                 .iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+                .map(|r| (r.get::<_, String>("verdict"), r.get::<_, i64>("n")))
                 .collect();
             let mut cache = COUNTS.lock().expect("counts lock");
             if cache.len() >= COUNTS_KEPT {
@@ -142,9 +142,9 @@ pub async fn summary(db: &impl Db, project: ProjectId, batch: BatchId) -> Result
         }
     };
     Ok(Some(Summary {
-        total: row.get(0),
+        total: row.get("total"),
         counts,
-        created_at: row.get(1),
+        created_at: row.get("created_at"),
         cancelled_at,
         finished_at,
     }))
@@ -191,6 +191,7 @@ pub async fn results(
     after: Option<JobId>,
     limit: i64,
 ) -> Result<Vec<ItemResult>> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let stmt = client
         .prepare_cached(
@@ -205,11 +206,11 @@ pub async fn results(
     Ok(rows
         .iter()
         .map(|r| ItemResult {
-            job_id: JobId(r.get(0)),
-            item_id: r.get(1),
-            status: r.get(2),
-            verdict: r.get(3),
-            result: r.get(4),
+            job_id: JobId(r.get("job_id")),
+            item_id: r.get("item_id"),
+            status: r.get("status"),
+            verdict: r.get("verdict"),
+            result: r.get("result"),
         })
         .collect())
 }

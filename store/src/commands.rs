@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sbx_core::ids::{CommandId, SandboxId};
 use sbx_core::notes::{Note, SandboxNote};
 
-use crate::{Db, GenericClient, Result, StoreError};
+use crate::{Db, Result, StoreError};
 
 /// What the runner recorded: the outcome, or why the command could not run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,25 +51,23 @@ pub async fn submit(
         sandbox,
         command: id,
     });
-    let client = db.client().await?;
-    client
-        .execute(
-            "with ins as (
+    db.execute(
+        "with ins as (
                  insert into sandbox_commands (command_id, sandbox_id, argv, timeout_ms, output_cap)
                  values ($1, $2, $3, $4, $5)
              )
              select pg_notify($6, $7)",
-            &[
-                &id.0,
-                &sandbox.0,
-                &argv,
-                &timeout_ms,
-                &output_cap,
-                &note.channel(),
-                &note.payload(),
-            ],
-        )
-        .await?;
+        &[
+            &id.0,
+            &sandbox.0,
+            &argv,
+            &timeout_ms,
+            &output_cap,
+            &note.channel(),
+            &note.payload(),
+        ],
+    )
+    .await?;
     Ok(id)
 }
 
@@ -81,8 +79,7 @@ pub const TAKE_GRACE_SECS: f64 = 10.0;
 /// has given up on it (older than its time limit and [`TAKE_GRACE_SECS`]).
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn take(db: &impl Db, id: CommandId) -> Result<Option<Command>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "update sandbox_commands set started_at = now()
              where command_id = $1 and started_at is null
@@ -114,8 +111,7 @@ pub async fn overlooked(
     if sandboxes.is_empty() {
         return Ok(Vec::new());
     }
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
             "select sandbox_id, command_id from sandbox_commands
              where started_at is null and sandbox_id = any($1)
@@ -138,24 +134,21 @@ pub async fn overlooked(
 pub async fn finish(db: &impl Db, id: CommandId, recorded: &Recorded) -> Result<()> {
     let value = serde_json::to_value(recorded).expect("a recorded command serialises");
     let note = Note::Sandbox(SandboxNote::CommandDone(id));
-    let client = db.client().await?;
-    client
-        .execute(
-            "with upd as (
+    db.execute(
+        "with upd as (
                  update sandbox_commands set outcome = $2 where command_id = $1
              )
              select pg_notify($3, $4)",
-            &[&id.0, &value, &note.channel(), &note.payload()],
-        )
-        .await?;
+        &[&id.0, &value, &note.channel(), &note.payload()],
+    )
+    .await?;
     Ok(())
 }
 
 /// What came of command `id`, once recorded; the row goes with it.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn collect(db: &impl Db, id: CommandId) -> Result<Option<Recorded>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "delete from sandbox_commands where command_id = $1 and outcome is not null
              returning outcome",
@@ -172,8 +165,7 @@ pub async fn collect(db: &impl Db, id: CommandId) -> Result<Option<Recorded>> {
 /// Withdraw command `id` if no runner took it yet: whether it was withdrawn.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn withdraw(db: &impl Db, id: CommandId) -> Result<bool> {
-    let client = db.client().await?;
-    let n = client
+    let n = db
         .execute(
             "delete from sandbox_commands where command_id = $1 and started_at is null",
             &[&id.0],
@@ -185,12 +177,10 @@ pub async fn withdraw(db: &impl Db, id: CommandId) -> Result<bool> {
 /// Forget command `id` (its caller gave up waiting); a runner that has not taken it never will.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn abandon(db: &impl Db, id: CommandId) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "delete from sandbox_commands where command_id = $1",
-            &[&id.0],
-        )
-        .await?;
+    db.execute(
+        "delete from sandbox_commands where command_id = $1",
+        &[&id.0],
+    )
+    .await?;
     Ok(())
 }

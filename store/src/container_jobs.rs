@@ -7,7 +7,7 @@ use sbx_core::sandbox::{SandboxKind, StateReason};
 use tokio_postgres::types::Json;
 
 use crate::sandboxes::NewSandbox;
-use crate::{Db, GenericClient, Pool, Result};
+use crate::{Db, Pool, Result};
 
 /// A container job to create.
 pub struct NewContainerJob<'a> {
@@ -85,14 +85,12 @@ pub async fn create(
 /// Job `job`'s container runs.
 #[tracing::instrument(level = "debug", skip_all, fields(job = %job))]
 pub async fn started(db: &impl Db, job: JobId) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "update jobs set status = 'running', started_at = coalesce(started_at, now())
+    db.execute(
+        "update jobs set status = 'running', started_at = coalesce(started_at, now())
              where job_id = $1 and finished_at is null",
-            &[&job.0],
-        )
-        .await?;
+        &[&job.0],
+    )
+    .await?;
     Ok(())
 }
 
@@ -152,8 +150,7 @@ pub async fn artifact(
     job: JobId,
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
-    let client = db.client().await?;
-    Ok(client
+    Ok(db
         .query_opt(
             "select a.data from job_artifacts a join jobs j using (job_id)
              where a.job_id = $1 and j.project_id = $2 and a.path = $3",
@@ -170,8 +167,7 @@ pub async fn sandbox_of(
     project: ProjectId,
     job: JobId,
 ) -> Result<Option<sbx_core::ids::SandboxId>> {
-    let client = db.client().await?;
-    Ok(client
+    Ok(db
         .query_opt(
             "select sandbox_id from jobs where job_id = $1 and project_id = $2 and kind = 'container'",
             &[&job.0, &project.0],
@@ -196,11 +192,9 @@ pub async fn finish_orphans(db: &impl Db, grace_s: f64) -> Result<u64> {
             .join(" "),
         ExecStatus::Error
     );
-    let client = db.client().await?;
-    Ok(client
-        .execute(
-            &format!(
-                "update jobs j set
+    db.execute(
+        &format!(
+            "update jobs j set
                  status = {status},
                  finished_at = now(),
                  result = jsonb_build_object(
@@ -211,8 +205,8 @@ pub async fn finish_orphans(db: &impl Db, grace_s: f64) -> Result<u64> {
              where s.job_id = j.job_id and j.finished_at is null
                and s.state in ('terminated', 'failed')
                and s.ended_at < now() - make_interval(secs => $1)"
-            ),
-            &[&grace_s],
-        )
-        .await?)
+        ),
+        &[&grace_s],
+    )
+    .await
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use sbx_core::exec::{ExecSpec, InputFile, Program};
 use serde::{Deserialize, Serialize};
 
+use crate::{Result, StoreError};
+
 /// An exec as the queue keeps it until a runner takes it: everything needed to run it,
 /// inputs included, in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,13 +57,16 @@ impl QueuedExec {
         }
     }
 
-    /// Back to what a runner takes; `Err` names what is corrupt.
-    pub fn into_spec(self) -> Result<(ExecSpec, sbx_limits::ExecLimits), String> {
+    /// Back to what a runner takes.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`], naming what is corrupt.
+    pub fn into_spec(self) -> Result<(ExecSpec, sbx_limits::ExecLimits)> {
         use base64::Engine as _;
         let d = |s: &str| {
             base64::engine::general_purpose::STANDARD
                 .decode(s)
-                .map_err(|e| e.to_string())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
         };
         let program = match (self.language.as_str(), self.code, self.module_b64) {
             ("python", Some(code), None) => Program::Python { code },
@@ -69,9 +74,9 @@ impl QueuedExec {
                 module: Arc::from(d(&m)?),
             },
             (l, ..) => {
-                return Err(format!(
+                return Err(StoreError::Corrupt(format!(
                     "a queued exec of language {l:?} without its program"
-                ));
+                )));
             }
         };
         let files = self
@@ -83,7 +88,7 @@ impl QueuedExec {
                     content: d(c)?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_>>()?;
         let spec = ExecSpec {
             program,
             args: self.args,

@@ -88,15 +88,15 @@ const JOB_COLUMNS: &str =
 
 fn job(r: &tokio_postgres::Row) -> Job {
     Job {
-        job_id: JobId(r.get(0)),
-        kind: r.get(1),
-        status: r.get(2),
-        language: r.get(3),
-        request: r.get(4),
-        result: r.get(5),
-        created_at: r.get(6),
-        started_at: r.get(7),
-        finished_at: r.get(8),
+        job_id: JobId(r.get("job_id")),
+        kind: r.get("kind"),
+        status: r.get("status"),
+        language: r.get("language"),
+        request: r.get("request"),
+        result: r.get("result"),
+        created_at: r.get("created_at"),
+        started_at: r.get("started_at"),
+        finished_at: r.get("finished_at"),
     }
 }
 
@@ -156,7 +156,7 @@ pub async fn by_idempotency_key(
     Ok(client
         .query_opt(&stmt, &[&project.0, &key])
         .await?
-        .map(|r| (job(&r), r.get(9))))
+        .map(|r| (job(&r), r.get("request_hash"))))
 }
 
 /// Jobs of `project` waiting or running, and of everyone: what admission control checks.
@@ -164,8 +164,10 @@ pub async fn by_idempotency_key(
 pub async fn pending_counts(db: &impl Db, project: ProjectId) -> Result<(i64, i64)> {
     let client = db.client().await?;
     let stmt = client
-        .prepare_cached("select count(*) filter (where project_id = $1), count(*) from queue")
+        .prepare_cached(
+            "select count(*) filter (where project_id = $1) as project, count(*) as everyone from queue",
+        )
         .await?;
     let row = client.query_one(&stmt, &[&project.0]).await?;
-    Ok((row.get(0), row.get(1)))
+    Ok((row.get("project"), row.get("everyone")))
 }

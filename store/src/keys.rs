@@ -52,8 +52,7 @@ pub async fn create(db: &impl Db, project: ProjectId, name: &str) -> Result<(Api
     rand::rng().fill_bytes(&mut raw);
     let secret = format!("{KEY_PREFIX}{}", hex::encode(raw));
     let id = ApiKeyId::new();
-    let client = db.client().await?;
-    client
+    db
         .execute(
             "insert into api_keys (api_key_id, project_id, name, prefix, key_hash) values ($1, $2, $3, $4, $5)",
             &[&id.0, &project.0, &name, &&secret[..SHOWN_CHARS], &hash(&secret)],
@@ -73,7 +72,7 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
         .prepare_cached(
             "select k.api_key_id, k.project_id, p.max_timeout_ms, p.max_memory_mb,
                     p.max_output_limit_bytes, p.max_concurrent_execs,
-                    coalesce(u.kyc_status = 'verified', false)
+                    coalesce(u.kyc_status = 'verified', false) as kyc_verified
              from api_keys k
              join projects p using (project_id)
              left join users u on u.user_id = p.owner_user_id
@@ -82,15 +81,15 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
         .await?;
     let row = client.query_opt(&stmt, &[&hash(secret)]).await?;
     Ok(row.map(|r| KeyOwner {
-        api_key_id: ApiKeyId(r.get(0)),
-        project_id: ProjectId(r.get(1)),
+        api_key_id: ApiKeyId(r.get("api_key_id")),
+        project_id: ProjectId(r.get("project_id")),
         limits: ProjectLimits {
-            max_timeout_ms: r.get::<_, i64>(2) as u64,
-            max_memory_mb: r.get::<_, i64>(3) as u64,
-            max_output_limit_bytes: r.get::<_, i64>(4) as u64,
-            max_concurrent_execs: r.get::<_, i32>(5) as u32,
+            max_timeout_ms: r.get::<_, i64>("max_timeout_ms") as u64,
+            max_memory_mb: r.get::<_, i64>("max_memory_mb") as u64,
+            max_output_limit_bytes: r.get::<_, i64>("max_output_limit_bytes") as u64,
+            max_concurrent_execs: r.get::<_, i32>("max_concurrent_execs") as u32,
         },
-        kyc_verified: r.get(6),
+        kyc_verified: r.get("kyc_verified"),
     }))
 }
 
@@ -109,10 +108,10 @@ pub async fn revoke(db: &impl Db, id: &str) -> Result<KeyInfo> {
         .await?
         .ok_or(StoreError::NotFound("API key"))?;
     Ok(KeyInfo {
-        api_key_id: ApiKeyId(row.get(0)),
-        project_id: ProjectId(row.get(1)),
-        name: row.get(2),
-        prefix: row.get(3),
+        api_key_id: ApiKeyId(row.get("api_key_id")),
+        project_id: ProjectId(row.get("project_id")),
+        name: row.get("name"),
+        prefix: row.get("prefix"),
         revoked: true,
     })
 }
@@ -120,10 +119,9 @@ pub async fn revoke(db: &impl Db, id: &str) -> Result<KeyInfo> {
 /// The keys of `project`, oldest first.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn list(db: &impl Db, project: ProjectId) -> Result<Vec<KeyInfo>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
-            "select api_key_id, project_id, name, prefix, revoked_at is not null
+            "select api_key_id, project_id, name, prefix, revoked_at is not null as revoked
              from api_keys where project_id = $1 order by api_key_id",
             &[&project.0],
         )
@@ -131,11 +129,11 @@ pub async fn list(db: &impl Db, project: ProjectId) -> Result<Vec<KeyInfo>> {
     Ok(rows
         .iter()
         .map(|r| KeyInfo {
-            api_key_id: ApiKeyId(r.get(0)),
-            project_id: ProjectId(r.get(1)),
-            name: r.get(2),
-            prefix: r.get(3),
-            revoked: r.get(4),
+            api_key_id: ApiKeyId(r.get("api_key_id")),
+            project_id: ProjectId(r.get("project_id")),
+            name: r.get("name"),
+            prefix: r.get("prefix"),
+            revoked: r.get("revoked"),
         })
         .collect())
 }

@@ -69,7 +69,46 @@ pub trait Db: Sync {
     fn client(
         &self,
     ) -> impl Future<Output = Result<impl std::ops::Deref<Target = Self::Client> + Send>> + Send;
+
+    /// Run statement `sql` with `params` on a [`Db::client`]: the rows it changed.
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64>> + Send {
+        async move { Ok(self.client().await?.execute(sql, params).await?) }
+    }
+
+    /// The rows query `sql` with `params` returns.
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>>> + Send {
+        async move { Ok(self.client().await?.query(sql, params).await?) }
+    }
+
+    /// The row query `sql` with `params` returns, if any (more than one is an error).
+    fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>>> + Send {
+        async move { Ok(self.client().await?.query_opt(sql, params).await?) }
+    }
+
+    /// The one row query `sql` with `params` returns (none or more is an error).
+    fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row>> + Send {
+        async move { Ok(self.client().await?.query_one(sql, params).await?) }
+    }
 }
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 impl Db for Pool {
     type Client = deadpool_postgres::Client;

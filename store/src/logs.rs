@@ -7,7 +7,7 @@ use sbx_core::OutputStream;
 use sbx_core::ids::{JobId, SandboxId};
 use sbx_core::notes::LOGS as CHANNEL_LOGS;
 
-use crate::{Db, GenericClient, Result};
+use crate::{Db, Result};
 
 /// Whose log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +65,7 @@ pub async fn append(
     let streams: Vec<&str> = chunks.iter().map(|c| c.0.as_str()).collect();
     let data: Vec<&str> = chunks.iter().map(|c| c.1.as_str()).collect();
     let (table, column, id) = owner.into().table();
-    let client = db.client().await?;
-    client
+    db
         .execute(
             &format!(
                 "with ins as (
@@ -90,8 +89,7 @@ pub async fn read(
     limit: i64,
 ) -> Result<Vec<Chunk>> {
     let (table, column, id) = owner.into().table();
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
             &format!(
                 "select seq, stream, data from {table} where {column} = $1 and seq > $2
@@ -115,8 +113,7 @@ pub async fn read(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn last_seq(db: &impl Db, owner: impl Into<Owner>) -> Result<i32> {
     let (table, column, id) = owner.into().table();
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_one(
             &format!("select coalesce(max(seq), 0) from {table} where {column} = $1"),
             &[&id],

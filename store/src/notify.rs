@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 pub use sbx_core::notes::Note;
 use tokio::sync::broadcast;
 
-use crate::{Db, GenericClient, Result};
+use crate::{Db, Result};
 
 /// Subscribers' side of the listener.
 #[derive(Clone)]
@@ -37,6 +37,20 @@ pub async fn next<T>(
             }
             Err(broadcast::error::RecvError::Lagged(_)) => return None,
             Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// The next sandbox note from `notes` (other notes, and notes missed by a lagging receiver,
+/// are passed over); `None` once the listener is gone.
+pub async fn next_sandbox_note(
+    notes: &mut broadcast::Receiver<Note>,
+) -> Option<sbx_core::notes::SandboxNote> {
+    loop {
+        match notes.recv().await {
+            Ok(Note::Sandbox(note)) => return Some(note),
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return None,
         }
     }
 }
@@ -98,13 +112,11 @@ where
 /// the same payload in SQL, from `sbx_core::notes`' prefixes.)
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn send(db: &impl Db, note: &Note) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "select pg_notify($1, $2)",
-            &[&note.channel(), &note.payload()],
-        )
-        .await?;
+    db.execute(
+        "select pg_notify($1, $2)",
+        &[&note.channel(), &note.payload()],
+    )
+    .await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use sbx_core::ids::{ProjectId, SandboxId};
 use sbx_core::notes::{Note, SANDBOXES as CHANNEL, SandboxNote};
 use sbx_core::sandbox::StateReason;
 
-use crate::{Db, GenericClient, Pool, Result};
+use crate::{Db, Pool, Result};
 
 use crate::sandboxes::{COLUMNS, Sandbox, sandbox};
 
@@ -154,8 +154,7 @@ pub async fn container_started(
     container_id: &str,
     reason: StateReason,
 ) -> Result<Option<Sandbox>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             &format!(
                 "with started as (
@@ -183,23 +182,21 @@ pub async fn container_of(
     project: ProjectId,
     id: SandboxId,
 ) -> Result<Option<(String, Option<uuid::Uuid>)>> {
-    let client = db.client().await?;
-    Ok(client
+    Ok(db
         .query_opt(
             "select container_id, holder from sandboxes
              where sandbox_id = $1 and project_id = $2 and state = 'running' and container_id is not null",
             &[&id.0, &project.0],
         )
         .await?
-        .map(|r| (r.get(0), r.get(1))))
+        .map(|r| (r.get("container_id"), r.get("holder"))))
 }
 
 /// Sandboxes `runner` holds (placing or running), with their GPU allocations: what it
 /// rebuilds its books from.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn held_by(db: &impl Db, runner: uuid::Uuid) -> Result<Vec<Sandbox>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
             &format!(
                 "select {COLUMNS} from sandboxes
@@ -214,15 +211,13 @@ pub async fn held_by(db: &impl Db, runner: uuid::Uuid) -> Result<Vec<Sandbox>> {
 /// Hand back pending sandboxes whose placing runner went quiet for `stale_s` seconds.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn release_stale_placements(db: &impl Db, stale_s: f64) -> Result<u64> {
-    let client = db.client().await?;
-    Ok(client
-        .execute(
-            "update sandboxes set holder = null, holder_seen_at = null, gpu_alloc = null
+    db.execute(
+        "update sandboxes set holder = null, holder_seen_at = null, gpu_alloc = null
              where state = 'pending' and holder is not null
                and holder_seen_at < now() - make_interval(secs => $1)",
-            &[&stale_s],
-        )
-        .await?)
+        &[&stale_s],
+    )
+    .await
 }
 
 /// Tell runners that container sandbox `id` waits for a place.

@@ -48,37 +48,34 @@ pub async fn create(db: &impl Db, name: &str, owner: Option<UserId>) -> Result<P
 /// The project named `name`, the oldest if several share it.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_name(db: &impl Db, name: &str) -> Result<Option<Project>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "select project_id, name, owner_user_id from projects where name = $1 order by project_id limit 1",
             &[&name],
         )
         .await?;
     Ok(row.map(|r| Project {
-        project_id: ProjectId(r.get(0)),
-        name: r.get(1),
-        owner_user_id: r.get::<_, Option<uuid::Uuid>>(2).map(UserId),
+        project_id: ProjectId(r.get("project_id")),
+        name: r.get("name"),
+        owner_user_id: r.get::<_, Option<uuid::Uuid>>("owner_user_id").map(UserId),
     }))
 }
 
 /// Set a project's limits.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn set_limits(db: &impl Db, project: ProjectId, limits: &ProjectLimits) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "update projects set max_timeout_ms = $2, max_memory_mb = $3, max_output_limit_bytes = $4,
+    db.execute(
+        "update projects set max_timeout_ms = $2, max_memory_mb = $3, max_output_limit_bytes = $4,
                                  max_concurrent_execs = $5
              where project_id = $1",
-            &[
-                &project.0,
-                &(limits.max_timeout_ms as i64),
-                &(limits.max_memory_mb as i64),
-                &(limits.max_output_limit_bytes as i64),
-                &(limits.max_concurrent_execs as i32),
-            ],
-        )
-        .await?;
+        &[
+            &project.0,
+            &(limits.max_timeout_ms as i64),
+            &(limits.max_memory_mb as i64),
+            &(limits.max_output_limit_bytes as i64),
+            &(limits.max_concurrent_execs as i32),
+        ],
+    )
+    .await?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use sbx_core::ids::{ApiKeyId, BatchId, JobId, ProjectId, RunnerId};
 use sbx_core::notes::{CANCEL as CHANNEL_CANCEL, DONE as CHANNEL_DONE, JOBS as CHANNEL_JOBS};
 
 use crate::exec::QueuedExec;
-use crate::{Db, GenericClient, Pool, Result};
+use crate::{Db, Pool, Result};
 
 /// Claims of one job before it is failed rather than queued again.
 pub const MAX_ATTEMPTS: i32 = 3;
@@ -132,6 +132,7 @@ pub async fn claim(
     n: i64,
     lease: Duration,
 ) -> Result<Vec<Claimed>> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let stmt = client
         .prepare_cached(
@@ -181,11 +182,11 @@ pub async fn claim(
     Ok(rows
         .iter()
         .map(|r| Claimed {
-            job_id: JobId(r.get(0)),
-            project_id: ProjectId(r.get(1)),
-            spec: r.get(2),
-            attempts: r.get(3),
-            queued_at: r.get(4),
+            job_id: JobId(r.get("job_id")),
+            project_id: ProjectId(r.get("project_id")),
+            spec: r.get("spec"),
+            attempts: r.get("attempts"),
+            queued_at: r.get("created_at"),
         })
         .collect())
 }
@@ -199,6 +200,7 @@ pub async fn renew(
     jobs: &[JobId],
     lease: Duration,
 ) -> Result<Vec<(JobId, bool)>> {
+    use crate::GenericClient as _;
     if jobs.is_empty() {
         return Ok(vec![]);
     }
@@ -212,7 +214,10 @@ pub async fn renew(
             &[&runner.0, &ids, &lease.as_secs_f64()],
         )
         .await?;
-    Ok(rows.iter().map(|r| (JobId(r.get(0)), r.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (JobId(r.get("job_id")), r.get("cancel_requested")))
+        .collect())
 }
 
 /// Record `outcome` for `job` if `runner` still holds its lease. `false` if it does not (the job
@@ -238,6 +243,7 @@ pub async fn complete_many(
     runner: RunnerId,
     jobs: &[(JobId, &ExecOutcome)],
 ) -> Result<Vec<JobId>> {
+    use crate::GenericClient as _;
     if jobs.is_empty() {
         return Ok(vec![]);
     }
@@ -312,7 +318,7 @@ pub async fn complete_many(
 /// Mark finished the batches (the second column of `ended`, rows of jobs that just ended)
 /// whose last open item was among them. The jobs' ends are recorded already, whatever happens
 /// here: a batch this misses is finished by [`finish_idle_batches`].
-async fn finish_batches_of(client: &impl GenericClient, ended: &[tokio_postgres::Row]) {
+async fn finish_batches_of(client: &impl crate::GenericClient, ended: &[tokio_postgres::Row]) {
     let mut batches: Vec<uuid::Uuid> = ended
         .iter()
         .filter_map(|r| r.get::<_, Option<uuid::Uuid>>(1))
@@ -331,18 +337,17 @@ async fn finish_batches_of(client: &impl GenericClient, ended: &[tokio_postgres:
 /// and open items are a partial index. Returns how many.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn finish_idle_batches(db: &impl Db) -> Result<u64> {
-    let client = db.client().await?;
-    Ok(client
+    db
         .execute(
             "update batches b set finished_at = now()
              where b.finished_at is null
                and not exists (select 1 from jobs j where j.batch_id = b.batch_id and j.finished_at is null)",
             &[],
         )
-        .await?)
+        .await
 }
 
-async fn finish_batch_if_done(client: &impl GenericClient, batch: BatchId) -> Result<()> {
+async fn finish_batch_if_done(client: &impl crate::GenericClient, batch: BatchId) -> Result<()> {
     client
         .execute(
             "update batches set finished_at = now()
@@ -358,6 +363,7 @@ async fn finish_batch_if_done(client: &impl GenericClient, batch: BatchId) -> Re
 /// died or lost the database. Returns (requeued, failed).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn recover_expired(db: &impl Db) -> Result<(u64, u64)> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let requeued = client
         .execute(
@@ -410,6 +416,7 @@ pub async fn recover_expired(db: &impl Db) -> Result<(u64, u64)> {
 /// Hand `jobs` back to the queue (a runner shutting down before they ended).
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn hand_back(db: &impl Db, runner: RunnerId, jobs: &[JobId]) -> Result<u64> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.0).collect();
     let n = client
@@ -509,12 +516,13 @@ pub async fn cancel(pool: &Pool, project: ProjectId, job: JobId) -> Result<Optio
 /// Jobs waiting and running, for `/metrics`.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn depth(db: &impl Db) -> Result<(i64, i64)> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_one(
-            "select count(*) filter (where state = 'queued'), count(*) filter (where state = 'running') from queue",
+            "select count(*) filter (where state = 'queued') as queued,
+                    count(*) filter (where state = 'running') as running
+             from queue",
             &[],
         )
         .await?;
-    Ok((row.get(0), row.get(1)))
+    Ok((row.get("queued"), row.get("running")))
 }

@@ -1,54 +1,47 @@
 //! `runners`: each runner process registers at start, heartbeats while alive, and marks itself
 //! stopped on a graceful shutdown.
 
-use crate::{Db, GenericClient, Result};
+use crate::{Db, Result};
 use sbx_core::ids::RunnerId;
 
 /// Register a runner; returns its id.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(db: &impl Db, hostname: &str, slots: i32) -> Result<RunnerId> {
     let id = RunnerId::new();
-    let client = db.client().await?;
-    client
-        .execute(
-            "insert into runners (runner_id, hostname, pid, slots) values ($1, $2, $3, $4)",
-            &[&id.0, &hostname, &(std::process::id() as i32), &slots],
-        )
-        .await?;
+    db.execute(
+        "insert into runners (runner_id, hostname, pid, slots) values ($1, $2, $3, $4)",
+        &[&id.0, &hostname, &(std::process::id() as i32), &slots],
+    )
+    .await?;
     Ok(id)
 }
 
 /// Say the runner is alive.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn heartbeat(db: &impl Db, runner: RunnerId) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "update runners set heartbeat_at = now() where runner_id = $1",
-            &[&runner.0],
-        )
-        .await?;
+    db.execute(
+        "update runners set heartbeat_at = now() where runner_id = $1",
+        &[&runner.0],
+    )
+    .await?;
     Ok(())
 }
 
 /// Mark the runner stopped.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn stopped(db: &impl Db, runner: RunnerId) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "update runners set stopped_at = now() where runner_id = $1",
-            &[&runner.0],
-        )
-        .await?;
+    db.execute(
+        "update runners set stopped_at = now() where runner_id = $1",
+        &[&runner.0],
+    )
+    .await?;
     Ok(())
 }
 
 /// Runners that heartbeat within the last `secs` seconds and have not stopped.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn live(db: &impl Db, secs: f64) -> Result<i64> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_one(
             "select count(*) from runners where stopped_at is null and heartbeat_at > now() - make_interval(secs => $1)",
             &[&secs],
@@ -66,13 +59,11 @@ pub async fn set_capacity(
     memory_bytes: i64,
     gpus: &serde_json::Value,
 ) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "update runners set cpu_millis = $2, memory_bytes = $3, gpus = $4 where runner_id = $1",
-            &[&runner.0, &cpu_millis, &memory_bytes, gpus],
-        )
-        .await?;
+    db.execute(
+        "update runners set cpu_millis = $2, memory_bytes = $3, gpus = $4 where runner_id = $1",
+        &[&runner.0, &cpu_millis, &memory_bytes, gpus],
+    )
+    .await?;
     Ok(())
 }
 
@@ -83,11 +74,11 @@ pub async fn gpu_books(
     db: &impl Db,
     secs: f64,
 ) -> Result<Vec<(uuid::Uuid, serde_json::Value, Vec<serde_json::Value>)>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
             "select r.runner_id, r.gpus,
                     coalesce(array_agg(s.gpu_alloc) filter (where s.gpu_alloc is not null), '{}')
+                        as allocations
              from runners r
              left join sandboxes s on s.holder = r.runner_id and s.state in ('pending', 'running')
              where r.stopped_at is null and r.gpus is not null
@@ -98,7 +89,7 @@ pub async fn gpu_books(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| (r.get("runner_id"), r.get("gpus"), r.get("allocations")))
         .collect())
 }
 
@@ -110,13 +101,16 @@ pub async fn liveness(
     runners: &[uuid::Uuid],
     secs: f64,
 ) -> Result<Vec<(uuid::Uuid, bool)>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
-            "select runner_id, stopped_at is null and heartbeat_at > now() - make_interval(secs => $2)
+            "select runner_id,
+                    stopped_at is null and heartbeat_at > now() - make_interval(secs => $2) as alive
              from runners where runner_id = any($1)",
             &[&runners, &secs],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("runner_id"), r.get("alive")))
+        .collect())
 }

@@ -11,7 +11,7 @@ use sbx_limits::sandbox::GpuRequest;
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
-use crate::{Db, GenericClient, Pool, Result, named};
+use crate::{Db, Pool, Result, named};
 
 /// A sandbox row.
 #[derive(Debug, Clone)]
@@ -148,8 +148,7 @@ pub struct NewSandbox {
 /// Insert `new` as `pending`. A repeated Idempotency-Key is a unique violation.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_one(
             &format!(
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
@@ -187,6 +186,7 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
 /// Sandbox `id` of `project`; `None` for another project's, as for one that does not exist.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project, id = %id))]
 pub async fn get(db: &impl Db, project: ProjectId, id: SandboxId) -> Result<Option<Sandbox>> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
@@ -211,8 +211,7 @@ pub async fn list(
     before: Option<SandboxId>,
     limit: i64,
 ) -> Result<Vec<Sandbox>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
             &format!(
                 "select {COLUMNS} from sandboxes
@@ -238,25 +237,22 @@ pub async fn by_idempotency_key(
     project: ProjectId,
     key: &str,
 ) -> Result<Option<(Sandbox, Option<Vec<u8>>)>> {
-    let client = db.client().await?;
-    client
-        .query_opt(
-            &format!(
-                "select {COLUMNS}, request_hash from sandboxes
+    db.query_opt(
+        &format!(
+            "select {COLUMNS}, request_hash from sandboxes
                  where project_id = $1 and idempotency_key = $2"
-            ),
-            &[&project.0, &key],
-        )
-        .await?
-        .map(|r| Ok((sandbox(&r)?, r.try_get("request_hash")?)))
-        .transpose()
+        ),
+        &[&project.0, &key],
+    )
+    .await?
+    .map(|r| Ok((sandbox(&r)?, r.try_get("request_hash")?)))
+    .transpose()
 }
 
 /// Sandboxes of `project` that have not ended.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn open_count(db: &impl Db, project: ProjectId) -> Result<i64> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_one(
             "select count(*) from sandboxes
              where project_id = $1 and state in ('pending', 'running', 'paused')",
@@ -287,6 +283,7 @@ pub struct Transition<'a> {
 /// pause replaces it, so a resume that fails on our side can be tried again.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn transition(db: &impl Db, id: SandboxId, t: Transition<'_>) -> Result<Option<Sandbox>> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
     let row = client
@@ -367,8 +364,7 @@ pub async fn pause(
 /// The snapshot of sandbox `id`, if one is kept.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn snapshot(db: &impl Db, id: SandboxId) -> Result<Option<Vec<u8>>> {
-    let client = db.client().await?;
-    Ok(client
+    Ok(db
         .query_opt(
             "select data from sandbox_snapshots where sandbox_id = $1",
             &[&id.0],
@@ -386,8 +382,7 @@ pub async fn extend(
     id: SandboxId,
     timeout_s: i32,
 ) -> Result<Option<Sandbox>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             &format!(
                 "update sandboxes set timeout_s = $3, expires_at = now() + $3::int * interval '1 second'
@@ -404,6 +399,7 @@ pub async fn extend(
 /// ids. Their holders hear of it on [`SandboxNote`].
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn expire(db: &impl Db) -> Result<Vec<SandboxId>> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
@@ -432,6 +428,7 @@ pub async fn expire(db: &impl Db) -> Result<Vec<SandboxId>> {
 /// The holder `holder` still has `ids` live; `calls` more calls were made in each.
 #[tracing::instrument(level = "debug", skip_all, fields(holder = %holder))]
 pub async fn heartbeat(db: &impl Db, holder: uuid::Uuid, live: &[(SandboxId, i64)]) -> Result<()> {
+    use crate::GenericClient as _;
     if live.is_empty() {
         return Ok(());
     }
@@ -454,6 +451,7 @@ pub async fn heartbeat(db: &impl Db, holder: uuid::Uuid, live: &[(SandboxId, i64
 /// process that held them is gone, and their live state with it.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn fail_lost(db: &impl Db, stale_s: f64) -> Result<Vec<SandboxId>> {
+    use crate::GenericClient as _;
     let client = db.client().await?;
     let stmt = client
         .prepare_cached(&format!(
@@ -508,8 +506,7 @@ pub struct Event {
 /// The state changes of sandbox `id`, oldest first (the last 100).
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn events(db: &impl Db, id: SandboxId) -> Result<Vec<Event>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
             "select at, state, reason, detail from (
                  select event_id, at, state, reason, detail from sandbox_events

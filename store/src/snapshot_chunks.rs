@@ -19,8 +19,7 @@ pub async fn pause_container(
     host: &str,
     bytes: i64,
 ) -> Result<Option<i32>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "with paused as (
                  update sandboxes set state = 'paused', state_reason = $3, state_detail = null,
@@ -51,8 +50,7 @@ pub async fn put_chunk(
     seq: i32,
     data: &[u8],
 ) -> Result<bool> {
-    let client = db.client().await?;
-    let n = client
+    let n = db
         .execute(
             "insert into sandbox_snapshot_chunks (sandbox_id, nth, seq, data)
              select $1, $2, $3, $4 from sandboxes
@@ -67,8 +65,7 @@ pub async fn put_chunk(
 /// `false` if it was paused again or ended meanwhile.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn chunks_stored(db: &impl Db, id: SandboxId, nth: i32) -> Result<bool> {
-    let client = db.client().await?;
-    let n = client
+    let n = db
         .execute(
             &format!(
                 "with stored as (
@@ -88,13 +85,11 @@ pub async fn chunks_stored(db: &impl Db, id: SandboxId, nth: i32) -> Result<bool
 /// Start the copy of sandbox `id`'s pause `nth` afresh: drop what an earlier try stored.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub async fn restart_chunks(db: &impl Db, id: SandboxId, nth: i32) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "delete from sandbox_snapshot_chunks where sandbox_id = $1 and nth = $2",
-            &[&id.0, &nth],
-        )
-        .await?;
+    db.execute(
+        "delete from sandbox_snapshot_chunks where sandbox_id = $1 and nth = $2",
+        &[&id.0, &nth],
+    )
+    .await?;
     Ok(())
 }
 
@@ -165,11 +160,10 @@ pub struct KeptRow {
 /// keeping host, the pause whose copy is complete).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn kept_where(db: &impl Db, ids: &[uuid::Uuid]) -> Result<Vec<KeptRow>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
-            "select sandbox_id, state in ('paused', 'pending'), snapshot_gen, snapshot_host,
-                 snapshot_stored
+            "select sandbox_id, state in ('paused', 'pending') as waiting, snapshot_gen,
+                 snapshot_host, snapshot_stored
              from sandboxes where sandbox_id = any($1)",
             &[&ids],
         )
@@ -177,11 +171,11 @@ pub async fn kept_where(db: &impl Db, ids: &[uuid::Uuid]) -> Result<Vec<KeptRow>
     Ok(rows
         .iter()
         .map(|r| KeptRow {
-            sandbox_id: SandboxId(r.get(0)),
-            waiting: r.get(1),
-            nth: r.get(2),
-            host: r.get(3),
-            stored: r.get(4),
+            sandbox_id: SandboxId(r.get("sandbox_id")),
+            waiting: r.get("waiting"),
+            nth: r.get("snapshot_gen"),
+            host: r.get("snapshot_host"),
+            stored: r.get("snapshot_stored"),
         })
         .collect())
 }

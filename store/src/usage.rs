@@ -130,12 +130,13 @@ pub async fn sampled(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<SampledDay>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
-            "select sandbox_id, date_trunc('day', at, 'UTC'), sum(seconds), sum(cpu_cores * seconds),
-                 sum(memory_bytes::float8 / 1073741824 * seconds), sum(gpu_share * seconds),
-                 sum(cpu_cost), sum(memory_cost), sum(gpu_cost)
+            "select sandbox_id, date_trunc('day', at, 'UTC') as day, sum(seconds) as seconds,
+                 sum(cpu_cores * seconds) as cpu_core_seconds,
+                 sum(memory_bytes::float8 / 1073741824 * seconds) as memory_gib_seconds,
+                 sum(gpu_share * seconds) as gpu_seconds, sum(cpu_cost) as cpu_cost,
+                 sum(memory_cost) as memory_cost, sum(gpu_cost) as gpu_cost
              from usage_samples where project_id = $1 and at >= $2 and at < $3
              group by 1, 2",
             &[&project.0, &from, &to],
@@ -145,16 +146,16 @@ pub async fn sampled(
         .iter()
         .map(|r| {
             (
-                r.get::<_, Option<uuid::Uuid>>(0).map(SandboxId),
-                r.get(1),
+                r.get::<_, Option<uuid::Uuid>>("sandbox_id").map(SandboxId),
+                r.get("day"),
                 SampledSums {
-                    seconds: r.get(2),
-                    cpu_core_seconds: r.get(3),
-                    memory_gib_seconds: r.get(4),
-                    gpu_seconds: r.get(5),
-                    cpu_cost: r.get(6),
-                    memory_cost: r.get(7),
-                    gpu_cost: r.get(8),
+                    seconds: r.get("seconds"),
+                    cpu_core_seconds: r.get("cpu_core_seconds"),
+                    memory_gib_seconds: r.get("memory_gib_seconds"),
+                    gpu_seconds: r.get("gpu_seconds"),
+                    cpu_cost: r.get("cpu_cost"),
+                    memory_cost: r.get("memory_cost"),
+                    gpu_cost: r.get("gpu_cost"),
                 },
             )
         })
@@ -190,8 +191,7 @@ pub async fn stretches(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Stretch>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
             "with ev as (
                  select e.sandbox_id, s.kind, e.state, s.cpu_millis, s.memory_bytes, e.snapshot_bytes,
@@ -231,10 +231,10 @@ pub async fn exec_seconds(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, i64, f64)>> {
-    let client = db.client().await?;
-    let rows = client
+    let rows = db
         .query(
-            "select date_trunc('day', finished_at, 'UTC'), count(*), coalesce(sum(wall_ms), 0) / 1000
+            "select date_trunc('day', finished_at, 'UTC') as day, count(*) as execs,
+                    coalesce(sum(wall_ms), 0) / 1000 as seconds
              from jobs
              where project_id = $1 and kind = 'exec' and finished_at >= $2 and finished_at < $3
                and wall_ms is not null
@@ -244,6 +244,6 @@ pub async fn exec_seconds(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| (r.get("day"), r.get("execs"), r.get("seconds")))
         .collect())
 }

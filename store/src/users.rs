@@ -1,6 +1,6 @@
 //! `users`: people, and the KYC status that gates GPU work.
 
-use crate::{Db, GenericClient, Result, StoreError};
+use crate::{Db, Result, StoreError};
 use sbx_core::ids::UserId;
 
 /// The KYC statuses a user may have.
@@ -20,8 +20,7 @@ pub struct User {
 /// The user with `email`, created if new.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn upsert(db: &impl Db, email: &str) -> Result<User> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_one(
             "insert into users (user_id, email) values ($1, $2)
              on conflict (email) do update set email = excluded.email
@@ -29,11 +28,15 @@ pub async fn upsert(db: &impl Db, email: &str) -> Result<User> {
             &[&UserId::new().0, &email],
         )
         .await?;
-    Ok(User {
-        user_id: UserId(row.get(0)),
-        email: row.get(1),
-        kyc_status: row.get(2),
-    })
+    Ok(user(&row))
+}
+
+fn user(row: &tokio_postgres::Row) -> User {
+    User {
+        user_id: UserId(row.get("user_id")),
+        email: row.get("email"),
+        kyc_status: row.get("kyc_status"),
+    }
 }
 
 /// Set the KYC status of the user with `email`.
@@ -44,17 +47,12 @@ pub async fn set_kyc(db: &impl Db, email: &str, status: &str) -> Result<User> {
             "KYC status must be one of {KYC_STATUSES:?}; got {status:?}"
         )));
     }
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "update users set kyc_status = $2 where email = $1 returning user_id, email, kyc_status",
             &[&email, &status],
         )
         .await?
         .ok_or(StoreError::NotFound("user"))?;
-    Ok(User {
-        user_id: UserId(row.get(0)),
-        email: row.get(1),
-        kyc_status: row.get(2),
-    })
+    Ok(user(&row))
 }

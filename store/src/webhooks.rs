@@ -54,12 +54,12 @@ pub async fn lease_due(db: &impl Db, n: i64, lease: Duration) -> Result<Vec<Due>
     Ok(rows
         .iter()
         .map(|r| Due {
-            delivery_id: r.get(0),
-            job_id: JobId(r.get(1)),
-            project_id: ProjectId(r.get(2)),
-            url: r.get(3),
-            attempts: r.get(4),
-            secret: r.get(5),
+            delivery_id: r.get("delivery_id"),
+            job_id: JobId(r.get("job_id")),
+            project_id: ProjectId(r.get("project_id")),
+            url: r.get("url"),
+            attempts: r.get("attempts"),
+            secret: r.get("webhook_secret"),
         })
         .collect())
 }
@@ -67,8 +67,7 @@ pub async fn lease_due(db: &impl Db, n: i64, lease: Duration) -> Result<Vec<Due>
 /// When the next announcement falls due, if any is waiting.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn next_due(db: &impl Db) -> Result<Option<DateTime<Utc>>> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_one(
             "select min(next_attempt_at) from webhook_deliveries
              where delivered_at is null and failed_at is null",
@@ -81,14 +80,12 @@ pub async fn next_due(db: &impl Db) -> Result<Option<DateTime<Utc>>> {
 /// The receiver took `delivery`.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn delivered(db: &impl Db, delivery: uuid::Uuid) -> Result<()> {
-    let client = db.client().await?;
-    client
-        .execute(
-            "update webhook_deliveries set delivered_at = now(), last_error = null
+    db.execute(
+        "update webhook_deliveries set delivered_at = now(), last_error = null
              where delivery_id = $1",
-            &[&delivery],
-        )
-        .await?;
+        &[&delivery],
+    )
+    .await?;
     Ok(())
 }
 
@@ -129,8 +126,7 @@ pub async fn attempt_failed(
 /// A project's signing secret.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn secret(db: &impl Db, project: ProjectId) -> Result<String> {
-    let client = db.client().await?;
-    let row = client
+    let row = db
         .query_opt(
             "select webhook_secret from projects where project_id = $1",
             &[&project.0],

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use sbx_core::exec::ExecStatus;
 use sbx_core::ids::SandboxId;
-use sbx_core::notes::{Note, SandboxNote};
+use sbx_core::notes::SandboxNote;
 use sbx_core::sandbox::StateReason;
 use sbx_limits::billing::Prices;
 use sbx_limits::gpu::{Inventory, Ledger};
@@ -222,13 +222,10 @@ impl ContainerHost {
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                note = rx.recv() => match note {
-                    Ok(Note::Sandbox(note)) => {
-                        let this = self.clone();
-                        tokio::spawn(async move { this.on_note(note).await });
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                note = sbx_store::notify::next_sandbox_note(&mut rx) => {
+                    let Some(note) = note else { break };
+                    let this = self.clone();
+                    tokio::spawn(async move { this.on_note(note).await });
                 }
             }
         }
