@@ -78,6 +78,13 @@ async fn another_projects_job_is_not_found() {
 async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
     let app = spawn_app().await;
     let big_code = "#".repeat((1 << 20) + 1);
+    // A Python exec of `x`, with `extra`'s fields.
+    let py = |extra: serde_json::Value| {
+        let mut body = json!({"language": "python", "code": "x"});
+        let fields = extra.as_object().expect("an object").clone();
+        body.as_object_mut().expect("an object").extend(fields);
+        body
+    };
     let cases: Vec<(serde_json::Value, u16, &str)> = vec![
         (
             json!({"language": "cobol", "code": "x"}),
@@ -91,21 +98,9 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
             422,
             "invalid_request",
         ),
-        (
-            json!({"language": "python", "code": "x", "args": "a"}),
-            422,
-            "invalid_request",
-        ),
-        (
-            json!({"language": "python", "code": "x", "env": ["A"]}),
-            422,
-            "invalid_request",
-        ),
-        (
-            json!({"language": "python", "code": "x", "surprise": 1}),
-            422,
-            "invalid_request",
-        ),
+        (py(json!({"args": "a"})), 422, "invalid_request"),
+        (py(json!({"env": ["A"]})), 422, "invalid_request"),
+        (py(json!({"surprise": 1})), 422, "invalid_request"),
         (
             json!({"language": "python", "code": big_code}),
             413,
@@ -116,43 +111,19 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
             422,
             "invalid_request",
         ),
+        (py(json!({"timeout_ms": -1})), 422, "invalid_request"),
+        (py(json!({"timeout_ms": 0})), 422, "invalid_limit"),
+        (py(json!({"timeout_ms": 1e30})), 422, "invalid_request"),
         (
-            json!({"language": "python", "code": "x", "timeout_ms": -1}),
-            422,
-            "invalid_request",
-        ),
-        (
-            json!({"language": "python", "code": "x", "timeout_ms": 0}),
+            py(json!({"timeout_ms": 100_000_000u64})),
             422,
             "invalid_limit",
         ),
+        (py(json!({"memory_mb": 1})), 422, "invalid_limit"),
+        (py(json!({"memory_mb": 1_000_000})), 422, "invalid_limit"),
+        (py(json!({"output_limit_bytes": 0})), 422, "invalid_limit"),
         (
-            json!({"language": "python", "code": "x", "timeout_ms": 1e30}),
-            422,
-            "invalid_request",
-        ),
-        (
-            json!({"language": "python", "code": "x", "timeout_ms": 100_000_000u64}),
-            422,
-            "invalid_limit",
-        ),
-        (
-            json!({"language": "python", "code": "x", "memory_mb": 1}),
-            422,
-            "invalid_limit",
-        ),
-        (
-            json!({"language": "python", "code": "x", "memory_mb": 1_000_000}),
-            422,
-            "invalid_limit",
-        ),
-        (
-            json!({"language": "python", "code": "x", "output_limit_bytes": 0}),
-            422,
-            "invalid_limit",
-        ),
-        (
-            json!({"language": "python", "code": "x", "output_limit_bytes": 1u64 << 40}),
+            py(json!({"output_limit_bytes": 1u64 << 40})),
             422,
             "invalid_limit",
         ),
@@ -162,18 +133,14 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
             422,
             "invalid_base64",
         ),
+        (py(json!({"module_b64": "AA=="})), 422, "invalid_request"),
         (
-            json!({"language": "python", "code": "x", "module_b64": "AA=="}),
-            422,
-            "invalid_request",
-        ),
-        (
-            json!({"language": "python", "code": "x", "files": [{"path": "../x", "content": ""}]}),
+            py(json!({"files": [{"path": "../x", "content": ""}]})),
             422,
             "invalid_path",
         ),
         (
-            json!({"language": "python", "code": "x", "files": [{"path": "/etc/passwd", "content": ""}]}),
+            py(json!({"files": [{"path": "/etc/passwd", "content": ""}]})),
             422,
             "invalid_path",
         ),
@@ -183,20 +150,16 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
             "invalid_base64",
         ),
         (
-            json!({"language": "python", "code": "x", "files": [{"path": "a"}]}),
+            py(json!({"files": [{"path": "a"}]})),
             422,
             "invalid_request",
         ),
         (
-            json!({"language": "python", "code": "x", "files": [{"path": "a", "content": ""}, {"path": "./a", "content": ""}]}),
+            py(json!({"files": [{"path": "a", "content": ""}, {"path": "./a", "content": ""}]})),
             422,
             "invalid_path",
         ),
-        (
-            json!({"language": "python", "code": "x", "env": {"A=B": "c"}}),
-            422,
-            "invalid_request",
-        ),
+        (py(json!({"env": {"A=B": "c"}})), 422, "invalid_request"),
         (json!([1, 2]), 422, "invalid_request"),
     ];
     for (body, status, code) in &cases {
@@ -219,19 +182,26 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
         .await;
     assert_eq!(field.body["field"], "memory_mb");
 
-    app.post_raw("/v1/exec", "application/json", "{not json")
-        .await
-        .assert_problem(400, "malformed_json");
-    app.post_raw("/v1/exec", "application/json", "")
-        .await
-        .assert_problem(400, "malformed_json");
-    app.post_raw("/v1/exec", "text/plain", "print(1)")
-        .await
-        .assert_problem(415, "unsupported_media_type");
     let huge = vec![b' '; sbx_limits::exec::MAX_BODY_BYTES + 1];
-    app.post_raw("/v1/exec", "application/json", huge)
-        .await
-        .assert_problem(413, "payload_too_large");
+    for (content_type, body, status, code) in [
+        (
+            "application/json",
+            b"{not json".to_vec(),
+            400,
+            "malformed_json",
+        ),
+        ("application/json", vec![], 400, "malformed_json"),
+        (
+            "text/plain",
+            b"print(1)".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        ("application/json", huge, 413, "payload_too_large"),
+    ] {
+        let a = app.post_raw("/v1/exec", content_type, body).await;
+        a.assert_problem(status, code);
+    }
     for (path, status, code) in [
         ("/v1/exec", 405, "method_not_allowed"),
         ("/v1/nothing-here", 404, "not_found"),
@@ -369,16 +339,13 @@ async fn operations_endpoints() {
     app.python("print(1)").await;
     let m = app.get_with_key("/metrics", None).await;
     assert_eq!(m.status.as_u16(), 200);
-    assert!(m.text.contains("sbx_http_requests_total"), "{}", m.text);
-    assert!(
-        m.text.contains("sbx_execs_total{status=\"succeeded\"}"),
-        "{}",
-        m.text
-    );
-    assert!(
-        m.text.contains("sbx_exec_duration_seconds_bucket"),
-        "{}",
-        m.text
+    common::assert_contains(
+        &m.text,
+        &[
+            "sbx_http_requests_total",
+            "sbx_execs_total{status=\"succeeded\"}",
+            "sbx_exec_duration_seconds_bucket",
+        ],
     );
 
     let spec = app.get_with_key("/openapi.json", None).await;

@@ -5,8 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use actix_web::http::Method;
 use common::{
-    TestApp, ended, poll, spawn_api_only, spawn_app, spawn_app_with, start_runner, wait_job,
+    TestApp, ended, poll, queue_job, spawn_api_only, spawn_app, spawn_app_with, start_runner,
+    wait_job,
 };
 use serde_json::{Value, json};
 
@@ -212,9 +214,7 @@ async fn logs_stream_as_server_sent_events() {
     // Connect while it runs: chunks arrive as they are written, then the status.
     let started = Instant::now();
     let mut res = app
-        .client
-        .get(format!("{}/v1/jobs/{id}/logs", app.base))
-        .bearer_auth(&app.key)
+        .request(Method::GET, &format!("/v1/jobs/{id}/logs"))
         .send()
         .await
         .unwrap();
@@ -253,9 +253,7 @@ async fn logs_stream_as_server_sent_events() {
     // Last-Event-ID resumes after that event.
     let first_id = evs[0].0.clone();
     let mut res = app
-        .client
-        .get(format!("{}/v1/jobs/{id}/logs", app.base))
-        .bearer_auth(&app.key)
+        .request(Method::GET, &format!("/v1/jobs/{id}/logs"))
         .insert_header(("last-event-id", first_id.as_str()))
         .send()
         .await
@@ -404,9 +402,7 @@ async fn a_batch_eval_gives_verdicts_counts_and_results() {
 
     // JSON lines: every item, one per line.
     let mut res = app
-        .client
-        .get(format!("{}/v1/batches/{id}/results", app.base))
-        .bearer_auth(&app.key)
+        .request(Method::GET, &format!("/v1/batches/{id}/results"))
         .insert_header(("accept", "application/x-ndjson"))
         .send()
         .await
@@ -491,13 +487,7 @@ async fn queue_caps_refuse_with_retry_after() {
             .as_u16(),
         202
     );
-    assert_eq!(
-        app.post("/v1/jobs", &json!({"language": "python", "code": "1"}))
-            .await
-            .status
-            .as_u16(),
-        202
-    );
+    queue_job(&app, json!({"language": "python", "code": "1"})).await;
     let over = app
         .post("/v1/jobs", &json!({"language": "python", "code": "1"}))
         .await;
@@ -510,13 +500,7 @@ async fn queue_caps_refuse_with_retry_after() {
         s.no_embedded_runner = true;
     })
     .await;
-    assert_eq!(
-        app.post("/v1/jobs", &json!({"language": "python", "code": "1"}))
-            .await
-            .status
-            .as_u16(),
-        202
-    );
+    queue_job(&app, json!({"language": "python", "code": "1"})).await;
     app.post("/v1/jobs", &json!({"language": "python", "code": "1"}))
         .await
         .assert_problem(503, "queue_full");
@@ -530,21 +514,14 @@ async fn one_projects_batch_does_not_starve_another_project() {
     let batch = batch_of(&app, 60, "import time; time.sleep(0.1)").await;
     let key = app.other_project_key().await;
     // An interactive exec of the other project answers while the batch runs.
+    let python = |code: &str| json!({"language": "python", "code": code});
     let r = app
-        .post_with_key(
-            "/v1/exec",
-            &json!({"language": "python", "code": "print('now')"}),
-            Some(&key),
-        )
+        .post_with_key("/v1/exec", &python("print('now')"), Some(&key))
         .await;
     assert_eq!(r.body["stdout"], "now\n", "{}", r.text);
     // And its queued job takes its turn before the batch's remaining items.
     let job = app
-        .post_with_key(
-            "/v1/jobs",
-            &json!({"language": "python", "code": "print('mine')"}),
-            Some(&key),
-        )
+        .post_with_key("/v1/jobs", &python("print('mine')"), Some(&key))
         .await;
     let id = job.body["id"].as_str().unwrap();
     poll(&app, &format!("/v1/jobs/{id}"), &key, 30, |j| {
@@ -596,11 +573,7 @@ async fn a_runner_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         retried >= 1,
         "the killed runner's jobs were recovered and run again"
     );
-    let left: i64 = client
-        .query_one("select count(*) from queue", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = common::count(&client, "select count(*) from queue").await;
     assert_eq!(left, 0);
 }
 

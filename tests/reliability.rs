@@ -91,21 +91,13 @@ async fn the_database_going_away_is_a_503_and_the_service_recovers_by_itself() {
     proxy.stop();
     let ready = app.get("/readyz").await;
     ready.assert_problem(503, "unavailable");
-    let exec = app
-        .post(
-            "/v1/exec",
-            &json!({"language": "python", "code": "print(1)"}),
-        )
-        .await;
-    exec.assert_problem(503, "unavailable");
-    assert!(exec.header("retry-after").is_some(), "{:?}", exec.headers);
-    let job = app
-        .post(
-            "/v1/jobs",
-            &json!({"language": "python", "code": "print(1)"}),
-        )
-        .await;
-    job.assert_problem(503, "unavailable");
+    for path in ["/v1/exec", "/v1/jobs"] {
+        let a = app
+            .post(path, &json!({"language": "python", "code": "print(1)"}))
+            .await;
+        a.assert_problem(503, "unavailable");
+        assert!(a.header("retry-after").is_some(), "{path}: {:?}", a.headers);
+    }
 
     proxy.resume();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -116,14 +108,11 @@ async fn the_database_going_away_is_a_503_and_the_service_recovers_by_itself() {
     let r = app.python("print('after')").await;
     assert_eq!(r["stdout"], "after\n", "{r}");
     // The embedded runner came back too: a queued job runs.
-    let queued = app
-        .post(
-            "/v1/jobs",
-            &json!({"language": "python", "code": "print('queued')"}),
-        )
-        .await;
-    assert_eq!(queued.status.as_u16(), 202, "{}", queued.text);
-    let id = queued.body["id"].as_str().unwrap().to_owned();
+    let id = common::queue_job(
+        &app,
+        json!({"language": "python", "code": "print('queued')"}),
+    )
+    .await;
     let j = wait_job(&app, &id, ended).await;
     assert_eq!(
         (j["status"].as_str(), j["result"]["stdout"].as_str()),
@@ -209,22 +198,15 @@ async fn an_api_killed_under_load_loses_no_accepted_job_and_doubles_none() {
     let conn = pool.get().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let open: i64 = conn
-            .query_one("select count(*) from jobs where finished_at is null", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let open: i64 =
+            common::count(&conn, "select count(*) from jobs where finished_at is null").await;
         if open == 0 {
             break;
         }
         assert!(Instant::now() < deadline, "{open} jobs never finished");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let total: i64 = conn
-        .query_one("select count(*) from jobs", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let total: i64 = common::count(&conn, "select count(*) from jobs").await;
     assert_eq!(total, JOBS as i64, "one job per request, retries included");
     for (i, id) in &accepted {
         let row = conn

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use common::{TestApp, ended, spawn_app_with, wait_job};
+use common::{TestApp, ended, queue_job, spawn_app_with, wait_job};
 use serde_json::{Value, json};
 
 /// One request the receiver got.
@@ -77,12 +77,6 @@ async fn received(log: &Log, n: usize) -> Vec<Received> {
         "the receiver got {:?}, not {n} requests",
         log.lock().unwrap()
     );
-}
-
-async fn queue_job(app: &TestApp, body: Value) -> String {
-    let r = app.post("/v1/jobs", &body).await;
-    assert_eq!(r.status.as_u16(), 202, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_owned()
 }
 
 /// The job's announcement once delivered or given up (at most 2 s after the last request):
@@ -228,10 +222,6 @@ async fn bad_callback_urls_are_refused() {
     let job = queue_job(&app, json!({"language": "python", "code": "print(1)"})).await;
     wait_job(&app, &job, ended).await;
     let client = app.pool.get().await.unwrap();
-    let n: i64 = client
-        .query_one("select count(*) from webhook_deliveries", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = common::count(&client, "select count(*) from webhook_deliveries").await;
     assert_eq!(n, 0);
 }

@@ -33,6 +33,37 @@ impl FromRequest for Caller {
     }
 }
 
+/// What a `/v1` handler works with: the application's state and the authenticated caller,
+/// extracted together.
+pub struct Ctx {
+    /// The application's state.
+    pub state: web::Data<AppState>,
+    /// Who calls, for which project.
+    pub caller: Caller,
+}
+
+impl FromRequest for Ctx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("the application state is not configured".into()));
+        let caller = req.extensions().get::<Caller>().cloned();
+        ready(state.and_then(|state| {
+            Ok(Self {
+                state,
+                caller: caller.ok_or(ApiError::MissingKey)?,
+            })
+        }))
+    }
+}
+
+/// What a handler answers: a response, or a problem.
+pub type Reply = Result<actix_web::HttpResponse, ApiError>;
+
 /// The key in `Authorization: Bearer <key>`, if the header has that form.
 fn bearer(req: &ServiceRequest) -> Option<&str> {
     let value = req

@@ -146,12 +146,17 @@ pub(crate) fn process_cpu(pid: &str) -> Duration {
 /// CPU time of every PostgreSQL process on this machine, and of the ones that ended, as far as
 /// their parent counted them: the database's share of a scenario.
 pub(crate) fn database_cpu() -> Duration {
+    cpu_of(&["postgres"])
+}
+
+/// CPU time of the processes on this machine whose command name is one of `names`.
+fn cpu_of(names: &[&str]) -> Duration {
     let mut total = Duration::ZERO;
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let pid = entry.file_name().to_string_lossy().into_owned();
         if pid.bytes().all(|b| b.is_ascii_digit())
             && std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
+                .is_ok_and(|c| names.contains(&c.trim()))
         {
             total += process_cpu(&pid);
         }
@@ -340,15 +345,5 @@ pub(crate) async fn delete_sandbox(client: &awc::Client, server: &Server, id: &s
 
 /// CPU time of the Docker daemon so far.
 pub(crate) fn dockerd_cpu() -> Duration {
-    let mut total = Duration::ZERO;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if pid.bytes().all(|b| b.is_ascii_digit())
-            && std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "dockerd" || c.trim() == "containerd")
-        {
-            total += process_cpu(&pid);
-        }
-    }
-    total
+    cpu_of(&["dockerd", "containerd"])
 }

@@ -82,13 +82,8 @@ pub(crate) async fn sessions(
         snapshot_bytes.push(v["snapshot_bytes"].as_f64().unwrap_or(f64::NAN));
         let (s2, _, ms) = call(&client, &server, &path("resume"), &json!({})).await;
         resume_ms.push(ms);
-        let (s3, v, ms) = call(
-            &client,
-            &server,
-            &path("exec"),
-            &json!({"code": "int(df.a.sum()) + n"}),
-        )
-        .await;
+        let sum = json!({"code": "int(df.a.sum()) + n"});
+        let (s3, v, ms) = call(&client, &server, &path("exec"), &sum).await;
         first_call_ms.push(ms);
         if s1 != 200 || s2 != 200 || s3 != 200 || v["status"] != "succeeded" {
             bail!("a pause/resume cycle failed: {s1} {s2} {s3} {v}");

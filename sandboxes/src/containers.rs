@@ -199,13 +199,11 @@ impl SandboxHost for Containers {
             let Some(pending) = sandboxes::transition(
                 &self.pool,
                 s.sandbox_id,
-                Transition {
-                    from: &[SandboxState::Paused],
-                    to: SandboxState::Pending,
-                    reason: StateReason::Resumed,
-                    detail: None,
-                    holder: None,
-                },
+                Transition::new(
+                    &[SandboxState::Paused],
+                    SandboxState::Pending,
+                    StateReason::Resumed,
+                ),
             )
             .await?
             else {

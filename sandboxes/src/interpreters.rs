@@ -99,13 +99,12 @@ impl Interpreters {
             sandboxes::transition(
                 &self.pool,
                 s.sandbox_id,
-                Transition {
-                    from: &[SandboxState::Pending],
-                    to: SandboxState::Failed,
-                    reason: StateReason::StartFailed,
-                    detail: Some(&detail),
-                    holder: None,
-                },
+                Transition::new(
+                    &[SandboxState::Pending],
+                    SandboxState::Failed,
+                    StateReason::StartFailed,
+                )
+                .detail(&detail),
             )
             .await?;
             return Err(e.into());
@@ -113,13 +112,12 @@ impl Interpreters {
         let running = sandboxes::transition(
             &self.pool,
             s.sandbox_id,
-            Transition {
-                from: &[SandboxState::Pending],
-                to: SandboxState::Running,
-                reason: StateReason::Started,
-                detail: None,
-                holder: Some(self.holder),
-            },
+            Transition::new(
+                &[SandboxState::Pending],
+                SandboxState::Running,
+                StateReason::Started,
+            )
+            .holder(self.holder),
         )
         .await?;
         match running {

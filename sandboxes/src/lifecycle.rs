@@ -151,13 +151,11 @@ impl Sandboxes {
         let done = sandboxes::transition(
             &self.pool,
             id,
-            Transition {
-                from: SandboxState::OPEN,
-                to: SandboxState::Terminated,
-                reason: StateReason::User,
-                detail: None,
-                holder: None,
-            },
+            Transition::new(
+                SandboxState::OPEN,
+                SandboxState::Terminated,
+                StateReason::User,
+            ),
         )
         .await?;
         self.host(s.kind).ended(id);

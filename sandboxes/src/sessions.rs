@@ -34,13 +34,8 @@ impl Interpreters {
         let Some(claimed) = sandboxes::transition(
             &self.pool,
             s.sandbox_id,
-            Transition {
-                from: &[SandboxState::Paused],
-                to: SandboxState::Running,
-                reason,
-                detail: None,
-                holder: Some(self.holder),
-            },
+            Transition::new(&[SandboxState::Paused], SandboxState::Running, reason)
+                .holder(self.holder),
         )
         .await?
         else {
@@ -82,13 +77,11 @@ impl Interpreters {
                 sandboxes::transition(
                     &self.pool,
                     s.sandbox_id,
-                    Transition {
-                        from: &[SandboxState::Running],
-                        to: SandboxState::Paused,
-                        reason: s.state_reason,
-                        detail: None,
-                        holder: None,
-                    },
+                    Transition::new(
+                        &[SandboxState::Running],
+                        SandboxState::Paused,
+                        s.state_reason,
+                    ),
                 )
                 .await?;
                 Err(e.into())
@@ -106,13 +99,7 @@ impl Interpreters {
         sandboxes::transition(
             &self.pool,
             id,
-            Transition {
-                from: &[SandboxState::Running],
-                to: SandboxState::Failed,
-                reason,
-                detail: Some(detail),
-                holder: None,
-            },
+            Transition::new(&[SandboxState::Running], SandboxState::Failed, reason).detail(detail),
         )
         .await?;
         Ok(())

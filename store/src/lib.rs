@@ -71,11 +71,7 @@ pub trait Db: Sync {
     ) -> impl Future<Output = Result<impl std::ops::Deref<Target = Self::Client> + Send>> + Send;
 
     /// Run statement `sql` with `params` on a [`Db::client`]: the rows it changed.
-    fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<u64>> + Send {
+    fn execute(&self, sql: &str, params: &Params<'_>) -> impl Future<Output = Result<u64>> + Send {
         async move { Ok(self.client().await?.execute(sql, params).await?) }
     }
 
@@ -83,7 +79,7 @@ pub trait Db: Sync {
     fn query(
         &self,
         sql: &str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &Params<'_>,
     ) -> impl Future<Output = Result<Vec<Row>>> + Send {
         async move { Ok(self.client().await?.query(sql, params).await?) }
     }
@@ -92,7 +88,7 @@ pub trait Db: Sync {
     fn query_opt(
         &self,
         sql: &str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &Params<'_>,
     ) -> impl Future<Output = Result<Option<Row>>> + Send {
         async move { Ok(self.client().await?.query_opt(sql, params).await?) }
     }
@@ -101,14 +97,16 @@ pub trait Db: Sync {
     fn query_one(
         &self,
         sql: &str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &Params<'_>,
     ) -> impl Future<Output = Result<Row>> + Send {
         async move { Ok(self.client().await?.query_one(sql, params).await?) }
     }
 }
 
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+
+/// A query's parameters, `$1` first.
+pub type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 
 impl Db for Pool {
     type Client = deadpool_postgres::Client;

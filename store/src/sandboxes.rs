@@ -277,6 +277,35 @@ pub struct Transition<'a> {
     pub holder: Option<uuid::Uuid>,
 }
 
+impl<'a> Transition<'a> {
+    /// From one of `from` to `to`, for `reason`, with no account and no holder afterwards.
+    pub fn new(from: &'a [SandboxState], to: SandboxState, reason: StateReason) -> Self {
+        Self {
+            from,
+            to,
+            reason,
+            detail: None,
+            holder: None,
+        }
+    }
+
+    /// With the person-readable account `detail`.
+    pub fn detail(self, detail: &'a str) -> Self {
+        Self {
+            detail: Some(detail),
+            ..self
+        }
+    }
+
+    /// Live in process `holder` afterwards.
+    pub fn holder(self, holder: uuid::Uuid) -> Self {
+        Self {
+            holder: Some(holder),
+            ..self
+        }
+    }
+}
+
 /// Make `t` on sandbox `id` if it is in one of `t.from`: the sandbox as it is afterwards, or
 /// `None` if it was not in one of those states. Ending it (terminated, failed) drops its
 /// snapshot and announces the end on [`SandboxNote`]. A resume keeps the snapshot until the next

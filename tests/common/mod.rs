@@ -134,6 +134,26 @@ pub struct TestApp {
     pub client: awc::Client,
 }
 
+/// Queue job `body` (`POST /v1/jobs`, answered 202): its id.
+pub async fn queue_job(app: &TestApp, body: serde_json::Value) -> String {
+    let r = app.post("/v1/jobs", &body).await;
+    assert_eq!(r.status.as_u16(), 202, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Assert that `text` contains each of `wanted`.
+#[track_caller]
+pub fn assert_contains(text: &str, wanted: &[&str]) {
+    for w in wanted {
+        assert!(text.contains(w), "{w:?} not in: {text}");
+    }
+}
+
+/// The single number query `sql` answers (a `count(*)`), on `db`.
+pub async fn count(db: &impl sbx_store::Db, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
 /// A new project named `name` in the database of `pool`, and an API key of it.
 pub async fn project_with_key(
     pool: &sbx_store::Pool,
@@ -270,6 +290,13 @@ impl TestApp {
             .bearer_auth(&self.key)
             .content_type(content_type);
         answer(req.send_body(body.into()).await.expect("sending")).await
+    }
+
+    /// A request of `method` to `path` with this app's key, to add headers to and send.
+    pub fn request(&self, method: actix_web::http::Method, path: &str) -> awc::ClientRequest {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
     }
 
     /// GET with this app's key.
@@ -445,9 +472,10 @@ pub async fn wait_sandbox(app: &TestApp, id: &str, want: &str, secs: u64) -> Val
 /// `DELETE /v1/sandboxes/{id}`; asserts it answered 200.
 pub async fn delete_sandbox(app: &TestApp, id: &str) {
     let r = app
-        .client
-        .delete(format!("{}/v1/sandboxes/{id}", app.base))
-        .bearer_auth(&app.key)
+        .request(
+            actix_web::http::Method::DELETE,
+            &format!("/v1/sandboxes/{id}"),
+        )
         .send()
         .await
         .unwrap();

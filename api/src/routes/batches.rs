@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 use crate::routes::exec::{ExecRequest, FileIn, check};
 use crate::routes::paging;
@@ -137,12 +137,7 @@ fn view(id: BatchId, s: sbx_store::batches::Summary) -> BatchView {
         (status = 429, description = "Rate limit or the project's queue cap; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The queue is full; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create_batch(
-    state: web::Data<AppState>,
-    caller: Caller,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create_batch(Ctx { state, caller }: Ctx, req: HttpRequest, body: web::Bytes) -> Reply {
     let idempotency = crate::body::idempotency(&req, &body)?;
     if let Some((key, hash)) = &idempotency
         && let Some(existing) =
@@ -291,11 +286,7 @@ async fn own_batch(state: &AppState, caller: &Caller, id: &str) -> Result<BatchV
         crate::responses::Unauthorized,
         crate::responses::NoSuchBatch,
     ))]
-pub async fn get_batch(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_batch(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
     Ok(HttpResponse::Ok().json(own_batch(&state, &caller, &id).await?))
 }
 
@@ -307,11 +298,7 @@ pub async fn get_batch(
         crate::responses::Unauthorized,
         crate::responses::NoSuchBatch,
     ))]
-pub async fn cancel_batch(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn cancel_batch(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
     let batch_id = parse_id(&id)?;
     if !sbx_store::batches::cancel(&state.pool, caller.0.project_id, batch_id).await? {
         return Err(not_found(&id));
@@ -377,12 +364,11 @@ pub struct ResultsQuery {
         crate::responses::NoSuchBatch,
     ))]
 pub async fn batch_results(
-    state: web::Data<AppState>,
-    caller: Caller,
+    Ctx { state, caller }: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
     query: web::Query<ResultsQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let batch_id = parse_id(&id)?;
     let project = caller.0.project_id;
     if !sbx_store::batches::exists(&state.pool, project, batch_id).await? {

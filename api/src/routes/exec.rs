@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 
 /// A file handed to the program. Exactly one of `content` and `content_b64`.
@@ -372,11 +371,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         (status = 503, description = "The database or runner is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn exec(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: web::Json<ExecRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn exec(Ctx { state, caller }: Ctx, body: web::Json<ExecRequest>) -> Reply {
     let checked = check(body.into_inner(), &caller)?;
     if checked.callback_url.is_some() {
         return Err(ApiError::invalid(

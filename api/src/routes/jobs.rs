@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 use crate::routes::paging;
 use crate::sse::{Tail, follow_log, had_the_end, last_event_id, sse_event, sse_response};
@@ -91,11 +91,7 @@ pub struct ListQuery {
         crate::responses::Unauthorized,
         crate::responses::NoSuchJob,
     ))]
-pub async fn get_job(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_job(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
     let job = own_job(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(JobView::from(job)))
 }
@@ -121,11 +117,7 @@ async fn own_job(
         crate::responses::BadQuery,
         crate::responses::Unauthorized,
     ))]
-pub async fn list_jobs(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_jobs(Ctx { state, caller }: Ctx, query: web::Query<ListQuery>) -> Reply {
     let q = query.into_inner();
     let limit = paging::limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let before = paging::cursor(q.cursor.as_deref())?;
@@ -155,12 +147,7 @@ pub async fn list_jobs(
         (status = 429, description = "A rate limit or the project's queue cap; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The queue is full or the database down; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create_job(
-    state: web::Data<AppState>,
-    caller: Caller,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create_job(Ctx { state, caller }: Ctx, req: HttpRequest, body: web::Bytes) -> Reply {
     let idempotency = crate::body::idempotency(&req, &body)?;
     if let Some((key, hash)) = &idempotency
         && let Some(existing) = replay(&state, &caller, key, hash).await?
@@ -346,11 +333,7 @@ async fn replay(
         crate::responses::Unauthorized,
         crate::responses::NoSuchJob,
     ))]
-pub async fn cancel_job(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn cancel_job(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
     let job_id = own_job(&state, &caller, &id).await?.job_id;
     match sbx_store::container_jobs::sandbox_of(&state.pool, caller.0.project_id, job_id).await? {
         // A container job ends when its sandbox does: the runner records it `cancelled`.
@@ -390,11 +373,10 @@ fn ended(status: &str) -> bool {
         crate::responses::NoSuchJob,
     ))]
 pub async fn job_logs(
-    state: web::Data<AppState>,
-    caller: Caller,
+    Ctx { state, caller }: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let job_id = own_job(&state, &caller, &id).await?.job_id;
     if had_the_end(&req) {
         return Ok(HttpResponse::NoContent().finish());
@@ -447,11 +429,7 @@ pub async fn job_logs(
         crate::responses::Unauthorized,
         (status = 404, description = "No such job in this project, or no such artifact", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn job_artifact(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn job_artifact(Ctx { state, caller }: Ctx, path: web::Path<(String, String)>) -> Reply {
     let (id, file) = path.into_inner();
     let job_id = own_job(&state, &caller, &id).await?.job_id;
     let data = sbx_store::container_jobs::artifact(&state.pool, caller.0.project_id, job_id, &file)

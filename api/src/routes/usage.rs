@@ -11,8 +11,7 @@ use sbx_limits::billing::{self, Resource};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Ctx, Reply};
 use crate::error::ApiError;
 
 /// Query of `GET /v1/usage`.
@@ -108,11 +107,7 @@ fn by_day(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, f64)> {
         (status = 400, description = "A bad range or grouping", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::responses::Unauthorized,
     ))]
-pub async fn usage(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: web::Query<UsageQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) -> Reply {
     let q = query.into_inner();
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - Duration::days(30));

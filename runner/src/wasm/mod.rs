@@ -151,28 +151,21 @@ impl WasmBackend {
             stdlib: stdlib_view(&stdlib, &config.cache_dir)?,
             mpl_data,
         };
-        let (module, runtime_key) = preinit::load(
-            &engine,
-            &config.python_dir,
-            &python_files,
-            &config.cache_dir.join("wasm"),
-        )?;
+        // The pre-initialised runtime on `engine`, linked, and its key.
+        let runtime = |engine: &Engine| -> Result<(InstancePre<Guest>, String), BackendError> {
+            let cache = config.cache_dir.join("wasm");
+            let (module, key) = preinit::load(engine, &config.python_dir, &python_files, &cache)?;
+            let pre = self::linker(engine, &module)?
+                .instantiate_pre(&module)
+                .map_err(|e| BackendError::Runtime(format!("linking CPython: {e:#}")))?;
+            Ok((pre, key))
+        };
+        let (python, runtime_key) = runtime(&engine)?;
         let linker = base_linker(&engine)?;
-        let python = self::linker(&engine, &module)?
-            .instantiate_pre(&module)
-            .map_err(|e| BackendError::Runtime(format!("linking CPython: {e:#}")))?;
         // Sessions run on an engine of their own (see `engine::session_engine`); its settings
         // match, so it loads the same cached runtime.
         let session_engine = engine::session_engine(config.max_memory_bytes)?;
-        let (session_module, _) = preinit::load(
-            &session_engine,
-            &config.python_dir,
-            &python_files,
-            &config.cache_dir.join("wasm"),
-        )?;
-        let session_pre = self::linker(&session_engine, &session_module)?
-            .instantiate_pre(&session_module)
-            .map_err(|e| BackendError::Runtime(format!("linking CPython: {e:#}")))?;
+        let (session_pre, _) = runtime(&session_engine)?;
         let foreground = Arc::<Foreground>::default();
         let sessions = session::Sessions::new(
             session_engine.clone(),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 
 use super::{CODE_INTERPRETER, SandboxView};
@@ -92,11 +92,10 @@ pub struct RegistryIn {
         (status = 503, description = "The database or runner is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_sandbox(
-    state: web::Data<AppState>,
-    caller: Caller,
+    Ctx { state, caller }: Ctx,
     req: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let idempotency = crate::body::idempotency(&req, &body)?;
     if let Some((key, hash)) = &idempotency
         && let Some(existing) = replay(&state, &caller, key, hash).await?

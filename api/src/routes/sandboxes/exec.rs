@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 use crate::routes::exec::FileIn;
 
@@ -55,11 +55,10 @@ pub struct SandboxExecRequest {
         (status = 503, description = "The runner holding the container sandbox did not answer within the command's time limit and 15 s", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn exec_in_sandbox(
-    state: web::Data<AppState>,
-    caller: Caller,
+    Ctx { state, caller }: Ctx,
     id: web::Path<String>,
     body: web::Json<SandboxExecRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let id = sandbox_id(&id)?;
     let r = body.into_inner();
     let limits = &caller.0.limits;

@@ -22,8 +22,7 @@ use sbx_store::sandboxes::Sandbox;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Ctx, Reply};
 use crate::error::{ApiError, Code};
 use crate::routes::paging;
 
@@ -145,6 +144,11 @@ fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
     SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
 }
 
+/// The answer about sandbox `s`: 200 with its view.
+fn view(s: sbx_store::sandboxes::Sandbox) -> Reply {
+    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+}
+
 /// Query of `GET /v1/sandboxes`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -174,11 +178,7 @@ pub struct SandboxPage {
         (status = 400, description = "A bad state, limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::responses::Unauthorized,
     ))]
-pub async fn list_sandboxes(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_sandboxes(Ctx { state, caller }: Ctx, query: web::Query<ListQuery>) -> Reply {
     let q = query.into_inner();
     let wanted = match q.state.as_deref().map(str::parse::<SandboxState>) {
         None => None,
@@ -208,11 +208,7 @@ pub async fn list_sandboxes(
         crate::responses::Unauthorized,
         crate::responses::NoSuchSandbox,
     ))]
-pub async fn get_sandbox(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
     let id = sandbox_id(&id)?;
     let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
         .await?
@@ -241,16 +237,13 @@ pub async fn get_sandbox(
         crate::responses::Unauthorized,
         crate::responses::NoSuchSandbox,
     ))]
-pub async fn delete_sandbox(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let s = state
-        .sandboxes
-        .terminate(caller.0.project_id, sandbox_id(&id)?)
-        .await?;
-    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+pub async fn delete_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
+    view(
+        state
+            .sandboxes
+            .terminate(caller.0.project_id, sandbox_id(&id)?)
+            .await?,
+    )
 }
 
 /// Pause a sandbox: the interpreter's state is saved and its memory freed. It stays paused
@@ -263,16 +256,13 @@ pub async fn delete_sandbox(
         crate::responses::NoSuchSandbox,
         (status = 409, description = "It has ended (`sandbox_ended`) or is starting", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn pause_sandbox(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let s = state
-        .sandboxes
-        .pause(caller.0.project_id, sandbox_id(&id)?)
-        .await?;
-    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+pub async fn pause_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
+    view(
+        state
+            .sandboxes
+            .pause(caller.0.project_id, sandbox_id(&id)?)
+            .await?,
+    )
 }
 
 /// Resume a paused sandbox from its snapshot, on this server.
@@ -284,16 +274,13 @@ pub async fn pause_sandbox(
         crate::responses::NoSuchSandbox,
         (status = 409, description = "It has ended, or its snapshot is missing or damaged (`snapshot_missing`, `snapshot_corrupt`: the sandbox is then failed)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn resume_sandbox(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let s = state
-        .sandboxes
-        .resume(caller.0.project_id, sandbox_id(&id)?)
-        .await?;
-    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+pub async fn resume_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
+    view(
+        state
+            .sandboxes
+            .resume(caller.0.project_id, sandbox_id(&id)?)
+            .await?,
+    )
 }
 
 /// A new lifetime.
@@ -315,17 +302,18 @@ pub struct TimeoutRequest {
         (status = 422, description = "timeout_s out of range", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn set_timeout(
-    state: web::Data<AppState>,
-    caller: Caller,
+    Ctx { state, caller }: Ctx,
     id: web::Path<String>,
     body: web::Json<TimeoutRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let t = rules::timeout_s(Some(body.timeout_s))?;
-    let s = state
-        .sandboxes
-        .extend(caller.0.project_id, sandbox_id(&id)?, t as i32)
-        .await?;
-    Ok(HttpResponse::Ok().json(SandboxView::from(s)))
+    let project = caller.0.project_id;
+    view(
+        state
+            .sandboxes
+            .extend(project, sandbox_id(&id)?, t as i32)
+            .await?,
+    )
 }
 
 /// A container sandbox's output (its command's stdout and stderr) as Server-Sent Events:
@@ -344,11 +332,10 @@ pub async fn set_timeout(
         (status = 409, description = "It is not a container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sandbox_logs(
-    state: web::Data<AppState>,
-    caller: Caller,
+    Ctx { state, caller }: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     use crate::sse::{Tail, follow_log, had_the_end, last_event_id, sse_event, sse_response};
     let id = sandbox_id(&id)?;
     let project = caller.0.project_id;

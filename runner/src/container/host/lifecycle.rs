@@ -83,13 +83,7 @@ impl ContainerHost {
         if let Err(e) = sandboxes::transition(
             &self.pool,
             id,
-            Transition {
-                from: &[SandboxState::Pending],
-                to: SandboxState::Failed,
-                reason,
-                detail: Some(&detail),
-                holder: None,
-            },
+            Transition::new(&[SandboxState::Pending], SandboxState::Failed, reason).detail(&detail),
         )
         .await
         {
@@ -257,13 +251,7 @@ impl ContainerHost {
     /// Wait for container `container` of sandbox `id` to end by itself, and end the sandbox
     /// (and its job, with the job's output kept as its log as it comes).
     pub(super) async fn watch(&self, id: SandboxId, container: String) {
-        let job = self
-            .books
-            .lock()
-            .expect("books lock")
-            .held
-            .get(&id)
-            .and_then(|h| h.sandbox.job_id);
+        let job = self.job_of(id).map(|(job, _)| job);
         // A job's log is its own; a sandbox's goes on over its placements.
         let owner = job.map_or(
             sbx_store::logs::Owner::Sandbox(id),
@@ -325,13 +313,7 @@ impl ContainerHost {
         if let Err(e) = sandboxes::transition(
             &self.pool,
             id,
-            Transition {
-                from: &[SandboxState::Running],
-                to,
-                reason,
-                detail: Some(&detail),
-                holder: None,
-            },
+            Transition::new(&[SandboxState::Running], to, reason).detail(&detail),
         )
         .await
         {
@@ -403,13 +385,12 @@ impl ContainerHost {
                 let _ = sandboxes::transition(
                     &self.pool,
                     id,
-                    Transition {
-                        from: &[SandboxState::Running],
-                        to: SandboxState::Failed,
-                        reason: StateReason::PauseFailed,
-                        detail: Some(&detail),
-                        holder: None,
-                    },
+                    Transition::new(
+                        &[SandboxState::Running],
+                        SandboxState::Failed,
+                        StateReason::PauseFailed,
+                    )
+                    .detail(&detail),
                 )
                 .await;
                 self.remove(id).await;

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sbx_core::exec::ExecStatus;
-use sbx_core::ids::SandboxId;
+use sbx_core::ids::{JobId, ProjectId, SandboxId};
 use sbx_core::notes::SandboxNote;
 use sbx_core::sandbox::StateReason;
 use sbx_limits::billing::Prices;
@@ -267,18 +267,18 @@ impl ContainerHost {
         }
     }
 
+    /// The container job sandbox `id`, held here, runs, and the job's project.
+    pub(super) fn job_of(&self, id: SandboxId) -> Option<(JobId, ProjectId)> {
+        let books = self.books.lock().expect("books lock");
+        let s = &books.held.get(&id)?.sandbox;
+        Some((s.job_id?, s.project_id))
+    }
+
     pub(super) async fn on_note(self: &Arc<Self>, note: SandboxNote) {
         match note {
             SandboxNote::Pending(_) => self.clone().place().await,
             SandboxNote::Ended(id) => {
-                let job = self
-                    .books
-                    .lock()
-                    .expect("books lock")
-                    .held
-                    .get(&id)
-                    .and_then(|h| h.sandbox.job_id.map(|j| (j, h.sandbox.project_id)));
-                if let Some((job, project)) = job {
+                if let Some((job, project)) = self.job_of(id) {
                     // Stopped before its files are read: nothing changes them meanwhile.
                     self.stop(id).await;
                     let reason = sandboxes::get(&self.pool, project, id)

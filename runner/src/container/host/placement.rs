@@ -19,13 +19,12 @@ impl ContainerHost {
             sandboxes::transition(
                 &self.pool,
                 s.sandbox_id,
-                Transition {
-                    from: &[SandboxState::Pending, SandboxState::Running],
-                    to: SandboxState::Failed,
-                    reason: StateReason::RunnerLost,
-                    detail: Some("its runner restarted"),
-                    holder: None,
-                },
+                Transition::new(
+                    &[SandboxState::Pending, SandboxState::Running],
+                    SandboxState::Failed,
+                    StateReason::RunnerLost,
+                )
+                .detail("its runner restarted"),
             )
             .await?;
         }
