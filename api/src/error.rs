@@ -243,12 +243,6 @@ impl From<sbx_limits::LimitError> for ApiError {
     }
 }
 
-impl From<sbx_limits::sandbox::SandboxLimitError> for ApiError {
-    fn from(e: sbx_limits::sandbox::SandboxLimitError) -> Self {
-        Self::invalid(Code::InvalidLimit, e.field(), e.to_string())
-    }
-}
-
 impl From<sbx_core::BackendError> for ApiError {
     fn from(e: sbx_core::BackendError) -> Self {
         use sbx_core::BackendError as B;

@@ -20,6 +20,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::LimitError;
+
 /// Nano-dollars in one US dollar.
 pub const NANOS_PER_USD: u64 = 1_000_000_000;
 
@@ -114,29 +116,6 @@ impl Resource {
     }
 }
 
-/// What is wrong with configured prices (at start-up: the process refuses to start).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PriceError {
-    /// Not a JSON object of known price fields.
-    #[error(
-        "prices must be a JSON object with any of cpu_core_second, memory_gib_second, \
-         gpu_second (an object of model to price), gpu_default_second, storage_gib_second, \
-         exec_second: {0}"
-    )]
-    Json(String),
-    /// A `gpu_second` key that names no model.
-    #[error("gpu_second has a blank model name: name models as the GPU inventory does")]
-    BlankModel,
-    /// A price that is negative or not finite.
-    #[error("price {field} must be a number of USD per second, 0 or more; got {value}")]
-    Invalid {
-        /// The field (`gpu_second.<model>` for a GPU model).
-        field: String,
-        /// What was given.
-        value: f64,
-    },
-}
-
 /// Prices per resource-second, in USD per second of one unit (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "PriceOverrides")]
@@ -187,9 +166,9 @@ struct PriceOverrides {
 }
 
 impl TryFrom<PriceOverrides> for Prices {
-    type Error = PriceError;
+    type Error = LimitError;
 
-    fn try_from(o: PriceOverrides) -> Result<Self, PriceError> {
+    fn try_from(o: PriceOverrides) -> Result<Self, LimitError> {
         let mut p = Prices::default();
         let fields = [
             ("cpu_core_second", o.cpu_core_second, &mut p.cpu_core_second),
@@ -219,7 +198,7 @@ impl TryFrom<PriceOverrides> for Prices {
             let field = format!("gpu_second.{model}");
             let model = model.split_whitespace().collect::<Vec<_>>().join(" ");
             if model.is_empty() {
-                return Err(PriceError::BlankModel);
+                return Err(LimitError::BlankPriceModel);
             }
             let value = checked(field, value)?;
             // A key that names a default model in another case replaces it.
@@ -230,11 +209,11 @@ impl TryFrom<PriceOverrides> for Prices {
     }
 }
 
-fn checked(field: String, value: f64) -> Result<f64, PriceError> {
+fn checked(field: String, value: f64) -> Result<f64, LimitError> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {
-        Err(PriceError::Invalid { field, value })
+        Err(LimitError::Price { field, value })
     }
 }
 
@@ -247,13 +226,13 @@ impl Prices {
     /// Prices from a settings value: a JSON object overriding any default field, e.g.
     /// `{"cpu_core_second": 0.00002, "gpu_second": {"A100 80GB": 0.0008}}`. Unknown fields are
     /// refused (a typo must not silently bill at the default). Empty or blank: the defaults.
-    pub fn parse(s: &str) -> Result<Self, PriceError> {
+    pub fn parse(s: &str) -> Result<Self, LimitError> {
         if s.trim().is_empty() {
             return Ok(Self::default());
         }
         // In two steps, so that a bad value is reported as such rather than as bad JSON.
         let overrides: PriceOverrides =
-            serde_json::from_str(s).map_err(|e| PriceError::Json(e.to_string()))?;
+            serde_json::from_str(s).map_err(|e| LimitError::PriceJson(e.to_string()))?;
         Self::try_from(overrides)
     }
 
@@ -367,9 +346,9 @@ pub fn charge(prices: &Prices, held: &Held<'_>, seconds: f64) -> Charge {
 }
 
 impl FromStr for Prices {
-    type Err = PriceError;
+    type Err = LimitError;
 
-    fn from_str(s: &str) -> Result<Self, PriceError> {
+    fn from_str(s: &str) -> Result<Self, LimitError> {
         Self::parse(s)
     }
 }

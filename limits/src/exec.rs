@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ProjectLimits;
+use crate::{LimitError, ProjectLimits};
 
 /// Wall time of an exec that names none: 10 s.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -65,40 +65,6 @@ impl Default for ExecLimits {
             timeout_ms: DEFAULT_TIMEOUT_MS,
             memory_bytes: DEFAULT_MEMORY_MB << 20,
             output_limit_bytes: DEFAULT_OUTPUT_LIMIT_BYTES,
-        }
-    }
-}
-
-/// A limit a request may not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LimitError {
-    /// Below the smallest allowed value (zero, for most).
-    #[error("{field} must be at least {min}; got {got}")]
-    TooSmall {
-        /// The request field.
-        field: &'static str,
-        /// The smallest allowed.
-        min: u64,
-        /// What was asked.
-        got: u64,
-    },
-    /// Above the project's ceiling.
-    #[error("{field} may be at most {max} for this project; got {got}")]
-    TooLarge {
-        /// The request field.
-        field: &'static str,
-        /// The project's ceiling.
-        max: u64,
-        /// What was asked.
-        got: u64,
-    },
-}
-
-impl LimitError {
-    /// The request field the error is about.
-    pub fn field(&self) -> &'static str {
-        match self {
-            Self::TooSmall { field, .. } | Self::TooLarge { field, .. } => field,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`billing`]: prices per resource-second and the cost arithmetic of the meter, in whole
 //!   nano-dollars.
 //! - [`catalog`]: the curated sandbox images (`sandboxes-images/catalog.json`).
+//! - [`error`]: [`LimitError`], the one error of this crate.
 //! - [`exec`]: the limits of one exec (wall time, memory, output) and their resolution against
 //!   a project's maxima; request-size caps (code, module, files).
 //! - [`gpu`]: GPU inventories (detected or declared), shares of cards and where a request for
@@ -14,10 +15,15 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod error;
 pub mod exec;
 pub mod gpu;
 pub mod project;
 pub mod sandbox;
 
-pub use exec::{CallLimits, ExecLimits, LimitError, RequestedLimits};
+/// Result alias of this crate.
+pub type Result<T, E = LimitError> = std::result::Result<T, E>;
+
+pub use error::LimitError;
+pub use exec::{CallLimits, ExecLimits, RequestedLimits};
 pub use project::{ProjectLimits, RatePolicy};

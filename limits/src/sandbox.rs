@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::LimitError;
+
 /// A sandbox's lifetime when the request names none: one hour.
 pub const DEFAULT_TIMEOUT_S: u64 = 3600;
 /// The longest lifetime a sandbox may have, also after extensions: one day.
@@ -18,40 +20,10 @@ pub const MAX_GPU_COUNT: u32 = 8;
 /// Most CPU cores one sandbox may ask for.
 pub const MAX_CPU: f64 = 64.0;
 
-/// What is wrong with a sandbox request.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SandboxLimitError {
-    /// A quantity that does not parse.
-    #[error("{field}: {value:?} is not a quantity of bytes (e.g. \"512Mi\", \"2Gi\", \"1G\")")]
-    Quantity {
-        /// The field.
-        field: &'static str,
-        /// What was given.
-        value: String,
-    },
-    /// A value outside what is allowed.
-    #[error("{field}: {detail}")]
-    OutOfRange {
-        /// The field.
-        field: &'static str,
-        /// Why.
-        detail: String,
-    },
-}
-
-impl SandboxLimitError {
-    /// The request field at fault.
-    pub fn field(&self) -> &'static str {
-        match self {
-            Self::Quantity { field, .. } | Self::OutOfRange { field, .. } => field,
-        }
-    }
-}
-
 /// Bytes in `q`: a plain number of bytes, or a number with a binary (`Ki`, `Mi`, `Gi`, `Ti`) or
 /// decimal (`k`, `K`, `M`, `G`, `T`) suffix.
-pub fn parse_bytes(field: &'static str, q: &str) -> Result<u64, SandboxLimitError> {
-    let bad = || SandboxLimitError::Quantity {
+pub fn parse_bytes(field: &'static str, q: &str) -> Result<u64, LimitError> {
+    let bad = || LimitError::Quantity {
         field,
         value: q.to_owned(),
     };
@@ -84,10 +56,10 @@ pub fn parse_bytes(field: &'static str, q: &str) -> Result<u64, SandboxLimitErro
 }
 
 /// A sandbox's lifetime: `asked` or the default, from 1 s to [`MAX_TIMEOUT_S`].
-pub fn timeout_s(asked: Option<u64>) -> Result<u64, SandboxLimitError> {
+pub fn timeout_s(asked: Option<u64>) -> Result<u64, LimitError> {
     let t = asked.unwrap_or(DEFAULT_TIMEOUT_S);
     if !(1..=MAX_TIMEOUT_S).contains(&t) {
-        return Err(SandboxLimitError::OutOfRange {
+        return Err(LimitError::OutOfRange {
             field: "timeout_s",
             detail: format!("must be from 1 to {MAX_TIMEOUT_S} seconds; got {t}"),
         });
@@ -108,8 +80,8 @@ pub struct GpuRequest {
 
 impl GpuRequest {
     /// Check the request's shape.
-    pub fn check(&self) -> Result<(), SandboxLimitError> {
-        let out = |detail: String| SandboxLimitError::OutOfRange {
+    pub fn check(&self) -> Result<(), LimitError> {
+        let out = |detail: String| LimitError::OutOfRange {
             field: "gpu",
             detail,
         };
@@ -138,9 +110,9 @@ impl GpuRequest {
 }
 
 /// CPU cores asked for, checked: more than 0, at most [`MAX_CPU`]. Thousandths of a core.
-pub fn cpu_millis(cpu: f64) -> Result<u32, SandboxLimitError> {
+pub fn cpu_millis(cpu: f64) -> Result<u32, LimitError> {
     if !cpu.is_finite() || cpu <= 0.0 || cpu > MAX_CPU {
-        return Err(SandboxLimitError::OutOfRange {
+        return Err(LimitError::OutOfRange {
             field: "cpu",
             detail: format!("must be more than 0 and at most {MAX_CPU} cores; got {cpu}"),
         });
@@ -203,7 +175,7 @@ pub fn resolve(
     class: SandboxClass<'_>,
     request: &SandboxRequest<'_>,
     max_memory_mb: u64,
-) -> Result<SandboxResources, SandboxLimitError> {
+) -> Result<SandboxResources, LimitError> {
     let ceiling = max_memory_mb << 20;
     let defaults = match class {
         SandboxClass::Container(Some(image)) => Some(&image.default_resources),
@@ -224,7 +196,7 @@ pub fn resolve(
         None => default_memory,
     };
     if memory_bytes < min_memory || memory_bytes > ceiling {
-        return Err(SandboxLimitError::OutOfRange {
+        return Err(LimitError::OutOfRange {
             field: "memory",
             detail: format!(
                 "must be from {}Mi to this project's ceiling of {max_memory_mb}Mi",
@@ -242,7 +214,7 @@ pub fn resolve(
         SandboxClass::Interpreter => {
             let idle = request.idle_timeout_s.unwrap_or(DEFAULT_IDLE_PAUSE_S);
             if idle > MAX_TIMEOUT_S {
-                return Err(SandboxLimitError::OutOfRange {
+                return Err(LimitError::OutOfRange {
                     field: "idle_timeout_s",
                     detail: format!("must be at most {MAX_TIMEOUT_S} seconds"),
                 });

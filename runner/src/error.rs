@@ -28,7 +28,7 @@ pub enum RunnerError {
     Docker(String),
     /// The GPUs declared in config (`SBX_GPUS`) do not parse.
     #[error("declared GPUs: {0}")]
-    DeclaredGpus(#[from] sbx_limits::gpu::GpuSpecError),
+    DeclaredGpus(#[from] sbx_limits::LimitError),
     /// NVML started but could not count the cards.
     #[error("NVML could not count the GPUs: {0}")]
     Nvml(#[source] nvml_wrapper::error::NvmlError),

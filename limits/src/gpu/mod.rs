@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::LimitError;
 use crate::sandbox::GpuRequest;
 
 /// Quarters in one card: the unit shares are counted in.
@@ -61,7 +62,7 @@ pub struct Inventory {
 
 impl Inventory {
     /// The inventory `spec` declares (see [`parse_declared`]).
-    pub fn declared(spec: &str) -> Result<Self, GpuSpecError> {
+    pub fn declared(spec: &str) -> Result<Self, LimitError> {
         Ok(Self {
             cards: parse_declared(spec)?,
         })
@@ -73,39 +74,15 @@ impl Inventory {
     }
 }
 
-/// What is wrong with a declared GPU inventory.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum GpuSpecError {
-    /// Nothing declared (at start-up: the runner refuses to start).
-    #[error("the GPU spec is empty: declare cards like \"2xH100 80GB\" or \"H100 80GB,A10G 24GB\"")]
-    Empty,
-    /// One entry does not parse (at start-up: the runner refuses to start).
-    #[error("GPU spec entry {index} ({entry:?}): {detail}")]
-    Entry {
-        /// Position of the entry, from 1.
-        index: usize,
-        /// The entry as written.
-        entry: String,
-        /// What is wrong with it.
-        detail: String,
-    },
-    /// More cards than [`MAX_DECLARED_CARDS`] (at start-up: the runner refuses to start).
-    #[error("the GPU spec declares {count} cards; at most {MAX_DECLARED_CARDS} may be declared")]
-    TooMany {
-        /// Cards declared.
-        count: usize,
-    },
-}
-
 /// The cards `spec` declares, marked `declared`, in the grammar of the module docs.
-pub fn parse_declared(spec: &str) -> Result<Vec<Card>, GpuSpecError> {
+pub fn parse_declared(spec: &str) -> Result<Vec<Card>, LimitError> {
     if spec.trim().is_empty() {
-        return Err(GpuSpecError::Empty);
+        return Err(LimitError::GpuSpecEmpty);
     }
     let mut cards = Vec::new();
     for (i, raw) in spec.split([',', ';']).enumerate() {
         let entry = raw.trim();
-        let bad = |detail: &str| GpuSpecError::Entry {
+        let bad = |detail: &str| LimitError::GpuSpecEntry {
             index: i + 1,
             entry: entry.to_owned(),
             detail: detail.to_owned(),
@@ -131,7 +108,7 @@ pub fn parse_declared(spec: &str) -> Result<Vec<Card>, GpuSpecError> {
         let memory_bytes = memory_of(&model).map_err(bad)?;
         let total = cards.len().saturating_add(count);
         if total > MAX_DECLARED_CARDS {
-            return Err(GpuSpecError::TooMany { count: total });
+            return Err(LimitError::TooManyGpus { count: total });
         }
         for _ in 0..count {
             cards.push(Card {

@@ -263,8 +263,8 @@ fn declared_specs() {
 
 #[test]
 fn bad_declared_specs() {
-    assert_eq!(parse_declared(""), Err(GpuSpecError::Empty));
-    assert_eq!(parse_declared("  "), Err(GpuSpecError::Empty));
+    assert_eq!(parse_declared(""), Err(LimitError::GpuSpecEmpty));
+    assert_eq!(parse_declared("  "), Err(LimitError::GpuSpecEmpty));
     let cases = [
         ("0xH100", 1, "count must be 1 or more"),
         ("2x", 1, "no model"),
@@ -280,7 +280,7 @@ fn bad_declared_specs() {
     ];
     for (spec, index, says) in cases {
         match parse_declared(spec) {
-            Err(e @ GpuSpecError::Entry { index: at, .. }) => {
+            Err(e @ LimitError::GpuSpecEntry { index: at, .. }) => {
                 assert_eq!(at, index, "{spec}: {e}");
                 assert!(e.to_string().contains(says), "{spec}: {e}");
             }
@@ -289,7 +289,7 @@ fn bad_declared_specs() {
     }
     assert_eq!(
         parse_declared("60xH100;5xT4"),
-        Err(GpuSpecError::TooMany { count: 65 })
+        Err(LimitError::TooManyGpus { count: 65 })
     );
     assert!(parse_declared("64xH100").is_ok());
 }
