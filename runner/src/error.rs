@@ -27,10 +27,10 @@ pub enum RunnerError {
     #[error("docker: {0}")]
     Docker(String),
     /// The GPUs declared in config (`SBX_GPUS`) do not parse.
-    #[error("declared GPUs: {0}")]
-    DeclaredGpus(#[from] sbx_limits::LimitError),
+    #[error("declared GPUs")]
+    DeclaredGpus(#[source] sbx_limits::LimitError),
     /// NVML started but could not count the cards.
-    #[error("NVML could not count the GPUs: {0}")]
+    #[error("NVML could not count the GPUs")]
     Nvml(#[source] nvml_wrapper::error::NvmlError),
     /// The database failed.
     #[error(transparent)]

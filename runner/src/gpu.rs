@@ -16,7 +16,7 @@ use crate::{Result, RunnerError};
 /// but could not count the cards; the runner should refuse to start rather than run blind.
 pub fn detect(declared: Option<&str>) -> Result<Inventory> {
     if let Some(spec) = declared {
-        let cards = parse_declared(spec)?;
+        let cards = parse_declared(spec).map_err(RunnerError::DeclaredGpus)?;
         tracing::info!(
             cards = cards.len(),
             "GPU inventory declared in config: no real GPU backs it"
@@ -111,7 +111,10 @@ mod tests {
     fn a_bad_declared_gpu_spec_is_an_error() {
         for spec in ["", "0xH100", "H100,,T4"] {
             let e = detect(Some(spec)).unwrap_err();
-            assert!(e.to_string().starts_with("declared GPUs: "), "{spec}: {e}");
+            assert!(matches!(e, RunnerError::DeclaredGpus(_)), "{spec}: {e:?}");
+            // What is wrong is the source, as `anyhow` prints it at start-up.
+            let why = std::error::Error::source(&e).map(ToString::to_string);
+            assert!(why.is_some_and(|w| !w.is_empty()), "{spec}: {e:?}");
         }
     }
 }

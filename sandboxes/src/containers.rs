@@ -123,7 +123,9 @@ impl Containers {
 
     /// What came of command `cmd` in sandbox `id`, waiting for its runner's note (and looking
     /// every 500 ms, in case a note was lost) at most `wait`. A command nobody took while the
-    /// sandbox stopped running (paused, ended) is withdrawn: `NotRunning`.
+    /// sandbox stopped running (paused, ended) is withdrawn at a poll: `NotRunning`. (Notes
+    /// missed by a lagging receiver count as a note: the outcome is looked for at once, the
+    /// withdrawal at the next poll.)
     async fn wait_command(
         &self,
         project: ProjectId,

@@ -261,6 +261,6 @@ pub fn pool(url: &str, size: usize) -> Result<Pool> {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn ping(db: &impl Db) -> Result<()> {
     let client = db.client().await?;
-    client.execute("select 1", &[]).await?;
+    client.batch_execute("select 1").await?;
     Ok(())
 }

@@ -315,13 +315,13 @@ pub async fn complete_many(
     Ok(rows.iter().map(|r| JobId(r.get(0))).collect())
 }
 
-/// Mark finished the batches (the second column of `ended`, rows of jobs that just ended)
+/// Mark finished the batches (`batch_id` of `ended`, rows of jobs that just ended)
 /// whose last open item was among them. The jobs' ends are recorded already, whatever happens
 /// here: a batch this misses is finished by [`finish_idle_batches`].
 async fn finish_batches_of(client: &impl crate::GenericClient, ended: &[tokio_postgres::Row]) {
     let mut batches: Vec<uuid::Uuid> = ended
         .iter()
-        .filter_map(|r| r.get::<_, Option<uuid::Uuid>>(1))
+        .filter_map(|r| r.get::<_, Option<uuid::Uuid>>("batch_id"))
         .collect();
     batches.sort_unstable();
     batches.dedup();
