@@ -348,6 +348,24 @@ async fn the_memory_limit_kills_a_big_allocation() {
     );
 }
 
+/// A main process killed by SIGKILL but not for memory exits 137 and is not called an OOM
+/// kill, even while another container of this test binary is OOM-killed.
+#[tokio::test]
+async fn a_sigkill_that_is_not_for_memory_is_no_oom_kill() {
+    let main = sandbox(|s| {
+        s.command = Some(vec!["sh".into(), "-c".into(), "sleep 1; kill -9 $$".into()]);
+    })
+    .await;
+    let exit = main.backend.wait(&main.id).await.unwrap();
+    assert_eq!(
+        exit,
+        ContainerExit {
+            exit_code: 137,
+            oom_killed: false
+        }
+    );
+}
+
 #[tokio::test]
 async fn exec_timeout_kills_the_command_and_its_children() {
     let sb = sandbox(|_| {}).await;

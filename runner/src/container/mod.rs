@@ -28,8 +28,9 @@ use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -205,10 +206,37 @@ impl ContainerBackend {
             .map_err(from_bollard)?
             .state
             .unwrap_or_default();
+        let mut oom_killed = state.oom_killed.unwrap_or(false);
+        if exit_code == 137 && !oom_killed {
+            oom_killed = self.oom_event(id, state.started_at.as_deref()).await;
+        }
         Ok(ContainerExit {
             exit_code,
-            oom_killed: state.oom_killed.unwrap_or(false),
+            oom_killed,
         })
+    }
+
+    /// Whether Docker announced an OOM kill in container `id` since `started` (its RFC 3339
+    /// start), looking until a second from now. The kernel's notice of an OOM kill can reach
+    /// Docker after the exit it caused; `State.OOMKilled` then stays false (it is taken from
+    /// what was known at the exit), but the `oom` event still comes.
+    async fn oom_event(&self, id: &str, started: Option<&str>) -> bool {
+        let since = started
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map_or(0, |t| t.timestamp() - 1);
+        let until = chrono::Utc::now().timestamp() + 1;
+        let filters =
+            std::collections::HashMap::from([("container", vec![id]), ("event", vec!["oom"])]);
+        let options = EventsOptionsBuilder::new()
+            .since(&since.to_string())
+            .until(&until.to_string())
+            .filters(&filters)
+            .build();
+        let mut events = self.docker.events(Some(options));
+        matches!(
+            tokio::time::timeout(Duration::from_secs(3), events.next()).await,
+            Ok(Some(Ok(_)))
+        )
     }
 
     /// The container's output: what it has written so far, and with `follow` what it writes
