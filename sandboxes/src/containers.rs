@@ -11,7 +11,7 @@ use sbx_core::notes::{Note, SandboxNote};
 use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
 use sbx_store::Pool;
 use sbx_store::commands::Recorded;
-use sbx_store::notify::{Notes, Woken};
+use sbx_store::notify::{First, Notes, Woken};
 use sbx_store::sandboxes::{self, Sandbox, Transition};
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,7 @@ impl Containers {
             &mut notes,
             Duration::from_millis(250),
             tokio::time::Instant::now() + wait,
+            First::Look,
             |n| {
                 matches!(n, Note::Sandbox(SandboxNote::Running(s) | SandboxNote::Ended(s)) if *s == id)
             },
@@ -138,6 +139,7 @@ impl Containers {
             notes,
             Duration::from_millis(500),
             tokio::time::Instant::now() + wait,
+            First::Wait,
             |n| *n == Note::Sandbox(SandboxNote::CommandDone(cmd)),
             |woken| async move {
                 if let Some(r) = sbx_store::commands::collect(&self.pool, cmd).await? {

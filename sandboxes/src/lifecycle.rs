@@ -83,11 +83,6 @@ impl Sandboxes {
         }
     }
 
-    /// This process's code-interpreter sessions (for their upkeep).
-    pub fn interpreters(&self) -> &Arc<Interpreters> {
-        &self.interpreters
-    }
-
     /// Room for one more open sandbox in `project`, or [`SandboxError::TooManyOpen`].
     pub async fn open_room(&self, project: ProjectId) -> Result<()> {
         let open = sandboxes::open_count(&self.pool, project).await?;
@@ -214,6 +209,7 @@ pub(crate) async fn pause_elsewhere(
         &mut notes,
         Duration::from_millis(20),
         started + Duration::from_secs(10),
+        sbx_store::notify::First::Wait,
         |n| *n == Note::Sandbox(SandboxNote::Ended(id)),
         |_| async {
             // A notification is not a queue: a holder busy or reconnecting may miss one.

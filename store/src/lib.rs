@@ -132,17 +132,6 @@ impl Db for Transaction<'_> {
     }
 }
 
-impl<D: Db + Send> Db for std::sync::Arc<D> {
-    type Client = D::Client;
-
-    fn client(
-        &self,
-    ) -> impl Future<Output = Result<impl std::ops::Deref<Target = Self::Client> + Send>> + Send
-    {
-        (**self).client()
-    }
-}
-
 /// A connection taken from the pool for one call (deadpool's `Object` derefs to the wrapped
 /// client, not to itself, which is what implements [`GenericClient`]).
 struct Pooled(deadpool_postgres::Client);

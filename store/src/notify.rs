@@ -79,7 +79,18 @@ pub async fn wait(
     }
 }
 
-/// Call `check` until it gives a value: at once, then after each [`wait`] for a note `wakes`
+/// Whether [`until`] looks at once, or first waits for a note or the poll interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum First {
+    /// Look at once: what is waited for may be there already.
+    Look,
+    /// Wait first: it cannot be there yet (a command just submitted), and a look would be a
+    /// wasted round trip.
+    Wait,
+}
+
+/// Call `check` until it gives a value: at once (or first waiting, as `first` says), then
+/// after each [`wait`] for a note `wakes`
 /// accepts or `every` (`check` is told which woke it). `Ok(None)` once `deadline` passed
 /// without a value; the first error `check` returns.
 ///
@@ -89,13 +100,20 @@ pub async fn until<T, E, F>(
     notes: &mut broadcast::Receiver<Note>,
     every: Duration,
     deadline: tokio::time::Instant,
+    first: First,
     mut wakes: impl FnMut(&Note) -> bool,
     mut check: impl FnMut(Woken) -> F,
 ) -> std::result::Result<Option<T>, E>
 where
     F: Future<Output = std::result::Result<Option<T>, E>>,
 {
-    let mut woken = Woken::Note;
+    let mut woken = match first {
+        First::Look => Woken::Note,
+        First::Wait => {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            wait(notes, every.min(left), &mut wakes).await
+        }
+    };
     loop {
         if let Some(t) = check(woken).await? {
             return Ok(Some(t));
@@ -201,6 +219,7 @@ mod tests {
             &mut rx,
             Duration::from_millis(400),
             start + Duration::from_millis(1000),
+            First::Look,
             |n| matches!(n, Note::JobsQueued),
             |w| {
                 looks.borrow_mut().push((start.elapsed().as_millis(), w));
@@ -222,6 +241,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn until_waiting_first_looks_only_after_the_first_poll() {
+        let (_tx, mut rx) = broadcast::channel::<Note>(8);
+        let start = Instant::now();
+        let looks = RefCell::new(Vec::new());
+        let r: std::result::Result<Option<()>, ()> = until(
+            &mut rx,
+            Duration::from_millis(400),
+            start + Duration::from_millis(500),
+            First::Wait,
+            |_| false,
+            |w| {
+                looks.borrow_mut().push((start.elapsed().as_millis(), w));
+                async { Ok(None) }
+            },
+        )
+        .await;
+        assert_eq!(r, Ok(None));
+        assert_eq!(looks.into_inner(), [(400, Woken::Poll), (500, Woken::Poll)]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn until_gives_the_first_value_or_error_of_check() {
         let (_tx, mut rx) = broadcast::channel::<Note>(8);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -230,6 +270,7 @@ mod tests {
             &mut rx,
             Duration::from_millis(10),
             deadline,
+            First::Look,
             |_| true,
             |_| {
                 n += 1;
@@ -243,6 +284,7 @@ mod tests {
             &mut rx,
             Duration::from_millis(10),
             deadline,
+            First::Look,
             |_| true,
             |_| async { Err("down") },
         )
