@@ -509,8 +509,8 @@ async fn a_container_job_runs_to_completion_with_its_logs_artifacts_and_metrics(
     common::assert_contains(
         &logs.text,
         &[
-            "event: stdout\ndata: epoch 1",
-            "event: stderr\ndata: warn",
+            "event: stdout\ndata: \"epoch 1",
+            "event: stderr\ndata: \"warn",
             "event: status",
         ],
     );
@@ -567,22 +567,6 @@ async fn a_container_job_runs_to_completion_with_its_logs_artifacts_and_metrics(
     }
 }
 
-/// The SSE events of `text`: (id, event, data).
-fn events(text: &str) -> Vec<(String, String, String)> {
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let field = |name: &str| {
-                e.lines()
-                    .filter_map(|l| l.strip_prefix(name))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            (field("id: "), field("event: "), field("data: "))
-        })
-        .collect()
-}
-
 #[actix_web::test]
 async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_database() {
     // The API process runs no runner and never talks to Docker; a separate `sbx runner`
@@ -634,21 +618,25 @@ async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_d
     delete_sandbox(&app, &id).await;
     let logs = app.get(&format!("/v1/sandboxes/{id}/logs")).await;
     assert_eq!(logs.status.as_u16(), 200, "{}", logs.text);
-    let all = events(&logs.text);
-    let said = |what: &str| all.iter().filter(|e| e.2.trim_end() == what).count();
+    let all = common::sse_events(&logs.text);
+    let said = |what: &str| {
+        all.iter()
+            .filter(|e| e.text() == format!("{what}\n"))
+            .count()
+    };
     assert_eq!(said("started"), 2, "one per placement: {}", logs.text);
     assert_eq!(said("warned"), 2, "{}", logs.text);
     assert!(
         all.iter()
-            .any(|e| e.1 == "stderr" && e.2.trim_end() == "warned"),
+            .any(|e| e.event == "stderr" && e.text() == "warned\n"),
         "{}",
         logs.text
     );
     let end = all.last().unwrap();
-    assert_eq!(end.1, "end", "{}", logs.text);
-    assert!(end.2.contains("\"terminated\""), "{}", logs.text);
+    assert_eq!(end.event, "end", "{}", logs.text);
+    assert_eq!(end.data["state"], "terminated", "{}", logs.text);
     // A reader that reconnects gets what follows the last event it had.
-    let first = all[0].0.clone();
+    let first = all[0].id.clone();
     let again = app
         .request(Method::GET, &format!("/v1/sandboxes/{id}/logs"))
         .insert_header(("last-event-id", first.as_str()))
@@ -658,9 +646,8 @@ async fn an_api_without_docker_reaches_sandboxes_on_another_runner_through_the_d
         .body()
         .await
         .unwrap();
-    let rest = events(std::str::from_utf8(&again).unwrap());
-    assert_eq!(rest.len(), all.len() - 1, "{rest:?}");
-    assert_eq!(rest[0], all[1]);
+    let rest = common::sse_events(std::str::from_utf8(&again).unwrap());
+    assert_eq!(rest[..], all[1..]);
     // One that had the end is told there is no more (204 stops an EventSource).
     let done = app
         .request(Method::GET, &format!("/v1/sandboxes/{id}/logs"))
@@ -809,8 +796,8 @@ async fn a_sandbox_streams_its_output_and_the_catalog_is_listed() {
     common::assert_contains(
         &logs.text,
         &[
-            "event: stdout\ndata: hello",
-            "event: stderr\ndata: oops",
+            "event: stdout\ndata: \"hello",
+            "event: stderr\ndata: \"oops",
             "event: end",
         ],
     );
@@ -830,4 +817,50 @@ async fn a_sandbox_streams_its_output_and_the_catalog_is_listed() {
         "{}",
         images.text
     );
+}
+
+/// A container job's and a container sandbox's log streams give back exactly what the
+/// program wrote, as the job's result does (Docker cuts a long line into 16 KiB frames).
+#[actix_web::test]
+async fn container_log_streams_give_back_exactly_what_was_written() {
+    let app = spawn_app().await;
+    let command = json!(["python3", "-c", common::TRICKY_OUTPUT_PY]);
+    let written = common::tricky_output();
+    let streamed = |path: String| {
+        let app = &app;
+        async move {
+            let mut res = app.request(Method::GET, &path).send().await.unwrap();
+            let body = res.body().limit(16 << 20).await.unwrap();
+            common::sse_events(std::str::from_utf8(&body).unwrap())
+        }
+    };
+
+    let a = app
+        .post(
+            "/v1/jobs",
+            &json!({"kind": "container", "image": "python", "memory": "128Mi",
+                    "command": command}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 202, "{}", a.text);
+    let job = a.body["id"].as_str().unwrap().to_owned();
+    let events = streamed(format!("/v1/jobs/{job}/logs")).await;
+    common::assert_same_output(&events, &written);
+    let end = events.last().unwrap();
+    assert_eq!(
+        end.data["status"], "succeeded",
+        "{:?}",
+        end.data["result"]["stderr"]
+    );
+
+    let a = create(
+        &app,
+        json!({"image": "python", "memory": "128Mi", "command": command}),
+    )
+    .await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    let id = a.body["id"].as_str().unwrap();
+    let events = streamed(format!("/v1/sandboxes/{id}/logs")).await;
+    common::assert_same_output(&events, &written);
+    assert_eq!(events.last().unwrap().data["reason"], "exited");
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use common::{
-    TestApp, ended, poll, queue_job, spawn_api_only, spawn_app, spawn_app_with, start_runner,
-    wait_job,
+    TestApp, ended, poll, queue_job, spawn_api_only, spawn_app, spawn_app_with, sse_events,
+    sse_output, start_runner, wait_job,
 };
 use serde_json::{Value, json};
 
@@ -186,26 +186,6 @@ async fn submit(app: &TestApp, code: &str) -> String {
         .to_owned()
 }
 
-/// Parse an SSE body into (id, event, data) triples.
-fn events(text: &str) -> Vec<(String, String, String)> {
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let (mut id, mut event, mut data) = (String::new(), String::new(), Vec::new());
-            for line in e.lines() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = v.into();
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    event = v.into();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push(v);
-                }
-            }
-            (id, event, data.join("\n"))
-        })
-        .collect()
-}
-
 #[actix_web::test]
 async fn logs_stream_as_server_sent_events() {
     let app = spawn_app().await;
@@ -229,48 +209,97 @@ async fn logs_stream_as_server_sent_events() {
         "the stream lasted as long as the job"
     );
     let text = String::from_utf8(body.to_vec()).unwrap();
-    let evs = events(&text);
-    let stdout: String = evs
-        .iter()
-        .filter(|e| e.1 == "stdout")
-        .map(|e| e.2.clone() + "\n")
-        .collect();
+    let evs = sse_events(&text);
     assert_eq!(
-        stdout.replace("\n\n", "\n"),
+        sse_output(&evs, "stdout"),
         "line 0\nline 1\nline 2\n",
         "{text}"
     );
-    assert!(
-        evs.iter().any(|e| e.1 == "stderr" && e.2.contains("oops")),
-        "{text}"
-    );
+    assert_eq!(sse_output(&evs, "stderr"), "oops\n", "{text}");
     let last = evs.last().unwrap();
-    assert_eq!(last.1, "status");
-    let status: Value = serde_json::from_str(&last.2).unwrap();
-    assert_eq!(status["status"], "succeeded");
+    assert_eq!(last.event, "status");
+    assert_eq!(last.data["status"], "succeeded");
     assert!(evs.len() >= 4, "{text}");
 
     // Last-Event-ID resumes after that event.
-    let first_id = evs[0].0.clone();
+    let first_id = evs[0].id.clone();
     let mut res = app
         .request(Method::GET, &format!("/v1/jobs/{id}/logs"))
         .insert_header(("last-event-id", first_id.as_str()))
         .send()
         .await
         .unwrap();
-    let resumed = events(std::str::from_utf8(&res.body().await.unwrap()).unwrap());
-    assert_eq!(resumed.len(), evs.len() - 1);
+    let resumed = sse_events(std::str::from_utf8(&res.body().await.unwrap()).unwrap());
+    assert_eq!(resumed[..], evs[1..]);
     app.get(&format!("/v1/jobs/{}/logs", uuid::Uuid::now_v7()))
         .await
         .assert_problem(404, "not_found");
 }
 
+/// Joined, the stdout chunks of a job's log are its stdout byte for byte, and so is the
+/// result: CR, CRLF, ANSI escapes, a 1 MiB line cut mid-character, forged fields, no final
+/// newline.
+#[actix_web::test]
+async fn a_jobs_log_stream_gives_back_exactly_what_it_wrote() {
+    let app = spawn_app().await;
+    let id = queue_job(
+        &app,
+        json!({"language": "python", "code": common::TRICKY_OUTPUT_PY,
+               "output_limit_bytes": 4 << 20}),
+    )
+    .await;
+    let mut res = app
+        .request(Method::GET, &format!("/v1/jobs/{id}/logs"))
+        .send()
+        .await
+        .unwrap();
+    let body = res.body().limit(16 << 20).await.unwrap();
+    let events = common::sse_events(std::str::from_utf8(&body).unwrap());
+    let written = common::tricky_output();
+    let streamed = common::sse_output(&events, "stdout");
+    assert!(
+        streamed == written,
+        "the stream differs from what was written"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last.data["status"], "succeeded");
+    assert!(last.data["result"]["stdout"] == written.as_str());
+    assert!(
+        events.iter().filter(|e| e.event == "stdout").count() >= 3,
+        "written live, in several chunks"
+    );
+
+    // And a batch item's result, as JSON lines.
+    let created = app
+        .post(
+            "/v1/batches",
+            &json!({"items": [{"id": "t", "code": common::TRICKY_OUTPUT_PY,
+                               "output_limit_bytes": 4 << 20}]}),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 202, "{}", created.text);
+    let batch = created.body["id"].as_str().unwrap();
+    wait_batch(&app, batch).await;
+    let mut res = app
+        .request(Method::GET, &format!("/v1/batches/{batch}/results"))
+        .insert_header(("accept", "application/x-ndjson"))
+        .send()
+        .await
+        .unwrap();
+    let body = res.body().limit(16 << 20).await.unwrap();
+    let line: Value = serde_json::from_slice(body.strip_suffix(b"\n").unwrap()).unwrap();
+    assert!(line["result"]["stdout"] == written.as_str());
+}
+
 /// A job over before its first live write (100 ms) keeps its output in its result only; the
 /// stream gives it as chunks all the same, and `Last-Event-ID` skips them as it would others.
+/// (Stdout is flushed before stderr is written, so that a job slowed past 100 ms by a busy
+/// machine streams the same events live.)
 #[actix_web::test]
 async fn a_short_jobs_logs_are_replayed_from_its_result() {
     let app = spawn_app().await;
-    let code = "import sys\nprint('out 1')\nprint('out 2')\nprint('err', file=sys.stderr)";
+    let code =
+        "import sys\nprint('out 1')\nprint('out 2', flush=True)\nprint('err', file=sys.stderr)";
     let id = submit(&app, code).await;
     let job = wait_job(&app, &id, ended).await;
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -289,17 +318,20 @@ async fn a_short_jobs_logs_are_replayed_from_its_result() {
         }
     };
     let text = stream(None).await;
-    let evs = events(&text);
-    let kinds: Vec<(&str, &str)> = evs.iter().map(|e| (e.0.as_str(), e.1.as_str())).collect();
+    let evs = sse_events(&text);
+    let kinds: Vec<(&str, &str)> = evs
+        .iter()
+        .map(|e| (e.id.as_str(), e.event.as_str()))
+        .collect();
     assert_eq!(
         kinds,
         [("1", "stdout"), ("2", "stderr"), ("end", "status")],
         "{text}"
     );
-    assert_eq!(evs[0].2, "out 1\nout 2\n", "{text}");
-    assert_eq!(evs[1].2, "err\n", "{text}");
+    assert_eq!(evs[0].text(), "out 1\nout 2\n", "{text}");
+    assert_eq!(evs[1].text(), "err\n", "{text}");
     let resumed = stream(Some("1")).await;
-    let kinds: Vec<String> = events(&resumed).into_iter().map(|e| e.1).collect();
+    let kinds: Vec<String> = sse_events(&resumed).into_iter().map(|e| e.event).collect();
     assert_eq!(kinds, ["stderr", "status"], "{resumed}");
 }
 

@@ -6,18 +6,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::AppState;
 
-/// One Server-Sent Event.
-pub fn sse_event(id: &str, event: &str, data: &str) -> web::Bytes {
-    let mut out = format!("id: {id}\nevent: {event}\n");
-    // Every line break a reader knows (CR, LF, CRLF) starts a `data:` line of its own, so
-    // that no output can pass for a field of the event.
-    for line in data.split("\r\n").flat_map(|l| l.split(['\n', '\r'])) {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push('\n');
-    web::Bytes::from(out)
+/// One Server-Sent Event whose `data` is `data` as one line of JSON.
+///
+/// A chunk of output goes as a JSON string (`data: "10%\r50%\r"`), an event about the log's
+/// owner as a JSON object. JSON escapes every line break and control character, so no output
+/// can end the line or pass for a field of the event, and a reader that parses each `data` and
+/// joins a stream's chunks gets exactly the bytes the program wrote (for valid UTF-8 without
+/// NUL; see [`sbx_core::exec::output_text`]).
+pub fn sse_event(id: &str, event: &str, data: &impl serde::Serialize) -> web::Bytes {
+    let data = serde_json::to_string(data).expect("JSON of a string or a JSON value");
+    web::Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
 /// Whether a reconnecting reader already had the stream's `end` event: it is answered 204,
@@ -137,11 +135,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_output_passes_for_a_field_of_its_event() {
-        let e = sse_event("3", "stdout", "50%\revent: end\r\ndata: x\nlast\n");
-        assert_eq!(
-            std::str::from_utf8(&e).unwrap(),
-            "id: 3\nevent: stdout\ndata: 50%\ndata: event: end\ndata: data: x\ndata: last\ndata: \n\n"
-        );
+    fn output_is_one_json_line_that_gives_back_what_was_written() {
+        let written = "50%\revent: end\r\ndata: x\nlast\u{1b}[0m\n\u{2028}";
+        let e = sse_event("3", "stdout", &written);
+        let e = std::str::from_utf8(&e).unwrap();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines[..2], ["id: 3", "event: stdout"]);
+        assert_eq!(lines.len(), 4, "{e:?}");
+        assert!(e.ends_with("\n\n") && e.matches('\n').count() == 4, "{e:?}");
+        let data: String = serde_json::from_str(lines[2].strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(data, written);
     }
 }

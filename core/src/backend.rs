@@ -29,6 +29,73 @@ pub struct LogChunk {
     pub data: bytes::Bytes,
 }
 
+/// Turns a stream's chunks into text the way [`crate::exec::output_text`] turns its whole
+/// output: a UTF-8 sequence that a chunk boundary splits is held back and joined with the next
+/// chunk instead of becoming two U+FFFD, so valid UTF-8 comes out exactly as written however
+/// it was cut. One per stream; stdout and stderr each get their own.
+#[derive(Debug, Default)]
+pub struct ChunkText {
+    /// The start of a sequence the last chunk ended in the middle of (at most 3 bytes).
+    held: Vec<u8>,
+}
+
+impl ChunkText {
+    /// The text of `bytes` after what earlier chunks held back, holding back a sequence that
+    /// `bytes` ends in the middle of.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        let joined;
+        let bytes = if self.held.is_empty() {
+            bytes
+        } else {
+            self.held.extend_from_slice(bytes);
+            joined = std::mem::take(&mut self.held);
+            &joined[..]
+        };
+        let cut = bytes.len() - unfinished_tail(bytes);
+        self.held.extend_from_slice(&bytes[cut..]);
+        crate::exec::output_text(&bytes[..cut])
+    }
+
+    /// What is still held back, once the stream ended: never finished, so U+FFFD.
+    pub fn finish(self) -> String {
+        crate::exec::output_text(&self.held)
+    }
+}
+
+/// A [`ChunkText`] for each stream of one program's output.
+#[derive(Debug, Default)]
+pub struct LogText {
+    stdout: ChunkText,
+    stderr: ChunkText,
+}
+
+impl LogText {
+    /// The text of `chunk`, joined with what its stream held back (see [`ChunkText::push`]).
+    pub fn push(&mut self, chunk: &LogChunk) -> String {
+        match chunk.stream {
+            OutputStream::Stdout => self.stdout.push(&chunk.data),
+            OutputStream::Stderr => self.stderr.push(&chunk.data),
+        }
+    }
+}
+
+/// How many bytes at the end of `b` start a UTF-8 sequence that `b` does not finish (0 to 3).
+fn unfinished_tail(b: &[u8]) -> usize {
+    for back in 1..=b.len().min(3) {
+        let byte = b[b.len() - back];
+        if byte & 0xC0 != 0x80 {
+            let needs = match byte {
+                0xC2..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF4 => 4,
+                _ => 1,
+            };
+            return if needs > back { back } else { 0 };
+        }
+    }
+    0
+}
+
 /// Where a backend sends output while the program runs (for live logs); the full output is
 /// in the outcome regardless.
 pub type LogSink = tokio::sync::mpsc::UnboundedSender<LogChunk>;
@@ -99,5 +166,26 @@ mod tests {
     #[test]
     fn output_streams_round_trip() {
         crate::tests::round_trips(super::OutputStream::ALL);
+    }
+
+    #[test]
+    fn text_cut_anywhere_comes_out_as_written() {
+        let text = "a\u{e9}\u{20ac}\u{1f600}\r\n\x1b[1mb";
+        let bytes = text.as_bytes();
+        for size in 1..=bytes.len() {
+            let mut decoder = super::ChunkText::default();
+            let mut out: String = bytes.chunks(size).map(|c| decoder.push(c)).collect();
+            out.push_str(&decoder.finish());
+            assert_eq!(out, text, "cut every {size} bytes");
+        }
+    }
+
+    #[test]
+    fn invalid_or_unfinished_bytes_become_replacement_characters() {
+        let mut decoder = super::ChunkText::default();
+        assert_eq!(decoder.push(b"a\xffb\xe2\x82"), "a\u{fffd}b");
+        assert_eq!(decoder.push(b"x"), "\u{fffd}x");
+        assert_eq!(decoder.push(b"\xf0\x9f"), "");
+        assert_eq!(decoder.finish(), "\u{fffd}");
     }
 }

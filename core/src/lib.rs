@@ -25,7 +25,8 @@ pub mod sandbox;
 pub mod session;
 
 pub use backend::{
-    Backend, BackendError, BackendKind, BoxFuture, Control, LogChunk, LogSink, OutputStream,
+    Backend, BackendError, BackendKind, BoxFuture, ChunkText, Control, LogChunk, LogSink, LogText,
+    OutputStream,
 };
 pub use session::{LiveSession, SessionError, SessionHost, SessionOptions};
 

@@ -514,52 +514,66 @@ async fn pump_logs(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
     every: Duration,
 ) {
-    let mut chunks: Vec<(OutputStream, String)> = Vec::new();
-    if !gather(&mut rx, &mut chunks, every).await {
+    let mut batch = Batch::default();
+    if !batch.gather(&mut rx, every).await {
         return;
     }
     let mut seq = 0;
     let mut open = true;
     while open {
-        if chunks.is_empty() {
+        if batch.chunks.is_empty() {
             let Some(first) = rx.recv().await else { break };
-            push(&mut chunks, first);
-            open = gather(&mut rx, &mut chunks, every).await;
+            batch.push(&first);
+            open = batch.gather(&mut rx, every).await;
         }
-        match sbx_store::logs::append(&pool, job, seq, &chunks).await {
+        match sbx_store::logs::append(&pool, job, seq, &batch.chunks).await {
             Ok(s) => seq = s,
             Err(e) => tracing::warn!(error = %e, "writing live logs failed"),
         }
-        chunks.clear();
+        batch.chunks.clear();
     }
 }
 
-/// Add what the program writes to `chunks` for `every`; `false` if it ended meanwhile.
-async fn gather(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
-    chunks: &mut Vec<(OutputStream, String)>,
-    every: Duration,
-) -> bool {
-    let deadline = tokio::time::sleep(every);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            () = &mut deadline => return true,
-            c = rx.recv() => match c {
-                Some(c) => push(chunks, c),
-                None => return false,
+/// A job's output gathered between two writes to its log.
+#[derive(Default)]
+struct Batch {
+    /// The chunks to write: (stream, text), consecutive chunks of a stream merged.
+    chunks: Vec<(OutputStream, String)>,
+    /// Each stream's text so far (a character the program wrote in two pieces stays whole).
+    text: sbx_core::LogText,
+}
+
+impl Batch {
+    /// Add what the program writes for `every`; `false` if it ended meanwhile.
+    async fn gather(
+        &mut self,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<LogChunk>,
+        every: Duration,
+    ) -> bool {
+        let deadline = tokio::time::sleep(every);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return true,
+                c = rx.recv() => match c {
+                    Some(c) => self.push(&c),
+                    None => return false,
+                }
             }
         }
     }
-}
 
-/// Append `c`, merging it into the last chunk of the same stream.
-fn push(chunks: &mut Vec<(OutputStream, String)>, c: LogChunk) {
-    let text = sbx_core::exec::output_text(&c.data);
-    match chunks.last_mut() {
-        Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => {
-            data.push_str(&text)
+    /// Append `c`, merging it into the last chunk of the same stream.
+    fn push(&mut self, c: &LogChunk) {
+        let text = self.text.push(c);
+        if text.is_empty() {
+            return;
         }
-        _ => chunks.push((c.stream, text)),
+        match self.chunks.last_mut() {
+            Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => {
+                data.push_str(&text)
+            }
+            _ => self.chunks.push((c.stream, text)),
+        }
     }
 }

@@ -448,13 +448,15 @@ async fn wait_reports_the_exit_code_and_logs_keep_the_output() {
         Some(false)
     );
 
-    let mut logs = sb.backend.logs(&sb.id, true);
+    let mut logs = sb.backend.logs(&sb.id, true, None);
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     while let Some(chunk) = tokio::time::timeout(TIMEOUT, logs.next())
         .await
         .expect("logs of an exited container end")
     {
-        let chunk = chunk.unwrap();
+        let timed = chunk.unwrap();
+        assert!(timed.at <= chrono::Utc::now(), "{timed:?}");
+        let chunk = timed.chunk;
         match chunk.stream {
             sbx_core::OutputStream::Stdout => stdout.extend_from_slice(&chunk.data),
             sbx_core::OutputStream::Stderr => stderr.extend_from_slice(&chunk.data),

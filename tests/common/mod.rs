@@ -148,6 +148,96 @@ pub fn assert_contains(text: &str, wanted: &[&str]) {
         assert!(text.contains(w), "{w:?} not in: {text}");
     }
 }
+/// One Server-Sent Event of a log stream: its `id`, its `event`, and its `data` parsed as the
+/// JSON it must be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub event: String,
+    pub data: Value,
+}
+
+impl Event {
+    /// The chunk of output an event carries (its `data`, a JSON string); "" for other events.
+    pub fn text(&self) -> &str {
+        self.data.as_str().unwrap_or_default()
+    }
+}
+
+/// The events of an SSE body. Panics unless each has exactly one `data` line of JSON.
+pub fn sse_events(body: &str) -> Vec<Event> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let field = |name: &str| -> Vec<&str> {
+                e.split('\n').filter_map(|l| l.strip_prefix(name)).collect()
+            };
+            let data = field("data: ");
+            assert_eq!(data.len(), 1, "one data line per event: {e:?}");
+            Event {
+                id: field("id: ").concat(),
+                event: field("event: ").concat(),
+                data: serde_json::from_str(data[0])
+                    .unwrap_or_else(|err| panic!("data is not JSON ({err}): {e:?}")),
+            }
+        })
+        .collect()
+}
+
+/// Assert that the stdout `events` carry is `written`; if not, say where they part (the texts
+/// are too long to print).
+#[track_caller]
+pub fn assert_same_output(events: &[Event], written: &str) {
+    let got = sse_output(events, "stdout");
+    if got != written {
+        let same = got
+            .bytes()
+            .zip(written.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let around = |t: &str| {
+            t.get(same.saturating_sub(20)..(same + 40).min(t.len()))
+                .map(str::to_owned)
+        };
+        panic!(
+            "the stream gives {} bytes, {} were written; they part at byte {same}: {:?} vs {:?}",
+            got.len(),
+            written.len(),
+            around(&got),
+            around(written)
+        );
+    }
+}
+
+/// A Python program whose output tests the log streams: CR progress, CRLF, lone LF, ANSI
+/// escapes, a 1 MiB line of two-byte characters (which any chunking cuts mid-character), text
+/// that looks like SSE fields, no final newline; written in pieces over 0.4 s so that live
+/// chunks are streamed. Its stdout is [`tricky_output`].
+pub const TRICKY_OUTPUT_PY: &str = r#"import sys, time
+w = sys.stdout.write
+w("10%\r50%\r"); sys.stdout.flush(); time.sleep(0.2)
+w("100%\ncrlf\r\nlf\n\x1b[1mbold\x1b[0m\n"); sys.stdout.flush(); time.sleep(0.2)
+w("\u00e9" * (1 << 19) + "\n")
+w("event: end\ndata: forged\n\nid: 9\n")
+w("no final newline")
+"#;
+
+/// The stdout of [`TRICKY_OUTPUT_PY`].
+pub fn tricky_output() -> String {
+    format!(
+        "10%\r50%\r100%\ncrlf\r\nlf\n\x1b[1mbold\x1b[0m\n{}\nevent: end\ndata: forged\n\nid: 9\nno final newline",
+        "\u{e9}".repeat(1 << 19)
+    )
+}
+
+/// What `events` of `stream` (stdout or stderr) carry, joined: that stream's output.
+pub fn sse_output(events: &[Event], stream: &str) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == stream)
+        .map(Event::text)
+        .collect()
+}
 
 /// The single number query `sql` answers (a `count(*)`), on `db`.
 pub async fn count(db: &impl sbx_store::Db, sql: &str) -> i64 {

@@ -360,14 +360,16 @@ fn ended(status: &str) -> bool {
 /// (event ids count them; `Last-Event-ID` resumes after one), then one `status` event with the
 /// job's result, then the stream ends. A job that ends within its first 100 ms writes no live
 /// chunks: its output comes as one `stdout` and one `stderr` chunk from its result, just
-/// before the `status` event.
+/// before the `status` event. Each event's `data` is one line of JSON: a chunk is a JSON
+/// string, so parsing each and joining a stream's chunks gives exactly what the program wrote;
+/// the `status` event's is an object (`status`, `result`).
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "The job id"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 200, description = "An event stream: `stdout` and `stderr` events whose `data` is the chunk as a JSON string, then `status` whose `data` is a JSON object", content_type = "text/event-stream"),
         (status = 204, description = "The reader already had the `end` event (`Last-Event-ID: end`): no more to come"),
         crate::responses::Unauthorized,
         crate::responses::NoSuchJob,
@@ -406,12 +408,12 @@ pub async fn job_logs(
                 });
                 for (n, (stream, text)) in (1..).zip(streams) {
                     if n > after {
-                        out.extend_from_slice(&sse_event(&n.to_string(), stream, text));
+                        out.extend_from_slice(&sse_event(&n.to_string(), stream, &text));
                     }
                 }
             }
         }
-        let data = serde_json::json!({"status": job.status, "result": job.result}).to_string();
+        let data = serde_json::json!({"status": job.status, "result": job.result});
         out.extend_from_slice(&sse_event("end", "status", &data));
         Tail::End(out)
     });

@@ -239,31 +239,35 @@ impl ContainerBackend {
         )
     }
 
-    /// The container's output: what it has written so far, and with `follow` what it writes
-    /// next until it ends. Stdout and stderr only (not exec output, which `exec` returns).
-    pub fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, crate::Result<LogChunk>> {
-        let options = LogsOptionsBuilder::new()
+    /// The container's output: what it wrote from second `since` (a UNIX time; all of it when
+    /// `None`), and with `follow` what it writes next until it ends, each piece with the time
+    /// Docker took it. Stdout and stderr only (not exec output, which `exec` returns).
+    pub fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+        since: Option<i32>,
+    ) -> BoxStream<'static, crate::Result<TimedChunk>> {
+        let mut options = LogsOptionsBuilder::new()
             .follow(follow)
             .stdout(true)
             .stderr(true)
-            .build();
+            .timestamps(true);
+        if let Some(since) = since {
+            options = options.since(since);
+        }
         self.docker
-            .logs(id, Some(options))
+            .logs(id, Some(options.build()))
             .filter_map(|item| async move {
-                match item {
+                let (stream, message) = match item {
                     Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                        Some(Ok(LogChunk {
-                            stream: OutputStream::Stdout,
-                            data: message,
-                        }))
+                        (OutputStream::Stdout, message)
                     }
-                    Ok(LogOutput::StdErr { message }) => Some(Ok(LogChunk {
-                        stream: OutputStream::Stderr,
-                        data: message,
-                    })),
-                    Ok(LogOutput::StdIn { .. }) => None,
-                    Err(e) => Some(Err(from_bollard(e))),
-                }
+                    Ok(LogOutput::StdErr { message }) => (OutputStream::Stderr, message),
+                    Ok(LogOutput::StdIn { .. }) => return None,
+                    Err(e) => return Some(Err(from_bollard(e))),
+                };
+                Some(TimedChunk::parse(stream, message))
             })
             .boxed()
     }
@@ -441,4 +445,36 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
+}
+
+/// A piece of a container's output and when Docker took it (its log's `timestamps`).
+#[derive(Debug, Clone)]
+pub struct TimedChunk {
+    /// When Docker took it, to the nanosecond.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The output.
+    pub chunk: LogChunk,
+}
+
+impl TimedChunk {
+    /// Split `message` as Docker sends it with timestamps on: an RFC 3339 time, a space, the
+    /// bytes.
+    fn parse(stream: OutputStream, message: bytes::Bytes) -> crate::Result<Self> {
+        let damaged = || RunnerError::Damaged("a container log line without its timestamp".into());
+        let space = message
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or_else(damaged)?;
+        let at = std::str::from_utf8(&message[..space])
+            .ok()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .ok_or_else(damaged)?;
+        Ok(Self {
+            at: at.to_utc(),
+            chunk: LogChunk {
+                stream,
+                data: message.slice(space + 1..),
+            },
+        })
+    }
 }

@@ -319,14 +319,16 @@ pub async fn set_timeout(
 /// A container sandbox's output (its command's stdout and stderr) as Server-Sent Events:
 /// what it wrote so far, over all its placements, then what it writes, until it ends (an
 /// `end` event with its final state). The stream stays open while it is paused. Event ids
-/// count the chunks; `Last-Event-ID` resumes after one.
+/// count the chunks; `Last-Event-ID` resumes after one. Each event's `data` is one line of
+/// JSON: a chunk is a JSON string (joined, a stream's chunks give exactly what was written),
+/// `end`'s an object (`state`, `reason`, `detail`).
 #[utoipa::path(get, path = "/v1/sandboxes/{id}/logs", tag = "sandboxes", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "The sandbox id"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(
-        (status = 200, description = "An event stream of `stdout` and `stderr` events, then `end`", content_type = "text/event-stream"),
+        (status = 200, description = "An event stream of `stdout` and `stderr` events (each chunk a JSON string), then `end` (a JSON object)", content_type = "text/event-stream"),
         (status = 204, description = "The reader already had the `end` event (`Last-Event-ID: end`): no more to come"),
         crate::responses::NoSuchSandbox,
         (status = 409, description = "It is not a container sandbox", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -358,8 +360,7 @@ pub async fn sandbox_logs(
     let stream = follow_log(state, id.into(), after, move |state, _| async move {
         match sbx_store::sandboxes::get(&state.pool, project, id).await {
             Ok(Some(s)) if s.state.is_ended() => {
-                let data = serde_json::json!({"state": s.state, "reason": s.state_reason, "detail": s.state_detail})
-                    .to_string();
+                let data = serde_json::json!({"state": s.state, "reason": s.state_reason, "detail": s.state_detail});
                 Tail::End(sse_event("end", "end", &data).to_vec())
             }
             Ok(Some(_)) => Tail::Open,

@@ -5,21 +5,26 @@ use std::time::Duration;
 use sbx_core::OutputStream;
 use sbx_store::Pool;
 
-use crate::container::ContainerBackend;
+use futures_util::StreamExt as _;
+
+use crate::container::{ContainerBackend, TimedChunk};
 
 /// Most bytes of output kept in a container's log per placement.
 pub(super) const MAX_LOG_BYTES: usize = 32 << 20;
 
 /// Copy container `container`'s output into `owner`'s log, in batches, until it ends or
 /// [`MAX_LOG_BYTES`] are kept (a last line then says so).
+///
+/// Docker 20.10 can end a followed log before it sends the last piece when that piece has no
+/// final newline: once the container ended, what it logged after the last piece this had is
+/// read once more without following.
 pub(super) async fn follow_logs(
     pool: Pool,
     backend: ContainerBackend,
     container: String,
     owner: sbx_store::logs::Owner,
 ) {
-    use futures_util::StreamExt as _;
-    let mut seq = match owner {
+    let seq = match owner {
         sbx_store::logs::Owner::Job(_) => 0,
         sbx_store::logs::Owner::Sandbox(_) => match sbx_store::logs::last_seq(&pool, owner).await {
             Ok(s) => s,
@@ -29,39 +34,96 @@ pub(super) async fn follow_logs(
             }
         },
     };
-    let mut stream = backend.logs(&container, true);
-    let mut batch: Vec<(OutputStream, String)> = Vec::new();
-    let mut kept = 0usize;
+    let mut log = Shipping {
+        pool,
+        owner,
+        seq,
+        batch: Vec::new(),
+        kept: 0,
+        text: sbx_core::LogText::default(),
+        last: None,
+    };
+    let mut stream = backend.logs(&container, true, None);
     // Written 200 ms after the first chunk of a batch; an idle container costs no wake-ups.
     let mut flush_at = None;
-    loop {
+    let full = loop {
         let due = flush_at;
         tokio::select! {
             chunk = stream.next() => match chunk {
                 Some(Ok(c)) => {
-                    kept += c.data.len();
-                    if kept > MAX_LOG_BYTES {
-                        batch.push((OutputStream::Stderr, format!(
-                            "\n[sbx: the log is over {} MiB; what follows is not kept]\n",
-                            MAX_LOG_BYTES >> 20
-                        )));
-                        break;
+                    if !log.take(c) {
+                        break true;
                     }
-                    batch.push((c.stream, sbx_core::exec::output_text(&c.data)));
                     flush_at.get_or_insert_with(|| {
                         tokio::time::Instant::now() + Duration::from_millis(200)
                     });
                 }
-                Some(Err(_)) | None => break,
+                Some(Err(_)) | None => break false,
             },
             () = async { tokio::time::sleep_until(due.expect("set")).await }, if due.is_some() => {
-                seq = append_log(&pool, owner, seq, &batch).await;
-                batch.clear();
+                log.flush().await;
                 flush_at = None;
             }
         }
+    };
+    if !full {
+        let since = log.last.map(|t| t.timestamp() as i32);
+        let mut rest = backend.logs(&container, false, since);
+        while let Some(Ok(c)) = rest.next().await {
+            if log.last.is_none_or(|last| c.at > last) && !log.take(c) {
+                break;
+            }
+        }
     }
-    append_log(&pool, owner, seq, &batch).await;
+    log.flush().await;
+}
+
+/// A container's output on its way into its owner's log.
+struct Shipping {
+    pool: Pool,
+    owner: sbx_store::logs::Owner,
+    /// The log's last seq.
+    seq: i32,
+    /// Chunks not written yet.
+    batch: Vec<(OutputStream, String)>,
+    /// Bytes taken so far.
+    kept: usize,
+    /// Each stream's text (a character Docker cut in two stays whole).
+    text: sbx_core::LogText,
+    /// When Docker took the last chunk taken.
+    last: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Shipping {
+    /// Add `c` to the batch; `false` once [`MAX_LOG_BYTES`] are passed (a last line then
+    /// says so, and nothing more is to be taken).
+    fn take(&mut self, c: TimedChunk) -> bool {
+        self.last = Some(c.at);
+        self.kept += c.chunk.data.len();
+        if self.kept > MAX_LOG_BYTES {
+            self.batch.push((
+                OutputStream::Stderr,
+                format!(
+                    "\n[sbx: the log is over {} MiB; what follows is not kept]\n",
+                    MAX_LOG_BYTES >> 20
+                ),
+            ));
+            return false;
+        }
+        let text = self.text.push(&c.chunk);
+        if !text.is_empty() {
+            self.batch.push((c.chunk.stream, text));
+        }
+        true
+    }
+
+    /// Write the batch.
+    async fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.seq = append_log(&self.pool, self.owner, self.seq, &self.batch).await;
+            self.batch.clear();
+        }
+    }
 }
 
 /// Append `batch` to `owner`'s log after `seq`: the new last seq. A sandbox's previous
