@@ -99,17 +99,74 @@ async fn an_interpreter_keeps_state_and_answers_like_a_notebook() {
         .await;
     assert_eq!(a.body["result"], "'a,b\\n'", "{}", a.text);
 
-    // exit(3) is a failed call, not the end of the session.
-    let r = run(&app, &id, "import sys; sys.exit(3)").await;
-    assert_eq!(r["status"], "failed");
-    assert_eq!(run(&app, &id, "x").await["result"], "41");
-
     let s = sandbox(&app, &id).await;
     assert_eq!(s["kind"], "interpreter");
     assert_eq!(s["env"], json!(["GREETING"]), "values are not shown: {s}");
     assert_eq!(s["memory_bytes"], 512 << 20);
     assert_eq!(s["events"][0]["state"], "pending");
     assert_eq!(s["events"][1]["state"], "running");
+}
+
+/// Exits end the cell as in Jupyter: `sys.exit`, `exit()`, `quit()` and `SystemExit` keep
+/// the interpreter and say the code; `os._exit` ends the interpreter too, said in words.
+#[actix_web::test]
+async fn exits_end_the_cell_and_only_os_exit_ends_the_interpreter() {
+    let app = spawn_app().await;
+    let id = session(&app, json!({})).await;
+    run(&app, &id, "x = 41").await;
+    for (code, status, exit_code, message) in [
+        ("import sys; sys.exit(3)", "failed", 3, "SystemExit: 3"),
+        ("exit()", "succeeded", 0, "SystemExit"),
+        ("quit(0)", "succeeded", 0, "SystemExit: 0"),
+        ("import sys; sys.exit()", "succeeded", 0, "SystemExit"),
+        ("raise SystemExit('bye')", "failed", 1, "SystemExit: bye"),
+        (
+            "print('before'); exit(2); print('after')",
+            "failed",
+            2,
+            "SystemExit: 2",
+        ),
+        ("x += 1; quit()", "succeeded", 0, "SystemExit"),
+    ] {
+        let r = run(&app, &id, code).await;
+        assert_eq!(
+            (&r["status"], &r["exit_code"], &r["message"], &r["reset"]),
+            (
+                &json!(status),
+                &json!(exit_code),
+                &json!(message),
+                &json!(false)
+            ),
+            "{code}: {r}"
+        );
+    }
+    let r = run(&app, &id, "print('still here'); x").await;
+    assert_eq!(r["result"], "42", "the variables survive: {r}");
+    assert_eq!(r["stdout"], "still here\n");
+    assert_eq!(r["exit_code"], Value::Null, "no exit, no code: {r}");
+    let bye = run(&app, &id, "raise SystemExit('bye')").await;
+    assert_eq!(bye["stderr"], "bye\n", "{bye}");
+
+    let r = run(&app, &id, "import os; os._exit(4)").await;
+    assert_eq!(
+        (&r["status"], &r["exit_code"], &r["reset"]),
+        (&json!("failed"), &json!(4), &json!(true)),
+        "{r}"
+    );
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the interpreter exited with code 4"),
+        "{r}"
+    );
+    assert!(!message.contains("wasm") && !message.contains('\n'), "{r}");
+    let r = run(&app, &id, "'x' in dir()").await;
+    assert_eq!(r["result"], "False", "a fresh interpreter: {r}");
+    let r = run(&app, &id, "import os; os._exit(0)").await;
+    assert_eq!(
+        (&r["status"], &r["reset"]),
+        (&json!("succeeded"), &json!(true)),
+        "{r}"
+    );
 }
 
 #[actix_web::test]

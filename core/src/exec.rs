@@ -175,8 +175,13 @@ pub struct CellSpec {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CellOutcome {
     /// `succeeded`, `failed` (an exception, or `exit(n)` with n ≠ 0), `timeout`,
-    /// `memory_limit`, `output_limit`, `cancelled` or `error`.
+    /// `memory_limit`, `output_limit`, `cancelled` or `error` (ours: the code never ran).
     pub status: ExecStatus,
+    /// The exit code, when the code exited: `sys.exit(n)`, `exit()`, `quit()` or
+    /// `raise SystemExit(…)` end the cell (0 for no code or `None`, 1 for a message) and keep
+    /// the interpreter; `os._exit(n)` ends the interpreter too (`reset`). `null` otherwise.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
     /// The `repr()` of the cell's final expression, when it has one and it is not `None`.
     pub result: Option<String>,
     /// Standard output of this call, cut at the output limit.
@@ -196,7 +201,8 @@ pub struct CellOutcome {
     /// Whether the interpreter had to be restarted because the call was stopped mid-way (a
     /// limit or a trap): variables and imports from earlier calls are gone; files remain.
     pub reset: bool,
-    /// What happened, for any status other than `succeeded` and `failed`, and on a reset.
+    /// What happened, in one line, for any status other than `succeeded` and `failed`, on a
+    /// reset, and on an exit (`SystemExit: 3`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Wall time of the call, in milliseconds.

@@ -16,6 +16,9 @@ use super::pipes::OutputLimitExceeded;
 pub enum Ending {
     /// The guest's code returned, or exited, with this code.
     Exited(i32),
+    /// A session's interpreter itself exited with this code (`os._exit`, or C code calling
+    /// `exit`): the call ended and so did the interpreter.
+    InterpreterExited(i32),
     /// Its wall-time limit passed: the epoch deadline trapped it, or the host stopped waiting.
     Deadline,
     /// The write that passed its output cap stopped it.
@@ -85,6 +88,18 @@ pub fn classify(ending: Ending, seen: Observed, subject: Subject) -> Verdict {
     let (mut status, exit_code, mut message, trap) = match ending {
         Ending::Exited(0) => (ExecStatus::Succeeded, Some(0), None, None),
         Ending::Exited(code) => (ExecStatus::Failed, Some(code), None, None),
+        Ending::InterpreterExited(code) => (
+            if code == 0 {
+                ExecStatus::Succeeded
+            } else {
+                ExecStatus::Failed
+            },
+            Some(code),
+            Some(format!(
+                "the interpreter exited with code {code} (os._exit, or native code calling exit)"
+            )),
+            None,
+        ),
         Ending::Deadline => (ExecStatus::Timeout, None, timeout(), None),
         Ending::OutputLimit => (ExecStatus::OutputLimit, None, None, None),
         Ending::Cancelled => (
@@ -146,13 +161,16 @@ pub(super) fn ending_of(e: &wasmtime::Error) -> Ending {
     }
 }
 
+/// A trap in words for the caller. The error's wasm backtrace is for us: it goes to the log,
+/// never into the message.
 pub(super) fn describe_trap(e: &wasmtime::Error) -> String {
+    tracing::debug!(error = ?e, "a guest trapped");
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => {
             "the program exhausted its stack (wasm trap: call stack exhausted)".to_owned()
         }
         Some(t) => format!("the program trapped: {t}"),
-        None => format!("the program was stopped: {e}"),
+        None => format!("the program was stopped: {}", e.root_cause()),
     }
 }
 
@@ -184,6 +202,18 @@ mod tests {
 
     fn status(e: Ending, seen: Observed, s: Subject) -> ExecStatus {
         classify(e, seen, s).status
+    }
+
+    #[test]
+    fn an_interpreter_that_exits_is_reset_and_says_so_in_words() {
+        let v = classify(Ending::InterpreterExited(4), SEEN, Subject::Cell);
+        assert_eq!(
+            (v.status, v.exit_code, v.stopped),
+            (ExecStatus::Failed, Some(4), true)
+        );
+        assert!(v.message.unwrap().starts_with("the interpreter exited with code 4"));
+        let v = classify(Ending::InterpreterExited(0), SEEN, Subject::Cell);
+        assert_eq!((v.status, v.stopped), (ExecStatus::Succeeded, true));
     }
 
     #[test]

@@ -228,22 +228,35 @@ impl Actor {
             truncated.push(OutputStream::Stderr.as_str().to_owned());
         }
         let out = self.dir.read_out();
+        // A cell whose code raised SystemExit (`sys.exit`, `exit()`, …): its code and the
+        // one line Python would print for it.
+        let system_exit = out.as_ref().and_then(|o| {
+            let code = i32::try_from(o["exit"]["code"].as_i64()?).ok()?;
+            Some((code, o["exit"]["message"].as_str()?.to_owned()))
+        });
         let ending = match turn {
-            Turn::Returned(Ok(0)) => match out.as_ref().and_then(|o| o["status"].as_i64()) {
-                Some(0) => Ending::Exited(0),
-                Some(_) => Ending::Exited(1),
-                None => Ending::Broken("the session did not report how the call ended".into()),
-            },
+            // `v >= 256`: the code called the `exit()` builtin, whose SystemExit the session
+            // caught like any other.
+            Turn::Returned(Ok(v)) if v == 0 || v >= 256 => {
+                match out.as_ref().and_then(|o| o["status"].as_i64()) {
+                    Some(status) => Ending::Exited(i32::try_from(status).unwrap_or(1)),
+                    None => Ending::Broken("the session did not report how the call ended".into()),
+                }
+            }
             Turn::Returned(Ok(v)) => {
                 Ending::Broken(format!("the session's turn ended with status {v}"))
             }
             Turn::Deadline => Ending::Deadline,
             Turn::Cancelled => Ending::Cancelled,
             // The interpreter itself exited (`os._exit`): it is gone, as after a trap.
-            Turn::Returned(Err(e)) if e.downcast_ref::<I32Exit>().is_some() => {
-                Ending::Trapped(crate::wasm::ending::describe_trap(&e))
-            }
-            Turn::Returned(Err(e)) => crate::wasm::ending::ending_of(&e),
+            Turn::Returned(Err(e)) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => Ending::InterpreterExited(exit.0),
+                None => crate::wasm::ending::ending_of(&e),
+            },
+        };
+        let exit_code = match ending {
+            Ending::InterpreterExited(code) => Some(code),
+            _ => system_exit.as_ref().map(|(code, _)| *code),
         };
         let verdict = classify(
             ending,
@@ -256,7 +269,8 @@ impl Actor {
             },
             Subject::Cell,
         );
-        let (status, mut message, reset) = (verdict.status, verdict.message, verdict.stopped);
+        let (status, reset) = (verdict.status, verdict.stopped);
+        let mut message = verdict.message.or(system_exit.map(|(_, m)| m));
         if reset {
             // The guest was stopped mid-way: its interpreter may hold half-made objects or
             // locks. A fresh one replaces it now, so the next call does not pay for it.
@@ -292,6 +306,7 @@ impl Actor {
             read_back(&self.dir.workspace(), changed, |_, _| false).map_err(host)?;
         Ok(CellOutcome {
             status,
+            exit_code,
             result,
             stdout: sbx_core::exec::output_text(&stdout),
             stderr: sbx_core::exec::output_text(&stderr),

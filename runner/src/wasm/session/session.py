@@ -68,7 +68,7 @@ def cell(src):
     _count += 1
     name = f'<cell {_count}>'
     linecache.cache[name] = (len(src), None, src.splitlines(True), name)
-    status, result = 0, None
+    status, result, exit = 0, None, None
     try:
         tree = ast.parse(src, name, 'exec')
         last = None
@@ -83,6 +83,7 @@ def cell(src):
                 if len(result) > _result_cap:
                     result = result[:_result_cap] + '…'
     except SystemExit as e:
+        # The cell ends as a script would exit, and the interpreter stays (as in Jupyter).
         code = e.code
         if code is None:
             status = 0
@@ -91,6 +92,8 @@ def cell(src):
         else:
             print(code, file=sys.stderr)
             status = 1
+        exit = {'code': status,
+                'message': 'SystemExit' if code is None else f'SystemExit: {code}'}
     except BaseException as e:
         traceback.print_exception(type(e), e, _own_frames(e.__traceback__), file=sys.stderr)
         status = 1
@@ -104,7 +107,7 @@ def cell(src):
             stream.flush()
         except Exception:
             pass
-    _write({'status': status, 'result': result, 'figures': figures})
+    _write({'status': status, 'result': result, 'figures': figures, 'exit': exit})
 
 
 def before_pause():
