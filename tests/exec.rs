@@ -485,3 +485,133 @@ async fn every_exec_is_a_job() {
     let failed = app.get("/v1/jobs?status=failed").await;
     assert_eq!(failed.body["data"], json!([]));
 }
+
+/// The disk cap holds from inside: a program writing as fast as it can stops at its cap (to the
+/// byte: the kernel's tmpfs), `/workspace` and `/tmp` share it, files are capped too, a
+/// program that copes with `ENOSPC` succeeds, one that does not ends `disk_limit`, and the
+/// next exec in the same folder starts empty with its own cap.
+#[actix_web::test]
+async fn disk_cap_obeyed_and_violated() {
+    let app = spawn_app().await;
+    let fill = "import errno\nn = 0\nchunk = b'x' * 65536\ntry:\n    with open(PATH, 'wb') as f:\n        while True:\n            f.write(chunk); f.flush(); n += len(chunk)\nexcept OSError as e:\n    print(e.errno == errno.ENOSPC, n)";
+    for (path, cap_mb) in [("'/workspace/big'", 8u64), ("'/tmp/big'", 4)] {
+        let r = app
+            .exec(json!({"language": "python", "code": fill.replace("PATH", path), "disk_mb": cap_mb}))
+            .await;
+        assert_eq!(r["status"], "succeeded", "{r}");
+        let out = r["stdout"].as_str().unwrap().trim();
+        let (enospc, written) = out.split_once(' ').unwrap();
+        assert_eq!(enospc, "True", "{r}");
+        let written: u64 = written.parse().unwrap();
+        let cap = cap_mb << 20;
+        assert!(
+            written <= cap && written + (1 << 20).max(cap / 100) >= cap,
+            "{written} bytes written under a cap of {cap}: {r}"
+        );
+    }
+    // Both folders together: 3 MiB in each does not fit in 4.
+    let both = app
+        .exec(json!({"language": "python", "disk_mb": 4,
+            "code": "open('/workspace/a', 'wb').write(b'a' * (3 << 20))\nopen('/tmp/b', 'wb').write(b'b' * (3 << 20))"}))
+        .await;
+    assert_eq!(both["status"], "disk_limit", "{both}");
+    let message = both["message"].as_str().unwrap();
+    assert!(message.contains("disk cap of 4 MiB"), "{both}");
+    assert!(
+        both["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{both}"
+    );
+
+    // Files: 1 MiB allows 1024.
+    let many = app
+        .exec(json!({"language": "python", "disk_mb": 1,
+            "code": "import errno\nn = 0\ntry:\n    while True:\n        open(f'f{n}', 'w').close(); n += 1\nexcept OSError as e:\n    print(e.errno == errno.ENOSPC, n)"}))
+        .await;
+    assert_eq!(many["status"], "succeeded", "{many}");
+    let (errno, made) = many["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .split_once(' ')
+        .unwrap();
+    assert_eq!(errno, "True", "ENOSPC: {many}");
+    let made: u64 = made.parse().unwrap();
+    assert!(
+        (1000..=1024).contains(&made),
+        "{made} files under a cap of 1024: {many}"
+    );
+    let uncaught = app
+        .exec(json!({"language": "python", "disk_mb": 1,
+            "code": "for n in range(5000):\n    open(f'f{n}', 'w').close()"}))
+        .await;
+    assert_eq!(uncaught["status"], "disk_limit", "{uncaught}");
+    assert_eq!(uncaught["exit_code"], 1, "{uncaught}");
+
+    // The next exec starts empty, with the default cap (128 MiB).
+    let next = app
+        .exec(json!({"language": "python",
+            "code": "import os\nprint(os.listdir('/workspace'), os.listdir('/tmp'))\nopen('/tmp/x', 'wb').write(b'x' * (100 << 20))\nprint('ok')"}))
+        .await;
+    assert_eq!(next["stdout"], "[] []\nok\n", "{next}");
+
+    // A batch item has the same field.
+    let batch = app
+        .post(
+            "/v1/batches",
+            &json!({"items": [{"id": "a", "disk_mb": 2,
+                "code": "open('x', 'wb').write(b'x' * (3 << 20))"}]}),
+        )
+        .await;
+    assert_eq!(batch.status.as_u16(), 202, "{}", batch.text);
+    let id = batch.body["id"].as_str().unwrap();
+    let results = common::poll(
+        &app,
+        &format!("/v1/batches/{id}/results"),
+        &app.key,
+        60,
+        |b| b["data"][0]["verdict"].is_string(),
+    )
+    .await;
+    assert_eq!(results["data"][0]["verdict"], "disk_limit", "{results}");
+}
+
+#[actix_web::test]
+async fn bad_disk_caps_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    for (disk, code) in [
+        (json!(0), "invalid_limit"),
+        (json!(10241), "invalid_limit"),
+        (json!(-1), "invalid_request"),
+        (json!("64Mi"), "invalid_request"),
+        (json!(1.5), "invalid_request"),
+    ] {
+        let r = app
+            .post(
+                "/v1/exec",
+                &json!({"language": "python", "code": "1", "disk_mb": disk}),
+            )
+            .await;
+        r.assert_problem(422, code);
+        assert!(r.text.contains("disk_mb"), "{disk}: {}", r.text);
+    }
+    // Files handed in count against the cap.
+    let r = app
+        .post(
+            "/v1/exec",
+            &json!({"language": "python", "code": "1", "disk_mb": 1,
+                    "files": [{"path": "big.txt", "content": "x".repeat(2 << 20)}]}),
+        )
+        .await;
+    r.assert_problem(422, "invalid_request");
+    assert_eq!(r.body["field"], "disk_mb", "{}", r.text);
+    let jobs = app.get("/v1/jobs").await;
+    assert_eq!(
+        jobs.body["data"],
+        json!([]),
+        "nothing was created: {}",
+        jobs.text
+    );
+}

@@ -693,3 +693,38 @@ async fn deleting_a_session_stops_the_call_running_in_it() {
     let s = sandbox(&app, &id).await;
     assert_eq!(s["state"], "terminated");
 }
+
+/// A session's disk cap holds across its calls: a call that fails on a full disk ends
+/// `disk_limit` without a reset, and once files are removed there is room again.
+#[actix_web::test]
+async fn a_sessions_disk_cap_holds_across_calls() {
+    let app = spawn_app().await;
+    let id = session(&app, json!({"disk": "8Mi"})).await;
+    assert_eq!(sandbox(&app, &id).await["disk_bytes"], 8 << 20);
+    run(&app, &id, "x = 41\nopen('a', 'wb').write(b'a' * (5 << 20))").await;
+    let r = run(&app, &id, "open('/tmp/b', 'wb').write(b'b' * (5 << 20))").await;
+    assert_eq!(
+        (&r["status"], &r["reset"]),
+        (&json!("disk_limit"), &json!(false)),
+        "{r}"
+    );
+    assert!(
+        r["message"].as_str().unwrap().contains("disk cap of 8 MiB"),
+        "{r}"
+    );
+    let r = run(&app, &id, "import os; os.remove('a'); os.remove('/tmp/b')\nopen('c', 'wb').write(b'c' * (6 << 20))\nx").await;
+    assert_eq!(
+        (&r["status"], &r["result"]),
+        (&json!("succeeded"), &json!("41")),
+        "{r}"
+    );
+
+    for bad in ["0", "-1Gi", "11Gi", "lots"] {
+        app.post(
+            "/v1/sandboxes",
+            &json!({"image": "code-interpreter", "disk": bad}),
+        )
+        .await
+        .assert_problem(422, "invalid_limit");
+    }
+}

@@ -94,6 +94,9 @@ crate::vocabulary! {
         MemoryLimit = "memory_limit",
         /// The program wrote more than its output limit; it was stopped.
         OutputLimit = "output_limit",
+        /// The program failed with its disk cap full: a write or a new file was refused
+        /// (`ENOSPC` inside the guest).
+        DiskLimit = "disk_limit",
         /// The exec was cancelled before it ended.
         Cancelled = "cancelled",
         /// Our fault: the program could not be run.

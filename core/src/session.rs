@@ -15,6 +15,8 @@ use crate::ids::SandboxId;
 pub struct SessionOptions {
     /// Its linear memory limit, in bytes.
     pub memory_bytes: u64,
+    /// Its disk cap, in bytes: `/workspace` and `/tmp` together, files too (one per 16 KiB).
+    pub disk_bytes: u64,
     /// Environment variables, set in `os.environ` when the interpreter starts.
     pub env: Vec<(String, String)>,
 }

@@ -9,6 +9,8 @@ use crate::{LimitError, ProjectLimits};
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Memory of an exec that names none: 512 MiB of linear memory.
 pub const DEFAULT_MEMORY_MB: u64 = 512;
+/// Disk of an exec that names none: 128 MiB for its `/workspace` and `/tmp` together.
+pub const DEFAULT_DISK_MB: u64 = 128;
 /// Output cap per stream (stdout, stderr) of an exec that names none: 1 MiB.
 pub const DEFAULT_OUTPUT_LIMIT_BYTES: u64 = 1 << 20;
 /// Smallest memory an exec may ask for. The Python runtime starts from a snapshot with numpy,
@@ -46,6 +48,9 @@ pub struct RequestedLimits {
     pub memory_mb: Option<u64>,
     /// Output cap per stream, in bytes.
     pub output_limit_bytes: Option<u64>,
+    /// Disk cap of `/workspace` and `/tmp` together, in MiB.
+    #[serde(default)]
+    pub disk_mb: Option<u64>,
 }
 
 /// The limits an exec runs under, resolved and checked.
@@ -57,6 +62,14 @@ pub struct ExecLimits {
     pub memory_bytes: u64,
     /// Output cap per stream, in bytes.
     pub output_limit_bytes: u64,
+    /// Disk cap of `/workspace` and `/tmp` together, in bytes (files too: one per 16 KiB of
+    /// it, as ext4 would give). Jobs queued before disk caps existed get the default.
+    #[serde(default = "default_disk_bytes")]
+    pub disk_bytes: u64,
+}
+
+fn default_disk_bytes() -> u64 {
+    DEFAULT_DISK_MB << 20
 }
 
 impl Default for ExecLimits {
@@ -65,6 +78,7 @@ impl Default for ExecLimits {
             timeout_ms: DEFAULT_TIMEOUT_MS,
             memory_bytes: DEFAULT_MEMORY_MB << 20,
             output_limit_bytes: DEFAULT_OUTPUT_LIMIT_BYTES,
+            disk_bytes: default_disk_bytes(),
         }
     }
 }
@@ -99,10 +113,15 @@ impl ExecLimits {
             Some(o) => bounded("output_limit_bytes", o, 1, project.max_output_limit_bytes)?,
             None => DEFAULT_OUTPUT_LIMIT_BYTES.min(project.max_output_limit_bytes),
         };
+        let disk_mb = match requested.disk_mb {
+            Some(d) => bounded("disk_mb", d, 1, project.max_disk_mb)?,
+            None => DEFAULT_DISK_MB.min(project.max_disk_mb),
+        };
         Ok(Self {
             timeout_ms,
             memory_bytes: memory_mb << 20,
             output_limit_bytes,
+            disk_bytes: disk_mb << 20,
         })
     }
 }
@@ -127,8 +146,8 @@ impl CallLimits {
     ) -> Result<Self, LimitError> {
         let requested = RequestedLimits {
             timeout_ms,
-            memory_mb: None,
             output_limit_bytes,
+            ..RequestedLimits::default()
         };
         let l = ExecLimits::resolve(requested, project)?;
         Ok(Self {
@@ -233,6 +252,20 @@ mod tests {
                 },
                 "output_limit_bytes",
             ),
+            (
+                RequestedLimits {
+                    disk_mb: Some(0),
+                    ..Default::default()
+                },
+                "disk_mb",
+            ),
+            (
+                RequestedLimits {
+                    disk_mb: Some(project.max_disk_mb + 1),
+                    ..Default::default()
+                },
+                "disk_mb",
+            ),
         ];
         for (asked, field) in cases {
             let err = ExecLimits::resolve(asked, &project).unwrap_err();
@@ -246,11 +279,17 @@ mod tests {
             timeout_ms: Some(1234),
             memory_mb: Some(200),
             output_limit_bytes: Some(10),
+            disk_mb: Some(3),
         };
         let l = ExecLimits::resolve(asked, &ProjectLimits::default()).unwrap();
         assert_eq!(
-            (l.timeout_ms, l.memory_bytes, l.output_limit_bytes),
-            (1234, 200 << 20, 10)
+            (
+                l.timeout_ms,
+                l.memory_bytes,
+                l.output_limit_bytes,
+                l.disk_bytes
+            ),
+            (1234, 200 << 20, 10, 3 << 20)
         );
     }
 }

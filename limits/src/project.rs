@@ -9,6 +9,9 @@ pub const DEFAULT_MAX_TIMEOUT_MS: u64 = 300_000;
 pub const DEFAULT_MAX_MEMORY_MB: u64 = 2048;
 /// Largest per-stream output cap an exec may ask for: 16 MiB.
 pub const DEFAULT_MAX_OUTPUT_LIMIT_BYTES: u64 = 16 << 20;
+/// Most disk any one workload may ask for unless the project says otherwise: 10 GiB (an
+/// exec's `disk_mb`, a sandbox's or a job's `disk`).
+pub const DEFAULT_MAX_DISK_MB: u64 = 10 << 10;
 /// Execs of one project running at once, across its keys.
 pub const DEFAULT_MAX_CONCURRENT_EXECS: u32 = 32;
 
@@ -23,6 +26,13 @@ pub struct ProjectLimits {
     pub max_output_limit_bytes: u64,
     /// Execs of this project that may run at once; past it the API answers 429.
     pub max_concurrent_execs: u32,
+    /// Most disk any one workload may ask for, in MiB (`disk_mb`, `disk`).
+    #[serde(default = "default_max_disk_mb")]
+    pub max_disk_mb: u64,
+}
+
+fn default_max_disk_mb() -> u64 {
+    DEFAULT_MAX_DISK_MB
 }
 
 impl Default for ProjectLimits {
@@ -32,6 +42,7 @@ impl Default for ProjectLimits {
             max_memory_mb: DEFAULT_MAX_MEMORY_MB,
             max_output_limit_bytes: DEFAULT_MAX_OUTPUT_LIMIT_BYTES,
             max_concurrent_execs: DEFAULT_MAX_CONCURRENT_EXECS,
+            max_disk_mb: DEFAULT_MAX_DISK_MB,
         }
     }
 }

@@ -124,6 +124,13 @@ pub fn cpu_millis(cpu: f64) -> Result<u32, LimitError> {
 pub const MIN_CONTAINER_MEMORY: u64 = 16 << 20;
 /// Memory of a container sandbox when neither the request nor its image names any.
 pub const DEFAULT_CONTAINER_MEMORY: u64 = 1 << 30;
+/// Disk of a code-interpreter sandbox that names none: 512 MiB for `/workspace` and `/tmp`.
+pub const DEFAULT_INTERPRETER_DISK: u64 = 512 << 20;
+/// Disk of a container sandbox or job that names none: 10 GiB for `/workspace` and
+/// `/outputs` together.
+pub const DEFAULT_CONTAINER_DISK: u64 = 10 << 30;
+/// Smallest disk a sandbox may have.
+pub const MIN_DISK: u64 = 1 << 20;
 /// CPU cores of a sandbox when neither the request nor its image names any.
 pub const DEFAULT_CPU: f64 = 1.0;
 
@@ -132,6 +139,8 @@ pub const DEFAULT_CPU: f64 = 1.0;
 pub struct SandboxRequest<'a> {
     /// Memory as a quantity (`512Mi`).
     pub memory: Option<&'a str>,
+    /// Disk as a quantity (`10Gi`).
+    pub disk: Option<&'a str>,
     /// CPU cores.
     pub cpu: Option<f64>,
     /// Lifetime, in seconds.
@@ -157,6 +166,8 @@ pub enum SandboxClass<'a> {
 pub struct SandboxResources {
     /// Memory limit, in bytes.
     pub memory_bytes: u64,
+    /// Disk cap, in bytes (files too: one per 16 KiB).
+    pub disk_bytes: u64,
     /// CPU, in thousandths of a core.
     pub cpu_millis: u32,
     /// Lifetime, in seconds.
@@ -167,15 +178,16 @@ pub struct SandboxResources {
     pub gpu: Option<GpuRequest>,
 }
 
-/// `request` for a sandbox of `class` in a project whose memory ceiling is `max_memory_mb`:
-/// defaults filled in (the image's, then the kind's; an interpreter's default memory is clamped
-/// to the ceiling), every value checked, in the order memory, CPU, lifetime, idle pause, GPU.
-/// The error names the field.
+/// `request` for a sandbox of `class` in a project with ceilings `project`: defaults filled
+/// in (the image's, then the kind's; an interpreter's default memory and every default disk
+/// are clamped to the ceiling), every value checked, in the order memory, disk, CPU, lifetime,
+/// idle pause, GPU. The error names the field.
 pub fn resolve(
     class: SandboxClass<'_>,
     request: &SandboxRequest<'_>,
-    max_memory_mb: u64,
+    project: &crate::ProjectLimits,
 ) -> Result<SandboxResources, LimitError> {
+    let max_memory_mb = project.max_memory_mb;
     let ceiling = max_memory_mb << 20;
     let defaults = match class {
         SandboxClass::Container(Some(image)) => Some(&image.default_resources),
@@ -204,6 +216,24 @@ pub fn resolve(
             ),
         });
     }
+    let max_disk_mb = project.max_disk_mb;
+    let default_disk = match class {
+        SandboxClass::Interpreter => DEFAULT_INTERPRETER_DISK,
+        SandboxClass::Container(_) => DEFAULT_CONTAINER_DISK,
+    };
+    let disk_bytes = match request.disk {
+        Some(q) => parse_bytes("disk", q)?,
+        None => default_disk.min(max_disk_mb << 20),
+    };
+    if disk_bytes < MIN_DISK || disk_bytes > max_disk_mb << 20 {
+        return Err(LimitError::OutOfRange {
+            field: "disk",
+            detail: format!(
+                "must be from {}Mi to this project's ceiling of {max_disk_mb}Mi",
+                MIN_DISK >> 20
+            ),
+        });
+    }
     let cpu = request
         .cpu
         .or_else(|| defaults.map(|d| d.cpu))
@@ -228,6 +258,7 @@ pub fn resolve(
     }
     Ok(SandboxResources {
         memory_bytes,
+        disk_bytes,
         cpu_millis,
         timeout_s,
         idle_pause_s,
@@ -239,14 +270,23 @@ pub fn resolve(
 mod tests {
     use super::*;
 
+    /// Default ceilings, but memory at `max_memory_mb`.
+    fn ceiling(max_memory_mb: u64) -> crate::ProjectLimits {
+        crate::ProjectLimits {
+            max_memory_mb,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn sandbox_requests_resolve_to_defaults_and_are_checked_against_the_ceiling() {
         let none = SandboxRequest::default();
-        let r = resolve(SandboxClass::Interpreter, &none, 4096).unwrap();
+        let r = resolve(SandboxClass::Interpreter, &none, &ceiling(4096)).unwrap();
         assert_eq!(
             r,
             SandboxResources {
                 memory_bytes: DEFAULT_INTERPRETER_MEMORY,
+                disk_bytes: DEFAULT_INTERPRETER_DISK,
                 cpu_millis: 1000,
                 timeout_s: DEFAULT_TIMEOUT_S,
                 idle_pause_s: Some(DEFAULT_IDLE_PAUSE_S),
@@ -254,26 +294,26 @@ mod tests {
             }
         );
         // The interpreter's default is clamped to a low ceiling; an explicit ask is not.
-        let low = resolve(SandboxClass::Interpreter, &none, 256).unwrap();
+        let low = resolve(SandboxClass::Interpreter, &none, &ceiling(256)).unwrap();
         assert_eq!(low.memory_bytes, 256 << 20);
         let ask = SandboxRequest {
             memory: Some("1Gi"),
             ..Default::default()
         };
-        let e = resolve(SandboxClass::Interpreter, &ask, 256).unwrap_err();
+        let e = resolve(SandboxClass::Interpreter, &ask, &ceiling(256)).unwrap_err();
         assert_eq!(e.field(), "memory");
         let tiny = SandboxRequest {
             memory: Some("64Mi"),
             ..Default::default()
         };
-        assert!(resolve(SandboxClass::Interpreter, &tiny, 4096).is_err());
-        assert!(resolve(SandboxClass::Container(None), &tiny, 4096).is_ok());
+        assert!(resolve(SandboxClass::Interpreter, &tiny, &ceiling(4096)).is_err());
+        assert!(resolve(SandboxClass::Container(None), &tiny, &ceiling(4096)).is_ok());
         let never = SandboxRequest {
             idle_timeout_s: Some(0),
             ..Default::default()
         };
         assert_eq!(
-            resolve(SandboxClass::Interpreter, &never, 4096)
+            resolve(SandboxClass::Interpreter, &never, &ceiling(4096))
                 .unwrap()
                 .idle_pause_s,
             None
@@ -282,28 +322,64 @@ mod tests {
             idle_timeout_s: Some(MAX_TIMEOUT_S + 1),
             ..Default::default()
         };
-        let e = resolve(SandboxClass::Interpreter, &forever, 4096).unwrap_err();
+        let e = resolve(SandboxClass::Interpreter, &forever, &ceiling(4096)).unwrap_err();
         assert_eq!(e.field(), "idle_timeout_s");
+    }
+
+    #[test]
+    fn disk_is_a_quantity_within_the_projects_ceiling() {
+        let none = SandboxRequest::default();
+        let r = resolve(SandboxClass::Container(None), &none, &ceiling(4096)).unwrap();
+        assert_eq!(r.disk_bytes, DEFAULT_CONTAINER_DISK);
+        let small = crate::ProjectLimits {
+            max_disk_mb: 100,
+            ..Default::default()
+        };
+        let r = resolve(SandboxClass::Container(None), &none, &small).unwrap();
+        assert_eq!(
+            r.disk_bytes,
+            100 << 20,
+            "the default is clamped to the ceiling"
+        );
+        for bad in ["0", "-1Gi", "101Mi", "10 apples", "0.5Ki"] {
+            let ask = SandboxRequest {
+                disk: Some(bad),
+                ..Default::default()
+            };
+            let e = resolve(SandboxClass::Interpreter, &ask, &small).unwrap_err();
+            assert_eq!(e.field(), "disk", "{bad}");
+        }
+        let ask = SandboxRequest {
+            disk: Some("64Mi"),
+            ..Default::default()
+        };
+        let r = resolve(SandboxClass::Interpreter, &ask, &small).unwrap();
+        assert_eq!(r.disk_bytes, 64 << 20);
     }
 
     #[test]
     fn a_catalog_images_defaults_apply_unless_the_request_says() {
         let torch = crate::catalog::find("pytorch").unwrap();
         let none = SandboxRequest::default();
-        let r = resolve(SandboxClass::Container(Some(torch)), &none, 64 << 10).unwrap();
+        let r = resolve(
+            SandboxClass::Container(Some(torch)),
+            &none,
+            &ceiling(64 << 10),
+        )
+        .unwrap();
         assert_eq!((r.memory_bytes, r.cpu_millis), (16 << 30, 4000));
         assert_eq!(r.idle_pause_s, None);
         // Over a smaller ceiling, the image's default is refused, naming the field.
-        let e = resolve(SandboxClass::Container(Some(torch)), &none, 8192).unwrap_err();
+        let e = resolve(SandboxClass::Container(Some(torch)), &none, &ceiling(8192)).unwrap_err();
         assert_eq!(e.field(), "memory");
         let ask = SandboxRequest {
             memory: Some("2Gi"),
             cpu: Some(0.5),
             ..Default::default()
         };
-        let r = resolve(SandboxClass::Container(Some(torch)), &ask, 8192).unwrap();
+        let r = resolve(SandboxClass::Container(Some(torch)), &ask, &ceiling(8192)).unwrap();
         assert_eq!((r.memory_bytes, r.cpu_millis), (2 << 30, 500));
-        let custom = resolve(SandboxClass::Container(None), &none, 8192).unwrap();
+        let custom = resolve(SandboxClass::Container(None), &none, &ceiling(8192)).unwrap();
         assert_eq!((custom.memory_bytes, custom.cpu_millis), (1 << 30, 1000));
         let bad_gpu = SandboxRequest {
             gpu: Some(GpuRequest {
@@ -313,7 +389,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let e = resolve(SandboxClass::Container(None), &bad_gpu, 8192).unwrap_err();
+        let e = resolve(SandboxClass::Container(None), &bad_gpu, &ceiling(8192)).unwrap_err();
         assert_eq!(e.field(), "gpu");
     }
 

@@ -8,6 +8,7 @@
 //!   [`container::host`], container sandboxes on this runner: placement (CPU, memory, GPU
 //!   shares), lifecycle (start, pause, resume, end), the commands and logs the API asks for
 //!   through the database, and the per-second meter.
+//! - [`disk`]: disk caps the kernel enforces: a size-limited tmpfs per wasm workload.
 //! - [`error`]: [`RunnerError`], the one error of this crate outside the wasm backend.
 //! - [`gpu`]: the GPU inventory at start: NVML's cards, or the ones declared in config.
 //! - [`snapshot`]: the checksummed, compressed frame and file list of code-interpreter
@@ -19,6 +20,7 @@
 pub use tokio_util::sync::CancellationToken;
 
 pub mod container;
+pub mod disk;
 pub mod error;
 pub mod gpu;
 pub mod snapshot;

@@ -27,6 +27,7 @@ use crate::{Result, SandboxError};
 pub(crate) struct Local {
     pub(crate) project: ProjectId,
     pub(crate) memory_bytes: u64,
+    pub(crate) disk_bytes: u64,
     pub(crate) expires_at: DateTime<Utc>,
     pub(crate) idle_pause: Option<Duration>,
     /// Calls made since the last heartbeat.
@@ -68,6 +69,7 @@ impl Interpreters {
             Local {
                 project: s.project_id,
                 memory_bytes: s.memory_bytes as u64,
+                disk_bytes: s.disk_bytes as u64,
                 expires_at: s.expires_at,
                 idle_pause: s.idle_pause_s.map(|t| Duration::from_secs(t as u64)),
                 calls: 0,
@@ -89,6 +91,7 @@ impl Interpreters {
                 s.sandbox_id,
                 SessionOptions {
                     memory_bytes: s.memory_bytes as u64,
+                    disk_bytes: s.disk_bytes as u64,
                     env,
                 },
                 None,

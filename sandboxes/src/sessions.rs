@@ -8,6 +8,7 @@ use sbx_core::sandbox::{SandboxState, StateReason};
 use sbx_store::sandboxes::{self, Sandbox, Transition};
 
 use sbx_core::{SessionError, SessionOptions};
+use sbx_limits::sandbox::DEFAULT_INTERPRETER_DISK;
 
 use crate::{Result, SandboxError};
 
@@ -56,6 +57,7 @@ impl Interpreters {
                 s.sandbox_id,
                 SessionOptions {
                     memory_bytes: s.memory_bytes as u64,
+                    disk_bytes: s.disk_bytes as u64,
                     env: Vec::new(),
                 },
                 Some(snapshot),
@@ -146,18 +148,21 @@ impl Interpreters {
             Err(e) => {
                 // Not kept: the session goes on here, from the snapshot just taken, rather than
                 // be lost. An idle pause is not tried again for it.
-                let memory = self
+                let (memory, disk) = self
                     .local
                     .lock()
                     .expect("interpreters lock")
                     .get(&id)
-                    .map_or(512 << 20, |l| l.memory_bytes);
+                    .map_or((512 << 20, DEFAULT_INTERPRETER_DISK), |l| {
+                        (l.memory_bytes, l.disk_bytes)
+                    });
                 if let Err(reopen) = self
                     .host
                     .open(
                         id,
                         SessionOptions {
                             memory_bytes: memory,
+                            disk_bytes: disk,
                             env: Vec::new(),
                         },
                         Some(snapshot),

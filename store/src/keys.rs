@@ -71,7 +71,7 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
     let stmt = client
         .prepare_cached(
             "select k.api_key_id, k.project_id, p.max_timeout_ms, p.max_memory_mb,
-                    p.max_output_limit_bytes, p.max_concurrent_execs,
+                    p.max_output_limit_bytes, p.max_concurrent_execs, p.max_disk_mb,
                     coalesce(u.kyc_status = 'verified', false) as kyc_verified
              from api_keys k
              join projects p using (project_id)
@@ -88,6 +88,7 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
             max_memory_mb: r.get::<_, i64>("max_memory_mb") as u64,
             max_output_limit_bytes: r.get::<_, i64>("max_output_limit_bytes") as u64,
             max_concurrent_execs: r.get::<_, i32>("max_concurrent_execs") as u32,
+            max_disk_mb: r.get::<_, i64>("max_disk_mb") as u64,
         },
         kyc_verified: r.get("kyc_verified"),
     }))

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "batch_idempotency",
         include_str!("../../migrations/V10__batch_idempotency.sql"),
     ),
+    (
+        11,
+        "disk_caps",
+        include_str!("../../migrations/V11__disk_caps.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

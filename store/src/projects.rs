@@ -25,8 +25,8 @@ pub async fn create(db: &impl Db, name: &str, owner: Option<UserId>) -> Result<P
     client
         .execute(
             "insert into projects (project_id, name, owner_user_id, max_timeout_ms, max_memory_mb,
-                                   max_output_limit_bytes, max_concurrent_execs)
-             values ($1, $2, $3, $4, $5, $6, $7)",
+                                   max_output_limit_bytes, max_concurrent_execs, max_disk_mb)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &id.0,
                 &name,
@@ -35,6 +35,7 @@ pub async fn create(db: &impl Db, name: &str, owner: Option<UserId>) -> Result<P
                 &(defaults.max_memory_mb as i64),
                 &(defaults.max_output_limit_bytes as i64),
                 &(defaults.max_concurrent_execs as i32),
+                &(defaults.max_disk_mb as i64),
             ],
         )
         .await?;
@@ -66,7 +67,7 @@ pub async fn find_by_name(db: &impl Db, name: &str) -> Result<Option<Project>> {
 pub async fn set_limits(db: &impl Db, project: ProjectId, limits: &ProjectLimits) -> Result<()> {
     db.execute(
         "update projects set max_timeout_ms = $2, max_memory_mb = $3, max_output_limit_bytes = $4,
-                                 max_concurrent_execs = $5
+                                 max_concurrent_execs = $5, max_disk_mb = $6
              where project_id = $1",
         &[
             &project.0,
@@ -74,6 +75,7 @@ pub async fn set_limits(db: &impl Db, project: ProjectId, limits: &ProjectLimits
             &(limits.max_memory_mb as i64),
             &(limits.max_output_limit_bytes as i64),
             &(limits.max_concurrent_execs as i32),
+            &(limits.max_disk_mb as i64),
         ],
     )
     .await?;

@@ -32,6 +32,8 @@ pub struct Sandbox {
     pub state_detail: Option<String>,
     /// Memory limit in bytes.
     pub memory_bytes: i64,
+    /// Disk cap in bytes (`/workspace` with `/tmp` or `/outputs`).
+    pub disk_bytes: i64,
     /// CPU in thousandths of a core.
     pub cpu_millis: i32,
     /// The GPU request.
@@ -71,7 +73,7 @@ pub struct Sandbox {
 }
 
 pub(crate) const COLUMNS: &str = "sandbox_id, project_id, image, kind, state, state_reason, state_detail,
-    memory_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s, holder,
+    memory_bytes, disk_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s, holder,
     snapshot_bytes, calls, created_at, started_at, last_active_at, ended_at, container_id, gpu_alloc,
     waiting_for, job_id";
 
@@ -85,6 +87,7 @@ pub(crate) fn sandbox(r: &Row) -> Result<Sandbox> {
         state_reason: named(r, "state_reason")?,
         state_detail: r.try_get("state_detail")?,
         memory_bytes: r.try_get("memory_bytes")?,
+        disk_bytes: r.try_get("disk_bytes")?,
         cpu_millis: r.try_get("cpu_millis")?,
         gpu: r.try_get::<_, Option<Json<_>>>("gpu")?.map(|j| j.0),
         env_keys: r.try_get("env_keys")?,
@@ -121,6 +124,8 @@ pub struct NewSandbox {
     pub kind: SandboxKind,
     /// Memory limit in bytes.
     pub memory_bytes: i64,
+    /// Disk cap in bytes (`/workspace` with `/tmp` or `/outputs`).
+    pub disk_bytes: i64,
     /// CPU in thousandths of a core.
     pub cpu_millis: i32,
     /// The GPU request.
@@ -153,9 +158,11 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
             &format!(
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
                      cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s,
-                     idempotency_key, request_hash, network, docker_image, registry_auth, env_sealed)
+                     idempotency_key, request_hash, network, docker_image, registry_auth, env_sealed,
+                     disk_bytes)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                         now() + $11::int * interval '1 second', $12, $13, $14, $15, $16, $17, $18)
+                         now() + $11::int * interval '1 second', $12, $13, $14, $15, $16, $17, $18,
+                         $19)
                  returning {COLUMNS}"
             ),
             &[
@@ -177,6 +184,7 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
                 &new.docker_image,
                 &new.registry_auth,
                 &new.env_sealed,
+                &new.disk_bytes,
             ],
         )
         .await?;

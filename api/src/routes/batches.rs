@@ -52,6 +52,9 @@ pub struct BatchItem {
     pub memory_mb: Option<u64>,
     /// Output cap per stream in bytes (default 1 MiB).
     pub output_limit_bytes: Option<u64>,
+    /// Disk cap in MiB of `/workspace` and `/tmp` together (default 128; see `ExecRequest`).
+    #[schema(minimum = 1)]
+    pub disk_mb: Option<u64>,
 }
 
 /// A batch to run.
@@ -72,7 +75,7 @@ pub struct BatchView {
     pub status: &'static str,
     /// Items in the batch.
     pub total: i32,
-    /// Items by verdict (`passed`, `wrong_output`, `failed`, `timeout`, `memory_limit`,
+    /// Items by verdict (`passed`, `wrong_output`, `failed`, `timeout`, `memory_limit`, `disk_limit`,
     /// `output_limit`, `cancelled`, `error`) or, before they end, by status (`queued`, `running`).
     pub counts: BTreeMap<String, i64>,
     /// Items that ended.
@@ -192,6 +195,7 @@ pub async fn create_batch(Ctx { state, caller }: Ctx, req: HttpRequest, body: we
             timeout_ms: item.timeout_ms,
             memory_mb: item.memory_mb,
             output_limit_bytes: item.output_limit_bytes,
+            disk_mb: item.disk_mb,
             callback_url: None,
         };
         let checked = check(exec, &caller).map_err(|e| e.in_item(i))?;

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use base64::Engine as _;
 use chrono::Utc;
 use sbx_core::exec::{ExecOutcome, ExecSpec, InputFile, Program};
@@ -63,6 +63,12 @@ pub struct ExecRequest {
     pub memory_mb: Option<u64>,
     /// Cap per output stream in bytes; default 1 MiB.
     pub output_limit_bytes: Option<u64>,
+    /// Disk cap in MiB of `/workspace` and `/tmp` together (the files handed in count), and
+    /// one file per 16 KiB of it; default 128, at least 1, at most the project's ceiling
+    /// (10 240 unless set). A write past it fails inside the program with `ENOSPC`; a
+    /// program that fails with its disk full ends `disk_limit`.
+    #[schema(minimum = 1)]
+    pub disk_mb: Option<u64>,
     /// `POST /v1/jobs` only: an `http` or `https` URL that is sent the job when it ends, signed
     /// with the project's webhook secret (Standard Webhooks headers), retried with backoff
     /// until it answers 2xx.
@@ -321,8 +327,20 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         timeout_ms: req.timeout_ms,
         memory_mb: req.memory_mb,
         output_limit_bytes: req.output_limit_bytes,
+        disk_mb: req.disk_mb,
     };
     let limits = ExecLimits::resolve(requested, &caller.0.limits)?;
+    let handed_in: u64 = files.iter().map(|f| f.content.len() as u64).sum();
+    if handed_in > limits.disk_bytes {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "disk_mb",
+            format!(
+                "the files handed in hold {handed_in} bytes, more than the disk cap of {} MiB",
+                limits.disk_bytes >> 20
+            ),
+        ));
+    }
     let callback_url = req.callback_url.map(callback_url).transpose()?;
     let mut recorded = serde_json::json!({
         "language": program.language(),
@@ -335,6 +353,7 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         "timeout_ms": limits.timeout_ms,
         "memory_mb": limits.memory_bytes >> 20,
         "output_limit_bytes": limits.output_limit_bytes,
+        "disk_mb": limits.disk_bytes >> 20,
     });
     if let Some(url) = &callback_url {
         recorded["callback_url"] = url.as_str().into();
@@ -371,8 +390,8 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
         (status = 503, description = "The database or runner is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn exec(Ctx { state, caller }: Ctx, body: web::Json<ExecRequest>) -> Reply {
-    let checked = check(body.into_inner(), &caller)?;
+pub async fn exec(Ctx { state, caller }: Ctx, body: crate::body::Json<ExecRequest>) -> Reply {
+    let checked = check(body.0, &caller)?;
     if checked.callback_url.is_some() {
         return Err(ApiError::invalid(
             Code::InvalidRequest,

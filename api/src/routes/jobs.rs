@@ -171,8 +171,7 @@ pub async fn create_job(Ctx { state, caller }: Ctx, req: HttpRequest, body: web:
     if let Some(o) = value.as_object_mut() {
         o.remove("kind");
     }
-    let request: crate::routes::exec::ExecRequest = serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid(Code::InvalidRequest, "body", e.to_string()))?;
+    let request: crate::routes::exec::ExecRequest = crate::body::from_value(value)?;
     let checked = crate::routes::exec::check(request, &caller)?;
     crate::admission::queue_room(&state, &caller, 1).await?;
     let job_id = JobId::new();
@@ -243,8 +242,7 @@ async fn create_container_job(
             ));
         }
     };
-    let r: crate::routes::sandboxes::create::CreateSandbox = serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid(Code::InvalidRequest, "body", e.to_string()))?;
+    let r: crate::routes::sandboxes::create::CreateSandbox = crate::body::from_value(value)?;
     if r.image == crate::routes::sandboxes::CODE_INTERPRETER {
         return Err(ApiError::invalid(
             Code::InvalidRequest,
@@ -265,6 +263,7 @@ async fn create_container_job(
         "command": r.command,
         "cpu": r.cpu,
         "memory": r.memory,
+        "disk": r.disk,
         "gpu": r.gpu,
         "timeout_s": r.timeout_s,
         "env": r.env.keys().collect::<Vec<_>>(),

@@ -56,6 +56,10 @@ pub struct Observed {
     pub output_limit_bytes: u64,
     /// The memory limit, in bytes.
     pub memory_limit_bytes: u64,
+    /// The disk cap was full (no byte or no file left) when the run ended.
+    pub disk_full: bool,
+    /// The disk cap, in bytes.
+    pub disk_limit_bytes: u64,
 }
 
 /// What the caller is told.
@@ -119,6 +123,9 @@ pub fn classify(ending: Ending, seen: Observed, subject: Subject) -> Verdict {
             Subject::Exec => status == ExecStatus::Failed,
             Subject::Cell => status != ExecStatus::Succeeded,
         };
+    // A program that failed with its disk full failed because of it (a write or an open
+    // refused with ENOSPC); one that coped and succeeded did not.
+    let ran_out_of_disk = seen.disk_full && status == ExecStatus::Failed;
     if seen.output_truncated {
         status = ExecStatus::OutputLimit;
         message = Some(format!(
@@ -137,6 +144,13 @@ pub fn classify(ending: Ending, seen: Observed, subject: Subject) -> Verdict {
                 format!("the call needed more than the session's memory limit of {mib} MiB")
             }
         });
+    } else if ran_out_of_disk {
+        status = ExecStatus::DiskLimit;
+        message = Some(format!(
+            "the {what} filled its disk cap of {} MiB ({} files at most) for /workspace and /tmp",
+            seen.disk_limit_bytes >> 20,
+            crate::disk::inodes_for(seen.disk_limit_bytes)
+        ));
     }
     Verdict {
         status,
@@ -184,6 +198,8 @@ mod tests {
         timeout_ms: 1000,
         output_limit_bytes: 64,
         memory_limit_bytes: 128 << 20,
+        disk_full: false,
+        disk_limit_bytes: 64 << 20,
     };
 
     fn truncated() -> Observed {
@@ -205,13 +221,36 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_on_a_full_disk_is_the_disk_limit_and_a_success_is_not() {
+        let full = Observed {
+            disk_full: true,
+            ..SEEN
+        };
+        for s in [Subject::Exec, Subject::Cell] {
+            let v = classify(Ending::Exited(1), full, s);
+            assert_eq!((v.status, v.exit_code), (ExecStatus::DiskLimit, Some(1)));
+            assert!(
+                v.message
+                    .unwrap()
+                    .contains("disk cap of 64 MiB (4096 files at most)")
+            );
+            assert_eq!(status(Ending::Exited(0), full, s), ExecStatus::Succeeded);
+            assert_eq!(status(Ending::Exited(1), SEEN, s), ExecStatus::Failed);
+        }
+    }
+
+    #[test]
     fn an_interpreter_that_exits_is_reset_and_says_so_in_words() {
         let v = classify(Ending::InterpreterExited(4), SEEN, Subject::Cell);
         assert_eq!(
             (v.status, v.exit_code, v.stopped),
             (ExecStatus::Failed, Some(4), true)
         );
-        assert!(v.message.unwrap().starts_with("the interpreter exited with code 4"));
+        assert!(
+            v.message
+                .unwrap()
+                .starts_with("the interpreter exited with code 4")
+        );
         let v = classify(Ending::InterpreterExited(0), SEEN, Subject::Cell);
         assert_eq!((v.status, v.stopped), (ExecStatus::Succeeded, true));
     }

@@ -172,10 +172,7 @@ impl WasmBackend {
             session_pre,
             runtime_key,
             python_files.clone(),
-            config
-                .work_dir
-                .join("sessions")
-                .join(uuid::Uuid::now_v7().simple().to_string()),
+            config.work_dir.join("sessions"),
             foreground.clone(),
         )?;
 
@@ -196,7 +193,13 @@ impl WasmBackend {
                 linker,
                 python,
                 python_files,
-                workspaces: Workspaces::new(config.work_dir),
+                workspaces: Workspaces::new(&config.work_dir.join("execs")).map_err(|e| {
+                    BackendError::Runtime(format!(
+                        "exec folders under {}: {e} (disk caps mount a tmpfs per exec folder: \
+                         the runner needs CAP_SYS_ADMIN)",
+                        config.work_dir.display()
+                    ))
+                })?,
                 slots: Semaphore::new(config.slots as usize),
                 modules: Mutex::new(HashMap::new()),
                 foreground,
@@ -393,7 +396,7 @@ impl Inner {
 
         let ws = self
             .workspaces
-            .create(&spec.files)
+            .create(&spec.files, limits.disk_bytes)
             .map_err(|e| BackendError::Host(format!("workspace: {e}")))?;
         let stdout = CappedPipe::new(
             limits.output_limit_bytes as usize,
@@ -492,6 +495,8 @@ impl Inner {
                 timeout_ms: limits.timeout_ms,
                 output_limit_bytes: limits.output_limit_bytes,
                 memory_limit_bytes: limits.memory_bytes,
+                disk_full: ws.is_full(),
+                disk_limit_bytes: limits.disk_bytes,
             },
             Subject::Exec,
         );

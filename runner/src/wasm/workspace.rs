@@ -2,9 +2,10 @@
 //! guest's `/workspace`, its working directory) and `tmp/` (its `/tmp`), the caller's files
 //! written in before the run, and the files the guest created or changed read back after it.
 //!
-//! Most execs leave both folders empty. Those are kept for the next exec ([`Workspaces`])
-//! rather than removed and made again: three `mkdir`s and three `rmdir`s per exec were most of
-//! the kernel's work for short jobs (ext4 inodes and their journal).
+//! Each exec folder is a tmpfs of its own, capped at the exec's `disk_mb` (both folders
+//! together, files and bytes: see [`crate::disk`]). Most execs leave both folders empty: those
+//! are kept for the next exec ([`Workspaces`]), mounted, and only resized for it, rather than
+//! unmounted and made again.
 
 use std::collections::HashMap;
 use std::fs;
@@ -18,6 +19,8 @@ use sbx_core::exec::{InputFile, OutputFile};
 use sbx_limits::exec::{MAX_OUTPUT_FILES, MAX_OUTPUT_FILES_BYTES};
 use sha2::{Digest, Sha256};
 
+use crate::disk;
+
 /// Deepest folder nesting read back; deeper files are not returned.
 const MAX_WALK_DEPTH: usize = 32;
 
@@ -26,42 +29,53 @@ const SPARE_FOLDERS: usize = 64;
 
 /// Where exec folders are made, and the empty ones kept for the next exec.
 pub struct Workspaces {
+    /// This process's folder of exec folders (see [`disk::process_dir`]).
     parent: PathBuf,
-    spare: std::sync::Mutex<Vec<PathBuf>>,
+    /// Empty exec folders, each with the cap its tmpfs has now, in bytes.
+    spare: std::sync::Mutex<Vec<(PathBuf, u64)>>,
     /// The size the filesystem gives a new empty folder. A folder that held many entries
-    /// stays larger once emptied (ext4 never shrinks one), which the next exec could see.
+    /// could stay larger once emptied, which the next exec could see.
     fresh_size: std::sync::OnceLock<u64>,
 }
 
 impl Workspaces {
-    /// Exec folders under `parent`.
-    pub fn new(parent: PathBuf) -> Arc<Self> {
-        Arc::new(Self {
-            parent,
+    /// Exec folders under `parent`, in a folder of this process's own; what dead runners left
+    /// there is unmounted and removed first.
+    pub fn new(parent: &Path) -> io::Result<Arc<Self>> {
+        let this = Self {
+            parent: disk::process_dir(parent)?,
             spare: std::sync::Mutex::new(Vec::with_capacity(SPARE_FOLDERS)),
             fresh_size: std::sync::OnceLock::new(),
-        })
+        };
+        // The first folder is made now: a runner that may not mount fails at its start, not at
+        // its first exec.
+        let cap = sbx_limits::exec::DEFAULT_DISK_MB << 20;
+        let first = this.fresh(cap)?;
+        this.spare
+            .lock()
+            .expect("spare folders lock")
+            .push((first, cap));
+        Ok(Arc::new(this))
     }
 
-    /// An exec's folders, empty, with `files` written into the workspace.
-    pub fn create(self: &Arc<Self>, files: &[InputFile]) -> io::Result<Workspace> {
+    /// An exec's folders, empty, on a tmpfs capped at `disk_bytes`, with `files` written into
+    /// the workspace.
+    pub fn create(self: &Arc<Self>, files: &[InputFile], disk_bytes: u64) -> io::Result<Workspace> {
         let spare = self.spare.lock().expect("spare folders lock").pop();
         let root = match spare {
-            Some(root) => root,
-            None => {
-                let root = self.parent.join(uuid::Uuid::now_v7().simple().to_string());
-                fs::DirBuilder::new().mode(0o700).create(&root)?;
-                fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(root.join("workspace"))?;
-                fs::DirBuilder::new().mode(0o700).create(root.join("tmp"))?;
-                let size = fs::metadata(root.join("tmp"))?.len();
-                self.fresh_size.get_or_init(|| size);
-                root
-            }
+            Some((root, cap)) if cap == disk_bytes => root,
+            Some((root, _)) => match disk::resize_tmpfs(&root, disk_bytes) {
+                Ok(()) => root,
+                Err(e) => {
+                    drop_folder(&root);
+                    return Err(e);
+                }
+            },
+            None => self.fresh(disk_bytes)?,
         };
         let mut ws = Workspace {
             root,
+            disk_bytes,
             inputs: HashMap::with_capacity(files.len()),
             home: Some(self.clone()),
         };
@@ -69,8 +83,36 @@ impl Workspaces {
         Ok(ws)
     }
 
-    /// Keep `root` for another exec if both its folders are empty; `false` if not kept.
-    fn keep(&self, root: &Path) -> bool {
+    /// A new exec folder: a tmpfs capped at `disk_bytes` holding `workspace/` and `tmp/`.
+    fn fresh(&self, disk_bytes: u64) -> io::Result<PathBuf> {
+        let root = self.parent.join(uuid::Uuid::now_v7().simple().to_string());
+        fs::DirBuilder::new().mode(0o700).create(&root)?;
+        if let Err(e) = disk::mount_tmpfs(&root, disk_bytes) {
+            let _ = fs::remove_dir(&root);
+            return Err(e);
+        }
+        let made = (|| {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(root.join("workspace"))?;
+            fs::DirBuilder::new().mode(0o700).create(root.join("tmp"))?;
+            fs::metadata(root.join("tmp")).map(|m| m.len())
+        })();
+        match made {
+            Ok(size) => {
+                self.fresh_size.get_or_init(|| size);
+                Ok(root)
+            }
+            Err(e) => {
+                drop_folder(&root);
+                Err(e)
+            }
+        }
+    }
+
+    /// Keep `root` (capped at `disk_bytes`) for another exec if both its folders are empty;
+    /// `false` if not kept.
+    fn keep(&self, root: &Path, disk_bytes: u64) -> bool {
         let Some(&fresh_size) = self.fresh_size.get() else {
             return false;
         };
@@ -100,22 +142,34 @@ impl Workspaces {
         if spare.len() >= SPARE_FOLDERS {
             return false;
         }
-        spare.push(root.to_owned());
+        spare.push((root.to_owned(), disk_bytes));
         true
     }
 }
 
 impl Drop for Workspaces {
     fn drop(&mut self) {
-        for root in self.spare.get_mut().map(std::mem::take).unwrap_or_default() {
-            let _ = fs::remove_dir_all(root);
+        for (root, _) in self.spare.get_mut().map(std::mem::take).unwrap_or_default() {
+            drop_folder(&root);
         }
+    }
+}
+
+/// Unmount exec folder `root` (dropping what its tmpfs holds) and remove it.
+fn drop_folder(root: &Path) {
+    if let Err(e) = disk::unmount(root) {
+        tracing::warn!(error = %e, "could not unmount an exec's folder");
+    }
+    if let Err(e) = fs::remove_dir_all(root) {
+        tracing::warn!(path = %root.display(), error = %e, "could not remove an exec's folder");
     }
 }
 
 /// One exec's folders; removed (or kept empty for the next exec) when dropped.
 pub struct Workspace {
     root: PathBuf,
+    /// The cap of its tmpfs, in bytes; 0 for a plain folder ([`Workspace::create`]).
+    disk_bytes: u64,
     /// Digest of each input file, by path, to tell "changed" from "handed in".
     inputs: HashMap<String, [u8; 32]>,
     /// Where empty folders go back to.
@@ -123,13 +177,14 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Make the folders under `parent` and write `files` into the workspace; removed whole
-    /// when dropped.
+    /// Make the folders under `parent`, plain folders with no cap (the host's own scratch
+    /// space), and write `files` into the workspace; removed whole when dropped.
     pub fn create(parent: &Path, files: &[InputFile]) -> io::Result<Self> {
         let root = parent.join(uuid::Uuid::now_v7().simple().to_string());
         fs::DirBuilder::new().mode(0o700).create(&root)?;
         let mut ws = Self {
             root,
+            disk_bytes: 0,
             inputs: HashMap::with_capacity(files.len()),
             home: None,
         };
@@ -164,6 +219,11 @@ impl Workspace {
     /// The host folder shown to the guest as `/tmp`.
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// Whether the guest used all its disk cap: no byte or no file left.
+    pub fn is_full(&self) -> bool {
+        self.disk_bytes > 0 && disk::is_full(&self.root)
     }
 
     /// The regular files under `/workspace` that are new or differ from what was handed in,
@@ -282,13 +342,14 @@ fn walk(
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        if let Some(home) = &self.home
-            && home.keep(&self.root)
-        {
-            return;
-        }
-        if let Err(e) = fs::remove_dir_all(&self.root) {
-            tracing::warn!(path = %self.root.display(), error = %e, "could not remove an exec's folder");
+        match &self.home {
+            Some(home) if home.keep(&self.root, self.disk_bytes) => {}
+            Some(_) => drop_folder(&self.root),
+            None => {
+                if let Err(e) = fs::remove_dir_all(&self.root) {
+                    tracing::warn!(path = %self.root.display(), error = %e, "could not remove a scratch folder");
+                }
+            }
         }
     }
 }
@@ -327,12 +388,12 @@ mod tests {
     }
 
     #[test]
-    fn empty_folders_are_reused_and_others_removed() {
+    fn empty_folders_are_reused_resized_and_others_unmounted() {
         let parent = std::env::temp_dir().join(format!("sbx-ws-reuse-{}", std::process::id()));
-        fs::create_dir_all(&parent).unwrap();
-        let pool = Workspaces::new(parent.clone());
+        let pool = Workspaces::new(&parent).unwrap();
+        let cap = 4 << 20;
         // Left empty (a file made and removed again): kept, and handed out next.
-        let ws = pool.create(&[]).unwrap();
+        let ws = pool.create(&[], cap).unwrap();
         fs::write(ws.tmp().join("x"), b"x").unwrap();
         fs::remove_file(ws.tmp().join("x")).unwrap();
         let first = ws.root.clone();
@@ -342,34 +403,30 @@ mod tests {
             path: "in.txt".into(),
             content: b"in".to_vec(),
         };
-        let ws = pool.create(std::slice::from_ref(&input)).unwrap();
+        let ws = pool.create(std::slice::from_ref(&input), cap).unwrap();
         assert_eq!(ws.root, first, "the empty folder was reused");
-        // Not empty (its input is still there): removed, not kept.
+        // Not empty (its input is still there): unmounted and removed, not kept.
         drop(ws);
         assert!(!first.exists());
-        let ws = pool.create(&[]).unwrap();
+        // A folder is a tmpfs of the cap asked, which the kernel enforces; a kept one is
+        // resized for the next exec.
+        let ws = pool.create(&[], 2 << 20).unwrap();
         assert_ne!(ws.root, first);
         assert_eq!(fs::read_dir(ws.workspace()).unwrap().count(), 0);
-        // Something left in /tmp: removed too.
-        fs::write(ws.tmp().join("left"), b"x").unwrap();
+        assert!(fs::write(ws.workspace().join("big"), vec![0u8; 3 << 20]).is_err());
+        assert!(ws.is_full());
+        fs::remove_file(ws.workspace().join("big")).unwrap();
+        assert!(!ws.is_full());
         let second = ws.root.clone();
         drop(ws);
-        assert!(!second.exists());
-        // Emptied after holding many files: on ext4 the folder stays grown, and would tell;
-        // then it is removed (a filesystem that shrinks folders leaves nothing to tell).
-        let ws = pool.create(&[]).unwrap();
-        for i in 0..500 {
-            fs::write(ws.tmp().join(format!("file-with-a-long-name-{i:04}")), b"").unwrap();
-        }
-        for i in 0..500 {
-            fs::remove_file(ws.tmp().join(format!("file-with-a-long-name-{i:04}"))).unwrap();
-        }
-        let grown = fs::metadata(ws.tmp()).unwrap().len() != *pool.fresh_size.get().unwrap();
-        let third = ws.root.clone();
+        let ws = pool.create(&[], 8 << 20).unwrap();
+        assert_eq!(ws.root, second, "kept, and resized");
+        fs::write(ws.workspace().join("big"), vec![0u8; 3 << 20]).unwrap();
+        // Something left: removed too.
         drop(ws);
-        assert_eq!(third.exists(), !grown);
+        assert!(!second.exists());
         // Spare folders go with the pool.
-        let ws = pool.create(&[]).unwrap();
+        let ws = pool.create(&[], cap).unwrap();
         let fourth = ws.root.clone();
         drop(ws);
         assert!(fourth.exists());

@@ -42,6 +42,12 @@ pub struct CreateSandbox {
     /// Memory limit as a quantity: `512Mi` (the interpreter's default), `2Gi`.
     #[schema(example = "512Mi")]
     pub memory: Option<String>,
+    /// Disk cap as a quantity, for `/workspace` with `/tmp` (interpreters, default `512Mi`)
+    /// or with `/outputs` (containers, default `10Gi`), and one file per 16 KiB of it; at
+    /// most the project's ceiling (`10Gi` unless set). A write past it fails inside with
+    /// `ENOSPC`.
+    #[schema(example = "10Gi")]
+    pub disk: Option<String>,
     /// CPU cores (default 1).
     pub cpu: Option<f64>,
     /// A GPU share; container images only.
@@ -124,7 +130,7 @@ pub async fn create_sandbox(
     let res = rules::resolve(
         SandboxClass::Interpreter,
         &resource_request(&r, None),
-        caller.0.limits.max_memory_mb,
+        &caller.0.limits,
     )?;
     crate::routes::exec::check_env(&r.env)?;
     let new = NewSandbox {
@@ -134,6 +140,7 @@ pub async fn create_sandbox(
         image: r.image,
         kind: SandboxKind::Interpreter,
         memory_bytes: res.memory_bytes as i64,
+        disk_bytes: res.disk_bytes as i64,
         cpu_millis: res.cpu_millis as i32,
         gpu: None,
         env_keys: r.env.keys().cloned().collect(),
@@ -163,6 +170,7 @@ pub async fn create_sandbox(
 fn resource_request(r: &CreateSandbox, gpu: Option<rules::GpuRequest>) -> SandboxRequest<'_> {
     SandboxRequest {
         memory: r.memory.as_deref(),
+        disk: r.disk.as_deref(),
         cpu: r.cpu,
         timeout_s: r.timeout_s,
         idle_timeout_s: r.idle_timeout_s,
@@ -259,7 +267,7 @@ pub fn container_sandbox(
     let res = rules::resolve(
         SandboxClass::Container(sbx_limits::catalog::find(&r.image)),
         &resource_request(&r, gpu),
-        caller.0.limits.max_memory_mb,
+        &caller.0.limits,
     )?;
     if r.idle_timeout_s.is_some() {
         return Err(ApiError::invalid(
@@ -294,6 +302,7 @@ pub fn container_sandbox(
         image: r.image.clone(),
         kind: SandboxKind::Container,
         memory_bytes: res.memory_bytes as i64,
+        disk_bytes: res.disk_bytes as i64,
         cpu_millis: res.cpu_millis as i32,
         gpu: res.gpu,
         env_keys: r.env.keys().cloned().collect(),

@@ -57,10 +57,10 @@ pub struct SandboxExecRequest {
 pub async fn exec_in_sandbox(
     Ctx { state, caller }: Ctx,
     id: web::Path<String>,
-    body: web::Json<SandboxExecRequest>,
+    body: crate::body::Json<SandboxExecRequest>,
 ) -> Reply {
     let id = sandbox_id(&id)?;
-    let r = body.into_inner();
+    let r = body.0;
     let limits = &caller.0.limits;
     let CallLimits {
         timeout_ms,

@@ -71,6 +71,9 @@ pub struct SandboxView {
     pub state_detail: Option<String>,
     /// Memory limit in bytes.
     pub memory_bytes: i64,
+    /// Disk cap in bytes: `/workspace` and `/tmp` (interpreters) or `/workspace` and
+    /// `/outputs` (containers) together, and one file per 16 KiB of it.
+    pub disk_bytes: i64,
     /// CPU cores.
     pub cpu: f64,
     /// The GPU share.
@@ -120,6 +123,7 @@ impl From<Sandbox> for SandboxView {
             state_reason: s.state_reason,
             state_detail: s.state_detail,
             memory_bytes: s.memory_bytes,
+            disk_bytes: s.disk_bytes,
             cpu: f64::from(s.cpu_millis) / 1000.0,
             gpu: s.gpu,
             env: s.env_keys,
@@ -304,9 +308,9 @@ pub struct TimeoutRequest {
 pub async fn set_timeout(
     Ctx { state, caller }: Ctx,
     id: web::Path<String>,
-    body: web::Json<TimeoutRequest>,
+    body: crate::body::Json<TimeoutRequest>,
 ) -> Reply {
-    let t = rules::timeout_s(Some(body.timeout_s))?;
+    let t = rules::timeout_s(Some(body.0.timeout_s))?;
     let project = caller.0.project_id;
     view(
         state

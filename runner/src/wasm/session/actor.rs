@@ -230,6 +230,7 @@ impl Actor {
         let out = self.dir.read_out();
         // A cell whose code raised SystemExit (`sys.exit`, `exit()`, …): its code and the
         // one line Python would print for it.
+        let disk_full = self.dir.is_full();
         let system_exit = out.as_ref().and_then(|o| {
             let code = i32::try_from(o["exit"]["code"].as_i64()?).ok()?;
             Some((code, o["exit"]["message"].as_str()?.to_owned()))
@@ -240,6 +241,8 @@ impl Actor {
             Turn::Returned(Ok(v)) if v == 0 || v >= 256 => {
                 match out.as_ref().and_then(|o| o["status"].as_i64()) {
                     Some(status) => Ending::Exited(i32::try_from(status).unwrap_or(1)),
+                    // With its disk full, the guest half could not write its report.
+                    None if disk_full => Ending::Exited(1),
                     None => Ending::Broken("the session did not report how the call ended".into()),
                 }
             }
@@ -266,6 +269,8 @@ impl Actor {
                 timeout_ms: spec.timeout_ms,
                 output_limit_bytes: spec.output_limit_bytes,
                 memory_limit_bytes: self.options.memory_bytes,
+                disk_full,
+                disk_limit_bytes: self.options.disk_bytes,
             },
             Subject::Cell,
         );

@@ -4,6 +4,7 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::disk;
 use crate::wasm::workspace::{O_NOFOLLOW, read_capped};
 
 use super::{SessionError, host};
@@ -11,18 +12,28 @@ use super::{SessionError, host};
 /// Most bytes of `out.json` the host reads back.
 pub(super) const MAX_OUT_JSON: u64 = 4 << 20;
 
-/// A session's host folders (`workspace/`, `tmp/`); removed when dropped.
+/// A session's host folders (`workspace/`, `tmp/`) on a tmpfs of its own, capped at the
+/// session's disk (see [`crate::disk`]); unmounted and removed when dropped.
 pub(super) struct SessionDir(pub(super) PathBuf);
 
 impl SessionDir {
-    pub(super) fn create(root: &Path, id: uuid::Uuid) -> std::io::Result<Self> {
+    pub(super) fn create(root: &Path, id: uuid::Uuid, disk_bytes: u64) -> std::io::Result<Self> {
         let dir = root.join(id.simple().to_string());
         let _ = fs::remove_dir_all(&dir);
         fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        if let Err(e) = disk::mount_tmpfs(&dir, disk_bytes) {
+            let _ = fs::remove_dir(&dir);
+            return Err(e);
+        }
         let this = Self(dir);
         fs::DirBuilder::new().mode(0o700).create(this.workspace())?;
         fs::DirBuilder::new().mode(0o700).create(this.tmp())?;
         Ok(this)
+    }
+
+    /// Whether the session used all its disk cap: no byte or no file left.
+    pub(super) fn is_full(&self) -> bool {
+        disk::is_full(&self.0)
     }
 
     pub(super) fn workspace(&self) -> PathBuf {
@@ -52,6 +63,9 @@ impl SessionDir {
 
 impl Drop for SessionDir {
     fn drop(&mut self) {
+        if let Err(e) = disk::unmount(&self.0) {
+            tracing::warn!(error = %e, "could not unmount a session's folder");
+        }
         if let Err(e) = fs::remove_dir_all(&self.0) {
             tracing::warn!(path = %self.0.display(), error = %e, "could not remove a session's folder");
         }

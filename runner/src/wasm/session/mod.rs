@@ -33,8 +33,6 @@ mod folders;
 mod image;
 
 use std::collections::HashMap;
-use std::fs;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,8 +106,8 @@ pub(super) struct Sessions {
 }
 
 impl Sessions {
-    /// Sessions on `engine` from `pre` (the runtime keyed `runtime_key`), their folders under
-    /// `root`.
+    /// Sessions on `engine` from `pre` (the runtime keyed `runtime_key`), their folders in
+    /// this process's folder under `root` (see [`crate::disk::process_dir`]).
     pub(super) fn new(
         engine: Engine,
         pre: InstancePre<Guest>,
@@ -124,11 +122,7 @@ impl Sessions {
                 &"the runtime does not export its globals; rebuild it (sbx prepare)",
             ));
         }
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&root)
-            .map_err(|e| runtime(&e))?;
+        let root = crate::disk::process_dir(&root).map_err(|e| runtime(&e))?;
         Ok(Self {
             engine,
             pre,
@@ -173,7 +167,7 @@ impl Sessions {
         if self.live.lock().expect("sessions lock").contains_key(&id) {
             return Ok(());
         }
-        let dir = SessionDir::create(&self.root, id).map_err(host)?;
+        let dir = SessionDir::create(&self.root, id, options.disk_bytes).map_err(host)?;
         let live = match snapshot {
             None => self.fresh(&options, &dir).await?,
             Some(bytes) => {

@@ -107,7 +107,11 @@ def cell(src):
             stream.flush()
         except Exception:
             pass
-    _write({'status': status, 'result': result, 'figures': figures, 'exit': exit})
+    try:
+        _write({'status': status, 'result': result, 'figures': figures, 'exit': exit})
+    except OSError:
+        # The session's disk is full: the host finds no report and a full disk.
+        pass
 
 
 def before_pause():
