@@ -6,7 +6,7 @@ alter table projects
 alter table sandboxes
     add column disk_bytes bigint;                          -- /workspace (+ /outputs, /tmp) cap
 update sandboxes set disk_bytes = case kind when 'interpreter' then 512 * 1048576
-                                            else 10240 * 1048576::bigint end;
+                                            else 2048 * 1048576::bigint end;
 alter table sandboxes alter column disk_bytes set not null;
 
 alter table jobs drop constraint jobs_status_check;

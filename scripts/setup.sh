@@ -52,6 +52,9 @@ ensure_tools() {
   # OpenSSL's headers: the webhook sender speaks https through the system's OpenSSL.
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+  # Disk caps: container sandboxes get a loop-mounted ext4 image each (mkfs.ext4, mount).
+  PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+  PATH="$PATH:/usr/sbin:/sbin" command -v losetup >/dev/null || missing+=(mount)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 

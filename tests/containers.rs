@@ -864,3 +864,109 @@ async fn container_log_streams_give_back_exactly_what_was_written() {
     common::assert_same_output(&events, &written);
     assert_eq!(events.last().unwrap().data["reason"], "exited");
 }
+
+/// A container's disk cap holds from inside: `df` shows it, a writer stops at it with ENOSPC,
+/// `/workspace` and `/outputs` share it, files are capped too, a paused and resumed sandbox
+/// keeps its files and its cap, a job that fails on a full disk ends `disk_limit`, and a cap
+/// that does not fit the host's free disk waits, saying so.
+#[actix_web::test]
+async fn a_containers_disk_cap_holds_from_inside() {
+    let app = spawn_app().await;
+    let id = running(&app, json!({"disk": "16Mi"})).await;
+    assert_eq!(common::sandbox(&app, &id).await["disk_bytes"], 16 << 20);
+    let df = sh(&app, &id, "df -k /workspace | tail -1 | awk '{print $2}'").await;
+    let size_kib: u64 = df["stdout"].as_str().unwrap().trim().parse().unwrap();
+    assert!((16 << 10..(16 << 10) + 2048).contains(&size_kib), "{df}");
+    let r = sh(
+        &app,
+        &id,
+        "dd if=/dev/zero of=/workspace/a bs=1M count=10 2>/dev/null; \
+         dd if=/dev/zero of=/outputs/b bs=64k count=400 2>&1 | grep -c 'No space left'; \
+         du -k -s /workspace/a /outputs/b | awk '{s += $1} END {print s}'",
+    )
+    .await;
+    let out = r["stdout"].as_str().unwrap();
+    let (enospc, written_kib) = out.trim().split_once('\n').unwrap();
+    assert_eq!(enospc, "1", "{r}");
+    let written_kib: u64 = written_kib.parse().unwrap();
+    assert!(
+        (15 << 10..=(16 << 10) + 1024).contains(&written_kib),
+        "{written_kib} KiB written under a 16 MiB cap: {r}"
+    );
+    let files = sh(
+        &app,
+        &id,
+        "rm -f /outputs/b; i=0; while touch /workspace/f$i 2>/dev/null; do i=$((i+1)); done; echo $i",
+    )
+    .await;
+    let made: u64 = files["stdout"].as_str().unwrap().trim().parse().unwrap();
+    assert!(
+        (1000..=1100).contains(&made),
+        "{made} files under a cap of 1024: {files}"
+    );
+
+    // Kept through a pause, with its cap.
+    let a = app.sandbox_action(&id, "pause").await;
+    assert_eq!(a.body["state"], "paused", "{}", a.text);
+    let a = app.sandbox_action(&id, "resume").await;
+    assert_eq!(a.body["state"], "running", "{}", a.text);
+    let r = sh(
+        &app,
+        &id,
+        "ls /workspace | wc -l; du -k -s /workspace/a | awk '{print $1}'",
+    )
+    .await;
+    assert_eq!(r["stdout"], format!("{}\n10240\n", made + 1), "{r}");
+    let df = sh(&app, &id, "df -k /outputs | tail -1 | awk '{print $2}'").await;
+    assert_eq!(df["stdout"].as_str().unwrap().trim(), size_kib.to_string());
+    common::delete_sandbox(&app, &id).await;
+
+    // A job that fails on a full disk ends disk_limit; one that copes does not.
+    let a = app
+        .post(
+            "/v1/jobs",
+            &json!({"kind": "container", "image": "python", "memory": "64Mi", "disk": "8Mi",
+                    "command": ["sh", "-c", "dd if=/dev/zero of=/outputs/x bs=1M count=20"]}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 202, "{}", a.text);
+    let job = common::wait_job(&app, a.body["id"].as_str().unwrap(), common::ended).await;
+    assert_eq!(job["status"], "disk_limit", "{job}");
+    assert!(
+        job["result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disk cap of 8 MiB"),
+        "{job}"
+    );
+
+    // Bad caps are refused, naming the field; a cap larger than the host's free disk waits.
+    for bad in ["0", "-5Mi", "11Gi", "much"] {
+        let a = create(&app, json!({"image": "python", "disk": bad})).await;
+        a.assert_problem(422, "invalid_limit");
+        assert!(a.text.contains("disk"), "{}", a.text);
+    }
+    let huge = sbx_limits::ProjectLimits {
+        max_disk_mb: 1 << 40,
+        ..Default::default()
+    };
+    sbx_store::projects::set_limits(&app.pool, app.project_id, &huge)
+        .await
+        .unwrap();
+    let a = create(
+        &app,
+        json!({"image": "python", "disk": "1000Ti", "timeout_s": 60}),
+    )
+    .await;
+    let waiting = a.body["id"].as_str().unwrap().to_owned();
+    let s = common::sandbox(&app, &waiting).await;
+    assert_eq!(s["state"], "pending", "{s}");
+    assert!(
+        s["waiting_for"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("waiting for disk"),
+        "{s}"
+    );
+    common::delete_sandbox(&app, &waiting).await;
+}

@@ -126,9 +126,10 @@ pub const MIN_CONTAINER_MEMORY: u64 = 16 << 20;
 pub const DEFAULT_CONTAINER_MEMORY: u64 = 1 << 30;
 /// Disk of a code-interpreter sandbox that names none: 512 MiB for `/workspace` and `/tmp`.
 pub const DEFAULT_INTERPRETER_DISK: u64 = 512 << 20;
-/// Disk of a container sandbox or job that names none: 10 GiB for `/workspace` and
-/// `/outputs` together.
-pub const DEFAULT_CONTAINER_DISK: u64 = 10 << 30;
+/// Disk of a container sandbox or job that names none: 2 GiB for `/workspace` and
+/// `/outputs` together (a sparse image: host disk is taken only as it is written, but the
+/// whole cap is set aside at placement).
+pub const DEFAULT_CONTAINER_DISK: u64 = 2 << 30;
 /// Smallest disk a sandbox may have.
 pub const MIN_DISK: u64 = 1 << 20;
 /// CPU cores of a sandbox when neither the request nor its image names any.

@@ -1,6 +1,7 @@
 //! Disk caps the kernel enforces: a size-limited tmpfs per wasm workload (an exec's folders,
-//! a session's). A guest that writes past its cap gets `ENOSPC` on that write, and one that
-//! makes too many files gets it on the `open`; nothing is scanned after the fact.
+//! a session's), and a loop-mounted ext4 image per container sandbox or job ([`ensure_image`]).
+//! A guest that writes past its cap gets `ENOSPC` on that write, and one that makes too many
+//! files gets it on the `open`; nothing is scanned after the fact.
 //!
 //! Why tmpfs for wasm workloads (see `docs/architecture.md`, "Disk caps"): an exec is measured
 //! in milliseconds, and a tmpfs is mounted once per exec folder and then only resized (one
@@ -68,6 +69,154 @@ pub fn unmount(dir: &Path) -> io::Result<()> {
 /// A run that failed on a full cap ended because of it.
 pub fn is_full(dir: &Path) -> bool {
     rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail == 0 || s.f_favail == 0)
+}
+
+/// The image file of a container placement's folder `root`: a sparse file holding its ext4
+/// filesystem.
+pub fn image_path(root: &Path) -> PathBuf {
+    root.join("disk.img")
+}
+
+/// Where the filesystem of placement `root` is mounted: `workspace/` and `outputs/` are in it.
+pub fn mount_path(root: &Path) -> PathBuf {
+    root.join("fs")
+}
+
+/// Give placement `root` a filesystem with `bytes` usable (and one file per 16 KiB of them),
+/// mounted at [`mount_path`]: the image kept in `root` if there is one (mounted again if it is
+/// not, as after a reboot), else a new one.
+///
+/// A new image is a sparse file (it takes host disk only as it is written) formatted ext4
+/// without reserved blocks. ext4 keeps part of its size for itself (inode tables, the
+/// journal: 2 to 16 %), so the file is made larger by that part, measured: the guest can write
+/// `bytes`, and at most 1 % (or 1 MiB) more.
+pub fn ensure_image(root: &Path, bytes: u64) -> io::Result<()> {
+    let (image, dir) = (image_path(root), mount_path(root));
+    std::fs::create_dir_all(&dir)?;
+    if image.exists() {
+        return if is_mount_point(&dir) {
+            Ok(())
+        } else {
+            mount_image(&image, &dir)
+        };
+    }
+    let slack = slack(bytes);
+    let mut size = bytes + bytes / 40 + (8 << 20);
+    for _ in 0..4 {
+        make_image(&image, size, bytes)?;
+        mount_image(&image, &dir)?;
+        let usable = writable(&dir)?;
+        if (bytes..=bytes + slack).contains(&usable) {
+            return Ok(());
+        }
+        unmount(&dir)?;
+        // Aim for the middle of the band; ext4's part grows a little with the size.
+        let target = bytes + slack / 2;
+        size = if usable < target {
+            size + (target - usable) + (target - usable) / 20
+        } else {
+            size - (usable - target)
+        };
+    }
+    let _ = std::fs::remove_file(&image);
+    Err(io::Error::other(format!(
+        "could not size a filesystem image to {bytes} usable bytes"
+    )))
+}
+
+/// How far a capped image may give more than its cap: 1 %, at least 1 MiB.
+fn slack(bytes: u64) -> u64 {
+    (bytes / 100).max(1 << 20)
+}
+
+/// Bytes a guest (not root) can still write on the ext4 filesystem at `dir`: `f_bavail`,
+/// which already leaves out what ext4 keeps for itself (`s_resv_clusters`, which root may
+/// use). Measured here for 8 MiB to 1 GiB images: uid 1000 wrote `f_bavail` less 11 to 57 KiB.
+fn writable(dir: &Path) -> io::Result<u64> {
+    let s = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
+    Ok(s.f_bavail * s.f_frsize)
+}
+
+/// Whether the image filesystem at `dir`, capped at `bytes`, is full as a guest sees it: less
+/// than the cap's slack left to write, or no file left.
+pub fn image_is_full(dir: &Path, bytes: u64) -> bool {
+    let files_left = rustix::fs::statvfs(dir).map_or(1, |s| s.f_favail);
+    files_left == 0 || writable(dir).is_ok_and(|w| w < slack(bytes))
+}
+
+/// Make `image` a sparse file of `size` bytes formatted ext4 for a cap of `cap` bytes.
+fn make_image(image: &Path, size: u64, cap: u64) -> io::Result<()> {
+    std::fs::File::create(image)?.set_len(size)?;
+    let inodes = inodes_for(cap).to_string();
+    // Where e2fsprogs puts it, which a service's PATH may lack.
+    let mkfs = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("mkfs.ext4");
+    run(std::process::Command::new(mkfs)
+        .args(["-q", "-F", "-m", "0", "-N", &inodes])
+        .args(["-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard"])
+        .arg(image))
+}
+
+/// Mount filesystem image `image` on `dir` through a loop device, freed when it is unmounted.
+/// Programs on it may run (a sandbox's scripts), but not as set-uid, and it holds no devices.
+fn mount_image(image: &Path, dir: &Path) -> io::Result<()> {
+    run(std::process::Command::new("mount")
+        .args(["-o", "loop,nosuid,nodev"])
+        .arg(image)
+        .arg(dir))
+}
+
+/// Whether something is mounted on `dir` (it is on another device than its parent).
+pub fn is_mount_point(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = dir.parent().unwrap_or(dir);
+    match (std::fs::metadata(dir), std::fs::metadata(parent)) {
+        (Ok(d), Ok(p)) => d.dev() != p.dev(),
+        _ => false,
+    }
+}
+
+/// Remove placement (or kept) folder `root` whole, its filesystem unmounted first.
+pub fn remove_root(root: &Path) {
+    let dir = mount_path(root);
+    if is_mount_point(&dir)
+        && let Err(e) = unmount(&dir)
+    {
+        tracing::warn!(error = %e, "could not unmount a sandbox's filesystem");
+    }
+    if let Err(e) = std::fs::remove_dir_all(root)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %root.display(), error = %e, "could not remove a sandbox's folder");
+    }
+}
+
+/// Bytes of host disk the image of placement `root` takes now (its written blocks).
+pub fn image_usage(root: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(image_path(root)).map_or(0, |m| m.blocks() * 512)
+}
+
+/// Bytes free for new files on the filesystem holding `dir`.
+pub fn free_bytes(dir: &Path) -> u64 {
+    rustix::fs::statvfs(dir).map_or(0, |s| s.f_bavail * s.f_frsize)
+}
+
+/// Run `cmd`; its stderr is the error when it fails.
+fn run(cmd: &mut std::process::Command) -> io::Result<()> {
+    let out = cmd.stdin(std::process::Stdio::null()).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "{:?} failed ({}): {}",
+            cmd.get_program(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
 }
 
 /// This process's folder under `parent` (`<parent>/<pid>`), made empty, after unmounting
@@ -158,6 +307,60 @@ mod tests {
         assert_eq!(inodes_for(128 << 20), 8192);
         assert_eq!(inodes_for(1 << 20), MIN_INODES);
         assert_eq!(options(64 << 20), "size=67108864,nr_inodes=4096,mode=0700");
+    }
+
+    #[test]
+    fn an_image_gives_its_cap_to_the_byte_band_and_is_mounted_again_when_kept() {
+        let root = std::env::temp_dir().join(format!("sbx-disk-{}", uuid::Uuid::now_v7().simple()));
+        for cap in [1u64 << 20, 16 << 20, 300 << 20] {
+            ensure_image(&root, cap).unwrap();
+            let dir = mount_path(&root);
+            assert!(is_mount_point(&dir));
+            assert!(image_usage(&root) < cap.max(8 << 20), "sparse");
+            // What a guest may write is the cap, within the slack (the containers' tests write
+            // it as uid 1000; root here could use ext4's own reserve as well).
+            let usable = writable(&dir).unwrap();
+            assert!(
+                usable >= cap && usable <= cap + slack(cap),
+                "{usable} usable for a cap of {cap}"
+            );
+            assert!(!image_is_full(&dir, cap));
+            fill(&dir.join("big"));
+            assert!(image_is_full(&dir, cap));
+            std::fs::remove_file(dir.join("big")).unwrap();
+            let files = rustix::fs::statvfs(&dir).unwrap().f_favail;
+            // ext4 rounds its inode count up to fill its block groups.
+            let want = inodes_for(cap);
+            assert!(
+                files >= want - 16 && files <= want + want / 50 + 256,
+                "{files} files"
+            );
+            // Kept (unmounted, as after a reboot): mounted again with what it held.
+            std::fs::write(dir.join("kept"), b"x").unwrap();
+            unmount(&dir).unwrap();
+            ensure_image(&root, cap).unwrap();
+            assert_eq!(std::fs::read(dir.join("kept")).unwrap(), b"x");
+            remove_root(&root);
+            assert!(!root.exists());
+        }
+    }
+
+    /// Write 64 KiB at a time to `path` until a write fails; the bytes written.
+    fn fill(path: &Path) -> u64 {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(path).unwrap();
+        let chunk = vec![7u8; 64 << 10];
+        let mut n = 0;
+        loop {
+            match f.write(&chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k as u64,
+            }
+            if f.flush().is_err() {
+                break;
+            }
+        }
+        n
     }
 
     #[test]

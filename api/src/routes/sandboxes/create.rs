@@ -43,9 +43,9 @@ pub struct CreateSandbox {
     #[schema(example = "512Mi")]
     pub memory: Option<String>,
     /// Disk cap as a quantity, for `/workspace` with `/tmp` (interpreters, default `512Mi`)
-    /// or with `/outputs` (containers, default `10Gi`), and one file per 16 KiB of it; at
+    /// or with `/outputs` (containers, default `2Gi`), and one file per 16 KiB of it; at
     /// most the project's ceiling (`10Gi` unless set). A write past it fails inside with
-    /// `ENOSPC`.
+    /// `ENOSPC`; a container's whole cap is set aside on its host's disk at placement.
     #[schema(example = "10Gi")]
     pub disk: Option<String>,
     /// CPU cores (default 1).

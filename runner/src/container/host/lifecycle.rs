@@ -90,7 +90,7 @@ impl ContainerHost {
             tracing::warn!(sandbox = %id, error = %e, "could not record a failed start");
         }
         if let Some(root) = self.root(id) {
-            let _ = std::fs::remove_dir_all(root);
+            let _ = tokio::task::spawn_blocking(move || crate::disk::remove_root(&root)).await;
         }
         self.forget(id);
     }
@@ -118,11 +118,13 @@ impl ContainerHost {
                         "the files of its last pause were kept on a host that no longer has them, and their copy was not complete",
                     ));
                 }
+                self.ensure_disk(&root, p.sandbox.disk_bytes).await?;
                 kept::restore(&self.pool, id, k.nth, &root)
                     .await
                     .map_err(|e| RunnerError::start_failed(StateReason::SnapshotCorrupt, e))?;
             }
         }
+        self.ensure_disk(&root, p.sandbox.disk_bytes).await?;
         for d in [&workspace, &outputs] {
             std::fs::create_dir_all(d)
                 .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?;
@@ -226,6 +228,30 @@ impl ContainerHost {
             .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))
     }
 
+    /// If sandbox `id`'s disk cap is full (as a guest sees it): says so, in words.
+    fn full_disk(&self, id: SandboxId) -> Option<String> {
+        let (root, cap) = {
+            let books = self.books.lock().expect("books lock");
+            let h = books.held.get(&id)?;
+            (h.root.clone(), h.sandbox.disk_bytes as u64)
+        };
+        crate::disk::image_is_full(&crate::disk::mount_path(&root), cap).then(|| {
+            format!(
+                "its disk cap of {} MiB (/workspace and /outputs) was full",
+                cap >> 20
+            )
+        })
+    }
+
+    /// Give placement `root` its filesystem capped at `bytes` (see [`crate::disk::ensure_image`]).
+    async fn ensure_disk(&self, root: &std::path::Path, bytes: i64) -> Result<()> {
+        let root = root.to_owned();
+        tokio::task::spawn_blocking(move || crate::disk::ensure_image(&root, bytes as u64))
+            .await
+            .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))?
+            .map_err(|e| RunnerError::start_failed(StateReason::StartFailed, e))
+    }
+
     /// The image to run for catalog name or reference `image`: the catalog's local build when
     /// this host has it, else `reference`.
     pub(super) async fn resolve_image(&self, image: &str, reference: &str) -> String {
@@ -277,6 +303,12 @@ impl ContainerHost {
         if leaving {
             return;
         }
+        // A command that failed with its disk cap full failed because of it.
+        let disk_note = exit
+            .as_ref()
+            .is_ok_and(|e| e.exit_code != 0 && !e.oom_killed)
+            .then(|| self.full_disk(id))
+            .flatten();
         let (to, reason, detail) = match &exit {
             Ok(e) if e.oom_killed => (
                 SandboxState::Failed,
@@ -291,7 +323,10 @@ impl ContainerHost {
             Ok(e) => (
                 SandboxState::Failed,
                 StateReason::Exited,
-                format!("its command exited with {}", e.exit_code),
+                match &disk_note {
+                    Some(n) => format!("its command exited with {}; {n}", e.exit_code),
+                    None => format!("its command exited with {}", e.exit_code),
+                },
             ),
             Err(e) => (
                 SandboxState::Failed,
@@ -304,10 +339,13 @@ impl ContainerHost {
                 ExecStatus::MemoryLimit
             } else if e.exit_code == 0 {
                 ExecStatus::Succeeded
+            } else if disk_note.is_some() {
+                ExecStatus::DiskLimit
             } else {
                 ExecStatus::Failed
             };
-            self.finish_job(id, job, status, Some(e.exit_code), e.oom_killed, None)
+            let why = disk_note.as_deref();
+            self.finish_job(id, job, status, Some(e.exit_code), e.oom_killed, why)
                 .await;
         }
         if let Err(e) = sandboxes::transition(
@@ -511,7 +549,7 @@ impl ContainerHost {
             tracing::warn!(sandbox = %id, error = %e, "could not remove a container");
         }
         if let Some(root) = self.root(id) {
-            let _ = std::fs::remove_dir_all(root);
+            let _ = tokio::task::spawn_blocking(move || crate::disk::remove_root(&root)).await;
         }
         self.forget(id);
     }

@@ -120,6 +120,20 @@ struct Books {
 }
 
 impl Books {
+    /// Bytes of disk cap a new placement may have: the host's free space, less what the caps
+    /// of the sandboxes held here may still write (a cap less what its image already took).
+    /// Kept folders of paused sandboxes do not grow; what they hold is already not free.
+    fn disk_free(&self, config: &HostConfig) -> i64 {
+        let may_still_write: u64 = self
+            .held
+            .values()
+            .map(|h| {
+                (h.sandbox.disk_bytes as u64).saturating_sub(crate::disk::image_usage(&h.root))
+            })
+            .sum();
+        crate::disk::free_bytes(&config.dir) as i64 - may_still_write as i64
+    }
+
     fn free(&self, config: &HostConfig) -> (i64, i64) {
         let (cpu, mem) = self.held.values().fold((0i64, 0i64), |(c, m), h| {
             (
@@ -319,7 +333,8 @@ impl ContainerHost {
         let root = self
             .root(id)
             .unwrap_or_else(|| self.config.dir.join("none"));
-        (root.join("workspace"), root.join("outputs"))
+        let [workspace, outputs] = kept::trees(&root);
+        (workspace, outputs)
     }
 
     pub(super) fn root(&self, id: SandboxId) -> Option<PathBuf> {

@@ -125,6 +125,13 @@ impl ContainerHost {
                 mem.max(0) >> 20
             )));
         }
+        let disk = books.disk_free(&self.config);
+        if s.disk_bytes > disk {
+            return Err(Some(format!(
+                "waiting for disk: {} MiB of disk caps fit on the runners that looked",
+                disk.max(0) >> 20
+            )));
+        }
         let mut gpu = None;
         let mut alloc = None;
         if let Some(req) = &s.gpu {

@@ -1,7 +1,8 @@
 //! The folders of paused container sandboxes.
 //!
 //! A pause keeps `/workspace` and `/outputs` where they are, on the runner's host, moved to
-//! `<dir>/paused/<sandbox>` with the pause's number in a `nth` file beside them. A resume on
+//! `<dir>/paused/<sandbox>` with the pause's number in a `nth` file beside them: the folder
+//! holding their capped filesystem (its image, mounted inside it) moves whole. A resume on
 //! this host takes them back with one rename, whatever their size. In the background the
 //! runner copies them into the database (`sandbox_snapshot_chunks`); once that copy is
 //! complete, a runner on any host can resume the sandbox from it.
@@ -29,9 +30,11 @@ const MAX_DEPTH: usize = 64;
 
 pub use stream::{COPY_DELAY, COPY_RATE, pack, restore, store, unpack};
 
-/// The folders a sandbox's placement mounts, below its root.
+/// The folders a sandbox's placement mounts, on the filesystem below its root (see
+/// [`crate::disk::ensure_image`]).
 pub fn trees(root: &Path) -> [PathBuf; 2] {
-    [root.join("workspace"), root.join("outputs")]
+    let fs = crate::disk::mount_path(root);
+    [fs.join("workspace"), fs.join("outputs")]
 }
 
 /// Where the folders of sandbox `id`'s last pause are kept on this host.
@@ -99,7 +102,8 @@ pub fn keep(dir: &Path, root: &Path, id: SandboxId) -> io::Result<u64> {
     let kept = paused_dir(dir, id);
     fs::create_dir_all(dir.join("paused"))?;
     // What an earlier pause of it left here is stale now.
-    let _ = fs::remove_dir_all(&kept);
+    crate::disk::remove_root(&kept);
+    // The filesystem mounted inside moves with the folder.
     fs::rename(root, &kept)?;
     let mut bytes = 0;
     for tree in trees(&kept) {
@@ -138,7 +142,7 @@ pub fn take_back(dir: &Path, id: SandboxId, nth: i32, root: &Path) -> io::Result
 
 /// Forget what is kept here for sandbox `id`.
 pub fn drop_kept(dir: &Path, id: SandboxId) {
-    let _ = fs::remove_dir_all(paused_dir(dir, id));
+    crate::disk::remove_root(&paused_dir(dir, id));
 }
 
 /// Sandboxes whose folders are kept here: (id, pause number; `None` when its `nth` is missing).
@@ -206,9 +210,12 @@ mod tests {
         let dir = Temp::new();
         let id = SandboxId::new();
         let root = dir.path().join("placement-1");
-        fs::create_dir_all(root.join("workspace")).unwrap();
-        fs::create_dir_all(root.join("outputs")).unwrap();
-        fs::write(root.join("workspace/f"), "12345").unwrap();
+        // Its folders on their capped filesystem, which moves with them.
+        crate::disk::ensure_image(&root, 4 << 20).unwrap();
+        let [workspace, outputs] = trees(&root);
+        fs::create_dir_all(&workspace).unwrap();
+        fs::create_dir_all(outputs).unwrap();
+        fs::write(workspace.join("f"), "12345").unwrap();
         assert_eq!(keep(dir.path(), &root, id).unwrap(), 5);
         assert!(!root.exists());
         assert_eq!(
@@ -222,8 +229,10 @@ mod tests {
         let next = dir.path().join("placement-2");
         assert!(!take_back(dir.path(), id, 2, &next).unwrap());
         assert!(take_back(dir.path(), id, 3, &next).unwrap());
-        assert_eq!(fs::read(next.join("workspace/f")).unwrap(), b"12345");
+        assert_eq!(fs::read(trees(&next)[0].join("f")).unwrap(), b"12345");
+        assert!(crate::disk::is_mount_point(&crate::disk::mount_path(&next)));
         assert!(!next.join("nth").exists());
+        crate::disk::remove_root(&next);
         assert!(all_kept(dir.path()).is_empty());
         let h = host_id(dir.path()).unwrap();
         assert_eq!(host_id(dir.path()).unwrap(), h);
