@@ -3,6 +3,7 @@
 #
 #   ensure_docker          a daemon answering on the default socket (/var/run/docker.sock, where
 #                          bollard's default connection looks), usable by the current user
+#   ensure_gvisor          gVisor's runsc installed and registered with dockerd (runsc, runsc-net)
 #   ensure_sandbox_images  the local test images (sandboxes-images/*/recipe.sh), built without
 #                          any registry: debootstrap from the host's apt mirror + `docker import`
 #
@@ -99,6 +100,48 @@ ensure_docker() {
     return 1
   fi
   say "Docker $(docker version -f '{{.Server.Version}}' 2>/dev/null) answers on $SBX_DOCKER_SOCK"
+}
+
+# gVisor for containers: Debian's runsc, registered with dockerd under two names (`runsc`:
+# gVisor's own network stack off, loopback only, for sandboxes without network; `runsc-net`:
+# sockets passed to the host's stack inside the container's namespace, for those with it),
+# then dockerd told to reload (SIGHUP). Runners use it by default where it passes their check
+# (runner/src/container/runtime.rs). Returns non-zero, with a message, when it cannot.
+ensure_gvisor() {
+  if ! command -v runsc >/dev/null; then
+    docker_can_root || { echo "warning: gVisor (runsc) is not installed and installing it needs root" >&2; return 1; }
+    apt_install runsc || return 1
+  fi
+  local runsc
+  runsc="$(command -v runsc)"
+  if ! grep -q '"runsc-net"' /etc/docker/daemon.json 2>/dev/null; then
+    docker_can_root || { echo "warning: registering gVisor with dockerd needs root" >&2; return 1; }
+    say "registering gVisor ($runsc) with dockerd in /etc/docker/daemon.json"
+    as_root mkdir -p /etc/docker
+    # Merged into what daemon.json already says.
+    as_root python3 - "$runsc" <<'PY' || return 1
+import json, os, sys
+path = '/etc/docker/daemon.json'
+conf = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+runtimes = conf.setdefault('runtimes', {})
+runtimes['runsc'] = {'path': sys.argv[1], 'runtimeArgs': ['--network=none']}
+runtimes['runsc-net'] = {'path': sys.argv[1], 'runtimeArgs': ['--network=host']}
+tmp = path + '.sbx'
+json.dump(conf, open(tmp, 'w'), indent=2)
+os.replace(tmp, path)
+PY
+  fi
+  if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc-net"'; then return 0; fi
+  local pid
+  pid="$(dockerd_pid || pgrep -xo dockerd)" || { echo "warning: no dockerd to reload" >&2; return 1; }
+  as_root kill -HUP "$pid"
+  local begin=$SECONDS
+  while [ $((SECONDS - begin)) -lt 10 ]; do
+    docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc-net"' && return 0
+    sleep 0.5
+  done
+  echo "warning: dockerd did not take gVisor's runtimes (see /etc/docker/daemon.json)" >&2
+  return 1
 }
 
 # Lets the current user reach an already running daemon's socket: an ACL entry for just this

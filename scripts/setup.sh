@@ -182,6 +182,7 @@ setup_all() {
   # Container sandboxes need Docker; the rest of sbx does not, so a machine where dockerd
   # cannot run still serves and tests everything else (and says why containers are missing).
   if ensure_docker; then
+    ensure_gvisor || say "warning: gVisor is unavailable: containers run under runc"
     ensure_sandbox_images || say "warning: the local sandbox images could not be built"
   else
     say "warning: no Docker daemon: container sandboxes are unavailable on this machine"

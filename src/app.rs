@@ -11,8 +11,8 @@ use sbx_api::ApiConfig;
 use sbx_api::admission::QueueCaps;
 use sbx_limits::RatePolicy;
 use sbx_limits::billing::Prices;
-use sbx_runner::container::ContainerBackend;
 use sbx_runner::container::host::{ContainerHost, HostConfig};
+use sbx_runner::container::{ContainerBackend, ContainerRuntime};
 use sbx_runner::{CancellationToken, WasmBackend, WasmConfig};
 use sbx_runner::{Worker, WorkerConfig};
 use sbx_sandboxes::{Sandboxes, SandboxesConfig};
@@ -70,13 +70,34 @@ async fn container_host(
     pool: &Pool,
     runner: sbx_core::ids::RunnerId,
 ) -> anyhow::Result<Option<Arc<ContainerHost>>> {
-    let backend = match ContainerBackend::connect().await {
+    let mut backend = match ContainerBackend::connect().await {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(error = %e, "container sandboxes are unavailable on this runner");
             return Ok(None);
         }
     };
+    // gVisor is tried in the local build of the `python` catalog image, if this host has it.
+    let probe_image = sbx_limits::catalog::find("python").and_then(|c| c.local_image.clone());
+    let probe_image = match probe_image {
+        Some(i) if backend.docker().inspect_image(&i).await.is_ok() => Some(i),
+        _ => None,
+    };
+    let runtime = ContainerRuntime::choose(
+        backend.docker(),
+        settings.container_runtime.as_deref(),
+        probe_image.as_deref(),
+    )
+    .await?;
+    backend.use_runtime(runtime);
+    tracing::info!(
+        runtime = runtime.as_str(),
+        "containers run under {}",
+        match runtime {
+            ContainerRuntime::Gvisor => "gVisor (runsc)",
+            ContainerRuntime::Runc => "runc",
+        }
+    );
     let declared = settings.gpus.clone();
     let gpus =
         tokio::task::spawn_blocking(move || sbx_runner::gpu::detect(declared.as_deref())).await??;
@@ -105,6 +126,7 @@ async fn container_host(
         config.cpu_millis as i32,
         config.memory_bytes as i64,
         &serde_json::Value::Array(cards),
+        runtime.as_str(),
     )
     .await?;
     // The database's name tells this deployment's runners apart from others sharing the folder.

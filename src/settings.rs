@@ -104,6 +104,10 @@ pub struct Settings {
     /// Memory this runner offers to container sandboxes, in MiB (default: 3/4 of the host's).
     #[arg(long, env = "SBX_CONTAINER_MEMORY_MB")]
     pub container_memory_mb: Option<u64>,
+    /// The OCI runtime of containers: `runsc` (gVisor) or `runc`. Default: gVisor where Docker
+    /// has it (the set-up registers it), else runc.
+    #[arg(long, env = "SBX_CONTAINER_RUNTIME")]
+    pub container_runtime: Option<String>,
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,

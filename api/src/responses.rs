@@ -52,4 +52,6 @@ problems! {
     NoSuchJob = 404, "No such job in this project";
     /// 404: operations on one batch.
     NoSuchBatch = 404, "No such batch in this project";
+    /// 503: operations that read the database; see Retry-After.
+    Unavailable = 503, "The database is unavailable; see Retry-After";
 }

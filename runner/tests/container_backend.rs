@@ -516,3 +516,42 @@ async fn images_present_missing_and_unpullable() {
         "{err:?}"
     );
 }
+
+/// gVisor is the default only where it is registered and passes its check; the check says
+/// what failed when it does not.
+#[tokio::test]
+async fn gvisor_is_the_default_only_where_it_passes_its_check() {
+    use sbx_runner::container::runtime::{ContainerRuntime, probe};
+    let b = backend().await;
+    let info = b.docker().info().await.unwrap();
+    let registered = info
+        .runtimes
+        .as_ref()
+        .is_some_and(|r| r.contains_key("runsc") && r.contains_key("runsc-net"));
+    let chosen = ContainerRuntime::choose(b.docker(), None, Some(IMAGE))
+        .await
+        .unwrap();
+    if !registered {
+        assert_eq!(chosen, ContainerRuntime::Runc);
+        return;
+    }
+    let checked = probe(b.docker(), IMAGE).await;
+    eprintln!("gVisor's check here: {checked:?}");
+    assert_eq!(
+        chosen == ContainerRuntime::Gvisor,
+        checked.is_ok(),
+        "{checked:?}"
+    );
+    assert_eq!(
+        ContainerRuntime::choose(b.docker(), Some("runsc"), Some(IMAGE))
+            .await
+            .unwrap(),
+        ContainerRuntime::Gvisor,
+        "asked for, it is used whatever the check says"
+    );
+    assert!(
+        ContainerRuntime::choose(b.docker(), Some("kata"), None)
+            .await
+            .is_err()
+    );
+}

@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "disk_caps",
         include_str!("../../migrations/V11__disk_caps.sql"),
     ),
+    (
+        12,
+        "container_runtime",
+        include_str!("../../migrations/V12__container_runtime.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

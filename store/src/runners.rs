@@ -50,7 +50,8 @@ pub async fn live(db: &impl Db, secs: f64) -> Result<i64> {
     Ok(row.get(0))
 }
 
-/// What runner `runner` offers to container sandboxes: CPU, memory and its GPU cards.
+/// What runner `runner` offers to container sandboxes: CPU, memory, its GPU cards, and the
+/// runtime its containers run under (`runsc` or `runc`).
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn set_capacity(
     db: &impl Db,
@@ -58,13 +59,37 @@ pub async fn set_capacity(
     cpu_millis: i32,
     memory_bytes: i64,
     gpus: &serde_json::Value,
+    container_runtime: &str,
 ) -> Result<()> {
     db.execute(
-        "update runners set cpu_millis = $2, memory_bytes = $3, gpus = $4 where runner_id = $1",
-        &[&runner.0, &cpu_millis, &memory_bytes, gpus],
+        "update runners set cpu_millis = $2, memory_bytes = $3, gpus = $4, container_runtime = $5
+             where runner_id = $1",
+        &[
+            &runner.0,
+            &cpu_millis,
+            &memory_bytes,
+            gpus,
+            &container_runtime,
+        ],
     )
     .await?;
     Ok(())
+}
+
+/// The container runtimes of live runners (heartbeat within `secs` seconds), each once,
+/// sorted: `["runsc"]` on a deployment whose runners all run gVisor.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn container_runtimes(db: &impl Db, secs: f64) -> Result<Vec<String>> {
+    let rows = db
+        .query(
+            "select distinct container_runtime from runners
+              where container_runtime is not null and stopped_at is null
+                and heartbeat_at > now() - make_interval(secs => $1)
+              order by 1",
+            &[&secs],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The GPU cards of live runners (heartbeat within `secs` seconds), with the allocations of

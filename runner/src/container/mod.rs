@@ -12,11 +12,13 @@
 //!   request with the isolation settings.
 //! - [`exec`]: commands inside a running container: the in-container kill at the time limit
 //!   and the output caps.
+//! - [`runtime`]: the OCI runtime containers run under: gVisor (`runsc`) where Docker has it.
 //! - [`host`]: container sandboxes on this runner ([`host::ContainerHost`]): placement,
 //!   lifecycle, commands, logs, the meter, job artifacts, copies of paused folders.
 
 pub mod exec;
 pub mod host;
+pub mod runtime;
 pub mod spec;
 
 use std::io;
@@ -40,6 +42,7 @@ use sbx_core::{LogChunk, OutputStream};
 pub use crate::error::RunnerError;
 
 pub use exec::ExecOutput;
+pub use runtime::ContainerRuntime;
 pub use spec::{ContainerSpec, GpuAssignment, RegistryAuth, SANDBOX_UID};
 
 /// How long a container gets between SIGTERM and SIGKILL when it is stopped. Short: what
@@ -70,6 +73,8 @@ pub struct Sample {
 #[derive(Debug, Clone)]
 pub struct ContainerBackend {
     docker: Docker,
+    /// The runtime containers are created under (runc until [`Self::use_runtime`]).
+    runtime: ContainerRuntime,
 }
 
 impl ContainerBackend {
@@ -80,7 +85,20 @@ impl ContainerBackend {
         docker.ping().await.map_err(unavailable)?;
         let docker = docker.negotiate_version().await.map_err(unavailable)?;
         tracing::debug!(api_version = %docker.client_version(), "connected to Docker");
-        Ok(Self { docker })
+        Ok(Self {
+            docker,
+            runtime: ContainerRuntime::Runc,
+        })
+    }
+
+    /// Create containers under `runtime` from now on (see [`ContainerRuntime::choose`]).
+    pub fn use_runtime(&mut self, runtime: ContainerRuntime) {
+        self.runtime = runtime;
+    }
+
+    /// The runtime containers are created under.
+    pub fn runtime(&self) -> ContainerRuntime {
+        self.runtime
     }
 
     /// The bollard client, for what this backend does not wrap.
@@ -146,7 +164,10 @@ impl ContainerBackend {
         })
         .await
         .map_err(|e| RunnerError::Docker(format!("preparing mounts: {e}")))??;
-        let body = spec::create_body(&spec)?;
+        let mut body = spec::create_body(&spec)?;
+        if let Some(host) = body.host_config.as_mut() {
+            host.runtime = self.runtime.docker_runtime(spec.network).map(str::to_owned);
+        }
         let options = CreateContainerOptionsBuilder::new()
             .name(&spec.name)
             .build();
