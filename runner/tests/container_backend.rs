@@ -400,11 +400,34 @@ async fn output_is_capped_per_stream() {
     .map(String::from)
     .to_vec();
     let out = sb.backend.exec(&sb.id, &cmd, TIMEOUT, 1000).await.unwrap();
-    assert_eq!(out.exit_code, Some(0));
     assert!(out.truncated);
     assert!(!out.timed_out);
     assert_eq!(out.stdout, vec![b'x'; 1000]);
+    // Past the cap the command is stopped: killed, unless it was done by then.
+    assert!(matches!(out.exit_code, Some(0 | 137)), "{out:?}");
+
+    // Within the cap, both streams whole.
+    let cmd: Vec<String> = [
+        "python3",
+        "-c",
+        "import sys; sys.stdout.write('x' * 999); sys.stderr.write('e' * 10)",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = sb.backend.exec(&sb.id, &cmd, TIMEOUT, 1000).await.unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert!(!out.truncated);
     assert_eq!(out.stderr, b"eeeeeeeeee");
+
+    // A writer that never stops ends at the cap, not at its time limit.
+    let yes = ["yes"].map(String::from).to_vec();
+    let out = sb.backend.exec(&sb.id, &yes, TIMEOUT, 1000).await.unwrap();
+    assert!(out.truncated && !out.timed_out, "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(5), "{out:?}");
+    let left = sb
+        .sh("cat /proc/[0-9]*/comm | grep -c '^yes$' || true")
+        .await;
+    assert_eq!(text(&left.stdout), "0\n", "the writer was killed");
 }
 
 #[tokio::test]

@@ -38,7 +38,8 @@ pub struct ExecOutput {
     pub stdout: Vec<u8>,
     /// Standard error, at most the cap.
     pub stderr: Vec<u8>,
-    /// Whether either stream was longer than the cap (the rest was read and dropped).
+    /// Whether either stream was longer than the cap: reading stopped there, and the
+    /// command's processes were killed.
     pub truncated: bool,
     /// Whether the wall-time limit stopped the command.
     pub timed_out: bool,
@@ -85,6 +86,40 @@ fn wrap(cmd: &[String], timeout: Duration) -> Vec<String> {
     wrapped
 }
 
+/// The environment variable that marks a command's processes (its value is the command's
+/// own), so that they can be found and stopped: children inherit it.
+const MARKER: &str = "SANDBOX_COMMAND";
+
+/// Kill, inside container `id`, every process of the command marked `marker`: one that wrote
+/// past its output cap ends there, as a wasm program does, rather than run to its time limit.
+/// A process that cleared its environment escapes this, not the command's time limit.
+async fn stop(docker: &Docker, id: &str, marker: &str) {
+    let script = format!(
+        "for p in /proc/[0-9]*; do \
+           if grep -qxz '{MARKER}={marker}' \"$p/environ\" 2>/dev/null; then kill -KILL \"${{p#/proc/}}\" 2>/dev/null; fi; \
+         done; true"
+    );
+    let config = ExecConfig {
+        cmd: Some(["sh", "-c", &script].map(str::to_owned).to_vec()),
+        ..Default::default()
+    };
+    let run = async {
+        let exec = docker.create_exec(id, config).await?;
+        if let StartExecResults::Attached { mut output, .. } = docker
+            .start_exec(&exec.id, None::<StartExecOptions>)
+            .await?
+        {
+            while output.next().await.is_some() {}
+        }
+        Ok::<_, bollard::errors::Error>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not stop a command past its output cap"),
+        Err(_) => tracing::warn!("stopping a command past its output cap took over 5 s"),
+    }
+}
+
 /// Runs `cmd` in container `id` as the container's user, in its working dir.
 pub(super) async fn run(
     docker: &Docker,
@@ -99,6 +134,7 @@ pub(super) async fn run(
         ));
     }
     let started = Instant::now();
+    let marker = uuid::Uuid::now_v7().simple().to_string();
     let exec = docker
         .create_exec(
             id,
@@ -106,6 +142,7 @@ pub(super) async fn run(
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 cmd: Some(wrap(cmd, timeout)),
+                env: Some(vec![format!("{MARKER}={marker}")]),
                 ..Default::default()
             },
         )
@@ -144,17 +181,27 @@ pub(super) async fn run(
                 break;
             }
             Ok(None) => break,
-            Ok(Some(Ok(chunk))) => match chunk {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    stdout.push(&message)
+            Ok(Some(Ok(chunk))) => {
+                match chunk {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        stdout.push(&message)
+                    }
+                    LogOutput::StdErr { message } => stderr.push(&message),
+                    LogOutput::StdIn { .. } => {}
                 }
-                LogOutput::StdErr { message } => stderr.push(&message),
-                LogOutput::StdIn { .. } => {}
-            },
+                // Past the cap: stop reading. Dropping our end closes the command's output,
+                // so a program that goes on writing gets EPIPE (SIGPIPE) and ends.
+                if stdout.truncated || stderr.truncated {
+                    break;
+                }
+            }
             Ok(Some(Err(e))) => return Err(from_bollard(e)),
         }
     }
     drop(output);
+    if stdout.truncated || stderr.truncated {
+        stop(docker, id, &marker).await;
+    }
 
     let exit_code = exit_code(docker, &exec.id, !host_deadline_hit).await?;
     let elapsed = started.elapsed();
