@@ -1,6 +1,8 @@
 //! One hostile program and the outcome it must have.
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
 
 /// A program of the corpus.
 pub struct Case {
@@ -141,5 +143,19 @@ impl Found {
         if let Some(w) = case.check(outcome) {
             self.wrong.push(w);
         }
+    }
+}
+
+/// POST `body` with `case`'s request fields to `path`; the outcome (an answer other than 200 as
+/// a status that names it, its body as stderr).
+pub async fn post(app: &TestApp, path: &str, mut body: Value, case: &Case) -> Value {
+    if let Some(extra) = case.extra.as_object() {
+        body.as_object_mut().unwrap().extend(extra.clone());
+    }
+    let a = app.post(path, &body).await;
+    if a.status.as_u16() == 200 {
+        a.body
+    } else {
+        json!({"status": format!("HTTP {}", a.status.as_u16()), "stderr": a.text})
     }
 }

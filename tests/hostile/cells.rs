@@ -52,16 +52,13 @@ pub async fn run_all(app: &TestApp) -> Found {
     let id = created.body["id"].as_str().unwrap().to_owned();
     let mut found = Found::default();
     for c in cases() {
-        let mut body = json!({"code": c.code});
-        if let Some(extra) = c.extra.as_object() {
-            body.as_object_mut().unwrap().extend(extra.clone());
-        }
-        let a = app.post(&format!("/v1/sandboxes/{id}/exec"), &body).await;
-        let outcome = if a.status.as_u16() == 200 {
-            a.body
-        } else {
-            json!({"status": format!("HTTP {}", a.status.as_u16()), "stderr": a.text})
-        };
+        let outcome = crate::cases::post(
+            app,
+            &format!("/v1/sandboxes/{id}/exec"),
+            json!({"code": c.code}),
+            &c,
+        )
+        .await;
         found.record(&c, &outcome);
     }
     crate::common::delete_sandbox(app, &id).await;

@@ -94,16 +94,8 @@ pub async fn run_all(app: &TestApp) -> Found {
     let id = sandbox(json!({})).await;
     let mut found = Found::default();
     for c in cases() {
-        let mut body = json!({"command": ["sh", "-c", c.code], "timeout_ms": 10000});
-        if let Some(extra) = c.extra.as_object() {
-            body.as_object_mut().unwrap().extend(extra.clone());
-        }
-        let a = app.post(&format!("/v1/sandboxes/{id}/exec"), &body).await;
-        let outcome = if a.status.as_u16() == 200 {
-            a.body
-        } else {
-            json!({"status": format!("HTTP {}", a.status.as_u16()), "stderr": a.text})
-        };
+        let base = json!({"command": ["sh", "-c", c.code], "timeout_ms": 10000});
+        let outcome = crate::cases::post(app, &format!("/v1/sandboxes/{id}/exec"), base, &c).await;
         found.record(&c, &outcome);
     }
     crate::common::delete_sandbox(app, &id).await;

@@ -116,16 +116,13 @@ pub fn cases() -> Vec<Case> {
 pub async fn run_all(app: &TestApp) -> Found {
     let mut found = Found::default();
     for c in cases() {
-        let mut body = json!({"language": "python", "code": c.code});
-        if let Some(extra) = c.extra.as_object() {
-            body.as_object_mut().unwrap().extend(extra.clone());
-        }
-        let a = app.post("/v1/exec", &body).await;
-        let outcome = if a.status.as_u16() == 200 {
-            a.body
-        } else {
-            json!({"status": format!("HTTP {}", a.status.as_u16()), "stderr": a.text})
-        };
+        let outcome = crate::cases::post(
+            app,
+            "/v1/exec",
+            json!({"language": "python", "code": c.code}),
+            &c,
+        )
+        .await;
         found.record(&c, &outcome);
     }
     found
