@@ -101,12 +101,28 @@ pub fn ensure_image(root: &Path, bytes: u64) -> io::Result<()> {
         };
     }
     let slack = slack(bytes);
-    let mut size = bytes + bytes / 40 + (8 << 20);
+    // The size that gave this cap last time: ext4's part depends only on the size, so it is
+    // right again, and one `mkfs` does.
+    static SIZES: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+    let known = SIZES
+        .lock()
+        .expect("sizes lock")
+        .iter()
+        .find(|(cap, _)| *cap == bytes)
+        .map(|(_, size)| *size);
+    let mut size = known.unwrap_or(bytes + bytes / 40 + (8 << 20));
     for _ in 0..4 {
         make_image(&image, size, bytes)?;
         mount_image(&image, &dir)?;
         let usable = writable(&dir)?;
         if (bytes..=bytes + slack).contains(&usable) {
+            if known.is_none() {
+                let mut sizes = SIZES.lock().expect("sizes lock");
+                if sizes.len() >= 64 {
+                    sizes.remove(0);
+                }
+                sizes.push((bytes, size));
+            }
             return Ok(());
         }
         unmount(&dir)?;
