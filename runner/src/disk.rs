@@ -148,7 +148,7 @@ fn slack(bytes: u64) -> u64 {
 /// Bytes a guest (not root) can still write on the ext4 filesystem at `dir`: `f_bavail`,
 /// which already leaves out what ext4 keeps for itself (`s_resv_clusters`, which root may
 /// use). Measured here for 8 MiB to 1 GiB images: uid 1000 wrote `f_bavail` less 11 to 57 KiB.
-fn writable(dir: &Path) -> io::Result<u64> {
+pub fn writable(dir: &Path) -> io::Result<u64> {
     let s = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
     Ok(s.f_bavail * s.f_frsize)
 }
@@ -213,11 +213,6 @@ pub fn remove_root(root: &Path) {
 pub fn image_usage(root: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(image_path(root)).map_or(0, |m| m.blocks() * 512)
-}
-
-/// Bytes free for new files on the filesystem holding `dir`.
-pub fn free_bytes(dir: &Path) -> u64 {
-    rustix::fs::statvfs(dir).map_or(0, |s| s.f_bavail * s.f_frsize)
 }
 
 /// Run `cmd`; its stderr is the error when it fails.

@@ -487,6 +487,8 @@ impl Inner {
         let (memory_refused, memory_peak) = (limiter.refused, limiter.peak);
         drop(store);
 
+        // Only a failed run can have failed for its disk: no statvfs for the others.
+        let disk_full = matches!(ending, Ending::Exited(c) if c != 0) && ws.is_full();
         let verdict = ending::classify(
             ending,
             Observed {
@@ -495,7 +497,7 @@ impl Inner {
                 timeout_ms: limits.timeout_ms,
                 output_limit_bytes: limits.output_limit_bytes,
                 memory_limit_bytes: limits.memory_bytes,
-                disk_full: ws.is_full(),
+                disk_full,
                 disk_limit_bytes: limits.disk_bytes,
             },
             Subject::Exec,

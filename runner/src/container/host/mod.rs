@@ -131,7 +131,7 @@ impl Books {
                 (h.sandbox.disk_bytes as u64).saturating_sub(crate::disk::image_usage(&h.root))
             })
             .sum();
-        crate::disk::free_bytes(&config.dir) as i64 - may_still_write as i64
+        crate::disk::writable(&config.dir).unwrap_or(0) as i64 - may_still_write as i64
     }
 
     fn free(&self, config: &HostConfig) -> (i64, i64) {
