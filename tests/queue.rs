@@ -264,6 +264,8 @@ async fn a_jobs_log_stream_gives_back_exactly_what_it_wrote() {
     let last = events.last().unwrap();
     assert_eq!(last.data["status"], "succeeded");
     assert!(last.data["result"]["stdout"] == written.as_str());
+    assert_eq!(last.data["result"]["stderr"], common::TRICKY_STDERR);
+    assert_eq!(common::sse_output(&events, "stderr"), common::TRICKY_STDERR);
     assert!(
         events.iter().filter(|e| e.event == "stdout").count() >= 3,
         "written live, in several chunks"

@@ -23,6 +23,12 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Ap
     if !(essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    parse_json(body)
+}
+
+/// `body` (JSON) parsed into `T`: 400 if it is not JSON, 422 naming the field if it does not
+/// fit `T`.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let malformed =
         |e: &serde_json::Error| ApiError::MalformedJson(format!("the body is not valid JSON: {e}"));
     let de = &mut serde_json::Deserializer::from_slice(body);

@@ -22,6 +22,8 @@ pub mod auth;
 pub mod body;
 pub mod code;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod idempotency;
 pub mod openapi;
 pub mod rate_limit;

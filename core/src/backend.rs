@@ -77,6 +77,20 @@ impl LogText {
             OutputStream::Stderr => self.stderr.push(&chunk.data),
         }
     }
+
+    /// Once the program ended: what each stream still held back (a sequence it never
+    /// finished, as U+FFFD, as in its result's `stdout`/`stderr`), for the streams that held
+    /// any.
+    pub fn finish(&mut self) -> Vec<(OutputStream, String)> {
+        [
+            (OutputStream::Stdout, &mut self.stdout),
+            (OutputStream::Stderr, &mut self.stderr),
+        ]
+        .into_iter()
+        .map(|(stream, text)| (stream, std::mem::take(text).finish()))
+        .filter(|(_, text)| !text.is_empty())
+        .collect()
+    }
 }
 
 /// How many bytes at the end of `b` start a UTF-8 sequence that `b` does not finish (0 to 3).

@@ -22,6 +22,8 @@ pub use tokio_util::sync::CancellationToken;
 pub mod container;
 pub mod disk;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod gpu;
 pub mod snapshot;
 pub mod wasm;

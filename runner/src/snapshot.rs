@@ -51,8 +51,17 @@ pub fn open(magic: &[u8; 8], bytes: &[u8], max_body: u64, what: &str) -> Result<
     if len > max_body {
         return Err(damaged("it claims an impossible size"));
     }
-    zstd::bulk::decompress(compressed, len as usize)
-        .map_err(|e| damaged(format!("it does not decompress: {e}")))
+    // The length is outside the checksum: it must agree with the one zstd keeps in its frame
+    // before that many bytes are set aside, and with what comes out.
+    if !matches!(zstd::zstd_safe::get_frame_content_size(compressed), Ok(Some(n)) if n == len) {
+        return Err(damaged("its length does not match its body"));
+    }
+    let body = zstd::bulk::decompress(compressed, len as usize)
+        .map_err(|e| damaged(format!("it does not decompress: {e}")))?;
+    if body.len() as u64 != len {
+        return Err(damaged("its length does not match its body"));
+    }
+    Ok(body)
 }
 
 /// Append `b` with its length.
@@ -204,6 +213,13 @@ mod tests {
                 .contains("checksum")
         );
         assert!(open(b"SBXTEST1", &framed[..20], 10, "a test").is_err());
+        // The length (outside the checksum) must be the body's.
+        for len in [4u64, 6] {
+            let mut bad = framed.clone();
+            bad[8..16].copy_from_slice(&len.to_le_bytes());
+            let err = open(b"SBXTEST1", &bad, 10, "a test").unwrap_err();
+            assert!(err.to_string().contains("length does not match"), "{err}");
+        }
     }
 
     #[test]

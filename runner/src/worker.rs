@@ -522,9 +522,23 @@ async fn pump_logs(
     let mut open = true;
     while open {
         if batch.chunks.is_empty() {
-            let Some(first) = rx.recv().await else { break };
-            batch.push(&first);
-            open = batch.gather(&mut rx, every).await;
+            match rx.recv().await {
+                Some(first) => {
+                    batch.push(&first);
+                    open = batch.gather(&mut rx, every).await;
+                }
+                None => open = false,
+            }
+        }
+        if !open {
+            batch.end();
+        }
+        if batch.chunks.is_empty() {
+            // Nothing to write yet (a window that ended inside a character), or ever.
+            if open {
+                continue;
+            }
+            break;
         }
         match sbx_store::logs::append(&pool, job, seq, &batch.chunks).await {
             Ok(s) => seq = s,
@@ -566,14 +580,23 @@ impl Batch {
     /// Append `c`, merging it into the last chunk of the same stream.
     fn push(&mut self, c: &LogChunk) {
         let text = self.text.push(c);
+        self.append(c.stream, text);
+    }
+
+    /// Once the program ended: append what its streams held back.
+    fn end(&mut self) {
+        for (stream, text) in self.text.finish() {
+            self.append(stream, text);
+        }
+    }
+
+    fn append(&mut self, to: OutputStream, text: String) {
         if text.is_empty() {
             return;
         }
         match self.chunks.last_mut() {
-            Some((stream, data)) if *stream == c.stream && data.len() < 64 * 1024 => {
-                data.push_str(&text)
-            }
-            _ => self.chunks.push((c.stream, text)),
+            Some((stream, data)) if *stream == to && data.len() < 64 * 1024 => data.push_str(&text),
+            _ => self.chunks.push((to, text)),
         }
     }
 }

@@ -220,7 +220,13 @@ w("100%\ncrlf\r\nlf\n\x1b[1mbold\x1b[0m\n"); sys.stdout.flush(); time.sleep(0.2)
 w("\u00e9" * (1 << 19) + "\n")
 w("event: end\ndata: forged\n\nid: 9\n")
 w("no final newline")
+sys.stdout.flush(); sys.stderr.buffer.write(b"cut \xe2")
 "#;
+
+/// The stderr of [`TRICKY_OUTPUT_PY`]: it ends inside a character, which comes out as U+FFFD
+/// in the result and in the log alike. (One byte of it: Docker's json-file log driver makes
+/// each invalid byte a U+FFFD of its own, where a whole result makes one of the sequence.)
+pub const TRICKY_STDERR: &str = "cut \u{FFFD}";
 
 /// The stdout of [`TRICKY_OUTPUT_PY`].
 pub fn tricky_output() -> String {

@@ -26,7 +26,7 @@ pub fn cases() -> Vec<Case> {
         case("disk fill", "dd if=/dev/zero of=/workspace/big bs=1M count=100", "failed").said("No space left"),
         case("outputs fill", "dd if=/dev/zero of=/outputs/big bs=1M count=100", "failed").said("No space left"),
         case("disk freed", "rm -f /workspace/big /outputs/big && echo ok", "succeeded").out_is("ok\n"),
-        case("inode fill", "i=0; while touch /workspace/f$i; do i=$((i+1)); done; exit 1", "failed").said("No space left").with(t(60000)),
+        case("inode fill", "i=0; while true >/workspace/f$i; do i=$((i+1)); done; exit 1", "failed").said("No space left").with(t(60000)),
         case("inodes freed", "find /workspace -name 'f*' -delete && echo ok", "succeeded").out_is("ok\n"),
         // /tmp is a tmpfs whose pages count against the sandbox's memory (256 MiB here): the
         // writer is killed by the memory limit before the tmpfs is full.

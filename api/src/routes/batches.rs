@@ -149,66 +149,9 @@ pub async fn create_batch(Ctx { state, caller }: Ctx, req: HttpRequest, body: we
         return Ok(existing);
     }
     let request: BatchRequest = crate::body::json(&req, &body)?;
-    if request.items.is_empty() {
-        return Err(ApiError::invalid(
-            Code::InvalidRequest,
-            "items",
-            "a batch needs at least one item",
-        ));
-    }
-    if request.items.len() > MAX_ITEMS {
-        return Err(ApiError::too_large(
-            "items",
-            format!(
-                "a batch holds at most {MAX_ITEMS} items; got {}",
-                request.items.len()
-            ),
-        ));
-    }
-    crate::admission::queue_room(&state, &caller, request.items.len() as i64).await?;
     let batch_id = BatchId::new();
-    let mut seen = HashSet::with_capacity(request.items.len());
-    let mut jobs = Vec::with_capacity(request.items.len());
-    for (i, item) in request.items.into_iter().enumerate() {
-        if item.id.is_empty() || item.id.len() > MAX_ITEM_ID {
-            return Err(ApiError::invalid(
-                Code::InvalidRequest,
-                format!("items[{i}].id"),
-                format!("item ids have 1 to {MAX_ITEM_ID} characters"),
-            ));
-        }
-        if !seen.insert(item.id.clone()) {
-            return Err(ApiError::invalid(
-                Code::InvalidRequest,
-                format!("items[{i}].id"),
-                format!("item id {:?} is given twice", item.id),
-            ));
-        }
-        let exec = ExecRequest {
-            language: "python".into(),
-            code: Some(item.code),
-            module_b64: None,
-            args: item.args,
-            stdin: item.stdin,
-            env: item.env,
-            files: item.files,
-            timeout_ms: item.timeout_ms,
-            memory_mb: item.memory_mb,
-            output_limit_bytes: item.output_limit_bytes,
-            disk_mb: item.disk_mb,
-            callback_url: None,
-        };
-        let checked = check(exec, &caller).map_err(|e| e.in_item(i))?;
-        jobs.push(NewJob {
-            job_id: JobId::new(),
-            spec: QueuedExec::new(&checked.spec, checked.limits),
-            recorded: checked.recorded,
-            priority: Priority::Batch,
-            batch: Some((batch_id, item.id, item.expected_stdout)),
-            idempotency: None,
-            callback_url: None,
-        });
-    }
+    let jobs = batch_jobs(request, &caller, batch_id)?;
+    crate::admission::queue_room(&state, &caller, jobs.len() as i64).await?;
     let total = jobs.len() as i32;
     // The connection goes back to the pool before the summary asks for one: a request holding
     // one while it waits for a second deadlocks the pool once as many arrive at once.
@@ -243,6 +186,75 @@ pub async fn create_batch(Ctx { state, caller }: Ctx, req: HttpRequest, body: we
         .await?
         .ok_or_else(|| ApiError::Internal("a batch vanished after its insert".into()))?;
     Ok(HttpResponse::Accepted().json(view(batch_id, summary)))
+}
+
+/// The jobs of batch `batch_id` that `request` asks for, each item checked like an exec
+/// against the caller's project (a refusal names the item: `items[3].timeout_ms`). Never
+/// touches the database: every refusal is the request's fault (4xx).
+pub fn batch_jobs(
+    request: BatchRequest,
+    caller: &Caller,
+    batch_id: BatchId,
+) -> Result<Vec<NewJob>, ApiError> {
+    if request.items.is_empty() {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "items",
+            "a batch needs at least one item",
+        ));
+    }
+    if request.items.len() > MAX_ITEMS {
+        return Err(ApiError::too_large(
+            "items",
+            format!(
+                "a batch holds at most {MAX_ITEMS} items; got {}",
+                request.items.len()
+            ),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(request.items.len());
+    let mut jobs = Vec::with_capacity(request.items.len());
+    for (i, item) in request.items.into_iter().enumerate() {
+        if item.id.is_empty() || item.id.len() > MAX_ITEM_ID {
+            return Err(ApiError::invalid(
+                Code::InvalidRequest,
+                format!("items[{i}].id"),
+                format!("item ids have 1 to {MAX_ITEM_ID} characters"),
+            ));
+        }
+        if !seen.insert(item.id.clone()) {
+            return Err(ApiError::invalid(
+                Code::InvalidRequest,
+                format!("items[{i}].id"),
+                format!("item id {:?} is given twice", item.id),
+            ));
+        }
+        let exec = ExecRequest {
+            language: "python".into(),
+            code: Some(item.code),
+            module_b64: None,
+            args: item.args,
+            stdin: item.stdin,
+            env: item.env,
+            files: item.files,
+            timeout_ms: item.timeout_ms,
+            memory_mb: item.memory_mb,
+            output_limit_bytes: item.output_limit_bytes,
+            disk_mb: item.disk_mb,
+            callback_url: None,
+        };
+        let checked = check(exec, caller).map_err(|e| e.in_item(i))?;
+        jobs.push(NewJob {
+            job_id: JobId::new(),
+            spec: QueuedExec::new(&checked.spec, checked.limits),
+            recorded: checked.recorded,
+            priority: Priority::Batch,
+            batch: Some((batch_id, item.id, item.expected_stdout)),
+            idempotency: None,
+            callback_url: None,
+        });
+    }
+    Ok(jobs)
 }
 
 /// What Idempotency-Key `key` made in the caller's project: that batch as it is now (200), with

@@ -178,6 +178,18 @@ pub fn check_env(env: &BTreeMap<String, String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A container's command (argv) checked: 1 to [`MAX_ARGS`] arguments, no NUL characters.
+pub fn check_command(command: &[String]) -> Result<(), ApiError> {
+    if command.is_empty() || command.len() > MAX_ARGS || command.iter().any(|a| a.contains('\0')) {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "command",
+            format!("command must have 1 to {MAX_ARGS} arguments without NUL characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// `files_in` checked (paths under `/workspace`, caps, encodings) and decoded; with how the
 /// request records them (path and size).
 pub fn input_files(

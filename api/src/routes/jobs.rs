@@ -154,25 +154,13 @@ pub async fn create_job(Ctx { state, caller }: Ctx, req: HttpRequest, body: web:
     {
         return Ok(existing);
     }
-    let mut value: serde_json::Value = crate::body::json(&req, &body)?;
-    match value.get("kind").map(|k| k.as_str()) {
-        None | Some(Some("exec")) => {}
-        Some(Some("container")) => {
-            return create_container_job(&state, &caller, value, idempotency).await;
+    let value: serde_json::Value = crate::body::json(&req, &body)?;
+    let checked = match job_request(&state.sealer, &caller, value, idempotency.clone())? {
+        JobRequest::Exec(checked) => checked,
+        JobRequest::Container(job) => {
+            return create_container_job(&state, &caller, *job, idempotency).await;
         }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                Code::InvalidRequest,
-                "kind",
-                "kind is `exec` (the default) or `container`",
-            ));
-        }
-    }
-    if let Some(o) = value.as_object_mut() {
-        o.remove("kind");
-    }
-    let request: crate::routes::exec::ExecRequest = crate::body::from_value(value)?;
-    let checked = crate::routes::exec::check(request, &caller)?;
+    };
     crate::admission::queue_room(&state, &caller, 1).await?;
     let job_id = JobId::new();
     let new = NewJob {
@@ -219,14 +207,66 @@ pub async fn create_job(Ctx { state, caller }: Ctx, req: HttpRequest, body: web:
     Ok(HttpResponse::Accepted().json(JobView::from(job)))
 }
 
-/// Queue a container job: an image, a command, resources and a timeout; it runs to completion
-/// in a container sandbox of its own.
-async fn create_container_job(
-    state: &AppState,
+/// What a `POST /v1/jobs` body asks for, checked against the caller's project.
+pub enum JobRequest {
+    /// Python code or a WASI module (`kind` absent or `exec`).
+    Exec(Box<crate::routes::exec::Checked>),
+    /// A command in an image (`kind: container`).
+    Container(Box<ContainerJob>),
+}
+
+/// A container job, checked.
+pub struct ContainerJob {
+    /// The sandbox it runs in, as inserted.
+    pub sandbox: sbx_store::sandboxes::NewSandbox,
+    /// The request as the job records it (environment values left out).
+    pub recorded: serde_json::Value,
+    /// Where its end is posted.
+    pub callback_url: Option<String>,
+}
+
+/// Job request `value` checked against the caller's project, without the database: every
+/// refusal is the request's fault (4xx, naming the field).
+pub fn job_request(
+    sealer: &sbx_store::seal::Sealer,
     caller: &Caller,
     mut value: serde_json::Value,
     idempotency: Option<(String, Vec<u8>)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<JobRequest, ApiError> {
+    match value.get("kind").map(|k| k.as_str()) {
+        None | Some(Some("exec")) => {}
+        Some(Some("container")) => {
+            return Ok(JobRequest::Container(Box::new(container_job(
+                sealer,
+                caller,
+                value,
+                idempotency,
+            )?)));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                Code::InvalidRequest,
+                "kind",
+                "kind is `exec` (the default) or `container`",
+            ));
+        }
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.remove("kind");
+    }
+    let request: crate::routes::exec::ExecRequest = crate::body::from_value(value)?;
+    Ok(JobRequest::Exec(Box::new(crate::routes::exec::check(
+        request, caller,
+    )?)))
+}
+
+/// A container job request (`kind: container`): an image, a command, resources and a timeout.
+fn container_job(
+    sealer: &sbx_store::seal::Sealer,
+    caller: &Caller,
+    mut value: serde_json::Value,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<ContainerJob, ApiError> {
     let o = value.as_object_mut().ok_or_else(|| {
         ApiError::invalid(Code::InvalidRequest, "body", "the body is a JSON object")
     })?;
@@ -273,7 +313,26 @@ async fn create_container_job(
         recorded["callback_url"] = url.as_str().into();
     }
     let sandbox =
-        crate::routes::sandboxes::create::container_sandbox(state, caller, r, idempotency.clone())?;
+        crate::routes::sandboxes::create::container_sandbox(sealer, caller, r, idempotency)?;
+    Ok(ContainerJob {
+        sandbox,
+        recorded,
+        callback_url,
+    })
+}
+
+/// Queue a container job: it runs to completion in a container sandbox of its own.
+async fn create_container_job(
+    state: &AppState,
+    caller: &Caller,
+    job: ContainerJob,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<HttpResponse, ApiError> {
+    let ContainerJob {
+        sandbox,
+        recorded,
+        callback_url,
+    } = job;
     state.sandboxes.open_room(caller.0.project_id).await?;
     crate::admission::queue_room(state, caller, 1).await?;
     let job_id = JobId::new();

@@ -10,6 +10,7 @@ use sbx_core::sandbox::SandboxKind;
 use sbx_limits::sandbox::{self as rules, SandboxClass, SandboxRequest};
 use sbx_sandboxes::SandboxError;
 use sbx_store::sandboxes::NewSandbox;
+use sbx_store::seal::Sealer;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -109,8 +110,29 @@ pub async fn create_sandbox(
         return Ok(existing);
     }
     let r: CreateSandbox = crate::body::json(&req, &body)?;
+    let (new, env) = new_sandbox(&state.sealer, &caller, r, idempotency.clone())?;
+    let created = match state.sandboxes.create(&new, env).await {
+        Ok(s) => s,
+        Err(e) => return raced(&state, &caller, &idempotency, e).await,
+    };
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => new.kind.as_str()).increment(1);
+    Ok(HttpResponse::Created().json(SandboxView::from(created)))
+}
+
+/// Sandbox request `r` checked against the caller's project: the row to insert, and for a
+/// code-interpreter its environment (a container's is sealed in the row). Never touches the
+/// database: every refusal here is the request's fault (4xx).
+pub fn new_sandbox(
+    sealer: &Sealer,
+    caller: &Caller,
+    r: CreateSandbox,
+    idempotency: Option<(String, Vec<u8>)>,
+) -> Result<(NewSandbox, Vec<(String, String)>), ApiError> {
     if r.image != CODE_INTERPRETER {
-        return create_container(&state, &caller, r, idempotency).await;
+        return Ok((
+            container_sandbox(sealer, caller, r, idempotency)?,
+            Vec::new(),
+        ));
     }
     if r.gpu.is_some() {
         return Err(ApiError::invalid(
@@ -147,23 +169,13 @@ pub async fn create_sandbox(
         command: None,
         timeout_s: res.timeout_s as i32,
         idle_pause_s: res.idle_pause_s.map(|s| s as i32),
-        idempotency: idempotency.clone(),
+        idempotency,
         network: false,
         docker_image: None,
         registry_auth: None,
         env_sealed: None,
     };
-    let running = match state
-        .sandboxes
-        .create(&new, r.env.into_iter().collect())
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return raced(&state, &caller, &idempotency, e).await,
-    };
-    metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Interpreter.as_str())
-        .increment(1);
-    Ok(HttpResponse::Created().json(SandboxView::from(running)))
+    Ok((new, r.env.into_iter().collect()))
 }
 
 /// What `r` asks of its resources, with its GPU share as asked (count and fraction defaulted).
@@ -231,29 +243,10 @@ fn image_reference(image: &str) -> Result<String, ApiError> {
     Ok(image.to_owned())
 }
 
-/// Create a container sandbox: checked, queued for placement, and awaited until a runner runs
-/// it (or `sbx_sandboxes::containers::PLACEMENT_WAIT` passes: then it is answered `pending`,
-/// with the reason).
-async fn create_container(
-    state: &AppState,
-    caller: &Caller,
-    r: CreateSandbox,
-    idempotency: Option<(String, Vec<u8>)>,
-) -> Result<HttpResponse, ApiError> {
-    let new = container_sandbox(state, caller, r, idempotency.clone())?;
-    let placed = match state.sandboxes.create(&new, Vec::new()).await {
-        Ok(s) => s,
-        Err(e) => return raced(state, caller, &idempotency, e).await,
-    };
-    metrics::counter!("sbx_sandboxes_created_total", "kind" => SandboxKind::Container.as_str())
-        .increment(1);
-    Ok(HttpResponse::Created().json(SandboxView::from(placed)))
-}
-
 /// Container sandbox request `r` checked against the caller's project (limits, KYC for GPUs),
 /// its secrets sealed: the row to insert.
 pub fn container_sandbox(
-    state: &AppState,
+    sealer: &Sealer,
     caller: &Caller,
     r: CreateSandbox,
     idempotency: Option<(String, Vec<u8>)>,
@@ -283,18 +276,10 @@ pub fn container_sandbox(
         });
     }
     crate::routes::exec::check_env(&r.env)?;
-    if let Some(cmd) = &r.command
-        && (cmd.is_empty()
-            || cmd.len() > sbx_limits::exec::MAX_ARGS
-            || cmd.iter().any(|a| a.contains('\0')))
-    {
-        return Err(ApiError::invalid(
-            Code::InvalidRequest,
-            "command",
-            "command must have 1 to 256 arguments without NUL characters",
-        ));
+    if let Some(cmd) = &r.command {
+        crate::routes::exec::check_command(cmd)?;
     }
-    let seal = |v: &serde_json::Value| state.sealer.seal(&serde_json::to_vec(v).expect("json"));
+    let seal = |v: &serde_json::Value| sealer.seal(&serde_json::to_vec(v).expect("json"));
     Ok(NewSandbox {
         sandbox_id: SandboxId::new(),
         project_id: caller.0.project_id,

@@ -3,16 +3,14 @@
 
 use actix_web::{HttpResponse, web};
 use sbx_core::exec::{CellOutcome, CellSpec};
-use sbx_core::ids::SandboxId;
-use sbx_limits::CallLimits;
 use sbx_limits::exec::MAX_CODE_BYTES;
+use sbx_limits::{CallLimits, ProjectLimits};
 use sbx_sandboxes::{Call, CallOutcome, CommandCall};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::auth::{Caller, Ctx, Reply};
+use crate::auth::{Ctx, Reply};
 use crate::error::{ApiError, Code};
 use crate::routes::exec::FileIn;
 
@@ -60,15 +58,29 @@ pub async fn exec_in_sandbox(
     body: crate::body::Json<SandboxExecRequest>,
 ) -> Reply {
     let id = sandbox_id(&id)?;
-    let r = body.0;
     let limits = &caller.0.limits;
+    let call = sandbox_call(body.0, limits)?;
+    let _slot = state
+        .admission
+        .try_acquire(caller.0.project_id, limits.max_concurrent_execs)?;
+    // A client that hangs up cancels its call (the interpreter is then restarted); a
+    // command goes on until its own time limit.
+    let cancel = CancellationToken::new();
+    let _cancel_on_drop = matches!(call, Call::Code(_)).then(|| cancel.clone().drop_guard());
+    let outcome = state
+        .sandboxes
+        .exec(caller.0.project_id, id, call, cancel)
+        .await?;
+    Ok(answer(outcome))
+}
+
+/// Call `r` checked against the project's `limits`: code for an interpreter, or a command
+/// for a container. Every refusal is the request's fault (4xx, naming the field).
+pub fn sandbox_call(r: SandboxExecRequest, limits: &ProjectLimits) -> Result<Call, ApiError> {
     let CallLimits {
         timeout_ms,
         output_limit_bytes,
     } = CallLimits::resolve(r.timeout_ms, r.output_limit_bytes, limits)?;
-    let _slot = state
-        .admission
-        .try_acquire(caller.0.project_id, limits.max_concurrent_execs)?;
     let code = match (r.code, r.command) {
         (Some(code), None) => code,
         (None, Some(command)) => {
@@ -79,8 +91,12 @@ pub async fn exec_in_sandbox(
                     "files are for code-interpreter calls; a container's /workspace is its own",
                 ));
             }
-            return exec_command(&state, &caller, id, command, timeout_ms, output_limit_bytes)
-                .await;
+            crate::routes::exec::check_command(&command)?;
+            return Ok(Call::Command(CommandCall {
+                command,
+                timeout_ms,
+                output_limit_bytes,
+            }));
         }
         _ => {
             return Err(ApiError::invalid(
@@ -104,55 +120,12 @@ pub async fn exec_in_sandbox(
         ));
     }
     let (files, _) = crate::routes::exec::input_files(r.files)?;
-    // A client that hangs up cancels its call (the interpreter is then restarted).
-    let cancel = CancellationToken::new();
-    let _cancel_on_drop = cancel.clone().drop_guard();
-    let spec = CellSpec {
+    Ok(Call::Code(CellSpec {
         code,
         files,
         timeout_ms,
         output_limit_bytes,
-    };
-    let outcome = state
-        .sandboxes
-        .exec(caller.0.project_id, id, Call::Code(spec), cancel)
-        .await?;
-    Ok(answer(outcome))
-}
-
-/// Run `command` in container sandbox `id`.
-async fn exec_command(
-    state: &AppState,
-    caller: &Caller,
-    id: SandboxId,
-    command: Vec<String>,
-    timeout_ms: u64,
-    output_limit_bytes: u64,
-) -> Result<HttpResponse, ApiError> {
-    if command.is_empty()
-        || command.len() > sbx_limits::exec::MAX_ARGS
-        || command.iter().any(|a| a.contains('\0'))
-    {
-        return Err(ApiError::invalid(
-            Code::InvalidRequest,
-            "command",
-            "command must have 1 to 256 arguments without NUL characters",
-        ));
-    }
-    let outcome = state
-        .sandboxes
-        .exec(
-            caller.0.project_id,
-            id,
-            Call::Command(CommandCall {
-                command,
-                timeout_ms,
-                output_limit_bytes,
-            }),
-            CancellationToken::new(),
-        )
-        .await?;
-    Ok(answer(outcome))
+    }))
 }
 
 /// The answer to a call: its outcome as JSON, counted by status.

@@ -20,7 +20,7 @@ pub(super) const MAX_STORED_FILES: u64 = 8 << 30;
 /// Most bytes of files a snapshot made before folders were kept on hosts holds.
 pub(super) const MAX_LEGACY_SNAPSHOT: u64 = 2 << 30;
 /// First bytes of a container sandbox's snapshot.
-pub(super) const MAGIC: &[u8; 8] = b"SBXFILE2";
+pub(crate) const MAGIC: &[u8; 8] = b"SBXFILE2";
 
 impl ContainerHost {
     /// Copy the folders kept for sandbox `id`'s pause `nth` into the database, in the
@@ -127,8 +127,14 @@ impl ContainerHost {
 /// Write the files of a snapshot made before folders were kept on hosts (`/workspace` and
 /// `/outputs` in one frame, [`crate::snapshot`]) into `workspace` and `outputs`.
 pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<()> {
-    let bad =
-        |m: RunnerError| RunnerError::Damaged(format!("the snapshot cannot be restored: {m}"));
+    let files = read(bytes)?;
+    snapshot::write_files(&files, |tree| if tree == 0 { workspace } else { outputs })
+        .map_err(|e| bad(RunnerError::io("writing the files")(e)))
+}
+
+/// The files of a snapshot made before folders were kept on hosts, checked (tree 0
+/// `/workspace`, 1 `/outputs`).
+pub(crate) fn read(bytes: &[u8]) -> Result<Vec<snapshot::PackedFile>> {
     let body = snapshot::open(
         MAGIC,
         bytes,
@@ -136,9 +142,11 @@ pub fn unpack(bytes: &[u8], workspace: &Path, outputs: &Path) -> Result<()> {
         "a container sandbox snapshot",
     )
     .map_err(bad)?;
-    let files = snapshot::read_files(&mut snapshot::Reader(&body), 2).map_err(bad)?;
-    snapshot::write_files(&files, |tree| if tree == 0 { workspace } else { outputs })
-        .map_err(|e| bad(RunnerError::io("writing the files")(e)))
+    snapshot::read_files(&mut snapshot::Reader(&body), 2).map_err(bad)
+}
+
+fn bad(m: RunnerError) -> RunnerError {
+    RunnerError::Damaged(format!("the snapshot cannot be restored: {m}"))
 }
 
 #[cfg(test)]

@@ -69,10 +69,16 @@ pub(super) async fn follow_logs(
     if !full {
         let since = log.last.map(|t| t.timestamp() as i32);
         let mut rest = backend.logs(&container, false, since);
+        let mut capped = false;
         while let Some(Ok(c)) = rest.next().await {
             if log.last.is_none_or(|last| c.at > last) && !log.take(c) {
+                capped = true;
                 break;
             }
+        }
+        if !capped {
+            let held = log.text.finish();
+            log.batch.extend(held);
         }
     }
     log.flush().await;

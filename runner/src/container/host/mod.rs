@@ -28,6 +28,8 @@
 mod artifacts;
 mod commands;
 mod copies;
+#[cfg(feature = "fuzzing")]
+pub(crate) use copies::{MAGIC as LEGACY_MAGIC, read as read_legacy_snapshot};
 pub mod kept;
 mod lifecycle;
 mod logs;

@@ -16,7 +16,7 @@ pub(super) const PAGE: usize = 4096;
 /// Size of a wasm memory page, the unit of `memory.grow`.
 pub(super) const WASM_PAGE: u64 = 65_536;
 /// The first bytes of every snapshot, with its format version.
-pub(super) const MAGIC: &[u8; 8] = b"SBXSNAP\x01";
+pub(crate) const MAGIC: &[u8; 8] = b"SBXSNAP\x01";
 /// Most bytes of files a session may carry through a pause.
 pub(super) const MAX_SNAPSHOT_FILES_BYTES: u64 = 1 << 30;
 /// Most bytes a session snapshot's body may claim: memory and files.
@@ -181,6 +181,7 @@ pub(super) fn diff_pages(base: &[u8], data: &[u8]) -> (Vec<u32>, Vec<u8>) {
 }
 
 /// A session's state, as a snapshot carries it.
+#[derive(Debug, PartialEq)]
 pub(super) struct Image {
     pub(super) runtime_key: String,
     pub(super) memory_len: u64,
@@ -219,6 +220,7 @@ impl Image {
         snapshot::seal(MAGIC, &body).map_err(host)
     }
 
+    /// The image in frame `bytes`, taken with the runtime `runtime_key`.
     pub(super) fn decode(bytes: &[u8], runtime_key: &str) -> Result<Self, SessionError> {
         let bad = |e: RunnerError| SessionError::BadSnapshot(e.to_string());
         let body = snapshot::open(MAGIC, bytes, MAX_SNAPSHOT_BODY, "an sbx session snapshot")
@@ -275,6 +277,16 @@ impl Image {
             }
         })
     }
+}
+
+/// Decode `bytes` as a session snapshot of runtime `runtime_key`; where that works, encode the
+/// image and decode it again, which must give the same image (the fuzz target `snapshot`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_round_trip(bytes: &[u8], runtime_key: &str) -> Result<(), SessionError> {
+    let image = Image::decode(bytes, runtime_key)?;
+    let again = Image::decode(&image.encode()?, runtime_key).expect("an encoded image decodes");
+    assert_eq!(image, again, "an image changes through encode and decode");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@
 mod actor;
 mod folders;
 mod image;
+#[cfg(feature = "fuzzing")]
+pub(crate) use image::{MAGIC as SNAPSHOT_MAGIC, decode_round_trip};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

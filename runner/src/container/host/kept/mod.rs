@@ -28,7 +28,7 @@ use sbx_core::ids::SandboxId;
 /// Deepest folder kept.
 const MAX_DEPTH: usize = 64;
 
-pub use stream::{COPY_DELAY, COPY_RATE, pack, restore, store, unpack};
+pub use stream::{COPY_DELAY, COPY_RATE, MAGIC, pack, restore, store, unpack};
 
 /// The folders a sandbox's placement mounts, on the filesystem below its root (see
 /// [`crate::disk::ensure_image`]).

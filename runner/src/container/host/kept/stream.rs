@@ -19,7 +19,7 @@ use crate::{Result, RunnerError};
 use super::{MAX_DEPTH, paused_dir, trees};
 
 /// First bytes of the stream.
-const MAGIC: &[u8; 8] = b"SBXKEPT1";
+pub const MAGIC: &[u8; 8] = b"SBXKEPT1";
 /// Bytes of compressed stream per row.
 const CHUNK: usize = 8 << 20;
 /// Record kinds.
@@ -291,6 +291,9 @@ pub fn unpack(input: impl Read, trees: &[&Path]) -> io::Result<()> {
         {
             return Err(bad("a file outside the sandbox"));
         }
+        if kind == DIR && path.split(|b| *b == b'/').count() > MAX_DEPTH {
+            return Err(bad("the folders nest deeper than a copy keeps"));
+        }
         let target = root.join(OsStr::from_bytes(&path));
         let mut mode = [0u8; 4];
         d.read_exact(&mut mode)?;
@@ -418,5 +421,24 @@ mod tests {
             let err = unpack(&z[..], &[&w, &o]).unwrap_err();
             assert!(err.to_string().contains("outside"), "{path:?}: {err}");
         }
+        // Folders deeper than a copy keeps: refused, as packing them is.
+        let mut raw = MAGIC.to_vec();
+        let mut path = Vec::new();
+        for _ in 0..=MAX_DEPTH {
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.push(b'd');
+            raw.extend_from_slice(&[DIR, 0]);
+            raw.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            raw.extend_from_slice(&path);
+            raw.extend_from_slice(&0o755u32.to_le_bytes());
+        }
+        raw.push(END);
+        let z = zstd::stream::encode_all(&raw[..], 1).unwrap();
+        let d = fresh();
+        let (w, o) = (d.path().join("w"), d.path().join("o"));
+        let err = unpack(&z[..], &[&w, &o]).unwrap_err();
+        assert!(err.to_string().contains("nest deeper"), "{err}");
     }
 }
