@@ -188,3 +188,18 @@ setup_all() {
     say "warning: no Docker daemon: container sandboxes are unavailable on this machine"
   fi
 }
+
+# A virtualenv in .data/venv with tests/python-requirements.txt, for the Python tests (the API
+# contract, the SDK, MCP and Inspect). Reinstalled when that file changes.
+ensure_test_venv() {
+  local venv="$SBX_DATA/venv" req="$SBX_ROOT/tests/python-requirements.txt"
+  local stamp="$venv/.requirements.sha256" want
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return
+  python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null ||
+    apt_install python3-venv
+  say "installing the Python test packages into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" >"$stamp"
+}

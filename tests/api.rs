@@ -212,6 +212,24 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
     ] {
         app.get(path).await.assert_problem(status, code);
     }
+    // A 405 says which methods the route takes (RFC 9110).
+    let wrong_method = app.get("/v1/exec").await;
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    let wrong_method = app
+        .request(actix_web::http::Method::DELETE, "/v1/jobs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status().as_u16(), 405);
+    assert_eq!(
+        wrong_method
+            .headers()
+            .get("allow")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "GET, POST"
+    );
 
     // Nothing above ran or broke anything.
     assert_eq!(
@@ -224,6 +242,28 @@ async fn bad_input_gets_a_problem_and_the_server_keeps_serving() {
         1,
         "rejected requests leave no jobs"
     );
+}
+
+/// JSON Schema (and so the OpenAPI document) counts `3.0` as an integer: such a number is
+/// taken where an integer is, and a number with a fraction is not.
+#[actix_web::test]
+async fn integral_numbers_with_a_fraction_part_are_integers() {
+    let app = spawn_app().await;
+    let ran = app
+        .exec(json!({"language": "python", "code": "print(1+1)", "timeout_ms": 5000.0, "memory_mb": 2.56e2}))
+        .await;
+    assert_eq!(
+        (&ran["status"], &ran["stdout"]),
+        (&json!("succeeded"), &json!("2\n"))
+    );
+    let refused = app
+        .post(
+            "/v1/exec",
+            &json!({"language": "python", "code": "print(1)", "timeout_ms": 2.5}),
+        )
+        .await;
+    refused.assert_problem(422, "invalid_request");
+    assert_eq!(refused.body["field"], "timeout_ms");
 }
 
 #[actix_web::test]
@@ -353,6 +393,14 @@ async fn operations_endpoints() {
     assert_eq!(spec.body["info"]["title"], "sbx");
     assert!(spec.body["paths"]["/v1/exec"]["post"].is_object());
     assert!(spec.body["components"]["securitySchemes"]["api_key"].is_object());
+    let operation_ids: Vec<&str> = spec.body["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let mut links = 0;
     for (path, item) in spec.body["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             for (code, res) in op["responses"].as_object().unwrap() {
@@ -360,9 +408,34 @@ async fn operations_endpoints() {
                     res["description"].as_str().is_some_and(|d| !d.is_empty()),
                     "{method} {path} {code} has no description"
                 );
+                for (name, link) in res["links"].as_object().into_iter().flatten() {
+                    let target = link["operationId"].as_str().unwrap_or_default();
+                    assert!(
+                        operation_ids.contains(&target),
+                        "{method} {path} {code} links {name} to {target}, no operation"
+                    );
+                    links += 1;
+                }
+            }
+            // Every /v1 operation documents the refused key and the rate limit.
+            if path.starts_with("/v1/") {
+                for code in ["401", "429"] {
+                    assert!(
+                        op["responses"][code].is_object(),
+                        "{method} {path} does not document {code}"
+                    );
+                }
             }
         }
     }
+    assert!(links >= 20, "the creates link to their uses: {links} links");
+    // Query parameters are in the query, optional, and never null.
+    let limit = &spec.body["paths"]["/v1/jobs"]["get"]["parameters"][1];
+    assert_eq!(
+        (&limit["name"], &limit["in"], &limit["required"]),
+        (&"limit".into(), &"query".into(), &false.into())
+    );
+    assert_eq!(limit["schema"]["type"], "integer");
     let docs = app.get_with_key("/docs/", None).await;
     assert_eq!(docs.status.as_u16(), 200);
     assert!(

@@ -32,20 +32,57 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let malformed =
         |e: &serde_json::Error| ApiError::MalformedJson(format!("the body is not valid JSON: {e}"));
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        if e.inner().is_data() {
-            misfit(e)
-        } else {
-            malformed(e.inner())
+    let parsed = serde_path_to_error::deserialize(&mut *de);
+    let value = match parsed {
+        Ok(value) => value,
+        // JSON Schema (and so the OpenAPI document) counts `3.0` as an integer: a body that
+        // failed only on such a number is read again with those numbers made integers. The
+        // common body, without them, is read once.
+        Err(e) if e.inner().is_data() && is_fraction_type_error(&e) => {
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| malformed(&e))?;
+            return from_value(value);
         }
-    })?;
+        Err(e) if e.inner().is_data() => return Err(misfit(e)),
+        Err(e) => return Err(malformed(e.inner())),
+    };
     de.end().map_err(|e| malformed(&e))?;
     Ok(value)
 }
 
 /// `value` (a JSON body already parsed) as `T`: 422 naming the field if it does not fit.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+/// Numbers with no fractional part (`3.0`, `1e3`) are integers, as in JSON Schema.
+pub fn from_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
+    integral_numbers_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(misfit)
+}
+
+/// Whether `e` is serde's refusal of a float where an integer was wanted.
+fn is_fraction_type_error(e: &serde_path_to_error::Error<serde_json::Error>) -> bool {
+    e.inner()
+        .to_string()
+        .starts_with("invalid type: floating point")
+}
+
+/// Every number in `value` that is a float with no fractional part, within `i64` or `u64`,
+/// made that integer.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) {
+                // 2^63 and 2^64 are exact as f64; the casts saturate, so check the range first.
+                if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+                    *n = (f as i64).into();
+                } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+                    *n = (f as u64).into();
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// The 422 for a body that is JSON but does not fit its type, naming the field where it does
@@ -110,9 +147,12 @@ pub fn idempotency(req: &HttpRequest, body: &[u8]) -> Result<Option<(String, Vec
         .to_str()
         .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?
         .trim();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| (b' '..=b'~').contains(&b))
+    {
         return Err(ApiError::BadRequest(format!(
-            "Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters"
+            "Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
         )));
     }
     Ok(Some((key.to_owned(), Sha256::digest(body).to_vec())))

@@ -342,9 +342,15 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
-/// The answer for a method a route does not take.
-pub async fn method_not_allowed() -> HttpResponse {
-    ApiError::MethodNotAllowed.error_response()
+/// The answer for a method a route does not take, with the `Allow` header listing the ones
+/// it does (`allow`, e.g. `"GET, POST"`; RFC 9110 §15.5.6).
+pub fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allow),
+    );
+    response
 }
 
 #[cfg(test)]

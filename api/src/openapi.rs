@@ -41,7 +41,7 @@ use crate::routes;
         routes::health::metrics,
     ),
     components(schemas(crate::error::Problem, sbx_core::exec::CommandOutcome)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses, &QueryParameters, &Links),
     tags(
         (name = "exec", description = "Run code now"),
         (name = "jobs", description = "Queued and recorded execs"),
@@ -68,6 +68,196 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// The answers that every operation of a kind can give, added where its own declaration does
+/// not name that status: for `/v1` operations 401 (no or a refused key) and 429 (the
+/// project's request rate; `Retry-After`), for those with a JSON body 400 (not JSON), 413 (over
+/// the body cap), 415 (not `application/json`) and 422 (does not fit the schema), and for those
+/// with a query 400 (a bad query).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::path::ParameterIn;
+        let secured: &[(u16, &str)] = &[
+            (401, "Missing or invalid API key"),
+            (429, "Over the project's request rate; see Retry-After"),
+        ];
+        let with_body: &[(u16, &str)] = &[
+            (400, "The body is not JSON"),
+            (413, "The body is over its cap"),
+            (415, "The body is not `application/json`"),
+            (
+                422,
+                "The body does not fit the schema, or asks for something invalid",
+            ),
+        ];
+        let with_query: &[(u16, &str)] = &[(400, "A query parameter is not valid")];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for operation in operations(item) {
+                let mut add: Vec<(u16, &str)> = Vec::new();
+                if path.starts_with("/v1/") {
+                    add.extend(secured);
+                }
+                if operation.request_body.is_some() {
+                    add.extend(with_body);
+                }
+                if operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query))
+                {
+                    add.extend(with_query);
+                }
+                for (status, description) in add {
+                    let responses = &mut operation.responses.responses;
+                    if !responses.contains_key(&status.to_string()) {
+                        responses.extend(crate::responses::problem(status, description));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Query and header parameters are absent or a value: neither can say `null`, so the `null`
+/// that an `Option` brings to a parameter's type is taken out.
+struct QueryParameters;
+
+impl Modify for QueryParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{SchemaType, Type};
+        use utoipa::openapi::{RefOr, Schema};
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let RefOr::T(parameter) = parameter else {
+                        continue;
+                    };
+                    if !matches!(
+                        parameter.parameter_in,
+                        ParameterIn::Query | ParameterIn::Header
+                    ) {
+                        continue;
+                    }
+                    match &mut parameter.schema {
+                        Some(RefOr::T(Schema::Object(object))) => {
+                            if let SchemaType::Array(types) = &object.schema_type {
+                                let types: Vec<Type> = types
+                                    .iter()
+                                    .filter(|t| **t != Type::Null)
+                                    .cloned()
+                                    .collect();
+                                object.schema_type = match types.as_slice() {
+                                    [one] => SchemaType::Type(one.clone()),
+                                    _ => SchemaType::Array(types),
+                                };
+                            }
+                        }
+                        // An `Option` of an enum: `oneOf` the enum and `null`.
+                        Some(RefOr::T(Schema::OneOf(one_of))) => {
+                            let is_null = |s: &RefOr<Schema>| {
+                                matches!(s, RefOr::T(Schema::Object(o))
+                                    if o.schema_type == SchemaType::Type(Type::Null))
+                            };
+                            one_of.items.retain(|s| !is_null(s));
+                            if let [only] = one_of.items.as_slice() {
+                                parameter.schema = Some(only.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// OpenAPI links from each operation that makes an object (its 2xx answers) to the operations
+/// that take that object's id, `$response.body#/id`: clients and tools such as schemathesis
+/// follow them from a create to its uses.
+struct Links;
+
+/// (path, method, operations taking `id`) for each operation whose 2xx answer is an object
+/// with an `id`.
+const LINKS: &[(&str, &str, &[&str])] = &[
+    ("/v1/exec", "post", &["get_job", "job_logs"]),
+    (
+        "/v1/jobs",
+        "post",
+        &["get_job", "cancel_job", "job_logs", "job_artifact"],
+    ),
+    (
+        "/v1/batches",
+        "post",
+        &["get_batch", "cancel_batch", "batch_results"],
+    ),
+    (
+        "/v1/sandboxes",
+        "post",
+        &[
+            "get_sandbox",
+            "delete_sandbox",
+            "pause_sandbox",
+            "resume_sandbox",
+            "set_timeout",
+            "exec_in_sandbox",
+            "sandbox_logs",
+        ],
+    ),
+];
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::link::LinkBuilder;
+        for (path, method, targets) in LINKS {
+            let item = openapi
+                .paths
+                .paths
+                .get_mut(*path)
+                .unwrap_or_else(|| panic!("LINKS names {path}, which the API does not have"));
+            let operation = match *method {
+                "post" => item.post.as_mut(),
+                _ => item.get.as_mut(),
+            }
+            .unwrap_or_else(|| panic!("LINKS names {method} {path}, which the API does not have"));
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for target in *targets {
+                    let link = LinkBuilder::new()
+                        .operation_id(*target)
+                        .parameter("id", "$response.body#/id")
+                        .build();
+                    response.links.insert((*target).to_owned(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
+/// The operations of `item`, whatever their method.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Mount `/openapi.json`, `/docs/` and a redirect from `/docs`.

@@ -9,7 +9,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Ref, RefOr, Response};
 
 /// One problem+json response: `status`, described by `description`.
-fn problem(status: u16, description: &str) -> BTreeMap<String, RefOr<Response>> {
+pub(crate) fn problem(status: u16, description: &str) -> BTreeMap<String, RefOr<Response>> {
     let content = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name("Problem")))
         .build();

@@ -28,7 +28,9 @@ const MAX_ITEM_ID: usize = 256;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchItem {
-    /// The caller's id for the item, unique in the batch (e.g. `HumanEval/0`).
+    /// The caller's id for the item, unique in the batch (e.g. `HumanEval/0`): 1 to 256
+    /// characters.
+    #[schema(min_length = 1, max_length = 256)]
     pub id: String,
     /// Python source.
     pub code: String,
@@ -47,10 +49,13 @@ pub struct BatchItem {
     #[serde(default)]
     pub files: Vec<FileIn>,
     /// Wall-time limit in ms (default 10 000).
+    #[schema(minimum = 1)]
     pub timeout_ms: Option<u64>,
     /// Memory limit in MiB (default 512).
+    #[schema(minimum = 128)]
     pub memory_mb: Option<u64>,
     /// Output cap per stream in bytes (default 1 MiB).
+    #[schema(minimum = 1)]
     pub output_limit_bytes: Option<u64>,
     /// Disk cap in MiB of `/workspace` and `/tmp` together (default 128; see `ExecRequest`).
     #[schema(minimum = 1)]
@@ -62,6 +67,7 @@ pub struct BatchItem {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// The items, 1 to 10 000.
+    #[schema(min_items = 1, max_items = 10_000)]
     pub items: Vec<BatchItem>,
 }
 
@@ -128,7 +134,7 @@ fn view(id: BatchId, s: sbx_store::batches::Summary) -> BatchView {
 
 /// Queue a batch of exec items.
 #[utoipa::path(post, path = "/v1/batches", tag = "batches", security(("api_key" = [])), request_body = BatchRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same batch; another body: 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same batch; another body: 422. 1 to 255 visible ASCII characters, spaces allowed inside", min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 202, description = "Queued", body = BatchView),
         (status = 200, description = "An earlier request with this Idempotency-Key made this batch (as it is now)", body = BatchView),
@@ -215,7 +221,7 @@ pub fn batch_jobs(
     let mut seen = HashSet::with_capacity(request.items.len());
     let mut jobs = Vec::with_capacity(request.items.len());
     for (i, item) in request.items.into_iter().enumerate() {
-        if item.id.is_empty() || item.id.len() > MAX_ITEM_ID {
+        if item.id.is_empty() || item.id.chars().count() > MAX_ITEM_ID {
             return Err(ApiError::invalid(
                 Code::InvalidRequest,
                 format!("items[{i}].id"),
@@ -361,11 +367,14 @@ pub struct ResultPage {
 
 /// Paging of results.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsQuery {
     /// Page size, 1 to 1000 (default 100); ignored for JSON lines.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 

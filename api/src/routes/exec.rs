@@ -21,18 +21,67 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 
-/// A file handed to the program. Exactly one of `content` and `content_b64`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A file handed to the program. Exactly one of `content` and `content_b64` (the other absent
+/// or `null`); its schema says so with a `oneOf` ([`FileIn::schema`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileIn {
     /// Where the file goes: relative to `/workspace`, or an absolute path under it.
-    #[schema(example = "data/input.csv")]
     pub path: String,
     /// The content as UTF-8 text.
     pub content: Option<String>,
     /// The content in base64.
     pub content_b64: Option<String>,
 }
+
+impl utoipa::PartialSchema for FileIn {
+    /// An object of `path`, `content` and `content_b64`, all of `oneOf` two: `content` a
+    /// string, or `content_b64` a string (a derived schema cannot say "exactly one").
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, AllOfBuilder, ObjectBuilder, OneOfBuilder, SchemaType, Type,
+        };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let optional = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .description(Some(description))
+        };
+        let given = |field: &str| {
+            ObjectBuilder::new()
+                .property(field, string())
+                .required(field)
+        };
+        AllOfBuilder::new()
+            .description(Some(
+                "A file handed to the program. Exactly one of `content` and `content_b64`.",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .property(
+                        "path",
+                        string()
+                            .description(Some(
+                                "Where the file goes: relative to `/workspace`, or an absolute \
+                                 path under it.",
+                            ))
+                            .examples(["data/input.csv"]),
+                    )
+                    .required("path")
+                    .property("content", optional("The content as UTF-8 text."))
+                    .property("content_b64", optional("The content in base64."))
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+            )
+            .item(
+                OneOfBuilder::new()
+                    .item(given("content"))
+                    .item(given("content_b64")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for FileIn {}
 
 /// What to run, with what, under which limits.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -58,10 +107,13 @@ pub struct ExecRequest {
     #[serde(default)]
     pub files: Vec<FileIn>,
     /// Wall-time limit in ms; default 10 000, at most the project's ceiling.
+    #[schema(minimum = 1)]
     pub timeout_ms: Option<u64>,
     /// Memory limit in MiB; default 512, at least 128, at most the project's ceiling.
+    #[schema(minimum = 128)]
     pub memory_mb: Option<u64>,
     /// Cap per output stream in bytes; default 1 MiB.
+    #[schema(minimum = 1)]
     pub output_limit_bytes: Option<u64>,
     /// Disk cap in MiB of `/workspace` and `/tmp` together (the files handed in count), and
     /// one file per 16 KiB of it; default 128, at least 1, at most the project's ceiling

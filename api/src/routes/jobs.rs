@@ -73,13 +73,16 @@ pub struct JobPage {
 
 /// Filters and paging of `GET /v1/jobs`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only jobs with this status.
     pub status: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -136,7 +139,7 @@ pub async fn list_jobs(Ctx { state, caller }: Ctx, query: web::Query<ListQuery>)
 /// Queue code to run now or soon; answer at once with the job.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("api_key" = [])),
     request_body = crate::routes::exec::ExecRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same job; another body: 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same job; another body: 422. 1 to 255 visible ASCII characters, spaces allowed inside", min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 202, description = "Queued", body = JobView),
         (status = 200, description = "An earlier request with this Idempotency-Key made this job", body = JobView),

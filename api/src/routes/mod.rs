@@ -16,71 +16,79 @@ use crate::error;
 
 /// Mount every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/metrics").route(web::get().to(health::metrics)))
+    cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .configure(crate::openapi::configure)
         .service(
             web::scope("/v1")
                 .wrap(middleware::from_fn(crate::auth::guard))
-                .service(resource("/exec").route(web::post().to(exec::exec)))
+                .service(resource("/exec", "POST").route(web::post().to(exec::exec)))
                 .service(
-                    resource("/jobs")
+                    resource("/jobs", "GET, POST")
                         .route(web::get().to(jobs::list_jobs))
                         .route(web::post().to(jobs::create_job)),
                 )
-                .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)))
-                .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
-                .service(resource("/jobs/{id}/logs").route(web::get().to(jobs::job_logs)))
+                .service(resource("/jobs/{id}", "GET").route(web::get().to(jobs::get_job)))
                 .service(
-                    resource("/jobs/{id}/artifacts/{path:.*}")
+                    resource("/jobs/{id}/cancel", "POST").route(web::post().to(jobs::cancel_job)),
+                )
+                .service(resource("/jobs/{id}/logs", "GET").route(web::get().to(jobs::job_logs)))
+                .service(
+                    resource("/jobs/{id}/artifacts/{path:.*}", "GET")
                         .route(web::get().to(jobs::job_artifact)),
                 )
-                .service(resource("/batches").route(web::post().to(batches::create_batch)))
-                .service(resource("/batches/{id}").route(web::get().to(batches::get_batch)))
+                .service(resource("/batches", "POST").route(web::post().to(batches::create_batch)))
+                .service(resource("/batches/{id}", "GET").route(web::get().to(batches::get_batch)))
                 .service(
-                    resource("/batches/{id}/cancel").route(web::post().to(batches::cancel_batch)),
+                    resource("/batches/{id}/cancel", "POST")
+                        .route(web::post().to(batches::cancel_batch)),
                 )
                 .service(
-                    resource("/batches/{id}/results").route(web::get().to(batches::batch_results)),
+                    resource("/batches/{id}/results", "GET")
+                        .route(web::get().to(batches::batch_results)),
                 )
-                .service(resource("/images").route(web::get().to(images::list_images)))
-                .service(resource("/gpus").route(web::get().to(gpus::list_gpus)))
-                .service(resource("/usage").route(web::get().to(usage::usage)))
+                .service(resource("/images", "GET").route(web::get().to(images::list_images)))
+                .service(resource("/gpus", "GET").route(web::get().to(gpus::list_gpus)))
+                .service(resource("/usage", "GET").route(web::get().to(usage::usage)))
                 .service(
-                    resource("/sandboxes/{id}/logs").route(web::get().to(sandboxes::sandbox_logs)),
+                    resource("/sandboxes/{id}/logs", "GET")
+                        .route(web::get().to(sandboxes::sandbox_logs)),
                 )
                 .service(
-                    resource("/sandboxes")
+                    resource("/sandboxes", "GET, POST")
                         .route(web::get().to(sandboxes::list_sandboxes))
                         .route(web::post().to(sandboxes::create::create_sandbox)),
                 )
                 .service(
-                    resource("/sandboxes/{id}")
+                    resource("/sandboxes/{id}", "GET, DELETE")
                         .route(web::get().to(sandboxes::get_sandbox))
                         .route(web::delete().to(sandboxes::delete_sandbox)),
                 )
                 .service(
-                    resource("/sandboxes/{id}/exec")
+                    resource("/sandboxes/{id}/exec", "POST")
                         .route(web::post().to(sandboxes::exec::exec_in_sandbox)),
                 )
                 .service(
-                    resource("/sandboxes/{id}/pause")
+                    resource("/sandboxes/{id}/pause", "POST")
                         .route(web::post().to(sandboxes::pause_sandbox)),
                 )
                 .service(
-                    resource("/sandboxes/{id}/resume")
+                    resource("/sandboxes/{id}/resume", "POST")
                         .route(web::post().to(sandboxes::resume_sandbox)),
                 )
                 .service(
-                    resource("/sandboxes/{id}/timeout")
+                    resource("/sandboxes/{id}/timeout", "POST")
                         .route(web::post().to(sandboxes::set_timeout)),
                 )
                 .default_service(web::to(error::not_found)),
         );
 }
 
-/// A resource that answers a problem for methods it does not take.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(error::method_not_allowed))
+/// A resource that answers 405 with `Allow: allow` for methods it does not take; `allow`
+/// lists the methods of its routes (`"GET, POST"`).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(
+        move || async move { error::method_not_allowed(allow) },
+    ))
 }

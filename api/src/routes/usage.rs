@@ -16,14 +16,40 @@ use crate::error::ApiError;
 
 /// Query of `GET /v1/usage`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// Start of the range (RFC 3339); default 30 days before `to`.
     pub from: Option<DateTime<Utc>>,
     /// End of the range, exclusive (RFC 3339); default now.
     pub to: Option<DateTime<Utc>>,
-    /// `resource` (default), `sandbox` or `day`.
-    pub group_by: Option<String>,
+    /// How rows are grouped; default `resource`.
+    #[param(inline)]
+    pub group_by: Option<GroupBy>,
+}
+
+/// How `GET /v1/usage` groups its rows: by resource (`cpu`, `memory`, …), by sandbox (execs
+/// together as `execs`) or by UTC day.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// One row per resource.
+    #[default]
+    Resource,
+    /// One row per sandbox, and `execs`.
+    Sandbox,
+    /// One row per UTC day.
+    Day,
+}
+
+impl GroupBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Resource => "resource",
+            Self::Sandbox => "sandbox",
+            Self::Day => "day",
+        }
+    }
 }
 
 /// Amounts of one group.
@@ -119,12 +145,7 @@ pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) ->
             "the range may span at most 366 days".into(),
         ));
     }
-    let group_by = q.group_by.unwrap_or_else(|| "resource".into());
-    if !["resource", "sandbox", "day"].contains(&group_by.as_str()) {
-        return Err(ApiError::BadRequest(
-            "group_by must be resource, sandbox or day".into(),
-        ));
-    }
+    let group_by = q.group_by.unwrap_or_default().as_str();
     let project = caller.0.project_id;
     let prices = &state.prices;
     // (sandbox or "execs", day) → amounts.
@@ -174,7 +195,7 @@ pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) ->
 
     let mut groups: BTreeMap<String, Amounts> = BTreeMap::new();
     for ((key, d), a) in cells {
-        match group_by.as_str() {
+        match group_by {
             "resource" => {
                 for (resource, cost) in &a.cost_by_resource {
                     let g = groups.entry((*resource).to_owned()).or_default();
@@ -216,7 +237,7 @@ pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) ->
     Ok(HttpResponse::Ok().json(UsageReport {
         from,
         to,
-        group_by,
+        group_by: group_by.to_owned(),
         currency: "USD",
         total_cost,
         rows,

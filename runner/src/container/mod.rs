@@ -49,6 +49,12 @@ pub use spec::{ContainerSpec, GpuAssignment, RegistryAuth, SANDBOX_UID};
 /// matters of a sandbox is in its host folders, not in its processes.
 pub const STOP_GRACE_SECS: i32 = 2;
 
+/// How long after a main process's SIGKILL exit (137) the runner still looks for Docker's `oom`
+/// event before calling it no OOM kill. Under load the event was seen to come more than a second
+/// after the exit (a CI run reported `oom_killed: false` for a memory-limit kill with a 1 s
+/// window); a SIGKILL that is not for memory pays this once, at its end.
+const OOM_EVENT_WAIT: Duration = Duration::from_secs(5);
+
 /// How a container's main process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerExit {
@@ -238,14 +244,16 @@ impl ContainerBackend {
     }
 
     /// Whether Docker announced an OOM kill in container `id` since `started` (its RFC 3339
-    /// start), looking until a second from now. The kernel's notice of an OOM kill can reach
-    /// Docker after the exit it caused; `State.OOMKilled` then stays false (it is taken from
-    /// what was known at the exit), but the `oom` event still comes.
+    /// start), looking until [`OOM_EVENT_WAIT`] from now. The kernel's notice of an OOM kill
+    /// can reach Docker after the exit it caused; `State.OOMKilled` then stays false (it is
+    /// taken from what was known at the exit), but the `oom` event still comes. Only a main
+    /// process ended by SIGKILL (137) that Docker did not already call an OOM kill waits here.
     async fn oom_event(&self, id: &str, started: Option<&str>) -> bool {
         let since = started
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
             .map_or(0, |t| t.timestamp() - 1);
-        let until = chrono::Utc::now().timestamp() + 1;
+        let wait = OOM_EVENT_WAIT.as_secs() as i64;
+        let until = chrono::Utc::now().timestamp() + wait;
         let filters =
             std::collections::HashMap::from([("container", vec![id]), ("event", vec!["oom"])]);
         let options = EventsOptionsBuilder::new()
@@ -255,7 +263,7 @@ impl ContainerBackend {
             .build();
         let mut events = self.docker.events(Some(options));
         matches!(
-            tokio::time::timeout(Duration::from_secs(3), events.next()).await,
+            tokio::time::timeout(OOM_EVENT_WAIT + Duration::from_secs(2), events.next()).await,
             Ok(Some(Ok(_)))
         )
     }

@@ -87,7 +87,7 @@ pub struct RegistryIn {
 /// milliseconds).
 #[utoipa::path(post, path = "/v1/sandboxes", tag = "sandboxes", security(("api_key" = [])),
     request_body = CreateSandbox,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same sandbox; another body: 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same sandbox; another body: 422. 1 to 255 visible ASCII characters, spaces allowed inside", min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 201, description = "Created: running, or for a container `pending` (no runner has room: see `waiting_for`) or `failed` (e.g. `image_pull_failed`)", body = SandboxView),
         (status = 200, description = "An earlier request with this Idempotency-Key made this sandbox", body = SandboxView),

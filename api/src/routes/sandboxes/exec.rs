@@ -33,8 +33,10 @@ pub struct SandboxExecRequest {
     pub files: Vec<FileIn>,
     /// This call's wall-time limit in ms; default 10 000, at most the project's ceiling. A call
     /// stopped by it restarts the interpreter (`reset: true`).
+    #[schema(minimum = 1)]
     pub timeout_ms: Option<u64>,
     /// Cap per output stream in bytes; default 1 MiB.
+    #[schema(minimum = 1)]
     pub output_limit_bytes: Option<u64>,
 }
 

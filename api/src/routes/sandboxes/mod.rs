@@ -155,13 +155,17 @@ fn view(s: sbx_store::sandboxes::Sandbox) -> Reply {
 
 /// Query of `GET /v1/sandboxes`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only sandboxes in this state.
+    #[param(inline, value_type = Option<SandboxState>)]
     pub state: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -292,6 +296,7 @@ pub async fn resume_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -
 #[serde(deny_unknown_fields)]
 pub struct TimeoutRequest {
     /// Seconds from now until the sandbox is terminated (1 to 86 400).
+    #[schema(minimum = 1, maximum = 86_400)]
     pub timeout_s: u64,
 }
 
