@@ -17,7 +17,9 @@ pub(super) const MAX_LOG_BYTES: usize = 32 << 20;
 ///
 /// Docker 20.10 can end a followed log before it sends the last piece when that piece has no
 /// final newline: once the container ended, what it logged after the last piece this had is
-/// read once more without following.
+/// read once more without following. It can also send that piece in both reads, stamped with
+/// different times (a CI run logged `cut \u{FFFD}` twice): in the second read, a stream's first
+/// new piece that is the same bytes as the last piece taken of that stream is that piece again.
 pub(super) async fn follow_logs(
     pool: Pool,
     backend: ContainerBackend,
@@ -42,6 +44,7 @@ pub(super) async fn follow_logs(
         kept: 0,
         text: sbx_core::LogText::default(),
         last: None,
+        tail: [None, None],
     };
     let mut stream = backend.logs(&container, true, None);
     // Written 200 ms after the first chunk of a batch; an idle container costs no wake-ups.
@@ -70,8 +73,13 @@ pub(super) async fn follow_logs(
         let since = log.last.map(|t| t.timestamp() as i32);
         let mut rest = backend.logs(&container, false, since);
         let mut capped = false;
+        // Per stream: whether a piece after what the follow gave has come yet.
+        let mut past = [false; 2];
         while let Some(Ok(c)) = rest.next().await {
-            if log.last.is_none_or(|last| c.at > last) && !log.take(c) {
+            if !missed(log.last, &log.tail, &mut past, &c) {
+                continue;
+            }
+            if !log.take(c) {
                 capped = true;
                 break;
             }
@@ -82,6 +90,24 @@ pub(super) async fn follow_logs(
         }
     }
     log.flush().await;
+}
+
+/// Whether `c`, from the read after the follow ended, is a piece the follow did not give:
+/// Docker took it after `last` (the last piece taken), and it is not the same bytes again as
+/// its stream's last piece taken (`tail`) as that stream's first piece after `last` (`past`
+/// records which streams had one).
+fn missed(
+    last: Option<chrono::DateTime<chrono::Utc>>,
+    tail: &[Option<bytes::Bytes>; 2],
+    past: &mut [bool; 2],
+    c: &TimedChunk,
+) -> bool {
+    if last.is_some_and(|last| c.at <= last) {
+        return false;
+    }
+    let i = c.chunk.stream as usize;
+    let first = !std::mem::replace(&mut past[i], true);
+    !(first && tail[i].as_ref() == Some(&c.chunk.data))
 }
 
 /// A container's output on its way into its owner's log.
@@ -98,6 +124,8 @@ struct Shipping {
     text: sbx_core::LogText,
     /// When Docker took the last chunk taken.
     last: Option<chrono::DateTime<chrono::Utc>>,
+    /// Per stream (stdout, stderr): the bytes of the last chunk taken.
+    tail: [Option<bytes::Bytes>; 2],
 }
 
 impl Shipping {
@@ -105,6 +133,7 @@ impl Shipping {
     /// says so, and nothing more is to be taken).
     fn take(&mut self, c: TimedChunk) -> bool {
         self.last = Some(c.at);
+        self.tail[c.chunk.stream as usize] = Some(c.chunk.data.clone());
         self.kept += c.chunk.data.len();
         if self.kept > MAX_LOG_BYTES {
             self.batch.push((
@@ -153,4 +182,55 @@ async fn append_log(
         tracing::warn!(?owner, error = %e, "could not keep a log");
         seq
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sbx_core::LogChunk;
+
+    fn chunk(stream: OutputStream, secs: i64, data: &'static str) -> TimedChunk {
+        TimedChunk {
+            at: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+            chunk: LogChunk {
+                stream,
+                data: bytes::Bytes::from_static(data.as_bytes()),
+            },
+        }
+    }
+
+    #[test]
+    fn the_second_read_takes_only_what_the_follow_missed() {
+        use OutputStream::{Stderr, Stdout};
+        let last = Some(chrono::DateTime::from_timestamp(10, 0).unwrap());
+        let tail = [
+            Some(bytes::Bytes::from_static(b"out")),
+            Some(bytes::Bytes::from_static("cut \u{e2}".as_bytes())),
+        ];
+        let mut past = [false; 2];
+        // Taken already (at or before the last piece).
+        assert!(!missed(last, &tail, &mut past, &chunk(Stdout, 9, "out")));
+        assert!(!missed(
+            last,
+            &tail,
+            &mut past,
+            &chunk(Stderr, 10, "cut \u{e2}")
+        ));
+        // The last stderr piece again, stamped later: not new.
+        assert!(!missed(
+            last,
+            &tail,
+            &mut past,
+            &chunk(Stderr, 11, "cut \u{e2}")
+        ));
+        // What follows it on either stream is.
+        assert!(missed(
+            last,
+            &tail,
+            &mut past,
+            &chunk(Stderr, 12, "cut \u{e2}")
+        ));
+        assert!(missed(last, &tail, &mut past, &chunk(Stdout, 12, "more")));
+        assert!(missed(last, &tail, &mut past, &chunk(Stdout, 13, "out")));
+    }
 }
