@@ -189,17 +189,59 @@ setup_all() {
   fi
 }
 
-# A virtualenv in .data/venv with tests/python-requirements.txt, for the Python tests (the API
-# contract, the SDK, MCP and Inspect). Reinstalled when that file changes.
+# A virtualenv in .data/venv with tests/python-requirements.txt and, editable, the SDK
+# (sdk/python) and the Inspect provider (integrations/inspect), for the Python tests (the API
+# contract, the SDK, Inspect). Reinstalled when one of those files changes.
 ensure_test_venv() {
-  local venv="$SBX_DATA/venv" req="$SBX_ROOT/tests/python-requirements.txt"
-  local stamp="$venv/.requirements.sha256" want
-  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  local venv="$SBX_DATA/venv" want
+  local files=("$SBX_ROOT/tests/python-requirements.txt" "$SBX_ROOT/sdk/python/pyproject.toml"
+    "$SBX_ROOT/integrations/inspect/pyproject.toml")
+  local stamp="$venv/.requirements.sha256"
+  want="$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)"
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return
   python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null ||
     apt_install python3-venv
   say "installing the Python test packages into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "${files[0]}" \
+    -e "$SBX_ROOT/sdk/python" -e "$SBX_ROOT/integrations/inspect"
   echo "$want" >"$stamp"
+}
+
+# Start target/debug/sbx serve on a fresh database named $1 and a free loopback port, for the
+# Python tests. Sets TEST_URL, TEST_KEY (the dev key), TEST_DB_BASE (the PostgreSQL URL without
+# a database) and TEST_WORK (.data/$1: the server's log); stop_test_server stops it and removes
+# its containers. Extra settings come from the environment (SBX_RATE_PER_SECOND, ...).
+start_test_server() {
+  local db="$1" port
+  TEST_DB_BASE="${SBX_DATABASE_URL%/*}"
+  TEST_WORK="$SBX_DATA/$db"
+  TEST_DB="$db"
+  rm -rf "$TEST_WORK" && mkdir -p "$TEST_WORK"
+  # Over TCP, as the URL says: a caller that exported SBX_DATABASE_URL has no PG_BIN.
+  local psql
+  psql="$(pg_bin 2>/dev/null)/psql"
+  [ -x "$psql" ] || psql=psql
+  "$psql" "$TEST_DB_BASE/postgres" -q -c "drop database if exists $db" -c "create database $db" >/dev/null
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  TEST_URL="http://127.0.0.1:$port"
+  say "starting sbx on $TEST_URL for the tests (log: $TEST_WORK/server.log)"
+  SBX_DATABASE_URL="$TEST_DB_BASE/$db" SBX_ADDR="127.0.0.1:$port" SBX_DEV_KEY_FILE="$TEST_WORK/key" \
+    RUST_BACKTRACE=0 "$SBX_ROOT/target/debug/sbx" serve >"$TEST_WORK/server.log" 2>&1 &
+  TEST_SERVER=$!
+  for _ in $(seq 300); do
+    curl -fsS "$TEST_URL/readyz" >/dev/null 2>&1 && [ -s "$TEST_WORK/key" ] && break
+    kill -0 "$TEST_SERVER" 2>/dev/null || { tail -30 "$TEST_WORK/server.log" >&2; die "sbx serve exited"; }
+    sleep 0.2
+  done
+  curl -fsS "$TEST_URL/readyz" >/dev/null || { tail -30 "$TEST_WORK/server.log" >&2; die "sbx serve is not ready"; }
+  TEST_KEY="$(cat "$TEST_WORK/key")"
+}
+
+stop_test_server() {
+  [ -n "${TEST_SERVER:-}" ] && kill "$TEST_SERVER" 2>/dev/null && wait "$TEST_SERVER" 2>/dev/null
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    docker ps -aq --filter "label=sbx.database=$TEST_DB" | xargs -r docker rm -f >/dev/null
+  fi
+  return 0
 }

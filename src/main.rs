@@ -44,6 +44,8 @@ enum Command {
     },
     /// Run Python through the API and print its output.
     Exec(ExecArgs),
+    /// Print the API's OpenAPI document (JSON), as `GET /openapi.json` serves it.
+    Openapi,
 }
 
 /// SIGINT or SIGTERM.
@@ -145,6 +147,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Exec(args) => {
             let code = sbx::cli::exec(args).await?;
             std::process::exit(code);
+        }
+        Command::Openapi => {
+            println!("{}", sbx_api::openapi::pretty_json());
         }
     }
     Ok(())

@@ -260,6 +260,13 @@ fn operations(
     .flatten()
 }
 
+/// The OpenAPI document as pretty-printed JSON (`sbx openapi`; clients are generated from it).
+pub fn pretty_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}
+
 /// Mount `/openapi.json`, `/docs/` and a redirect from `/docs`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()))

@@ -40,13 +40,25 @@ pub struct SandboxExecRequest {
     pub output_limit_bytes: Option<u64>,
 }
 
+/// What a sandbox call answers: a cell's outcome (`code`, in a code-interpreter) or a command's
+/// (`command`, in a container). For the OpenAPI document only: the handler answers either.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum SandboxCallOutcome {
+    /// A cell of a code-interpreter.
+    Cell(CellOutcome),
+    /// A command in a container sandbox.
+    Command(sbx_core::exec::CommandOutcome),
+}
+
 /// Run code in a sandbox's persistent interpreter. A sandbox paused for idleness (or moved,
 /// or paused by a restart) resumes by itself first.
 #[utoipa::path(post, path = "/v1/sandboxes/{id}/exec", tag = "sandboxes", security(("api_key" = [])),
     params(("id" = String, Path, description = "The sandbox id")),
     request_body = SandboxExecRequest,
     responses(
-        (status = 200, description = "The code ran (or hit a limit: see `status`). A `command` in a container sandbox answers a `CommandOutcome` instead, from the runner that holds the sandbox, on whatever host", body = CellOutcome),
+        (status = 200, description = "The code ran (or hit a limit: see `status`): a `CellOutcome` for `code` in a code-interpreter, a `CommandOutcome` for a `command` in a container sandbox (from the runner that holds it, on whatever host)", body = SandboxCallOutcome),
         crate::responses::NoSuchSandbox,
         (status = 409, description = "The sandbox has ended, was paused by its owner, or its snapshot cannot be restored", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Code or files over their cap", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -1,0 +1,87 @@
+"""sbx: sandboxes for code, evals and training — the Python SDK.
+
+Quickstart::
+
+    import sbx
+
+    client = sbx.Client()                      # SBX_URL, SBX_API_KEY
+    print(client.exec("print(1+1)").stdout)    # "2\\n"
+
+    with client.sandboxes.create() as sandbox:  # a code-interpreter; terminated on exit
+        sandbox.run_code("x = 41")
+        print(sandbox.run_code("x + 1").result)  # "42"
+
+``AsyncClient`` has the same surface with ``await``. Errors are :mod:`sbx.errors` exceptions.
+"""
+
+from . import _models as models
+from ._async.client import (
+    AsyncArtifacts,
+    AsyncBatch,
+    AsyncBatches,
+    AsyncClient,
+    AsyncCommands,
+    AsyncJob,
+    AsyncJobs,
+    AsyncSandbox,
+    AsyncSandboxes,
+)
+from ._core import CellResult, Figure, LogEvent
+from ._sync.client import Artifacts, Batch, Batches, Client, Commands, Job, Jobs, Sandbox, Sandboxes
+from .errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    RateLimited,
+    SbxError,
+    ServerError,
+    ServiceUnavailable,
+    Unauthorized,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiError",
+    "Artifacts",
+    "AsyncArtifacts",
+    "AsyncBatch",
+    "AsyncBatches",
+    "AsyncClient",
+    "AsyncCommands",
+    "AsyncJob",
+    "AsyncJobs",
+    "AsyncSandbox",
+    "AsyncSandboxes",
+    "BadRequest",
+    "Batch",
+    "Batches",
+    "CellResult",
+    "Client",
+    "Commands",
+    "Conflict",
+    "ConnectionFailed",
+    "Figure",
+    "Forbidden",
+    "InvalidRequest",
+    "Job",
+    "Jobs",
+    "LogEvent",
+    "NotFound",
+    "PayloadTooLarge",
+    "QuotaExceeded",
+    "RateLimited",
+    "Sandbox",
+    "Sandboxes",
+    "SbxError",
+    "ServerError",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "models",
+]

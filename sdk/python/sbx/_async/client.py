@@ -1,0 +1,697 @@
+"""The client. Written once, async; ``generate.py`` writes the sync client (``sbx/_sync``) from
+this file with unasync, so both have the same surface: ``AsyncX`` here is ``X`` there, and
+``await``/``async for``/``async with`` are plain calls, loops and ``with`` blocks."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import httpx
+import tqdm
+from httpx_sse import aconnect_sse
+
+from .. import _core
+from .. import _models as models
+from .._core import asleep
+from ..errors import SbxError
+
+Json = Dict[str, Any]
+
+
+class AsyncClient:
+    """A client of one sbx server.
+
+    Args:
+        url: The server, e.g. ``http://127.0.0.1:8080``; default ``SBX_URL``, else that one.
+        api_key: An API key; default ``SBX_API_KEY``.
+        timeout: Seconds a request may take (an exec also gets its own time limit on top).
+        max_retries: Extra attempts at a request that is safe to repeat (reads; creates, which
+            carry an automatic ``Idempotency-Key``; anything refused with 429 before it ran),
+            waiting as ``Retry-After`` says or with exponential backoff.
+
+    Raises:
+        SbxError: no API key, or a URL that is not http(s).
+
+    Use it as a context manager, or call ``aclose()``, to close its connections.
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        *,
+        timeout: float = _core.DEFAULT_TIMEOUT_S,
+        max_retries: int = _core.DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self.url, key = _core.settings(url, api_key)
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {key}", "User-Agent": "sbx-python"},
+            timeout=timeout,
+        )
+        self.sandboxes = AsyncSandboxes(self)
+        self.jobs = AsyncJobs(self)
+        self.batches = AsyncBatches(self)
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Optional[Any] = None,
+        params: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        safe: Optional[bool] = None,
+        timeout: Optional[float] = None,
+        content: Optional[bytes] = None,
+    ) -> httpx.Response:
+        """One API call with the retry policy; the 2xx response.
+
+        ``safe`` says whether the call may be repeated (default: for GET). A POST that makes an
+        object passes an ``Idempotency-Key`` header and ``safe=True``.
+
+        Raises:
+            ApiError: a problem answer (the subclass follows its ``code``), after retries.
+            ConnectionFailed: the server could not be reached, after retries.
+        """
+        safe = method == "GET" if safe is None else safe
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    json=body,
+                    content=content,
+                    params=params,
+                    headers=dict(headers or {}),
+                    timeout=timeout or self.timeout,
+                )
+            except httpx.TransportError as e:
+                # Nothing came back: only a request safe to repeat is sent again.
+                if not safe or attempt >= self.max_retries:
+                    raise _core.connection_failed(self.url, e) from None
+                await asleep(_core.backoff(attempt, None))
+                attempt += 1
+                continue
+            if response.status_code < 400:
+                return response
+            error = _core.problem(response)
+            if attempt < self.max_retries and _core.retryable_status(
+                response.status_code, error.code, safe
+            ):
+                await asleep(_core.backoff(attempt, error.retry_after))
+                attempt += 1
+                continue
+            raise error
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Json:
+        return (await self.request(method, path, **kwargs)).json()
+
+    async def exec(
+        self,
+        code: str,
+        *,
+        language: str = "python",
+        args: Optional[Sequence[str]] = None,
+        stdin: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        files: Optional[Mapping[str, Union[str, bytes]]] = None,
+        timeout_ms: Optional[int] = None,
+        memory_mb: Optional[int] = None,
+        disk_mb: Optional[int] = None,
+        output_limit_bytes: Optional[int] = None,
+    ) -> models.ExecResponse:
+        """Run ``code`` now, in a fresh sandbox, and return its result (``POST /v1/exec``).
+
+        Args:
+            code: Python source (``language="python"``), or a WASI module in base64
+                (``language="wasi"``).
+            files: ``{path: text or bytes}`` placed under ``/workspace``.
+            timeout_ms, memory_mb, disk_mb, output_limit_bytes: limits (server defaults:
+                10 000 ms, 512 MiB, 128 MiB, 1 MiB per stream; at most the project's ceilings).
+
+        Returns:
+            The result: ``status`` (``succeeded``, ``failed``, ``timeout``, ``memory_limit``,
+            …: a limit hit is a status, not an exception), ``exit_code``, ``stdout``,
+            ``stderr``, ``files`` and the job ``id`` that records it.
+
+        Raises:
+            InvalidRequest: a field is invalid (``field`` names it).
+            RateLimited, QuotaExceeded: retried first, then raised.
+        """
+        body = _core.drop_none(
+            {
+                "language": language,
+                "code" if language != "wasi" else "module_b64": code,
+                "args": list(args) if args else None,
+                "stdin": stdin,
+                "env": dict(env) if env else None,
+                "files": _core.files_in(files) or None,
+                "timeout_ms": timeout_ms,
+                "memory_mb": memory_mb,
+                "disk_mb": disk_mb,
+                "output_limit_bytes": output_limit_bytes,
+            }
+        )
+        wait = (timeout_ms or 10_000) / 1000 + self.timeout
+        return models.ExecResponse.model_validate(
+            await self._json("POST", "/v1/exec", body=body, timeout=wait)
+        )
+
+    async def usage(
+        self,
+        *,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        group_by: Optional[str] = None,
+    ) -> models.UsageReport:
+        """Metered usage and cost of the project (``GET /v1/usage``).
+
+        Args:
+            start, end: RFC 3339 times (default: the 30 days to now).
+            group_by: ``resource`` (default), ``sandbox`` or ``day``.
+        """
+        params = {"from": start, "to": end, "group_by": group_by}
+        return models.UsageReport.model_validate(await self._json("GET", "/v1/usage", params=params))
+
+    async def images(self) -> models.ImageList:
+        """The curated sandbox images (``GET /v1/images``)."""
+        return models.ImageList.model_validate(await self._json("GET", "/v1/images"))
+
+    async def gpus(self) -> models.GpuList:
+        """GPU models and cards, and what is free (``GET /v1/gpus``)."""
+        return models.GpuList.model_validate(await self._json("GET", "/v1/gpus"))
+
+    async def _logs(self, path: str, last_event_id: Optional[str]) -> AsyncIterator[_core.LogEvent]:
+        """The SSE log at ``path``, each event as it comes, resumed after ``last_event_id``,
+        until the ``end`` event."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        async with aconnect_sse(self._http, "GET", path, headers=headers, timeout=None) as source:
+            if source.response.status_code == 204:
+                return
+            if source.response.status_code >= 400:
+                await source.response.aread()
+                raise _core.problem(source.response)
+            async for sse in source.aiter_sse():
+                event = _core.log_event(sse.event, sse.id, sse.data)
+                yield event
+                if event.event == "end":
+                    return
+
+    async def _pages(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Json]:
+        """Every object of a cursor-paged list."""
+        cursor = None
+        while True:
+            page = await self._json("GET", path, params={**params, "cursor": cursor})
+            for item in page["data"]:
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+
+class AsyncSandboxes:
+    """``client.sandboxes``: create, find and list sandboxes."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        image: str = "code-interpreter",
+        *,
+        memory: Optional[str] = None,
+        disk: Optional[str] = None,
+        cpu: Optional[float] = None,
+        gpu: Optional[Mapping[str, Any]] = None,
+        timeout_s: Optional[int] = None,
+        idle_timeout_s: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        command: Optional[Sequence[str]] = None,
+        network: Optional[bool] = None,
+        registry: Optional[Mapping[str, str]] = None,
+    ) -> "AsyncSandbox":
+        """Create a sandbox (``POST /v1/sandboxes``); use it as a context manager to terminate
+        it when the block ends.
+
+        Args:
+            image: ``code-interpreter`` (a persistent Python interpreter) or a container image.
+            memory, disk: quantities such as ``512Mi``, ``2Gi``.
+            gpu: ``{"type": "H100 80GB", "count": 1, "fraction": 0.5}`` (containers only).
+            timeout_s: lifetime in seconds (default 3600, at most 86 400).
+
+        Raises:
+            InvalidRequest: a field is invalid. QuotaExceeded: the project's sandbox cap.
+            Forbidden: GPU work without KYC.
+        """
+        body = _core.drop_none(
+            {
+                "image": image,
+                "memory": memory,
+                "disk": disk,
+                "cpu": cpu,
+                "gpu": dict(gpu) if gpu else None,
+                "timeout_s": timeout_s,
+                "idle_timeout_s": idle_timeout_s,
+                "env": dict(env) if env else None,
+                "command": list(command) if command else None,
+                "network": network,
+                "registry": dict(registry) if registry else None,
+            }
+        )
+        view = await self._client._json(
+            "POST",
+            "/v1/sandboxes",
+            body=body,
+            headers={"Idempotency-Key": _core.idempotency_key()},
+            safe=True,
+        )
+        return AsyncSandbox(self._client, models.SandboxView.model_validate(view))
+
+    async def get(self, sandbox_id: str) -> "AsyncSandbox":
+        """The sandbox ``sandbox_id``. Raises NotFound."""
+        view = await self._client._json("GET", f"/v1/sandboxes/{sandbox_id}")
+        return AsyncSandbox(self._client, models.SandboxView.model_validate(view))
+
+    async def list(self, *, state: Optional[str] = None) -> List["AsyncSandbox"]:
+        """The project's sandboxes, newest first; only those in ``state`` when given."""
+        return [
+            AsyncSandbox(self._client, models.SandboxView.model_validate(v))
+            async for v in self._client._pages("/v1/sandboxes", {"state": state, "limit": 200})
+        ]
+
+
+class AsyncSandbox:
+    """One sandbox. ``info`` is its last known view (``refresh()`` reads it again).
+
+    Attributes:
+        id: Its id.
+        commands: ``commands.run(...)`` runs a command in a container sandbox.
+    """
+
+    def __init__(self, client: AsyncClient, info: models.SandboxView) -> None:
+        self._client = client
+        self.info = info
+        self.id = str(info.id)
+        self.commands = AsyncCommands(self)
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.id} {self.info.image} {self.info.state}>"
+
+    @property
+    def state(self) -> str:
+        """``pending``, ``running``, ``paused``, ``terminated`` or ``failed`` (as last read)."""
+        return self.info.state
+
+    async def __aenter__(self) -> "AsyncSandbox":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.terminate()
+
+    def _path(self, action: str = "") -> str:
+        return f"/v1/sandboxes/{self.id}{action}"
+
+    async def _update(self, method: str, action: str, **kwargs: Any) -> "AsyncSandbox":
+        self.info = models.SandboxView.model_validate(
+            await self._client._json(method, self._path(action), **kwargs)
+        )
+        return self
+
+    async def refresh(self) -> "AsyncSandbox":
+        """Read the sandbox again."""
+        return await self._update("GET", "")
+
+    async def run_code(
+        self,
+        code: str,
+        *,
+        files: Optional[Mapping[str, Union[str, bytes]]] = None,
+        timeout_ms: Optional[int] = None,
+        output_limit_bytes: Optional[int] = None,
+    ) -> _core.CellResult:
+        """Run a cell in a code-interpreter sandbox: variables and imports persist between calls.
+
+        Returns:
+            The cell's result: ``status``, ``result`` (the repr of a final expression),
+            ``stdout``, ``stderr``, ``figures`` (PNG, shown in Jupyter), ``exit_code``,
+            ``reset``.
+
+        Raises:
+            Conflict: the sandbox has ended, or is paused or pending.
+        """
+        body = _core.drop_none(
+            {
+                "code": code,
+                "files": _core.files_in(files) or None,
+                "timeout_ms": timeout_ms,
+                "output_limit_bytes": output_limit_bytes,
+            }
+        )
+        wait = (timeout_ms or 10_000) / 1000 + self._client.timeout
+        result = await self._client._json("POST", self._path("/exec"), body=body, timeout=wait)
+        return _core.CellResult.model_validate(result)
+
+    async def pause(self) -> "AsyncSandbox":
+        """Pause: its state is kept, its CPU, memory and GPU freed."""
+        return await self._update("POST", "/pause")
+
+    async def resume(self) -> "AsyncSandbox":
+        """Resume a paused sandbox."""
+        return await self._update("POST", "/resume")
+
+    async def set_timeout(self, timeout_s: int) -> "AsyncSandbox":
+        """End the sandbox ``timeout_s`` seconds from now (1 to 86 400)."""
+        return await self._update("POST", "/timeout", body={"timeout_s": timeout_s})
+
+    async def terminate(self) -> "AsyncSandbox":
+        """Terminate the sandbox (``DELETE``); a sandbox that has ended stays as it is."""
+        return await self._update("DELETE", "", safe=True)
+
+    async def wait_running(self, timeout_s: float = 120.0, interval_s: float = 0.2) -> "AsyncSandbox":
+        """Wait while the sandbox is ``pending`` (a container being placed and started).
+
+        Raises:
+            SbxError: still pending after ``timeout_s``.
+        """
+        waited = 0.0
+        while self.state == "pending":
+            if waited >= timeout_s:
+                raise SbxError(f"sandbox {self.id} is still pending after {timeout_s:g} s")
+            await asleep(interval_s)
+            waited += interval_s
+            await self.refresh()
+        return self
+
+    async def logs(self, *, last_event_id: Optional[str] = None) -> AsyncIterator[_core.LogEvent]:
+        """A container sandbox's output as it comes: ``stdout``/``stderr`` events (``text``
+        exactly as written), then ``end`` when the sandbox ends; after ``last_event_id`` when
+        given (an event's ``id``)."""
+        async for event in self._client._logs(self._path("/logs"), last_event_id):
+            yield event
+
+
+class AsyncCommands:
+    """``sandbox.commands``: commands in a container sandbox."""
+
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._sandbox = sandbox
+
+    async def run(
+        self,
+        command: Union[str, Sequence[str]],
+        *,
+        timeout_ms: Optional[int] = None,
+        output_limit_bytes: Optional[int] = None,
+    ) -> models.CommandOutcome:
+        """Run ``command`` (a list of arguments, or a string for ``sh -c``) and wait for it.
+
+        Returns:
+            ``status``, ``exit_code``, ``stdout``, ``stderr``, ``truncated``, ``duration_ms``.
+        """
+        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        body = _core.drop_none(
+            {"command": argv, "timeout_ms": timeout_ms, "output_limit_bytes": output_limit_bytes}
+        )
+        client = self._sandbox._client
+        wait = (timeout_ms or 10_000) / 1000 + client.timeout
+        result = await client._json("POST", self._sandbox._path("/exec"), body=body, timeout=wait)
+        return models.CommandOutcome.model_validate(result)
+
+
+class AsyncJobs:
+    """``client.jobs``: queued runs, recorded with their output."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def submit(
+        self,
+        code: Optional[str] = None,
+        *,
+        language: str = "python",
+        image: Optional[str] = None,
+        command: Optional[Sequence[str]] = None,
+        callback_url: Optional[str] = None,
+        **fields: Any,
+    ) -> "AsyncJob":
+        """Queue a job (``POST /v1/jobs``) and return it at once.
+
+        Python: ``submit(code, timeout_ms=..., memory_mb=..., files=...)``. A container job:
+        ``submit(image="sbx/python:local", command=[...], gpu=..., memory="2Gi",
+        timeout_s=...)``; it keeps what it writes under ``/outputs`` as artifacts.
+        ``callback_url`` is sent the job when it ends (signed webhook).
+        """
+        if image is not None:
+            body = {"kind": "container", "image": image, "command": list(command or []), **fields}
+        else:
+            if code is None:
+                raise SbxError("give code (a Python job) or image and command (a container job)")
+            files = fields.pop("files", None)
+            body = {"language": language, "code": code, **fields}
+            if files:
+                body["files"] = _core.files_in(files)
+        if callback_url:
+            body["callback_url"] = callback_url
+        view = await self._client._json(
+            "POST",
+            "/v1/jobs",
+            body=_core.drop_none(body),
+            headers={"Idempotency-Key": _core.idempotency_key()},
+            safe=True,
+        )
+        return AsyncJob(self._client, models.JobView.model_validate(view))
+
+    async def get(self, job_id: str) -> "AsyncJob":
+        """The job ``job_id``. Raises NotFound."""
+        view = await self._client._json("GET", f"/v1/jobs/{job_id}")
+        return AsyncJob(self._client, models.JobView.model_validate(view))
+
+    async def list(self, *, status: Optional[str] = None, limit: int = 200) -> List["AsyncJob"]:
+        """The project's latest jobs, newest first, at most ``limit``."""
+        jobs: List[AsyncJob] = []
+        async for v in self._client._pages("/v1/jobs", {"status": status, "limit": min(limit, 200)}):
+            jobs.append(AsyncJob(self._client, models.JobView.model_validate(v)))
+            if len(jobs) >= limit:
+                break
+        return jobs
+
+
+class AsyncJob:
+    """One job. ``info`` is its last known view.
+
+    Attributes:
+        id: Its id.
+        artifacts: ``artifacts.download(dir)`` saves what a container job wrote to ``/outputs``.
+    """
+
+    def __init__(self, client: AsyncClient, info: models.JobView) -> None:
+        self._client = client
+        self.info = info
+        self.id = str(info.id)
+        self.artifacts = AsyncArtifacts(self)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.info.status}>"
+
+    @property
+    def status(self) -> str:
+        """``queued``, ``running``, or how it ended (an exec status), as last read."""
+        return self.info.status
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended (as last read)."""
+        return self.status in _core.TERMINAL_JOB_STATUSES
+
+    async def refresh(self) -> "AsyncJob":
+        """Read the job again."""
+        self.info = models.JobView.model_validate(await self._client._json("GET", f"/v1/jobs/{self.id}"))
+        return self
+
+    async def wait(self, timeout_s: Optional[float] = None, interval_s: float = 0.25) -> "AsyncJob":
+        """Wait until the job ends; its ``info`` then has the ``result``.
+
+        Raises:
+            SbxError: it has not ended after ``timeout_s`` (None: wait as long as it takes).
+        """
+        waited = 0.0
+        await self.refresh()
+        while not self.done:
+            if timeout_s is not None and waited >= timeout_s:
+                raise SbxError(f"job {self.id} is still {self.status} after {timeout_s:g} s")
+            await asleep(interval_s)
+            waited += interval_s
+            interval_s = min(interval_s * 1.5, 2.0)
+            await self.refresh()
+        return self
+
+    async def cancel(self) -> "AsyncJob":
+        """Cancel the job (a job that has ended stays as it is)."""
+        view = await self._client._json("POST", f"/v1/jobs/{self.id}/cancel", safe=True)
+        self.info = models.JobView.model_validate(view)
+        return self
+
+    async def logs(self, *, last_event_id: Optional[str] = None) -> AsyncIterator[_core.LogEvent]:
+        """The job's output as it comes: ``stdout``/``stderr`` events, then ``end`` with the
+        final status and result; after ``last_event_id`` when given."""
+        async for event in self._client._logs(f"/v1/jobs/{self.id}/logs", last_event_id):
+            yield event
+
+
+class AsyncArtifacts:
+    """``job.artifacts``: the files a container job wrote under ``/outputs``."""
+
+    def __init__(self, job: AsyncJob) -> None:
+        self._job = job
+
+    def list(self) -> List[Json]:
+        """``[{path, size}]`` of the job as last read (``wait()`` first)."""
+        return list((self._job.info.result or {}).get("artifacts") or [])
+
+    async def read(self, path: str) -> bytes:
+        """The bytes of artifact ``path``. Raises NotFound."""
+        r = await self._job._client.request("GET", f"/v1/jobs/{self._job.id}/artifacts/{path}")
+        return r.content
+
+    async def download(self, directory: Union[str, pathlib.Path]) -> List[pathlib.Path]:
+        """Save every artifact under ``directory`` (made if missing); the files written."""
+        root = pathlib.Path(directory)
+        written = []
+        for a in self.list():
+            target = (root / a["path"]).resolve()
+            if root.resolve() not in target.parents:
+                raise SbxError(f"artifact path {a['path']!r} leaves {root}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(await self.read(a["path"]))
+            written.append(target)
+        return written
+
+
+class AsyncBatches:
+    """``client.batches``: many code items at once, with results and a pass rate."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def submit(
+        self, items: Union[Iterable[Mapping[str, Any]], str, pathlib.Path], *, progress: bool = False
+    ) -> "AsyncBatch":
+        """Queue a batch (``POST /v1/batches``): ``items`` as dicts (``id``, ``code``,
+        ``expected_stdout``, ``stdin``, ``timeout_ms``, …) or the path of a ``.jsonl`` file
+        with one per line. ``progress=True`` makes ``wait()`` show a progress bar.
+
+        Raises:
+            InvalidRequest: an item is invalid (``field`` names it, e.g. ``items[3].id``).
+            PayloadTooLarge: over 10 000 items or the body cap.
+        """
+        if isinstance(items, (str, pathlib.Path)):
+            with open(items, encoding="utf-8") as f:
+                items = [json.loads(line) for line in f if line.strip()]
+        view = await self._client._json(
+            "POST",
+            "/v1/batches",
+            body={"items": [dict(i) for i in items]},
+            headers={"Idempotency-Key": _core.idempotency_key()},
+            safe=True,
+        )
+        return AsyncBatch(self._client, models.BatchView.model_validate(view), progress)
+
+    async def get(self, batch_id: str) -> "AsyncBatch":
+        """The batch ``batch_id``. Raises NotFound."""
+        view = await self._client._json("GET", f"/v1/batches/{batch_id}")
+        return AsyncBatch(self._client, models.BatchView.model_validate(view))
+
+
+class AsyncBatch:
+    """One batch. ``info`` is its last known view (counts, ``pass_rate``)."""
+
+    def __init__(self, client: AsyncClient, info: models.BatchView, progress: bool = False) -> None:
+        self._client = client
+        self.info = info
+        self.id = str(info.id)
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"<Batch {self.id} {self.info.status} {self.info.ended}/{self.info.total}>"
+
+    @property
+    def pass_rate(self) -> Optional[float]:
+        """Passed items over ended items, 0 to 1 (as last read); None before any ended."""
+        return self.info.pass_rate
+
+    @property
+    def done(self) -> bool:
+        """Whether the batch has ended (as last read)."""
+        return self.info.status in _core.ENDED_BATCH_STATUSES
+
+    async def refresh(self) -> "AsyncBatch":
+        """Read the batch again."""
+        view = await self._client._json("GET", f"/v1/batches/{self.id}")
+        self.info = models.BatchView.model_validate(view)
+        return self
+
+    async def wait(
+        self, timeout_s: Optional[float] = None, interval_s: float = 0.5, progress: Optional[bool] = None
+    ) -> "AsyncBatch":
+        """Wait until every item has ended, with a tqdm progress bar when ``progress`` (default:
+        as submitted).
+
+        Raises:
+            SbxError: not done after ``timeout_s`` (None: as long as it takes).
+        """
+        show = self.progress if progress is None else progress
+        bar = tqdm.tqdm(total=self.info.total, unit="item", disable=not show)
+        waited = 0.0
+        try:
+            while True:
+                await self.refresh()
+                bar.n = self.info.ended
+                bar.set_postfix_str(
+                    f"pass rate {self.pass_rate:.1%}" if self.pass_rate is not None else "", refresh=False
+                )
+                bar.refresh()
+                if self.done:
+                    return self
+                if timeout_s is not None and waited >= timeout_s:
+                    raise SbxError(f"batch {self.id} is still {self.info.status} after {timeout_s:g} s")
+                await asleep(interval_s)
+                waited += interval_s
+        finally:
+            bar.close()
+
+    async def results(self) -> AsyncIterator[models.ItemView]:
+        """Every item's result, in item order, streamed as JSON lines."""
+        headers = {"Accept": "application/x-ndjson"}
+        async with self._client._http.stream(
+            "GET", f"/v1/batches/{self.id}/results", headers=headers, timeout=None
+        ) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise _core.problem(r)
+            async for line in r.aiter_lines():
+                if line.strip():
+                    yield models.ItemView.model_validate_json(line)
+
+    async def cancel(self) -> "AsyncBatch":
+        """Cancel the items that have not ended."""
+        view = await self._client._json("POST", f"/v1/batches/{self.id}/cancel", safe=True)
+        self.info = models.BatchView.model_validate(view)
+        return self
+

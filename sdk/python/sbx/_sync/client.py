@@ -1,0 +1,698 @@
+# Written from sbx/_async/client.py by generate.py (unasync): do not edit.
+"""The client. Written once, async; ``generate.py`` writes the sync client (``sbx/_sync``) from
+this file with unasync, so both have the same surface: ``AsyncX`` here is ``X`` there, and
+``await``/``async for``/``async with`` are plain calls, loops and ``with`` blocks."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any, Iterator, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import httpx
+import tqdm
+from httpx_sse import connect_sse
+
+from .. import _core
+from .. import _models as models
+from .._core import sleep
+from ..errors import SbxError
+
+Json = Dict[str, Any]
+
+
+class Client:
+    """A client of one sbx server.
+
+    Args:
+        url: The server, e.g. ``http://127.0.0.1:8080``; default ``SBX_URL``, else that one.
+        api_key: An API key; default ``SBX_API_KEY``.
+        timeout: Seconds a request may take (an exec also gets its own time limit on top).
+        max_retries: Extra attempts at a request that is safe to repeat (reads; creates, which
+            carry an automatic ``Idempotency-Key``; anything refused with 429 before it ran),
+            waiting as ``Retry-After`` says or with exponential backoff.
+
+    Raises:
+        SbxError: no API key, or a URL that is not http(s).
+
+    Use it as a context manager, or call ``aclose()``, to close its connections.
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        *,
+        timeout: float = _core.DEFAULT_TIMEOUT_S,
+        max_retries: int = _core.DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self.url, key = _core.settings(url, api_key)
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {key}", "User-Agent": "sbx-python"},
+            timeout=timeout,
+        )
+        self.sandboxes = Sandboxes(self)
+        self.jobs = Jobs(self)
+        self.batches = Batches(self)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Optional[Any] = None,
+        params: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        safe: Optional[bool] = None,
+        timeout: Optional[float] = None,
+        content: Optional[bytes] = None,
+    ) -> httpx.Response:
+        """One API call with the retry policy; the 2xx response.
+
+        ``safe`` says whether the call may be repeated (default: for GET). A POST that makes an
+        object passes an ``Idempotency-Key`` header and ``safe=True``.
+
+        Raises:
+            ApiError: a problem answer (the subclass follows its ``code``), after retries.
+            ConnectionFailed: the server could not be reached, after retries.
+        """
+        safe = method == "GET" if safe is None else safe
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    method,
+                    path,
+                    json=body,
+                    content=content,
+                    params=params,
+                    headers=dict(headers or {}),
+                    timeout=timeout or self.timeout,
+                )
+            except httpx.TransportError as e:
+                # Nothing came back: only a request safe to repeat is sent again.
+                if not safe or attempt >= self.max_retries:
+                    raise _core.connection_failed(self.url, e) from None
+                sleep(_core.backoff(attempt, None))
+                attempt += 1
+                continue
+            if response.status_code < 400:
+                return response
+            error = _core.problem(response)
+            if attempt < self.max_retries and _core.retryable_status(
+                response.status_code, error.code, safe
+            ):
+                sleep(_core.backoff(attempt, error.retry_after))
+                attempt += 1
+                continue
+            raise error
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Json:
+        return (self.request(method, path, **kwargs)).json()
+
+    def exec(
+        self,
+        code: str,
+        *,
+        language: str = "python",
+        args: Optional[Sequence[str]] = None,
+        stdin: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        files: Optional[Mapping[str, Union[str, bytes]]] = None,
+        timeout_ms: Optional[int] = None,
+        memory_mb: Optional[int] = None,
+        disk_mb: Optional[int] = None,
+        output_limit_bytes: Optional[int] = None,
+    ) -> models.ExecResponse:
+        """Run ``code`` now, in a fresh sandbox, and return its result (``POST /v1/exec``).
+
+        Args:
+            code: Python source (``language="python"``), or a WASI module in base64
+                (``language="wasi"``).
+            files: ``{path: text or bytes}`` placed under ``/workspace``.
+            timeout_ms, memory_mb, disk_mb, output_limit_bytes: limits (server defaults:
+                10 000 ms, 512 MiB, 128 MiB, 1 MiB per stream; at most the project's ceilings).
+
+        Returns:
+            The result: ``status`` (``succeeded``, ``failed``, ``timeout``, ``memory_limit``,
+            …: a limit hit is a status, not an exception), ``exit_code``, ``stdout``,
+            ``stderr``, ``files`` and the job ``id`` that records it.
+
+        Raises:
+            InvalidRequest: a field is invalid (``field`` names it).
+            RateLimited, QuotaExceeded: retried first, then raised.
+        """
+        body = _core.drop_none(
+            {
+                "language": language,
+                "code" if language != "wasi" else "module_b64": code,
+                "args": list(args) if args else None,
+                "stdin": stdin,
+                "env": dict(env) if env else None,
+                "files": _core.files_in(files) or None,
+                "timeout_ms": timeout_ms,
+                "memory_mb": memory_mb,
+                "disk_mb": disk_mb,
+                "output_limit_bytes": output_limit_bytes,
+            }
+        )
+        wait = (timeout_ms or 10_000) / 1000 + self.timeout
+        return models.ExecResponse.model_validate(
+            self._json("POST", "/v1/exec", body=body, timeout=wait)
+        )
+
+    def usage(
+        self,
+        *,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        group_by: Optional[str] = None,
+    ) -> models.UsageReport:
+        """Metered usage and cost of the project (``GET /v1/usage``).
+
+        Args:
+            start, end: RFC 3339 times (default: the 30 days to now).
+            group_by: ``resource`` (default), ``sandbox`` or ``day``.
+        """
+        params = {"from": start, "to": end, "group_by": group_by}
+        return models.UsageReport.model_validate(self._json("GET", "/v1/usage", params=params))
+
+    def images(self) -> models.ImageList:
+        """The curated sandbox images (``GET /v1/images``)."""
+        return models.ImageList.model_validate(self._json("GET", "/v1/images"))
+
+    def gpus(self) -> models.GpuList:
+        """GPU models and cards, and what is free (``GET /v1/gpus``)."""
+        return models.GpuList.model_validate(self._json("GET", "/v1/gpus"))
+
+    def _logs(self, path: str, last_event_id: Optional[str]) -> Iterator[_core.LogEvent]:
+        """The SSE log at ``path``, each event as it comes, resumed after ``last_event_id``,
+        until the ``end`` event."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        with connect_sse(self._http, "GET", path, headers=headers, timeout=None) as source:
+            if source.response.status_code == 204:
+                return
+            if source.response.status_code >= 400:
+                source.response.read()
+                raise _core.problem(source.response)
+            for sse in source.iter_sse():
+                event = _core.log_event(sse.event, sse.id, sse.data)
+                yield event
+                if event.event == "end":
+                    return
+
+    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[Json]:
+        """Every object of a cursor-paged list."""
+        cursor = None
+        while True:
+            page = self._json("GET", path, params={**params, "cursor": cursor})
+            for item in page["data"]:
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+
+class Sandboxes:
+    """``client.sandboxes``: create, find and list sandboxes."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        image: str = "code-interpreter",
+        *,
+        memory: Optional[str] = None,
+        disk: Optional[str] = None,
+        cpu: Optional[float] = None,
+        gpu: Optional[Mapping[str, Any]] = None,
+        timeout_s: Optional[int] = None,
+        idle_timeout_s: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        command: Optional[Sequence[str]] = None,
+        network: Optional[bool] = None,
+        registry: Optional[Mapping[str, str]] = None,
+    ) -> "Sandbox":
+        """Create a sandbox (``POST /v1/sandboxes``); use it as a context manager to terminate
+        it when the block ends.
+
+        Args:
+            image: ``code-interpreter`` (a persistent Python interpreter) or a container image.
+            memory, disk: quantities such as ``512Mi``, ``2Gi``.
+            gpu: ``{"type": "H100 80GB", "count": 1, "fraction": 0.5}`` (containers only).
+            timeout_s: lifetime in seconds (default 3600, at most 86 400).
+
+        Raises:
+            InvalidRequest: a field is invalid. QuotaExceeded: the project's sandbox cap.
+            Forbidden: GPU work without KYC.
+        """
+        body = _core.drop_none(
+            {
+                "image": image,
+                "memory": memory,
+                "disk": disk,
+                "cpu": cpu,
+                "gpu": dict(gpu) if gpu else None,
+                "timeout_s": timeout_s,
+                "idle_timeout_s": idle_timeout_s,
+                "env": dict(env) if env else None,
+                "command": list(command) if command else None,
+                "network": network,
+                "registry": dict(registry) if registry else None,
+            }
+        )
+        view = self._client._json(
+            "POST",
+            "/v1/sandboxes",
+            body=body,
+            headers={"Idempotency-Key": _core.idempotency_key()},
+            safe=True,
+        )
+        return Sandbox(self._client, models.SandboxView.model_validate(view))
+
+    def get(self, sandbox_id: str) -> "Sandbox":
+        """The sandbox ``sandbox_id``. Raises NotFound."""
+        view = self._client._json("GET", f"/v1/sandboxes/{sandbox_id}")
+        return Sandbox(self._client, models.SandboxView.model_validate(view))
+
+    def list(self, *, state: Optional[str] = None) -> List["Sandbox"]:
+        """The project's sandboxes, newest first; only those in ``state`` when given."""
+        return [
+            Sandbox(self._client, models.SandboxView.model_validate(v))
+            for v in self._client._pages("/v1/sandboxes", {"state": state, "limit": 200})
+        ]
+
+
+class Sandbox:
+    """One sandbox. ``info`` is its last known view (``refresh()`` reads it again).
+
+    Attributes:
+        id: Its id.
+        commands: ``commands.run(...)`` runs a command in a container sandbox.
+    """
+
+    def __init__(self, client: Client, info: models.SandboxView) -> None:
+        self._client = client
+        self.info = info
+        self.id = str(info.id)
+        self.commands = Commands(self)
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.id} {self.info.image} {self.info.state}>"
+
+    @property
+    def state(self) -> str:
+        """``pending``, ``running``, ``paused``, ``terminated`` or ``failed`` (as last read)."""
+        return self.info.state
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.terminate()
+
+    def _path(self, action: str = "") -> str:
+        return f"/v1/sandboxes/{self.id}{action}"
+
+    def _update(self, method: str, action: str, **kwargs: Any) -> "Sandbox":
+        self.info = models.SandboxView.model_validate(
+            self._client._json(method, self._path(action), **kwargs)
+        )
+        return self
+
+    def refresh(self) -> "Sandbox":
+        """Read the sandbox again."""
+        return self._update("GET", "")
+
+    def run_code(
+        self,
+        code: str,
+        *,
+        files: Optional[Mapping[str, Union[str, bytes]]] = None,
+        timeout_ms: Optional[int] = None,
+        output_limit_bytes: Optional[int] = None,
+    ) -> _core.CellResult:
+        """Run a cell in a code-interpreter sandbox: variables and imports persist between calls.
+
+        Returns:
+            The cell's result: ``status``, ``result`` (the repr of a final expression),
+            ``stdout``, ``stderr``, ``figures`` (PNG, shown in Jupyter), ``exit_code``,
+            ``reset``.
+
+        Raises:
+            Conflict: the sandbox has ended, or is paused or pending.
+        """
+        body = _core.drop_none(
+            {
+                "code": code,
+                "files": _core.files_in(files) or None,
+                "timeout_ms": timeout_ms,
+                "output_limit_bytes": output_limit_bytes,
+            }
+        )
+        wait = (timeout_ms or 10_000) / 1000 + self._client.timeout
+        result = self._client._json("POST", self._path("/exec"), body=body, timeout=wait)
+        return _core.CellResult.model_validate(result)
+
+    def pause(self) -> "Sandbox":
+        """Pause: its state is kept, its CPU, memory and GPU freed."""
+        return self._update("POST", "/pause")
+
+    def resume(self) -> "Sandbox":
+        """Resume a paused sandbox."""
+        return self._update("POST", "/resume")
+
+    def set_timeout(self, timeout_s: int) -> "Sandbox":
+        """End the sandbox ``timeout_s`` seconds from now (1 to 86 400)."""
+        return self._update("POST", "/timeout", body={"timeout_s": timeout_s})
+
+    def terminate(self) -> "Sandbox":
+        """Terminate the sandbox (``DELETE``); a sandbox that has ended stays as it is."""
+        return self._update("DELETE", "", safe=True)
+
+    def wait_running(self, timeout_s: float = 120.0, interval_s: float = 0.2) -> "Sandbox":
+        """Wait while the sandbox is ``pending`` (a container being placed and started).
+
+        Raises:
+            SbxError: still pending after ``timeout_s``.
+        """
+        waited = 0.0
+        while self.state == "pending":
+            if waited >= timeout_s:
+                raise SbxError(f"sandbox {self.id} is still pending after {timeout_s:g} s")
+            sleep(interval_s)
+            waited += interval_s
+            self.refresh()
+        return self
+
+    def logs(self, *, last_event_id: Optional[str] = None) -> Iterator[_core.LogEvent]:
+        """A container sandbox's output as it comes: ``stdout``/``stderr`` events (``text``
+        exactly as written), then ``end`` when the sandbox ends; after ``last_event_id`` when
+        given (an event's ``id``)."""
+        for event in self._client._logs(self._path("/logs"), last_event_id):
+            yield event
+
+
+class Commands:
+    """``sandbox.commands``: commands in a container sandbox."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def run(
+        self,
+        command: Union[str, Sequence[str]],
+        *,
+        timeout_ms: Optional[int] = None,
+        output_limit_bytes: Optional[int] = None,
+    ) -> models.CommandOutcome:
+        """Run ``command`` (a list of arguments, or a string for ``sh -c``) and wait for it.
+
+        Returns:
+            ``status``, ``exit_code``, ``stdout``, ``stderr``, ``truncated``, ``duration_ms``.
+        """
+        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        body = _core.drop_none(
+            {"command": argv, "timeout_ms": timeout_ms, "output_limit_bytes": output_limit_bytes}
+        )
+        client = self._sandbox._client
+        wait = (timeout_ms or 10_000) / 1000 + client.timeout
+        result = client._json("POST", self._sandbox._path("/exec"), body=body, timeout=wait)
+        return models.CommandOutcome.model_validate(result)
+
+
+class Jobs:
+    """``client.jobs``: queued runs, recorded with their output."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def submit(
+        self,
+        code: Optional[str] = None,
+        *,
+        language: str = "python",
+        image: Optional[str] = None,
+        command: Optional[Sequence[str]] = None,
+        callback_url: Optional[str] = None,
+        **fields: Any,
+    ) -> "Job":
+        """Queue a job (``POST /v1/jobs``) and return it at once.
+
+        Python: ``submit(code, timeout_ms=..., memory_mb=..., files=...)``. A container job:
+        ``submit(image="sbx/python:local", command=[...], gpu=..., memory="2Gi",
+        timeout_s=...)``; it keeps what it writes under ``/outputs`` as artifacts.
+        ``callback_url`` is sent the job when it ends (signed webhook).
+        """
+        if image is not None:
+            body = {"kind": "container", "image": image, "command": list(command or []), **fields}
+        else:
+            if code is None:
+                raise SbxError("give code (a Python job) or image and command (a container job)")
+            files = fields.pop("files", None)
+            body = {"language": language, "code": code, **fields}
+            if files:
+                body["files"] = _core.files_in(files)
+        if callback_url:
+            body["callback_url"] = callback_url
+        view = self._client._json(
+            "POST",
+            "/v1/jobs",
+            body=_core.drop_none(body),
+            headers={"Idempotency-Key": _core.idempotency_key()},
+            safe=True,
+        )
+        return Job(self._client, models.JobView.model_validate(view))
+
+    def get(self, job_id: str) -> "Job":
+        """The job ``job_id``. Raises NotFound."""
+        view = self._client._json("GET", f"/v1/jobs/{job_id}")
+        return Job(self._client, models.JobView.model_validate(view))
+
+    def list(self, *, status: Optional[str] = None, limit: int = 200) -> List["Job"]:
+        """The project's latest jobs, newest first, at most ``limit``."""
+        jobs: List[Job] = []
+        for v in self._client._pages("/v1/jobs", {"status": status, "limit": min(limit, 200)}):
+            jobs.append(Job(self._client, models.JobView.model_validate(v)))
+            if len(jobs) >= limit:
+                break
+        return jobs
+
+
+class Job:
+    """One job. ``info`` is its last known view.
+
+    Attributes:
+        id: Its id.
+        artifacts: ``artifacts.download(dir)`` saves what a container job wrote to ``/outputs``.
+    """
+
+    def __init__(self, client: Client, info: models.JobView) -> None:
+        self._client = client
+        self.info = info
+        self.id = str(info.id)
+        self.artifacts = Artifacts(self)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.info.status}>"
+
+    @property
+    def status(self) -> str:
+        """``queued``, ``running``, or how it ended (an exec status), as last read."""
+        return self.info.status
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended (as last read)."""
+        return self.status in _core.TERMINAL_JOB_STATUSES
+
+    def refresh(self) -> "Job":
+        """Read the job again."""
+        self.info = models.JobView.model_validate(self._client._json("GET", f"/v1/jobs/{self.id}"))
+        return self
+
+    def wait(self, timeout_s: Optional[float] = None, interval_s: float = 0.25) -> "Job":
+        """Wait until the job ends; its ``info`` then has the ``result``.
+
+        Raises:
+            SbxError: it has not ended after ``timeout_s`` (None: wait as long as it takes).
+        """
+        waited = 0.0
+        self.refresh()
+        while not self.done:
+            if timeout_s is not None and waited >= timeout_s:
+                raise SbxError(f"job {self.id} is still {self.status} after {timeout_s:g} s")
+            sleep(interval_s)
+            waited += interval_s
+            interval_s = min(interval_s * 1.5, 2.0)
+            self.refresh()
+        return self
+
+    def cancel(self) -> "Job":
+        """Cancel the job (a job that has ended stays as it is)."""
+        view = self._client._json("POST", f"/v1/jobs/{self.id}/cancel", safe=True)
+        self.info = models.JobView.model_validate(view)
+        return self
+
+    def logs(self, *, last_event_id: Optional[str] = None) -> Iterator[_core.LogEvent]:
+        """The job's output as it comes: ``stdout``/``stderr`` events, then ``end`` with the
+        final status and result; after ``last_event_id`` when given."""
+        for event in self._client._logs(f"/v1/jobs/{self.id}/logs", last_event_id):
+            yield event
+
+
+class Artifacts:
+    """``job.artifacts``: the files a container job wrote under ``/outputs``."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    def list(self) -> List[Json]:
+        """``[{path, size}]`` of the job as last read (``wait()`` first)."""
+        return list((self._job.info.result or {}).get("artifacts") or [])
+
+    def read(self, path: str) -> bytes:
+        """The bytes of artifact ``path``. Raises NotFound."""
+        r = self._job._client.request("GET", f"/v1/jobs/{self._job.id}/artifacts/{path}")
+        return r.content
+
+    def download(self, directory: Union[str, pathlib.Path]) -> List[pathlib.Path]:
+        """Save every artifact under ``directory`` (made if missing); the files written."""
+        root = pathlib.Path(directory)
+        written = []
+        for a in self.list():
+            target = (root / a["path"]).resolve()
+            if root.resolve() not in target.parents:
+                raise SbxError(f"artifact path {a['path']!r} leaves {root}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.read(a["path"]))
+            written.append(target)
+        return written
+
+
+class Batches:
+    """``client.batches``: many code items at once, with results and a pass rate."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def submit(
+        self, items: Union[Iterable[Mapping[str, Any]], str, pathlib.Path], *, progress: bool = False
+    ) -> "Batch":
+        """Queue a batch (``POST /v1/batches``): ``items`` as dicts (``id``, ``code``,
+        ``expected_stdout``, ``stdin``, ``timeout_ms``, …) or the path of a ``.jsonl`` file
+        with one per line. ``progress=True`` makes ``wait()`` show a progress bar.
+
+        Raises:
+            InvalidRequest: an item is invalid (``field`` names it, e.g. ``items[3].id``).
+            PayloadTooLarge: over 10 000 items or the body cap.
+        """
+        if isinstance(items, (str, pathlib.Path)):
+            with open(items, encoding="utf-8") as f:
+                items = [json.loads(line) for line in f if line.strip()]
+        view = self._client._json(
+            "POST",
+            "/v1/batches",
+            body={"items": [dict(i) for i in items]},
+            headers={"Idempotency-Key": _core.idempotency_key()},
+            safe=True,
+        )
+        return Batch(self._client, models.BatchView.model_validate(view), progress)
+
+    def get(self, batch_id: str) -> "Batch":
+        """The batch ``batch_id``. Raises NotFound."""
+        view = self._client._json("GET", f"/v1/batches/{batch_id}")
+        return Batch(self._client, models.BatchView.model_validate(view))
+
+
+class Batch:
+    """One batch. ``info`` is its last known view (counts, ``pass_rate``)."""
+
+    def __init__(self, client: Client, info: models.BatchView, progress: bool = False) -> None:
+        self._client = client
+        self.info = info
+        self.id = str(info.id)
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"<Batch {self.id} {self.info.status} {self.info.ended}/{self.info.total}>"
+
+    @property
+    def pass_rate(self) -> Optional[float]:
+        """Passed items over ended items, 0 to 1 (as last read); None before any ended."""
+        return self.info.pass_rate
+
+    @property
+    def done(self) -> bool:
+        """Whether the batch has ended (as last read)."""
+        return self.info.status in _core.ENDED_BATCH_STATUSES
+
+    def refresh(self) -> "Batch":
+        """Read the batch again."""
+        view = self._client._json("GET", f"/v1/batches/{self.id}")
+        self.info = models.BatchView.model_validate(view)
+        return self
+
+    def wait(
+        self, timeout_s: Optional[float] = None, interval_s: float = 0.5, progress: Optional[bool] = None
+    ) -> "Batch":
+        """Wait until every item has ended, with a tqdm progress bar when ``progress`` (default:
+        as submitted).
+
+        Raises:
+            SbxError: not done after ``timeout_s`` (None: as long as it takes).
+        """
+        show = self.progress if progress is None else progress
+        bar = tqdm.tqdm(total=self.info.total, unit="item", disable=not show)
+        waited = 0.0
+        try:
+            while True:
+                self.refresh()
+                bar.n = self.info.ended
+                bar.set_postfix_str(
+                    f"pass rate {self.pass_rate:.1%}" if self.pass_rate is not None else "", refresh=False
+                )
+                bar.refresh()
+                if self.done:
+                    return self
+                if timeout_s is not None and waited >= timeout_s:
+                    raise SbxError(f"batch {self.id} is still {self.info.status} after {timeout_s:g} s")
+                sleep(interval_s)
+                waited += interval_s
+        finally:
+            bar.close()
+
+    def results(self) -> Iterator[models.ItemView]:
+        """Every item's result, in item order, streamed as JSON lines."""
+        headers = {"Accept": "application/x-ndjson"}
+        with self._client._http.stream(
+            "GET", f"/v1/batches/{self.id}/results", headers=headers, timeout=None
+        ) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise _core.problem(r)
+            for line in r.iter_lines():
+                if line.strip():
+                    yield models.ItemView.model_validate_json(line)
+
+    def cancel(self) -> "Batch":
+        """Cancel the items that have not ended."""
+        view = self._client._json("POST", f"/v1/batches/{self.id}/cancel", safe=True)
+        self.info = models.BatchView.model_validate(view)
+        return self
+

@@ -1,0 +1,129 @@
+"""Exceptions of the sbx SDK.
+
+Every failure the SDK expects is an :class:`SbxError`: the server's RFC 9457 problems as
+:class:`ApiError` subclasses chosen by the problem's ``code`` (and, for codes this SDK does not
+know, by the HTTP status), and a server that cannot be reached as :class:`ConnectionFailed`.
+A limit a program hits (time, memory, output, disk) is not an exception: it is the result's
+``status``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Type
+
+
+class SbxError(Exception):
+    """Base class of every error the SDK raises on purpose."""
+
+
+class ConnectionFailed(SbxError):
+    """The server could not be reached, or did not answer in time (after the retries)."""
+
+
+class ApiError(SbxError):
+    """The server answered with a problem (``application/problem+json``).
+
+    Attributes:
+        status: The HTTP status, e.g. 422.
+        code: The problem's stable code, e.g. ``"invalid_limit"``.
+        title: A short summary of the problem type.
+        detail: What was wrong with this request, in words.
+        field: The request field at fault (``"timeout_ms"``, ``"items[3].id"``), when one is.
+        retry_after: Seconds the server asked to wait before trying again (``Retry-After``),
+            when it said.
+        body: The whole problem document.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str = "",
+        field: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        body: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.retry_after = retry_after
+        self.body = body or {}
+        where = f" ({field})" if field else ""
+        super().__init__(f"{status} {code}: {detail}{where}")
+
+
+class BadRequest(ApiError):
+    """400: the body is not JSON, or a query parameter or header is not understood."""
+
+
+class Unauthorized(ApiError):
+    """401: no API key, or the key is unknown or revoked."""
+
+
+class Forbidden(ApiError):
+    """403: the project may not do this (``kyc_required`` for GPU work)."""
+
+
+class NotFound(ApiError):
+    """404: no such object in the caller's project."""
+
+
+class Conflict(ApiError):
+    """409: the object is not in a state that allows this (``sandbox_ended``, …)."""
+
+
+class PayloadTooLarge(ApiError):
+    """413: the body, code, module or files are over their cap."""
+
+
+class InvalidRequest(ApiError):
+    """422: well-formed JSON asking for something invalid; ``field`` names the field."""
+
+
+class RateLimited(ApiError):
+    """429 ``rate_limited``: over the project's request rate; see ``retry_after``."""
+
+
+class QuotaExceeded(ApiError):
+    """429 for a project cap: concurrent execs, queued jobs or open sandboxes."""
+
+
+class ServiceUnavailable(ApiError):
+    """503: the queue is full or the server cannot reach what it needs; see ``retry_after``."""
+
+
+class ServerError(ApiError):
+    """500 or another 5xx: the server's fault."""
+
+
+_BY_CODE: Dict[str, Type[ApiError]] = {
+    "rate_limited": RateLimited,
+    "concurrency_limit": QuotaExceeded,
+    "project_queue_full": QuotaExceeded,
+}
+
+_BY_STATUS: Dict[int, Type[ApiError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: BadRequest,
+    422: InvalidRequest,
+    429: QuotaExceeded,
+    503: ServiceUnavailable,
+}
+
+
+def error_class(status: int, code: str) -> Type[ApiError]:
+    """The exception class for a problem with HTTP ``status`` and ``code``."""
+    if code in _BY_CODE:
+        return _BY_CODE[code]
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else ApiError
