@@ -16,10 +16,12 @@ pub(super) const MAX_LOG_BYTES: usize = 32 << 20;
 /// [`MAX_LOG_BYTES`] are kept (a last line then says so).
 ///
 /// Docker 20.10 can end a followed log before it sends the last piece when that piece has no
-/// final newline: once the container ended, what it logged after the last piece this had is
-/// read once more without following. It can also send that piece in both reads, stamped with
-/// different times (a CI run logged `cut \u{FFFD}` twice): in the second read, a stream's first
-/// new piece that is the same bytes as the last piece taken of that stream is that piece again.
+/// final newline: once the container ended, the log is read once more without following, and
+/// each stream's pieces stamped after the last piece of that stream taken are taken too. Times
+/// are compared per stream: a stream's pieces are stamped in order, but a piece without a final
+/// newline is stamped when it was read and logged only when the stream ends, so it can be
+/// stamped before pieces of the other stream that came first (comparing with the last piece of
+/// either stream lost such a piece in CI, and sent another twice).
 pub(super) async fn follow_logs(
     pool: Pool,
     backend: ContainerBackend,
@@ -43,8 +45,7 @@ pub(super) async fn follow_logs(
         batch: Vec::new(),
         kept: 0,
         text: sbx_core::LogText::default(),
-        last: None,
-        tail: [None, None],
+        last: [None, None],
     };
     let mut stream = backend.logs(&container, true, None);
     // Written 200 ms after the first chunk of a batch; an idle container costs no wake-ups.
@@ -70,13 +71,15 @@ pub(super) async fn follow_logs(
         }
     };
     if !full {
-        let since = log.last.map(|t| t.timestamp() as i32);
+        // From the earlier stream's last piece; all of it while a stream has had none.
+        let since = match log.last {
+            [Some(a), Some(b)] => Some(a.min(b).timestamp() as i32),
+            _ => None,
+        };
         let mut rest = backend.logs(&container, false, since);
         let mut capped = false;
-        // Per stream: whether a piece after what the follow gave has come yet.
-        let mut past = [false; 2];
         while let Some(Ok(c)) = rest.next().await {
-            if !missed(log.last, &log.tail, &mut past, &c) {
+            if !missed(&log.last, &c) {
                 continue;
             }
             if !log.take(c) {
@@ -93,21 +96,9 @@ pub(super) async fn follow_logs(
 }
 
 /// Whether `c`, from the read after the follow ended, is a piece the follow did not give:
-/// Docker took it after `last` (the last piece taken), and it is not the same bytes again as
-/// its stream's last piece taken (`tail`) as that stream's first piece after `last` (`past`
-/// records which streams had one).
-fn missed(
-    last: Option<chrono::DateTime<chrono::Utc>>,
-    tail: &[Option<bytes::Bytes>; 2],
-    past: &mut [bool; 2],
-    c: &TimedChunk,
-) -> bool {
-    if last.is_some_and(|last| c.at <= last) {
-        return false;
-    }
-    let i = c.chunk.stream as usize;
-    let first = !std::mem::replace(&mut past[i], true);
-    !(first && tail[i].as_ref() == Some(&c.chunk.data))
+/// stamped after `last`, its stream's last piece taken (each stream is stamped in order).
+fn missed(last: &[Option<chrono::DateTime<chrono::Utc>>; 2], c: &TimedChunk) -> bool {
+    last[c.chunk.stream as usize].is_none_or(|last| c.at > last)
 }
 
 /// A container's output on its way into its owner's log.
@@ -122,18 +113,15 @@ struct Shipping {
     kept: usize,
     /// Each stream's text (a character Docker cut in two stays whole).
     text: sbx_core::LogText,
-    /// When Docker took the last chunk taken.
-    last: Option<chrono::DateTime<chrono::Utc>>,
-    /// Per stream (stdout, stderr): the bytes of the last chunk taken.
-    tail: [Option<bytes::Bytes>; 2],
+    /// Per stream (stdout, stderr): when Docker took the last chunk taken.
+    last: [Option<chrono::DateTime<chrono::Utc>>; 2],
 }
 
 impl Shipping {
     /// Add `c` to the batch; `false` once [`MAX_LOG_BYTES`] are passed (a last line then
     /// says so, and nothing more is to be taken).
     fn take(&mut self, c: TimedChunk) -> bool {
-        self.last = Some(c.at);
-        self.tail[c.chunk.stream as usize] = Some(c.chunk.data.clone());
+        self.last[c.chunk.stream as usize] = Some(c.at);
         self.kept += c.chunk.data.len();
         if self.kept > MAX_LOG_BYTES {
             self.batch.push((
@@ -189,48 +177,28 @@ mod tests {
     use super::*;
     use sbx_core::LogChunk;
 
-    fn chunk(stream: OutputStream, secs: i64, data: &'static str) -> TimedChunk {
+    fn chunk(stream: OutputStream, secs: i64) -> TimedChunk {
         TimedChunk {
             at: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
             chunk: LogChunk {
                 stream,
-                data: bytes::Bytes::from_static(data.as_bytes()),
+                data: bytes::Bytes::from_static(b"x"),
             },
         }
     }
 
     #[test]
-    fn the_second_read_takes_only_what_the_follow_missed() {
+    fn the_second_read_takes_what_each_stream_had_not_given() {
         use OutputStream::{Stderr, Stdout};
-        let last = Some(chrono::DateTime::from_timestamp(10, 0).unwrap());
-        let tail = [
-            Some(bytes::Bytes::from_static(b"out")),
-            Some(bytes::Bytes::from_static("cut \u{e2}".as_bytes())),
-        ];
-        let mut past = [false; 2];
-        // Taken already (at or before the last piece).
-        assert!(!missed(last, &tail, &mut past, &chunk(Stdout, 9, "out")));
-        assert!(!missed(
-            last,
-            &tail,
-            &mut past,
-            &chunk(Stderr, 10, "cut \u{e2}")
-        ));
-        // The last stderr piece again, stamped later: not new.
-        assert!(!missed(
-            last,
-            &tail,
-            &mut past,
-            &chunk(Stderr, 11, "cut \u{e2}")
-        ));
-        // What follows it on either stream is.
-        assert!(missed(
-            last,
-            &tail,
-            &mut past,
-            &chunk(Stderr, 12, "cut \u{e2}")
-        ));
-        assert!(missed(last, &tail, &mut past, &chunk(Stdout, 12, "more")));
-        assert!(missed(last, &tail, &mut past, &chunk(Stdout, 13, "out")));
+        let at = |secs| Some(chrono::DateTime::from_timestamp(secs, 0).unwrap());
+        // stdout's last piece was stamped 10, stderr's 20.
+        let last = [at(10), at(20)];
+        assert!(!missed(&last, &chunk(Stdout, 10)));
+        assert!(!missed(&last, &chunk(Stderr, 20)));
+        // A stdout piece without a final newline, stamped before stderr's last: missed.
+        assert!(missed(&last, &chunk(Stdout, 15)));
+        assert!(missed(&last, &chunk(Stderr, 21)));
+        // A stream that gave nothing: all of it.
+        assert!(missed(&[at(10), None], &chunk(Stderr, 1)));
     }
 }
