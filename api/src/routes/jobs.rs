@@ -76,7 +76,8 @@ pub struct JobPage {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only jobs with this status.
+    /// Only jobs with this status: `queued`, `running`, or how a job ended.
+    #[param(schema_with = job_status_schema)]
     pub status: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -84,6 +85,24 @@ pub struct ListQuery {
     /// The `next_cursor` of the previous page.
     #[param(format = Uuid)]
     pub cursor: Option<String>,
+}
+
+/// Every status a job can have: `queued`, `running`, then an exec status.
+fn job_statuses() -> impl Iterator<Item = &'static str> {
+    ["queued", "running"]
+        .into_iter()
+        .chain(sbx_core::exec::ExecStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// The `status` filter's schema: one of [`job_statuses`].
+fn job_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "Only jobs with this status: `queued`, `running`, or how a job ended.",
+        ))
+        .enum_values(Some(job_statuses()))
+        .build()
 }
 
 /// One job of the caller's project.
@@ -124,6 +143,15 @@ pub async fn list_jobs(Ctx { state, caller }: Ctx, query: web::Query<ListQuery>)
     let q = query.into_inner();
     let limit = paging::limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let before = paging::cursor(q.cursor.as_deref())?;
+    if let Some(status) = q.status.as_deref()
+        && !job_statuses().any(|s| s == status)
+    {
+        let names: Vec<&str> = job_statuses().collect();
+        return Err(ApiError::BadRequest(format!(
+            "status must be one of {}",
+            names.join(", ")
+        )));
+    }
     let jobs = sbx_store::jobs::list(
         &state.pool,
         caller.0.project_id,
