@@ -208,12 +208,17 @@ ensure_test_venv() {
   echo "$want" >"$stamp"
 }
 
-# Start target/debug/sbx serve on a fresh database named $1 and a free loopback port, for the
-# Python tests. Sets TEST_URL, TEST_KEY (the dev key), TEST_DB_BASE (the PostgreSQL URL without
+# Build sbx and start target/debug/sbx serve on a fresh database named $1 and a free loopback
+# port, for the Python tests; stopped on exit. Sets TEST_URL, TEST_KEY (the dev key), TEST_DB_BASE (the PostgreSQL URL without
 # a database) and TEST_WORK (.data/$1: the server's log); stop_test_server stops it and removes
 # its containers. Extra settings come from the environment (SBX_RATE_PER_SECOND, ...).
 start_test_server() {
   local db="$1" port
+  say "building sbx"
+  (cd "$SBX_ROOT" && cargo build --locked --quiet --bin sbx)
+  say "compiling the Python runtime if not cached"
+  "$SBX_ROOT/target/debug/sbx" prepare
+  trap stop_test_server EXIT
   TEST_DB_BASE="${SBX_DATABASE_URL%/*}"
   TEST_WORK="$SBX_DATA/$db"
   TEST_DB="$db"

@@ -182,23 +182,20 @@ impl Modify for QueryParameters {
 /// follow them from a create to its uses.
 struct Links;
 
-/// (path, method, operations taking `id`) for each operation whose 2xx answer is an object
-/// with an `id`.
-const LINKS: &[(&str, &str, &[&str])] = &[
-    ("/v1/exec", "post", &["get_job", "job_logs"]),
+/// (path, operations taking `id`) for each `POST` whose 2xx answer is an object with an
+/// `id`.
+const LINKS: &[(&str, &[&str])] = &[
+    ("/v1/exec", &["get_job", "job_logs"]),
     (
         "/v1/jobs",
-        "post",
         &["get_job", "cancel_job", "job_logs", "job_artifact"],
     ),
     (
         "/v1/batches",
-        "post",
         &["get_batch", "cancel_batch", "batch_results"],
     ),
     (
         "/v1/sandboxes",
-        "post",
         &[
             "get_sandbox",
             "delete_sandbox",
@@ -215,17 +212,13 @@ impl Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::RefOr;
         use utoipa::openapi::link::LinkBuilder;
-        for (path, method, targets) in LINKS {
-            let item = openapi
+        for (path, targets) in LINKS {
+            let operation = openapi
                 .paths
                 .paths
                 .get_mut(*path)
-                .unwrap_or_else(|| panic!("LINKS names {path}, which the API does not have"));
-            let operation = match *method {
-                "post" => item.post.as_mut(),
-                _ => item.get.as_mut(),
-            }
-            .unwrap_or_else(|| panic!("LINKS names {method} {path}, which the API does not have"));
+                .and_then(|item| item.post.as_mut())
+                .unwrap_or_else(|| panic!("LINKS names POST {path}, which the API does not have"));
             for (status, response) in operation.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else {
                     continue;
