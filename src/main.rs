@@ -1,8 +1,8 @@
 //! The `sbx` command: parses arguments and calls the library.
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use sbx::cli::{Admin, ExecArgs};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use sbx::cli::Admin;
 use sbx::{Application, Settings};
 
 /// sbx: sandboxes for code, evals and training.
@@ -42,10 +42,10 @@ enum Command {
         #[command(subcommand)]
         command: Admin,
     },
-    /// Run Python through the API and print its output.
-    Exec(ExecArgs),
     /// Print the API's OpenAPI document (JSON), as `GET /openapi.json` serves it.
     Openapi,
+    #[command(flatten)]
+    Client(sbx::cli::Client),
 }
 
 /// SIGINT or SIGTERM.
@@ -144,9 +144,8 @@ async fn main() -> anyhow::Result<()> {
             sbx_store::migrate::migrate(&pool).await?;
             sbx::cli::admin(&pool, command).await?;
         }
-        Command::Exec(args) => {
-            let code = sbx::cli::exec(args).await?;
-            std::process::exit(code);
+        Command::Client(cmd) => {
+            std::process::exit(sbx::cli::run(cmd, Cli::command).await);
         }
         Command::Openapi => {
             println!("{}", sbx_api::openapi::pretty_json());

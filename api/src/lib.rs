@@ -11,6 +11,7 @@
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
+//! - [`mcp`]: the MCP server at `/mcp`: tools for agents over the same checks as `/v1`.
 //! - [`sse`]: Server-Sent Events for log streams: encoding, resuming, following a log.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`responses`]: OpenAPI response declarations that operations share.
@@ -25,6 +26,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod idempotency;
+pub mod mcp;
 pub mod openapi;
 pub mod rate_limit;
 pub mod responses;
@@ -131,6 +133,7 @@ pub fn serve(
             }
         }
     });
+    let mcp = mcp::service(state.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -146,6 +149,7 @@ pub fn serve(
             .wrap(middleware::from_fn(telemetry::record))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(routes::configure)
+            .configure(mcp::configure(&mcp))
             .default_service(web::to(error::not_found))
     })
     .workers(config.workers.max(1))

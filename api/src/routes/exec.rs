@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 
@@ -455,7 +456,23 @@ pub fn check(req: ExecRequest, caller: &Caller) -> Result<Checked, ApiError> {
     )
 )]
 pub async fn exec(Ctx { state, caller }: Ctx, body: crate::body::Json<ExecRequest>) -> Reply {
-    let checked = check(body.0, &caller)?;
+    // A client that hangs up cancels its exec: dropping this handler drops the guard.
+    let cancel = CancellationToken::new();
+    let _cancel_on_drop = cancel.clone().drop_guard();
+    Ok(HttpResponse::Ok().json(run(&state, &caller, body.0, cancel).await?))
+}
+
+/// Check `req`, run it for `caller` (admitted against the project's exec concurrency), and
+/// record it as a finished job: what `POST /v1/exec` answers and the MCP tool `run_python`
+/// returns. `cancel` stops the program (`cancelled`). Errors: every 4xx of `check`,
+/// `callback_url` given (422), the project's concurrency cap (429), the backend failing (503).
+pub async fn run(
+    state: &AppState,
+    caller: &Caller,
+    req: ExecRequest,
+    cancel: CancellationToken,
+) -> Result<ExecResponse, ApiError> {
+    let checked = check(req, caller)?;
     if checked.callback_url.is_some() {
         return Err(ApiError::invalid(
             Code::InvalidRequest,
@@ -471,9 +488,6 @@ pub async fn exec(Ctx { state, caller }: Ctx, body: crate::body::Json<ExecReques
     let job_id = JobId::new();
     let started_at = Utc::now();
     let language = checked.spec.program.language();
-    // A client that hangs up cancels its exec: dropping this handler drops the guard.
-    let cancel = CancellationToken::new();
-    let _cancel_on_drop = cancel.clone().drop_guard();
     let control = sbx_core::Control {
         cancel,
         ..sbx_core::Control::default()
@@ -499,10 +513,10 @@ pub async fn exec(Ctx { state, caller }: Ctx, body: crate::body::Json<ExecReques
         metrics::counter!("sbx_job_record_failures_total").increment(1);
         tracing::error!(job_id = %job_id, error = %e, "could not record a finished exec");
     }
-    Ok(HttpResponse::Ok().json(ExecResponse {
+    Ok(ExecResponse {
         id: job_id,
         outcome,
-    }))
+    })
 }
 
 #[cfg(test)]

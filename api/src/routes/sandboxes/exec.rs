@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use sbx_core::exec::{CellOutcome, CellSpec};
+use sbx_core::ids::SandboxId;
 use sbx_limits::exec::MAX_CODE_BYTES;
 use sbx_limits::{CallLimits, ProjectLimits};
 use sbx_sandboxes::{Call, CallOutcome, CommandCall};
@@ -10,7 +11,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::auth::{Ctx, Reply};
+use crate::AppState;
+use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
 use crate::routes::exec::FileIn;
 
@@ -72,20 +74,36 @@ pub async fn exec_in_sandbox(
     body: crate::body::Json<SandboxExecRequest>,
 ) -> Reply {
     let id = sandbox_id(&id)?;
-    let limits = &caller.0.limits;
-    let call = sandbox_call(body.0, limits)?;
-    let _slot = state
-        .admission
-        .try_acquire(caller.0.project_id, limits.max_concurrent_execs)?;
+    let call = sandbox_call(body.0, &caller.0.limits)?;
     // A client that hangs up cancels its call (the interpreter is then restarted); a
     // command goes on until its own time limit.
     let cancel = CancellationToken::new();
     let _cancel_on_drop = matches!(call, Call::Code(_)).then(|| cancel.clone().drop_guard());
+    Ok(answer(run(&state, &caller, id, call, cancel).await?))
+}
+
+/// Run checked `call` in sandbox `id` of `caller`'s project, admitted against the project's
+/// exec concurrency (shared with `POST /v1/exec`): what `POST …/exec` answers and the MCP
+/// tools `run_cell` and `run_command` return. `cancel` stops a cell (the interpreter is then
+/// restarted). Errors: no such sandbox (404), its state (409), the concurrency cap (429), the
+/// runner holding it not answering (503).
+pub async fn run(
+    state: &AppState,
+    caller: &Caller,
+    id: SandboxId,
+    call: Call,
+    cancel: CancellationToken,
+) -> Result<CallOutcome, ApiError> {
+    let _slot = state
+        .admission
+        .try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;
     let outcome = state
         .sandboxes
         .exec(caller.0.project_id, id, call, cancel)
         .await?;
-    Ok(answer(outcome))
+    metrics::counter!("sbx_sandbox_calls_total", "status" => outcome.status().as_str())
+        .increment(1);
+    Ok(outcome)
 }
 
 /// Call `r` checked against the project's `limits`: code for an interpreter, or a command
@@ -142,10 +160,8 @@ pub fn sandbox_call(r: SandboxExecRequest, limits: &ProjectLimits) -> Result<Cal
     }))
 }
 
-/// The answer to a call: its outcome as JSON, counted by status.
+/// The answer to a call: its outcome as JSON.
 fn answer(outcome: CallOutcome) -> HttpResponse {
-    metrics::counter!("sbx_sandbox_calls_total", "status" => outcome.status().as_str())
-        .increment(1);
     match outcome {
         CallOutcome::Code(o) => HttpResponse::Ok().json(o),
         CallOutcome::Command(o) => HttpResponse::Ok().json(o),

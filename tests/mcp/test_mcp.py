@@ -1,0 +1,269 @@
+"""The MCP server at /mcp, through the official MCP Python SDK (``mcp`` from PyPI): the
+handshake, the tool listing and every tool, over Streamable HTTP and through ``sbx mcp``
+(stdio)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from conftest import http_client, images, parsed, stdio_server
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {
+    "run_python",
+    "create_sandbox",
+    "run_cell",
+    "run_command",
+    "pause_sandbox",
+    "resume_sandbox",
+    "delete_sandbox",
+    "list_sandboxes",
+}
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+PLOT = """
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+plt.plot([1, 2, 3], [1, 4, 9])
+"""
+
+
+async def test_the_tools_are_listed_with_schemas_a_model_can_use(mcp):
+    listed = {t.name: t for t in (await mcp.list_tools()).tools}
+    assert set(listed) == TOOLS
+    for tool in listed.values():
+        assert len(tool.description) > 40, tool.name
+        schema = tool.input_schema
+        assert schema["type"] == "object", tool.name
+        for name, prop in schema["properties"].items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
+    assert listed["run_python"].input_schema["required"] == ["code"]
+    assert set(listed["run_cell"].input_schema["required"]) == {"sandbox_id", "code"}
+    assert set(listed["run_command"].input_schema["required"]) == {"sandbox_id", "command"}
+    assert listed["create_sandbox"].input_schema.get("required", []) == []
+
+
+async def test_the_server_says_who_it_is_and_how_to_use_it(url, key):
+    async with http_client(url, key, mode="legacy") as c:
+        assert c.server_info.name == "sbx"
+        assert "run_python" in c.instructions and "code-interpreter" in c.instructions
+        assert c.server_capabilities.tools is not None
+
+
+async def test_run_python_answers_with_the_programs_output(mcp):
+    r = await mcp.call_tool("run_python", {"code": "import sys\nprint(1+1)\nprint('e', file=sys.stderr)"})
+    assert not r.is_error
+    out = parsed(r)
+    assert out["status"] == "succeeded" and out["exit_code"] == 0
+    assert out["stdout"] == "2\n" and out["stderr"] == "e\n"
+    assert out["id"]  # the job recording it
+
+
+async def test_run_python_takes_stdin_and_files(mcp):
+    r = await mcp.call_tool(
+        "run_python",
+        {
+            "code": "import sys\nprint(sys.stdin.read().upper(), open('data/x.txt').read())",
+            "stdin": "hello",
+            "files": [{"path": "data/x.txt", "content": "from a file"}],
+        },
+    )
+    assert parsed(r)["stdout"] == "HELLO from a file\n"
+
+
+async def test_a_failing_program_is_a_result_the_model_reads_not_a_tool_error(mcp):
+    r = await mcp.call_tool("run_python", {"code": "raise ValueError('boom')"})
+    assert not r.is_error
+    out = parsed(r)
+    assert out["status"] == "failed" and out["exit_code"] == 1
+    assert "ValueError: boom" in out["stderr"]
+
+
+async def test_a_limit_hit_is_a_status(mcp):
+    r = await mcp.call_tool("run_python", {"code": "while True: pass", "timeout_ms": 300})
+    assert not r.is_error
+    assert parsed(r)["status"] == "timeout"
+
+
+async def test_run_python_returns_png_files_as_images(mcp):
+    r = await mcp.call_tool("run_python", {"code": PLOT + "plt.savefig('plot.png')\nprint('saved')"})
+    out = parsed(r)
+    assert out["stdout"] == "saved\n", out
+    assert [f["path"] for f in out["files"]] == ["plot.png"]
+    assert "content_b64" not in out["files"][0]  # the bytes travel once, as the image
+    [image] = images(r)
+    assert image.mime_type == "image/png"
+    assert base64.b64decode(image.data).startswith(PNG)
+
+
+@pytest.mark.parametrize(
+    "arguments, wanted",
+    [
+        ({}, "code"),
+        ({"code": "print(1)", "timeout_ms": 0}, "timeout_ms"),
+        ({"code": "print(1)", "files": [{"path": "/etc/passwd", "content": "x"}]}, "files"),
+        ({"code": "print(1)", "colour": "red"}, "colour"),
+        ({"code": 5}, "code"),
+    ],
+)
+async def test_bad_arguments_are_tool_errors_naming_the_field(mcp, arguments, wanted):
+    r = await mcp.call_tool("run_python", arguments)
+    assert r.is_error, r
+    assert wanted in r.content[0].text
+
+
+async def test_a_code_interpreter_sandbox_through_its_whole_life(mcp):
+    made = parsed(await mcp.call_tool("create_sandbox", {"timeout_s": 600}))
+    sid = made["id"]
+    assert made["image"] == "code-interpreter" and made["state"] == "running"
+    try:
+        assert parsed(await mcp.call_tool("run_cell", {"sandbox_id": sid, "code": "x = 41"}))["status"] == "succeeded"
+        cell = parsed(await mcp.call_tool("run_cell", {"sandbox_id": sid, "code": "x + 1"}))
+        assert cell["result"] == "42" and cell["reset"] is False
+
+        drawn = await mcp.call_tool("run_cell", {"sandbox_id": sid, "code": PLOT})
+        assert [f["path"] for f in parsed(drawn)["figures"]] == ["figure-1.png"]
+        [image] = images(drawn)
+        assert base64.b64decode(image.data).startswith(PNG)
+
+        listed = parsed(await mcp.call_tool("list_sandboxes", {"state": "running"}))
+        assert sid in [s["id"] for s in listed]
+
+        assert parsed(await mcp.call_tool("pause_sandbox", {"sandbox_id": sid}))["state"] == "paused"
+        assert sid in [s["id"] for s in parsed(await mcp.call_tool("list_sandboxes", {"state": "paused"}))]
+        assert parsed(await mcp.call_tool("resume_sandbox", {"sandbox_id": sid}))["state"] == "running"
+        kept = parsed(await mcp.call_tool("run_cell", {"sandbox_id": sid, "code": "x"}))
+        assert kept["result"] == "41"
+    finally:
+        ended = parsed(await mcp.call_tool("delete_sandbox", {"sandbox_id": sid}))
+    assert ended["state"] == "terminated"
+    after = await mcp.call_tool("run_cell", {"sandbox_id": sid, "code": "x"})
+    assert after.is_error and "sandbox_ended" in after.content[0].text
+
+
+async def test_a_command_in_a_container_sandbox(mcp):
+    made = await mcp.call_tool("create_sandbox", {"image": "python", "memory": "256Mi", "timeout_s": 300})
+    assert not made.is_error, made.content[0].text
+    sid = parsed(made)["id"]
+    try:
+        r = await mcp.call_tool(
+            "run_command", {"sandbox_id": sid, "command": "echo hi > f.txt && cat f.txt && python3 -c 'print(6*7)'"}
+        )
+        out = parsed(r)
+        assert out["exit_code"] == 0, out
+        assert out["stdout"] == "hi\n42\n"
+        failed = parsed(await mcp.call_tool("run_command", {"sandbox_id": sid, "command": "exit 3"}))
+        assert failed["exit_code"] == 3
+        cell = await mcp.call_tool("run_cell", {"sandbox_id": sid, "code": "1"})
+        assert cell.is_error
+    finally:
+        await mcp.call_tool("delete_sandbox", {"sandbox_id": sid})
+
+
+@pytest.mark.parametrize("tool", ["run_cell", "pause_sandbox", "resume_sandbox", "delete_sandbox"])
+async def test_a_sandbox_that_does_not_exist_is_a_tool_error(mcp, tool):
+    args = {"sandbox_id": "0190b2c4-0000-7000-8000-000000000000"}
+    if tool == "run_cell":
+        args["code"] = "1"
+    r = await mcp.call_tool(tool, args)
+    assert r.is_error and "not_found" in r.content[0].text and "HTTP 404" in r.content[0].text
+    bad = await mcp.call_tool(tool, {**args, "sandbox_id": "not-an-id"})
+    assert bad.is_error and "not_found" in bad.content[0].text
+
+
+async def test_create_sandbox_refusals_name_the_field(mcp):
+    r = await mcp.call_tool("create_sandbox", {"memory": "a lot"})
+    assert r.is_error and "memory" in r.content[0].text and "HTTP 422" in r.content[0].text
+    r = await mcp.call_tool("list_sandboxes", {"state": "asleep"})
+    assert r.is_error and "state" in r.content[0].text
+
+
+@pytest.mark.parametrize("header", [None, "Bearer sbx_wrong", "Basic abc"])
+def test_the_endpoint_needs_an_api_key(url, header):
+    headers = {"Accept": "application/json, text/event-stream"}
+    if header:
+        headers["Authorization"] = header
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    r = httpx.post(f"{url}/mcp", json=body, headers=headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert r.json()["code"] in ("missing_api_key", "invalid_api_key")
+
+
+async def test_sbx_mcp_forwards_stdio_to_the_server(url, key):
+    for mode in ("legacy", "auto"):
+        async with Client(stdio_server(url, key), mode=mode) as c:
+            assert {t.name for t in (await c.list_tools()).tools} == TOOLS
+            r = await c.call_tool("run_python", {"code": "print(6*7)"})
+            assert parsed(r)["stdout"] == "42\n"
+            bad = await c.call_tool("run_cell", {"sandbox_id": "nope", "code": "1"})
+            assert bad.is_error
+
+
+def mcp_error(e: BaseException) -> MCPError:
+    """The MCPError inside the task groups the SDK wraps it in."""
+    while isinstance(e, BaseExceptionGroup):
+        e = e.exceptions[0]
+    assert isinstance(e, MCPError), repr(e)
+    return e
+
+
+async def test_sbx_mcp_with_a_refused_key_says_so(url):
+    with pytest.raises(Exception) as e:
+        async with Client(stdio_server(url, "sbx_wrong"), mode="legacy") as c:
+            await c.list_tools()
+    message = str(mcp_error(e.value))
+    assert "401" in message and "SBX_API_KEY" in message
+
+
+async def test_sbx_mcp_without_a_server_says_so():
+    with pytest.raises(Exception) as e:
+        async with Client(stdio_server("http://127.0.0.1:9", "k"), mode="legacy") as c:
+            await c.list_tools()
+    assert "cannot reach http://127.0.0.1:9/mcp" in str(mcp_error(e.value))
+
+
+def test_tool_results_are_json_objects_a_model_can_read(url, key):
+    """One raw exchange, as a client without an SDK makes it: JSON-RPC over POST, the answer
+    as JSON or as one SSE message."""
+    h = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    with httpx.Client(headers=h) as http:
+        r = http.post(f"{url}/mcp", json=init)
+        assert r.status_code == 200, r.text
+        session = r.headers["mcp-session-id"]
+        h2 = {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-06-18"}
+        r = http.post(f"{url}/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=h2)
+        assert r.status_code == 202
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "run_python", "arguments": {"code": "print('hi')"}}}
+        r = http.post(f"{url}/mcp", json=call, headers=h2)
+        assert r.status_code == 200
+        if r.headers["content-type"].startswith("text/event-stream"):
+            datas = [line[5:].strip() for line in r.text.splitlines() if line.startswith("data:")]
+            message = json.loads([d for d in datas if d][0])
+        else:
+            message = r.json()
+        assert message["id"] == 2
+        assert json.loads(message["result"]["content"][0]["text"])["stdout"] == "hi\n"
+        assert http.delete(f"{url}/mcp", headers=h2).status_code in (200, 202, 204)
