@@ -232,10 +232,11 @@ start_test_server() {
   TEST_URL="http://127.0.0.1:$port"
   say "starting sbx on $TEST_URL for the tests (log: $TEST_WORK/server.log)"
   SBX_DATABASE_URL="$TEST_DB_BASE/$db" SBX_ADDR="127.0.0.1:$port" SBX_DEV_KEY_FILE="$TEST_WORK/key" \
+    SBX_DEV_LOGIN_FILE="$TEST_WORK/login" SBX_DASHBOARD_DIR="$SBX_ROOT/dashboard/dist" \
     RUST_BACKTRACE=0 "$SBX_ROOT/target/debug/sbx" serve >"$TEST_WORK/server.log" 2>&1 &
   TEST_SERVER=$!
   for _ in $(seq 300); do
-    curl -fsS "$TEST_URL/readyz" >/dev/null 2>&1 && [ -s "$TEST_WORK/key" ] && break
+    curl -fsS "$TEST_URL/readyz" >/dev/null 2>&1 && [ -s "$TEST_WORK/key" ] && [ -s "$TEST_WORK/login" ] && break
     kill -0 "$TEST_SERVER" 2>/dev/null || { tail -30 "$TEST_WORK/server.log" >&2; die "sbx serve exited"; }
     sleep 0.2
   done

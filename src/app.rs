@@ -289,6 +289,7 @@ impl Application {
                 per_project: settings.max_queued_per_project,
                 total: settings.max_queued_total,
             },
+            dashboard_dir: dashboard_dir(settings),
         };
         let webhooks = {
             let stop = CancellationToken::new();
@@ -376,6 +377,76 @@ impl Application {
     }
 }
 
+/// The dashboard's folder, when it is on; a missing build is said once and `/` stays a 404.
+fn dashboard_dir(settings: &Settings) -> Option<std::path::PathBuf> {
+    if settings.dashboard == crate::settings::Toggle::Off {
+        return None;
+    }
+    let dir = &settings.dashboard_dir;
+    if !dir.join("index.html").is_file() {
+        tracing::warn!(dir = %dir.display(), "the dashboard is not built (npm run build in dashboard/): / is a 404");
+        return None;
+    }
+    Some(dir.clone())
+}
+
+/// The dev login in `path` (email, then password), if it still signs in; else a dev user
+/// with a new generated password, an owner of the "dev" project, written there (0600).
+/// Returns the email and password.
+pub async fn ensure_dev_login(pool: &Pool, path: &Path) -> anyhow::Result<(String, String)> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let mut lines = existing.lines();
+        if let (Some(email), Some(password)) = (lines.next(), lines.next()) {
+            let found = sbx_store::users::credentials(pool, email).await?;
+            let hash = found.and_then(|c| c.password_hash);
+            let (e, p) = (email.to_owned(), password.to_owned());
+            let ok = tokio::task::spawn_blocking(move || {
+                hash.is_some_and(|h| sbx_api::accounts::verify_password(&p, &h))
+            })
+            .await?;
+            if ok {
+                return Ok((e, password.to_owned()));
+            }
+        }
+    }
+    let email = "dev@sbx.local";
+    let password = {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let mut bytes = [0u8; 15];
+        rand::rng().fill_bytes(&mut bytes);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let pw = password.clone();
+    let hash = tokio::task::spawn_blocking(move || sbx_api::accounts::hash_password(&pw)).await?;
+    let user = sbx_store::users::upsert(pool, email).await?;
+    sbx_store::users::set_password(pool, email, &hash).await?;
+    let project = match sbx_store::projects::find_by_name(pool, "dev").await? {
+        Some(p) => p,
+        None => sbx_store::projects::create(pool, "dev", Some(user.user_id)).await?,
+    };
+    sbx_store::projects::adopt(pool, project.project_id, user.user_id).await?;
+    sbx_store::members::add(pool, user.user_id, project.project_id, "owner").await?;
+    write_private(path, &format!("{email}\n{password}\n"))?;
+    Ok((email.to_owned(), password))
+}
+
+/// Write `text` to `path`, readable by its owner only (0600), making its folder.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
 /// The dev key in `path`, if it is still valid; else a new "dev" project and key, written there
 /// (0600). Returns the key.
 pub async fn ensure_dev_key(pool: &Pool, path: &Path) -> anyhow::Result<String> {
@@ -394,17 +465,6 @@ pub async fn ensure_dev_key(pool: &Pool, path: &Path) -> anyhow::Result<String> 
     };
     let (_, key) = sbx_store::keys::create(&tx, project.project_id, "dev").await?;
     tx.commit().await?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(f, "{key}")?;
+    write_private(path, &format!("{key}\n"))?;
     Ok(key)
 }

@@ -95,6 +95,15 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 println!("sbx ready on http://{addr}");
             }
+            if let Some(path) = &settings.dev_login_file {
+                let (email, password) = sbx::app::ensure_dev_login(app.pool(), path)
+                    .await
+                    .context("creating the dev login")?;
+                println!(
+                    "dashboard: http://{addr}/  (sign in as {email} with password {password}; kept in {})",
+                    path.display()
+                );
+            }
             println!("docs: http://{addr}/docs/");
             app.run_until_stopped().await?;
         }

@@ -63,6 +63,17 @@ pub struct Settings {
     /// reuse it on later starts.
     #[arg(long, env = "SBX_DEV_KEY_FILE")]
     pub dev_key_file: Option<PathBuf>,
+    /// Make a dev user on first start (an owner of the "dev" project, with a generated
+    /// password) and keep its email and password in this file (0600, two lines); reuse them on
+    /// later starts.
+    #[arg(long, env = "SBX_DEV_LOGIN_FILE")]
+    pub dev_login_file: Option<PathBuf>,
+    /// Serve the web dashboard at `/`: `on` or `off`.
+    #[arg(long, env = "SBX_DASHBOARD", default_value = "on")]
+    pub dashboard: Toggle,
+    /// The dashboard's built files (`npm run build` in `dashboard/`; the set-up builds them).
+    #[arg(long, env = "SBX_DASHBOARD_DIR", default_value = "dashboard/dist")]
+    pub dashboard_dir: PathBuf,
     /// Log as JSON lines.
     #[arg(long, env = "SBX_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
@@ -111,6 +122,15 @@ pub struct Settings {
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+}
+
+/// A feature that is `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Toggle {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 impl Settings {

@@ -1,7 +1,9 @@
-//! Authentication and admission for `/v1`: one middleware reads the Bearer key, looks it up
-//! (by the SHA-256 of the key, an indexed read), applies the key's rate limit, and leaves the
-//! [`Caller`] in the request for handlers to extract. Every answer it lets through carries the
-//! rate-limit headers.
+//! Authentication and admission for `/v1` (and `/mcp`): one middleware reads the Bearer key
+//! and looks it up (by the SHA-256 of the key, an indexed read) or, without one, the
+//! dashboard's session cookie ([`crate::accounts`]: the session, the project named by
+//! `X-Sbx-Project` and, on a change, the `X-CSRF-Token`); it applies the caller's rate limit,
+//! and leaves the [`Caller`] in the request for handlers to extract. Every answer it lets
+//! through carries the rate-limit headers.
 
 use std::future::{Ready, ready};
 
@@ -78,6 +80,42 @@ fn bearer(req: &ServiceRequest) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
+/// The caller of a request signed in with session secret `token`: the member of the project
+/// `X-Sbx-Project` names (or of their only project), once a change has shown its CSRF token.
+async fn session_caller(
+    state: &AppState,
+    req: &ServiceRequest,
+    token: &str,
+) -> Result<KeyOwner, ApiError> {
+    use sbx_store::sessions::Project;
+    let project = match req.headers().get(crate::accounts::PROJECT_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| sbx_core::ids::ProjectId::parse(v.trim()))
+                .ok_or_else(|| ApiError::BadRequest("X-Sbx-Project must be a project id".into()))?,
+        ),
+    };
+    let hash = crate::accounts::token_hash(token);
+    let found = sbx_store::sessions::caller(&state.pool, &hash, project)
+        .await?
+        .ok_or(ApiError::NotSignedIn)?;
+    if !req.method().is_safe() {
+        crate::accounts::check_csrf(req.headers(), &found.csrf_token)?;
+    }
+    match found.project {
+        Project::One(owner) => Ok(owner),
+        Project::NotAMember => Err(ApiError::Forbidden {
+            code: crate::error::Code::NotAMember,
+            detail: "you are not a member of this project".into(),
+        }),
+        Project::Several => Err(ApiError::BadRequest(
+            "you belong to several projects: name one with the X-Sbx-Project header".into(),
+        )),
+    }
+}
+
 /// The `/v1` middleware: authenticate, rate-limit, then run the handler.
 pub async fn guard(
     req: ServiceRequest,
@@ -87,12 +125,15 @@ pub async fn guard(
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
         .clone();
-    let key = bearer(&req).ok_or(ApiError::MissingKey)?;
-    let owner = sbx_store::keys::authenticate(&state.pool, key)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or(ApiError::InvalidKey)?;
-    let standing = match state.limiter.check(owner.api_key_id) {
+    let owner = match (bearer(&req), req.cookie(crate::accounts::COOKIE)) {
+        (Some(key), _) => sbx_store::keys::authenticate(&state.pool, key)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::InvalidKey)?,
+        (None, Some(cookie)) => session_caller(&state, &req, cookie.value()).await?,
+        (None, None) => return Err(ApiError::MissingKey.into()),
+    };
+    let standing = match state.limiter.check(owner.rate_key()) {
         Ok(s) => s,
         Err(wait) => {
             metrics::counter!("sbx_rate_limited_total").increment(1);

@@ -43,6 +43,14 @@ codes! {
     MissingApiKey = ("missing_api_key", UNAUTHORIZED, "Unauthorized"),
     /// The key is unknown or revoked.
     InvalidApiKey = ("invalid_api_key", UNAUTHORIZED, "Unauthorized"),
+    /// The email or password is wrong.
+    InvalidLogin = ("invalid_login", UNAUTHORIZED, "Unauthorized"),
+    /// No session cookie, or an ended session.
+    NotSignedIn = ("not_signed_in", UNAUTHORIZED, "Unauthorized"),
+    /// A change made with a session cookie without the session's `X-CSRF-Token`.
+    CsrfFailed = ("csrf_failed", FORBIDDEN, "Forbidden"),
+    /// A signed-in person asked for a project they are not a member of.
+    NotAMember = ("not_a_member", FORBIDDEN, "Forbidden"),
     /// GPU work without a KYC-verified project owner.
     KycRequired = ("kyc_required", FORBIDDEN, "Forbidden"),
     /// No such object in the caller's project, or no such route.
@@ -89,6 +97,8 @@ codes! {
     SnapshotTooLarge = ("snapshot_too_large", CONFLICT, "Sandbox state conflict"),
     /// The project's queue is at its cap.
     ProjectQueueFull = ("project_queue_full", TOO_MANY_REQUESTS, "Queue full"),
+    /// Too many wrong passwords in a row: the account is locked for a while.
+    LoginLocked = ("login_locked", TOO_MANY_REQUESTS, "Too many sign-in attempts"),
     /// The key's request rate is over its policy.
     RateLimited = ("rate_limited", TOO_MANY_REQUESTS, "Rate limited"),
     /// The project already runs as many execs as it may.

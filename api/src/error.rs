@@ -43,7 +43,20 @@ pub enum ApiError {
     /// 401 `invalid_api_key`: the key is unknown or revoked.
     #[error("the API key is not valid, or was revoked")]
     InvalidKey,
-    /// 403 with a specific code (`kyc_required`): the caller may not do this.
+    /// 401 `invalid_login`: no such person, or the wrong password.
+    #[error("the email or password is wrong")]
+    InvalidLogin,
+    /// 401 `not_signed_in`: no session cookie, or its session ended.
+    #[error("sign in first: the session cookie is missing or its session has ended")]
+    NotSignedIn,
+    /// 429 `login_locked`: too many wrong passwords in a row.
+    #[error("too many wrong passwords: this account is locked for {retry_after_s} s")]
+    LoginLocked {
+        /// Seconds until the lock ends.
+        retry_after_s: u64,
+    },
+    /// 403 with a specific code (`kyc_required`, `csrf_failed`, `not_a_member`): the caller
+    /// may not do this.
     #[error("{detail}")]
     Forbidden {
         /// Stable code.
@@ -169,6 +182,9 @@ impl ApiError {
             Self::BadRequest(_) => Code::BadRequest,
             Self::MissingKey => Code::MissingApiKey,
             Self::InvalidKey => Code::InvalidApiKey,
+            Self::InvalidLogin => Code::InvalidLogin,
+            Self::NotSignedIn => Code::NotSignedIn,
+            Self::LoginLocked { .. } => Code::LoginLocked,
             Self::Forbidden { code, .. }
             | Self::Invalid { code, .. }
             | Self::State { code, .. } => *code,
@@ -222,7 +238,7 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("Bearer realm=\"sbx\""),
                 ));
             }
-            Self::RateLimited { retry_after_s } => {
+            Self::RateLimited { retry_after_s } | Self::LoginLocked { retry_after_s } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
             }
             Self::ConcurrencyLimit(_) | Self::Unavailable(_) | Self::Conflict(_) => {

@@ -28,7 +28,8 @@ pub fn request_body(data: &[u8]) {
         return;
     };
     let caller = Caller(KeyOwner {
-        api_key_id: ApiKeyId(uuid::Uuid::nil()),
+        api_key_id: Some(ApiKeyId(uuid::Uuid::nil())),
+        user_id: None,
         project_id: ProjectId(uuid::Uuid::nil()),
         limits: ProjectLimits::default(),
         kyc_verified: which & 0x80 != 0,

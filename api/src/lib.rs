@@ -3,12 +3,14 @@
 //! lifecycle (`sbx-sandboxes`) for sandboxes, and record jobs through `sbx-store`.
 //!
 //! # Layout
+//! - [`dashboard`]: the web dashboard's built files at `/`.
 //! - [`code`]: the table of error codes: name, HTTP status and title of each.
 //! - [`error`]: [`ApiError`] and RFC 9457 problem bodies; extractor error handlers.
 //! - [`auth`]: the `/v1` middleware (key lookup, rate limit) and the [`auth::Caller`] extractor.
 //! - [`body`]: bodies read by hand (for idempotency hashes) with the extractor's checks.
 //! - [`idempotency`]: what a creating POST that repeats an `Idempotency-Key` answers.
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
+//! - [`accounts`]: people signing in to the dashboard: passwords, sessions, CSRF, lockout.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
 //! - [`mcp`]: the MCP server at `/mcp`: tools for agents over the same checks as `/v1`.
@@ -18,10 +20,12 @@
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`webhooks`]: the sender of signed job-ended announcements to `callback_url`s.
 
+pub mod accounts;
 pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod code;
+pub mod dashboard;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -54,6 +58,8 @@ pub struct ApiConfig {
     pub workers: usize,
     /// Caps on queued work.
     pub queue_caps: admission::QueueCaps,
+    /// The dashboard's built files, served at `/` (none: `/` is a 404).
+    pub dashboard_dir: Option<std::path::PathBuf>,
 }
 
 /// Everything a handler may need; cloned per worker (all fields are shared handles).
@@ -78,6 +84,8 @@ pub struct AppState {
     pub prices: Arc<sbx_limits::billing::Prices>,
     /// Seals secrets kept in the database.
     pub sealer: sbx_store::seal::Sealer,
+    /// Sign-in attempts per client address.
+    pub logins: accounts::LoginLimiter,
 }
 
 /// What `serve` wires into the handlers besides the database.
@@ -112,6 +120,7 @@ pub fn serve(
         sandboxes: wiring.sandboxes,
         prices: Arc::new(wiring.prices),
         sealer: wiring.sealer,
+        logins: accounts::LoginLimiter::default(),
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {
@@ -119,6 +128,7 @@ pub fn serve(
         loop {
             tick.tick().await;
             sweeper.limiter.retain_recent();
+            sweeper.logins.retain_recent();
             sweeper.metrics.upkeep();
         }
     });
@@ -134,6 +144,7 @@ pub fn serve(
         }
     });
     let mcp = mcp::service(state.clone());
+    let dashboard_dir = config.dashboard_dir.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -150,6 +161,7 @@ pub fn serve(
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(routes::configure)
             .configure(mcp::configure(&mcp))
+            .configure(dashboard::configure(dashboard_dir.clone()))
             .default_service(web::to(error::not_found))
     })
     .workers(config.workers.max(1))

@@ -36,6 +36,10 @@ use crate::routes;
         routes::sandboxes::resume_sandbox,
         routes::sandboxes::set_timeout,
         routes::sandboxes::exec::exec_in_sandbox,
+        crate::accounts::login,
+        crate::accounts::session,
+        crate::accounts::logout,
+        crate::accounts::logout_all,
         routes::health::healthz,
         routes::health::readyz,
         routes::health::metrics,
@@ -49,14 +53,18 @@ use crate::routes;
         (name = "sandboxes", description = "Sandboxes: persistent interpreters with a lifecycle"),
         (name = "usage", description = "Metered usage and cost"),
         (name = "operations", description = "Health and metrics"),
+        (name = "accounts", description = "People signing in to the dashboard (programs use API keys)"),
     )
 )]
 pub struct ApiDoc;
 
+/// The two ways to call `/v1`: an API key (programs), or the dashboard's session cookie, which
+/// every operation that takes a key also takes.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
@@ -67,6 +75,25 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::accounts::COOKIE,
+                "The dashboard's session (`POST /auth/login`). With it, a request names its \
+                 project with `X-Sbx-Project` (unless the person has one), and a change carries \
+                 the session's `X-CSRF-Token`.",
+            ))),
+        );
+        let session = SecurityRequirement::new("session", Vec::<String>::new());
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                if let Some(security) = operation.security.as_mut()
+                    && !security.is_empty()
+                {
+                    security.push(session.clone());
+                }
+            }
+        }
     }
 }
 

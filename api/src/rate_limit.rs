@@ -11,12 +11,12 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-use sbx_core::ids::ApiKeyId;
 use sbx_limits::RatePolicy;
 
+/// Keyed by [`sbx_store::keys::KeyOwner::rate_key`]: an API key's id, or a person's.
 type Keyed = RateLimiter<
-    ApiKeyId,
-    DefaultKeyedStateStore<ApiKeyId>,
+    uuid::Uuid,
+    DefaultKeyedStateStore<uuid::Uuid>,
     DefaultClock,
     StateInformationMiddleware,
 >;
@@ -49,7 +49,7 @@ impl KeyLimiter {
     }
 
     /// Take one request from `key`'s bucket: its standing, or the wait before it may retry.
-    pub fn check(&self, key: ApiKeyId) -> Result<Standing, Duration> {
+    pub fn check(&self, key: uuid::Uuid) -> Result<Standing, Duration> {
         match self.limiter.check_key(&key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
@@ -117,7 +117,7 @@ mod tests {
             per_second: 1,
             burst: 3,
         });
-        let key = ApiKeyId::new();
+        let key = uuid::Uuid::now_v7();
         let remaining: Vec<u32> = (0..3).map(|_| l.check(key).unwrap().remaining).collect();
         assert_eq!(remaining, [2, 1, 0]);
         let wait = l.check(key).unwrap_err();
@@ -126,6 +126,6 @@ mod tests {
             "{wait:?}"
         );
         // Another key has its own bucket.
-        assert!(l.check(ApiKeyId::new()).is_ok());
+        assert!(l.check(uuid::Uuid::now_v7()).is_ok());
     }
 }

@@ -47,6 +47,25 @@ pub enum Admin {
         /// The user's email.
         #[arg(long)]
         email: String,
+        /// Read a password (one line, at least 10 characters) from standard input, for signing
+        /// in to the dashboard.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make them an operator (the dashboard's Admin page), or with `--operator=false` not.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        operator: Option<bool>,
+    },
+    /// Make a user a member of a project (or change their role).
+    AddMember {
+        /// The project's id or name.
+        #[arg(long)]
+        project: String,
+        /// The user's email (created if new).
+        #[arg(long)]
+        email: String,
+        /// `owner` or `member`.
+        #[arg(long, default_value = "member")]
+        role: String,
     },
     /// Set a user's KYC status: unverified, pending, verified or rejected.
     SetKyc {
@@ -106,8 +125,40 @@ pub async fn admin(pool: &Pool, cmd: Admin) -> anyhow::Result<()> {
             let id = project_id(pool, &project).await?;
             println!("{}", sbx_store::webhooks::secret(pool, id).await?);
         }
-        Admin::CreateUser { email } => {
-            println!("{}", sbx_store::users::upsert(pool, &email).await?.user_id);
+        Admin::CreateUser {
+            email,
+            password_stdin,
+            operator,
+        } => {
+            let user = sbx_store::users::upsert(pool, &email).await?;
+            if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let password = line.trim_end_matches(['\r', '\n']).to_owned();
+                let min = sbx_api::accounts::MIN_PASSWORD_CHARS;
+                if password.chars().count() < min {
+                    anyhow::bail!("the password must have at least {min} characters");
+                }
+                let hash = tokio::task::spawn_blocking(move || {
+                    sbx_api::accounts::hash_password(&password)
+                })
+                .await?;
+                sbx_store::users::set_password(pool, &email, &hash).await?;
+            }
+            if let Some(operator) = operator {
+                sbx_store::users::set_operator(pool, &email, operator).await?;
+            }
+            println!("{}", user.user_id);
+        }
+        Admin::AddMember {
+            project,
+            email,
+            role,
+        } => {
+            let id = project_id(pool, &project).await?;
+            let user = sbx_store::users::upsert(pool, &email).await?;
+            sbx_store::members::add(pool, user.user_id, id, &role).await?;
+            println!("{email} is now {role} of project {id}");
         }
         Admin::SetKyc { email, status } => {
             let u = sbx_store::users::set_kyc(pool, &email, &status).await?;

@@ -12,12 +12,12 @@ use sbx_core::notes::CANCEL as CHANNEL_CANCEL;
 /// Insert the batch row (its items are queued with [`crate::queue::enqueue`] in the same `tx`),
 /// with the request's Idempotency-Key and the SHA-256 of its body when it has one. A key this
 /// project used already is [`crate::StoreError::Duplicate`].
-#[tracing::instrument(level = "debug", skip_all, fields(batch = %batch, project = %project, key = %key))]
+#[tracing::instrument(level = "debug", skip_all, fields(batch = %batch, project = %project))]
 pub async fn create(
     tx: &Transaction<'_>,
     batch: BatchId,
     project: ProjectId,
-    key: ApiKeyId,
+    key: Option<ApiKeyId>,
     total: i32,
     idempotency: Option<&(String, Vec<u8>)>,
 ) -> Result<()> {
@@ -27,7 +27,7 @@ pub async fn create(
         &[
             &batch.0,
             &project.0,
-            &key.0,
+            &key.map(|k| k.0),
             &total,
             &idempotency.map(|i| i.0.as_str()),
             &idempotency.map(|i| i.1.as_slice()),

@@ -22,11 +22,11 @@ pub struct NewContainerJob<'a> {
 }
 
 /// Insert `job` (queued) and its sandbox (pending) together.
-#[tracing::instrument(level = "debug", skip_all, fields(project = %project, key = %key))]
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn create(
     pool: &Pool,
     project: ProjectId,
-    key: ApiKeyId,
+    key: Option<ApiKeyId>,
     job: &NewContainerJob<'_>,
 ) -> Result<()> {
     let mut client = pool.get().await?;
@@ -38,7 +38,7 @@ pub async fn create(
         &[
             &job.job_id.0,
             &project.0,
-            &key.0,
+            &key.map(|k| k.0),
             job.request,
             &job.callback_url,
             &job.sandbox.idempotency.as_ref().map(|i| i.0.as_str()),
@@ -56,7 +56,7 @@ pub async fn create(
         &[
             &s.sandbox_id.0,
             &project.0,
-            &key.0,
+            &key.map(|k| k.0),
             &s.image,
             &s.memory_bytes,
             &s.cpu_millis,

@@ -36,7 +36,7 @@ pub struct FinishedExec<'a> {
     /// The caller's project.
     pub project_id: ProjectId,
     /// The caller's key.
-    pub api_key_id: ApiKeyId,
+    pub api_key_id: Option<ApiKeyId>,
     /// `python` or `wasi`.
     pub language: &'a str,
     /// The request as recorded.
@@ -67,7 +67,7 @@ pub async fn insert_finished_exec(db: &impl Db, job: FinishedExec<'_>) -> Result
             &[
                 &job.job_id.0,
                 &job.project_id.0,
-                &job.api_key_id.0,
+                &job.api_key_id.map(|k| k.0),
                 &job.outcome.status.as_str(),
                 &job.language,
                 job.request,

@@ -6,24 +6,38 @@ use sbx_limits::ProjectLimits;
 use sha2::{Digest, Sha256};
 
 use crate::{Db, GenericClient, Result, StoreError};
-use sbx_core::ids::{ApiKeyId, ProjectId};
+use sbx_core::ids::{ApiKeyId, ProjectId, UserId};
 
 /// Every key starts with this, so scanners and people can tell what it is.
 pub const KEY_PREFIX: &str = "sbx_";
 /// Characters of a key kept in the clear, for listings.
 const SHOWN_CHARS: usize = 12;
 
-/// What a valid key says about its caller.
+/// Who calls, for which project: an API key's project, or a signed-in member's (the
+/// dashboard: [`crate::sessions::caller`]).
 #[derive(Debug, Clone)]
 pub struct KeyOwner {
-    /// The key.
-    pub api_key_id: ApiKeyId,
-    /// Its project.
+    /// The key, when a program calls with one.
+    pub api_key_id: Option<ApiKeyId>,
+    /// The person, when they call from a signed-in session.
+    pub user_id: Option<UserId>,
+    /// The project.
     pub project_id: ProjectId,
     /// The project's limits.
     pub limits: ProjectLimits,
     /// Whether the project's owner is KYC-verified.
     pub kyc_verified: bool,
+}
+
+impl KeyOwner {
+    /// What the per-caller rate limit counts against: the key, or the person.
+    pub fn rate_key(&self) -> uuid::Uuid {
+        match (self.api_key_id, self.user_id) {
+            (Some(k), _) => k.0,
+            (None, Some(u)) => u.0,
+            (None, None) => uuid::Uuid::nil(),
+        }
+    }
 }
 
 /// A key as listed: never the secret.
@@ -81,17 +95,23 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
         .await?;
     let row = client.query_opt(&stmt, &[&hash(secret)]).await?;
     Ok(row.map(|r| KeyOwner {
-        api_key_id: ApiKeyId(r.get("api_key_id")),
+        api_key_id: Some(ApiKeyId(r.get("api_key_id"))),
+        user_id: None,
         project_id: ProjectId(r.get("project_id")),
-        limits: ProjectLimits {
-            max_timeout_ms: r.get::<_, i64>("max_timeout_ms") as u64,
-            max_memory_mb: r.get::<_, i64>("max_memory_mb") as u64,
-            max_output_limit_bytes: r.get::<_, i64>("max_output_limit_bytes") as u64,
-            max_concurrent_execs: r.get::<_, i32>("max_concurrent_execs") as u32,
-            max_disk_mb: r.get::<_, i64>("max_disk_mb") as u64,
-        },
+        limits: project_limits(&r),
         kyc_verified: r.get("kyc_verified"),
     }))
+}
+
+/// The limits in a row holding a project's `max_*` columns.
+pub(crate) fn project_limits(r: &tokio_postgres::Row) -> ProjectLimits {
+    ProjectLimits {
+        max_timeout_ms: r.get::<_, i64>("max_timeout_ms") as u64,
+        max_memory_mb: r.get::<_, i64>("max_memory_mb") as u64,
+        max_output_limit_bytes: r.get::<_, i64>("max_output_limit_bytes") as u64,
+        max_concurrent_execs: r.get::<_, i32>("max_concurrent_execs") as u32,
+        max_disk_mb: r.get::<_, i64>("max_disk_mb") as u64,
+    }
 }
 
 /// Revoke the key with id `id`, or whose listing prefix is `id`. Revoking twice is not an error.

@@ -16,6 +16,7 @@
 //! - [`commands`]: commands run in container sandboxes, API to runner through the database.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what the queue keeps of an exec until a runner takes it.
+//! - [`members`]: people's memberships of projects; [`sessions`]: people signed in.
 //!
 //! Ids, specs, outcomes and the sandbox vocabulary are `sbx-core`'s; this crate stores them.
 
@@ -26,6 +27,7 @@ pub mod exec;
 pub mod jobs;
 pub mod keys;
 pub mod logs;
+pub mod members;
 pub mod migrate;
 pub mod notify;
 pub mod placement;
@@ -34,6 +36,7 @@ pub mod queue;
 pub mod runners;
 pub mod sandboxes;
 pub mod seal;
+pub mod sessions;
 pub mod snapshot_chunks;
 pub mod usage;
 pub mod users;

@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "container_runtime",
         include_str!("../../migrations/V12__container_runtime.sql"),
     ),
+    (
+        13,
+        "accounts",
+        include_str!("../../migrations/V13__accounts.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

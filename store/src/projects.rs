@@ -39,11 +39,27 @@ pub async fn create(db: &impl Db, name: &str, owner: Option<UserId>) -> Result<P
             ],
         )
         .await?;
+    drop(client);
+    if let Some(owner) = owner {
+        crate::members::add(db, owner, id, "owner").await?;
+    }
     Ok(Project {
         project_id: id,
         name: name.to_owned(),
         owner_user_id: owner,
     })
+}
+
+/// Make `user` the owner of `project` if it has none (its KYC status then gates the
+/// project's GPU work).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn adopt(db: &impl Db, project: ProjectId, user: UserId) -> Result<()> {
+    db.execute(
+        "update projects set owner_user_id = $2 where project_id = $1 and owner_user_id is null",
+        &[&project.0, &user.0],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The project named `name`, the oldest if several share it.

@@ -53,11 +53,11 @@ pub struct NewJob {
 }
 
 /// Insert `jobs` for `project` in `tx` and wake the runners once.
-#[tracing::instrument(level = "debug", skip_all, fields(project = %project, key = %key))]
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn enqueue(
     tx: &Transaction<'_>,
     project: ProjectId,
-    key: ApiKeyId,
+    key: Option<ApiKeyId>,
     jobs: &[NewJob],
 ) -> Result<()> {
     if jobs.is_empty() {
@@ -94,7 +94,7 @@ pub async fn enqueue(
          select id, $2, $3, 'exec', 'queued', lang, req, bid, iid, exp, ik, ih, cb
          from unnest($1::uuid[], $4::text[], $5::jsonb[], $6::uuid[], $7::text[], $8::text[],
                      $9::text[], $10::bytea[], $11::text[]) as t(id, lang, req, bid, iid, exp, ik, ih, cb)",
-        &[&ids, &project.0, &key.0, &languages, &requests, &batch_ids, &item_ids, &expected, &idem_keys, &idem_hashes, &callbacks],
+        &[&ids, &project.0, &key.map(|k| k.0), &languages, &requests, &batch_ids, &item_ids, &expected, &idem_keys, &idem_hashes, &callbacks],
     )
     .await?;
     tx.execute(

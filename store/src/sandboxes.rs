@@ -117,7 +117,7 @@ pub struct NewSandbox {
     /// Its project.
     pub project_id: ProjectId,
     /// The key creating it.
-    pub api_key_id: ApiKeyId,
+    pub api_key_id: Option<ApiKeyId>,
     /// Catalog name or image reference.
     pub image: String,
     /// What runs it.
@@ -168,7 +168,7 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
             &[
                 &new.sandbox_id.0,
                 &new.project_id.0,
-                &new.api_key_id.0,
+                &new.api_key_id.map(|k| k.0),
                 &new.image,
                 &new.kind.as_str(),
                 &new.memory_bytes,

@@ -341,7 +341,8 @@ impl Answer {
     }
 }
 
-async fn answer(
+/// `res` read whole: status, headers and body.
+pub async fn answer(
     mut res: awc::ClientResponse<
         impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
         + Unpin,

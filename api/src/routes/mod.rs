@@ -21,6 +21,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .configure(crate::openapi::configure)
         .service(
+            web::scope("/auth")
+                .service(resource("/login", "POST").route(web::post().to(crate::accounts::login)))
+                .service(resource("/session", "GET").route(web::get().to(crate::accounts::session)))
+                .service(resource("/logout", "POST").route(web::post().to(crate::accounts::logout)))
+                .service(
+                    resource("/logout-all", "POST")
+                        .route(web::post().to(crate::accounts::logout_all)),
+                ),
+        )
+        .service(
             web::scope("/v1")
                 .wrap(middleware::from_fn(crate::auth::guard))
                 .service(resource("/exec", "POST").route(web::post().to(exec::exec)))

@@ -319,6 +319,43 @@ class JobView(BaseModel):
     """
 
 
+class LoginRequest(BaseModel):
+    """
+    Email and password.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[str, Field(examples=["dev@sbx.local"], max_length=320)]
+    """
+    The person's email (case does not matter).
+    """
+    password: Annotated[str, Field(max_length=1024)]
+    """
+    Their password.
+    """
+
+
+class MembershipView(BaseModel):
+    """
+    A project the person belongs to.
+    """
+
+    id: str
+    """
+    The project's id: send it as `X-Sbx-Project`.
+    """
+    name: str
+    """
+    Its name.
+    """
+    role: str
+    """
+    `owner` or `member`.
+    """
+
+
 class ModelView(BaseModel):
     """
     One model.
@@ -601,6 +638,29 @@ class UsageRow(Amounts):
     key: str
     """
     The group: a resource name, a sandbox id (`execs` for execs) or a day (`2026-11-25`).
+    """
+
+
+class UserView(BaseModel):
+    """
+    A signed-in person.
+    """
+
+    id: str
+    """
+    The id.
+    """
+    email: str
+    """
+    Their email.
+    """
+    kyc_status: str
+    """
+    `unverified`, `pending`, `verified` or `rejected`: GPU work needs `verified`.
+    """
+    operator: bool
+    """
+    Whether they operate this deployment.
     """
 
 
@@ -1027,6 +1087,25 @@ class SandboxPage(BaseModel):
     next_cursor: Optional[str] = None
     """
     Pass as `cursor` for the next page; absent on the last.
+    """
+
+
+class SessionView(BaseModel):
+    """
+    The signed-in session.
+    """
+
+    user: UserView
+    """
+    Who is signed in.
+    """
+    projects: List[MembershipView]
+    """
+    Their projects, oldest first.
+    """
+    csrf_token: str
+    """
+    Send it as `X-CSRF-Token` on every change made with this session.
     """
 
 

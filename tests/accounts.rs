@@ -1,0 +1,344 @@
+//! People signing in to the dashboard, from the outside: passwords, the session cookie, CSRF,
+//! projects by membership, lockout, signing out, and the dashboard's files at `/`.
+
+mod common;
+
+use actix_web::http::Method;
+use common::{Answer, TestApp, answer, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a long enough password";
+
+/// A person with `PASSWORD`, a member of the app's project.
+async fn person(app: &TestApp, email: &str) -> sbx_core::ids::UserId {
+    let user = sbx_store::users::upsert(&app.pool, email).await.unwrap();
+    let hash = sbx_api::accounts::hash_password(PASSWORD);
+    sbx_store::users::set_password(&app.pool, email, &hash)
+        .await
+        .unwrap();
+    sbx_store::members::add(&app.pool, user.user_id, app.project_id, "member")
+        .await
+        .unwrap();
+    user.user_id
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> Answer {
+    let req = app.client.post(format!("{}/auth/login", app.base));
+    answer(
+        req.send_json(&json!({"email": email, "password": password}))
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A signed-in person's cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn signed_in(app: &TestApp, email: &str) -> Session {
+    let r = login(app, email, PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let set = r.header("set-cookie").unwrap();
+    Session {
+        cookie: set.split(';').next().unwrap().to_owned(),
+        csrf: r.body["csrf_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A request with `s`'s cookie (no API key), and its CSRF token when `csrf`.
+async fn call(
+    app: &TestApp,
+    s: &Session,
+    method: Method,
+    path: &str,
+    csrf: bool,
+    extra: &[(&str, String)],
+    body: Option<Value>,
+) -> Answer {
+    let mut req = app
+        .client
+        .request(method, format!("{}{path}", app.base))
+        .insert_header(("cookie", s.cookie.clone()));
+    if csrf {
+        req = req.insert_header(("x-csrf-token", s.csrf.clone()));
+    }
+    for (k, v) in extra {
+        req = req.insert_header((*k, v.clone()));
+    }
+    let res = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    };
+    answer(res.unwrap()).await
+}
+
+#[actix_web::test]
+async fn a_person_signs_in_and_works_in_their_project_with_the_cookie() {
+    let app = spawn_app().await;
+    person(&app, "ada@example.com").await;
+
+    let r = login(&app, "Ada@Example.com", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let set = r.header("set-cookie").unwrap().to_owned();
+    for attribute in ["sbx_session=", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "no Secure over http: {set}");
+    assert_eq!(r.body["user"]["email"], "ada@example.com");
+    assert_eq!(r.body["user"]["kyc_status"], "unverified");
+    assert_eq!(r.body["projects"][0]["id"], app.project_id.to_string());
+    assert_eq!(r.body["projects"][0]["role"], "member");
+
+    let s = signed_in(&app, "ada@example.com").await;
+    let r = call(&app, &s, Method::GET, "/auth/session", false, &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["csrf_token"], s.csrf.as_str());
+
+    // Reading needs no CSRF token; the only project needs no header.
+    let r = call(&app, &s, Method::GET, "/v1/sandboxes", false, &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A change needs the CSRF token.
+    let body = json!({"image": "code-interpreter"});
+    let r = call(
+        &app,
+        &s,
+        Method::POST,
+        "/v1/sandboxes",
+        false,
+        &[],
+        Some(body.clone()),
+    )
+    .await;
+    r.assert_problem(403, "csrf_failed");
+    let wrong = Session {
+        cookie: s.cookie.clone(),
+        csrf: "not-it".into(),
+    };
+    let r = call(
+        &app,
+        &wrong,
+        Method::POST,
+        "/v1/sandboxes",
+        true,
+        &[],
+        Some(body.clone()),
+    )
+    .await;
+    r.assert_problem(403, "csrf_failed");
+    let r = call(
+        &app,
+        &s,
+        Method::POST,
+        "/v1/sandboxes",
+        true,
+        &[],
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // What the person made is the project's: its key sees it.
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/v1/sandboxes/{id}")).await.status, 200);
+    let r = call(
+        &app,
+        &s,
+        Method::DELETE,
+        &format!("/v1/sandboxes/{id}"),
+        true,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.body["state"], "terminated", "{}", r.text);
+}
+
+#[actix_web::test]
+async fn the_project_is_chosen_by_header_among_the_persons_memberships() {
+    let app = spawn_app().await;
+    let user = person(&app, "bo@example.com").await;
+    let s = signed_in(&app, "bo@example.com").await;
+    let other = sbx_store::projects::create(&app.pool, "other", None)
+        .await
+        .unwrap();
+
+    let not_member = [("x-sbx-project", other.project_id.to_string())];
+    let r = call(
+        &app,
+        &s,
+        Method::GET,
+        "/v1/sandboxes",
+        false,
+        &not_member,
+        None,
+    )
+    .await;
+    r.assert_problem(403, "not_a_member");
+    let bad = [("x-sbx-project", "nope".to_owned())];
+    let r = call(&app, &s, Method::GET, "/v1/sandboxes", false, &bad, None).await;
+    r.assert_problem(400, "bad_request");
+
+    sbx_store::members::add(&app.pool, user, other.project_id, "owner")
+        .await
+        .unwrap();
+    let r = call(&app, &s, Method::GET, "/v1/sandboxes", false, &[], None).await;
+    r.assert_problem(400, "bad_request");
+    assert!(r.text.contains("X-Sbx-Project"), "{}", r.text);
+    let r = call(
+        &app,
+        &s,
+        Method::GET,
+        "/v1/sandboxes",
+        false,
+        &not_member,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(&app, &s, Method::GET, "/auth/session", false, &[], None).await;
+    assert_eq!(r.body["projects"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn wrong_passwords_are_refused_and_lock_the_account() {
+    let app = spawn_app().await;
+    person(&app, "cy@example.com").await;
+    login(&app, "nobody@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_login");
+    for _ in 0..sbx_api::accounts::MAX_FAILURES - 1 {
+        login(&app, "cy@example.com", "wrong password")
+            .await
+            .assert_problem(401, "invalid_login");
+    }
+    let r = login(&app, "cy@example.com", "wrong password").await;
+    r.assert_problem(429, "login_locked");
+    // Locked: the right password does not get in either, until the lock ends.
+    let r = login(&app, "cy@example.com", PASSWORD).await;
+    r.assert_problem(429, "login_locked");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((800..=900).contains(&wait), "{wait}");
+    // Bad bodies are the caller's fault.
+    let r = answer(
+        app.client
+            .post(format!("{}/auth/login", app.base))
+            .send_json(&json!({"email": "x"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn sign_in_attempts_from_one_address_are_rate_limited() {
+    let app = spawn_app().await;
+    let mut statuses = Vec::new();
+    for i in 0..sbx_api::accounts::LOGIN_ATTEMPTS_PER_MINUTE + 1 {
+        let r = login(&app, &format!("n{i}@example.com"), "whatever password").await;
+        statuses.push(r.status.as_u16());
+        if r.status == 429 {
+            r.assert_problem(429, "rate_limited");
+            assert!(r.header("retry-after").is_some());
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn signing_out_ends_this_session_or_every_one() {
+    let app = spawn_app().await;
+    person(&app, "di@example.com").await;
+    let a = signed_in(&app, "di@example.com").await;
+    let b = signed_in(&app, "di@example.com").await;
+    let c = signed_in(&app, "di@example.com").await;
+
+    let r = call(&app, &a, Method::POST, "/auth/logout", false, &[], None).await;
+    r.assert_problem(403, "csrf_failed");
+    let r = call(&app, &a, Method::POST, "/auth/logout", true, &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = call(&app, &a, Method::GET, "/v1/sandboxes", false, &[], None).await;
+    r.assert_problem(401, "not_signed_in");
+    assert_eq!(
+        call(&app, &b, Method::GET, "/auth/session", false, &[], None)
+            .await
+            .status,
+        200
+    );
+
+    let r = call(&app, &b, Method::POST, "/auth/logout-all", true, &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for s in [&b, &c] {
+        call(&app, s, Method::GET, "/auth/session", false, &[], None)
+            .await
+            .assert_problem(401, "not_signed_in");
+    }
+    // No cookie at all.
+    let r = answer(
+        app.client
+            .get(format!("{}/auth/session", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_problem(401, "not_signed_in");
+}
+
+#[actix_web::test]
+async fn the_dev_login_is_made_once_and_signs_in() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("sbx-dev-login-{}", uuid::Uuid::now_v7()));
+    let path = dir.join("login");
+    let first = sbx::app::ensure_dev_login(&app.pool, &path).await.unwrap();
+    let again = sbx::app::ensure_dev_login(&app.pool, &path).await.unwrap();
+    assert_eq!(first, again);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let r = login(&app, &first.0, &first.1).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["projects"][0]["name"], "dev");
+    assert_eq!(r.body["projects"][0]["role"], "owner");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[actix_web::test]
+async fn the_dashboard_is_served_at_the_root_and_the_api_keeps_its_404() {
+    let dir = std::env::temp_dir().join(format!("sbx-dashboard-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>sbx</title>").unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+    let d = dir.clone();
+    let app = spawn_app_with(move |s| s.dashboard_dir = d).await;
+    let get = |path: &'static str| {
+        let req = app.client.get(format!("{}{path}", app.base));
+        async move { answer(req.send().await.unwrap()).await }
+    };
+    for path in ["/", "/sandboxes", "/sandboxes/abc"] {
+        let r = get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.text.contains("<title>sbx</title>"), "{path}: {}", r.text);
+    }
+    let r = get("/assets/app.js").await;
+    assert_eq!(r.text, "console.log(1)");
+    app.get("/v1/nope").await.assert_problem(404, "not_found");
+    get("/auth/nope").await.assert_problem(404, "not_found");
+    assert_eq!(get("/healthz").await.status, 200);
+    let off = spawn_app_with(|s| s.dashboard = sbx::settings::Toggle::Off).await;
+    let r = answer(
+        off.client
+            .get(format!("{}/", off.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_problem(404, "not_found");
+    std::fs::remove_dir_all(dir).unwrap();
+}
