@@ -189,6 +189,31 @@ setup_all() {
   fi
 }
 
+# The web dashboard (dashboard/) built into dashboard/dist, which `sbx serve` serves at /:
+# `npm ci` when package-lock.json changed, a build when any of its sources did. Needs Node.js
+# 20.19 or later (Vite's floor; Debian 12's own nodejs is 18).
+ensure_dashboard() {
+  local dir="$SBX_ROOT/dashboard" want stamp
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    die "node and npm are missing: install Node.js 20.19 or later"
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
+    die "node $(node --version) is too old for the dashboard: install Node.js 20.19 or later"
+  stamp="$dir/node_modules/.sbx-package-lock.sha256"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    say "installing the dashboard's packages (npm ci)"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+  fi
+  stamp="$dir/dist/.sbx-sources.sha256"
+  want="$(cd "$dir" && find src public index.html package-lock.json tsconfig.json vite.config.ts -type f -print0 |
+    sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return
+  say "building the dashboard (dashboard/dist)"
+  (cd "$dir" && npm run --silent build)
+  echo "$want" >"$stamp"
+}
+
 # A virtualenv in .data/venv with tests/python-requirements.txt and, editable, the SDK
 # (sdk/python) and the Inspect provider (integrations/inspect), for the Python tests (the API
 # contract, the SDK, Inspect). Reinstalled when one of those files changes.
@@ -209,9 +234,10 @@ ensure_test_venv() {
 }
 
 # Build sbx and start target/debug/sbx serve on a fresh database named $1 and a free loopback
-# port, for the Python tests; stopped on exit. Sets TEST_URL, TEST_KEY (the dev key), TEST_DB_BASE (the PostgreSQL URL without
-# a database) and TEST_WORK (.data/$1: the server's log); stop_test_server stops it and removes
-# its containers. Extra settings come from the environment (SBX_RATE_PER_SECOND, ...).
+# port, for the Python and browser tests; stopped on exit. Sets TEST_URL, TEST_KEY (the dev
+# key), TEST_DB_BASE (the PostgreSQL URL without a database) and TEST_WORK (.data/$1: the
+# server's log, and `login`: the dev user's email and password); the dashboard is served from
+# dashboard/dist when it is built. stop_test_server stops it and removes its containers. Extra settings come from the environment (SBX_RATE_PER_SECOND, ...).
 start_test_server() {
   local db="$1" port
   say "building sbx"

@@ -315,7 +315,11 @@ async fn the_dashboard_is_served_at_the_root_and_the_api_keeps_its_404() {
     std::fs::write(dir.join("index.html"), "<!doctype html><title>sbx</title>").unwrap();
     std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
     let d = dir.clone();
-    let app = spawn_app_with(move |s| s.dashboard_dir = d).await;
+    let app = spawn_app_with(move |s| {
+        s.dashboard = sbx::settings::Toggle::On;
+        s.dashboard_dir = d;
+    })
+    .await;
     let get = |path: &'static str| {
         let req = app.client.get(format!("{}{path}", app.base));
         async move { answer(req.send().await.unwrap()).await }

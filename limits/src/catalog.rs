@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One catalog image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogImage {
     /// The name a request uses as `image`.
     pub name: String,
@@ -30,6 +31,7 @@ pub struct CatalogImage {
 
 /// What a sandbox of a catalog image gets when its request names none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DefaultResources {
     /// CPU cores (shown as an integer when whole, as the catalog writes it).
     #[serde(serialize_with = "whole_as_integer")]

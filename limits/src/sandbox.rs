@@ -69,6 +69,7 @@ pub fn timeout_s(asked: Option<u64>) -> Result<u64, LimitError> {
 
 /// A GPU request: a share of one card, or whole cards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GpuRequest {
     /// The card model, as the inventory names it ("H100 80GB"), or "any".
     pub r#type: String,

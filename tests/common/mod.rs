@@ -117,6 +117,8 @@ fn settings_for(db: &str) -> Settings {
         .unwrap_or(root.join(".data"));
     s.http_workers = Some(2);
     s.db_pool_size = 8;
+    // Whether dashboard/dist is built must not change what the API answers at other paths.
+    s.dashboard = sbx::settings::Toggle::Off;
     s
 }
 

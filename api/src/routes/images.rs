@@ -14,9 +14,8 @@ const LIVE_S: f64 = 30.0;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImageList {
     /// Every curated image. Any other image reference may be used too (a custom image), with
-    /// `registry` credentials when its registry needs them. Each: `name`, `category`,
-    /// `description`, `image`, `local_image`, `default_command`, `default_resources`, `gpu`.
-    #[schema(value_type = Vec<Object>)]
+    /// `registry` credentials when its registry needs them.
+    #[schema(value_type = Vec<CatalogImage>)]
     pub data: &'static [CatalogImage],
     /// The OCI runtimes the live runners run containers under, each once: `runsc` (gVisor, a
     /// user-space kernel between the container and the host's) or `runc`. Empty when no

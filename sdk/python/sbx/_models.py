@@ -257,22 +257,22 @@ class GpuIn(BaseModel):
     """
 
 
-class ImageList(BaseModel):
+class GpuRequest(BaseModel):
     """
-    The catalog.
+    A GPU request: a share of one card, or whole cards.
     """
 
-    data: List[Dict[str, Any]]
+    type: str
     """
-    Every curated image. Any other image reference may be used too (a custom image), with
-    `registry` credentials when its registry needs them. Each: `name`, `category`,
-    `description`, `image`, `local_image`, `default_command`, `default_resources`, `gpu`.
+    The card model, as the inventory names it ("H100 80GB"), or "any".
     """
-    container_runtimes: Annotated[List[str], Field(examples=[["runsc"]])]
+    count: Annotated[int, Field(ge=0)]
     """
-    The OCI runtimes the live runners run containers under, each once: `runsc` (gVisor, a
-    user-space kernel between the container and the host's) or `runc`. Empty when no
-    runner with Docker is live.
+    Cards.
+    """
+    fraction: float
+    """
+    Share of each card: one of [`GPU_FRACTIONS`]; below 1 only with `count` 1.
     """
 
 
@@ -539,10 +539,7 @@ class SandboxView(BaseModel):
     """
     CPU cores.
     """
-    gpu: Optional[Dict[str, Any]] = None
-    """
-    The GPU share.
-    """
+    gpu: Optional[GpuRequest] = None
     env: List[str]
     """
     Names of its environment variables (values are not shown).
@@ -862,6 +859,22 @@ class CreateSandbox(BaseModel):
     registry: Optional[RegistryIn] = None
 
 
+class DefaultResources(BaseModel):
+    """
+    What a sandbox of a catalog image gets when its request names none.
+    """
+
+    cpu: float
+    """
+    CPU cores (shown as an integer when whole, as the catalog writes it).
+    """
+    memory: str
+    """
+    Memory as a quantity (`16Gi`).
+    """
+    gpu: Optional[GpuRequest] = None
+
+
 class ExecOutcome(BaseModel):
     """
     The result of an exec.
@@ -1137,4 +1150,62 @@ class UsageReport(BaseModel):
     rows: List[UsageRow]
     """
     The groups.
+    """
+
+
+class CatalogImage(BaseModel):
+    """
+    One catalog image.
+    """
+
+    name: str
+    """
+    The name a request uses as `image`.
+    """
+    category: str
+    """
+    `code-interpreter`, `python`, `pytorch` or `vllm`.
+    """
+    description: str
+    """
+    What it is.
+    """
+    image: Optional[str] = None
+    """
+    The image reference deployments pull (none for `code-interpreter`, which is not a
+    container).
+    """
+    local_image: Optional[str] = None
+    """
+    The image built offline by the set-up on this machine, used when present.
+    """
+    default_command: Optional[List[str]] = None
+    """
+    The command a sandbox runs when the request names none.
+    """
+    default_resources: DefaultResources
+    """
+    Resources when the request names none.
+    """
+    gpu: bool
+    """
+    Whether the image is meant for GPUs.
+    """
+
+
+class ImageList(BaseModel):
+    """
+    The catalog.
+    """
+
+    data: List[CatalogImage]
+    """
+    Every curated image. Any other image reference may be used too (a custom image), with
+    `registry` credentials when its registry needs them.
+    """
+    container_runtimes: Annotated[List[str], Field(examples=[["runsc"]])]
+    """
+    The OCI runtimes the live runners run containers under, each once: `runsc` (gVisor, a
+    user-space kernel between the container and the host's) or `runc`. Empty when no
+    runner with Docker is live.
     """

@@ -136,7 +136,7 @@ def test_usage_and_the_catalogs(client):
     report = client.usage(group_by="day")
     assert report.currency == "USD" and report.group_by == "day"
     images = client.images()
-    assert "code-interpreter" in [i["name"] for i in images.data]
+    assert "code-interpreter" in [i.name for i in images.data]
     assert isinstance(client.gpus().models, list)
 
 

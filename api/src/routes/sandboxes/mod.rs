@@ -77,7 +77,6 @@ pub struct SandboxView {
     /// CPU cores.
     pub cpu: f64,
     /// The GPU share.
-    #[schema(value_type = Option<Object>)]
     pub gpu: Option<rules::GpuRequest>,
     /// Names of its environment variables (values are not shown).
     pub env: Vec<String>,

@@ -1,0 +1,92 @@
+import { expect, test, type Page } from "@playwright/test";
+
+import { row, signIn } from "./support";
+
+/** Presses Tab until `name` has the focus (at most `max` times). */
+async function tabTo(page: Page, name: string | RegExp, max = 30) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      return el ? el.getAttribute("aria-label") || el.innerText || (el as HTMLInputElement).labels?.[0]?.innerText || "" : "";
+    });
+    if (typeof name === "string" ? focused.trim() === name : name.test(focused)) return;
+  }
+  throw new Error(`Tab never reached ${name}`);
+}
+
+test("the wizard works from the keyboard alone", async ({ page }) => {
+  await signIn(page);
+  await page.goto("/sandboxes");
+  await expect(page.getByRole("heading", { name: "Sandboxes", level: 1 })).toBeVisible();
+
+  // Escape closes it, and the focus goes back to the button that opened it.
+  await tabTo(page, "Create Sandbox");
+  await page.keyboard.press("Enter");
+  const wizard = page.getByRole("dialog", { name: "Create Sandbox" });
+  await expect(wizard).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(wizard).toBeHidden();
+  await expect(page.getByRole("button", { name: "Create Sandbox" }).first()).toBeFocused();
+
+  // Open with Space; each step puts the focus on its heading.
+  await page.keyboard.press("Space");
+  await expect(wizard).toBeVisible();
+  await expect(wizard.getByRole("heading", { name: "GPU" })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByLabel("GPU type")).toBeFocused();
+  // Count and Fraction are disabled without a GPU: the next stop is Next.
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByRole("button", { name: "Next" })).toBeFocused();
+  await page.keyboard.press("Enter");
+
+  await expect(wizard.getByRole("heading", { name: "Image" })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByLabel("Image", { exact: true })).toBeFocused();
+  await expect(wizard.getByLabel("Image", { exact: true })).toHaveValue("code-interpreter");
+  // Back and forth.
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByRole("button", { name: "Back" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(wizard.getByRole("heading", { name: "GPU" })).toBeFocused();
+  await tabTo(page, "Next");
+  await page.keyboard.press("Space");
+  await expect(wizard.getByRole("heading", { name: "Image" })).toBeFocused();
+  await tabTo(page, "Next");
+  await page.keyboard.press("Enter");
+
+  await expect(wizard.getByRole("heading", { name: "Configuration" })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByLabel("CPU")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByLabel("Memory")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByLabel("Timeout (seconds)")).toBeFocused();
+  await page.keyboard.press("ControlOrMeta+a");
+  await page.keyboard.type("900");
+  await tabTo(page, "Add variable");
+  await page.keyboard.press("Enter");
+  // The new row sits before the button: back to its Name.
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Shift+Tab");
+  await expect(wizard.getByLabel("Name")).toBeFocused();
+  await page.keyboard.type("MODE");
+  await page.keyboard.press("Tab");
+  await expect(wizard.getByLabel("Value")).toBeFocused();
+  await page.keyboard.type("keyboard");
+
+  // Enter in a field submits the last step.
+  const answer = page.waitForResponse((r) => r.url().endsWith("/v1/sandboxes") && r.request().method() === "POST");
+  await page.keyboard.press("Enter");
+  const response = await answer;
+  expect(response.status()).toBe(201);
+  expect(response.request().postDataJSON()).toMatchObject({
+    image: "code-interpreter",
+    timeout_s: 900,
+    env: { MODE: "keyboard" },
+  });
+  await expect(wizard).toBeHidden();
+  const { id } = (await response.json()) as { id: string };
+  await expect(row(page, id)).toHaveAttribute("data-state", "running");
+});

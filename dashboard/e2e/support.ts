@@ -1,0 +1,58 @@
+// What the browser tests share: the dev login, signing in through the API, and API calls
+// with the session (for set-up and clean-up around what the UI is tested for).
+import { readFileSync } from "node:fs";
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
+
+import type { components } from "../src/api/schema";
+
+export type SandboxView = components["schemas"]["SandboxView"];
+type Session = components["schemas"]["SessionView"];
+
+export function devLogin(): { email: string; password: string } {
+  const file = process.env.SBX_LOGIN_FILE;
+  if (!file) throw new Error("set SBX_LOGIN_FILE to the server's login file (two lines: email, password)");
+  const [email, password] = readFileSync(file, "utf8").split("\n").map((l) => l.trim());
+  if (!email || !password) throw new Error(`${file}: expected two lines, email and password`);
+  return { email, password };
+}
+
+/** Signs the page's browser context in (the cookie lands in the context) and gives the session. */
+export async function signIn(page: Page): Promise<Session> {
+  const r = await page.request.post("/auth/login", { data: devLogin() });
+  expect(r.status(), await r.text()).toBe(200);
+  return (await r.json()) as Session;
+}
+
+/** An API call with the session cookie, as the dashboard makes it. */
+export async function call(
+  request: APIRequestContext,
+  session: Session,
+  method: "GET" | "POST" | "DELETE",
+  path: string,
+  data?: unknown,
+) {
+  const headers: Record<string, string> = { "X-CSRF-Token": session.csrf_token };
+  if (session.projects[0]) headers["X-Sbx-Project"] = session.projects[0].id;
+  const r = await request.fetch(path, { method, headers, data });
+  expect(r.ok(), `${method} ${path}: ${r.status()} ${await r.text()}`).toBe(true);
+  return r.status() === 204 ? null : r.json();
+}
+
+export async function createSandbox(page: Page, session: Session, body: object): Promise<SandboxView> {
+  return (await call(page.request, session, "POST", "/v1/sandboxes", body)) as SandboxView;
+}
+
+/** Deletes every pending, running or paused sandbox of the project. */
+export async function endLiveSandboxes(page: Page, session: Session) {
+  for (const state of ["pending", "running", "paused"]) {
+    const page1 = (await call(page.request, session, "GET", `/v1/sandboxes?state=${state}&limit=200`)) as {
+      data: SandboxView[];
+    };
+    for (const s of page1.data) await call(page.request, session, "DELETE", `/v1/sandboxes/${s.id}`);
+  }
+}
+
+/** The table row of a sandbox. */
+export function row(page: Page, id: string) {
+  return page.locator(`tr[data-sandbox-id="${id}"]`);
+}

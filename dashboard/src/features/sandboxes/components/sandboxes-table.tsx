@@ -1,0 +1,133 @@
+import { useState } from "react";
+
+import type { Sandbox, SandboxAction } from "../api/sandboxes";
+import { formatBytes, formatCpu, formatDuration, formatGpu, secondsBetween, shortId } from "../lib/format";
+import { isLive } from "../lib/polling";
+import { useNow } from "@/lib/use-now";
+
+const ALLOWED: Record<SandboxAction, (s: Sandbox) => boolean> = {
+  pause: (s) => s.state === "running",
+  resume: (s) => s.state === "paused",
+  delete: (s) => isLive(s),
+};
+
+function CopyId({ id }: { id: string }) {
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(id);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 1500);
+    } catch {
+      // No clipboard (an insecure origin): the full id is in the title to select by hand.
+    }
+  };
+  return (
+    <span className="id-cell">
+      <code title={id}>{shortId(id)}</code>
+      <button type="button" className="icon-button" onClick={copy} aria-label={`Copy id ${id}`} title="Copy the full id">
+        {copied ? (
+          "✓"
+        ) : (
+          <svg width="14" height="14" viewBox="0 0 16 16" aria-hidden="true" focusable="false">
+            <rect x="5" y="5" width="9" height="9" rx="1.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
+            <path d="M11 3.5V3a1 1 0 0 0-1-1H3a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1h.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
+          </svg>
+        )}
+      </button>
+    </span>
+  );
+}
+
+function StateCell({ sandbox }: { sandbox: Sandbox }) {
+  const reason =
+    sandbox.state === "pending" && sandbox.waiting_for ? sandbox.waiting_for : sandbox.state_reason;
+  return (
+    <span className="state-cell">
+      <span className={`badge state-${sandbox.state}`}>{sandbox.state}</span>
+      {reason && <span className="reason">{reason}</span>}
+      {sandbox.state_detail && <span className="reason detail">{sandbox.state_detail}</span>}
+    </span>
+  );
+}
+
+export function SandboxesTable({
+  sandboxes,
+  busyId,
+  onAction,
+}: {
+  sandboxes: Sandbox[];
+  busyId: string | null;
+  onAction: (sandbox: Sandbox, action: SandboxAction) => void;
+}) {
+  const now = useNow(1000);
+  return (
+    <div className="table-wrap">
+      <table className="table">
+        <caption className="visually-hidden">The project's sandboxes, newest first</caption>
+        <thead>
+          <tr>
+            <th scope="col">ID</th>
+            <th scope="col">Image</th>
+            <th scope="col">GPU</th>
+            <th scope="col">CPU / memory</th>
+            <th scope="col">State</th>
+            <th scope="col">Age</th>
+            <th scope="col">Time left</th>
+            <th scope="col">Calls</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {sandboxes.map((s) => (
+            <tr key={s.id} data-sandbox-id={s.id} data-state={s.state}>
+              <td>
+                <CopyId id={s.id} />
+              </td>
+              <td className="image">{s.image}</td>
+              <td>{formatGpu(s.gpu)}</td>
+              <td>
+                {formatCpu(s.cpu)} · {formatBytes(s.memory_bytes)}
+              </td>
+              <td>
+                <StateCell sandbox={s} />
+              </td>
+              <td>
+                <time dateTime={s.created_at} title={new Date(s.created_at).toLocaleString()}>
+                  {formatDuration(secondsBetween(s.created_at, now))}
+                </time>
+              </td>
+              <td>
+                {isLive(s) ? (
+                  <time dateTime={s.expires_at} title={`Terminated at ${new Date(s.expires_at).toLocaleString()}`}>
+                    {formatDuration(secondsBetween(now, s.expires_at))}
+                  </time>
+                ) : (
+                  "—"
+                )}
+              </td>
+              <td className="number">{s.calls}</td>
+              <td>
+                <div className="row-actions">
+                  {(["pause", "resume", "delete"] as const).map((action) => (
+                    <button
+                      key={action}
+                      type="button"
+                      className={`button small${action === "delete" ? " danger-outline" : ""}`}
+                      disabled={!ALLOWED[action](s) || busyId === s.id}
+                      onClick={() => onAction(s, action)}
+                    >
+                      {action === "pause" ? "Pause" : action === "resume" ? "Resume" : "Delete"}
+                    </button>
+                  ))}
+                </div>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,123 @@
+// The wizard's second step: an image from the catalog, or a custom reference with the
+// credentials of a private registry.
+import { describeError } from "@/api/problem";
+import type { useImages } from "../api/catalog";
+import { Field } from "./wizard-field";
+import { CUSTOM, DEFAULT_IMAGE, type StepProps } from "./wizard-form";
+
+export function WizardImageStep({
+  form,
+  errors,
+  set,
+  fieldRef,
+  headingRef,
+  images,
+  onChooseImage,
+}: StepProps & {
+  /** The curated images. */
+  images: ReturnType<typeof useImages>;
+  /** Chooses an image (and its default resources, unless the person has set their own). */
+  onChooseImage: (name: string) => void;
+}) {
+  const catalog = images.data?.data ?? [];
+  const chosenImage = catalog.find((i) => i.name === form.image);
+  const categories = [...new Set(catalog.map((i) => i.category))];
+
+  return (
+    <fieldset className="step">
+      <legend>
+        <h3 tabIndex={-1} ref={headingRef}>
+          Image
+        </h3>
+      </legend>
+      {images.isError && (
+        <div role="alert" className="alert">
+          The catalog could not be read: {describeError(images.error)}
+        </div>
+      )}
+      <Field
+        label="Image"
+        error={errors.image}
+        hint={form.image === CUSTOM ? "Any image reference Docker can pull." : chosenImage?.description}
+      >
+        {({ id, describedBy, invalid }) => (
+          <select
+            id={id}
+            ref={fieldRef("image")}
+            aria-describedby={describedBy}
+            aria-invalid={invalid || undefined}
+            value={form.image}
+            onChange={(e) => onChooseImage(e.target.value)}
+          >
+            {catalog.length === 0 && <option value={DEFAULT_IMAGE}>{DEFAULT_IMAGE}</option>}
+            {categories.map((c) => (
+              <optgroup key={c} label={c}>
+                {catalog
+                  .filter((i) => i.category === c)
+                  .map((i) => (
+                    <option key={i.name} value={i.name}>
+                      {i.name}
+                      {i.gpu ? " (for GPUs)" : ""}
+                    </option>
+                  ))}
+              </optgroup>
+            ))}
+            <optgroup label="Other">
+              <option value={CUSTOM}>A custom image…</option>
+            </optgroup>
+          </select>
+        )}
+      </Field>
+      {form.image === CUSTOM && (
+        <>
+          <Field label="Custom image" error={errors.customImage}>
+            {({ id, describedBy, invalid }) => (
+              <input
+                id={id}
+                ref={fieldRef("customImage")}
+                type="text"
+                spellCheck={false}
+                autoComplete="off"
+                placeholder="registry.example.com/team/image:tag"
+                aria-describedby={describedBy}
+                aria-invalid={invalid || undefined}
+                value={form.customImage}
+                onChange={(e) => set("customImage", e.target.value)}
+              />
+            )}
+          </Field>
+          <div className="field-row">
+            <Field label="Registry username" error={errors.registryUsername} hint="Only for a private registry.">
+              {({ id, describedBy, invalid }) => (
+                <input
+                  id={id}
+                  ref={fieldRef("registryUsername")}
+                  type="text"
+                  autoComplete="off"
+                  aria-describedby={describedBy}
+                  aria-invalid={invalid || undefined}
+                  value={form.registryUsername}
+                  onChange={(e) => set("registryUsername", e.target.value)}
+                />
+              )}
+            </Field>
+            <Field label="Registry password" error={errors.registryPassword} hint="Kept sealed; never shown again.">
+              {({ id, describedBy, invalid }) => (
+                <input
+                  id={id}
+                  ref={fieldRef("registryPassword")}
+                  type="password"
+                  autoComplete="new-password"
+                  aria-describedby={describedBy}
+                  aria-invalid={invalid || undefined}
+                  value={form.registryPassword}
+                  onChange={(e) => set("registryPassword", e.target.value)}
+                />
+              )}
+            </Field>
+          </div>
+        </>
+      )}
+    </fieldset>
+  );
+}
