@@ -346,3 +346,146 @@ async fn the_dashboard_is_served_at_the_root_and_the_api_keeps_its_404() {
     r.assert_problem(404, "not_found");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[actix_web::test]
+async fn keys_are_made_listed_and_revoked_by_programs_and_owners_only() {
+    let app = spawn_app().await;
+    let r = app.post("/v1/keys", &json!({"name": "ci"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let secret = r.body["key_secret"].as_str().unwrap().to_owned();
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with(r.body["prefix"].as_str().unwrap()));
+    assert_eq!(
+        app.get_with_key("/v1/sandboxes", Some(&secret))
+            .await
+            .status,
+        200
+    );
+    let listed = app.get("/v1/keys").await;
+    let names: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["test", "ci"]);
+    assert!(
+        !listed.text.contains(&secret),
+        "a listing never shows a secret"
+    );
+    for bad in [json!({"name": ""}), json!({"name": "x".repeat(101)})] {
+        app.post("/v1/keys", &bad)
+            .await
+            .assert_problem(422, "invalid_request");
+    }
+
+    // A plain member may not; an owner may.
+    let user = person(&app, "ed@example.com").await;
+    let s = signed_in(&app, "ed@example.com").await;
+    call(&app, &s, Method::GET, "/v1/keys", false, &[], None)
+        .await
+        .assert_problem(403, "not_an_owner");
+    call(
+        &app,
+        &s,
+        Method::GET,
+        "/v1/webhook-secret",
+        false,
+        &[],
+        None,
+    )
+    .await
+    .assert_problem(403, "not_an_owner");
+    sbx_store::members::add(&app.pool, user, app.project_id, "owner")
+        .await
+        .unwrap();
+    let r = call(
+        &app,
+        &s,
+        Method::GET,
+        "/v1/webhook-secret",
+        false,
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        r.body["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{}",
+        r.text
+    );
+    let r = call(
+        &app,
+        &s,
+        Method::DELETE,
+        &format!("/v1/keys/{id}"),
+        true,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["revoked"], true);
+    app.get_with_key("/v1/sandboxes", Some(&secret))
+        .await
+        .assert_problem(401, "invalid_api_key");
+    // Another project's key is not this project's to revoke.
+    let other = app.other_project_key().await;
+    let theirs = answer(
+        app.client
+            .get(format!("{}/v1/keys", app.base))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let their_id = theirs.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let r = answer(
+        app.request(Method::DELETE, &format!("/v1/keys/{their_id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_problem(404, "not_found");
+    assert_eq!(
+        app.get_with_key("/v1/sandboxes", Some(&other)).await.status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn batches_are_listed_newest_first_with_paging() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let item = json!({"id": "a", "code": format!("print({n})")});
+        let r = app.post("/v1/batches", &json!({"items": [item]})).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    ids.reverse();
+    let first = app.get("/v1/batches?limit=2").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let page: Vec<&str> = first.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(page, ids[..2]);
+    assert_eq!(first.body["data"][0]["total"], 1);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(&format!("/v1/batches?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(rest.body["data"][0]["id"], ids[2].as_str());
+    assert!(rest.body["next_cursor"].is_null());
+    let other = app.other_project_key().await;
+    let theirs = app.get_with_key("/v1/batches", Some(&other)).await;
+    assert_eq!(theirs.body["data"], json!([]));
+    app.get("/v1/batches?limit=0")
+        .await
+        .assert_problem(400, "bad_request");
+}

@@ -49,6 +49,8 @@ codes! {
     NotSignedIn = ("not_signed_in", UNAUTHORIZED, "Unauthorized"),
     /// A change made with a session cookie without the session's `X-CSRF-Token`.
     CsrfFailed = ("csrf_failed", FORBIDDEN, "Forbidden"),
+    /// A plain member asked to manage the project's keys or secrets.
+    NotAnOwner = ("not_an_owner", FORBIDDEN, "Forbidden"),
     /// A signed-in person asked for a project they are not a member of.
     NotAMember = ("not_a_member", FORBIDDEN, "Forbidden"),
     /// GPU work without a KYC-verified project owner.

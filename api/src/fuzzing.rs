@@ -33,6 +33,7 @@ pub fn request_body(data: &[u8]) {
         project_id: ProjectId(uuid::Uuid::nil()),
         limits: ProjectLimits::default(),
         kyc_verified: which & 0x80 != 0,
+        manages: true,
     });
     let sealer = Sealer::new([7; 32]);
     let checked: Result<(), ApiError> = match (which & 0x7f) % 6 {

@@ -20,6 +20,7 @@ use crate::routes;
         routes::jobs::cancel_job,
         routes::jobs::job_logs,
         routes::jobs::job_artifact,
+        routes::batches::list_batches,
         routes::batches::create_batch,
         routes::batches::get_batch,
         routes::batches::cancel_batch,
@@ -27,6 +28,10 @@ use crate::routes;
         routes::images::list_images,
         routes::gpus::list_gpus,
         routes::usage::usage,
+        routes::keys::list_keys,
+        routes::keys::create_key,
+        routes::keys::revoke_key,
+        routes::keys::webhook_secret,
         routes::sandboxes::sandbox_logs,
         routes::sandboxes::create::create_sandbox,
         routes::sandboxes::list_sandboxes,
@@ -53,6 +58,7 @@ use crate::routes;
         (name = "sandboxes", description = "Sandboxes: persistent interpreters with a lifecycle"),
         (name = "usage", description = "Metered usage and cost"),
         (name = "operations", description = "Health and metrics"),
+        (name = "keys", description = "The project's API keys and webhook secret"),
         (name = "accounts", description = "People signing in to the dashboard (programs use API keys)"),
     )
 )]

@@ -106,7 +106,7 @@ pub async fn admin(pool: &Pool, cmd: Admin) -> anyhow::Result<()> {
             println!("{secret}");
         }
         Admin::RevokeKey { key } => {
-            let k = sbx_store::keys::revoke(pool, &key).await?;
+            let k = sbx_store::keys::revoke(pool, &key, None).await?;
             println!("revoked {} ({}, {}…)", k.api_key_id, k.name, k.prefix);
         }
         Admin::ListKeys { project } => {

@@ -67,6 +67,25 @@ pub async fn exists(db: &impl Db, project: ProjectId, batch: BatchId) -> Result<
     Ok(row.is_some())
 }
 
+/// The ids of `project`'s batches older than `before` (all when `None`), newest first.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
+pub async fn list(
+    db: &impl Db,
+    project: ProjectId,
+    before: Option<BatchId>,
+    limit: i64,
+) -> Result<Vec<BatchId>> {
+    let rows = db
+        .query(
+            "select batch_id from batches
+             where project_id = $1 and ($2::uuid is null or batch_id < $2)
+             order by batch_id desc limit $3",
+            &[&project.0, &before.map(|b| b.0), &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| BatchId(r.get("batch_id"))).collect())
+}
+
 /// Where a batch stands.
 #[derive(Debug, Clone)]
 pub struct Summary {

@@ -27,6 +27,9 @@ pub struct KeyOwner {
     pub limits: ProjectLimits,
     /// Whether the project's owner is KYC-verified.
     pub kyc_verified: bool,
+    /// Whether the caller may manage the project's keys and secrets: a program with a key,
+    /// or a person who owns the project (not a plain member).
+    pub manages: bool,
 }
 
 impl KeyOwner {
@@ -53,6 +56,19 @@ pub struct KeyInfo {
     pub prefix: String,
     /// Whether it was revoked.
     pub revoked: bool,
+    /// When it was made.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn key_info(r: &tokio_postgres::Row) -> KeyInfo {
+    KeyInfo {
+        api_key_id: ApiKeyId(r.get("api_key_id")),
+        project_id: ProjectId(r.get("project_id")),
+        name: r.get("name"),
+        prefix: r.get("prefix"),
+        revoked: r.get("revoked"),
+        created_at: r.get("created_at"),
+    }
 }
 
 fn hash(secret: &str) -> Vec<u8> {
@@ -100,6 +116,7 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
         project_id: ProjectId(r.get("project_id")),
         limits: project_limits(&r),
         kyc_verified: r.get("kyc_verified"),
+        manages: true,
     }))
 }
 
@@ -114,27 +131,23 @@ pub(crate) fn project_limits(r: &tokio_postgres::Row) -> ProjectLimits {
     }
 }
 
-/// Revoke the key with id `id`, or whose listing prefix is `id`. Revoking twice is not an error.
+/// Revoke the key with id `id`, or whose listing prefix is `id`, of `project` when given.
+/// Revoking twice is not an error.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn revoke(db: &impl Db, id: &str) -> Result<KeyInfo> {
+pub async fn revoke(db: &impl Db, id: &str, project: Option<ProjectId>) -> Result<KeyInfo> {
     let client = db.client().await?;
     let uuid = ApiKeyId::parse(id).map(|k| k.0);
     let row = client
         .query_opt(
             "update api_keys set revoked_at = coalesce(revoked_at, now())
-             where api_key_id = $1 or ($1 is null and prefix = $2)
-             returning api_key_id, project_id, name, prefix",
-            &[&uuid, &id],
+             where (api_key_id = $1 or ($1 is null and prefix = $2))
+               and ($3::uuid is null or project_id = $3)
+             returning api_key_id, project_id, name, prefix, true as revoked, created_at",
+            &[&uuid, &id, &project.map(|p| p.0)],
         )
         .await?
         .ok_or(StoreError::NotFound("API key"))?;
-    Ok(KeyInfo {
-        api_key_id: ApiKeyId(row.get("api_key_id")),
-        project_id: ProjectId(row.get("project_id")),
-        name: row.get("name"),
-        prefix: row.get("prefix"),
-        revoked: true,
-    })
+    Ok(key_info(&row))
 }
 
 /// The keys of `project`, oldest first.
@@ -142,19 +155,11 @@ pub async fn revoke(db: &impl Db, id: &str) -> Result<KeyInfo> {
 pub async fn list(db: &impl Db, project: ProjectId) -> Result<Vec<KeyInfo>> {
     let rows = db
         .query(
-            "select api_key_id, project_id, name, prefix, revoked_at is not null as revoked
+            "select api_key_id, project_id, name, prefix, revoked_at is not null as revoked,
+                    created_at
              from api_keys where project_id = $1 order by api_key_id",
             &[&project.0],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| KeyInfo {
-            api_key_id: ApiKeyId(r.get("api_key_id")),
-            project_id: ProjectId(r.get("project_id")),
-            name: r.get("name"),
-            prefix: r.get("prefix"),
-            revoked: r.get("revoked"),
-        })
-        .collect())
+    Ok(rows.iter().map(key_info).collect())
 }

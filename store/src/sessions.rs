@@ -93,7 +93,7 @@ pub async fn caller(
     let client = db.client().await?;
     let stmt = client
         .prepare_cached(
-            "select s.csrf_token, s.user_id, m.project_id, p.max_timeout_ms, p.max_memory_mb,
+            "select s.csrf_token, s.user_id, m.project_id, m.role, p.max_timeout_ms, p.max_memory_mb,
                     p.max_output_limit_bytes, p.max_concurrent_execs, p.max_disk_mb,
                     coalesce(o.kyc_status = 'verified', false) as kyc_verified
              from sessions s
@@ -118,6 +118,7 @@ pub async fn caller(
             project_id: ProjectId(id),
             limits: project_limits(first),
             kyc_verified: first.get("kyc_verified"),
+            manages: first.get::<_, Option<String>>("role").as_deref() == Some("owner"),
         }),
         (1, None) => Project::NotAMember,
         _ => Project::Several,

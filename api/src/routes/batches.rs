@@ -300,6 +300,52 @@ async fn own_batch(state: &AppState, caller: &Caller, id: &str) -> Result<BatchV
     Ok(view(batch_id, s))
 }
 
+/// Paging of `GET /v1/batches`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+}
+
+/// A page of batches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchPage {
+    /// Newest first.
+    pub data: Vec<BatchView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The project's batches, newest first, each as `GET /v1/batches/{id}` shows it.
+#[utoipa::path(get, path = "/v1/batches", tag = "batches", security(("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of batches", body = BatchPage),
+        crate::responses::BadQuery,
+        crate::responses::Unauthorized,
+    ))]
+pub async fn list_batches(Ctx { state, caller }: Ctx, query: web::Query<ListQuery>) -> Reply {
+    let q = query.into_inner();
+    let limit = paging::limit(q.limit, 20, 100)?;
+    let before = paging::uuid_cursor(q.cursor.as_deref())?.map(BatchId);
+    let project = caller.0.project_id;
+    let ids = sbx_store::batches::list(&state.pool, project, before, limit + 1).await?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = sbx_store::batches::summary(&state.pool, project, id).await? {
+            rows.push((id, s));
+        }
+    }
+    let (data, next_cursor) = paging::page(rows, limit, |(id, s)| view(id, s), |v| v.id);
+    Ok(HttpResponse::Ok().json(BatchPage { data, next_cursor }))
+}
+
 /// Where a batch stands.
 #[utoipa::path(get, path = "/v1/batches/{id}", tag = "batches", security(("api_key" = [])),
     params(("id" = String, Path, description = "The batch id")),

@@ -6,6 +6,7 @@ pub mod gpus;
 pub mod health;
 pub mod images;
 pub mod jobs;
+pub mod keys;
 pub mod paging;
 pub mod sandboxes;
 pub mod usage;
@@ -48,7 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/jobs/{id}/artifacts/{path:.*}", "GET")
                         .route(web::get().to(jobs::job_artifact)),
                 )
-                .service(resource("/batches", "POST").route(web::post().to(batches::create_batch)))
+                .service(
+                    resource("/batches", "GET, POST")
+                        .route(web::get().to(batches::list_batches))
+                        .route(web::post().to(batches::create_batch)),
+                )
                 .service(resource("/batches/{id}", "GET").route(web::get().to(batches::get_batch)))
                 .service(
                     resource("/batches/{id}/cancel", "POST")
@@ -61,6 +66,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/images", "GET").route(web::get().to(images::list_images)))
                 .service(resource("/gpus", "GET").route(web::get().to(gpus::list_gpus)))
                 .service(resource("/usage", "GET").route(web::get().to(usage::usage)))
+                .service(
+                    resource("/keys", "GET, POST")
+                        .route(web::get().to(keys::list_keys))
+                        .route(web::post().to(keys::create_key)),
+                )
+                .service(resource("/keys/{id}", "DELETE").route(web::delete().to(keys::revoke_key)))
+                .service(
+                    resource("/webhook-secret", "GET").route(web::get().to(keys::webhook_secret)),
+                )
                 .service(
                     resource("/sandboxes/{id}/logs", "GET")
                         .route(web::get().to(sandboxes::sandbox_logs)),
