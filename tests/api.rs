@@ -43,7 +43,7 @@ async fn keys_are_required_and_checked() {
             .as_u16(),
         200
     );
-    sbx_store::keys::revoke(&app.pool, &key_id.to_string())
+    sbx_store::keys::revoke(&app.pool, &key_id.to_string(), None)
         .await
         .unwrap();
     app.post_with_key("/v1/exec", &body, Some(&key))
