@@ -290,6 +290,8 @@ impl Application {
                 total: settings.max_queued_total,
             },
             dashboard_dir: dashboard_dir(settings),
+            kyc: settings.kyc_required.into(),
+            kyc_webhook_secret: settings.kyc_webhook_secret.clone(),
         };
         let webhooks = {
             let stop = CancellationToken::new();

@@ -68,6 +68,14 @@ pub struct Settings {
     /// later starts.
     #[arg(long, env = "SBX_DEV_LOGIN_FILE")]
     pub dev_login_file: Option<PathBuf>,
+    /// Which sandboxes (and container jobs) need the project owner's identity verified:
+    /// `gpu` (those with a GPU share), `all`, or `none`. Refused ones answer 403 `kyc_required`.
+    #[arg(long, env = "SBX_KYC_REQUIRED", default_value = "gpu")]
+    pub kyc_required: KycRequired,
+    /// The Standard Webhooks secret (`whsec_…`) a KYC provider signs its decisions with, sent
+    /// to `POST /v1/kyc/webhook`; unset: no provider (operators decide).
+    #[arg(long, env = "SBX_KYC_WEBHOOK_SECRET", hide_env_values = true)]
+    pub kyc_webhook_secret: Option<String>,
     /// Serve the web dashboard at `/`: `on` or `off`.
     #[arg(long, env = "SBX_DASHBOARD", default_value = "on")]
     pub dashboard: Toggle,
@@ -122,6 +130,27 @@ pub struct Settings {
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+}
+
+/// Which sandboxes need a KYC-verified project owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KycRequired {
+    /// Those with a GPU share.
+    Gpu,
+    /// Every sandbox and container job.
+    All,
+    /// None.
+    None,
+}
+
+impl From<KycRequired> for sbx_limits::sandbox::KycRule {
+    fn from(k: KycRequired) -> Self {
+        match k {
+            KycRequired::Gpu => Self::Gpu,
+            KycRequired::All => Self::All,
+            KycRequired::None => Self::None,
+        }
+    }
 }
 
 /// A feature that is `on` or `off`.

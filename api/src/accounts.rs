@@ -268,7 +268,7 @@ pub async fn login(
 }
 
 /// The session a request's cookie names, checked for its CSRF token when `change`.
-async fn signed_in(
+pub(crate) async fn signed_in(
     state: &AppState,
     req: &HttpRequest,
     change: bool,

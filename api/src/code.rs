@@ -49,6 +49,10 @@ codes! {
     NotSignedIn = ("not_signed_in", UNAUTHORIZED, "Unauthorized"),
     /// A change made with a session cookie without the session's `X-CSRF-Token`.
     CsrfFailed = ("csrf_failed", FORBIDDEN, "Forbidden"),
+    /// A webhook without a valid, recent signature.
+    InvalidSignature = ("invalid_signature", UNAUTHORIZED, "Unauthorized"),
+    /// Someone who is not an operator asked for an operator's page.
+    NotAnOperator = ("not_an_operator", FORBIDDEN, "Forbidden"),
     /// A plain member asked to manage the project's keys or secrets.
     NotAnOwner = ("not_an_owner", FORBIDDEN, "Forbidden"),
     /// A signed-in person asked for a project they are not a member of.

@@ -11,7 +11,7 @@ use actix_web::{ResponseError as _, web};
 use crate::error::ApiError;
 
 /// Paths that belong to the API, never to the app.
-const API_PREFIXES: &[&str] = &["/v1", "/auth", "/mcp", "/docs", "/openapi.json"];
+const API_PREFIXES: &[&str] = &["/v1", "/auth", "/admin", "/mcp", "/docs", "/openapi.json"];
 
 /// Mount the built dashboard in `dir` at `/`, if there is one.
 pub fn configure(dir: Option<PathBuf>) -> impl FnOnce(&mut web::ServiceConfig) {

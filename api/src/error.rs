@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 401 `not_signed_in`: no session cookie, or its session ended.
     #[error("sign in first: the session cookie is missing or its session has ended")]
     NotSignedIn,
+    /// 401 `invalid_signature`: a webhook without a valid, recent signature.
+    #[error("the webhook's signature is missing, wrong or too old")]
+    InvalidSignature,
     /// 429 `login_locked`: too many wrong passwords in a row.
     #[error("too many wrong passwords: this account is locked for {retry_after_s} s")]
     LoginLocked {
@@ -184,6 +187,7 @@ impl ApiError {
             Self::InvalidKey => Code::InvalidApiKey,
             Self::InvalidLogin => Code::InvalidLogin,
             Self::NotSignedIn => Code::NotSignedIn,
+            Self::InvalidSignature => Code::InvalidSignature,
             Self::LoginLocked { .. } => Code::LoginLocked,
             Self::Forbidden { code, .. }
             | Self::Invalid { code, .. }

@@ -41,10 +41,12 @@ pub fn request_body(data: &[u8]) {
         1 => parse_json(body)
             .and_then(|r| routes::batches::batch_jobs(r, &caller, BatchId::new()).map(drop)),
         2 => parse_json(body).and_then(|r| {
-            routes::sandboxes::create::new_sandbox(&sealer, &caller, r, None).map(drop)
+            routes::sandboxes::create::new_sandbox(&sealer, Default::default(), &caller, r, None)
+                .map(drop)
         }),
-        3 => parse_json(body)
-            .and_then(|v| routes::jobs::job_request(&sealer, &caller, v, None).map(drop)),
+        3 => parse_json(body).and_then(|v| {
+            routes::jobs::job_request(&sealer, Default::default(), &caller, v, None).map(drop)
+        }),
         4 => parse_json(body)
             .and_then(|r| routes::sandboxes::exec::sandbox_call(r, &caller.0.limits).map(drop)),
         _ => parse_json::<routes::sandboxes::TimeoutRequest>(body).and_then(|r| {

@@ -11,6 +11,7 @@
 //! - [`idempotency`]: what a creating POST that repeats an `Idempotency-Key` answers.
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
 //! - [`accounts`]: people signing in to the dashboard: passwords, sessions, CSRF, lockout.
+//! - [`kyc`]: identity checks: people's submissions, operators' and providers' decisions.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
 //! - [`mcp`]: the MCP server at `/mcp`: tools for agents over the same checks as `/v1`.
@@ -30,6 +31,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod idempotency;
+pub mod kyc;
 pub mod mcp;
 pub mod openapi;
 pub mod rate_limit;
@@ -60,6 +62,11 @@ pub struct ApiConfig {
     pub queue_caps: admission::QueueCaps,
     /// The dashboard's built files, served at `/` (none: `/` is a 404).
     pub dashboard_dir: Option<std::path::PathBuf>,
+    /// Which sandboxes need a KYC-verified project owner.
+    pub kyc: sbx_limits::sandbox::KycRule,
+    /// The Standard Webhooks secret (`whsec_…`) a KYC provider signs its decisions with; none:
+    /// no provider.
+    pub kyc_webhook_secret: Option<String>,
 }
 
 /// Everything a handler may need; cloned per worker (all fields are shared handles).
@@ -86,6 +93,10 @@ pub struct AppState {
     pub sealer: sbx_store::seal::Sealer,
     /// Sign-in attempts per client address.
     pub logins: accounts::LoginLimiter,
+    /// Which sandboxes need a KYC-verified project owner.
+    pub kyc: sbx_limits::sandbox::KycRule,
+    /// The secret a KYC provider signs its webhooks with.
+    pub kyc_webhook_secret: Option<String>,
 }
 
 /// What `serve` wires into the handlers besides the database.
@@ -121,6 +132,8 @@ pub fn serve(
         prices: Arc::new(wiring.prices),
         sealer: wiring.sealer,
         logins: accounts::LoginLimiter::default(),
+        kyc: config.kyc,
+        kyc_webhook_secret: config.kyc_webhook_secret.clone(),
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {

@@ -67,6 +67,37 @@ pub fn timeout_s(asked: Option<u64>) -> Result<u64, LimitError> {
     Ok(t)
 }
 
+/// Which sandboxes need a KYC-verified project owner (`SBX_KYC_REQUIRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KycRule {
+    /// Sandboxes and container jobs with a GPU share.
+    #[default]
+    Gpu,
+    /// Every sandbox and container job.
+    All,
+    /// None.
+    None,
+}
+
+impl KycRule {
+    /// Whether a sandbox (with a GPU share when `gpu`) needs a verified owner.
+    pub fn needs_kyc(self, gpu: bool) -> bool {
+        match self {
+            Self::Gpu => gpu,
+            Self::All => true,
+            Self::None => false,
+        }
+    }
+
+    /// What a refusal says.
+    pub fn why(self) -> &'static str {
+        match self {
+            Self::Gpu => "GPU sandboxes need the project owner's identity verified (KYC)",
+            _ => "sandboxes need the project owner's identity verified (KYC) on this server",
+        }
+    }
+}
+
 /// A GPU request: a share of one card, or whole cards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -270,6 +301,15 @@ pub fn resolve(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kyc_rule_says_which_sandboxes_need_a_verified_owner() {
+        use super::KycRule::*;
+        assert_eq!(
+            [Gpu, All, None].map(|r| (r.needs_kyc(false), r.needs_kyc(true))),
+            [(false, true), (true, true), (false, false)]
+        );
+    }
+
     use super::*;
 
     /// Default ceilings, but memory at `max_memory_mb`.

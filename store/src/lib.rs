@@ -16,6 +16,7 @@
 //! - [`commands`]: commands run in container sandboxes, API to runner through the database.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what the queue keeps of an exec until a runner takes it.
+//! - [`kyc`]: identity checks people submit and their decisions.
 //! - [`members`]: people's memberships of projects; [`sessions`]: people signed in.
 //!
 //! Ids, specs, outcomes and the sandbox vocabulary are `sbx-core`'s; this crate stores them.
@@ -26,6 +27,7 @@ pub mod container_jobs;
 pub mod exec;
 pub mod jobs;
 pub mod keys;
+pub mod kyc;
 pub mod logs;
 pub mod members;
 pub mod migrate;

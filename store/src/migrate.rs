@@ -66,6 +66,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "accounts",
         include_str!("../../migrations/V13__accounts.sql"),
     ),
+    (14, "kyc", include_str!("../../migrations/V14__kyc.sql")),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

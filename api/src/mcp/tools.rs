@@ -207,6 +207,7 @@ impl Tools {
             let caller = caller(&ctx)?;
             let (new, env) = crate::routes::sandboxes::create::new_sandbox(
                 &self.state.sealer,
+                self.state.kyc,
                 &caller,
                 request,
                 None,

@@ -186,7 +186,13 @@ pub async fn create_job(Ctx { state, caller }: Ctx, req: HttpRequest, body: web:
         return Ok(existing);
     }
     let value: serde_json::Value = crate::body::json(&req, &body)?;
-    let checked = match job_request(&state.sealer, &caller, value, idempotency.clone())? {
+    let checked = match job_request(
+        &state.sealer,
+        state.kyc,
+        &caller,
+        value,
+        idempotency.clone(),
+    )? {
         JobRequest::Exec(checked) => checked,
         JobRequest::Container(job) => {
             return create_container_job(&state, &caller, *job, idempotency).await;
@@ -260,6 +266,7 @@ pub struct ContainerJob {
 /// refusal is the request's fault (4xx, naming the field).
 pub fn job_request(
     sealer: &sbx_store::seal::Sealer,
+    kyc: sbx_limits::sandbox::KycRule,
     caller: &Caller,
     mut value: serde_json::Value,
     idempotency: Option<(String, Vec<u8>)>,
@@ -269,6 +276,7 @@ pub fn job_request(
         Some(Some("container")) => {
             return Ok(JobRequest::Container(Box::new(container_job(
                 sealer,
+                kyc,
                 caller,
                 value,
                 idempotency,
@@ -294,6 +302,7 @@ pub fn job_request(
 /// A container job request (`kind: container`): an image, a command, resources and a timeout.
 fn container_job(
     sealer: &sbx_store::seal::Sealer,
+    kyc: sbx_limits::sandbox::KycRule,
     caller: &Caller,
     mut value: serde_json::Value,
     idempotency: Option<(String, Vec<u8>)>,
@@ -344,7 +353,7 @@ fn container_job(
         recorded["callback_url"] = url.as_str().into();
     }
     let sandbox =
-        crate::routes::sandboxes::create::container_sandbox(sealer, caller, r, idempotency)?;
+        crate::routes::sandboxes::create::container_sandbox(sealer, kyc, caller, r, idempotency)?;
     Ok(ContainerJob {
         sandbox,
         recorded,

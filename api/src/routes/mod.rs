@@ -29,7 +29,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/logout-all", "POST")
                         .route(web::post().to(crate::accounts::logout_all)),
+                )
+                .service(resource("/kyc", "POST").route(web::post().to(crate::kyc::submit_kyc))),
+        )
+        .service(
+            web::scope("/admin")
+                .service(resource("/kyc", "GET").route(web::get().to(crate::kyc::list_submissions)))
+                .service(
+                    resource("/kyc/{id}/document", "GET")
+                        .route(web::get().to(crate::kyc::submission_document)),
+                )
+                .service(
+                    resource("/kyc/{id}/{decision}", "POST")
+                        .route(web::post().to(crate::kyc::decide)),
                 ),
+        )
+        // Signed by the provider, not sent with a key: outside the `/v1` guard.
+        .service(
+            resource("/v1/kyc/webhook", "POST").route(web::post().to(crate::kyc::provider_webhook)),
         )
         .service(
             web::scope("/v1")

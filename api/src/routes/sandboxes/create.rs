@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sbx_core::ids::SandboxId;
 use sbx_core::sandbox::SandboxKind;
 
-use sbx_limits::sandbox::{self as rules, SandboxClass, SandboxRequest};
+use sbx_limits::sandbox::{self as rules, KycRule, SandboxClass, SandboxRequest};
 use sbx_sandboxes::SandboxError;
 use sbx_store::sandboxes::NewSandbox;
 use sbx_store::seal::Sealer;
@@ -110,7 +110,7 @@ pub async fn create_sandbox(
         return Ok(existing);
     }
     let r: CreateSandbox = crate::body::json(&req, &body)?;
-    let (new, env) = new_sandbox(&state.sealer, &caller, r, idempotency.clone())?;
+    let (new, env) = new_sandbox(&state.sealer, state.kyc, &caller, r, idempotency.clone())?;
     let created = match state.sandboxes.create(&new, env).await {
         Ok(s) => s,
         Err(e) => return raced(&state, &caller, &idempotency, e).await,
@@ -124,16 +124,18 @@ pub async fn create_sandbox(
 /// database: every refusal here is the request's fault (4xx).
 pub fn new_sandbox(
     sealer: &Sealer,
+    kyc: KycRule,
     caller: &Caller,
     r: CreateSandbox,
     idempotency: Option<(String, Vec<u8>)>,
 ) -> Result<(NewSandbox, Vec<(String, String)>), ApiError> {
     if r.image != CODE_INTERPRETER {
         return Ok((
-            container_sandbox(sealer, caller, r, idempotency)?,
+            container_sandbox(sealer, kyc, caller, r, idempotency)?,
             Vec::new(),
         ));
     }
+    check_kyc(kyc, caller, false)?;
     if r.gpu.is_some() {
         return Err(ApiError::invalid(
             Code::InvalidRequest,
@@ -176,6 +178,18 @@ pub fn new_sandbox(
         env_sealed: None,
     };
     Ok((new, r.env.into_iter().collect()))
+}
+
+/// 403 `kyc_required` when `rule` says a sandbox (with a GPU share when `gpu`) needs a
+/// verified owner and `caller`'s project has none.
+fn check_kyc(rule: KycRule, caller: &Caller, gpu: bool) -> Result<(), ApiError> {
+    if rule.needs_kyc(gpu) && !caller.0.kyc_verified {
+        return Err(ApiError::Forbidden {
+            code: Code::KycRequired,
+            detail: rule.why().into(),
+        });
+    }
+    Ok(())
 }
 
 /// What `r` asks of its resources, with its GPU share as asked (count and fraction defaulted).
@@ -247,6 +261,7 @@ fn image_reference(image: &str) -> Result<String, ApiError> {
 /// its secrets sealed: the row to insert.
 pub fn container_sandbox(
     sealer: &Sealer,
+    kyc: KycRule,
     caller: &Caller,
     r: CreateSandbox,
     idempotency: Option<(String, Vec<u8>)>,
@@ -269,12 +284,7 @@ pub fn container_sandbox(
             "idle pauses are for code-interpreter sandboxes",
         ));
     }
-    if res.gpu.is_some() && !caller.0.kyc_verified {
-        return Err(ApiError::Forbidden {
-            code: Code::KycRequired,
-            detail: "GPU sandboxes need the project owner's identity verified (KYC)".into(),
-        });
-    }
+    check_kyc(kyc, caller, res.gpu.is_some())?;
     crate::routes::exec::check_env(&r.env)?;
     if let Some(cmd) = &r.command {
         crate::routes::exec::check_command(cmd)?;

@@ -1,0 +1,267 @@
+//! Identity checks from the outside: a person's submission, an operator's decision, a
+//! provider's signed webhook, and `SBX_KYC_REQUIRED` deciding which sandboxes need them.
+
+mod common;
+
+use actix_web::http::Method;
+use base64::Engine as _;
+use common::people::{Session, call, person, signed_in};
+use common::{TestApp, answer, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n a passport scan";
+
+fn submission() -> Value {
+    json!({
+        "legal_name": "Ada Lovelace",
+        "country": "GB",
+        "date_of_birth": "1990-12-10",
+        "document": {
+            "name": "passport.png",
+            "content_type": "image/png",
+            "content_b64": base64::engine::general_purpose::STANDARD.encode(PNG),
+        },
+    })
+}
+
+async fn submit(app: &TestApp, s: &Session, body: Value) -> common::Answer {
+    call(app, s, Method::POST, "/auth/kyc", true, &[], Some(body)).await
+}
+
+async fn status(app: &TestApp, s: &Session) -> String {
+    let r = call(app, s, Method::GET, "/auth/session", false, &[], None).await;
+    r.body["user"]["kyc_status"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn a_submission_makes_the_person_pending_and_an_operator_decides_it() {
+    let app = spawn_app().await;
+    person(&app, "ada@example.com").await;
+    let ada = signed_in(&app, "ada@example.com").await;
+
+    let cases = [
+        ("/country", json!("gb"), "country"),
+        ("/date_of_birth", json!("2020-01-01"), "date_of_birth"),
+        ("/date_of_birth", json!("10/12/1990"), "date_of_birth"),
+        ("/legal_name", json!(" "), "legal_name"),
+        (
+            "/document/content_type",
+            json!("text/plain"),
+            "document.content_type",
+        ),
+        (
+            "/document/content_b64",
+            json!("***"),
+            "document.content_b64",
+        ),
+    ];
+    for (pointer, value, field) in cases {
+        let mut body = submission();
+        *body.pointer_mut(pointer).unwrap() = value;
+        let r = submit(&app, &ada, body).await;
+        assert_eq!(r.status, 422, "{pointer}: {}", r.text);
+        assert_eq!(r.body["field"], field, "{}", r.text);
+    }
+    assert_eq!(
+        status(&app, &ada).await,
+        "unverified",
+        "a refusal changes nothing"
+    );
+    let r = call(
+        &app,
+        &ada,
+        Method::POST,
+        "/auth/kyc",
+        false,
+        &[],
+        Some(submission()),
+    )
+    .await;
+    r.assert_problem(403, "csrf_failed");
+
+    let r = submit(&app, &ada, submission()).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(status(&app, &ada).await, "pending");
+
+    // Not an operator: no Admin page.
+    let r = call(&app, &ada, Method::GET, "/admin/kyc", false, &[], None).await;
+    r.assert_problem(403, "not_an_operator");
+    person(&app, "op@example.com").await;
+    sbx_store::users::set_operator(&app.pool, "op@example.com", true)
+        .await
+        .unwrap();
+    let op = signed_in(&app, "op@example.com").await;
+    let r = call(&app, &op, Method::GET, "/admin/kyc", false, &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let item = &r.body["data"][0];
+    assert_eq!(item["email"], "ada@example.com");
+    assert_eq!(item["country"], "GB");
+    assert_eq!(item["status"], "pending");
+    let id = item["id"].as_str().unwrap().to_owned();
+    assert!(
+        !r.text.contains("content_b64"),
+        "the list carries no document"
+    );
+
+    let doc = app
+        .client
+        .get(format!("{}/admin/kyc/{id}/document", app.base))
+        .insert_header(("cookie", op.cookie.clone()))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    assert_eq!(&doc[..], PNG, "the document comes back as uploaded");
+    let stored: Vec<u8> = sbx_store::kyc::document(&app.pool, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .2;
+    assert!(
+        !stored.windows(PNG.len()).any(|w| w == PNG),
+        "the database keeps it sealed"
+    );
+
+    let path = format!("/admin/kyc/{id}/verify");
+    let r = call(&app, &op, Method::POST, &path, false, &[], Some(json!({}))).await;
+    r.assert_problem(403, "csrf_failed");
+    let r = call(&app, &op, Method::POST, &path, true, &[], Some(json!({}))).await;
+    assert_eq!(r.body["status"], "verified", "{}", r.text);
+    assert_eq!(status(&app, &ada).await, "verified");
+    let r = call(&app, &op, Method::POST, &path, true, &[], Some(json!({}))).await;
+    r.assert_problem(404, "not_found");
+    submit(&app, &ada, submission())
+        .await
+        .assert_problem(409, "conflict");
+
+    // A rejection, with its reason.
+    person(&app, "bo@example.com").await;
+    let bo = signed_in(&app, "bo@example.com").await;
+    assert_eq!(submit(&app, &bo, submission()).await.status, 202);
+    let pending = call(&app, &op, Method::GET, "/admin/kyc", false, &[], None).await;
+    let id = pending.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let reason = json!({"reason": "the scan is unreadable"});
+    let path = format!("/admin/kyc/{id}/reject");
+    let r = call(&app, &op, Method::POST, &path, true, &[], Some(reason)).await;
+    assert_eq!(
+        r.body["decision_note"], "the scan is unreadable",
+        "{}",
+        r.text
+    );
+    assert_eq!(status(&app, &bo).await, "rejected");
+    let all = call(
+        &app,
+        &op,
+        Method::GET,
+        "/admin/kyc?status=all",
+        false,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(all.body["data"].as_array().unwrap().len(), 2);
+}
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+async fn hook(app: &TestApp, body: &Value, timestamp: i64, secret: &str) -> common::Answer {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let sig = sbx_api::webhooks::sign(secret, "msg_1", timestamp, &bytes).unwrap();
+    let req = app
+        .client
+        .post(format!("{}/v1/kyc/webhook", app.base))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("webhook-id", "msg_1"))
+        .insert_header(("webhook-timestamp", timestamp.to_string()))
+        .insert_header(("webhook-signature", sig));
+    answer(req.send_body(bytes).await.unwrap()).await
+}
+
+#[actix_web::test]
+async fn a_provider_decides_through_a_signed_webhook() {
+    let app = spawn_app_with(|s| s.kyc_webhook_secret = Some(SECRET.into())).await;
+    person(&app, "cy@example.com").await;
+    let cy = signed_in(&app, "cy@example.com").await;
+    assert_eq!(submit(&app, &cy, submission()).await.status, 202);
+    let now = chrono::Utc::now().timestamp();
+    let body =
+        json!({"type": "kyc.verified", "data": {"email": "cy@example.com", "reference": "chk_42"}});
+
+    hook(&app, &body, now, "whsec_c29tZXRoaW5nIGVsc2U=")
+        .await
+        .assert_problem(401, "invalid_signature");
+    hook(&app, &body, now - 3600, SECRET)
+        .await
+        .assert_problem(401, "invalid_signature");
+    let unsigned = answer(
+        app.client
+            .post(format!("{}/v1/kyc/webhook", app.base))
+            .send_json(&body)
+            .await
+            .unwrap(),
+    )
+    .await;
+    unsigned.assert_problem(401, "invalid_signature");
+    assert_eq!(status(&app, &cy).await, "pending");
+
+    let r = hook(&app, &body, now, SECRET).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(status(&app, &cy).await, "verified");
+    let nobody = json!({"type": "kyc.rejected", "data": {"email": "nobody@example.com"}});
+    hook(&app, &nobody, now, SECRET)
+        .await
+        .assert_problem(404, "not_found");
+
+    // Without a provider configured, there is no such endpoint.
+    let plain = spawn_app().await;
+    hook(&plain, &body, now, SECRET)
+        .await
+        .assert_problem(404, "not_found");
+}
+
+#[actix_web::test]
+async fn the_kyc_rule_decides_which_sandboxes_need_a_verified_owner() {
+    use sbx::settings::KycRequired;
+    let interpreter = json!({"image": "code-interpreter"});
+    let gpu = json!({"image": "python", "gpu": {"type": "H100 80GB", "fraction": 0.25}});
+
+    let all = spawn_app_with(|s| s.kyc_required = KycRequired::All).await;
+    let r = all.post("/v1/sandboxes", &interpreter).await;
+    r.assert_problem(403, "kyc_required");
+    let owner = sbx_store::users::upsert(&all.pool, "owner@example.com")
+        .await
+        .unwrap();
+    sbx_store::projects::adopt(&all.pool, all.project_id, owner.user_id)
+        .await
+        .unwrap();
+    sbx_store::users::set_kyc(&all.pool, "owner@example.com", "verified")
+        .await
+        .unwrap();
+    let r = all.post("/v1/sandboxes", &interpreter).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let default = spawn_app_with(|s| s.gpus = Some("H100 80GB".into())).await;
+    assert_eq!(
+        default.post("/v1/sandboxes", &interpreter).await.status,
+        201
+    );
+    default
+        .post("/v1/sandboxes", &gpu)
+        .await
+        .assert_problem(403, "kyc_required");
+
+    let none = spawn_app_with(|s| {
+        s.kyc_required = KycRequired::None;
+        s.gpus = Some("H100 80GB".into());
+    })
+    .await;
+    let r = none.post("/v1/sandboxes", &gpu).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap();
+    none.request(Method::DELETE, &format!("/v1/sandboxes/{id}"))
+        .send()
+        .await
+        .unwrap();
+}
