@@ -1,16 +1,19 @@
-// axe-core on the Sandboxes page and each step of the wizard: no serious or critical
+// axe-core on the Sandboxes page, each step of the wizard, a Sandbox page (a code-interpreter's
+// with cells, a container's with its log), the Jobs list and a Job page: no serious or critical
 // violations. With SBX_SCREENSHOTS=1 it also retakes the screenshots kept in docs/
 // (`SBX_SCREENSHOTS=1 scripts/dashboard-test -g accessibility`).
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { fileURLToPath } from "node:url";
 
-import { createSandbox, signIn } from "./support";
+import { call, createSandbox, signIn, submitJob } from "./support";
 
 const docs = (name: string) => fileURLToPath(new URL(`../../docs/${name}`, import.meta.url));
 
 async function screenshot(page: Page, name: string) {
-  if (process.env.SBX_SCREENSHOTS === "1") await page.screenshot({ path: docs(name) });
+  if (process.env.SBX_SCREENSHOTS !== "1") return;
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: docs(name) });
 }
 
 async function seriousViolations(page: Page, include?: string) {
@@ -52,4 +55,56 @@ test("the wizard has no serious accessibility violations on any step", async ({ 
   await wizard.getByLabel("Value").fill("/workspace/hf");
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "dashboard-wizard.png");
+});
+
+test("the Sandbox page has no serious accessibility violations", async ({ page }) => {
+  const session = await signIn(page);
+  const sandbox = await createSandbox(page, session, { image: "code-interpreter", timeout_s: 900, env: { A: "1" } });
+  await page.goto(`/sandboxes/${sandbox.id}`);
+  const code = page.getByLabel("Code");
+  await code.fill('import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt; plt.plot([1,2,3])\nprint("hello")');
+  await code.press("ControlOrMeta+Enter");
+  await expect(page.getByRole("img", { name: /^Figure 1 of cell 1/ })).toBeVisible({ timeout: 30_000 });
+  await code.fill("1/0");
+  await code.press("ControlOrMeta+Enter");
+  await expect(page.getByRole("listitem", { name: "Cell 2" }).getByRole("figure", { name: "stderr" })).toBeVisible();
+  await page.getByLabel("Timeout (seconds)").fill("0");
+  await page.getByRole("button", { name: "Set timeout" }).click();
+  await expect(page.getByLabel("Timeout (seconds)")).toHaveAttribute("aria-invalid", "true");
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "dashboard-sandbox.png");
+  await call(page.request, session, "DELETE", `/v1/sandboxes/${sandbox.id}`);
+
+  const container = await createSandbox(page, session, {
+    image: "python",
+    command: ["sh", "-c", "echo out; echo err >&2; sleep 60"],
+    timeout_s: 300,
+  });
+  await page.goto(`/sandboxes/${container.id}`);
+  await expect(page.getByRole("log", { name: "Sandbox log" })).toContainText("err", { timeout: 30_000 });
+  await page.getByLabel("Command").fill("ls /");
+  await page.getByLabel("Command").press("Enter");
+  await expect(page.getByRole("listitem", { name: "Run 1" })).toContainText("exit code 0");
+  expect(await seriousViolations(page)).toEqual([]);
+  await call(page.request, session, "DELETE", `/v1/sandboxes/${container.id}`);
+});
+
+test("the Jobs pages have no serious accessibility violations", async ({ page }) => {
+  const session = await signIn(page);
+  await submitJob(page, session, { language: "python", code: "import sys; print(1); print('warn', file=sys.stderr)" });
+  const job = await submitJob(page, session, {
+    kind: "container",
+    image: "python",
+    command: ["sh", "-c", "echo working; mkdir -p /outputs && echo done > /outputs/result.txt"],
+  });
+  await page.goto("/jobs");
+  await expect(page.locator("tbody tr").first()).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "dashboard-jobs.png");
+
+  await page.goto(`/jobs/${job.id}`);
+  await expect(page.getByRole("link", { name: "result.txt" })).toBeVisible({ timeout: 45_000 });
+  await expect(page.getByText("The log ended.")).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "dashboard-job.png");
 });

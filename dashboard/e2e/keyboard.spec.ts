@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 
-import { row, signIn } from "./support";
+import { call, createSandbox, row, signIn } from "./support";
 
 /** Presses Tab until `name` has the focus (at most `max` times). */
 async function tabTo(page: Page, name: string | RegExp, max = 30) {
@@ -89,4 +89,24 @@ test("the wizard works from the keyboard alone", async ({ page }) => {
   await expect(wizard).toBeHidden();
   const { id } = (await response.json()) as { id: string };
   await expect(row(page, id)).toHaveAttribute("data-state", "running");
+});
+
+test("a sandbox's page and its console work from the keyboard", async ({ page }) => {
+  const session = await signIn(page);
+  const sandbox = await createSandbox(page, session, { image: "code-interpreter", timeout_s: 600 });
+  await page.goto("/sandboxes");
+  await expect(row(page, sandbox.id)).toBeVisible();
+  // The row's id is a link: Tab to it, Enter opens the page.
+  await tabTo(page, sandbox.id.slice(-8), 60);
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(new RegExp(`/sandboxes/${sandbox.id}$`));
+  await tabTo(page, "Code", 60);
+  await page.keyboard.type("y = 6");
+  await page.keyboard.press("Enter");
+  await page.keyboard.type("y * 7");
+  await page.keyboard.press("ControlOrMeta+Enter");
+  await expect(page.getByRole("listitem", { name: "Cell 1" }).getByRole("figure", { name: "Out [1]" })).toContainText("42");
+  // The focus stays in the editor for the next cell.
+  await expect(page.getByLabel("Code")).toBeFocused();
+  await call(page.request, session, "DELETE", `/v1/sandboxes/${sandbox.id}`);
 });

@@ -56,3 +56,14 @@ export async function endLiveSandboxes(page: Page, session: Session) {
 export function row(page: Page, id: string) {
   return page.locator(`tr[data-sandbox-id="${id}"]`);
 }
+
+export type JobView = components["schemas"]["JobView"];
+
+export async function submitJob(page: Page, session: Session, body: object): Promise<JobView> {
+  return (await call(page.request, session, "POST", "/v1/jobs", body)) as JobView;
+}
+
+/** The table row of a job. */
+export function jobRow(page: Page, id: string) {
+  return page.locator(`tr[data-job-id="${id}"]`);
+}

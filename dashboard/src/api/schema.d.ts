@@ -2,6 +2,74 @@
 // Do not edit: regenerate, and `npm run check:api` checks it is current.
 
 export interface paths {
+    "/admin/kyc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Identity checks, for operators. */
+        get: operations["list_submissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/kyc/{id}/document": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A submission's ID document, as uploaded. */
+        get: operations["submission_document"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/kyc/{id}/{decision}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Decide a pending submission: `verify` or `reject`; the person takes that status. */
+        post: operations["decide"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/kyc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit an identity check; the person becomes `pending` until it is decided. */
+        post: operations["submit_kyc"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/login": {
         parameters: {
             query?: never;
@@ -128,7 +196,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The project's batches, newest first, each as `GET /v1/batches/{id}` shows it. */
+        get: operations["list_batches"];
         put?: never;
         /** Queue a batch of exec items. */
         post: operations["create_batch"];
@@ -340,6 +409,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's API keys. */
+        get: operations["list_keys"];
+        put?: never;
+        /** Make an API key for the project; its secret is in this answer only. */
+        post: operations["create_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one of the project's API keys (at once: it authenticates nothing after). */
+        delete: operations["revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/kyc/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A KYC provider's decision, signed with the server's `SBX_KYC_WEBHOOK_SECRET` (Standard
+         *     Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`).
+         */
+        post: operations["provider_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes": {
         parameters: {
             query?: never;
@@ -494,6 +618,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The secret the project's webhooks are signed with. */
+        get: operations["webhook_secret"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -594,6 +735,13 @@ export interface components {
              * @description Disk cap in MiB of `/workspace` and `/tmp` together (default 128; see `ExecRequest`).
              */
             disk_mb?: number | null;
+        };
+        /** @description A page of batches. */
+        BatchPage: {
+            /** @description Newest first. */
+            data: components["schemas"]["BatchView"][];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            next_cursor?: string | null;
         };
         /** @description A batch to run. */
         BatchRequest: {
@@ -832,6 +980,19 @@ export interface components {
             network?: boolean | null;
             registry?: components["schemas"]["RegistryIn"] | null;
         };
+        /** @description A new key, with its secret: shown this once. */
+        CreatedKey: components["schemas"]["KeyView"] & {
+            /**
+             * @description The secret to send as `Authorization: Bearer <key>`. It is not kept: it cannot be shown
+             *     again.
+             */
+            key_secret: string;
+        };
+        /** @description A decision's reason. */
+        DecisionRequest: {
+            /** @description Why (shown to the person), at most 500 characters. */
+            reason?: string | null;
+        };
         /** @description What a sandbox of a catalog image gets when its request names none. */
         DefaultResources: {
             /**
@@ -842,6 +1003,21 @@ export interface components {
             /** @description Memory as a quantity (`16Gi`). */
             memory: string;
             gpu?: components["schemas"]["GpuRequest"] | null;
+        };
+        /** @description An ID document. */
+        DocumentIn: {
+            /**
+             * @description The file's name.
+             * @example passport.jpg
+             */
+            name: string;
+            /**
+             * @description `image/png`, `image/jpeg` or `application/pdf`.
+             * @example image/jpeg
+             */
+            content_type: string;
+            /** @description The file in base64, at most 10 MiB decoded. */
+            content_b64: string;
         };
         /** @description A state change. */
         EventView: {
@@ -1088,6 +1264,53 @@ export interface components {
              */
             finished_at?: string | null;
         };
+        /** @description The project's keys. */
+        KeyList: {
+            /** @description Oldest first, revoked ones included. */
+            data: components["schemas"]["KeyView"][];
+        };
+        /** @description An API key as listed: never its secret. */
+        KeyView: {
+            /** @description The id. */
+            id: string;
+            /** @description Its label. */
+            name: string;
+            /** @description The key's first characters, to recognise it. */
+            prefix: string;
+            /** @description Whether it was revoked (it then authenticates nothing). */
+            revoked: boolean;
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            created_at: string;
+        };
+        /** @description What a person submits to have their identity verified. */
+        KycRequest: {
+            /**
+             * @description Their legal name, as on the document (1 to 200 characters).
+             * @example Ada Lovelace
+             */
+            legal_name: string;
+            /**
+             * @description Country of the document, ISO 3166-1 alpha-2.
+             * @example GB
+             */
+            country: string;
+            /**
+             * Format: date
+             * @description Date of birth, `YYYY-MM-DD`; they must be 18 or older.
+             * @example 1990-12-10
+             */
+            date_of_birth: string;
+            /** @description An ID document: passport, identity card or driving licence. */
+            document: components["schemas"]["DocumentIn"];
+        };
+        /** @description A person's KYC status. */
+        KycStatus: {
+            /** @description `unverified`, `pending`, `verified` or `rejected`. */
+            kyc_status: string;
+        };
         /** @description Email and password. */
         LoginRequest: {
             /**
@@ -1134,6 +1357,14 @@ export interface components {
             /** @description Whether the cards are declared rather than real. */
             declared: boolean;
         };
+        /** @description A key to make. */
+        NewKey: {
+            /**
+             * @description A label, 1 to 100 characters.
+             * @example ci
+             */
+            name: string;
+        };
         /** @description A file the program created or changed under `/workspace`. */
         OutputFile: {
             /** @description Path relative to `/workspace`. */
@@ -1165,6 +1396,23 @@ export interface components {
             code: string;
             /** @description The request field at fault, when there is one. */
             field?: string | null;
+        };
+        /** @description Whom a provider's decision is about. */
+        ProviderDecision: {
+            /** @description The person's email. */
+            email: string;
+            /** @description The provider's reference for the check. */
+            reference?: string | null;
+        };
+        /** @description A provider's decision. */
+        ProviderEvent: {
+            /**
+             * @description `kyc.verified` or `kyc.rejected`.
+             * @example kyc.verified
+             */
+            type: string;
+            /** @description Whom it is about. */
+            data: components["schemas"]["ProviderDecision"];
         };
         /** @description Registry credentials for a custom image. */
         RegistryIn: {
@@ -1326,6 +1574,42 @@ export interface components {
             /** @description Send it as `X-CSRF-Token` on every change made with this session. */
             csrf_token: string;
         };
+        /** @description Submissions to review. */
+        SubmissionList: {
+            /** @description Oldest first. */
+            data: components["schemas"]["SubmissionView"][];
+        };
+        /** @description A submission as an operator reviews it. */
+        SubmissionView: {
+            /** @description The id. */
+            id: string;
+            /** @description The person's email. */
+            email: string;
+            /** @description Their legal name. */
+            legal_name: string;
+            /** @description ISO 3166-1 alpha-2. */
+            country: string;
+            /** @description `YYYY-MM-DD`. */
+            date_of_birth: string;
+            /** @description The document's file name (`GET /admin/kyc/{id}/document` gives it). */
+            document_name: string;
+            /** @description Its media type. */
+            document_type: string;
+            /** @description `pending`, `verified` or `rejected`. */
+            status: string;
+            /** @description A rejection's reason, or a provider's reference. */
+            decision_note?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was submitted.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it was decided.
+             */
+            decided_at?: string | null;
+        };
         /** @description A new lifetime. */
         TimeoutRequest: {
             /**
@@ -1387,6 +1671,14 @@ export interface components {
             /** @description Whether they operate this deployment. */
             operator: boolean;
         };
+        /** @description The project's webhook signing secret. */
+        WebhookSecret: {
+            /**
+             * @description `whsec_…`: receivers of the project's `callback_url`s check the `webhook-signature`
+             *     header with it (Standard Webhooks).
+             */
+            secret: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1396,6 +1688,291 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_submissions: {
+        parameters: {
+            query?: {
+                /** @description `pending` (the default), `verified`, `rejected` or `all`. */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The submissions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmissionList"];
+                };
+            };
+            /** @description A query parameter is not valid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not signed in (`not_signed_in`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (`not_an_operator`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    submission_document: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The submission id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document, with its media type */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in (`not_signed_in`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (`not_an_operator`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such submission */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    decide: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The session's CSRF token */
+                "X-CSRF-Token": string;
+            };
+            path: {
+                /** @description The submission id */
+                id: string;
+                /** @description `verify` or `reject` */
+                decision: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description Decided */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmissionView"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not signed in (`not_signed_in`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator, or no CSRF token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such pending submission */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    submit_kyc: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The session's CSRF token */
+                "X-CSRF-Token": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KycRequest"];
+            };
+        };
+        responses: {
+            /** @description Submitted: the person is now `pending` */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KycStatus"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not signed in (`not_signed_in`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or a wrong X-CSRF-Token (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Already verified (`conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The document is over 10 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -1637,6 +2214,58 @@ export interface operations {
             };
             /** @description The database is unreachable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_batches: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (default 20). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of batches */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchPage"];
+                };
+            };
+            /** @description Bad query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2454,6 +3083,284 @@ export interface operations {
             };
         };
     };
+    list_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyList"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A member who is not an owner (`not_an_owner`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewKey"];
+            };
+        };
+        responses: {
+            /** @description Made: the key and its secret, shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKey"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A member who is not an owner (`not_an_owner`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked (or already): the key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyView"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A member who is not an owner (`not_an_owner`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such key in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    provider_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderEvent"];
+            };
+        };
+        responses: {
+            /** @description Recorded: the person took the status */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No, a wrong or a stale signature (`invalid_signature`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No KYC provider is configured, or no such person */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_sandboxes: {
         parameters: {
             query?: {
@@ -3146,6 +4053,53 @@ export interface operations {
             };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    webhook_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A member who is not an owner (`not_an_owner`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

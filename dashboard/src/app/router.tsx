@@ -1,3 +1,4 @@
+import { lazy, Suspense } from "react";
 import { BrowserRouter, Navigate, Outlet, Route, Routes, useLocation } from "react-router";
 
 import { DashboardLayout } from "@/components/layout/dashboard-layout";
@@ -7,17 +8,26 @@ import { SignInPage } from "@/features/auth/routes/sign-in-page";
 import { SandboxesPage } from "@/features/sandboxes/routes/sandboxes-page";
 import { describeError } from "@/api/problem";
 
+// The Sandboxes list is the first page; the others load when first visited.
+const SandboxPage = lazy(() =>
+  import("@/features/sandboxes/routes/sandbox-page").then((m) => ({ default: m.SandboxPage })),
+);
+const JobsPage = lazy(() => import("@/features/jobs/routes/jobs-page").then((m) => ({ default: m.JobsPage })));
+const JobPage = lazy(() => import("@/features/jobs/routes/job-page").then((m) => ({ default: m.JobPage })));
+
+function Loading() {
+  return (
+    <p className="loading" role="status">
+      Loading…
+    </p>
+  );
+}
+
 /** The signed-in part: sign-in first when nobody is. */
 function RequireSession() {
   const session = useSession();
   const location = useLocation();
-  if (session.isPending) {
-    return (
-      <p className="loading" role="status">
-        Loading…
-      </p>
-    );
-  }
+  if (session.isPending) return <Loading />;
   if (session.isError) {
     return (
       <div role="alert" className="alert page-alert">
@@ -41,6 +51,9 @@ export function AppRouter() {
         <Route element={<RequireSession />}>
           <Route element={<DashboardLayout />}>
             <Route path="/sandboxes" element={<SandboxesPage />} />
+            <Route path="/sandboxes/:id" element={<Suspense fallback={<Loading />}><SandboxPage /></Suspense>} />
+            <Route path="/jobs" element={<Suspense fallback={<Loading />}><JobsPage /></Suspense>} />
+            <Route path="/jobs/:id" element={<Suspense fallback={<Loading />}><JobPage /></Suspense>} />
           </Route>
         </Route>
         <Route path="*" element={<Navigate to="/sandboxes" replace />} />

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 from uuid import UUID
 
@@ -172,6 +172,42 @@ class CommandOutcome(BaseModel):
     """
 
 
+class DecisionRequest(BaseModel):
+    """
+    A decision's reason.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    reason: Annotated[Optional[str], Field(max_length=500)] = None
+    """
+    Why (shown to the person), at most 500 characters.
+    """
+
+
+class DocumentIn(BaseModel):
+    """
+    An ID document.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(examples=["passport.jpg"], max_length=200, min_length=1)]
+    """
+    The file's name.
+    """
+    content_type: Annotated[str, Field(examples=["image/jpeg"])]
+    """
+    `image/png`, `image/jpeg` or `application/pdf`.
+    """
+    content_b64: str
+    """
+    The file in base64, at most 10 MiB decoded.
+    """
+
+
 class EventView(BaseModel):
     """
     A state change.
@@ -319,6 +355,72 @@ class JobView(BaseModel):
     """
 
 
+class KeyView(BaseModel):
+    """
+    An API key as listed: never its secret.
+    """
+
+    id: str
+    """
+    The id.
+    """
+    name: str
+    """
+    Its label.
+    """
+    prefix: str
+    """
+    The key's first characters, to recognise it.
+    """
+    revoked: bool
+    """
+    Whether it was revoked (it then authenticates nothing).
+    """
+    created_at: datetime
+    """
+    When it was made.
+    """
+
+
+class KycRequest(BaseModel):
+    """
+    What a person submits to have their identity verified.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    legal_name: Annotated[
+        str, Field(examples=["Ada Lovelace"], max_length=200, min_length=1)
+    ]
+    """
+    Their legal name, as on the document (1 to 200 characters).
+    """
+    country: Annotated[str, Field(examples=["GB"], pattern="^[A-Z]{2}$")]
+    """
+    Country of the document, ISO 3166-1 alpha-2.
+    """
+    date_of_birth: Annotated[date, Field(examples=["1990-12-10"])]
+    """
+    Date of birth, `YYYY-MM-DD`; they must be 18 or older.
+    """
+    document: DocumentIn
+    """
+    An ID document: passport, identity card or driving licence.
+    """
+
+
+class KycStatus(BaseModel):
+    """
+    A person's KYC status.
+    """
+
+    kyc_status: str
+    """
+    `unverified`, `pending`, `verified` or `rejected`.
+    """
+
+
 class LoginRequest(BaseModel):
     """
     Email and password.
@@ -387,6 +489,20 @@ class ModelView(BaseModel):
     """
 
 
+class NewKey(BaseModel):
+    """
+    A key to make.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(examples=["ci"], max_length=100, min_length=1)]
+    """
+    A label, 1 to 100 characters.
+    """
+
+
 class OutputFile(BaseModel):
     """
     A file the program created or changed under `/workspace`.
@@ -438,6 +554,36 @@ class Problem(BaseModel):
     field: Optional[str] = None
     """
     The request field at fault, when there is one.
+    """
+
+
+class ProviderDecision(BaseModel):
+    """
+    Whom a provider's decision is about.
+    """
+
+    email: str
+    """
+    The person's email.
+    """
+    reference: Optional[str] = None
+    """
+    The provider's reference for the check.
+    """
+
+
+class ProviderEvent(BaseModel):
+    """
+    A provider's decision.
+    """
+
+    type: Annotated[str, Field(examples=["kyc.verified"])]
+    """
+    `kyc.verified` or `kyc.rejected`.
+    """
+    data: ProviderDecision
+    """
+    Whom it is about.
     """
 
 
@@ -598,6 +744,57 @@ class SandboxView(BaseModel):
     """
 
 
+class SubmissionView(BaseModel):
+    """
+    A submission as an operator reviews it.
+    """
+
+    id: str
+    """
+    The id.
+    """
+    email: str
+    """
+    The person's email.
+    """
+    legal_name: str
+    """
+    Their legal name.
+    """
+    country: str
+    """
+    ISO 3166-1 alpha-2.
+    """
+    date_of_birth: str
+    """
+    `YYYY-MM-DD`.
+    """
+    document_name: str
+    """
+    The document's file name (`GET /admin/kyc/{id}/document` gives it).
+    """
+    document_type: str
+    """
+    Its media type.
+    """
+    status: str
+    """
+    `pending`, `verified` or `rejected`.
+    """
+    decision_note: Optional[str] = None
+    """
+    A rejection's reason, or a provider's reference.
+    """
+    created_at: datetime
+    """
+    When it was submitted.
+    """
+    decided_at: Optional[datetime] = None
+    """
+    When it was decided.
+    """
+
+
 class TimeoutRequest(BaseModel):
     """
     A new lifetime.
@@ -661,6 +858,18 @@ class UserView(BaseModel):
     """
 
 
+class WebhookSecret(BaseModel):
+    """
+    The project's webhook signing secret.
+    """
+
+    secret: str
+    """
+    `whsec_…`: receivers of the project's `callback_url`s check the `webhook-signature`
+    header with it (Standard Webhooks).
+    """
+
+
 class BatchItem(BaseModel):
     """
     One item of a batch: an exec and, optionally, the stdout it should print.
@@ -714,6 +923,21 @@ class BatchItem(BaseModel):
     disk_mb: Annotated[Optional[int], Field(ge=1)] = None
     """
     Disk cap in MiB of `/workspace` and `/tmp` together (default 128; see `ExecRequest`).
+    """
+
+
+class BatchPage(BaseModel):
+    """
+    A page of batches.
+    """
+
+    data: List[BatchView]
+    """
+    Newest first.
+    """
+    next_cursor: Optional[str] = None
+    """
+    Pass as `cursor` for the next page; absent on the last.
     """
 
 
@@ -857,6 +1081,18 @@ class CreateSandbox(BaseModel):
     Containers: a network interface besides loopback (default: none).
     """
     registry: Optional[RegistryIn] = None
+
+
+class CreatedKey(KeyView):
+    """
+    A new key, with its secret: shown this once.
+    """
+
+    key_secret: str
+    """
+    The secret to send as `Authorization: Bearer <key>`. It is not kept: it cannot be shown
+    again.
+    """
 
 
 class DefaultResources(BaseModel):
@@ -1065,6 +1301,17 @@ class JobPage(BaseModel):
     """
 
 
+class KeyList(BaseModel):
+    """
+    The project's keys.
+    """
+
+    data: List[KeyView]
+    """
+    Oldest first, revoked ones included.
+    """
+
+
 class ResultPage(BaseModel):
     """
     A page of results.
@@ -1119,6 +1366,17 @@ class SessionView(BaseModel):
     csrf_token: str
     """
     Send it as `X-CSRF-Token` on every change made with this session.
+    """
+
+
+class SubmissionList(BaseModel):
+    """
+    Submissions to review.
+    """
+
+    data: List[SubmissionView]
+    """
+    Oldest first.
     """
 
 

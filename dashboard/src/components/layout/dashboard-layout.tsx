@@ -28,6 +28,9 @@ export function DashboardLayout() {
             <li>
               <NavLink to="/sandboxes">Sandboxes</NavLink>
             </li>
+            <li>
+              <NavLink to="/jobs">Jobs</NavLink>
+            </li>
           </ul>
         </nav>
       </aside>

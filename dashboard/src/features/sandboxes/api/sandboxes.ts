@@ -6,6 +6,7 @@ import { api, type Schemas } from "@/api/client";
 import type { operations } from "@/api/schema";
 import { unwrap } from "@/api/problem";
 import { useCurrentProject } from "@/features/auth/components/current-project";
+import type { SandboxAction } from "../lib/actions";
 import { sandboxesRefetchInterval } from "../lib/polling";
 
 export type Sandbox = Schemas["SandboxView"];
@@ -62,7 +63,7 @@ export function useCreateSandbox() {
   });
 }
 
-export type SandboxAction = "pause" | "resume" | "delete";
+export type { SandboxAction };
 
 export function useSandboxAction() {
   const queryClient = useQueryClient();

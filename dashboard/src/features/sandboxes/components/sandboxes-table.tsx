@@ -1,45 +1,13 @@
-import { useState } from "react";
+import { Link } from "react-router";
 
 import type { Sandbox, SandboxAction } from "../api/sandboxes";
+import { ACTION_LABELS, canDo } from "../lib/actions";
+import { CopyId } from "./copy-id";
 import { formatBytes, formatCpu, formatDuration, formatGpu, secondsBetween, shortId } from "../lib/format";
 import { isLive } from "../lib/polling";
 import { useNow } from "@/lib/use-now";
 
-const ALLOWED: Record<SandboxAction, (s: Sandbox) => boolean> = {
-  pause: (s) => s.state === "running",
-  resume: (s) => s.state === "paused",
-  delete: (s) => isLive(s),
-};
-
-function CopyId({ id }: { id: string }) {
-  const [copied, setCopied] = useState(false);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(id);
-      setCopied(true);
-      setTimeout(() => setCopied(false), 1500);
-    } catch {
-      // No clipboard (an insecure origin): the full id is in the title to select by hand.
-    }
-  };
-  return (
-    <span className="id-cell">
-      <code title={id}>{shortId(id)}</code>
-      <button type="button" className="icon-button" onClick={copy} aria-label={`Copy id ${id}`} title="Copy the full id">
-        {copied ? (
-          "✓"
-        ) : (
-          <svg width="14" height="14" viewBox="0 0 16 16" aria-hidden="true" focusable="false">
-            <rect x="5" y="5" width="9" height="9" rx="1.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
-            <path d="M11 3.5V3a1 1 0 0 0-1-1H3a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1h.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
-          </svg>
-        )}
-      </button>
-    </span>
-  );
-}
-
-function StateCell({ sandbox }: { sandbox: Sandbox }) {
+export function StateCell({ sandbox }: { sandbox: Sandbox }) {
   const reason =
     sandbox.state === "pending" && sandbox.waiting_for ? sandbox.waiting_for : sandbox.state_reason;
   return (
@@ -84,7 +52,11 @@ export function SandboxesTable({
           {sandboxes.map((s) => (
             <tr key={s.id} data-sandbox-id={s.id} data-state={s.state}>
               <td>
-                <CopyId id={s.id} />
+                <CopyId id={s.id}>
+                  <Link to={`/sandboxes/${s.id}`}>
+                    <code title={s.id}>{shortId(s.id)}</code>
+                  </Link>
+                </CopyId>
               </td>
               <td className="image">{s.image}</td>
               <td>{formatGpu(s.gpu)}</td>
@@ -116,10 +88,10 @@ export function SandboxesTable({
                       key={action}
                       type="button"
                       className={`button small${action === "delete" ? " danger-outline" : ""}`}
-                      disabled={!ALLOWED[action](s) || busyId === s.id}
+                      disabled={!canDo(action, s) || busyId === s.id}
                       onClick={() => onAction(s, action)}
                     >
-                      {action === "pause" ? "Pause" : action === "resume" ? "Resume" : "Delete"}
+                      {ACTION_LABELS[action]}
                     </button>
                   ))}
                 </div>
