@@ -279,6 +279,9 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let addr = listener.local_addr()?;
+        if let Some(secret) = &settings.kyc_webhook_secret {
+            sbx_api::kyc::check_secret(secret).map_err(anyhow::Error::msg)?;
+        }
         let config = ApiConfig {
             rate: RatePolicy {
                 per_second: settings.rate_per_second,

@@ -138,9 +138,15 @@ async fn the_project_is_chosen_by_header_among_the_persons_memberships() {
 async fn wrong_passwords_are_refused_and_lock_the_account() {
     let app = spawn_app().await;
     person(&app, "cy@example.com").await;
+    // An email no account has locks alike: a lock tells nothing of who has an account.
+    for _ in 0..sbx_api::accounts::MAX_FAILURES {
+        login(&app, "nobody@example.com", PASSWORD)
+            .await
+            .assert_problem(401, "invalid_login");
+    }
     login(&app, "nobody@example.com", PASSWORD)
         .await
-        .assert_problem(401, "invalid_login");
+        .assert_problem(429, "login_locked");
     for _ in 0..sbx_api::accounts::MAX_FAILURES - 1 {
         login(&app, "cy@example.com", "wrong password")
             .await
@@ -287,9 +293,26 @@ async fn the_dashboard_is_served_at_the_root_and_the_api_keeps_its_404() {
 }
 
 #[actix_web::test]
-async fn keys_are_made_listed_and_revoked_by_programs_and_owners_only() {
+async fn keys_are_made_listed_and_revoked_by_signed_in_owners_only() {
     let app = spawn_app().await;
-    let r = app.post("/v1/keys", &json!({"name": "ci"})).await;
+    // Not with a key (a leaked key must not mint others), not as a plain member.
+    for path in ["/v1/keys", "/v1/webhook-secret"] {
+        app.get(path).await.assert_problem(403, "not_an_owner");
+    }
+    app.post("/v1/keys", &json!({"name": "ci"}))
+        .await
+        .assert_problem(403, "not_an_owner");
+    let user = person(&app, "ed@example.com").await;
+    let s = signed_in(&app, "ed@example.com").await;
+    let get = |path: &'static str| call(&app, &s, Method::GET, path, false, &[], None);
+    get("/v1/keys").await.assert_problem(403, "not_an_owner");
+    sbx_store::members::add(&app.pool, user, app.project_id, "owner")
+        .await
+        .unwrap();
+
+    let make =
+        |body: serde_json::Value| call(&app, &s, Method::POST, "/v1/keys", true, &[], Some(body));
+    let r = make(json!({"name": "ci"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let secret = r.body["key_secret"].as_str().unwrap().to_owned();
     let id = r.body["id"].as_str().unwrap().to_owned();
@@ -300,7 +323,7 @@ async fn keys_are_made_listed_and_revoked_by_programs_and_owners_only() {
             .status,
         200
     );
-    let listed = app.get("/v1/keys").await;
+    let listed = get("/v1/keys").await;
     let names: Vec<&str> = listed.body["data"]
         .as_array()
         .unwrap()
@@ -313,83 +336,42 @@ async fn keys_are_made_listed_and_revoked_by_programs_and_owners_only() {
         "a listing never shows a secret"
     );
     for bad in [json!({"name": ""}), json!({"name": "x".repeat(101)})] {
-        app.post("/v1/keys", &bad)
-            .await
-            .assert_problem(422, "invalid_request");
+        make(bad).await.assert_problem(422, "invalid_request");
     }
-
-    // A plain member may not; an owner may.
-    let user = person(&app, "ed@example.com").await;
-    let s = signed_in(&app, "ed@example.com").await;
-    call(&app, &s, Method::GET, "/v1/keys", false, &[], None)
-        .await
-        .assert_problem(403, "not_an_owner");
-    call(
-        &app,
-        &s,
-        Method::GET,
-        "/v1/webhook-secret",
-        false,
-        &[],
-        None,
-    )
-    .await
-    .assert_problem(403, "not_an_owner");
-    sbx_store::members::add(&app.pool, user, app.project_id, "owner")
-        .await
-        .unwrap();
-    let r = call(
-        &app,
-        &s,
-        Method::GET,
-        "/v1/webhook-secret",
-        false,
-        &[],
-        None,
-    )
-    .await;
+    let r = get("/v1/webhook-secret").await;
     assert!(
         r.body["secret"].as_str().unwrap().starts_with("whsec_"),
         "{}",
         r.text
     );
-    let r = call(
-        &app,
-        &s,
-        Method::DELETE,
-        &format!("/v1/keys/{id}"),
-        true,
-        &[],
-        None,
-    )
-    .await;
+
+    let revoke = |id: String| {
+        let (app, s) = (&app, &s);
+        async move {
+            let path = format!("/v1/keys/{id}");
+            call(app, s, Method::DELETE, &path, true, &[], None).await
+        }
+    };
+    let r = revoke(id).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["revoked"], true);
     app.get_with_key("/v1/sandboxes", Some(&secret))
         .await
         .assert_problem(401, "invalid_api_key");
     // Another project's key is not this project's to revoke.
-    let other = app.other_project_key().await;
-    let theirs = answer(
-        app.client
-            .get(format!("{}/v1/keys", app.base))
-            .bearer_auth(&other)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let their_id = theirs.body["data"][0]["id"].as_str().unwrap().to_owned();
-    let r = answer(
-        app.request(Method::DELETE, &format!("/v1/keys/{their_id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    r.assert_problem(404, "not_found");
+    let other = sbx_store::projects::create(&app.pool, "other", None)
+        .await
+        .unwrap();
+    let (their_id, their_key) = sbx_store::keys::create(&app.pool, other.project_id, "theirs")
+        .await
+        .unwrap();
+    revoke(their_id.to_string())
+        .await
+        .assert_problem(404, "not_found");
     assert_eq!(
-        app.get_with_key("/v1/sandboxes", Some(&other)).await.status,
+        app.get_with_key("/v1/sandboxes", Some(&their_key))
+            .await
+            .status,
         200
     );
 }

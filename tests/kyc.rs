@@ -54,6 +54,13 @@ async fn a_submission_makes_the_person_pending_and_an_operator_decides_it() {
             json!("***"),
             "document.content_b64",
         ),
+        // Not a PNG, whatever it says.
+        (
+            "/document/content_b64",
+            json!("aGVsbG8="),
+            "document.content_b64",
+        ),
+        ("/document/name", json!("a\rb.png"), "document.name"),
     ];
     for (pointer, value, field) in cases {
         let mut body = submission();
@@ -79,20 +86,30 @@ async fn a_submission_makes_the_person_pending_and_an_operator_decides_it() {
     .await;
     r.assert_problem(403, "csrf_failed");
 
-    let r = submit(&app, &ada, submission()).await;
-    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(submit(&app, &ada, submission()).await.status, 202);
     assert_eq!(status(&app, &ada).await, "pending");
+    // A second submission supersedes the first: one pending check per person.
+    assert_eq!(submit(&app, &ada, submission()).await.status, 202);
 
     // Not an operator: no Admin page.
-    let r = call(&app, &ada, Method::GET, "/admin/kyc", false, &[], None).await;
-    r.assert_problem(403, "not_an_operator");
+    call(&app, &ada, Method::GET, "/admin/kyc", false, &[], None)
+        .await
+        .assert_problem(403, "not_an_operator");
     person(&app, "op@example.com").await;
     sbx_store::users::set_operator(&app.pool, "op@example.com", true)
         .await
         .unwrap();
     let op = signed_in(&app, "op@example.com").await;
-    let r = call(&app, &op, Method::GET, "/admin/kyc", false, &[], None).await;
+    let list = |query: &'static str| {
+        let (app, op) = (&app, &op);
+        async move {
+            let path = format!("/admin/kyc{query}");
+            call(app, op, Method::GET, &path, false, &[], None).await
+        }
+    };
+    let r = list("").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1, "{}", r.text);
     let item = &r.body["data"][0];
     assert_eq!(item["email"], "ada@example.com");
     assert_eq!(item["country"], "GB");
@@ -103,16 +120,18 @@ async fn a_submission_makes_the_person_pending_and_an_operator_decides_it() {
         "the list carries no document"
     );
 
-    let doc = app
+    let mut res = app
         .client
         .get(format!("{}/admin/kyc/{id}/document", app.base))
         .insert_header(("cookie", op.cookie.clone()))
         .send()
         .await
-        .unwrap()
-        .body()
-        .await
         .unwrap();
+    let header = |n: &str| res.headers().get(n).unwrap().to_str().unwrap().to_owned();
+    assert_eq!(header("content-type"), "image/png");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("content-disposition").contains(&format!("submission-{id}.png")));
+    let doc = res.body().await.unwrap();
     assert_eq!(&doc[..], PNG, "the document comes back as uploaded");
     let stored: Vec<u8> = sbx_store::kyc::document(&app.pool, id.parse().unwrap())
         .await
@@ -124,44 +143,66 @@ async fn a_submission_makes_the_person_pending_and_an_operator_decides_it() {
         "the database keeps it sealed"
     );
 
+    let decide = |id: String, how: &'static str, body: Value| {
+        let (app, op) = (&app, &op);
+        async move {
+            let path = format!("/admin/kyc/{id}/{how}");
+            call(app, op, Method::POST, &path, true, &[], Some(body)).await
+        }
+    };
     let path = format!("/admin/kyc/{id}/verify");
-    let r = call(&app, &op, Method::POST, &path, false, &[], Some(json!({}))).await;
-    r.assert_problem(403, "csrf_failed");
-    let r = call(&app, &op, Method::POST, &path, true, &[], Some(json!({}))).await;
+    call(&app, &op, Method::POST, &path, false, &[], Some(json!({})))
+        .await
+        .assert_problem(403, "csrf_failed");
+    let r = decide(id.clone(), "verify", json!({})).await;
     assert_eq!(r.body["status"], "verified", "{}", r.text);
     assert_eq!(status(&app, &ada).await, "verified");
-    let r = call(&app, &op, Method::POST, &path, true, &[], Some(json!({}))).await;
-    r.assert_problem(404, "not_found");
+    decide(id, "verify", json!({}))
+        .await
+        .assert_problem(404, "not_found");
     submit(&app, &ada, submission())
         .await
         .assert_problem(409, "conflict");
+
+    // No operator decides their own check.
+    assert_eq!(submit(&app, &op, submission()).await.status, 202);
+    let own = list("").await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(own, "verify", json!({}))
+        .await
+        .assert_problem(403, "not_an_operator");
 
     // A rejection, with its reason.
     person(&app, "bo@example.com").await;
     let bo = signed_in(&app, "bo@example.com").await;
     assert_eq!(submit(&app, &bo, submission()).await.status, 202);
-    let pending = call(&app, &op, Method::GET, "/admin/kyc", false, &[], None).await;
-    let id = pending.body["data"][0]["id"].as_str().unwrap().to_owned();
-    let reason = json!({"reason": "the scan is unreadable"});
-    let path = format!("/admin/kyc/{id}/reject");
-    let r = call(&app, &op, Method::POST, &path, true, &[], Some(reason)).await;
+    let pending = list("").await;
+    let bos = pending.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["email"] == "bo@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = decide(bos, "reject", json!({"reason": "the scan is unreadable"})).await;
     assert_eq!(
         r.body["decision_note"], "the scan is unreadable",
         "{}",
         r.text
     );
     assert_eq!(status(&app, &bo).await, "rejected");
-    let all = call(
-        &app,
-        &op,
-        Method::GET,
-        "/admin/kyc?status=all",
-        false,
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(all.body["data"].as_array().unwrap().len(), 2);
+    // Ada's two (one superseded), the operator's own, Bo's.
+    let all = list("?status=all").await;
+    assert_eq!(
+        all.body["data"].as_array().unwrap().len(),
+        4,
+        "{}",
+        all.text
+    );
 }
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -40,16 +40,42 @@ pub const LOCK_S: f64 = 15.0 * 60.0;
 pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 20;
 /// Longest password accepted, in bytes (argon2 takes any length; this bounds the work).
 const MAX_PASSWORD_BYTES: usize = 1024;
+/// Largest sign-in body, in bytes (read before anything is checked, from anyone).
+pub const MAX_LOGIN_BODY_BYTES: usize = 16 << 10;
 /// Shortest password `sbx admin` sets.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-/// Sign-in attempts per client address.
-pub struct LoginLimiter(governor::DefaultKeyedRateLimiter<IpAddr>);
+/// Sign-in attempts per client address (IPv6 addresses by their /64), and attempts at emails
+/// no account has, which lock as an account does.
+pub struct LoginLimiter {
+    by_address: governor::DefaultKeyedRateLimiter<IpAddr>,
+    unknown: governor::DefaultKeyedRateLimiter<String>,
+}
 
 impl Default for LoginLimiter {
     fn default() -> Self {
         let n = NonZeroU32::new(LOGIN_ATTEMPTS_PER_MINUTE).expect("non-zero");
-        Self(RateLimiter::keyed(Quota::per_minute(n)))
+        let max = NonZeroU32::new(MAX_FAILURES as u32).expect("non-zero");
+        let refill = std::time::Duration::from_secs_f64(LOCK_S / f64::from(MAX_FAILURES));
+        Self {
+            by_address: RateLimiter::keyed(Quota::per_minute(n)),
+            unknown: RateLimiter::keyed(
+                Quota::with_period(refill)
+                    .expect("a non-zero period")
+                    .allow_burst(max),
+            ),
+        }
+    }
+}
+
+/// The key an address is limited by: itself, or for IPv6 its /64 (one host's usual share).
+fn address_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 
@@ -57,14 +83,23 @@ impl LoginLimiter {
     /// Take one attempt from `addr`'s allowance, or the seconds before it may try again.
     fn check(&self, addr: IpAddr) -> Result<(), u64> {
         use governor::clock::{Clock, DefaultClock};
-        self.0
-            .check_key(&addr)
+        self.by_address
+            .check_key(&address_key(addr))
             .map_err(|n| n.wait_time_from(DefaultClock::default().now()).as_secs() + 1)
     }
 
-    /// Forget addresses whose allowance is full again.
+    /// Take one attempt at `email`, which no account has, or the seconds before another.
+    fn unknown_email(&self, email: &str) -> Result<(), u64> {
+        use governor::clock::{Clock, DefaultClock};
+        self.unknown
+            .check_key(&email.to_owned())
+            .map_err(|n| n.wait_time_from(DefaultClock::default().now()).as_secs() + 1)
+    }
+
+    /// Forget addresses and emails whose allowance is full again.
     pub fn retain_recent(&self) {
-        self.0.retain_recent();
+        self.by_address.retain_recent();
+        self.unknown.retain_recent();
     }
 }
 
@@ -211,37 +246,44 @@ pub async fn login(
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::InvalidLogin);
     }
-    let found = sbx_store::users::credentials(&state.pool, email.trim()).await?;
+    let email = email.trim().to_lowercase();
+    let found = sbx_store::users::credentials(&state.pool, &email).await?;
     let now = chrono::Utc::now();
-    if let Some(until) = found.as_ref().and_then(|c| c.locked_until)
-        && until > now
-    {
-        return Err(ApiError::LoginLocked {
-            retry_after_s: (until - now).num_seconds().max(1) as u64,
-        });
-    }
-    let hash = found
-        .as_ref()
-        .and_then(|c| c.password_hash.clone())
-        .unwrap_or_else(|| decoy_hash().to_owned());
-    let matches = web::block(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::Internal(format!("verifying a password: {e}")))?;
+    let locked = |until: chrono::DateTime<chrono::Utc>| ApiError::LoginLocked {
+        retry_after_s: (until - now).num_seconds().max(1) as u64,
+    };
+    // Counted before the (slow) check, so that attempts made at once cannot outrun the lock;
+    // unknown emails are counted too, in memory, and lock alike: a lock says nothing of
+    // whether an account exists.
+    let lock_set = match &found {
+        Some(c) => {
+            sbx_store::users::begin_attempt(&state.pool, c.user.user_id, MAX_FAILURES, LOCK_S)
+                .await?
+                .map_err(locked)?
+        }
+        None => {
+            state
+                .logins
+                .unknown_email(&email)
+                .map_err(|wait_s| ApiError::LoginLocked {
+                    retry_after_s: wait_s,
+                })?;
+            None
+        }
+    };
+    let hash = found.as_ref().and_then(|c| c.password_hash.clone());
+    let matches = web::block(move || match hash {
+        Some(h) => verify_password(&password, &h),
+        None => verify_password(&password, decoy_hash()),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("verifying a password: {e}")))?;
     let found = match found {
         Some(c) if matches && c.password_hash.is_some() => c,
-        other => {
-            let Some(c) = other else {
-                return Err(ApiError::InvalidLogin);
-            };
-            let locked =
-                sbx_store::users::login_failed(&state.pool, c.user.user_id, MAX_FAILURES, LOCK_S)
-                    .await?;
-            if let Some(until) = locked.filter(|u| *u > now) {
-                return Err(ApiError::LoginLocked {
-                    retry_after_s: (until - now).num_seconds().max(1) as u64,
-                });
-            }
-            return Err(ApiError::InvalidLogin);
+        _ => {
+            return Err(lock_set
+                .filter(|u| *u > now)
+                .map_or(ApiError::InvalidLogin, locked));
         }
     };
     sbx_store::users::login_succeeded(&state.pool, found.user.user_id).await?;

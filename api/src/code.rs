@@ -103,6 +103,8 @@ codes! {
     SnapshotTooLarge = ("snapshot_too_large", CONFLICT, "Sandbox state conflict"),
     /// The project's queue is at its cap.
     ProjectQueueFull = ("project_queue_full", TOO_MANY_REQUESTS, "Queue full"),
+    /// The project spent its monthly budget: no new work until it is raised or the month ends.
+    BudgetExceeded = ("budget_exceeded", PAYMENT_REQUIRED, "Budget exceeded"),
     /// Too many wrong passwords in a row: the account is locked for a while.
     LoginLocked = ("login_locked", TOO_MANY_REQUESTS, "Too many sign-in attempts"),
     /// The key's request rate is over its policy.

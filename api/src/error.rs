@@ -49,6 +49,11 @@ pub enum ApiError {
     /// 401 `not_signed_in`: no session cookie, or its session ended.
     #[error("sign in first: the session cookie is missing or its session has ended")]
     NotSignedIn,
+    /// 402 `budget_exceeded`: the project spent its monthly budget.
+    #[error(
+        "this project spent its monthly budget: raise it (PUT /v1/budget) or wait for next month"
+    )]
+    BudgetExceeded,
     /// 401 `invalid_signature`: a webhook without a valid, recent signature.
     #[error("the webhook's signature is missing, wrong or too old")]
     InvalidSignature,
@@ -188,6 +193,7 @@ impl ApiError {
             Self::InvalidLogin => Code::InvalidLogin,
             Self::NotSignedIn => Code::NotSignedIn,
             Self::InvalidSignature => Code::InvalidSignature,
+            Self::BudgetExceeded => Code::BudgetExceeded,
             Self::LoginLocked { .. } => Code::LoginLocked,
             Self::Forbidden { code, .. }
             | Self::Invalid { code, .. }

@@ -34,6 +34,7 @@ pub fn request_body(data: &[u8]) {
         limits: ProjectLimits::default(),
         kyc_verified: which & 0x80 != 0,
         manages: true,
+        over_budget: false,
     });
     let sealer = Sealer::new([7; 32]);
     let checked: Result<(), ApiError> = match (which & 0x7f) % 6 {

@@ -20,6 +20,12 @@ use crate::error::{ApiError, Code};
 pub const MAX_DOCUMENT_BYTES: usize = 10 << 20;
 /// The media types an ID document may have.
 pub const DOCUMENT_TYPES: &[&str] = &["image/png", "image/jpeg", "application/pdf"];
+/// Largest submission body, in bytes: the document in base64 and the rest.
+pub const MAX_SUBMISSION_BODY_BYTES: usize = MAX_DOCUMENT_BYTES / 3 * 4 + (64 << 10);
+/// Largest provider webhook body, in bytes.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 64 << 10;
+/// The shortest webhook secret accepted, in decoded bytes.
+pub const MIN_SECRET_BYTES: usize = 24;
 /// How far a webhook's timestamp may be from now, in seconds (replays older than this fail).
 const WEBHOOK_TOLERANCE_S: i64 = 300;
 
@@ -59,6 +65,18 @@ pub struct KycRequest {
 pub struct KycStatus {
     /// `unverified`, `pending`, `verified` or `rejected`.
     pub kyc_status: String,
+}
+
+/// The file extension of a document of media type `content_type` whose bytes start as that
+/// type's do; `None` when they do not.
+fn extension(content_type: &str, bytes: &[u8]) -> Option<&'static str> {
+    let (magic, ext): (&[u8], _) = match content_type {
+        "image/png" => (b"\x89PNG\r\n\x1a\n", "png"),
+        "image/jpeg" => (b"\xff\xd8\xff", "jpg"),
+        "application/pdf" => (b"%PDF-", "pdf"),
+        _ => return None,
+    };
+    bytes.starts_with(magic).then_some(ext)
 }
 
 fn invalid(field: &str, detail: impl Into<String>) -> ApiError {
@@ -114,7 +132,11 @@ pub async fn submit_kyc(
     }
     let doc = r.document;
     let doc_name = doc.name.trim();
-    if doc_name.is_empty() || doc_name.chars().count() > 200 || doc_name.contains(['/', '\0']) {
+    if doc_name.is_empty()
+        || doc_name.chars().count() > 200
+        || doc_name.contains(['/', '\\'])
+        || doc_name.chars().any(char::is_control)
+    {
         return Err(invalid(
             "document.name",
             "document.name is a file name, 1 to 200 characters",
@@ -150,8 +172,14 @@ pub async fn submit_kyc(
             "the document is empty or over 10 MiB",
         ));
     }
+    if extension(&doc.content_type, &bytes).is_none() {
+        return Err(invalid(
+            "document.content_b64",
+            format!("the document is not a {} file", doc.content_type),
+        ));
+    }
     let sealed = state.sealer.seal(&bytes);
-    sbx_store::kyc::submit(
+    let recorded = sbx_store::kyc::submit(
         &state.pool,
         &sbx_store::kyc::NewSubmission {
             user_id: session.user.user_id,
@@ -164,6 +192,12 @@ pub async fn submit_kyc(
         },
     )
     .await?;
+    if recorded.is_none() {
+        return Err(ApiError::State {
+            code: Code::Conflict,
+            detail: "this identity is verified already".into(),
+        });
+    }
     Ok(HttpResponse::Accepted().json(KycStatus {
         kyc_status: "pending".into(),
     }))
@@ -295,18 +329,24 @@ pub async fn submission_document(
     id: web::Path<String>,
 ) -> Reply {
     operator(&state, &req, false).await?;
-    let (name, content_type, sealed) = sbx_store::kyc::document(&state.pool, submission_id(&id)?)
+    let id = submission_id(&id)?;
+    let (_, content_type, sealed) = sbx_store::kyc::document(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
     let bytes = state
         .sealer
         .open(&sealed)
         .map_err(|e| ApiError::Internal(format!("opening a KYC document: {e}")))?;
-    let disposition = actix_web::http::header::ContentDisposition::attachment(name);
+    // Named by us, typed as checked at upload, never rendered as a page.
+    let ext = extension(&content_type, &bytes).unwrap_or("bin");
+    let disposition =
+        actix_web::http::header::ContentDisposition::attachment(format!("submission-{id}.{ext}"));
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header(disposition)
         .insert_header(("cache-control", "no-store"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .insert_header(("content-security-policy", "sandbox"))
         .body(bytes))
 }
 
@@ -341,6 +381,13 @@ pub async fn decide(
 ) -> Reply {
     let op = operator(&state, &req, true).await?;
     let (id, decision) = path.into_inner();
+    let id = submission_id(&id)?;
+    if sbx_store::kyc::submitter(&state.pool, id).await? == Some(op.user.user_id) {
+        return Err(ApiError::Forbidden {
+            code: Code::NotAnOperator,
+            detail: "an operator may not decide their own identity check".into(),
+        });
+    }
     let status = match decision.as_str() {
         "verify" => "verified",
         "reject" => "rejected",
@@ -352,7 +399,7 @@ pub async fn decide(
         .map(|r| r.chars().take(500).collect::<String>());
     let decided = sbx_store::kyc::decide(
         &state.pool,
-        submission_id(&id)?,
+        id,
         status,
         Some(op.user.user_id),
         reason.as_deref(),
@@ -386,6 +433,21 @@ pub struct ProviderDecision {
     pub reference: Option<String>,
 }
 
+/// `secret` if it is a usable Standard Webhooks secret: `whsec_` and at least
+/// [`MIN_SECRET_BYTES`] bytes in base64 (an empty key would let anyone sign).
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|e| format!("the KYC webhook secret is not whsec_ and base64: {e}"))?;
+    if key.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "the KYC webhook secret has {} bytes; it needs at least {MIN_SECRET_BYTES}",
+            key.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `headers` carry a valid Standard Webhooks signature of `body` by `secret`, made
 /// within [`WEBHOOK_TOLERANCE_S`] of now.
 fn signed(secret: &str, headers: &actix_web::http::header::HeaderMap, body: &[u8]) -> bool {
@@ -401,7 +463,7 @@ fn signed(secret: &str, headers: &actix_web::http::header::HeaderMap, body: &[u8
     let Ok(ts) = ts.parse::<i64>() else {
         return false;
     };
-    if (Utc::now().timestamp() - ts).abs() > WEBHOOK_TOLERANCE_S {
+    if Utc::now().timestamp().abs_diff(ts) > WEBHOOK_TOLERANCE_S as u64 {
         return false;
     }
     let Some(expected) = crate::webhooks::sign(secret, id, ts, body) else {

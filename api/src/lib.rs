@@ -7,6 +7,7 @@
 //! - [`code`]: the table of error codes: name, HTTP status and title of each.
 //! - [`error`]: [`ApiError`] and RFC 9457 problem bodies; extractor error handlers.
 //! - [`auth`]: the `/v1` middleware (key lookup, rate limit) and the [`auth::Caller`] extractor.
+//! - [`budget`]: monthly budgets: the API, the watcher, the 402 on new work.
 //! - [`body`]: bodies read by hand (for idempotency hashes) with the extractor's checks.
 //! - [`idempotency`]: what a creating POST that repeats an `Idempotency-Key` answers.
 //! - [`rate_limit`]: governor token buckets per key and the `RateLimit` headers.
@@ -25,6 +26,7 @@ pub mod accounts;
 pub mod admission;
 pub mod auth;
 pub mod body;
+pub mod budget;
 pub mod code;
 pub mod dashboard;
 pub mod error;
@@ -145,6 +147,7 @@ pub fn serve(
             sweeper.metrics.upkeep();
         }
     });
+    actix_web::rt::spawn(budget::watch(state.clone()));
     let gauges = state.clone();
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));

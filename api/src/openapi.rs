@@ -28,6 +28,8 @@ use crate::routes;
         routes::images::list_images,
         routes::gpus::list_gpus,
         routes::usage::usage,
+        crate::budget::get_budget,
+        crate::budget::put_budget,
         routes::keys::list_keys,
         routes::keys::create_key,
         routes::keys::revoke_key,

@@ -120,30 +120,37 @@ async fn send(pool: &Pool, client: &awc::Client, config: &WebhookConfig, due: Du
             let retry = (due.attempts < config.max_attempts).then(|| config.backoff(due.attempts));
             metrics::counter!("sbx_webhooks_total", "outcome" => if retry.is_some() { "retry" } else { "failed" })
                 .increment(1);
-            tracing::info!(job_id = %due.job_id, url = %due.url, attempts = due.attempts, error, "webhook attempt failed");
+            tracing::info!(job_id = ?due.job_id, url = %due.url, attempts = due.attempts, error, "webhook attempt failed");
             sbx_store::webhooks::attempt_failed(pool, due.delivery_id, error, retry).await
         }
     };
     if let Err(e) = recorded {
         // The lease runs out and the announcement is sent again: a repeat, not a loss.
-        tracing::warn!(error = %e, job_id = %due.job_id, "webhooks: could not record an attempt");
+        tracing::warn!(error = %e, job_id = ?due.job_id, "webhooks: could not record an attempt");
     }
 }
 
-/// The announcement of `due.job_id`: `{"type": "job.ended", "timestamp", "data": <the job>}`,
-/// the job as `GET /v1/jobs/{id}` shows it.
+/// The announcement `due`: its ready body (`budget.warning`, …), or for a job's end
+/// `{"type": "job.ended", "timestamp", "data": <the job>}`, the job as `GET /v1/jobs/{id}`
+/// shows it.
 async fn attempt(pool: &Pool, client: &awc::Client, due: &Due) -> Result<(), String> {
-    let job = sbx_store::jobs::get(pool, due.project_id, due.job_id)
-        .await
-        .map_err(|e| format!("reading the job: {e}"))?
-        .ok_or("the job no longer exists")?;
     let now = chrono::Utc::now();
-    let body = serde_json::to_vec(&serde_json::json!({
-        "type": "job.ended",
-        "timestamp": now,
-        "data": JobView::from(job),
-    }))
-    .expect("a job serializes");
+    let body = match (&due.payload, due.job_id) {
+        (Some(payload), _) => serde_json::to_vec(payload).expect("a JSON value serializes"),
+        (None, Some(job_id)) => {
+            let job = sbx_store::jobs::get(pool, due.project_id, job_id)
+                .await
+                .map_err(|e| format!("reading the job: {e}"))?
+                .ok_or("the job no longer exists")?;
+            serde_json::to_vec(&serde_json::json!({
+                "type": "job.ended",
+                "timestamp": now,
+                "data": JobView::from(job),
+            }))
+            .expect("a job serializes")
+        }
+        (None, None) => return Err("an announcement with neither a job nor a body".into()),
+    };
     let id = format!("msg_{}", due.delivery_id.simple());
     let signature = sign(&due.secret, &id, now.timestamp(), &body)
         .ok_or("the project's webhook secret is not valid base64")?;

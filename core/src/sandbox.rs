@@ -56,6 +56,8 @@ crate::vocabulary! {
         Moved = "moved",
         /// Its owner asked: a pause, a delete, a job's cancel.
         User = "user",
+        /// Its project reached its monthly budget (`paused`).
+        Budget = "budget",
         /// Idle past its idle timeout (`paused`).
         Idle = "idle",
         /// Paused to make room for another session in the same process.

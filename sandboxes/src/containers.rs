@@ -190,9 +190,9 @@ impl SandboxHost for Containers {
     }
 
     /// Asked of its runner by a note; its folders are kept for a resume on any runner.
-    fn pause<'a>(&'a self, s: &'a Sandbox) -> BoxFuture<'a, Result<()>> {
+    fn pause<'a>(&'a self, s: &'a Sandbox, reason: StateReason) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            pause_elsewhere(&self.pool, &self.notes, s, StateReason::User).await?;
+            pause_elsewhere(&self.pool, &self.notes, s, reason).await?;
             Ok(())
         })
     }

@@ -71,7 +71,11 @@ pub trait SandboxHost: Send + Sync {
     ) -> BoxFuture<'_, Result<CallOutcome>>;
 
     /// Pause running sandbox `s` at its owner's request; returns once it no longer runs.
-    fn pause<'a>(&'a self, s: &'a Sandbox) -> BoxFuture<'a, Result<()>>;
+    fn pause<'a>(
+        &'a self,
+        s: &'a Sandbox,
+        reason: sbx_core::sandbox::StateReason,
+    ) -> BoxFuture<'a, Result<()>>;
 
     /// Resume paused sandbox `s` at its owner's request: the sandbox afterwards.
     fn resume<'a>(&'a self, s: &'a Sandbox) -> BoxFuture<'a, Result<Sandbox>>;

@@ -238,12 +238,12 @@ impl SandboxHost for Interpreters {
     }
 
     /// Into its snapshot, here if it is live here, else by its holder, asked by a note.
-    fn pause<'a>(&'a self, s: &'a Sandbox) -> BoxFuture<'a, Result<()>> {
+    fn pause<'a>(&'a self, s: &'a Sandbox, reason: StateReason) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if s.holder == Some(self.holder) {
-                self.pause_local(s.sandbox_id, StateReason::User).await?;
+                self.pause_local(s.sandbox_id, reason).await?;
             } else {
-                pause_elsewhere(&self.pool, &self.notes, s, StateReason::User).await?;
+                pause_elsewhere(&self.pool, &self.notes, s, reason).await?;
             }
             Ok(())
         })

@@ -120,9 +120,19 @@ impl Sandboxes {
 
     /// Pause sandbox `id` of `project` at its owner's request.
     pub async fn pause(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox> {
+        self.pause_for(project, id, StateReason::User).await
+    }
+
+    /// Pause sandbox `id` of `project` for `reason` (its owner: `user`; its budget: `budget`).
+    pub async fn pause_for(
+        &self,
+        project: ProjectId,
+        id: SandboxId,
+        reason: StateReason,
+    ) -> Result<Sandbox> {
         let s = own(&self.pool, project, id).await?;
         match s.state {
-            SandboxState::Running => self.host(s.kind).pause(&s).await?,
+            SandboxState::Running => self.host(s.kind).pause(&s, reason).await?,
             SandboxState::Paused => {}
             SandboxState::Pending => return Err(SandboxError::Pending),
             SandboxState::Terminated | SandboxState::Failed => return Err(SandboxError::ended(&s)),

@@ -27,9 +27,13 @@ pub struct KeyOwner {
     pub limits: ProjectLimits,
     /// Whether the project's owner is KYC-verified.
     pub kyc_verified: bool,
-    /// Whether the caller may manage the project's keys and secrets: a program with a key,
-    /// or a person who owns the project (not a plain member).
+    /// Whether the caller may manage the project's keys, secrets and budget: a person who owns
+    /// the project, signed in. Never a key: a leaked key could otherwise mint others that
+    /// outlive its revocation.
     pub manages: bool,
+    /// Whether the project has spent its monthly budget (as last checked, this month): new
+    /// work is refused.
+    pub over_budget: bool,
 }
 
 impl KeyOwner {
@@ -102,7 +106,10 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
         .prepare_cached(
             "select k.api_key_id, k.project_id, p.max_timeout_ms, p.max_memory_mb,
                     p.max_output_limit_bytes, p.max_concurrent_execs, p.max_disk_mb,
-                    coalesce(u.kyc_status = 'verified', false) as kyc_verified
+                    coalesce(u.kyc_status = 'verified', false) as kyc_verified,
+                    coalesce(p.budget_state = 'exceeded' and p.budget_month
+                             = date_trunc('month', now() at time zone 'utc')::date, false)
+                        as over_budget
              from api_keys k
              join projects p using (project_id)
              left join users u on u.user_id = p.owner_user_id
@@ -116,7 +123,8 @@ pub async fn authenticate(db: &impl Db, secret: &str) -> Result<Option<KeyOwner>
         project_id: ProjectId(r.get("project_id")),
         limits: project_limits(&r),
         kyc_verified: r.get("kyc_verified"),
-        manages: true,
+        manages: false,
+        over_budget: r.get("over_budget"),
     }))
 }
 

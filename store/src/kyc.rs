@@ -76,11 +76,30 @@ fn submission(r: &tokio_postgres::Row) -> Submission {
     }
 }
 
-/// Record `s` and make its person `pending`. Returns the submission's id.
+/// Record `s` and make its person `pending`; a submission of theirs still pending is
+/// superseded (rejected, saying so). Returns the submission's id, or `None` when the person
+/// is verified already (nothing is recorded).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn submit(pool: &Pool, s: &NewSubmission<'_>) -> Result<uuid::Uuid> {
+pub async fn submit(pool: &Pool, s: &NewSubmission<'_>) -> Result<Option<uuid::Uuid>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    // The person's row first, as every decision does: one order, no deadlock.
+    let became_pending = tx
+        .execute(
+            "update users set kyc_status = 'pending' where user_id = $1 and kyc_status <> 'verified'",
+            &[&s.user_id.0],
+        )
+        .await?;
+    if became_pending == 0 {
+        return Ok(None);
+    }
+    tx.execute(
+        "update kyc_submissions set status = 'rejected', decided_at = now(),
+             decision_note = 'superseded by a later submission'
+         where user_id = $1 and status = 'pending'",
+        &[&s.user_id.0],
+    )
+    .await?;
     let id = uuid::Uuid::now_v7();
     tx.execute(
         "insert into kyc_submissions (submission_id, user_id, legal_name, country, date_of_birth,
@@ -98,13 +117,20 @@ pub async fn submit(pool: &Pool, s: &NewSubmission<'_>) -> Result<uuid::Uuid> {
         ],
     )
     .await?;
-    tx.execute(
-        "update users set kyc_status = 'pending' where user_id = $1",
-        &[&s.user_id.0],
-    )
-    .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(Some(id))
+}
+
+/// Who made submission `id`, if there is one.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn submitter(db: &impl Db, id: uuid::Uuid) -> Result<Option<UserId>> {
+    let row = db
+        .query_opt(
+            "select user_id from kyc_submissions where submission_id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(row.map(|r| UserId(r.get("user_id"))))
 }
 
 /// Submissions in `status` (all when `None`), oldest first, at most `limit`.
@@ -159,6 +185,13 @@ pub async fn decide(
     }
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    // The person's row first, as a submission does: one order, no deadlock.
+    tx.execute(
+        "select 1 from users where user_id = (select user_id from kyc_submissions
+                                               where submission_id = $1) for update",
+        &[&id],
+    )
+    .await?;
     let row = tx
         .query_opt(
             "update kyc_submissions set status = $2, decided_at = now(), decided_by = $3,

@@ -16,12 +16,14 @@
 //! - [`commands`]: commands run in container sandboxes, API to runner through the database.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what the queue keeps of an exec until a runner takes it.
+//! - [`budgets`]: projects' monthly spend limits and the state a check found.
 //! - [`kyc`]: identity checks people submit and their decisions.
 //! - [`members`]: people's memberships of projects; [`sessions`]: people signed in.
 //!
 //! Ids, specs, outcomes and the sandbox vocabulary are `sbx-core`'s; this crate stores them.
 
 pub mod batches;
+pub mod budgets;
 pub mod commands;
 pub mod container_jobs;
 pub mod exec;

@@ -67,6 +67,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/V13__accounts.sql"),
     ),
     (14, "kyc", include_str!("../../migrations/V14__kyc.sql")),
+    (
+        15,
+        "budgets",
+        include_str!("../../migrations/V15__budgets.sql"),
+    ),
+    (
+        16,
+        "email_case",
+        include_str!("../../migrations/V16__email_case.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -95,7 +95,10 @@ pub async fn caller(
         .prepare_cached(
             "select s.csrf_token, s.user_id, m.project_id, m.role, p.max_timeout_ms, p.max_memory_mb,
                     p.max_output_limit_bytes, p.max_concurrent_execs, p.max_disk_mb,
-                    coalesce(o.kyc_status = 'verified', false) as kyc_verified
+                    coalesce(o.kyc_status = 'verified', false) as kyc_verified,
+                    coalesce(p.budget_state = 'exceeded' and p.budget_month
+                             = date_trunc('month', now() at time zone 'utc')::date, false)
+                        as over_budget
              from sessions s
              left join memberships m on m.user_id = s.user_id
                                     and ($2::uuid is null or m.project_id = $2)
@@ -119,6 +122,7 @@ pub async fn caller(
             limits: project_limits(first),
             kyc_verified: first.get("kyc_verified"),
             manages: first.get::<_, Option<String>>("role").as_deref() == Some("owner"),
+            over_budget: first.get("over_budget"),
         }),
         (1, None) => Project::NotAMember,
         _ => Project::Several,

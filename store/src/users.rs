@@ -34,7 +34,7 @@ pub struct Credentials {
 /// The columns [`user`] reads.
 const COLUMNS: &str = "user_id, email, kyc_status, operator";
 
-/// The user with `email`, created if new.
+/// The user with `email` (kept in lower case: emails compare without case), created if new.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn upsert(db: &impl Db, email: &str) -> Result<User> {
     let row = db
@@ -42,7 +42,7 @@ pub async fn upsert(db: &impl Db, email: &str) -> Result<User> {
             "insert into users (user_id, email) values ($1, $2)
              on conflict (email) do update set email = excluded.email
              returning user_id, email, kyc_status, operator",
-            &[&UserId::new().0, &email],
+            &[&UserId::new().0, &email.trim().to_lowercase()],
         )
         .await?;
     Ok(user(&row))
@@ -57,14 +57,18 @@ fn user(row: &tokio_postgres::Row) -> User {
     }
 }
 
-/// Set the password hash (an argon2id PHC string) of the user with `email`.
+/// Set the password hash (an argon2id PHC string) of the user with `email`, ending their
+/// sessions.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_password(db: &impl Db, email: &str, hash: &str) -> Result<User> {
     let row = db
         .query_opt(
             &format!(
-                "update users set password_hash = $2, failed_logins = 0, locked_until = null
-                 where email = $1 returning {COLUMNS}"
+                "with u as (
+                     update users set password_hash = $2, failed_logins = 0, locked_until = null
+                     where lower(email) = lower($1) returning {COLUMNS}
+                 ), gone as (delete from sessions where user_id in (select user_id from u))
+                 select * from u"
             ),
             &[&email, &hash],
         )
@@ -78,7 +82,9 @@ pub async fn set_password(db: &impl Db, email: &str, hash: &str) -> Result<User>
 pub async fn set_operator(db: &impl Db, email: &str, operator: bool) -> Result<User> {
     let row = db
         .query_opt(
-            &format!("update users set operator = $2 where email = $1 returning {COLUMNS}"),
+            &format!(
+                "update users set operator = $2 where lower(email) = lower($1) returning {COLUMNS}"
+            ),
             &[&email, &operator],
         )
         .await?
@@ -105,29 +111,45 @@ pub async fn credentials(db: &impl Db, email: &str) -> Result<Option<Credentials
     }))
 }
 
-/// Count a wrong password for user `id`: the `max_failures`-th in a row locks the account
-/// for `lock_s` seconds (and starts the count again). Returns the end of the lock, if locked.
+/// Count a sign-in attempt as user `id` before its password is checked, so that attempts
+/// made at once cannot outrun the lock: the `max_attempts`-th since the last success locks
+/// the account for `lock_s` seconds (and starts the count again). `Err` with the end of the
+/// lock when the account is locked (the attempt is not made); else the end of the lock this
+/// attempt set, if it set one.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn login_failed(
+pub async fn begin_attempt(
     db: &impl Db,
     id: UserId,
-    max_failures: i32,
+    max_attempts: i32,
     lock_s: f64,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+) -> Result<std::result::Result<Option<chrono::DateTime<chrono::Utc>>, chrono::DateTime<chrono::Utc>>>
+{
     let row = db
-        .query_one(
+        .query_opt(
             "update users set
                  failed_logins = case when failed_logins + 1 >= $2 then 0 else failed_logins + 1 end,
                  locked_until = case when failed_logins + 1 >= $2
-                                     then now() + $3 * interval '1 second' else locked_until end
-             where user_id = $1 returning locked_until",
-            &[&id.0, &max_failures, &lock_s],
+                                     then now() + $3 * interval '1 second' end
+             where user_id = $1 and (locked_until is null or locked_until <= now())
+             returning locked_until",
+            &[&id.0, &max_attempts, &lock_s],
         )
         .await?;
-    Ok(row.get("locked_until"))
+    if let Some(row) = row {
+        return Ok(Ok(row.get("locked_until")));
+    }
+    let row = db
+        .query_one(
+            "select locked_until from users where user_id = $1",
+            &[&id.0],
+        )
+        .await?;
+    let until: Option<chrono::DateTime<chrono::Utc>> = row.get("locked_until");
+    Ok(Err(until.unwrap_or_else(chrono::Utc::now)))
 }
 
-/// A right password for user `id`: the count of failures starts again.
+/// A right password for user `id`: the count of attempts starts again (a lock set by this
+/// attempt, or by others made at the same time, is lifted: its maker knows the password).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn login_succeeded(db: &impl Db, id: UserId) -> Result<()> {
     db.execute(
@@ -148,7 +170,7 @@ pub async fn set_kyc(db: &impl Db, email: &str, status: &str) -> Result<User> {
     }
     let row = db
         .query_opt(
-            &format!("update users set kyc_status = $2 where email = $1 returning {COLUMNS}"),
+            &format!("update users set kyc_status = $2 where lower(email) = lower($1) returning {COLUMNS}"),
             &[&email, &status],
         )
         .await?

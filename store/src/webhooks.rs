@@ -16,8 +16,10 @@ use sbx_core::ids::{JobId, ProjectId};
 pub struct Due {
     /// The `webhook-id`: the same on every attempt.
     pub delivery_id: uuid::Uuid,
-    /// The job that ended.
-    pub job_id: JobId,
+    /// The job that ended, for `job.ended`.
+    pub job_id: Option<JobId>,
+    /// The body of an event without a job (`budget.warning`, …), ready to send.
+    pub payload: Option<serde_json::Value>,
     /// Its project.
     pub project_id: ProjectId,
     /// Where to send it.
@@ -45,7 +47,8 @@ pub async fn lease_due(db: &impl Db, n: i64, lease: Duration) -> Result<Vec<Due>
              set attempts = d.attempts + 1, next_attempt_at = now() + $2 * interval '1 millisecond'
              from due, projects p
              where d.delivery_id = due.delivery_id and p.project_id = d.project_id
-             returning d.delivery_id, d.job_id, d.project_id, d.url, d.attempts, p.webhook_secret",
+             returning d.delivery_id, d.job_id, d.payload, d.project_id, d.url, d.attempts,
+                       p.webhook_secret",
         )
         .await?;
     let rows = client
@@ -55,7 +58,8 @@ pub async fn lease_due(db: &impl Db, n: i64, lease: Duration) -> Result<Vec<Due>
         .iter()
         .map(|r| Due {
             delivery_id: r.get("delivery_id"),
-            job_id: JobId(r.get("job_id")),
+            job_id: r.get::<_, Option<uuid::Uuid>>("job_id").map(JobId),
+            payload: r.get("payload"),
             project_id: ProjectId(r.get("project_id")),
             url: r.get("url"),
             attempts: r.get("attempts"),
@@ -120,6 +124,28 @@ pub async fn attempt_failed(
                 .await?
         }
     };
+    Ok(())
+}
+
+/// Queue event `payload` (its whole body) for `url`, signed with `project`'s secret like a
+/// job's end, in `db`'s transaction; senders are woken by the `sbx_webhooks` notification.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
+pub async fn enqueue_event(
+    db: &impl Db,
+    project: ProjectId,
+    url: &str,
+    payload: &serde_json::Value,
+) -> Result<()> {
+    db.execute(
+        "insert into webhook_deliveries (project_id, url, payload) values ($1, $2, $3)",
+        &[&project.0, &url, payload],
+    )
+    .await?;
+    db.execute(
+        "select pg_notify('sbx_webhooks', $1)",
+        &[&project.0.to_string()],
+    )
+    .await?;
     Ok(())
 }
 

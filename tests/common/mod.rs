@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod hooks;
 pub mod people;
 
 use std::path::PathBuf;

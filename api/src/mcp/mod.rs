@@ -39,8 +39,10 @@ pub fn service(state: web::Data<AppState>) -> Service {
         .session_manager(Arc::new(LocalSessionManager::default()))
         .stateful_mode(true)
         // rmcp accepts only loopback `Host` headers by default, against DNS rebinding: a page
-        // in a browser reaching a local server. Every request here must carry an API key,
-        // which such a page does not have, and servers are reached under any name.
+        // in a browser reaching a local server. Every request here is authenticated by the
+        // `/v1` guard: an API key, which such a page does not have, or the dashboard's
+        // SameSite=Lax cookie with the session's CSRF token on every POST and DELETE; and
+        // servers are reached under any name.
         .allowed_hosts(Vec::new())
         .on_request_fn(|http, mcp| {
             if let Some(caller) = http.extensions().get::<Caller>() {

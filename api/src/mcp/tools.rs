@@ -205,6 +205,7 @@ impl Tools {
         };
         let create = async {
             let caller = caller(&ctx)?;
+            crate::budget::within_budget(&caller)?;
             let (new, env) = crate::routes::sandboxes::create::new_sandbox(
                 &self.state.sealer,
                 self.state.kyc,
@@ -376,7 +377,11 @@ impl Tools {
         change: Change,
     ) -> CallToolResult {
         let run = async {
-            let project = caller(ctx)?.0.project_id;
+            let caller = caller(ctx)?;
+            if matches!(change, Change::Resume) {
+                crate::budget::within_budget(&caller)?;
+            }
+            let project = caller.0.project_id;
             let id = sandbox_id(id)?;
             let sandboxes = &self.state.sandboxes;
             Ok::<_, ApiError>(match change {

@@ -154,6 +154,7 @@ pub async fn create_batch(Ctx { state, caller }: Ctx, req: HttpRequest, body: we
     {
         return Ok(existing);
     }
+    crate::budget::within_budget(&caller)?;
     let request: BatchRequest = crate::body::json(&req, &body)?;
     let batch_id = BatchId::new();
     let jobs = batch_jobs(request, &caller, batch_id)?;

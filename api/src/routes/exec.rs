@@ -472,6 +472,7 @@ pub async fn run(
     req: ExecRequest,
     cancel: CancellationToken,
 ) -> Result<ExecResponse, ApiError> {
+    crate::budget::within_budget(caller)?;
     let checked = check(req, caller)?;
     if checked.callback_url.is_some() {
         return Err(ApiError::invalid(

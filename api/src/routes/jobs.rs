@@ -185,6 +185,7 @@ pub async fn create_job(Ctx { state, caller }: Ctx, req: HttpRequest, body: web:
     {
         return Ok(existing);
     }
+    crate::budget::within_budget(&caller)?;
     let value: serde_json::Value = crate::body::json(&req, &body)?;
     let checked = match job_request(
         &state.sealer,

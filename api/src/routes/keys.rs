@@ -1,7 +1,8 @@
 //! `GET /v1/keys`, `POST /v1/keys`, `DELETE /v1/keys/{id}`: the project's API keys, and
 //! `GET /v1/webhook-secret`: the secret its webhooks are signed with. A key's secret is shown
-//! once, when it is made; only its SHA-256 is kept. Programs with a key and the project's
-//! owners may manage them; a plain member may not (403 `not_an_owner`).
+//! once, when it is made; only its SHA-256 is kept. Only the project's owners, signed in to the
+//! dashboard, manage them: not a plain member, and not a program with a key (a leaked key could
+//! otherwise mint keys that outlive its own revocation): 403 `not_an_owner`.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -82,7 +83,7 @@ fn owner(caller: &Caller) -> Result<(), ApiError> {
     }
     Err(ApiError::Forbidden {
         code: Code::NotAnOwner,
-        detail: "only the project's owners manage its keys and secrets".into(),
+        detail: "only the project's owners, signed in, manage its keys and secrets".into(),
     })
 }
 
@@ -90,7 +91,7 @@ fn owner(caller: &Caller) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", security(("api_key" = [])),
     responses(
         (status = 200, description = "The keys", body = KeyList),
-        (status = 403, description = "A member who is not an owner (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner signed in: a plain member, or a program with a key (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_keys(Ctx { state, caller }: Ctx) -> Reply {
     owner(&caller)?;
@@ -105,7 +106,7 @@ pub async fn list_keys(Ctx { state, caller }: Ctx) -> Reply {
     request_body = NewKey,
     responses(
         (status = 201, description = "Made: the key and its secret, shown once", body = CreatedKey),
-        (status = 403, description = "A member who is not an owner (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner signed in: a plain member, or a program with a key (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_key(Ctx { state, caller }: Ctx, body: crate::body::Json<NewKey>) -> Reply {
     owner(&caller)?;
@@ -138,7 +139,7 @@ pub async fn create_key(Ctx { state, caller }: Ctx, body: crate::body::Json<NewK
     params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 200, description = "Revoked (or already): the key", body = KeyView),
-        (status = 403, description = "A member who is not an owner (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner signed in: a plain member, or a program with a key (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key in this project", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke_key(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
@@ -159,7 +160,7 @@ pub async fn revoke_key(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Re
 #[utoipa::path(get, path = "/v1/webhook-secret", tag = "keys", security(("api_key" = [])),
     responses(
         (status = 200, description = "The secret", body = WebhookSecret),
-        (status = 403, description = "A member who is not an owner (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner signed in: a plain member, or a program with a key (`not_an_owner`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn webhook_secret(Ctx { state, caller }: Ctx) -> Reply {
     owner(&caller)?;

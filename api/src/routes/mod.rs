@@ -23,14 +23,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::openapi::configure)
         .service(
             web::scope("/auth")
-                .service(resource("/login", "POST").route(web::post().to(crate::accounts::login)))
+                .service(
+                    resource("/login", "POST")
+                        .app_data(web::PayloadConfig::new(
+                            crate::accounts::MAX_LOGIN_BODY_BYTES,
+                        ))
+                        .route(web::post().to(crate::accounts::login)),
+                )
                 .service(resource("/session", "GET").route(web::get().to(crate::accounts::session)))
                 .service(resource("/logout", "POST").route(web::post().to(crate::accounts::logout)))
                 .service(
                     resource("/logout-all", "POST")
                         .route(web::post().to(crate::accounts::logout_all)),
                 )
-                .service(resource("/kyc", "POST").route(web::post().to(crate::kyc::submit_kyc))),
+                .service(
+                    resource("/kyc", "POST")
+                        .app_data(web::PayloadConfig::new(
+                            crate::kyc::MAX_SUBMISSION_BODY_BYTES,
+                        ))
+                        .route(web::post().to(crate::kyc::submit_kyc)),
+                ),
         )
         .service(
             web::scope("/admin")
@@ -46,7 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // Signed by the provider, not sent with a key: outside the `/v1` guard.
         .service(
-            resource("/v1/kyc/webhook", "POST").route(web::post().to(crate::kyc::provider_webhook)),
+            resource("/v1/kyc/webhook", "POST")
+                .app_data(web::PayloadConfig::new(crate::kyc::MAX_WEBHOOK_BODY_BYTES))
+                .route(web::post().to(crate::kyc::provider_webhook)),
         )
         .service(
             web::scope("/v1")
@@ -83,6 +97,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/images", "GET").route(web::get().to(images::list_images)))
                 .service(resource("/gpus", "GET").route(web::get().to(gpus::list_gpus)))
                 .service(resource("/usage", "GET").route(web::get().to(usage::usage)))
+                .service(
+                    resource("/budget", "GET, PUT")
+                        .route(web::get().to(crate::budget::get_budget))
+                        .route(web::put().to(crate::budget::put_budget)),
+                )
                 .service(
                     resource("/keys", "GET, POST")
                         .route(web::get().to(keys::list_keys))

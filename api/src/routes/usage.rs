@@ -11,8 +11,10 @@ use sbx_limits::billing::{self, Resource};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::auth::{Ctx, Reply};
 use crate::error::ApiError;
+use sbx_core::ids::ProjectId;
 
 /// Query of `GET /v1/usage`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -125,28 +127,14 @@ fn by_day(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, f64)> {
     out
 }
 
-/// The project's usage and its cost.
-#[utoipa::path(get, path = "/v1/usage", tag = "usage", security(("api_key" = [])),
-    params(UsageQuery),
-    responses(
-        (status = 200, description = "Usage and cost in the range", body = UsageReport),
-        (status = 400, description = "A bad range or grouping", body = crate::error::Problem, content_type = "application/problem+json"),
-        crate::responses::Unauthorized,
-    ))]
-pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) -> Reply {
-    let q = query.into_inner();
-    let to = q.to.unwrap_or_else(Utc::now);
-    let from = q.from.unwrap_or(to - Duration::days(30));
-    if from >= to {
-        return Err(ApiError::BadRequest("`from` must be before `to`".into()));
-    }
-    if to - from > Duration::days(366) {
-        return Err(ApiError::BadRequest(
-            "the range may span at most 366 days".into(),
-        ));
-    }
-    let group_by = q.group_by.unwrap_or_default().as_str();
-    let project = caller.0.project_id;
+/// Amounts by (sandbox, or `jobs` for container jobs' samples, or `execs`; UTC day) of
+/// `project` in [`from`, `to`).
+async fn cells(
+    state: &AppState,
+    project: ProjectId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<BTreeMap<(String, DateTime<Utc>), Amounts>, ApiError> {
     let prices = &state.prices;
     // (sandbox or "execs", day) → amounts.
     let mut cells: BTreeMap<(String, DateTime<Utc>), Amounts> = BTreeMap::new();
@@ -192,6 +180,46 @@ pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) ->
         a.running_seconds += secs;
         a.charge("exec", prices.cost(&Resource::Exec, 1.0, secs));
     }
+    Ok(cells)
+}
+
+/// What `project` spent in [`from`, `to`), USD: the usage report's `total_cost` (the budget
+/// watcher's measure).
+pub async fn spend(
+    state: &AppState,
+    project: ProjectId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<f64, ApiError> {
+    Ok(cells(state, project, from, to)
+        .await?
+        .values()
+        .map(|a| a.cost)
+        .sum())
+}
+
+/// The project's usage and its cost.
+#[utoipa::path(get, path = "/v1/usage", tag = "usage", security(("api_key" = [])),
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "Usage and cost in the range", body = UsageReport),
+        (status = 400, description = "A bad range or grouping", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+    ))]
+pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) -> Reply {
+    let q = query.into_inner();
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - Duration::days(30));
+    if from >= to {
+        return Err(ApiError::BadRequest("`from` must be before `to`".into()));
+    }
+    if to - from > Duration::days(366) {
+        return Err(ApiError::BadRequest(
+            "the range may span at most 366 days".into(),
+        ));
+    }
+    let group_by = q.group_by.unwrap_or_default().as_str();
+    let cells = cells(&state, caller.0.project_id, from, to).await?;
 
     let mut groups: BTreeMap<String, Amounts> = BTreeMap::new();
     for ((key, d), a) in cells {

@@ -106,6 +106,61 @@ class BatchView(BaseModel):
     """
 
 
+class BudgetRequest(BaseModel):
+    """
+    A budget to set.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    monthly_limit_usd: Annotated[Optional[float], Field(ge=0.0, le=1000000000.0)] = None
+    """
+    The monthly limit, USD (0 to 1e9); `null` removes it.
+    """
+    webhook_url: Optional[str] = None
+    """
+    Where budget events go: an `http` or `https` URL, or `null`.
+    """
+
+
+class BudgetView(BaseModel):
+    """
+    A project's budget and where it stands this month.
+    """
+
+    monthly_limit_usd: Optional[float] = None
+    """
+    The monthly limit, USD; `null`: none.
+    """
+    webhook_url: Optional[str] = None
+    """
+    Where `budget.warning` (at 80 %) and `budget.exceeded` (at 100 %) are sent, signed with
+    the project's webhook secret.
+    """
+    spent_usd: float
+    """
+    Spent this UTC month, USD (the usage report's total).
+    """
+    fraction: Optional[float] = None
+    """
+    `spent_usd / monthly_limit_usd`, when there is a limit.
+    """
+    state: str
+    """
+    `ok`, `warning` (80 % or more) or `exceeded` (new work is refused; running sandboxes are
+    paused with reason `budget`).
+    """
+    period_start: datetime
+    """
+    Start of this month (UTC).
+    """
+    period_end: datetime
+    """
+    Start of the next month (UTC), when the count starts again.
+    """
+
+
 class CardView(BaseModel):
     """
     One card.

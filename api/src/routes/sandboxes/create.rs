@@ -109,6 +109,7 @@ pub async fn create_sandbox(
     {
         return Ok(existing);
     }
+    crate::budget::within_budget(&caller)?;
     let r: CreateSandbox = crate::body::json(&req, &body)?;
     let (new, env) = new_sandbox(&state.sealer, state.kyc, &caller, r, idempotency.clone())?;
     let created = match state.sandboxes.create(&new, env).await {

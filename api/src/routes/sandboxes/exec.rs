@@ -94,6 +94,7 @@ pub async fn run(
     call: Call,
     cancel: CancellationToken,
 ) -> Result<CallOutcome, ApiError> {
+    crate::budget::within_budget(caller)?;
     let _slot = state
         .admission
         .try_acquire(caller.0.project_id, caller.0.limits.max_concurrent_execs)?;

@@ -282,6 +282,7 @@ pub async fn pause_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) ->
         (status = 409, description = "It has ended, or its snapshot is missing or damaged (`snapshot_missing`, `snapshot_corrupt`: the sandbox is then failed)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn resume_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
+    crate::budget::within_budget(&caller)?;
     view(
         state
             .sandboxes
