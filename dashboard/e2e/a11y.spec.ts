@@ -1,12 +1,13 @@
 // axe-core on the Sandboxes page, each step of the wizard, a Sandbox page (a code-interpreter's
-// with cells, a container's with its log), the Jobs list and a Job page: no serious or critical
-// violations. With SBX_SCREENSHOTS=1 it also retakes the screenshots kept in docs/
+// with cells, a container's with its log), the Jobs list and a Job page, Identity verification,
+// API keys, the Batches list and a Batch page, and Admin (with an operator's login): no serious
+// or critical violations. With SBX_SCREENSHOTS=1 it also retakes the screenshots kept in docs/
 // (`SBX_SCREENSHOTS=1 scripts/dashboard-test -g accessibility`).
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { fileURLToPath } from "node:url";
 
-import { call, createSandbox, signIn, submitJob } from "./support";
+import { call, createSandbox, NO_OPERATOR, operatorLogin, signIn, signInAs, submitJob, TINY_PNG } from "./support";
 
 const docs = (name: string) => fileURLToPath(new URL(`../../docs/${name}`, import.meta.url));
 
@@ -107,4 +108,65 @@ test("the Jobs pages have no serious accessibility violations", async ({ page })
   await expect(page.getByText("The log ended.")).toBeVisible();
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "dashboard-job.png");
+});
+
+test("the Identity verification, API keys and Batches pages have no serious accessibility violations", async ({ page }) => {
+  const session = await signIn(page);
+  await page.goto("/kyc");
+  await expect(page.getByRole("heading", { level: 1, name: "Identity verification" })).toBeVisible();
+  if (await page.getByLabel("ID document").count()) {
+    await page.getByLabel("ID document").setInputFiles({ name: "a.txt", mimeType: "text/plain", buffer: Buffer.from("x") });
+    await expect(page.getByLabel("ID document")).toHaveAttribute("aria-invalid", "true");
+  }
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "dashboard-kyc.png");
+
+  await page.goto("/api-keys");
+  await page.getByRole("region", { name: "Webhook secret" }).getByRole("button", { name: "Show" }).click();
+  await expect(page.getByTestId("webhook-secret")).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByRole("button", { name: "Create key" }).click();
+  await page.getByRole("dialog", { name: "Create key" }).getByLabel("Name").fill("a11y");
+  await page.getByRole("dialog", { name: "Create key" }).getByRole("button", { name: "Create key" }).click();
+  await expect(page.getByLabel("Key secret")).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByRole("button", { name: "Done" }).click();
+  await screenshot(page, "dashboard-api-keys.png");
+
+  const batch = (await call(page.request, session, "POST", "/v1/batches", {
+    items: [
+      { id: "a", code: "print(1)", expected_stdout: "1\n" },
+      { id: "b", code: "print(2)", expected_stdout: "3\n" },
+    ],
+  })) as { id: string };
+  await page.goto("/batches");
+  await expect(page.locator("tbody tr").first()).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.goto(`/batches/${batch.id}`);
+  await expect(page.getByTestId("batch-status")).toHaveText("finished", { timeout: 60_000 });
+  await page.getByRole("button", { name: "Show output of b" }).click();
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "dashboard-batch.png");
+});
+
+test("the Admin page has no serious accessibility violations", async ({ browser }) => {
+  const login = operatorLogin();
+  test.skip(!login, NO_OPERATOR);
+  const context = await browser.newContext({ baseURL: process.env.SBX_URL });
+  const page = await context.newPage();
+  const session = await signInAs(page, login!);
+  // A check to list: the operator's own (decided in kyc.spec.ts).
+  if (session.user.kyc_status === "unverified" || session.user.kyc_status === "rejected") {
+    await call(page.request, session, "POST", "/auth/kyc", {
+      legal_name: "Grace Hopper",
+      country: "US",
+      date_of_birth: "1986-12-09",
+      document: { name: "scan.png", content_type: "image/png", content_b64: TINY_PNG.toString("base64") },
+    });
+  }
+  await page.goto("/operator");
+  await page.getByLabel("Status").selectOption("all");
+  await expect(page.getByRole("table", { name: "Identity checks" }).getByRole("row").nth(1)).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await context.close();
 });

@@ -110,3 +110,31 @@ test("a sandbox's page and its console work from the keyboard", async ({ page })
   await expect(page.getByLabel("Code")).toBeFocused();
   await call(page.request, session, "DELETE", `/v1/sandboxes/${sandbox.id}`);
 });
+
+test("API keys and a batch's results work from the keyboard alone", async ({ page }) => {
+  const session = await signIn(page);
+  await page.goto("/api-keys");
+  await expect(page.getByRole("heading", { name: "API keys", level: 1 })).toBeVisible();
+  await tabTo(page, "Create key");
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog", { name: "Create key" });
+  await expect(dialog.getByLabel("Name")).toBeFocused();
+  await page.keyboard.type("keyboard");
+  await page.keyboard.press("Enter");
+  // The secret has the focus, selected, to copy at once.
+  const shown = page.getByRole("dialog", { name: "Key keyboard created" });
+  await expect(shown.getByLabel("Key secret")).toBeFocused();
+  await page.keyboard.press("Escape");
+  await expect(shown).toBeHidden();
+  await expect(page.getByRole("button", { name: "Create key" })).toBeFocused();
+
+  const batch = (await call(page.request, session, "POST", "/v1/batches", {
+    items: [{ id: "only", code: "print('hi')" }],
+  })) as { id: string };
+  await page.goto(`/batches/${batch.id}`);
+  await expect(page.getByTestId("batch-status")).toHaveText("finished", { timeout: 60_000 });
+  await tabTo(page, "Show output of only");
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("figure", { name: "stdout of only" })).toContainText("hi");
+  await expect(page.getByRole("button", { name: "Hide output of only" })).toBeFocused();
+});

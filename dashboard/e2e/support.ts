@@ -67,3 +67,36 @@ export async function submitJob(page: Page, session: Session, body: object): Pro
 export function jobRow(page: Page, id: string) {
   return page.locator(`tr[data-job-id="${id}"]`);
 }
+
+/**
+ * An operator's login, from the optional `SBX_OPERATOR_LOGIN_FILE` (two lines, email and
+ * password, as `scripts/dashboard-test` writes it); `null` without it: the Admin tests skip.
+ */
+export function operatorLogin(): { email: string; password: string } | null {
+  const file = process.env.SBX_OPERATOR_LOGIN_FILE;
+  if (!file) return null;
+  const [email, password] = readFileSync(file, "utf8").split("\n").map((l) => l.trim());
+  if (!email || !password) throw new Error(`${file}: expected two lines, email and password`);
+  return { email, password };
+}
+
+export const NO_OPERATOR = "no operator: set SBX_OPERATOR_LOGIN_FILE to an operator's two-line login file";
+
+/** Signs the page's browser context in as someone else than the dev user. */
+export async function signInAs(page: Page, login: { email: string; password: string }): Promise<Session> {
+  const r = await page.request.post("/auth/login", { data: login });
+  expect(r.status(), await r.text()).toBe(200);
+  return (await r.json()) as Session;
+}
+
+export type BatchView = components["schemas"]["BatchView"];
+
+export async function submitBatch(page: Page, session: Session, body: object): Promise<BatchView> {
+  return (await call(page.request, session, "POST", "/v1/batches", body)) as BatchView;
+}
+
+/** A 1×1 PNG: an ID document the API takes. */
+export const TINY_PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+  "base64",
+);

@@ -23,6 +23,14 @@ export function setRequestContext(csrfToken: string | null, projectId: string | 
   requestContext.projectId = projectId;
 }
 
+/**
+ * `X-CSRF-Token` for the session-only calls whose types declare it a required parameter
+ * (`/auth/kyc`, `/admin/…`); the middleware would set the same value.
+ */
+export function csrfHeader(): { "X-CSRF-Token": string } {
+  return { "X-CSRF-Token": requestContext.csrfToken ?? "" };
+}
+
 /** The session's headers for a request: the CSRF token on changes, the current project always. */
 function addSessionHeaders(method: string, headers: Headers): Headers {
   if (method !== "GET" && method !== "HEAD" && requestContext.csrfToken) {

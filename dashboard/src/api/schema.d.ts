@@ -261,6 +261,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's monthly budget and this month's spend. */
+        get: operations["get_budget"];
+        /** Set (or remove) the project's monthly budget; it is checked at once. */
+        put: operations["put_budget"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/exec": {
         parameters: {
             query?: never;
@@ -804,6 +822,54 @@ export interface components {
              * @description When the last item ended.
              */
             finished_at?: string | null;
+        };
+        /** @description A budget to set. */
+        BudgetRequest: {
+            /**
+             * Format: double
+             * @description The monthly limit, USD (0 to 1e9); `null` removes it.
+             */
+            monthly_limit_usd?: number | null;
+            /** @description Where budget events go: an `http` or `https` URL, or `null`. */
+            webhook_url?: string | null;
+        };
+        /** @description A project's budget and where it stands this month. */
+        BudgetView: {
+            /**
+             * Format: double
+             * @description The monthly limit, USD; `null`: none.
+             */
+            monthly_limit_usd?: number | null;
+            /**
+             * @description Where `budget.warning` (at 80 %) and `budget.exceeded` (at 100 %) are sent, signed with
+             *     the project's webhook secret.
+             */
+            webhook_url?: string | null;
+            /**
+             * Format: double
+             * @description Spent this UTC month, USD (the usage report's total).
+             */
+            spent_usd: number;
+            /**
+             * Format: double
+             * @description `spent_usd / monthly_limit_usd`, when there is a limit.
+             */
+            fraction?: number | null;
+            /**
+             * @description `ok`, `warning` (80 % or more) or `exceeded` (new work is refused; running sandboxes are
+             *     paused with reason `budget`).
+             */
+            state: string;
+            /**
+             * Format: date-time
+             * @description Start of this month (UTC).
+             */
+            period_start: string;
+            /**
+             * Format: date-time
+             * @description Start of the next month (UTC), when the count starts again.
+             */
+            period_end: string;
         };
         /** @description One card. */
         CardView: {
@@ -2547,6 +2613,131 @@ export interface operations {
             };
         };
     };
+    get_budget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budget */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetView"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_budget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetRequest"];
+            };
+        };
+        responses: {
+            /** @description Set, and checked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetView"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an owner signed in (`not_an_owner`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     exec: {
         parameters: {
             query?: never;
@@ -3110,7 +3301,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A member who is not an owner (`not_an_owner`) */
+            /** @description Not an owner signed in: a plain member, or a program with a key (`not_an_owner`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3170,7 +3361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A member who is not an owner (`not_an_owner`) */
+            /** @description Not an owner signed in: a plain member, or a program with a key (`not_an_owner`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3247,7 +3438,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A member who is not an owner (`not_an_owner`) */
+            /** @description Not an owner signed in: a plain member, or a program with a key (`not_an_owner`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4098,7 +4289,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A member who is not an owner (`not_an_owner`) */
+            /** @description Not an owner signed in: a plain member, or a program with a key (`not_an_owner`) */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -14,6 +14,15 @@ const SandboxPage = lazy(() =>
 );
 const JobsPage = lazy(() => import("@/features/jobs/routes/jobs-page").then((m) => ({ default: m.JobsPage })));
 const JobPage = lazy(() => import("@/features/jobs/routes/job-page").then((m) => ({ default: m.JobPage })));
+const BatchesPage = lazy(() =>
+  import("@/features/batches/routes/batches-page").then((m) => ({ default: m.BatchesPage })),
+);
+const BatchPage = lazy(() => import("@/features/batches/routes/batch-page").then((m) => ({ default: m.BatchPage })));
+const ApiKeysPage = lazy(() =>
+  import("@/features/api-keys/routes/api-keys-page").then((m) => ({ default: m.ApiKeysPage })),
+);
+const KycPage = lazy(() => import("@/features/kyc/routes/kyc-page").then((m) => ({ default: m.KycPage })));
+const AdminPage = lazy(() => import("@/features/admin/routes/admin-page").then((m) => ({ default: m.AdminPage })));
 
 function Loading() {
   return (
@@ -54,6 +63,12 @@ export function AppRouter() {
             <Route path="/sandboxes/:id" element={<Suspense fallback={<Loading />}><SandboxPage /></Suspense>} />
             <Route path="/jobs" element={<Suspense fallback={<Loading />}><JobsPage /></Suspense>} />
             <Route path="/jobs/:id" element={<Suspense fallback={<Loading />}><JobPage /></Suspense>} />
+            <Route path="/batches" element={<Suspense fallback={<Loading />}><BatchesPage /></Suspense>} />
+            <Route path="/batches/:id" element={<Suspense fallback={<Loading />}><BatchPage /></Suspense>} />
+            <Route path="/api-keys" element={<Suspense fallback={<Loading />}><ApiKeysPage /></Suspense>} />
+            <Route path="/kyc" element={<Suspense fallback={<Loading />}><KycPage /></Suspense>} />
+            {/* Not /admin: the API owns that prefix, and a reload there would get its 404. */}
+            <Route path="/operator" element={<Suspense fallback={<Loading />}><AdminPage /></Suspense>} />
           </Route>
         </Route>
         <Route path="*" element={<Navigate to="/sandboxes" replace />} />

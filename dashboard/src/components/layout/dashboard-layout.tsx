@@ -1,6 +1,6 @@
-// The signed-in frame: a sidebar with the navigation, a header with the project switcher, the
-// person's email and sign-out.
-import { NavLink, Outlet, useNavigate } from "react-router";
+// The signed-in frame: a sidebar with the navigation (Admin for operators), a header with the
+// project switcher, the person's email, their identity verification and sign-out.
+import { Link, NavLink, Outlet, useNavigate } from "react-router";
 
 import { describeError } from "@/api/problem";
 import { useSignOut } from "@/features/auth/api/session";
@@ -31,6 +31,17 @@ export function DashboardLayout() {
             <li>
               <NavLink to="/jobs">Jobs</NavLink>
             </li>
+            <li>
+              <NavLink to="/batches">Batches</NavLink>
+            </li>
+            <li>
+              <NavLink to="/api-keys">API keys</NavLink>
+            </li>
+            {session.user.operator && (
+              <li>
+                <NavLink to="/operator">Admin</NavLink>
+              </li>
+            )}
           </ul>
         </nav>
       </aside>
@@ -52,6 +63,14 @@ export function DashboardLayout() {
           )}
           <div className="account">
             <span className="email">{session.user.email}</span>
+            <Link to="/kyc" className="kyc-link">
+              Identity verification
+            </Link>
+            {session.user.kyc_status !== "verified" && (
+              <span className={`badge kyc-${session.user.kyc_status}`} data-testid="header-kyc-status">
+                {session.user.kyc_status}
+              </span>
+            )}
             <button type="button" className="button" onClick={() => out(false)} disabled={signOut.isPending}>
               Sign out
             </button>

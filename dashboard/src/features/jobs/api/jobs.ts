@@ -2,9 +2,10 @@
 // is queued or running), one job (polling likewise), cancelling one, and its artifacts.
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
-import { api, sessionFetch, type Schemas } from "@/api/client";
-import { toApiError, unwrap } from "@/api/problem";
+import { api, type Schemas } from "@/api/client";
+import { unwrap } from "@/api/problem";
 import { useCurrentProject } from "@/features/auth/components/current-project";
+import { downloadAs } from "@/lib/download";
 
 import { artifactFileName, artifactUrl, jobRefetchInterval, jobsRefetchInterval, type JobStatus } from "../lib/jobs";
 
@@ -59,15 +60,5 @@ export function useCancelJob() {
  * `X-Sbx-Project`, which the API needs from a person in several projects).
  */
 export async function downloadArtifact(jobId: string, path: string): Promise<void> {
-  const response = await sessionFetch(artifactUrl(jobId, path));
-  if (!response.ok) throw toApiError(await response.json().catch(() => undefined), response);
-  const url = URL.createObjectURL(await response.blob());
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = artifactFileName(path);
-  document.body.append(a);
-  a.click();
-  a.remove();
-  // After the click has handed the URL to the download.
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  await downloadAs(artifactUrl(jobId, path), artifactFileName(path));
 }

@@ -2,10 +2,10 @@
 import { useRef, useState, type FormEvent } from "react";
 
 import { ApiError, describeError } from "@/api/problem";
+import { Field } from "@/components/field";
 
 import { useSetTimeout } from "../api/sandbox";
 import { formatDuration } from "../lib/format";
-import { Field } from "./wizard-field";
 
 const MAX_TIMEOUT_S = 86_400;
 

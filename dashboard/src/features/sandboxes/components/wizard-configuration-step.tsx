@@ -1,7 +1,7 @@
 // The wizard's last step: resources, timeout, environment variables and the project.
 import type { ProjectMembership } from "@/api/client";
+import { Field } from "@/components/field";
 import { KycNotice } from "./kyc-notice";
-import { Field } from "./wizard-field";
 import type { StepProps } from "./wizard-form";
 
 export function WizardConfigurationStep({

@@ -1,10 +1,10 @@
 // The wizard's first step: whether the sandbox gets a GPU, which, how many and what share,
 // with what the runners have free now.
 import { describeError } from "@/api/problem";
+import { Field } from "@/components/field";
 import type { useGpus } from "../api/catalog";
 import { fractionAllowed, GPU_FRACTIONS, GPU_TYPES, MAX_GPU_COUNT, sameModel } from "../lib/gpu-types";
 import { KycNotice } from "./kyc-notice";
-import { Field } from "./wizard-field";
 import type { StepProps } from "./wizard-form";
 
 export function WizardGpuStep({

@@ -1,8 +1,8 @@
 // The wizard's second step: an image from the catalog, or a custom reference with the
 // credentials of a private registry.
 import { describeError } from "@/api/problem";
+import { Field } from "@/components/field";
 import type { useImages } from "../api/catalog";
-import { Field } from "./wizard-field";
 import { CUSTOM, DEFAULT_IMAGE, type StepProps } from "./wizard-form";
 
 export function WizardImageStep({

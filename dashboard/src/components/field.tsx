@@ -1,4 +1,4 @@
-// A labelled wizard field: its control, an optional hint and an error, tied together by ids.
+// A labelled form field: its control, an optional hint and an error, tied together by ids.
 import { useId, type ReactNode } from "react";
 
 export function Field({
