@@ -469,6 +469,19 @@ async fn bad_batches_are_refused_whole() {
         .await;
     dup.assert_problem(422, "invalid_request");
     assert_eq!(dup.body["field"], "items[1].id");
+    // PostgreSQL text cannot hold NUL: a 422 naming the field, not a 500 (found by the
+    // contract run's fuzzing phase).
+    for (item, field) in [
+        (json!({"id": "a\0b", "code": "1"}), "items[0].id"),
+        (
+            json!({"id": "a", "code": "1", "expected_stdout": "x\0"}),
+            "items[0].expected_stdout",
+        ),
+    ] {
+        let r = app.post("/v1/batches", &json!({"items": [item]})).await;
+        r.assert_problem(422, "invalid_request");
+        assert_eq!(r.body["field"], field, "{}", r.text);
+    }
     let bad_limit = app.post("/v1/batches", &json!({"items": [{"id": "a", "code": "1"}, {"id": "b", "code": "1", "timeout_ms": 0}]})).await;
     bad_limit.assert_problem(422, "invalid_limit");
     assert_eq!(bad_limit.body["field"], "items[1].timeout_ms");

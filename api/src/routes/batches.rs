@@ -29,7 +29,7 @@ const MAX_ITEM_ID: usize = 256;
 #[serde(deny_unknown_fields)]
 pub struct BatchItem {
     /// The caller's id for the item, unique in the batch (e.g. `HumanEval/0`): 1 to 256
-    /// characters.
+    /// characters, none of them NUL.
     #[schema(min_length = 1, max_length = 256)]
     pub id: String,
     /// Python source.
@@ -222,11 +222,23 @@ pub fn batch_jobs(
     let mut seen = HashSet::with_capacity(request.items.len());
     let mut jobs = Vec::with_capacity(request.items.len());
     for (i, item) in request.items.into_iter().enumerate() {
-        if item.id.is_empty() || item.id.chars().count() > MAX_ITEM_ID {
+        if item.id.is_empty() || item.id.chars().count() > MAX_ITEM_ID || item.id.contains('\0') {
             return Err(ApiError::invalid(
                 Code::InvalidRequest,
                 format!("items[{i}].id"),
-                format!("item ids have 1 to {MAX_ITEM_ID} characters"),
+                format!("item ids have 1 to {MAX_ITEM_ID} characters, none of them NUL"),
+            ));
+        }
+        if item
+            .expected_stdout
+            .as_ref()
+            .is_some_and(|e| e.contains('\0'))
+        {
+            // A program's output has its NULs replaced (`output_text`): one could never match.
+            return Err(ApiError::invalid(
+                Code::InvalidRequest,
+                format!("items[{i}].expected_stdout"),
+                "expected_stdout may not contain NUL characters",
             ));
         }
         if !seen.insert(item.id.clone()) {
