@@ -416,6 +416,7 @@ pub async fn decide(
 
 /// A provider's decision.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"type": "kyc.verified", "data": {"email": "ada@example.com", "reference": "chk_42"}}))]
 pub struct ProviderEvent {
     /// `kyc.verified` or `kyc.rejected`.
     #[schema(example = "kyc.verified")]
@@ -428,8 +429,10 @@ pub struct ProviderEvent {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ProviderDecision {
     /// The person's email.
+    #[schema(example = "ada@example.com")]
     pub email: String,
     /// The provider's reference for the check.
+    #[schema(example = "chk_42")]
     pub reference: Option<String>,
 }
 

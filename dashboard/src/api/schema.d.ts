@@ -713,7 +713,7 @@ export interface components {
         BatchItem: {
             /**
              * @description The caller's id for the item, unique in the batch (e.g. `HumanEval/0`): 1 to 256
-             *     characters.
+             *     characters, none of them NUL.
              */
             id: string;
             /** @description Python source. */
@@ -1465,12 +1465,27 @@ export interface components {
         };
         /** @description Whom a provider's decision is about. */
         ProviderDecision: {
-            /** @description The person's email. */
+            /**
+             * @description The person's email.
+             * @example ada@example.com
+             */
             email: string;
-            /** @description The provider's reference for the check. */
+            /**
+             * @description The provider's reference for the check.
+             * @example chk_42
+             */
             reference?: string | null;
         };
-        /** @description A provider's decision. */
+        /**
+         * @description A provider's decision.
+         * @example {
+         *       "type": "kyc.verified",
+         *       "data": {
+         *         "email": "ada@example.com",
+         *         "reference": "chk_42"
+         *       }
+         *     }
+         */
         ProviderEvent: {
             /**
              * @description `kyc.verified` or `kyc.rejected`.

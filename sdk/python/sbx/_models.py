@@ -617,11 +617,11 @@ class ProviderDecision(BaseModel):
     Whom a provider's decision is about.
     """
 
-    email: str
+    email: Annotated[str, Field(examples=["ada@example.com"])]
     """
     The person's email.
     """
-    reference: Optional[str] = None
+    reference: Annotated[Optional[str], Field(examples=["chk_42"])] = None
     """
     The provider's reference for the check.
     """
@@ -936,7 +936,7 @@ class BatchItem(BaseModel):
     id: Annotated[str, Field(max_length=256, min_length=1)]
     """
     The caller's id for the item, unique in the batch (e.g. `HumanEval/0`): 1 to 256
-    characters.
+    characters, none of them NUL.
     """
     code: str
     """
