@@ -76,14 +76,15 @@ fn rank(state: &str) -> u8 {
 }
 
 /// Check `project`'s spend against `budget` now: record the state and, when it rose this
-/// month, announce it and (for `exceeded`) pause the project's running sandboxes.
+/// month, announce it and (for `exceeded`) pause the project's running sandboxes. Returns what
+/// was spent this month, USD, when there is a limit to check.
 pub async fn check(
     state: &AppState,
     project: ProjectId,
     budget: &sbx_store::budgets::Budget,
-) -> Result<(), ApiError> {
+) -> Result<Option<f64>, ApiError> {
     let Some(limit) = budget.monthly_limit_usd else {
-        return Ok(());
+        return Ok(None);
     };
     let now = Utc::now();
     let (month, start) = month_of(now);
@@ -116,7 +117,7 @@ pub async fn check(
     if recorded && rose && new == "exceeded" {
         pause_running(state, project).await;
     }
-    Ok(())
+    Ok(Some(spent))
 }
 
 /// Pause every running sandbox of `project`, for its budget; a failure is logged (the next
@@ -200,11 +201,19 @@ pub struct BudgetRequest {
     pub webhook_url: Option<String>,
 }
 
-async fn view(state: &AppState, project: ProjectId) -> Result<BudgetView, ApiError> {
+/// `project`'s budget as it stands; `spent` this month when a check just measured it.
+async fn view(
+    state: &AppState,
+    project: ProjectId,
+    spent: Option<f64>,
+) -> Result<BudgetView, ApiError> {
     let b = sbx_store::budgets::get(&state.pool, project).await?;
     let now = Utc::now();
     let (month, start) = month_of(now);
-    let spent = crate::routes::usage::spend(state, project, start, now).await?;
+    let spent = match spent {
+        Some(s) => s,
+        None => crate::routes::usage::spend(state, project, start, now).await?,
+    };
     let current = b.month == Some(month);
     Ok(BudgetView {
         monthly_limit_usd: b.monthly_limit_usd,
@@ -221,7 +230,7 @@ async fn view(state: &AppState, project: ProjectId) -> Result<BudgetView, ApiErr
 #[utoipa::path(get, path = "/v1/budget", tag = "usage", security(("api_key" = [])),
     responses((status = 200, description = "The budget", body = BudgetView)))]
 pub async fn get_budget(Ctx { state, caller }: Ctx) -> Reply {
-    Ok(HttpResponse::Ok().json(view(&state, caller.0.project_id).await?))
+    Ok(HttpResponse::Ok().json(view(&state, caller.0.project_id, None).await?))
 }
 
 /// Set (or remove) the project's monthly budget; it is checked at once.
@@ -264,8 +273,8 @@ pub async fn put_budget(
     let project = caller.0.project_id;
     let b =
         sbx_store::budgets::set(&state.pool, project, r.monthly_limit_usd, url.as_deref()).await?;
-    check(&state, project, &b).await?;
-    Ok(HttpResponse::Ok().json(view(&state, project).await?))
+    let spent = check(&state, project, &b).await?;
+    Ok(HttpResponse::Ok().json(view(&state, project, spent).await?))
 }
 
 #[cfg(test)]

@@ -82,17 +82,31 @@ fn hash(secret: &str) -> Vec<u8> {
 /// Create a key for `project`. Returns the key's id and the secret, which is not kept.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn create(db: &impl Db, project: ProjectId, name: &str) -> Result<(ApiKeyId, String)> {
+    let (key, secret) = make(db, project, name).await?;
+    Ok((key.api_key_id, secret))
+}
+
+/// Create a key for `project`: the key as listed, and the secret, which is not kept.
+#[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
+pub async fn make(db: &impl Db, project: ProjectId, name: &str) -> Result<(KeyInfo, String)> {
     let mut raw = [0u8; 24];
     rand::rng().fill_bytes(&mut raw);
     let secret = format!("{KEY_PREFIX}{}", hex::encode(raw));
-    let id = ApiKeyId::new();
-    db
-        .execute(
-            "insert into api_keys (api_key_id, project_id, name, prefix, key_hash) values ($1, $2, $3, $4, $5)",
-            &[&id.0, &project.0, &name, &&secret[..SHOWN_CHARS], &hash(&secret)],
+    let row = db
+        .query_one(
+            "insert into api_keys (api_key_id, project_id, name, prefix, key_hash)
+             values ($1, $2, $3, $4, $5)
+             returning api_key_id, project_id, name, prefix, false as revoked, created_at",
+            &[
+                &ApiKeyId::new().0,
+                &project.0,
+                &name,
+                &&secret[..SHOWN_CHARS],
+                &hash(&secret),
+            ],
         )
         .await?;
-    Ok((id, secret))
+    Ok((key_info(&row), secret))
 }
 
 /// The owner of `secret`, if it is a key that exists and is not revoked.

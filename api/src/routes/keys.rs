@@ -121,13 +121,7 @@ pub async fn create_key(Ctx { state, caller }: Ctx, body: crate::body::Json<NewK
             ),
         ));
     }
-    let project = caller.0.project_id;
-    let (id, secret) = sbx_store::keys::create(&state.pool, project, &name).await?;
-    let key = sbx_store::keys::list(&state.pool, project)
-        .await?
-        .into_iter()
-        .find(|k| k.api_key_id == id)
-        .ok_or_else(|| ApiError::Internal("a key just made is not listed".into()))?;
+    let (key, secret) = sbx_store::keys::make(&state.pool, caller.0.project_id, &name).await?;
     Ok(HttpResponse::Created().json(CreatedKey {
         key: key.into(),
         key_secret: secret,
