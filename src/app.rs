@@ -295,6 +295,9 @@ impl Application {
             dashboard_dir: dashboard_dir(settings),
             kyc: settings.kyc_required.into(),
             kyc_webhook_secret: settings.kyc_webhook_secret.clone(),
+            trusted_proxies: sbx_api::client_addr::TrustedProxies::new(
+                settings.trusted_proxies.clone(),
+            ),
         };
         let webhooks = {
             let stop = CancellationToken::new();

@@ -76,6 +76,12 @@ pub struct Settings {
     /// to `POST /v1/kyc/webhook`; unset: no provider (operators decide).
     #[arg(long, env = "SBX_KYC_WEBHOOK_SECRET", hide_env_values = true)]
     pub kyc_webhook_secret: Option<String>,
+    /// Reverse proxies in front of sbx, by address or network, comma-separated
+    /// (`10.0.0.0/8,::1`): from these peers only, `X-Forwarded-For` names the client (for the
+    /// sign-in limits) and `X-Forwarded-Proto: https` marks the session cookie `Secure`. Unset:
+    /// every peer is the client itself and forwarding headers are ignored.
+    #[arg(long, env = "SBX_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<sbx_api::client_addr::TrustedProxy>,
     /// Serve the web dashboard at `/`: `on` or `off`.
     #[arg(long, env = "SBX_DASHBOARD", default_value = "on")]
     pub dashboard: Toggle,

@@ -4,7 +4,7 @@
 mod common;
 
 use actix_web::http::Method;
-use common::people::{PASSWORD, Session, call, login, person, signed_in};
+use common::people::{PASSWORD, Session, call, login, login_with_headers, person, signed_in};
 use common::{answer, spawn_app, spawn_app_with};
 use serde_json::json;
 
@@ -190,6 +190,107 @@ async fn sign_in_attempts_from_one_address_are_rate_limited() {
         allowed += 1;
     }
     panic!("{allowed} attempts were all allowed");
+}
+
+/// Sign-in attempts from `from` (an `X-Forwarded-For`) with unknown emails until one is
+/// refused for the address; how many were let through.
+async fn attempts_until_limited(app: &common::TestApp, from: &str) -> usize {
+    let burst = sbx_api::accounts::LOGIN_ATTEMPTS_PER_MINUTE as usize;
+    for i in 0..3 * burst {
+        let email = format!("{from}-{i}@example.com");
+        let r = login_with_headers(
+            app,
+            &email,
+            "whatever password",
+            &[("x-forwarded-for", from)],
+        )
+        .await;
+        if r.status == 429 {
+            r.assert_problem(429, "rate_limited");
+            return i;
+        }
+        r.assert_problem(401, "invalid_login");
+    }
+    panic!("{from}: every attempt was allowed");
+}
+
+#[actix_web::test]
+async fn forwarding_headers_count_only_from_trusted_proxies() {
+    let https = [("x-forwarded-proto", "https")];
+    // Behind a trusted proxy (the test client's own address): each forwarded client has its
+    // own allowance, and the cookie is Secure when the proxy says the client used https.
+    let proxied =
+        spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    assert!(attempts_until_limited(&proxied, "203.0.113.7").await >= 1);
+    login_with_headers(
+        &proxied,
+        "x@example.com",
+        "whatever password",
+        &[("x-forwarded-for", "203.0.113.8")],
+    )
+    .await
+    .assert_problem(401, "invalid_login");
+    person(&proxied, "ev@example.com").await;
+    let r = login_with_headers(&proxied, "ev@example.com", PASSWORD, &https).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.header("set-cookie").unwrap().contains("Secure"),
+        "{:?}",
+        r.header("set-cookie")
+    );
+
+    // Without one, the headers are the client's own words: ignored.
+    let direct = spawn_app().await;
+    attempts_until_limited(&direct, "203.0.113.7").await;
+    login_with_headers(
+        &direct,
+        "x@example.com",
+        "whatever password",
+        &[("x-forwarded-for", "203.0.113.8")],
+    )
+    .await
+    .assert_problem(429, "rate_limited");
+    let direct = spawn_app().await;
+    person(&direct, "ev@example.com").await;
+    let r = login_with_headers(&direct, "ev@example.com", PASSWORD, &https).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        !r.header("set-cookie").unwrap().contains("Secure"),
+        "{:?}",
+        r.header("set-cookie")
+    );
+}
+
+#[actix_web::test]
+async fn expired_sessions_are_refused_and_purged() {
+    let app = spawn_app().await;
+    person(&app, "fa@example.com").await;
+    let old = signed_in(&app, "fa@example.com").await;
+    let live = signed_in(&app, "fa@example.com").await;
+    let hash = |s: &Session| sbx_api::accounts::token_hash(s.cookie.split_once('=').unwrap().1);
+    let client = app.pool.get().await.unwrap();
+    client
+        .execute(
+            "update sessions set expires_at = now() - interval '1 second' where token_hash = $1",
+            &[&hash(&old)],
+        )
+        .await
+        .unwrap();
+    call(&app, &old, Method::GET, "/auth/session", false, &[], None)
+        .await
+        .assert_problem(401, "not_signed_in");
+    assert!(sbx_store::sessions::purge_expired(&app.pool).await.unwrap() >= 1);
+    let left: i64 = client
+        .query_one(
+            "select count(*) from sessions where token_hash = $1",
+            &[&hash(&old)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    let r = call(&app, &live, Method::GET, "/auth/session", false, &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[actix_web::test]

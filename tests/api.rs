@@ -446,3 +446,25 @@ async fn operations_endpoints() {
         "Swagger UI is served offline"
     );
 }
+
+#[actix_web::test]
+async fn prices_are_the_configured_rates_per_resource_second() {
+    let app = spawn_app_with(|s| {
+        s.prices = r#"{"cpu_core_second": 0.00002, "gpu_second": {"A100 80GB": 0.0008}}"#.into();
+    })
+    .await;
+    let p = app.get("/v1/prices").await;
+    assert_eq!(p.status.as_u16(), 200, "{}", p.text);
+    assert_eq!(p.body["currency"], "USD", "{}", p.text);
+    assert_eq!(p.body["cpu_core_second"], 0.00002, "{}", p.text);
+    assert_eq!(p.body["gpu_second"]["A100 80GB"], 0.0008, "{}", p.text);
+    // What was not overridden keeps its default.
+    assert_eq!(
+        p.body["memory_gib_second"],
+        sbx_limits::billing::DEFAULT_MEMORY_GIB_SECOND,
+        "{}",
+        p.text
+    );
+    let anonymous = app.get_with_key("/v1/prices", None).await;
+    anonymous.assert_problem(401, "missing_api_key");
+}

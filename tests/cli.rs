@@ -535,6 +535,29 @@ async fn usage_images_gpus_and_completions() {
         "{r:?}"
     );
 
+    // One sandbox's usage: none of the execs'.
+    let v = user
+        .on(
+            &app,
+            &[
+                "usage",
+                "--group-by",
+                "sandbox",
+                "--sandbox",
+                &uuid::Uuid::nil().to_string(),
+                "--json",
+            ],
+        )
+        .await
+        .ok()
+        .json();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 0, "{v}");
+    let r = user.on(&app, &["prices"]).await.ok();
+    assert!(
+        r.stdout.contains("USD/HOUR") && r.stdout.contains("gpu H100"),
+        "{r:?}"
+    );
+
     let r = user.on(&app, &["images"]).await.ok();
     assert!(
         r.stdout.contains("code-interpreter") && r.stdout.contains("python"),

@@ -485,6 +485,21 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
         "{stored} vs {want}: {row}"
     );
 
+    // Its cost so far, alone: the same figures, and no other sandbox's or the execs'.
+    let own = app
+        .get(&format!("/v1/usage?group_by=sandbox&sandbox_id={id}"))
+        .await;
+    assert_eq!(own.status.as_u16(), 200, "{}", own.text);
+    let rows = own.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{}", own.text);
+    assert_eq!(rows[0]["key"], id.as_str(), "{}", own.text);
+    assert!(
+        (rows[0]["cost"].as_f64().unwrap() - row["cost"].as_f64().unwrap()).abs() < 1e-9,
+        "{} vs {row}",
+        own.text
+    );
+    assert_eq!(own.body["total_cost"], rows[0]["cost"], "{}", own.text);
+
     let by_resource = app.get("/v1/usage").await;
     let names: Vec<&str> = by_resource.body["rows"]
         .as_array()

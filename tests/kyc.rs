@@ -207,14 +207,20 @@ async fn a_submission_makes_the_person_pending_and_an_operator_decides_it() {
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-async fn hook(app: &TestApp, body: &Value, timestamp: i64, secret: &str) -> common::Answer {
+async fn hook(
+    app: &TestApp,
+    id: &str,
+    body: &Value,
+    timestamp: i64,
+    secret: &str,
+) -> common::Answer {
     let bytes = serde_json::to_vec(body).unwrap();
-    let sig = sbx_api::webhooks::sign(secret, "msg_1", timestamp, &bytes).unwrap();
+    let sig = sbx_api::webhooks::sign(secret, id, timestamp, &bytes).unwrap();
     let req = app
         .client
         .post(format!("{}/v1/kyc/webhook", app.base))
         .insert_header(("content-type", "application/json"))
-        .insert_header(("webhook-id", "msg_1"))
+        .insert_header(("webhook-id", id))
         .insert_header(("webhook-timestamp", timestamp.to_string()))
         .insert_header(("webhook-signature", sig));
     answer(req.send_body(bytes).await.unwrap()).await
@@ -230,10 +236,10 @@ async fn a_provider_decides_through_a_signed_webhook() {
     let body =
         json!({"type": "kyc.verified", "data": {"email": "cy@example.com", "reference": "chk_42"}});
 
-    hook(&app, &body, now, "whsec_c29tZXRoaW5nIGVsc2U=")
+    hook(&app, "msg_1", &body, now, "whsec_c29tZXRoaW5nIGVsc2U=")
         .await
         .assert_problem(401, "invalid_signature");
-    hook(&app, &body, now - 3600, SECRET)
+    hook(&app, "msg_1", &body, now - 3600, SECRET)
         .await
         .assert_problem(401, "invalid_signature");
     let unsigned = answer(
@@ -247,17 +253,28 @@ async fn a_provider_decides_through_a_signed_webhook() {
     unsigned.assert_problem(401, "invalid_signature");
     assert_eq!(status(&app, &cy).await, "pending");
 
-    let r = hook(&app, &body, now, SECRET).await;
+    let r = hook(&app, "msg_1", &body, now, SECRET).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(status(&app, &cy).await, "verified");
+    // A later decision, then the first one replayed (its signature still fresh): the replay is
+    // acknowledged and not applied again.
+    let rejected =
+        json!({"type": "kyc.rejected", "data": {"email": "cy@example.com", "reference": "chk_43"}});
+    let r = hook(&app, "msg_2", &rejected, now, SECRET).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(status(&app, &cy).await, "rejected");
+    let r = hook(&app, "msg_1", &body, now, SECRET).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(status(&app, &cy).await, "rejected");
+
     let nobody = json!({"type": "kyc.rejected", "data": {"email": "nobody@example.com"}});
-    hook(&app, &nobody, now, SECRET)
+    hook(&app, "msg_3", &nobody, now, SECRET)
         .await
         .assert_problem(404, "not_found");
 
     // Without a provider configured, there is no such endpoint.
     let plain = spawn_app().await;
-    hook(&plain, &body, now, SECRET)
+    hook(&plain, "msg_1", &body, now, SECRET)
         .await
         .assert_problem(404, "not_found");
 }

@@ -214,12 +214,12 @@ async fn session_view(
     })
 }
 
-fn cookie(req: &HttpRequest, value: &str, max_age_s: i64) -> Cookie<'static> {
+fn cookie(state: &AppState, req: &HttpRequest, value: &str, max_age_s: i64) -> Cookie<'static> {
     Cookie::build(COOKIE, value.to_owned())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(req.connection_info().scheme() == "https")
+        .secure(state.proxies.is_https(req))
         .max_age(actix_web::cookie::time::Duration::seconds(max_age_s))
         .finish()
 }
@@ -238,7 +238,7 @@ pub async fn login(
     body: crate::body::Json<LoginRequest>,
 ) -> Reply {
     let LoginRequest { email, password } = body.0;
-    if let Some(addr) = req.peer_addr().map(|a| a.ip())
+    if let Some(addr) = state.proxies.client_ip(&req)
         && let Err(retry_after_s) = state.logins.check(addr)
     {
         return Err(ApiError::RateLimited { retry_after_s });
@@ -305,7 +305,7 @@ pub async fn login(
     .await?;
     let view = session_view(&state, found.user, csrf).await?;
     Ok(HttpResponse::Ok()
-        .cookie(cookie(&req, &token, SESSION_TTL_S))
+        .cookie(cookie(&state, &req, &token, SESSION_TTL_S))
         .json(view))
 }
 
@@ -353,9 +353,9 @@ pub async fn session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     Ok(HttpResponse::Ok().json(session_view(&state, s.user, s.csrf_token).await?))
 }
 
-fn signed_out(req: &HttpRequest) -> HttpResponse {
+fn signed_out(state: &AppState, req: &HttpRequest) -> HttpResponse {
     HttpResponse::NoContent()
-        .cookie(cookie(req, "", 0))
+        .cookie(cookie(state, req, "", 0))
         .finish()
 }
 
@@ -370,7 +370,7 @@ fn signed_out(req: &HttpRequest) -> HttpResponse {
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let s = signed_in(&state, &req, true).await?;
     sbx_store::sessions::delete(&state.pool, s.session_id).await?;
-    Ok(signed_out(&req))
+    Ok(signed_out(&state, &req))
 }
 
 /// Sign out of every session of the signed-in person, on every device.
@@ -384,7 +384,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 pub async fn logout_all(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let s = signed_in(&state, &req, true).await?;
     sbx_store::sessions::delete_all(&state.pool, s.user.user_id).await?;
-    Ok(signed_out(&req))
+    Ok(signed_out(&state, &req))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const MAX_WEBHOOK_BODY_BYTES: usize = 64 << 10;
 /// The shortest webhook secret accepted, in decoded bytes.
 pub const MIN_SECRET_BYTES: usize = 24;
 /// How far a webhook's timestamp may be from now, in seconds (replays older than this fail).
-const WEBHOOK_TOLERANCE_S: i64 = 300;
+pub const WEBHOOK_TOLERANCE_S: i64 = 300;
 
 /// An ID document.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -481,7 +481,7 @@ fn signed(secret: &str, headers: &actix_web::http::header::HeaderMap, body: &[u8
 #[utoipa::path(post, path = "/v1/kyc/webhook", tag = "accounts",
     request_body = ProviderEvent,
     responses(
-        (status = 204, description = "Recorded: the person took the status"),
+        (status = 204, description = "Recorded: the person took the status (a `webhook-id` received before is acknowledged and not applied again)"),
         (status = 401, description = "No, a wrong or a stale signature (`invalid_signature`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No KYC provider is configured, or no such person", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -504,8 +504,14 @@ pub async fn provider_webhook(
         "kyc.rejected" => "rejected",
         _ => return Err(invalid("type", "type is kyc.verified or kyc.rejected")),
     };
+    let webhook_id = req
+        .headers()
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     sbx_store::kyc::provider_decision(
         &state.pool,
+        webhook_id,
         &event.data.email,
         status,
         event.data.reference.as_deref(),

@@ -27,6 +27,7 @@ pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod budget;
+pub mod client_addr;
 pub mod code;
 pub mod dashboard;
 pub mod error;
@@ -69,6 +70,8 @@ pub struct ApiConfig {
     /// The Standard Webhooks secret (`whsec_…`) a KYC provider signs its decisions with; none:
     /// no provider.
     pub kyc_webhook_secret: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For`/`-Proto` are believed.
+    pub trusted_proxies: client_addr::TrustedProxies,
 }
 
 /// Everything a handler may need; cloned per worker (all fields are shared handles).
@@ -99,6 +102,8 @@ pub struct AppState {
     pub kyc: sbx_limits::sandbox::KycRule,
     /// The secret a KYC provider signs its webhooks with.
     pub kyc_webhook_secret: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For`/`-Proto` are believed.
+    pub proxies: client_addr::TrustedProxies,
 }
 
 /// What `serve` wires into the handlers besides the database.
@@ -136,6 +141,7 @@ pub fn serve(
         logins: accounts::LoginLimiter::default(),
         kyc: config.kyc,
         kyc_webhook_secret: config.kyc_webhook_secret.clone(),
+        proxies: config.trusted_proxies.clone(),
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {
@@ -145,6 +151,14 @@ pub fn serve(
             sweeper.limiter.retain_recent();
             sweeper.logins.retain_recent();
             sweeper.metrics.upkeep();
+            if let Err(e) = sbx_store::sessions::purge_expired(&sweeper.pool).await {
+                tracing::warn!(error = %e, "purging expired sessions");
+            }
+            // Twice the tolerance: a replay is refused by its timestamp before its receipt goes.
+            let keep_s = 2.0 * kyc::WEBHOOK_TOLERANCE_S as f64;
+            if let Err(e) = sbx_store::kyc::purge_receipts(&sweeper.pool, keep_s).await {
+                tracing::warn!(error = %e, "purging webhook receipts");
+            }
         }
     });
     actix_web::rt::spawn(budget::watch(state.clone()));

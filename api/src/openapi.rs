@@ -28,6 +28,7 @@ use crate::routes;
         routes::images::list_images,
         routes::gpus::list_gpus,
         routes::usage::usage,
+        routes::usage::prices,
         crate::budget::get_budget,
         crate::budget::put_budget,
         routes::keys::list_keys,
@@ -112,8 +113,10 @@ impl Modify for BearerAuth {
 }
 
 /// The answers that every operation of a kind can give, added where its own declaration does
-/// not name that status: for `/v1` operations 401 (no or a refused key) and 429 (the
-/// project's request rate; `Retry-After`), for those with a JSON body 400 (not JSON), 413 (over
+/// not name that status: for `/v1` operations 401 (no or a refused key), 429 (the project's
+/// request rate; `Retry-After`) and, with the dashboard's session, 403 (not a member of the
+/// project named, or a change without the CSRF token) and 400 (no project named among
+/// several), for those with a JSON body 400 (not JSON), 413 (over
 /// the body cap), 415 (not `application/json`) and 422 (does not fit the schema), and for those
 /// with a query 400 (a bad query).
 struct CommonResponses;
@@ -123,8 +126,22 @@ impl Modify for CommonResponses {
         use utoipa::openapi::RefOr;
         use utoipa::openapi::path::ParameterIn;
         let secured: &[(u16, &str)] = &[
-            (401, "Missing or invalid API key"),
+            (401, "Missing or invalid API key (or session)"),
             (429, "Over the project's request rate; see Retry-After"),
+        ];
+        // Last: a status an operation's body or query already explains keeps that text.
+        let session: &[(u16, &str)] = &[
+            (
+                403,
+                "With a session: not a member of the project `X-Sbx-Project` names \
+                 (`not_a_member`), or a change without the session's `X-CSRF-Token` \
+                 (`csrf_failed`)",
+            ),
+            (
+                400,
+                "With a session: the person is a member of several projects and \
+                 `X-Sbx-Project` names none",
+            ),
         ];
         let with_body: &[(u16, &str)] = &[
             (400, "The body is not JSON"),
@@ -152,6 +169,9 @@ impl Modify for CommonResponses {
                     .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query))
                 {
                     add.extend(with_query);
+                }
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add.extend(session);
                 }
                 for (status, description) in add {
                     let responses = &mut operation.responses.responses;

@@ -118,6 +118,7 @@ impl Resource {
 
 /// Prices per resource-second, in USD per second of one unit (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "PriceOverrides")]
 pub struct Prices {
     /// One CPU core for one second.

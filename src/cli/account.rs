@@ -1,4 +1,5 @@
-//! `sbx usage`, `sbx images` and `sbx gpus`: what the project used, and what it can use.
+//! `sbx usage`, `sbx prices`, `sbx images` and `sbx gpus`: what the project used and what it
+//! costs, and what it can use.
 
 use comfy_table::{Cell, CellAlignment};
 use serde_json::Value;
@@ -31,6 +32,9 @@ pub struct UsageArgs {
     /// End of the range, exclusive, RFC 3339 [default: now].
     #[arg(long)]
     pub to: Option<String>,
+    /// Only this sandbox's usage (execs left out); with --from at its creation, its cost so far.
+    #[arg(long, value_name = "ID")]
+    pub sandbox: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub conn: Conn,
@@ -70,6 +74,7 @@ pub async fn usage(args: UsageArgs) -> CliResult<()> {
     let mut query = vec![("group_by", group.to_owned())];
     query.extend(args.from.map(|f| ("from", f)));
     query.extend(args.to.map(|t| ("to", t)));
+    query.extend(args.sandbox.map(|s| ("sandbox_id", s)));
     let report = ctx
         .api
         .get(&format!("/v1/usage?{}", encode_query(&query)))
@@ -110,6 +115,41 @@ pub async fn usage(args: UsageArgs) -> CliResult<()> {
             .unwrap_or_default(),
         text(&report["currency"])
     );
+    Ok(())
+}
+
+/// Run `sbx prices`: USD per second of one unit of each resource, and per hour.
+///
+/// # Errors
+/// As the API answers.
+pub async fn prices(args: ListArgs) -> CliResult<()> {
+    let ctx = Ctx::new(&args.conn)?;
+    let list = ctx.api.get("/v1/prices").await?;
+    if ctx.out.json {
+        ctx.out.print_json(&list);
+        return Ok(());
+    }
+    let mut t = ctx
+        .out
+        .table(&["resource", "unit", "USD/second", "USD/hour"]);
+    let mut row = |resource: &str, unit: &str, rate: &Value| {
+        let per_s = rate.as_f64().unwrap_or_default();
+        t.add_row(vec![
+            Cell::new(resource),
+            Cell::new(unit),
+            Cell::new(format!("{per_s:.9}")).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.4}", per_s * 3600.0)).set_alignment(CellAlignment::Right),
+        ]);
+    };
+    row("cpu", "core", &list["cpu_core_second"]);
+    row("memory", "GiB", &list["memory_gib_second"]);
+    for (model, rate) in list["gpu_second"].as_object().into_iter().flatten() {
+        row(&format!("gpu {model}"), "card", rate);
+    }
+    row("gpu (other models)", "card", &list["gpu_default_second"]);
+    row("storage (paused)", "GiB", &list["storage_gib_second"]);
+    row("exec", "exec", &list["exec_second"]);
+    ctx.out.print(&mut t);
     Ok(())
 }
 

@@ -96,6 +96,8 @@ pub enum Client {
     Batch(batch::BatchArgs),
     /// Metered usage and cost of the project.
     Usage(account::UsageArgs),
+    /// The rates the meter charges per resource-second (and per hour).
+    Prices(account::ListArgs),
     /// The curated sandbox images.
     Images(account::ListArgs),
     /// GPU models and cards, and what is free.
@@ -120,6 +122,7 @@ pub async fn run(cmd: Client, command: fn() -> clap::Command) -> i32 {
         Client::Job(args) => job::run(args).await.map(|()| 0),
         Client::Batch(args) => batch::run(args).await.map(|()| 0),
         Client::Usage(args) => account::usage(args).await.map(|()| 0),
+        Client::Prices(args) => account::prices(args).await.map(|()| 0),
         Client::Images(args) => account::images(args).await.map(|()| 0),
         Client::Gpus(args) => account::gpus(args).await.map(|()| 0),
         Client::Mcp(args) => mcp(args).await.map(|()| 0),

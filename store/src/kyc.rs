@@ -226,10 +226,11 @@ pub async fn decide(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn provider_decision(
     pool: &Pool,
+    webhook_id: &str,
     email: &str,
     status: &str,
     reference: Option<&str>,
-) -> Result<()> {
+) -> Result<Receipt> {
     if !matches!(status, "verified" | "rejected") {
         return Err(StoreError::Invalid(format!(
             "a decision is verified or rejected; got {status:?}"
@@ -237,6 +238,16 @@ pub async fn provider_decision(
     }
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    let fresh = tx
+        .execute(
+            "insert into webhook_receipts (source, webhook_id) values ('kyc', $1)
+             on conflict do nothing",
+            &[&webhook_id],
+        )
+        .await?;
+    if fresh == 0 {
+        return Ok(Receipt::Duplicate);
+    }
     let row = tx
         .query_opt(
             "update users set kyc_status = $2 where lower(email) = lower($1) returning user_id",
@@ -254,5 +265,25 @@ pub async fn provider_decision(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Receipt::Applied)
+}
+
+/// What became of a provider's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Applied now.
+    Applied,
+    /// Its `webhook-id` was received before: acknowledged, not applied again.
+    Duplicate,
+}
+
+/// Forget webhook receipts older than `max_age_s` seconds (past the signature tolerance a
+/// replay fails on its timestamp anyway); returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn purge_receipts(db: &impl Db, max_age_s: f64) -> Result<u64> {
+    db.execute(
+        "delete from webhook_receipts where received_at < now() - $1 * interval '1 second'",
+        &[&max_age_s],
+    )
+    .await
 }

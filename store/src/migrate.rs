@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "email_case",
         include_str!("../../migrations/V16__email_case.sql"),
     ),
+    (
+        17,
+        "webhook_receipts",
+        include_str!("../../migrations/V17__webhook_receipts.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

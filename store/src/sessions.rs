@@ -147,3 +147,11 @@ pub async fn delete_all(db: &impl Db, user: UserId) -> Result<u64> {
     db.execute("delete from sessions where user_id = $1", &[&user.0])
         .await
 }
+
+/// Delete the sessions that ended (`expires_at` past); returns how many. Expired ones are
+/// never honoured anyway: this only keeps the table small.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn purge_expired(db: &impl Db) -> Result<u64> {
+    db.execute("delete from sessions where expires_at <= now()", &[])
+        .await
+}

@@ -122,11 +122,13 @@ pub struct SampledSums {
 /// Sampled usage of one sandbox (none: the project's execs) on one UTC day.
 pub type SampledDay = (Option<SandboxId>, DateTime<Utc>, SampledSums);
 
-/// Sampled usage of `project` in [`from`, `to`), per sandbox and UTC day.
+/// Sampled usage of `project` (of its sandbox `only`, if given) in [`from`, `to`), per
+/// sandbox and UTC day.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn sampled(
     db: &impl Db,
     project: ProjectId,
+    only: Option<SandboxId>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<SampledDay>> {
@@ -138,8 +140,9 @@ pub async fn sampled(
                  sum(gpu_share * seconds) as gpu_seconds, sum(cpu_cost) as cpu_cost,
                  sum(memory_cost) as memory_cost, sum(gpu_cost) as gpu_cost
              from usage_samples where project_id = $1 and at >= $2 and at < $3
+               and ($4::uuid is null or sandbox_id = $4)
              group by 1, 2",
-            &[&project.0, &from, &to],
+            &[&project.0, &from, &to, &only.map(|i| i.0)],
         )
         .await?;
     Ok(rows
@@ -183,11 +186,13 @@ pub struct Stretch {
     pub to: DateTime<Utc>,
 }
 
-/// The `running` and `paused` stretches of `project`'s sandboxes overlapping [`from`, `to`).
+/// The `running` and `paused` stretches of `project`'s sandboxes (of its sandbox `only`, if
+/// given) overlapping [`from`, `to`).
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]
 pub async fn stretches(
     db: &impl Db,
     project: ProjectId,
+    only: Option<SandboxId>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Stretch>> {
@@ -200,11 +205,12 @@ pub async fn stretches(
                  from sandbox_events e join sandboxes s using (sandbox_id)
                  where s.project_id = $1 and s.created_at < $3
                    and (s.ended_at is null or s.ended_at > $2)
+                   and ($4::uuid is null or s.sandbox_id = $4)
              )
              select sandbox_id, kind, state, cpu_millis, memory_bytes, snapshot_bytes,
                     greatest(t0, $2) as since, least(t1, $3) as until
              from ev where state in ('running', 'paused') and t1 > $2 and t0 < $3",
-            &[&project.0, &from, &to],
+            &[&project.0, &from, &to, &only.map(|i| i.0)],
         )
         .await?;
     rows.iter()

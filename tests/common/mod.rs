@@ -100,12 +100,17 @@ pub async fn fresh_database() -> String {
     url_for(&name)
 }
 
-/// One wasm backend per test process: the Python runtime is loaded once.
+/// One wasm backend per test process: the Python runtime is loaded once. Built on a thread
+/// of its own: the first build on a machine compiles CPython with a runtime of its own, which
+/// cannot start on a test's async thread.
 pub fn backend() -> Arc<WasmBackend> {
     static B: OnceLock<Arc<WasmBackend>> = OnceLock::new();
     B.get_or_init(|| {
+        let build = || sbx::app::wasm_backend(&settings_for("postgres://unused"));
         Arc::new(
-            sbx::app::wasm_backend(&settings_for("postgres://unused")).expect("the wasm backend"),
+            std::thread::scope(|s| s.spawn(build).join())
+                .expect("building the wasm backend panicked")
+                .expect("the wasm backend"),
         )
     })
     .clone()

@@ -26,7 +26,20 @@ pub async fn person(app: &TestApp, email: &str) -> sbx_core::ids::UserId {
 
 /// `POST /auth/login` with `email` and `password`.
 pub async fn login(app: &TestApp, email: &str, password: &str) -> Answer {
-    let req = app.client.post(format!("{}/auth/login", app.base));
+    login_with_headers(app, email, password, &[]).await
+}
+
+/// `POST /auth/login` with `email`, `password` and extra `headers` (`X-Forwarded-For`, …).
+pub async fn login_with_headers(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut req = app.client.post(format!("{}/auth/login", app.base));
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
     answer(
         req.send_json(&json!({"email": email, "password": password}))
             .await

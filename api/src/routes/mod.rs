@@ -97,6 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/images", "GET").route(web::get().to(images::list_images)))
                 .service(resource("/gpus", "GET").route(web::get().to(gpus::list_gpus)))
                 .service(resource("/usage", "GET").route(web::get().to(usage::usage)))
+                .service(resource("/prices", "GET").route(web::get().to(usage::prices)))
                 .service(
                     resource("/budget", "GET, PUT")
                         .route(web::get().to(crate::budget::get_budget))

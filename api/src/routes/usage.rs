@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::{Ctx, Reply};
 use crate::error::ApiError;
-use sbx_core::ids::ProjectId;
+use sbx_core::ids::{ProjectId, SandboxId};
 
 /// Query of `GET /v1/usage`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -28,6 +28,10 @@ pub struct UsageQuery {
     /// How rows are grouped; default `resource`.
     #[param(inline)]
     pub group_by: Option<GroupBy>,
+    /// Only this sandbox's usage (its cost so far, with `from` at its creation); execs are
+    /// left out. A sandbox of another project, or none, gives an empty report.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub sandbox_id: Option<SandboxId>,
 }
 
 /// How `GET /v1/usage` groups its rows: by resource (`cpu`, `memory`, …), by sandbox (execs
@@ -128,10 +132,11 @@ fn by_day(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, f64)> {
 }
 
 /// Amounts by (sandbox, or `jobs` for container jobs' samples, or `execs`; UTC day) of
-/// `project` in [`from`, `to`).
+/// `project` (of its sandbox `only`, if given) in [`from`, `to`).
 async fn cells(
     state: &AppState,
     project: ProjectId,
+    only: Option<SandboxId>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<BTreeMap<(String, DateTime<Utc>), Amounts>, ApiError> {
@@ -139,7 +144,7 @@ async fn cells(
     // (sandbox or "execs", day) → amounts.
     let mut cells: BTreeMap<(String, DateTime<Utc>), Amounts> = BTreeMap::new();
 
-    for (sandbox, d, s) in sbx_store::usage::sampled(&state.pool, project, from, to).await? {
+    for (sandbox, d, s) in sbx_store::usage::sampled(&state.pool, project, only, from, to).await? {
         let key = sandbox.map_or_else(|| "jobs".to_owned(), |i| i.to_string());
         let a = cells.entry((key, d)).or_default();
         a.running_seconds += s.seconds;
@@ -150,7 +155,7 @@ async fn cells(
         a.charge("memory", s.memory_cost);
         a.charge("gpu", s.gpu_cost);
     }
-    for st in sbx_store::usage::stretches(&state.pool, project, from, to).await? {
+    for st in sbx_store::usage::stretches(&state.pool, project, only, from, to).await? {
         for (d, secs) in by_day(st.from, st.to) {
             let a = cells.entry((st.sandbox_id.to_string(), d)).or_default();
             if st.state == SandboxState::Paused {
@@ -174,7 +179,11 @@ async fn cells(
             }
         }
     }
-    for (d, _, secs) in sbx_store::usage::exec_seconds(&state.pool, project, from, to).await? {
+    let execs = match only {
+        Some(_) => Vec::new(),
+        None => sbx_store::usage::exec_seconds(&state.pool, project, from, to).await?,
+    };
+    for (d, _, secs) in execs {
         let a = cells.entry(("execs".into(), d)).or_default();
         a.exec_seconds += secs;
         a.running_seconds += secs;
@@ -191,7 +200,7 @@ pub async fn spend(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<f64, ApiError> {
-    Ok(cells(state, project, from, to)
+    Ok(cells(state, project, None, from, to)
         .await?
         .values()
         .map(|a| a.cost)
@@ -219,7 +228,7 @@ pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) ->
         ));
     }
     let group_by = q.group_by.unwrap_or_default().as_str();
-    let cells = cells(&state, caller.0.project_id, from, to).await?;
+    let cells = cells(&state, caller.0.project_id, q.sandbox_id, from, to).await?;
 
     let mut groups: BTreeMap<String, Amounts> = BTreeMap::new();
     for ((key, d), a) in cells {
@@ -269,6 +278,29 @@ pub async fn usage(Ctx { state, caller }: Ctx, query: web::Query<UsageQuery>) ->
         currency: "USD",
         total_cost,
         rows,
+    }))
+}
+
+/// The rates the meter charges: USD per second of one unit of each resource.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceList {
+    /// Always `USD`.
+    pub currency: &'static str,
+    /// The rates (set by the operator with `SBX_PRICES`; see `sbx_limits::billing`).
+    #[serde(flatten)]
+    pub prices: billing::Prices,
+}
+
+/// The current rates per resource-second, the ones `GET /v1/usage` costs with.
+#[utoipa::path(get, path = "/v1/prices", tag = "usage", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "USD per resource-second", body = PriceList),
+        crate::responses::Unauthorized,
+    ))]
+pub async fn prices(Ctx { state, .. }: Ctx) -> Reply {
+    Ok(HttpResponse::Ok().json(PriceList {
+        currency: "USD",
+        prices: (*state.prices).clone(),
     }))
 }
 

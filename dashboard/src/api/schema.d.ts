@@ -482,6 +482,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/prices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The current rates per resource-second, the ones `GET /v1/usage` costs with. */
+        get: operations["prices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes": {
         parameters: {
             query?: never;
@@ -1445,6 +1462,47 @@ export interface components {
             /** @description The content in base64, when it is not UTF-8 text. */
             content_b64?: string | null;
         };
+        /** @description The rates the meter charges: USD per second of one unit of each resource. */
+        PriceList: components["schemas"]["Prices"] & {
+            /** @description Always `USD`. */
+            currency: string;
+        };
+        /** @description Prices per resource-second, in USD per second of one unit (see the module docs). */
+        Prices: {
+            /**
+             * Format: double
+             * @description One CPU core for one second.
+             */
+            cpu_core_second: number;
+            /**
+             * Format: double
+             * @description One GiB of memory for one second.
+             */
+            memory_gib_second: number;
+            /**
+             * @description One whole card for one second, per model. A model is priced by the key that names it
+             *     exactly (ignoring case and spacing), else by the longest key found in its name as whole
+             *     words ("H100" prices "NVIDIA H100 80GB HBM3"), else by `gpu_default_second`.
+             */
+            gpu_second: {
+                [key: string]: number;
+            };
+            /**
+             * Format: double
+             * @description One whole card of a model `gpu_second` does not price, for one second.
+             */
+            gpu_default_second: number;
+            /**
+             * Format: double
+             * @description One GiB of paused-sandbox snapshot stored for one second.
+             */
+            storage_gib_second: number;
+            /**
+             * Format: double
+             * @description One wasm exec running for one second.
+             */
+            exec_second: number;
+        };
         /** @description The body of every error: `application/problem+json`. */
         Problem: {
             /** @description A URI naming the problem type: `https://sbx.dev/problems/<code>`. */
@@ -2345,6 +2403,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Over the project's request rate; see Retry-After */
             429: {
                 headers: {
@@ -2401,6 +2468,15 @@ export interface operations {
             };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2485,8 +2561,26 @@ export interface operations {
                     "application/json": components["schemas"]["BatchView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2535,8 +2629,26 @@ export interface operations {
                     "application/json": components["schemas"]["BatchView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2608,6 +2720,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such batch in this project */
             404: {
                 headers: {
@@ -2646,8 +2767,26 @@ export interface operations {
                     "application/json": components["schemas"]["BudgetView"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2697,7 +2836,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description Missing or invalid API key (or session) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2793,6 +2932,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Code, module, files or body over their cap */
             413: {
                 headers: {
@@ -2858,8 +3006,26 @@ export interface operations {
                     "application/json": components["schemas"]["GpuList"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2896,8 +3062,26 @@ export interface operations {
                     "application/json": components["schemas"]["ImageList"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2967,6 +3151,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Over the project's request rate; see Retry-After */
             429: {
                 headers: {
@@ -3023,6 +3216,15 @@ export interface operations {
             };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3098,8 +3300,26 @@ export interface operations {
                     "application/json": components["schemas"]["JobView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3150,8 +3370,26 @@ export interface operations {
                     "application/octet-stream": unknown;
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3200,8 +3438,26 @@ export interface operations {
                     "application/json": components["schemas"]["JobView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3260,8 +3516,26 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3307,7 +3581,16 @@ export interface operations {
                     "application/json": components["schemas"]["KeyList"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3367,7 +3650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description Missing or invalid API key (or session) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3444,7 +3727,16 @@ export interface operations {
                     "application/json": components["schemas"]["KeyView"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3495,7 +3787,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Recorded: the person took the status */
+            /** @description Recorded: the person took the status (a `webhook-id` received before is acknowledged and not applied again) */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3567,6 +3859,62 @@ export interface operations {
             };
         };
     };
+    prices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description USD per resource-second */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceList"];
+                };
+            };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_sandboxes: {
         parameters: {
             query?: {
@@ -3603,6 +3951,15 @@ export interface operations {
             };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3750,8 +4107,26 @@ export interface operations {
                     "application/json": components["schemas"]["SandboxView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3800,8 +4175,26 @@ export interface operations {
                     "application/json": components["schemas"]["SandboxView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3863,8 +4256,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description Missing or invalid API key (or session) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3968,8 +4370,26 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid API key */
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4027,8 +4447,26 @@ export interface operations {
                     "application/json": components["schemas"]["SandboxView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4086,8 +4524,26 @@ export interface operations {
                     "application/json": components["schemas"]["SandboxView"];
                 };
             };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4158,8 +4614,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description Missing or invalid API key (or session) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4232,6 +4697,11 @@ export interface operations {
                 to?: string;
                 /** @description How rows are grouped; default `resource`. */
                 group_by?: "resource" | "sandbox" | "day";
+                /**
+                 * @description Only this sandbox's usage (its cost so far, with `from` at its creation); execs are
+                 *     left out. A sandbox of another project, or none, gives an empty report.
+                 */
+                sandbox_id?: string;
             };
             header?: never;
             path?: never;
@@ -4259,6 +4729,15 @@ export interface operations {
             };
             /** @description Missing or invalid API key */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4295,7 +4774,16 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookSecret"];
                 };
             };
-            /** @description Missing or invalid API key */
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -581,6 +581,39 @@ class OutputFile(BaseModel):
     """
 
 
+class Prices(BaseModel):
+    """
+    Prices per resource-second, in USD per second of one unit (see the module docs).
+    """
+
+    cpu_core_second: float
+    """
+    One CPU core for one second.
+    """
+    memory_gib_second: float
+    """
+    One GiB of memory for one second.
+    """
+    gpu_second: Dict[str, float]
+    """
+    One whole card for one second, per model. A model is priced by the key that names it
+    exactly (ignoring case and spacing), else by the longest key found in its name as whole
+    words ("H100" prices "NVIDIA H100 80GB HBM3"), else by `gpu_default_second`.
+    """
+    gpu_default_second: float
+    """
+    One whole card of a model `gpu_second` does not price, for one second.
+    """
+    storage_gib_second: float
+    """
+    One GiB of paused-sandbox snapshot stored for one second.
+    """
+    exec_second: float
+    """
+    One wasm exec running for one second.
+    """
+
+
 class Problem(BaseModel):
     """
     The body of every error: `application/problem+json`.
@@ -1364,6 +1397,17 @@ class KeyList(BaseModel):
     data: List[KeyView]
     """
     Oldest first, revoked ones included.
+    """
+
+
+class PriceList(Prices):
+    """
+    The rates the meter charges: USD per second of one unit of each resource.
+    """
+
+    currency: str
+    """
+    Always `USD`.
     """
 
 

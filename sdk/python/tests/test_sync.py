@@ -135,6 +135,15 @@ def test_a_batch_from_a_jsonl_file_gives_results_and_a_pass_rate(client, tmp_pat
 def test_usage_and_the_catalogs(client):
     report = client.usage(group_by="day")
     assert report.currency == "USD" and report.group_by == "day"
+    # One sandbox's cost so far: an interpreter that ran is billed its allocation.
+    with client.sandboxes.create(image="code-interpreter") as sandbox:
+        sandbox.run_code("x = 1")
+        start = sandbox.refresh().info.created_at.isoformat()
+        own = client.usage(group_by="sandbox", sandbox_id=sandbox.id, start=start)
+        assert [r.key for r in own.rows] == [sandbox.id]
+        assert own.total_cost > 0
+    prices = client.prices()
+    assert prices.currency == "USD" and prices.cpu_core_second > 0
     images = client.images()
     assert "code-interpreter" in [i.name for i in images.data]
     assert isinstance(client.gpus().models, list)

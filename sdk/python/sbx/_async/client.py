@@ -180,15 +180,23 @@ class AsyncClient:
         start: Optional[str] = None,
         end: Optional[str] = None,
         group_by: Optional[str] = None,
+        sandbox_id: Optional[str] = None,
     ) -> models.UsageReport:
         """Metered usage and cost of the project (``GET /v1/usage``).
 
         Args:
             start, end: RFC 3339 times (default: the 30 days to now).
             group_by: ``resource`` (default), ``sandbox`` or ``day``.
+            sandbox_id: only this sandbox's usage (execs left out); with ``start`` at its
+                ``created_at``, its cost so far.
         """
-        params = {"from": start, "to": end, "group_by": group_by}
+        params = {"from": start, "to": end, "group_by": group_by, "sandbox_id": sandbox_id}
         return models.UsageReport.model_validate(await self._json("GET", "/v1/usage", params=params))
+
+    async def prices(self) -> models.PriceList:
+        """The rates the meter charges, USD per second of one unit of each resource
+        (``GET /v1/prices``)."""
+        return models.PriceList.model_validate(await self._json("GET", "/v1/prices"))
 
     async def images(self) -> models.ImageList:
         """The curated sandbox images (``GET /v1/images``)."""
