@@ -576,6 +576,89 @@ async fn usage_images_gpus_and_completions() {
 }
 
 #[actix_web::test]
+async fn events_are_followed_and_webhook_endpoints_managed() {
+    let app = spawn_app().await;
+    let user = User::new();
+    let made = app
+        .post(
+            "/v1/sandboxes",
+            &serde_json::json!({"image": "code-interpreter"}),
+        )
+        .await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    common::delete_sandbox(&app, &id).await;
+    let r = user
+        .on(
+            &app,
+            &["events", "--after", "0", "--sandbox", &id, "-n", "3"],
+        )
+        .await
+        .ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{r:?}");
+    for (line, t) in lines
+        .iter()
+        .zip(["sandbox.pending", "sandbox.running", "sandbox.terminated"])
+    {
+        assert!(line.contains(t) && line.contains(&id), "{r:?}");
+    }
+    let v = user
+        .on(
+            &app,
+            &[
+                "events",
+                "--after",
+                "0",
+                "--type",
+                "sandbox.terminated",
+                "-n",
+                "1",
+                "--json",
+            ],
+        )
+        .await
+        .ok()
+        .json();
+    assert_eq!(v["type"], "sandbox.terminated", "{v}");
+
+    let made = user
+        .on(
+            &app,
+            &[
+                "webhook",
+                "create",
+                "http://127.0.0.1:9/hook",
+                "--event",
+                "sandbox.failed",
+            ],
+        )
+        .await
+        .ok();
+    let endpoint = made.stdout.trim().to_owned();
+    let list = user
+        .on(&app, &["webhook", "ls", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(list[0]["id"], endpoint.as_str(), "{list}");
+    assert_eq!(
+        list[0]["events"],
+        serde_json::json!(["sandbox.failed"]),
+        "{list}"
+    );
+    user.on(&app, &["webhook", "rm", &endpoint]).await.ok();
+    let r = user.on(&app, &["webhook", "rm", &endpoint]).await;
+    assert_ne!(r.code, 0, "{r:?}");
+    let r = user
+        .on(
+            &app,
+            &["webhook", "create", "http://x/hook", "--event", "nope"],
+        )
+        .await;
+    assert!(r.stderr.contains("events[0]"), "{r:?}");
+}
+
+#[actix_web::test]
 async fn bad_input_gives_one_line_and_a_non_zero_exit() {
     let app = spawn_app().await;
     let user = User::new();

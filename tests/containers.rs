@@ -548,6 +548,23 @@ async fn concurrent_creates_all_run_and_a_later_pause_still_works() {
     }
     let r = sh(&app, &id, "wc -c < /workspace/data.bin").await;
     assert_eq!(r["stdout"], "1048576\n", "{r}");
+    // Its events: back through `pending` after each pause, and `resumed` once running again.
+    let db = app.pool.get().await.unwrap();
+    let types: Vec<String> = db
+        .query(
+            "select type from sandbox_events where sandbox_id = $1::text::uuid order by event_id",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut want = vec!["sandbox.pending", "sandbox.running"];
+    for _ in 0..3 {
+        want.extend(["sandbox.paused", "sandbox.pending", "sandbox.resumed"]);
+    }
+    assert_eq!(types, want);
 }
 
 #[actix_web::test]

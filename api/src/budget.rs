@@ -261,13 +261,7 @@ pub async fn put_budget(
         ));
     }
     let url = match r.webhook_url {
-        Some(u) => Some(crate::routes::exec::callback_url(u).map_err(|_| {
-            ApiError::invalid(
-                Code::InvalidCallbackUrl,
-                "webhook_url",
-                "webhook_url must be an absolute http or https URL",
-            )
-        })?),
+        Some(u) => Some(crate::routes::exec::webhook_url("webhook_url", u)?),
         None => None,
     };
     let project = caller.0.project_id;

@@ -5,7 +5,7 @@
 //! A note is a wake-up, never the only record: every waiter also polls, so a lost note costs
 //! latency, not a result.
 
-use crate::ids::{CommandId, JobId, SandboxId};
+use crate::ids::{CommandId, JobId, ProjectId, SandboxId};
 use crate::sandbox::StateReason;
 
 /// Channel of [`Note::JobsQueued`] (no payload).
@@ -20,8 +20,11 @@ pub const LOGS: &str = "sbx_logs";
 pub const WEBHOOKS: &str = "sbx_webhooks";
 /// Channel of [`Note::Sandbox`]: `what:<id>[:<more>]`, see [`SandboxNote`].
 pub const SANDBOXES: &str = "sbx_sandboxes";
+/// Channel of [`Note::Events`]: the id of the project one of whose sandboxes changed state
+/// (the `sandbox_events` trigger sends it).
+pub const EVENTS: &str = "sbx_events";
 /// Every channel: what a process listens on.
-pub const CHANNELS: &[&str] = &[JOBS, DONE, CANCEL, LOGS, WEBHOOKS, SANDBOXES];
+pub const CHANNELS: &[&str] = &[JOBS, DONE, CANCEL, LOGS, WEBHOOKS, SANDBOXES, EVENTS];
 
 /// A notification, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +41,8 @@ pub enum Note {
     WebhookDue(JobId),
     /// A sandbox's holder or waiter has something to act on.
     Sandbox(SandboxNote),
+    /// A sandbox of this project changed state: `GET /v1/events` readers look.
+    Events(ProjectId),
 }
 
 /// What a note on [`SANDBOXES`] says.
@@ -149,6 +154,7 @@ impl Note {
             Self::Logs(_) => LOGS,
             Self::WebhookDue(_) => WEBHOOKS,
             Self::Sandbox(_) => SANDBOXES,
+            Self::Events(_) => EVENTS,
         }
     }
 
@@ -164,6 +170,7 @@ impl Note {
             Self::CancelJob(id) | Self::WebhookDue(id) => id.to_string(),
             Self::Logs(owner) => owner.to_string(),
             Self::Sandbox(n) => n.payload(),
+            Self::Events(p) => p.to_string(),
         }
     }
 
@@ -191,6 +198,7 @@ impl Note {
                 .map(Self::WebhookDue)
                 .map_err(|_| bad(WEBHOOKS)),
             SANDBOXES => SandboxNote::parse(payload).map(Self::Sandbox),
+            EVENTS => payload.parse().map(Self::Events).map_err(|_| bad(EVENTS)),
             other => Err(NoteError::Channel(other.to_owned())),
         }
     }
@@ -203,7 +211,7 @@ impl Note {
             Self::CancelJob(j) | Self::WebhookDue(j) => j.0 == id,
             Self::Logs(owner) => *owner == id,
             Self::Sandbox(SandboxNote::Ended(s)) => s.0 == id,
-            Self::Sandbox(_) | Self::JobsQueued => false,
+            Self::Sandbox(_) | Self::JobsQueued | Self::Events(_) => false,
         }
     }
 }
@@ -229,6 +237,7 @@ mod tests {
                 command: c,
             }),
             Note::Sandbox(SandboxNote::CommandDone(c)),
+            Note::Events(ProjectId::new()),
         ];
         for &reason in StateReason::ALL {
             notes.push(Note::Sandbox(SandboxNote::PauseRequested {

@@ -28,6 +28,7 @@ pub mod admin;
 pub mod batch;
 pub mod client;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod job;
 pub mod login;
@@ -98,6 +99,11 @@ pub enum Client {
     Usage(account::UsageArgs),
     /// The rates the meter charges per resource-second (and per hour).
     Prices(account::ListArgs),
+    /// The project's sandbox events as they happen (pending, running, paused, resumed,
+    /// terminated, failed).
+    Events(events::EventsArgs),
+    /// Webhook endpoints the project's sandbox events are POSTed to.
+    Webhook(events::WebhookArgs),
     /// The curated sandbox images.
     Images(account::ListArgs),
     /// GPU models and cards, and what is free.
@@ -123,6 +129,8 @@ pub async fn run(cmd: Client, command: fn() -> clap::Command) -> i32 {
         Client::Batch(args) => batch::run(args).await.map(|()| 0),
         Client::Usage(args) => account::usage(args).await.map(|()| 0),
         Client::Prices(args) => account::prices(args).await.map(|()| 0),
+        Client::Events(args) => events::events(args).await.map(|()| 0),
+        Client::Webhook(args) => events::webhook(args).await.map(|()| 0),
         Client::Images(args) => account::images(args).await.map(|()| 0),
         Client::Gpus(args) => account::gpus(args).await.map(|()| 0),
         Client::Mcp(args) => mcp(args).await.map(|()| 0),

@@ -26,6 +26,7 @@ pub mod batches;
 pub mod budgets;
 pub mod commands;
 pub mod container_jobs;
+pub mod events;
 pub mod exec;
 pub mod jobs;
 pub mod keys;
@@ -44,6 +45,7 @@ pub mod sessions;
 pub mod snapshot_chunks;
 pub mod usage;
 pub mod users;
+pub mod webhook_endpoints;
 pub mod webhooks;
 
 use std::str::FromStr;

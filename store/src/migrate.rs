@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "webhook_receipts",
         include_str!("../../migrations/V17__webhook_receipts.sql"),
     ),
+    (
+        18,
+        "sandbox_events_out",
+        include_str!("../../migrations/V18__sandbox_events_out.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -156,14 +156,23 @@ const MAX_CALLBACK_URL_BYTES: usize = 2048;
 
 /// `url` if it is an absolute `http` or `https` URL a webhook can be sent to.
 pub fn callback_url(url: String) -> Result<String, ApiError> {
-    let bad =
-        |why: &str| ApiError::invalid(Code::InvalidCallbackUrl, "callback_url", why.to_owned());
+    webhook_url("callback_url", url)
+}
+
+/// `url` if it is an absolute `http` or `https` URL of at most 2048 bytes that a webhook can
+/// be sent to. Errors: 422 `invalid_callback_url` naming `field`.
+pub fn webhook_url(field: &str, url: String) -> Result<String, ApiError> {
+    let bad = |why: String| ApiError::invalid(Code::InvalidCallbackUrl, field, why);
     if url.len() > MAX_CALLBACK_URL_BYTES {
-        return Err(bad("callback_url is at most 2048 bytes"));
+        return Err(bad(format!("{field} is at most 2048 bytes")));
     }
-    let uri: actix_web::http::Uri = url.parse().map_err(|_| bad("callback_url is not a URL"))?;
+    let uri: actix_web::http::Uri = url
+        .parse()
+        .map_err(|_| bad(format!("{field} is not a URL")))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
-        return Err(bad("callback_url must be an absolute http or https URL"));
+        return Err(bad(format!(
+            "{field} must be an absolute http or https URL"
+        )));
     }
     Ok(url)
 }

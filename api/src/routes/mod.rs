@@ -1,6 +1,7 @@
 //! Routes, one module per resource.
 
 pub mod batches;
+pub mod events;
 pub mod exec;
 pub mod gpus;
 pub mod health;
@@ -98,6 +99,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/gpus", "GET").route(web::get().to(gpus::list_gpus)))
                 .service(resource("/usage", "GET").route(web::get().to(usage::usage)))
                 .service(resource("/prices", "GET").route(web::get().to(usage::prices)))
+                .service(resource("/events", "GET").route(web::get().to(events::events)))
+                .service(
+                    resource("/webhooks", "GET, POST")
+                        .route(web::get().to(events::list_webhooks))
+                        .route(web::post().to(events::create_webhook)),
+                )
+                .service(
+                    resource("/webhooks/{id}", "DELETE")
+                        .route(web::delete().to(events::delete_webhook)),
+                )
                 .service(
                     resource("/budget", "GET, PUT")
                         .route(web::get().to(crate::budget::get_budget))

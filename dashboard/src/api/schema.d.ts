@@ -279,6 +279,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The project's sandbox events as Server-Sent Events (`id:` the event id, `event:` its type,
+         *     `data:` the event as JSON), from now on, or after `Last-Event-ID` / `after` (resumable: a
+         *     reconnecting EventSource misses nothing). Idle streams get a comment every 15 s.
+         */
+        get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/exec": {
         parameters: {
             query?: never;
@@ -665,6 +686,45 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's webhook endpoints. */
+        get: operations["list_webhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint: the project's sandbox events of the types it names are POSTed
+         *     to it (Standard Webhooks: `webhook-id`, `-timestamp`, `-signature` with the project's
+         *     secret), retried with backoff until a 2xx.
+         */
+        post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a webhook endpoint (deliveries already queued are still sent). */
+        delete: operations["delete_webhook"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1102,6 +1162,22 @@ export interface components {
             /** @description The file in base64, at most 10 MiB decoded. */
             content_b64: string;
         };
+        /** @description One event, as streamed and as delivered to webhook endpoints. */
+        Event: {
+            /**
+             * @description `sandbox.pending`, `.running`, `.paused`, `.resumed` (running again after a pause),
+             *     `.terminated` or `.failed`.
+             * @example sandbox.paused
+             */
+            type: string;
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            timestamp: string;
+            /** @description What happened. */
+            data: components["schemas"]["SandboxEventData"];
+        };
         /** @description A state change. */
         EventView: {
             /**
@@ -1448,6 +1524,24 @@ export interface components {
              */
             name: string;
         };
+        /** @description An endpoint to register. */
+        NewWebhookEndpoint: {
+            /**
+             * @description An absolute http(s) URL, at most 2048 bytes.
+             * @example https://example.com/sbx-events
+             */
+            url: string;
+            /**
+             * @description Event types to send (`sandbox.*`: all, the default).
+             * @example [
+             *       "sandbox.paused",
+             *       "sandbox.failed"
+             *     ]
+             */
+            events?: string[] | null;
+            /** @description A note, at most 200 characters. */
+            description?: string | null;
+        };
         /** @description A file the program created or changed under `/workspace`. */
         OutputFile: {
             /** @description Path relative to `/workspace`. */
@@ -1574,6 +1668,31 @@ export interface components {
          *     (`command`, in a container). For the OpenAPI document only: the handler answers either.
          */
         SandboxCallOutcome: components["schemas"]["CellOutcome"] | components["schemas"]["CommandOutcome"];
+        /** @description What a sandbox event says (the `data` of an event). */
+        SandboxEventData: {
+            /**
+             * Format: int64
+             * @description The event's id: increasing; the stream's `id:` and resume point.
+             */
+            event_id: number;
+            /**
+             * Format: uuid
+             * @description The sandbox.
+             */
+            sandbox_id: string;
+            /**
+             * @description Its new state.
+             * @example paused
+             */
+            state: string;
+            /**
+             * @description Why (`user`, `timeout`, `budget`, `resumed`, …).
+             * @example user
+             */
+            reason: string;
+            /** @description An account, for failures. */
+            detail?: string | null;
+        };
         /** @description Code to run in a sandbox's interpreter. */
         SandboxExecRequest: {
             /**
@@ -1809,6 +1928,27 @@ export interface components {
             kyc_status: string;
             /** @description Whether they operate this deployment. */
             operator: boolean;
+        };
+        /** @description A webhook endpoint. */
+        WebhookEndpoint: {
+            /** @description Its id. */
+            id: string;
+            /** @description Where events are POSTed. */
+            url: string;
+            /** @description The event types it gets (`sandbox.*`: all). */
+            events: string[];
+            /** @description What the project calls it. */
+            description?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was registered.
+             */
+            created_at: string;
+        };
+        /** @description The project's webhook endpoints. */
+        WebhookEndpointList: {
+            /** @description Oldest first. */
+            data: components["schemas"]["WebhookEndpoint"][];
         };
         /** @description The project's webhook signing secret. */
         WebhookSecret: {
@@ -2874,6 +3014,75 @@ export interface operations {
             };
             /** @description The body does not fit the schema, or asks for something invalid */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    events: {
+        parameters: {
+            query?: {
+                /** @description Only these types, comma-separated (`sandbox.paused,sandbox.failed`); default all. */
+                types?: string;
+                /** @description Only this sandbox's events. */
+                sandbox_id?: string;
+                /**
+                 * @description Start after this event id (as `Last-Event-ID` does, for clients that cannot send it);
+                 *     `0`: every event kept. Default: only events from now on.
+                 */
+                after?: number;
+            };
+            header?: {
+                /** @description Resume after this event id */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream (`text/event-stream`) of `Event`s */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["Event"];
+                };
+            };
+            /** @description An unknown event type in `types`, or a negative `after` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4794,6 +5003,224 @@ export interface operations {
             };
             /** @description Not an owner signed in: a plain member, or a program with a key (`not_an_owner`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewWebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Registered */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The project has 16 endpoints already (`conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such endpoint in this project */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -558,6 +558,30 @@ class NewKey(BaseModel):
     """
 
 
+class NewWebhookEndpoint(BaseModel):
+    """
+    An endpoint to register.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    url: Annotated[str, Field(examples=["https://example.com/sbx-events"])]
+    """
+    An absolute http(s) URL, at most 2048 bytes.
+    """
+    events: Annotated[
+        Optional[List[str]], Field(examples=[["sandbox.paused", "sandbox.failed"]])
+    ] = None
+    """
+    Event types to send (`sandbox.*`: all, the default).
+    """
+    description: Optional[str] = None
+    """
+    A note, at most 200 characters.
+    """
+
+
 class OutputFile(BaseModel):
     """
     A file the program created or changed under `/workspace`.
@@ -694,6 +718,33 @@ class RegistryIn(BaseModel):
     server: Optional[str] = None
     """
     Registry host, when not the image's own.
+    """
+
+
+class SandboxEventData(BaseModel):
+    """
+    What a sandbox event says (the `data` of an event).
+    """
+
+    event_id: int
+    """
+    The event's id: increasing; the stream's `id:` and resume point.
+    """
+    sandbox_id: UUID
+    """
+    The sandbox.
+    """
+    state: Annotated[str, Field(examples=["paused"])]
+    """
+    Its new state.
+    """
+    reason: Annotated[str, Field(examples=["user"])]
+    """
+    Why (`user`, `timeout`, `budget`, `resumed`, …).
+    """
+    detail: Optional[str] = None
+    """
+    An account, for failures.
     """
 
 
@@ -943,6 +994,44 @@ class UserView(BaseModel):
     operator: bool
     """
     Whether they operate this deployment.
+    """
+
+
+class WebhookEndpoint(BaseModel):
+    """
+    A webhook endpoint.
+    """
+
+    id: str
+    """
+    Its id.
+    """
+    url: str
+    """
+    Where events are POSTed.
+    """
+    events: List[str]
+    """
+    The event types it gets (`sandbox.*`: all).
+    """
+    description: Optional[str] = None
+    """
+    What the project calls it.
+    """
+    created_at: datetime
+    """
+    When it was registered.
+    """
+
+
+class WebhookEndpointList(BaseModel):
+    """
+    The project's webhook endpoints.
+    """
+
+    data: List[WebhookEndpoint]
+    """
+    Oldest first.
     """
 
 
@@ -1197,6 +1286,26 @@ class DefaultResources(BaseModel):
     Memory as a quantity (`16Gi`).
     """
     gpu: Optional[GpuRequest] = None
+
+
+class Event(BaseModel):
+    """
+    One event, as streamed and as delivered to webhook endpoints.
+    """
+
+    type: Annotated[str, Field(examples=["sandbox.paused"])]
+    """
+    `sandbox.pending`, `.running`, `.paused`, `.resumed` (running again after a pause),
+    `.terminated` or `.failed`.
+    """
+    timestamp: datetime
+    """
+    When it happened.
+    """
+    data: SandboxEventData
+    """
+    What happened.
+    """
 
 
 class ExecOutcome(BaseModel):

@@ -149,6 +149,32 @@ def test_usage_and_the_catalogs(client):
     assert isinstance(client.gpus().models, list)
 
 
+def test_sandbox_events_stream_and_webhook_endpoints(client):
+    with client.sandboxes.create(image="code-interpreter") as sandbox:
+        sandbox.pause()
+    seen = []
+    for event in client.events(sandbox_id=sandbox.id, after=0):
+        seen.append(event)
+        if event.type == "sandbox.terminated":
+            break
+    assert [e.type for e in seen] == [
+        "sandbox.pending", "sandbox.running", "sandbox.paused", "sandbox.terminated"
+    ]
+    assert all(str(e.data.sandbox_id) == sandbox.id for e in seen)
+    with pytest.raises(sbx.BadRequest):
+        next(iter(client.events(types=["sandbox.exploded"])))
+
+    endpoint = client.webhooks.create("http://127.0.0.1:9/hook", events=["sandbox.failed"])
+    assert endpoint.events == ["sandbox.failed"]
+    assert endpoint.id in [e.id for e in client.webhooks.list()]
+    with pytest.raises(sbx.InvalidRequest) as e:
+        client.webhooks.create("http://127.0.0.1:9/hook", events=["sandbox.exploded"])
+    assert e.value.field == "events[0]"
+    client.webhooks.delete(endpoint.id)
+    with pytest.raises(sbx.NotFound):
+        client.webhooks.delete(endpoint.id)
+
+
 def test_rate_limited_requests_are_retried_after_retry_after(strict_server):
     url, key = strict_server
     with sbx.Client(url=url, api_key=key, max_retries=0) as impatient:

@@ -56,6 +56,7 @@ class AsyncClient:
         self.sandboxes = AsyncSandboxes(self)
         self.jobs = AsyncJobs(self)
         self.batches = AsyncBatches(self)
+        self.webhooks = AsyncWebhooks(self)
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -205,6 +206,44 @@ class AsyncClient:
     async def gpus(self) -> models.GpuList:
         """GPU models and cards, and what is free (``GET /v1/gpus``)."""
         return models.GpuList.model_validate(await self._json("GET", "/v1/gpus"))
+
+    async def events(
+        self,
+        *,
+        types: Optional[Sequence[str]] = None,
+        sandbox_id: Optional[str] = None,
+        after: Optional[int] = None,
+    ) -> AsyncIterator[models.Event]:
+        """The project's sandbox events as they happen (``GET /v1/events``), without end:
+        ``sandbox.pending``, ``.running``, ``.paused``, ``.resumed``, ``.terminated``,
+        ``.failed``. A dropped connection is resumed after the last event seen.
+
+        Args:
+            types: only these types (default: all).
+            sandbox_id: only this sandbox's events.
+            after: start after this event id (``0``: every event kept); default: from now.
+
+        Raises:
+            BadRequest: an unknown type.
+        """
+        params = {"types": ",".join(types) if types else None, "sandbox_id": sandbox_id}
+        params = {k: v for k, v in params.items() if v is not None}
+        last = None if after is None else str(after)
+        while True:
+            headers = {"Last-Event-ID": last} if last is not None else {}
+            try:
+                async with aconnect_sse(
+                    self._http, "GET", "/v1/events", params=params, headers=headers, timeout=None
+                ) as source:
+                    if source.response.status_code >= 400:
+                        await source.response.aread()
+                        raise _core.problem(source.response)
+                    async for sse in source.aiter_sse():
+                        if sse.data:
+                            last = sse.id
+                            yield models.Event.model_validate_json(sse.data)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError):
+                await asleep(1.0)
 
     async def _logs(self, path: str, last_event_id: Optional[str]) -> AsyncIterator[_core.LogEvent]:
         """The SSE log at ``path``, each event as it comes, resumed after ``last_event_id``,
@@ -590,6 +629,41 @@ class AsyncArtifacts:
             target.write_bytes(await self.read(a["path"]))
             written.append(target)
         return written
+
+
+class AsyncWebhooks:
+    """``client.webhooks``: endpoints the project's sandbox events are POSTed to, signed with
+    the project's secret (Standard Webhooks)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self, url: str, *, events: Optional[Sequence[str]] = None, description: Optional[str] = None
+    ) -> models.WebhookEndpoint:
+        """Register an endpoint (``POST /v1/webhooks``) for ``events`` (default: all).
+
+        Raises:
+            InvalidRequest: a bad URL or event type (``field`` names it, e.g. ``events[1]``).
+            Conflict: the project has 16 endpoints already.
+        """
+        body: Json = {"url": url}
+        if events is not None:
+            body["events"] = list(events)
+        if description is not None:
+            body["description"] = description
+        return models.WebhookEndpoint.model_validate(
+            await self._client._json("POST", "/v1/webhooks", body=body)
+        )
+
+    async def list(self) -> List[models.WebhookEndpoint]:
+        """The project's endpoints, oldest first (``GET /v1/webhooks``)."""
+        page = await self._client._json("GET", "/v1/webhooks")
+        return models.WebhookEndpointList.model_validate(page).data
+
+    async def delete(self, endpoint_id: str) -> None:
+        """Remove an endpoint (``DELETE /v1/webhooks/{id}``). Raises NotFound."""
+        await self._client.request("DELETE", f"/v1/webhooks/{endpoint_id}")
 
 
 class AsyncBatches:

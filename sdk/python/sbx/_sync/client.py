@@ -57,6 +57,7 @@ class Client:
         self.sandboxes = Sandboxes(self)
         self.jobs = Jobs(self)
         self.batches = Batches(self)
+        self.webhooks = SyncWebhooks(self)
 
     def __enter__(self) -> "Client":
         return self
@@ -206,6 +207,44 @@ class Client:
     def gpus(self) -> models.GpuList:
         """GPU models and cards, and what is free (``GET /v1/gpus``)."""
         return models.GpuList.model_validate(self._json("GET", "/v1/gpus"))
+
+    def events(
+        self,
+        *,
+        types: Optional[Sequence[str]] = None,
+        sandbox_id: Optional[str] = None,
+        after: Optional[int] = None,
+    ) -> Iterator[models.Event]:
+        """The project's sandbox events as they happen (``GET /v1/events``), without end:
+        ``sandbox.pending``, ``.running``, ``.paused``, ``.resumed``, ``.terminated``,
+        ``.failed``. A dropped connection is resumed after the last event seen.
+
+        Args:
+            types: only these types (default: all).
+            sandbox_id: only this sandbox's events.
+            after: start after this event id (``0``: every event kept); default: from now.
+
+        Raises:
+            BadRequest: an unknown type.
+        """
+        params = {"types": ",".join(types) if types else None, "sandbox_id": sandbox_id}
+        params = {k: v for k, v in params.items() if v is not None}
+        last = None if after is None else str(after)
+        while True:
+            headers = {"Last-Event-ID": last} if last is not None else {}
+            try:
+                with connect_sse(
+                    self._http, "GET", "/v1/events", params=params, headers=headers, timeout=None
+                ) as source:
+                    if source.response.status_code >= 400:
+                        source.response.read()
+                        raise _core.problem(source.response)
+                    for sse in source.iter_sse():
+                        if sse.data:
+                            last = sse.id
+                            yield models.Event.model_validate_json(sse.data)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError):
+                sleep(1.0)
 
     def _logs(self, path: str, last_event_id: Optional[str]) -> Iterator[_core.LogEvent]:
         """The SSE log at ``path``, each event as it comes, resumed after ``last_event_id``,
@@ -591,6 +630,41 @@ class Artifacts:
             target.write_bytes(self.read(a["path"]))
             written.append(target)
         return written
+
+
+class SyncWebhooks:
+    """``client.webhooks``: endpoints the project's sandbox events are POSTed to, signed with
+    the project's secret (Standard Webhooks)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self, url: str, *, events: Optional[Sequence[str]] = None, description: Optional[str] = None
+    ) -> models.WebhookEndpoint:
+        """Register an endpoint (``POST /v1/webhooks``) for ``events`` (default: all).
+
+        Raises:
+            InvalidRequest: a bad URL or event type (``field`` names it, e.g. ``events[1]``).
+            Conflict: the project has 16 endpoints already.
+        """
+        body: Json = {"url": url}
+        if events is not None:
+            body["events"] = list(events)
+        if description is not None:
+            body["description"] = description
+        return models.WebhookEndpoint.model_validate(
+            self._client._json("POST", "/v1/webhooks", body=body)
+        )
+
+    def list(self) -> List[models.WebhookEndpoint]:
+        """The project's endpoints, oldest first (``GET /v1/webhooks``)."""
+        page = self._client._json("GET", "/v1/webhooks")
+        return models.WebhookEndpointList.model_validate(page).data
+
+    def delete(self, endpoint_id: str) -> None:
+        """Remove an endpoint (``DELETE /v1/webhooks/{id}``). Raises NotFound."""
+        self._client.request("DELETE", f"/v1/webhooks/{endpoint_id}")
 
 
 class Batches:
