@@ -586,6 +586,9 @@ async fn events_are_followed_and_webhook_endpoints_managed() {
         )
         .await;
     let id = made.body["id"].as_str().unwrap().to_owned();
+    let r = user.on(&app, &["sandbox", "metrics", &id]).await.ok();
+    assert!(r.stdout.contains("CPU CORES"), "{r:?}");
+    assert!(r.stdout.contains("cost so far: $"), "{r:?}");
     common::delete_sandbox(&app, &id).await;
     let r = user
         .on(

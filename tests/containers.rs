@@ -518,6 +518,68 @@ async fn the_meter_bills_running_and_paused_time_against_the_clock() {
 }
 
 #[actix_web::test]
+async fn metrics_show_cpu_memory_disk_and_cost_step_by_step() {
+    let app = spawn_app().await;
+    let id = running(&app, json!({})).await;
+    // 8 MiB on its disk, then a second and a half of one busy core.
+    let r = sh(
+        &app,
+        &id,
+        "head -c 8388608 /dev/zero > /workspace/f && sync && \
+         end=$(($(date +%s%N) + 1500000000)); while [ $(date +%s%N) -lt $end ]; do :; done",
+    )
+    .await;
+    assert_eq!(r["exit_code"], 0, "{r}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let m = app.get(&format!("/v1/sandboxes/{id}/metrics?step=1")).await;
+    assert_eq!(m.status.as_u16(), 200, "{}", m.text);
+    assert_eq!(m.body["step_seconds"], 1, "{}", m.text);
+    let points = m.body["points"].as_array().unwrap();
+    assert!(points.len() >= 2, "{}", m.text);
+    let most = |k: &str| {
+        points
+            .iter()
+            .filter_map(|p| p[k].as_f64())
+            .fold(0.0_f64, f64::max)
+    };
+    // The sandbox has half a core: busy, it uses about that much.
+    assert!(most("cpu_cores") > 0.25, "{}", m.text);
+    assert!(most("memory_bytes") > 0.0, "{}", m.text);
+    assert!(most("disk_bytes") >= 8.0 * 1048576.0, "{}", m.text);
+    assert!(
+        points.iter().all(|p| p.get("network_rx_bytes").is_some()),
+        "{}",
+        m.text
+    );
+    let series_cost: f64 = points.iter().map(|p| p["cost_usd"].as_f64().unwrap()).sum();
+    let so_far = m.body["cost_so_far_usd"].as_f64().unwrap();
+    assert!(
+        series_cost > 0.0 && so_far >= series_cost * 0.999,
+        "{}",
+        m.text
+    );
+
+    // One point for the whole range by default is fine; too fine a step over a long range is
+    // refused, and so is a step of 0.
+    let r = app
+        .get(&format!(
+            "/v1/sandboxes/{id}/metrics?from=2026-01-01T00:00:00Z&step=1"
+        ))
+        .await;
+    r.assert_problem(400, "bad_request");
+    assert!(r.text.contains("2000 points"), "{}", r.text);
+    app.get(&format!("/v1/sandboxes/{id}/metrics?step=0"))
+        .await
+        .assert_problem(400, "bad_request");
+    let other = app.other_project_key().await;
+    app.get_with_key(&format!("/v1/sandboxes/{id}/metrics"), Some(&other))
+        .await
+        .assert_problem(404, "not_found");
+    delete_sandbox(&app, &id).await;
+}
+
+#[actix_web::test]
 async fn concurrent_creates_all_run_and_a_later_pause_still_works() {
     let app = spawn_app().await;
     let made = futures_util::future::join_all((0..8).map(|_| {

@@ -88,7 +88,7 @@ pub async fn check(
     };
     let now = Utc::now();
     let (month, start) = month_of(now);
-    let spent = crate::routes::usage::spend(state, project, start, now).await?;
+    let spent = crate::routes::usage::spend(state, project, None, start, now).await?;
     let new = state_of(spent, limit);
     let same_month = budget.month == Some(month);
     let rose = rank(new) > if same_month { rank(&budget.state) } else { 0 };
@@ -212,7 +212,7 @@ async fn view(
     let (month, start) = month_of(now);
     let spent = match spent {
         Some(s) => s,
-        None => crate::routes::usage::spend(state, project, start, now).await?,
+        None => crate::routes::usage::spend(state, project, None, start, now).await?,
     };
     let current = b.month == Some(month);
     Ok(BudgetView {

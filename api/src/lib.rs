@@ -159,6 +159,10 @@ pub fn serve(
             if let Err(e) = sbx_store::kyc::purge_receipts(&sweeper.pool, keep_s).await {
                 tracing::warn!(error = %e, "purging webhook receipts");
             }
+            let full_s = routes::sandboxes::metrics::FULL_RESOLUTION_S;
+            if let Err(e) = sbx_store::usage::downsample(&sweeper.pool, full_s).await {
+                tracing::warn!(error = %e, "merging old usage samples");
+            }
         }
     });
     actix_web::rt::spawn(budget::watch(state.clone()));

@@ -48,6 +48,7 @@ use crate::routes;
         routes::sandboxes::resume_sandbox,
         routes::sandboxes::set_timeout,
         routes::sandboxes::exec::exec_in_sandbox,
+        routes::sandboxes::metrics::sandbox_metrics,
         crate::accounts::login,
         crate::accounts::session,
         crate::accounts::logout,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use comfy_table::Cell;
 use serde_json::{Map, Value, json};
 
-use super::client::{Call, percent_encode};
+use super::client::{Call, encode_query, percent_encode};
 use super::error::{CliResult, EXIT_API_ERROR, EXIT_FAILED};
 use super::exec::{finish, name_value, read_code};
 use super::output::{bytes, text, time};
@@ -158,6 +158,20 @@ pub enum SandboxCmd {
         id: String,
         /// Seconds from now.
         seconds: u64,
+    },
+    /// CPU, memory, disk, network and cost over time, and the cost so far.
+    Metrics {
+        /// The sandbox id.
+        id: String,
+        /// Seconds per point [default: at most 300 points].
+        #[arg(long)]
+        step: Option<u32>,
+        /// Start, RFC 3339 [default: the last hour of its life].
+        #[arg(long)]
+        from: Option<String>,
+        /// End, exclusive, RFC 3339 [default: now, or its end].
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Terminate sandboxes.
     #[command(alias = "delete")]
@@ -327,6 +341,51 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
                 .json(Call::post(path(&id, "/timeout"), &body).safe())
                 .await?;
             show(&ctx, &view);
+        }
+        SandboxCmd::Metrics { id, step, from, to } => {
+            let mut query = Vec::new();
+            query.extend(step.map(|s| ("step", s.to_string())));
+            query.extend(from.map(|f| ("from", f)));
+            query.extend(to.map(|t| ("to", t)));
+            let at = format!("{}?{}", path(&id, "/metrics"), encode_query(&query));
+            let m = ctx.api.get(&at).await?;
+            if ctx.out.json {
+                ctx.out.print_json(&m);
+                return Ok(0);
+            }
+            let mut t = ctx.out.table(&[
+                "at",
+                "cpu cores",
+                "memory",
+                "disk",
+                "net in",
+                "net out",
+                "cost",
+            ]);
+            for p in m["points"].as_array().into_iter().flatten() {
+                t.add_row(vec![
+                    Cell::new(time(&p["at"])),
+                    Cell::new(
+                        p["cpu_cores"]
+                            .as_f64()
+                            .map(|c| format!("{c:.2}"))
+                            .unwrap_or_default(),
+                    ),
+                    Cell::new(bytes(&p["memory_bytes"])),
+                    Cell::new(bytes(&p["disk_bytes"])),
+                    Cell::new(bytes(&p["network_rx_bytes"])),
+                    Cell::new(bytes(&p["network_tx_bytes"])),
+                    Cell::new(format!(
+                        "${:.6}",
+                        p["cost_usd"].as_f64().unwrap_or_default()
+                    )),
+                ]);
+            }
+            ctx.out.print(&mut t);
+            say!(
+                "cost so far: ${:.4}",
+                m["cost_so_far_usd"].as_f64().unwrap_or_default()
+            );
         }
         SandboxCmd::Rm { ids } => {
             let mut views = Vec::new();

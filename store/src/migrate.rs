@@ -87,6 +87,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sandbox_events_out",
         include_str!("../../migrations/V18__sandbox_events_out.sql"),
     ),
+    (
+        19,
+        "sandbox_metrics",
+        include_str!("../../migrations/V19__sandbox_metrics.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -36,6 +36,12 @@ pub struct UsageSample {
     pub cpu_used: Option<f64>,
     /// Memory in use.
     pub memory_used: Option<i64>,
+    /// Disk its folders use at the sample, bytes.
+    pub disk_used: Option<i64>,
+    /// Bytes its network received over the interval (loopback aside).
+    pub net_rx_bytes: Option<i64>,
+    /// Bytes its network sent over the interval (loopback aside).
+    pub net_tx_bytes: Option<i64>,
     /// GPU model held.
     pub gpu_model: Option<String>,
     /// Cards' worth held.
@@ -63,10 +69,11 @@ pub async fn insert(db: &impl Db, samples: &[UsageSample]) -> Result<()> {
         .prepare_cached(
             "insert into usage_samples (project_id, sandbox_id, at, seconds, state, cpu_cores,
                  memory_bytes, cpu_used, memory_used, gpu_model, gpu_share, storage_bytes, cpu_cost,
-                 memory_cost, gpu_cost, storage_cost)
+                 memory_cost, gpu_cost, storage_cost, disk_used, net_rx_bytes, net_tx_bytes)
              select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::float8[], $5::text[],
                  $6::float8[], $7::int8[], $8::float8[], $9::int8[], $10::text[], $11::float8[],
-                 $12::int8[], $13::float8[], $14::float8[], $15::float8[], $16::float8[])",
+                 $12::int8[], $13::float8[], $14::float8[], $15::float8[], $16::float8[],
+                 $17::int8[], $18::int8[], $19::int8[])",
         )
         .await?;
     macro_rules! col {
@@ -94,6 +101,9 @@ pub async fn insert(db: &impl Db, samples: &[UsageSample]) -> Result<()> {
                 &col!(|s| s.memory_cost),
                 &col!(|s| s.gpu_cost),
                 &col!(|s| s.storage_cost),
+                &col!(|s| s.disk_used),
+                &col!(|s| s.net_rx_bytes),
+                &col!(|s| s.net_tx_bytes),
             ],
         )
         .await?;
@@ -252,4 +262,101 @@ pub async fn exec_seconds(
         .iter()
         .map(|r| (r.get("day"), r.get("execs"), r.get("seconds")))
         .collect())
+}
+
+/// One step of a sandbox's metrics: its samples in (`at` − step, `at`] summed up.
+#[derive(Debug, Clone)]
+pub struct MetricPoint {
+    /// Start of the step.
+    pub at: DateTime<Utc>,
+    /// CPU used, cores, averaged over the step (none: not read).
+    pub cpu_cores: Option<f64>,
+    /// Memory in use, bytes, the step's highest.
+    pub memory_bytes: Option<i64>,
+    /// Disk in use, bytes, the step's highest.
+    pub disk_bytes: Option<i64>,
+    /// Bytes received in the step.
+    pub net_rx_bytes: Option<i64>,
+    /// Bytes sent in the step.
+    pub net_tx_bytes: Option<i64>,
+    /// What the step cost, USD.
+    pub cost: f64,
+}
+
+/// Sandbox `sandbox`'s samples in [`from`, `to`) in steps of `step_s` seconds from `from`.
+#[tracing::instrument(level = "debug", skip_all, fields(sandbox = %sandbox))]
+pub async fn metrics(
+    db: &impl Db,
+    sandbox: SandboxId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step_s: f64,
+) -> Result<Vec<MetricPoint>> {
+    let rows = db
+        .query(
+            "select date_bin(make_interval(secs => $4), at, $2) as step,
+                    sum(cpu_used * seconds) filter (where cpu_used is not null)
+                        / nullif(sum(seconds) filter (where cpu_used is not null), 0) as cpu,
+                    max(memory_used) as memory, max(disk_used) as disk,
+                    sum(net_rx_bytes)::int8 as rx, sum(net_tx_bytes)::int8 as tx,
+                    sum(cpu_cost + memory_cost + gpu_cost + storage_cost) as cost
+             from usage_samples where sandbox_id = $1 and at >= $2 and at < $3
+             group by 1 order by 1",
+            &[&sandbox.0, &from, &to, &step_s],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MetricPoint {
+                at: r.try_get("step")?,
+                cpu_cores: r.try_get("cpu")?,
+                memory_bytes: r.try_get("memory")?,
+                disk_bytes: r.try_get("disk")?,
+                net_rx_bytes: r.try_get("rx")?,
+                net_tx_bytes: r.try_get("tx")?,
+                cost: r.try_get("cost")?,
+            })
+        })
+        .collect()
+}
+
+/// Merge the one-second samples older than `keep_s` seconds into one row per sandbox (or job),
+/// state and minute: seconds, costs and network bytes summed, allocations (CPU, memory, GPU
+/// share) and CPU used weighted by time, memory and disk used at their highest. Every sum
+/// `GET /v1/usage` and the budget make stays the same (to a byte-second of memory). Returns
+/// the rows merged away.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn downsample(db: &impl Db, keep_s: f64) -> Result<u64> {
+    let row = db
+        .query_one(
+            "with old as (
+                 delete from usage_samples
+                 where not merged and at < now() - $1 * interval '1 second'
+                 returning *
+             ), merged as (
+                 insert into usage_samples (project_id, sandbox_id, job_id, at, seconds, state,
+                     cpu_cores, memory_bytes, cpu_used, memory_used, gpu_model, gpu_share,
+                     storage_bytes, cpu_cost, memory_cost, gpu_cost, storage_cost, disk_used,
+                     net_rx_bytes, net_tx_bytes, merged)
+                 select project_id, sandbox_id, job_id, max(at), sum(seconds), state,
+                     coalesce(sum(cpu_cores * seconds) / nullif(sum(seconds), 0), 0),
+                     coalesce(round(sum(memory_bytes::float8 * seconds)
+                         / nullif(sum(seconds), 0))::int8, 0),
+                     sum(cpu_used * seconds) filter (where cpu_used is not null)
+                         / nullif(sum(seconds) filter (where cpu_used is not null), 0),
+                     max(memory_used), max(gpu_model),
+                     coalesce(sum(gpu_share * seconds) / nullif(sum(seconds), 0), 0),
+                     max(storage_bytes), sum(cpu_cost), sum(memory_cost), sum(gpu_cost),
+                     sum(storage_cost), max(disk_used), sum(net_rx_bytes)::int8,
+                     sum(net_tx_bytes)::int8, true
+                 from old
+                 group by project_id, sandbox_id, job_id, state,
+                     date_bin('1 minute', at, timestamptz '2000-01-01')
+                 returning 1
+             )
+             select (select count(*) from old) - (select count(*) from merged)",
+            &[&keep_s],
+        )
+        .await?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
 }

@@ -192,15 +192,16 @@ async fn cells(
     Ok(cells)
 }
 
-/// What `project` spent in [`from`, `to`), USD: the usage report's `total_cost` (the budget
-/// watcher's measure).
+/// What `project` (its sandbox `only`, if given) spent in [`from`, `to`), USD: the usage
+/// report's `total_cost` (the budget watcher's measure; a sandbox's cost so far).
 pub async fn spend(
     state: &AppState,
     project: ProjectId,
+    only: Option<SandboxId>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<f64, ApiError> {
-    Ok(cells(state, project, None, from, to)
+    Ok(cells(state, project, only, from, to)
         .await?
         .values()
         .map(|a| a.cost)

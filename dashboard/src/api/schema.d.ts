@@ -603,6 +603,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandboxes/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A container sandbox's CPU, memory, disk and network use over time, from the meter's
+         *     one-second samples, and the sandbox's cost so far.
+         */
+        get: operations["sandbox_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes/{id}/pause": {
         parameters: {
             query?: never;
@@ -1489,6 +1509,44 @@ export interface components {
             /** @description `owner` or `member`. */
             role: string;
         };
+        /** @description One step of the series. */
+        MetricPoint: {
+            /**
+             * Format: date-time
+             * @description Start of the step.
+             */
+            at: string;
+            /**
+             * Format: double
+             * @description CPU used, in cores, averaged over the step (Docker's account; null: not read).
+             */
+            cpu_cores?: number | null;
+            /**
+             * Format: int64
+             * @description Memory in use, bytes, without reclaimable page cache: the step's highest.
+             */
+            memory_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Bytes used on the sandbox's disk (`/workspace` and `/outputs`): the step's highest.
+             */
+            disk_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Bytes received over the network in the step (loopback aside).
+             */
+            network_rx_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Bytes sent over the network in the step (loopback aside).
+             */
+            network_tx_bytes?: number | null;
+            /**
+             * Format: double
+             * @description What the step cost, USD.
+             */
+            cost_usd: number;
+        };
         /** @description One model. */
         ModelView: {
             /** @description Model. */
@@ -1729,6 +1787,34 @@ export interface components {
          * @description A sandbox.
          */
         SandboxId: string;
+        /** @description A sandbox's metrics. */
+        SandboxMetrics: {
+            /** @description The sandbox. */
+            sandbox_id: string;
+            /**
+             * Format: date-time
+             * @description Start of the range.
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description End of the range.
+             */
+            to: string;
+            /**
+             * Format: int32
+             * @description Seconds per point.
+             */
+            step_seconds: number;
+            /** @description Steps with samples, oldest first (steps without any are left out). */
+            points: components["schemas"]["MetricPoint"][];
+            /**
+             * Format: double
+             * @description What the sandbox has cost since it was created, USD (running and paused, as
+             *     `GET /v1/usage` counts it).
+             */
+            cost_so_far_usd: number;
+        };
         /** @description A page of sandboxes. */
         SandboxPage: {
             /** @description Newest first. */
@@ -4617,6 +4703,84 @@ export interface operations {
             };
             /** @description It is not a container sandbox */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sandbox_metrics: {
+        parameters: {
+            query?: {
+                /** @description Start (RFC 3339); default the sandbox's creation, or an hour before `to` if later. */
+                from?: string;
+                /** @description End, exclusive (RFC 3339); default now, or the sandbox's end. */
+                to?: string;
+                /**
+                 * @description Seconds per point, 1 or more; default the smallest that keeps the range within 300
+                 *     points (at most 2000 points are given).
+                 */
+                step?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The sandbox's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series and the cost so far */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SandboxMetrics"];
+                };
+            };
+            /** @description A bad range, or a step that would give over 2000 points */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (or session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

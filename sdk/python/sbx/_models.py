@@ -513,6 +513,41 @@ class MembershipView(BaseModel):
     """
 
 
+class MetricPoint(BaseModel):
+    """
+    One step of the series.
+    """
+
+    at: datetime
+    """
+    Start of the step.
+    """
+    cpu_cores: Optional[float] = None
+    """
+    CPU used, in cores, averaged over the step (Docker's account; null: not read).
+    """
+    memory_bytes: Optional[int] = None
+    """
+    Memory in use, bytes, without reclaimable page cache: the step's highest.
+    """
+    disk_bytes: Optional[int] = None
+    """
+    Bytes used on the sandbox's disk (`/workspace` and `/outputs`): the step's highest.
+    """
+    network_rx_bytes: Optional[int] = None
+    """
+    Bytes received over the network in the step (loopback aside).
+    """
+    network_tx_bytes: Optional[int] = None
+    """
+    Bytes sent over the network in the step (loopback aside).
+    """
+    cost_usd: float
+    """
+    What the step cost, USD.
+    """
+
+
 class ModelView(BaseModel):
     """
     One model.
@@ -779,6 +814,38 @@ class SandboxExecRequest(BaseModel):
     output_limit_bytes: Annotated[Optional[int], Field(ge=1)] = None
     """
     Cap per output stream in bytes; default 1 MiB.
+    """
+
+
+class SandboxMetrics(BaseModel):
+    """
+    A sandbox's metrics.
+    """
+
+    sandbox_id: str
+    """
+    The sandbox.
+    """
+    from_: Annotated[datetime, Field(alias="from")]
+    """
+    Start of the range.
+    """
+    to: datetime
+    """
+    End of the range.
+    """
+    step_seconds: Annotated[int, Field(ge=0)]
+    """
+    Seconds per point.
+    """
+    points: List[MetricPoint]
+    """
+    Steps with samples, oldest first (steps without any are left out).
+    """
+    cost_so_far_usd: float
+    """
+    What the sandbox has cost since it was created, USD (running and paused, as
+    `GET /v1/usage` counts it).
     """
 
 

@@ -142,6 +142,9 @@ def test_usage_and_the_catalogs(client):
         own = client.usage(group_by="sandbox", sandbox_id=sandbox.id, start=start)
         assert [r.key for r in own.rows] == [sandbox.id]
         assert own.total_cost > 0
+        # An interpreter is billed from its states, not sampled: no series, a cost so far.
+        metrics = sandbox.metrics(step=1)
+        assert metrics.points == [] and metrics.cost_so_far_usd > 0
     prices = client.prices()
     assert prices.currency == "USD" and prices.cpu_core_second > 0
     images = client.images()

@@ -9,9 +9,11 @@
 //!   streaming its log.
 //! - [`create`]: `POST /v1/sandboxes` (both kinds) and the container request rules jobs share.
 //! - [`exec`]: `POST /v1/sandboxes/{id}/exec`: code in an interpreter, a command in a container.
+//! - [`metrics`]: `GET /v1/sandboxes/{id}/metrics`: CPU, memory, disk, network and cost over time.
 
 pub mod create;
 pub mod exec;
+pub mod metrics;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};

@@ -82,6 +82,8 @@ struct Held {
     gpu: Option<(String, f64)>,
     /// CPU time at the last sample, and when.
     last: Option<(u64, Instant)>,
+    /// Network bytes (received, sent) at the last sample.
+    net_last: Option<(u64, u64)>,
     /// Being paused or removed: the exit watcher and the meter leave it alone.
     leaving: bool,
     /// Its folders for this placement: a new one each time it is placed, so that letting go

@@ -164,6 +164,7 @@ impl ContainerHost {
                 container: None,
                 gpu,
                 last: None,
+                net_last: None,
                 leaving: false,
                 root: self.config.dir.join(format!(
                     "{}-{}",

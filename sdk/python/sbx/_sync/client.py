@@ -428,6 +428,25 @@ class Sandbox:
         """End the sandbox ``timeout_s`` seconds from now (1 to 86 400)."""
         return self._update("POST", "/timeout", body={"timeout_s": timeout_s})
 
+    def metrics(
+        self, *, start: Optional[str] = None, end: Optional[str] = None, step: Optional[int] = None
+    ) -> models.SandboxMetrics:
+        """CPU (cores), memory, disk and network bytes, and cost, step by step from the meter's
+        one-second samples (containers; an interpreter's series is empty), and the cost so far
+        (``GET /v1/sandboxes/{id}/metrics``).
+
+        Args:
+            start, end: RFC 3339 times (default: the last hour of the sandbox's life).
+            step: seconds per point (default: at most 300 points).
+
+        Raises:
+            BadRequest: a bad range, or a step giving over 2000 points.
+        """
+        params = {"from": start, "to": end, "step": step}
+        return models.SandboxMetrics.model_validate(
+            self._client._json("GET", self._path("/metrics"), params=params)
+        )
+
     def terminate(self) -> "Sandbox":
         """Terminate the sandbox (``DELETE``); a sandbox that has ended stays as it is."""
         return self._update("DELETE", "", safe=True)
