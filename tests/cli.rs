@@ -576,7 +576,7 @@ async fn usage_images_gpus_and_completions() {
 }
 
 #[actix_web::test]
-async fn events_are_followed_and_webhook_endpoints_managed() {
+async fn events_metrics_forks_and_webhook_endpoints() {
     let app = spawn_app().await;
     let user = User::new();
     let made = app
@@ -586,6 +586,13 @@ async fn events_are_followed_and_webhook_endpoints_managed() {
         )
         .await;
     let id = made.body["id"].as_str().unwrap().to_owned();
+    let forked = user
+        .on(&app, &["sandbox", "fork", &id, "-n", "2"])
+        .await
+        .ok();
+    assert_eq!(forked.stdout.lines().count(), 2, "{forked:?}");
+    let r = user.on(&app, &["sandbox", "fork", &id, "-n", "0"]).await;
+    assert!(r.code != 0 && r.stderr.contains("count"), "{r:?}");
     let r = user.on(&app, &["sandbox", "metrics", &id]).await.ok();
     assert!(r.stdout.contains("CPU CORES"), "{r:?}");
     assert!(r.stdout.contains("cost so far: $"), "{r:?}");

@@ -7,32 +7,12 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
+use common::interpreters::{run, session};
 use common::{
-    TestApp, delete_sandbox, free_addr, fresh_database, project_with_key, sandbox, spawn_app,
+    delete_sandbox, free_addr, fresh_database, project_with_key, sandbox, spawn_app,
     spawn_app_with, wait_sandbox,
 };
 use serde_json::{Value, json};
-
-/// Create a code-interpreter sandbox with `extra` fields; its id.
-async fn session(app: &TestApp, extra: Value) -> String {
-    let mut body = json!({"image": "code-interpreter"});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let a = app.post("/v1/sandboxes", &body).await;
-    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
-    assert_eq!(a.body["state"], "running", "{}", a.text);
-    a.body["id"].as_str().unwrap().to_owned()
-}
-
-/// Run `code` in sandbox `id`; assert HTTP 200; the outcome.
-async fn run(app: &TestApp, id: &str, code: &str) -> Value {
-    let a = app
-        .post(&format!("/v1/sandboxes/{id}/exec"), &json!({"code": code}))
-        .await;
-    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
-    a.body
-}
 
 #[actix_web::test]
 async fn an_interpreter_keeps_state_and_answers_like_a_notebook() {

@@ -95,6 +95,8 @@ codes! {
     SandboxNotRunning = ("sandbox_not_running", CONFLICT, "Sandbox state conflict"),
     /// A container-only action on a code-interpreter sandbox.
     NotAContainer = ("not_a_container", CONFLICT, "Sandbox state conflict"),
+    /// What only a code-interpreter sandbox does (fork) was asked of a container.
+    NotAnInterpreter = ("not_an_interpreter", CONFLICT, "Sandbox state conflict"),
     /// The sandbox's snapshot cannot be restored.
     SnapshotCorrupt = ("snapshot_corrupt", CONFLICT, "Sandbox state conflict"),
     /// The sandbox's snapshot is gone.

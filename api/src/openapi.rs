@@ -49,6 +49,7 @@ use crate::routes;
         routes::sandboxes::set_timeout,
         routes::sandboxes::exec::exec_in_sandbox,
         routes::sandboxes::metrics::sandbox_metrics,
+        routes::sandboxes::fork::fork_sandbox,
         crate::accounts::login,
         crate::accounts::session,
         crate::accounts::logout,

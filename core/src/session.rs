@@ -73,6 +73,9 @@ pub trait SessionHost: Send + Sync {
     ) -> BoxFuture<'_, Result<CellOutcome, SessionError>>;
     /// Pause live session `id` into its snapshot; it is no longer live here.
     fn pause(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>>;
+    /// A snapshot of live session `id` as [`SessionHost::pause`] takes it, after the calls
+    /// queued before; the session stays live (a fork opens copies from it).
+    fn checkpoint(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>>;
     /// End session `id` here; whether it was live.
     fn close(&self, id: SandboxId) -> bool;
     /// The live sessions, least recently used first.

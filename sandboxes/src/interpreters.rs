@@ -81,9 +81,14 @@ impl Interpreters {
         self.local.lock().expect("interpreters lock").remove(&id);
     }
 
-    /// Start the session of sandbox `s`, just created as `pending`, with `env`: it is running
-    /// here afterwards, or failed with the reason.
-    async fn start_session(&self, s: Sandbox, env: Vec<(String, String)>) -> Result<Sandbox> {
+    /// Start the session of sandbox `s`, just created as `pending`, with `env`, fresh or from
+    /// `snapshot` (a fork's): it is running here afterwards, or failed with the reason.
+    pub(crate) async fn start_session(
+        &self,
+        s: Sandbox,
+        env: Vec<(String, String)>,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<Sandbox> {
         self.make_room().await;
         if let Err(e) = self
             .host
@@ -94,7 +99,7 @@ impl Interpreters {
                     disk_bytes: s.disk_bytes as u64,
                     env,
                 },
-                None,
+                snapshot,
             )
             .await
         {
@@ -216,7 +221,7 @@ impl Interpreters {
 impl SandboxHost for Interpreters {
     /// Open its session here, with `env`.
     fn start(&self, s: Sandbox, env: Vec<(String, String)>) -> BoxFuture<'_, Result<Sandbox>> {
-        Box::pin(self.start_session(s, env))
+        Box::pin(self.start_session(s, env, None))
     }
 
     /// Code only: here if the session is live here, else after moving or resuming it here.

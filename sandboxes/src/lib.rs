@@ -26,12 +26,14 @@
 //!   the calls ([`Call`]) a sandbox takes.
 //! - [`interpreters`]: [`Interpreters`], code-interpreter sessions held by this process.
 //! - [`sessions`]: those sessions moving between processes, and making room.
+//! - [`fork`]: copies of a running code-interpreter sandbox, from one snapshot.
 //! - [`upkeep`]: their once-a-second sweep, notes, shutdown.
 //! - [`containers`]: [`Containers`], container sandboxes on the runners, through the database.
 //! - [`error`]: [`SandboxError`], each variant with its HTTP status.
 
 pub mod containers;
 pub mod error;
+pub mod fork;
 pub mod host;
 pub mod interpreters;
 pub mod lifecycle;

@@ -75,6 +75,14 @@ impl Sandboxes {
         self.config
     }
 
+    pub(crate) fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
+    pub(crate) fn interpreters(&self) -> &Interpreters {
+        &self.interpreters
+    }
+
     /// The host of sandboxes of `kind`.
     pub fn host(&self, kind: SandboxKind) -> &dyn SandboxHost {
         match kind {

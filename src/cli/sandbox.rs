@@ -159,6 +159,15 @@ pub enum SandboxCmd {
         /// Seconds from now.
         seconds: u64,
     },
+    /// Copies of a running code-interpreter sandbox (variables, imports, files); prints their
+    /// ids.
+    Fork {
+        /// The sandbox id.
+        id: String,
+        /// How many copies, 1 to 16.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        count: u32,
+    },
     /// CPU, memory, disk, network and cost over time, and the cost so far.
     Metrics {
         /// The sandbox id.
@@ -341,6 +350,17 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
                 .json(Call::post(path(&id, "/timeout"), &body).safe())
                 .await?;
             show(&ctx, &view);
+        }
+        SandboxCmd::Fork { id, count } => {
+            let body = json!({"count": count});
+            let made = ctx.api.json(Call::post(path(&id, "/fork"), &body)).await?;
+            if ctx.out.json {
+                ctx.out.print_json(&made["data"]);
+            } else {
+                for s in made["data"].as_array().into_iter().flatten() {
+                    say!("{}", text(&s["id"]));
+                }
+            }
         }
         SandboxCmd::Metrics { id, step, from, to } => {
             let mut query = Vec::new();

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod hooks;
+pub mod interpreters;
 pub mod people;
 
 use std::path::PathBuf;

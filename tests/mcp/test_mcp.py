@@ -21,6 +21,7 @@ TOOLS = {
     "create_sandbox",
     "run_cell",
     "run_command",
+    "fork_sandbox",
     "pause_sandbox",
     "resume_sandbox",
     "delete_sandbox",
@@ -143,6 +144,16 @@ async def test_a_code_interpreter_sandbox_through_its_whole_life(mcp):
         assert parsed(await mcp.call_tool("resume_sandbox", {"sandbox_id": sid}))["state"] == "running"
         kept = parsed(await mcp.call_tool("run_cell", {"sandbox_id": sid, "code": "x"}))
         assert kept["result"] == "41"
+
+        forked = parsed(await mcp.call_tool("fork_sandbox", {"sandbox_id": sid, "count": 2}))
+        copies = [s["id"] for s in forked["sandboxes"]]
+        assert len(copies) == 2 and sid not in copies
+        for copy in copies:
+            cell = parsed(await mcp.call_tool("run_cell", {"sandbox_id": copy, "code": "x + 1"}))
+            assert cell["result"] == "42"
+            await mcp.call_tool("delete_sandbox", {"sandbox_id": copy})
+        too_many = await mcp.call_tool("fork_sandbox", {"sandbox_id": sid, "count": 17})
+        assert too_many.is_error and "count" in too_many.content[0].text
     finally:
         ended = parsed(await mcp.call_tool("delete_sandbox", {"sandbox_id": sid}))
     assert ended["state"] == "terminated"
@@ -169,7 +180,7 @@ async def test_a_command_in_a_container_sandbox(mcp):
         await mcp.call_tool("delete_sandbox", {"sandbox_id": sid})
 
 
-@pytest.mark.parametrize("tool", ["run_cell", "pause_sandbox", "resume_sandbox", "delete_sandbox"])
+@pytest.mark.parametrize("tool", ["run_cell", "fork_sandbox", "pause_sandbox", "resume_sandbox", "delete_sandbox"])
 async def test_a_sandbox_that_does_not_exist_is_a_tool_error(mcp, tool):
     args = {"sandbox_id": "0190b2c4-0000-7000-8000-000000000000"}
     if tool == "run_cell":

@@ -94,6 +94,17 @@ pub struct RunCell {
     pub timeout_ms: Option<u64>,
 }
 
+/// Arguments of `fork_sandbox`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForkSandbox {
+    /// The id of a running `code-interpreter` sandbox.
+    pub sandbox_id: String,
+    /// How many copies, 1 to 16 (default 1).
+    #[schemars(range(min = 1, max = 16))]
+    pub count: Option<u32>,
+}
+
 /// Arguments of `run_command`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

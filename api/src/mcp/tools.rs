@@ -28,7 +28,8 @@ use crate::error::ApiError;
 use crate::routes::exec::{ExecRequest, FileIn};
 
 use super::args::{
-    Args, CreateSandboxArgs, ListSandboxes, RunCell, RunCommand, RunPython, SandboxArg, StateArg,
+    Args, CreateSandboxArgs, ForkSandbox, ListSandboxes, RunCell, RunCommand, RunPython,
+    SandboxArg, StateArg,
 };
 use crate::routes::sandboxes::SandboxView;
 use crate::routes::sandboxes::create::CreateSandbox;
@@ -249,6 +250,29 @@ impl Tools {
             .await
     }
 
+    /// `POST /v1/sandboxes/{id}/fork`.
+    #[tool(
+        description = "Fork a running code-interpreter sandbox into 1 to 16 copies with the same variables, imports and files (to try several approaches from one state); the source keeps running. Returns JSON with the new sandboxes' ids."
+    )]
+    async fn fork_sandbox(
+        &self,
+        Parameters(Args(args)): Parameters<Args<ForkSandbox>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let run = async {
+            let caller = caller(&ctx)?;
+            crate::routes::sandboxes::fork::run(&self.state, &caller, &args.sandbox_id, args.count)
+                .await
+        };
+        match run.await {
+            Ok(made) => answer(
+                json!({"sandboxes": made.into_iter().map(SandboxView::from).collect::<Vec<_>>()}),
+                Vec::new(),
+            ),
+            Err(e) => refused(e),
+        }
+    }
+
     /// `POST /v1/sandboxes/{id}/pause`.
     #[tool(
         description = "Pause a sandbox: its state (variables, files) is kept and it stops using CPU and memory, billed only for storage. resume_sandbox continues it."
@@ -407,7 +431,8 @@ impl ServerHandler for Tools {
                 "sbx runs code in isolated sandboxes. For a one-off Python computation call \
                  run_python. For work that keeps state, create_sandbox, then run_cell \
                  (code-interpreter) or run_command (container images), and delete_sandbox when \
-                 done. Images: {}.",
+                 done; fork_sandbox copies a code-interpreter's state to try several approaches \
+                 from it. Images: {}.",
                 images.join("; ")
             ))
     }

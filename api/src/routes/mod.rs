@@ -138,6 +138,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(sandboxes::delete_sandbox)),
                 )
                 .service(
+                    resource("/sandboxes/{id}/fork", "POST")
+                        .route(web::post().to(sandboxes::fork::fork_sandbox)),
+                )
+                .service(
                     resource("/sandboxes/{id}/metrics", "GET")
                         .route(web::get().to(sandboxes::metrics::sandbox_metrics)),
                 )

@@ -264,6 +264,11 @@ impl SessionHost for WasmBackend {
         Box::pin(self.on_guest_threads(async move { sessions.pause(id.0).await }))
     }
 
+    fn checkpoint(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>> {
+        let sessions = self.sessions.clone();
+        Box::pin(self.on_guest_threads(async move { sessions.checkpoint(id.0).await }))
+    }
+
     fn close(&self, id: SandboxId) -> bool {
         self.sessions.close(id.0)
     }

@@ -326,6 +326,20 @@ class FileIn5(FileIn2, FileIn3):
     """
 
 
+class ForkRequest(BaseModel):
+    """
+    A fork request.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    count: Annotated[Optional[int], Field(examples=[4], ge=1, le=16)] = None
+    """
+    How many copies, 1 to 16; default 1.
+    """
+
+
 class GpuIn(BaseModel):
     """
     A GPU share.
@@ -1505,6 +1519,17 @@ class ExecResponse(ExecOutcome):
     id: UUID
     """
     The job recording this exec (`GET /v1/jobs/{id}`).
+    """
+
+
+class ForkList(BaseModel):
+    """
+    The copies.
+    """
+
+    data: List[SandboxView]
+    """
+    The new sandboxes, running.
     """
 
 

@@ -152,6 +152,23 @@ def test_usage_and_the_catalogs(client):
     assert isinstance(client.gpus().models, list)
 
 
+def test_a_fork_copies_the_state_and_goes_its_own_way(client):
+    with client.sandboxes.create(image="code-interpreter") as sandbox:
+        sandbox.run_code("x = 41")
+        copies = sandbox.fork(2)
+        try:
+            assert len(copies) == 2 and all(c.state == "running" for c in copies)
+            copies[0].run_code("x = 0")
+            assert copies[1].run_code("x + 1").result == "42"
+            assert sandbox.run_code("x").result == "41"
+            with pytest.raises(sbx.InvalidRequest) as e:
+                sandbox.fork(17)
+            assert e.value.field == "count"
+        finally:
+            for c in copies:
+                c.terminate()
+
+
 def test_sandbox_events_stream_and_webhook_endpoints(client):
     with client.sandboxes.create(image="code-interpreter") as sandbox:
         sandbox.pause()

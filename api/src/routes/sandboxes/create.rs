@@ -183,7 +183,7 @@ pub fn new_sandbox(
 
 /// 403 `kyc_required` when `rule` says a sandbox (with a GPU share when `gpu`) needs a
 /// verified owner and `caller`'s project has none.
-fn check_kyc(rule: KycRule, caller: &Caller, gpu: bool) -> Result<(), ApiError> {
+pub(crate) fn check_kyc(rule: KycRule, caller: &Caller, gpu: bool) -> Result<(), ApiError> {
     if rule.needs_kyc(gpu) && !caller.0.kyc_verified {
         return Err(ApiError::Forbidden {
             code: Code::KycRequired,

@@ -159,6 +159,21 @@ impl Actor {
                         return;
                     }
                 }
+                Command::Checkpoint(reply) => {
+                    // A reset interpreter (after a crash) has nothing to copy but its files: a
+                    // fresh one is snapshotted and kept.
+                    if self.live.is_none() {
+                        match self.sessions.fresh(&self.options, &self.dir).await {
+                            Ok(live) => self.live = Some(live),
+                            Err(e) => {
+                                let _ = reply.send(Err(e));
+                                continue;
+                            }
+                        }
+                    }
+                    let live = self.live.as_mut().expect("live");
+                    let _ = reply.send(self.sessions.snapshot(live, &self.dir).await);
+                }
             }
         }
     }

@@ -81,6 +81,8 @@ type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 enum Command {
     Cell(CellSpec, CancellationToken, Reply<CellOutcome>),
     Pause(Reply<Vec<u8>>),
+    /// A snapshot, the session staying live.
+    Checkpoint(Reply<Vec<u8>>),
 }
 
 struct Handle {
@@ -244,6 +246,23 @@ impl Sessions {
             self.live.lock().expect("sessions lock").remove(&id);
         }
         snapshot
+    }
+
+    /// A snapshot of live session `id`, which stays live.
+    pub(super) async fn checkpoint(&self, id: uuid::Uuid) -> Result<Vec<u8>, SessionError> {
+        let tx = self
+            .live
+            .lock()
+            .expect("sessions lock")
+            .get(&id)
+            .ok_or(SessionError::NotLive)?
+            .tx
+            .clone();
+        let (reply, answer) = oneshot::channel();
+        tx.send(Command::Checkpoint(reply))
+            .await
+            .map_err(|_| SessionError::NotLive)?;
+        answer.await.map_err(|_| SessionError::NotLive)?
     }
 
     /// End session `id` here, if it is live: its instance and files go.

@@ -427,6 +427,20 @@ class AsyncSandbox:
         """End the sandbox ``timeout_s`` seconds from now (1 to 86 400)."""
         return await self._update("POST", "/timeout", body={"timeout_s": timeout_s})
 
+    async def fork(self, count: int = 1) -> List["AsyncSandbox"]:
+        """Copies of this running code-interpreter sandbox, with its variables, imports and
+        files, each independent and billed on its own; this one keeps running
+        (``POST /v1/sandboxes/{id}/fork``).
+
+        Raises:
+            InvalidRequest: ``count`` is not 1 to 16.
+            Conflict: a container, or a sandbox that is not running.
+        """
+        made = await self._client._json("POST", self._path("/fork"), body={"count": count})
+        return [
+            AsyncSandbox(self._client, models.SandboxView.model_validate(v)) for v in made["data"]
+        ]
+
     async def metrics(
         self, *, start: Optional[str] = None, end: Optional[str] = None, step: Optional[int] = None
     ) -> models.SandboxMetrics:

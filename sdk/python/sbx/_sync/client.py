@@ -428,6 +428,20 @@ class Sandbox:
         """End the sandbox ``timeout_s`` seconds from now (1 to 86 400)."""
         return self._update("POST", "/timeout", body={"timeout_s": timeout_s})
 
+    def fork(self, count: int = 1) -> List["Sandbox"]:
+        """Copies of this running code-interpreter sandbox, with its variables, imports and
+        files, each independent and billed on its own; this one keeps running
+        (``POST /v1/sandboxes/{id}/fork``).
+
+        Raises:
+            InvalidRequest: ``count`` is not 1 to 16.
+            Conflict: a container, or a sandbox that is not running.
+        """
+        made = self._client._json("POST", self._path("/fork"), body={"count": count})
+        return [
+            Sandbox(self._client, models.SandboxView.model_validate(v)) for v in made["data"]
+        ]
+
     def metrics(
         self, *, start: Optional[str] = None, end: Optional[str] = None, step: Optional[int] = None
     ) -> models.SandboxMetrics:

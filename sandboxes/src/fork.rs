@@ -1,0 +1,96 @@
+//! Forking a code-interpreter sandbox: `count` new sandboxes with the same variables, imports
+//! and files, each independent and billed on its own. The copies open from one snapshot of the
+//! live interpreter (the page diff a pause takes; the source keeps running), not by replaying
+//! its cells. A source held by another process is moved here first.
+
+use sbx_core::SessionError;
+use sbx_core::ids::{ApiKeyId, SandboxId};
+use sbx_core::sandbox::{SandboxKind, SandboxState};
+use sbx_store::sandboxes::{self, NewSandbox, Sandbox};
+
+use crate::interpreters::Interpreters;
+use crate::lifecycle::{Sandboxes, own};
+use crate::{Result, SandboxError};
+
+/// Most copies one fork makes.
+pub const MAX_FORKS: usize = 16;
+
+impl Sandboxes {
+    /// Fork running code-interpreter sandbox `id` of `project` into `count` (1 to
+    /// [`MAX_FORKS`]) new running sandboxes, made by `key`, with its configuration and a copy
+    /// of its state; they are returned in order.
+    ///
+    /// # Errors
+    /// [`SandboxError::NotFound`]; [`SandboxError::NotAnInterpreter`] for a container;
+    /// [`SandboxError::NotRunning`] unless it is running; [`SandboxError::TooManyOpen`] when
+    /// the project has no room for `count` more; a copy that fails to open is failed and the
+    /// error returned (the copies made before it stay).
+    pub async fn fork(
+        &self,
+        project: sbx_core::ids::ProjectId,
+        id: SandboxId,
+        count: usize,
+        key: Option<ApiKeyId>,
+    ) -> Result<Vec<Sandbox>> {
+        let s = own(&self.pool(), project, id).await?;
+        if s.kind != SandboxKind::Interpreter {
+            return Err(SandboxError::NotAnInterpreter);
+        }
+        if s.state != SandboxState::Running {
+            return Err(SandboxError::NotRunning(format!(
+                "only a running sandbox can be forked; this one is {}",
+                s.state
+            )));
+        }
+        let open = sandboxes::open_count(&self.pool(), project).await?;
+        let cap = self.config().max_open_per_project;
+        if open + count as i64 > cap {
+            return Err(SandboxError::TooManyOpen { open, cap });
+        }
+        self.interpreters().fork(&s, count, key).await
+    }
+}
+
+impl Interpreters {
+    /// `count` copies of running sandbox `s`, live here.
+    async fn fork(&self, s: &Sandbox, count: usize, key: Option<ApiKeyId>) -> Result<Vec<Sandbox>> {
+        let snapshot = match self.host.checkpoint(s.sandbox_id).await {
+            Ok(snapshot) => snapshot,
+            Err(SessionError::NotLive) => {
+                self.move_here(s).await?;
+                self.host.checkpoint(s.sandbox_id).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut made = Vec::with_capacity(count);
+        for _ in 0..count {
+            let new = NewSandbox {
+                sandbox_id: SandboxId::new(),
+                project_id: s.project_id,
+                api_key_id: key,
+                image: s.image.clone(),
+                kind: SandboxKind::Interpreter,
+                memory_bytes: s.memory_bytes,
+                disk_bytes: s.disk_bytes,
+                cpu_millis: s.cpu_millis,
+                gpu: None,
+                env_keys: s.env_keys.clone(),
+                command: None,
+                timeout_s: s.timeout_s,
+                idle_pause_s: s.idle_pause_s,
+                idempotency: None,
+                network: false,
+                docker_image: None,
+                registry_auth: None,
+                env_sealed: None,
+            };
+            let created = sandboxes::create(&self.pool, &new).await?;
+            // The environment is in the snapshot's memory already.
+            made.push(
+                self.start_session(created, Vec::new(), Some(snapshot.clone()))
+                    .await?,
+            );
+        }
+        Ok(made)
+    }
+}
