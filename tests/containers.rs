@@ -560,15 +560,27 @@ async fn metrics_show_cpu_memory_disk_and_cost_step_by_step() {
         m.text
     );
 
-    // One point for the whole range by default is fine; too fine a step over a long range is
-    // refused, and so is a step of 0.
+    // Too fine a step over a long range is raised to give at most 2000 points; a step of 0
+    // and a range that does not run forward are refused.
     let r = app
         .get(&format!(
             "/v1/sandboxes/{id}/metrics?from=2026-01-01T00:00:00Z&step=1"
         ))
         .await;
-    r.assert_problem(400, "bad_request");
-    assert!(r.text.contains("2000 points"), "{}", r.text);
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let step = r.body["step_seconds"].as_i64().unwrap();
+    let since: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    let span = (chrono::Utc::now() - since).num_seconds();
+    // The smallest step giving at most 2000 points (the clock moved on a little since).
+    assert!(
+        (step - (span + 1999) / 2000).abs() <= 1,
+        "{step} s over {span} s"
+    );
+    app.get(&format!(
+        "/v1/sandboxes/{id}/metrics?from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z"
+    ))
+    .await
+    .assert_problem(400, "bad_request");
     app.get(&format!("/v1/sandboxes/{id}/metrics?step=0"))
         .await
         .assert_problem(400, "bad_request");

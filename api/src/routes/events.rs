@@ -101,7 +101,11 @@ fn event_types<'a>(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    /// Only these types, comma-separated (`sandbox.paused,sandbox.failed`); default all.
+    /// Only these types, comma-separated (`sandbox.paused,sandbox.failed`); empty or absent:
+    /// all.
+    #[param(
+        pattern = r"^(sandbox\.(\*|pending|running|paused|resumed|terminated|failed))?(,(sandbox\.(\*|pending|running|paused|resumed|terminated|failed))?)*$"
+    )]
     pub types: Option<String>,
     /// Only this sandbox's events.
     #[param(value_type = Option<String>, format = Uuid)]
@@ -129,7 +133,7 @@ pub async fn events(
 ) -> Reply {
     let q = query.into_inner();
     let types = match &q.types {
-        Some(t) => event_types(t.split(','))
+        Some(t) => event_types(t.split(',').filter(|t| !t.trim().is_empty()))
             .map_err(|(_, why)| ApiError::BadRequest(format!("types: {why}")))?,
         None => Vec::new(),
     };

@@ -15,6 +15,9 @@ use crate::error::ApiError;
 /// Most points one answer holds: a longer range needs a longer step.
 pub const MAX_POINTS: i64 = 2000;
 
+/// The longest step, seconds: 366 days.
+pub const MAX_STEP_S: u32 = 31_622_400;
+
 /// Samples are kept at one second for this long (a day), then merged into one per minute
 /// (`sbx_store::usage::downsample`, run every minute by the server).
 pub const FULL_RESOLUTION_S: f64 = 86_400.0;
@@ -29,8 +32,9 @@ pub struct MetricsQuery {
     /// End, exclusive (RFC 3339); default now, or the sandbox's end.
     pub to: Option<DateTime<Utc>>,
     /// Seconds per point, 1 or more; default the smallest that keeps the range within 300
-    /// points (at most 2000 points are given).
-    #[param(minimum = 1)]
+    /// points. A step that would give more than 2000 points is raised to the smallest that
+    /// does not (the answer's `step_seconds` says which was used).
+    #[param(minimum = 1, maximum = 31_622_400)]
     pub step: Option<u32>,
 }
 
@@ -77,7 +81,7 @@ pub struct SandboxMetrics {
     params(("id" = String, Path, description = "The sandbox's id"), MetricsQuery),
     responses(
         (status = 200, description = "The series and the cost so far", body = SandboxMetrics),
-        (status = 400, description = "A bad range, or a step that would give over 2000 points", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad range (`from` not before `to`), or a step of 0 or over 366 days", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such sandbox in this project", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sandbox_metrics(
@@ -100,20 +104,17 @@ pub async fn sandbox_metrics(
         return Err(ApiError::BadRequest("`from` must be before `to`".into()));
     }
     let span_s = (to - from).num_seconds().max(1);
+    let finest = u32::try_from((span_s + MAX_POINTS - 1) / MAX_POINTS).unwrap_or(u32::MAX);
     let step = match q.step {
-        Some(0) => return Err(ApiError::BadRequest("`step` is 1 second or more".into())),
-        Some(step) => step,
-        None => u32::try_from((span_s + 299) / 300)
-            .unwrap_or(u32::MAX)
-            .max(1),
-    };
-    if span_s / i64::from(step) > MAX_POINTS {
-        return Err(ApiError::BadRequest(format!(
-            "`step` {step} s over {span_s} s gives more than {MAX_POINTS} points: use a step of \
-             {} s or more",
-            (span_s + MAX_POINTS - 1) / MAX_POINTS
-        )));
+        Some(s) if s == 0 || s > MAX_STEP_S => {
+            return Err(ApiError::BadRequest(format!(
+                "`step` is 1 to {MAX_STEP_S} seconds (366 days)"
+            )));
+        }
+        Some(step) => step.max(finest),
+        None => u32::try_from((span_s + 299) / 300).unwrap_or(u32::MAX),
     }
+    .max(1);
     let points = sbx_store::usage::metrics(&state.pool, id, from, to, f64::from(step)).await?;
     let cost_so_far_usd =
         crate::routes::usage::spend(&state, project, Some(id), s.created_at, now).await?;
