@@ -1,8 +1,8 @@
 // axe-core on the Sandboxes page, each step of the wizard, a Sandbox page (a code-interpreter's
 // with cells, a container's with its log), the Jobs list and a Job page, Identity verification,
-// API keys, the Batches list and a Batch page, and Admin (with an operator's login): no serious
-// or critical violations. With SBX_SCREENSHOTS=1 it also retakes the screenshots kept in docs/
-// (`SBX_SCREENSHOTS=1 scripts/dashboard-test -g accessibility`).
+// API keys, the Batches list and a Batch page, the Wallet, and Admin (with an operator's
+// login): no serious or critical violations. With SBX_SCREENSHOTS=1 it also retakes the
+// screenshots kept in docs/ (`SBX_SCREENSHOTS=1 scripts/dashboard-test -g accessibility`).
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { fileURLToPath } from "node:url";
@@ -147,6 +147,34 @@ test("the Identity verification, API keys and Batches pages have no serious acce
   await page.getByRole("button", { name: "Show output of b" }).click();
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "dashboard-batch.png");
+});
+
+test("the Wallet has no serious accessibility violations", async ({ page }) => {
+  const session = await signIn(page);
+  // Something spent today (the tests above spent more), and a limit for the meter: a generous
+  // one, removed again, so that the dev project's other tests never meet a cut-off.
+  const sandbox = await createSandbox(page, session, { image: "code-interpreter", timeout_s: 900 });
+  await call(page.request, session, "POST", `/v1/sandboxes/${sandbox.id}/exec`, { code: "print(1)" });
+  await call(page.request, session, "PUT", "/v1/budget", { monthly_limit_usd: 50, webhook_url: null });
+  try {
+    await page.goto("/wallet");
+    await expect(page.getByRole("meter", { name: "Budget used" })).toBeVisible();
+    await expect(page.locator(".chart-bar").first()).toBeVisible();
+    await expect(page.getByRole("region", { name: "Rates" }).getByRole("table")).toBeVisible();
+    await expect(page.getByRole("region", { name: "Running and paused sandboxes" }).getByTestId("cost").first()).toHaveText(/^\$/);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, "dashboard-wallet.png");
+
+    await page.getByRole("radio", { name: "By sandbox" }).check();
+    await page.getByText("The chart as a table").click();
+    await page.getByLabel("Monthly limit (USD)").fill("lots");
+    await page.getByRole("button", { name: "Save budget" }).click();
+    await expect(page.getByLabel("Monthly limit (USD)")).toHaveAttribute("aria-invalid", "true");
+    expect(await seriousViolations(page)).toEqual([]);
+  } finally {
+    await call(page.request, session, "PUT", "/v1/budget", { monthly_limit_usd: null, webhook_url: null });
+    await call(page.request, session, "DELETE", `/v1/sandboxes/${sandbox.id}`);
+  }
 });
 
 test("the Admin page has no serious accessibility violations", async ({ browser }) => {

@@ -27,7 +27,7 @@ export async function signIn(page: Page): Promise<Session> {
 export async function call(
   request: APIRequestContext,
   session: Session,
-  method: "GET" | "POST" | "DELETE",
+  method: "GET" | "POST" | "PUT" | "DELETE",
   path: string,
   data?: unknown,
 ) {
@@ -68,17 +68,37 @@ export function jobRow(page: Page, id: string) {
   return page.locator(`tr[data-job-id="${id}"]`);
 }
 
-/**
- * An operator's login, from the optional `SBX_OPERATOR_LOGIN_FILE` (two lines, email and
- * password, as `scripts/dashboard-test` writes it); `null` without it: the Admin tests skip.
- */
-export function operatorLogin(): { email: string; password: string } | null {
-  const file = process.env.SBX_OPERATOR_LOGIN_FILE;
+/** A two-line login file (email, password) named by the environment variable `name`; `null` without it. */
+function loginFrom(name: string): { email: string; password: string } | null {
+  const file = process.env[name];
   if (!file) return null;
   const [email, password] = readFileSync(file, "utf8").split("\n").map((l) => l.trim());
   if (!email || !password) throw new Error(`${file}: expected two lines, email and password`);
   return { email, password };
 }
+
+/**
+ * An operator's login, from the optional `SBX_OPERATOR_LOGIN_FILE` (two lines, email and
+ * password, as `scripts/dashboard-test` writes it); `null` without it: the Admin tests skip.
+ */
+export function operatorLogin(): { email: string; password: string } | null {
+  return loginFrom("SBX_OPERATOR_LOGIN_FILE");
+}
+
+/**
+ * The budget project's owner and plain member (`SBX_BUDGET_OWNER_LOGIN_FILE`,
+ * `SBX_BUDGET_MEMBER_LOGIN_FILE`, as `scripts/dashboard-test` writes them): a project of its
+ * own, so that its budget cut-off leaves the dev project's tests alone. `null` without them:
+ * the budget test skips.
+ */
+export function budgetLogins(): { owner: { email: string; password: string }; member: { email: string; password: string } } | null {
+  const owner = loginFrom("SBX_BUDGET_OWNER_LOGIN_FILE");
+  const member = loginFrom("SBX_BUDGET_MEMBER_LOGIN_FILE");
+  return owner && member ? { owner, member } : null;
+}
+
+export const NO_BUDGET_PROJECT =
+  "no budget project: set SBX_BUDGET_OWNER_LOGIN_FILE and SBX_BUDGET_MEMBER_LOGIN_FILE (scripts/dashboard-test does)";
 
 export const NO_OPERATOR = "no operator: set SBX_OPERATOR_LOGIN_FILE to an operator's two-line login file";
 

@@ -3156,7 +3156,10 @@ export interface operations {
     events: {
         parameters: {
             query?: {
-                /** @description Only these types, comma-separated (`sandbox.paused,sandbox.failed`); default all. */
+                /**
+                 * @description Only these types, comma-separated (`sandbox.paused,sandbox.failed`); empty or absent:
+                 *     all.
+                 */
                 types?: string;
                 /** @description Only this sandbox's events. */
                 sandbox_id?: string;
@@ -4882,7 +4885,8 @@ export interface operations {
                 to?: string;
                 /**
                  * @description Seconds per point, 1 or more; default the smallest that keeps the range within 300
-                 *     points (at most 2000 points are given).
+                 *     points. A step that would give more than 2000 points is raised to the smallest that
+                 *     does not (the answer's `step_seconds` says which was used).
                  */
                 step?: number;
             };
@@ -4904,7 +4908,7 @@ export interface operations {
                     "application/json": components["schemas"]["SandboxMetrics"];
                 };
             };
-            /** @description A bad range, or a step that would give over 2000 points */
+            /** @description A bad range (`from` not before `to`), or a step of 0 or over 366 days */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -21,6 +21,9 @@ const BatchPage = lazy(() => import("@/features/batches/routes/batch-page").then
 const ApiKeysPage = lazy(() =>
   import("@/features/api-keys/routes/api-keys-page").then((m) => ({ default: m.ApiKeysPage })),
 );
+const WalletPage = lazy(() =>
+  import("@/features/wallet/routes/wallet-page").then((m) => ({ default: m.WalletPage })),
+);
 const KycPage = lazy(() => import("@/features/kyc/routes/kyc-page").then((m) => ({ default: m.KycPage })));
 const AdminPage = lazy(() => import("@/features/admin/routes/admin-page").then((m) => ({ default: m.AdminPage })));
 
@@ -65,6 +68,7 @@ export function AppRouter() {
             <Route path="/jobs/:id" element={<Suspense fallback={<Loading />}><JobPage /></Suspense>} />
             <Route path="/batches" element={<Suspense fallback={<Loading />}><BatchesPage /></Suspense>} />
             <Route path="/batches/:id" element={<Suspense fallback={<Loading />}><BatchPage /></Suspense>} />
+            <Route path="/wallet" element={<Suspense fallback={<Loading />}><WalletPage /></Suspense>} />
             <Route path="/api-keys" element={<Suspense fallback={<Loading />}><ApiKeysPage /></Suspense>} />
             <Route path="/kyc" element={<Suspense fallback={<Loading />}><KycPage /></Suspense>} />
             {/* Not /admin: the API owns that prefix, and a reload there would get its 404. */}

@@ -35,6 +35,9 @@ export function DashboardLayout() {
               <NavLink to="/batches">Batches</NavLink>
             </li>
             <li>
+              <NavLink to="/wallet">Wallet</NavLink>
+            </li>
+            <li>
               <NavLink to="/api-keys">API keys</NavLink>
             </li>
             {session.user.operator && (

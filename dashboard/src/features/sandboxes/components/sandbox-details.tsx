@@ -7,6 +7,7 @@ import { useNow } from "@/lib/use-now";
 import type { Sandbox } from "../api/sandboxes";
 import { formatBytes, formatCpu, formatDuration, formatGpu, secondsBetween } from "../lib/format";
 import { isLive } from "../lib/polling";
+import { CostSoFar } from "./cost-so-far";
 import { StateCell } from "./sandboxes-table";
 
 function Item({ term, children }: { term: string; children: ReactNode }) {
@@ -58,6 +59,9 @@ export function SandboxDetails({ sandbox: s }: { sandbox: Sandbox }) {
         )}
       </Item>
       <Item term="Calls">{s.calls}</Item>
+      <Item term="Cost so far">
+        <CostSoFar sandbox={s} />
+      </Item>
     </dl>
   );
 }

@@ -5,6 +5,7 @@ import { ACTION_LABELS, canDo } from "../lib/actions";
 import { CopyId } from "./copy-id";
 import { formatBytes, formatCpu, formatDuration, formatGpu, secondsBetween, shortId } from "../lib/format";
 import { isLive } from "../lib/polling";
+import { formatUsd } from "@/lib/money";
 import { useNow } from "@/lib/use-now";
 
 export function StateCell({ sandbox }: { sandbox: Sandbox }) {
@@ -19,12 +20,22 @@ export function StateCell({ sandbox }: { sandbox: Sandbox }) {
   );
 }
 
+/** A row's cost so far: `…` until the report answers, `—` when it failed. */
+function CostCell({ cost, costs }: { cost: number | undefined; costs: Map<string, number> | null | undefined }) {
+  if (costs === null) return <>—</>;
+  if (costs === undefined) return <span className="muted">…</span>;
+  return <>{formatUsd(cost ?? 0)}</>;
+}
+
 export function SandboxesTable({
   sandboxes,
+  costs,
   busyId,
   onAction,
 }: {
   sandboxes: Sandbox[];
+  /** Cost so far by sandbox id; `undefined` while loading, `null` when it could not be read. */
+  costs: Map<string, number> | null | undefined;
   busyId: string | null;
   onAction: (sandbox: Sandbox, action: SandboxAction) => void;
 }) {
@@ -43,6 +54,9 @@ export function SandboxesTable({
             <th scope="col">Age</th>
             <th scope="col">Time left</th>
             <th scope="col">Calls</th>
+            <th scope="col" className="number">
+              Cost so far
+            </th>
             <th scope="col">
               <span className="visually-hidden">Actions</span>
             </th>
@@ -81,6 +95,9 @@ export function SandboxesTable({
                 )}
               </td>
               <td className="number">{s.calls}</td>
+              <td className="number" data-testid="cost">
+                <CostCell cost={costs?.get(s.id)} costs={costs} />
+              </td>
               <td>
                 <div className="row-actions">
                   {(["pause", "resume", "delete"] as const).map((action) => (

@@ -1,6 +1,7 @@
 import { useState } from "react";
 
 import { describeError } from "@/api/problem";
+import { useSandboxCosts } from "../api/cost";
 import { useSandboxAction, useSandboxes, type Sandbox, type SandboxAction, type SandboxState } from "../api/sandboxes";
 import { CreateSandboxWizard } from "../components/create-sandbox-wizard";
 import { DeleteSandboxDialog } from "../components/delete-sandbox-dialog";
@@ -15,6 +16,7 @@ export function SandboxesPage() {
   const [toDelete, setToDelete] = useState<string | null>(null);
   const [announcement, setAnnouncement] = useState("");
   const sandboxes = useSandboxes(state);
+  const costs = useSandboxCosts(sandboxes.data?.data);
   const action = useSandboxAction();
 
   const run = (s: Sandbox, what: SandboxAction) => {
@@ -80,6 +82,7 @@ export function SandboxesPage() {
       ) : rows.length > 0 ? (
         <SandboxesTable
           sandboxes={rows}
+          costs={costs.isError && !costs.data ? null : costs.data}
           busyId={action.isPending ? (action.variables?.id ?? null) : null}
           onAction={run}
         />
