@@ -52,16 +52,51 @@ impl Sandboxes {
 }
 
 impl Interpreters {
+    /// A checkpoint of running sandbox `s`, live here (moved here first if it is live in
+    /// another process). A sandbox paused, ended or deleted meanwhile is refused as such,
+    /// never resumed for the fork.
+    async fn checkpoint(&self, s: &Sandbox) -> Result<Vec<u8>> {
+        let id = s.sandbox_id;
+        for _ in 0..3 {
+            let live_here = self
+                .local
+                .lock()
+                .expect("interpreters lock")
+                .contains_key(&id);
+            if live_here {
+                match self.host.checkpoint(id).await {
+                    Ok(snapshot) => return Ok(snapshot),
+                    Err(SessionError::NotLive) => self.forget(id),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let now = own(&self.pool, s.project_id, id).await?;
+            match now.state {
+                SandboxState::Running if now.holder == Some(self.holder) => {
+                    // Being started or resumed here by another request: let it finish.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                SandboxState::Running => self.move_here(&now).await?,
+                SandboxState::Pending => return Err(SandboxError::Pending),
+                SandboxState::Paused => {
+                    return Err(SandboxError::NotRunning(
+                        "the sandbox was paused meanwhile: only a running sandbox can be forked"
+                            .into(),
+                    ));
+                }
+                SandboxState::Terminated | SandboxState::Failed => {
+                    return Err(SandboxError::ended(&now));
+                }
+            }
+        }
+        Err(SandboxError::Unavailable(
+            "the session kept moving between processes; retry".into(),
+        ))
+    }
+
     /// `count` copies of running sandbox `s`, live here.
     async fn fork(&self, s: &Sandbox, count: usize, key: Option<ApiKeyId>) -> Result<Vec<Sandbox>> {
-        let snapshot = match self.host.checkpoint(s.sandbox_id).await {
-            Ok(snapshot) => snapshot,
-            Err(SessionError::NotLive) => {
-                self.move_here(s).await?;
-                self.host.checkpoint(s.sandbox_id).await?
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let snapshot = self.checkpoint(s).await?;
         let mut made = Vec::with_capacity(count);
         for _ in 0..count {
             let new = NewSandbox {

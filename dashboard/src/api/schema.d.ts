@@ -4742,7 +4742,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A container sandbox (`not_an_interpreter`), or one that is not running (`sandbox_not_running`) */
+            /** @description A container sandbox (`not_an_interpreter`), or one that is not running (`sandbox_not_running`) or has ended (`sandbox_ended`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4780,6 +4780,15 @@ export interface operations {
             };
             /** @description Over the project's request rate; see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The session kept moving between processes, or its holder did not answer: retry (`unavailable`) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

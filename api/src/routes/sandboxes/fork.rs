@@ -40,7 +40,8 @@ pub struct ForkList {
         crate::responses::NoSuchSandbox,
         (status = 402, description = "The project's monthly budget is spent (`budget_exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The KYC rule needs a verified owner (`kyc_required`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A container sandbox (`not_an_interpreter`), or one that is not running (`sandbox_not_running`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A container sandbox (`not_an_interpreter`), or one that is not running (`sandbox_not_running`) or has ended (`sandbox_ended`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The session kept moving between processes, or its holder did not answer: retry (`unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn fork_sandbox(
     Ctx { state, caller }: Ctx,
