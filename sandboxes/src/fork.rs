@@ -32,7 +32,7 @@ impl Sandboxes {
         count: usize,
         key: Option<ApiKeyId>,
     ) -> Result<Vec<Sandbox>> {
-        let s = own(&self.pool(), project, id).await?;
+        let s = own(self.pool(), project, id).await?;
         if s.kind != SandboxKind::Interpreter {
             return Err(SandboxError::NotAnInterpreter);
         }
@@ -42,7 +42,7 @@ impl Sandboxes {
                 s.state
             )));
         }
-        let open = sandboxes::open_count(&self.pool(), project).await?;
+        let open = sandboxes::open_count(self.pool(), project).await?;
         let cap = self.config().max_open_per_project;
         if open + count as i64 > cap {
             return Err(SandboxError::TooManyOpen { open, cap });

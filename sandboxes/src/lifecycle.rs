@@ -75,8 +75,8 @@ impl Sandboxes {
         self.config
     }
 
-    pub(crate) fn pool(&self) -> Pool {
-        self.pool.clone()
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     pub(crate) fn interpreters(&self) -> &Interpreters {

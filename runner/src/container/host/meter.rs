@@ -25,25 +25,23 @@ impl ContainerHost {
                 .filter_map(|(id, h)| h.container.clone().map(|c| (*id, c, h.root.clone())))
                 .collect()
         };
-        let stats = futures_util::future::join_all(running.iter().map(|(_, c, _)| async move {
+        let stats = futures_util::future::join_all(running.iter().map(|(_, c, root)| async move {
             // The kernel's own account, read from the container's cgroup: a few file reads,
             // where asking Docker costs the daemon a stats request per container per second.
-            match cgroup_sample(c) {
+            let cgroup = Cgroup::find(c);
+            let net = cgroup.as_ref().and_then(Cgroup::net_bytes);
+            let stat = match cgroup.as_ref().and_then(Cgroup::sample) {
                 Some(s) => Ok(s),
                 None => self.backend.stats(c).await,
-            }
+            };
+            (stat, (disk_used(root), net))
         }))
         .await;
-        // (disk used, network bytes so far) of each.
-        let extras: Vec<_> = running
-            .iter()
-            .map(|(_, c, root)| (disk_used(root), net_bytes(c)))
-            .collect();
         let now = Instant::now();
         let mut samples = Vec::new();
         {
             let mut books = self.books.lock().expect("books lock");
-            for (((id, _, _), stat), (disk, net)) in running.iter().zip(stats).zip(extras) {
+            for ((id, _, _), (stat, (disk, net))) in running.iter().zip(stats) {
                 let Ok(stat) = stat else { continue };
                 let Some(h) = books.held.get_mut(id) else {
                     continue;
@@ -127,25 +125,83 @@ fn disk_used(root: &Path) -> Option<i64> {
     Some((s.f_blocks.saturating_sub(s.f_bfree) * s.f_frsize) as i64)
 }
 
-/// The directory of container `id`'s cgroup (v1's memory hierarchy, or v2), as Docker's
-/// cgroupfs driver lays it out.
-fn cgroup_dir(id: &str) -> Option<String> {
-    [
-        format!("/sys/fs/cgroup/memory/docker/{id}"),
-        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope"),
-        format!("/sys/fs/cgroup/docker/{id}"),
-    ]
-    .into_iter()
-    .find(|d| Path::new(&format!("{d}/cgroup.procs")).is_file())
+/// Where container `id`'s cgroup is, as Docker's cgroupfs driver lays it out.
+enum Cgroup {
+    /// v1: its memory hierarchy's directory, and its `cpuacct` one.
+    V1 { memory: String, cpuacct: String },
+    /// v2: the unified hierarchy's directory.
+    V2(String),
 }
 
-/// Bytes (received, sent) so far by the interfaces of container `id`'s network namespace,
-/// loopback aside: `/proc/<pid>/net/dev` of a process of its cgroup.
-fn net_bytes(id: &str) -> Option<(u64, u64)> {
-    let procs = std::fs::read_to_string(format!("{}/cgroup.procs", cgroup_dir(id)?)).ok()?;
-    let pid = procs.lines().next()?.trim();
-    let dev = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
-    Some(net_dev_totals(&dev))
+impl Cgroup {
+    /// Container `id`'s cgroup, when it is there.
+    fn find(id: &str) -> Option<Self> {
+        let memory = format!("/sys/fs/cgroup/memory/docker/{id}");
+        if Path::new(&memory).is_dir() {
+            let cpuacct = format!("/sys/fs/cgroup/cpuacct/docker/{id}");
+            return Some(Self::V1 { memory, cpuacct });
+        }
+        [
+            format!("/sys/fs/cgroup/system.slice/docker-{id}.scope"),
+            format!("/sys/fs/cgroup/docker/{id}"),
+        ]
+        .into_iter()
+        .find(|d| Path::new(d).is_dir())
+        .map(Self::V2)
+    }
+
+    /// The directory listing its processes (`cgroup.procs`).
+    fn dir(&self) -> &str {
+        match self {
+            Self::V1 { memory, .. } => memory,
+            Self::V2(dir) => dir,
+        }
+    }
+
+    /// Bytes (received, sent) so far by the interfaces of its network namespace, loopback
+    /// aside: `/proc/<pid>/net/dev` of one of its processes.
+    fn net_bytes(&self) -> Option<(u64, u64)> {
+        let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.dir())).ok()?;
+        let pid = procs.lines().next()?.trim();
+        let dev = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+        Some(net_dev_totals(&dev))
+    }
+
+    /// Its CPU time and memory in use.
+    fn sample(&self) -> Option<crate::container::Sample> {
+        let read = |p: String| std::fs::read_to_string(p).ok();
+        let stat = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+        };
+        let (usage, inactive, cpu_total_ns) = match self {
+            Self::V1 { memory, cpuacct } => {
+                let usage: u64 = read(format!("{memory}/memory.usage_in_bytes"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                let inactive = read(format!("{memory}/memory.stat"))
+                    .and_then(|m| stat(&m, "total_inactive_file "));
+                let cpu: u64 = read(format!("{cpuacct}/cpuacct.usage"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                (usage, inactive, cpu)
+            }
+            Self::V2(dir) => {
+                let usage: u64 = read(format!("{dir}/memory.current"))?.trim().parse().ok()?;
+                let inactive =
+                    read(format!("{dir}/memory.stat")).and_then(|m| stat(&m, "inactive_file "));
+                let cpu_us = stat(&read(format!("{dir}/cpu.stat"))?, "usage_usec ")?;
+                (usage, inactive, cpu_us * 1000)
+            }
+        };
+        Some(crate::container::Sample {
+            cpu_total_ns,
+            memory_bytes: usage.saturating_sub(inactive.unwrap_or(0)),
+            pids: 0,
+        })
+    }
 }
 
 /// The (received, sent) byte totals of a `/proc/net/dev` text, loopback aside.
@@ -163,48 +219,6 @@ fn net_dev_totals(dev: &str) -> (u64, u64) {
                 tx + c.get(8).copied().unwrap_or(0),
             )
         })
-}
-
-/// Container `id`'s CPU time and memory in use, from its cgroup (v1 or v2, as Docker's
-/// cgroupfs driver lays it out), when it is there.
-fn cgroup_sample(id: &str) -> Option<crate::container::Sample> {
-    let read = |p: String| std::fs::read_to_string(p).ok();
-    let stat = |text: &str, key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
-    };
-    let v1 = format!("/sys/fs/cgroup/memory/docker/{id}");
-    if let Some(usage) = read(format!("{v1}/memory.usage_in_bytes")) {
-        let usage: u64 = usage.trim().parse().ok()?;
-        let inactive = read(format!("{v1}/memory.stat"))
-            .and_then(|m| stat(&m, "total_inactive_file "))
-            .unwrap_or(0);
-        let cpu: u64 = read(format!("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage"))?
-            .trim()
-            .parse()
-            .ok()?;
-        return Some(crate::container::Sample {
-            cpu_total_ns: cpu,
-            memory_bytes: usage.saturating_sub(inactive),
-            pids: 0,
-        });
-    }
-    let v2 = [
-        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope"),
-        format!("/sys/fs/cgroup/docker/{id}"),
-    ]
-    .into_iter()
-    .find(|d| Path::new(d).is_dir())?;
-    let usage: u64 = read(format!("{v2}/memory.current"))?.trim().parse().ok()?;
-    let inactive = read(format!("{v2}/memory.stat"))
-        .and_then(|m| stat(&m, "inactive_file "))
-        .unwrap_or(0);
-    let cpu_us = stat(&read(format!("{v2}/cpu.stat"))?, "usage_usec ")?;
-    Some(crate::container::Sample {
-        cpu_total_ns: cpu_us * 1000,
-        memory_bytes: usage.saturating_sub(inactive),
-        pids: 0,
-    })
 }
 
 #[cfg(test)]

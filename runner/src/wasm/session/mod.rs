@@ -227,8 +227,13 @@ impl Sessions {
         outcome
     }
 
-    /// Pause session `id`: its snapshot, and the session is no longer live here.
-    pub(super) async fn pause(&self, id: uuid::Uuid) -> Result<Vec<u8>, SessionError> {
+    /// Send session `id`'s actor the command `make` builds around a reply channel; its answer.
+    /// [`SessionError::NotLive`] when the session is not live here (or ends meanwhile).
+    async fn ask<T>(
+        &self,
+        id: uuid::Uuid,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, SessionError> {
         let tx = self
             .live
             .lock()
@@ -238,10 +243,15 @@ impl Sessions {
             .tx
             .clone();
         let (reply, answer) = oneshot::channel();
-        tx.send(Command::Pause(reply))
+        tx.send(make(reply))
             .await
             .map_err(|_| SessionError::NotLive)?;
-        let snapshot = answer.await.map_err(|_| SessionError::NotLive)?;
+        answer.await.map_err(|_| SessionError::NotLive)?
+    }
+
+    /// Pause session `id`: its snapshot, and the session is no longer live here.
+    pub(super) async fn pause(&self, id: uuid::Uuid) -> Result<Vec<u8>, SessionError> {
+        let snapshot = self.ask(id, Command::Pause).await;
         if snapshot.is_ok() {
             self.live.lock().expect("sessions lock").remove(&id);
         }
@@ -250,19 +260,7 @@ impl Sessions {
 
     /// A snapshot of live session `id`, which stays live.
     pub(super) async fn checkpoint(&self, id: uuid::Uuid) -> Result<Vec<u8>, SessionError> {
-        let tx = self
-            .live
-            .lock()
-            .expect("sessions lock")
-            .get(&id)
-            .ok_or(SessionError::NotLive)?
-            .tx
-            .clone();
-        let (reply, answer) = oneshot::channel();
-        tx.send(Command::Checkpoint(reply))
-            .await
-            .map_err(|_| SessionError::NotLive)?;
-        answer.await.map_err(|_| SessionError::NotLive)?
+        self.ask(id, Command::Checkpoint).await
     }
 
     /// End session `id` here, if it is live: its instance and files go.
