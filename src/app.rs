@@ -153,6 +153,55 @@ async fn container_host(
     }
 }
 
+/// The container sandboxes of a runner as its internal endpoint serves them.
+struct HeldContainers(Arc<ContainerHost>);
+
+impl sbx_api::runner_endpoint::HeldSandboxes for HeldContainers {
+    fn folders(&self, id: sbx_core::ids::SandboxId) -> Option<sbx_api::files::Folders> {
+        let (workspace, outputs) = self.0.running_folders(id)?;
+        Some(sbx_api::files::Folders {
+            workspace,
+            outputs: Some(outputs),
+            owner: Some(sbx_runner::container::spec::SANDBOX_UID),
+        })
+    }
+}
+
+/// Serve runner `runner`'s internal endpoint for the sandboxes of `host` (on
+/// `SBX_RUNNER_LISTEN`) and record its URL: the server, to run.
+async fn runner_endpoint(
+    settings: &Settings,
+    pool: &Pool,
+    runner: sbx_core::ids::RunnerId,
+    host: Arc<ContainerHost>,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let listener = TcpListener::bind(settings.runner_listen)
+        .with_context(|| format!("binding SBX_RUNNER_LISTEN {}", settings.runner_listen))?;
+    let url = match &settings.runner_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
+    let token = sbx_api::runner_endpoint::token(&sealer(settings)?);
+    let server = sbx_api::runner_endpoint::serve(listener, Arc::new(HeldContainers(host)), token)?;
+    sbx_store::runners::set_internal_url(pool, runner, &url).await?;
+    tracing::info!(%url, "the runner's internal endpoint is up");
+    Ok(server)
+}
+
+/// A server running as a task, stopped when this is dropped.
+struct ServerGuard(
+    actix_web::dev::ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let stop = self.0.stop(false);
+        self.1.abort();
+        drop(stop);
+    }
+}
+
 /// The prices the settings name.
 pub fn prices(settings: &Settings) -> anyhow::Result<Prices> {
     Prices::parse(&settings.prices).map_err(|e| anyhow::anyhow!("SBX_PRICES: {e}"))
@@ -234,7 +283,12 @@ pub async fn start_runner(
     )
     .await?;
     let containers = container_host(settings, &pool, worker.id()).await?;
+    let endpoint = match &containers {
+        Some(host) => Some(runner_endpoint(settings, &pool, worker.id(), host.clone()).await?),
+        None => None,
+    };
     Ok(tokio::spawn(async move {
+        let _endpoint = endpoint.map(|server| ServerGuard(server.handle(), tokio::spawn(server)));
         let containers = async {
             if let Some(host) = containers {
                 host.run(notes, shutdown.clone()).await;

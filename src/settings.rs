@@ -49,6 +49,14 @@ pub struct Settings {
     /// processes (synchronous execs still run in this process).
     #[arg(long, env = "SBX_NO_EMBEDDED_RUNNER", default_value_t = false)]
     pub no_embedded_runner: bool,
+    /// Where this runner serves its internal endpoint (a container sandbox's files, reached by
+    /// API processes); port 0 picks a free one. Keep it on the deployment's private network.
+    #[arg(long, env = "SBX_RUNNER_LISTEN", default_value = "127.0.0.1:0")]
+    pub runner_listen: SocketAddr,
+    /// The URL API processes reach this runner's internal endpoint at (`http://host:port`);
+    /// default: `http://` and the address it is bound to.
+    #[arg(long, env = "SBX_RUNNER_URL")]
+    pub runner_url: Option<String>,
     /// Jobs one project may have waiting or running; past it, 429 `project_queue_full`.
     #[arg(long, env = "SBX_MAX_QUEUED_PER_PROJECT", default_value_t = 20_000)]
     pub max_queued_per_project: i64,

@@ -806,3 +806,83 @@ async fn a_command_in_a_container_sandbox_exits_with_its_code() {
     user.on(&app, &["sandbox", "logs", &id]).await.ok();
     user.on(&app, &["sandbox", "rm", &id]).await.ok();
 }
+
+#[actix_web::test]
+async fn files_are_copied_in_and_out_listed_and_removed() {
+    let app = spawn_app().await;
+    let user = User::new();
+    let id = common::interpreters::session(&app, serde_json::json!({})).await;
+    let local = user.file("in put.csv", "a,b\n1,2\n");
+    let target = format!("{id}:/workspace/data/in put.csv");
+    let up = user
+        .on(&app, &["files", "cp", local.to_str().unwrap(), &target])
+        .await
+        .ok();
+    assert!(up.stdout.contains("/workspace/data/in put.csv"), "{up:?}");
+    let piped = user
+        .sbx_in(
+            &[
+                "files",
+                "--url",
+                &app.base,
+                "--api-key",
+                &app.key,
+                "cp",
+                "-",
+                &format!("{id}:/workspace/from-stdin.txt"),
+            ],
+            "piped\n",
+        )
+        .await
+        .ok();
+    assert!(piped.stdout.contains("from-stdin.txt"), "{piped:?}");
+    let cat = user
+        .on(&app, &["files", "cat", &id, "/workspace/data/in put.csv"])
+        .await
+        .ok();
+    assert_eq!(cat.stdout, "a,b\n1,2\n");
+    let ls = user.on(&app, &["files", "ls", &id, "-r"]).await.ok();
+    for want in [
+        "directory",
+        "/workspace/data/in put.csv",
+        "/workspace/from-stdin.txt",
+    ] {
+        assert!(ls.stdout.contains(want), "{want}: {ls:?}");
+    }
+    let json = user
+        .on(&app, &["files", "ls", &id, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(json["data"][0]["path"], "/workspace/data", "{json}");
+    user.on(&app, &["files", "mkdir", &id, "/workspace/out/deep"])
+        .await
+        .ok();
+    user.on(
+        &app,
+        &[
+            "files",
+            "cp",
+            &format!("{id}:/workspace/from-stdin.txt"),
+            ".",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(user.home.join("from-stdin.txt")).unwrap(),
+        "piped\n"
+    );
+    user.on(&app, &["files", "rm", &id, "/workspace/data"])
+        .await
+        .failed(1, &["path_conflict", "HTTP 409"]);
+    user.on(&app, &["files", "rm", &id, "-r", "/workspace/data"])
+        .await
+        .ok();
+    user.on(&app, &["files", "cat", &id, "/etc/passwd"])
+        .await
+        .failed(1, &["invalid_path", "field path", "HTTP 422"]);
+    user.on(&app, &["files", "cp", "a", "b"])
+        .await
+        .failed(1, &["SANDBOX:/path"]);
+}

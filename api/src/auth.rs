@@ -116,25 +116,46 @@ async fn session_caller(
     }
 }
 
-/// The `/v1` middleware: authenticate, rate-limit, then run the handler.
+/// The `/v1` middleware: authenticate, rate-limit, then run the handler. A refused request's
+/// body is drained first ([`crate::body::drain`]).
 pub async fn guard(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
         .clone();
-    let owner = match (bearer(&req), req.cookie(crate::accounts::COOKIE)) {
+    let standing = match admit(&state, &req).await {
+        Ok((owner, standing)) => {
+            req.extensions_mut().insert(Caller(owner));
+            standing
+        }
+        Err(refused) => {
+            crate::body::drain(req.take_payload()).await;
+            return Err(refused);
+        }
+    };
+    let mut res = next.call(req).await?;
+    state.limiter.write_headers(standing, res.headers_mut());
+    Ok(res)
+}
+
+/// Who `req` is from, and its standing against its key's rate; or the refusal (401, 403, 429).
+async fn admit(
+    state: &web::Data<AppState>,
+    req: &ServiceRequest,
+) -> Result<(KeyOwner, crate::rate_limit::Standing), actix_web::Error> {
+    let owner = match (bearer(req), req.cookie(crate::accounts::COOKIE)) {
         (Some(key), _) => sbx_store::keys::authenticate(&state.pool, key)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::InvalidKey)?,
-        (None, Some(cookie)) => session_caller(&state, &req, cookie.value()).await?,
+        (None, Some(cookie)) => session_caller(state, req, cookie.value()).await?,
         (None, None) => return Err(ApiError::MissingKey.into()),
     };
-    let standing = match state.limiter.check(owner.rate_key()) {
-        Ok(s) => s,
+    match state.limiter.check(owner.rate_key()) {
+        Ok(s) => Ok((owner, s)),
         Err(wait) => {
             metrics::counter!("sbx_rate_limited_total").increment(1);
             let err = ApiError::RateLimited {
@@ -144,11 +165,7 @@ pub async fn guard(
             state
                 .limiter
                 .write_headers(state.limiter.refused(wait), res.headers_mut());
-            return Err(actix_web::error::InternalError::from_response(err, res).into());
+            Err(actix_web::error::InternalError::from_response(err, res).into())
         }
-    };
-    req.extensions_mut().insert(Caller(owner));
-    let mut res = next.call(req).await?;
-    state.limiter.write_headers(standing, res.headers_mut());
-    Ok(res)
+    }
 }

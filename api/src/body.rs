@@ -8,6 +8,24 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, Code};
 
+/// Most bytes of a refused request's body read and dropped ([`drain`]) before the refusal is
+/// sent; past it the connection is closed instead.
+pub const MAX_DRAINED_BYTES: usize = 64 << 20;
+
+/// Read and drop what is left of a request's body (at most [`MAX_DRAINED_BYTES`]), so that a
+/// client still sending it (a streamed upload refused before it was read: 401, 429, 404, 409)
+/// reads the answer instead of stalling on a full connection, and its connection is kept.
+pub async fn drain(mut body: actix_web::dev::Payload) {
+    use futures_util::StreamExt as _;
+    let mut seen = 0;
+    while let Some(Ok(chunk)) = body.next().await {
+        seen += chunk.len();
+        if seen > MAX_DRAINED_BYTES {
+            return;
+        }
+    }
+}
+
 /// Most characters an `Idempotency-Key` may have.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 

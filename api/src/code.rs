@@ -103,6 +103,11 @@ codes! {
     SnapshotMissing = ("snapshot_missing", CONFLICT, "Sandbox state conflict"),
     /// The session's state is over what a pause can keep.
     SnapshotTooLarge = ("snapshot_too_large", CONFLICT, "Sandbox state conflict"),
+    /// A path names something other than what the operation needs (a folder for a file, a
+    /// folder that is not empty, a tree's root).
+    PathConflict = ("path_conflict", CONFLICT, "Path conflict"),
+    /// The sandbox's disk cap is full: nothing more can be written.
+    DiskFull = ("disk_full", INSUFFICIENT_STORAGE, "Disk full"),
     /// The project's queue is at its cap.
     ProjectQueueFull = ("project_queue_full", TOO_MANY_REQUESTS, "Queue full"),
     /// The project spent its monthly budget: no new work until it is raised or the month ends.

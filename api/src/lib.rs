@@ -15,6 +15,8 @@
 //! - [`kyc`]: identity checks: people's submissions, operators' and providers' decisions.
 //! - [`admission`]: per-project caps on concurrent execs and on queued work.
 //! - [`routes`]: one module per resource.
+//! - [`files`]: a sandbox's files: paths, and the operations on its host folders.
+//! - [`runner_endpoint`]: the runners' internal endpoint, and passing requests to it.
 //! - [`mcp`]: the MCP server at `/mcp`: tools for agents over the same checks as `/v1`.
 //! - [`sse`]: Server-Sent Events for log streams: encoding, resuming, following a log.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
@@ -31,6 +33,7 @@ pub mod client_addr;
 pub mod code;
 pub mod dashboard;
 pub mod error;
+pub mod files;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod idempotency;
@@ -40,6 +43,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod responses;
 pub mod routes;
+pub mod runner_endpoint;
 pub mod sse;
 pub mod telemetry;
 pub mod webhooks;
@@ -104,6 +108,8 @@ pub struct AppState {
     pub kyc_webhook_secret: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For`/`-Proto` are believed.
     pub proxies: client_addr::TrustedProxies,
+    /// The token of the runners' internal endpoint ([`runner_endpoint::token`]).
+    pub runner_token: String,
 }
 
 /// What `serve` wires into the handlers besides the database.
@@ -137,11 +143,12 @@ pub fn serve(
         queue_caps: config.queue_caps,
         sandboxes: wiring.sandboxes,
         prices: Arc::new(wiring.prices),
-        sealer: wiring.sealer,
+        sealer: wiring.sealer.clone(),
         logins: accounts::LoginLimiter::default(),
         kyc: config.kyc,
         kyc_webhook_secret: config.kyc_webhook_secret.clone(),
         proxies: config.trusted_proxies.clone(),
+        runner_token: runner_endpoint::token(&wiring.sealer),
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {

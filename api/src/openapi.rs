@@ -50,6 +50,11 @@ use crate::routes;
         routes::sandboxes::exec::exec_in_sandbox,
         routes::sandboxes::metrics::sandbox_metrics,
         routes::sandboxes::fork::fork_sandbox,
+        routes::sandboxes::files::read_file,
+        routes::sandboxes::files::write_file,
+        routes::sandboxes::files::delete_file,
+        routes::sandboxes::files::list_files,
+        routes::sandboxes::files::make_directory,
         crate::accounts::login,
         crate::accounts::session,
         crate::accounts::logout,
@@ -64,12 +69,13 @@ use crate::routes;
         routes::health::metrics,
     ),
     components(schemas(crate::error::Problem, sbx_core::exec::CommandOutcome)),
-    modifiers(&BearerAuth, &CommonResponses, &QueryParameters, &Links),
+    modifiers(&BearerAuth, &CommonResponses, &QueryParameters, &FilePaths, &Links),
     tags(
         (name = "exec", description = "Run code now"),
         (name = "jobs", description = "Queued and recorded execs"),
         (name = "batches", description = "Batch evals"),
         (name = "sandboxes", description = "Sandboxes: persistent interpreters with a lifecycle"),
+        (name = "files", description = "A sandbox's files: upload, download, list, delete, make folders"),
         (name = "usage", description = "Metered usage and cost"),
         (name = "events", description = "Sandbox events: a stream, and webhook endpoints"),
         (name = "operations", description = "Health and metrics"),
@@ -184,6 +190,40 @@ impl Modify for CommonResponses {
                     let responses = &mut operation.responses.responses;
                     if !responses.contains_key(&status.to_string()) {
                         responses.extend(crate::responses::problem(status, description));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The `path` parameters of the files operations get the pattern of the paths they take
+/// ([`crate::files::path`]): `workspace/…` in a URL, `/workspace/…` in a query.
+struct FilePaths;
+
+impl Modify for FilePaths {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{RefOr, Schema};
+        for (route, item) in openapi.paths.paths.iter_mut() {
+            if !(route.contains("/files") || route.contains("/directories/")) {
+                continue;
+            }
+            for operation in operations(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let RefOr::T(parameter) = parameter else {
+                        continue;
+                    };
+                    if parameter.name != "path" {
+                        continue;
+                    }
+                    let pattern = match parameter.parameter_in {
+                        ParameterIn::Path => crate::files::path::url_pattern(),
+                        ParameterIn::Query => crate::files::path::pattern(),
+                        _ => continue,
+                    };
+                    if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
+                        object.pattern = Some(pattern);
                     }
                 }
             }

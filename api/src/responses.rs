@@ -52,6 +52,12 @@ problems! {
     NoSuchJob = 404, "No such job in this project";
     /// 404: operations on one batch.
     NoSuchBatch = 404, "No such batch in this project";
+    /// 422: operations on a sandbox's files.
+    InvalidPath = 422, "A path outside /workspace and /outputs, with `..`, NUL, or crossing a link out (`invalid_path`, field `path`)";
+    /// 507: operations that write a sandbox's files.
+    DiskFull = 507, "The sandbox's disk cap is full (`disk_full`); nothing was written";
+    /// 503: operations a runner answers (a container's files): it could not be reached.
+    RunnerUnreachable = 503, "The runner that holds the sandbox could not be reached (`unavailable`); retry";
     /// 503: operations that read the database; see Retry-After.
     Unavailable = 503, "The database is unavailable; see Retry-After";
 }

@@ -35,7 +35,7 @@ pub(crate) async fn enqueue(server: &Server, n: usize) -> anyhow::Result<()> {
     let mut client = server.pool.get().await?;
     for chunk in jobs.chunks(1000) {
         let tx = client.transaction().await?;
-        sbx_store::queue::enqueue(&tx, server.project, key, chunk).await?;
+        sbx_store::queue::enqueue(&tx, server.project, Some(key), chunk).await?;
         tx.commit().await?;
     }
     Ok(())

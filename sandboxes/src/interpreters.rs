@@ -151,6 +151,41 @@ impl Interpreters {
         spec: CellSpec,
         cancel: CancellationToken,
     ) -> Result<CellOutcome> {
+        let outcome = self
+            .on_live(project, id, || {
+                self.host.cell(id, spec.clone(), cancel.clone())
+            })
+            .await?;
+        if let Some(l) = self.local.lock().expect("interpreters lock").get_mut(&id) {
+            l.calls += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// The host folder that is sandbox `id`'s `/workspace` (of `project`): live here, else
+    /// after moving it here, or resuming it here if it was paused for idleness. The files API
+    /// reads and writes beneath it.
+    pub async fn workspace(&self, project: ProjectId, id: SandboxId) -> Result<std::path::PathBuf> {
+        self.on_live(project, id, || {
+            let at = self.host.workspace(id);
+            async move { at }
+        })
+        .await
+    }
+
+    /// `op` on sandbox `id` of `project`'s live session: here if it is live here, else after
+    /// moving it here (running elsewhere) or resuming it here (paused for idleness: a sandbox
+    /// its owner paused is refused, `PausedByOwner`). A session that moves away meanwhile
+    /// (`NotLive`) is looked for again, three times at most.
+    pub(crate) async fn on_live<T, F>(
+        &self,
+        project: ProjectId,
+        id: SandboxId,
+        op: impl Fn() -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T, SessionError>>,
+    {
         for _ in 0..3 {
             let here = {
                 let local = self.local.lock().expect("interpreters lock");
@@ -165,14 +200,8 @@ impl Interpreters {
                         "the sandbox's timeout has passed; it is being terminated".into(),
                     ));
                 }
-                match self.host.cell(id, spec.clone(), cancel.clone()).await {
-                    Ok(outcome) => {
-                        if let Some(l) = self.local.lock().expect("interpreters lock").get_mut(&id)
-                        {
-                            l.calls += 1;
-                        }
-                        return Ok(outcome);
-                    }
+                match op().await {
+                    Ok(done) => return Ok(done),
                     Err(SessionError::NotLive) => {
                         self.forget(id);
                         continue;

@@ -126,6 +126,17 @@ impl Sandboxes {
         self.host(kind).exec(project, id, call, cancel).await
     }
 
+    /// The host folder that is code-interpreter sandbox `id`'s `/workspace` (of `project`),
+    /// its session live here afterwards (see [`Interpreters::workspace`]). A container:
+    /// [`SandboxError::NotAnInterpreter`].
+    pub async fn interpreter_workspace(
+        &self,
+        project: ProjectId,
+        id: SandboxId,
+    ) -> Result<std::path::PathBuf> {
+        self.interpreters.workspace(project, id).await
+    }
+
     /// Pause sandbox `id` of `project` at its owner's request.
     pub async fn pause(&self, project: ProjectId, id: SandboxId) -> Result<Sandbox> {
         self.pause_for(project, id, StateReason::User).await

@@ -31,6 +31,7 @@ RENAMES = {
     "AsyncSandboxes": "Sandboxes",
     "AsyncSandbox": "Sandbox",
     "AsyncCommands": "Commands",
+    "AsyncFiles": "Files",
     "AsyncJobs": "Jobs",
     "AsyncJob": "Job",
     "AsyncArtifacts": "Artifacts",
@@ -43,6 +44,7 @@ RENAMES = {
     "aiter_bytes": "iter_bytes",
     "aclose": "close",
     "aread": "read",
+    "acontent": "content",
     "AsyncIterator": "Iterator",
     "_async": "_sync",
 }

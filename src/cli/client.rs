@@ -165,6 +165,8 @@ pub struct Call<'a> {
     pub timeout: Duration,
     /// Whether it may be sent again after a 502/503/504 (reads, idempotent creates).
     pub safe: bool,
+    /// A file whose bytes are the body, streamed (read again from its start for a retry).
+    pub upload: Option<&'a std::path::Path>,
 }
 
 impl<'a> Call<'a> {
@@ -177,6 +179,16 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
             safe: true,
+            upload: None,
+        }
+    }
+
+    /// A PUT of the file at `file` to `path`, streamed (safe to repeat: the same bytes again).
+    pub fn put_file(path: impl Into<String>, file: &'a std::path::Path) -> Self {
+        Self {
+            method: Method::PUT,
+            upload: Some(file),
+            ..Self::get(path)
         }
     }
 
@@ -252,9 +264,17 @@ impl Api {
             for (name, value) in &call.headers {
                 req = req.insert_header((*name, value.as_str()));
             }
-            let sent = match call.body {
-                Some(b) => req.send_json(b).await,
-                None => req.send().await,
+            let sent = match (call.body, call.upload) {
+                (Some(b), _) => req.send_json(b).await,
+                (None, Some(file)) => {
+                    let f = tokio::fs::File::open(file)
+                        .await
+                        .map_err(CliError::io(format!("reading {}", file.display())))?;
+                    req.content_type("application/octet-stream")
+                        .send_stream(file_chunks(f))
+                        .await
+                }
+                (None, None) => req.send().await,
             };
             let mut res = sent.map_err(|e| CliError::Unreachable {
                 url: self.url.clone(),
@@ -411,6 +431,21 @@ impl Api {
             field: doc["field"].as_str().map(str::to_owned),
         }
     }
+}
+
+/// The bytes of `file` as a stream of chunks of up to 256 KiB.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = bytes::BytesMut::with_capacity(256 << 10);
+        match f.read_buf(&mut buf).await {
+            Ok(0) => None,
+            Ok(_) => Some((Ok(buf.freeze()), f)),
+            Err(e) => Some((Err(e), f)),
+        }
+    })
 }
 
 /// `pairs` as a URL query string, each value percent-encoded.

@@ -11,7 +11,7 @@
 //! - [`error`]: [`CliError`], one line per failure, and the exit codes.
 //! - [`output`]: tables, JSON and colour.
 //! - [`logs`]: following a job's or sandbox's log stream (Server-Sent Events).
-//! - one module per noun: [`login`], [`exec`], [`sandbox`], [`job`], [`batch`], [`account`]
+//! - one module per noun: [`login`], [`exec`], [`sandbox`], [`files`], [`job`], [`batch`], [`account`]
 //!   (`usage`, `images`, `gpus`), and [`admin`] (projects, keys, users, on the database).
 
 /// `println!` that ignores a closed stdout: `sbx job ls | head -1` is the reader's choice, not
@@ -30,6 +30,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod files;
 pub mod job;
 pub mod login;
 pub mod logs;
@@ -91,6 +92,8 @@ pub enum Client {
     Exec(exec::ExecArgs),
     /// Sandboxes: code interpreters that keep state between cells, and containers.
     Sandbox(sandbox::SandboxArgs),
+    /// A sandbox's files: list, print, copy in and out, delete, make folders.
+    Files(files::FilesArgs),
     /// Jobs: queued runs, recorded with their output.
     Job(job::JobArgs),
     /// Batches: many items at once, with a pass rate.
@@ -125,6 +128,7 @@ pub async fn run(cmd: Client, command: fn() -> clap::Command) -> i32 {
         Client::Login(args) => login::run(args).await.map(|()| 0),
         Client::Exec(args) => return exec::run(args).await,
         Client::Sandbox(args) => return sandbox::run(args).await,
+        Client::Files(args) => files::run(args).await.map(|()| 0),
         Client::Job(args) => job::run(args).await.map(|()| 0),
         Client::Batch(args) => batch::run(args).await.map(|()| 0),
         Client::Usage(args) => account::usage(args).await.map(|()| 0),

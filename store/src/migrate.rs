@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sandbox_metrics",
         include_str!("../../migrations/V19__sandbox_metrics.sql"),
     ),
+    (
+        20,
+        "runner_endpoints",
+        include_str!("../../migrations/V20__runner_endpoints.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -27,6 +27,17 @@ pub async fn heartbeat(db: &impl Db, runner: RunnerId) -> Result<()> {
     Ok(())
 }
 
+/// Record where runner `runner`'s internal endpoint answers (`http://host:port`).
+#[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
+pub async fn set_internal_url(db: &impl Db, runner: RunnerId, url: &str) -> Result<()> {
+    db.execute(
+        "update runners set internal_url = $2 where runner_id = $1",
+        &[&runner.0, &url],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Mark the runner stopped.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn stopped(db: &impl Db, runner: RunnerId) -> Result<()> {

@@ -41,6 +41,21 @@ impl Sealer {
         Ok(Self::new(key))
     }
 
+    /// A secret derived from the key for `label`: HMAC-SHA256 of the label under the key, 32
+    /// bytes. Every process with the key computes the same one, and nobody without it can
+    /// (the runners' internal endpoint authenticates API processes with one).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let key = openssl::pkey::PKey::hmac(&self.key).expect("an HMAC key of 32 bytes");
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+            .expect("HMAC-SHA256");
+        let mac = signer
+            .sign_oneshot_to_vec(label.as_bytes())
+            .expect("HMAC-SHA256 of a label");
+        let mut out = [0; 32];
+        out.copy_from_slice(&mac);
+        out
+    }
+
     /// `plain`, sealed: version, nonce, ciphertext, tag.
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         let nonce: [u8; NONCE] = rand::random();

@@ -26,6 +26,9 @@ TOOLS = {
     "resume_sandbox",
     "delete_sandbox",
     "list_sandboxes",
+    "write_file",
+    "read_file",
+    "list_files",
 }
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -178,6 +181,44 @@ async def test_a_command_in_a_container_sandbox(mcp):
         assert cell.is_error
     finally:
         await mcp.call_tool("delete_sandbox", {"sandbox_id": sid})
+
+
+async def test_files_go_in_and_out_of_both_kinds_of_sandbox(mcp):
+    made = parsed(await mcp.call_tool("create_sandbox", {}))
+    box = parsed(await mcp.call_tool("create_sandbox", {"image": "python", "memory": "256Mi", "timeout_s": 300}))
+    try:
+        for sid in (made["id"], box["id"]):
+            w = parsed(await mcp.call_tool("write_file", {"sandbox_id": sid, "path": "src/app.py", "content": "print(6*7)\n"}))
+            assert (w["path"], w["type"], w["size"]) == ("/workspace/src/app.py", "file", 11)
+            raw = bytes(range(256))
+            b = await mcp.call_tool(
+                "write_file",
+                {"sandbox_id": sid, "path": "/workspace/raw.bin", "content": base64.b64encode(raw).decode(), "encoding": "base64"},
+            )
+            assert not b.is_error, b.content[0].text
+            text = parsed(await mcp.call_tool("read_file", {"sandbox_id": sid, "path": "/workspace/src/app.py"}))
+            assert (text["encoding"], text["content"]) == ("utf-8", "print(6*7)\n")
+            binary = parsed(await mcp.call_tool("read_file", {"sandbox_id": sid, "path": "raw.bin"}))
+            assert binary["encoding"] == "base64" and base64.b64decode(binary["content"]) == raw
+            listed = parsed(await mcp.call_tool("list_files", {"sandbox_id": sid, "recursive": True}))
+            paths = {e["path"] for e in listed["data"]}
+            assert {"/workspace/src", "/workspace/src/app.py", "/workspace/raw.bin"} <= paths, listed
+            missing = await mcp.call_tool("read_file", {"sandbox_id": sid, "path": "nope.txt"})
+            assert missing.is_error and "not_found" in missing.content[0].text and "HTTP 404" in missing.content[0].text
+            escape = await mcp.call_tool("read_file", {"sandbox_id": sid, "path": "/etc/passwd"})
+            assert escape.is_error and "invalid_path" in escape.content[0].text and "field `path`" in escape.content[0].text
+            bad = await mcp.call_tool("write_file", {"sandbox_id": sid, "path": "x", "content": "%%", "encoding": "base64"})
+            assert bad.is_error and "invalid_base64" in bad.content[0].text
+        # The code sees what the tools wrote.
+        ran = parsed(await mcp.call_tool("run_cell", {"sandbox_id": made["id"], "code": "exec(open('src/app.py').read())"}))
+        assert ran["stdout"] == "42\n", ran
+        ran = parsed(await mcp.call_tool("run_command", {"sandbox_id": box["id"], "command": "python3 src/app.py"}))
+        assert ran["stdout"] == "42\n", ran
+        outputs = await mcp.call_tool("write_file", {"sandbox_id": box["id"], "path": "/outputs/r.txt", "content": "ok"})
+        assert not outputs.is_error, outputs.content[0].text
+    finally:
+        await mcp.call_tool("delete_sandbox", {"sandbox_id": made["id"]})
+        await mcp.call_tool("delete_sandbox", {"sandbox_id": box["id"]})
 
 
 @pytest.mark.parametrize("tool", ["run_cell", "fork_sandbox", "pause_sandbox", "resume_sandbox", "delete_sandbox"])

@@ -118,6 +118,64 @@ pub struct RunCommand {
     pub timeout_ms: Option<u64>,
 }
 
+/// How a file's content is written in a tool's arguments.
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
+pub enum Encoding {
+    /// UTF-8 text.
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// Base64 of any bytes.
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+/// Arguments of `write_file`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteFile {
+    /// The sandbox's id.
+    pub sandbox_id: String,
+    /// The file: `/workspace/…` (or `/outputs/…` in a container), or a path relative to
+    /// `/workspace` (e.g. `src/app.py`). Missing folders are made; a file there is replaced.
+    pub path: String,
+    /// Its content.
+    pub content: String,
+    /// `utf-8` (the default) or `base64`.
+    pub encoding: Option<Encoding>,
+}
+
+/// Arguments naming a file or folder in a sandbox.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathArg {
+    /// The sandbox's id.
+    pub sandbox_id: String,
+    /// `/workspace/…` (or `/outputs/…` in a container), or a path relative to `/workspace`.
+    pub path: String,
+}
+
+/// Arguments of `list_files`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListFiles {
+    /// The sandbox's id.
+    pub sandbox_id: String,
+    /// The folder (default `/workspace`; `/outputs` in a container).
+    pub path: Option<String>,
+    /// List everything below it too (default false).
+    pub recursive: Option<bool>,
+}
+
+/// `path` as an absolute guest path: one not starting with `/` is relative to `/workspace`.
+pub fn absolute(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/workspace/{path}")
+    }
+}
+
 /// Arguments naming one sandbox.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

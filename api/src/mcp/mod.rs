@@ -13,8 +13,10 @@
 //! - this module: the transport, its session manager and the authentication hand-over.
 //! - [`args`]: the tools' arguments and their input schemas.
 //! - [`tools`]: the tools and what they return.
+//! - [`files`]: the file tools' work, where the sandbox's files are.
 
 pub mod args;
+pub mod files;
 pub mod tools;
 
 use std::sync::Arc;

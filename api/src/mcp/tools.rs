@@ -10,6 +10,7 @@
 //! and its text is the problem's detail with its code, as the HTTP API would answer it.
 
 use actix_web::web;
+use base64::Engine as _;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -28,8 +29,8 @@ use crate::error::ApiError;
 use crate::routes::exec::{ExecRequest, FileIn};
 
 use super::args::{
-    Args, CreateSandboxArgs, ForkSandbox, ListSandboxes, RunCell, RunCommand, RunPython,
-    SandboxArg, StateArg,
+    Args, CreateSandboxArgs, Encoding, ForkSandbox, ListFiles, ListSandboxes, PathArg, RunCell,
+    RunCommand, RunPython, SandboxArg, StateArg, WriteFile, absolute,
 };
 use crate::routes::sandboxes::SandboxView;
 use crate::routes::sandboxes::create::CreateSandbox;
@@ -106,6 +107,17 @@ fn view(s: sbx_store::sandboxes::Sandbox) -> CallToolResult {
         serde_json::to_value(SandboxView::from(s)).expect("a view serializes"),
         Vec::new(),
     )
+}
+
+/// What a file tool returns: its JSON, or why it was refused.
+fn file_answer(done: Result<Value, super::files::Refusal>) -> CallToolResult {
+    match done {
+        Ok(v) => answer(v, Vec::new()),
+        Err(super::files::Refusal::Api(e)) => refused(e),
+        Err(super::files::Refusal::Relayed(text)) => {
+            CallToolResult::error(vec![ContentBlock::text(text)])
+        }
+    }
 }
 
 /// What a sandbox call (a cell or a command) returns.
@@ -248,6 +260,88 @@ impl Tools {
         let command = Some(vec!["sh".into(), "-c".into(), args.command]);
         self.call(&ctx, &args.sandbox_id, None, command, args.timeout_ms)
             .await
+    }
+
+    /// `PUT /v1/sandboxes/{id}/files/{path}`.
+    #[tool(
+        description = "Write a file in a sandbox (both kinds): a path under /workspace (relative paths are taken from /workspace) or /outputs (containers), its content as UTF-8 text or base64. Missing folders are made; an existing file is replaced whole. Returns the file's entry as JSON (path, type, size, mode, mtime)."
+    )]
+    async fn write_file(
+        &self,
+        Parameters(Args(args)): Parameters<Args<WriteFile>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let run = async {
+            let caller = caller(&ctx)?;
+            let content = match args.encoding.unwrap_or_default() {
+                Encoding::Utf8 => bytes::Bytes::from(args.content),
+                Encoding::Base64 => base64::engine::general_purpose::STANDARD
+                    .decode(args.content.trim())
+                    .map_err(|e| {
+                        ApiError::invalid(
+                            crate::error::Code::InvalidBase64,
+                            "content",
+                            format!("content is not base64: {e}"),
+                        )
+                    })?
+                    .into(),
+            };
+            super::files::write(
+                &self.state,
+                &caller,
+                &args.sandbox_id,
+                &absolute(&args.path),
+                content,
+            )
+            .await
+        };
+        file_answer(run.await)
+    }
+
+    /// `GET /v1/sandboxes/{id}/files/{path}`.
+    #[tool(
+        description = "Read a file from a sandbox (both kinds): a path under /workspace (relative paths are taken from /workspace) or /outputs (containers). Returns JSON with path, size, encoding (utf-8, or base64 for binary content) and content; at most 4 MiB."
+    )]
+    async fn read_file(
+        &self,
+        Parameters(Args(args)): Parameters<Args<PathArg>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let run = async {
+            let caller = caller(&ctx)?;
+            super::files::read(
+                &self.state,
+                &caller,
+                &args.sandbox_id,
+                &absolute(&args.path),
+            )
+            .await
+        };
+        file_answer(run.await)
+    }
+
+    /// `GET /v1/sandboxes/{id}/files`.
+    #[tool(
+        description = "List a folder of a sandbox (default /workspace; /outputs in containers), recursively if asked: JSON with data (each entry's path, type file/directory/symlink/other, size, mode, mtime) and truncated."
+    )]
+    async fn list_files(
+        &self,
+        Parameters(Args(args)): Parameters<Args<ListFiles>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let run = async {
+            let caller = caller(&ctx)?;
+            let path = absolute(args.path.as_deref().unwrap_or("/workspace"));
+            super::files::list(
+                &self.state,
+                &caller,
+                &args.sandbox_id,
+                &path,
+                args.recursive.unwrap_or(false),
+            )
+            .await
+        };
+        file_answer(run.await)
     }
 
     /// `POST /v1/sandboxes/{id}/fork`.

@@ -161,6 +161,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/sandboxes/{id}/timeout", "POST")
                         .route(web::post().to(sandboxes::set_timeout)),
                 )
+                .service(
+                    resource("/sandboxes/{id}/files", "GET")
+                        .route(web::get().to(sandboxes::files::list_files)),
+                )
+                .service(
+                    resource(
+                        &format!("/sandboxes/{{id}}{}", crate::files::FILE_ROUTE),
+                        "GET, HEAD, PUT, DELETE",
+                    )
+                    .route(web::get().to(sandboxes::files::read_file))
+                    .route(web::head().to(sandboxes::files::read_file))
+                    .route(web::put().to(sandboxes::files::write_file))
+                    .route(web::delete().to(sandboxes::files::delete_file)),
+                )
+                .service(
+                    resource(
+                        &format!("/sandboxes/{{id}}{}", crate::files::DIRECTORY_ROUTE),
+                        "POST",
+                    )
+                    .route(web::post().to(sandboxes::files::make_directory)),
+                )
                 .default_service(web::to(error::not_found)),
         );
 }

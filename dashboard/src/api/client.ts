@@ -52,7 +52,8 @@ const sessionHeaders: Middleware = {
 
 /**
  * A plain `fetch` with the same cookie and headers as `api`, for what openapi-fetch does not
- * read: event streams (EventSource cannot send `X-Sbx-Project`) and file downloads.
+ * read: event streams (EventSource cannot send `X-Sbx-Project`), file downloads and a sandbox's
+ * files (their paths are URL paths, `/` and all, which openapi-fetch would encode as one segment).
  */
 export function sessionFetch(path: string, init: RequestInit = {}): Promise<Response> {
   const method = init.method ?? "GET";
@@ -62,6 +63,14 @@ export function sessionFetch(path: string, init: RequestInit = {}): Promise<Resp
     credentials: "same-origin",
     headers: addSessionHeaders(method, new Headers(init.headers)),
   });
+}
+
+/**
+ * The session's headers for a request `fetch` cannot make: an upload through XMLHttpRequest,
+ * whose progress `fetch` does not report.
+ */
+export function sessionHeadersFor(method: string): Headers {
+  return addSessionHeaders(method, new Headers());
 }
 
 export const api = createClient<paths>({

@@ -269,6 +269,10 @@ impl SessionHost for WasmBackend {
         Box::pin(self.on_guest_threads(async move { sessions.checkpoint(id.0).await }))
     }
 
+    fn workspace(&self, id: SandboxId) -> Result<std::path::PathBuf, SessionError> {
+        self.sessions.workspace(id.0)
+    }
+
     fn close(&self, id: SandboxId) -> bool {
         self.sessions.close(id.0)
     }

@@ -10,6 +10,8 @@ Quickstart::
     with client.sandboxes.create() as sandbox:  # a code-interpreter; terminated on exit
         sandbox.run_code("x = 41")
         print(sandbox.run_code("x + 1").result)  # "42"
+        sandbox.files.write("/workspace/in.txt", "hi")
+        print(sandbox.files.read_text("/workspace/in.txt"))  # "hi"
 
 ``AsyncClient`` has the same surface with ``await``. Errors are :mod:`sbx.errors` exceptions.
 """
@@ -21,21 +23,35 @@ from ._async.client import (
     AsyncBatches,
     AsyncClient,
     AsyncCommands,
+    AsyncFiles,
     AsyncJob,
     AsyncJobs,
     AsyncSandbox,
     AsyncSandboxes,
 )
-from ._core import CellResult, Figure, LogEvent
-from ._sync.client import Artifacts, Batch, Batches, Client, Commands, Job, Jobs, Sandbox, Sandboxes
+from ._core import CellResult, Figure, FileListing, LogEvent
+from ._sync.client import (
+    Artifacts,
+    Batch,
+    Batches,
+    Client,
+    Commands,
+    Files,
+    Job,
+    Jobs,
+    Sandbox,
+    Sandboxes,
+)
 from .errors import (
     ApiError,
     BadRequest,
     Conflict,
     ConnectionFailed,
+    DiskFull,
     Forbidden,
     InvalidRequest,
     NotFound,
+    PathConflict,
     PayloadTooLarge,
     QuotaExceeded,
     RateLimited,
@@ -55,6 +71,7 @@ __all__ = [
     "AsyncBatches",
     "AsyncClient",
     "AsyncCommands",
+    "AsyncFiles",
     "AsyncJob",
     "AsyncJobs",
     "AsyncSandbox",
@@ -67,13 +84,17 @@ __all__ = [
     "Commands",
     "Conflict",
     "ConnectionFailed",
+    "DiskFull",
     "Figure",
+    "FileListing",
+    "Files",
     "Forbidden",
     "InvalidRequest",
     "Job",
     "Jobs",
     "LogEvent",
     "NotFound",
+    "PathConflict",
     "PayloadTooLarge",
     "QuotaExceeded",
     "RateLimited",

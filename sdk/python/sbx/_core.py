@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import os
 import random
+import stat
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import IO, Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Union
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, model_validator
@@ -131,6 +134,159 @@ def files_in(files: Optional[Mapping[str, "str | bytes"]]) -> List[Dict[str, str
 def drop_none(body: Dict[str, Any]) -> Dict[str, Any]:
     """``body`` without its ``None`` values: the server's defaults apply to those."""
     return {k: v for k, v in body.items() if v is not None}
+
+
+#: The sandbox folder a relative file path is taken below.
+WORKSPACE = "/workspace"
+#: Bytes read from an upload's file object at a time.
+UPLOAD_CHUNK_BYTES = 1 << 20
+
+#: What a data argument of ``files.write`` may be.
+UploadData = Union[bytes, bytearray, memoryview, str, IO[bytes]]
+
+
+def guest_path(path: "Union[str, os.PathLike[str]]") -> str:
+    """``path`` as an absolute path in the sandbox: a relative one is taken below
+    ``/workspace`` (``"data/x.csv"`` is ``/workspace/data/x.csv``). Nothing else is changed:
+    the server judges the path (``invalid_path``)."""
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"a sandbox path is a str, not {type(path).__name__}")
+    if path.startswith("/"):
+        return path
+    return f"{WORKSPACE}/{path}" if path else WORKSPACE
+
+
+def file_url(path: "Union[str, os.PathLike[str]]") -> str:
+    """The URL form of sandbox ``path`` below ``…/files/`` or ``…/directories/``: the absolute
+    path without its leading ``/``, each name percent-encoded (``/workspace/a b/ü.txt`` is
+    ``workspace/a%20b/%C3%BC.txt``). ``.`` and ``..`` are encoded too, so that they reach the
+    server, which refuses them, instead of being resolved away by the HTTP client."""
+    names = guest_path(path)[1:].split("/")
+    return "/".join(n.replace(".", "%2E") if n in (".", "..") else quote(n, safe="") for n in names)
+
+
+class Upload:
+    """The body of an upload: bytes (a ``str`` is encoded as UTF-8), or a binary file object
+    read in chunks of ``UPLOAD_CHUNK_BYTES`` as it is sent, from where it stood when the call
+    began; each retry seeks back there first. A file object that cannot seek is sent once,
+    never retried.
+
+    Raises:
+        TypeError: ``data`` is none of these, or a file opened in text mode.
+    """
+
+    def __init__(self, data: UploadData) -> None:
+        self.data: Optional[bytes] = None
+        self.file: Optional[IO[bytes]] = None
+        self.start: Optional[int] = None
+        if isinstance(data, str):
+            self.data = data.encode("utf-8")
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            self.data = bytes(data)
+        elif isinstance(data, io.TextIOBase):
+            raise TypeError("open the file in binary mode ('rb'): a text file gives str, not bytes")
+        elif callable(getattr(data, "read", None)):
+            self.file = data
+            self.start = self._tell()
+        else:
+            raise TypeError(f"data must be bytes, str or a binary file object, not {type(data).__name__}")
+
+    def _tell(self) -> Optional[int]:
+        """Where the file stands, if it can seek back there."""
+        f = self.file
+        try:
+            seekable = f.seekable() if hasattr(f, "seekable") else hasattr(f, "seek") and hasattr(f, "tell")
+            return f.tell() if seekable else None  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def replayable(self) -> bool:
+        """Whether it can be sent again (bytes, or a file that can seek)."""
+        return self.file is None or self.start is not None
+
+    def length(self) -> Optional[int]:
+        """Bytes that one attempt sends, when known (``Content-Length``): those of the data, or
+        of a file that can seek from its start to its end; else None (sent chunked)."""
+        if self.data is not None:
+            return len(self.data)
+        if self.start is None:
+            return None
+        f = self.file
+        try:
+            st = os.fstat(f.fileno())  # type: ignore[union-attr]
+            if stat.S_ISREG(st.st_mode):
+                return max(0, st.st_size - self.start)
+        except (AttributeError, OSError, ValueError):
+            pass
+        try:
+            end = f.seek(0, io.SEEK_END)  # type: ignore[union-attr]
+            end = end if isinstance(end, int) else f.tell()  # type: ignore[union-attr]
+            f.seek(self.start)  # type: ignore[union-attr]
+            return max(0, end - self.start)
+        except (OSError, ValueError):
+            return None
+
+    def _rewind(self) -> None:
+        if self.start is not None:
+            self.file.seek(self.start)  # type: ignore[union-attr]
+
+    def _chunk(self, chunk: Any) -> bytes:
+        if isinstance(chunk, str):
+            raise TypeError("open the file in binary mode ('rb'): its read() gives str, not bytes")
+        return bytes(chunk)
+
+    def content(self) -> "Union[bytes, Iterator[bytes]]":
+        """The body of one attempt (the sync client's): the bytes, or the file's chunks from
+        its start."""
+        if self.data is not None:
+            return self.data
+        self._rewind()
+        return self._chunks()
+
+    def _chunks(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.file.read(UPLOAD_CHUNK_BYTES)  # type: ignore[union-attr]
+            if not chunk:
+                return
+            yield self._chunk(chunk)
+
+    def acontent(self) -> "Union[bytes, AsyncIterator[bytes]]":
+        """The body of one attempt (the async client's): the bytes, or the file's chunks from
+        its start, each read in a worker thread so that the event loop does not wait on it."""
+        if self.data is not None:
+            return self.data
+        self._rewind()
+        return self._achunks()
+
+    async def _achunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await loop.run_in_executor(None, self.file.read, UPLOAD_CHUNK_BYTES)  # type: ignore[union-attr]
+            if not chunk:
+                return
+            yield self._chunk(chunk)
+
+
+class FileListing(List[_models.FileInfo]):
+    """A listing of a sandbox folder: a list of :class:`sbx.models.FileInfo` (``path``,
+    ``type``, ``size`` in bytes, ``mode``, ``mtime``), each folder's entries sorted by name,
+    a folder's contents right after it when recursive.
+
+    Attributes:
+        truncated: Whether entries were left out (over 10 000 entries, or deeper than 32
+            folders below the one listed).
+    """
+
+    truncated: bool = False
+
+    def __init__(self, entries: "List[_models.FileInfo]" = (), truncated: bool = False) -> None:  # type: ignore[assignment]
+        super().__init__(entries)
+        self.truncated = truncated
+
+    def __repr__(self) -> str:
+        return f"FileListing({list.__repr__(self)}, truncated={self.truncated})"
 
 
 class Figure(BaseModel):

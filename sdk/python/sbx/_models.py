@@ -326,6 +326,48 @@ class FileIn5(FileIn2, FileIn3):
     """
 
 
+class FileInfo(BaseModel):
+    """
+    A file or folder.
+    """
+
+    path: str
+    """
+    Its absolute path in the sandbox, e.g. `/workspace/src/main.py`.
+    """
+    type: Literal["file", "directory", "symlink", "other"]
+    """
+    `file`, `directory`, `symlink` or `other`.
+    """
+    size: Annotated[int, Field(ge=0)]
+    """
+    Size in bytes (of a file; 0 for the rest).
+    """
+    mode: Annotated[int, Field(ge=0)]
+    """
+    Permission bits, e.g. 420 (`0o644`).
+    """
+    mtime: datetime
+    """
+    Last modified.
+    """
+
+
+class FileList(BaseModel):
+    """
+    A listing.
+    """
+
+    data: List[FileInfo]
+    """
+    The entries, each folder's sorted by name, a folder's contents after it when recursive.
+    """
+    truncated: bool
+    """
+    Whether entries were left out: more than 10 000, or deeper than 32 folders.
+    """
+
+
 class ForkRequest(BaseModel):
     """
     A fork request.

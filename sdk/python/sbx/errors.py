@@ -73,7 +73,14 @@ class NotFound(ApiError):
 
 
 class Conflict(ApiError):
-    """409: the object is not in a state that allows this (``sandbox_ended``, …)."""
+    """409: the object is not in a state that allows this (``sandbox_ended``,
+    ``sandbox_paused``, ``sandbox_pending``, …)."""
+
+
+class PathConflict(Conflict):
+    """409 ``path_conflict``: a sandbox file operation met the wrong kind of entry — a folder
+    where a file is expected (or a file where a folder is), a folder that is not empty deleted
+    without ``recursive=True``, or ``/workspace`` itself deleted."""
 
 
 class PayloadTooLarge(ApiError):
@@ -92,6 +99,11 @@ class QuotaExceeded(ApiError):
     """429 for a project cap: concurrent execs, queued jobs or open sandboxes."""
 
 
+class DiskFull(ApiError):
+    """507 ``disk_full``: the sandbox's disk cap (``disk`` at create) is full, in bytes or
+    files; nothing was written. Delete files, or create the sandbox with a larger disk."""
+
+
 class ServiceUnavailable(ApiError):
     """503: the queue is full or the server cannot reach what it needs; see ``retry_after``."""
 
@@ -104,6 +116,8 @@ _BY_CODE: Dict[str, Type[ApiError]] = {
     "rate_limited": RateLimited,
     "concurrency_limit": QuotaExceeded,
     "project_queue_full": QuotaExceeded,
+    "path_conflict": PathConflict,
+    "disk_full": DiskFull,
 }
 
 _BY_STATUS: Dict[int, Type[ApiError]] = {
@@ -117,6 +131,7 @@ _BY_STATUS: Dict[int, Type[ApiError]] = {
     422: InvalidRequest,
     429: QuotaExceeded,
     503: ServiceUnavailable,
+    507: DiskFull,
 }
 
 

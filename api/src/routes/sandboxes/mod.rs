@@ -9,11 +9,13 @@
 //!   streaming its log.
 //! - [`create`]: `POST /v1/sandboxes` (both kinds) and the container request rules jobs share.
 //! - [`exec`]: `POST /v1/sandboxes/{id}/exec`: code in an interpreter, a command in a container.
+//! - [`files`]: `…/files/{path}` and `…/directories/{path}`: a sandbox's files, both kinds.
 //! - [`fork`]: `POST /v1/sandboxes/{id}/fork`: copies of a running code-interpreter.
 //! - [`metrics`]: `GET /v1/sandboxes/{id}/metrics`: CPU, memory, disk, network and cost over time.
 
 pub mod create;
 pub mod exec;
+pub mod files;
 pub mod fork;
 pub mod metrics;
 

@@ -341,6 +341,18 @@ impl ContainerHost {
         (workspace, outputs)
     }
 
+    /// The folders (`/workspace`, `/outputs`) of container sandbox `id` if its container runs
+    /// here now (placed, not being paused or removed): what the runner's endpoint serves.
+    pub fn running_folders(&self, id: SandboxId) -> Option<(PathBuf, PathBuf)> {
+        let books = self.books.lock().expect("books lock");
+        let held = books.held.get(&id)?;
+        if held.container.is_none() || held.leaving {
+            return None;
+        }
+        let [workspace, outputs] = kept::trees(&held.root);
+        Some((workspace, outputs))
+    }
+
     pub(super) fn root(&self, id: SandboxId) -> Option<PathBuf> {
         self.books
             .lock()

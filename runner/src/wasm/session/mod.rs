@@ -91,6 +91,8 @@ struct Handle {
     busy: Arc<AtomicBool>,
     /// Fired when the session is closed: a call running in it stops at once.
     closed: CancellationToken,
+    /// The host folder that is its `/workspace`.
+    workspace: PathBuf,
 }
 
 /// The sessions of one backend and what they are made from.
@@ -187,6 +189,7 @@ impl Sessions {
             last_used: Arc::new(Mutex::new(Instant::now())),
             busy: Arc::new(AtomicBool::new(false)),
             closed: CancellationToken::new(),
+            workspace: dir.workspace(),
         };
         let busy = handle.busy.clone();
         let closed = handle.closed.clone();
@@ -261,6 +264,14 @@ impl Sessions {
     /// A snapshot of live session `id`, which stays live.
     pub(super) async fn checkpoint(&self, id: uuid::Uuid) -> Result<Vec<u8>, SessionError> {
         self.ask(id, Command::Checkpoint).await
+    }
+
+    /// The host folder that is live session `id`'s `/workspace`; a use of the session.
+    pub(super) fn workspace(&self, id: uuid::Uuid) -> Result<PathBuf, SessionError> {
+        let map = self.live.lock().expect("sessions lock");
+        let h = map.get(&id).ok_or(SessionError::NotLive)?;
+        *h.last_used.lock().expect("last-used lock") = Instant::now();
+        Ok(h.workspace.clone())
     }
 
     /// End session `id` here, if it is live: its instance and files go.

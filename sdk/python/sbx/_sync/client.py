@@ -6,8 +6,11 @@ this file with unasync, so both have the same surface: ``AsyncX`` here is ``X`` 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
-from typing import Any, Iterator, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+import posixpath
+import uuid
+from typing import IO, Any, Iterator, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import httpx
 import tqdm
@@ -16,7 +19,7 @@ from httpx_sse import connect_sse
 from .. import _core
 from .. import _models as models
 from .._core import sleep
-from ..errors import SbxError
+from ..errors import ApiError, NotFound, PathConflict, SbxError
 
 Json = Dict[str, Any]
 
@@ -79,34 +82,53 @@ class Client:
         headers: Optional[Mapping[str, str]] = None,
         safe: Optional[bool] = None,
         timeout: Optional[float] = None,
-        content: Optional[bytes] = None,
+        content: Optional[Union[bytes, _core.Upload]] = None,
+        stream: bool = False,
     ) -> httpx.Response:
-        """One API call with the retry policy; the 2xx response.
+        """One API call with the retry policy; the 2xx (or 3xx) response.
 
-        ``safe`` says whether the call may be repeated (default: for GET). A POST that makes an
-        object passes an ``Idempotency-Key`` header and ``safe=True``.
+        ``safe`` says whether the call may be repeated (default: for GET and HEAD). A POST that
+        makes an object passes an ``Idempotency-Key`` header and ``safe=True``. ``content`` is
+        a raw body: bytes, or an :class:`~sbx._core.Upload` (sent again from its start on a
+        retry; one that cannot seek is sent once). With ``stream=True`` the body of a 2xx is
+        not read: iterate it, then close the response.
 
         Raises:
             ApiError: a problem answer (the subclass follows its ``code``), after retries.
             ConnectionFailed: the server could not be reached, after retries.
         """
-        safe = method == "GET" if safe is None else safe
+        safe = method in ("GET", "HEAD") if safe is None else safe
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        headers = dict(headers or {})
+        retries = self.max_retries
+        if isinstance(content, _core.Upload):
+            if not content.replayable:
+                retries = 0
+            length = content.length()
+            if length is not None:
+                headers["Content-Length"] = str(length)
         attempt = 0
         while True:
+            data = content.content() if isinstance(content, _core.Upload) else content
             try:
-                response = self._http.request(
+                request = self._http.build_request(
                     method,
                     path,
                     json=body,
-                    content=content,
+                    content=data,
                     params=params,
-                    headers=dict(headers or {}),
+                    headers=headers,
                     timeout=timeout or self.timeout,
                 )
+                response = self._http.send(request, stream=stream)
+                if stream and response.status_code >= 400:
+                    try:
+                        response.read()
+                    finally:
+                        response.close()
             except httpx.TransportError as e:
                 # Nothing came back: only a request safe to repeat is sent again.
-                if not safe or attempt >= self.max_retries:
+                if not safe or attempt >= retries:
                     raise _core.connection_failed(self.url, e) from None
                 sleep(_core.backoff(attempt, None))
                 attempt += 1
@@ -114,9 +136,7 @@ class Client:
             if response.status_code < 400:
                 return response
             error = _core.problem(response)
-            if attempt < self.max_retries and _core.retryable_status(
-                response.status_code, error.code, safe
-            ):
+            if attempt < retries and _core.retryable_status(response.status_code, error.code, safe):
                 sleep(_core.backoff(attempt, error.retry_after))
                 attempt += 1
                 continue
@@ -351,6 +371,8 @@ class Sandbox:
     Attributes:
         id: Its id.
         commands: ``commands.run(...)`` runs a command in a container sandbox.
+        files: ``files.write(...)``, ``files.read(...)``, …: its files under ``/workspace``
+            (and ``/outputs`` in a container).
     """
 
     def __init__(self, client: Client, info: models.SandboxView) -> None:
@@ -358,6 +380,7 @@ class Sandbox:
         self.info = info
         self.id = str(info.id)
         self.commands = Commands(self)
+        self.files = Files(self)
 
     def __repr__(self) -> str:
         return f"<Sandbox {self.id} {self.info.image} {self.info.state}>"
@@ -514,6 +537,243 @@ class Commands:
         wait = (timeout_ms or 10_000) / 1000 + client.timeout
         result = client._json("POST", self._sandbox._path("/exec"), body=body, timeout=wait)
         return models.CommandOutcome.model_validate(result)
+
+
+class Files:
+    """``sandbox.files``: the files of a running sandbox, under ``/workspace`` (both kinds) and
+    ``/outputs`` (containers: what a job would keep as artifacts).
+
+    A path is absolute (``/workspace/data/train.csv``); a relative one is taken below
+    ``/workspace`` (``"data/train.csv"``). Sizes are in bytes.
+
+    Every call can raise:
+        InvalidRequest: code ``invalid_path`` (``field`` ``"path"``): a path outside
+            ``/workspace`` and ``/outputs`` (``/outputs`` of a code interpreter too), with
+            ``..``, ``.``, an empty name or a NUL byte, or through a link leading out.
+        NotFound: no such sandbox, or nothing at the path.
+        Conflict: the sandbox cannot be reached now: ``code`` ``sandbox_paused`` (resume it),
+            ``sandbox_pending`` (``wait_running()`` first) or ``sandbox_ended``.
+        PathConflict: a :class:`Conflict` with code ``path_conflict``: the wrong kind of entry
+            is at the path (each method says which).
+        RateLimited, ServiceUnavailable, ConnectionFailed: after the retries.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def _url(self, path: Union[str, "os.PathLike[str]"], kind: str = "files") -> str:
+        return self._sandbox._path(f"/{kind}/{_core.file_url(path)}")
+
+    def write(self, path: Union[str, "os.PathLike[str]"], data: _core.UploadData) -> models.FileInfo:
+        """Write a file (``PUT /v1/sandboxes/{id}/files/{path}``): created with the folders it
+        lacks, or replaced whole (a reader sees the old file or the new one, never a mix).
+
+        Args:
+            path: The file, e.g. ``/workspace/data/train.csv``.
+            data: Its content: ``bytes``; a ``str``, written as UTF-8; or a binary file object
+                (``open(p, "rb")``, ``io.BytesIO``), streamed from where it stands to its end in
+                chunks of 1 MiB, never read into memory whole. A retry (after 429, 502-504 or a
+                dropped connection) seeks back to where it stood when the call began; a file
+                object that cannot seek (a pipe) is sent once, without retries.
+
+        Returns:
+            The file's entry: ``path``, ``type`` (``"file"``), ``size`` in bytes, ``mode``
+            (permission bits, e.g. 420 = ``0o644``), ``mtime``.
+
+        Raises:
+            DiskFull: 507 ``disk_full``: the sandbox's disk cap is full (bytes or files);
+                nothing was written, a file already there is unchanged.
+            PathConflict: a folder is at ``path``, or a file where one of its folders should be.
+            TypeError: ``data`` is none of the above (or a file opened in text mode).
+        """
+        upload = _core.Upload(data)
+        response = self._sandbox._client.request(
+            "PUT",
+            self._url(path),
+            content=upload,
+            headers={"Content-Type": "application/octet-stream"},
+            safe=True,
+        )
+        return models.FileInfo.model_validate(response.json())
+
+    def upload(
+        self, local_path: Union[str, "os.PathLike[str]"], path: Union[str, "os.PathLike[str]", None] = None
+    ) -> models.FileInfo:
+        """Upload the local file ``local_path`` to ``path`` (default: its name, below
+        ``/workspace``), streamed as :meth:`write` does. Returns the entry written.
+
+        Raises:
+            OSError: ``local_path`` cannot be read. The rest: as :meth:`write`.
+        """
+        target = pathlib.PurePath(local_path).name if path is None else path
+        with open(local_path, "rb") as f:
+            return self.write(target, f)
+
+    def read(
+        self, path: Union[str, "os.PathLike[str]"], *, offset: int = 0, length: Optional[int] = None
+    ) -> bytes:
+        """The bytes of a file (``GET /v1/sandboxes/{id}/files/{path}``), whole, or ``length``
+        bytes from byte ``offset`` (an HTTP range; fewer at the end of the file, ``b""`` past
+        it). For a large file, :meth:`download` or :meth:`stream` keep memory flat.
+
+        Raises:
+            PathConflict: ``path`` is a folder (or a FIFO, socket or device).
+            ValueError: a negative ``offset`` or ``length``.
+        """
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length are byte counts: 0 or more")
+        ranged = offset > 0 or length is not None
+        headers = {}
+        if ranged:
+            last = "" if length is None else str(offset + max(length, 1) - 1)
+            headers["Range"] = f"bytes={offset}-{last}"
+        try:
+            response = self._sandbox._client.request("GET", self._url(path), headers=headers)
+        except ApiError as e:
+            if ranged and e.status == 416:  # the range starts past the end
+                return b""
+            raise
+        data = response.content
+        if ranged and response.status_code == 200:  # the whole file: the range was ignored
+            data = data[offset:]
+        return data if length is None else data[:length]
+
+    def read_text(
+        self, path: Union[str, "os.PathLike[str]"], *, encoding: str = "utf-8", errors: str = "strict"
+    ) -> str:
+        """A file's content as text, decoded with ``encoding``.
+
+        Raises:
+            UnicodeDecodeError: not text in that encoding (with ``errors="strict"``). The rest:
+                as :meth:`read`.
+        """
+        return (self.read(path)).decode(encoding, errors)
+
+    def stream(
+        self, path: Union[str, "os.PathLike[str]"], *, chunk_size: Optional[int] = None
+    ) -> Iterator[bytes]:
+        """A file's bytes as they arrive, chunk by chunk (of ``chunk_size`` bytes if given, the
+        last one shorter), for a file too large to hold in memory. The request is made when
+        the iteration starts; the errors of :meth:`read` are raised then. A connection lost
+        midway is :class:`ConnectionFailed` (not retried: the chunks given out stay given).
+        Stopping early: close the iterator to free its connection at once."""
+        client = self._sandbox._client
+        response = client.request("GET", self._url(path), stream=True)
+        try:
+            for chunk in response.iter_bytes(chunk_size):
+                yield chunk
+        except httpx.TransportError as e:
+            raise _core.connection_failed(client.url, e) from None
+        finally:
+            response.close()
+
+    def download(
+        self, path: Union[str, "os.PathLike[str]"], dest: Union[str, "os.PathLike[str]", IO[bytes]]
+    ) -> int:
+        """Save a file, streamed (memory stays flat), to ``dest``: a local path (a folder, or a
+        path ending in ``/``: the file's name in it), its folders made, written beside it and
+        renamed into place when whole, so that a failed download leaves no partial file; or a
+        binary file object, written from where it stands. Returns the number of bytes written.
+
+        Raises:
+            OSError: ``dest`` cannot be written. The rest: as :meth:`read`.
+        """
+        if hasattr(dest, "write"):
+            written = 0
+            for chunk in self.stream(path):
+                dest.write(chunk)  # type: ignore[union-attr]
+                written += len(chunk)
+            return written
+        target = pathlib.Path(dest)  # type: ignore[arg-type]
+        if target.is_dir() or os.fspath(dest).endswith(("/", os.sep)):  # type: ignore[arg-type]
+            target = target / posixpath.basename(_core.guest_path(path).rstrip("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with open(part, "wb") as f:
+                written = self.download(path, f)
+            os.replace(part, target)
+        finally:
+            if part.exists():
+                part.unlink()
+        return written
+
+    def list(
+        self, path: Union[str, "os.PathLike[str]"] = _core.WORKSPACE, *, recursive: bool = False
+    ) -> _core.FileListing:
+        """The entries of a folder (``GET /v1/sandboxes/{id}/files?path=&recursive=``), sorted
+        by name; with ``recursive=True`` everything below it, each folder's entries right
+        after it (at most 10 000 entries and 32 folders deep: ``truncated`` says if some were
+        left out).
+
+        Returns:
+            A list of entries, each with ``path`` (absolute), ``type`` (``"file"``,
+            ``"directory"``, ``"symlink"`` — not followed — or ``"other"``), ``size`` in bytes
+            (0 but for files), ``mode`` (permission bits) and ``mtime``; and ``truncated``.
+
+        Raises:
+            PathConflict: ``path`` is not a folder.
+        """
+        params = {"path": _core.guest_path(path), "recursive": "true" if recursive else "false"}
+        page = self._sandbox._client._json("GET", self._sandbox._path("/files"), params=params)
+        listing = models.FileList.model_validate(page)
+        return _core.FileListing(listing.data, listing.truncated)
+
+    def remove(self, path: Union[str, "os.PathLike[str]"], *, recursive: bool = False) -> None:
+        """Delete a file, a link (not what it points to) or an empty folder
+        (``DELETE /v1/sandboxes/{id}/files/{path}``); with ``recursive=True`` a folder and
+        everything in it.
+
+        Raises:
+            PathConflict: a folder that is not empty without ``recursive=True``, or
+                ``/workspace`` (``/outputs``) itself.
+            NotFound: nothing at ``path``.
+        """
+        params = {"recursive": "true" if recursive else "false"}
+        self._sandbox._client.request("DELETE", self._url(path), params=params, safe=True)
+
+    def mkdir(self, path: Union[str, "os.PathLike[str]"]) -> models.FileInfo:
+        """Make a folder and the parents it lacks, like ``mkdir -p``
+        (``POST /v1/sandboxes/{id}/directories/{path}``); one already there is fine.
+
+        Returns:
+            The folder's entry (``type`` ``"directory"``).
+
+        Raises:
+            PathConflict: a file is at ``path``, or where one of its folders should be.
+            DiskFull: the sandbox's disk cap is full (its file count, most likely).
+        """
+        response = self._sandbox._client.request("POST", self._url(path, "directories"), safe=True)
+        return models.FileInfo.model_validate(response.json())
+
+    def exists(self, path: Union[str, "os.PathLike[str]"]) -> bool:
+        """Whether anything is at ``path``: a file, a folder, a link to something there (a
+        link to nothing: False), a FIFO, socket or device. A file is one ``HEAD`` request; a
+        folder is listed too (an answer to HEAD has no problem document to say what it is).
+
+        Raises:
+            NotFound: no such sandbox (not: nothing at ``path``, which is False).
+            InvalidRequest, Conflict: as every call (an invalid path, a paused sandbox, …).
+        """
+        try:
+            self._sandbox._client.request("HEAD", self._url(path))
+            return True
+        except ApiError as e:
+            if e.status == 404:
+                self._sandbox.refresh()  # NotFound when the sandbox is what is missing
+                return False
+        try:
+            self.list(path)
+            return True  # a folder
+        except NotFound:
+            return False
+        except PathConflict:
+            pass  # neither a file nor a folder: a FIFO, socket or device, or a file in the way
+        try:
+            self.list(posixpath.dirname(_core.guest_path(path).rstrip("/")))
+            return True  # its folder is a folder: the entry is there
+        except (NotFound, PathConflict):
+            return False
 
 
 class Jobs:

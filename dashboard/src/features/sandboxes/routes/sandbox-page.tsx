@@ -1,5 +1,5 @@
-// One sandbox: details, state history, timeout, actions (as on the list), its console and, for
-// a container, its live log. Refreshed every 10 s while it is live.
+// One sandbox: details, state history, timeout, actions (as on the list), its console, its files
+// (while it runs) and, for a container, its live log. Refreshed every 10 s while it is live.
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 
@@ -11,6 +11,7 @@ import { useSandbox } from "../api/sandbox";
 import { useSandboxAction, type Sandbox, type SandboxAction } from "../api/sandboxes";
 import { CopyId } from "../components/copy-id";
 import { DeleteSandboxDialog } from "../components/delete-sandbox-dialog";
+import { FilesPanel } from "../components/files-panel";
 import { SandboxConsole } from "../components/sandbox-console";
 import { SandboxDetails, StateHistory } from "../components/sandbox-details";
 import { TimeoutForm } from "../components/timeout-form";
@@ -111,6 +112,12 @@ export function SandboxPage() {
             <h2 id="console-heading">Console</h2>
             <SandboxConsole sandbox={s} />
           </section>
+          {s.state === "running" && (
+            <section className="panel" aria-labelledby="files-heading">
+              <h2 id="files-heading">Files</h2>
+              <FilesPanel sandbox={s} />
+            </section>
+          )}
           {s.kind === "container" && (
             <section className="panel" aria-labelledby="log-heading">
               <h2 id="log-heading">Live log</h2>

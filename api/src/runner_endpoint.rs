@@ -1,0 +1,279 @@
+//! The runners' internal endpoint: what the API reaches directly on the runner that holds a
+//! container sandbox, for what cannot wait on the database (its files now; its terminal and
+//! ports next). Every runner with container sandboxes serves it (`SBX_RUNNER_LISTEN`) and
+//! records its URL (`SBX_RUNNER_URL`) in `runners.internal_url`; the database stays the source
+//! of truth for state.
+//!
+//! Authentication is one secret per deployment: an HMAC-SHA256 of a fixed label under the
+//! deployment's `SBX_SECRET_KEY` ([`token`]), sent as a bearer token and compared in constant
+//! time. Every API and runner process already holds that key (to open sealed environments),
+//! so nothing new is distributed or rotated; mTLS would need a CA and a certificate per host.
+//! It authenticates, it does not encrypt: the endpoint belongs on the deployment's private
+//! network, as the database does.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::{MessageBody, SizedStream};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{self, Next};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine as _;
+use sbx_core::ids::SandboxId;
+
+use crate::auth::Reply;
+use crate::error::{ApiError, Code};
+use crate::files::{self, DeleteQuery, Folders, ListQuery, Op, Place};
+
+/// The label the endpoint's token is derived from.
+const TOKEN_LABEL: &str = "sbx runner internal endpoint v1";
+
+/// Request headers passed on to the runner (and response headers passed back are all but
+/// the connection's own).
+const PASSED: [header::HeaderName; 7] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::RANGE,
+    header::IF_RANGE,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+];
+
+/// The deployment's token for the endpoint (43 characters of base64url), from its sealing key.
+pub fn token(sealer: &sbx_store::seal::Sealer) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealer.derive(TOKEN_LABEL))
+}
+
+/// The container sandboxes a runner holds, as its endpoint needs them.
+pub trait HeldSandboxes: Send + Sync + 'static {
+    /// The folders of container sandbox `id` if it runs here now; none otherwise.
+    fn folders(&self, id: SandboxId) -> Option<Folders>;
+}
+
+struct Endpoint {
+    held: Arc<dyn HeldSandboxes>,
+    token: String,
+}
+
+/// Serve the endpoint on `listener` for the sandboxes `held`, to callers with `token`. The
+/// returned server runs once awaited or spawned; its handle stops it.
+pub fn serve(
+    listener: TcpListener,
+    held: Arc<dyn HeldSandboxes>,
+    token: String,
+) -> std::io::Result<actix_web::dev::Server> {
+    let endpoint = web::Data::new(Endpoint { held, token });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(endpoint.clone())
+            .app_data(web::QueryConfig::default().error_handler(crate::error::query_error))
+            .app_data(web::PathConfig::default().error_handler(crate::error::path_error))
+            .service(
+                web::scope("/internal/v1/sandboxes/{id}")
+                    .wrap(middleware::from_fn(authenticate))
+                    .route("/files", web::get().to(list))
+                    .route(files::FILE_ROUTE, web::route().to(file))
+                    .route(files::DIRECTORY_ROUTE, web::post().to(make_dir)),
+            )
+            .default_service(web::to(crate::error::not_found))
+    })
+    .workers(2)
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use subtle::ConstantTimeEq as _;
+    let expected = req
+        .app_data::<web::Data<Endpoint>>()
+        .map(|e| e.token.clone())
+        .unwrap_or_default();
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(ApiError::InvalidKey.into());
+    }
+    next.call(req).await
+}
+
+/// The folders of `id` if it runs here, else 409 (paused or moved since the API looked).
+fn folders(endpoint: &Endpoint, id: &str) -> Result<Folders, ApiError> {
+    let id = SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    endpoint.held.folders(id).ok_or_else(|| ApiError::State {
+        code: Code::SandboxNotRunning,
+        detail: "the sandbox is not running on this runner (paused or ended meanwhile)".into(),
+    })
+}
+
+async fn file(
+    req: HttpRequest,
+    endpoint: web::Data<Endpoint>,
+    at: web::Path<(String, String)>,
+    query: web::Query<DeleteQuery>,
+    body: web::Payload,
+) -> Reply {
+    let (id, tail) = at.into_inner();
+    let op = Op::on_file(&req, &tail, query.recursive.unwrap_or(false));
+    here(&req, &endpoint, &id, body, op).await
+}
+
+async fn list(
+    req: HttpRequest,
+    endpoint: web::Data<Endpoint>,
+    id: web::Path<String>,
+    query: web::Query<ListQuery>,
+    body: web::Payload,
+) -> Reply {
+    here(&req, &endpoint, &id, body, query.op()).await
+}
+
+async fn make_dir(
+    req: HttpRequest,
+    endpoint: web::Data<Endpoint>,
+    at: web::Path<(String, String)>,
+    body: web::Payload,
+) -> Reply {
+    let (id, tail) = at.into_inner();
+    let op = files::GuestPath::parse(&format!("/{tail}"), "path").map(Op::MakeDir);
+    here(&req, &endpoint, &id, body, op).await
+}
+
+/// Answer `op` on sandbox `id`'s folders here; refused before the body is read (a bad path,
+/// a sandbox no longer running here), the body is drained first.
+async fn here(
+    req: &HttpRequest,
+    endpoint: &Endpoint,
+    id: &str,
+    body: web::Payload,
+    op: Result<Op, ApiError>,
+) -> Reply {
+    match op.and_then(|op| Ok((folders(endpoint, id)?, op))) {
+        Ok((folders, op)) => files::answer(req, body, Place::Here(folders), op).await,
+        Err(e) => {
+            crate::body::drain(body.into_inner()).await;
+            Err(e)
+        }
+    }
+}
+
+thread_local! {
+    /// One client per worker thread (awc's is not `Send`): its connections are kept and reused.
+    static CLIENT: awc::Client = awc::Client::builder()
+        .disable_timeout()
+        .disable_redirects()
+        .connector(awc::Connector::new().timeout(Duration::from_secs(5)))
+        .finish();
+}
+
+/// Pass `req` (this API's `/v1/…` request, its `body` streamed) to the runner endpoint at
+/// `base`, as `/internal/v1/…`, and its answer back, streamed. A runner that cannot be
+/// reached: 503 `unavailable`.
+pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &str) -> Reply {
+    let url = format!(
+        "{base}/internal{}",
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    );
+    let client = CLIENT.with(Clone::clone);
+    let mut out = client
+        .request(req.method().clone(), &url)
+        .bearer_auth(token);
+    for name in PASSED {
+        if let Some(v) = req.headers().get(&name) {
+            out = out.insert_header((name, v.clone()));
+        }
+    }
+    let sent = if *req.method() == actix_web::http::Method::PUT {
+        out.send_stream(body).await
+    } else {
+        out.send().await
+    };
+    let answer = sent.map_err(|e| {
+        ApiError::Unavailable(format!(
+            "the runner that holds the sandbox did not answer: {e}; retry"
+        ))
+    })?;
+    let mut back = HttpResponse::build(answer.status());
+    for (name, value) in answer.headers() {
+        if !matches!(
+            *name,
+            header::CONNECTION | header::TRANSFER_ENCODING | header::CONTENT_LENGTH
+        ) && name.as_str() != "keep-alive"
+        {
+            back.append_header((name.clone(), value.clone()));
+        }
+    }
+    let length = answer
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    Ok(match length {
+        Some(n) => back.body(SizedStream::new(n, answer)),
+        None if answer.status() == actix_web::http::StatusCode::NO_CONTENT => back.finish(),
+        None => back.streaming(answer),
+    })
+}
+
+/// A whole answer from a runner's endpoint: its status and body.
+pub struct Whole {
+    /// The HTTP status.
+    pub status: actix_web::http::StatusCode,
+    /// The body, at most the limit asked for.
+    pub body: bytes::Bytes,
+}
+
+/// `method` of `path_and_query` (`/v1/sandboxes/…`, sent as `/internal/v1/…`) on the runner
+/// endpoint at `base` with `body`, read whole (at most `limit` bytes): for callers whose
+/// futures must be `Send` (MCP tools), on a thread of its own (awc's client is not `Send`).
+/// Unreachable, or an answer over `limit`: 503 `unavailable`.
+pub async fn call_whole(
+    method: actix_web::http::Method,
+    base: &str,
+    path_and_query: &str,
+    token: &str,
+    body: bytes::Bytes,
+    limit: usize,
+) -> Result<Whole, ApiError> {
+    let url = format!("{base}/internal{path_and_query}");
+    let token = token.to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let answer = actix_web::rt::System::new().block_on(async move {
+            let client = awc::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .disable_redirects()
+                .finish();
+            let mut res = client
+                .request(method, url)
+                .bearer_auth(token)
+                .send_body(body)
+                .await
+                .map_err(|e| e.to_string())?;
+            let body = res.body().limit(limit).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(Whole {
+                status: res.status(),
+                body,
+            })
+        });
+        let _ = tx.send(answer);
+    });
+    rx.await
+        .map_err(|_| ApiError::Internal("the runner call's thread ended".into()))?
+        .map_err(|e| {
+            ApiError::Unavailable(format!(
+                "the runner that holds the sandbox did not answer in full: {e}; retry"
+            ))
+        })
+}
