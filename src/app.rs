@@ -181,7 +181,7 @@ async fn runner_endpoint(
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => format!("http://{}", listener.local_addr()?),
     };
-    let token = sbx_api::runner_endpoint::token(&sealer(settings)?);
+    let token = sbx_api::runner_endpoint::token(&sealer(settings)?, runner.0);
     let server = sbx_api::runner_endpoint::serve(listener, Arc::new(HeldContainers(host)), token)?;
     sbx_store::runners::set_internal_url(pool, runner, &url).await?;
     tracing::info!(%url, "the runner's internal endpoint is up");

@@ -75,12 +75,30 @@ async fn round_trip(app: &TestApp, id: &str) {
     let a = get(app, id, "workspace/data/in.txt").await;
     assert_eq!((a.status.as_u16(), a.text.as_str()), (200, "second!"));
     let etag = a.header("etag").expect("an ETag").to_owned();
+    // Bytes to download, never a page a browser renders on the API's origin.
+    assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+    assert!(
+        a.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        a.header("content-security-policy")
+            .unwrap()
+            .contains("sandbox")
+    );
     assert!(a.header("last-modified").is_some());
 
     let ranged = get_with(app, id, "workspace/data/in.txt", ("range", "bytes=1-3")).await;
     assert_eq!((ranged.status.as_u16(), ranged.text.as_str()), (206, "eco"));
     let past = get_with(app, id, "workspace/data/in.txt", ("range", "bytes=100-")).await;
     assert_eq!(past.status.as_u16(), 416);
+    let busted = get(app, id, "workspace/data/in.txt?cache-buster=1").await;
+    assert_eq!(
+        busted.text, "second!",
+        "a query a download does not use is ignored"
+    );
     let same = get_with(app, id, "workspace/data/in.txt", ("if-none-match", &etag)).await;
     assert_eq!(same.status.as_u16(), 304);
     let head = call(
@@ -377,6 +395,29 @@ async fn container_checks(app: &TestApp, id: &str) {
         .cloned()
         .unwrap_or(Value::Null);
     assert_eq!(up["type"], "symlink", "{}", listing.text);
+    // A replaced file keeps its permission bits.
+    sh(app, id, "chmod 750 /workspace/data/in.txt").await;
+    put(app, id, "workspace/data/in.txt", "second!").await;
+    assert_eq!(
+        sh(app, id, "stat -c %a /workspace/data/in.txt").await,
+        "750\n"
+    );
+    // A recursive delete stops short of a tree deeper than it goes.
+    sh(
+        app,
+        id,
+        "mkdir -p /workspace/deep/$(printf 'd/%.0s' $(seq 70))",
+    )
+    .await;
+    let a = call(
+        app,
+        Method::DELETE,
+        id,
+        "files/workspace/deep?recursive=true",
+        Bytes::new(),
+    )
+    .await;
+    a.assert_problem(409, "path_conflict");
     let a = call(app, Method::DELETE, id, "files/workspace/up", Bytes::new()).await;
     assert_eq!(
         a.status.as_u16(),

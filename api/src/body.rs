@@ -11,19 +11,25 @@ use crate::error::{ApiError, Code};
 /// Most bytes of a refused request's body read and dropped ([`drain`]) before the refusal is
 /// sent; past it the connection is closed instead.
 pub const MAX_DRAINED_BYTES: usize = 64 << 20;
+/// Longest a refused request's body is read for ([`drain`]).
+pub const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Read and drop what is left of a request's body (at most [`MAX_DRAINED_BYTES`]), so that a
-/// client still sending it (a streamed upload refused before it was read: 401, 429, 404, 409)
-/// reads the answer instead of stalling on a full connection, and its connection is kept.
-pub async fn drain(mut body: actix_web::dev::Payload) {
+/// Read and drop what is left of a request's body (at most [`MAX_DRAINED_BYTES`], for at most
+/// [`MAX_DRAIN_TIME`]), so that a client still sending it (a streamed upload refused before it
+/// was read: 401, 429, 404, 409) reads the answer instead of stalling on a full connection,
+/// and its connection is kept. Past either bound actix closes the connection after answering.
+pub async fn drain<E>(mut body: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin) {
     use futures_util::StreamExt as _;
-    let mut seen = 0;
-    while let Some(Ok(chunk)) = body.next().await {
-        seen += chunk.len();
-        if seen > MAX_DRAINED_BYTES {
-            return;
+    let read = async {
+        let mut seen = 0;
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.len();
+            if seen > MAX_DRAINED_BYTES {
+                return;
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, read).await;
 }
 
 /// Most characters an `Idempotency-Key` may have.

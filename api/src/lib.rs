@@ -108,8 +108,6 @@ pub struct AppState {
     pub kyc_webhook_secret: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For`/`-Proto` are believed.
     pub proxies: client_addr::TrustedProxies,
-    /// The token of the runners' internal endpoint ([`runner_endpoint::token`]).
-    pub runner_token: String,
 }
 
 /// What `serve` wires into the handlers besides the database.
@@ -143,12 +141,11 @@ pub fn serve(
         queue_caps: config.queue_caps,
         sandboxes: wiring.sandboxes,
         prices: Arc::new(wiring.prices),
-        sealer: wiring.sealer.clone(),
+        sealer: wiring.sealer,
         logins: accounts::LoginLimiter::default(),
         kyc: config.kyc,
         kyc_webhook_secret: config.kyc_webhook_secret.clone(),
         proxies: config.trusted_proxies.clone(),
-        runner_token: runner_endpoint::token(&wiring.sealer),
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {

@@ -4,12 +4,13 @@
 //! records its URL (`SBX_RUNNER_URL`) in `runners.internal_url`; the database stays the source
 //! of truth for state.
 //!
-//! Authentication is one secret per deployment: an HMAC-SHA256 of a fixed label under the
-//! deployment's `SBX_SECRET_KEY` ([`token`]), sent as a bearer token and compared in constant
-//! time. Every API and runner process already holds that key (to open sealed environments),
-//! so nothing new is distributed or rotated; mTLS would need a CA and a certificate per host.
-//! It authenticates, it does not encrypt: the endpoint belongs on the deployment's private
-//! network, as the database does.
+//! Authentication is a secret derived from the deployment's `SBX_SECRET_KEY`, one per runner:
+//! an HMAC-SHA256 of a fixed label and the runner's id ([`token`]), sent as a bearer token and
+//! compared in constant time. Every API and runner process already holds that key (to open
+//! sealed environments), so nothing new is distributed or rotated; mTLS would need a CA and a
+//! certificate per host. Being per runner, a token sent to a stale address (a runner gone, its
+//! port taken by another process) opens no other runner. It authenticates, it does not
+//! encrypt: the endpoint belongs on the deployment's private network, as the database does.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use actix_web::body::{MessageBody, SizedStream};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{self, Next};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use sbx_core::ids::SandboxId;
 
@@ -32,7 +33,7 @@ const TOKEN_LABEL: &str = "sbx runner internal endpoint v1";
 
 /// Request headers passed on to the runner (and response headers passed back are all but
 /// the connection's own).
-const PASSED: [header::HeaderName; 7] = [
+const PASSED: [header::HeaderName; 8] = [
     header::CONTENT_TYPE,
     header::CONTENT_LENGTH,
     header::RANGE,
@@ -40,11 +41,26 @@ const PASSED: [header::HeaderName; 7] = [
     header::IF_NONE_MATCH,
     header::IF_MODIFIED_SINCE,
     header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
 ];
 
-/// The deployment's token for the endpoint (43 characters of base64url), from its sealing key.
-pub fn token(sealer: &sbx_store::seal::Sealer) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealer.derive(TOKEN_LABEL))
+/// Response headers of the connection itself, not passed back.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authenticate",
+];
+
+/// Runner `runner`'s token for its endpoint (43 characters of base64url), from the
+/// deployment's sealing key.
+pub fn token(sealer: &sbx_store::seal::Sealer, runner: uuid::Uuid) -> String {
+    let label = format!("{TOKEN_LABEL} {runner}");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealer.derive(&label))
 }
 
 /// The container sandboxes a runner holds, as its endpoint needs them.
@@ -75,7 +91,10 @@ pub fn serve(
                 web::scope("/internal/v1/sandboxes/{id}")
                     .wrap(middleware::from_fn(authenticate))
                     .route("/files", web::get().to(list))
-                    .route(files::FILE_ROUTE, web::route().to(file))
+                    .route(files::FILE_ROUTE, web::get().to(file))
+                    .route(files::FILE_ROUTE, web::head().to(file))
+                    .route(files::FILE_ROUTE, web::put().to(file))
+                    .route(files::FILE_ROUTE, web::delete().to(delete))
                     .route(files::DIRECTORY_ROUTE, web::post().to(make_dir)),
             )
             .default_service(web::to(crate::error::not_found))
@@ -88,7 +107,7 @@ pub fn serve(
 }
 
 async fn authenticate(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use subtle::ConstantTimeEq as _;
@@ -103,6 +122,7 @@ async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        crate::body::drain(req.take_payload()).await;
         return Err(ApiError::InvalidKey.into());
     }
     next.call(req).await
@@ -118,6 +138,17 @@ fn folders(endpoint: &Endpoint, id: &str) -> Result<Folders, ApiError> {
 }
 
 async fn file(
+    req: HttpRequest,
+    endpoint: web::Data<Endpoint>,
+    at: web::Path<(String, String)>,
+    body: web::Payload,
+) -> Reply {
+    let (id, tail) = at.into_inner();
+    let op = Op::on_file(&req, &tail, false);
+    here(&req, &endpoint, &id, body, op).await
+}
+
+async fn delete(
     req: HttpRequest,
     endpoint: web::Data<Endpoint>,
     at: web::Path<(String, String)>,
@@ -204,13 +235,15 @@ pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &
             "the runner that holds the sandbox did not answer: {e}; retry"
         ))
     })?;
-    let mut back = HttpResponse::build(answer.status());
+    let status = answer.status();
+    if matches!(status.as_u16(), 401 | 403) {
+        return Err(ApiError::Unavailable(
+            "the runner that holds the sandbox refused this server's token: is SBX_SECRET_KEY the same on every process?".into(),
+        ));
+    }
+    let mut back = HttpResponse::build(status);
     for (name, value) in answer.headers() {
-        if !matches!(
-            *name,
-            header::CONNECTION | header::TRANSFER_ENCODING | header::CONTENT_LENGTH
-        ) && name.as_str() != "keep-alive"
-        {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
             back.append_header((name.clone(), value.clone()));
         }
     }
@@ -219,9 +252,12 @@ pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // No body: 1xx, 204 and 304 have none, and are sent without framing.
+    if status.is_informational() || matches!(status.as_u16(), 204 | 304) {
+        return Ok(back.finish());
+    }
     Ok(match length {
         Some(n) => back.body(SizedStream::new(n, answer)),
-        None if answer.status() == actix_web::http::StatusCode::NO_CONTENT => back.finish(),
         None => back.streaming(answer),
     })
 }
@@ -237,7 +273,7 @@ pub struct Whole {
 /// `method` of `path_and_query` (`/v1/sandboxes/…`, sent as `/internal/v1/…`) on the runner
 /// endpoint at `base` with `body`, read whole (at most `limit` bytes): for callers whose
 /// futures must be `Send` (MCP tools), on a thread of its own (awc's client is not `Send`).
-/// Unreachable, or an answer over `limit`: 503 `unavailable`.
+/// Unreachable: 503 `unavailable`; an answer over `limit`: 413 `payload_too_large`.
 pub async fn call_whole(
     method: actix_web::http::Method,
     base: &str,
@@ -260,9 +296,18 @@ pub async fn call_whole(
                 .bearer_auth(token)
                 .send_body(body)
                 .await
-                .map_err(|e| e.to_string())?;
-            let body = res.body().limit(limit).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(Whole {
+                .map_err(unreachable)?;
+            let body = match res.body().limit(limit).await {
+                Ok(body) => body,
+                Err(awc::error::PayloadError::Overflow) => {
+                    return Err(ApiError::too_large(
+                        "path",
+                        format!("the answer is over {limit} bytes"),
+                    ));
+                }
+                Err(e) => return Err(unreachable(e)),
+            };
+            Ok(Whole {
                 status: res.status(),
                 body,
             })
@@ -271,9 +316,11 @@ pub async fn call_whole(
     });
     rx.await
         .map_err(|_| ApiError::Internal("the runner call's thread ended".into()))?
-        .map_err(|e| {
-            ApiError::Unavailable(format!(
-                "the runner that holds the sandbox did not answer in full: {e}; retry"
-            ))
-        })
+}
+
+/// The answer for a runner that could not be reached, or broke off.
+fn unreachable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Unavailable(format!(
+        "the runner that holds the sandbox did not answer in full: {e}; retry"
+    ))
 }

@@ -78,8 +78,8 @@ pub trait SessionHost: Send + Sync {
     fn checkpoint(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>>;
     /// The host folder that is live session `id`'s `/workspace`, for the files API to read
     /// and write beneath (never by following a link: the guest can make links there). It
-    /// counts as a use of the session (it is not paused for idleness meanwhile).
-    /// [`SessionError::NotLive`] when it is not live here.
+    /// counts as a use of the session (its idle time starts again); the session is not held
+    /// live while the folder is used. [`SessionError::NotLive`] when it is not live here.
     fn workspace(&self, id: SandboxId) -> Result<std::path::PathBuf, SessionError>;
     /// End session `id` here; whether it was live.
     fn close(&self, id: SandboxId) -> bool;

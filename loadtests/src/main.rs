@@ -6,6 +6,8 @@
 //! - `queue`: no-op jobs straight into the queue: jobs/s claimed and completed, add → start.
 //! - `containers`: container sandboxes on the local Docker: create → running against a bare
 //!   `docker run` of the same image, 20 concurrent creates, pause and resume, the meter's CPU.
+//! - `files`: a large file into and out of each kind of sandbox through the files API,
+//!   against `docker cp`, with the API's memory meanwhile.
 //! - `sessions`: code-interpreter sandboxes: call latency against a fresh exec, pause and
 //!   resume of a pandas session, memory per idle and paused session, many sessions open.
 //!
@@ -17,6 +19,7 @@
 mod batch;
 mod burst;
 mod containers;
+mod files;
 mod meter;
 mod queue;
 mod server;
@@ -88,6 +91,15 @@ enum Scenario {
         #[arg(long, default_value_t = 3600)]
         secs: u64,
     },
+    /// A large file into and out of each kind of sandbox through the files API.
+    Files {
+        /// The file's size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: usize,
+        /// Uploads and downloads timed per kind.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Code-interpreter sessions.
     Sessions {
         /// Sequential calls timed, for the call latency.
@@ -125,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                 live,
             } => containers::containers(creates, concurrent, live).await,
             Scenario::Meter { sandboxes, secs } => meter::meter(sandboxes, secs).await,
+            Scenario::Files { mib, rounds } => files::files(mib, rounds).await,
             Scenario::Sessions {
                 calls,
                 cycles,

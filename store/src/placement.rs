@@ -192,23 +192,25 @@ pub async fn container_of(
         .map(|r| (r.get("container_id"), r.get("holder"))))
 }
 
-/// The internal endpoint (`http://host:port`) of the runner that runs container sandbox `id`
-/// of `project`: none if it is not running, or its runner records no endpoint.
+/// The runner that runs container sandbox `id` of `project`, and its internal endpoint
+/// (`http://host:port`): none if the sandbox is not running, or its runner stopped or records
+/// no endpoint.
 #[tracing::instrument(level = "debug", skip_all, fields(sandbox = %id))]
 pub async fn endpoint_of(
     db: &impl Db,
     project: ProjectId,
     id: SandboxId,
-) -> Result<Option<String>> {
+) -> Result<Option<(uuid::Uuid, String)>> {
     Ok(db
         .query_opt(
-            "select r.internal_url from sandboxes s join runners r on r.runner_id = s.holder
+            "select r.runner_id, r.internal_url from sandboxes s join runners r on r.runner_id = s.holder
              where s.sandbox_id = $1 and s.project_id = $2 and s.state = 'running'
-               and s.container_id is not null and r.internal_url is not null",
+               and s.container_id is not null and r.internal_url is not null
+               and r.stopped_at is null",
             &[&id.0, &project.0],
         )
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| (r.get(0), r.get(1))))
 }
 
 /// Sandboxes `runner` holds (placing or running), with their GPU allocations: what it

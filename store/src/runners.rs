@@ -38,11 +38,11 @@ pub async fn set_internal_url(db: &impl Db, runner: RunnerId, url: &str) -> Resu
     Ok(())
 }
 
-/// Mark the runner stopped.
+/// Mark the runner stopped; its internal endpoint is no longer reached.
 #[tracing::instrument(level = "debug", skip_all, fields(runner = %runner))]
 pub async fn stopped(db: &impl Db, runner: RunnerId) -> Result<()> {
     db.execute(
-        "update runners set stopped_at = now() where runner_id = $1",
+        "update runners set stopped_at = now(), internal_url = null where runner_id = $1",
         &[&runner.0],
     )
     .await?;

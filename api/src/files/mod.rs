@@ -109,17 +109,31 @@ pub async fn answer(req: &HttpRequest, body: web::Payload, place: Place, op: Op)
     };
     match op {
         Op::Read(path) => {
+            use actix_web::http::header::{self, ContentDisposition, DispositionParam};
             let file = ops::open_read(folders, path.clone()).await?;
-            let name = path
-                .rel
-                .file_name()
-                .map(std::path::PathBuf::from)
-                .unwrap_or_default();
-            let named = actix_files::NamedFile::from_file(file, name)
+            let name = path.rel.file_name().unwrap_or_default().to_string_lossy();
+            let named = actix_files::NamedFile::from_file(file, name.as_ref())
                 .map_err(|e| ops::io_error(e, &path))?
                 .use_etag(true)
-                .use_last_modified(true);
-            Ok(named.into_response(req))
+                .use_last_modified(true)
+                // What a sandbox's code wrote is never rendered by a browser on the API's
+                // origin (the dashboard's, whose cookie authenticates): downloaded, as bytes.
+                .set_content_type(header::ContentType::octet_stream().0)
+                .set_content_disposition(ContentDisposition {
+                    disposition: header::DispositionType::Attachment,
+                    parameters: vec![DispositionParam::Filename(name.into_owned())],
+                });
+            let mut res = named.into_response(req);
+            let headers = res.headers_mut();
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                header::HeaderValue::from_static("nosniff"),
+            );
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static("sandbox; default-src 'none'"),
+            );
+            Ok(res)
         }
         Op::Write(path) => {
             let (info, new) = ops::write(folders, path, body).await?;

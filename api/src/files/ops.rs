@@ -23,6 +23,9 @@ use crate::error::{ApiError, Code};
 pub const MAX_LIST_ENTRIES: usize = 10_000;
 /// Deepest a recursive listing goes below the folder listed.
 pub const MAX_LIST_DEPTH: usize = 32;
+/// Deepest a recursive delete goes below the folder deleted (each level holds a folder open
+/// and a frame of the delete's stack).
+pub const MAX_DELETE_DEPTH: usize = 64;
 /// An upload is written in pieces of this many bytes.
 const WRITE_BUFFER: usize = 1 << 20;
 /// What an upload under way is named, beside its target, until it is whole.
@@ -160,24 +163,34 @@ pub fn io_error(e: io::Error, path: &GuestPath) -> ApiError {
             return conflict("the folder is not empty; delete with recursive=true");
         }
         Some(rustix::io::Errno::EXIST) => return conflict("something else is there"),
-        Some(rustix::io::Errno::LOOP | rustix::io::Errno::XDEV) => {
+        Some(rustix::io::Errno::NXIO) => return conflict("it is a socket or device"),
+        Some(rustix::io::Errno::LOOP) => {
             return ApiError::invalid(
                 Code::InvalidPath,
                 "path",
-                format!("{shown} crosses a link leading outside its folder"),
+                format!("{shown} crosses a loop of links"),
             );
         }
+        Some(rustix::io::Errno::XDEV) => return leads_out(&shown),
         _ => {}
     }
     match e.kind() {
         io::ErrorKind::NotFound => ApiError::NotFound(format!("nothing at {shown}")),
-        io::ErrorKind::PermissionDenied => ApiError::invalid(
-            Code::InvalidPath,
-            "path",
-            format!("{shown} crosses a link leading outside its folder"),
-        ),
+        // What cap-primitives answers for a path that would leave its folder.
+        io::ErrorKind::PermissionDenied if e.to_string().contains("outside of the filesystem") => {
+            leads_out(&shown)
+        }
         _ => ApiError::Internal(format!("{shown}: {e}")),
     }
+}
+
+/// 422 for `shown`, a path that crosses a link leading out of its folder.
+fn leads_out(shown: &str) -> ApiError {
+    ApiError::invalid(
+        Code::InvalidPath,
+        "path",
+        format!("{shown} crosses a link leading outside its folder"),
+    )
 }
 
 async fn blocking<T: Send + 'static>(
@@ -252,10 +265,18 @@ pub async fn make_dir(folders: Folders, path: GuestPath) -> Result<(FileInfo, bo
     .await
 }
 
-/// An upload being written: removed when dropped unless it was put in place.
+/// An upload being written: removed when dropped unless it was put in place (the unlink is
+/// one syscall, made wherever the guard drops).
 struct Upload {
     dir: Option<File>,
     name: OsString,
+}
+
+impl Upload {
+    /// It was put in place: nothing to remove.
+    fn keep(mut self) {
+        self.dir = None;
+    }
 }
 
 impl Drop for Upload {
@@ -266,14 +287,50 @@ impl Drop for Upload {
     }
 }
 
+/// Make the parents of `path` and open a new upload file beside it: its folder, the file and
+/// the guard that removes it (made as soon as the file exists, so that nothing leaks: not a
+/// failed `chown`, not a caller that went away meanwhile).
+fn begin_upload(
+    folders: &Folders,
+    path: &GuestPath,
+    parent: &Path,
+    upload: &str,
+) -> Result<(File, File, Upload), ApiError> {
+    let root = folders.tree(path)?;
+    make_dirs(folders, &root, parent).map_err(|e| io_error(e, path))?;
+    let dir = cap::open_dir(&root, parent).map_err(|e| io_error(e, path))?;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    let file = cap::open(&dir, Path::new(upload), &options).map_err(|e| io_error(e, path))?;
+    let guard = Upload {
+        dir: Some(dir.try_clone().map_err(|e| io_error(e, path))?),
+        name: upload.into(),
+    };
+    folders.own(&file).map_err(|e| io_error(e, path))?;
+    Ok((dir, file, guard))
+}
+
 /// Write `body` to the file at `path`, making its parents: into a new file beside it, put in
 /// its place once whole (a reader, or another upload, sees the old file or the new, never a
-/// mix). Its entry, and whether it is new. A full disk cap is 507 `disk_full`; the rest of
-/// the body is then read and dropped, so that the sender gets the answer.
-pub async fn write<E: std::fmt::Display>(
+/// mix; a replaced file's permission bits are kept). Its entry, and whether it is new.
+/// Refused or failed (a folder there, a full disk cap: 507 `disk_full`), the rest of the body
+/// is drained ([`crate::body::drain`]) so that the sender reads the answer.
+pub async fn write<E>(
     folders: Folders,
     path: GuestPath,
     mut body: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+) -> Result<(FileInfo, bool), ApiError> {
+    let written = write_from(folders, path, &mut body).await;
+    if written.is_err() {
+        crate::body::drain(body).await;
+    }
+    written
+}
+
+async fn write_from<E>(
+    folders: Folders,
+    path: GuestPath,
+    body: &mut (impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin),
 ) -> Result<(FileInfo, bool), ApiError> {
     let Some((parent, name)) = path.split().map(|(p, n)| (p.to_owned(), n.to_owned())) else {
         return Err(ApiError::State {
@@ -282,54 +339,37 @@ pub async fn write<E: std::fmt::Display>(
         });
     };
     let upload = format!("{UPLOAD_PREFIX}{}", uuid::Uuid::now_v7().simple());
-    let (dir, file) = {
+    let (dir, file, guard) = {
         let (folders, path, upload) = (folders.clone(), path.clone(), upload.clone());
-        blocking(move || {
-            let root = folders.tree(&path)?;
-            make_dirs(&folders, &root, &parent).map_err(|e| io_error(e, &path))?;
-            let dir = cap::open_dir(&root, &parent).map_err(|e| io_error(e, &path))?;
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            let file =
-                cap::open(&dir, Path::new(&upload), &options).map_err(|e| io_error(e, &path))?;
-            folders.own(&file).map_err(|e| io_error(e, &path))?;
-            Ok((dir, file))
-        })
-        .await?
-    };
-    let mut guard = Upload {
-        dir: Some(dir.try_clone().map_err(|e| io_error(e, &path))?),
-        name: upload.clone().into(),
+        blocking(move || begin_upload(&folders, &path, &parent, &upload)).await?
     };
     let mut out =
         tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-    let written: Result<(), ApiError> = async {
-        while let Some(chunk) = body.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-            out.write_all(&chunk)
-                .await
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            return Err(ApiError::BadRequest(
+                "the body broke off before its end; nothing was written".into(),
+            ));
+        };
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| io_error(e, &path))?;
+    }
+    out.flush().await.map_err(|e| io_error(e, &path))?;
+    drop(out);
+    let done = blocking(move || {
+        let (target, upload) = (Path::new(&name), Path::new(&upload));
+        let old = stat(&dir, target).ok();
+        if let Some(old) = old.as_ref().filter(|m| m.is_file()) {
+            cap::set_permissions(&dir, upload, old.permissions())
                 .map_err(|e| io_error(e, &path))?;
         }
-        out.flush().await.map_err(|e| io_error(e, &path))?;
-        Ok(())
-    }
-    .await;
-    drop(out);
-    if let Err(e) = written {
-        drop(guard);
-        while let Some(Ok(_)) = body.next().await {}
-        return Err(e);
-    }
-    let done = blocking(move || {
-        let is_new = stat(&dir, Path::new(&name)).is_err();
-        cap::rename(&dir, Path::new(&upload), &dir, Path::new(&name))
-            .map_err(|e| io_error(e, &path))?;
-        let meta = stat(&dir, Path::new(&name)).map_err(|e| io_error(e, &path))?;
-        Ok((FileInfo::new(path.shown(), &meta), is_new))
+        cap::rename(&dir, upload, &dir, target).map_err(|e| io_error(e, &path))?;
+        guard.keep();
+        let meta = stat(&dir, target).map_err(|e| io_error(e, &path))?;
+        Ok((FileInfo::new(path.shown(), &meta), old.is_none()))
     })
     .await?;
-    guard.dir = None;
     Ok(done)
 }
 
@@ -351,6 +391,16 @@ pub async fn delete(folders: Folders, path: GuestPath, recursive: bool) -> Resul
         let gone = if !meta.is_dir() {
             cap::remove_file(&root, &path.rel)
         } else if recursive {
+            let dir = cap::open_dir(&root, &path.rel).map_err(|e| io_error(e, &path))?;
+            if deeper_than(&dir, MAX_DELETE_DEPTH).map_err(|e| io_error(e, &path))? {
+                return Err(ApiError::State {
+                    code: Code::PathConflict,
+                    detail: format!(
+                        "{} holds folders more than {MAX_DELETE_DEPTH} deep; delete the deepest first, or from inside the sandbox",
+                        path.shown()
+                    ),
+                });
+            }
             cap::remove_dir_all(&root, &path.rel)
         } else {
             cap::remove_dir(&root, &path.rel)
@@ -358,6 +408,27 @@ pub async fn delete(folders: Folders, path: GuestPath, recursive: bool) -> Resul
         gone.map_err(|e| io_error(e, &path))
     })
     .await
+}
+
+/// Whether the folder `dir` holds folders more than `limit` levels below it (links are not
+/// followed; at most `limit` folders are open at once).
+fn deeper_than(dir: &File, limit: usize) -> io::Result<bool> {
+    for entry in cap::read_base_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        if limit == 0 {
+            return Ok(true);
+        }
+        match cap::open_dir(dir, Path::new(&entry.file_name())) {
+            Ok(sub) if deeper_than(&sub, limit - 1)? => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 /// The entries of the folder at `path` (and below it, if `recursive`), uploads under way left

@@ -7,7 +7,7 @@
 //! (`…/files/workspace/src/main.py`). A paused sandbox: 409 `sandbox_paused`.
 
 use actix_web::{HttpRequest, web};
-use sbx_core::sandbox::{SandboxKind, SandboxState};
+use sbx_core::sandbox::{SandboxKind, SandboxState, StateReason};
 use sbx_sandboxes::SandboxError;
 
 use super::sandbox_id;
@@ -32,8 +32,9 @@ pub(crate) async fn place(state: &AppState, caller: &Caller, id: &str) -> Result
         Err(SandboxError::NotAnInterpreter) => {}
         Err(e) => return Err(e.into()),
     }
-    if let Some(url) = sbx_store::placement::endpoint_of(&state.pool, project, id).await? {
-        let token = state.runner_token.clone();
+    if let Some((runner, url)) = sbx_store::placement::endpoint_of(&state.pool, project, id).await?
+    {
+        let token = crate::runner_endpoint::token(&state.sealer, runner);
         return Ok(Place::Runner { url, token });
     }
     let s = sbx_store::sandboxes::get(&state.pool, project, id)
@@ -41,7 +42,8 @@ pub(crate) async fn place(state: &AppState, caller: &Caller, id: &str) -> Result
         .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
     debug_assert_eq!(s.kind, SandboxKind::Container);
     Err(match s.state {
-        SandboxState::Paused => SandboxError::PausedByOwner,
+        SandboxState::Paused if s.state_reason == StateReason::User => SandboxError::PausedByOwner,
+        SandboxState::Paused => SandboxError::not_running(&s),
         SandboxState::Pending => SandboxError::Pending,
         SandboxState::Terminated | SandboxState::Failed => SandboxError::ended(&s),
         SandboxState::Running => SandboxError::Unavailable(
