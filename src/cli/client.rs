@@ -460,13 +460,5 @@ pub fn encode_query(pairs: &[(&str, String)]) -> String {
 /// `s` with every byte outside the unreserved set percent-encoded (a path segment or a query
 /// value).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    sbx_api::files::path::percent_encode(s.as_bytes())
 }
