@@ -165,6 +165,14 @@ impl sbx_api::runner_endpoint::HeldSandboxes for HeldContainers {
             owner: Some(sbx_runner::container::spec::SANDBOX_UID),
         })
     }
+
+    fn processes(
+        &self,
+        id: sbx_core::ids::SandboxId,
+    ) -> Option<Box<dyn sbx_core::process::SandboxProcesses>> {
+        let here = self.0.processes(id)?;
+        Some(Box::new(here))
+    }
 }
 
 /// Serve runner `runner`'s internal endpoint for the sandboxes of `host` (on

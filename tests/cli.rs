@@ -804,6 +804,53 @@ async fn a_command_in_a_container_sandbox_exits_with_its_code() {
     );
     // Its command's log (a keep-alive, which writes nothing): read and left without --follow.
     user.on(&app, &["sandbox", "logs", &id]).await.ok();
+
+    // Background processes: started (the pid printed), written to, followed, listed, killed.
+    let cat = user
+        .on(
+            &app,
+            &["process", "start", &id, "-i", "--tag", "echo", "--", "cat"],
+        )
+        .await
+        .ok();
+    assert_eq!(cat.stdout, "1\n", "{cat:?}");
+    let conn = ["--url", &app.base, "--api-key", &app.key];
+    let mut stdin_args = vec!["process"];
+    stdin_args.extend(conn);
+    stdin_args.extend(["stdin", &id, "1", "--close"]);
+    user.sbx_in(&stdin_args, "hello\n").await.ok();
+    let logs = user
+        .on(&app, &["process", "logs", &id, "1", "-f"])
+        .await
+        .ok();
+    assert_eq!(logs.stdout, "hello\n", "{logs:?}");
+    let sleeper = user
+        .on(&app, &["process", "start", &id, "--", "sleep", "300"])
+        .await
+        .ok();
+    assert_eq!(sleeper.stdout, "2\n", "{sleeper:?}");
+    let ls = user.on(&app, &["process", "ls", &id]).await.ok();
+    for want in ["exited", "running", "echo", "sleep 300"] {
+        assert!(ls.stdout.contains(want), "{want}: {ls:?}");
+    }
+    user.on(&app, &["process", "kill", &id, "2"]).await.ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = user
+            .on(&app, &["process", "get", &id, "2", "--json"])
+            .await
+            .ok()
+            .json();
+        if p["state"] == "exited" {
+            assert_eq!(p["exit_code"], 143, "{p}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    user.on(&app, &["process", "kill", &id, "2", "-s", "KILL"])
+        .await
+        .failed(1, &["process_exited", "HTTP 409"]);
     user.on(&app, &["sandbox", "rm", &id]).await.ok();
 }
 

@@ -106,6 +106,12 @@ codes! {
     /// A path names something other than what the operation needs (a folder for a file, a
     /// folder that is not empty, a tree's root).
     PathConflict = ("path_conflict", CONFLICT, "Path conflict"),
+    /// The process has exited: it takes no input or signal.
+    ProcessExited = ("process_exited", CONFLICT, "Process state conflict"),
+    /// The process's standard input is not open (started without `stdin: true`, or closed).
+    StdinClosed = ("stdin_closed", CONFLICT, "Process state conflict"),
+    /// As many processes as a sandbox may keep are running in it.
+    TooManyProcesses = ("too_many_processes", CONFLICT, "Process state conflict"),
     /// The sandbox's disk cap is full: nothing more can be written.
     DiskFull = ("disk_full", INSUFFICIENT_STORAGE, "Disk full"),
     /// The project's queue is at its cap.

@@ -310,6 +310,25 @@ impl From<sbx_sandboxes::SandboxError> for ApiError {
     }
 }
 
+impl From<sbx_core::process::ProcessError> for ApiError {
+    fn from(e: sbx_core::process::ProcessError) -> Self {
+        use sbx_core::process::ProcessError as P;
+        let state = |code: Code, e: P| Self::State {
+            code,
+            detail: e.to_string(),
+        };
+        match e {
+            P::NotRunning => state(Code::SandboxNotRunning, e),
+            P::NoSuchProcess(_) => Self::NotFound(e.to_string()),
+            P::Exited(_) => state(Code::ProcessExited, e),
+            P::NoStdin(_) => state(Code::StdinClosed, e),
+            P::TooMany => state(Code::TooManyProcesses, e),
+            P::Invalid { field, detail } => Self::invalid(Code::InvalidRequest, field, detail),
+            P::Runtime(m) => Self::Unavailable(m),
+        }
+    }
+}
+
 impl From<sbx_store::StoreError> for ApiError {
     fn from(e: sbx_store::StoreError) -> Self {
         match e {

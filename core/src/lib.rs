@@ -12,6 +12,8 @@
 //!   one parser each.
 //! - [`backend`]: the [`Backend`] trait a runner's way of running code implements, how a run is
 //!   steered ([`Control`]) and the output it streams ([`LogChunk`]).
+//! - [`process`]: background processes in a container sandbox: spec, what is known of one,
+//!   signals, output events, errors.
 //! - [`session`]: the [`SessionHost`] trait where code-interpreter sessions live, and its
 //!   errors.
 //!
@@ -21,6 +23,7 @@ pub mod backend;
 pub mod exec;
 pub mod ids;
 pub mod notes;
+pub mod process;
 pub mod sandbox;
 pub mod session;
 

@@ -8,6 +8,8 @@
 //!   `docker run` of the same image, 20 concurrent creates, pause and resume, the meter's CPU.
 //! - `files`: a large file into and out of each kind of sandbox through the files API,
 //!   against `docker cp`, with the API's memory meanwhile.
+//! - `processes`: background processes in a container sandbox: the start call against
+//!   `docker exec -d`, and the time to the first output line through the log stream.
 //! - `sessions`: code-interpreter sandboxes: call latency against a fresh exec, pause and
 //!   resume of a pandas session, memory per idle and paused session, many sessions open.
 //!
@@ -21,6 +23,7 @@ mod burst;
 mod containers;
 mod files;
 mod meter;
+mod processes;
 mod queue;
 mod server;
 mod sessions;
@@ -100,6 +103,12 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Background processes in a container sandbox.
+    Processes {
+        /// Starts timed, each way.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+    },
     /// Code-interpreter sessions.
     Sessions {
         /// Sequential calls timed, for the call latency.
@@ -138,6 +147,7 @@ fn main() -> anyhow::Result<()> {
             } => containers::containers(creates, concurrent, live).await,
             Scenario::Meter { sandboxes, secs } => meter::meter(sandboxes, secs).await,
             Scenario::Files { mib, rounds } => files::files(mib, rounds).await,
+            Scenario::Processes { count } => processes::processes(count).await,
             Scenario::Sessions {
                 calls,
                 cycles,

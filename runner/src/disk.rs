@@ -177,11 +177,26 @@ fn make_image(image: &Path, size: u64, cap: u64) -> io::Result<()> {
 
 /// Mount filesystem image `image` on `dir` through a loop device, freed when it is unmounted.
 /// Programs on it may run (a sandbox's scripts), but not as set-uid, and it holds no devices.
+///
+/// Two processes mounting at once can pick the same free loop device; the one that loses is
+/// told "already mounted or mount point busy" (util-linux 2.38, Debian 12: seen when a runner
+/// process and another placed sandboxes in the same instant). Its mount is tried again, up to
+/// 5 times, while `dir` is still not a mount point.
 fn mount_image(image: &Path, dir: &Path) -> io::Result<()> {
-    run(std::process::Command::new("mount")
-        .args(["-o", "loop,nosuid,nodev"])
-        .arg(image)
-        .arg(dir))
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match run(std::process::Command::new("mount")
+            .args(["-o", "loop,nosuid,nodev"])
+            .arg(image)
+            .arg(dir))
+        {
+            Err(e) if tries < 5 && e.to_string().contains("busy") && !is_mount_point(dir) => {
+                std::thread::sleep(std::time::Duration::from_millis(20 * tries));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Whether something is mounted on `dir` (it is on another device than its parent).

@@ -167,6 +167,8 @@ pub struct Call<'a> {
     pub safe: bool,
     /// A file whose bytes are the body, streamed (read again from its start for a retry).
     pub upload: Option<&'a std::path::Path>,
+    /// Bytes that are the body (`application/octet-stream`).
+    pub raw: Option<Bytes>,
 }
 
 impl<'a> Call<'a> {
@@ -180,6 +182,7 @@ impl<'a> Call<'a> {
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
             safe: true,
             upload: None,
+            raw: None,
         }
     }
 
@@ -197,6 +200,16 @@ impl<'a> Call<'a> {
         Self {
             method: Method::POST,
             body: Some(body),
+            safe: false,
+            ..Self::get(path)
+        }
+    }
+
+    /// A POST of the bytes `raw` to `path` (not repeated after a 5xx).
+    pub fn post_bytes(path: impl Into<String>, raw: Bytes) -> Self {
+        Self {
+            method: Method::POST,
+            raw: Some(raw),
             safe: false,
             ..Self::get(path)
         }
@@ -274,7 +287,14 @@ impl Api {
                         .send_stream(file_chunks(f))
                         .await
                 }
-                (None, None) => req.send().await,
+                (None, None) => match &call.raw {
+                    Some(raw) => {
+                        req.content_type("application/octet-stream")
+                            .send_body(raw.clone())
+                            .await
+                    }
+                    None => req.send().await,
+                },
             };
             let mut res = sent.map_err(|e| CliError::Unreachable {
                 url: self.url.clone(),

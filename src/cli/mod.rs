@@ -11,7 +11,7 @@
 //! - [`error`]: [`CliError`], one line per failure, and the exit codes.
 //! - [`output`]: tables, JSON and colour.
 //! - [`logs`]: following a job's or sandbox's log stream (Server-Sent Events).
-//! - one module per noun: [`login`], [`exec`], [`sandbox`], [`files`], [`job`], [`batch`], [`account`]
+//! - one module per noun: [`login`], [`exec`], [`sandbox`], [`files`], [`process`], [`job`], [`batch`], [`account`]
 //!   (`usage`, `images`, `gpus`), and [`admin`] (projects, keys, users, on the database).
 
 /// `println!` that ignores a closed stdout: `sbx job ls | head -1` is the reader's choice, not
@@ -35,6 +35,7 @@ pub mod job;
 pub mod login;
 pub mod logs;
 pub mod output;
+pub mod process;
 pub mod sandbox;
 
 pub use admin::{Admin, admin};
@@ -94,6 +95,8 @@ pub enum Client {
     Sandbox(sandbox::SandboxArgs),
     /// A sandbox's files: list, print, copy in and out, delete, make folders.
     Files(files::FilesArgs),
+    /// A container sandbox's background processes: start, list, follow, write to, signal.
+    Process(process::ProcessArgs),
     /// Jobs: queued runs, recorded with their output.
     Job(job::JobArgs),
     /// Batches: many items at once, with a pass rate.
@@ -129,6 +132,7 @@ pub async fn run(cmd: Client, command: fn() -> clap::Command) -> i32 {
         Client::Exec(args) => return exec::run(args).await,
         Client::Sandbox(args) => return sandbox::run(args).await,
         Client::Files(args) => files::run(args).await.map(|()| 0),
+        Client::Process(args) => process::run(args).await.map(|()| 0),
         Client::Job(args) => job::run(args).await.map(|()| 0),
         Client::Batch(args) => batch::run(args).await.map(|()| 0),
         Client::Usage(args) => account::usage(args).await.map(|()| 0),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -29,6 +30,9 @@ TOOLS = {
     "write_file",
     "read_file",
     "list_files",
+    "start_process",
+    "process_output",
+    "stop_process",
 }
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -219,6 +223,45 @@ async def test_files_go_in_and_out_of_both_kinds_of_sandbox(mcp):
     finally:
         await mcp.call_tool("delete_sandbox", {"sandbox_id": made["id"]})
         await mcp.call_tool("delete_sandbox", {"sandbox_id": box["id"]})
+
+
+async def test_a_background_process_is_started_read_and_stopped(mcp):
+    box = parsed(await mcp.call_tool("create_sandbox", {"image": "python", "memory": "256Mi", "timeout_s": 300}))
+    sid = box["id"]
+    try:
+        started = await mcp.call_tool(
+            "start_process",
+            {"sandbox_id": sid, "command": "echo serving on $PORT; exec sleep 300", "env": {"PORT": "8000"}, "tag": "web"},
+        )
+        assert not started.is_error, started.content[0].text
+        proc = parsed(started)
+        assert (proc["state"], proc["tag"]) == ("running", "web")
+        for _ in range(100):
+            out = parsed(await mcp.call_tool("process_output", {"sandbox_id": sid, "pid": proc["pid"]}))
+            if out["stdout"]:
+                break
+            await anyio.sleep(0.05)
+        assert (out["stdout"], out["state"]) == ("serving on 8000\n", "running"), out
+        newer = parsed(
+            await mcp.call_tool("process_output", {"sandbox_id": sid, "pid": proc["pid"], "after": out["last_event_id"]})
+        )
+        assert newer["stdout"] == "" and newer["last_event_id"] == out["last_event_id"], newer
+        stopped = parsed(await mcp.call_tool("stop_process", {"sandbox_id": sid, "pid": proc["pid"]}))
+        assert (stopped["state"], stopped["exit_code"]) == ("exited", 143), stopped
+        again = parsed(await mcp.call_tool("stop_process", {"sandbox_id": sid, "pid": proc["pid"]}))
+        assert again["state"] == "exited", again
+        missing = await mcp.call_tool("process_output", {"sandbox_id": sid, "pid": 99})
+        assert missing.is_error and "not_found" in missing.content[0].text
+        bad = await mcp.call_tool("start_process", {"sandbox_id": sid, "command": "ls", "tag": "not a tag"})
+        assert bad.is_error and "field `tag`" in bad.content[0].text, bad.content[0].text
+    finally:
+        await mcp.call_tool("delete_sandbox", {"sandbox_id": sid})
+    interpreter = parsed(await mcp.call_tool("create_sandbox", {}))
+    try:
+        refused = await mcp.call_tool("start_process", {"sandbox_id": interpreter["id"], "command": "ls"})
+        assert refused.is_error and "not_a_container" in refused.content[0].text
+    finally:
+        await mcp.call_tool("delete_sandbox", {"sandbox_id": interpreter["id"]})
 
 
 @pytest.mark.parametrize("tool", ["run_cell", "fork_sandbox", "pause_sandbox", "resume_sandbox", "delete_sandbox"])

@@ -249,3 +249,46 @@ mod tests {
         }
     }
 }
+
+/// Arguments of `start_process`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartProcess {
+    /// The id of a container sandbox.
+    pub sandbox_id: String,
+    /// A shell command line, run in the background with `sh -c`, e.g.
+    /// `python3 -m http.server 8000`.
+    pub command: String,
+    /// Environment variables added for it.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Its working directory (default `/workspace`).
+    pub cwd: Option<String>,
+    /// Kill it after this many milliseconds (default: no limit but the sandbox's).
+    #[schemars(range(min = 1))]
+    pub timeout_ms: Option<u64>,
+    /// A label to recognise it by.
+    pub tag: Option<String>,
+}
+
+/// Arguments naming a process of a sandbox.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessArg {
+    /// The id of the container sandbox.
+    pub sandbox_id: String,
+    /// The process's pid, as `start_process` returned it.
+    pub pid: u32,
+}
+
+/// Arguments of `process_output`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessOutput {
+    /// The id of the container sandbox.
+    pub sandbox_id: String,
+    /// The process's pid, as `start_process` returned it.
+    pub pid: u32,
+    /// Only output after this event (the `last_event_id` of an earlier call); default: all
+    /// that is kept.
+    pub after: Option<u64>,
+}

@@ -40,7 +40,9 @@ fn url(id: &str, what: &str, path: &GuestPath) -> String {
 }
 
 /// The runner's answer as the tool's: its JSON on success, else its problem relayed.
-fn relayed(whole: crate::runner_endpoint::Whole) -> Result<crate::runner_endpoint::Whole, Refusal> {
+pub(super) fn relayed(
+    whole: crate::runner_endpoint::Whole,
+) -> Result<crate::runner_endpoint::Whole, Refusal> {
     if whole.status.is_success() {
         return Ok(whole);
     }
@@ -80,7 +82,7 @@ pub async fn write(
                 &base,
                 &at,
                 &token,
-                content,
+                Some(("application/octet-stream", content)),
                 1 << 20,
             )
             .await?;
@@ -130,7 +132,7 @@ pub async fn read(
                 &base,
                 &at,
                 &token,
-                bytes::Bytes::new(),
+                None,
                 MAX_READ_BYTES + 1,
             )
             .await?;
@@ -171,15 +173,9 @@ pub async fn list(
                 "/v1/sandboxes/{id}/files?path={}&recursive={recursive}",
                 percent_encode(path.shown().as_bytes())
             );
-            let whole = crate::runner_endpoint::call_whole(
-                Method::GET,
-                &base,
-                &at,
-                &token,
-                bytes::Bytes::new(),
-                16 << 20,
-            )
-            .await?;
+            let whole =
+                crate::runner_endpoint::call_whole(Method::GET, &base, &at, &token, None, 16 << 20)
+                    .await?;
             let whole = relayed(whole)?;
             Ok(serde_json::from_slice(&whole.body).unwrap_or(Value::Null))
         }

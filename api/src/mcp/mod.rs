@@ -14,9 +14,11 @@
 //! - [`args`]: the tools' arguments and their input schemas.
 //! - [`tools`]: the tools and what they return.
 //! - [`files`]: the file tools' work, where the sandbox's files are.
+//! - [`processes`]: the process tools (background processes of a container sandbox).
 
 pub mod args;
 pub mod files;
+pub mod processes;
 pub mod tools;
 
 use std::sync::Arc;

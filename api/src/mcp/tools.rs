@@ -39,12 +39,12 @@ use crate::routes::sandboxes::exec::SandboxExecRequest;
 /// The MCP service: one per session, all sharing the application's state.
 #[derive(Clone)]
 pub struct Tools {
-    state: web::Data<AppState>,
+    pub(super) state: web::Data<AppState>,
     tool_router: ToolRouter<Self>,
 }
 
 /// The caller the `/mcp` guard authenticated for this message.
-fn caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, ApiError> {
+pub(super) fn caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, ApiError> {
     on_request_extensions(&ctx.extensions)
         .and_then(|e| e.get::<Caller>())
         .cloned()
@@ -110,7 +110,7 @@ fn view(s: sbx_store::sandboxes::Sandbox) -> CallToolResult {
 }
 
 /// What a file tool returns: its JSON, or why it was refused.
-fn file_answer(done: Result<Value, super::files::Refusal>) -> CallToolResult {
+pub(super) fn file_answer(done: Result<Value, super::files::Refusal>) -> CallToolResult {
     match done {
         Ok(v) => answer(v, Vec::new()),
         Err(super::files::Refusal::Api(e)) => refused(e),
@@ -143,7 +143,7 @@ impl Tools {
     pub fn new(state: web::Data<AppState>) -> Self {
         Self {
             state,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::process_tools(),
         }
     }
 

@@ -182,6 +182,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     )
                     .route(web::post().to(sandboxes::files::make_directory)),
                 )
+                .service(
+                    resource("/sandboxes/{id}/processes", "GET, POST")
+                        .route(web::get().to(sandboxes::processes::list_processes))
+                        .route(web::post().to(sandboxes::processes::start_process)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/processes/{pid}", "GET")
+                        .route(web::get().to(sandboxes::processes::get_process)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/processes/{pid}/logs", "GET")
+                        .route(web::get().to(sandboxes::processes::process_logs)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/processes/{pid}/stdin", "POST")
+                        .route(web::post().to(sandboxes::processes::write_stdin)),
+                )
+                .service(
+                    resource("/sandboxes/{id}/processes/{pid}/signal", "POST")
+                        .route(web::post().to(sandboxes::processes::signal_process)),
+                )
                 .default_service(web::to(error::not_found)),
         );
 }

@@ -26,7 +26,7 @@ const HOST_DEADLINE_GRACE: Duration = Duration::from_secs(2);
 const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
 
 /// Exit status of a process killed by SIGKILL, as shells and Docker report it.
-const KILLED_STATUS: i64 = 128 + 9;
+pub(super) const KILLED_STATUS: i64 = 128 + 9;
 
 /// How an exec ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl Capped {
 }
 
 /// The command line that runs `cmd` under a KILL after `timeout`.
-fn wrap(cmd: &[String], timeout: Duration) -> Vec<String> {
+pub(super) fn wrap(cmd: &[String], timeout: Duration) -> Vec<String> {
     // GNU timeout reads 0 as "no limit": one millisecond is the least we ask.
     let ms = timeout.as_millis().max(1);
     let mut wrapped = vec![
@@ -88,19 +88,35 @@ fn wrap(cmd: &[String], timeout: Duration) -> Vec<String> {
 
 /// The environment variable that marks a command's processes (its value is the command's
 /// own), so that they can be found and stopped: children inherit it.
-const MARKER: &str = "SANDBOX_COMMAND";
+pub(super) const MARKER: &str = "SANDBOX_COMMAND";
 
 /// Kill, inside container `id`, every process of the command marked `marker`: one that wrote
 /// past its output cap ends there, as a wasm program does, rather than run to its time limit.
 /// A process that cleared its environment escapes this, not the command's time limit.
 async fn stop(docker: &Docker, id: &str, marker: &str) {
+    if let Err(e) = signal_marked(docker, id, marker, "KILL").await {
+        tracing::warn!(error = %e, "could not stop a command past its output cap");
+    }
+}
+
+/// Send `signal` (a name `kill -s` takes: `TERM`, `KILL`, …), inside container `id`, to every
+/// process whose environment carries mark `marker` ([`MARKER`]). Errors: Docker failed, or
+/// took over 5 s.
+pub(super) async fn signal_marked(
+    docker: &Docker,
+    id: &str,
+    marker: &str,
+    signal: &str,
+) -> Result<(), String> {
     let script = format!(
         "for p in /proc/[0-9]*; do \
-           if grep -qxz '{MARKER}={marker}' \"$p/environ\" 2>/dev/null; then kill -KILL \"${{p#/proc/}}\" 2>/dev/null; fi; \
+           if grep -qxz '{MARKER}={marker}' \"$p/environ\" 2>/dev/null; then kill -s {signal} \"${{p#/proc/}}\" 2>/dev/null; fi; \
          done; true"
     );
     let config = ExecConfig {
         cmd: Some(["sh", "-c", &script].map(str::to_owned).to_vec()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
         ..Default::default()
     };
     let run = async {
@@ -114,9 +130,9 @@ async fn stop(docker: &Docker, id: &str, marker: &str) {
         Ok::<_, bollard::errors::Error>(())
     };
     match tokio::time::timeout(Duration::from_secs(5), run).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not stop a command past its output cap"),
-        Err(_) => tracing::warn!("stopping a command past its output cap took over 5 s"),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("signalling took over 5 s".into()),
     }
 }
 
@@ -217,7 +233,11 @@ pub(super) async fn run(
 }
 
 /// The exec's exit code, waiting briefly for Docker to record it when `wait` is set.
-async fn exit_code(docker: &Docker, exec_id: &str, wait: bool) -> Result<Option<i64>, RunnerError> {
+pub(super) async fn exit_code(
+    docker: &Docker,
+    exec_id: &str,
+    wait: bool,
+) -> Result<Option<i64>, RunnerError> {
     let give_up = Instant::now() + EXIT_CODE_WAIT;
     loop {
         let inspect = docker.inspect_exec(exec_id).await.map_err(from_bollard)?;

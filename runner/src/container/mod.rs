@@ -12,12 +12,15 @@
 //!   request with the isolation settings.
 //! - [`exec`]: commands inside a running container: the in-container kill at the time limit
 //!   and the output caps.
+//! - [`processes`]: background processes in a running container: started at once, their
+//!   output kept in a ring, their input and signals.
 //! - [`runtime`]: the OCI runtime containers run under: gVisor (`runsc`) where Docker has it.
 //! - [`host`]: container sandboxes on this runner ([`host::ContainerHost`]): placement,
 //!   lifecycle, commands, logs, the meter, job artifacts, copies of paused folders.
 
 pub mod exec;
 pub mod host;
+pub mod processes;
 pub mod runtime;
 pub mod spec;
 

@@ -32,22 +32,40 @@ pub(crate) async fn place(state: &AppState, caller: &Caller, id: &str) -> Result
         Err(SandboxError::NotAnInterpreter) => {}
         Err(e) => return Err(e.into()),
     }
+    let (url, token) = runner_of(state, project, id).await?;
+    Ok(Place::Runner { url, token })
+}
+
+/// The runner endpoint of container sandbox `id` of `project`, where it runs now: its URL
+/// and the token it takes. Errors: no
+/// such sandbox (404); a code-interpreter (409 `not_a_container`); not running (409 with its
+/// state: `sandbox_paused` when its owner paused it); a runner without an endpoint (503).
+pub(crate) async fn runner_of(
+    state: &AppState,
+    project: sbx_core::ids::ProjectId,
+    id: sbx_core::ids::SandboxId,
+) -> Result<(String, String), ApiError> {
     if let Some((runner, url)) = sbx_store::placement::endpoint_of(&state.pool, project, id).await?
     {
-        let token = crate::runner_endpoint::token(&state.sealer, runner);
-        return Ok(Place::Runner { url, token });
+        return Ok((url, crate::runner_endpoint::token(&state.sealer, runner)));
     }
     let s = sbx_store::sandboxes::get(&state.pool, project, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
-    debug_assert_eq!(s.kind, SandboxKind::Container);
+    if s.kind == SandboxKind::Interpreter {
+        return Err(ApiError::State {
+            code: crate::error::Code::NotAContainer,
+            detail: "this is for container sandboxes; a code-interpreter runs cells (POST …/exec)"
+                .into(),
+        });
+    }
     Err(match s.state {
         SandboxState::Paused if s.state_reason == StateReason::User => SandboxError::PausedByOwner,
         SandboxState::Paused => SandboxError::not_running(&s),
         SandboxState::Pending => SandboxError::Pending,
         SandboxState::Terminated | SandboxState::Failed => SandboxError::ended(&s),
         SandboxState::Running => SandboxError::Unavailable(
-            "the runner that runs this sandbox has no internal endpoint (SBX_RUNNER_LISTEN); its files cannot be reached".into(),
+            "the runner that runs this sandbox has no internal endpoint (SBX_RUNNER_LISTEN); it cannot be reached".into(),
         ),
     }
     .into())

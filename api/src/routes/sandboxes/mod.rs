@@ -18,6 +18,7 @@ pub mod exec;
 pub mod files;
 pub mod fork;
 pub mod metrics;
+pub mod processes;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -149,7 +150,7 @@ impl From<Sandbox> for SandboxView {
     }
 }
 
-fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
+pub(crate) fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
     SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
 }
 
@@ -259,12 +260,14 @@ pub async fn delete_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -
     )
 }
 
-/// Pause a sandbox: the interpreter's state is saved and its memory freed. It stays paused
-/// until resumed (an exec does not resume it).
+/// Pause a sandbox: the interpreter's state is saved and its memory freed; a container's
+/// `/workspace` and `/outputs` are kept and its container stopped, which stops its background
+/// processes (`…/processes`): they are gone after the resume. It stays paused until resumed
+/// (an exec does not resume it).
 #[utoipa::path(post, path = "/v1/sandboxes/{id}/pause", tag = "sandboxes", security(("api_key" = [])),
     params(("id" = String, Path, description = "The sandbox id")),
     responses(
-        (status = 200, description = "Paused", body = SandboxView),
+        (status = 200, description = "Paused (a container's background processes were stopped; they are gone after the resume)", body = SandboxView),
         crate::responses::Unauthorized,
         crate::responses::NoSuchSandbox,
         (status = 409, description = "It has ended (`sandbox_ended`) or is starting", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -89,6 +89,8 @@ struct Held {
     /// Its folders for this placement: a new one each time it is placed, so that letting go
     /// of one placement never touches the next one's files.
     root: PathBuf,
+    /// Background processes started in this placement.
+    processes: Arc<crate::container::processes::Processes>,
 }
 
 /// The container sandboxes of one runner.
@@ -351,6 +353,21 @@ impl ContainerHost {
         }
         let [workspace, outputs] = kept::trees(&held.root);
         Some((workspace, outputs))
+    }
+
+    /// Sandbox `id`'s background processes if its container runs here now (placed, not being
+    /// paused or removed).
+    pub fn processes(&self, id: SandboxId) -> Option<crate::container::processes::Here> {
+        let books = self.books.lock().expect("books lock");
+        let held = books.held.get(&id)?;
+        if held.leaving {
+            return None;
+        }
+        Some(crate::container::processes::Here {
+            docker: self.backend.docker().clone(),
+            container: held.container.clone()?,
+            table: held.processes.clone(),
+        })
     }
 
     pub(super) fn root(&self, id: SandboxId) -> Option<PathBuf> {

@@ -166,6 +166,7 @@ impl ContainerHost {
                 last: None,
                 net_last: None,
                 leaving: false,
+                processes: Default::default(),
                 root: self.config.dir.join(format!(
                     "{}-{}",
                     s.sandbox_id.0.simple(),

@@ -1,6 +1,6 @@
 //! The runners' internal endpoint: what the API reaches directly on the runner that holds a
-//! container sandbox, for what cannot wait on the database (its files now; its terminal and
-//! ports next). Every runner with container sandboxes serves it (`SBX_RUNNER_LISTEN`) and
+//! container sandbox, for what cannot wait on the database (its files and background
+//! processes now, [`processes`]; its terminal and ports next). Every runner with container sandboxes serves it (`SBX_RUNNER_LISTEN`) and
 //! records its URL (`SBX_RUNNER_URL`) in `runners.internal_url`; the database stays the source
 //! of truth for state.
 //!
@@ -24,6 +24,9 @@ use actix_web::{App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer, we
 use base64::Engine as _;
 use sbx_core::ids::SandboxId;
 
+mod processes;
+pub use processes::{LogsQuery, StdinQuery};
+
 use crate::auth::Reply;
 use crate::error::{ApiError, Code};
 use crate::files::{self, DeleteQuery, Folders, ListQuery, Op, Place};
@@ -33,8 +36,9 @@ const TOKEN_LABEL: &str = "sbx runner internal endpoint v1";
 
 /// Request headers passed on to the runner (and response headers passed back are all but
 /// the connection's own).
-const PASSED: [header::HeaderName; 8] = [
+const PASSED: [header::HeaderName; 9] = [
     header::CONTENT_TYPE,
+    header::HeaderName::from_static("last-event-id"),
     header::CONTENT_LENGTH,
     header::RANGE,
     header::IF_RANGE,
@@ -67,6 +71,9 @@ pub fn token(sealer: &sbx_store::seal::Sealer, runner: uuid::Uuid) -> String {
 pub trait HeldSandboxes: Send + Sync + 'static {
     /// The folders of container sandbox `id` if it runs here now; none otherwise.
     fn folders(&self, id: SandboxId) -> Option<Folders>;
+    /// The background processes of container sandbox `id` if it runs here now; none
+    /// otherwise.
+    fn processes(&self, id: SandboxId) -> Option<Box<dyn sbx_core::process::SandboxProcesses>>;
 }
 
 struct Endpoint {
@@ -95,7 +102,13 @@ pub fn serve(
                     .route(files::FILE_ROUTE, web::head().to(file))
                     .route(files::FILE_ROUTE, web::put().to(file))
                     .route(files::FILE_ROUTE, web::delete().to(delete))
-                    .route(files::DIRECTORY_ROUTE, web::post().to(make_dir)),
+                    .route(files::DIRECTORY_ROUTE, web::post().to(make_dir))
+                    .route("/processes", web::get().to(processes::list))
+                    .route("/processes", web::post().to(processes::start))
+                    .route("/processes/{pid}", web::get().to(processes::get))
+                    .route("/processes/{pid}/logs", web::get().to(processes::logs))
+                    .route("/processes/{pid}/stdin", web::post().to(processes::stdin))
+                    .route("/processes/{pid}/signal", web::post().to(processes::signal)),
             )
             .default_service(web::to(crate::error::not_found))
     })
@@ -128,13 +141,20 @@ async fn authenticate(
     next.call(req).await
 }
 
+/// Sandbox id `id`, parsed; 404 if it is not one.
+fn sandbox(id: &str) -> Result<SandboxId, ApiError> {
+    SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
+}
+
 /// The folders of `id` if it runs here, else 409 (paused or moved since the API looked).
 fn folders(endpoint: &Endpoint, id: &str) -> Result<Folders, ApiError> {
-    let id = SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
-    endpoint.held.folders(id).ok_or_else(|| ApiError::State {
-        code: Code::SandboxNotRunning,
-        detail: "the sandbox is not running on this runner (paused or ended meanwhile)".into(),
-    })
+    endpoint
+        .held
+        .folders(sandbox(id)?)
+        .ok_or_else(|| ApiError::State {
+            code: Code::SandboxNotRunning,
+            detail: "the sandbox is not running on this runner (paused or ended meanwhile)".into(),
+        })
 }
 
 async fn file(
@@ -225,7 +245,10 @@ pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &
             out = out.insert_header((name, v.clone()));
         }
     }
-    let sent = if *req.method() == actix_web::http::Method::PUT {
+    let sent = if matches!(
+        *req.method(),
+        actix_web::http::Method::PUT | actix_web::http::Method::POST
+    ) {
         out.send_stream(body).await
     } else {
         out.send().await
@@ -271,7 +294,8 @@ pub struct Whole {
 }
 
 /// `method` of `path_and_query` (`/v1/sandboxes/…`, sent as `/internal/v1/…`) on the runner
-/// endpoint at `base` with `body`, read whole (at most `limit` bytes): for callers whose
+/// endpoint at `base` with `body` (its content type and bytes), read whole (at most `limit`
+/// bytes): for callers whose
 /// futures must be `Send` (MCP tools), on a thread of its own (awc's client is not `Send`).
 /// Unreachable: 503 `unavailable`; an answer over `limit`: 413 `payload_too_large`.
 pub async fn call_whole(
@@ -279,7 +303,7 @@ pub async fn call_whole(
     base: &str,
     path_and_query: &str,
     token: &str,
-    body: bytes::Bytes,
+    body: Option<(&'static str, bytes::Bytes)>,
     limit: usize,
 ) -> Result<Whole, ApiError> {
     let url = format!("{base}/internal{path_and_query}");
@@ -291,12 +315,12 @@ pub async fn call_whole(
                 .timeout(Duration::from_secs(120))
                 .disable_redirects()
                 .finish();
-            let mut res = client
-                .request(method, url)
-                .bearer_auth(token)
-                .send_body(body)
-                .await
-                .map_err(unreachable)?;
+            let req = client.request(method, url).bearer_auth(token);
+            let sent = match body {
+                Some((content_type, bytes)) => req.content_type(content_type).send_body(bytes),
+                None => req.send(),
+            };
+            let mut res = sent.await.map_err(unreachable)?;
             let body = match res.body().limit(limit).await {
                 Ok(body) => body,
                 Err(awc::error::PayloadError::Overflow) => {

@@ -1,0 +1,465 @@
+//! Background processes in a container sandbox: started with a Docker exec that the runner
+//! stays attached to, numbered per placement, their output kept in a ring for late and
+//! reconnecting readers, their input open when asked, signalled by the mark they carry.
+//!
+//! Each process runs with `SANDBOX_COMMAND=<mark>` in its environment, as a command of
+//! [`super::exec`] does; children inherit it, so a signal reaches the process and every
+//! process it started (a process that clears its environment escapes a signal, not its
+//! `timeout_ms`, which `timeout -s KILL` enforces from inside as for commands). The table lives
+//! as long as the placement: a pause stops the container, the processes' output ends, and the
+//! next placement starts with an empty table.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::ExecConfig;
+use futures_util::StreamExt;
+use sbx_core::BoxFuture;
+use sbx_core::OutputStream;
+use sbx_core::backend::ChunkText;
+use sbx_core::process::{
+    LogEvents, MAX_LOG_BYTES, MAX_PROCESSES, ProcessError, ProcessEvent, ProcessInfo, ProcessSpec,
+    ProcessState, SandboxProcesses, Signal,
+};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+
+/// Output events a log reader gets at most at once.
+const BATCH: usize = 256;
+
+/// The processes of one placement of a container sandbox.
+#[derive(Default)]
+pub struct Processes {
+    inner: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    next_pid: u32,
+    /// Numbers given out for processes still starting.
+    starting: usize,
+    procs: BTreeMap<u32, Arc<Process>>,
+}
+
+/// One process.
+struct Process {
+    /// The value of its `SANDBOX_COMMAND` mark.
+    mark: String,
+    state: Mutex<Record>,
+    /// Its standard input while open.
+    input: tokio::sync::Mutex<Option<Pin<Box<dyn AsyncWrite + Send>>>>,
+    /// Bumped on each output and at the end: readers wait on it.
+    changed: tokio::sync::watch::Sender<()>,
+}
+
+/// What is known of a process and the output it kept.
+struct Record {
+    info: ProcessInfo,
+    /// (seq, stream, text), oldest first.
+    log: VecDeque<(u64, OutputStream, String)>,
+    log_bytes: usize,
+    last_seq: u64,
+}
+
+impl Record {
+    fn push(&mut self, stream: OutputStream, text: String) {
+        if text.is_empty() {
+            return;
+        }
+        self.last_seq += 1;
+        self.log_bytes += text.len();
+        self.log.push_back((self.last_seq, stream, text));
+        while self.log_bytes > MAX_LOG_BYTES
+            && let Some((_, _, old)) = self.log.pop_front()
+        {
+            self.log_bytes -= old.len();
+        }
+    }
+}
+
+/// A handle on a sandbox's processes while its container runs here.
+pub struct Here {
+    /// Docker.
+    pub docker: Docker,
+    /// The sandbox's container.
+    pub container: String,
+    /// Its processes.
+    pub table: Arc<Processes>,
+}
+
+impl SandboxProcesses for Here {
+    fn start(&self, spec: ProcessSpec) -> BoxFuture<'_, Result<ProcessInfo, ProcessError>> {
+        Box::pin(self.start(spec))
+    }
+
+    fn list(&self) -> Vec<ProcessInfo> {
+        let procs: Vec<_> = self.table.lock().procs.values().cloned().collect();
+        procs.iter().map(|p| p.record().info.clone()).collect()
+    }
+
+    fn get(&self, pid: u32) -> Result<ProcessInfo, ProcessError> {
+        Ok(self.table.process(pid)?.record().info.clone())
+    }
+
+    fn write_stdin(
+        &self,
+        pid: u32,
+        data: bytes::Bytes,
+        close: bool,
+    ) -> BoxFuture<'_, Result<(), ProcessError>> {
+        Box::pin(self.write_stdin(pid, data, close))
+    }
+
+    fn signal(&self, pid: u32, signal: Signal) -> BoxFuture<'_, Result<(), ProcessError>> {
+        Box::pin(self.signal(pid, signal))
+    }
+
+    fn logs(&self, pid: u32, after: u64, follow: bool) -> Result<LogEvents, ProcessError> {
+        self.logs(pid, after, follow)
+    }
+}
+
+impl Here {
+    /// Start `spec` (already checked), answering once Docker started it. Errors: the table is
+    /// full of running processes ([`ProcessError::TooMany`]), Docker failed.
+    async fn start(&self, spec: ProcessSpec) -> Result<ProcessInfo, ProcessError> {
+        let pid = self.table.reserve()?;
+        let mark = uuid::Uuid::now_v7().simple().to_string();
+        let cwd = spec.cwd.clone().unwrap_or_else(|| "/workspace".to_owned());
+        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push(format!("{}={mark}", super::exec::MARKER));
+        let timeout = spec.timeout_ms.map(Duration::from_millis);
+        let cmd = match timeout {
+            Some(t) => super::exec::wrap(&spec.command, t),
+            None => spec.command.clone(),
+        };
+        let started = Instant::now();
+        let runtime = |e: bollard::errors::Error| {
+            self.table.lock().starting -= 1;
+            ProcessError::Runtime(e.to_string())
+        };
+        let exec = self
+            .docker
+            .create_exec(
+                &self.container,
+                ExecConfig {
+                    attach_stdin: Some(spec.stdin),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(cmd),
+                    env: Some(env),
+                    working_dir: Some(cwd.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(runtime)?;
+        let results = self
+            .docker
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: false,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(runtime)?;
+        let StartExecResults::Attached { output, input } = results else {
+            self.table.lock().starting -= 1;
+            return Err(ProcessError::Runtime(
+                "Docker detached a process we attached to".into(),
+            ));
+        };
+        let info = ProcessInfo {
+            pid,
+            tag: spec.tag,
+            command: spec.command,
+            cwd,
+            stdin: spec.stdin,
+            state: ProcessState::Running,
+            exit_code: None,
+            timed_out: false,
+            started_at: chrono::Utc::now(),
+            ended_at: None,
+        };
+        let process = Arc::new(Process {
+            mark,
+            state: Mutex::new(Record {
+                info: info.clone(),
+                log: VecDeque::new(),
+                log_bytes: 0,
+                last_seq: 0,
+            }),
+            input: tokio::sync::Mutex::new(spec.stdin.then_some(input)),
+            changed: tokio::sync::watch::channel(()).0,
+        });
+        self.table.insert(pid, process.clone());
+        let docker = self.docker.clone();
+        tokio::spawn(async move {
+            follow(&docker, &exec.id, &process, output, started, timeout).await;
+        });
+        Ok(info)
+    }
+
+    /// Write `data` to process `pid`'s standard input, then close it if `close`. Errors: no
+    /// such process, it exited, its input is not open; Docker failed (the process closed it).
+    async fn write_stdin(
+        &self,
+        pid: u32,
+        data: bytes::Bytes,
+        close: bool,
+    ) -> Result<(), ProcessError> {
+        let process = self.table.process(pid)?;
+        let mut input = process.input.lock().await;
+        let Some(w) = input.as_mut() else {
+            return Err(if process.exited() {
+                ProcessError::Exited(pid)
+            } else {
+                ProcessError::NoStdin(pid)
+            });
+        };
+        let broken = |e: std::io::Error| ProcessError::Runtime(format!("writing its input: {e}"));
+        w.write_all(&data).await.map_err(broken)?;
+        w.flush().await.map_err(broken)?;
+        if close {
+            let _ = w.shutdown().await;
+            *input = None;
+        }
+        Ok(())
+    }
+
+    /// Send `signal` to process `pid` and every process it started. Errors: no such process,
+    /// it exited; Docker failed.
+    async fn signal(&self, pid: u32, signal: Signal) -> Result<(), ProcessError> {
+        let process = self.table.process(pid)?;
+        if process.exited() {
+            return Err(ProcessError::Exited(pid));
+        }
+        super::exec::signal_marked(
+            &self.docker,
+            &self.container,
+            &process.mark,
+            signal.as_str(),
+        )
+        .await
+        .map_err(ProcessError::Runtime)
+    }
+
+    /// Process `pid`'s output after event `after` (0: from the start), following it until it
+    /// ends if `follow`: batches of events, the last an [`ProcessEvent::End`] once it ended.
+    /// Errors: no such process.
+    fn logs(&self, pid: u32, after: u64, follow: bool) -> Result<LogEvents, ProcessError> {
+        let process = self.table.process(pid)?;
+        let changes = process.changed.subscribe();
+        Ok(futures_util::stream::unfold(
+            (process, after, changes, false),
+            move |(process, mut after, mut changes, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    changes.mark_unchanged();
+                    let batch = {
+                        let record = process.record();
+                        let mut batch = Vec::new();
+                        if let Some((first, _, _)) = record.log.front()
+                            && after + 1 < *first
+                        {
+                            batch.push(ProcessEvent::Dropped { first: *first });
+                            after = first - 1;
+                        }
+                        let from = after;
+                        for (seq, stream, text) in record.log.iter().filter(|e| e.0 > from) {
+                            batch.push(ProcessEvent::Output {
+                                seq: *seq,
+                                stream: *stream,
+                                text: text.clone(),
+                            });
+                            after = *seq;
+                            if batch.len() >= BATCH {
+                                break;
+                            }
+                        }
+                        let ended = record.info.state == ProcessState::Exited;
+                        if batch.is_empty() && ended {
+                            let end = vec![ProcessEvent::End(record.info.clone())];
+                            return Some((end, (process.clone(), after, changes, true)));
+                        }
+                        batch
+                    };
+                    if !batch.is_empty() {
+                        return Some((batch, (process, after, changes, false)));
+                    }
+                    if !follow || changes.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            },
+        )
+        .boxed())
+    }
+}
+
+impl Processes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.inner.lock().expect("process table lock")
+    }
+
+    /// A number for a new process, making room: the oldest ended process goes when the table
+    /// is full; none while [`MAX_PROCESSES`] run.
+    fn reserve(&self) -> Result<u32, ProcessError> {
+        let mut table = self.lock();
+        if table.procs.len() + table.starting >= MAX_PROCESSES {
+            let oldest_ended = table
+                .procs
+                .iter()
+                .find(|(_, p)| p.exited())
+                .map(|(pid, _)| *pid);
+            match oldest_ended {
+                Some(pid) => {
+                    table.procs.remove(&pid);
+                }
+                None => return Err(ProcessError::TooMany),
+            }
+        }
+        table.next_pid += 1;
+        table.starting += 1;
+        Ok(table.next_pid)
+    }
+
+    /// Process `pid`, reserved, has started.
+    fn insert(&self, pid: u32, process: Arc<Process>) {
+        let mut table = self.lock();
+        table.starting -= 1;
+        table.procs.insert(pid, process);
+    }
+
+    fn process(&self, pid: u32) -> Result<Arc<Process>, ProcessError> {
+        self.lock()
+            .procs
+            .get(&pid)
+            .cloned()
+            .ok_or(ProcessError::NoSuchProcess(pid))
+    }
+}
+
+impl Process {
+    fn record(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.state.lock().expect("process lock")
+    }
+
+    fn exited(&self) -> bool {
+        self.record().info.state == ProcessState::Exited
+    }
+}
+
+/// Read process `exec`'s output into its ring until it ends, then record how it ended.
+async fn follow(
+    docker: &Docker,
+    exec: &str,
+    process: &Process,
+    mut output: Pin<
+        Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+    >,
+    started: Instant,
+    timeout: Option<Duration>,
+) {
+    let (mut out, mut err) = (ChunkText::default(), ChunkText::default());
+    while let Some(Ok(chunk)) = output.next().await {
+        let (stream, text) = match chunk {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                (OutputStream::Stdout, out.push(&message))
+            }
+            LogOutput::StdErr { message } => (OutputStream::Stderr, err.push(&message)),
+            LogOutput::StdIn { .. } => continue,
+        };
+        process.record().push(stream, text);
+        process.changed.send_replace(());
+    }
+    drop(output);
+    let exit_code = super::exec::exit_code(docker, exec, true)
+        .await
+        .ok()
+        .flatten();
+    let elapsed = started.elapsed();
+    {
+        let mut record = process.record();
+        record.push(OutputStream::Stdout, out.finish());
+        record.push(OutputStream::Stderr, err.finish());
+        record.info.state = ProcessState::Exited;
+        record.info.exit_code = exit_code;
+        record.info.timed_out =
+            timeout.is_some_and(|t| exit_code == Some(super::exec::KILLED_STATUS) && elapsed >= t);
+        record.info.ended_at = Some(chrono::Utc::now());
+    }
+    *process.input.lock().await = None;
+    process.changed.send_replace(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            info: ProcessInfo {
+                pid: 1,
+                tag: None,
+                command: vec!["x".into()],
+                cwd: "/workspace".into(),
+                stdin: false,
+                state: ProcessState::Running,
+                exit_code: None,
+                timed_out: false,
+                started_at: chrono::Utc::now(),
+                ended_at: None,
+            },
+            log: VecDeque::new(),
+            log_bytes: 0,
+            last_seq: 0,
+        }
+    }
+
+    #[test]
+    fn the_ring_drops_the_oldest_output_past_its_cap() {
+        let mut r = record();
+        r.push(OutputStream::Stdout, String::new());
+        assert_eq!(r.last_seq, 0, "empty text is no event");
+        let big = "x".repeat(MAX_LOG_BYTES / 2);
+        for _ in 0..3 {
+            r.push(OutputStream::Stdout, big.clone());
+        }
+        r.push(OutputStream::Stderr, "tail".into());
+        assert_eq!(r.last_seq, 4);
+        assert!(r.log_bytes <= MAX_LOG_BYTES);
+        let seqs: Vec<u64> = r.log.iter().map(|e| e.0).collect();
+        assert_eq!(seqs, [3, 4]);
+    }
+
+    #[test]
+    fn a_full_table_drops_the_oldest_ended_process_and_refuses_when_all_run() {
+        let table = Processes::default();
+        for _ in 0..MAX_PROCESSES {
+            let pid = table.reserve().unwrap();
+            let p = Process {
+                mark: String::new(),
+                state: Mutex::new(record()),
+                input: tokio::sync::Mutex::new(None),
+                changed: tokio::sync::watch::channel(()).0,
+            };
+            table.insert(pid, Arc::new(p));
+        }
+        assert_eq!(table.reserve(), Err(ProcessError::TooMany));
+        table.process(3).unwrap().record().info.state = ProcessState::Exited;
+        table.process(5).unwrap().record().info.state = ProcessState::Exited;
+        assert_eq!(table.reserve(), Ok(MAX_PROCESSES as u32 + 1));
+        assert!(table.process(3).is_err(), "the oldest ended one went");
+        assert!(table.process(5).is_ok());
+    }
+}
