@@ -175,7 +175,12 @@ async fn lifecycle(app: &TestApp, id: &str) {
     assert_eq!(a.status.as_u16(), 204, "{}", a.text);
     let (_, out) = events(app, id, cat, None).await;
     assert_eq!(text(&out, "stdout"), "line 1\nline 2\n");
-    assert_eq!(exited(app, id, cat).await["exit_code"], 0);
+    let done = exited(app, id, cat).await;
+    assert_eq!(
+        (&done["exit_code"], &done["stdin"]),
+        (&json!(0), &json!(false)),
+        "{done}"
+    );
     stdin(app, id, cat, "", "late")
         .await
         .assert_problem(409, "process_exited");
@@ -213,10 +218,20 @@ async fn lifecycle(app: &TestApp, id: &str) {
     let p = exited(app, id, tree).await;
     assert_eq!(p["exit_code"], 128 + 15, "{p}");
     assert_eq!(p["timed_out"], false);
-    assert!(
-        !running(app, id, "sleep 301").await,
-        "the child was signalled too"
-    );
+    // The child got the signal too (it may take a moment more than its parent to go).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(app, id, "sleep 301").await {
+        assert!(Instant::now() < deadline, "the child was signalled too");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A signal sent as soon as the process is started reaches it.
+    for _ in 0..5 {
+        let quick = start(app, id, json!({"command": ["sleep", "300"]})).await;
+        let a = signal(app, id, quick, "TERM").await;
+        assert_eq!(a.status.as_u16(), 204, "{}", a.text);
+        assert_eq!(exited(app, id, quick).await["exit_code"], 128 + 15);
+    }
 
     // A time limit kills it.
     let slow = start(
@@ -240,7 +255,18 @@ async fn lifecycle(app: &TestApp, id: &str) {
         .iter()
         .map(|p| p["pid"].as_u64().unwrap())
         .collect();
-    assert_eq!(pids, [pid, cat, tree, slow], "{}", a.text);
+    assert_eq!(pids.len(), 9, "{}", a.text);
+    assert!(
+        pids.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {}",
+        a.text
+    );
+    assert_eq!(
+        (pids[0], pids[1], pids[2], pids[8]),
+        (pid, cat, tree, slow),
+        "{}",
+        a.text
+    );
     assert_eq!(a.body["processes"][0]["tag"], "first");
 }
 

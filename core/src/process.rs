@@ -89,7 +89,8 @@ pub struct ProcessInfo {
     pub command: Vec<String>,
     /// Its working directory.
     pub cwd: String,
-    /// Whether its standard input is open for writing.
+    /// Whether its standard input is open for writing (started with `stdin: true`, not
+    /// closed, not exited).
     pub stdin: bool,
     /// `running` or `exited`.
     pub state: ProcessState,

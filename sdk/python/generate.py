@@ -32,6 +32,8 @@ RENAMES = {
     "AsyncSandbox": "Sandbox",
     "AsyncCommands": "Commands",
     "AsyncFiles": "Files",
+    "AsyncProcesses": "Processes",
+    "AsyncProcess": "Process",
     "AsyncJobs": "Jobs",
     "AsyncJob": "Job",
     "AsyncArtifacts": "Artifacts",

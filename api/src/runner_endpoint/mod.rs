@@ -98,6 +98,7 @@ pub fn serve(
                 web::scope("/internal/v1/sandboxes/{id}")
                     .wrap(middleware::from_fn(authenticate))
                     .route("/files", web::get().to(list))
+                    .route(files::WATCH_ROUTE, web::get().to(watch))
                     .route(files::FILE_ROUTE, web::get().to(file))
                     .route(files::FILE_ROUTE, web::head().to(file))
                     .route(files::FILE_ROUTE, web::put().to(file))
@@ -185,6 +186,16 @@ async fn list(
     endpoint: web::Data<Endpoint>,
     id: web::Path<String>,
     query: web::Query<ListQuery>,
+    body: web::Payload,
+) -> Reply {
+    here(&req, &endpoint, &id, body, query.op()).await
+}
+
+async fn watch(
+    req: HttpRequest,
+    endpoint: web::Data<Endpoint>,
+    id: web::Path<String>,
+    query: web::Query<files::watch::WatchQuery>,
     body: web::Payload,
 ) -> Reply {
     here(&req, &endpoint, &id, body, query.op()).await

@@ -616,6 +616,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandboxes/{id}/files/watch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow the changes below a folder as they happen: Server-Sent Events `created`,
+         *     `modified` and `deleted` (`{"path", "type"}`; `type` is none once deleted), from inotify on
+         *     the folder's host side (what the code writes is seen as it writes it, in both kinds).
+         *     Repeats within 50 ms are sent once; `overflow` says some events were lost (list the folder
+         *     again); `end` comes when the folder goes (the sandbox paused or ended). Events are live
+         *     only: a reconnecting reader starts afresh. A comment is sent every 15 s while quiet.
+         */
+        get: operations["watch_files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes/{id}/files/{path}": {
         parameters: {
             query?: never;
@@ -717,10 +741,113 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Pause a sandbox: the interpreter's state is saved and its memory freed. It stays paused
-         *     until resumed (an exec does not resume it).
+         * Pause a sandbox: the interpreter's state is saved and its memory freed; a container's
+         *     `/workspace` and `/outputs` are kept and its container stopped, which stops its background
+         *     processes (`…/processes`): they are gone after the resume. It stays paused until resumed
+         *     (an exec does not resume it).
          */
         post: operations["pause_sandbox"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/processes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a container sandbox's processes (running and ended, the last 32), by `pid`. */
+        get: operations["list_processes"];
+        put?: never;
+        /**
+         * Start a background process in a container sandbox. It answers as soon as the process runs,
+         *     with its `pid` (sbx's number in this sandbox); follow its output with `GET
+         *     …/processes/{pid}/logs`. A pause of the sandbox stops its processes: they are gone after
+         *     it resumes.
+         */
+        post: operations["start_process"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/processes/{pid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One process: its state, exit code and times. */
+        get: operations["get_process"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/processes/{pid}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a process's output: `stdout` and `stderr` events (each chunk a JSON string, its
+         *     number the event id) from the start of what is kept (the last 1 MiB), then as it is
+         *     written, and last `end` (the process, a JSON object). A reader that reconnects with
+         *     `Last-Event-ID` gets what came after; output dropped from the ring before it was read is
+         *     announced by a `dropped` event (`{"first": n}`). After `end`, a reconnect is answered 204.
+         *     With `follow=false`, what is kept now, then the stream ends (with `end` if it exited).
+         */
+        get: operations["process_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/processes/{pid}/signal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a signal (`TERM`, `KILL`, `INT`, `HUP`) to a process and every process it started. */
+        post: operations["signal_process"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/processes/{pid}/stdin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Write the body's bytes (at most 1 MiB) to a process's standard input; with `close=true`,
+         *     close it afterwards. The process must have been started with `stdin: true`.
+         */
+        post: operations["write_stdin"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1154,6 +1281,12 @@ export interface components {
             duration_ms: number;
             /** @description What the call used; `memory_peak_bytes` is the session's linear memory. */
             usage: components["schemas"]["Usage"];
+        };
+        /** @description One change, the `data` of a `created`, `modified` or `deleted` event. */
+        Change: {
+            /** @description The guest path (`/workspace/src/main.py`). */
+            path: string;
+            type?: components["schemas"]["EntryType"] | null;
         };
         /** @description A command's result inside a container sandbox. */
         CommandOutcome: {
@@ -1805,6 +1938,82 @@ export interface components {
             /** @description The request field at fault, when there is one. */
             field?: string | null;
         };
+        /** @description What is known of a process. */
+        ProcessInfo: {
+            /**
+             * Format: int32
+             * @description Its number in this sandbox (1, 2, …), in `…/processes/{pid}`: sbx's, not the kernel's.
+             */
+            pid: number;
+            /** @description The caller's label, if it gave one. */
+            tag?: string | null;
+            /** @description The argv it runs. */
+            command: string[];
+            /** @description Its working directory. */
+            cwd: string;
+            /**
+             * @description Whether its standard input is open for writing (started with `stdin: true`, not
+             *     closed, not exited).
+             */
+            stdin: boolean;
+            /** @description `running` or `exited`. */
+            state: components["schemas"]["ProcessState"];
+            /**
+             * Format: int64
+             * @description Its exit code once it exited; 128 + n when signal n ended it (137 for `SIGKILL`), as
+             *     shells report it; none when the sandbox's stop ended it unrecorded.
+             */
+            exit_code?: number | null;
+            /** @description Whether its `timeout_ms` ended it. */
+            timed_out: boolean;
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at: string;
+            /**
+             * Format: date-time
+             * @description When it ended.
+             */
+            ended_at?: string | null;
+        };
+        /** @description The processes of a sandbox, oldest first. */
+        ProcessList: {
+            /** @description Running and ended processes (at most [`MAX_PROCESSES`]), by `pid`. */
+            processes: components["schemas"]["ProcessInfo"][];
+        };
+        /** @description A process to start in a container sandbox. */
+        ProcessSpec: {
+            /**
+             * @description The program and its arguments, as argv (`["python3", "-m", "http.server", "8000"]`),
+             *     run as the sandbox user, with the sandbox's environment.
+             */
+            command: string[];
+            /** @description Variables added to the sandbox's environment for this process. */
+            env?: {
+                [key: string]: string;
+            };
+            /** @description Its working directory, an absolute path in the sandbox; default `/workspace`. */
+            cwd?: string | null;
+            /**
+             * @description Whether its standard input stays open for `POST …/processes/{pid}/stdin`; otherwise it
+             *     reads end-of-file at once.
+             */
+            stdin?: boolean;
+            /**
+             * Format: int64
+             * @description Wall-time limit in ms, after which it and everything it started are killed (`SIGKILL`);
+             *     none by default (it runs until it exits, is signalled, or its sandbox stops).
+             */
+            timeout_ms?: number | null;
+            /** @description A label of the caller's, to find it again in the list (1 to 64 of `[A-Za-z0-9._-]`). */
+            tag?: string | null;
+        };
+        /**
+         * @description Where a process is in its life.
+         * @enum {string}
+         */
+        ProcessState: "running" | "exited";
         /** @description Whom a provider's decision is about. */
         ProviderDecision: {
             /**
@@ -2049,6 +2258,16 @@ export interface components {
             projects: components["schemas"]["MembershipView"][];
             /** @description Send it as `X-CSRF-Token` on every change made with this session. */
             csrf_token: string;
+        };
+        /**
+         * @description A signal a process can be sent (with the names `kill -s` takes).
+         * @enum {string}
+         */
+        Signal: "TERM" | "KILL" | "INT" | "HUP";
+        /** @description What a signal asked for. */
+        SignalRequest: {
+            /** @description `TERM`, `KILL`, `INT` or `HUP`: sent to the process and every process it started. */
+            signal: components["schemas"]["Signal"];
         };
         /** @description Submissions to review. */
         SubmissionList: {
@@ -4984,6 +5203,106 @@ export interface operations {
             };
         };
     };
+    watch_files: {
+        parameters: {
+            query?: {
+                /** @description The folder: `/workspace` (the default), `/outputs` (containers) or one below them. */
+                path?: string;
+                /** @description Changes anywhere below it (the default); `false`: in the folder itself only. */
+                recursive?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream of `created`, `modified`, `deleted` (each a `Change`), `overflow`, and last `end` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["Change"];
+                };
+            };
+            /** @description Bad query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox, or nothing at the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not a folder (`path_conflict`), or the sandbox is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path outside /workspace and /outputs, with `..`, NUL, or crossing a link out (`invalid_path`, field `path`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner could not be reached, or too many watches are served (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     read_file: {
         parameters: {
             query?: never;
@@ -5644,7 +5963,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Paused */
+            /** @description Paused (a container's background processes were stopped; they are gone after the resume) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5700,6 +6019,644 @@ export interface operations {
             };
             /** @description Over the project's request rate; see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_processes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The processes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessList"];
+                };
+            };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused, starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_process: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProcessSpec"];
+            };
+        };
+        responses: {
+            /** @description It runs */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessInfo"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), a sandbox that is paused (`sandbox_paused`), starting or ended, or 32 processes running already (`too_many_processes`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_process: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The process's number in the sandbox */
+                pid: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessInfo"];
+                };
+            };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox, or no such process (processes are gone after a pause) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused, starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    process_logs: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Follow the output as it is written until the process ends (default `true`); `false`
+                 *     gives what is kept now and ends (with `end` if the process ended).
+                 */
+                follow?: boolean;
+                /**
+                 * @description Resume after this event id, as a `Last-Event-ID` header does (for clients that cannot
+                 *     send one); the later of the two counts.
+                 */
+                after?: number;
+            };
+            header?: {
+                /** @description The last event id read: resume after it */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The process's number in the sandbox */
+                pid: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream of `stdout`, `stderr` and `dropped` events, then `end` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description The reader had the `end` event already */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox, or no such process */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused, starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    signal_process: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The process's number in the sandbox */
+                pid: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignalRequest"];
+            };
+        };
+        responses: {
+            /** @description Sent */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox, or no such process */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The process exited (`process_exited`), a code-interpreter (`not_a_container`), or a sandbox that is paused, starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    write_stdin: {
+        parameters: {
+            query?: {
+                /** @description Close the process's standard input after writing the body (it then reads end-of-file). */
+                close?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The process's number in the sandbox */
+                pid: number;
+            };
+            cookie?: never;
+        };
+        /** @description The bytes to write */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Written */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox, or no such process */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The process exited (`process_exited`), its input is not open (`stdin_closed`), a code-interpreter (`not_a_container`), or a sandbox that is paused, starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,7 +5,30 @@ import { useLayoutEffect, useRef } from "react";
 
 import type { LogStream } from "@/lib/use-log-stream";
 
-export function LogPanel({ label, stream, empty }: { label: string; stream: LogStream; empty: string }) {
+/** What the status line says in each state: a log's by default. */
+export interface LogWords {
+  following: string;
+  ended: string;
+  stopped: string;
+}
+
+const LOG_WORDS: LogWords = {
+  following: "Following the log…",
+  ended: "The log ended.",
+  stopped: "The log stopped.",
+};
+
+export function LogPanel({
+  label,
+  stream,
+  empty,
+  words = LOG_WORDS,
+}: {
+  label: string;
+  stream: LogStream;
+  empty: string;
+  words?: LogWords;
+}) {
   const ref = useRef<HTMLPreElement>(null);
   const atEnd = useRef(true);
 
@@ -21,10 +44,11 @@ export function LogPanel({ label, stream, empty }: { label: string; stream: LogS
         {stream.error
           ? ""
           : stream.following
-            ? "Following the log…"
+            ? words.following
             : stream.end !== undefined
-              ? "The log ended."
-              : "The log stopped."}
+              ? words.ended
+              : words.stopped}
+        {stream.lost && " Some earlier output was dropped by the server before it was read."}
         {stream.dropped > 0 && ` The oldest ${stream.dropped.toLocaleString()} characters are not shown.`}
       </p>
       {stream.error && (

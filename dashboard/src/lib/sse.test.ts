@@ -70,4 +70,9 @@ describe("readLogEvent", () => {
     });
     expect(readLogEvent({ id: null, event: "message", data: "x" })).toEqual({ kind: "other" });
   });
+
+  it("reads a process's `dropped` event", () => {
+    expect(readLogEvent({ id: "2", event: "dropped", data: '{"first":3}' })).toEqual({ kind: "dropped", first: 3 });
+    expect(readLogEvent({ id: "2", event: "dropped", data: "garbage" })).toEqual({ kind: "dropped", first: null });
+  });
 });

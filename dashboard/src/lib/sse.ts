@@ -1,7 +1,9 @@
 // Server-Sent Events read from a fetch body, and the log the API's streams add up to: pure
 // functions, unit-tested beside. The API's log streams (`GET /v1/sandboxes/{id}/logs`,
-// `GET /v1/jobs/{id}/logs`) send `stdout`/`stderr` events whose `data` is a chunk as a JSON
-// string, then one last event (`end` or `status`) whose `data` is a JSON object.
+// `GET /v1/jobs/{id}/logs`, `GET /v1/sandboxes/{id}/processes/{pid}/logs`) send `stdout`/`stderr`
+// events whose `data` is a chunk as a JSON string, then one last event (`end` or `status`) whose
+// `data` is a JSON object; a process's may also say that the server dropped output before it
+// was read (`dropped`, `{"first": n}`).
 
 /** One event as the stream sent it (`data` not yet parsed). */
 export interface SseEvent {
@@ -113,9 +115,13 @@ export function appendLog(
 export type LogEvent =
   | { kind: "chunk"; stream: LogChunk["stream"]; text: string }
   | { kind: "end"; data: unknown }
+  | { kind: "dropped"; first: number | null }
   | { kind: "other" };
 
-/** The API's log events: `stdout`/`stderr` carry a JSON string; `end`/`status` close it. */
+/**
+ * The API's log events: `stdout`/`stderr` carry a JSON string; `end`/`status` close it;
+ * `dropped` says output before chunk `first` was lost on the server.
+ */
 export function readLogEvent(e: SseEvent): LogEvent {
   let data: unknown;
   try {
@@ -127,5 +133,9 @@ export function readLogEvent(e: SseEvent): LogEvent {
     return { kind: "chunk", stream: e.event, text: typeof data === "string" ? data : String(data) };
   }
   if (e.event === "end" || e.event === "status") return { kind: "end", data };
+  if (e.event === "dropped") {
+    const first = typeof data === "object" && data !== null ? (data as { first?: unknown }).first : undefined;
+    return { kind: "dropped", first: typeof first === "number" ? first : null };
+  }
   return { kind: "other" };
 }

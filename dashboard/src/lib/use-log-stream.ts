@@ -9,6 +9,8 @@ export interface LogStream {
   log: LogChunk[];
   /** Characters dropped from the start past the panel's cap. */
   dropped: number;
+  /** Whether the server dropped output before it was read (a `dropped` event). */
+  lost: boolean;
   /** Whether the stream is open (more may come). */
   following: boolean;
   /** The last event's object (`end` or `status`), once the stream ended. */
@@ -16,7 +18,7 @@ export interface LogStream {
   error: string | null;
 }
 
-const START: LogStream = { log: [], dropped: 0, following: true, end: undefined, error: null };
+const START: LogStream = { log: [], dropped: 0, lost: false, following: true, end: undefined, error: null };
 /** A dropped connection is retried (resuming after the last event) this many times. */
 const RETRIES = 5;
 const RETRY_MS = 2_000;
@@ -54,15 +56,17 @@ export function useLogStream(path: string | null, onEnd?: (data: unknown) => voi
         const { done, value } = await reader.read();
         if (done) return "dropped";
         let end: { data: unknown } | null = null;
+        let lost = false;
         const chunks: { stream: LogChunk["stream"]; text: string }[] = [];
         for (const e of parser.push(value)) {
           if (e.id) lastId = e.id;
           const event = readLogEvent(e);
           if (event.kind === "chunk") chunks.push(event);
           else if (event.kind === "end") end = { data: event.data };
+          else if (event.kind === "dropped") lost = true;
         }
         // One state update per read: a flood of chunks renders once per network read.
-        if (chunks.length > 0 || end) {
+        if (chunks.length > 0 || end || lost) {
           setState((s) => {
             let { log, dropped } = s;
             for (const c of chunks) {
@@ -70,7 +74,8 @@ export function useLogStream(path: string | null, onEnd?: (data: unknown) => voi
               log = next.log;
               dropped += next.dropped;
             }
-            return end ? { ...s, log, dropped, following: false, end: end.data } : { ...s, log, dropped };
+            const updated = { ...s, log, dropped, lost: s.lost || lost };
+            return end ? { ...updated, following: false, end: end.data } : updated;
           });
         }
         if (end) {

@@ -100,18 +100,22 @@ async fn stop(docker: &Docker, id: &str, marker: &str) {
 }
 
 /// Send `signal` (a name `kill -s` takes: `TERM`, `KILL`, …), inside container `id`, to every
-/// process whose environment carries mark `marker` ([`MARKER`]). Errors: Docker failed, or
-/// took over 5 s.
+/// process whose environment carries mark `marker` ([`MARKER`]): how many it found. They are
+/// all stopped first and continued after, so that each has the signal before any of them
+/// runs on (a shell whose children die first would otherwise go on to its next command).
+/// Errors: Docker failed, or took over 5 s.
 pub(super) async fn signal_marked(
     docker: &Docker,
     id: &str,
     marker: &str,
     signal: &str,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let script = format!(
-        "for p in /proc/[0-9]*; do \
-           if grep -qxz '{MARKER}={marker}' \"$p/environ\" 2>/dev/null; then kill -s {signal} \"${{p#/proc/}}\" 2>/dev/null; fi; \
-         done; true"
+        "pids=; for p in /proc/[0-9]*; do \
+           if grep -qxz '{MARKER}={marker}' \"$p/environ\" 2>/dev/null; then pids=\"$pids ${{p#/proc/}}\"; fi; \
+         done; \
+         if [ -n \"$pids\" ]; then kill -s STOP $pids; kill -s {signal} $pids; kill -s CONT $pids; fi 2>/dev/null; \
+         echo $pids | wc -w"
     );
     let config = ExecConfig {
         cmd: Some(["sh", "-c", &script].map(str::to_owned).to_vec()),
@@ -121,16 +125,21 @@ pub(super) async fn signal_marked(
     };
     let run = async {
         let exec = docker.create_exec(id, config).await?;
+        let mut said = Vec::new();
         if let StartExecResults::Attached { mut output, .. } = docker
             .start_exec(&exec.id, None::<StartExecOptions>)
             .await?
         {
-            while output.next().await.is_some() {}
+            while let Some(chunk) = output.next().await {
+                if let Ok(LogOutput::StdOut { message }) = chunk {
+                    said.extend_from_slice(&message);
+                }
+            }
         }
-        Ok::<_, bollard::errors::Error>(())
+        Ok::<_, bollard::errors::Error>(said)
     };
     match tokio::time::timeout(Duration::from_secs(5), run).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(said)) => Ok(String::from_utf8_lossy(&said).trim().parse().unwrap_or(0)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("signalling took over 5 s".into()),
     }

@@ -230,6 +230,7 @@ impl Here {
         if close {
             let _ = w.shutdown().await;
             *input = None;
+            process.record().info.stdin = false;
         }
         Ok(())
     }
@@ -238,17 +239,28 @@ impl Here {
     /// it exited; Docker failed.
     async fn signal(&self, pid: u32, signal: Signal) -> Result<(), ProcessError> {
         let process = self.table.process(pid)?;
-        if process.exited() {
-            return Err(ProcessError::Exited(pid));
+        // Docker answers a start before the process has its environment: one signalled at
+        // once may not be found yet. Looked for again, for at most a second.
+        for _ in 0..20 {
+            if process.exited() {
+                return Err(ProcessError::Exited(pid));
+            }
+            let found = super::exec::signal_marked(
+                &self.docker,
+                &self.container,
+                &process.mark,
+                signal.as_str(),
+            )
+            .await
+            .map_err(ProcessError::Runtime)?;
+            if found > 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        super::exec::signal_marked(
-            &self.docker,
-            &self.container,
-            &process.mark,
-            signal.as_str(),
-        )
-        .await
-        .map_err(ProcessError::Runtime)
+        Err(ProcessError::Runtime(format!(
+            "process {pid} could not be found in its container to signal"
+        )))
     }
 
     /// Process `pid`'s output after event `after` (0: from the start), following it until it
@@ -397,6 +409,7 @@ async fn follow(
         record.info.timed_out =
             timeout.is_some_and(|t| exit_code == Some(super::exec::KILLED_STATUS) && elapsed >= t);
         record.info.ended_at = Some(chrono::Utc::now());
+        record.info.stdin = false;
     }
     *process.input.lock().await = None;
     process.changed.send_replace(());

@@ -13,6 +13,13 @@ Quickstart::
         sandbox.files.write("/workspace/in.txt", "hi")
         print(sandbox.files.read_text("/workspace/in.txt"))  # "hi"
 
+    with client.sandboxes.create("python") as box:  # a container
+        box.wait_running()
+        web = box.processes.start("python3 -m http.server 8000")  # in the background
+        for event in box.processes.start(["ls", "/"]).logs():     # stdout/stderr, then end
+            print(event.text, end="")
+        web.signal("TERM"); print(web.wait().exit_code)           # 143
+
 ``AsyncClient`` has the same surface with ``await``. Errors are :mod:`sbx.errors` exceptions.
 """
 
@@ -26,6 +33,8 @@ from ._async.client import (
     AsyncFiles,
     AsyncJob,
     AsyncJobs,
+    AsyncProcess,
+    AsyncProcesses,
     AsyncSandbox,
     AsyncSandboxes,
 )
@@ -39,6 +48,8 @@ from ._sync.client import (
     Files,
     Job,
     Jobs,
+    Process,
+    Processes,
     Sandbox,
     Sandboxes,
 )
@@ -53,11 +64,14 @@ from .errors import (
     NotFound,
     PathConflict,
     PayloadTooLarge,
+    ProcessExited,
     QuotaExceeded,
     RateLimited,
     SbxError,
     ServerError,
     ServiceUnavailable,
+    StdinClosed,
+    TooManyProcesses,
     Unauthorized,
 )
 
@@ -74,6 +88,8 @@ __all__ = [
     "AsyncFiles",
     "AsyncJob",
     "AsyncJobs",
+    "AsyncProcess",
+    "AsyncProcesses",
     "AsyncSandbox",
     "AsyncSandboxes",
     "BadRequest",
@@ -96,6 +112,9 @@ __all__ = [
     "NotFound",
     "PathConflict",
     "PayloadTooLarge",
+    "Process",
+    "ProcessExited",
+    "Processes",
     "QuotaExceeded",
     "RateLimited",
     "Sandbox",
@@ -103,6 +122,8 @@ __all__ = [
     "SbxError",
     "ServerError",
     "ServiceUnavailable",
+    "StdinClosed",
+    "TooManyProcesses",
     "Unauthorized",
     "models",
 ]

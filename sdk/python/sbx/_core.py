@@ -325,13 +325,16 @@ class CellResult(_models.CellOutcome):
 
 @dataclass
 class LogEvent:
-    """One event of a job's or sandbox's log stream.
+    """One event of a job's, sandbox's or background process's log stream.
 
     Attributes:
-        event: ``stdout``, ``stderr`` or ``end``.
-        id: The event id (resume after it with ``Last-Event-ID``).
-        text: The chunk, exactly as written (``stdout``/``stderr``); empty for ``end``.
-        data: The ``end`` event's object (the final status), else ``None``.
+        event: ``stdout``, ``stderr`` or ``end``; in a process's stream also ``dropped``
+            (output before ``data["first"]`` left the 1 MiB ring before it was read).
+        id: The event id (resume after it with ``Last-Event-ID``); ``end`` for the last.
+        text: The chunk, exactly as written (``stdout``/``stderr``); empty for the others.
+        data: The ``end`` event's object (the final status; a process's
+            :class:`sbx.models.ProcessInfo` as a dict), ``dropped``'s ``{"first": n}``, else
+            ``None``.
     """
 
     event: str
@@ -342,14 +345,36 @@ class LogEvent:
 
 def log_event(event: str, id: str, data: str) -> LogEvent:
     """A log stream's SSE event: ``stdout``/``stderr`` data is the chunk as a JSON string; the
-    last event, id ``end`` (named ``status`` in a job's stream, ``end`` in a sandbox's), has a
-    JSON object and is called ``end`` here for both."""
+    last event, id ``end`` (named ``status`` in a job's stream, ``end`` in a sandbox's and a
+    process's), has a JSON object and is called ``end`` here for all; a process's ``dropped``
+    has ``{"first": n}``."""
     if id == "end":
         event = "end"
     value = json.loads(data) if data else None
     if isinstance(value, str):
         return LogEvent(event, id, text=value)
     return LogEvent(event, id, data=value if isinstance(value, dict) else None)
+
+
+def stdin_bytes(data: "Union[bytes, bytearray, memoryview, str]") -> bytes:
+    """Input for a process: bytes as they are, a ``str`` encoded as UTF-8.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"input is bytes or str, not {type(data).__name__}")
+
+
+def signal_name(name: Any) -> str:
+    """A signal's name as the API takes it (``TERM``, ``KILL``, ``INT`` or ``HUP``): ``"term"``, ``"SIGTERM"``, ``signal.SIGTERM`` and
+    ``"TERM"`` are all ``"TERM"``. Others are passed on for the server to refuse
+    (``InvalidRequest``)."""
+    name = str(getattr(name, "name", name)).upper()
+    return name[3:] if name.startswith("SIG") else name
 
 
 TERMINAL_JOB_STATUSES = frozenset(

@@ -760,6 +760,43 @@ class Problem(BaseModel):
     """
 
 
+class ProcessSpec(BaseModel):
+    """
+    A process to start in a container sandbox.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    command: List[str]
+    """
+    The program and its arguments, as argv (`["python3", "-m", "http.server", "8000"]`),
+    run as the sandbox user, with the sandbox's environment.
+    """
+    env: Optional[Dict[str, str]] = None
+    """
+    Variables added to the sandbox's environment for this process.
+    """
+    cwd: Optional[str] = None
+    """
+    Its working directory, an absolute path in the sandbox; default `/workspace`.
+    """
+    stdin: Optional[bool] = None
+    """
+    Whether its standard input stays open for `POST …/processes/{pid}/stdin`; otherwise it
+    reads end-of-file at once.
+    """
+    timeout_ms: Annotated[Optional[int], Field(ge=1, le=604800000)] = None
+    """
+    Wall-time limit in ms, after which it and everything it started are killed (`SIGKILL`);
+    none by default (it runs until it exits, is signalled, or its sandbox stops).
+    """
+    tag: Optional[str] = None
+    """
+    A label of the caller's, to find it again in the list (1 to 64 of `[A-Za-z0-9._-]`).
+    """
+
+
 class ProviderDecision(BaseModel):
     """
     Whom a provider's decision is about.
@@ -1003,6 +1040,20 @@ class SandboxView(BaseModel):
     events: Optional[List[EventView]] = None
     """
     Its state changes, oldest first (on `GET /v1/sandboxes/{id}` only).
+    """
+
+
+class SignalRequest(BaseModel):
+    """
+    What a signal asked for.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    signal: Literal["TERM", "KILL", "INT", "HUP"]
+    """
+    `TERM`, `KILL`, `INT` or `HUP`: sent to the process and every process it started.
     """
 
 
@@ -1329,6 +1380,18 @@ class CellOutcome(BaseModel):
     """
 
 
+class Change(BaseModel):
+    """
+    One change, the `data` of a `created`, `modified` or `deleted` event.
+    """
+
+    path: str
+    """
+    The guest path (`/workspace/src/main.py`).
+    """
+    type: Optional[Literal["file", "directory", "symlink", "other"]] = None
+
+
 class CreateSandbox(BaseModel):
     """
     A sandbox to create.
@@ -1651,6 +1714,66 @@ class PriceList(Prices):
     currency: str
     """
     Always `USD`.
+    """
+
+
+class ProcessInfo(BaseModel):
+    """
+    What is known of a process.
+    """
+
+    pid: Annotated[int, Field(ge=0)]
+    """
+    Its number in this sandbox (1, 2, …), in `…/processes/{pid}`: sbx's, not the kernel's.
+    """
+    tag: Optional[str] = None
+    """
+    The caller's label, if it gave one.
+    """
+    command: List[str]
+    """
+    The argv it runs.
+    """
+    cwd: str
+    """
+    Its working directory.
+    """
+    stdin: bool
+    """
+    Whether its standard input is open for writing (started with `stdin: true`, not
+    closed, not exited).
+    """
+    state: Literal["running", "exited"]
+    """
+    `running` or `exited`.
+    """
+    exit_code: Optional[int] = None
+    """
+    Its exit code once it exited; 128 + n when signal n ended it (137 for `SIGKILL`), as
+    shells report it; none when the sandbox's stop ended it unrecorded.
+    """
+    timed_out: bool
+    """
+    Whether its `timeout_ms` ended it.
+    """
+    started_at: datetime
+    """
+    When it started.
+    """
+    ended_at: Optional[datetime] = None
+    """
+    When it ended.
+    """
+
+
+class ProcessList(BaseModel):
+    """
+    The processes of a sandbox, oldest first.
+    """
+
+    processes: List[ProcessInfo]
+    """
+    Running and ended processes (at most [`MAX_PROCESSES`]), by `pid`.
     """
 
 

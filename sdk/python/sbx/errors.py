@@ -74,13 +74,28 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     """409: the object is not in a state that allows this (``sandbox_ended``,
-    ``sandbox_paused``, ``sandbox_pending``, …)."""
+    ``sandbox_paused``, ``sandbox_pending``, ``not_a_container``, …)."""
 
 
 class PathConflict(Conflict):
     """409 ``path_conflict``: a sandbox file operation met the wrong kind of entry — a folder
     where a file is expected (or a file where a folder is), a folder that is not empty deleted
     without ``recursive=True``, or ``/workspace`` itself deleted."""
+
+
+class ProcessExited(Conflict):
+    """409 ``process_exited``: a background process has exited, so it takes no more input or
+    signals; its ``exit_code`` is in ``process.refresh().info``."""
+
+
+class StdinClosed(Conflict):
+    """409 ``stdin_closed``: a background process's standard input is not open: it was started
+    without ``stdin=True``, or its input was closed (``close_stdin()``, ``close=True``)."""
+
+
+class TooManyProcesses(Conflict):
+    """409 ``too_many_processes``: 32 background processes run in the sandbox already (an
+    exited one makes room by itself); wait for one to end, or signal one."""
 
 
 class PayloadTooLarge(ApiError):
@@ -118,6 +133,9 @@ _BY_CODE: Dict[str, Type[ApiError]] = {
     "project_queue_full": QuotaExceeded,
     "path_conflict": PathConflict,
     "disk_full": DiskFull,
+    "process_exited": ProcessExited,
+    "stdin_closed": StdinClosed,
+    "too_many_processes": TooManyProcesses,
 }
 
 _BY_STATUS: Dict[int, Type[ApiError]] = {

@@ -9,17 +9,18 @@ import json
 import os
 import pathlib
 import posixpath
+import time
 import uuid
 from typing import IO, Any, Iterator, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import httpx
 import tqdm
-from httpx_sse import connect_sse
+from httpx_sse import EventSource, connect_sse
 
 from .. import _core
 from .. import _models as models
 from .._core import sleep
-from ..errors import ApiError, NotFound, PathConflict, SbxError
+from ..errors import ApiError, ConnectionFailed, NotFound, PathConflict, SbxError
 
 Json = Dict[str, Any]
 
@@ -81,7 +82,7 @@ class Client:
         params: Optional[Mapping[str, Any]] = None,
         headers: Optional[Mapping[str, str]] = None,
         safe: Optional[bool] = None,
-        timeout: Optional[float] = None,
+        timeout: Optional[Union[float, httpx.Timeout]] = None,
         content: Optional[Union[bytes, _core.Upload]] = None,
         stream: bool = False,
     ) -> httpx.Response:
@@ -282,6 +283,69 @@ class Client:
                 if event.event == "end":
                     return
 
+    def _follow(
+        self,
+        path: str,
+        *,
+        follow: bool = True,
+        last_event_id: Optional[str] = None,
+        deadline: Optional[float] = None,
+    ) -> Iterator[_core.LogEvent]:
+        """The SSE log at ``path`` (a process's), each event as it comes, after
+        ``last_event_id``, until its ``end`` event; with ``follow=False``, until what is kept
+        now has come. The connection is made with the retry policy; a stream that breaks
+        midway (or ends before ``end`` while following) is resumed after the last event given
+        (``Last-Event-ID``), at most ``max_retries`` times in a row, then ConnectionFailed.
+        With ``deadline`` (a ``time.monotonic()`` value) it stops without ``end`` once that
+        time has passed."""
+        last = last_event_id
+        failures = 0
+        while True:
+            read = None
+            if deadline is not None:
+                read = deadline - time.monotonic()
+                if read <= 0:
+                    return
+            headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+            if last is not None:
+                headers["Last-Event-ID"] = last
+            response = self.request(
+                "GET",
+                path,
+                params={"follow": None if follow else "false"},
+                headers=headers,
+                timeout=httpx.Timeout(self.timeout, read=read),
+                stream=True,
+            )
+            broken: Optional[Exception] = None
+            try:
+                if response.status_code == 204:  # the reader had the end already
+                    return
+                for sse in EventSource(response).iter_sse():
+                    event = _core.log_event(sse.event, sse.id, sse.data)
+                    if event.id:
+                        last = event.id
+                    failures = 0
+                    yield event
+                    if event.event == "end":
+                        return
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
+            except httpx.TransportError as e:
+                broken = e
+            finally:
+                response.close()
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            if broken is None and not follow:
+                return
+            if failures >= self.max_retries:
+                if broken is not None:
+                    raise _core.connection_failed(self.url, broken)
+                raise ConnectionFailed(f"the log stream {path} ended {failures + 1} times in a row before its end")
+            sleep(_core.backoff(failures, None))
+            failures += 1
+
     def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[Json]:
         """Every object of a cursor-paged list."""
         cursor = None
@@ -371,6 +435,8 @@ class Sandbox:
     Attributes:
         id: Its id.
         commands: ``commands.run(...)`` runs a command in a container sandbox.
+        processes: ``processes.start(...)``, ``.list()``, ``.get(pid)``: background processes
+            in a container sandbox.
         files: ``files.write(...)``, ``files.read(...)``, …: its files under ``/workspace``
             (and ``/outputs`` in a container).
     """
@@ -380,6 +446,7 @@ class Sandbox:
         self.info = info
         self.id = str(info.id)
         self.commands = Commands(self)
+        self.processes = Processes(self)
         self.files = Files(self)
 
     def __repr__(self) -> str:
@@ -774,6 +841,244 @@ class Files:
             return True  # its folder is a folder: the entry is there
         except (NotFound, PathConflict):
             return False
+
+
+class Processes:
+    """``sandbox.processes``: background processes of a container sandbox — a server, a
+    watcher, a training run — answered as soon as they run, then followed, written to and
+    signalled (``sandbox.commands.run`` waits for its command instead).
+
+    A process runs as the sandbox user, with the sandbox's environment, until it exits, is
+    signalled, hits its ``timeout_ms`` or the sandbox stops. Its ``pid`` is sbx's number for it
+    in the sandbox (1, 2, …), not the kernel's. The sandbox keeps the last 32 processes
+    (running and exited) and the last 1 MiB of each one's output. A pause stops them: after the
+    resume the list is empty, an old pid is NotFound, and numbers start again at 1.
+
+    Every call can raise:
+        Conflict: code ``not_a_container`` (a code-interpreter sandbox has no processes), or
+            the sandbox cannot be reached now: ``sandbox_paused`` (resume it),
+            ``sandbox_pending`` (``wait_running()`` first) or ``sandbox_ended``.
+        NotFound: no such sandbox, or no process with that pid.
+        RateLimited, ServiceUnavailable, ConnectionFailed: after the retries.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def start(
+        self,
+        command: Union[str, Sequence[str]],
+        *,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Union[str, "os.PathLike[str]", None] = None,
+        stdin: bool = False,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+    ) -> "Process":
+        """Start ``command`` in the background (``POST /v1/sandboxes/{id}/processes``); the
+        answer comes as soon as it runs. Follow it with the process's ``logs()`` or
+        ``wait()``.
+
+        Args:
+            command: Its argv (``["python3", "-m", "http.server", "8000"]``), or a string run by
+                ``sh -c``.
+            env: Variables added to the sandbox's environment for it.
+            cwd: Its working directory, default ``/workspace``; a relative path is taken below
+                ``/workspace``.
+            stdin: Keep its standard input open for the process's ``write_stdin()``;
+                otherwise it reads end-of-file at once.
+            timeout_ms: Wall-time limit in ms (1 to 604 800 000, 7 days), after which it and
+                everything it started are killed with ``SIGKILL`` (``timed_out`` True, exit
+                code 137); default none.
+            tag: A label of yours, shown by :meth:`list` (1 to 64 of ``A-Z a-z 0-9 . _ -``).
+
+        Returns:
+            The process, ``state`` ``"running"``.
+
+        Raises:
+            InvalidRequest: a field is invalid (``field`` names it: ``command``, ``env``,
+                ``cwd``, ``timeout_ms``, ``tag``, or an unknown one).
+            TooManyProcesses: 32 processes run in the sandbox already.
+            ConnectionFailed: the connection broke: not retried, since the process may have
+                started (see :meth:`list`).
+        """
+        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        body = _core.drop_none(
+            {
+                "command": argv,
+                "env": dict(env) if env else None,
+                "cwd": _core.guest_path(cwd) if cwd is not None else None,
+                "stdin": stdin,
+                "timeout_ms": timeout_ms,
+                "tag": tag,
+            }
+        )
+        info = self._sandbox._client._json("POST", self._sandbox._path("/processes"), body=body)
+        return Process(self._sandbox, models.ProcessInfo.model_validate(info))
+
+    def list(self) -> List["Process"]:
+        """The sandbox's processes, running and exited (the last 32), oldest first
+        (``GET /v1/sandboxes/{id}/processes``); empty after a pause."""
+        page = self._sandbox._client._json("GET", self._sandbox._path("/processes"))
+        listed = models.ProcessList.model_validate(page)
+        return [Process(self._sandbox, info) for info in listed.processes]
+
+    def get(self, pid: int) -> "Process":
+        """Process ``pid`` (``GET /v1/sandboxes/{id}/processes/{pid}``).
+
+        Raises:
+            NotFound: no such process: never started, dropped from the 32 kept, or gone with
+                a pause.
+        """
+        info = self._sandbox._client._json("GET", self._sandbox._path(f"/processes/{int(pid)}"))
+        return Process(self._sandbox, models.ProcessInfo.model_validate(info))
+
+
+class Process:
+    """One background process of a container sandbox. ``info`` is its last known view
+    (:class:`sbx.models.ProcessInfo`: ``pid``, ``tag``, ``command``, ``cwd``, ``stdin``,
+    ``state``, ``exit_code``, ``timed_out``, ``started_at``, ``ended_at``): ``refresh()`` reads
+    it again; ``wait()``, and ``logs()`` when it reaches the ``end``, bring it up to date.
+
+    Attributes:
+        pid: Its number in the sandbox (1, 2, …): sbx's, not the kernel's.
+        sandbox: The sandbox it runs in.
+
+    Every call can raise what those of ``sandbox.processes`` can (NotFound once the process
+    is gone with a pause, Conflict ``sandbox_paused``, …).
+    """
+
+    def __init__(self, sandbox: Sandbox, info: models.ProcessInfo) -> None:
+        self.sandbox = sandbox
+        self._client = sandbox._client
+        self.info = info
+        self.pid = info.pid
+
+    def __repr__(self) -> str:
+        return f"<Process {self.pid} {self.state} {' '.join(self.info.command)!r}>"
+
+    @property
+    def state(self) -> str:
+        """``running`` or ``exited`` (as last read)."""
+        return self.info.state
+
+    @property
+    def exit_code(self) -> Optional[int]:
+        """Its exit code once it exited (as last read): 128 + n when signal n ended it (143
+        for ``TERM``, 137 for ``KILL`` and ``timeout_ms``); None while it runs, or when the
+        sandbox's stop ended it unrecorded."""
+        return self.info.exit_code
+
+    @property
+    def done(self) -> bool:
+        """Whether it has exited (as last read)."""
+        return self.state == "exited"
+
+    def _path(self, action: str = "") -> str:
+        return self.sandbox._path(f"/processes/{self.pid}{action}")
+
+    def refresh(self) -> "Process":
+        """Read the process again (``GET …/processes/{pid}``). Returns itself."""
+        self.info = models.ProcessInfo.model_validate(self._client._json("GET", self._path()))
+        return self
+
+    def logs(
+        self, *, follow: bool = True, last_event_id: Optional[str] = None
+    ) -> Iterator[_core.LogEvent]:
+        """The process's output (``GET …/processes/{pid}/logs``): what is kept (its last 1 MiB),
+        then, with ``follow``, as it is written until it exits: ``stdout`` and ``stderr``
+        events (``text`` exactly as written, ``id`` its number), a ``dropped`` event
+        (``data["first"]``: the first number still kept) where output left the ring before it
+        was read, and last ``end`` (``data``: the process as a dict; ``info`` is updated from
+        it). With ``follow=False``, only what is kept now, with ``end`` if it exited. After
+        ``last_event_id`` when given (an event's ``id``; after ``"end"`` nothing comes).
+
+        A stream that breaks midway is resumed after the last event given
+        (``Last-Event-ID``): no chunk is lost or given twice. ConnectionFailed after
+        ``max_retries`` failed resumptions in a row. The request is made when the iteration
+        starts; stopping early: close the iterator to free its connection at once.
+        """
+        last = None if last_event_id is None else str(last_event_id)
+        events = self._client._follow(self._path("/logs"), follow=follow, last_event_id=last)
+        try:
+            for event in events:
+                if event.event == "end" and event.data:
+                    self.info = models.ProcessInfo.model_validate(event.data)
+                yield event
+        finally:
+            events.close()  # its connection, at once when the caller stops early
+
+    def wait(self, timeout_s: Optional[float] = None) -> "Process":
+        """Wait until the process exits, following its log to the ``end`` event (the output is
+        read and dropped; a broken stream is resumed); ``info`` then has ``exit_code``,
+        ``timed_out`` and ``ended_at``. Returns itself at once if it had exited when last read.
+
+        Raises:
+            SbxError: still running after ``timeout_s`` seconds (None: as long as it takes).
+        """
+        if self.done:
+            return self
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        ended = False
+        for event in self._client._follow(self._path("/logs"), deadline=deadline):
+            if event.event == "end" and event.data:  # the last event: the stream ends
+                self.info = models.ProcessInfo.model_validate(event.data)
+                ended = True
+        if not ended:
+            raise SbxError(f"process {self.pid} is still running after {timeout_s or 0:g} s")
+        return self
+
+    def write_stdin(self, data: Union[bytes, str], *, close: bool = False) -> None:
+        """Write ``data`` to the process's standard input (``POST …/processes/{pid}/stdin``):
+        bytes as they are, a ``str`` as UTF-8, at most 1 MiB a call; with ``close=True``, close
+        its input afterwards (it reads end-of-file). It must have been started with
+        ``stdin=True``. Not retried after a dropped connection (the input may have been
+        written): ConnectionFailed.
+
+        Raises:
+            StdinClosed: its input is not open (started without ``stdin=True``, or closed).
+            ProcessExited: it has exited.
+            PayloadTooLarge: over 1 MiB.
+            TypeError: ``data`` is neither bytes nor str.
+        """
+        self._client.request(
+            "POST",
+            self._path("/stdin"),
+            content=_core.stdin_bytes(data),
+            params={"close": "true" if close else None},
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    def close_stdin(self) -> None:
+        """Close the process's standard input: it reads end-of-file.
+
+        Raises:
+            StdinClosed: its input is not open (started without ``stdin=True``, or closed
+                already).
+            ProcessExited: it has exited.
+        """
+        self.write_stdin(b"", close=True)
+
+    def signal(self, name: str = "TERM") -> None:
+        """Send signal ``name`` (``TERM``, ``KILL``, ``INT`` or ``HUP``; ``"SIGTERM"``,
+        ``"term"`` and ``signal.SIGTERM`` too) to the process and every process it started
+        (``POST …/processes/{pid}/signal``). It does not wait: :meth:`wait` does; one that
+        ends from signal n exits 128 + n (143 for ``TERM``).
+
+        Raises:
+            ProcessExited: it has exited.
+            InvalidRequest: another signal (``field`` ``"signal"``).
+        """
+        body = {"signal": _core.signal_name(name)}
+        self._client.request("POST", self._path("/signal"), body=body)
+
+    def kill(self) -> None:
+        """Send ``KILL``: the process and every process it started end now (exit code 137).
+
+        Raises:
+            ProcessExited: it has exited.
+        """
+        self.signal("KILL")
 
 
 class Jobs:

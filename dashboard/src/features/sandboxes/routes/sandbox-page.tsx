@@ -1,5 +1,6 @@
 // One sandbox: details, state history, timeout, actions (as on the list), its console, its files
-// (while it runs) and, for a container, its live log. Refreshed every 10 s while it is live.
+// (while it runs), for a running container its background processes, and for a container its
+// live log. Refreshed every 10 s while it is live.
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 
@@ -12,6 +13,7 @@ import { useSandboxAction, type Sandbox, type SandboxAction } from "../api/sandb
 import { CopyId } from "../components/copy-id";
 import { DeleteSandboxDialog } from "../components/delete-sandbox-dialog";
 import { FilesPanel } from "../components/files-panel";
+import { ProcessesPanel } from "../components/processes-panel";
 import { SandboxConsole } from "../components/sandbox-console";
 import { SandboxDetails, StateHistory } from "../components/sandbox-details";
 import { TimeoutForm } from "../components/timeout-form";
@@ -116,6 +118,12 @@ export function SandboxPage() {
             <section className="panel" aria-labelledby="files-heading">
               <h2 id="files-heading">Files</h2>
               <FilesPanel sandbox={s} />
+            </section>
+          )}
+          {s.kind === "container" && s.state === "running" && (
+            <section className="panel" aria-labelledby="processes-heading">
+              <h2 id="processes-heading">Processes</h2>
+              <ProcessesPanel key={s.id} sandbox={s} />
             </section>
           )}
           {s.kind === "container" && (
