@@ -26,13 +26,14 @@ pub fn had_the_end(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.as_bytes() == b"end")
 }
 
-/// The `Last-Event-ID` a reconnecting log reader sends: the seq it had (0 when none).
-pub fn last_event_id(req: &HttpRequest) -> i32 {
+/// The `Last-Event-ID` a reconnecting log reader sends: the seq it had (0 when none, or not a
+/// number).
+pub fn last_event_id<T: std::str::FromStr + Default>(req: &HttpRequest) -> T {
     req.headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_default()
 }
 
 /// An event stream as the answer.

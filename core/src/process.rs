@@ -160,6 +160,12 @@ pub enum ProcessError {
     /// It was started without `stdin: true`, or its input was closed.
     #[error("process {0}'s standard input is not open (start it with \"stdin\": true)")]
     NoStdin(u32),
+    /// The process could not be found in its container to signal (it cleared its
+    /// environment, or ran its course meanwhile).
+    #[error(
+        "process {0} could not be found in its container (it cleared its environment, or is ending)"
+    )]
+    Unmarked(u32),
     /// [`MAX_PROCESSES`] run already.
     #[error("{MAX_PROCESSES} processes are running in this sandbox already")]
     TooMany,

@@ -212,7 +212,8 @@ pub async fn run(args: ProcessArgs) -> CliResult<()> {
             pid,
             signal,
         } => {
-            let body = json!({ "signal": signal.trim_start_matches("SIG").to_uppercase() });
+            let name = signal.to_uppercase();
+            let body = json!({ "signal": name.trim_start_matches("SIG") });
             let _answer = ctx
                 .api
                 .send(&Call::post(url(&sandbox, &format!("/{pid}/signal")), &body))

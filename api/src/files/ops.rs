@@ -431,21 +431,6 @@ fn deeper_than(dir: &File, limit: usize) -> io::Result<bool> {
     Ok(false)
 }
 
-/// The host folder of `path`'s tree, once `path` is found to be a folder beneath it (not
-/// there: 404; not a folder: 409 `path_conflict`; `/outputs` of a code-interpreter: 422): what
-/// a watch of `path` watches ([`super::watch`]).
-pub async fn tree_of_folder(folders: Folders, path: GuestPath) -> Result<PathBuf, ApiError> {
-    blocking(move || {
-        let root = folders.tree(&path)?;
-        cap::open_dir(&root, path.below()).map_err(|e| io_error(e, &path))?;
-        Ok(match path.tree {
-            Tree::Workspace => folders.workspace.clone(),
-            Tree::Outputs => folders.outputs.clone().unwrap_or_default(),
-        })
-    })
-    .await
-}
-
 /// The entries of the folder at `path` (and below it, if `recursive`), uploads under way left
 /// out. Not a folder: 409 `path_conflict`.
 pub async fn list(

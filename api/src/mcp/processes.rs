@@ -120,17 +120,12 @@ impl Tools {
             let caller = caller(&ctx)?;
             let (id, pid) = (&args.sandbox_id, args.pid);
             let after = args.after.unwrap_or(0);
+            // The process first, then its output: one that exits between the two has all its
+            // output read, and its `end` tells how it ended.
+            let this = format!("/{pid}");
+            let (mut info, _) = relay(&self.state, &caller, id, Method::GET, &this, None).await?;
             let rest = format!("/{pid}/logs?follow=false&after={after}");
             let (_, text) = relay(&self.state, &caller, id, Method::GET, &rest, None).await?;
-            let (info, _) = relay(
-                &self.state,
-                &caller,
-                id,
-                Method::GET,
-                &format!("/{pid}"),
-                None,
-            )
-            .await?;
             let (mut stdout, mut stderr, mut last, mut dropped) =
                 (String::new(), String::new(), after, false);
             for (event_id, event, data) in events(&text) {
@@ -138,6 +133,10 @@ impl Tools {
                     ("stdout", Some(t)) => stdout.push_str(t),
                     ("stderr", Some(t)) => stderr.push_str(t),
                     ("dropped", _) => dropped = true,
+                    ("end", _) => {
+                        info = data;
+                        continue;
+                    }
                     _ => {}
                 }
                 last = event_id.parse().unwrap_or(last);

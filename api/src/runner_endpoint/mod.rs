@@ -28,7 +28,7 @@ mod processes;
 pub use processes::{LogsQuery, StdinQuery};
 
 use crate::auth::Reply;
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::files::{self, DeleteQuery, Folders, ListQuery, Op, Place};
 
 /// The label the endpoint's token is derived from.
@@ -98,7 +98,6 @@ pub fn serve(
                 web::scope("/internal/v1/sandboxes/{id}")
                     .wrap(middleware::from_fn(authenticate))
                     .route("/files", web::get().to(list))
-                    .route(files::WATCH_ROUTE, web::get().to(watch))
                     .route(files::FILE_ROUTE, web::get().to(file))
                     .route(files::FILE_ROUTE, web::head().to(file))
                     .route(files::FILE_ROUTE, web::put().to(file))
@@ -142,20 +141,13 @@ async fn authenticate(
     next.call(req).await
 }
 
-/// Sandbox id `id`, parsed; 404 if it is not one.
-fn sandbox(id: &str) -> Result<SandboxId, ApiError> {
-    SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
-}
-
 /// The folders of `id` if it runs here, else 409 (paused or moved since the API looked).
 fn folders(endpoint: &Endpoint, id: &str) -> Result<Folders, ApiError> {
+    let id = crate::routes::sandboxes::sandbox_id(id)?;
     endpoint
         .held
-        .folders(sandbox(id)?)
-        .ok_or_else(|| ApiError::State {
-            code: Code::SandboxNotRunning,
-            detail: "the sandbox is not running on this runner (paused or ended meanwhile)".into(),
-        })
+        .folders(id)
+        .ok_or_else(|| sbx_core::process::ProcessError::NotRunning.into())
 }
 
 async fn file(
@@ -186,16 +178,6 @@ async fn list(
     endpoint: web::Data<Endpoint>,
     id: web::Path<String>,
     query: web::Query<ListQuery>,
-    body: web::Payload,
-) -> Reply {
-    here(&req, &endpoint, &id, body, query.op()).await
-}
-
-async fn watch(
-    req: HttpRequest,
-    endpoint: web::Data<Endpoint>,
-    id: web::Path<String>,
-    query: web::Query<files::watch::WatchQuery>,
     body: web::Payload,
 ) -> Reply {
     here(&req, &endpoint, &id, body, query.op()).await
@@ -235,7 +217,13 @@ thread_local! {
     static CLIENT: awc::Client = awc::Client::builder()
         .disable_timeout()
         .disable_redirects()
-        .connector(awc::Connector::new().timeout(Duration::from_secs(5)))
+        // No cap on connections: log streams stay open for as long as they are read, and
+        // must not make other requests wait for a free one.
+        .connector(
+            awc::Connector::new()
+                .timeout(Duration::from_secs(5))
+                .limit(0),
+        )
         .finish();
 }
 

@@ -9,7 +9,7 @@ use sbx_core::process::{
     MAX_STDIN_BYTES, ProcessEvent, ProcessList, ProcessSpec, SandboxProcesses, SignalRequest,
 };
 
-use super::{Endpoint, sandbox};
+use super::Endpoint;
 use crate::auth::Reply;
 use crate::error::ApiError;
 use crate::sse::{had_the_end, sse_event, sse_response};
@@ -40,7 +40,7 @@ pub struct LogsQuery {
 fn here(endpoint: &Endpoint, id: &str) -> Result<Box<dyn SandboxProcesses>, ApiError> {
     endpoint
         .held
-        .processes(sandbox(id)?)
+        .processes(crate::routes::sandboxes::sandbox_id(id)?)
         .ok_or_else(|| sbx_core::process::ProcessError::NotRunning.into())
 }
 
@@ -79,21 +79,19 @@ pub(super) async fn logs(
         processes.get(pid)?;
         return Ok(HttpResponse::NoContent().finish());
     }
-    let after = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        .max(query.after.unwrap_or(0));
+    let after = crate::sse::last_event_id::<u64>(&req).max(query.after.unwrap_or(0));
     let events = processes.logs(pid, after, query.follow.unwrap_or(true))?;
     Ok(sse_response(events.map(|batch| Ok(encode(&batch)))))
 }
 
 /// `batch` as Server-Sent Events: `stdout`/`stderr` (the text as a JSON string, the event's
 /// number as its id), `dropped` (`{"first": n}`: output before n was dropped from the ring)
-/// and last `end` (the process as a JSON object, id `end`).
+/// and last `end` (the process as a JSON object, id `end`). An empty batch (nothing for a
+/// while) is a comment that keeps the connection open.
 fn encode(batch: &[ProcessEvent]) -> web::Bytes {
+    if batch.is_empty() {
+        return web::Bytes::from_static(b": keep-alive\n\n");
+    }
     let mut out = Vec::new();
     for event in batch {
         out.extend_from_slice(&match event {

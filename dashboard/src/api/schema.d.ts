@@ -616,30 +616,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sandboxes/{id}/files/watch": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Follow the changes below a folder as they happen: Server-Sent Events `created`,
-         *     `modified` and `deleted` (`{"path", "type"}`; `type` is none once deleted), from inotify on
-         *     the folder's host side (what the code writes is seen as it writes it, in both kinds).
-         *     Repeats within 50 ms are sent once; `overflow` says some events were lost (list the folder
-         *     again); `end` comes when the folder goes (the sandbox paused or ended). Events are live
-         *     only: a reconnecting reader starts afresh. A comment is sent every 15 s while quiet.
-         */
-        get: operations["watch_files"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/sandboxes/{id}/files/{path}": {
         parameters: {
             query?: never;
@@ -1281,12 +1257,6 @@ export interface components {
             duration_ms: number;
             /** @description What the call used; `memory_peak_bytes` is the session's linear memory. */
             usage: components["schemas"]["Usage"];
-        };
-        /** @description One change, the `data` of a `created`, `modified` or `deleted` event. */
-        Change: {
-            /** @description The guest path (`/workspace/src/main.py`). */
-            path: string;
-            type?: components["schemas"]["EntryType"] | null;
         };
         /** @description A command's result inside a container sandbox. */
         CommandOutcome: {
@@ -5193,106 +5163,6 @@ export interface operations {
                 };
             };
             /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    watch_files: {
-        parameters: {
-            query?: {
-                /** @description The folder: `/workspace` (the default), `/outputs` (containers) or one below them. */
-                path?: string;
-                /** @description Changes anywhere below it (the default); `false`: in the folder itself only. */
-                recursive?: boolean;
-            };
-            header?: never;
-            path: {
-                /** @description The sandbox id */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description An event stream of `created`, `modified`, `deleted` (each a `Change`), `overflow`, and last `end` */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/event-stream": components["schemas"]["Change"];
-                };
-            };
-            /** @description Bad query */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing or invalid API key */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such sandbox, or nothing at the path */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not a folder (`path_conflict`), or the sandbox is paused (`sandbox_paused`), starting or ended */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A path outside /workspace and /outputs, with `..`, NUL, or crossing a link out (`invalid_path`, field `path`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Over the project's request rate; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The runner could not be reached, or too many watches are served (`unavailable`); retry */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -30,6 +30,15 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 /// Output events a log reader gets at most at once.
 const BATCH: usize = 256;
+/// What an entry of the ring costs besides its text (its place in the ring, the string's
+/// header and allocation): counted against [`MAX_LOG_BYTES`], so that a process writing a byte
+/// at a time keeps fewer entries, not more memory.
+const ENTRY_OVERHEAD: usize = 64;
+/// A reader that waits this long for output is sent a comment, so that idle connections stay
+/// open and one whose reader went away is noticed.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a write to a process's input may wait for it to read.
+const STDIN_WAIT: Duration = Duration::from_secs(10);
 
 /// The processes of one placement of a container sandbox.
 #[derive(Default)]
@@ -49,6 +58,8 @@ struct Table {
 struct Process {
     /// The value of its `SANDBOX_COMMAND` mark.
     mark: String,
+    /// When it was started.
+    started: Instant,
     state: Mutex<Record>,
     /// Its standard input while open.
     input: tokio::sync::Mutex<Option<Pin<Box<dyn AsyncWrite + Send>>>>,
@@ -71,13 +82,21 @@ impl Record {
             return;
         }
         self.last_seq += 1;
-        self.log_bytes += text.len();
+        self.log_bytes += text.len() + ENTRY_OVERHEAD;
         self.log.push_back((self.last_seq, stream, text));
         while self.log_bytes > MAX_LOG_BYTES
             && let Some((_, _, old)) = self.log.pop_front()
         {
-            self.log_bytes -= old.len();
+            self.log_bytes -= old.len() + ENTRY_OVERHEAD;
         }
+    }
+
+    /// The kept entries after `after`, at most [`BATCH`]: found by index (their numbers run
+    /// on without gaps), not by a scan.
+    fn after(&self, after: u64) -> impl Iterator<Item = &(u64, OutputStream, String)> {
+        let first = self.log.front().map_or(self.last_seq + 1, |e| e.0);
+        let skip = after.saturating_add(1).saturating_sub(first) as usize;
+        self.log.iter().skip(skip).take(BATCH)
     }
 }
 
@@ -127,9 +146,13 @@ impl Here {
     /// Start `spec` (already checked), answering once Docker started it. Errors: the table is
     /// full of running processes ([`ProcessError::TooMany`]), Docker failed.
     async fn start(&self, spec: ProcessSpec) -> Result<ProcessInfo, ProcessError> {
-        let pid = self.table.reserve()?;
+        let reserved = self.table.reserve()?;
+        let pid = reserved.pid;
         let mark = uuid::Uuid::now_v7().simple().to_string();
-        let cwd = spec.cwd.clone().unwrap_or_else(|| "/workspace".to_owned());
+        let cwd = spec
+            .cwd
+            .clone()
+            .unwrap_or_else(|| super::spec::WORKSPACE_DIR.to_owned());
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("{}={mark}", super::exec::MARKER));
         let timeout = spec.timeout_ms.map(Duration::from_millis);
@@ -138,10 +161,7 @@ impl Here {
             None => spec.command.clone(),
         };
         let started = Instant::now();
-        let runtime = |e: bollard::errors::Error| {
-            self.table.lock().starting -= 1;
-            ProcessError::Runtime(e.to_string())
-        };
+        let runtime = |e: bollard::errors::Error| ProcessError::Runtime(e.to_string());
         let exec = self
             .docker
             .create_exec(
@@ -171,7 +191,6 @@ impl Here {
             .await
             .map_err(runtime)?;
         let StartExecResults::Attached { output, input } = results else {
-            self.table.lock().starting -= 1;
             return Err(ProcessError::Runtime(
                 "Docker detached a process we attached to".into(),
             ));
@@ -190,6 +209,7 @@ impl Here {
         };
         let process = Arc::new(Process {
             mark,
+            started,
             state: Mutex::new(Record {
                 info: info.clone(),
                 log: VecDeque::new(),
@@ -199,7 +219,7 @@ impl Here {
             input: tokio::sync::Mutex::new(spec.stdin.then_some(input)),
             changed: tokio::sync::watch::channel(()).0,
         });
-        self.table.insert(pid, process.clone());
+        reserved.insert(process.clone());
         let docker = self.docker.clone();
         tokio::spawn(async move {
             follow(&docker, &exec.id, &process, output, started, timeout).await;
@@ -224,9 +244,26 @@ impl Here {
                 ProcessError::NoStdin(pid)
             });
         };
-        let broken = |e: std::io::Error| ProcessError::Runtime(format!("writing its input: {e}"));
-        w.write_all(&data).await.map_err(broken)?;
-        w.flush().await.map_err(broken)?;
+        let write = async {
+            w.write_all(&data).await?;
+            w.flush().await
+        };
+        let failed = match tokio::time::timeout(STDIN_WAIT, write).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("its input is closed: {e}")),
+            Err(_) => Some(format!(
+                "it did not read its input for {} s",
+                STDIN_WAIT.as_secs()
+            )),
+        };
+        if let Some(why) = failed {
+            // What was written of it is unknown: the input is closed for good.
+            *input = None;
+            process.record().info.stdin = false;
+            return Err(ProcessError::Runtime(format!(
+                "writing to process {pid}'s input failed: {why}"
+            )));
+        }
         if close {
             let _ = w.shutdown().await;
             *input = None;
@@ -239,9 +276,10 @@ impl Here {
     /// it exited; Docker failed.
     async fn signal(&self, pid: u32, signal: Signal) -> Result<(), ProcessError> {
         let process = self.table.process(pid)?;
-        // Docker answers a start before the process has its environment: one signalled at
-        // once may not be found yet. Looked for again, for at most a second.
-        for _ in 0..20 {
+        // Docker answers a start before the process has its environment: one signalled in
+        // its first second may not be found yet, and is looked for again until then.
+        let young_until = process.started + Duration::from_secs(1);
+        loop {
             if process.exited() {
                 return Err(ProcessError::Exited(pid));
             }
@@ -256,11 +294,11 @@ impl Here {
             if found > 0 {
                 return Ok(());
             }
+            if Instant::now() >= young_until {
+                return Err(ProcessError::Unmarked(pid));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(ProcessError::Runtime(format!(
-            "process {pid} could not be found in its container to signal"
-        )))
     }
 
     /// Process `pid`'s output after event `after` (0: from the start), following it until it
@@ -280,23 +318,20 @@ impl Here {
                     let batch = {
                         let record = process.record();
                         let mut batch = Vec::new();
-                        if let Some((first, _, _)) = record.log.front()
-                            && after + 1 < *first
-                        {
-                            batch.push(ProcessEvent::Dropped { first: *first });
+                        let first = record.log.front().map_or(record.last_seq + 1, |e| e.0);
+                        if after.saturating_add(1) < first && after < record.last_seq {
+                            batch.push(ProcessEvent::Dropped { first });
                             after = first - 1;
                         }
-                        let from = after;
-                        for (seq, stream, text) in record.log.iter().filter(|e| e.0 > from) {
+                        for (seq, stream, text) in record.after(after) {
                             batch.push(ProcessEvent::Output {
                                 seq: *seq,
                                 stream: *stream,
                                 text: text.clone(),
                             });
+                        }
+                        if let Some(ProcessEvent::Output { seq, .. }) = batch.last() {
                             after = *seq;
-                            if batch.len() >= BATCH {
-                                break;
-                            }
                         }
                         let ended = record.info.state == ProcessState::Exited;
                         if batch.is_empty() && ended {
@@ -308,8 +343,14 @@ impl Here {
                     if !batch.is_empty() {
                         return Some((batch, (process, after, changes, false)));
                     }
-                    if !follow || changes.changed().await.is_err() {
+                    if !follow {
                         return None;
+                    }
+                    match tokio::time::timeout(KEEP_ALIVE, changes.changed()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        // Nothing for a while: an empty batch, sent as a comment.
+                        Err(_) => return Some((Vec::new(), (process, after, changes, false))),
                     }
                 }
             },
@@ -324,8 +365,9 @@ impl Processes {
     }
 
     /// A number for a new process, making room: the oldest ended process goes when the table
-    /// is full; none while [`MAX_PROCESSES`] run.
-    fn reserve(&self) -> Result<u32, ProcessError> {
+    /// is full; none while [`MAX_PROCESSES`] run. The place is held until the returned
+    /// reservation is inserted or dropped (a start that failed, or whose caller went).
+    fn reserve(&self) -> Result<Reserved<'_>, ProcessError> {
         let mut table = self.lock();
         if table.procs.len() + table.starting >= MAX_PROCESSES {
             let oldest_ended = table
@@ -342,16 +384,33 @@ impl Processes {
         }
         table.next_pid += 1;
         table.starting += 1;
-        Ok(table.next_pid)
+        Ok(Reserved {
+            table: self,
+            pid: table.next_pid,
+        })
     }
+}
 
-    /// Process `pid`, reserved, has started.
-    fn insert(&self, pid: u32, process: Arc<Process>) {
-        let mut table = self.lock();
-        table.starting -= 1;
-        table.procs.insert(pid, process);
+/// A place in the table for a process being started.
+struct Reserved<'a> {
+    table: &'a Processes,
+    pid: u32,
+}
+
+impl Reserved<'_> {
+    /// The process has started: it takes the place.
+    fn insert(self, process: Arc<Process>) {
+        self.table.lock().procs.insert(self.pid, process);
     }
+}
 
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.table.lock().starting -= 1;
+    }
+}
+
+impl Processes {
     fn process(&self, pid: u32) -> Result<Arc<Process>, ProcessError> {
         self.lock()
             .procs
@@ -383,15 +442,31 @@ async fn follow(
     timeout: Option<Duration>,
 ) {
     let (mut out, mut err) = (ChunkText::default(), ChunkText::default());
+    use futures_util::FutureExt as _;
     while let Some(Ok(chunk)) = output.next().await {
-        let (stream, text) = match chunk {
-            LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                (OutputStream::Stdout, out.push(&message))
+        // What else is waiting already is joined to it, per stream, so that a program writing
+        // a byte at a time makes few entries.
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut next = Some(chunk);
+        while let Some(chunk) = next.take() {
+            match chunk {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.extend_from_slice(&message)
+                }
+                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                LogOutput::StdIn { .. } => {}
             }
-            LogOutput::StdErr { message } => (OutputStream::Stderr, err.push(&message)),
-            LogOutput::StdIn { .. } => continue,
-        };
-        process.record().push(stream, text);
+            if stdout.len() + stderr.len() < 64 << 10
+                && let Some(Some(Ok(more))) = output.next().now_or_never()
+            {
+                next = Some(more);
+            }
+        }
+        {
+            let mut record = process.record();
+            record.push(OutputStream::Stdout, out.push(&stdout));
+            record.push(OutputStream::Stderr, err.push(&stderr));
+        }
         process.changed.send_replace(());
     }
     drop(output);
@@ -444,7 +519,7 @@ mod tests {
         let mut r = record();
         r.push(OutputStream::Stdout, String::new());
         assert_eq!(r.last_seq, 0, "empty text is no event");
-        let big = "x".repeat(MAX_LOG_BYTES / 2);
+        let big = "x".repeat(MAX_LOG_BYTES / 2 - ENTRY_OVERHEAD);
         for _ in 0..3 {
             r.push(OutputStream::Stdout, big.clone());
         }
@@ -453,25 +528,39 @@ mod tests {
         assert!(r.log_bytes <= MAX_LOG_BYTES);
         let seqs: Vec<u64> = r.log.iter().map(|e| e.0).collect();
         assert_eq!(seqs, [3, 4]);
+        let after: Vec<u64> = r.after(3).map(|e| e.0).collect();
+        assert_eq!(after, [4]);
+        assert_eq!(r.after(0).count(), 2, "from the first kept");
+        assert_eq!(r.after(u64::MAX).count(), 0);
+        // A byte at a time costs its overhead too: the ring holds fewer entries.
+        for _ in 0..MAX_LOG_BYTES {
+            r.push(OutputStream::Stdout, "x".into());
+        }
+        assert!(r.log.len() <= MAX_LOG_BYTES / ENTRY_OVERHEAD);
     }
 
     #[test]
     fn a_full_table_drops_the_oldest_ended_process_and_refuses_when_all_run() {
         let table = Processes::default();
         for _ in 0..MAX_PROCESSES {
-            let pid = table.reserve().unwrap();
+            let reserved = table.reserve().unwrap();
             let p = Process {
                 mark: String::new(),
+                started: Instant::now(),
                 state: Mutex::new(record()),
                 input: tokio::sync::Mutex::new(None),
                 changed: tokio::sync::watch::channel(()).0,
             };
-            table.insert(pid, Arc::new(p));
+            reserved.insert(Arc::new(p));
         }
-        assert_eq!(table.reserve(), Err(ProcessError::TooMany));
+        assert!(matches!(table.reserve(), Err(ProcessError::TooMany)));
         table.process(3).unwrap().record().info.state = ProcessState::Exited;
         table.process(5).unwrap().record().info.state = ProcessState::Exited;
-        assert_eq!(table.reserve(), Ok(MAX_PROCESSES as u32 + 1));
+        let next = table.reserve().unwrap();
+        assert_eq!(next.pid, MAX_PROCESSES as u32 + 1);
+        // A start that never finished gives its place back.
+        drop(next);
+        assert_eq!(table.lock().starting, 0);
         assert!(table.process(3).is_err(), "the oldest ended one went");
         assert!(table.process(5).is_ok());
     }

@@ -1380,18 +1380,6 @@ class CellOutcome(BaseModel):
     """
 
 
-class Change(BaseModel):
-    """
-    One change, the `data` of a `created`, `modified` or `deleted` event.
-    """
-
-    path: str
-    """
-    The guest path (`/workspace/src/main.py`).
-    """
-    type: Optional[Literal["file", "directory", "symlink", "other"]] = None
-
-
 class CreateSandbox(BaseModel):
     """
     A sandbox to create.
