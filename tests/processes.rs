@@ -247,6 +247,17 @@ async fn lifecycle(app: &TestApp, id: &str) {
         "{p}"
     );
 
+    // One that left the process group and holds the output open is killed by its mark.
+    let escaped = start(
+        app,
+        id,
+        json!({"command": ["sh", "-c", "setsid sleep 303"], "timeout_ms": 300}),
+    )
+    .await;
+    let p = exited(app, id, escaped).await;
+    assert_eq!(p["timed_out"], true, "{p}");
+    assert!(!running(app, id, "sleep 303").await);
+
     // The list holds them all, oldest first, with their tags.
     let a = app.get(&format!("/v1/sandboxes/{id}/processes")).await;
     let pids: Vec<u64> = a.body["processes"]
@@ -255,15 +266,15 @@ async fn lifecycle(app: &TestApp, id: &str) {
         .iter()
         .map(|p| p["pid"].as_u64().unwrap())
         .collect();
-    assert_eq!(pids.len(), 9, "{}", a.text);
+    assert_eq!(pids.len(), 10, "{}", a.text);
     assert!(
         pids.windows(2).all(|w| w[0] < w[1]),
         "oldest first: {}",
         a.text
     );
     assert_eq!(
-        (pids[0], pids[1], pids[2], pids[8]),
-        (pid, cat, tree, slow),
+        (pids[0], pids[1], pids[2], pids[8], pids[9]),
+        (pid, cat, tree, slow, escaped),
         "{}",
         a.text
     );

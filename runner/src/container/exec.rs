@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use super::{RunnerError, from_bollard};
 
 /// How long after the in-container kill the host stops waiting for the output to close.
-const HOST_DEADLINE_GRACE: Duration = Duration::from_secs(2);
+pub(super) const HOST_DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
 /// How long we wait for Docker to record an exec's exit code once its output has closed
 /// (the two are not atomic in the daemon).

@@ -221,8 +221,12 @@ impl Here {
         });
         reserved.insert(process.clone());
         let docker = self.docker.clone();
+        let container = self.container.clone();
         tokio::spawn(async move {
-            follow(&docker, &exec.id, &process, output, started, timeout).await;
+            follow(
+                &docker, &container, &exec.id, &process, output, started, timeout,
+            )
+            .await;
         });
         Ok(info)
     }
@@ -433,6 +437,7 @@ impl Process {
 /// Read process `exec`'s output into its ring until it ends, then record how it ended.
 async fn follow(
     docker: &Docker,
+    container: &str,
     exec: &str,
     process: &Process,
     mut output: Pin<
@@ -443,7 +448,28 @@ async fn follow(
 ) {
     let (mut out, mut err) = (ChunkText::default(), ChunkText::default());
     use futures_util::FutureExt as _;
-    while let Some(Ok(chunk)) = output.next().await {
+    // `timeout -s KILL` ends the process group at its limit; a process that left the group
+    // (`setsid`) and holds the output open is killed by its mark a little later.
+    let mut deadline = timeout
+        .map(|t| tokio::time::Instant::from_std(started + t + super::exec::HOST_DEADLINE_GRACE));
+    let mut past_limit = false;
+    loop {
+        let next = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, output.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    past_limit = true;
+                    deadline = None;
+                    let _ =
+                        super::exec::signal_marked(docker, container, &process.mark, "KILL").await;
+                    continue;
+                }
+            },
+            None => output.next().await,
+        };
+        let Some(Ok(chunk)) = next else {
+            break;
+        };
         // What else is waiting already is joined to it, per stream, so that a program writing
         // a byte at a time makes few entries.
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
@@ -481,8 +507,9 @@ async fn follow(
         record.push(OutputStream::Stderr, err.finish());
         record.info.state = ProcessState::Exited;
         record.info.exit_code = exit_code;
-        record.info.timed_out =
-            timeout.is_some_and(|t| exit_code == Some(super::exec::KILLED_STATUS) && elapsed >= t);
+        record.info.timed_out = past_limit
+            || timeout
+                .is_some_and(|t| exit_code == Some(super::exec::KILLED_STATUS) && elapsed >= t);
         record.info.ended_at = Some(chrono::Utc::now());
         record.info.stdin = false;
     }
