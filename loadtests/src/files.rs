@@ -167,6 +167,16 @@ pub(crate) async fn files(mib: usize, rounds: usize) -> anyhow::Result<()> {
                 }
                 down.push(mb_per_s(bytes, took));
                 growth = growth.max(peak.saturating_sub(before));
+                // Room for the next round's file under the disk cap (twice the file).
+                let gone = client
+                    .delete(format!("{}/v1/sandboxes/{id}/files/{path}", server.base))
+                    .bearer_auth(&server.key)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("deleting: {e}"))?;
+                if !gone.status().is_success() {
+                    bail!("delete: {}", gone.status());
+                }
             }
             let mib_of = |b: u64| b as f64 / f64::from(1 << 20);
             let line = |what: &str, v: &mut Vec<f64>, g: u64| {
@@ -193,6 +203,10 @@ pub(crate) async fn files(mib: usize, rounds: usize) -> anyhow::Result<()> {
                     ));
                     cp_out.push(mb_per_s(bytes, docker_cp(&inside, out.to_str().unwrap())?));
                     let _ = std::fs::remove_file(&out);
+                    let file = format!("/workspace/cp-{round}.bin");
+                    Command::new("docker")
+                        .args(["exec", &name, "rm", "-f", &file])
+                        .output()?;
                 }
                 line("docker cp in (baseline)", &mut cp_in, 0);
                 line("docker cp out (baseline)", &mut cp_out, 0);
