@@ -93,8 +93,9 @@ pub(super) const MARKER: &str = "SANDBOX_COMMAND";
 /// Kill, inside container `id`, every process of the command marked `marker`: one that wrote
 /// past its output cap ends there, as a wasm program does, rather than run to its time limit.
 /// A process that cleared its environment escapes this, not the command's time limit.
+/// The kill is started, not waited for: the command's output is closed already.
 async fn stop(docker: &Docker, id: &str, marker: &str) {
-    if let Err(e) = signal_marked(docker, id, marker, "KILL").await {
+    if let Err(e) = signal_marked(docker, id, marker, "KILL", false).await {
         tracing::warn!(error = %e, "could not stop a command past its output cap");
     }
 }
@@ -103,24 +104,25 @@ async fn stop(docker: &Docker, id: &str, marker: &str) {
 /// process whose environment carries mark `marker` ([`MARKER`]): how many it found. They are
 /// all stopped first and continued after, so that each has the signal before any of them
 /// runs on (a shell whose children die first would otherwise go on to its next command).
-/// Errors: Docker failed, or took over 5 s.
+/// One `grep` reads every process's environment (a process each would take seconds on a
+/// loaded host). With `wait`, the signals have been sent when it returns; without, they are
+/// on their way (and the count is 0). Errors: Docker failed, or took over 5 s.
 pub(super) async fn signal_marked(
     docker: &Docker,
     id: &str,
     marker: &str,
     signal: &str,
+    wait: bool,
 ) -> Result<usize, String> {
     let script = format!(
-        "pids=; for p in /proc/[0-9]*; do \
-           if grep -qxz '{MARKER}={marker}' \"$p/environ\" 2>/dev/null; then pids=\"$pids ${{p#/proc/}}\"; fi; \
-         done; \
+        "pids=$(grep -lxzs '{MARKER}={marker}' /proc/[0-9]*/environ | tr '\\0' '\\n' | cut -d/ -f3); \
          if [ -n \"$pids\" ]; then kill -s STOP $pids; kill -s {signal} $pids; kill -s CONT $pids; fi 2>/dev/null; \
          echo $pids | wc -w"
     );
     let config = ExecConfig {
         cmd: Some(["sh", "-c", &script].map(str::to_owned).to_vec()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
+        attach_stdout: Some(wait),
+        attach_stderr: Some(wait),
         ..Default::default()
     };
     let run = async {

@@ -292,6 +292,7 @@ impl Here {
                 &self.container,
                 &process.mark,
                 signal.as_str(),
+                true,
             )
             .await
             .map_err(ProcessError::Runtime)?;
@@ -461,7 +462,8 @@ async fn follow(
                     past_limit = true;
                     deadline = None;
                     let _ =
-                        super::exec::signal_marked(docker, container, &process.mark, "KILL").await;
+                        super::exec::signal_marked(docker, container, &process.mark, "KILL", true)
+                            .await;
                     continue;
                 }
             },
