@@ -144,6 +144,16 @@ async fn running(app: &TestApp, id: &str, needle: &str) -> bool {
     r.body["stdout"].as_str().unwrap().trim() != "0"
 }
 
+/// Wait (at most 10 s) until no process whose command line has `needle` runs in sandbox
+/// `id`: one killed may take a moment more to go than the process whose end was recorded.
+async fn gone(app: &TestApp, id: &str, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(app, id, needle).await {
+        assert!(Instant::now() < deadline, "{needle} still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Output, exit codes, env and cwd, tags, resuming a stream, input, signals, time limits.
 async fn lifecycle(app: &TestApp, id: &str) {
     let pid = start(
@@ -219,11 +229,7 @@ async fn lifecycle(app: &TestApp, id: &str) {
     assert_eq!(p["exit_code"], 128 + 15, "{p}");
     assert_eq!(p["timed_out"], false);
     // The child got the signal too (it may take a moment more than its parent to go).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running(app, id, "sleep 301").await {
-        assert!(Instant::now() < deadline, "the child was signalled too");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gone(app, id, "sleep 301").await;
 
     // A signal sent as soon as the process is started reaches it.
     for _ in 0..5 {
@@ -256,7 +262,7 @@ async fn lifecycle(app: &TestApp, id: &str) {
     .await;
     let p = exited(app, id, escaped).await;
     assert_eq!(p["timed_out"], true, "{p}");
-    assert!(!running(app, id, "sleep 303").await);
+    gone(app, id, "sleep 303").await;
 
     // The list holds them all, oldest first, with their tags.
     let a = app.get(&format!("/v1/sandboxes/{id}/processes")).await;
