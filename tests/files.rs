@@ -7,7 +7,7 @@ mod common;
 
 use actix_web::http::Method;
 use actix_web::web::Bytes;
-use common::{TestApp, spawn_api_only, spawn_app, start_runner, wait_sandbox};
+use common::{TestApp, sh, spawn_api_only, spawn_app, start_runner};
 use serde_json::{Value, json};
 
 /// Send `method` to sandbox `id`'s `path` (below `…/files/`) with `body`; the answer.
@@ -338,31 +338,6 @@ async fn a_code_interpreters_files_go_both_ways_with_its_code() {
         .assert_problem(409, "sandbox_ended");
 }
 
-/// Run `script` in container `id` with `sh -c`; its stdout.
-async fn sh(app: &TestApp, id: &str, script: &str) -> String {
-    let a = app
-        .post(
-            &format!("/v1/sandboxes/{id}/exec"),
-            &json!({"command": ["sh", "-c", script], "timeout_ms": 20000}),
-        )
-        .await;
-    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
-    a.body["stdout"].as_str().unwrap().to_owned()
-}
-
-async fn container(app: &TestApp) -> String {
-    let a = app
-        .post(
-            "/v1/sandboxes",
-            &json!({"image": "python", "cpu": 0.5, "memory": "256Mi", "disk": "32Mi"}),
-        )
-        .await;
-    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
-    let id = a.body["id"].as_str().unwrap().to_owned();
-    wait_sandbox(app, &id, "running", 60).await;
-    id
-}
-
 /// What only containers have: `/outputs`, files owned by the sandbox user, and links the guest
 /// makes that lead out.
 async fn container_checks(app: &TestApp, id: &str) {
@@ -431,7 +406,7 @@ async fn container_checks(app: &TestApp, id: &str) {
 #[actix_web::test]
 async fn a_containers_files_are_served_by_its_runner() {
     let app = spawn_app().await;
-    let id = container(&app).await;
+    let id = common::small_container(&app).await;
     round_trip(&app, &id).await;
     container_checks(&app, &id).await;
     uploads_are_whole(&app, &id).await;
@@ -447,7 +422,7 @@ async fn a_containers_files_are_served_by_its_runner() {
 async fn an_api_without_docker_reaches_a_containers_files_on_another_runner() {
     let (app, db) = spawn_api_only().await;
     let mut runner = start_runner(&db, 5);
-    let id = container(&app).await;
+    let id = common::small_container(&app).await;
     let big: Vec<u8> = (0..(5u32 << 20)).map(|i| (i % 251) as u8).collect();
     let a = put(&app, &id, "workspace/big.bin", big.clone()).await;
     assert_eq!(a.status.as_u16(), 201, "{}", a.text);

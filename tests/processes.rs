@@ -13,19 +13,6 @@ use actix_web::web::Bytes;
 use common::{TestApp, spawn_api_only, spawn_app, start_runner, wait_sandbox};
 use serde_json::{Value, json};
 
-async fn container(app: &TestApp) -> String {
-    let a = app
-        .post(
-            "/v1/sandboxes",
-            &json!({"image": "python", "cpu": 0.5, "memory": "256Mi", "disk": "32Mi"}),
-        )
-        .await;
-    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
-    let id = a.body["id"].as_str().unwrap().to_owned();
-    wait_sandbox(app, &id, "running", 60).await;
-    id
-}
-
 /// Start `spec` in sandbox `id`: its pid, once it answered 201.
 async fn start(app: &TestApp, id: &str, spec: Value) -> u64 {
     let a = app
@@ -134,14 +121,7 @@ async fn running(app: &TestApp, id: &str, needle: &str) -> bool {
     let (a, b) = needle.split_at(needle.len() / 2);
     let script =
         format!("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c '{a}''{b}' || true");
-    let r = app
-        .post(
-            &format!("/v1/sandboxes/{id}/exec"),
-            &json!({"command": ["sh", "-c", script], "timeout_ms": 20000}),
-        )
-        .await;
-    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
-    r.body["stdout"].as_str().unwrap().trim() != "0"
+    common::sh(app, id, &script).await.trim() != "0"
 }
 
 /// Wait (at most 10 s) until no process whose command line has `needle` runs in sandbox
@@ -324,7 +304,7 @@ async fn refusals(app: &TestApp, id: &str) {
 #[actix_web::test]
 async fn a_containers_background_processes() {
     let app = spawn_app().await;
-    let id = container(&app).await;
+    let id = common::small_container(&app).await;
     lifecycle(&app, &id).await;
     refusals(&app, &id).await;
 
@@ -376,7 +356,7 @@ async fn a_containers_background_processes() {
 async fn an_api_without_docker_runs_processes_on_another_runner() {
     let (app, db) = spawn_api_only().await;
     let mut runner = start_runner(&db, 5);
-    let id = container(&app).await;
+    let id = common::small_container(&app).await;
     // A stream followed while the process writes, through the API and the runner.
     let pid = start(
         &app,

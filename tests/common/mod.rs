@@ -589,3 +589,29 @@ pub async fn delete_sandbox(app: &TestApp, id: &str) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// Run `script` in container sandbox `id` with `sh -c` (20 s at most); its stdout.
+pub async fn sh(app: &TestApp, id: &str, script: &str) -> String {
+    let a = app
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &serde_json::json!({"command": ["sh", "-c", script], "timeout_ms": 20000}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    a.body["stdout"].as_str().unwrap().to_owned()
+}
+
+/// A running container sandbox of image `python` (0.5 CPU, 256 MiB, a 32 MiB disk): its id.
+pub async fn small_container(app: &TestApp) -> String {
+    let a = app
+        .post(
+            "/v1/sandboxes",
+            &serde_json::json!({"image": "python", "cpu": 0.5, "memory": "256Mi", "disk": "32Mi"}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    wait_sandbox(app, &id, "running", 60).await;
+    id
+}
