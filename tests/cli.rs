@@ -851,6 +851,36 @@ async fn a_command_in_a_container_sandbox_exits_with_its_code() {
     user.on(&app, &["process", "kill", &id, "2", "-s", "KILL"])
         .await
         .failed(1, &["process_exited", "HTTP 409"]);
+
+    // The terminal, in a pseudo-terminal of its own (`script`): keys in, the shell's output
+    // and exit code out. Without a terminal on stdin it is refused.
+    let command = format!(
+        "{} terminal --url {} --api-key {} {id}",
+        env!("CARGO_BIN_EXE_sbx"),
+        app.base,
+        app.key
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("HOME", &user.home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting script");
+    let mut keys = child.stdin.take().unwrap();
+    keys.write_all(b"echo hi-$((6*7))\nexit 4\n").await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the terminal ended within 60 s")
+        .unwrap();
+    drop(keys);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("hi-42"), "{shown}");
+    assert_eq!(out.status.code(), Some(4), "{shown}");
+    user.on(&app, &["terminal", &id])
+        .await
+        .failed(1, &["needs a terminal"]);
     user.on(&app, &["sandbox", "rm", &id]).await.ok();
 }
 

@@ -82,21 +82,32 @@ fn bearer(req: &ServiceRequest) -> Option<&str> {
 
 /// The caller of a request signed in with session secret `token`: the member of the project
 /// `X-Sbx-Project` names (or of their only project), once a change has shown its CSRF token.
+///
+/// A browser's WebSocket cannot send headers: an upgrade ([`is_websocket`]) may name the
+/// project with `?project=` instead, and shows it comes from the dashboard's own pages by its
+/// `Origin` (which a page cannot forge) rather than by the CSRF token.
 async fn session_caller(
     state: &AppState,
     req: &ServiceRequest,
     token: &str,
 ) -> Result<KeyOwner, ApiError> {
     use sbx_store::sessions::Project;
-    let project = match req.headers().get(crate::accounts::PROJECT_HEADER) {
+    let upgrade = is_websocket(req.headers());
+    let named = match req.headers().get(crate::accounts::PROJECT_HEADER) {
+        Some(v) => Some(v.to_str().unwrap_or("")),
+        None if upgrade => project_in_query(req.query_string()),
+        None => None,
+    };
+    let project = match named {
         None => None,
         Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|v| sbx_core::ids::ProjectId::parse(v.trim()))
+            sbx_core::ids::ProjectId::parse(v.trim())
                 .ok_or_else(|| ApiError::BadRequest("X-Sbx-Project must be a project id".into()))?,
         ),
     };
+    if upgrade {
+        check_same_origin(req.headers())?;
+    }
     let hash = crate::accounts::token_hash(token);
     let found = sbx_store::sessions::caller(&state.pool, &hash, project)
         .await?
@@ -132,13 +143,51 @@ pub async fn guard(
             standing
         }
         Err(refused) => {
-            crate::body::drain(req.take_payload()).await;
+            // A WebSocket upgrade's payload is the socket: it never ends, and is not drained.
+            if !is_websocket(req.headers()) {
+                crate::body::drain(req.take_payload()).await;
+            }
             return Err(refused);
         }
     };
     let mut res = next.call(req).await?;
     state.limiter.write_headers(standing, res.headers_mut());
     Ok(res)
+}
+
+/// Whether `headers` ask for a WebSocket upgrade.
+pub fn is_websocket(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The `project` parameter of a query string, if any.
+fn project_in_query(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("project="))
+}
+
+/// A cookie-signed WebSocket upgrade must come from a page of this server: its `Origin`'s
+/// host and port are the request's `Host` (or `X-Forwarded-Host` behind a proxy). Else 403
+/// `csrf_failed`: another site's page (or another port of this host, which counts as the
+/// same site for the cookie) is opening a terminal with the visitor's session.
+fn check_same_origin(headers: &actix_web::http::header::HeaderMap) -> Result<(), ApiError> {
+    use actix_web::http::header;
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin_host = value(header::ORIGIN.as_str())
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host);
+    let host = value("x-forwarded-host").or_else(|| value(header::HOST.as_str()));
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => Err(ApiError::Forbidden {
+            code: crate::error::Code::CsrfFailed,
+            detail: "a WebSocket opened with a session cookie must come from this server's own pages (its Origin is not this host)".into(),
+        }),
+    }
 }
 
 /// Who `req` is from, and its standing against its key's rate; or the refusal (401, 403, 429).
@@ -167,5 +216,57 @@ async fn admit(
                 .write_headers(state.limiter.refused(wait), res.headers_mut());
             Err(actix_web::error::InternalError::from_response(err, res).into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn a_cookie_signed_websocket_must_come_from_this_host() {
+        let same = headers(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+        ]);
+        assert!(check_same_origin(&same).is_ok());
+        let proxied = headers(&[
+            ("origin", "https://sbx.example.com"),
+            ("host", "10.0.0.5:8080"),
+            ("x-forwarded-host", "sbx.example.com"),
+        ]);
+        assert!(check_same_origin(&proxied).is_ok());
+        for bad in [
+            headers(&[
+                ("origin", "http://127.0.0.1:3000"),
+                ("host", "127.0.0.1:8080"),
+            ]),
+            headers(&[
+                ("origin", "http://evil.example"),
+                ("host", "127.0.0.1:8080"),
+            ]),
+            headers(&[("host", "127.0.0.1:8080")]),
+            headers(&[("origin", "null"), ("host", "127.0.0.1:8080")]),
+        ] {
+            let e = check_same_origin(&bad).unwrap_err();
+            assert_eq!(e.code(), crate::error::Code::CsrfFailed);
+        }
+        assert!(is_websocket(&headers(&[("upgrade", "WebSocket")])));
+        assert!(!is_websocket(&headers(&[("upgrade", "h2c")])));
+        assert_eq!(project_in_query("cols=80&project=abc"), Some("abc"));
+        assert_eq!(project_in_query("cols=80"), None);
     }
 }

@@ -321,7 +321,7 @@ impl From<sbx_core::process::ProcessError> for ApiError {
             P::NotRunning => state(Code::SandboxNotRunning, e),
             P::NoSuchProcess(_) => Self::NotFound(e.to_string()),
             P::Exited(_) => state(Code::ProcessExited, e),
-            P::Unmarked(_) => state(Code::Conflict, e),
+            P::Unmarked(_) | P::NotTerminal(_) => state(Code::Conflict, e),
             P::NoStdin(_) => state(Code::StdinClosed, e),
             P::TooMany => state(Code::TooManyProcesses, e),
             P::Invalid { field, detail } => Self::invalid(Code::InvalidRequest, field, detail),

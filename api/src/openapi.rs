@@ -61,6 +61,7 @@ use crate::routes;
         routes::sandboxes::processes::process_logs,
         routes::sandboxes::processes::write_stdin,
         routes::sandboxes::processes::signal_process,
+        routes::sandboxes::terminal::open_terminal,
         crate::accounts::login,
         crate::accounts::session,
         crate::accounts::logout,

@@ -24,6 +24,39 @@ pub const MAX_TAG_BYTES: usize = 64;
 pub const MAX_PROCESS_TIMEOUT_MS: u64 = 7 * 24 * 3600 * 1000;
 /// Bytes one `POST …/stdin` may carry.
 pub const MAX_STDIN_BYTES: usize = 1 << 20;
+/// The widest and tallest terminal, in character cells.
+pub const MAX_TERMINAL_CELLS: u16 = 1000;
+
+/// A terminal's size in character cells (`cols` × `rows`), each 1 to [`MAX_TERMINAL_CELLS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalSize {
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+}
+
+impl Default for TerminalSize {
+    /// 80 × 24, a VT100's.
+    fn default() -> Self {
+        Self { cols: 80, rows: 24 }
+    }
+}
+
+impl TerminalSize {
+    /// The size checked: a dimension of 0 or over [`MAX_TERMINAL_CELLS`] is named.
+    pub fn check(self) -> Result<Self, ProcessError> {
+        for (field, n) in [("cols", self.cols), ("rows", self.rows)] {
+            if !(1..=MAX_TERMINAL_CELLS).contains(&n) {
+                return Err(ProcessError::Invalid {
+                    field,
+                    detail: format!("{field} is 1 to {MAX_TERMINAL_CELLS} character cells"),
+                });
+            }
+        }
+        Ok(self)
+    }
+}
 
 /// A process to start in a container sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +132,10 @@ pub struct ProcessInfo {
     pub exit_code: Option<i64>,
     /// Whether its `timeout_ms` ended it.
     pub timed_out: bool,
+    /// Whether it runs in a terminal (a shell started by `GET …/pty`, reattached with
+    /// `?pid=`); its output is the terminal's, stdout and stderr as one.
+    #[serde(default)]
+    pub tty: bool,
     /// When it started.
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// When it ended.
@@ -166,6 +203,9 @@ pub enum ProcessError {
         "process {0} could not be found in its container (it cleared its environment, or is ending)"
     )]
     Unmarked(u32),
+    /// The process was not started in a terminal: it cannot be attached to one.
+    #[error("process {0} is not a terminal (start one with GET …/pty)")]
+    NotTerminal(u32),
     /// [`MAX_PROCESSES`] run already.
     #[error("{MAX_PROCESSES} processes are running in this sandbox already")]
     TooMany,
@@ -191,6 +231,19 @@ pub trait SandboxProcesses: Send + Sync {
     /// Start `spec` (checked), answering once it runs. Errors: [`ProcessError::TooMany`], a
     /// runtime failure.
     fn start(&self, spec: ProcessSpec) -> crate::BoxFuture<'_, Result<ProcessInfo, ProcessError>>;
+    /// Start a login shell (bash if the image has it, else sh) in a terminal of `size`, its
+    /// input open, answering once it runs. Errors: as [`Self::start`].
+    fn start_terminal(
+        &self,
+        size: TerminalSize,
+    ) -> crate::BoxFuture<'_, Result<ProcessInfo, ProcessError>>;
+    /// Resize process `pid`'s terminal. Errors: no such process, it exited, it is not a
+    /// terminal, a runtime failure.
+    fn resize(
+        &self,
+        pid: u32,
+        size: TerminalSize,
+    ) -> crate::BoxFuture<'_, Result<(), ProcessError>>;
     /// Every process kept, by pid.
     fn list(&self) -> Vec<ProcessInfo>;
     /// Process `pid`. Errors: [`ProcessError::NoSuchProcess`].
@@ -308,6 +361,24 @@ mod tests {
             ..spec()
         };
         assert_eq!(ok.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_terminal_size_is_1_to_1000_cells_each_way() {
+        let size = |cols, rows| TerminalSize { cols, rows }.check();
+        assert_eq!(
+            size(1, 1000),
+            Ok(TerminalSize {
+                cols: 1,
+                rows: 1000
+            })
+        );
+        for (s, field) in [(size(0, 24), "cols"), (size(80, 1001), "rows")] {
+            match s {
+                Err(ProcessError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   against `docker cp`, with the API's memory meanwhile.
 //! - `processes`: background processes in a container sandbox: the start call against
 //!   `docker exec -d`, and the time to the first output line through the log stream.
+//! - `terminal`: keystroke echo round trips in a container sandbox's terminal, through the
+//!   API against the runner's endpoint straight.
 //! - `sessions`: code-interpreter sandboxes: call latency against a fresh exec, pause and
 //!   resume of a pandas session, memory per idle and paused session, many sessions open.
 //!
@@ -27,6 +29,7 @@ mod processes;
 mod queue;
 mod server;
 mod sessions;
+mod terminal;
 
 use clap::Parser;
 
@@ -109,6 +112,12 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         count: usize,
     },
+    /// Keystroke echo round trips in a container sandbox's terminal.
+    Terminal {
+        /// Keys timed, each way.
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+    },
     /// Code-interpreter sessions.
     Sessions {
         /// Sequential calls timed, for the call latency.
@@ -148,6 +157,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Meter { sandboxes, secs } => meter::meter(sandboxes, secs).await,
             Scenario::Files { mib, rounds } => files::files(mib, rounds).await,
             Scenario::Processes { count } => processes::processes(count).await,
+            Scenario::Terminal { count } => terminal::terminal(count).await,
             Scenario::Sessions {
                 calls,
                 cycles,

@@ -250,6 +250,13 @@ impl<'a> Call<'a> {
 }
 
 impl Api {
+    /// A WebSocket request to `path` (from `/v1`) with the key, to connect.
+    pub fn ws(&self, path: &str) -> awc::ws::WebsocketsRequest {
+        self.http
+            .ws(format!("{}{path}", self.url))
+            .bearer_auth(&self.key)
+    }
+
     /// A client of `url` with `key`.
     pub fn new(url: String, key: String) -> Self {
         let http = awc::Client::builder()

@@ -37,6 +37,7 @@ pub mod logs;
 pub mod output;
 pub mod process;
 pub mod sandbox;
+pub mod terminal;
 
 pub use admin::{Admin, admin};
 pub use error::{CliError, CliResult};
@@ -97,6 +98,9 @@ pub enum Client {
     Files(files::FilesArgs),
     /// A container sandbox's background processes: start, list, follow, write to, signal.
     Process(process::ProcessArgs),
+    /// An interactive shell in a container sandbox (`Ctrl-]` detaches, `--pid` reattaches);
+    /// exits with the shell's code.
+    Terminal(terminal::TerminalArgs),
     /// Jobs: queued runs, recorded with their output.
     Job(job::JobArgs),
     /// Batches: many items at once, with a pass rate.
@@ -133,6 +137,7 @@ pub async fn run(cmd: Client, command: fn() -> clap::Command) -> i32 {
         Client::Sandbox(args) => return sandbox::run(args).await,
         Client::Files(args) => files::run(args).await.map(|()| 0),
         Client::Process(args) => process::run(args).await.map(|()| 0),
+        Client::Terminal(args) => terminal::run(args).await,
         Client::Job(args) => job::run(args).await.map(|()| 0),
         Client::Batch(args) => batch::run(args).await.map(|()| 0),
         Client::Usage(args) => account::usage(args).await.map(|()| 0),

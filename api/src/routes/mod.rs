@@ -203,6 +203,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/sandboxes/{id}/processes/{pid}/signal", "POST")
                         .route(web::post().to(sandboxes::processes::signal_process)),
                 )
+                .service(
+                    resource("/sandboxes/{id}/pty", "GET")
+                        .route(web::get().to(sandboxes::terminal::open_terminal)),
+                )
                 .default_service(web::to(error::not_found)),
         );
 }

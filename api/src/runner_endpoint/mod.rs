@@ -25,6 +25,7 @@ use base64::Engine as _;
 use sbx_core::ids::SandboxId;
 
 mod processes;
+pub mod terminal;
 pub use processes::{LogsQuery, StdinQuery};
 
 use crate::auth::Reply;
@@ -108,7 +109,8 @@ pub fn serve(
                     .route("/processes/{pid}", web::get().to(processes::get))
                     .route("/processes/{pid}/logs", web::get().to(processes::logs))
                     .route("/processes/{pid}/stdin", web::post().to(processes::stdin))
-                    .route("/processes/{pid}/signal", web::post().to(processes::signal)),
+                    .route("/processes/{pid}/signal", web::post().to(processes::signal))
+                    .route("/pty", web::get().to(terminal::pty)),
             )
             .default_service(web::to(crate::error::not_found))
     })
@@ -135,7 +137,9 @@ async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        crate::body::drain(req.take_payload()).await;
+        if !crate::auth::is_websocket(req.headers()) {
+            crate::body::drain(req.take_payload()).await;
+        }
         return Err(ApiError::InvalidKey.into());
     }
     next.call(req).await
@@ -214,7 +218,7 @@ async fn here(
 
 thread_local! {
     /// One client per worker thread (awc's is not `Send`): its connections are kept and reused.
-    static CLIENT: awc::Client = awc::Client::builder()
+    pub(crate) static CLIENT: awc::Client = awc::Client::builder()
         .disable_timeout()
         .disable_redirects()
         // No cap on connections: log streams stay open for as long as they are read, and
@@ -342,7 +346,7 @@ pub async fn call_whole(
 }
 
 /// The answer for a runner that could not be reached, or broke off.
-fn unreachable(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn unreachable(e: impl std::fmt::Display) -> ApiError {
     ApiError::Unavailable(format!(
         "the runner that holds the sandbox did not answer in full: {e}; retry"
     ))

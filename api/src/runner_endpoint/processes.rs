@@ -37,7 +37,7 @@ pub struct LogsQuery {
 }
 
 /// Sandbox `id`'s processes, if it runs here; else 409 `sandbox_not_running`.
-fn here(endpoint: &Endpoint, id: &str) -> Result<Box<dyn SandboxProcesses>, ApiError> {
+pub(super) fn here(endpoint: &Endpoint, id: &str) -> Result<Box<dyn SandboxProcesses>, ApiError> {
     endpoint
         .held
         .processes(crate::routes::sandboxes::sandbox_id(id)?)

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::exec::{ResizeExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
 use sbx_core::BoxFuture;
@@ -24,7 +24,7 @@ use sbx_core::OutputStream;
 use sbx_core::backend::ChunkText;
 use sbx_core::process::{
     LogEvents, MAX_LOG_BYTES, MAX_PROCESSES, ProcessError, ProcessEvent, ProcessInfo, ProcessSpec,
-    ProcessState, SandboxProcesses, Signal,
+    ProcessState, SandboxProcesses, Signal, TerminalSize,
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
@@ -39,6 +39,12 @@ const ENTRY_OVERHEAD: usize = 64;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a write to a process's input may wait for it to read.
 const STDIN_WAIT: Duration = Duration::from_secs(10);
+/// What a terminal runs: a login shell, bash where the image has it.
+const SHELL: [&str; 3] = [
+    "/bin/sh",
+    "-c",
+    "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi",
+];
 
 /// The processes of one placement of a container sandbox.
 #[derive(Default)]
@@ -58,6 +64,8 @@ struct Table {
 struct Process {
     /// The value of its `SANDBOX_COMMAND` mark.
     mark: String,
+    /// Its Docker exec's id.
+    exec: String,
     /// When it was started.
     started: Instant,
     state: Mutex<Record>,
@@ -112,7 +120,26 @@ pub struct Here {
 
 impl SandboxProcesses for Here {
     fn start(&self, spec: ProcessSpec) -> BoxFuture<'_, Result<ProcessInfo, ProcessError>> {
-        Box::pin(self.start(spec))
+        Box::pin(self.start(spec, None))
+    }
+
+    fn start_terminal(
+        &self,
+        size: TerminalSize,
+    ) -> BoxFuture<'_, Result<ProcessInfo, ProcessError>> {
+        let spec = ProcessSpec {
+            command: SHELL.map(str::to_owned).to_vec(),
+            env: [("TERM".to_owned(), "xterm-256color".to_owned())].into(),
+            cwd: None,
+            stdin: true,
+            timeout_ms: None,
+            tag: None,
+        };
+        Box::pin(self.start(spec, Some(size)))
+    }
+
+    fn resize(&self, pid: u32, size: TerminalSize) -> BoxFuture<'_, Result<(), ProcessError>> {
+        Box::pin(self.resize(pid, size))
     }
 
     fn list(&self) -> Vec<ProcessInfo> {
@@ -143,9 +170,14 @@ impl SandboxProcesses for Here {
 }
 
 impl Here {
-    /// Start `spec` (already checked), answering once Docker started it. Errors: the table is
-    /// full of running processes ([`ProcessError::TooMany`]), Docker failed.
-    async fn start(&self, spec: ProcessSpec) -> Result<ProcessInfo, ProcessError> {
+    /// Start `spec` (already checked), in a terminal of that size if `tty`, answering once
+    /// Docker started it. Errors: the table is full of running processes
+    /// ([`ProcessError::TooMany`]), Docker failed.
+    async fn start(
+        &self,
+        spec: ProcessSpec,
+        tty: Option<TerminalSize>,
+    ) -> Result<ProcessInfo, ProcessError> {
         let reserved = self.table.reserve()?;
         let pid = reserved.pid;
         let mark = uuid::Uuid::now_v7().simple().to_string();
@@ -173,6 +205,8 @@ impl Here {
                     cmd: Some(cmd),
                     env: Some(env),
                     working_dir: Some(cwd.clone()),
+                    tty: Some(tty.is_some()),
+                    console_size: tty.map(|s| vec![usize::from(s.rows), usize::from(s.cols)]),
                     ..Default::default()
                 },
             )
@@ -184,7 +218,7 @@ impl Here {
                 &exec.id,
                 Some(StartExecOptions {
                     detach: false,
-                    tty: false,
+                    tty: tty.is_some(),
                     output_capacity: None,
                 }),
             )
@@ -195,6 +229,14 @@ impl Here {
                 "Docker detached a process we attached to".into(),
             ));
         };
+        if let Some(size) = tty {
+            // Docker before API 1.42 ignores `console_size`: the size is set again.
+            let options = ResizeExecOptions {
+                height: size.rows,
+                width: size.cols,
+            };
+            let _ = self.docker.resize_exec(&exec.id, options).await;
+        }
         let info = ProcessInfo {
             pid,
             tag: spec.tag,
@@ -204,11 +246,13 @@ impl Here {
             state: ProcessState::Running,
             exit_code: None,
             timed_out: false,
+            tty: tty.is_some(),
             started_at: chrono::Utc::now(),
             ended_at: None,
         };
         let process = Arc::new(Process {
             mark,
+            exec: exec.id.clone(),
             started,
             state: Mutex::new(Record {
                 info: info.clone(),
@@ -274,6 +318,27 @@ impl Here {
             process.record().info.stdin = false;
         }
         Ok(())
+    }
+
+    /// Resize process `pid`'s terminal. Errors: no such process, it exited, it is not a
+    /// terminal; Docker failed.
+    async fn resize(&self, pid: u32, size: TerminalSize) -> Result<(), ProcessError> {
+        let process = self.table.process(pid)?;
+        let info = process.record().info.clone();
+        if !info.tty {
+            return Err(ProcessError::NotTerminal(pid));
+        }
+        if info.state == ProcessState::Exited {
+            return Err(ProcessError::Exited(pid));
+        }
+        let options = ResizeExecOptions {
+            height: size.rows,
+            width: size.cols,
+        };
+        self.docker
+            .resize_exec(&process.exec, options)
+            .await
+            .map_err(|e| ProcessError::Runtime(e.to_string()))
     }
 
     /// Send `signal` to process `pid` and every process it started. Errors: no such process,
@@ -534,6 +599,7 @@ mod tests {
                 state: ProcessState::Running,
                 exit_code: None,
                 timed_out: false,
+                tty: false,
                 started_at: chrono::Utc::now(),
                 ended_at: None,
             },
@@ -575,6 +641,7 @@ mod tests {
             let reserved = table.reserve().unwrap();
             let p = Process {
                 mark: String::new(),
+                exec: String::new(),
                 started: Instant::now(),
                 state: Mutex::new(record()),
                 input: tokio::sync::Mutex::new(None),

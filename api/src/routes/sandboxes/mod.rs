@@ -19,6 +19,7 @@ pub mod files;
 pub mod fork;
 pub mod metrics;
 pub mod processes;
+pub mod terminal;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};

@@ -1,0 +1,310 @@
+//! The runner's side of a container sandbox's terminal (`GET /internal/v1/sandboxes/{id}/pty`,
+//! a WebSocket): a shell started in a terminal (or one started earlier, reattached), its output
+//! sent as binary frames, binary frames from the client written to it, a JSON text message
+//! resizing it. The shell is one of the sandbox's processes ([`SandboxProcesses`]): its output
+//! is kept in the process's ring, so a client that reconnects with `?pid=` gets it again, and
+//! closing the socket leaves the shell running. The API passes the socket through
+//! ([`crate::routes::sandboxes::terminal`]).
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, web};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use futures_util::StreamExt as _;
+use sbx_core::process::{
+    LogEvents, ProcessError, ProcessEvent, ProcessState, SandboxProcesses, TerminalSize,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Endpoint;
+use crate::auth::Reply;
+
+/// The largest input frame a client may send, in bytes.
+pub const MAX_INPUT_FRAME: usize = 64 << 10;
+/// The largest output frame the runner sends, in bytes: an entry of the process's ring, at
+/// most its whole cap.
+pub const MAX_OUTPUT_FRAME: usize = sbx_core::process::MAX_LOG_BYTES + (64 << 10);
+/// How often an idle socket is pinged, so that proxies keep it and a vanished peer is noticed.
+pub const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// The query of `GET …/pty`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalQuery {
+    /// Reattach to terminal `pid` (a shell an earlier `…/pty` started) instead of starting
+    /// one: what is kept of its output (its last MiB) is sent again first.
+    pub pid: Option<u32>,
+    /// Columns, 1 to 1000 (default 80; reattaching, the terminal keeps its size unless given).
+    pub cols: Option<u16>,
+    /// Rows, 1 to 1000 (default 24).
+    pub rows: Option<u16>,
+    /// The project, for a browser signed in with a session cookie (its WebSocket cannot send
+    /// `X-Sbx-Project`); ignored with an API key.
+    pub project: Option<String>,
+}
+
+impl TerminalQuery {
+    /// The size asked for, checked (a field out of range is named); none when neither is
+    /// given.
+    pub fn size(&self) -> Result<Option<TerminalSize>, ProcessError> {
+        if self.cols.is_none() && self.rows.is_none() {
+            return Ok(None);
+        }
+        let default = TerminalSize::default();
+        TerminalSize {
+            cols: self.cols.unwrap_or(default.cols),
+            rows: self.rows.unwrap_or(default.rows),
+        }
+        .check()
+        .map(Some)
+    }
+}
+
+/// A text message the terminal's client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Resize the terminal.
+    Resize {
+        /// Columns, 1 to 1000.
+        cols: u16,
+        /// Rows, 1 to 1000.
+        rows: u16,
+    },
+}
+
+/// A text message the terminal sends its client (its output goes in binary frames).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The first message: the terminal's process number, to reattach with `?pid=`.
+    Ready {
+        /// Its number among the sandbox's processes.
+        pid: u32,
+    },
+    /// The shell ended (the last message before the close).
+    Exit {
+        /// Its exit code; none when the sandbox's stop ended it unrecorded.
+        exit_code: Option<i64>,
+    },
+    /// A message was refused, or input could not be written.
+    Error {
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl ServerMessage {
+    fn json(&self) -> String {
+        serde_json::to_string(self).expect("a terminal message serializes")
+    }
+}
+
+/// `GET …/pty`: refused before the upgrade (problem+json) when the sandbox does not run here,
+/// the size is out of range, or `pid` is not a running terminal.
+pub(super) async fn pty(
+    req: HttpRequest,
+    endpoint: web::Data<Endpoint>,
+    id: web::Path<String>,
+    query: web::Query<TerminalQuery>,
+    body: web::Payload,
+) -> Reply {
+    let size = query.size()?;
+    let processes = super::processes::here(&endpoint, &id)?;
+    if let Some(pid) = query.pid {
+        let info = processes.get(pid)?;
+        if !info.tty {
+            return Err(ProcessError::NotTerminal(pid).into());
+        }
+        if info.state == ProcessState::Exited {
+            return Err(ProcessError::Exited(pid).into());
+        }
+    }
+    // The upgrade is checked before a shell is started for it.
+    let (response, session, stream) = upgrade(&req, body)?;
+    let pid = match query.pid {
+        Some(pid) => {
+            if let Some(size) = size {
+                processes.resize(pid, size).await?;
+            }
+            pid
+        }
+        None => {
+            processes
+                .start_terminal(size.unwrap_or_default())
+                .await?
+                .pid
+        }
+    };
+    let output = processes.logs(pid, 0, true)?;
+    actix_web::rt::spawn(serve(processes, pid, session, stream, output));
+    Ok(response)
+}
+
+/// Accept `req`'s WebSocket upgrade: the answer that switches protocols and the socket's two
+/// sides. Errors: 400 `bad_request` for a request that is not an upgrade.
+pub fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<(actix_web::HttpResponse, Session, MessageStream), crate::error::ApiError> {
+    actix_ws::handle(req, body).map_err(|e| {
+        crate::error::ApiError::BadRequest(format!(
+            "this is a WebSocket: send an upgrade request ({e})"
+        ))
+    })
+}
+
+/// Carry terminal `pid`'s output to the client and the client's input to it until either
+/// ends; the shell outlives the socket.
+async fn serve(
+    processes: Box<dyn SandboxProcesses>,
+    pid: u32,
+    mut session: Session,
+    stream: MessageStream,
+    mut output: LogEvents,
+) {
+    let mut input = stream.max_frame_size(MAX_INPUT_FRAME);
+    if session
+        .text(ServerMessage::Ready { pid }.json())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.reset();
+    let close = loop {
+        tokio::select! {
+            batch = output.next() => {
+                let Some(batch) = batch else {
+                    break None;
+                };
+                for event in batch {
+                    match event {
+                        ProcessEvent::Output { text, .. } => {
+                            if session.binary(text.into_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        ProcessEvent::Dropped { .. } => {}
+                        ProcessEvent::End(info) => {
+                            let exit = ServerMessage::Exit { exit_code: info.exit_code };
+                            let _ = session.text(exit.json()).await;
+                            let _ = session.close(Some(CloseCode::Normal.into())).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            message = input.recv() => {
+                let reply = match message {
+                    Some(Ok(Message::Binary(data))) => processes
+                        .write_stdin(pid, data, false)
+                        .await
+                        .err()
+                        .map(|e| e.to_string()),
+                    Some(Ok(Message::Text(text))) => control(&*processes, pid, &text).await,
+                    Some(Ok(Message::Ping(data))) => {
+                        if session.pong(&data).await.is_err() {
+                            return;
+                        }
+                        None
+                    }
+                    Some(Ok(Message::Pong(_) | Message::Nop | Message::Continuation(_))) => None,
+                    Some(Ok(Message::Close(reason))) => break reason,
+                    Some(Err(e)) => {
+                        break Some(CloseReason {
+                            code: CloseCode::Protocol,
+                            description: Some(e.to_string()),
+                        });
+                    }
+                    None => return,
+                };
+                if let Some(detail) = reply {
+                    let error = ServerMessage::Error { detail };
+                    if session.text(error.json()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = session.close(close).await;
+}
+
+/// Carry out a client's text message; what went wrong, if anything.
+async fn control(processes: &dyn SandboxProcesses, pid: u32, text: &str) -> Option<String> {
+    match serde_json::from_str::<ClientMessage>(text) {
+        Ok(ClientMessage::Resize { cols, rows }) => {
+            let size = match (TerminalSize { cols, rows }).check() {
+                Ok(size) => size,
+                Err(e) => return Some(e.to_string()),
+            };
+            processes
+                .resize(pid, size)
+                .await
+                .err()
+                .map(|e| e.to_string())
+        }
+        Err(e) => Some(format!(
+            "a text message is {{\"type\":\"resize\",\"cols\":C,\"rows\":R}} ({e}); input goes in binary frames"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_have_their_documented_shapes() {
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"resize","cols":100,"rows":40}"#).unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::Resize {
+                cols: 100,
+                rows: 40
+            }
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"input","data":"x"}"#).is_err());
+        assert_eq!(
+            ServerMessage::Ready { pid: 3 }.json(),
+            r#"{"type":"ready","pid":3}"#
+        );
+        assert_eq!(
+            ServerMessage::Exit { exit_code: None }.json(),
+            r#"{"type":"exit","exit_code":null}"#
+        );
+    }
+
+    #[test]
+    fn the_size_is_checked_field_by_field() {
+        let q = |cols, rows| TerminalQuery {
+            pid: None,
+            cols,
+            rows,
+            project: None,
+        };
+        assert_eq!(q(None, None).size(), Ok(None));
+        assert_eq!(
+            q(Some(100), None).size(),
+            Ok(Some(TerminalSize {
+                cols: 100,
+                rows: 24
+            }))
+        );
+        for (query, field) in [(q(Some(0), None), "cols"), (q(None, Some(1001)), "rows")] {
+            match query.size() {
+                Err(ProcessError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

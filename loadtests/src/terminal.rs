@@ -1,0 +1,118 @@
+//! `terminal`: keystroke echo round trips in a container sandbox's terminal (`GET
+//! /v1/sandboxes/{id}/pty`): a key sent, the time until the shell's echo of it comes back,
+//! through the API, against the same terminal reached straight at the runner's internal
+//! endpoint (what the API's hop adds).
+
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use awc::ws::{Frame, Message};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::json;
+
+use crate::server::*;
+
+/// The deployment key the scenario gives the server, to derive the runner's token from.
+const SECRET_KEY: &str = "5b1d6a0e7c3f49a2b8e1d4c7a9f0e3b6d2c5a8f1e4b7d0c3a6f9e2b5d8c1a4f7";
+
+/// Echo round trips (ms) of `count` keys typed into the terminal at `url` (with `token`):
+/// each a letter, its echo awaited, then a backspace (its erase awaited, untimed).
+async fn echoes(url: &str, token: &str, count: usize) -> anyhow::Result<Vec<f64>> {
+    let (_, mut ws) = awc::Client::new()
+        .ws(url)
+        .bearer_auth(token)
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?;
+    // An empty prompt, so that each key's echo is all that comes back.
+    type_and_wait(&mut ws, b"PS1=; echo rea''dy\n", b"ready").await?;
+    let mut took = Vec::with_capacity(count);
+    for i in 0..count {
+        let key = b'a' + (i % 26) as u8;
+        let t = Instant::now();
+        type_and_wait(&mut ws, &[key], &[key]).await?;
+        took.push(t.elapsed().as_secs_f64() * 1e3);
+        type_and_wait(&mut ws, b"\x7f", b"\x08").await?;
+    }
+    type_and_wait(&mut ws, b"\nexit\n", b"").await.ok();
+    Ok(took)
+}
+
+/// Send `keys`, then read output until it holds `until`.
+async fn type_and_wait<S>(ws: &mut S, keys: &[u8], until: &[u8]) -> anyhow::Result<()>
+where
+    S: futures_util::Stream<Item = Result<Frame, awc::error::WsProtocolError>>
+        + futures_util::Sink<Message, Error = awc::error::WsProtocolError>
+        + Unpin,
+{
+    ws.send(Message::Binary(keys.to_vec().into())).await?;
+    let mut seen = Vec::new();
+    while !until.is_empty() && !seen.windows(until.len()).any(|w| w == until) {
+        match ws.next().await {
+            Some(Ok(Frame::Binary(b))) => seen.extend_from_slice(&b),
+            Some(Ok(Frame::Text(_) | Frame::Ping(_) | Frame::Pong(_))) => {}
+            other => bail!("the terminal ended: {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn terminal(count: usize) -> anyhow::Result<()> {
+    let server = Server::start(&[
+        ("SBX_RATE_PER_SECOND", "100000"),
+        ("SBX_RATE_BURST", "100000"),
+        ("SBX_SECRET_KEY", SECRET_KEY),
+    ])
+    .await?;
+    let client = client();
+    let result = async {
+        let body = json!({"image": "python", "memory": "256Mi"});
+        let (status, v, _) = call(&client, &server, "/v1/sandboxes", &body).await;
+        if status != 201 || v["state"] != "running" {
+            bail!("creating a container sandbox: {status} {v}");
+        }
+        let id = v["id"].as_str().context("an id")?.to_owned();
+        let runner = server
+            .pool
+            .get()
+            .await?
+            .query_one(
+                "select runner_id, internal_url from runners where internal_url is not null",
+                &[],
+            )
+            .await?;
+        let (runner_id, base): (uuid::Uuid, String) = (runner.get(0), runner.get(1));
+        let sealer = sbx_store::seal::Sealer::from_hex(SECRET_KEY)?;
+        let token = sbx_api::runner_endpoint::token(&sealer, runner_id);
+        let through_api = format!("{}/v1/sandboxes/{id}/pty", server.base);
+        let direct = format!("{base}/internal/v1/sandboxes/{id}/pty");
+        // Warm both paths once.
+        echoes(&through_api, &server.key, 5).await?;
+        echoes(&direct, &token, 5).await?;
+        let mut api = echoes(&through_api, &server.key, count).await?;
+        let mut runner = echoes(&direct, &token, count).await?;
+        println!("| what | n | p50 ms | p90 ms | p99 ms |");
+        println!("|---|---|---|---|---|");
+        for (what, v) in [
+            ("key → echo through the API (/v1/…/pty)", &mut api),
+            (
+                "key → echo at the runner's endpoint (baseline)",
+                &mut runner,
+            ),
+        ] {
+            v.sort_by(f64::total_cmp);
+            println!(
+                "| {what} | {} | {:.2} | {:.2} | {:.2} |",
+                v.len(),
+                percentile(v, 0.5),
+                percentile(v, 0.9),
+                percentile(v, 0.99),
+            );
+        }
+        delete_sandbox(&client, &server, &id).await;
+        anyhow::Ok(())
+    }
+    .await;
+    server.stop().await?;
+    result
+}
