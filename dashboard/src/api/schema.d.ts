@@ -830,6 +830,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandboxes/{id}/pty": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open a terminal in a container sandbox: a WebSocket to a login shell (bash where the image
+         *     has it, else sh) in `/workspace`, `TERM=xterm-256color`.
+         * @description The server's first message is a text frame `{"type":"ready","pid":N}`; then the terminal's
+         *     output comes as binary frames; when the shell ends, a text frame
+         *     `{"type":"exit","exit_code":N}` and a close. The client sends its input as binary frames
+         *     (at most 64 KiB each) and resizes with a text frame `{"type":"resize","cols":C,"rows":R}`;
+         *     a message that cannot be carried out is answered with `{"type":"error","detail":"…"}`.
+         *     Closing the socket leaves the shell running (it is one of the sandbox's processes, listed
+         *     with `"tty": true`): reattach with `?pid=N`, which sends what is kept of its output (its last
+         *     MiB) again first. A pause of the sandbox ends it. Authenticated by API key, or by the
+         *     dashboard's session cookie from its own pages (checked by `Origin`; `?project=` names the
+         *     project, as `X-Sbx-Project` does elsewhere).
+         */
+        get: operations["open_terminal"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes/{id}/resume": {
         parameters: {
             query?: never;
@@ -1936,6 +1966,11 @@ export interface components {
             exit_code?: number | null;
             /** @description Whether its `timeout_ms` ended it. */
             timed_out: boolean;
+            /**
+             * @description Whether it runs in a terminal (a shell started by `GET …/pty`, reattached with
+             *     `?pid=`); its output is the terminal's, stdout and stderr as one.
+             */
+            tty?: boolean;
             /**
              * Format: date-time
              * @description When it started.
@@ -6508,6 +6543,114 @@ export interface operations {
                 };
             };
             /** @description The body does not fit the schema, or asks for something invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    open_terminal: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Reattach to terminal `pid` (a shell an earlier `…/pty` started) instead of starting
+                 *     one: what is kept of its output (its last MiB) is sent again first.
+                 */
+                pid?: number;
+                /** @description Columns, 1 to 1000 (default 80; reattaching, the terminal keeps its size unless given). */
+                cols?: number;
+                /** @description Rows, 1 to 1000 (default 24). */
+                rows?: number;
+                /**
+                 * @description The project, for a browser signed in with a session cookie (its WebSocket cannot send
+                 *     `X-Sbx-Project`); ignored with an API key.
+                 */
+                project?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switched to the WebSocket protocol: the terminal */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a WebSocket upgrade */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), a sandbox that is paused (`sandbox_paused`), starting or ended; `pid` exited (`process_exited`) or is not a terminal (`conflict`); 32 processes running already (`too_many_processes`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request asks for something invalid */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -19,6 +19,8 @@ Quickstart::
         for event in box.processes.start(["ls", "/"]).logs():     # stdout/stderr, then end
             print(event.text, end="")
         web.signal("TERM"); print(web.wait().exit_code)           # 143
+        with box.terminal() as t:                                  # an interactive shell
+            t.send("echo hi-$((6*7))\\n"); t.read_until("hi-42", timeout=30)
 
 ``AsyncClient`` has the same surface with ``await``. Errors are :mod:`sbx.errors` exceptions.
 """
@@ -37,6 +39,7 @@ from ._async.client import (
     AsyncProcesses,
     AsyncSandbox,
     AsyncSandboxes,
+    AsyncTerminal,
 )
 from ._core import CellResult, Figure, FileListing, LogEvent
 from ._sync.client import (
@@ -52,6 +55,7 @@ from ._sync.client import (
     Processes,
     Sandbox,
     Sandboxes,
+    Terminal,
 )
 from .errors import (
     ApiError,
@@ -92,6 +96,7 @@ __all__ = [
     "AsyncProcesses",
     "AsyncSandbox",
     "AsyncSandboxes",
+    "AsyncTerminal",
     "BadRequest",
     "Batch",
     "Batches",
@@ -123,6 +128,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailable",
     "StdinClosed",
+    "Terminal",
     "TooManyProcesses",
     "Unauthorized",
     "models",

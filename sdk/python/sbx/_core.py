@@ -1,5 +1,6 @@
 """What the sync and async clients share: settings, the retry policy, problems as exceptions,
-and the plain objects results come in. No I/O here but sleeping."""
+and the plain objects results come in. No I/O here but sleeping and the WebSocket calls of the
+terminal, each in a sync and an async form that ``generate.py`` maps onto each other."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Union
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
+import websockets.asyncio.client
+import websockets.exceptions
+import websockets.sync.client
 from pydantic import BaseModel, model_validator
 
 from . import _models, errors
@@ -107,6 +111,116 @@ def connection_failed(url: str, error: Exception) -> errors.ConnectionFailed:
     if isinstance(error, httpx.TimeoutException):
         return errors.ConnectionFailed(f"{url} did not answer in time ({type(error).__name__})")
     return errors.ConnectionFailed(f"cannot reach the sbx server at {url}: {error}")
+
+
+#: Bytes of terminal input one WebSocket frame carries at most (the server's cap); longer input
+#: is sent in several frames.
+TERMINAL_FRAME_BYTES = 64 << 10
+#: Largest WebSocket message the terminal accepts from the server, in bytes (a reattach replays
+#: up to about 1 MiB of output first).
+TERMINAL_MAX_MESSAGE_BYTES = 16 << 20
+#: Columns and rows a terminal may have (``cols`` and ``rows``: 1 to 1000).
+TERMINAL_SIZES = range(1, 1001)
+
+#: What a failed WebSocket opening raises, but a refusal (``InvalidStatus``, caught first): the
+#: server unreachable, no answer in time, or an answer that is not an upgrade.
+WS_CONNECT_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.InvalidHandshake)
+
+
+def ws_url(url: str, path: str, params: Mapping[str, Any]) -> str:
+    """The WebSocket URL of API ``path`` on server ``url``: ``http://`` becomes ``ws://``,
+    ``https://`` ``wss://``; ``params`` without their ``None`` values as the query."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return "ws" + url[len("http"):] + path + (f"?{query}" if query else "")
+
+
+def ws_problem(error: "websockets.exceptions.InvalidStatus") -> errors.ApiError:
+    """The exception for a WebSocket upgrade the server refused (a 4xx or 5xx answer with a
+    problem document), as :func:`problem` makes it for any other answer."""
+    answer = error.response
+    headers = {k: v for k, v in answer.headers.raw_items() if k.lower() in ("content-type", "retry-after")}
+    return problem(httpx.Response(answer.status_code, headers=headers, content=bytes(answer.body or b"")))
+
+
+def ws_connection_failed(url: str, error: Exception) -> errors.ConnectionFailed:
+    """The exception for a WebSocket at ``url`` that could not be opened."""
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        return errors.ConnectionFailed(f"{url} did not answer in time (opening a WebSocket)")
+    return errors.ConnectionFailed(f"cannot open a WebSocket to the sbx server at {url}: {error}")
+
+
+def ws_connect(url: str, headers: Mapping[str, str], timeout: float) -> Any:
+    """Open the WebSocket at ``url`` (the sync client's), sending ``headers``, within
+    ``timeout`` seconds.
+
+    Raises:
+        websockets.exceptions.InvalidStatus: the server refused the upgrade.
+        OSError, websockets.exceptions.InvalidHandshake: it could not be opened.
+    """
+    return websockets.sync.client.connect(
+        url,
+        additional_headers=dict(headers),
+        user_agent_header="sbx-python",
+        open_timeout=timeout,
+        max_size=TERMINAL_MAX_MESSAGE_BYTES,
+    )
+
+
+async def aws_connect(url: str, headers: Mapping[str, str], timeout: float) -> Any:
+    """Open the WebSocket at ``url`` (the async client's), as :func:`ws_connect` does."""
+    return await websockets.asyncio.client.connect(
+        url,
+        additional_headers=dict(headers),
+        user_agent_header="sbx-python",
+        open_timeout=timeout,
+        max_size=TERMINAL_MAX_MESSAGE_BYTES,
+    )
+
+
+def ws_recv(ws: Any, timeout: Optional[float]) -> "Union[str, bytes]":
+    """The next message of WebSocket ``ws`` (the sync client's): ``str`` for a text frame,
+    ``bytes`` for a binary one.
+
+    Raises:
+        TimeoutError: none came within ``timeout`` seconds (None: wait as long as it takes);
+            nothing is lost, the next call gets it.
+        websockets.exceptions.ConnectionClosed: the connection is closed.
+    """
+    return ws.recv(timeout)
+
+
+async def aws_recv(ws: Any, timeout: Optional[float]) -> "Union[str, bytes]":
+    """The next message of WebSocket ``ws`` (the async client's), as :func:`ws_recv` gives it
+    (cancelling the wait loses nothing)."""
+    if timeout is None:
+        return await ws.recv()
+    try:
+        return await asyncio.wait_for(ws.recv(), max(timeout, 0.0))
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"no message within {timeout:g} s") from None
+
+
+def terminal_message(message: "Union[str, bytes]") -> Dict[str, Any]:
+    """A terminal's text message as a dict (``{"type": "ready", "pid": 3}``, ``exit``,
+    ``error``); ``{}`` for anything that is not a JSON object."""
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def terminal_size(cols: Any, rows: Any) -> Dict[str, int]:
+    """``{"cols": cols, "rows": rows}`` for a resize message, checked here (the server's
+    answer to a bad one would only come later, in the stream).
+
+    Raises:
+        ValueError: either is not a whole number from 1 to 1000.
+    """
+    for name, value in (("cols", cols), ("rows", rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or value not in TERMINAL_SIZES:
+            raise ValueError(f"{name} is a whole number from 1 to 1000, not {value!r}")
+    return {"cols": cols, "rows": rows}
 
 
 def sleep(seconds: float) -> None:

@@ -1744,6 +1744,11 @@ class ProcessInfo(BaseModel):
     """
     Whether its `timeout_ms` ended it.
     """
+    tty: Optional[bool] = None
+    """
+    Whether it runs in a terminal (a shell started by `GET …/pty`, reattached with
+    `?pid=`); its output is the terminal's, stdout and stderr as one.
+    """
     started_at: datetime
     """
     When it started.

@@ -15,10 +15,11 @@ from typing import IO, Any, AsyncIterator, Dict, Iterable, List, Mapping, Option
 import httpx
 import tqdm
 from httpx_sse import EventSource, aconnect_sse
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 
 from .. import _core
 from .. import _models as models
-from .._core import asleep
+from .._core import asleep, aws_connect, aws_recv
 from ..errors import ApiError, ConnectionFailed, NotFound, PathConflict, SbxError
 
 Json = Dict[str, Any]
@@ -141,6 +142,34 @@ class AsyncClient:
                 attempt += 1
                 continue
             raise error
+
+    async def _websocket(self, path: str, params: Mapping[str, Any], *, safe: bool) -> Any:
+        """Open the API's WebSocket at ``path`` (with the API key), with the retry policy of
+        :meth:`request`: a refusal (problem answer) that is worth another attempt is retried,
+        and so is a connection that failed, when ``safe`` (opening it twice does no harm).
+
+        Raises:
+            ApiError: the upgrade was refused (the subclass follows the problem's ``code``).
+            ConnectionFailed: the server could not be reached, after retries.
+        """
+        url = _core.ws_url(self.url, path, params)
+        headers = {"Authorization": self._http.headers["Authorization"]}
+        attempt = 0
+        while True:
+            try:
+                return await aws_connect(url, headers, self.timeout)
+            except InvalidStatus as e:
+                error = _core.ws_problem(e)
+                if attempt < self.max_retries and _core.retryable_status(error.status, error.code, safe):
+                    await asleep(_core.backoff(attempt, error.retry_after))
+                    attempt += 1
+                    continue
+                raise error from None
+            except _core.WS_CONNECT_ERRORS as e:
+                if not safe or attempt >= self.max_retries:
+                    raise _core.ws_connection_failed(self.url, e) from None
+                await asleep(_core.backoff(attempt, None))
+                attempt += 1
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Json:
         return (await self.request(method, path, **kwargs)).json()
@@ -438,6 +467,8 @@ class AsyncSandbox:
             in a container sandbox.
         files: ``files.write(...)``, ``files.read(...)``, …: its files under ``/workspace``
             (and ``/outputs`` in a container).
+
+    ``terminal()`` opens an interactive shell in a container sandbox.
     """
 
     def __init__(self, client: AsyncClient, info: models.SandboxView) -> None:
@@ -575,6 +606,50 @@ class AsyncSandbox:
         given (an event's ``id``)."""
         async for event in self._client._logs(self._path("/logs"), last_event_id):
             yield event
+
+    async def terminal(
+        self, cols: Optional[int] = None, rows: Optional[int] = None, pid: Optional[int] = None
+    ) -> "AsyncTerminal":
+        """An interactive shell in a terminal of this container sandbox, over a WebSocket
+        (``GET /v1/sandboxes/{id}/pty``): a new one (bash if the image has it, else sh, in
+        ``/workspace``, ``TERM=xterm-256color``), or, with ``pid``, one started earlier
+        (reattached: what is kept of its output, its last 1 MiB, comes first, then what it
+        writes now). Use it as a context manager to close the connection when the block ends;
+        the shell runs on either way (end it with ``send("exit\\n")`` or ``kill()``).
+
+        Args:
+            cols, rows: The terminal's size in characters, 1 to 1000 each (a new shell:
+                default 80 columns, 24 rows; reattached: its size is kept unless given).
+            pid: The terminal's ``pid`` (``terminal.pid``) to reattach to.
+
+        Returns:
+            The terminal, its ``pid`` known (it is also one of ``processes.list()``).
+
+        Raises:
+            InvalidRequest: ``cols`` or ``rows`` out of range (``field`` names it).
+            NotFound: no such sandbox, or no process ``pid`` (never started, or gone with a
+                pause).
+            ProcessExited: the shell ``pid`` has exited.
+            Conflict: process ``pid`` is not a terminal (code ``conflict``; started by
+                ``processes.start``), the sandbox is a code interpreter (``not_a_container``)
+                or cannot be reached now (``sandbox_paused``, ``sandbox_pending``,
+                ``sandbox_ended``, ``sandbox_not_running``).
+            TooManyProcesses: 32 processes run in the sandbox already (a shell is one).
+            ConnectionFailed: the server could not be reached (a reattach is retried first;
+                a new shell is not, since it may have started: see ``processes.list()``).
+        """
+        params = {"cols": cols, "rows": rows, "pid": None if pid is None else int(pid)}
+        ws = await self._client._websocket(self._path("/pty"), params, safe=pid is not None)
+        try:
+            first = await aws_recv(ws, self._client.timeout)
+        except (TimeoutError, ConnectionClosed) as e:
+            await ws.close()
+            raise ConnectionFailed(f"the terminal of sandbox {self.id} did not say it was ready: {e!r}") from None
+        ready = _core.terminal_message(first)
+        if ready.get("type") != "ready" or not isinstance(ready.get("pid"), int):
+            await ws.close()
+            raise SbxError(f"the terminal of sandbox {self.id} began with {first!r}, not its ready message")
+        return AsyncTerminal(self, ws, ready["pid"])
 
 
 class AsyncCommands:
@@ -1078,6 +1153,204 @@ class AsyncProcess:
             ProcessExited: it has exited.
         """
         await self.signal("KILL")
+
+
+class AsyncTerminal:
+    """An interactive shell in a terminal of a container sandbox, over a WebSocket
+    (``sandbox.terminal()``): what is typed goes in with :meth:`send`, what the terminal shows
+    comes out of :meth:`recv` (or :meth:`read_until`, or by iterating the terminal) as raw
+    bytes — UTF-8 text with the terminal's escape sequences (colours, cursor moves) and
+    ``\\r\\n`` line ends, the typed input echoed as a terminal does.
+
+    The shell is one of the sandbox's processes (``tty`` True in ``processes.list()``). It
+    outlives the connection: :meth:`close` (or the end of a ``with`` block) leaves it running,
+    ``sandbox.terminal(pid=terminal.pid)`` reattaches. It ends when it exits (``send("exit\\n")``),
+    with :meth:`kill`, or with a pause or the end of the sandbox.
+
+    Attributes:
+        pid: Its number among the sandbox's processes (1, 2, …): sbx's, not the kernel's.
+        sandbox: The sandbox it runs in.
+        exit_code: The shell's exit code once :meth:`recv` has met its end (None before, or
+            when the sandbox's stop ended it unrecorded): 128 + n when signal n ended it (137
+            for :meth:`kill`).
+    """
+
+    def __init__(self, sandbox: AsyncSandbox, ws: Any, pid: int) -> None:
+        self.sandbox = sandbox
+        self.pid = pid
+        self.exit_code: Optional[int] = None
+        self._ws = ws
+        self._pending = b""  # output read past what read_until() returned
+        self._exited = False
+        self._ended = False  # nothing more comes: the shell exited or the connection closed
+
+    def __repr__(self) -> str:
+        state = f"exited {self.exit_code}" if self._exited else "running"
+        return f"<Terminal {self.pid} of sandbox {self.sandbox.id} {state}>"
+
+    @property
+    def done(self) -> bool:
+        """Whether the shell has exited (its end came through :meth:`recv`)."""
+        return self._exited
+
+    async def __aenter__(self) -> "AsyncTerminal":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> "AsyncTerminal":
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.recv()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+    def _closed(self, error: Optional[Exception] = None) -> SbxError:
+        if self._exited:
+            return SbxError(f"terminal {self.pid}: the shell has exited (exit code {self.exit_code})")
+        return SbxError(f"terminal {self.pid}: the connection is closed" + (f" ({error})" if error else ""))
+
+    async def send(self, data: Union[bytes, str]) -> None:
+        """Type ``data`` into the terminal: bytes as they are, a ``str`` as UTF-8 (``"ls\\n"``
+        runs ``ls``; ``"\\x03"`` is Ctrl-C, ``"\\x04"`` Ctrl-D), sent in frames of 64 KiB at
+        most. It does not wait for the shell to read it. Input the shell could not be given
+        is reported by a later :meth:`recv`.
+
+        Raises:
+            SbxError: the connection is closed, or the shell has exited.
+            TypeError: ``data`` is neither bytes nor str.
+        """
+        payload = _core.stdin_bytes(data)
+        if self._exited:
+            raise self._closed()
+        try:
+            for start in range(0, len(payload), _core.TERMINAL_FRAME_BYTES):
+                await self._ws.send(payload[start : start + _core.TERMINAL_FRAME_BYTES])
+        except ConnectionClosed as e:
+            raise self._closed(e) from None
+
+    async def recv(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        """The terminal's next output, as it comes: a chunk of bytes (whole UTF-8 characters),
+        or None once nothing more will come: the shell has exited (``exit_code`` is then
+        set; a pause or the end of the sandbox ends it too) or the connection was closed
+        (:meth:`close`).
+
+        Args:
+            timeout: Seconds to wait at most (None: as long as it takes).
+
+        Raises:
+            TimeoutError: no output within ``timeout`` (nothing is lost: call again).
+            SbxError: the server reported an error (``{"type": "error"}``): input that could not
+                be written to the shell; the terminal goes on.
+            ConnectionFailed: the connection broke; the shell runs on (reattach with
+                ``sandbox.terminal(pid=terminal.pid)``).
+        """
+        if self._pending:
+            chunk, self._pending = self._pending, b""
+            return chunk
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ended:
+            wait = None if deadline is None else deadline - time.monotonic()
+            try:
+                message = await aws_recv(self._ws, wait)
+            except ConnectionClosedOK:
+                self._ended = True
+                break
+            except ConnectionClosed as e:
+                self._ended = True
+                raise ConnectionFailed(
+                    f"terminal {self.pid}: the connection broke ({e}); the shell runs on: "
+                    f"reattach with sandbox.terminal(pid={self.pid})"
+                ) from None
+            if isinstance(message, bytes):
+                return message
+            event = _core.terminal_message(message)
+            if event.get("type") == "exit":
+                code = event.get("exit_code")
+                self.exit_code = code if isinstance(code, int) else None
+                self._exited = self._ended = True
+            elif event.get("type") == "error":
+                raise SbxError(f"terminal {self.pid}: {event.get('detail') or message}")
+            # Other messages (a later protocol's) are skipped.
+        return None
+
+    async def read_until(self, text: Union[str, bytes], timeout: float) -> bytes:
+        """Read the terminal's output until it contains ``text`` (a ``str`` is looked for as
+        UTF-8): handy for scripts and tests (``send("make\\n")``, then
+        ``read_until("$ ", 60)``). Returns what was read, up to the end of the first ``text``;
+        what came after it is kept for the next :meth:`recv` or ``read_until``.
+
+        Args:
+            text: What to wait for, e.g. a prompt or a marker the command prints. Mind that
+                the terminal echoes what is typed: wait for what the command's output has and
+                its command line has not (``echo hi-$((6*7))`` prints ``hi-42``).
+            timeout: Seconds to wait at most, in all.
+
+        Raises:
+            TimeoutError: ``text`` did not come within ``timeout``; the exception's
+                ``output`` has what came instead (read: it is not given again).
+            SbxError: the shell exited, or the connection was closed, before ``text`` came
+                (``output`` has what came); or as :meth:`recv`.
+        """
+        want = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        deadline = time.monotonic() + timeout
+        got = b""
+        while want not in got:
+            try:
+                chunk = await self.recv(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                late = TimeoutError(f"terminal {self.pid}: no {text!r} within {timeout:g} s; got {got[-2000:]!r}")
+                late.output = got  # type: ignore[attr-defined]
+                raise late from None
+            if chunk is None:
+                why = f"the shell exited (exit code {self.exit_code})" if self._exited else "the connection closed"
+                ended = SbxError(f"terminal {self.pid}: {why} before {text!r} came; got {got[-2000:]!r}")
+                ended.output = got  # type: ignore[attr-defined]
+                raise ended
+            got += chunk
+        end = got.index(want) + len(want)
+        got, self._pending = got[:end], got[end:] + self._pending
+        return got
+
+    async def resize(self, cols: int, rows: int) -> None:
+        """Resize the terminal to ``cols`` columns and ``rows`` rows (the shell gets
+        ``SIGWINCH``; ``stty size`` says ``rows cols``).
+
+        Raises:
+            ValueError: either is not a whole number from 1 to 1000.
+            SbxError: the connection is closed, or the shell has exited.
+        """
+        size = _core.terminal_size(cols, rows)
+        if self._exited:
+            raise self._closed()
+        try:
+            await self._ws.send(json.dumps({"type": "resize", **size}))
+        except ConnectionClosed as e:
+            raise self._closed(e) from None
+
+    async def close(self) -> None:
+        """Close the connection; the shell runs on (reattach with
+        ``sandbox.terminal(pid=terminal.pid)``; end it with :meth:`kill` first, or with
+        ``send("exit\\n")``). Output not read yet is dropped; :meth:`recv` then gives None.
+        Closing twice is fine."""
+        self._ended = True
+        self._pending = b""
+        await self._ws.close()
+
+    async def kill(self) -> None:
+        """End the shell and everything it started with ``KILL`` (through
+        ``POST …/processes/{pid}/signal``); it does not wait: :meth:`recv` then gives what
+        is left of the output and None, ``exit_code`` 137.
+
+        Raises:
+            ProcessExited: the shell has exited.
+            NotFound: it is gone (a pause).
+        """
+        path = self.sandbox._path(f"/processes/{self.pid}/signal")
+        await self.sandbox._client.request("POST", path, body={"signal": "KILL"})
 
 
 class AsyncJobs:

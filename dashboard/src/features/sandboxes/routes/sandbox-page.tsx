@@ -1,6 +1,6 @@
 // One sandbox: details, state history, timeout, actions (as on the list), its console, its files
-// (while it runs), for a running container its background processes, and for a container its
-// live log. Refreshed every 10 s while it is live.
+// (while it runs), for a running container its background processes and a terminal, and for a
+// container its live log. Refreshed every 10 s while it is live.
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 
@@ -16,6 +16,7 @@ import { FilesPanel } from "../components/files-panel";
 import { ProcessesPanel } from "../components/processes-panel";
 import { SandboxConsole } from "../components/sandbox-console";
 import { SandboxDetails, StateHistory } from "../components/sandbox-details";
+import { TerminalPanel } from "../components/terminal-panel";
 import { TimeoutForm } from "../components/timeout-form";
 import { ACTION_LABELS, canDo } from "../lib/actions";
 import { isLive } from "../lib/polling";
@@ -124,6 +125,12 @@ export function SandboxPage() {
             <section className="panel" aria-labelledby="processes-heading">
               <h2 id="processes-heading">Processes</h2>
               <ProcessesPanel key={s.id} sandbox={s} />
+            </section>
+          )}
+          {s.kind === "container" && s.state === "running" && (
+            <section className="panel" aria-labelledby="terminal-heading">
+              <h2 id="terminal-heading">Terminal</h2>
+              <TerminalPanel key={s.id} sandbox={s} />
             </section>
           )}
           {s.kind === "container" && (
