@@ -173,6 +173,15 @@ impl sbx_api::runner_endpoint::HeldSandboxes for HeldContainers {
         let here = self.0.processes(id)?;
         Some(Box::new(here))
     }
+
+    fn dial(
+        &self,
+        id: sbx_core::ids::SandboxId,
+        port: u16,
+    ) -> sbx_core::BoxFuture<'static, Option<std::io::Result<std::net::TcpStream>>> {
+        let host = self.0.clone();
+        Box::pin(async move { host.dial(id, port).await })
+    }
 }
 
 /// Serve runner `runner`'s internal endpoint for the sandboxes of `host` (on

@@ -869,15 +869,32 @@ async fn a_command_in_a_container_sandbox_exits_with_its_code() {
         .spawn()
         .expect("starting script");
     let mut keys = child.stdin.take().unwrap();
-    keys.write_all(b"echo hi-$((6*7))\nexit 4\n").await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    let mut screen = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let read = async {
+        use tokio::io::AsyncReadExt as _;
+        let mut typed = false;
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = screen.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            shown.extend_from_slice(&buf[..n]);
+            // Typed once the shell's prompt shows: the CLI is in raw mode by then.
+            if !typed && shown.windows(2).any(|w| w == b"$ ") {
+                typed = true;
+                keys.write_all(b"echo hi-$((6*7))\nexit 4\n").await.unwrap();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
         .await
-        .expect("the terminal ended within 60 s")
-        .unwrap();
-    drop(keys);
-    let shown = String::from_utf8_lossy(&out.stdout);
+        .expect("the terminal ended within 60 s");
+    let status = child.wait().await.unwrap();
+    let shown = String::from_utf8_lossy(&shown);
     assert!(shown.contains("hi-42"), "{shown}");
-    assert_eq!(out.status.code(), Some(4), "{shown}");
+    assert_eq!(status.code(), Some(4), "{shown}");
     user.on(&app, &["terminal", &id])
         .await
         .failed(1, &["needs a terminal"]);

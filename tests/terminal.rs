@@ -101,6 +101,22 @@ async fn exited(socket: &mut impl Socket) -> Value {
     }
 }
 
+/// Close the socket as a client should: a close sent, the server's awaited (what the server
+/// still sends is read), so that nothing typed before is lost to a reset.
+async fn close(mut socket: impl Socket) {
+    socket.send(Message::Close(None)).await.unwrap();
+    let closed = async {
+        while let Some(Ok(frame)) = socket.next().await {
+            if matches!(frame, Frame::Close(_)) {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), closed)
+        .await
+        .expect("the server answered the close within 30 s");
+}
+
 /// The terminal's entry among the sandbox's processes.
 async fn listed(app: &TestApp, id: &str, pid: u64) -> Value {
     let a = app
@@ -123,9 +139,9 @@ async fn a_containers_terminal() {
     read_until(&mut term, "40 100").await;
     let resize = json!({"type": "resize", "cols": 120, "rows": 50}).to_string();
     term.send(Message::Text(resize.into())).await.unwrap();
-    send(&mut term, "stty size; tty\n").await;
-    let out = read_until(&mut term, "50 120").await;
-    read_until(&mut term, "/dev/pts/").await;
+    send(&mut term, "stty size; tty; echo do''ne\n").await;
+    let out = read_until(&mut term, "done").await;
+    assert!(out.contains("50 120") && out.contains("/dev/pts/"), "{out}");
     assert!(!out.contains("not a tty"), "{out}");
     let bad = json!({"type": "resize", "cols": 0, "rows": 5}).to_string();
     term.send(Message::Text(bad.into())).await.unwrap();
@@ -135,14 +151,21 @@ async fn a_containers_terminal() {
         error["detail"].as_str().unwrap().contains("cols"),
         "{error}"
     );
+    // Output bigger than a frame comes whole, in frames every client takes.
+    send(
+        &mut term,
+        "head -c 200000 /dev/zero | tr '\\0' x; echo; echo big-do''ne\n",
+    )
+    .await;
+    let out = read_until(&mut term, "big-done").await;
+    assert!(out.matches('x').count() >= 200_000, "{}", out.len());
     let info = listed(&app, &id, pid).await;
     assert_eq!(info["tty"], true, "{info}");
     assert_eq!(info["state"], "running", "{info}");
 
     // Closing the socket leaves the shell; reattaching replays its output.
     send(&mut term, "export MARK=kept-$((1+1))\n").await;
-    term.send(Message::Close(None)).await.unwrap();
-    drop(term);
+    close(term).await;
     let (again, mut term) = open(&app, &id, &format!("pid={pid}")).await.unwrap();
     assert_eq!(again, pid);
     read_until(&mut term, "hi-42").await;
@@ -175,15 +198,33 @@ async fn a_containers_terminal() {
     let a = app.get(&format!("/v1/sandboxes/{id}/pty")).await;
     assert_eq!(a.status.as_u16(), 400, "not an upgrade: {}", a.text);
     let url = format!("{}/v1/sandboxes/{id}/pty", app.base);
-    match awc::Client::new().ws(url).connect().await {
-        Err(awc::error::WsClientError::InvalidResponseStatus(s)) => assert_eq!(s, 401),
-        Err(e) => panic!("no key: {e}"),
-        Ok(_) => panic!("no key: opened"),
+    let status = |r: Result<_, awc::error::WsClientError>| match r {
+        Err(awc::error::WsClientError::InvalidResponseStatus(s)) => s.as_u16(),
+        Err(e) => panic!("{e}"),
+        Ok(_) => 101,
+    };
+    let no_key = awc::Client::new().ws(&url).connect().await;
+    assert_eq!(status(no_key), 401);
+    // A dashboard session opens one from this server's own pages only.
+    common::people::person(&app, "ada@example.com").await;
+    let s = common::people::signed_in(&app, "ada@example.com").await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    for (origin, expected) in [
+        ("http://elsewhere.example".to_owned(), 403),
+        (format!("http://{host}"), 101),
+    ] {
+        let opened = awc::Client::new()
+            .ws(&url)
+            .origin(origin.as_str())
+            .set_header("cookie", s.cookie.as_str())
+            .connect()
+            .await;
+        assert_eq!(status(opened), expected, "{origin}");
     }
 
     // A pause ends an open terminal; a paused sandbox opens none.
     let (_, mut term) = open(&app, &id, "").await.unwrap();
-    send(&mut term, "echo up\n").await;
+    send(&mut term, "echo u''p\n").await;
     read_until(&mut term, "up").await;
     let a = app.sandbox_action(&id, "pause").await;
     assert_eq!(a.body["state"], "paused", "{}", a.text);
@@ -205,7 +246,7 @@ async fn an_api_without_docker_opens_a_terminal_on_another_runner() {
     let (pid, mut term) = open(&app, &id, "").await.unwrap();
     send(&mut term, "echo far-$((40+2))\n").await;
     read_until(&mut term, "far-42").await;
-    drop(term);
+    close(term).await;
     let (_, mut term) = open(&app, &id, &format!("pid={pid}")).await.unwrap();
     read_until(&mut term, "far-42").await;
     send(&mut term, "exit\n").await;

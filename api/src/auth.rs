@@ -100,10 +100,9 @@ async fn session_caller(
     };
     let project = match named {
         None => None,
-        Some(v) => Some(
-            sbx_core::ids::ProjectId::parse(v.trim())
-                .ok_or_else(|| ApiError::BadRequest("X-Sbx-Project must be a project id".into()))?,
-        ),
+        Some(v) => Some(sbx_core::ids::ProjectId::parse(v.trim()).ok_or_else(|| {
+            ApiError::BadRequest("X-Sbx-Project (or ?project=) must be a project id".into())
+        })?),
     };
     if upgrade {
         check_same_origin(req.headers())?;
@@ -155,12 +154,13 @@ pub async fn guard(
     Ok(res)
 }
 
-/// Whether `headers` ask for a WebSocket upgrade.
+/// Whether `headers` ask for a WebSocket upgrade (as actix's handshake takes one: an
+/// `Upgrade` naming `websocket` among others).
 pub fn is_websocket(headers: &actix_web::http::header::HeaderMap) -> bool {
     headers
         .get(actix_web::http::header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        .is_some_and(|v| v.to_ascii_lowercase().contains("websocket"))
 }
 
 /// The `project` parameter of a query string, if any.
@@ -265,6 +265,7 @@ mod tests {
             assert_eq!(e.code(), crate::error::Code::CsrfFailed);
         }
         assert!(is_websocket(&headers(&[("upgrade", "WebSocket")])));
+        assert!(is_websocket(&headers(&[("upgrade", "websocket, x")])));
         assert!(!is_websocket(&headers(&[("upgrade", "h2c")])));
         assert_eq!(project_in_query("cols=80&project=abc"), Some("abc"));
         assert_eq!(project_in_query("cols=80"), None);

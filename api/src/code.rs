@@ -55,6 +55,8 @@ codes! {
     NotAnOperator = ("not_an_operator", FORBIDDEN, "Forbidden"),
     /// A plain member asked to manage the project's keys or secrets.
     NotAnOwner = ("not_an_owner", FORBIDDEN, "Forbidden"),
+    /// A dashboard session asked for what only an API key may do (a sandbox's ports).
+    SessionNotAllowed = ("session_not_allowed", FORBIDDEN, "Forbidden"),
     /// A signed-in person asked for a project they are not a member of.
     NotAMember = ("not_a_member", FORBIDDEN, "Forbidden"),
     /// GPU work without a KYC-verified project owner.
@@ -126,6 +128,10 @@ codes! {
     ConcurrencyLimit = ("concurrency_limit", TOO_MANY_REQUESTS, "Concurrency limit reached"),
     /// The whole queue is at its cap.
     QueueFull = ("queue_full", SERVICE_UNAVAILABLE, "Queue full"),
+    /// Nothing listens on the sandbox's port that a request was sent to.
+    PortClosed = ("port_closed", BAD_GATEWAY, "Port closed"),
+    /// The server on a sandbox's port did not answer in HTTP.
+    BadGateway = ("bad_gateway", BAD_GATEWAY, "Bad gateway"),
     /// A dependency (the database, the runner) is down or saturated.
     Unavailable = ("unavailable", SERVICE_UNAVAILABLE, "Service unavailable"),
     /// Our fault; the cause is logged, not shown.

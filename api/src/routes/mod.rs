@@ -204,6 +204,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(sandboxes::processes::signal_process)),
                 )
                 .service(
+                    resource(
+                        "/sandboxes/{id}/ports/{port}/{tail:.*}",
+                        sandboxes::ports::METHODS,
+                    )
+                    .route(web::get().to(sandboxes::ports::call_port_get))
+                    .route(web::post().to(sandboxes::ports::call_port_post))
+                    .route(web::put().to(sandboxes::ports::call_port_put))
+                    .route(web::patch().to(sandboxes::ports::call_port_patch))
+                    .route(web::delete().to(sandboxes::ports::call_port_delete))
+                    .route(web::head().to(sandboxes::ports::call_port_head)),
+                )
+                .service(
                     resource("/sandboxes/{id}/pty", "GET")
                         .route(web::get().to(sandboxes::terminal::open_terminal)),
                 )

@@ -24,6 +24,7 @@ use actix_web::{App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer, we
 use base64::Engine as _;
 use sbx_core::ids::SandboxId;
 
+pub mod ports;
 mod processes;
 pub mod terminal;
 pub use processes::{LogsQuery, StdinQuery};
@@ -75,11 +76,21 @@ pub trait HeldSandboxes: Send + Sync + 'static {
     /// The background processes of container sandbox `id` if it runs here now; none
     /// otherwise.
     fn processes(&self, id: SandboxId) -> Option<Box<dyn sbx_core::process::SandboxProcesses>>;
+    /// A connection to `port` on container sandbox `id`'s own loopback, if it runs here now
+    /// (none otherwise). Errors: nothing listens there (`ConnectionRefused`), no answer in
+    /// 5 s, the runtime failed.
+    fn dial(
+        &self,
+        id: SandboxId,
+        port: u16,
+    ) -> sbx_core::BoxFuture<'static, Option<std::io::Result<std::net::TcpStream>>>;
 }
 
 struct Endpoint {
     held: Arc<dyn HeldSandboxes>,
     token: String,
+    /// The terminals with clients now.
+    clients: terminal::Clients,
 }
 
 /// Serve the endpoint on `listener` for the sandboxes `held`, to callers with `token`. The
@@ -89,7 +100,11 @@ pub fn serve(
     held: Arc<dyn HeldSandboxes>,
     token: String,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let endpoint = web::Data::new(Endpoint { held, token });
+    let endpoint = web::Data::new(Endpoint {
+        held,
+        token,
+        clients: Default::default(),
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(endpoint.clone())
@@ -110,7 +125,8 @@ pub fn serve(
                     .route("/processes/{pid}/logs", web::get().to(processes::logs))
                     .route("/processes/{pid}/stdin", web::post().to(processes::stdin))
                     .route("/processes/{pid}/signal", web::post().to(processes::signal))
-                    .route("/pty", web::get().to(terminal::pty)),
+                    .route("/pty", web::get().to(terminal::pty))
+                    .route("/ports/{port}/{tail:.*}", web::to(ports::proxy)),
             )
             .default_service(web::to(crate::error::not_found))
     })
@@ -235,6 +251,30 @@ thread_local! {
 /// `base`, as `/internal/v1/…`, and its answer back, streamed. A runner that cannot be
 /// reached: 503 `unavailable`.
 pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &str) -> Reply {
+    forward_with(req, body, base, token, false, |name| PASSED.contains(name)).await
+}
+
+/// [`forward`] passing every request header but the connection's own and the caller's
+/// credentials (`Authorization`, `Cookie`), and the `Host` it was sent to as
+/// `X-Forwarded-Host`: for requests to a sandbox's own server, which the runner filters again
+/// ([`ports`]).
+pub async fn forward_all(req: &HttpRequest, body: web::Payload, base: &str, token: &str) -> Reply {
+    forward_with(req, body, base, token, true, |name| {
+        !ports::NOT_PASSED.contains(&name.as_str()) && name.as_str() != "x-forwarded-host"
+    })
+    .await
+}
+
+/// [`forward`] passing the request headers `passed` chooses (and the `Host` as
+/// `X-Forwarded-Host` for a `sandbox_server`).
+async fn forward_with(
+    req: &HttpRequest,
+    body: web::Payload,
+    base: &str,
+    token: &str,
+    sandbox_server: bool,
+    passed: impl Fn(&header::HeaderName) -> bool,
+) -> Reply {
     let url = format!(
         "{base}/internal{}",
         req.uri().path_and_query().map_or("", |p| p.as_str())
@@ -243,16 +283,30 @@ pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &
     let mut out = client
         .request(req.method().clone(), &url)
         .bearer_auth(token);
-    for name in PASSED {
-        if let Some(v) = req.headers().get(&name) {
-            out = out.insert_header((name, v.clone()));
+    for (name, value) in req.headers() {
+        if passed(name) {
+            out = out.append_header((name.clone(), value.clone()));
         }
     }
+    if let Some(host) = req.headers().get(header::HOST).filter(|_| sandbox_server) {
+        out = out.insert_header(("x-forwarded-host", host.clone()));
+    }
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let sent = if matches!(
         *req.method(),
-        actix_web::http::Method::PUT | actix_web::http::Method::POST
+        actix_web::http::Method::PUT
+            | actix_web::http::Method::POST
+            | actix_web::http::Method::PATCH
     ) {
-        out.send_stream(body).await
+        // Sized as it came (a server in a sandbox may not take a chunked body), else chunked.
+        match length {
+            Some(n) => out.send_body(SizedStream::new(n, body)).await,
+            None => out.send_stream(body).await,
+        }
     } else {
         out.send().await
     };

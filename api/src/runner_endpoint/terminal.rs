@@ -6,13 +6,17 @@
 //! closing the socket leaves the shell running. The API passes the socket through
 //! ([`crate::routes::sandboxes::terminal`]).
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, Session};
 use futures_util::StreamExt as _;
+use sbx_core::ids::SandboxId;
 use sbx_core::process::{
-    LogEvents, ProcessError, ProcessEvent, ProcessState, SandboxProcesses, TerminalSize,
+    LogEvents, ProcessError, ProcessEvent, ProcessInfo, ProcessState, SandboxProcesses, Signal,
+    TerminalSize,
 };
 use serde::{Deserialize, Serialize};
 
@@ -21,11 +25,14 @@ use crate::auth::Reply;
 
 /// The largest input frame a client may send, in bytes.
 pub const MAX_INPUT_FRAME: usize = 64 << 10;
-/// The largest output frame the runner sends, in bytes: an entry of the process's ring, at
-/// most its whole cap.
-pub const MAX_OUTPUT_FRAME: usize = sbx_core::process::MAX_LOG_BYTES + (64 << 10);
-/// How often an idle socket is pinged, so that proxies keep it and a vanished peer is noticed.
+/// The largest output frame the runner sends, in bytes (16 KiB: under every WebSocket
+/// client's default limit).
+pub const OUTPUT_FRAME: usize = 16 << 10;
+/// How often an idle socket is pinged, so that proxies keep it; a peer that sends nothing for
+/// two of these is taken for gone.
 pub const PING_EVERY: Duration = Duration::from_secs(30);
+/// How long a terminal may stay without a client before it is hung up (`SIGHUP`).
+pub const DETACHED_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// The query of `GET …/pty`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -36,8 +43,10 @@ pub struct TerminalQuery {
     /// one: what is kept of its output (its last MiB) is sent again first.
     pub pid: Option<u32>,
     /// Columns, 1 to 1000 (default 80; reattaching, the terminal keeps its size unless given).
+    #[param(minimum = 1, maximum = 1000)]
     pub cols: Option<u16>,
     /// Rows, 1 to 1000 (default 24).
+    #[param(minimum = 1, maximum = 1000)]
     pub rows: Option<u16>,
     /// The project, for a browser signed in with a session cookie (its WebSocket cannot send
     /// `X-Sbx-Project`); ignored with an API key.
@@ -111,6 +120,7 @@ pub(super) async fn pty(
     body: web::Payload,
 ) -> Reply {
     let size = query.size()?;
+    let sandbox = crate::routes::sandboxes::sandbox_id(&id)?;
     let processes = super::processes::here(&endpoint, &id)?;
     if let Some(pid) = query.pid {
         let info = processes.get(pid)?;
@@ -123,22 +133,20 @@ pub(super) async fn pty(
     }
     // The upgrade is checked before a shell is started for it.
     let (response, session, stream) = upgrade(&req, body)?;
-    let pid = match query.pid {
+    let info = match query.pid {
         Some(pid) => {
             if let Some(size) = size {
                 processes.resize(pid, size).await?;
             }
-            pid
+            processes.get(pid)?
         }
-        None => {
-            processes
-                .start_terminal(size.unwrap_or_default())
-                .await?
-                .pid
-        }
+        None => processes.start_terminal(size.unwrap_or_default()).await?,
     };
-    let output = processes.logs(pid, 0, true)?;
-    actix_web::rt::spawn(serve(processes, pid, session, stream, output));
+    let output = processes.logs(info.pid, 0, true)?;
+    let attached = Attached::new(endpoint.into_inner(), sandbox, &info);
+    actix_web::rt::spawn(serve(
+        processes, info.pid, session, stream, output, attached,
+    ));
     Ok(response)
 }
 
@@ -155,16 +163,85 @@ pub fn upgrade(
     })
 }
 
+/// The terminals with a client now, and for how many clients: a terminal left without one
+/// for [`DETACHED_FOR`] is hung up.
+#[derive(Default)]
+pub(super) struct Clients(std::sync::Mutex<HashMap<TerminalKey, usize>>);
+
+/// A terminal: its sandbox, pid, and when it started (pids start again at 1 with each
+/// placement of the sandbox).
+type TerminalKey = (SandboxId, u32, chrono::DateTime<chrono::Utc>);
+
+/// One client of a terminal, counted while it lives.
+struct Attached {
+    endpoint: Arc<Endpoint>,
+    key: TerminalKey,
+}
+
+impl Attached {
+    fn new(endpoint: Arc<Endpoint>, sandbox: SandboxId, info: &ProcessInfo) -> Self {
+        let key = (sandbox, info.pid, info.started_at);
+        *endpoint.clients.lock().entry(key).or_default() += 1;
+        Self { endpoint, key }
+    }
+}
+
+impl Clients {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TerminalKey, usize>> {
+        self.0.lock().expect("terminal clients lock")
+    }
+}
+
+impl Drop for Attached {
+    /// The last client of a terminal gone: hang it up unless one comes within
+    /// [`DETACHED_FOR`].
+    fn drop(&mut self) {
+        {
+            let mut clients = self.endpoint.clients.lock();
+            let Some(n) = clients.get_mut(&self.key) else {
+                return;
+            };
+            *n -= 1;
+            if *n > 0 {
+                return;
+            }
+            clients.remove(&self.key);
+        }
+        let (endpoint, key) = (self.endpoint.clone(), self.key);
+        actix_web::rt::spawn(async move {
+            tokio::time::sleep(DETACHED_FOR).await;
+            if endpoint.clients.lock().contains_key(&key) {
+                return;
+            }
+            let (sandbox, pid, started_at) = key;
+            let Some(processes) = endpoint.held.processes(sandbox) else {
+                return;
+            };
+            if processes
+                .get(pid)
+                .is_ok_and(|p| p.started_at == started_at && p.state == ProcessState::Running)
+            {
+                let _ = processes.signal(pid, Signal::Hup).await;
+            }
+        });
+    }
+}
+
 /// Carry terminal `pid`'s output to the client and the client's input to it until either
-/// ends; the shell outlives the socket.
+/// ends or the client is silent for two pings; the shell outlives the socket (for
+/// [`DETACHED_FOR`] without a client).
 async fn serve(
     processes: Box<dyn SandboxProcesses>,
     pid: u32,
     mut session: Session,
     stream: MessageStream,
     mut output: LogEvents,
+    _attached: Attached,
 ) {
-    let mut input = stream.max_frame_size(MAX_INPUT_FRAME);
+    let mut input = stream
+        .max_frame_size(MAX_INPUT_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_INPUT_FRAME);
     if session
         .text(ServerMessage::Ready { pid }.json())
         .await
@@ -174,6 +251,7 @@ async fn serve(
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
+    let mut heard = tokio::time::Instant::now();
     let close = loop {
         tokio::select! {
             batch = output.next() => {
@@ -183,8 +261,10 @@ async fn serve(
                 for event in batch {
                     match event {
                         ProcessEvent::Output { text, .. } => {
-                            if session.binary(text.into_bytes()).await.is_err() {
-                                return;
+                            for frame in frames(&text) {
+                                if session.binary(frame.to_owned()).await.is_err() {
+                                    return;
+                                }
                             }
                         }
                         ProcessEvent::Dropped { .. } => {}
@@ -198,21 +278,24 @@ async fn serve(
                 }
             }
             message = input.recv() => {
+                heard = tokio::time::Instant::now();
                 let reply = match message {
-                    Some(Ok(Message::Binary(data))) => processes
+                    Some(Ok(AggregatedMessage::Binary(data))) => processes
                         .write_stdin(pid, data, false)
                         .await
                         .err()
                         .map(|e| e.to_string()),
-                    Some(Ok(Message::Text(text))) => control(&*processes, pid, &text).await,
-                    Some(Ok(Message::Ping(data))) => {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        control(&*processes, pid, &text).await
+                    }
+                    Some(Ok(AggregatedMessage::Ping(data))) => {
                         if session.pong(&data).await.is_err() {
                             return;
                         }
                         None
                     }
-                    Some(Ok(Message::Pong(_) | Message::Nop | Message::Continuation(_))) => None,
-                    Some(Ok(Message::Close(reason))) => break reason,
+                    Some(Ok(AggregatedMessage::Pong(_))) => None,
+                    Some(Ok(AggregatedMessage::Close(reason))) => break reason,
                     Some(Err(e)) => {
                         break Some(CloseReason {
                             code: CloseCode::Protocol,
@@ -229,6 +312,12 @@ async fn serve(
                 }
             }
             _ = ping.tick() => {
+                if heard.elapsed() > 2 * PING_EVERY {
+                    break Some(CloseReason {
+                        code: CloseCode::Away,
+                        description: Some("no answer to two pings".into()),
+                    });
+                }
                 if session.ping(b"").await.is_err() {
                     return;
                 }
@@ -236,6 +325,23 @@ async fn serve(
         }
     };
     let _ = session.close(close).await;
+}
+
+/// `text` cut into frames of at most [`OUTPUT_FRAME`] bytes, each whole UTF-8.
+fn frames(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = rest.len().min(OUTPUT_FRAME);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (frame, after) = rest.split_at(end);
+        rest = after;
+        Some(frame)
+    })
 }
 
 /// Carry out a client's text message; what went wrong, if anything.
@@ -282,6 +388,20 @@ mod tests {
             ServerMessage::Exit { exit_code: None }.json(),
             r#"{"type":"exit","exit_code":null}"#
         );
+    }
+
+    #[test]
+    fn output_is_cut_into_whole_utf8_frames() {
+        let text = format!(
+            "{}é{}",
+            "a".repeat(OUTPUT_FRAME - 1),
+            "b".repeat(OUTPUT_FRAME)
+        );
+        let cut: Vec<&str> = frames(&text).collect();
+        assert!(cut.iter().all(|f| f.len() <= OUTPUT_FRAME && !f.is_empty()));
+        assert_eq!(cut.concat(), text);
+        assert_eq!(cut[0].len(), OUTPUT_FRAME - 1, "é is not split");
+        assert_eq!(frames("").count(), 0);
     }
 
     #[test]

@@ -729,6 +729,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandboxes/{id}/ports/{port}/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Call the server on a port of a container sandbox: `path` and query passed on,
+         *     headers too but the caller's credentials (`Authorization`, `Cookie`), with
+         *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
+         *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
+         *     server's answer is passed back as it is, whatever its status; sbx's own refusals
+         *     are problems.
+         */
+        get: operations["call_port_get"];
+        /**
+         * Call the server on a port of a container sandbox: `path` and query passed on,
+         *     headers too but the caller's credentials (`Authorization`, `Cookie`), with
+         *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
+         *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
+         *     server's answer is passed back as it is, whatever its status; sbx's own refusals
+         *     are problems.
+         */
+        put: operations["call_port_put"];
+        /**
+         * Call the server on a port of a container sandbox: `path` and query passed on,
+         *     headers too but the caller's credentials (`Authorization`, `Cookie`), with
+         *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
+         *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
+         *     server's answer is passed back as it is, whatever its status; sbx's own refusals
+         *     are problems.
+         */
+        post: operations["call_port_post"];
+        /**
+         * Call the server on a port of a container sandbox: `path` and query passed on,
+         *     headers too but the caller's credentials (`Authorization`, `Cookie`), with
+         *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
+         *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
+         *     server's answer is passed back as it is, whatever its status; sbx's own refusals
+         *     are problems.
+         */
+        delete: operations["call_port_delete"];
+        options?: never;
+        /**
+         * Call the server on a port of a container sandbox: `path` and query passed on,
+         *     headers too but the caller's credentials (`Authorization`, `Cookie`), with
+         *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
+         *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
+         *     server's answer is passed back as it is, whatever its status; sbx's own refusals
+         *     are problems.
+         */
+        head: operations["call_port_head"];
+        /**
+         * Call the server on a port of a container sandbox: `path` and query passed on,
+         *     headers too but the caller's credentials (`Authorization`, `Cookie`), with
+         *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
+         *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
+         *     server's answer is passed back as it is, whatever its status; sbx's own refusals
+         *     are problems.
+         */
+        patch: operations["call_port_patch"];
+        trace?: never;
+    };
     "/v1/sandboxes/{id}/processes": {
         parameters: {
             query?: never;
@@ -5924,6 +5988,756 @@ export interface operations {
             };
             /** @description Over the project's request rate; see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    call_port_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The port the server listens on in the sandbox */
+                port: number;
+                /** @description The path on that server (may be empty, and hold `/`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed on as it is */
+        requestBody: {
+            content: {
+                "*/*": number[];
+            };
+        };
+        responses: {
+            /** @description The server's answer, whatever its status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in with a dashboard session rather than an API key (`session_not_allowed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` is not 1 to 65535 (`invalid_request`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing listens on the port (`port_closed`), or the server did not answer in HTTP/1.1 (`bad_gateway`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    call_port_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The port the server listens on in the sandbox */
+                port: number;
+                /** @description The path on that server (may be empty, and hold `/`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed on as it is */
+        requestBody: {
+            content: {
+                "*/*": number[];
+            };
+        };
+        responses: {
+            /** @description The server's answer, whatever its status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in with a dashboard session rather than an API key (`session_not_allowed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` is not 1 to 65535 (`invalid_request`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing listens on the port (`port_closed`), or the server did not answer in HTTP/1.1 (`bad_gateway`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    call_port_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The port the server listens on in the sandbox */
+                port: number;
+                /** @description The path on that server (may be empty, and hold `/`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed on as it is */
+        requestBody: {
+            content: {
+                "*/*": number[];
+            };
+        };
+        responses: {
+            /** @description The server's answer, whatever its status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in with a dashboard session rather than an API key (`session_not_allowed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` is not 1 to 65535 (`invalid_request`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing listens on the port (`port_closed`), or the server did not answer in HTTP/1.1 (`bad_gateway`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    call_port_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The port the server listens on in the sandbox */
+                port: number;
+                /** @description The path on that server (may be empty, and hold `/`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed on as it is */
+        requestBody: {
+            content: {
+                "*/*": number[];
+            };
+        };
+        responses: {
+            /** @description The server's answer, whatever its status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in with a dashboard session rather than an API key (`session_not_allowed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` is not 1 to 65535 (`invalid_request`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing listens on the port (`port_closed`), or the server did not answer in HTTP/1.1 (`bad_gateway`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    call_port_head: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The port the server listens on in the sandbox */
+                port: number;
+                /** @description The path on that server (may be empty, and hold `/`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed on as it is */
+        requestBody: {
+            content: {
+                "*/*": number[];
+            };
+        };
+        responses: {
+            /** @description The server's answer, whatever its status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in with a dashboard session rather than an API key (`session_not_allowed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` is not 1 to 65535 (`invalid_request`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing listens on the port (`port_closed`), or the server did not answer in HTTP/1.1 (`bad_gateway`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    call_port_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+                /** @description The port the server listens on in the sandbox */
+                port: number;
+                /** @description The path on that server (may be empty, and hold `/`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed on as it is */
+        requestBody: {
+            content: {
+                "*/*": number[];
+            };
+        };
+        responses: {
+            /** @description The server's answer, whatever its status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in with a dashboard session rather than an API key (`session_not_allowed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox that is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` is not 1 to 65535 (`invalid_request`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing listens on the port (`port_closed`), or the server did not answer in HTTP/1.1 (`bad_gateway`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

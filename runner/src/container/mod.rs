@@ -20,6 +20,7 @@
 
 pub mod exec;
 pub mod host;
+pub mod ports;
 pub mod processes;
 pub mod runtime;
 pub mod spec;

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod files;
 pub mod fork;
 pub mod metrics;
+pub mod ports;
 pub mod processes;
 pub mod terminal;
 

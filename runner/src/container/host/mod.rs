@@ -91,6 +91,9 @@ struct Held {
     root: PathBuf,
     /// Background processes started in this placement.
     processes: Arc<crate::container::processes::Processes>,
+    /// Its container's first process as the host numbers it, once asked for: whose network
+    /// namespace its ports are reached in.
+    init_pid: Arc<tokio::sync::OnceCell<u32>>,
 }
 
 /// The container sandboxes of one runner.
@@ -367,6 +370,43 @@ impl ContainerHost {
             docker: self.backend.docker().clone(),
             container: held.container.clone()?,
             table: held.processes.clone(),
+        })
+    }
+
+    /// A connection to `port` of sandbox `id`'s container, from inside its network namespace
+    /// ([`crate::container::ports::dial`]); none if its container does not run here now.
+    /// Errors: Docker failed, the connection failed (`ConnectionRefused`: nothing listens).
+    pub async fn dial(
+        &self,
+        id: SandboxId,
+        port: u16,
+    ) -> Option<std::io::Result<std::net::TcpStream>> {
+        let (container, init_pid) = {
+            let books = self.books.lock().expect("books lock");
+            let held = books.held.get(&id)?;
+            if held.leaving {
+                return None;
+            }
+            (held.container.clone()?, held.init_pid.clone())
+        };
+        let pid = init_pid
+            .get_or_try_init(|| async {
+                let c = self
+                    .backend
+                    .docker()
+                    .inspect_container(&container, None)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                c.state
+                    .and_then(|s| s.pid)
+                    .and_then(|p| u32::try_from(p).ok())
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| std::io::Error::other("the container is not running"))
+            })
+            .await;
+        Some(match pid {
+            Ok(pid) => crate::container::ports::dial(*pid, port).await,
+            Err(e) => Err(e),
         })
     }
 

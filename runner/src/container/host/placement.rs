@@ -167,6 +167,7 @@ impl ContainerHost {
                 net_last: None,
                 leaving: false,
                 processes: Default::default(),
+                init_pid: Default::default(),
                 root: self.config.dir.join(format!(
                     "{}-{}",
                     s.sandbox_id.0.simple(),
