@@ -371,6 +371,7 @@ fn operations(
         &mut item.put,
         &mut item.patch,
         &mut item.delete,
+        &mut item.head,
     ]
     .into_iter()
     .flatten()
