@@ -75,12 +75,7 @@ pub(crate) async fn processes(count: usize) -> anyhow::Result<()> {
     .await?;
     let client = client();
     let result = async {
-        let body = json!({"image": "python", "memory": "256Mi"});
-        let (status, v, _) = call(&client, &server, "/v1/sandboxes", &body).await;
-        if status != 201 || v["state"] != "running" {
-            bail!("creating a container sandbox: {status} {v}");
-        }
-        let id = v["id"].as_str().context("an id")?.to_owned();
+        let id = new_container(&client, &server).await?;
         let name = format!("sbx-{}", id.replace('-', ""));
         // Warm both paths once.
         start(&client, &server, &id, &["true"]).await?;

@@ -335,6 +335,16 @@ pub(crate) fn row(what: &str, ms: &mut [f64], unit_note: &str) {
     );
 }
 
+/// A running container sandbox of the `python` image (256 MiB): its id.
+pub(crate) async fn new_container(client: &awc::Client, server: &Server) -> anyhow::Result<String> {
+    let body = json!({"image": "python", "memory": "256Mi"});
+    let (status, v, _) = call(client, server, "/v1/sandboxes", &body).await;
+    if status != 201 || v["state"] != "running" {
+        bail!("creating a container sandbox: {status} {v}");
+    }
+    Ok(v["id"].as_str().context("an id")?.to_owned())
+}
+
 pub(crate) async fn delete_sandbox(client: &awc::Client, server: &Server, id: &str) {
     let _ = client
         .delete(format!("{}/v1/sandboxes/{id}", server.base))

@@ -5,10 +5,9 @@
 
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use awc::ws::{Frame, Message};
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::json;
 
 use crate::server::*;
 
@@ -66,12 +65,7 @@ pub(crate) async fn terminal(count: usize) -> anyhow::Result<()> {
     .await?;
     let client = client();
     let result = async {
-        let body = json!({"image": "python", "memory": "256Mi"});
-        let (status, v, _) = call(&client, &server, "/v1/sandboxes", &body).await;
-        if status != 201 || v["state"] != "running" {
-            bail!("creating a container sandbox: {status} {v}");
-        }
-        let id = v["id"].as_str().context("an id")?.to_owned();
+        let id = new_container(&client, &server).await?;
         let runner = server
             .pool
             .get()

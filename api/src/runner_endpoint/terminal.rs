@@ -122,23 +122,27 @@ pub(super) async fn pty(
     let size = query.size()?;
     let sandbox = crate::routes::sandboxes::sandbox_id(&id)?;
     let processes = super::processes::here(&endpoint, &id)?;
-    if let Some(pid) = query.pid {
-        let info = processes.get(pid)?;
-        if !info.tty {
-            return Err(ProcessError::NotTerminal(pid).into());
+    let reattached = match query.pid {
+        Some(pid) => {
+            let info = processes.get(pid)?;
+            if !info.tty {
+                return Err(ProcessError::NotTerminal(pid).into());
+            }
+            if info.state == ProcessState::Exited {
+                return Err(ProcessError::Exited(pid).into());
+            }
+            Some(info)
         }
-        if info.state == ProcessState::Exited {
-            return Err(ProcessError::Exited(pid).into());
-        }
-    }
+        None => None,
+    };
     // The upgrade is checked before a shell is started for it.
     let (response, session, stream) = upgrade(&req, body)?;
-    let info = match query.pid {
-        Some(pid) => {
+    let info = match reattached {
+        Some(info) => {
             if let Some(size) = size {
-                processes.resize(pid, size).await?;
+                processes.resize(info.pid, size).await?;
             }
-            processes.get(pid)?
+            info
         }
         None => processes.start_terminal(size.unwrap_or_default()).await?,
     };

@@ -20,6 +20,7 @@
 
 pub mod exec;
 pub mod host;
+mod output_ring;
 pub mod ports;
 pub mod processes;
 pub mod runtime;

@@ -9,7 +9,7 @@
 //! as long as the placement: a pause stops the container, the processes' output ends, and the
 //! next placement starts with an empty table.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,17 +23,13 @@ use sbx_core::BoxFuture;
 use sbx_core::OutputStream;
 use sbx_core::backend::ChunkText;
 use sbx_core::process::{
-    LogEvents, MAX_LOG_BYTES, MAX_PROCESSES, ProcessError, ProcessEvent, ProcessInfo, ProcessSpec,
-    ProcessState, SandboxProcesses, Signal, TerminalSize,
+    LogEvents, MAX_PROCESSES, ProcessError, ProcessEvent, ProcessInfo, ProcessSpec, ProcessState,
+    SandboxProcesses, Signal, TerminalSize,
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
-/// Output events a log reader gets at most at once.
-const BATCH: usize = 256;
-/// What an entry of the ring costs besides its text (its place in the ring, the string's
-/// header and allocation): counted against [`MAX_LOG_BYTES`], so that a process writing a byte
-/// at a time keeps fewer entries, not more memory.
-const ENTRY_OVERHEAD: usize = 64;
+use super::output_ring::OutputRing;
+
 /// A reader that waits this long for output is sent a comment, so that idle connections stay
 /// open and one whose reader went away is noticed.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -78,34 +74,7 @@ struct Process {
 /// What is known of a process and the output it kept.
 struct Record {
     info: ProcessInfo,
-    /// (seq, stream, text), oldest first.
-    log: VecDeque<(u64, OutputStream, String)>,
-    log_bytes: usize,
-    last_seq: u64,
-}
-
-impl Record {
-    fn push(&mut self, stream: OutputStream, text: String) {
-        if text.is_empty() {
-            return;
-        }
-        self.last_seq += 1;
-        self.log_bytes += text.len() + ENTRY_OVERHEAD;
-        self.log.push_back((self.last_seq, stream, text));
-        while self.log_bytes > MAX_LOG_BYTES
-            && let Some((_, _, old)) = self.log.pop_front()
-        {
-            self.log_bytes -= old.len() + ENTRY_OVERHEAD;
-        }
-    }
-
-    /// The kept entries after `after`, at most [`BATCH`]: found by index (their numbers run
-    /// on without gaps), not by a scan.
-    fn after(&self, after: u64) -> impl Iterator<Item = &(u64, OutputStream, String)> {
-        let first = self.log.front().map_or(self.last_seq + 1, |e| e.0);
-        let skip = after.saturating_add(1).saturating_sub(first) as usize;
-        self.log.iter().skip(skip).take(BATCH)
-    }
+    output: OutputRing,
 }
 
 /// A handle on a sandbox's processes while its container runs here.
@@ -231,11 +200,7 @@ impl Here {
         };
         if let Some(size) = tty {
             // Docker before API 1.42 ignores `console_size`: the size is set again.
-            let options = ResizeExecOptions {
-                height: size.rows,
-                width: size.cols,
-            };
-            let _ = self.docker.resize_exec(&exec.id, options).await;
+            let _ = self.docker.resize_exec(&exec.id, resize_to(size)).await;
         }
         let info = ProcessInfo {
             pid,
@@ -256,9 +221,7 @@ impl Here {
             started,
             state: Mutex::new(Record {
                 info: info.clone(),
-                log: VecDeque::new(),
-                log_bytes: 0,
-                last_seq: 0,
+                output: OutputRing::default(),
             }),
             input: tokio::sync::Mutex::new(spec.stdin.then_some(input)),
             changed: tokio::sync::watch::channel(()).0,
@@ -331,12 +294,8 @@ impl Here {
         if info.state == ProcessState::Exited {
             return Err(ProcessError::Exited(pid));
         }
-        let options = ResizeExecOptions {
-            height: size.rows,
-            width: size.cols,
-        };
         self.docker
-            .resize_exec(&process.exec, options)
+            .resize_exec(&process.exec, resize_to(size))
             .await
             .map_err(|e| ProcessError::Runtime(e.to_string()))
     }
@@ -388,12 +347,12 @@ impl Here {
                     let batch = {
                         let record = process.record();
                         let mut batch = Vec::new();
-                        let first = record.log.front().map_or(record.last_seq + 1, |e| e.0);
-                        if after.saturating_add(1) < first && after < record.last_seq {
+                        let first = record.output.first();
+                        if after.saturating_add(1) < first && after < record.output.last() {
                             batch.push(ProcessEvent::Dropped { first });
                             after = first - 1;
                         }
-                        for (seq, stream, text) in record.after(after) {
+                        for (seq, stream, text) in record.output.after(after) {
                             batch.push(ProcessEvent::Output {
                                 seq: *seq,
                                 stream: *stream,
@@ -500,6 +459,14 @@ impl Process {
     }
 }
 
+/// Docker's resize of a terminal to `size`.
+fn resize_to(size: TerminalSize) -> ResizeExecOptions {
+    ResizeExecOptions {
+        height: size.rows,
+        width: size.cols,
+    }
+}
+
 /// Read process `exec`'s output into its ring until it ends, then record how it ended.
 async fn follow(
     docker: &Docker,
@@ -557,8 +524,8 @@ async fn follow(
         }
         {
             let mut record = process.record();
-            record.push(OutputStream::Stdout, out.push(&stdout));
-            record.push(OutputStream::Stderr, err.push(&stderr));
+            record.output.push(OutputStream::Stdout, out.push(&stdout));
+            record.output.push(OutputStream::Stderr, err.push(&stderr));
         }
         process.changed.send_replace(());
     }
@@ -570,8 +537,8 @@ async fn follow(
     let elapsed = started.elapsed();
     {
         let mut record = process.record();
-        record.push(OutputStream::Stdout, out.finish());
-        record.push(OutputStream::Stderr, err.finish());
+        record.output.push(OutputStream::Stdout, out.finish());
+        record.output.push(OutputStream::Stderr, err.finish());
         record.info.state = ProcessState::Exited;
         record.info.exit_code = exit_code;
         record.info.timed_out = past_limit
@@ -603,35 +570,8 @@ mod tests {
                 started_at: chrono::Utc::now(),
                 ended_at: None,
             },
-            log: VecDeque::new(),
-            log_bytes: 0,
-            last_seq: 0,
+            output: OutputRing::default(),
         }
-    }
-
-    #[test]
-    fn the_ring_drops_the_oldest_output_past_its_cap() {
-        let mut r = record();
-        r.push(OutputStream::Stdout, String::new());
-        assert_eq!(r.last_seq, 0, "empty text is no event");
-        let big = "x".repeat(MAX_LOG_BYTES / 2 - ENTRY_OVERHEAD);
-        for _ in 0..3 {
-            r.push(OutputStream::Stdout, big.clone());
-        }
-        r.push(OutputStream::Stderr, "tail".into());
-        assert_eq!(r.last_seq, 4);
-        assert!(r.log_bytes <= MAX_LOG_BYTES);
-        let seqs: Vec<u64> = r.log.iter().map(|e| e.0).collect();
-        assert_eq!(seqs, [3, 4]);
-        let after: Vec<u64> = r.after(3).map(|e| e.0).collect();
-        assert_eq!(after, [4]);
-        assert_eq!(r.after(0).count(), 2, "from the first kept");
-        assert_eq!(r.after(u64::MAX).count(), 0);
-        // A byte at a time costs its overhead too: the ring holds fewer entries.
-        for _ in 0..MAX_LOG_BYTES {
-            r.push(OutputStream::Stdout, "x".into());
-        }
-        assert!(r.log.len() <= MAX_LOG_BYTES / ENTRY_OVERHEAD);
     }
 
     #[test]
