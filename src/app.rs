@@ -369,6 +369,13 @@ impl Application {
             trusted_proxies: sbx_api::client_addr::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
             ),
+            preview_site: sbx_api::previews::PreviewSite::parse(
+                settings
+                    .preview_url
+                    .as_deref()
+                    .unwrap_or(&format!("http://preview.localhost:{}", addr.port())),
+            )
+            .map_err(anyhow::Error::msg)?,
         };
         let webhooks = {
             let stop = CancellationToken::new();

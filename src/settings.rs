@@ -90,6 +90,13 @@ pub struct Settings {
     /// every peer is the client itself and forwarding headers are ignored.
     #[arg(long, env = "SBX_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<sbx_api::client_addr::TrustedProxy>,
+    /// Where preview URLs live, `http(s)://domain[:port]`: a sandbox's port opened in a
+    /// browser is served at `<label>.<domain>` (a signed, expiring label), so this domain and
+    /// its subdomains must reach this server (a wildcard DNS record, or `*.localhost` on one
+    /// machine). Put it under a registrable domain of its own in a deployment. Default:
+    /// `http://preview.localhost:<the port of SBX_ADDR>`.
+    #[arg(long, env = "SBX_PREVIEW_URL")]
+    pub preview_url: Option<String>,
     /// Serve the web dashboard at `/`: `on` or `off`.
     #[arg(long, env = "SBX_DASHBOARD", default_value = "on")]
     pub dashboard: Toggle,

@@ -804,6 +804,27 @@ async fn a_command_in_a_container_sandbox_exits_with_its_code() {
     );
     // Its command's log (a keep-alive, which writes nothing): read and left without --follow.
     user.on(&app, &["sandbox", "logs", &id]).await.ok();
+    // A preview URL: printed, on a host of its own under preview.localhost; bad ports named.
+    let url = user
+        .on(
+            &app,
+            &["sandbox", "preview", &id, "8000", "--expires-in", "60"],
+        )
+        .await
+        .ok()
+        .stdout;
+    let port = app.base.rsplit(':').next().unwrap();
+    assert!(
+        url.starts_with("http://") && url.ends_with(&format!(".preview.localhost:{port}/\n")),
+        "{url}"
+    );
+    let r = user
+        .on(
+            &app,
+            &["sandbox", "preview", &id, "8000", "--expires-in", "0"],
+        )
+        .await;
+    assert!(r.code != 0 && r.stderr.contains("expires_in"), "{r:?}");
 
     // Background processes: started (the pid printed), written to, followed, listed, killed.
     let cat = user

@@ -128,6 +128,8 @@ codes! {
     ConcurrencyLimit = ("concurrency_limit", TOO_MANY_REQUESTS, "Concurrency limit reached"),
     /// The whole queue is at its cap.
     QueueFull = ("queue_full", SERVICE_UNAVAILABLE, "Queue full"),
+    /// A preview URL past its expiry.
+    PreviewExpired = ("preview_expired", GONE, "Preview URL expired"),
     /// Nothing listens on the sandbox's port that a request was sent to.
     PortClosed = ("port_closed", BAD_GATEWAY, "Port closed"),
     /// The server on a sandbox's port did not answer in HTTP.

@@ -17,11 +17,13 @@
 //! - [`routes`]: one module per resource.
 //! - [`files`]: a sandbox's files: paths, and the operations on its host folders.
 //! - [`runner_endpoint`]: the runners' internal endpoint, and passing requests to it.
+//! - [`previews`]: preview URLs: a sandbox's port on an origin of its own, for browsers.
 //! - [`mcp`]: the MCP server at `/mcp`: tools for agents over the same checks as `/v1`.
 //! - [`sse`]: Server-Sent Events for log streams: encoding, resuming, following a log.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`responses`]: OpenAPI response declarations that operations share.
 //! - [`telemetry`]: Prometheus metrics.
+//! - [`websocket`]: WebSocket frames passed between a client's socket and one this server opened.
 //! - [`webhooks`]: the sender of signed job-ended announcements to `callback_url`s.
 
 pub mod accounts;
@@ -40,6 +42,7 @@ pub mod idempotency;
 pub mod kyc;
 pub mod mcp;
 pub mod openapi;
+pub mod previews;
 pub mod rate_limit;
 pub mod responses;
 pub mod routes;
@@ -47,6 +50,7 @@ pub mod runner_endpoint;
 pub mod sse;
 pub mod telemetry;
 pub mod webhooks;
+pub mod websocket;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -76,6 +80,8 @@ pub struct ApiConfig {
     pub kyc_webhook_secret: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For`/`-Proto` are believed.
     pub trusted_proxies: client_addr::TrustedProxies,
+    /// Where preview URLs live.
+    pub preview_site: previews::PreviewSite,
 }
 
 /// Everything a handler may need; cloned per worker (all fields are shared handles).
@@ -108,6 +114,8 @@ pub struct AppState {
     pub kyc_webhook_secret: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For`/`-Proto` are believed.
     pub proxies: client_addr::TrustedProxies,
+    /// Where preview URLs live.
+    pub preview_site: previews::PreviewSite,
 }
 
 /// What `serve` wires into the handlers besides the database.
@@ -146,6 +154,7 @@ pub fn serve(
         kyc: config.kyc,
         kyc_webhook_secret: config.kyc_webhook_secret.clone(),
         proxies: config.trusted_proxies.clone(),
+        preview_site: config.preview_site.clone(),
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {
@@ -183,6 +192,7 @@ pub fn serve(
     });
     let mcp = mcp::service(state.clone());
     let dashboard_dir = config.dashboard_dir.clone();
+    let preview_site = config.preview_site.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -197,6 +207,8 @@ pub fn serve(
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .wrap(middleware::from_fn(telemetry::record))
             .wrap(tracing_actix_web::TracingLogger::default())
+            // First: a preview URL's host takes every path.
+            .configure(previews::configure(preview_site.clone()))
             .configure(routes::configure)
             .configure(mcp::configure(&mcp))
             .configure(dashboard::configure(dashboard_dir.clone()))

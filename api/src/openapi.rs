@@ -68,6 +68,7 @@ use crate::routes;
         routes::sandboxes::ports::call_port_patch,
         routes::sandboxes::ports::call_port_delete,
         routes::sandboxes::ports::call_port_head,
+        routes::sandboxes::previews::create_preview,
         crate::accounts::login,
         crate::accounts::session,
         crate::accounts::logout,

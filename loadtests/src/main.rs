@@ -12,6 +12,10 @@
 //!   `docker exec -d`, and the time to the first output line through the log stream.
 //! - `terminal`: keystroke echo round trips in a container sandbox's terminal, through the
 //!   API against the runner's endpoint straight.
+//! - `ports`: HTTP requests to a server in a container sandbox through the API, against the
+//!   same requests straight to the container.
+//! - `fork`: forks of a code-interpreter sandbox holding a 10 MiB DataFrame, against a new
+//!   sandbox replaying its cell.
 //! - `sessions`: code-interpreter sandboxes: call latency against a fresh exec, pause and
 //!   resume of a pandas session, memory per idle and paused session, many sessions open.
 //!
@@ -24,7 +28,9 @@ mod batch;
 mod burst;
 mod containers;
 mod files;
+mod fork;
 mod meter;
+mod ports;
 mod processes;
 mod queue;
 mod server;
@@ -118,6 +124,18 @@ enum Scenario {
         #[arg(long, default_value_t = 500)]
         count: usize,
     },
+    /// HTTP requests to a server in a container sandbox.
+    Ports {
+        /// Requests timed, each way.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
+    /// Forks of a code-interpreter sandbox holding a 10 MiB DataFrame.
+    Fork {
+        /// Rounds timed (a fork of one, a fork of eight, a replay each).
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+    },
     /// Code-interpreter sessions.
     Sessions {
         /// Sequential calls timed, for the call latency.
@@ -158,6 +176,8 @@ fn main() -> anyhow::Result<()> {
             Scenario::Files { mib, rounds } => files::files(mib, rounds).await,
             Scenario::Processes { count } => processes::processes(count).await,
             Scenario::Terminal { count } => terminal::terminal(count).await,
+            Scenario::Ports { count } => ports::ports(count).await,
+            Scenario::Fork { rounds } => fork::forks(rounds).await,
             Scenario::Sessions {
                 calls,
                 cycles,

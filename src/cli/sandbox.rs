@@ -168,6 +168,17 @@ pub enum SandboxCmd {
         #[arg(short = 'n', long, default_value_t = 1)]
         count: u32,
     },
+    /// A signed URL that opens a port of a container sandbox in a browser, without an API key,
+    /// until it expires or the sandbox ends; prints the URL.
+    Preview {
+        /// The sandbox id.
+        id: String,
+        /// The port the server listens on in the sandbox, 1 to 65535.
+        port: u16,
+        /// Seconds the URL works, 1 to 86400.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: u32,
+    },
     /// CPU, memory, disk, network and cost over time, and the cost so far.
     Metrics {
         /// The sandbox id.
@@ -360,6 +371,22 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
                 for s in made["data"].as_array().into_iter().flatten() {
                     say!("{}", text(&s["id"]));
                 }
+            }
+        }
+        SandboxCmd::Preview {
+            id,
+            port,
+            expires_in,
+        } => {
+            let body = json!({"port": port, "expires_in": expires_in});
+            let made = ctx
+                .api
+                .json(Call::post(path(&id, "/previews"), &body))
+                .await?;
+            if ctx.out.json {
+                ctx.out.print_json(&made);
+            } else {
+                say!("{}", text(&made["url"]));
             }
         }
         SandboxCmd::Metrics { id, step, from, to } => {

@@ -209,6 +209,21 @@ pub async fn get(db: &impl Db, project: ProjectId, id: SandboxId) -> Result<Opti
         .transpose()
 }
 
+/// The project sandbox `id` belongs to, whatever its state; `None` if there is no such
+/// sandbox. For requests that name a sandbox by a credential of its own (a preview URL).
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+pub async fn project_of(db: &impl Db, id: SandboxId) -> Result<Option<ProjectId>> {
+    use crate::GenericClient as _;
+    let client = db.client().await?;
+    let stmt = client
+        .prepare_cached("select project_id from sandboxes where sandbox_id = $1")
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id.0])
+        .await?
+        .map(|r| ProjectId(r.get(0))))
+}
+
 /// Up to `limit` sandboxes of `project`, newest first, older than `before` when given, in
 /// `state` when given.
 #[tracing::instrument(level = "debug", skip_all, fields(project = %project))]

@@ -33,6 +33,7 @@ TOOLS = {
     "start_process",
     "process_output",
     "stop_process",
+    "preview_url",
 }
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -254,6 +255,10 @@ async def test_a_background_process_is_started_read_and_stopped(mcp):
         assert missing.is_error and "not_found" in missing.content[0].text
         bad = await mcp.call_tool("start_process", {"sandbox_id": sid, "command": "ls", "tag": "not a tag"})
         assert bad.is_error and "field `tag`" in bad.content[0].text, bad.content[0].text
+        preview = parsed(await mcp.call_tool("preview_url", {"sandbox_id": sid, "port": 8000, "expires_in": 60}))
+        assert preview["port"] == 8000 and ".preview.localhost:" in preview["url"], preview
+        late = await mcp.call_tool("preview_url", {"sandbox_id": sid, "port": 8000, "expires_in": 0})
+        assert late.is_error and "expires_in" in late.content[0].text, late.content[0].text
     finally:
         await mcp.call_tool("delete_sandbox", {"sandbox_id": sid})
     interpreter = parsed(await mcp.call_tool("create_sandbox", {}))

@@ -105,6 +105,20 @@ pub struct ForkSandbox {
     pub count: Option<u32>,
 }
 
+/// Arguments of `preview_url`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewUrl {
+    /// The id of a container sandbox with a server listening on `port`.
+    pub sandbox_id: String,
+    /// The port the server listens on in the sandbox, 1 to 65535.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// Seconds the URL works, 1 to 86400 (default 3600).
+    #[schemars(range(min = 1, max = 86400))]
+    pub expires_in: Option<u32>,
+}
+
 /// Arguments of `run_command`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -29,8 +29,8 @@ use crate::error::ApiError;
 use crate::routes::exec::{ExecRequest, FileIn};
 
 use super::args::{
-    Args, CreateSandboxArgs, Encoding, ForkSandbox, ListFiles, ListSandboxes, PathArg, RunCell,
-    RunCommand, RunPython, SandboxArg, StateArg, WriteFile, absolute,
+    Args, CreateSandboxArgs, Encoding, ForkSandbox, ListFiles, ListSandboxes, PathArg, PreviewUrl,
+    RunCell, RunCommand, RunPython, SandboxArg, StateArg, WriteFile, absolute,
 };
 use crate::routes::sandboxes::SandboxView;
 use crate::routes::sandboxes::create::CreateSandbox;
@@ -363,6 +363,32 @@ impl Tools {
                 json!({"sandboxes": made.into_iter().map(SandboxView::from).collect::<Vec<_>>()}),
                 Vec::new(),
             ),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// `POST /v1/sandboxes/{id}/previews`.
+    #[tool(
+        description = "A signed URL that opens a port of a container sandbox in a browser (a web app, a notebook, a dashboard the sandbox serves), for a person to click; it needs no API key and expires (default after an hour). Start the server first (start_process). Returns JSON with url and expires_at."
+    )]
+    async fn preview_url(
+        &self,
+        Parameters(Args(args)): Parameters<Args<PreviewUrl>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let run = async {
+            let caller = caller(&ctx)?;
+            crate::routes::sandboxes::previews::issue(
+                &self.state,
+                &caller,
+                &args.sandbox_id,
+                args.port,
+                args.expires_in,
+            )
+            .await
+        };
+        match run.await {
+            Ok(view) => answer(json!(view), Vec::new()),
             Err(e) => refused(e),
         }
     }

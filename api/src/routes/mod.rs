@@ -142,6 +142,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(sandboxes::fork::fork_sandbox)),
                 )
                 .service(
+                    resource("/sandboxes/{id}/previews", "POST")
+                        .route(web::post().to(sandboxes::previews::create_preview)),
+                )
+                .service(
                     resource("/sandboxes/{id}/metrics", "GET")
                         .route(web::get().to(sandboxes::metrics::sandbox_metrics)),
                 )

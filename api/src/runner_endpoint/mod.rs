@@ -30,7 +30,7 @@ pub mod terminal;
 pub use processes::{LogsQuery, StdinQuery};
 
 use crate::auth::Reply;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::files::{self, DeleteQuery, Folders, ListQuery, Op, Place};
 
 /// The label the endpoint's token is derived from.
@@ -251,7 +251,28 @@ thread_local! {
 /// `base`, as `/internal/v1/…`, and its answer back, streamed. A runner that cannot be
 /// reached: 503 `unavailable`.
 pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &str) -> Reply {
-    forward_with(req, body, base, token, false, |name| PASSED.contains(name)).await
+    let url = internal_url(req, base);
+    forward_with(req, body, &url, token, Vec::new(), |name| {
+        PASSED.contains(name)
+    })
+    .await
+}
+
+/// `base/internal` and the path and query `req` was sent to.
+fn internal_url(req: &HttpRequest, base: &str) -> String {
+    format!(
+        "{base}/internal{}",
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    )
+}
+
+/// The `X-Forwarded-Host` of a request to a sandbox's server: the `Host` it was sent to.
+fn forwarded_host(req: &HttpRequest) -> Vec<(&'static str, header::HeaderValue)> {
+    req.headers()
+        .get(header::HOST)
+        .map(|h| ("x-forwarded-host", h.clone()))
+        .into_iter()
+        .collect()
 }
 
 /// [`forward`] passing every request header but the connection's own and the caller's
@@ -259,37 +280,58 @@ pub async fn forward(req: &HttpRequest, body: web::Payload, base: &str, token: &
 /// `X-Forwarded-Host`: for requests to a sandbox's own server, which the runner filters again
 /// ([`ports`]).
 pub async fn forward_all(req: &HttpRequest, body: web::Payload, base: &str, token: &str) -> Reply {
-    forward_with(req, body, base, token, true, |name| {
+    let url = internal_url(req, base);
+    forward_with(req, body, &url, token, forwarded_host(req), |name| {
         !ports::NOT_PASSED.contains(&name.as_str()) && name.as_str() != "x-forwarded-host"
     })
     .await
 }
 
-/// [`forward`] passing the request headers `passed` chooses (and the `Host` as
-/// `X-Forwarded-Host` for a `sandbox_server`).
+/// A request to a preview URL passed to `url` (a runner's `…/ports/{port}/{path}`) as
+/// [`forward_all`] passes one, but with the caller's `Cookie` and `Authorization` (they belong
+/// to the preview's origin: the runner gives them to the sandbox's server, see
+/// [`ports::PREVIEW`]).
+pub async fn forward_preview(
+    req: &HttpRequest,
+    body: web::Payload,
+    url: &str,
+    token: &str,
+) -> Reply {
+    let mut extra = forwarded_host(req);
+    extra.push((ports::PREVIEW, header::HeaderValue::from_static("1")));
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION) {
+        extra.push((ports::PREVIEW_AUTHORIZATION, auth.clone()));
+    }
+    forward_with(req, body, url, token, extra, |name| {
+        name == header::COOKIE
+            || (!ports::NOT_PASSED.contains(&name.as_str()) && name.as_str() != "x-forwarded-host")
+    })
+    .await
+}
+
+/// Send `req` to `url` with `body`, the request headers `passed` chooses and `extra` ones; the
+/// runner's answer back, streamed. A WebSocket upgrade (to a sandbox's port) is joined to one
+/// at `url` instead ([`join_websocket`]).
 async fn forward_with(
     req: &HttpRequest,
     body: web::Payload,
-    base: &str,
+    url: &str,
     token: &str,
-    sandbox_server: bool,
+    extra: Vec<(&'static str, header::HeaderValue)>,
     passed: impl Fn(&header::HeaderName) -> bool,
 ) -> Reply {
-    let url = format!(
-        "{base}/internal{}",
-        req.uri().path_and_query().map_or("", |p| p.as_str())
-    );
+    if crate::auth::is_websocket(req.headers()) && req.method() == actix_web::http::Method::GET {
+        return join_websocket(req, body, url, token, extra, passed).await;
+    }
     let client = CLIENT.with(Clone::clone);
-    let mut out = client
-        .request(req.method().clone(), &url)
-        .bearer_auth(token);
+    let mut out = client.request(req.method().clone(), url).bearer_auth(token);
     for (name, value) in req.headers() {
         if passed(name) {
             out = out.append_header((name.clone(), value.clone()));
         }
     }
-    if let Some(host) = req.headers().get(header::HOST).filter(|_| sandbox_server) {
-        out = out.insert_header(("x-forwarded-host", host.clone()));
+    for header in extra {
+        out = out.insert_header(header);
     }
     let length = req
         .headers()
@@ -340,6 +382,78 @@ async fn forward_with(
         Some(n) => back.body(SizedStream::new(n, answer)),
         None => back.streaming(answer),
     })
+}
+
+/// How long opening a WebSocket on a runner (and through it, to a sandbox's port) may take.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// Accept the caller's WebSocket upgrade (`req`, `body`), open one to `url` on a runner (a
+/// sandbox's port) with the request headers `passed` chooses and `extra` ones, answer the
+/// caller with the subprotocol chosen there, and pass frames between the two until either
+/// closes. Errors: 400 for a handshake that is not one; the runner's refusal by its status
+/// (a WebSocket client does not read a body): 502 `bad_gateway` when the server on the port
+/// did not switch protocols or nothing listens, 409 when the sandbox stopped running there.
+async fn join_websocket(
+    req: &HttpRequest,
+    body: web::Payload,
+    url: &str,
+    token: &str,
+    extra: Vec<(&'static str, header::HeaderValue)>,
+    passed: impl Fn(&header::HeaderName) -> bool,
+) -> Reply {
+    const HANDSHAKE: [header::HeaderName; 3] = [
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+        header::SEC_WEBSOCKET_EXTENSIONS,
+    ];
+    let (mut response, session, stream) = actix_ws::handle(req, body)
+        .map_err(|e| ApiError::invalid(Code::BadRequest, "upgrade", e.to_string()))?;
+    let client = CLIENT.with(Clone::clone);
+    let mut out = client
+        .ws(url)
+        .bearer_auth(token)
+        .max_frame_size(ports::MAX_WS_FRAME);
+    for (name, value) in req.headers() {
+        if passed(name) && !HANDSHAKE.contains(name) {
+            out = out.header(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in extra {
+        out = out.set_header(name, value);
+    }
+    let (answer, joined) = match tokio::time::timeout(CONNECT_WAIT, out.connect()).await {
+        Ok(Ok(joined)) => joined,
+        Ok(Err(awc::error::WsClientError::InvalidResponseStatus(status))) => {
+            return Err(match status.as_u16() {
+                409 => ApiError::State {
+                    code: Code::SandboxNotRunning,
+                    detail: "the sandbox stopped running on its runner; GET /v1/sandboxes/{id} says where it is".into(),
+                },
+                404 | 422 => ApiError::NotFound("no such sandbox or port".into()),
+                401 | 403 => unreachable(
+                    "it refused this server's token: is SBX_SECRET_KEY the same on every process?",
+                ),
+                _ => ApiError::State {
+                    code: Code::BadGateway,
+                    detail: format!("the server on the sandbox's port did not take the WebSocket (nothing listens, or it answered the upgrade otherwise; the runner said {status})"),
+                },
+            });
+        }
+        Ok(Err(e)) => return Err(unreachable(e)),
+        Err(_) => return Err(unreachable("no answer in 10 s")),
+    };
+    if let Some(protocol) = answer.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol.clone());
+    }
+    actix_web::rt::spawn(crate::websocket::relay(
+        session,
+        stream,
+        joined,
+        ports::MAX_WS_FRAME,
+    ));
+    Ok(response)
 }
 
 /// A whole answer from a runner's endpoint: its status and body.

@@ -2,7 +2,8 @@
 //! {port}/{path}`): an HTTP/1.1 request passed to the server listening on `port` on the
 //! sandbox's own loopback, over a connection the runner makes inside the container's network
 //! namespace ([`super::HeldSandboxes::dial`]); the answer passed back. Both bodies stream: an
-//! upload or a token-by-token answer is never held whole.
+//! upload or a token-by-token answer is never held whole. A WebSocket upgrade is made to the
+//! server over the same connection and joined to the API's socket, frame by frame.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -12,9 +13,17 @@ use super::Endpoint;
 use crate::auth::Reply;
 use crate::error::{ApiError, Code};
 
-/// Request headers not passed to the sandbox's server: the connection's own, and the caller's
-/// credentials for sbx (which the sandbox must never see).
-pub(super) const NOT_PASSED: [&str; 12] = [
+/// Set by the API on a request that came to a preview URL: its `Cookie` is the preview
+/// origin's and is passed on, and so is its `Authorization` (carried in
+/// [`PREVIEW_AUTHORIZATION`], as this hop's own `Authorization` is the runner's token).
+/// Never passed from a caller: it is in [`NOT_PASSED`].
+pub const PREVIEW: &str = "x-sbx-preview";
+/// A preview request's own `Authorization`, given back to the sandbox's server under its name.
+pub const PREVIEW_AUTHORIZATION: &str = "x-sbx-preview-authorization";
+
+/// Request headers not passed to the sandbox's server: the connection's own, the caller's
+/// credentials for sbx (which the sandbox must never see), and the API's marks.
+pub(super) const NOT_PASSED: [&str; 14] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -27,6 +36,8 @@ pub(super) const NOT_PASSED: [&str; 12] = [
     "cookie",
     "x-sbx-project",
     "x-csrf-token",
+    PREVIEW,
+    PREVIEW_AUTHORIZATION,
 ];
 
 /// The path the API serves a sandbox's port under, for `X-Forwarded-Prefix`.
@@ -46,10 +57,35 @@ pub fn port_number(port: &str) -> Result<u16, ApiError> {
     }
 }
 
+/// The largest WebSocket frame a port's socket carries either way, bytes: 16 MiB.
+pub const MAX_WS_FRAME: usize = 16 << 20;
+
+/// Handshake headers each hop of a WebSocket makes for itself (a key of its own), and
+/// extensions, which are not passed: frames go through uncompressed.
+const HANDSHAKE: [&str; 4] = [
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-accept",
+];
+
+/// A request body for the sandbox's server: the caller's, streamed, or none (a WebSocket
+/// upgrade's, sent without framing).
+type Body = http_body_util::Either<
+    http_body_util::StreamBody<
+        futures_util::stream::LocalBoxStream<
+            'static,
+            Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>,
+        >,
+    >,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
 /// Pass `req` to the server on `port` of sandbox `id` (running here), at `/{tail}` with the
-/// request's query; its answer back. Errors: 422 for a bad port, 409 when the sandbox does not
-/// run here, 502 `port_closed` when nothing listens, 502 `bad_gateway` when the server's
-/// answer is not HTTP.
+/// request's query; its answer back. A WebSocket upgrade is made to the server and the two
+/// sockets joined ([`join_websocket`]). Errors: 422 for a bad port, 409 when the sandbox does
+/// not run here, 502 `port_closed` when nothing listens, 502 `bad_gateway` when the server's
+/// answer is not HTTP (or, for a WebSocket, not a 101).
 pub(super) async fn proxy(
     req: HttpRequest,
     endpoint: web::Data<Endpoint>,
@@ -80,12 +116,12 @@ pub(super) async fn proxy(
             return Err(closed(port, &e));
         }
     };
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .map_err(|e| bad_gateway(port, &e))?;
     actix_web::rt::spawn(async move {
-        let _ = connection.await;
+        let _ = connection.with_upgrades().await;
     });
 
     let mut path = format!("/{tail}");
@@ -93,28 +129,39 @@ pub(super) async fn proxy(
         path.push('?');
         path.push_str(req.query_string());
     }
+    let websocket = crate::auth::is_websocket(req.headers());
     let mut out = hyper::Request::builder()
         .method(req.method().as_str())
         .uri(path);
+    // A preview's path is the whole of its origin's: it has no prefix.
+    let preview = req.headers().contains_key(PREVIEW);
     for (name, value) in req.headers() {
-        if !NOT_PASSED.contains(&name.as_str()) {
+        let handshake = websocket && HANDSHAKE.contains(&name.as_str());
+        if !handshake && (!NOT_PASSED.contains(&name.as_str()) || (preview && name == "cookie")) {
             out = out.header(name.as_str(), value.as_bytes());
         }
     }
-    out = out
-        .header("host", format!("127.0.0.1:{port}"))
-        .header("x-forwarded-prefix", prefix(&id, port));
+    out = out.header("host", format!("127.0.0.1:{port}"));
+    if let Some(auth) = req.headers().get(PREVIEW_AUTHORIZATION).filter(|_| preview) {
+        out = out.header("authorization", auth.as_bytes());
+    }
+    if !preview {
+        out = out.header("x-forwarded-prefix", prefix(&id, port));
+    }
+    if websocket {
+        return join_websocket(&req, body, sender, out, port).await;
+    }
     let frames = body
         .into_inner()
         .map_ok(hyper::body::Frame::data)
-        .map_err(|e| std::io::Error::other(e.to_string()));
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .boxed_local();
     let out = out
-        .body(http_body_util::StreamBody::new(frames))
+        .body(http_body_util::Either::Left(
+            http_body_util::StreamBody::new(frames),
+        ))
         .map_err(|e| ApiError::invalid(Code::BadRequest, "headers", e.to_string()))?;
-    let answer = sender
-        .send_request(out)
-        .await
-        .map_err(|e| bad_gateway(port, &e))?;
+    let answer = send(sender, out, port).await?;
 
     let mut back = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(answer.status().as_u16())
@@ -145,6 +192,69 @@ pub(super) async fn proxy(
     })
 }
 
+/// Send `out` to the server on `port`: its answer, or 502 `bad_gateway`.
+async fn send(
+    mut sender: hyper::client::conn::http1::SendRequest<Body>,
+    out: hyper::Request<Body>,
+    port: u16,
+) -> Result<hyper::Response<hyper::body::Incoming>, ApiError> {
+    sender
+        .send_request(out)
+        .await
+        .map_err(|e| bad_gateway(port, &e))
+}
+
+/// Upgrade `out` (a request to the server on `port`, its headers set) to a WebSocket with a
+/// handshake of this hop's own, accept the caller's upgrade (`req`, `body`) with the
+/// subprotocol the server chose, and pass frames between the two sockets until either closes.
+/// Errors: 400 for a caller's handshake that is not one; 502 `bad_gateway` when the server
+/// does not switch protocols (its answer is dropped: a WebSocket client does not read it).
+async fn join_websocket(
+    req: &HttpRequest,
+    body: web::Payload,
+    sender: hyper::client::conn::http1::SendRequest<Body>,
+    out: hyper::http::request::Builder,
+    port: u16,
+) -> Reply {
+    use base64::Engine as _;
+    let (mut response, session, stream) = actix_ws::handle(req, body)
+        .map_err(|e| ApiError::invalid(Code::BadRequest, "upgrade", e.to_string()))?;
+    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    let out = out
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", key)
+        .body(http_body_util::Either::Right(http_body_util::Empty::new()))
+        .map_err(|e| ApiError::invalid(Code::BadRequest, "headers", e.to_string()))?;
+    let mut answer = send(sender, out, port).await?;
+    if answer.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+        return Err(bad_gateway(
+            port,
+            &format!("it answered the WebSocket upgrade with {}", answer.status()),
+        ));
+    }
+    if let Some(protocol) = answer.headers().get("sec-websocket-protocol") {
+        let value = actix_web::http::header::HeaderValue::from_bytes(protocol.as_bytes())
+            .map_err(|e| bad_gateway(port, &e))?;
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    let upgraded = hyper::upgrade::on(&mut answer)
+        .await
+        .map_err(|e| bad_gateway(port, &e))?;
+    let codec = awc::ws::Codec::new().max_size(MAX_WS_FRAME).client_mode();
+    let server = actix_codec::Framed::new(hyper_util::rt::TokioIo::new(upgraded), codec);
+    actix_web::rt::spawn(crate::websocket::relay(
+        session,
+        stream,
+        server,
+        MAX_WS_FRAME,
+    ));
+    Ok(response)
+}
+
 /// 502 `port_closed`: the connection to the port failed.
 fn closed(port: u16, e: &std::io::Error) -> ApiError {
     let detail = if e.kind() == std::io::ErrorKind::ConnectionRefused {
@@ -160,11 +270,13 @@ fn closed(port: u16, e: &std::io::Error) -> ApiError {
     }
 }
 
-/// 502 `bad_gateway`: the server on the port did not answer in HTTP/1.1.
+/// 502 `bad_gateway`: the server on the port did not answer in HTTP/1.1 (or as asked).
 fn bad_gateway(port: u16, e: &dyn std::fmt::Display) -> ApiError {
     ApiError::State {
         code: Code::BadGateway,
-        detail: format!("the server on port {port} in the sandbox did not answer in HTTP/1.1: {e}"),
+        detail: format!(
+            "the server on port {port} in the sandbox did not answer as HTTP/1.1 should: {e}"
+        ),
     }
 }
 

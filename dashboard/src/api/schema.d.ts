@@ -793,6 +793,30 @@ export interface paths {
         patch: operations["call_port_patch"];
         trace?: never;
     };
+    "/v1/sandboxes/{id}/previews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign a preview URL for a port of a container sandbox: whoever holds it reaches the server on
+         *     that port with a browser or any HTTP client, without an API key, until `expires_at` or the
+         *     sandbox's end. The URL's host is a label of its own under `SBX_PREVIEW_URL`'s domain, so the
+         *     sandbox's pages never run on the API's origin. Cookies and `Authorization` sent to it go to
+         *     the sandbox's server. A URL outlives a pause (it works again after resume); expired, it
+         *     answers 410 `preview_expired`.
+         */
+        post: operations["create_preview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes/{id}/processes": {
         parameters: {
             query?: never;
@@ -1942,6 +1966,41 @@ export interface components {
             content?: string | null;
             /** @description The content in base64, when it is not UTF-8 text. */
             content_b64?: string | null;
+        };
+        /** @description A preview URL request. */
+        PreviewRequest: {
+            /**
+             * Format: int32
+             * @description The port the server listens on in the sandbox, 1 to 65535.
+             * @example 8000
+             */
+            port: number;
+            /**
+             * Format: int32
+             * @description Seconds the URL works, 1 to 86400; default 3600.
+             * @example 3600
+             */
+            expires_in?: number | null;
+        };
+        /** @description A preview URL. */
+        PreviewView: {
+            /**
+             * @description The URL: open it in a browser (every path under it goes to the port), or call it.
+             * @example http://0f3c5a…e9.preview.localhost:8080/
+             */
+            url: string;
+            /** @description The sandbox. */
+            sandbox_id: string;
+            /**
+             * Format: int32
+             * @description The port it opens.
+             */
+            port: number;
+            /**
+             * Format: date-time
+             * @description When it stops working (RFC 3339); it also stops when the sandbox ends.
+             */
+            expires_at: string;
         };
         /** @description The rates the meter charges: USD per second of one unit of each resource. */
         PriceList: components["schemas"]["Prices"] & {
@@ -6774,6 +6833,114 @@ export interface operations {
             };
             /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_preview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description The URL */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewView"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or an ended sandbox (`sandbox_ended`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` or `expires_in` out of range (`invalid_request`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -696,6 +696,47 @@ class OutputFile(BaseModel):
     """
 
 
+class PreviewRequest(BaseModel):
+    """
+    A preview URL request.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    port: Annotated[int, Field(examples=[8000], ge=1, le=65535)]
+    """
+    The port the server listens on in the sandbox, 1 to 65535.
+    """
+    expires_in: Annotated[Optional[int], Field(examples=[3600], ge=1, le=86400)] = None
+    """
+    Seconds the URL works, 1 to 86400; default 3600.
+    """
+
+
+class PreviewView(BaseModel):
+    """
+    A preview URL.
+    """
+
+    url: Annotated[str, Field(examples=["http://0f3c5a…e9.preview.localhost:8080/"])]
+    """
+    The URL: open it in a browser (every path under it goes to the port), or call it.
+    """
+    sandbox_id: str
+    """
+    The sandbox.
+    """
+    port: Annotated[int, Field(ge=0)]
+    """
+    The port it opens.
+    """
+    expires_at: datetime
+    """
+    When it stops working (RFC 3339); it also stops when the sandbox ends.
+    """
+
+
 class Prices(BaseModel):
     """
     Prices per resource-second, in USD per second of one unit (see the module docs).

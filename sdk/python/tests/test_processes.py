@@ -403,3 +403,29 @@ async def test_processes_with_the_async_client(aclient, box):
     rest = [e async for e in p.logs(last_event_id=chunks[0].id, follow=False)]
     assert output(rest) == output(chunks[1:]) and rest[-1].event == "end"
     assert [e.event for e in [e async for e in p.logs(last_event_id=chunks[-1].id)]] == ["end"]
+
+
+def test_a_preview_url_opens_a_port_without_a_key(client, box):
+    box.files.write("/workspace/site/hello.txt", b"hi there")
+    p = box.processes.start(
+        "exec python3 -m http.server 8000 --bind 127.0.0.1 --directory /workspace/site"
+    )
+    try:
+        preview = box.preview_url(8000, expires_in=60)
+        assert preview.port == 8000 and preview.sandbox_id == box.id
+        # `*.localhost` names this machine in browsers and curl; Python's resolver may not
+        # know them, so the request goes to the server's address with the preview's Host.
+        host = httpx.URL(preview.url).netloc.decode()
+        assert host.endswith(".preview.localhost:" + str(httpx.URL(client.url).port))
+        deadline = time.monotonic() + 30
+        while True:
+            r = httpx.get(client.url.rstrip("/") + "/hello.txt", headers={"Host": host})
+            if r.status_code != 502 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (r.status_code, r.text) == (200, "hi there")
+        with pytest.raises(sbx.InvalidRequest) as e:
+            box.preview_url(8000, expires_in=0)
+        assert e.value.field == "expires_in"
+    finally:
+        p.signal("KILL")

@@ -12,6 +12,8 @@
 //! - [`files`]: `…/files/{path}` and `…/directories/{path}`: a sandbox's files, both kinds.
 //! - [`fork`]: `POST /v1/sandboxes/{id}/fork`: copies of a running code-interpreter.
 //! - [`metrics`]: `GET /v1/sandboxes/{id}/metrics`: CPU, memory, disk, network and cost over time.
+//! - [`ports`]: `…/ports/{port}/{path}`: HTTP to a server in a container sandbox.
+//! - [`previews`]: `POST …/previews`: a signed URL opening a port in a browser.
 
 pub mod create;
 pub mod exec;
@@ -19,6 +21,7 @@ pub mod files;
 pub mod fork;
 pub mod metrics;
 pub mod ports;
+pub mod previews;
 pub mod processes;
 pub mod terminal;
 

@@ -1,7 +1,8 @@
 //! A container sandbox's ports: `…/v1/sandboxes/{id}/ports/{port}/{path}` passes an HTTP
 //! request to the server listening on `port` in the sandbox (on its own loopback, so a
 //! sandbox without network is reached too) and its answer back, both streamed, through the
-//! runner that runs it ([`crate::runner_endpoint::ports`]).
+//! runner that runs it ([`crate::runner_endpoint::ports`]); a WebSocket upgrade is joined to
+//! one the runner opens to the server.
 
 use actix_web::{HttpRequest, web};
 
@@ -36,7 +37,9 @@ macro_rules! port_operations {
         /// `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
         /// Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
         /// server's answer is passed back as it is, whatever its status; sbx's own refusals
-        /// are problems.
+        /// are problems. A `GET` with `Upgrade: websocket` is answered 101 and joined to a
+        /// WebSocket opened to the server (frames up to 16 MiB, the server's subprotocol
+        /// answered back), or refused with 502 `bad_gateway` if it does not switch.
         #[utoipa::path($method, path = "/v1/sandboxes/{id}/ports/{port}/{path}", tag = "ports", security(("api_key" = [])),
             params(
                 ("id" = String, Path, description = "The sandbox id"),

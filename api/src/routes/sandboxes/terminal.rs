@@ -5,16 +5,13 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
-use awc::ws::Frame;
-use futures_util::{SinkExt as _, StreamExt as _};
 use sbx_core::process::{ProcessError, ProcessInfo, ProcessList, ProcessState};
 
 use super::files::runner_of;
 use super::sandbox_id;
 use crate::auth::{Ctx, Reply};
 use crate::error::ApiError;
-use crate::runner_endpoint::terminal::{MAX_INPUT_FRAME, OUTPUT_FRAME, PING_EVERY, TerminalQuery};
+use crate::runner_endpoint::terminal::{MAX_INPUT_FRAME, OUTPUT_FRAME, TerminalQuery};
 
 /// How long joining the runner's socket may take.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -91,7 +88,12 @@ pub async fn open_terminal(
         Ok(Err(e)) => return Err(crate::runner_endpoint::unreachable(e)),
         Err(_) => return Err(crate::runner_endpoint::unreachable("no answer in 10 s")),
     };
-    actix_web::rt::spawn(relay(session, stream, joined));
+    actix_web::rt::spawn(crate::websocket::relay(
+        session,
+        stream,
+        joined,
+        MAX_INPUT_FRAME,
+    ));
     Ok(response)
 }
 
@@ -195,122 +197,4 @@ fn refused(status: u16, pid: Option<u32>) -> ApiError {
         ),
         (s, _) => crate::runner_endpoint::unreachable(format!("it answered {s}")),
     }
-}
-
-/// Pass frames between the client (`session`, `stream`) and the runner (`joined`) until
-/// either closes, or goes silent for two pings.
-async fn relay<J>(mut session: Session, stream: MessageStream, joined: J)
-where
-    J: futures_util::Stream<Item = Result<Frame, awc::error::WsProtocolError>>
-        + futures_util::Sink<Message>
-        + Unpin,
-{
-    let mut client = stream.max_frame_size(MAX_INPUT_FRAME);
-    let (mut to_runner, mut from_runner) = joined.split();
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.reset();
-    let (mut client_heard, mut runner_heard) =
-        (tokio::time::Instant::now(), tokio::time::Instant::now());
-    let close: Option<CloseReason> = loop {
-        tokio::select! {
-            frame = from_runner.next() => {
-                runner_heard = tokio::time::Instant::now();
-                let sent = match frame {
-                    Some(Ok(Frame::Binary(data))) => session.binary(data).await,
-                    Some(Ok(Frame::Text(data))) => match String::from_utf8(data.to_vec()) {
-                        Ok(text) => session.text(text).await,
-                        Err(_) => break Some(CloseCode::Invalid.into()),
-                    },
-                    Some(Ok(Frame::Continuation(item))) => session.continuation(item).await,
-                    Some(Ok(Frame::Ping(data))) => {
-                        let _ = to_runner.send(Message::Pong(data)).await;
-                        Ok(())
-                    }
-                    Some(Ok(Frame::Pong(_))) => Ok(()),
-                    Some(Ok(Frame::Close(reason))) => break reason,
-                    Some(Err(_)) | None => break Some(CloseReason {
-                        code: CloseCode::Away,
-                        description: Some("the runner's connection ended".into()),
-                    }),
-                };
-                if sent.is_err() {
-                    let _ = to_runner.send(Message::Close(None)).await;
-                    return;
-                }
-            }
-            message = client.recv() => {
-                client_heard = tokio::time::Instant::now();
-                let message = match message {
-                    Some(Ok(Message::Ping(data))) => {
-                        if session.pong(&data).await.is_err() {
-                            break None;
-                        }
-                        continue;
-                    }
-                    Some(Ok(Message::Pong(_) | Message::Nop)) => continue,
-                    Some(Ok(Message::Close(reason))) => {
-                        let _ = to_runner.send(Message::Close(reason.clone())).await;
-                        let _ = session.close(reason).await;
-                        closed_by_runner(from_runner).await;
-                        return;
-                    }
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        let reason = CloseReason {
-                            code: CloseCode::Protocol,
-                            description: Some(e.to_string()),
-                        };
-                        let _ = to_runner.send(Message::Close(None)).await;
-                        let _ = session.close(Some(reason)).await;
-                        closed_by_runner(from_runner).await;
-                        return;
-                    }
-                    None => {
-                        let _ = to_runner.send(Message::Close(None)).await;
-                        closed_by_runner(from_runner).await;
-                        return;
-                    }
-                };
-                if to_runner.send(message).await.is_err() {
-                    break Some(CloseReason {
-                        code: CloseCode::Away,
-                        description: Some("the runner's connection ended".into()),
-                    });
-                }
-            }
-            _ = ping.tick() => {
-                let silent = |since: tokio::time::Instant| since.elapsed() > 2 * PING_EVERY;
-                if silent(client_heard) || silent(runner_heard) {
-                    break Some(CloseReason {
-                        code: CloseCode::Away,
-                        description: Some("no answer to two pings".into()),
-                    });
-                }
-                let pinged = to_runner.send(Message::Ping(bytes::Bytes::new())).await;
-                if pinged.is_err() || session.ping(b"").await.is_err() {
-                    break None;
-                }
-            }
-        }
-    };
-    let _ = to_runner.send(Message::Close(None)).await;
-    let _ = session.close(close).await;
-    closed_by_runner(from_runner).await;
-}
-
-/// Wait (at most [`CONNECT_WAIT`]) for the runner to answer the close just sent, reading what
-/// it still sends: a socket closed with output unread is reset, and a reset drops what the
-/// runner had received but not yet read, such as the last keys typed before the close.
-async fn closed_by_runner<R>(mut from_runner: R)
-where
-    R: futures_util::Stream<Item = Result<Frame, awc::error::WsProtocolError>> + Unpin,
-{
-    let drained = async {
-        while let Some(Ok(frame)) = from_runner.next().await {
-            if matches!(frame, Frame::Close(_)) {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(CONNECT_WAIT, drained).await;
 }

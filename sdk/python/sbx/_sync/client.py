@@ -563,6 +563,26 @@ class Sandbox:
             Sandbox(self._client, models.SandboxView.model_validate(v)) for v in made["data"]
         ]
 
+    def preview_url(
+        self, port: int, *, expires_in: Optional[int] = None
+    ) -> models.PreviewView:
+        """A signed URL that opens ``port`` of this container sandbox in a browser (every path
+        under it goes to the server on that port, cookies included), without an API key, until
+        ``expires_at`` or the sandbox's end (``POST /v1/sandboxes/{id}/previews``).
+
+        Args:
+            port: the port the server listens on in the sandbox, 1 to 65535.
+            expires_in: seconds the URL works, 1 to 86 400 (default 3600).
+
+        Raises:
+            InvalidRequest: ``port`` or ``expires_in`` out of range.
+            Conflict: a code-interpreter, or an ended sandbox.
+        """
+        body = _core.drop_none({"port": port, "expires_in": expires_in})
+        return models.PreviewView.model_validate(
+            self._client._json("POST", self._path("/previews"), body=body)
+        )
+
     def metrics(
         self, *, start: Optional[str] = None, end: Optional[str] = None, step: Optional[int] = None
     ) -> models.SandboxMetrics:
