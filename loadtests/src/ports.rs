@@ -1,7 +1,8 @@
 //! `ports`: HTTP requests to a server in a container sandbox (Python's `http.server`, on port
 //! 8000) through `…/v1/sandboxes/{id}/ports/8000/`, against the same requests straight to the
 //! container's address on Docker's bridge (the baseline: what calling the server directly
-//! costs) and at the runner's internal endpoint (what the API's own hop adds).
+//! costs), at the runner's internal endpoint (what the API's own hop adds), and through a
+//! preview URL (its host, no key: the label checked instead of the key).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,19 +31,29 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
 "#;
 
+/// How a request is let in.
+enum Auth<'a> {
+    /// `Authorization: Bearer` with this token.
+    Bearer(&'a str),
+    /// No credential, sent to this preview host.
+    Preview(&'a str),
+}
+
 /// Times (ms) of `count` GETs of `url`, each answered 200 `pong`.
 async fn gets(
     client: &awc::Client,
     url: &str,
-    bearer: &str,
+    auth: &Auth<'_>,
     count: usize,
 ) -> anyhow::Result<Vec<f64>> {
     let mut took = Vec::with_capacity(count);
     for _ in 0..count {
         let t = Instant::now();
-        let mut res = client
-            .get(url)
-            .bearer_auth(bearer)
+        let req = match auth {
+            Auth::Preview(host) => client.get(url).insert_header(("host", *host)),
+            Auth::Bearer(token) => client.get(url).bearer_auth(token),
+        };
+        let mut res = req
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
@@ -84,7 +95,8 @@ pub(crate) async fn ports(count: usize) -> anyhow::Result<()> {
         let through_api = format!("{}/v1/sandboxes/{id}/ports/8000/", server.base);
         // Wait for the server to listen.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while gets(&client, &through_api, &server.key, 1).await.is_err() {
+        let key = Auth::Bearer(&server.key);
+        while gets(&client, &through_api, &key, 1).await.is_err() {
             if Instant::now() > deadline {
                 bail!("the server in the sandbox did not answer in 20 s");
             }
@@ -120,27 +132,49 @@ pub(crate) async fn ports(count: usize) -> anyhow::Result<()> {
             );
         }
         let direct = format!("http://{ip}:8000/");
-        // Warm each path, then take turns so that drift touches all three alike.
-        for (url, bearer) in [
-            (&through_api, &server.key),
-            (&at_runner, &token),
-            (&direct, &token),
-        ] {
-            gets(&client, url, bearer, 20).await?;
+        let (status, v, _) = call(
+            &client,
+            &server,
+            &format!("/v1/sandboxes/{id}/previews"),
+            &json!({"port": 8000}),
+        )
+        .await;
+        if status != 201 {
+            bail!("asking for a preview URL: {status} {v}");
         }
-        let (mut api, mut runner, mut straight) = (Vec::new(), Vec::new(), Vec::new());
+        let url = v["url"].as_str().context("a url")?;
+        let host = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let preview = Auth::Preview(&host);
+        let at_server = format!("{}/", server.base);
+        let runner_token = Auth::Bearer(&token);
+        let paths = [
+            (&through_api, &key),
+            (&at_server, &preview),
+            (&at_runner, &runner_token),
+            (&direct, &runner_token),
+        ];
+        // Warm each path, then take turns so that drift touches them alike.
+        for (url, auth) in paths {
+            gets(&client, url, auth, 20).await?;
+        }
+        let mut took = vec![Vec::new(); paths.len()];
         for _ in 0..count.div_ceil(50) {
-            api.extend(gets(&client, &through_api, &server.key, 50).await?);
-            runner.extend(gets(&client, &at_runner, &token, 50).await?);
-            straight.extend(gets(&client, &direct, &token, 50).await?);
+            for ((url, auth), took) in paths.iter().zip(&mut took) {
+                took.extend(gets(&client, url, auth, 50).await?);
+            }
         }
         println!("| what | n | p50 ms | p90 ms | p99 ms |");
         println!("|---|---|---|---|---|");
-        for (what, v) in [
-            ("GET through the API (/v1/…/ports/8000/)", &mut api),
-            ("GET at the runner's endpoint", &mut runner),
-            ("GET straight to the container (baseline)", &mut straight),
-        ] {
+        let names = [
+            "GET through the API (/v1/…/ports/8000/)",
+            "GET through a preview URL (its host, no key)",
+            "GET at the runner's endpoint",
+            "GET straight to the container (baseline)",
+        ];
+        for (what, v) in names.into_iter().zip(&mut took) {
             v.sort_by(f64::total_cmp);
             println!(
                 "| {what} | {} | {:.2} | {:.2} | {:.2} |",
