@@ -182,6 +182,20 @@ impl sbx_api::runner_endpoint::HeldSandboxes for HeldContainers {
         let host = self.0.clone();
         Box::pin(async move { host.dial(id, port).await })
     }
+
+    fn fork(
+        &self,
+        id: sbx_core::ids::SandboxId,
+        count: usize,
+        key: Option<sbx_core::ids::ApiKeyId>,
+    ) -> sbx_core::BoxFuture<'static, Option<Result<Vec<sbx_store::sandboxes::Sandbox>, String>>>
+    {
+        let host = self.0.clone();
+        Box::pin(async move {
+            let made = host.fork(id, count, key).await?;
+            Some(made.map_err(|e| e.to_string()))
+        })
+    }
 }
 
 /// Serve runner `runner`'s internal endpoint for the sandboxes of `host` (on

@@ -1,10 +1,11 @@
-//! Forking a code-interpreter sandbox, from the outside: the copies have the source's
-//! variables, imports and files, go their own ways, and are sandboxes like any other.
+//! Forking a sandbox, from the outside: a code-interpreter's copies have the source's
+//! variables, imports and files; a container's have its `/workspace` and `/outputs` (here and
+//! through a separate `sbx runner`); both go their own ways and are sandboxes like any other.
 
 mod common;
 
 use common::interpreters::{run, session};
-use common::spawn_app;
+use common::{TestApp, sh, small_container, spawn_api_only, spawn_app, start_runner, wait_sandbox};
 use serde_json::json;
 
 #[actix_web::test]
@@ -108,7 +109,7 @@ async fn what_cannot_be_forked_is_refused_saying_why() {
     common::delete_sandbox(&app, &id).await;
     fork(id.clone(), json!({}))
         .await
-        .assert_problem(409, "sandbox_not_running");
+        .assert_problem(409, "sandbox_ended");
     // Nothing was made by the refusals.
     let list = app.get("/v1/sandboxes").await;
     assert_eq!(
@@ -117,4 +118,111 @@ async fn what_cannot_be_forked_is_refused_saying_why() {
         "{}",
         list.text
     );
+}
+
+/// Fork container sandbox `source` of `app` into two and check the copies: its files (written
+/// by [`fork_containers`]), not its processes, then their own ways; a copy pauses and resumes
+/// with its files.
+async fn fork_two(app: &TestApp, source: &str) -> Vec<String> {
+    let f = app
+        .post(
+            &format!("/v1/sandboxes/{source}/fork"),
+            &json!({"count": 2}),
+        )
+        .await;
+    assert_eq!(f.status.as_u16(), 201, "{}", f.text);
+    let copies: Vec<String> = f.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert_eq!(v["state"], "running", "{v}");
+            assert_eq!(v["image"], "python", "{v}");
+            assert_eq!(v["memory_bytes"], 256 << 20, "{v}");
+            assert_eq!(v["disk_bytes"], 32 << 20, "{v}");
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(copies.len(), 2);
+    let check = "cat /workspace/note.txt /outputs/r/x; md5sum < /workspace/blob";
+    let expected = sh(app, source, check).await;
+    assert!(expected.starts_with("kept\nout\n"), "{expected}");
+    for id in &copies {
+        assert_eq!(sh(app, id, check).await, expected);
+        let ps = app.get(&format!("/v1/sandboxes/{id}/processes")).await;
+        assert_eq!(ps.body["processes"], json!([]), "{}", ps.text);
+    }
+    // Each goes its own way; the source still writes (its disk was thawed).
+    sh(app, &copies[0], "echo changed > /workspace/note.txt").await;
+    sh(app, source, "echo more >> /workspace/note.txt").await;
+    assert_eq!(
+        sh(app, &copies[1], "cat /workspace/note.txt").await,
+        "kept\n"
+    );
+    assert_eq!(
+        sh(app, source, "cat /workspace/note.txt").await,
+        "kept\nmore\n"
+    );
+    let a = app.sandbox_action(&copies[0], "pause").await;
+    assert_eq!(a.body["state"], "paused", "{}", a.text);
+    app.sandbox_action(&copies[0], "resume").await;
+    wait_sandbox(app, &copies[0], "running", 60).await;
+    assert_eq!(
+        sh(app, &copies[0], "cat /workspace/note.txt").await,
+        "changed\n"
+    );
+    copies
+}
+
+/// A container sandbox with files in both folders and a process running.
+async fn source(app: &TestApp) -> String {
+    let id = small_container(app).await;
+    sh(
+        app,
+        &id,
+        "echo kept > /workspace/note.txt && mkdir -p /outputs/r && echo out > /outputs/r/x \
+         && head -c 3000000 /dev/urandom > /workspace/blob",
+    )
+    .await;
+    let p = app
+        .post(
+            &format!("/v1/sandboxes/{id}/processes"),
+            &json!({"command": ["sleep", "300"]}),
+        )
+        .await;
+    assert_eq!(p.status.as_u16(), 201, "{}", p.text);
+    id
+}
+
+#[actix_web::test]
+async fn a_containers_files_are_forked_and_then_go_their_own_ways() {
+    let app = spawn_app().await;
+    let id = source(&app).await;
+    let copies = fork_two(&app, &id).await;
+    // Refused with the source's state: paused, ended.
+    app.sandbox_action(&id, "pause").await;
+    let r = app
+        .post(&format!("/v1/sandboxes/{id}/fork"), &json!({}))
+        .await;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.text);
+    common::delete_sandbox(&app, &id).await;
+    app.post(&format!("/v1/sandboxes/{id}/fork"), &json!({}))
+        .await
+        .assert_problem(409, "sandbox_ended");
+    for c in copies {
+        common::delete_sandbox(&app, &c).await;
+    }
+}
+
+#[actix_web::test]
+async fn an_api_without_docker_forks_a_container_on_another_runner() {
+    let (app, db) = spawn_api_only().await;
+    let mut runner = start_runner(&db, 5);
+    let id = source(&app).await;
+    for c in fork_two(&app, &id).await {
+        common::delete_sandbox(&app, &c).await;
+    }
+    common::delete_sandbox(&app, &id).await;
+    runner.kill().unwrap();
+    runner.wait().unwrap();
 }

@@ -36,17 +36,16 @@ impl Sandboxes {
         if s.kind != SandboxKind::Interpreter {
             return Err(SandboxError::NotAnInterpreter);
         }
+        if s.state.is_ended() {
+            return Err(SandboxError::ended(&s));
+        }
         if s.state != SandboxState::Running {
             return Err(SandboxError::NotRunning(format!(
                 "only a running sandbox can be forked; this one is {}",
                 s.state
             )));
         }
-        let open = sandboxes::open_count(self.pool(), project).await?;
-        let cap = self.config().max_open_per_project;
-        if open + count as i64 > cap {
-            return Err(SandboxError::TooManyOpen { open, cap });
-        }
+        self.room_for(project, count).await?;
         self.interpreters().fork(&s, count, key).await
     }
 }

@@ -93,9 +93,14 @@ impl Sandboxes {
 
     /// Room for one more open sandbox in `project`, or [`SandboxError::TooManyOpen`].
     pub async fn open_room(&self, project: ProjectId) -> Result<()> {
+        self.room_for(project, 1).await
+    }
+
+    /// Room for `count` more open sandboxes in `project`, or [`SandboxError::TooManyOpen`].
+    pub async fn room_for(&self, project: ProjectId, count: usize) -> Result<()> {
         let open = sandboxes::open_count(&self.pool, project).await?;
         let cap = self.config.max_open_per_project;
-        if open >= cap {
+        if open + count as i64 > cap {
             return Err(SandboxError::TooManyOpen { open, cap });
         }
         Ok(())

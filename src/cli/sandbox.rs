@@ -159,8 +159,8 @@ pub enum SandboxCmd {
         /// Seconds from now.
         seconds: u64,
     },
-    /// Copies of a running code-interpreter sandbox (variables, imports, files); prints their
-    /// ids.
+    /// Copies of a running sandbox (a code-interpreter's variables, imports and files; a
+    /// container's /workspace and /outputs); prints their ids.
     Fork {
         /// The sandbox id.
         id: String,

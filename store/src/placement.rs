@@ -246,3 +246,41 @@ pub async fn release_stale_placements(db: &impl Db, stale_s: f64) -> Result<u64>
 pub async fn announce_pending(db: &impl Db, id: SandboxId) -> Result<()> {
     crate::notify::send(db, &Note::Sandbox(SandboxNote::Pending(id))).await
 }
+
+/// New container sandboxes `ids`, copies of sandbox `source` (its project, image, limits, GPU
+/// request, env, command, network, registry credentials, idle pause and lifetime, counted from
+/// now), made by `key`, `pending`, in `ids`' order. Their files are the folders of a pause
+/// (number 1) that `host` keeps: runners place them as they resume a paused sandbox (`host`
+/// at once, others once the copy in the database is complete). None if `source` is gone.
+#[tracing::instrument(level = "debug", skip_all, fields(source = %source))]
+pub async fn fork_container(
+    db: &impl Db,
+    source: SandboxId,
+    ids: &[SandboxId],
+    key: Option<sbx_core::ids::ApiKeyId>,
+    host: &str,
+) -> Result<Vec<Sandbox>> {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    let rows = db
+        .query(
+            &format!(
+                "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind,
+                     memory_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at,
+                     idle_pause_s, network, docker_image, registry_auth, env_sealed, disk_bytes,
+                     snapshot_gen, snapshot_host)
+                 select n.id, s.project_id, $3, s.image, s.kind, s.memory_bytes, s.cpu_millis,
+                     s.gpu, s.env_keys, s.command, s.timeout_s,
+                     now() + s.timeout_s * interval '1 second', s.idle_pause_s, s.network,
+                     s.docker_image, s.registry_auth, s.env_sealed, s.disk_bytes, 1, $4
+                 from sandboxes s, unnest($2::uuid[]) with ordinality as n(id, i)
+                 where s.sandbox_id = $1 and s.kind = 'container'
+                 order by n.i
+                 returning {COLUMNS}"
+            ),
+            &[&source.0, &ids, &key.map(|k| k.0), &host],
+        )
+        .await?;
+    let mut made = rows.iter().map(sandbox).collect::<Result<Vec<_>>>()?;
+    made.sort_by_key(|s| ids.iter().position(|id| *id == s.sandbox_id.0));
+    Ok(made)
+}

@@ -98,7 +98,7 @@ pub struct RunCell {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForkSandbox {
-    /// The id of a running `code-interpreter` sandbox.
+    /// The id of a running sandbox.
     pub sandbox_id: String,
     /// How many copies, 1 to 16 (default 1).
     #[schemars(range(min = 1, max = 16))]

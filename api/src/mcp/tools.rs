@@ -346,7 +346,7 @@ impl Tools {
 
     /// `POST /v1/sandboxes/{id}/fork`.
     #[tool(
-        description = "Fork a running code-interpreter sandbox into 1 to 16 copies with the same variables, imports and files (to try several approaches from one state); the source keeps running. Returns JSON with the new sandboxes' ids."
+        description = "Fork a running sandbox into 1 to 16 copies to try several approaches from one state; the source keeps running. A code-interpreter's copies have its variables, imports and files; a container's have its /workspace and /outputs (processes start afresh). Returns JSON with the new sandboxes' ids."
     )]
     async fn fork_sandbox(
         &self,
@@ -551,8 +551,7 @@ impl ServerHandler for Tools {
                 "sbx runs code in isolated sandboxes. For a one-off Python computation call \
                  run_python. For work that keeps state, create_sandbox, then run_cell \
                  (code-interpreter) or run_command (container images), and delete_sandbox when \
-                 done; fork_sandbox copies a code-interpreter's state to try several approaches \
-                 from it. Images: {}.",
+                 done; fork_sandbox copies a sandbox's state to try several approaches from it. Images: {}.",
                 images.join("; ")
             ))
     }

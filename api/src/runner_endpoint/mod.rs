@@ -84,6 +84,60 @@ pub trait HeldSandboxes: Send + Sync + 'static {
         id: SandboxId,
         port: u16,
     ) -> sbx_core::BoxFuture<'static, Option<std::io::Result<std::net::TcpStream>>>;
+    /// Fork container sandbox `id`, if it runs here now (none otherwise), into `count` new
+    /// `pending` sandboxes made by `key`, with copies of its `/workspace` and `/outputs`: the
+    /// new sandboxes, in order. Errors: the copy or the database failed (in words).
+    fn fork(
+        &self,
+        id: SandboxId,
+        count: usize,
+        key: Option<sbx_core::ids::ApiKeyId>,
+    ) -> sbx_core::BoxFuture<'static, Option<Result<Vec<sbx_store::sandboxes::Sandbox>, String>>>;
+}
+
+/// The body of a runner's `POST …/fork`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkCall {
+    /// How many copies, 1 to 16.
+    pub count: usize,
+    /// The key making them.
+    pub api_key_id: Option<uuid::Uuid>,
+}
+
+/// The answer of a runner's `POST …/fork`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Forked {
+    /// The new sandboxes, `pending`, in order.
+    pub ids: Vec<uuid::Uuid>,
+}
+
+/// `POST /internal/v1/sandboxes/{id}/fork`: copies of a container sandbox running here,
+/// `pending` for runners to place. 409 `sandbox_not_running` unless it runs here.
+async fn fork(
+    endpoint: web::Data<Endpoint>,
+    id: web::Path<String>,
+    body: crate::body::Json<ForkCall>,
+) -> Reply {
+    let ForkCall { count, api_key_id } = body.0;
+    if count == 0 || count > sbx_sandboxes::fork::MAX_FORKS {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "count",
+            format!("count is 1 to {}", sbx_sandboxes::fork::MAX_FORKS),
+        ));
+    }
+    let id = crate::routes::sandboxes::sandbox_id(&id)?;
+    let key = api_key_id.map(sbx_core::ids::ApiKeyId);
+    let made = endpoint
+        .held
+        .fork(id, count, key)
+        .await
+        .ok_or(sbx_core::process::ProcessError::NotRunning)?
+        .map_err(|e| ApiError::Internal(format!("forking sandbox {id}: {e}")))?;
+    Ok(HttpResponse::Created().json(Forked {
+        ids: made.iter().map(|s| s.sandbox_id.0).collect(),
+    }))
 }
 
 struct Endpoint {
@@ -126,6 +180,7 @@ pub fn serve(
                     .route("/processes/{pid}/stdin", web::post().to(processes::stdin))
                     .route("/processes/{pid}/signal", web::post().to(processes::signal))
                     .route("/pty", web::get().to(terminal::pty))
+                    .route("/fork", web::post().to(fork))
                     .route("/ports/{port}/{tail:.*}", web::to(ports::proxy)),
             )
             .default_service(web::to(crate::error::not_found))

@@ -1,17 +1,22 @@
-//! `POST /v1/sandboxes/{id}/fork`: copies of a running code-interpreter sandbox, each with the
-//! same variables, imports and files, independent and billed on its own (see
-//! `sbx_sandboxes::fork`).
+//! `POST /v1/sandboxes/{id}/fork`: copies of a running sandbox, each independent and billed on
+//! its own: a code-interpreter's with the same variables, imports and files, from its live
+//! memory (see `sbx_sandboxes::fork`); a container's with the same `/workspace` and `/outputs`,
+//! copied by the runner that runs it (`runner::container::host::forks`), its processes started
+//! afresh.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use sbx_core::ids::SandboxId;
+use sbx_core::sandbox::{SandboxKind, SandboxState};
 use sbx_store::sandboxes::Sandbox;
 
 use super::SandboxView;
 use crate::AppState;
 use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
+use crate::runner_endpoint::{ForkCall, Forked};
 
 /// A fork request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,13 +30,17 @@ pub struct ForkRequest {
 /// The copies.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ForkList {
-    /// The new sandboxes, running.
+    /// The new sandboxes, running (a container's copy that no runner had room for yet is
+    /// `pending`, with `waiting_for`).
     pub data: Vec<SandboxView>,
 }
 
-/// Fork a running code-interpreter sandbox into `count` new ones, from one snapshot of its live
-/// interpreter (the source keeps running). The copies take the source's configuration and
-/// timeout, and count against the project's open sandboxes.
+/// Fork a running sandbox into `count` new ones; the source keeps running. A code-interpreter's
+/// copies open from one snapshot of its live interpreter (variables, imports, files). A
+/// container's copies get a copy of its `/workspace` and `/outputs` (its disk frozen for the
+/// copy: its writes wait meanwhile, for milliseconds per copy with a sparse or reflinked copy)
+/// and start its command afresh: processes and memory are not copied. The copies take the
+/// source's configuration and timeout, and count against the project's open sandboxes.
 #[utoipa::path(post, path = "/v1/sandboxes/{id}/fork", tag = "sandboxes", security(("api_key" = [])),
     params(("id" = String, Path, description = "The sandbox id")),
     request_body = ForkRequest,
@@ -40,7 +49,9 @@ pub struct ForkList {
         crate::responses::NoSuchSandbox,
         (status = 402, description = "The project's monthly budget is spent (`budget_exceeded`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The KYC rule needs a verified owner (`kyc_required`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A container sandbox (`not_an_interpreter`), or one that is not running (`sandbox_not_running`) or has ended (`sandbox_ended`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A sandbox that is not running (`sandbox_not_running`, `sandbox_paused`, `sandbox_pending`) or has ended (`sandbox_ended`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`count` is not 1 to 16 (`invalid_request`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The project would have more open sandboxes than its cap (`project_queue_full`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The session kept moving between processes, or its holder did not answer: retry (`unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn fork_sandbox(
@@ -76,24 +87,79 @@ pub async fn run(
         ));
     }
     crate::budget::within_budget(caller)?;
-    super::create::check_kyc(state.kyc, caller, false)?;
-    let made = state
-        .sandboxes
-        .fork(
-            caller.0.project_id,
-            super::sandbox_id(id)?,
-            count as usize,
-            caller.0.api_key_id,
-        )
-        .await
-        .map_err(|e| match e {
-            sbx_sandboxes::SandboxError::NotAnInterpreter => ApiError::State {
-                code: Code::NotAnInterpreter,
-                detail: "only code-interpreter sandboxes fork; this one is a container".into(),
-            },
-            e => e.into(),
-        })?;
-    metrics::counter!("sbx_sandboxes_created_total", "kind" => "code-interpreter")
-        .increment(made.len() as u64);
+    let project = caller.0.project_id;
+    let id = super::sandbox_id(id)?;
+    let source = sbx_store::sandboxes::get(&state.pool, project, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    super::create::check_kyc(state.kyc, caller, source.gpu.is_some())?;
+    let (made, kind) = if source.kind == SandboxKind::Container {
+        let made = fork_container(state, caller, source, count as usize).await?;
+        (made, "container")
+    } else {
+        let made = state
+            .sandboxes
+            .fork(project, id, count as usize, caller.0.api_key_id)
+            .await?;
+        (made, "code-interpreter")
+    };
+    metrics::counter!("sbx_sandboxes_created_total", "kind" => kind).increment(made.len() as u64);
     Ok(made)
+}
+
+/// Fork running container sandbox `source` into `count` copies: made `pending` by the runner
+/// that runs it (which copies its folders), then each waited for until a runner runs it (as a
+/// create waits).
+async fn fork_container(
+    state: &AppState,
+    caller: &Caller,
+    source: Sandbox,
+    count: usize,
+) -> Result<Vec<Sandbox>, ApiError> {
+    let project = caller.0.project_id;
+    if source.state.is_ended() {
+        return Err(sbx_sandboxes::SandboxError::ended(&source).into());
+    }
+    if source.state != SandboxState::Running {
+        return Err(sbx_sandboxes::SandboxError::not_running(&source).into());
+    }
+    state.sandboxes.room_for(project, count).await?;
+    let (base, token) = super::files::runner_of(state, project, source.sandbox_id).await?;
+    let call = ForkCall {
+        count,
+        api_key_id: caller.0.api_key_id.map(|k| k.0),
+    };
+    let body = serde_json::to_vec(&call).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let answer = crate::runner_endpoint::call_whole(
+        actix_web::http::Method::POST,
+        &base,
+        &format!("/v1/sandboxes/{}/fork", source.sandbox_id),
+        &token,
+        Some(("application/json", body.into())),
+        1 << 20,
+    )
+    .await?;
+    if !answer.status.is_success() {
+        // Paused or moved since it was looked up: said as the sandbox is now.
+        let now = sbx_store::sandboxes::get(&state.pool, project, source.sandbox_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+        if now.state != SandboxState::Running {
+            return Err(sbx_sandboxes::SandboxError::not_running(&now).into());
+        }
+        return Err(crate::runner_endpoint::unreachable(format!(
+            "its runner answered the fork with {}",
+            answer.status
+        )));
+    }
+    let forked: Forked =
+        serde_json::from_slice(&answer.body).map_err(crate::runner_endpoint::unreachable)?;
+    let host = state.sandboxes.host(SandboxKind::Container);
+    let waits = forked.ids.into_iter().map(|copy| async move {
+        let s = sbx_store::sandboxes::get(&state.pool, project, SandboxId(copy))
+            .await?
+            .ok_or_else(|| ApiError::NotFound("a copy vanished".into()))?;
+        Ok::<_, ApiError>(host.start(s, Vec::new()).await?)
+    });
+    futures_util::future::try_join_all(waits).await
 }

@@ -24,10 +24,12 @@
 //! - [`artifacts`]: a container job's end and its artifacts.
 //! - [`kept`]: paused sandboxes' folders kept on this host, and their copy in the database.
 //! - [`copies`]: those copies made in the background; sweeping kept folders no sandbox needs.
+//! - [`forks`]: copies of a running sandbox's folders, kept as a pause's for new sandboxes.
 
 mod artifacts;
 mod commands;
 mod copies;
+mod forks;
 #[cfg(feature = "fuzzing")]
 pub(crate) use copies::{MAGIC as LEGACY_MAGIC, read as read_legacy_snapshot};
 pub mod kept;

@@ -1,6 +1,7 @@
 // One sandbox: details, state history, timeout, actions (as on the list), its console, its files
-// (while it runs), for a running container its background processes and a terminal, and for a
-// container its live log. Refreshed every 10 s while it is live.
+// (while it runs), for a running container its background processes and a terminal, for a
+// running or paused container its ports (preview URLs), and for a container its live log.
+// Refreshed every 10 s while it is live.
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 
@@ -13,6 +14,7 @@ import { useSandboxAction, type Sandbox, type SandboxAction } from "../api/sandb
 import { CopyId } from "../components/copy-id";
 import { DeleteSandboxDialog } from "../components/delete-sandbox-dialog";
 import { FilesPanel } from "../components/files-panel";
+import { PortsPanel } from "../components/ports-panel";
 import { ProcessesPanel } from "../components/processes-panel";
 import { SandboxConsole } from "../components/sandbox-console";
 import { SandboxDetails, StateHistory } from "../components/sandbox-details";
@@ -20,6 +22,7 @@ import { TerminalPanel } from "../components/terminal-panel";
 import { TimeoutForm } from "../components/timeout-form";
 import { ACTION_LABELS, canDo } from "../lib/actions";
 import { isLive } from "../lib/polling";
+import { canPreview } from "../lib/previews";
 import { shortId } from "../lib/format";
 
 function ContainerLog({ sandbox }: { sandbox: Sandbox }) {
@@ -131,6 +134,12 @@ export function SandboxPage() {
             <section className="panel" aria-labelledby="terminal-heading">
               <h2 id="terminal-heading">Terminal</h2>
               <TerminalPanel key={s.id} sandbox={s} />
+            </section>
+          )}
+          {canPreview(s) && (
+            <section className="panel" aria-labelledby="ports-heading">
+              <h2 id="ports-heading">Ports</h2>
+              <PortsPanel key={s.id} sandbox={s} />
             </section>
           )}
           {s.kind === "container" && (
