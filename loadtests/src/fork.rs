@@ -1,6 +1,8 @@
 //! `fork`: forks of a code-interpreter sandbox holding a 10 MiB pandas DataFrame
 //! (`POST /v1/sandboxes/{id}/fork`), one copy and eight at a time, against the obvious
-//! baseline: a new sandbox that replays the source's cell (imports pandas, builds the frame).
+//! baseline: a new sandbox that replays the source's cell (imports pandas, builds the frame);
+//! and forks of a container sandbox holding 100 MiB in `/workspace`, against a new container
+//! sandbox given the same file through the files API.
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
@@ -126,9 +128,80 @@ pub(crate) async fn forks(rounds: usize) -> anyhow::Result<()> {
             "`POST /v1/sandboxes`, then the cell",
         );
         delete_sandbox(&client, &server, &source).await;
-        anyhow::Ok(())
+        containers(&client, &server, rounds.min(10)).await
     }
     .await;
     server.stop().await?;
     result
+}
+
+/// Bytes of the container source's file.
+const BLOB: usize = 100 << 20;
+
+/// The size `/workspace/blob` has in container sandbox `id`, in bytes.
+async fn blob_size(client: &awc::Client, server: &Server, id: &str) -> anyhow::Result<u64> {
+    let body = json!({"command": ["stat", "-c", "%s", "/workspace/blob"]});
+    let (s, v, _) = call(client, server, &format!("/v1/sandboxes/{id}/exec"), &body).await;
+    if s != 200 {
+        bail!("looking at the file in {id}: {s} {v}");
+    }
+    Ok(v["stdout"].as_str().unwrap_or_default().trim().parse()?)
+}
+
+/// Container forks, `rounds` times (after one untimed), against a new sandbox and an upload.
+async fn containers(client: &awc::Client, server: &Server, rounds: usize) -> anyhow::Result<()> {
+    let source = new_container(client, server).await?;
+    let fill =
+        json!({"command": ["sh", "-c", format!("head -c {BLOB} /dev/urandom > /workspace/blob")]});
+    let (s, v, _) = call(
+        client,
+        server,
+        &format!("/v1/sandboxes/{source}/exec"),
+        &fill,
+    )
+    .await;
+    if s != 200 || v["exit_code"] != 0 {
+        bail!("filling the container: {s} {v}");
+    }
+    let blob = bytes::Bytes::from(vec![7u8; BLOB]);
+    let (mut forked, mut made) = (Vec::new(), Vec::new());
+    for round in 0..=rounds {
+        let (ids, took) = fork(client, server, &source, 1).await?;
+        if blob_size(client, server, &ids[0]).await? != BLOB as u64 {
+            bail!("the copy does not hold the file");
+        }
+        delete_sandbox(client, server, &ids[0]).await;
+        let t = std::time::Instant::now();
+        let id = new_container(client, server).await?;
+        let res = client
+            .put(format!(
+                "{}/v1/sandboxes/{id}/files/workspace/blob",
+                server.base
+            ))
+            .bearer_auth(&server.key)
+            .send_body(blob.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("uploading: {e}"))?;
+        let took_made = t.elapsed().as_secs_f64() * 1e3;
+        if !res.status().is_success() {
+            bail!("uploading: {}", res.status());
+        }
+        delete_sandbox(client, server, &id).await;
+        if round > 0 {
+            forked.push(took);
+            made.push(took_made);
+        }
+    }
+    row(
+        "container fork, count 1 (100 MiB in /workspace)",
+        &mut forked,
+        "`POST …/fork`, the copy running",
+    );
+    row(
+        "new container + the file uploaded (baseline)",
+        &mut made,
+        "`POST /v1/sandboxes`, then `PUT …/files/workspace/blob`",
+    );
+    delete_sandbox(client, server, &source).await;
+    Ok(())
 }
