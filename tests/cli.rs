@@ -1000,4 +1000,56 @@ async fn files_are_copied_in_and_out_listed_and_removed() {
     user.on(&app, &["files", "cp", "a", "b"])
         .await
         .failed(1, &["SANDBOX:/path"]);
+
+    // `files watch` prints each change as it happens (uploaded again until the watch, which
+    // starts as the command does, sees one).
+    let mut watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_sbx"))
+        .args([
+            "files",
+            "--url",
+            &app.base,
+            "--api-key",
+            &app.key,
+            "watch",
+            &id,
+        ])
+        .env("HOME", &user.home)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        watcher.stdout.take().unwrap(),
+    ));
+    let mut seen = Vec::new();
+    for i in 0..20 {
+        user.on(
+            &app,
+            &[
+                "files",
+                "cp",
+                local.to_str().unwrap(),
+                &format!("{id}:/workspace/w{i}.csv"),
+            ],
+        )
+        .await
+        .ok();
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+        {
+            seen.push(line);
+        }
+        if seen
+            .iter()
+            .any(|l| l.starts_with("created") && l.ends_with(".csv"))
+        {
+            break;
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("created  /workspace/w") && l.ends_with(".csv")),
+        "{seen:?}"
+    );
+    watcher.kill().await.unwrap();
 }

@@ -59,6 +59,53 @@ fn paths(a: &common::Answer) -> Vec<String> {
         .collect()
 }
 
+/// Watch `query` of sandbox `id` while `act` runs, reading the stream until every one of
+/// `want` (event, guest path) came or 15 s passed: the (event, data) pairs seen.
+async fn watched(
+    app: &TestApp,
+    id: &str,
+    query: &str,
+    act: impl std::future::Future<Output = ()>,
+    want: &[(&str, &str)],
+) -> Vec<(String, Value)> {
+    use futures_util::StreamExt as _;
+    let mut res = app
+        .request(
+            Method::GET,
+            &format!("/v1/sandboxes/{id}/files/watch?{query}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    act.await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut text = String::new();
+    loop {
+        let seen: Vec<(String, Value)> = text
+            .split("\n\n")
+            .filter_map(|e| {
+                let field = |n: &str| e.lines().find_map(|l| l.strip_prefix(n));
+                Some((
+                    field("event: ")?.to_owned(),
+                    serde_json::from_str(field("data: ")?).ok()?,
+                ))
+            })
+            .collect();
+        let has = |(event, path): &(&str, &str)| {
+            seen.iter()
+                .any(|(e, d)| e == event && (path.is_empty() || d["path"] == *path))
+        };
+        if want.iter().all(has) {
+            return seen;
+        }
+        match tokio::time::timeout_at(deadline, res.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("{want:?} not all seen ({other:?}): {text}"),
+        }
+    }
+}
+
 /// What both kinds answer alike: create and replace, ranges, ETags, HEAD, odd names and bytes,
 /// folders, listing, deleting, and each bad path named.
 async fn round_trip(app: &TestApp, id: &str) {
@@ -321,6 +368,24 @@ async fn a_code_interpreters_files_go_both_ways_with_its_code() {
         .await
         .assert_problem(422, "invalid_path");
 
+    // A cell's writes are seen as it makes them.
+    let seen = watched(
+        &app,
+        &id,
+        "path=/workspace",
+        async {
+            common::interpreters::run(&app, &id, "import os\nos.makedirs('/workspace/w', exist_ok=True)\nopen('/workspace/w/cell.txt', 'w').write('1')").await;
+        },
+        &[("created", "/workspace/w"), ("created", "/workspace/w/cell.txt")],
+    )
+    .await;
+    assert!(
+        seen.iter().any(|(e, d)| e == "created"
+            && d["type"] == "directory"
+            && d["path"] == "/workspace/w"),
+        "{seen:?}"
+    );
+
     // Paused by its owner: refused; resumed: the files are there.
     let a = app.sandbox_action(&id, "pause").await;
     assert_eq!(a.body["state"], "paused", "{}", a.text);
@@ -403,6 +468,73 @@ async fn container_checks(app: &TestApp, id: &str) {
     assert!(std::path::Path::new("/etc/passwd").exists());
 }
 
+/// Changes made through the API and by the code, seen by a watch of `/workspace`; a watch's
+/// bad paths.
+async fn watches(app: &TestApp, id: &str) {
+    let seen = watched(
+        app,
+        id,
+        "path=/workspace&recursive=true",
+        async {
+            put(app, id, "workspace/w/a.txt", "1").await;
+            sh(app, id, "echo 2 >> /workspace/w/a.txt").await;
+            call(
+                app,
+                Method::DELETE,
+                id,
+                "files/workspace/w/a.txt",
+                Bytes::new(),
+            )
+            .await;
+        },
+        &[
+            ("created", "/workspace/w"),
+            ("created", "/workspace/w/a.txt"),
+            ("modified", "/workspace/w/a.txt"),
+            ("deleted", "/workspace/w/a.txt"),
+        ],
+    )
+    .await;
+    assert!(
+        seen.iter()
+            .all(|(_, d)| !d["path"].as_str().unwrap_or("").contains(".sbx-upload")),
+        "an upload's temporary file is not shown: {seen:?}"
+    );
+    // Only the folder itself, not below it.
+    let seen = watched(
+        app,
+        id,
+        "path=/workspace/w&recursive=false",
+        async {
+            sh(
+                app,
+                id,
+                "mkdir -p /workspace/w/deep && touch /workspace/w/deep/x /workspace/w/top",
+            )
+            .await;
+        },
+        &[("created", "/workspace/w/top")],
+    )
+    .await;
+    assert!(
+        seen.iter().all(|(_, d)| d["path"] != "/workspace/w/deep/x"),
+        "{seen:?}"
+    );
+    app.get(&format!(
+        "/v1/sandboxes/{id}/files/watch?path=/workspace/missing"
+    ))
+    .await
+    .assert_problem(404, "not_found");
+    app.get(&format!(
+        "/v1/sandboxes/{id}/files/watch?path=/workspace/w/top"
+    ))
+    .await
+    .assert_problem(409, "path_conflict");
+    app.get(&format!("/v1/sandboxes/{id}/files/watch?path=/etc"))
+        .await
+        .assert_problem(422, "invalid_path");
+}
+
 #[actix_web::test]
 async fn a_containers_files_are_served_by_its_runner() {
     let app = spawn_app().await;
@@ -410,8 +542,19 @@ async fn a_containers_files_are_served_by_its_runner() {
     round_trip(&app, &id).await;
     container_checks(&app, &id).await;
     uploads_are_whole(&app, &id).await;
-    let a = app.sandbox_action(&id, "pause").await;
-    assert_eq!(a.body["state"], "paused", "{}", a.text);
+    watches(&app, &id).await;
+    // A pause ends a watch.
+    watched(
+        &app,
+        &id,
+        "path=/outputs",
+        async {
+            let a = app.sandbox_action(&id, "pause").await;
+            assert_eq!(a.body["state"], "paused", "{}", a.text);
+        },
+        &[("end", "")],
+    )
+    .await;
     get(&app, &id, "workspace/data/in.txt")
         .await
         .assert_problem(409, "sandbox_paused");
@@ -442,6 +585,7 @@ async fn an_api_without_docker_reaches_a_containers_files_on_another_runner() {
     let got = bytes_of(&app, &id, "workspace/big.bin").await;
     assert_eq!(got.as_ref(), big.as_slice());
     round_trip(&app, &id).await;
+    watches(&app, &id).await;
     // The endpoint refuses a caller without the deployment's token.
     use sbx_store::Db as _;
     let url: String = app

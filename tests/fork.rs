@@ -199,12 +199,21 @@ async fn a_containers_files_are_forked_and_then_go_their_own_ways() {
     let app = spawn_app().await;
     let id = source(&app).await;
     let copies = fork_two(&app, &id).await;
-    // Refused with the source's state: paused, ended.
+    // Bad counts are named; refused with the source's state: paused, ended.
+    for count in [0, 17] {
+        let r = app
+            .post(
+                &format!("/v1/sandboxes/{id}/fork"),
+                &json!({"count": count}),
+            )
+            .await;
+        r.assert_problem(422, "invalid_request");
+        assert_eq!(r.body["field"], "count", "{}", r.text);
+    }
     app.sandbox_action(&id, "pause").await;
-    let r = app
-        .post(&format!("/v1/sandboxes/{id}/fork"), &json!({}))
-        .await;
-    assert_eq!(r.status.as_u16(), 409, "{}", r.text);
+    app.post(&format!("/v1/sandboxes/{id}/fork"), &json!({}))
+        .await
+        .assert_problem(409, "sandbox_paused");
     common::delete_sandbox(&app, &id).await;
     app.post(&format!("/v1/sandboxes/{id}/fork"), &json!({}))
         .await

@@ -82,7 +82,7 @@ def handle(c):
     offered = h.get("sec-websocket-protocol")
     if offered: answer += "Sec-WebSocket-Protocol: %s\r\n" % offered.split(",")[0].strip()
     c.sendall((answer + "\r\n").encode())
-    send(c, 1, ("hello path=%s cookie=%s" % (path, h.get("cookie"))).encode())
+    send(c, 1, ("hello path=%s cookie=%s auth=%s" % (path, h.get("cookie"), h.get("authorization"))).encode())
     while True:
         b0, b1 = f.read(2)
         op, n = b0 & 15, b1 & 127
@@ -103,8 +103,9 @@ while True:
 "#;
 
 /// A WebSocket to port 8001 of sandbox `id` at `url` (through the API, with the key, or a
-/// preview's host): the subprotocol chosen by the server comes back, the greeting names the
-/// path (and `cookie`), text and a 256 KiB binary frame are echoed, a close is answered.
+/// preview's host, with `cookie` and an `Authorization` of its own): the subprotocol chosen
+/// by the server comes back, the greeting names the path and the credentials that reached the
+/// server (never the API key), text and a 256 KiB binary frame are echoed, a close is answered.
 async fn websocket(app: &TestApp, url: &str, host: Option<&str>, cookie: Option<&str>) {
     use awc::ws::{Frame, Message};
     use futures_util::SinkExt as _;
@@ -114,7 +115,11 @@ async fn websocket(app: &TestApp, url: &str, host: Option<&str>, cookie: Option<
         .protocols(["chat.v2", "chat.v1"])
         .max_frame_size(1 << 20);
     match host {
-        Some(host) => ws = ws.set_header("host", host),
+        Some(host) => {
+            ws = ws
+                .set_header("host", host)
+                .set_header("authorization", "Basic dTpw")
+        }
         None => ws = ws.bearer_auth(&app.key),
     }
     if let Some(cookie) = cookie {
@@ -130,8 +135,9 @@ async fn websocket(app: &TestApp, url: &str, host: Option<&str>, cookie: Option<
         greeting,
         Frame::Text(
             format!(
-                "hello path=/chat?room=1 cookie={}",
-                cookie.unwrap_or("None")
+                "hello path=/chat?room=1 cookie={} auth={}",
+                cookie.unwrap_or("None"),
+                if host.is_some() { "Basic dTpw" } else { "None" }
             )
             .into()
         )
@@ -255,6 +261,9 @@ async fn requests(app: &TestApp, id: &str) {
     let a = app
         .request(Method::GET, &format!("{port}/a/b?x=1&y=%20"))
         .insert_header(("cookie", "sbx_session=secret"))
+        // A caller cannot pass for a preview to have its credentials passed.
+        .insert_header(("x-sbx-preview", "1"))
+        .insert_header(("x-sbx-preview-authorization", "Basic bGVhaw=="))
         .send()
         .await
         .unwrap();

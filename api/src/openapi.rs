@@ -55,6 +55,7 @@ use crate::routes;
         routes::sandboxes::files::delete_file,
         routes::sandboxes::files::list_files,
         routes::sandboxes::files::make_directory,
+        routes::sandboxes::files::watch_files,
         routes::sandboxes::processes::start_process,
         routes::sandboxes::processes::list_processes,
         routes::sandboxes::processes::get_process,

@@ -14,7 +14,8 @@
 //! dashboard session; under `<label>.preview.<domain>` it cannot (the session cookie is
 //! host-only, and the API's CSRF check refuses another `Origin`). Deployments should put the
 //! preview domain under a registrable domain of its own (`*.sbx-preview.example`), as the
-//! hosted sandboxes do.
+//! hosted sandboxes do, and list it on the Public Suffix List (as `github.io` is): otherwise a
+//! preview may set a cookie for the whole preview domain, which every other preview gets.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -62,7 +63,13 @@ impl PreviewSite {
                 ));
             }
         };
-        if !matches!(u.scheme(), "http" | "https") || u.path() != "/" || !u.username().is_empty() {
+        if !matches!(u.scheme(), "http" | "https")
+            || u.path() != "/"
+            || !u.username().is_empty()
+            || u.password().is_some()
+            || u.query().is_some()
+            || u.fragment().is_some()
+        {
             return Err(format!(
                 "SBX_PREVIEW_URL {url:?} is http(s)://domain[:port], nothing more"
             ));
@@ -80,19 +87,24 @@ impl PreviewSite {
         format!("{}://{label}.{}{port}/", self.scheme, self.domain)
     }
 
-    /// The label `host` (a `Host` header) names under this domain, if it is one.
+    /// What `host` (a `Host` header) is to this site: none if it is not the domain or under
+    /// it; else the label, if it is one label under it (`Some("")` for the domain itself or
+    /// anything deeper, which open nothing). A trailing dot and the port are ignored.
     fn label_of<'a>(&self, host: &'a str) -> Option<&'a str> {
         let name = match host.rsplit_once(':') {
             Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
             _ => host,
         };
-        let label = name.get(..name.len().checked_sub(self.domain.len() + 1)?)?;
-        let rest = &name[label.len()..];
-        (rest.starts_with('.')
-            && rest[1..].eq_ignore_ascii_case(&self.domain)
-            && !label.contains('.')
-            && !label.is_empty())
-        .then_some(label)
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.eq_ignore_ascii_case(&self.domain) {
+            return Some("");
+        }
+        let cut = name.len().checked_sub(self.domain.len() + 1)?;
+        let (label, rest) = (name.get(..cut)?, name.get(cut..)?);
+        if !rest.starts_with('.') || !rest[1..].eq_ignore_ascii_case(&self.domain) {
+            return None;
+        }
+        Some(if label.contains('.') { "" } else { label })
     }
 }
 
@@ -184,8 +196,9 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Route every request whose `Host` is a label under `site`'s domain to [`serve`]; mount it
-/// before the API's routes.
+/// Route every request whose `Host` is `site`'s domain or under it to [`serve`] (one that is
+/// not a preview's label is a 404 there: the API and the dashboard are never served on the
+/// preview domain); mount it before the API's routes.
 pub fn configure(site: PreviewSite) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.service(
@@ -214,6 +227,9 @@ async fn serve(state: web::Data<AppState>, req: HttpRequest, body: web::Payload)
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default();
         let label = state.preview_site.label_of(host).unwrap_or_default();
+        if label.is_empty() {
+            return Err(ApiError::NotFound("no such preview URL".into()));
+        }
         let preview = Preview::open(&state.sealer, label, unix_now()).map_err(|e| match e {
             LabelError::Invalid => ApiError::NotFound("no such preview URL".into()),
             LabelError::Expired => ApiError::State {
@@ -296,13 +312,21 @@ mod tests {
         assert_eq!(site.url("ab"), "http://ab.preview.localhost:8080/");
         assert_eq!(site.label_of("ab.preview.localhost:8080"), Some("ab"));
         assert_eq!(site.label_of("AB.Preview.LOCALHOST"), Some("AB"));
+        assert_eq!(site.label_of("ab.preview.localhost.:8080"), Some("ab"));
+        // The domain itself and other names under it are the site's, and open nothing.
         for host in [
             "preview.localhost:8080",
-            ".preview.localhost",
             "a.b.preview.localhost",
+            "preview.localhost.",
+            ".preview.localhost",
+        ] {
+            assert_eq!(site.label_of(host), Some(""), "{host}");
+        }
+        for host in [
             "abpreview.localhost",
             "localhost:8080",
             "127.0.0.1:8080",
+            "[::1]:8080",
             "ab.preview.localhost.evil",
         ] {
             assert_eq!(site.label_of(host), None, "{host}");
@@ -314,6 +338,9 @@ mod tests {
             "http://127.0.0.1:8080",
             "http://a.example/x",
             "http://u@a.example",
+            "http://:p@a.example",
+            "http://a.example/?q",
+            "http://a.example/#f",
             "nope",
         ] {
             assert!(PreviewSite::parse(bad).is_err(), "{bad}");

@@ -8,7 +8,9 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use awc::ws::Frame;
 use futures_util::{SinkExt as _, StreamExt as _};
 
-pub use crate::runner_endpoint::terminal::PING_EVERY;
+/// How often an idle socket is pinged, so that proxies keep it; a peer that sends nothing for
+/// two of these is taken for gone.
+pub const PING_EVERY: Duration = Duration::from_secs(30);
 
 /// How long the far end has to answer a close.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);

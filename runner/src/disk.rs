@@ -231,7 +231,7 @@ pub fn image_usage(root: &Path) -> u64 {
 }
 
 /// Run `cmd`; its stderr is the error when it fails.
-fn run(cmd: &mut std::process::Command) -> io::Result<()> {
+pub(crate) fn run(cmd: &mut std::process::Command) -> io::Result<()> {
     let out = cmd.stdin(std::process::Stdio::null()).output()?;
     if out.status.success() {
         Ok(())

@@ -1,5 +1,5 @@
 //! `sbx files …`: a sandbox's files (`/v1/sandboxes/{id}/files`): list, print, copy in and
-//! out, delete, make folders. Paths are `/workspace/…` (both kinds) or `/outputs/…`
+//! out, delete, make folders, watch for changes. Paths are `/workspace/…` (both kinds) or `/outputs/…`
 //! (containers); a sandbox side of `cp` is written `SANDBOX:/path`, as `docker cp` does.
 
 use std::path::{Path, PathBuf};
@@ -62,6 +62,18 @@ pub enum FilesCmd {
         /// Delete a folder that is not empty.
         #[arg(long, short = 'r')]
         recursive: bool,
+    },
+    /// Print the changes below a folder as they happen (`created`, `modified`, `deleted`,
+    /// and the path), until the sandbox pauses or ends, or Ctrl-C.
+    Watch {
+        /// The sandbox id.
+        sandbox: String,
+        /// The folder.
+        #[arg(default_value = "/workspace")]
+        path: String,
+        /// Only changes in the folder itself, not below it.
+        #[arg(long)]
+        shallow: bool,
     },
     /// Make a folder and its missing parents.
     Mkdir {
@@ -171,6 +183,15 @@ pub async fn run(args: FilesArgs) -> CliResult<()> {
             }
             let _answer = ctx.api.send(&Call::delete(at)).await?;
         }
+        FilesCmd::Watch {
+            sandbox,
+            path,
+            shallow,
+        } => {
+            let q = encode_query(&[("path", path), ("recursive", (!shallow).to_string())]);
+            let at = format!("/v1/sandboxes/{}/files/watch?{q}", percent_encode(&sandbox));
+            watch(&ctx, &at).await?;
+        }
         FilesCmd::Mkdir { sandbox, path } => {
             let body = serde_json::Value::Null;
             let info = ctx
@@ -180,6 +201,39 @@ pub async fn run(args: FilesArgs) -> CliResult<()> {
             if ctx.out.json {
                 ctx.out.print_json(&info);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Print the change events of the watch at `at` (`what path`, or JSON lines with `--json`)
+/// until the stream ends.
+async fn watch(ctx: &Ctx, at: &str) -> CliResult<()> {
+    use eventsource_stream::Eventsource as _;
+    let mut call = Call::get(at);
+    call.timeout = std::time::Duration::from_secs(30);
+    let (_, _, body) = ctx.api.send(&call).await?;
+    let mut events = body.eventsource();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| CliError::Unreachable {
+            url: ctx.api.url.clone(),
+            reason: format!("the watch broke: {e}"),
+        })?;
+        let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+        if ctx.out.json {
+            say!(
+                "{}",
+                serde_json::json!({"event": event.event, "data": data})
+            );
+        } else if event.event == "end" {
+            eprintln!("sbx: {}", text(&data["reason"]));
+        } else if event.event == "overflow" {
+            eprintln!("sbx: some changes were lost; list the folder again");
+        } else {
+            say!("{:<9}{}", event.event, text(&data["path"]));
+        }
+        if event.event == "end" {
+            break;
         }
     }
     Ok(())

@@ -94,7 +94,7 @@ pub enum Client {
     Exec(exec::ExecArgs),
     /// Sandboxes: code interpreters that keep state between cells, and containers.
     Sandbox(sandbox::SandboxArgs),
-    /// A sandbox's files: list, print, copy in and out, delete, make folders.
+    /// A sandbox's files: list, print, copy in and out, delete, make folders, watch.
     Files(files::FilesArgs),
     /// A container sandbox's background processes: start, list, follow, write to, signal.
     Process(process::ProcessArgs),

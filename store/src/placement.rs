@@ -251,7 +251,8 @@ pub async fn announce_pending(db: &impl Db, id: SandboxId) -> Result<()> {
 /// request, env, command, network, registry credentials, idle pause and lifetime, counted from
 /// now), made by `key`, `pending`, in `ids`' order. Their files are the folders of a pause
 /// (number 1) that `host` keeps: runners place them as they resume a paused sandbox (`host`
-/// at once, others once the copy in the database is complete). None if `source` is gone.
+/// at once, others once the copy in the database is complete). Nothing is made (an empty list)
+/// unless `source` is a running container.
 #[tracing::instrument(level = "debug", skip_all, fields(source = %source))]
 pub async fn fork_container(
     db: &impl Db,
@@ -273,7 +274,7 @@ pub async fn fork_container(
                      now() + s.timeout_s * interval '1 second', s.idle_pause_s, s.network,
                      s.docker_image, s.registry_auth, s.env_sealed, s.disk_bytes, 1, $4
                  from sandboxes s, unnest($2::uuid[]) with ordinality as n(id, i)
-                 where s.sandbox_id = $1 and s.kind = 'container'
+                 where s.sandbox_id = $1 and s.kind = 'container' and s.state = 'running'
                  order by n.i
                  returning {COLUMNS}"
             ),

@@ -7,10 +7,12 @@
 //! # Layout
 //! - [`path`]: guest paths, checked before anything is opened.
 //! - [`ops`]: the operations on host folders, beneath each tree.
+//! - [`watch`]: changes below a folder as they happen (inotify), as Server-Sent Events.
 //! - this module: an operation ([`Op`]) answered where the files are ([`Place`]).
 
 pub mod ops;
 pub mod path;
+pub mod watch;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -21,6 +23,8 @@ pub use path::GuestPath;
 
 use crate::auth::Reply;
 
+/// The route of the changes below a folder: `GET` (before [`FILE_ROUTE`], which would take it).
+pub const WATCH_ROUTE: &str = "/files/watch";
 /// The route of one file below a sandbox's URL: `GET`, `HEAD`, `PUT`, `DELETE`.
 pub const FILE_ROUTE: &str = "/files/{path:.*}";
 /// The route of making a folder below a sandbox's URL: `POST`.
@@ -52,6 +56,8 @@ pub enum Op {
     MakeDir(GuestPath),
     /// List a folder; everything below it if `recursive`.
     List(GuestPath, bool),
+    /// Follow the changes below a folder (in it only unless `recursive`).
+    Watch(GuestPath, bool),
 }
 
 /// Query of `GET …/files`.
@@ -150,6 +156,7 @@ pub async fn answer(req: &HttpRequest, body: web::Payload, place: Place, op: Op)
         Op::List(path, recursive) => {
             Ok(HttpResponse::Ok().json(ops::list(folders, path, recursive).await?))
         }
+        Op::Watch(path, recursive) => watch::watch(folders, path, recursive).await,
     }
 }
 

@@ -46,17 +46,22 @@ pub struct Folders {
 impl Folders {
     /// The folder of `path`'s tree, opened. `/outputs` of a code-interpreter: 422.
     fn tree(&self, path: &GuestPath) -> Result<File, ApiError> {
-        let dir = match path.tree {
-            Tree::Workspace => &self.workspace,
-            Tree::Outputs => self.outputs.as_ref().ok_or_else(|| {
+        let dir = self.tree_path(path)?;
+        File::open(&dir).map_err(|e| ApiError::Internal(format!("opening {}: {e}", dir.display())))
+    }
+
+    /// The host folder of `path`'s tree. `/outputs` of a code-interpreter: 422.
+    pub(super) fn tree_path(&self, path: &GuestPath) -> Result<PathBuf, ApiError> {
+        match path.tree {
+            Tree::Workspace => Ok(self.workspace.clone()),
+            Tree::Outputs => self.outputs.clone().ok_or_else(|| {
                 ApiError::invalid(
                     Code::InvalidPath,
                     "path",
                     "a code-interpreter sandbox has only /workspace",
                 )
-            })?,
-        };
-        File::open(dir).map_err(|e| ApiError::Internal(format!("opening {}: {e}", dir.display())))
+            }),
+        }
     }
 
     /// Give `file` (just made; a folder may be opened `O_PATH`) to the owner, if there is one.

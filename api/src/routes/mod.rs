@@ -171,6 +171,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource(
+                        &format!("/sandboxes/{{id}}{}", crate::files::WATCH_ROUTE),
+                        "GET",
+                    )
+                    .route(web::get().to(sandboxes::files::watch_files)),
+                )
+                .service(
+                    resource(
                         &format!("/sandboxes/{{id}}{}", crate::files::FILE_ROUTE),
                         "GET, HEAD, PUT, DELETE",
                     )

@@ -168,6 +168,7 @@ pub fn serve(
                 web::scope("/internal/v1/sandboxes/{id}")
                     .wrap(middleware::from_fn(authenticate))
                     .route("/files", web::get().to(list))
+                    .route(files::WATCH_ROUTE, web::get().to(watch))
                     .route(files::FILE_ROUTE, web::get().to(file))
                     .route(files::FILE_ROUTE, web::head().to(file))
                     .route(files::FILE_ROUTE, web::put().to(file))
@@ -258,6 +259,16 @@ async fn list(
     here(&req, &endpoint, &id, body, query.op()).await
 }
 
+async fn watch(
+    req: HttpRequest,
+    endpoint: web::Data<Endpoint>,
+    id: web::Path<String>,
+    query: web::Query<files::watch::WatchQuery>,
+    body: web::Payload,
+) -> Reply {
+    here(&req, &endpoint, &id, body, query.op()).await
+}
+
 async fn make_dir(
     req: HttpRequest,
     endpoint: web::Data<Endpoint>,
@@ -343,9 +354,9 @@ pub async fn forward_all(req: &HttpRequest, body: web::Payload, base: &str, toke
 }
 
 /// A request to a preview URL passed to `url` (a runner's `…/ports/{port}/{path}`) as
-/// [`forward_all`] passes one, but with the caller's `Cookie` and `Authorization` (they belong
-/// to the preview's origin: the runner gives them to the sandbox's server, see
-/// [`ports::PREVIEW`]).
+/// [`forward_all`] passes one, but with all the caller's headers but the connection's own,
+/// `Cookie` and `Authorization` included (they belong to the preview's origin: the runner
+/// gives them to the sandbox's server, see [`ports::PREVIEW`]).
 pub async fn forward_preview(
     req: &HttpRequest,
     body: web::Payload,
@@ -358,8 +369,7 @@ pub async fn forward_preview(
         extra.push((ports::PREVIEW_AUTHORIZATION, auth.clone()));
     }
     forward_with(req, body, url, token, extra, |name| {
-        name == header::COOKIE
-            || (!ports::NOT_PASSED.contains(&name.as_str()) && name.as_str() != "x-forwarded-host")
+        !ports::PREVIEW_NOT_PASSED.contains(&name.as_str()) && name.as_str() != "x-forwarded-host"
     })
     .await
 }
@@ -439,8 +449,9 @@ async fn forward_with(
     })
 }
 
-/// How long opening a WebSocket on a runner (and through it, to a sandbox's port) may take.
-const CONNECT_WAIT: Duration = Duration::from_secs(10);
+/// How long opening a WebSocket on a runner (and through it, to a sandbox's port) may take,
+/// or a runner's answer about one.
+pub(crate) const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// Accept the caller's WebSocket upgrade (`req`, `body`), open one to `url` on a runner (a
 /// sandbox's port) with the request headers `passed` chooses and `extra` ones, answer the
@@ -456,11 +467,6 @@ async fn join_websocket(
     extra: Vec<(&'static str, header::HeaderValue)>,
     passed: impl Fn(&header::HeaderName) -> bool,
 ) -> Reply {
-    const HANDSHAKE: [header::HeaderName; 3] = [
-        header::SEC_WEBSOCKET_KEY,
-        header::SEC_WEBSOCKET_VERSION,
-        header::SEC_WEBSOCKET_EXTENSIONS,
-    ];
     let (mut response, session, stream) = actix_ws::handle(req, body)
         .map_err(|e| ApiError::invalid(Code::BadRequest, "upgrade", e.to_string()))?;
     let client = CLIENT.with(Clone::clone);
@@ -469,7 +475,7 @@ async fn join_websocket(
         .bearer_auth(token)
         .max_frame_size(ports::MAX_WS_FRAME);
     for (name, value) in req.headers() {
-        if passed(name) && !HANDSHAKE.contains(name) {
+        if passed(name) && !ports::HANDSHAKE.contains(&name.as_str()) {
             out = out.header(name.clone(), value.clone());
         }
     }

@@ -40,6 +40,24 @@ pub(super) const NOT_PASSED: [&str; 14] = [
     PREVIEW_AUTHORIZATION,
 ];
 
+/// Request headers not passed on a request to a preview URL: the connection's own and the
+/// API's marks. The rest (cookies, `X-CSRF-Token`, …) belong to the preview's origin; its
+/// `Authorization` comes as [`PREVIEW_AUTHORIZATION`] (this hop's is the runner's token, never
+/// passed).
+pub(super) const PREVIEW_NOT_PASSED: [&str; 11] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "authorization",
+    PREVIEW,
+    PREVIEW_AUTHORIZATION,
+];
+
 /// The path the API serves a sandbox's port under, for `X-Forwarded-Prefix`.
 fn prefix(id: &str, port: u16) -> String {
     format!("/v1/sandboxes/{id}/ports/{port}")
@@ -62,7 +80,7 @@ pub const MAX_WS_FRAME: usize = 16 << 20;
 
 /// Handshake headers each hop of a WebSocket makes for itself (a key of its own), and
 /// extensions, which are not passed: frames go through uncompressed.
-const HANDSHAKE: [&str; 4] = [
+pub(super) const HANDSHAKE: [&str; 4] = [
     "sec-websocket-key",
     "sec-websocket-version",
     "sec-websocket-extensions",
@@ -137,7 +155,12 @@ pub(super) async fn proxy(
     let preview = req.headers().contains_key(PREVIEW);
     for (name, value) in req.headers() {
         let handshake = websocket && HANDSHAKE.contains(&name.as_str());
-        if !handshake && (!NOT_PASSED.contains(&name.as_str()) || (preview && name == "cookie")) {
+        let not_passed: &[&str] = if preview {
+            &PREVIEW_NOT_PASSED
+        } else {
+            &NOT_PASSED
+        };
+        if !handshake && !not_passed.contains(&name.as_str()) {
             out = out.header(name.as_str(), value.as_bytes());
         }
     }

@@ -28,9 +28,6 @@ pub const MAX_INPUT_FRAME: usize = 64 << 10;
 /// The largest output frame the runner sends, in bytes (16 KiB: under every WebSocket
 /// client's default limit).
 pub const OUTPUT_FRAME: usize = 16 << 10;
-/// How often an idle socket is pinged, so that proxies keep it; a peer that sends nothing for
-/// two of these is taken for gone.
-pub const PING_EVERY: Duration = Duration::from_secs(30);
 /// How long a terminal may stay without a client before it is hung up (`SIGHUP`).
 pub const DETACHED_FOR: Duration = Duration::from_secs(15 * 60);
 
@@ -253,7 +250,7 @@ async fn serve(
     {
         return;
     }
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(crate::websocket::PING_EVERY);
     ping.reset();
     let mut heard = tokio::time::Instant::now();
     let close = loop {
@@ -316,7 +313,7 @@ async fn serve(
                 }
             }
             _ = ping.tick() => {
-                if heard.elapsed() > 2 * PING_EVERY {
+                if heard.elapsed() > 2 * crate::websocket::PING_EVERY {
                     break Some(CloseReason {
                         code: CloseCode::Away,
                         description: Some("no answer to two pings".into()),

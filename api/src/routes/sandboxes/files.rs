@@ -1,5 +1,6 @@
 //! A sandbox's files: `PUT`, `GET`, `HEAD` and `DELETE /v1/sandboxes/{id}/files/{path}`,
-//! `GET /v1/sandboxes/{id}/files?path=&recursive=` and `POST /v1/sandboxes/{id}/directories/{path}`,
+//! `GET /v1/sandboxes/{id}/files?path=&recursive=`, `GET /v1/sandboxes/{id}/files/watch` and
+//! `POST /v1/sandboxes/{id}/directories/{path}`,
 //! on both kinds (see [`crate::files`]). A code-interpreter's are answered by the API process
 //! that holds its session (moved or resumed here as a cell would be); a container's by the
 //! runner that runs it, over its internal endpoint. Paths are `/workspace/…` (both kinds) or
@@ -59,16 +60,23 @@ pub(crate) async fn runner_of(
                 .into(),
         });
     }
-    Err(match s.state {
+    Err(not_running(&s))
+}
+
+/// Why container sandbox `s` cannot be reached on a runner now, by its state: 409
+/// `sandbox_paused` (paused by its owner), `sandbox_not_running`, `sandbox_pending` or
+/// `sandbox_ended`; running, its runner has no internal endpoint (503).
+pub(crate) fn not_running(s: &sbx_store::sandboxes::Sandbox) -> ApiError {
+    match s.state {
         SandboxState::Paused if s.state_reason == StateReason::User => SandboxError::PausedByOwner,
-        SandboxState::Paused => SandboxError::not_running(&s),
+        SandboxState::Paused => SandboxError::not_running(s),
         SandboxState::Pending => SandboxError::Pending,
-        SandboxState::Terminated | SandboxState::Failed => SandboxError::ended(&s),
+        SandboxState::Terminated | SandboxState::Failed => SandboxError::ended(s),
         SandboxState::Running => SandboxError::Unavailable(
             "the runner that runs this sandbox has no internal endpoint (SBX_RUNNER_LISTEN); it cannot be reached".into(),
         ),
     }
-    .into())
+    .into()
 }
 
 /// Answer `op` on sandbox `id`'s files, wherever they are. Refused before the body is read
@@ -199,6 +207,34 @@ pub async fn list_files(
     req: HttpRequest,
     id: web::Path<String>,
     query: web::Query<ListQuery>,
+    body: web::Payload,
+) -> Reply {
+    let op = query.op();
+    serve(&state, &caller, &req, &id, body, op).await
+}
+
+/// Follow the changes below a folder as they happen: Server-Sent Events `created`,
+/// `modified` and `deleted` (`{"path", "type"}`; `type` is none once deleted), from inotify on
+/// the folder's host side (what the code writes is seen as it writes it, in both kinds).
+/// Repeats within 50 ms are sent once; `overflow` says some events were lost (list the folder
+/// again); `end` comes when the folder goes (the sandbox paused or ended). Events are live
+/// only: a reconnecting reader starts afresh. A comment is sent every 15 s while quiet.
+#[utoipa::path(get, path = "/v1/sandboxes/{id}/files/watch", tag = "files", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id"), files::watch::WatchQuery),
+    responses(
+        (status = 200, description = "An event stream of `created`, `modified`, `deleted` (each a `Change`), `overflow`, and last `end`", content_type = "text/event-stream", body = files::watch::Change),
+        (status = 404, description = "No such sandbox, or nothing at the path", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a folder (`path_conflict`), or the sandbox is paused (`sandbox_paused`), starting or ended", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::InvalidPath,
+        crate::responses::BadQuery,
+        crate::responses::Unauthorized,
+        (status = 503, description = "The runner could not be reached, or too many watches are served (`unavailable`); retry", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn watch_files(
+    Ctx { state, caller }: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+    query: web::Query<files::watch::WatchQuery>,
     body: web::Payload,
 ) -> Reply {
     let op = query.op();

@@ -117,11 +117,8 @@ async fn fork_container(
     count: usize,
 ) -> Result<Vec<Sandbox>, ApiError> {
     let project = caller.0.project_id;
-    if source.state.is_ended() {
-        return Err(sbx_sandboxes::SandboxError::ended(&source).into());
-    }
     if source.state != SandboxState::Running {
-        return Err(sbx_sandboxes::SandboxError::not_running(&source).into());
+        return Err(super::files::not_running(&source));
     }
     state.sandboxes.room_for(project, count).await?;
     let (base, token) = super::files::runner_of(state, project, source.sandbox_id).await?;
@@ -140,17 +137,21 @@ async fn fork_container(
     )
     .await?;
     if !answer.status.is_success() {
-        // Paused or moved since it was looked up: said as the sandbox is now.
+        // Paused, ended or moved since it was looked up: said as the sandbox is now.
         let now = sbx_store::sandboxes::get(&state.pool, project, source.sandbox_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
         if now.state != SandboxState::Running {
-            return Err(sbx_sandboxes::SandboxError::not_running(&now).into());
+            return Err(super::files::not_running(&now));
         }
-        return Err(crate::runner_endpoint::unreachable(format!(
-            "its runner answered the fork with {}",
-            answer.status
-        )));
+        let said = String::from_utf8_lossy(&answer.body);
+        return Err(match answer.status.as_u16() {
+            409 => crate::runner_endpoint::unreachable(
+                "the sandbox moved to another runner meanwhile; retry",
+            ),
+            503 => crate::runner_endpoint::unreachable(format!("its runner is busy: {said}")),
+            s => ApiError::Internal(format!("its runner could not fork it ({s}): {said}")),
+        });
     }
     let forked: Forked =
         serde_json::from_slice(&answer.body).map_err(crate::runner_endpoint::unreachable)?;
@@ -158,8 +159,13 @@ async fn fork_container(
     let waits = forked.ids.into_iter().map(|copy| async move {
         let s = sbx_store::sandboxes::get(&state.pool, project, SandboxId(copy))
             .await?
-            .ok_or_else(|| ApiError::NotFound("a copy vanished".into()))?;
+            .ok_or_else(|| ApiError::NotFound("a copy was deleted meanwhile".into()))?;
         Ok::<_, ApiError>(host.start(s, Vec::new()).await?)
     });
-    futures_util::future::try_join_all(waits).await
+    // Every wait ends (the copies are sandboxes already, whatever one wait meets); the first
+    // error, if any, is the answer.
+    futures_util::future::join_all(waits)
+        .await
+        .into_iter()
+        .collect()
 }

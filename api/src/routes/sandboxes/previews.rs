@@ -38,6 +38,7 @@ pub struct PreviewView {
     /// The sandbox.
     pub sandbox_id: String,
     /// The port it opens.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// When it stops working (RFC 3339); it also stops when the sandbox ends.
     pub expires_at: DateTime<Utc>,

@@ -2,8 +2,6 @@
 //! to one on the runner that runs the sandbox ([`crate::runner_endpoint::terminal`]), frames
 //! passed both ways as they come: keystrokes never wait on the database.
 
-use std::time::Duration;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use sbx_core::process::{ProcessError, ProcessInfo, ProcessList, ProcessState};
 
@@ -11,10 +9,8 @@ use super::files::runner_of;
 use super::sandbox_id;
 use crate::auth::{Ctx, Reply};
 use crate::error::ApiError;
+use crate::runner_endpoint::CONNECT_WAIT;
 use crate::runner_endpoint::terminal::{MAX_INPUT_FRAME, OUTPUT_FRAME, TerminalQuery};
-
-/// How long joining the runner's socket may take.
-const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// Open a terminal in a container sandbox: a WebSocket to a login shell (bash where the image
 /// has it, else sh) in `/workspace`, `TERM=xterm-256color`.

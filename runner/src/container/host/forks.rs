@@ -5,14 +5,19 @@
 //! complete. Processes are not copied: each copy starts its own command.
 //!
 //! What is copied is the placement's filesystem image (`disk.img`, which holds both folders):
-//! frozen (`fsfreeze`) so that the copy is consistent, copied with `cp --reflink=auto
-//! --sparse=always` (a reflink where the host's filesystem has them, else only the blocks in
-//! use), then thawed. The source's writes wait while it is frozen; its reads do not.
+//! frozen (`fsfreeze`) so that the copy is consistent, copied once with `cp --reflink=auto
+//! --sparse=always` (a reflink where the host's filesystem has them, else the blocks in use),
+//! then thawed; further copies are made from the first. The source's writes wait while it is
+//! frozen (a reflink: milliseconds; a copy: as long as copying what it holds takes); its
+//! reads do not.
 
 use std::io;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+
+use rustix::fs::{Mode, OFlags};
 
 use sbx_core::ids::{ApiKeyId, SandboxId};
 use sbx_store::sandboxes::Sandbox;
@@ -26,7 +31,8 @@ const FORK_GEN: i32 = 1;
 impl ContainerHost {
     /// Fork sandbox `id`, if its container runs here, into `count` new `pending` sandboxes
     /// made by `key`, with copies of its files: the new sandboxes, in order. None if it does
-    /// not run here (not placed here, or being paused or removed).
+    /// not run here (not placed here, being paused or removed, or ended meanwhile: nothing is
+    /// made then). The work goes on if the caller goes: copies are never left without rows.
     ///
     /// # Errors
     /// The copy failed (nothing is left of it), or the database did.
@@ -44,95 +50,129 @@ impl ContainerHost {
             }
             (held.root.clone(), held.sandbox.disk_bytes as u64)
         };
-        let ids: Vec<SandboxId> = (0..count).map(|_| SandboxId::new()).collect();
-        let dir = self.config.dir.clone();
-        let (copies, folder) = (ids.clone(), dir.clone());
-        let copied =
-            tokio::task::spawn_blocking(move || copy_image(&folder, &root, &copies, disk_bytes))
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|r| r);
-        let made = match copied {
-            Ok(()) => sbx_store::placement::fork_container(&self.pool, id, &ids, key, &self.host)
-                .await
-                .map_err(RunnerError::from),
-            Err(e) => Err(RunnerError::io("copying the sandbox's files")(e)),
-        };
-        match made {
-            Ok(made) => {
-                for s in &made {
-                    self.start_copy(s.sandbox_id, FORK_GEN);
+        let this = self.clone();
+        let work = tokio::spawn(async move {
+            let ids: Vec<SandboxId> = (0..count).map(|_| SandboxId::new()).collect();
+            let dir = this.config.dir.clone();
+            let (copies, folder) = (ids.clone(), dir.clone());
+            let copied = tokio::task::spawn_blocking(move || {
+                copy_image(&folder, &root, &copies, disk_bytes)
+            })
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|r| r);
+            let made = match copied {
+                Ok(()) => {
+                    sbx_store::placement::fork_container(&this.pool, id, &ids, key, &this.host)
+                        .await
+                        .map_err(RunnerError::from)
                 }
-                Some(Ok(made))
-            }
-            Err(e) => {
-                let _ = tokio::task::spawn_blocking(move || {
-                    for id in ids {
-                        kept::drop_kept(&dir, id);
+                Err(e) => Err(RunnerError::io("copying the sandbox's files")(e)),
+            };
+            match made {
+                Ok(made) if made.len() == ids.len() => {
+                    for s in &made {
+                        this.start_copy(s.sandbox_id, FORK_GEN);
                     }
-                })
-                .await;
-                Some(Err(e))
+                    Some(Ok(made))
+                }
+                outcome => {
+                    let _ = tokio::task::spawn_blocking(move || {
+                        for id in ids {
+                            kept::drop_kept(&dir, id);
+                        }
+                    })
+                    .await;
+                    // No rows: the source stopped running meanwhile.
+                    outcome.err().map(Err)
+                }
             }
-        }
+        });
+        work.await.unwrap_or_else(|e| {
+            Some(Err(RunnerError::io("forking")(io::Error::other(
+                e.to_string(),
+            ))))
+        })
     }
 }
 
+/// Make the kept folder of sandbox `id`'s pause (emptied first), ready for a `disk.img`.
+fn kept_folder(dir: &Path, id: SandboxId) -> io::Result<PathBuf> {
+    let kept = kept::paused_dir(dir, id);
+    crate::disk::remove_root(&kept);
+    std::fs::create_dir_all(&kept)?;
+    Ok(kept)
+}
+
+/// Copy the filesystem image `from` to `to`: a reflink where the filesystem has them, else
+/// only the blocks in use.
+fn copy(from: &Path, to: &Path) -> io::Result<()> {
+    crate::disk::run(
+        Command::new("cp")
+            .args(["--reflink=auto", "--sparse=always"])
+            .arg(from)
+            .arg(to),
+    )
+}
+
 /// Copy the filesystem image of placement `root` (capped at `disk_bytes`) as the kept folders
-/// of pause [`FORK_GEN`] of each of `ids`, each mounted as a pause leaves it; the source
-/// frozen meanwhile. On an error, what was made is left for the caller to drop.
+/// of pause [`FORK_GEN`] of each of `ids`, each mounted as a pause leaves it. The source is
+/// frozen while the first copy is made; the others are made from that one after the thaw. On
+/// an error, what was made is left for the caller to drop.
 fn copy_image(dir: &Path, root: &Path, ids: &[SandboxId], disk_bytes: u64) -> io::Result<()> {
-    let image = crate::disk::image_path(root);
+    let Some((&first, rest)) = ids.split_first() else {
+        return Ok(());
+    };
+    let first_image = crate::disk::image_path(&kept_folder(dir, first)?);
     {
-        let _frozen = Frozen::new(crate::disk::mount_path(root))?;
-        for &id in ids {
-            let kept = kept::paused_dir(dir, id);
-            crate::disk::remove_root(&kept);
-            std::fs::create_dir_all(&kept)?;
-            let copy = crate::disk::image_path(&kept);
-            run(Command::new("cp")
-                .args(["--reflink=auto", "--sparse=always"])
-                .arg(&image)
-                .arg(&copy))?;
-        }
+        let _frozen = Frozen::new(&crate::disk::mount_path(root))?;
+        copy(&crate::disk::image_path(root), &first_image)?;
+    }
+    for &id in rest {
+        let kept = kept_folder(dir, id)?;
+        copy(&first_image, &crate::disk::image_path(&kept))?;
     }
     for &id in ids {
-        let kept = kept::paused_dir(dir, id);
-        crate::disk::ensure_image(&kept, disk_bytes)?;
+        crate::disk::ensure_image(&kept::paused_dir(dir, id), disk_bytes)?;
         kept::mark(dir, id, FORK_GEN)?;
     }
     Ok(())
 }
 
 /// A filesystem frozen (`fsfreeze -f`) until this is dropped: its writes wait, and what its
-/// image holds on disk is consistent.
-struct Frozen(PathBuf);
+/// image holds on disk is consistent. Frozen and thawed through a descriptor opened first
+/// (`/proc/<pid>/fd/N`), so the thaw reaches it even if its folder was renamed meanwhile (a
+/// pause keeps a placement's folders by renaming them).
+struct Frozen(OwnedFd);
 
 impl Frozen {
-    fn new(mount: PathBuf) -> io::Result<Self> {
-        run(Command::new("fsfreeze").arg("-f").arg(&mount))?;
-        Ok(Self(mount))
+    fn new(mount: &Path) -> io::Result<Self> {
+        let fd = rustix::fs::open(
+            mount,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        let frozen = Self(fd);
+        crate::disk::run(Command::new("fsfreeze").arg("-f").arg(frozen.path()))?;
+        Ok(frozen)
+    }
+
+    /// The path this process's descriptor has for other processes.
+    fn path(&self) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), self.0.as_raw_fd())
     }
 }
 
 impl Drop for Frozen {
     fn drop(&mut self) {
-        if let Err(e) = run(Command::new("fsfreeze").arg("-u").arg(&self.0)) {
-            tracing::error!(path = %self.0.display(), error = %e, "could not thaw a sandbox's filesystem: its writes wait");
+        let mut tries = 0;
+        while let Err(e) = crate::disk::run(Command::new("fsfreeze").arg("-u").arg(self.path())) {
+            tries += 1;
+            if tries == 3 {
+                tracing::error!(error = %e, "could not thaw a sandbox's filesystem: its writes wait");
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
-}
-
-/// Run `command` to its end: an error naming it and what it said unless it succeeded.
-fn run(command: &mut Command) -> io::Result<()> {
-    let out = command.output()?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(io::Error::other(format!(
-        "{:?} failed ({}): {}",
-        command.get_program(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
 }
