@@ -616,6 +616,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandboxes/{id}/files/watch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow the changes below a folder as they happen: Server-Sent Events `created`,
+         *     `modified` and `deleted` (`{"path", "type"}`; `type` is none once deleted), from inotify on
+         *     the folder's host side (what the code writes is seen as it writes it, in both kinds).
+         *     Repeats within 50 ms are sent once; `overflow` says some events were lost (list the folder
+         *     again); `end` comes when the folder goes (the sandbox paused or ended). Events are live
+         *     only: a reconnecting reader starts afresh. A comment is sent every 15 s while quiet.
+         */
+        get: operations["watch_files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes/{id}/files/{path}": {
         parameters: {
             query?: never;
@@ -652,9 +676,12 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Fork a running code-interpreter sandbox into `count` new ones, from one snapshot of its live
-         *     interpreter (the source keeps running). The copies take the source's configuration and
-         *     timeout, and count against the project's open sandboxes.
+         * Fork a running sandbox into `count` new ones; the source keeps running. A code-interpreter's
+         *     copies open from one snapshot of its live interpreter (variables, imports, files). A
+         *     container's copies get a copy of its `/workspace` and `/outputs` (its disk frozen for the
+         *     copy: its writes wait meanwhile, for milliseconds per copy with a sparse or reflinked copy)
+         *     and start its command afresh: processes and memory are not copied. The copies take the
+         *     source's configuration and timeout, and count against the project's open sandboxes.
          */
         post: operations["fork_sandbox"];
         delete?: never;
@@ -742,7 +769,9 @@ export interface paths {
          *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
          *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
          *     server's answer is passed back as it is, whatever its status; sbx's own refusals
-         *     are problems.
+         *     are problems. A `GET` with `Upgrade: websocket` is answered 101 and joined to a
+         *     WebSocket opened to the server (frames up to 16 MiB, the server's subprotocol
+         *     answered back), or refused with 502 `bad_gateway` if it does not switch.
          */
         get: operations["call_port_get"];
         /**
@@ -751,7 +780,9 @@ export interface paths {
          *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
          *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
          *     server's answer is passed back as it is, whatever its status; sbx's own refusals
-         *     are problems.
+         *     are problems. A `GET` with `Upgrade: websocket` is answered 101 and joined to a
+         *     WebSocket opened to the server (frames up to 16 MiB, the server's subprotocol
+         *     answered back), or refused with 502 `bad_gateway` if it does not switch.
          */
         put: operations["call_port_put"];
         /**
@@ -760,7 +791,9 @@ export interface paths {
          *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
          *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
          *     server's answer is passed back as it is, whatever its status; sbx's own refusals
-         *     are problems.
+         *     are problems. A `GET` with `Upgrade: websocket` is answered 101 and joined to a
+         *     WebSocket opened to the server (frames up to 16 MiB, the server's subprotocol
+         *     answered back), or refused with 502 `bad_gateway` if it does not switch.
          */
         post: operations["call_port_post"];
         /**
@@ -769,7 +802,9 @@ export interface paths {
          *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
          *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
          *     server's answer is passed back as it is, whatever its status; sbx's own refusals
-         *     are problems.
+         *     are problems. A `GET` with `Upgrade: websocket` is answered 101 and joined to a
+         *     WebSocket opened to the server (frames up to 16 MiB, the server's subprotocol
+         *     answered back), or refused with 502 `bad_gateway` if it does not switch.
          */
         delete: operations["call_port_delete"];
         options?: never;
@@ -779,7 +814,9 @@ export interface paths {
          *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
          *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
          *     server's answer is passed back as it is, whatever its status; sbx's own refusals
-         *     are problems.
+         *     are problems. A `GET` with `Upgrade: websocket` is answered 101 and joined to a
+         *     WebSocket opened to the server (frames up to 16 MiB, the server's subprotocol
+         *     answered back), or refused with 502 `bad_gateway` if it does not switch.
          */
         head: operations["call_port_head"];
         /**
@@ -788,7 +825,9 @@ export interface paths {
          *     `X-Forwarded-Prefix: /v1/sandboxes/{id}/ports/{port}` and `X-Forwarded-Host`.
          *     Bodies stream both ways (uploads, Server-Sent Events, chunked answers). The
          *     server's answer is passed back as it is, whatever its status; sbx's own refusals
-         *     are problems.
+         *     are problems. A `GET` with `Upgrade: websocket` is answered 101 and joined to a
+         *     WebSocket opened to the server (frames up to 16 MiB, the server's subprotocol
+         *     answered back), or refused with 502 `bad_gateway` if it does not switch.
          */
         patch: operations["call_port_patch"];
         trace?: never;
@@ -1376,6 +1415,12 @@ export interface components {
             /** @description What the call used; `memory_peak_bytes` is the session's linear memory. */
             usage: components["schemas"]["Usage"];
         };
+        /** @description One change, the `data` of a `created`, `modified` or `deleted` event. */
+        Change: {
+            /** @description The guest path (`/workspace/src/main.py`). */
+            path: string;
+            type?: components["schemas"]["EntryType"] | null;
+        };
         /** @description A command's result inside a container sandbox. */
         CommandOutcome: {
             /** @description `succeeded` (exit 0), `failed`, `timeout` or `output_limit`. */
@@ -1672,7 +1717,10 @@ export interface components {
         };
         /** @description The copies. */
         ForkList: {
-            /** @description The new sandboxes, running. */
+            /**
+             * @description The new sandboxes, running (a container's copy that no runner had room for yet is
+             *     `pending`, with `waiting_for`).
+             */
             data: components["schemas"]["SandboxView"][];
         };
         /** @description A fork request. */
@@ -5331,6 +5379,106 @@ export interface operations {
             };
         };
     };
+    watch_files: {
+        parameters: {
+            query?: {
+                /** @description The folder: `/workspace` (the default), `/outputs` (containers) or one below them. */
+                path?: string;
+                /** @description Changes anywhere below it (the default); `false`: in the folder itself only. */
+                recursive?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream of `created`, `modified`, `deleted` (each a `Change`), `overflow`, and last `end` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["Change"];
+                };
+            };
+            /** @description Bad query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox, or nothing at the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not a folder (`path_conflict`), or the sandbox is paused (`sandbox_paused`), starting or ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path outside /workspace and /outputs, with `..`, NUL, or crossing a link out (`invalid_path`, field `path`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner could not be reached, or too many watches are served (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     read_file: {
         parameters: {
             query?: never;
@@ -5757,7 +5905,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A container sandbox (`not_an_interpreter`), or one that is not running (`sandbox_not_running`) or has ended (`sandbox_ended`) */
+            /** @description A sandbox that is not running (`sandbox_not_running`, `sandbox_paused`, `sandbox_pending`) or has ended (`sandbox_ended`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5784,7 +5932,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body does not fit the schema, or asks for something invalid */
+            /** @description `count` is not 1 to 16 (`invalid_request`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5793,7 +5941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Over the project's request rate; see Retry-After */
+            /** @description The project would have more open sandboxes than its cap (`project_queue_full`) */
             429: {
                 headers: {
                     [name: string]: unknown;

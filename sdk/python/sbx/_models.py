@@ -727,7 +727,7 @@ class PreviewView(BaseModel):
     """
     The sandbox.
     """
-    port: Annotated[int, Field(ge=0)]
+    port: Annotated[int, Field(ge=1, le=65535)]
     """
     The port it opens.
     """
@@ -1421,6 +1421,18 @@ class CellOutcome(BaseModel):
     """
 
 
+class Change(BaseModel):
+    """
+    One change, the `data` of a `created`, `modified` or `deleted` event.
+    """
+
+    path: str
+    """
+    The guest path (`/workspace/src/main.py`).
+    """
+    type: Optional[Literal["file", "directory", "symlink", "other"]] = None
+
+
 class CreateSandbox(BaseModel):
     """
     A sandbox to create.
@@ -1663,7 +1675,8 @@ class ForkList(BaseModel):
 
     data: List[SandboxView]
     """
-    The new sandboxes, running.
+    The new sandboxes, running (a container's copy that no runner had room for yet is
+    `pending`, with `waiting_for`).
     """
 
 

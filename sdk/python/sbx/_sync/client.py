@@ -550,13 +550,14 @@ class Sandbox:
         return self._update("POST", "/timeout", body={"timeout_s": timeout_s})
 
     def fork(self, count: int = 1) -> List["Sandbox"]:
-        """Copies of this running code-interpreter sandbox, with its variables, imports and
-        files, each independent and billed on its own; this one keeps running
-        (``POST /v1/sandboxes/{id}/fork``).
+        """Copies of this running sandbox, each independent and billed on its own; this one
+        keeps running (``POST /v1/sandboxes/{id}/fork``). A code-interpreter's copies have its
+        variables, imports and files; a container's have its ``/workspace`` and ``/outputs``
+        and start its command afresh.
 
         Raises:
             InvalidRequest: ``count`` is not 1 to 16.
-            Conflict: a container, or a sandbox that is not running.
+            Conflict: a sandbox that is not running, or has ended.
         """
         made = self._client._json("POST", self._path("/fork"), body={"count": count})
         return [
