@@ -215,6 +215,9 @@ pub fn serve(
             .default_service(web::to(error::not_found))
     })
     .workers(config.workers.max(1))
+    // Answers go out as written: a streamed answer's head and first part are two writes,
+    // and Nagle's algorithm would hold the second for the peer's delayed ACK (40 ms).
+    .tcp_nodelay(true)
     .listen(listener)?
     .shutdown_timeout(30)
     .run();

@@ -83,7 +83,11 @@ use crate::routes;
         routes::health::readyz,
         routes::health::metrics,
     ),
-    components(schemas(crate::error::Problem, sbx_core::exec::CommandOutcome)),
+    components(schemas(
+        crate::error::Problem,
+        sbx_core::exec::CommandOutcome,
+        crate::files::watch::Change
+    )),
     modifiers(&BearerAuth, &CommonResponses, &QueryParameters, &FilePaths, &Links),
     tags(
         (name = "exec", description = "Run code now"),

@@ -37,6 +37,21 @@ enum Auth<'a> {
     Bearer(&'a str),
     /// No credential, sent to this preview host.
     Preview(&'a str),
+    /// None: an HTTP/1.0 request on a new TCP connection to the address in the URL, as the
+    /// runner's own connection to the server is (the baseline).
+    Direct,
+}
+
+/// `GET /` on a new connection to `addr`, HTTP/1.0, read to the end: the answer's bytes.
+async fn raw_get(addr: &str) -> anyhow::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    conn.set_nodelay(true)?;
+    conn.write_all(b"GET / HTTP/1.0\r\nHost: sandbox\r\n\r\n")
+        .await?;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await?;
+    Ok(answer)
 }
 
 /// Times (ms) of `count` GETs of `url`, each answered 200 `pong`.
@@ -49,9 +64,19 @@ async fn gets(
     let mut took = Vec::with_capacity(count);
     for _ in 0..count {
         let t = Instant::now();
+        if let Auth::Direct = auth {
+            let addr = url.trim_start_matches("http://").trim_end_matches('/');
+            let answer = raw_get(addr).await?;
+            if !answer.starts_with(b"HTTP/1.0 200") || !answer.ends_with(b"pong") {
+                bail!("GET {url}: {:?}", String::from_utf8_lossy(&answer));
+            }
+            took.push(t.elapsed().as_secs_f64() * 1e3);
+            continue;
+        }
         let req = match auth {
             Auth::Preview(host) => client.get(url).insert_header(("host", *host)),
             Auth::Bearer(token) => client.get(url).bearer_auth(token),
+            Auth::Direct => unreachable!("answered above"),
         };
         let mut res = req
             .send()
@@ -154,7 +179,7 @@ pub(crate) async fn ports(count: usize) -> anyhow::Result<()> {
             (&through_api, &key),
             (&at_server, &preview),
             (&at_runner, &runner_token),
-            (&direct, &runner_token),
+            (&direct, &Auth::Direct),
         ];
         // Warm each path, then take turns so that drift touches them alike.
         for (url, auth) in paths {
@@ -172,7 +197,7 @@ pub(crate) async fn ports(count: usize) -> anyhow::Result<()> {
             "GET through the API (/v1/…/ports/8000/)",
             "GET through a preview URL (its host, no key)",
             "GET at the runner's endpoint",
-            "GET straight to the container (baseline)",
+            "GET straight to the container, a new connection each (baseline)",
         ];
         for (what, v) in names.into_iter().zip(&mut took) {
             v.sort_by(f64::total_cmp);

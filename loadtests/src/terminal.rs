@@ -24,21 +24,22 @@ async fn echoes(url: &str, token: &str, count: usize) -> anyhow::Result<Vec<f64>
         .await
         .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?;
     // An empty prompt, so that each key's echo is all that comes back.
-    type_and_wait(&mut ws, b"PS1=; echo rea''dy\n", b"ready").await?;
+    type_and_wait(&mut ws, b"PS1=; echo rea''dy\n", &[b"ready"]).await?;
     let mut took = Vec::with_capacity(count);
     for i in 0..count {
         let key = b'a' + (i % 26) as u8;
         let t = Instant::now();
-        type_and_wait(&mut ws, &[key], &[key]).await?;
+        type_and_wait(&mut ws, &[key], &[&[key]]).await?;
         took.push(t.elapsed().as_secs_f64() * 1e3);
-        type_and_wait(&mut ws, b"\x7f", b"\x08").await?;
+        // Readline erases with a backspace, or by redrawing the line (CR, erase to its end).
+        type_and_wait(&mut ws, b"\x7f", &[b"\x08", b"\x1b[K"]).await?;
     }
-    type_and_wait(&mut ws, b"\nexit\n", b"").await.ok();
+    type_and_wait(&mut ws, b"\nexit\n", &[]).await.ok();
     Ok(took)
 }
 
-/// Send `keys`, then read output until it holds `until`.
-async fn type_and_wait<S>(ws: &mut S, keys: &[u8], until: &[u8]) -> anyhow::Result<()>
+/// Send `keys`, then read output until it holds one of `until` (none: send only).
+async fn type_and_wait<S>(ws: &mut S, keys: &[u8], until: &[&[u8]]) -> anyhow::Result<()>
 where
     S: futures_util::Stream<Item = Result<Frame, awc::error::WsProtocolError>>
         + futures_util::Sink<Message, Error = awc::error::WsProtocolError>
@@ -46,11 +47,22 @@ where
 {
     ws.send(Message::Binary(keys.to_vec().into())).await?;
     let mut seen = Vec::new();
-    while !until.is_empty() && !seen.windows(until.len()).any(|w| w == until) {
-        match ws.next().await {
-            Some(Ok(Frame::Binary(b))) => seen.extend_from_slice(&b),
-            Some(Ok(Frame::Text(_) | Frame::Ping(_) | Frame::Pong(_))) => {}
-            other => bail!("the terminal ended: {other:?}"),
+    let holds = |seen: &[u8]| until.iter().any(|u| seen.windows(u.len()).any(|w| w == *u));
+    while !until.is_empty() && !holds(&seen) {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next());
+        match next.await {
+            Ok(Some(Ok(Frame::Binary(b)))) => seen.extend_from_slice(&b),
+            Ok(Some(Ok(Frame::Text(_) | Frame::Ping(_) | Frame::Pong(_)))) => {}
+            Ok(other) => bail!("the terminal ended: {other:?}"),
+            Err(_) => bail!(
+                "no {:?} in 10 s after {:?}; the terminal wrote {:?}",
+                until
+                    .iter()
+                    .map(|u| String::from_utf8_lossy(u))
+                    .collect::<Vec<_>>(),
+                String::from_utf8_lossy(keys),
+                String::from_utf8_lossy(&seen)
+            ),
         }
     }
     Ok(())

@@ -187,6 +187,9 @@ pub fn serve(
             .default_service(web::to(crate::error::not_found))
     })
     .workers(2)
+    // Answers go out as written: a streamed answer's head and first part are two writes,
+    // and Nagle's algorithm would hold the second for the peer's delayed ACK (40 ms).
+    .tcp_nodelay(true)
     .listen(listener)?
     .shutdown_timeout(10)
     .run();

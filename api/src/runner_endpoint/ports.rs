@@ -174,15 +174,22 @@ pub(super) async fn proxy(
     if websocket {
         return join_websocket(&req, body, sender, out, port).await;
     }
-    let frames = body
-        .into_inner()
-        .map_ok(hyper::body::Frame::data)
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .boxed_local();
+    // A request with neither `Content-Length` nor `Transfer-Encoding` has no body (RFC 9112):
+    // sent as such, not as an empty chunked one (a second write the server never reads).
+    let has_body = req.headers().contains_key(actix_web::http::header::CONTENT_LENGTH)
+        || req.headers().contains_key(actix_web::http::header::TRANSFER_ENCODING);
+    let out_body = if has_body {
+        let frames = body
+            .into_inner()
+            .map_ok(hyper::body::Frame::data)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .boxed_local();
+        http_body_util::Either::Left(http_body_util::StreamBody::new(frames))
+    } else {
+        http_body_util::Either::Right(http_body_util::Empty::new())
+    };
     let out = out
-        .body(http_body_util::Either::Left(
-            http_body_util::StreamBody::new(frames),
-        ))
+        .body(out_body)
         .map_err(|e| ApiError::invalid(Code::BadRequest, "headers", e.to_string()))?;
     let answer = send(sender, out, port).await?;
 

@@ -222,7 +222,7 @@ pub async fn list_files(
 #[utoipa::path(get, path = "/v1/sandboxes/{id}/files/watch", tag = "files", security(("api_key" = [])),
     params(("id" = String, Path, description = "The sandbox id"), files::watch::WatchQuery),
     responses(
-        (status = 200, description = "An event stream of `created`, `modified`, `deleted` (each a `Change`), `overflow`, and last `end`", content_type = "text/event-stream", body = files::watch::Change),
+        (status = 200, description = "An event stream of `created`, `modified` and `deleted` (each `data` a `Change`), `overflow` (`{}`), and last `end` (`{\"reason\"}`)", content_type = "text/event-stream"),
         (status = 404, description = "No such sandbox, or nothing at the path", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not a folder (`path_conflict`), or the sandbox is paused (`sandbox_paused`), starting or ended", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::responses::InvalidPath,
