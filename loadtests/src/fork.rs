@@ -148,9 +148,20 @@ async fn blob_size(client: &awc::Client, server: &Server, id: &str) -> anyhow::R
     Ok(v["stdout"].as_str().unwrap_or_default().trim().parse()?)
 }
 
+/// A running container sandbox small enough (a quarter core, 256 MiB) that a source, a copy
+/// and one being deleted fit on this machine at once: its id.
+async fn small_container(client: &awc::Client, server: &Server) -> anyhow::Result<String> {
+    let body = json!({"image": "python", "cpu": 0.25, "memory": "256Mi"});
+    let (status, v, _) = call(client, server, "/v1/sandboxes", &body).await;
+    if status != 201 || v["state"] != "running" {
+        bail!("creating a container sandbox: {status} {v}");
+    }
+    Ok(v["id"].as_str().context("an id")?.to_owned())
+}
+
 /// Container forks, `rounds` times (after one untimed), against a new sandbox and an upload.
 async fn containers(client: &awc::Client, server: &Server, rounds: usize) -> anyhow::Result<()> {
-    let source = new_container(client, server).await?;
+    let source = small_container(client, server).await?;
     let fill =
         json!({"command": ["sh", "-c", format!("head -c {BLOB} /dev/urandom > /workspace/blob")]});
     let (s, v, _) = call(
@@ -172,7 +183,7 @@ async fn containers(client: &awc::Client, server: &Server, rounds: usize) -> any
         }
         delete_sandbox(client, server, &ids[0]).await;
         let t = std::time::Instant::now();
-        let id = new_container(client, server).await?;
+        let id = small_container(client, server).await?;
         let res = client
             .put(format!(
                 "{}/v1/sandboxes/{id}/files/workspace/blob",

@@ -176,8 +176,12 @@ pub(super) async fn proxy(
     }
     // A request with neither `Content-Length` nor `Transfer-Encoding` has no body (RFC 9112):
     // sent as such, not as an empty chunked one (a second write the server never reads).
-    let has_body = req.headers().contains_key(actix_web::http::header::CONTENT_LENGTH)
-        || req.headers().contains_key(actix_web::http::header::TRANSFER_ENCODING);
+    let has_body = req
+        .headers()
+        .contains_key(actix_web::http::header::CONTENT_LENGTH)
+        || req
+            .headers()
+            .contains_key(actix_web::http::header::TRANSFER_ENCODING);
     let out_body = if has_body {
         let frames = body
             .into_inner()
