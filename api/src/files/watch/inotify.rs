@@ -8,7 +8,8 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
@@ -24,6 +25,29 @@ const LOOK_AGAIN: Duration = Duration::from_secs(1);
 pub const MAX_FOLDERS: usize = 2048;
 /// Deepest folder watched, below the watched one.
 const MAX_DEPTH: usize = 64;
+/// Entries one listing of a folder reports at most (a new folder's, or one moved in); past it,
+/// `overflow`.
+const MAX_LISTED: usize = 10_000;
+/// inotify events one read takes at most before they are passed on (a guest writing faster
+/// than they are passed on must not grow the list without end).
+const MAX_READ: usize = 4096;
+
+/// Folders all streams of this process watch at once, against [`watch_budget`].
+static WATCHED: AtomicUsize = AtomicUsize::new(0);
+
+/// Folders this process may watch at once, in all: a tenth of the kernel's
+/// `max_user_watches` (the runner's watches are root's, shared with the whole host), at most
+/// 32 streams' worth of [`MAX_FOLDERS`].
+fn watch_budget() -> usize {
+    static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .map_or(819, |n| n / 10)
+            .min(32 * MAX_FOLDERS)
+    })
+}
 /// The prefix of an upload's file before it is renamed over its target (not shown).
 const UPLOAD_PREFIX: &[u8] = b".sbx-upload-";
 /// What each folder's watch reports.
@@ -50,19 +74,27 @@ fn beneath(base: impl AsFd, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         rel,
         flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        ResolveFlags::BENEATH
+            | ResolveFlags::NO_SYMLINKS
+            | ResolveFlags::NO_MAGICLINKS
+            | ResolveFlags::NO_XDEV,
     )?)
+}
+
+/// What an entry of file type `t` is.
+fn kind_of(t: FileType) -> EntryType {
+    match t {
+        FileType::RegularFile => EntryType::File,
+        FileType::Directory => EntryType::Directory,
+        FileType::Symlink => EntryType::Symlink,
+        _ => EntryType::Other,
+    }
 }
 
 /// The type of entry `name` in the opened folder `dir`, not following a link.
 fn entry_type(dir: impl AsFd, name: &OsStr) -> Option<EntryType> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-    Some(match FileType::from_raw_mode(st.st_mode) {
-        FileType::RegularFile => EntryType::File,
-        FileType::Directory => EntryType::Directory,
-        FileType::Symlink => EntryType::Symlink,
-        _ => EntryType::Other,
-    })
+    Some(kind_of(FileType::from_raw_mode(st.st_mode)))
 }
 
 /// The inotify side of one stream: the watched folder, its watches, and where changes go.
@@ -120,44 +152,102 @@ impl Watching {
         Ok(w)
     }
 
-    /// Watch folder `rel` (relative to the watched one) and, if recursive, the folders below
-    /// it; with `report`, a `created` for each entry found below it (a new folder's contents
-    /// were made before its watch). Errors: the watched folder itself could not be watched.
+    /// Watch folder `rel` (relative to the watched one, `depth` folders below it) and, if
+    /// recursive, the folders below it; with `report`, a `created` for each entry found below
+    /// it (a new folder's contents were made before its watch). A folder past the limits
+    /// ([`MAX_FOLDERS`], the process's budget, [`MAX_DEPTH`]) or that inotify refuses is not
+    /// watched, and `overflow` says so. Errors: the watched folder itself could not be.
     fn add(&mut self, rel: &Path, report: bool, depth: usize) -> io::Result<()> {
-        if self.folders.len() >= MAX_FOLDERS {
-            if !self.full {
-                self.full = true;
-                self.send(Seen::Overflow);
-            }
+        if depth > MAX_DEPTH {
             return Ok(());
         }
         let dir = beneath(&self.base, rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir));
-        let wd = inotify::add_watch(&self.inotify, proc_path, MASK)?;
-        self.folders.insert(wd, rel.to_owned());
-        if !self.recursive || depth >= MAX_DEPTH {
+        if !self.folders.values().any(|p| p == rel) {
+            let budget_left = WATCHED.fetch_add(1, Ordering::AcqRel) < watch_budget();
+            if !budget_left || self.folders.len() >= MAX_FOLDERS {
+                WATCHED.fetch_sub(1, Ordering::AcqRel);
+                self.missed();
+                return Ok(());
+            }
+            match inotify::add_watch(&self.inotify, proc_path, MASK) {
+                Ok(wd) => {
+                    if self.folders.insert(wd, rel.to_owned()).is_some() {
+                        // The same folder under another name (moved): counted once.
+                        WATCHED.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                Err(e) => {
+                    WATCHED.fetch_sub(1, Ordering::AcqRel);
+                    if rel.as_os_str().is_empty() {
+                        return Err(e.into());
+                    }
+                    self.missed();
+                    return Ok(());
+                }
+            }
+        }
+        if !self.recursive {
             return Ok(());
         }
-        let mut entries = Vec::new();
-        for entry in rustix::fs::Dir::read_from(&dir)?.flatten() {
+        let mut folders = Vec::new();
+        for (n, entry) in rustix::fs::Dir::read_from(&dir)?.flatten().enumerate() {
+            if n >= MAX_LISTED {
+                self.missed();
+                break;
+            }
             let name = OsStr::from_bytes(entry.file_name().to_bytes());
             if name == "." || name == ".." || name.as_bytes().starts_with(UPLOAD_PREFIX) {
                 continue;
             }
-            entries.push(name.to_owned());
-        }
-        for name in entries {
-            let kind = entry_type(&dir, &name);
-            let path = rel.join(&name);
-            if report {
+            let kind = match entry.file_type() {
+                FileType::Unknown => entry_type(&dir, name),
+                t => Some(kind_of(t)),
+            };
+            let path = rel.join(name);
+            if report && !self.lost {
                 self.send(Seen::Change(What::Created, path.clone(), kind));
             }
             if kind == Some(EntryType::Directory) {
-                // Gone or swapped for a link meanwhile: not watched, and nothing else is.
-                let _ = self.add(&path, report, depth + 1);
+                folders.push(path);
             }
         }
+        for path in folders {
+            // Gone or swapped for a link meanwhile: not watched, and nothing else is.
+            let _ = self.add(&path, report, depth + 1);
+        }
         Ok(())
+    }
+
+    /// Changes will be missed (a limit reached, or inotify refused a folder): `overflow`,
+    /// once until the stream watches fewer folders again.
+    fn missed(&mut self) {
+        if !self.full {
+            self.full = true;
+            self.send(Seen::Overflow);
+        }
+    }
+
+    /// Stop watching folder `rel` and those below it (moved out of the watched one, or gone).
+    fn forget(&mut self, rel: &Path) {
+        let gone: Vec<i32> = self
+            .folders
+            .iter()
+            .filter(|(_, p)| p.starts_with(rel))
+            .map(|(wd, _)| *wd)
+            .collect();
+        for wd in gone {
+            let _ = inotify::remove_watch(&self.inotify, wd);
+            self.drop_watch(wd);
+        }
+    }
+
+    /// Forget watch `wd` (removed, or its folder gone).
+    fn drop_watch(&mut self, wd: i32) {
+        if self.folders.remove(&wd).is_some() {
+            WATCHED.fetch_sub(1, Ordering::AcqRel);
+            self.full = false;
+        }
     }
 
     /// Queue `seen` for the stream; a full queue loses it and owes an `overflow`.
@@ -173,6 +263,12 @@ impl Watching {
         }
     }
 
+    /// End the stream: `Gone`, waited for if the queue is full (the reader then sees the end
+    /// after what it has not read yet).
+    fn end(&mut self) {
+        let _ = self.tx.blocking_send(Seen::Gone);
+    }
+
     /// Whether the tree is still where it was.
     fn tree_is_there(&self) -> bool {
         rustix::fs::lstat(&self.tree.0).is_ok_and(|st| identity(&st) == self.tree.1)
@@ -184,7 +280,7 @@ impl Watching {
         let mut events = Vec::new();
         {
             let mut reader = inotify::Reader::new(&self.inotify, buf);
-            loop {
+            while events.len() < MAX_READ {
                 match reader.next() {
                     Ok(e) => events.push((
                         e.wd(),
@@ -209,11 +305,13 @@ impl Watching {
     /// Pass on one inotify event; false once the watched folder itself is gone.
     fn on_event(&mut self, wd: i32, flags: ReadFlags, name: Option<&OsStr>) -> bool {
         if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
+            // Folders made meanwhile have no watch yet: look again from the top.
             self.send(Seen::Overflow);
+            let _ = self.add(Path::new(""), false, 0);
             return true;
         }
         if flags.contains(ReadFlags::IGNORED) {
-            self.folders.remove(&wd);
+            self.drop_watch(wd);
             return true;
         }
         let Some(dir) = self.folders.get(&wd).cloned() else {
@@ -224,8 +322,10 @@ impl Watching {
             // below it is reported by its parent.
             let gone = flags.intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF);
             if gone && dir.as_os_str().is_empty() {
-                self.send(Seen::Gone);
                 return false;
+            }
+            if gone {
+                self.drop_watch(wd);
             }
             return true;
         };
@@ -243,6 +343,11 @@ impl Watching {
                 let _ = self.add(&path, true, depth);
             }
         } else if flags.intersects(ReadFlags::DELETE | ReadFlags::MOVED_FROM) {
+            if flags.contains(ReadFlags::ISDIR) {
+                // Moved away (perhaps out of the watched folder): watched again where it
+                // lands, if that is below the watched folder.
+                self.forget(&path);
+            }
             self.send(Seen::Change(What::Deleted, path, None));
         } else if flags.contains(ReadFlags::MODIFY) {
             self.send(Seen::Change(What::Modified, path, Some(EntryType::File)));
@@ -253,9 +358,19 @@ impl Watching {
     /// Pass on changes until the reader goes or the tree does.
     pub(super) fn run(mut self) {
         let mut buf = vec![MaybeUninit::<u8>::uninit(); 64 << 10];
+        let mut looked = Instant::now();
         loop {
             if self.tx.is_closed() {
                 return;
+            }
+            // A pause renames or unmounts an ancestor of the tree, which inotify does not
+            // report on the tree itself: look, busy or not.
+            if looked.elapsed() >= LOOK_AGAIN {
+                looked = Instant::now();
+                if !self.tree_is_there() {
+                    self.end();
+                    return;
+                }
             }
             let mut fds = [rustix::event::PollFd::new(
                 &self.inotify,
@@ -266,22 +381,15 @@ impl Watching {
                 tv_nsec: 0,
             };
             match rustix::event::poll(&mut fds, Some(&timeout)) {
-                Ok(0) => {
-                    // Quiet: a pause renames or unmounts an ancestor of the tree, which
-                    // inotify does not report on the tree itself.
-                    if !self.tree_is_there() {
-                        self.send(Seen::Gone);
-                        return;
-                    }
-                }
+                Ok(0) | Err(rustix::io::Errno::INTR) => {}
                 Ok(_) => {
                     if !self.read(&mut buf) {
+                        self.end();
                         return;
                     }
                 }
-                Err(rustix::io::Errno::INTR) => {}
                 Err(_) => {
-                    self.send(Seen::Overflow);
+                    self.end();
                     return;
                 }
             }
@@ -289,13 +397,20 @@ impl Watching {
     }
 }
 
+impl Drop for Watching {
+    fn drop(&mut self) {
+        WATCHED.fetch_sub(self.folders.len(), Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::QUEUE;
     use super::*;
 
     /// What a watch of `rel` below `tree` reports while `act` runs (read for 300 ms after).
     fn watched(tree: &Path, rel: &str, recursive: bool, act: impl FnOnce()) -> (Vec<Seen>, usize) {
-        let (tx, mut rx) = mpsc::channel(super::super::QUEUE);
+        let (tx, mut rx) = mpsc::channel(QUEUE);
         let mut w = Watching::start(tree, Path::new(rel), recursive, tx).unwrap();
         act();
         let mut buf = vec![MaybeUninit::<u8>::uninit(); 64 << 10];
@@ -390,10 +505,29 @@ mod tests {
             "{seen:?}"
         );
 
-        // Watching through a link, or a file, is refused.
-        let (tx, _rx) = mpsc::channel(1);
+        // Watching through a link, or a file, is refused; a folder found to be a link by the
+        // time it is opened is not watched, nor anything beyond it.
+        let (tx, _rx) = mpsc::channel(QUEUE);
         assert!(Watching::start(&tree, Path::new("up"), true, tx.clone()).is_err());
-        assert!(Watching::start(&tree, Path::new("sub/top"), true, tx).is_err());
+        assert!(Watching::start(&tree, Path::new("sub/top"), true, tx.clone()).is_err());
+        let mut w = Watching::start(&tree, Path::new(""), true, tx).unwrap();
+        let before = w.folders.len();
+        assert!(w.add(Path::new("up"), true, 1).is_err());
+        assert!(w.add(Path::new("up/deep"), true, 2).is_err());
+        assert_eq!(w.folders.len(), before);
+        assert!(w.folders.values().all(|p| !p.starts_with("up")));
+
+        // A folder moved out of the watched one is no longer watched, nor what is below it.
+        std::fs::create_dir_all(tree.join("sub/d/e")).unwrap();
+        let (seen, folders) = watched(&tree, "sub", true, || {
+            std::fs::rename(tree.join("sub/d"), tree.join("moved")).unwrap();
+        });
+        assert!(
+            seen.contains(&Seen::Change(What::Deleted, PathBuf::from("d"), None)),
+            "{seen:?}"
+        );
+        assert_eq!(folders, 1, "only sub itself stays watched: {seen:?}");
+        drop(w);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -45,6 +45,8 @@ const BATCH: Duration = Duration::from_millis(50);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Streams one process serves at once (each holds an inotify instance and a thread).
 pub const MAX_WATCHES: usize = 32;
+/// Changes sent in one batch at most (the rest in the next).
+const MAX_BATCH: usize = 512;
 /// Changes held for a slow reader before `overflow`.
 const QUEUE: usize = 4096;
 static WATCHES: AtomicUsize = AtomicUsize::new(0);
@@ -144,8 +146,14 @@ pub async fn watch(
         actix_web::web::block(move || {
             let tree = folders.tree_path(&path)?;
             Watching::start(&tree, path.below(), recursive, tx).map_err(|e| {
-                if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
-                    || e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error())
+                let limit = [
+                    rustix::io::Errno::NOSPC,
+                    rustix::io::Errno::MFILE,
+                    rustix::io::Errno::NFILE,
+                ];
+                if limit
+                    .iter()
+                    .any(|l| e.raw_os_error() == Some(l.raw_os_error()))
                 {
                     ApiError::Unavailable(format!("the folder cannot be watched now: {e}"))
                 } else {
@@ -164,7 +172,9 @@ pub async fn watch(
         })
         .map_err(|e| ApiError::Unavailable(format!("no thread for the watch: {e}")))?;
     let (tree, base) = (path.tree, path.rel.clone());
-    let (out_tx, out_rx) = mpsc::channel::<bytes::Bytes>(16);
+    // Two batches at most wait for a slow reader; then the watching thread's queue fills and
+    // it says `overflow`.
+    let (out_tx, out_rx) = mpsc::channel::<bytes::Bytes>(2);
     actix_web::rt::spawn(async move {
         let mut n = 0u64;
         loop {
@@ -181,8 +191,11 @@ pub async fn watch(
             };
             tokio::time::sleep(BATCH).await;
             let mut batch = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                batch.push(more);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
             }
             let (out, end) = encode(tree, &base, batch, &mut n);
             if (!out.is_empty() && out_tx.send(bytes::Bytes::from(out)).await.is_err()) || end {
@@ -196,11 +209,12 @@ pub async fn watch(
     Ok(crate::sse::sse_response(stream))
 }
 
-/// `batch` as Server-Sent Events numbered after `n` (repeats sent once; paths shown in `tree`
-/// below `base`), and whether it holds the end.
+/// `batch` as Server-Sent Events numbered after `n` (a change that repeats the path's last
+/// one in the batch is sent once; paths shown in `tree` below `base`), and whether it holds
+/// the end.
 fn encode(tree: Tree, base: &Path, batch: Vec<Seen>, n: &mut u64) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
-    let mut sent: Vec<(What, PathBuf)> = Vec::new();
+    let mut last: std::collections::HashMap<PathBuf, What> = std::collections::HashMap::new();
     let mut end = false;
     for seen in batch {
         match seen {
@@ -214,7 +228,7 @@ fn encode(tree: Tree, base: &Path, batch: Vec<Seen>, n: &mut u64) -> (Vec<u8>, b
             }
             Seen::Gone => end = true,
             Seen::Change(what, rel, kind) => {
-                if sent.contains(&(what, rel.clone())) {
+                if last.get(&rel) == Some(&what) {
                     continue;
                 }
                 *n += 1;
@@ -227,7 +241,7 @@ fn encode(tree: Tree, base: &Path, batch: Vec<Seen>, n: &mut u64) -> (Vec<u8>, b
                     what.as_str(),
                     &change,
                 ));
-                sent.push((what, rel));
+                last.insert(rel, what);
             }
         }
     }
@@ -235,7 +249,7 @@ fn encode(tree: Tree, base: &Path, batch: Vec<Seen>, n: &mut u64) -> (Vec<u8>, b
         out.extend_from_slice(&crate::sse::sse_event(
             "end",
             "end",
-            &serde_json::json!({"reason": "the folder is gone: the sandbox paused or ended"}),
+            &serde_json::json!({"reason": "the folder is gone from where it was: moved, or the sandbox paused or ended"}),
         ));
     }
     (out, end)
@@ -266,6 +280,23 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(end);
         assert_eq!(n, 2);
+        // Made, removed, made again: all three said (the last state is that it is there).
+        let file = Some(super::super::EntryType::File);
+        let again = vec![
+            Seen::Change(What::Created, PathBuf::from("b"), file),
+            Seen::Change(What::Deleted, PathBuf::from("b"), None),
+            Seen::Change(What::Created, PathBuf::from("b"), file),
+        ];
+        let (out, end) = encode(Tree::Workspace, Path::new(""), again, &mut n);
+        let again = String::from_utf8(out).unwrap();
+        assert!(!end);
+        assert_eq!(n, 5, "{again}");
+        assert!(
+            again
+                .trim_end()
+                .ends_with("\"path\":\"/workspace/b\",\"type\":\"file\"}"),
+            "{again}"
+        );
         assert_eq!(text.matches("event: created").count(), 1, "{text}");
         assert!(text.contains("\"path\":\"/outputs/r/a\""), "{text}");
         assert!(
