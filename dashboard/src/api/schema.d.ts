@@ -5396,13 +5396,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An event stream of `created`, `modified`, `deleted` (each a `Change`), `overflow`, and last `end` */
+            /** @description An event stream of `created`, `modified` and `deleted` (each `data` a `Change`), `overflow` (`{}`), and last `end` (`{"reason"}`) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["Change"];
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Bad query */
