@@ -12,9 +12,6 @@ use serde_json::json;
 
 use crate::server::*;
 
-/// The deployment key the scenario gives the server, to derive the runner's token from.
-const SECRET_KEY: &str = "5b1d6a0e7c3f49a2b8e1d4c7a9f0e3b6d2c5a8f1e4b7d0c3a6f9e2b5d8c1a4f7";
-
 /// The server in the sandbox: a fixed small answer, one connection per request (HTTP/1.0,
 /// as `http.server` does by default), no logging.
 const SERVER: &str = r#"
@@ -127,18 +124,7 @@ pub(crate) async fn ports(count: usize) -> anyhow::Result<()> {
             }
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
-        let runner = server
-            .pool
-            .get()
-            .await?
-            .query_one(
-                "select runner_id, internal_url from runners where internal_url is not null",
-                &[],
-            )
-            .await?;
-        let (runner_id, base): (uuid::Uuid, String) = (runner.get(0), runner.get(1));
-        let sealer = sbx_store::seal::Sealer::from_hex(SECRET_KEY)?;
-        let token = sbx_api::runner_endpoint::token(&sealer, runner_id);
+        let (base, token) = runner_endpoint(&server).await?;
         let at_runner = format!("{base}/internal/v1/sandboxes/{id}/ports/8000/");
         let name = format!("sbx-{}", id.replace('-', ""));
         let out = Command::new("docker")
@@ -191,24 +177,13 @@ pub(crate) async fn ports(count: usize) -> anyhow::Result<()> {
                 took.extend(gets(&client, url, auth, 50).await?);
             }
         }
-        println!("| what | n | p50 ms | p90 ms | p99 ms |");
-        println!("|---|---|---|---|---|");
         let names = [
             "GET through the API (/v1/…/ports/8000/)",
             "GET through a preview URL (its host, no key)",
             "GET at the runner's endpoint",
             "GET straight to the container, a new connection each (baseline)",
         ];
-        for (what, v) in names.into_iter().zip(&mut took) {
-            v.sort_by(f64::total_cmp);
-            println!(
-                "| {what} | {} | {:.2} | {:.2} | {:.2} |",
-                v.len(),
-                percentile(v, 0.5),
-                percentile(v, 0.9),
-                percentile(v, 0.99),
-            );
-        }
+        latency_table(names.into_iter().zip(&mut took).collect());
         delete_sandbox(&client, &server, &id).await;
         anyhow::Ok(())
     }

@@ -357,3 +357,41 @@ pub(crate) async fn delete_sandbox(client: &awc::Client, server: &Server, id: &s
 pub(crate) fn dockerd_cpu() -> Duration {
     cpu_of(&["dockerd", "containerd"])
 }
+
+/// The deployment key scenarios that call a runner's internal endpoint give the server
+/// (`SBX_SECRET_KEY`), to derive the runner's token from.
+pub(crate) const SECRET_KEY: &str =
+    "5b1d6a0e7c3f49a2b8e1d4c7a9f0e3b6d2c5a8f1e4b7d0c3a6f9e2b5d8c1a4f7";
+
+/// The internal endpoint of `server`'s runner (`http://host:port`) and the token that opens
+/// it (the server started with [`SECRET_KEY`]).
+pub(crate) async fn runner_endpoint(server: &Server) -> anyhow::Result<(String, String)> {
+    let runner = server
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "select runner_id, internal_url from runners where internal_url is not null",
+            &[],
+        )
+        .await?;
+    let (runner_id, base): (uuid::Uuid, String) = (runner.get(0), runner.get(1));
+    let sealer = sbx_store::seal::Sealer::from_hex(SECRET_KEY)?;
+    Ok((base, sbx_api::runner_endpoint::token(&sealer, runner_id)))
+}
+
+/// Print a table of latencies (ms): each row's count, p50, p90 and p99.
+pub(crate) fn latency_table(rows: Vec<(&str, &mut Vec<f64>)>) {
+    println!("| what | n | p50 ms | p90 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for (what, v) in rows {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "| {what} | {} | {:.2} | {:.2} | {:.2} |",
+            v.len(),
+            percentile(v, 0.5),
+            percentile(v, 0.9),
+            percentile(v, 0.99),
+        );
+    }
+}

@@ -11,9 +11,6 @@ use futures_util::{SinkExt as _, StreamExt as _};
 
 use crate::server::*;
 
-/// The deployment key the scenario gives the server, to derive the runner's token from.
-const SECRET_KEY: &str = "5b1d6a0e7c3f49a2b8e1d4c7a9f0e3b6d2c5a8f1e4b7d0c3a6f9e2b5d8c1a4f7";
-
 /// Echo round trips (ms) of `count` keys typed into the terminal at `url` (with `token`):
 /// each a letter, its echo awaited, then a backspace (its erase awaited, untimed).
 async fn echoes(url: &str, token: &str, count: usize) -> anyhow::Result<Vec<f64>> {
@@ -78,18 +75,7 @@ pub(crate) async fn terminal(count: usize) -> anyhow::Result<()> {
     let client = client();
     let result = async {
         let id = new_container(&client, &server).await?;
-        let runner = server
-            .pool
-            .get()
-            .await?
-            .query_one(
-                "select runner_id, internal_url from runners where internal_url is not null",
-                &[],
-            )
-            .await?;
-        let (runner_id, base): (uuid::Uuid, String) = (runner.get(0), runner.get(1));
-        let sealer = sbx_store::seal::Sealer::from_hex(SECRET_KEY)?;
-        let token = sbx_api::runner_endpoint::token(&sealer, runner_id);
+        let (base, token) = runner_endpoint(&server).await?;
         let through_api = format!("{}/v1/sandboxes/{id}/pty", server.base);
         let direct = format!("{base}/internal/v1/sandboxes/{id}/pty");
         // Warm both paths once.
@@ -97,24 +83,13 @@ pub(crate) async fn terminal(count: usize) -> anyhow::Result<()> {
         echoes(&direct, &token, 5).await?;
         let mut api = echoes(&through_api, &server.key, count).await?;
         let mut runner = echoes(&direct, &token, count).await?;
-        println!("| what | n | p50 ms | p90 ms | p99 ms |");
-        println!("|---|---|---|---|---|");
-        for (what, v) in [
+        latency_table(vec![
             ("key → echo through the API (/v1/…/pty)", &mut api),
             (
                 "key → echo at the runner's endpoint (baseline)",
                 &mut runner,
             ),
-        ] {
-            v.sort_by(f64::total_cmp);
-            println!(
-                "| {what} | {} | {:.2} | {:.2} | {:.2} |",
-                v.len(),
-                percentile(v, 0.5),
-                percentile(v, 0.9),
-                percentile(v, 0.99),
-            );
-        }
+        ]);
         delete_sandbox(&client, &server, &id).await;
         anyhow::Ok(())
     }

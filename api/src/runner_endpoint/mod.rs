@@ -351,7 +351,7 @@ fn forwarded_host(req: &HttpRequest) -> Vec<(&'static str, header::HeaderValue)>
 pub async fn forward_all(req: &HttpRequest, body: web::Payload, base: &str, token: &str) -> Reply {
     let url = internal_url(req, base);
     forward_with(req, body, &url, token, forwarded_host(req), |name| {
-        !ports::NOT_PASSED.contains(&name.as_str()) && name.as_str() != "x-forwarded-host"
+        !ports::not_passed(name.as_str(), false) && name.as_str() != "x-forwarded-host"
     })
     .await
 }
@@ -372,7 +372,7 @@ pub async fn forward_preview(
         extra.push((ports::PREVIEW_AUTHORIZATION, auth.clone()));
     }
     forward_with(req, body, url, token, extra, |name| {
-        !ports::PREVIEW_NOT_PASSED.contains(&name.as_str()) && name.as_str() != "x-forwarded-host"
+        !ports::not_passed(name.as_str(), true) && name.as_str() != "x-forwarded-host"
     })
     .await
 }

@@ -16,34 +16,15 @@ use crate::error::{ApiError, Code};
 /// Set by the API on a request that came to a preview URL: its `Cookie` is the preview
 /// origin's and is passed on, and so is its `Authorization` (carried in
 /// [`PREVIEW_AUTHORIZATION`], as this hop's own `Authorization` is the runner's token).
-/// Never passed from a caller: it is in [`NOT_PASSED`].
+/// Never passed from a caller: it is in [`PREVIEW_NOT_PASSED`].
 pub const PREVIEW: &str = "x-sbx-preview";
 /// A preview request's own `Authorization`, given back to the sandbox's server under its name.
 pub const PREVIEW_AUTHORIZATION: &str = "x-sbx-preview-authorization";
 
-/// Request headers not passed to the sandbox's server: the connection's own, the caller's
-/// credentials for sbx (which the sandbox must never see), and the API's marks.
-pub(super) const NOT_PASSED: [&str; 14] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "host",
-    "authorization",
-    "cookie",
-    "x-sbx-project",
-    "x-csrf-token",
-    PREVIEW,
-    PREVIEW_AUTHORIZATION,
-];
-
-/// Request headers not passed on a request to a preview URL: the connection's own and the
-/// API's marks. The rest (cookies, `X-CSRF-Token`, …) belong to the preview's origin; its
-/// `Authorization` comes as [`PREVIEW_AUTHORIZATION`] (this hop's is the runner's token, never
-/// passed).
+/// Request headers never passed to the sandbox's server: the connection's own, this hop's
+/// `Authorization` (the runner's token) and the API's marks. A request to a preview URL passes
+/// all the rest (cookies, `X-CSRF-Token`, …: they belong to the preview's origin; its own
+/// `Authorization` comes as [`PREVIEW_AUTHORIZATION`]).
 pub(super) const PREVIEW_NOT_PASSED: [&str; 11] = [
     "connection",
     "keep-alive",
@@ -57,6 +38,16 @@ pub(super) const PREVIEW_NOT_PASSED: [&str; 11] = [
     PREVIEW,
     PREVIEW_AUTHORIZATION,
 ];
+
+/// The caller's credentials for sbx, never passed on a request through `…/ports/…` (the
+/// sandbox must never see them); a preview's are its origin's own.
+const SBX_CREDENTIALS: [&str; 3] = ["cookie", "x-sbx-project", "x-csrf-token"];
+
+/// Whether request header `name` stays out of a request to the sandbox's server (one to a
+/// preview URL if `preview`).
+pub(super) fn not_passed(name: &str, preview: bool) -> bool {
+    PREVIEW_NOT_PASSED.contains(&name) || (!preview && SBX_CREDENTIALS.contains(&name))
+}
 
 /// The path the API serves a sandbox's port under, for `X-Forwarded-Prefix`.
 fn prefix(id: &str, port: u16) -> String {
@@ -155,12 +146,7 @@ pub(super) async fn proxy(
     let preview = req.headers().contains_key(PREVIEW);
     for (name, value) in req.headers() {
         let handshake = websocket && HANDSHAKE.contains(&name.as_str());
-        let not_passed: &[&str] = if preview {
-            &PREVIEW_NOT_PASSED
-        } else {
-            &NOT_PASSED
-        };
-        if !handshake && !not_passed.contains(&name.as_str()) {
+        if !handshake && !not_passed(name.as_str(), preview) {
             out = out.header(name.as_str(), value.as_bytes());
         }
     }
