@@ -110,6 +110,7 @@ async fn container_host(
             .clone()
             .unwrap_or_else(|| settings.data_dir.join("sandboxes")),
         prices: prices(settings)?,
+        template_max_bytes: settings.template_max_mb << 20,
     };
     let cards: Vec<serde_json::Value> = gpus
         .cards

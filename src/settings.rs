@@ -148,6 +148,10 @@ pub struct Settings {
     /// has it (the set-up registers it), else runc.
     #[arg(long, env = "SBX_CONTAINER_RUNTIME")]
     pub container_runtime: Option<String>,
+    /// Largest image a template build on this runner may make, in MiB (the whole image, its
+    /// base included); a bigger one fails the build and is removed.
+    #[arg(long, env = "SBX_TEMPLATE_MAX_MB", default_value_t = 16_384)]
+    pub template_max_mb: u64,
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,

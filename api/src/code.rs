@@ -114,6 +114,11 @@ codes! {
     StdinClosed = ("stdin_closed", CONFLICT, "Process state conflict"),
     /// As many processes as a sandbox may keep are running in it.
     TooManyProcesses = ("too_many_processes", CONFLICT, "Process state conflict"),
+    /// The template (or the pinned version) named has no ready build: queued, building or
+    /// failed.
+    TemplateNotReady = ("template_not_ready", CONFLICT, "Template state conflict"),
+    /// The project keeps as many template versions as it may.
+    TooManyTemplates = ("too_many_templates", CONFLICT, "Template quota reached"),
     /// The sandbox's disk cap is full: nothing more can be written.
     DiskFull = ("disk_full", INSUFFICIENT_STORAGE, "Disk full"),
     /// The project's queue is at its cap.

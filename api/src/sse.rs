@@ -70,10 +70,7 @@ where
     T: Fn(web::Data<AppState>, i32) -> F + 'static,
     F: std::future::Future<Output = Tail>,
 {
-    let id = match owner {
-        sbx_store::logs::Owner::Job(j) => j.0,
-        sbx_store::logs::Owner::Sandbox(s) => s.0,
-    };
+    let id = owner.id();
     let notes = state.notes.subscribe();
     let tail = std::rc::Rc::new(tail);
     futures_util::stream::unfold(

@@ -75,6 +75,10 @@ id!(
     SandboxId
 );
 id!(
+    /// One version of a template (a project's own image, built from a Dockerfile).
+    TemplateId
+);
+id!(
     /// A command run in a container sandbox (`POST /v1/sandboxes/{id}/exec` with `command`).
     CommandId
 );

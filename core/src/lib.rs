@@ -14,6 +14,7 @@
 //!   steered ([`Control`]) and the output it streams ([`LogChunk`]).
 //! - [`process`]: background processes in a container sandbox: spec, what is known of one,
 //!   signals, output events, errors.
+//! - [`template`]: where a template's build is.
 //! - [`session`]: the [`SessionHost`] trait where code-interpreter sessions live, and its
 //!   errors.
 //!
@@ -26,6 +27,7 @@ pub mod notes;
 pub mod process;
 pub mod sandbox;
 pub mod session;
+pub mod template;
 
 pub use backend::{
     Backend, BackendError, BackendKind, BoxFuture, ChunkText, Control, LogChunk, LogSink, LogText,

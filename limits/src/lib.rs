@@ -12,6 +12,8 @@
 //!   one goes (best-fit packing).
 //! - [`project`]: a project's limits: maxima per exec, concurrency, rate.
 //! - [`sandbox`]: what a sandbox may ask for (memory quantities, CPU, GPU shares, lifetime).
+//! - [`templates`]: template names, the Docker references of their builds, and what a
+//!   template's Dockerfile may start from.
 
 pub mod billing;
 pub mod catalog;
@@ -20,6 +22,7 @@ pub mod exec;
 pub mod gpu;
 pub mod project;
 pub mod sandbox;
+pub mod templates;
 
 /// Result alias of this crate.
 pub type Result<T, E = LimitError> = std::result::Result<T, E>;

@@ -11,7 +11,7 @@
 //! - [`error`]: [`CliError`], one line per failure, and the exit codes.
 //! - [`output`]: tables, JSON and colour.
 //! - [`logs`]: following a job's or sandbox's log stream (Server-Sent Events).
-//! - one module per noun: [`login`], [`exec`], [`sandbox`], [`files`], [`process`], [`job`], [`batch`], [`account`]
+//! - one module per noun: [`login`], [`exec`], [`sandbox`], [`files`], [`process`], [`job`], [`batch`], [`template`], [`account`]
 //!   (`usage`, `images`, `gpus`), and [`admin`] (projects, keys, users, on the database).
 
 /// `println!` that ignores a closed stdout: `sbx job ls | head -1` is the reader's choice, not
@@ -37,6 +37,7 @@ pub mod logs;
 pub mod output;
 pub mod process;
 pub mod sandbox;
+pub mod template;
 pub mod terminal;
 
 pub use admin::{Admin, admin};
@@ -116,6 +117,8 @@ pub enum Client {
     Webhook(events::WebhookArgs),
     /// The curated sandbox images.
     Images(account::ListArgs),
+    /// The project's own images, built from a Dockerfile: build, list, show, follow, delete.
+    Template(template::TemplateArgs),
     /// GPU models and cards, and what is free.
     Gpus(account::ListArgs),
     /// Serve the server's MCP tools to an agent over stdin and stdout (the MCP stdio
@@ -145,6 +148,7 @@ pub async fn run(cmd: Client, command: fn() -> clap::Command) -> i32 {
         Client::Events(args) => events::events(args).await.map(|()| 0),
         Client::Webhook(args) => events::webhook(args).await.map(|()| 0),
         Client::Images(args) => account::images(args).await.map(|()| 0),
+        Client::Template(args) => template::run(args).await.map(|()| 0),
         Client::Gpus(args) => account::gpus(args).await.map(|()| 0),
         Client::Mcp(args) => mcp(args).await.map(|()| 0),
         Client::Completions { shell } => {

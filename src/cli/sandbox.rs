@@ -38,7 +38,8 @@ pub enum SandboxCmd {
     /// Create a sandbox: a Python interpreter that keeps state between cells
     /// (`code-interpreter`, the default) or a container of an image.
     Create {
-        /// `code-interpreter`, a catalog image (`sbx images`) or any image reference.
+        /// `code-interpreter`, a catalog image (`sbx images`), a template (`sbx template ls`:
+        /// `name` or `name:version`) or any image reference.
         #[arg(default_value = "code-interpreter")]
         image: String,
         /// Memory limit as a quantity (`512Mi`, `2Gi`).

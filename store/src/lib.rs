@@ -13,6 +13,7 @@
 //! - [`sandboxes`]: sandboxes, their state changes and code-interpreter snapshots.
 //! - [`placement`]: container sandboxes claimed by the runners they fit, started, let go.
 //! - [`snapshot_chunks`]: paused containers' folders, copied in rows for other hosts.
+//! - [`templates`]: a project's own images, a row per version, with their build contexts.
 //! - [`commands`]: commands run in container sandboxes, API to runner through the database.
 //! - [`webhooks`]: the outbox of job-ended announcements and its senders' queries.
 //! - [`exec`]: what the queue keeps of an exec until a runner takes it.
@@ -43,6 +44,7 @@ pub mod sandboxes;
 pub mod seal;
 pub mod sessions;
 pub mod snapshot_chunks;
+pub mod templates;
 pub mod usage;
 pub mod users;
 pub mod webhook_endpoints;

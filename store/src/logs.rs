@@ -1,10 +1,10 @@
-//! `job_logs` and `sandbox_logs`: what a running job or container sandbox wrote, in numbered
-//! chunks, for live log streams. Appended in batches by the runner that runs it (each batch
+//! `job_logs`, `sandbox_logs` and `template_logs`: what a running job or container sandbox
+//! wrote, or what a template's build said, in numbered chunks, for live log streams. Appended in batches by the runner that runs it (each batch
 //! announced on [`CHANNEL_LOGS`] with the owner's id); read from a sequence number on by the
 //! API, on any host.
 
 use sbx_core::OutputStream;
-use sbx_core::ids::{JobId, SandboxId};
+use sbx_core::ids::{JobId, SandboxId, TemplateId};
 use sbx_core::notes::LOGS as CHANNEL_LOGS;
 
 use crate::{Db, Result};
@@ -16,6 +16,8 @@ pub enum Owner {
     Job(JobId),
     /// A container sandbox's: its command's output, over all its placements.
     Sandbox(SandboxId),
+    /// A template version's build.
+    Template(TemplateId),
 }
 
 impl Owner {
@@ -23,13 +25,25 @@ impl Owner {
         match self {
             Owner::Job(j) => ("job_logs", "job_id", j.0),
             Owner::Sandbox(s) => ("sandbox_logs", "sandbox_id", s.0),
+            Owner::Template(t) => ("template_logs", "template_id", t.0),
         }
+    }
+
+    /// The owner's id, as its log notes carry it.
+    pub fn id(self) -> uuid::Uuid {
+        self.table().2
     }
 }
 
 impl From<JobId> for Owner {
     fn from(j: JobId) -> Self {
         Owner::Job(j)
+    }
+}
+
+impl From<TemplateId> for Owner {
+    fn from(t: TemplateId) -> Self {
+        Owner::Template(t)
     }
 }
 

@@ -97,6 +97,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "runner_endpoints",
         include_str!("../../migrations/V20__runner_endpoints.sql"),
     ),
+    (
+        21,
+        "templates",
+        include_str!("../../migrations/V21__templates.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -370,10 +370,11 @@ async fn create_container_job(
     idempotency: Option<(String, Vec<u8>)>,
 ) -> Result<HttpResponse, ApiError> {
     let ContainerJob {
-        sandbox,
+        mut sandbox,
         recorded,
         callback_url,
     } = job;
+    crate::routes::templates::resolve(&state.pool, &mut sandbox).await?;
     state.sandboxes.open_room(caller.0.project_id).await?;
     crate::admission::queue_room(state, caller, 1).await?;
     let job_id = JobId::new();

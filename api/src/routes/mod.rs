@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod keys;
 pub mod paging;
 pub mod sandboxes;
+pub mod templates;
 pub mod usage;
 
 use actix_web::{middleware, web};
@@ -96,6 +97,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(batches::batch_results)),
                 )
                 .service(resource("/images", "GET").route(web::get().to(images::list_images)))
+                .service(
+                    resource("/templates", "GET, POST")
+                        .route(web::get().to(templates::list_templates))
+                        .route(web::post().to(templates::create_template)),
+                )
+                .service(
+                    resource("/templates/{name}", "GET, DELETE")
+                        .route(web::get().to(templates::get_template))
+                        .route(web::delete().to(templates::delete_template)),
+                )
+                .service(
+                    resource("/templates/{name}/versions", "GET")
+                        .route(web::get().to(templates::template_versions)),
+                )
+                .service(
+                    resource("/templates/{name}/logs", "GET")
+                        .route(web::get().to(templates::template_logs)),
+                )
                 .service(resource("/gpus", "GET").route(web::get().to(gpus::list_gpus)))
                 .service(resource("/usage", "GET").route(web::get().to(usage::usage)))
                 .service(resource("/prices", "GET").route(web::get().to(usage::prices)))

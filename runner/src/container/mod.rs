@@ -8,6 +8,8 @@
 //! `/tmp` is a tmpfs, so a container holds nothing worth keeping once it is gone.
 //!
 //! # Layout
+//! - [`build`]: Docker builds of templates: the Dockerfile's bases rewritten, caps on time,
+//!   size and each step.
 //! - [`spec`]: what a container is asked to be, and its translation into Docker's create
 //!   request with the isolation settings.
 //! - [`exec`]: commands inside a running container: the in-container kill at the time limit
@@ -18,6 +20,7 @@
 //! - [`host`]: container sandboxes on this runner ([`host::ContainerHost`]): placement,
 //!   lifecycle, commands, logs, the meter, job artifacts, copies of paused folders.
 
+pub mod build;
 pub mod exec;
 pub mod host;
 mod output_ring;

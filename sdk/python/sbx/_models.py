@@ -1149,6 +1149,73 @@ class SubmissionView(BaseModel):
     """
 
 
+class TemplateView(BaseModel):
+    """
+    A template version.
+    """
+
+    id: UUID
+    """
+    The version's id.
+    """
+    name: str
+    """
+    Its name.
+    """
+    version: int
+    """
+    1, 2, … per name.
+    """
+    image: str
+    """
+    What a sandbox or job names as `image` to run this version (`name:version`).
+    """
+    state: Literal["queued", "building", "ready", "failed"]
+    """
+    `queued → building → ready | failed`.
+    """
+    error: Optional[str] = None
+    """
+    Why it failed.
+    """
+    dockerfile: str
+    """
+    The Dockerfile's path in the context.
+    """
+    context_bytes: int
+    """
+    Bytes of the build context.
+    """
+    network: bool
+    """
+    Whether `RUN` steps could reach the network.
+    """
+    timeout_s: int
+    """
+    Longest the build may take, in seconds.
+    """
+    size_bytes: Optional[int] = None
+    """
+    The image's size in bytes (with its base), once built.
+    """
+    image_id: Optional[str] = None
+    """
+    Docker's image id (`sha256:…`) from the first build, once built.
+    """
+    created_at: datetime
+    """
+    When it was asked for.
+    """
+    started_at: Optional[datetime] = None
+    """
+    When its build started.
+    """
+    ended_at: Optional[datetime] = None
+    """
+    When its build ended.
+    """
+
+
 class TimeoutRequest(BaseModel):
     """
     A new lifetime.
@@ -1443,7 +1510,9 @@ class CreateSandbox(BaseModel):
     )
     image: Annotated[str, Field(examples=["code-interpreter"])]
     """
-    `code-interpreter` (a persistent Python interpreter), or a container image.
+    `code-interpreter` (a persistent Python interpreter), or a container image: a catalog
+    name (`GET /v1/images`), one of the project's templates (`name`, its newest ready
+    version, or `name:version`; `GET /v1/templates`), or any image reference.
     """
     memory: Annotated[Optional[str], Field(examples=["512Mi"])] = None
     """
@@ -1889,6 +1958,17 @@ class SubmissionList(BaseModel):
     data: List[SubmissionView]
     """
     Oldest first.
+    """
+
+
+class TemplateList(BaseModel):
+    """
+    The project's templates.
+    """
+
+    data: List[TemplateView]
+    """
+    The newest version of each name, by name.
     """
 
 

@@ -37,7 +37,9 @@ pub struct GpuIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSandbox {
-    /// `code-interpreter` (a persistent Python interpreter), or a container image.
+    /// `code-interpreter` (a persistent Python interpreter), or a container image: a catalog
+    /// name (`GET /v1/images`), one of the project's templates (`name`, its newest ready
+    /// version, or `name:version`; `GET /v1/templates`), or any image reference.
     #[schema(example = "code-interpreter")]
     pub image: String,
     /// Memory limit as a quantity: `512Mi` (the interpreter's default), `2Gi`.
@@ -111,7 +113,8 @@ pub async fn create_sandbox(
     }
     crate::budget::within_budget(&caller)?;
     let r: CreateSandbox = crate::body::json(&req, &body)?;
-    let (new, env) = new_sandbox(&state.sealer, state.kyc, &caller, r, idempotency.clone())?;
+    let (mut new, env) = new_sandbox(&state.sealer, state.kyc, &caller, r, idempotency.clone())?;
+    crate::routes::templates::resolve(&state.pool, &mut new).await?;
     let created = match state.sandboxes.create(&new, env).await {
         Ok(s) => s,
         Err(e) => return raced(&state, &caller, &idempotency, e).await,

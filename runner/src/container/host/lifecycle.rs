@@ -160,6 +160,11 @@ impl ContainerHost {
             env.insert(0, ("HOME".into(), "/tmp".into()));
         }
         let image = self.resolve_image(&p.sandbox.image, &p.docker_image).await;
+        if let Some(template) = sbx_limits::templates::template_of(&image) {
+            self.ensure_template(sbx_core::ids::TemplateId(template))
+                .await
+                .map_err(|e| RunnerError::start_failed(StateReason::ImagePullFailed, e))?;
+        }
         self.backend
             .ensure_image(&image, auth.as_ref())
             .await

@@ -29,7 +29,7 @@ pub(super) async fn follow_logs(
     owner: sbx_store::logs::Owner,
 ) {
     let seq = match owner {
-        sbx_store::logs::Owner::Job(_) => 0,
+        sbx_store::logs::Owner::Job(_) | sbx_store::logs::Owner::Template(_) => 0,
         sbx_store::logs::Owner::Sandbox(_) => match sbx_store::logs::last_seq(&pool, owner).await {
             Ok(s) => s,
             Err(e) => {

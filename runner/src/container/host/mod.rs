@@ -25,6 +25,7 @@
 //! - [`kept`]: paused sandboxes' folders kept on this host, and their copy in the database.
 //! - [`copies`]: those copies made in the background; sweeping kept folders no sandbox needs.
 //! - [`forks`]: copies of a running sandbox's folders, kept as a pause's for new sandboxes.
+//! - [`templates`]: template builds, queued or on first use, and their images' removal.
 
 mod artifacts;
 mod commands;
@@ -37,6 +38,7 @@ mod lifecycle;
 mod logs;
 mod meter;
 mod placement;
+mod templates;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -74,6 +76,8 @@ pub struct HostConfig {
     pub dir: PathBuf,
     /// Prices for the meter.
     pub prices: Prices,
+    /// Largest template image a build here may make, in bytes.
+    pub template_max_bytes: u64,
 }
 
 /// A sandbox this runner holds.
@@ -116,6 +120,10 @@ pub struct ContainerHost {
     config: HostConfig,
     books: Mutex<Books>,
     placing: tokio::sync::Mutex<()>,
+    /// A queued template build runs here (one at a time).
+    building: std::sync::atomic::AtomicBool,
+    /// Per template version, the lock its build here holds.
+    template_locks: Mutex<HashMap<sbx_core::ids::TemplateId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A copy of a paused sandbox's folders into the database, under way.
@@ -188,6 +196,8 @@ impl ContainerHost {
                 held: HashMap::new(),
             }),
             placing: tokio::sync::Mutex::new(()),
+            building: std::sync::atomic::AtomicBool::new(false),
+            template_locks: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -214,6 +224,7 @@ impl ContainerHost {
                         _ = tick.tick() => {
                             this.clone().place().await;
                             this.clone().overlooked_commands().await;
+                            this.clone().build_queued().await;
                         }
                     }
                 }
@@ -234,6 +245,7 @@ impl ContainerHost {
                             }
                             if rounds.is_multiple_of(30) {
                                 this.sweep_strays().await;
+                                this.sweep_templates().await;
                                 // Removing big folders may take a while: not on the meter's time.
                                 tokio::spawn(this.clone().sweep_kept());
                             }
