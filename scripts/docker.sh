@@ -272,3 +272,9 @@ ensure_sandbox_images() {
     ensure_sandbox_image "$name" || return 1
   done
 }
+
+# Docker's registry (Debian's docker-registry: the distribution project's), for the tests of
+# templates pushed to and pulled from a deployment's registry; the tests start their own.
+ensure_registry_tool() {
+  command -v docker-registry >/dev/null || apt_install docker-registry
+}

@@ -111,6 +111,22 @@ async fn container_host(
             .unwrap_or_else(|| settings.data_dir.join("sandboxes")),
         prices: prices(settings)?,
         template_max_bytes: settings.template_max_mb << 20,
+        template_registry: settings.template_registry.clone().map(|prefix| {
+            let server = prefix.split('/').next().map(str::to_owned);
+            sbx_runner::container::host::TemplateRegistry {
+                prefix,
+                auth: settings.template_registry_username.clone().map(|username| {
+                    sbx_runner::container::RegistryAuth {
+                        username,
+                        password: settings
+                            .template_registry_password
+                            .clone()
+                            .unwrap_or_default(),
+                        server,
+                    }
+                }),
+            }
+        }),
     };
     let cards: Vec<serde_json::Value> = gpus
         .cards

@@ -152,6 +152,17 @@ pub struct Settings {
     /// base included); a bigger one fails the build and is removed.
     #[arg(long, env = "SBX_TEMPLATE_MAX_MB", default_value_t = 16_384)]
     pub template_max_mb: u64,
+    /// A registry for templates, `host[:port][/path]`: each build is pushed there
+    /// (`<this>/sbx-templates/<id>`), and a runner that lacks a template pulls it from there
+    /// before it would build it. Unset: every host builds a template on its first use.
+    #[arg(long, env = "SBX_TEMPLATE_REGISTRY")]
+    pub template_registry: Option<String>,
+    /// The user name for `SBX_TEMPLATE_REGISTRY`, when it needs one.
+    #[arg(long, env = "SBX_TEMPLATE_REGISTRY_USERNAME")]
+    pub template_registry_username: Option<String>,
+    /// The password or token for `SBX_TEMPLATE_REGISTRY`.
+    #[arg(long, env = "SBX_TEMPLATE_REGISTRY_PASSWORD", hide_env_values = true)]
+    pub template_registry_password: Option<String>,
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,

@@ -418,3 +418,87 @@ async fn builds_end_at_their_limits_with_the_reason() {
         "{end}"
     );
 }
+
+/// A `docker-registry` (Debian's, Docker's distribution) on a free loopback port, storing in a
+/// folder of its own: the process and its `host:port`.
+fn start_registry() -> (std::process::Child, String) {
+    let addr = common::free_addr();
+    let dir = std::env::temp_dir().join(format!("sbx-registry-{}", addr.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry (Debian's docker-registry package; the set-up installs it)");
+    (child, addr.to_string())
+}
+
+#[actix_web::test]
+async fn with_a_registry_builds_are_pushed_and_hosts_without_them_pull() {
+    let (mut registry, addr) = start_registry();
+    let app = spawn_app_with(|s| s.template_registry = Some(format!("{addr}/team"))).await;
+    let t = built(
+        &app,
+        "pushed",
+        &[("Dockerfile", "FROM python\nENV MADE=once\n")],
+    )
+    .await;
+    let (log, _) = follow(&app, "pushed", 1).await;
+    let hex = t["id"].as_str().unwrap().replace('-', "");
+    assert!(
+        log.contains(&format!("[sbx: pushed to {addr}/team/sbx-templates/{hex}]")),
+        "{log}"
+    );
+    let tags = app
+        .client
+        .get(format!(
+            "http://{addr}/v2/team/sbx-templates/{hex}/tags/list"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(tags["tags"], json!(["latest"]), "{tags}");
+
+    // A host without it pulls the very image (a build would make another id).
+    for reference in [
+        format!("sbx-templates/{hex}"),
+        format!("{addr}/team/sbx-templates/{hex}"),
+    ] {
+        let rmi = std::process::Command::new("docker")
+            .args(["rmi", "-f", &reference])
+            .output()
+            .unwrap();
+        assert!(rmi.status.success(), "{rmi:?}");
+    }
+    let id = sandbox_of(&app, "pushed").await;
+    assert_eq!(sh(&app, &id, "echo $MADE").await, "once\n");
+    let inspect = std::process::Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}}",
+            &format!("sbx-templates/{hex}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        t["image_id"].as_str().unwrap()
+    );
+    let _ = registry.kill();
+}

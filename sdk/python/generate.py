@@ -40,6 +40,8 @@ RENAMES = {
     "AsyncArtifacts": "Artifacts",
     "AsyncBatches": "Batches",
     "AsyncBatch": "Batch",
+    "AsyncTemplates": "Templates",
+    "AsyncTemplate": "Template",
     "asleep": "sleep",
     "aws_connect": "ws_connect",
     "aws_recv": "ws_recv",

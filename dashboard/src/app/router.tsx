@@ -12,6 +12,12 @@ import { describeError } from "@/api/problem";
 const SandboxPage = lazy(() =>
   import("@/features/sandboxes/routes/sandbox-page").then((m) => ({ default: m.SandboxPage })),
 );
+const TemplatesPage = lazy(() =>
+  import("@/features/templates/routes/templates-page").then((m) => ({ default: m.TemplatesPage })),
+);
+const TemplatePage = lazy(() =>
+  import("@/features/templates/routes/template-page").then((m) => ({ default: m.TemplatePage })),
+);
 const JobsPage = lazy(() => import("@/features/jobs/routes/jobs-page").then((m) => ({ default: m.JobsPage })));
 const JobPage = lazy(() => import("@/features/jobs/routes/job-page").then((m) => ({ default: m.JobPage })));
 const BatchesPage = lazy(() =>
@@ -64,6 +70,8 @@ export function AppRouter() {
           <Route element={<DashboardLayout />}>
             <Route path="/sandboxes" element={<SandboxesPage />} />
             <Route path="/sandboxes/:id" element={<Suspense fallback={<Loading />}><SandboxPage /></Suspense>} />
+            <Route path="/templates" element={<Suspense fallback={<Loading />}><TemplatesPage /></Suspense>} />
+            <Route path="/templates/:name" element={<Suspense fallback={<Loading />}><TemplatePage /></Suspense>} />
             <Route path="/jobs" element={<Suspense fallback={<Loading />}><JobsPage /></Suspense>} />
             <Route path="/jobs/:id" element={<Suspense fallback={<Loading />}><JobPage /></Suspense>} />
             <Route path="/batches" element={<Suspense fallback={<Loading />}><BatchesPage /></Suspense>} />

@@ -1,7 +1,8 @@
 //! Docker builds of templates ([`ContainerBackend::build`]): the build context (a tar) with its
 //! Dockerfile's bases rewritten to what this host runs them as, built by Docker's classic
 //! builder with `RUN` steps capped (memory, CPU, network off unless asked), the log passed on
-//! line by line, the whole build under a time limit and the image under a size cap.
+//! line by line, the whole build under a time limit and the image under a size cap. Nothing is
+//! taken from Docker's build cache, which all projects would share.
 //!
 //! `RUN` steps run in containers of the daemon's default runtime (the classic builder takes
 //! no runtime): builds are as isolated as Docker's defaults, with no network by default.
@@ -64,6 +65,9 @@ impl ContainerBackend {
         let options = BuildImageOptions {
             dockerfile: REWRITTEN.to_owned(),
             t: Some(tag.clone()),
+            // Docker's cache is the daemon's, not a project's: a layer another project's build
+            // made (with what its network answered) is never reused.
+            nocache: true,
             rm: true,
             forcerm: true,
             networkmode: Some(if spec.network { "default" } else { "none" }.to_owned()),
@@ -129,6 +133,45 @@ impl ContainerBackend {
             image_id: image.id.unwrap_or_default(),
             size_bytes,
         })
+    }
+
+    /// Push local image `local` to `remote` (`host[:port]/path`, tagged `latest`) with `auth`
+    /// when given. The error says why it was not pushed.
+    pub async fn push(
+        &self,
+        local: &str,
+        remote: &str,
+        auth: Option<&super::RegistryAuth>,
+    ) -> Result<(), String> {
+        let options = bollard::query_parameters::TagImageOptionsBuilder::new()
+            .repo(remote)
+            .tag("latest")
+            .build();
+        self.docker
+            .tag_image(local, Some(options))
+            .await
+            .map_err(|e| format!("tagging {remote}: {e}"))?;
+        let options = bollard::query_parameters::PushImageOptionsBuilder::new()
+            .tag("latest")
+            .build();
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: a.server.clone(),
+            ..Default::default()
+        });
+        let mut progress = self.docker.push_image(remote, Some(options), credentials);
+        while let Some(item) = progress.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
     }
 
     /// Remove image `reference` if no container uses it; a failure is logged, not returned

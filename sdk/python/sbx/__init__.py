@@ -22,6 +22,10 @@ Quickstart::
         with box.terminal() as t:                                  # an interactive shell
             t.send("echo hi-$((6*7))\\n"); t.read_until("hi-42", timeout=30)
 
+    template = client.templates.build("mine", "./app", wait=True)  # a folder with a Dockerfile
+    with client.sandboxes.create(template.image) as box:  # "mine:1"; "mine": the newest ready
+        ...
+
 ``AsyncClient`` has the same surface with ``await``. Errors are :mod:`sbx.errors` exceptions.
 """
 
@@ -39,6 +43,8 @@ from ._async.client import (
     AsyncProcesses,
     AsyncSandbox,
     AsyncSandboxes,
+    AsyncTemplate,
+    AsyncTemplates,
     AsyncTerminal,
 )
 from ._core import CellResult, Figure, FileListing, LogEvent
@@ -55,11 +61,14 @@ from ._sync.client import (
     Processes,
     Sandbox,
     Sandboxes,
+    Template,
+    Templates,
     Terminal,
 )
 from .errors import (
     ApiError,
     BadRequest,
+    BuildFailed,
     Conflict,
     ConnectionFailed,
     DiskFull,
@@ -75,7 +84,9 @@ from .errors import (
     ServerError,
     ServiceUnavailable,
     StdinClosed,
+    TemplateNotReady,
     TooManyProcesses,
+    TooManyTemplates,
     Unauthorized,
 )
 
@@ -96,10 +107,13 @@ __all__ = [
     "AsyncProcesses",
     "AsyncSandbox",
     "AsyncSandboxes",
+    "AsyncTemplate",
+    "AsyncTemplates",
     "AsyncTerminal",
     "BadRequest",
     "Batch",
     "Batches",
+    "BuildFailed",
     "CellResult",
     "Client",
     "Commands",
@@ -128,8 +142,12 @@ __all__ = [
     "ServerError",
     "ServiceUnavailable",
     "StdinClosed",
+    "Template",
+    "TemplateNotReady",
+    "Templates",
     "Terminal",
     "TooManyProcesses",
+    "TooManyTemplates",
     "Unauthorized",
     "models",
 ]

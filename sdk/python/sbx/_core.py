@@ -11,6 +11,7 @@ import json
 import os
 import random
 import stat
+import tarfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -278,6 +279,89 @@ def file_url(path: "Union[str, os.PathLike[str]]") -> str:
     server, which refuses them, instead of being resolved away by the HTTP client."""
     names = guest_path(path)[1:].split("/")
     return "/".join(n.replace(".", "%2E") if n in (".", "..") else quote(n, safe="") for n in names)
+
+
+#: Largest build context of a template, in bytes (the server answers 413 past it).
+MAX_TEMPLATE_CONTEXT_BYTES = 64 << 20
+#: Bytes of a failed build's output kept for :class:`~sbx.errors.BuildFailed` (its end).
+BUILD_LOG_TAIL_CHARS = 8 << 10
+
+
+def template_url(name: str, action: str = "") -> str:
+    """The path of template ``name`` (percent-encoded: the server judges the name), with
+    ``action`` (``/logs``, ``/versions``) after it."""
+    if not isinstance(name, str):
+        raise TypeError(f"a template name is a str, not {type(name).__name__}")
+    encoded = name.replace(".", "%2E") if name in (".", "..") else quote(name, safe="")
+    return f"/v1/templates/{encoded}{action}"
+
+
+def build_context(
+    path: "Union[str, os.PathLike[str], None]",
+    dockerfile: Optional[str],
+    file: str,
+    files: Optional[Mapping[str, "Union[str, bytes]"]],
+) -> bytes:
+    """A template's build context as an uncompressed tar, made in memory: the folder ``path``
+    (every entry below it, links kept as links, not followed), then each of ``files``
+    (``{relative path: text or bytes}``, text as UTF-8) and ``dockerfile`` (text) at ``file``;
+    an entry of ``files`` or the Dockerfile replaces the folder's entry of that path. Owners
+    are recorded as root (0:0), not the local user.
+
+    Raises:
+        ValueError: none of ``path``, ``dockerfile`` and ``files`` given, or no Dockerfile at
+            ``file`` when the context is made of ``files`` alone.
+        TypeError: a file's content is neither str nor bytes.
+        OSError: the folder cannot be read (``NotADirectoryError``: ``path`` is no folder).
+    """
+    extra: Dict[str, bytes] = {}
+    for name, content in (files or {}).items():
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise TypeError(f"the content of {name!r} is str or bytes, not {type(content).__name__}")
+        extra[tar_name(name)] = bytes(content)
+    if dockerfile is not None:
+        extra[tar_name(file)] = dockerfile.encode("utf-8")
+    if path is None and not extra:
+        raise ValueError("give the build context: a folder (path), or dockerfile= text (and files=)")
+    if path is None and tar_name(file) not in extra:
+        raise ValueError(f"no Dockerfile: give dockerfile= text, or put {file!r} in files=")
+
+    def owned_by_root(info: tarfile.TarInfo) -> Optional[tarfile.TarInfo]:
+        if info.name in extra:
+            return None  # replaced by an entry given in files= or dockerfile=
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if path is not None:
+            root = os.fspath(path)
+            if not os.path.isdir(root):
+                raise NotADirectoryError(f"the build context {root!r} is not a folder")
+            for child in sorted(os.listdir(root)):
+                tar.add(os.path.join(root, child), arcname=child, recursive=True, filter=owned_by_root)
+        now = time.time()
+        for name, content in extra.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            info.mtime = int(now)
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(content))
+    return out.getvalue()
+
+
+def tar_name(name: "Union[str, os.PathLike[str]]") -> str:
+    """A path of the build context as a tar entry's name: ``/`` separators, no ``./`` in
+    front. An absolute path or one with ``..`` is kept, for the server to refuse (422,
+    ``field`` ``body``)."""
+    name = os.fspath(name).replace(os.sep, "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
 
 
 class Upload:

@@ -2,9 +2,9 @@
 
 Every failure the SDK expects is an :class:`SbxError`: the server's RFC 9457 problems as
 :class:`ApiError` subclasses chosen by the problem's ``code`` (and, for codes this SDK does not
-know, by the HTTP status), and a server that cannot be reached as :class:`ConnectionFailed`.
-A limit a program hits (time, memory, output, disk) is not an exception: it is the result's
-``status``.
+know, by the HTTP status), a server that cannot be reached as :class:`ConnectionFailed`, and
+a template build that failed as :class:`BuildFailed`. A limit a program hits (time, memory,
+output, disk) is not an exception: it is the result's ``status``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,24 @@ class SbxError(Exception):
 
 class ConnectionFailed(SbxError):
     """The server could not be reached, or did not answer in time (after the retries)."""
+
+
+class BuildFailed(SbxError):
+    """A template's build failed: a step exited non-zero, it ran past its ``timeout_s``, or the
+    image was over the size cap (raised by ``template.wait()``, not an API answer).
+
+    Attributes:
+        template: The failed version (:class:`sbx.models.TemplateView`: ``image``,
+            ``state`` ``"failed"``, ``error``, …).
+        error: Why it failed, as the server says (e.g. ``"… returned a non-zero code: 3"``).
+        log: The end of the build's output (its last 8 KiB), as the builder wrote it.
+    """
+
+    def __init__(self, template: Any, error: str, log: str = "") -> None:
+        self.template = template
+        self.error = error
+        self.log = log
+        super().__init__(f"the build of template {template.image} failed: {error}")
 
 
 class ApiError(SbxError):
@@ -74,7 +92,7 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     """409: the object is not in a state that allows this (``sandbox_ended``,
-    ``sandbox_paused``, ``sandbox_pending``, ``not_a_container``, …)."""
+    ``sandbox_paused``, ``sandbox_pending``, ``not_a_container``, ``template_not_ready``, …)."""
 
 
 class PathConflict(Conflict):
@@ -98,8 +116,20 @@ class TooManyProcesses(Conflict):
     exited one makes room by itself); wait for one to end, or signal one."""
 
 
+class TemplateNotReady(Conflict):
+    """409 ``template_not_ready``: a sandbox or job (``image=``), or a Dockerfile's ``FROM``,
+    names a template that has no ready version (or the version named is queued, building or
+    failed: ``detail`` says which). Wait for its build (``template.wait()``), or name a
+    version that is ready."""
+
+
+class TooManyTemplates(Conflict):
+    """409 ``too_many_templates``: the project keeps as many template versions as it may
+    (200); delete some (``client.templates.delete(name)``) before building more."""
+
+
 class PayloadTooLarge(ApiError):
-    """413: the body, code, module or files are over their cap."""
+    """413: the body, code, module, files or a template's build context are over their cap."""
 
 
 class InvalidRequest(ApiError):
@@ -136,6 +166,8 @@ _BY_CODE: Dict[str, Type[ApiError]] = {
     "process_exited": ProcessExited,
     "stdin_closed": StdinClosed,
     "too_many_processes": TooManyProcesses,
+    "template_not_ready": TemplateNotReady,
+    "too_many_templates": TooManyTemplates,
 }
 
 _BY_STATUS: Dict[int, Type[ApiError]] = {

@@ -29,6 +29,9 @@ export function DashboardLayout() {
               <NavLink to="/sandboxes">Sandboxes</NavLink>
             </li>
             <li>
+              <NavLink to="/templates">Templates</NavLink>
+            </li>
+            <li>
               <NavLink to="/jobs">Jobs</NavLink>
             </li>
             <li>

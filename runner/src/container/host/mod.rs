@@ -40,6 +40,8 @@ mod meter;
 mod placement;
 mod templates;
 
+pub use templates::TemplateRegistry;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -78,6 +80,8 @@ pub struct HostConfig {
     pub prices: Prices,
     /// Largest template image a build here may make, in bytes.
     pub template_max_bytes: u64,
+    /// Where built templates are pushed and pulled, if anywhere.
+    pub template_registry: Option<TemplateRegistry>,
 }
 
 /// A sandbox this runner holds.

@@ -5,7 +5,10 @@
 //! A Dockerfile's bases are found here as [`sbx_limits::templates::bases`] lists them: a
 //! template version it was pinned to when queued (built here first if missing), a catalog
 //! image (its local build when this host has it), or an image this host already has. Nothing
-//! is pulled.
+//! is pulled for a base.
+//!
+//! With a deployment registry ([`TemplateRegistry`]), a build is pushed there once made, and a
+//! host that lacks a template pulls it from there before it would build it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +24,26 @@ use sbx_store::templates::{Built, Template};
 
 use super::ContainerHost;
 use crate::container::build::BuildSpec;
+
+/// The registry built templates are pushed to and pulled from (`SBX_TEMPLATE_REGISTRY`).
+#[derive(Debug, Clone)]
+pub struct TemplateRegistry {
+    /// `host[:port][/path]`: a version goes to `<this>/sbx-templates/<id>:latest`.
+    pub prefix: String,
+    /// Credentials, when the registry needs them.
+    pub auth: Option<crate::container::RegistryAuth>,
+}
+
+impl TemplateRegistry {
+    /// Where template version `id` is kept in the registry.
+    pub fn reference(&self, id: TemplateId) -> String {
+        format!(
+            "{}/{}",
+            self.prefix.trim_end_matches('/'),
+            docker_reference(id.0)
+        )
+    }
+}
 
 /// Seconds without a heartbeat after which another runner takes over a build.
 const STALE_S: f64 = 60.0;
@@ -64,6 +87,19 @@ impl ContainerHost {
             })
             .await
         };
+        if let (Ok(_), Some(registry)) = (&built, &self.config.template_registry) {
+            let remote = registry.reference(id);
+            let pushed = self
+                .backend
+                .push(&docker_reference(id.0), &remote, registry.auth.as_ref())
+                .await;
+            let _ = tx.send(match pushed {
+                Ok(()) => format!("[sbx: pushed to {remote}]\n"),
+                Err(e) => format!(
+                    "[sbx: not pushed to {remote} ({e}): other hosts build it on first use]\n"
+                ),
+            });
+        }
         let built = match built {
             Ok(b) => Built::Image {
                 image_id: b.image_id,
@@ -112,6 +148,11 @@ impl ContainerHost {
                     t.name, t.version, t.state
                 ));
             }
+            if let Some(registry) = &self.config.template_registry
+                && self.pull(registry, id).await
+            {
+                return Ok(());
+            }
             tracing::info!(template = %id, name = t.name, version = t.version, "building a template on its first use here");
             self.build(&t, depth, &|line| {
                 tracing::debug!(template = %id, line = line.trim_end(), "template build")
@@ -121,6 +162,39 @@ impl ContainerHost {
             .map_err(|e| format!("building template {}:{} here: {e}", t.name, t.version))
         }
         .boxed()
+    }
+
+    /// Pull template version `id` from `registry` and tag it as this host runs it; whether it
+    /// could.
+    async fn pull(&self, registry: &TemplateRegistry, id: TemplateId) -> bool {
+        let remote = registry.reference(id);
+        if let Err(e) = self
+            .backend
+            .ensure_image(&remote, registry.auth.as_ref())
+            .await
+        {
+            tracing::info!(template = %id, error = %e, "a template is not in the registry: building it");
+            return false;
+        }
+        let options = bollard::query_parameters::TagImageOptionsBuilder::new()
+            .repo(&docker_reference(id.0))
+            .tag("latest")
+            .build();
+        match self
+            .backend
+            .docker()
+            .tag_image(&remote, Some(options))
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(template = %id, remote, "pulled a template from the registry");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(template = %id, error = %e, "could not tag a pulled template");
+                false
+            }
+        }
     }
 
     /// Build template version `t` here, tagged [`docker_reference`], passing its log to `log`.

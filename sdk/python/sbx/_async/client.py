@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidS
 from .. import _core
 from .. import _models as models
 from .._core import asleep, aws_connect, aws_recv
-from ..errors import ApiError, ConnectionFailed, NotFound, PathConflict, SbxError
+from ..errors import ApiError, BuildFailed, ConnectionFailed, NotFound, PathConflict, SbxError
 
 Json = Dict[str, Any]
 
@@ -62,6 +62,7 @@ class AsyncClient:
         self.jobs = AsyncJobs(self)
         self.batches = AsyncBatches(self)
         self.webhooks = AsyncWebhooks(self)
+        self.templates = AsyncTemplates(self)
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -318,10 +319,11 @@ class AsyncClient:
         follow: bool = True,
         last_event_id: Optional[str] = None,
         deadline: Optional[float] = None,
+        params: Optional[Mapping[str, Any]] = None,
     ) -> AsyncIterator[_core.LogEvent]:
-        """The SSE log at ``path`` (a process's), each event as it comes, after
-        ``last_event_id``, until its ``end`` event; with ``follow=False``, until what is kept
-        now has come. The connection is made with the retry policy; a stream that breaks
+        """The SSE log at ``path`` (a process's, a template build's), each event as it comes,
+        after ``last_event_id``, until its ``end`` event; with ``follow=False``, until what is
+        kept now has come (``params`` go in the query too). The connection is made with the retry policy; a stream that breaks
         midway (or ends before ``end`` while following) is resumed after the last event given
         (``Last-Event-ID``), at most ``max_retries`` times in a row, then ConnectionFailed.
         With ``deadline`` (a ``time.monotonic()`` value) it stops without ``end`` once that
@@ -340,7 +342,7 @@ class AsyncClient:
             response = await self.request(
                 "GET",
                 path,
-                params={"follow": None if follow else "false"},
+                params={**(params or {}), "follow": None if follow else "false"},
                 headers=headers,
                 timeout=httpx.Timeout(self.timeout, read=read),
                 stream=True,
@@ -411,7 +413,9 @@ class AsyncSandboxes:
         it when the block ends.
 
         Args:
-            image: ``code-interpreter`` (a persistent Python interpreter) or a container image.
+            image: ``code-interpreter`` (a persistent Python interpreter), a container image,
+                or one of the project's templates (``client.templates``): ``"name"`` runs its
+                newest ready version, ``"name:2"`` version 2.
             memory, disk: quantities such as ``512Mi``, ``2Gi``.
             gpu: ``{"type": "H100 80GB", "count": 1, "fraction": 0.5}`` (containers only).
             timeout_s: lifetime in seconds (default 3600, at most 86 400).
@@ -419,6 +423,8 @@ class AsyncSandboxes:
         Raises:
             InvalidRequest: a field is invalid. QuotaExceeded: the project's sandbox cap.
             Forbidden: GPU work without KYC.
+            TemplateNotReady: ``image`` names a template without a ready version (or a version
+                that is not ready).
         """
         body = _core.drop_none(
             {
@@ -1395,7 +1401,9 @@ class AsyncJobs:
         Python: ``submit(code, timeout_ms=..., memory_mb=..., files=...)``. A container job:
         ``submit(image="sbx/python:local", command=[...], gpu=..., memory="2Gi",
         timeout_s=...)``; it keeps what it writes under ``/outputs`` as artifacts.
-        ``callback_url`` is sent the job when it ends (signed webhook).
+        ``callback_url`` is sent the job when it ends (signed webhook). ``image`` may name one
+        of the project's templates (``"name"``, ``"name:2"``); one without a ready version is
+        TemplateNotReady.
         """
         if image is not None:
             body = {"kind": "container", "image": image, "command": list(command or []), **fields}
@@ -1669,3 +1677,246 @@ class AsyncBatch:
         self.info = models.BatchView.model_validate(view)
         return self
 
+
+
+class AsyncTemplates:
+    """``client.templates``: the project's own container images, built by the server from a
+    Dockerfile and a build context (``POST /v1/templates``), then run by sandboxes and
+    container jobs with ``image="<name>"`` (its newest ready version) or ``"<name>:<version>"``.
+
+    Each build of a name makes its next version (1, 2, …); a version goes ``queued →
+    building → ready | failed``. The Dockerfile starts (``FROM``, ``COPY --from=``) from
+    catalog images (``python``), the project's templates, or images the hosts have: nothing is
+    pulled from a registry. Its ``RUN`` steps have no network unless ``network=True``.
+
+    Every call can raise:
+        NotFound: no such template (or version) in the project.
+        RateLimited, ServiceUnavailable, ConnectionFailed: after the retries.
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def build(
+        self,
+        name: str,
+        path: Union[str, "os.PathLike[str]", None] = None,
+        *,
+        dockerfile: Optional[str] = None,
+        file: str = "Dockerfile",
+        files: Optional[Mapping[str, Union[str, bytes]]] = None,
+        network: bool = False,
+        timeout_s: Optional[int] = None,
+        wait: bool = False,
+    ) -> "AsyncTemplate":
+        """Build the next version of template ``name`` (``POST /v1/templates``): the build
+        context is made into a tar in memory and sent; the answer comes at once, the version
+        ``queued`` (a runner with Docker builds it). Follow it with the template's ``wait()``
+        or ``logs()``, or pass ``wait=True``.
+
+        Args:
+            name: The template's name: 1 to 63 of ``a-z 0-9 . _ -``, starting with a letter or
+                a digit, not a catalog image's (``python``, …).
+            path: A local folder to send whole as the build context (links are sent as links,
+                not followed; ``.dockerignore`` is not read), holding the Dockerfile at
+                ``file``.
+            dockerfile: The Dockerfile's text, when there is no folder (or to replace the
+                folder's): sent as ``file``.
+            file: The Dockerfile's path in the context (default ``Dockerfile``).
+            files: More files of the context, ``{relative path: text or bytes}`` (text as
+                UTF-8), e.g. what the Dockerfile ``COPY``s; each replaces the folder's file of
+                that path.
+            network: Let ``RUN`` steps reach the network (default: no network while building).
+            timeout_s: Longest the build may take, in seconds, 1 to 3600 (server default 600).
+            wait: Wait for the build to end (as ``template.wait()``): the ready version is
+                returned, a failed one raises :class:`BuildFailed`.
+
+        Returns:
+            The new version: ``version``, ``image`` (``"name:version"``), ``state``
+            ``queued`` (``ready`` with ``wait=True``), ``info`` (its
+            :class:`sbx.models.TemplateView`).
+
+        Raises:
+            InvalidRequest: ``field`` names what is wrong: ``name``, ``timeout_s``,
+                ``dockerfile`` (no such file in the context, a Dockerfile that does not parse
+                or has no ``FROM``, a variable in a base image, ``ADD`` of a URL without
+                network) or ``body`` (an entry with an absolute path or ``..``).
+            PayloadTooLarge: the build context is over 64 MiB.
+            TemplateNotReady: the Dockerfile starts from a template with no ready version.
+            TooManyTemplates: the project keeps 200 template versions already.
+            BuildFailed: with ``wait=True``, the build failed (``error`` says why).
+            ValueError: no context given (no ``path``, ``dockerfile`` or ``files``), or
+                ``files`` alone without the Dockerfile.
+            OSError: the folder cannot be read.
+            ConnectionFailed: not retried after a dropped connection (a version may have been
+                made: see :meth:`versions`).
+        """
+        context = _core.build_context(path, dockerfile, file, files)
+        params = {
+            "name": name,
+            "dockerfile": None if file == "Dockerfile" else _core.tar_name(file),
+            "network": "true" if network else None,
+            "timeout_s": timeout_s,
+        }
+        response = await self._client.request(
+            "POST",
+            "/v1/templates",
+            params=params,
+            content=context,
+            headers={"Content-Type": "application/x-tar"},
+        )
+        template = AsyncTemplate(self._client, models.TemplateView.model_validate(response.json()))
+        if wait:
+            await template.wait()
+        return template
+
+    async def get(self, name: str, version: Optional[int] = None) -> "AsyncTemplate":
+        """Version ``version`` of template ``name``, default its newest, whatever its state
+        (``GET /v1/templates/{name}``). Raises NotFound."""
+        params = {"version": None if version is None else int(version)}
+        view = await self._client._json("GET", _core.template_url(name), params=params)
+        return AsyncTemplate(self._client, models.TemplateView.model_validate(view))
+
+    async def list(self) -> List["AsyncTemplate"]:
+        """The project's templates, the newest version of each name (ready or not), by name
+        (``GET /v1/templates``)."""
+        page = await self._client._json("GET", "/v1/templates")
+        return [AsyncTemplate(self._client, v) for v in models.TemplateList.model_validate(page).data]
+
+    async def versions(self, name: str) -> List["AsyncTemplate"]:
+        """Every version of template ``name``, newest first
+        (``GET /v1/templates/{name}/versions``). Raises NotFound."""
+        page = await self._client._json("GET", _core.template_url(name, "/versions"))
+        return [AsyncTemplate(self._client, v) for v in models.TemplateList.model_validate(page).data]
+
+    async def delete(self, name: str) -> None:
+        """Delete template ``name``: every version, with their logs
+        (``DELETE /v1/templates/{name}``). Sandboxes running one keep running; new ones naming
+        it get NotFound (or, if the name is also an image the hosts have, that image).
+
+        Raises:
+            NotFound: no such template.
+        """
+        await self._client.request("DELETE", _core.template_url(name))
+
+    async def logs(
+        self, name: str, version: Optional[int] = None, *, last_event_id: Optional[str] = None
+    ) -> AsyncIterator[_core.LogEvent]:
+        """The build log of version ``version`` of template ``name`` (default: its newest, as
+        it is when the iteration starts): as ``template.logs()``."""
+        template = await self.get(name, version)
+        events = template.logs(last_event_id=last_event_id)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+
+
+class AsyncTemplate:
+    """One version of a template. ``info`` is its last known view
+    (:class:`sbx.models.TemplateView`: ``name``, ``version``, ``image``, ``state``,
+    ``error``, ``dockerfile`` (the path), ``context_bytes``, ``network``, ``timeout_s``,
+    ``size_bytes``, ``image_id``, ``created_at``, ``started_at``, ``ended_at``):
+    ``refresh()`` reads it again; ``wait()`` brings it up to date.
+
+    Attributes:
+        id: The version's id.
+        name: The template's name.
+        version: Its number, 1, 2, …
+        image: What a sandbox or job names to run this version: ``"name:version"``
+            (``client.sandboxes.create(template.image)``).
+    """
+
+    def __init__(self, client: AsyncClient, info: models.TemplateView) -> None:
+        self._client = client
+        self.info = info
+        self.id = str(info.id)
+        self.name = info.name
+        self.version = info.version
+        self.image = info.image
+
+    def __repr__(self) -> str:
+        return f"<Template {self.image} {self.state}>"
+
+    @property
+    def state(self) -> str:
+        """``queued``, ``building``, ``ready`` or ``failed`` (as last read)."""
+        return self.info.state
+
+    @property
+    def error(self) -> Optional[str]:
+        """Why the build failed (as last read); None unless ``failed``."""
+        return self.info.error
+
+    @property
+    def done(self) -> bool:
+        """Whether the build has ended, ready or failed (as last read)."""
+        return self.state in ("ready", "failed")
+
+    def _path(self, action: str = "") -> str:
+        return _core.template_url(self.name, action)
+
+    async def refresh(self) -> "AsyncTemplate":
+        """Read this version again (``GET /v1/templates/{name}?version=``). Returns itself.
+
+        Raises:
+            NotFound: the template was deleted.
+        """
+        view = await self._client._json("GET", self._path(), params={"version": self.version})
+        self.info = models.TemplateView.model_validate(view)
+        return self
+
+    async def logs(self, *, last_event_id: Optional[str] = None) -> AsyncIterator[_core.LogEvent]:
+        """The build's output (``GET /v1/templates/{name}/logs?version=``): what the builder
+        wrote so far, then as it writes it, until the build ends: ``stdout`` events (``text``
+        exactly as written, with ``[sbx: …]`` lines added by sbx; ``id`` its number), then
+        ``end`` (``data``: ``{"state": "ready" | "failed", "error": …}``). After
+        ``last_event_id`` when given (an event's ``id``; after ``"end"`` nothing comes).
+
+        A stream that breaks midway is resumed after the last event given
+        (``Last-Event-ID``): no chunk is lost or given twice. The request is made when the
+        iteration starts; stopping early: close the iterator to free its connection at once.
+
+        Raises:
+            NotFound: the template was deleted (before or while following it).
+        """
+        last = None if last_event_id is None else str(last_event_id)
+        params = {"version": self.version}
+        events = self._client._follow(self._path("/logs"), last_event_id=last, params=params)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()  # its connection, at once when the caller stops early
+
+    async def wait(self, timeout_s: Optional[float] = None) -> "AsyncTemplate":
+        """Wait until the build ends, following its log to the ``end`` event (a broken stream
+        is resumed), then read the version again (``size_bytes``, ``image_id``,
+        ``ended_at``). Returns itself, ``ready``; at once if it was ready when last read.
+
+        Raises:
+            BuildFailed: the build failed: ``error`` says why (e.g. ``"… returned a non-zero
+                code: 3"``), ``log`` has the end of its output, ``template`` the version.
+            SbxError: not ended after ``timeout_s`` seconds (None: as long as it takes; a
+                build itself ends within its own ``timeout_s`` once a runner takes it).
+            NotFound: the template was deleted.
+        """
+        if self.state == "ready":
+            return self
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        log = ""
+        end: Optional[Json] = None
+        params = {"version": self.version}
+        async for event in self._client._follow(self._path("/logs"), deadline=deadline, params=params):
+            if event.event == "end":
+                end = event.data or {}
+            elif event.text:
+                log = (log + event.text)[-_core.BUILD_LOG_TAIL_CHARS :]
+        await self.refresh()
+        if end is None and not self.done:
+            raise SbxError(f"template {self.image} is still {self.state} after {timeout_s or 0:g} s")
+        if self.state == "failed":
+            reason = self.error or (end or {}).get("error") or "the build failed"
+            raise BuildFailed(self.info, reason, log)
+        return self

@@ -8,6 +8,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 
 import { ApiError, describeError } from "@/api/problem";
 import { useCurrentProject } from "@/features/auth/components/current-project";
+import { useTemplates } from "@/features/templates/api/templates";
 import { returnFocus } from "@/lib/return-focus";
 import { useGpus, useImages } from "../api/catalog";
 import { useCreateSandbox, type Sandbox } from "../api/sandboxes";
@@ -52,6 +53,8 @@ export function CreateSandboxWizard({
   const openedFrom = useRef<HTMLElement | null>(null);
   const images = useImages();
   const gpus = useGpus(open);
+  // The project's own images, offered beside the catalog's.
+  const templates = useTemplates({ enabled: open });
   const create = useCreateSandbox();
 
   // A fresh wizard each time it opens.
@@ -186,7 +189,7 @@ export function CreateSandboxWizard({
               <WizardGpuStep {...stepProps} gpus={gpus} kycNeeded={kycNeeded} kycStatus={session.user.kyc_status} />
             )}
 
-            {step === 1 && <WizardImageStep {...stepProps} images={images} onChooseImage={chooseImage} />}
+            {step === 1 && <WizardImageStep {...stepProps} images={images} templates={templates} onChooseImage={chooseImage} />}
 
             {step === 2 && (
               <WizardConfigurationStep

@@ -1,7 +1,10 @@
-// The wizard's second step: an image from the catalog, or a custom reference with the
-// credentials of a private registry.
+// The wizard's second step: an image from the catalog, one of the project's templates (its
+// newest ready version, by name), or a custom reference with the credentials of a private
+// registry.
 import { describeError } from "@/api/problem";
 import { Field } from "@/components/field";
+import type { useTemplates } from "@/features/templates/api/templates";
+import { readyTemplates } from "@/features/templates/lib/templates";
 import type { useImages } from "../api/catalog";
 import { CUSTOM, DEFAULT_IMAGE, type StepProps } from "./wizard-form";
 
@@ -12,16 +15,27 @@ export function WizardImageStep({
   fieldRef,
   headingRef,
   images,
+  templates,
   onChooseImage,
 }: StepProps & {
   /** The curated images. */
   images: ReturnType<typeof useImages>;
+  /** The project's templates: those ready are offered. */
+  templates: ReturnType<typeof useTemplates>;
   /** Chooses an image (and its default resources, unless the person has set their own). */
   onChooseImage: (name: string) => void;
 }) {
   const catalog = images.data?.data ?? [];
   const chosenImage = catalog.find((i) => i.name === form.image);
   const categories = [...new Set(catalog.map((i) => i.category))];
+  const ready = readyTemplates(templates.data?.data ?? []);
+  const chosenTemplate = ready.find((t) => t.name === form.image);
+  const hint =
+    form.image === CUSTOM
+      ? "Any image reference Docker can pull."
+      : chosenTemplate
+        ? `Your template: its newest ready version (now ${chosenTemplate.image}), built from a Dockerfile.`
+        : chosenImage?.description;
 
   return (
     <fieldset className="step">
@@ -35,11 +49,12 @@ export function WizardImageStep({
           The catalog could not be read: {describeError(images.error)}
         </div>
       )}
-      <Field
-        label="Image"
-        error={errors.image}
-        hint={form.image === CUSTOM ? "Any image reference Docker can pull." : chosenImage?.description}
-      >
+      {templates.isError && (
+        <div role="alert" className="alert">
+          Your templates could not be read: {describeError(templates.error)}
+        </div>
+      )}
+      <Field label="Image" error={errors.image} hint={hint}>
         {({ id, describedBy, invalid }) => (
           <select
             id={id}
@@ -62,6 +77,15 @@ export function WizardImageStep({
                   ))}
               </optgroup>
             ))}
+            {ready.length > 0 && (
+              <optgroup label="Your templates">
+                {ready.map((t) => (
+                  <option key={t.name} value={t.name}>
+                    {t.name} (template, {t.image})
+                  </option>
+                ))}
+              </optgroup>
+            )}
             <optgroup label="Other">
               <option value={CUSTOM}>A custom image…</option>
             </optgroup>
