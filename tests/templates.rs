@@ -502,3 +502,20 @@ async fn with_a_registry_builds_are_pushed_and_hosts_without_them_pull() {
     );
     let _ = registry.kill();
 }
+
+#[actix_web::test]
+async fn an_api_without_docker_has_templates_built_and_run_by_another_runner() {
+    let (app, db) = common::spawn_api_only().await;
+    let mut runner = common::start_runner(&db, 5);
+    built(
+        &app,
+        "remote",
+        &[("Dockerfile", "FROM python\nENV WHERE=runner\n")],
+    )
+    .await;
+    let id = sandbox_of(&app, "remote").await;
+    assert_eq!(sh(&app, &id, "echo $WHERE").await, "runner\n");
+    common::delete_sandbox(&app, &id).await;
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+}
