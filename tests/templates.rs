@@ -306,6 +306,27 @@ async fn bad_templates_are_refused_naming_the_field() {
         .await;
     a.assert_problem(400, "bad_request");
 
+    // The repository of builds is sbx's: naming a build by its reference (any project's) is
+    // refused, as a sandbox's image and as a base.
+    let built_elsewhere = "sbx-templates/0190f1c2a3b47c8d9e0f1a2b3c4d5e6f";
+    let a = app
+        .post("/v1/sandboxes", &json!({"image": built_elsewhere}))
+        .await;
+    a.assert_problem(422, "invalid_request");
+    assert_eq!(a.body["field"], "image", "{}", a.text);
+    let a = build(
+        &app,
+        "t",
+        "",
+        &[(
+            "Dockerfile",
+            &format!("FROM python\nCOPY --from={built_elsewhere} / /x\n"),
+        )],
+    )
+    .await;
+    a.assert_problem(422, "invalid_request");
+    assert_eq!(a.body["field"], "dockerfile", "{}", a.text);
+
     // Nothing was kept of any of them.
     assert_eq!(app.get("/v1/templates").await.body["data"], json!([]));
 

@@ -57,6 +57,13 @@ pub fn docker_reference(id: uuid::Uuid) -> String {
     format!("{REPOSITORY}{}", id.simple())
 }
 
+/// Whether image reference `reference` is in the repository of built templates (any
+/// registry's): such a reference is sbx's to make, never a request's, since it would name any
+/// project's build. Requests name templates by name.
+pub fn is_reserved(reference: &str) -> bool {
+    reference.starts_with(REPOSITORY) || reference.contains(&format!("/{REPOSITORY}"))
+}
+
 /// The template version a Docker reference made by [`docker_reference`] names.
 pub fn template_of(reference: &str) -> Option<uuid::Uuid> {
     let hex = reference.strip_prefix(REPOSITORY)?;
@@ -92,6 +99,11 @@ pub fn bases(text: &str, network: bool) -> Result<Vec<Base>, String> {
         let lower = image.to_ascii_lowercase();
         if lower == "scratch" || stages.contains(&lower) || image.parse::<usize>().is_ok() {
             return Ok(());
+        }
+        if is_reserved(image) {
+            return Err(format!(
+                "{image:?}: name a template by its name (`my-template` or `my-template:2`)"
+            ));
         }
         if image.contains('$') {
             return Err(format!(
@@ -224,6 +236,8 @@ mod tests {
         assert_eq!(template_of(&format!("{r}:latest")), Some(id));
         assert_eq!(template_of("sbx/python:local"), None);
         assert_eq!(template_of("sbx-templates/zz"), None);
+        assert!(is_reserved(&r) && is_reserved(&format!("127.0.0.1:5000/team/{r}")));
+        assert!(!is_reserved("python") && !is_reserved("ghcr.io/sbx-templatesx/y"));
     }
 
     #[test]
@@ -290,6 +304,8 @@ mod tests {
         assert!(no_from.contains("no FROM"), "{no_from}");
         let var = bases("ARG B=python\nFROM ${B}\n", false).unwrap_err();
         assert!(var.contains("variables"), "{var}");
+        let other = format!("FROM {}\n", docker_reference(uuid::Uuid::now_v7()));
+        assert!(bases(&other, false).unwrap_err().contains("by its name"));
         let add = bases("FROM python\nADD https://example.com/x /x\n", false).unwrap_err();
         assert!(add.contains("network"), "{add}");
         assert!(bases("FROM python\nADD https://example.com/x /x\n", true).is_ok());

@@ -239,6 +239,13 @@ fn image_reference(image: &str) -> Result<String, ApiError> {
             )
         });
     }
+    if sbx_limits::templates::is_reserved(image) {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "image",
+            format!("{image:?}: name a template by its name (GET /v1/templates)"),
+        ));
+    }
     let ok = !image.is_empty()
         && image.len() <= MAX_IMAGE_REF
         && image

@@ -49,6 +49,8 @@ impl TemplateRegistry {
 const STALE_S: f64 = 60.0;
 /// Templates one template's bases may chain through before a build gives up.
 const MAX_DEPTH: usize = 8;
+/// Most bytes of a build's log kept; past them a line says so and the rest is dropped.
+const MAX_LOG_BYTES: usize = 8 << 20;
 /// How often a build's log lines are written.
 const LOG_EVERY: Duration = Duration::from_millis(200);
 
@@ -247,6 +249,9 @@ impl ContainerHost {
     /// What base `image` (not a template) is built from here: a catalog image's local build
     /// or its reference, or the image itself, whichever this host has.
     async fn base_image(&self, image: &str) -> Result<String, String> {
+        if sbx_limits::templates::is_reserved(image) {
+            return Err(format!("{image}: name a template by its name"));
+        }
         let docker = self.backend.docker();
         let candidates: Vec<String> = match sbx_limits::catalog::find(image) {
             Some(c) => c.local_image.iter().chain(&c.image).cloned().collect(),
@@ -305,7 +310,7 @@ impl ContainerHost {
 }
 
 /// Write build log lines from `rx` into template version `id`'s log, in batches: a line waits
-/// at most [`LOG_EVERY`].
+/// at most [`LOG_EVERY`]; [`MAX_LOG_BYTES`] are kept.
 async fn ship_log(
     pool: sbx_store::Pool,
     id: TemplateId,
@@ -314,11 +319,21 @@ async fn ship_log(
     let mut seq = 0;
     let mut batch: Vec<(OutputStream, String)> = Vec::new();
     let mut flush_at = None;
+    let mut kept = 0;
     loop {
         let due = flush_at;
         let ended = tokio::select! {
             line = rx.recv() => match line {
                 Some(line) => {
+                    kept += line.len();
+                    if kept > MAX_LOG_BYTES + line.len() {
+                        continue;
+                    }
+                    let line = if kept > MAX_LOG_BYTES {
+                        format!("[sbx: the log is over {} MiB; the rest is not kept]\n", MAX_LOG_BYTES >> 20)
+                    } else {
+                        line
+                    };
                     batch.push((OutputStream::Stdout, line));
                     flush_at.get_or_insert_with(|| tokio::time::Instant::now() + LOG_EVERY);
                     if batch.len() < 256 {
