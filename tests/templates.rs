@@ -91,7 +91,10 @@ async fn templates_build_and_sandboxes_and_jobs_run_them_by_name_and_version() {
     )
     .await;
     assert_eq!(a.status.as_u16(), 201, "{}", a.text);
-    assert_eq!(a.header("location"), Some("/v1/templates/greeter"));
+    assert_eq!(
+        a.header("location"),
+        Some("/v1/templates/greeter?version=1")
+    );
     assert_eq!(a.body["version"], 1, "{}", a.text);
     assert_eq!(a.body["image"], "greeter:1", "{}", a.text);
     assert!(["queued", "building"].contains(&a.body["state"].as_str().unwrap()));
@@ -130,6 +133,7 @@ async fn templates_build_and_sandboxes_and_jobs_run_them_by_name_and_version() {
     assert_eq!(out, "two\nbuilt\nhi\n");
     let first = sandbox_of(&app, "greeter:1").await;
     assert_eq!(sh(&app, &first, "cat /opt/hello.txt").await, "one\n");
+    common::delete_sandbox(&app, &first).await;
 
     // A container job runs one too.
     let j = app
@@ -162,6 +166,7 @@ async fn templates_build_and_sandboxes_and_jobs_run_them_by_name_and_version() {
     .await;
     let plus_id = sandbox_of(&app, "greeter-plus").await;
     assert_eq!(sh(&app, &plus_id, "cat /opt/plus.txt").await, "one\n");
+    common::delete_sandbox(&app, &plus_id).await;
 
     // A host without the image builds it on first use (the same image, from the stored
     // context); it stays cached.
@@ -176,6 +181,7 @@ async fn templates_build_and_sandboxes_and_jobs_run_them_by_name_and_version() {
     assert!(rmi.status.success(), "{rmi:?}");
     let again = sandbox_of(&app, "greeter-plus").await;
     assert_eq!(sh(&app, &again, "cat /opt/plus.txt").await, "one\n");
+    common::delete_sandbox(&app, &again).await;
     let inspect = std::process::Command::new("docker")
         .args(["image", "inspect", &reference])
         .output()
@@ -207,8 +213,75 @@ async fn templates_build_and_sandboxes_and_jobs_run_them_by_name_and_version() {
     o.assert_problem(404, "not_found");
     let o = app.get_with_key("/v1/templates", Some(&other)).await;
     assert_eq!(o.body["data"], json!([]), "{}", o.text);
+    // Nor can it run or build on one by its image id: the runner reads whose build it is.
+    let image_id = t.body["image_id"].as_str().unwrap().to_owned();
+    let o = app
+        .post_with_key(
+            "/v1/sandboxes",
+            &json!({"image": image_id, "cpu": 0.5, "memory": "256Mi"}),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(o.status.as_u16(), 201, "{}", o.text);
+    let s = common::poll(
+        &app,
+        &format!("/v1/sandboxes/{}", o.body["id"].as_str().unwrap()),
+        &other,
+        60,
+        |s| s["state"] == "failed",
+    )
+    .await;
+    assert!(
+        s["state_detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a template of this project"),
+        "{s}"
+    );
+    let o = common::answer(
+        app.client
+            .post(format!("{}/v1/templates?name=thief", app.base))
+            .bearer_auth(&other)
+            .send_body(tar_of(&[("Dockerfile", &format!("FROM {image_id}\n"))]))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(o.status.as_u16(), 201, "{}", o.text);
+    let logs = common::answer(
+        app.client
+            .get(format!("{}/v1/templates/thief/logs", app.base))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        logs.text.contains("not a template of this project"),
+        "{}",
+        logs.text
+    );
 
-    // Deleted: gone, its log too; a sandbox running it runs on.
+    // Not deleted while a template starts from it; then gone, its log too; a sandbox running
+    // it runs on.
+    let d = app
+        .request(actix_web::http::Method::DELETE, "/v1/templates/greeter")
+        .send()
+        .await
+        .unwrap();
+    let d = common::answer(d).await;
+    d.assert_problem(409, "template_in_use");
+    assert!(d.text.contains("greeter-plus"), "{}", d.text);
+    let d = app
+        .request(
+            actix_web::http::Method::DELETE,
+            "/v1/templates/greeter-plus",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status().as_u16(), 204);
     let d = app
         .request(actix_web::http::Method::DELETE, "/v1/templates/greeter")
         .send()

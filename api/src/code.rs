@@ -117,6 +117,8 @@ codes! {
     /// The template (or the pinned version) named has no ready build: queued, building or
     /// failed.
     TemplateNotReady = ("template_not_ready", CONFLICT, "Template state conflict"),
+    /// Other templates of the project start from this one: it cannot be deleted before them.
+    TemplateInUse = ("template_in_use", CONFLICT, "Template state conflict"),
     /// The project keeps as many template versions as it may.
     TooManyTemplates = ("too_many_templates", CONFLICT, "Template quota reached"),
     /// The sandbox's disk cap is full: nothing more can be written.

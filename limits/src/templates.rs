@@ -41,10 +41,11 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// What a sandbox's `image` says when it names a template: the name, and the version when
-/// pinned (`name:3`). `None` when it cannot name one (a catalog name, a reference with a
+/// pinned (`name:3`; `name:latest` is the newest ready one, as `name` is). `None` when it cannot name one (a catalog name, a reference with a
 /// registry or a path, a tag that is not a version).
 pub fn parse_image(image: &str) -> Option<(&str, Option<i32>)> {
     let (name, version) = match image.split_once(':') {
+        Some((name, "latest")) => (name, None),
         Some((name, v)) => (name, Some(v.parse::<i32>().ok().filter(|v| *v >= 1)?)),
         None => (image, None),
     };
@@ -83,15 +84,29 @@ pub struct Base {
 /// The images Dockerfile `text` starts from (`FROM`) and copies from (`COPY --from=`), in
 /// order, without `scratch` and the names of its own stages. An error says what is wrong in
 /// words: not parsed, no `FROM`, a variable in an image (not supported: the image must be
-/// known before the build), `ADD` of a URL while the build has no network.
-pub fn bases(text: &str, network: bool) -> Result<Vec<Base>, String> {
+/// known before the build), a reference into the repository of builds ([`is_reserved`]), an
+/// instruction that could name an image or a URL out of sight (`FROM` or `COPY --from` the
+/// parser cannot read, `ONBUILD`, `ADD` of a URL or a variable: dockerd would fetch it from
+/// the host's network), an `escape` directive.
+pub fn bases(text: &str) -> Result<Vec<Base>, String> {
     if text.len() > MAX_DOCKERFILE_BYTES {
         return Err(format!(
             "the Dockerfile is over {} KiB",
             MAX_DOCKERFILE_BYTES >> 10
         ));
     }
+    if let Some(line) = text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .find(|l| {
+            let d = l.trim_start()[1..].trim_start().to_ascii_lowercase();
+            d.starts_with("escape") && d.contains('=')
+        })
+    {
+        return Err(format!("{line:?}: the escape directive is not supported"));
+    }
     let parsed = Dockerfile::parse(text).map_err(|e| e.to_string())?;
+    let line_of = |span: &Span| text[..span.start.min(text.len())].matches('\n').count() + 1;
     let mut stages: Vec<String> = Vec::new();
     let mut found = Vec::new();
     let mut saw_from = false;
@@ -130,17 +145,30 @@ pub fn bases(text: &str, network: bool) -> Result<Vec<Base>, String> {
                     take(&flag.value.content, flag.value.span, &stages)?;
                 }
             }
-            Instruction::Misc(misc) if misc.instruction.content.eq_ignore_ascii_case("add") => {
+            Instruction::Misc(misc) => {
+                let name = misc.instruction.content.to_ascii_uppercase();
                 let args = misc.arguments.to_string();
-                if !network
-                    && let Some(url) = args
-                        .split_whitespace()
-                        .find(|a| a.contains("://") || a.starts_with("git@"))
-                {
-                    return Err(format!(
-                        "ADD {url}: fetching needs the network; build with network on, or \
-                         put the file in the build context"
-                    ));
+                let line = line_of(&misc.span);
+                let refused = match name.as_str() {
+                    "FROM" => Some("write `FROM image [AS name]`, without quotes"),
+                    "COPY" if args.contains("--from") => {
+                        Some("write `COPY --from=stage-or-image src dest`, without quotes")
+                    }
+                    "ONBUILD" => Some("ONBUILD is not supported in templates"),
+                    "ADD"
+                        if args.split_whitespace().any(|a| {
+                            a.contains("://") || a.starts_with("git@") || a.contains('$')
+                        }) =>
+                    {
+                        Some(
+                            "ADD takes files of the build context only (fetch with RUN, with \
+                             network on)",
+                        )
+                    }
+                    _ => None,
+                };
+                if let Some(why) = refused {
+                    return Err(format!("line {line}: {name} {}: {why}", args.trim()));
                 }
             }
             _ => {}
@@ -154,14 +182,10 @@ pub fn bases(text: &str, network: bool) -> Result<Vec<Base>, String> {
 
 /// Dockerfile `text` with each of its bases (see [`bases`]) replaced by `resolve`'s answer for
 /// it, everything else as written.
-pub fn rewrite(
-    text: &str,
-    network: bool,
-    mut resolve: impl FnMut(&str) -> String,
-) -> Result<String, String> {
+pub fn rewrite(text: &str, mut resolve: impl FnMut(&str) -> String) -> Result<String, String> {
     let parsed = Dockerfile::parse(text).map_err(|e| e.to_string())?;
     let mut splicer = parsed.splicer();
-    for base in bases(text, network)? {
+    for base in bases(text)? {
         splicer.splice(&base.span, &resolve(&base.image));
     }
     Ok(splicer.content)
@@ -223,7 +247,8 @@ mod tests {
     fn an_image_names_a_template_with_or_without_a_version() {
         assert_eq!(parse_image("my-env"), Some(("my-env", None)));
         assert_eq!(parse_image("my-env:3"), Some(("my-env", Some(3))));
-        for not in ["my-env:latest", "my-env:0", "ghcr.io/x/y", "python", "x:-1"] {
+        assert_eq!(parse_image("my-env:latest"), Some(("my-env", None)));
+        for not in ["my-env:0", "ghcr.io/x/y", "python", "x:-1"] {
             assert_eq!(parse_image(not), None, "{not:?}");
         }
     }
@@ -245,13 +270,9 @@ mod tests {
         let text = "# syntax note\nFROM python AS build\nRUN echo hi > /x\n\
                     FROM my-env:2\nCOPY --from=build /x /x\nCOPY --from=debian:12 /etc/os-release /o\n\
                     FROM scratch\n";
-        let found: Vec<String> = bases(text, false)
-            .unwrap()
-            .into_iter()
-            .map(|b| b.image)
-            .collect();
+        let found: Vec<String> = bases(text).unwrap().into_iter().map(|b| b.image).collect();
         assert_eq!(found, ["python", "my-env:2", "debian:12"]);
-        let out = rewrite(text, false, |b| format!("<{b}>")).unwrap();
+        let out = rewrite(text, |b| format!("<{b}>")).unwrap();
         assert!(out.contains("FROM <python> AS build\n"), "{out}");
         assert!(out.contains("FROM <my-env:2>\n"), "{out}");
         assert!(out.contains("COPY --from=build /x /x\n"), "{out}");
@@ -300,15 +321,26 @@ mod tests {
 
     #[test]
     fn what_cannot_be_built_is_said() {
-        let no_from = bases("RUN true\n", false).unwrap_err();
+        let no_from = bases("RUN true\n").unwrap_err();
         assert!(no_from.contains("no FROM"), "{no_from}");
-        let var = bases("ARG B=python\nFROM ${B}\n", false).unwrap_err();
+        let var = bases("ARG B=python\nFROM ${B}\n").unwrap_err();
         assert!(var.contains("variables"), "{var}");
         let other = format!("FROM {}\n", docker_reference(uuid::Uuid::now_v7()));
-        assert!(bases(&other, false).unwrap_err().contains("by its name"));
-        let add = bases("FROM python\nADD https://example.com/x /x\n", false).unwrap_err();
-        assert!(add.contains("network"), "{add}");
-        assert!(bases("FROM python\nADD https://example.com/x /x\n", true).is_ok());
-        assert!(bases("FROM python\nRUN [unclosed\n", false).is_ok());
+        assert!(bases(&other).unwrap_err().contains("by its name"));
+        for (text, says) in [
+            ("FROM python\nADD https://example.com/x /x\n", "line 2: ADD"),
+            ("FROM python\nARG U=x\nADD $U /x\n", "line 3: ADD"),
+            ("FROM \"debian\"\n", "line 1: FROM"),
+            ("FROM python\nONBUILD COPY --from=debian / /\n", "ONBUILD"),
+            ("# escape=`\nFROM python\n", "escape"),
+        ] {
+            let e = bases(text).unwrap_err();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
+        assert!(bases("FROM python\nADD app.tar /app/\n").is_ok());
+        // A quoted COPY --from is read, and rewritten quotes and all.
+        let quoted = "FROM python\nCOPY --from=\"debian\" / /x\n";
+        let out = rewrite(quoted, |b| format!("<{b}>")).unwrap();
+        assert!(out.ends_with("COPY --from=<debian> / /x\n"), "{out}");
     }
 }

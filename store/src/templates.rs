@@ -228,6 +228,25 @@ pub async fn count(db: &impl Db, project: ProjectId) -> Result<i64> {
         .get(0))
 }
 
+/// The names of `project`'s other templates with a version that starts from a version of
+/// `name` (pinned when queued).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn dependents(db: &impl Db, project: ProjectId, name: &str) -> Result<Vec<String>> {
+    Ok(db
+        .query(
+            "select distinct d.name from templates d, jsonb_each_text(d.bases) b
+              where d.project_id = $1 and d.name <> $2
+                and b.value::uuid in (
+                    select template_id from templates where project_id = $1 and name = $2)
+              order by d.name",
+            &[&project.0, &name],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// Template version `id`, whatever its project (runners).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn by_id(db: &impl Db, id: TemplateId) -> Result<Option<Template>> {
@@ -253,24 +272,30 @@ pub async fn context(db: &impl Db, id: TemplateId) -> Result<Option<Vec<u8>>> {
 }
 
 /// Claim the oldest build waiting for a runner for `runner`: a queued one, or one whose
-/// builder stopped heartbeating for `stale_s` seconds (it starts again from the top).
+/// builder stopped heartbeating for `stale_s` seconds (it starts again from the top, its log
+/// emptied).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn claim(db: &impl Db, runner: RunnerId, stale_s: f64) -> Result<Option<Template>> {
     let row = db
         .query_opt(
             &format!(
-                "update templates set state = 'building', runner_id = $1, started_at = now()
-                  where template_id = (
-                      select t.template_id from templates t
-                        left join runners r on r.runner_id = t.runner_id
-                       where t.state = 'queued'
-                          or (t.state = 'building' and (r.runner_id is null
-                              or r.stopped_at is not null
-                              or r.heartbeat_at < now() - make_interval(secs => $2)))
-                       order by t.created_at
-                       for update of t skip locked
-                       limit 1)
-                  returning {COLUMNS}"
+                "with claimed as (
+                     update templates set state = 'building', runner_id = $1, started_at = now()
+                      where template_id = (
+                          select t.template_id from templates t
+                            left join runners r on r.runner_id = t.runner_id
+                           where t.state = 'queued'
+                              or (t.state = 'building' and (r.runner_id is null
+                                  or r.stopped_at is not null
+                                  or r.heartbeat_at < now() - make_interval(secs => $2)))
+                           order by t.created_at
+                           for update of t skip locked
+                           limit 1)
+                      returning {COLUMNS}),
+                 cleared as (
+                     delete from template_logs
+                      where template_id in (select template_id from claimed))
+                 select * from claimed"
             ),
             &[&runner.0, &stale_s],
         )

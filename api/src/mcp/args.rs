@@ -63,7 +63,8 @@ pub struct RunPython {
 pub struct CreateSandboxArgs {
     /// `code-interpreter` (a persistent Python interpreter with numpy and pandas, for
     /// `run_cell`; the default), a catalog image (`python`, `pytorch`, `vllm`: a Linux container
-    /// for `run_command`), or any container image reference.
+    /// for `run_command`), one of the project's templates (`name` or `name:version`), or any
+    /// container image reference.
     pub image: Option<String>,
     /// Memory limit as a quantity, e.g. `512Mi` or `2Gi`.
     pub memory: Option<String>,

@@ -194,7 +194,7 @@ impl Tools {
 
     /// `POST /v1/sandboxes`.
     #[tool(
-        description = "Create a sandbox and return it as JSON (its `id` is what the other sandbox tools take). The default image, code-interpreter, is a persistent Python interpreter for run_cell: variables, imports and files stay between cells. A container image (python, pytorch, vllm, or any image reference) is a Linux machine for run_command. Delete it with delete_sandbox when done; it is deleted by itself after timeout_s."
+        description = "Create a sandbox and return it as JSON (its `id` is what the other sandbox tools take). The default image, code-interpreter, is a persistent Python interpreter for run_cell: variables, imports and files stay between cells. A container image (python, pytorch, vllm, one of the project's templates by name, or any image reference) is a Linux machine for run_command. Delete it with delete_sandbox when done; it is deleted by itself after timeout_s."
     )]
     async fn create_sandbox(
         &self,
@@ -219,13 +219,14 @@ impl Tools {
         let create = async {
             let caller = caller(&ctx)?;
             crate::budget::within_budget(&caller)?;
-            let (new, env) = crate::routes::sandboxes::create::new_sandbox(
+            let (mut new, env) = crate::routes::sandboxes::create::new_sandbox(
                 &self.state.sealer,
                 self.state.kyc,
                 &caller,
                 request,
                 None,
             )?;
+            crate::routes::templates::resolve(&self.state.pool, &mut new).await?;
             let created = self.state.sandboxes.create(&new, env).await?;
             metrics::counter!("sbx_sandboxes_created_total", "kind" => new.kind.as_str())
                 .increment(1);

@@ -171,7 +171,7 @@ pub async fn create_template(
         };
         invalid(field, e)
     })?;
-    let found = rules::bases(&text, network).map_err(|e| invalid("dockerfile", e))?;
+    let found = rules::bases(&text).map_err(|e| invalid("dockerfile", e))?;
     let mut bases = HashMap::new();
     for base in found {
         if let Some(id) = pinned_base(&state.pool, project, &base.image).await? {
@@ -202,7 +202,10 @@ pub async fn create_template(
     )
     .await?;
     Ok(HttpResponse::Created()
-        .insert_header(("location", format!("/v1/templates/{}", t.name)))
+        .insert_header((
+            "location",
+            format!("/v1/templates/{}?version={}", t.name, t.version),
+        ))
         .json(TemplateView::from(t)))
 }
 
@@ -381,18 +384,31 @@ pub async fn template_versions(Ctx { state, caller }: Ctx, name: web::Path<Strin
     }))
 }
 
-/// Delete a template: every version, with their logs. Sandboxes running one keep running;
-/// runners remove the images once no container uses them. New sandboxes naming it get 404…
-/// or, if the name is also an image the hosts have, that image.
+/// Delete a template: every version, with their logs. Sandboxes running one keep running (a
+/// paused one resumes on a host that still has the image); runners remove the images once no
+/// container uses them. A sandbox naming it afterwards names an image reference of that name
+/// (usually none). Templates that start from it must go first (409 `template_in_use`).
 #[utoipa::path(delete, path = "/v1/templates/{name}", tag = "templates", security(("api_key" = [])),
     params(("name" = String, Path, description = "The template's name")),
     responses(
         (status = 204, description = "Deleted"),
         crate::responses::Unauthorized,
+        (status = 409, description = "Other templates start from it (`template_in_use`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template in this project", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::responses::Unavailable,
     ))]
 pub async fn delete_template(Ctx { state, caller }: Ctx, name: web::Path<String>) -> Reply {
+    let dependents =
+        sbx_store::templates::dependents(&state.pool, caller.0.project_id, &name).await?;
+    if !dependents.is_empty() {
+        return Err(ApiError::State {
+            code: Code::TemplateInUse,
+            detail: format!(
+                "templates {} start from {name}: delete them first",
+                dependents.join(", ")
+            ),
+        });
+    }
     match sbx_store::templates::delete(&state.pool, caller.0.project_id, &name).await? {
         0 => Err(no_such(&name, None)),
         _ => Ok(HttpResponse::NoContent().finish()),

@@ -195,7 +195,7 @@ const REWRITTEN: &str = ".sbx-template.Dockerfile";
 /// the bases rewritten, at [`REWRITTEN`] (the path to build with).
 fn with_rewritten_dockerfile(spec: &BuildSpec) -> Result<Vec<u8>, String> {
     let text = sbx_limits::templates::dockerfile_in(&spec.context, &spec.dockerfile)?;
-    let text = sbx_limits::templates::rewrite(&text, spec.network, |b| {
+    let text = sbx_limits::templates::rewrite(&text, |b| {
         spec.bases.get(b).cloned().unwrap_or_else(|| b.to_owned())
     })
     .map_err(|e| format!("{}: {e}", spec.dockerfile))?;

@@ -161,7 +161,7 @@ impl ContainerHost {
         }
         let image = self.resolve_image(&p.sandbox.image, &p.docker_image).await;
         if let Some(template) = sbx_limits::templates::template_of(&image) {
-            self.ensure_template(sbx_core::ids::TemplateId(template))
+            self.ensure_template(sbx_core::ids::TemplateId(template), p.sandbox.project_id)
                 .await
                 .map_err(|e| RunnerError::start_failed(StateReason::ImagePullFailed, e))?;
         }
@@ -174,6 +174,9 @@ impl ContainerHost {
                 }
                 other => RunnerError::start_failed(StateReason::StartFailed, other),
             })?;
+        self.check_owner(&image, p.sandbox.project_id)
+            .await
+            .map_err(|e| RunnerError::start_failed(StateReason::ImagePullFailed, e))?;
         let gpu = p.sandbox.gpu.as_ref().and_then(|_| {
             let books = self.books.lock().expect("books lock");
             let a = books.ledger.allocation(&id.to_string())?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use sbx_core::OutputStream;
-use sbx_core::ids::{RunnerId, TemplateId};
+use sbx_core::ids::{ProjectId, RunnerId, TemplateId};
 use sbx_limits::templates::docker_reference;
 use sbx_store::templates::{Built, Template};
 
@@ -118,7 +118,7 @@ impl ContainerHost {
             Ok(true) => tracing::info!(template = %id, ?built, "template build ended"),
             Ok(false) => {
                 // Deleted (or taken over) meanwhile: its image is not wanted.
-                self.backend.remove_image(&docker_reference(id.0)).await;
+                self.forget_image(id).await;
             }
             Err(e) => {
                 tracing::warn!(template = %id, error = %e, "could not record a template build")
@@ -126,24 +126,35 @@ impl ContainerHost {
         }
     }
 
-    /// Make sure template version `id`'s image is on this host, building it from its stored
-    /// context when it is not (its first use here). The error says why it cannot be had.
-    pub(super) async fn ensure_template(&self, id: TemplateId) -> Result<(), String> {
-        self.ensure_at(id, 0).await
+    /// Make sure template version `id` of `project` is on this host, building it from its
+    /// stored context when it is not (its first use here). The error says why it cannot be
+    /// had; another project's template is not had.
+    pub(super) async fn ensure_template(
+        &self,
+        id: TemplateId,
+        project: ProjectId,
+    ) -> Result<(), String> {
+        self.ensure_at(id, project, 0).await
     }
 
-    fn ensure_at(&self, id: TemplateId, depth: usize) -> BoxFuture<'_, Result<(), String>> {
+    fn ensure_at(
+        &self,
+        id: TemplateId,
+        project: ProjectId,
+        depth: usize,
+    ) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let lock = self.template_lock(id);
             let _held = lock.lock().await;
             let docker = self.backend.docker();
             if docker.inspect_image(&docker_reference(id.0)).await.is_ok() {
-                return Ok(());
+                return self.check_owner(&docker_reference(id.0), project).await;
             }
             let t = sbx_store::templates::by_id(&self.pool, id)
                 .await
                 .map_err(|e| e.to_string())?
-                .ok_or_else(|| "the template was deleted".to_owned())?;
+                .filter(|t| t.project_id == project)
+                .ok_or_else(|| "no such template in this project".to_owned())?;
             if t.image_id.is_none() {
                 return Err(format!(
                     "template {}:{} is {}, not ready",
@@ -151,7 +162,7 @@ impl ContainerHost {
                 ));
             }
             if let Some(registry) = &self.config.template_registry
-                && self.pull(registry, id).await
+                && self.pull(registry, &t).await
             {
                 return Ok(());
             }
@@ -166,9 +177,10 @@ impl ContainerHost {
         .boxed()
     }
 
-    /// Pull template version `id` from `registry` and tag it as this host runs it; whether it
-    /// could.
-    async fn pull(&self, registry: &TemplateRegistry, id: TemplateId) -> bool {
+    /// Pull template version `t` from `registry` and tag it as this host runs it; whether it
+    /// could (an image that is not the one its build made is not taken).
+    async fn pull(&self, registry: &TemplateRegistry, t: &Template) -> bool {
+        let id = t.template_id;
         let remote = registry.reference(id);
         if let Err(e) = self
             .backend
@@ -176,6 +188,12 @@ impl ContainerHost {
             .await
         {
             tracing::info!(template = %id, error = %e, "a template is not in the registry: building it");
+            return false;
+        }
+        let pulled = self.backend.docker().inspect_image(&remote).await;
+        if pulled.ok().and_then(|i| i.id) != t.image_id {
+            tracing::warn!(template = %id, remote, "the registry's image is not the one built: building it");
+            self.backend.remove_image(&remote).await;
             return false;
         }
         let options = bollard::query_parameters::TagImageOptionsBuilder::new()
@@ -217,13 +235,13 @@ impl ContainerHost {
             .ok_or_else(|| "the template was deleted".to_owned())?;
         let text = sbx_limits::templates::dockerfile_in(&context, &t.dockerfile)?;
         let mut bases = HashMap::new();
-        for base in sbx_limits::templates::bases(&text, t.network)? {
+        for base in sbx_limits::templates::bases(&text)? {
             let reference = match t.bases.get(&base.image) {
                 Some(id) => {
-                    Box::pin(self.ensure_at(*id, depth + 1)).await?;
+                    self.ensure_at(*id, t.project_id, depth + 1).await?;
                     docker_reference(id.0)
                 }
-                None => self.base_image(&base.image).await?,
+                None => self.base_image(&base.image, t.project_id).await?,
             };
             log(format!("[sbx: {} is {reference}]\n", base.image));
             bases.insert(base.image, reference);
@@ -246,9 +264,10 @@ impl ContainerHost {
         self.backend.build(spec, log).await
     }
 
-    /// What base `image` (not a template) is built from here: a catalog image's local build
-    /// or its reference, or the image itself, whichever this host has.
-    async fn base_image(&self, image: &str) -> Result<String, String> {
+    /// What base `image` (not a template) of a template of `project` is built from here: a
+    /// catalog image's local build or its reference, or the image itself, whichever this host
+    /// has (never another project's template).
+    async fn base_image(&self, image: &str, project: ProjectId) -> Result<String, String> {
         if sbx_limits::templates::is_reserved(image) {
             return Err(format!("{image}: name a template by its name"));
         }
@@ -259,6 +278,7 @@ impl ContainerHost {
         };
         for c in &candidates {
             if docker.inspect_image(c).await.is_ok() {
+                self.check_owner(c, project).await?;
                 return Ok(c.clone());
             }
         }
@@ -266,6 +286,24 @@ impl ContainerHost {
             "{image}: this host has no such image (nothing is pulled): start from a catalog \
              image (GET /v1/images), one of the project's templates, or an image the hosts have"
         ))
+    }
+
+    /// Refuses image `reference` on this host when it is a template's build (by its labels,
+    /// whatever it is called: a tag, an id) of another project than `project`.
+    pub(super) async fn check_owner(
+        &self,
+        reference: &str,
+        project: ProjectId,
+    ) -> Result<(), String> {
+        let Ok(image) = self.backend.docker().inspect_image(reference).await else {
+            return Ok(());
+        };
+        let labels = image.config.and_then(|c| c.labels).unwrap_or_default();
+        let owner = labels.get("sbx.project");
+        if labels.contains_key("sbx.template") && owner != Some(&project.to_string()) {
+            return Err(format!("{reference}: not a template of this project"));
+        }
+        Ok(())
     }
 
     /// The lock that one build of template version `id` on this host holds.
@@ -304,7 +342,16 @@ impl ContainerHost {
         };
         for id in ids.iter().filter(|id| !existing.contains(id)) {
             tracing::info!(template = %id, "removing the image of a deleted template");
-            self.backend.remove_image(&docker_reference(*id)).await;
+            self.forget_image(TemplateId(*id)).await;
+        }
+    }
+
+    /// Remove template version `id`'s image here, under both of its names (this host's and
+    /// the registry's).
+    async fn forget_image(&self, id: TemplateId) {
+        self.backend.remove_image(&docker_reference(id.0)).await;
+        if let Some(registry) = &self.config.template_registry {
+            self.backend.remove_image(&registry.reference(id)).await;
         }
     }
 }
@@ -325,6 +372,8 @@ async fn ship_log(
         let ended = tokio::select! {
             line = rx.recv() => match line {
                 Some(line) => {
+                    // PostgreSQL's text takes no NUL.
+                    let line = line.replace('\0', "\u{FFFD}");
                     kept += line.len();
                     if kept > MAX_LOG_BYTES + line.len() {
                         continue;
