@@ -1,5 +1,6 @@
 // axe-core on the Sandboxes page, each step of the wizard, a Sandbox page (a code-interpreter's
-// with cells, a container's with its log), the Jobs list and a Job page, Identity verification,
+// with cells, a container's with its log), the Jobs list and a Job page, the Templates list,
+// its New template form and a Template page, Identity verification,
 // API keys, the Batches list and a Batch page, the Wallet, and Admin (with an operator's
 // login): no serious or critical violations. With SBX_SCREENSHOTS=1 it also retakes the
 // screenshots kept in docs/ (`SBX_SCREENSHOTS=1 scripts/dashboard-test -g accessibility`).
@@ -7,7 +8,17 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { fileURLToPath } from "node:url";
 
-import { call, createSandbox, NO_OPERATOR, operatorLogin, signIn, signInAs, submitJob, TINY_PNG } from "./support";
+import {
+  buildTemplate,
+  call,
+  createSandbox,
+  NO_OPERATOR,
+  operatorLogin,
+  signIn,
+  signInAs,
+  submitJob,
+  TINY_PNG,
+} from "./support";
 
 const docs = (name: string) => fileURLToPath(new URL(`../../docs/${name}`, import.meta.url));
 
@@ -108,6 +119,40 @@ test("the Jobs pages have no serious accessibility violations", async ({ page })
   await expect(page.getByText("The log ended.")).toBeVisible();
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "dashboard-job.png");
+});
+
+test("the Templates pages have no serious accessibility violations", async ({ page }) => {
+  test.setTimeout(180_000);
+  const session = await signIn(page);
+  const suffix = Date.now().toString(36);
+  const ready = await buildTemplate(page, session, `a11y-ready-${suffix}`, "FROM python\nRUN echo a11y\n");
+  const failed = await buildTemplate(page, session, `a11y-failed-${suffix}`, "FROM python\nRUN exit 1\n");
+  expect([ready.state, failed.state]).toEqual(["ready", "failed"]);
+  try {
+    await page.goto("/templates");
+    await expect(page.locator(`tr[data-template-name="${ready.name}"]`)).toBeVisible();
+    await expect(page.locator(`tr[data-template-name="${failed.name}"]`)).toBeVisible();
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await page.getByRole("button", { name: "New template" }).first().click();
+    const dialog = page.getByRole("dialog", { name: "New template" });
+    await dialog.getByLabel("Name").fill("Not A Name");
+    await dialog.getByRole("button", { name: "Build template" }).click();
+    await expect(dialog.getByLabel("Name")).toHaveAttribute("aria-invalid", "true");
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.keyboard.press("Escape");
+
+    await page.goto(`/templates/${failed.name}`);
+    await expect(page.getByText("The log ended.")).toBeVisible();
+    await expect(page.getByTestId("template-error")).toBeVisible();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.goto(`/templates/${ready.name}`);
+    await expect(page.getByText("The log ended.")).toBeVisible();
+    expect(await seriousViolations(page)).toEqual([]);
+  } finally {
+    await call(page.request, session, "DELETE", `/v1/templates/${ready.name}`);
+    await call(page.request, session, "DELETE", `/v1/templates/${failed.name}`);
+  }
 });
 
 test("the Identity verification, API keys and Batches pages have no serious accessibility violations", async ({ page }) => {

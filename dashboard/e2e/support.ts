@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { expect, type APIRequestContext, type Page } from "@playwright/test";
 
 import type { components } from "../src/api/schema";
+import { tar } from "../src/lib/tar";
 
 export type SandboxView = components["schemas"]["SandboxView"];
 type Session = components["schemas"]["SessionView"];
@@ -120,3 +121,38 @@ export const TINY_PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
   "base64",
 );
+
+export type TemplateView = components["schemas"]["TemplateView"];
+
+/**
+ * Builds template `name` from `dockerfile` through the API (the context a tar made by the
+ * dashboard's own writer), and waits until its build ends unless `wait` is false.
+ */
+export async function buildTemplate(
+  page: Page,
+  session: Session,
+  name: string,
+  dockerfile: string,
+  wait = true,
+): Promise<TemplateView> {
+  const headers: Record<string, string> = { "X-CSRF-Token": session.csrf_token, "Content-Type": "application/x-tar" };
+  if (session.projects[0]) headers["X-Sbx-Project"] = session.projects[0].id;
+  const r = await page.request.post(`/v1/templates?name=${encodeURIComponent(name)}`, {
+    headers,
+    data: Buffer.from(tar([{ name: "Dockerfile", data: dockerfile }])),
+  });
+  expect(r.status(), await r.text()).toBe(201);
+  const created = (await r.json()) as TemplateView;
+  if (!wait) return created;
+  let t = created;
+  await expect
+    .poll(
+      async () => {
+        t = (await call(page.request, session, "GET", `/v1/templates/${name}?version=${created.version}`)) as TemplateView;
+        return t.state;
+      },
+      { timeout: 120_000, intervals: [500, 1000] },
+    )
+    .toMatch(/^(ready|failed)$/);
+  return t;
+}
