@@ -194,12 +194,24 @@ pub fn rewrite(text: &str, mut resolve: impl FnMut(&str) -> String) -> Result<St
 /// Largest build context, in bytes.
 pub const MAX_CONTEXT_BYTES: usize = 64 << 20;
 
+/// What is wrong with a build context, by the part of a request it is in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContextError {
+    /// The archive: not a tar, or an entry's path out of it.
+    #[error("{0}")]
+    Archive(String),
+    /// The Dockerfile: not in it, too large, not text.
+    #[error("{0}")]
+    Dockerfile(String),
+}
+
 /// The Dockerfile at `path` in build context `context` (a tar), as text, after checking every
 /// entry's path: relative, without `..`. The error names the entry or says what is missing.
-pub fn dockerfile_in(context: &[u8], path: &str) -> Result<String, String> {
+pub fn dockerfile_in(context: &[u8], path: &str) -> Result<String, ContextError> {
     use std::io::Read as _;
     let wanted = path.trim_start_matches("./");
-    let bad = |e: std::io::Error| format!("the build context is not a tar: {e}");
+    let bad =
+        |e: std::io::Error| ContextError::Archive(format!("the build context is not a tar: {e}"));
     let mut text = None;
     let mut archive = tar::Archive::new(context);
     for entry in archive.entries().map_err(bad)? {
@@ -210,25 +222,40 @@ pub fn dockerfile_in(context: &[u8], path: &str) -> Result<String, String> {
                 .components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         {
-            return Err(format!(
+            return Err(ContextError::Archive(format!(
                 "{}: paths in the build context are relative, without '..'",
                 name.display()
-            ));
+            )));
         }
         if name.to_string_lossy().trim_start_matches("./") == wanted
             && entry.header().entry_type().is_file()
         {
             if entry.size() > MAX_DOCKERFILE_BYTES as u64 {
-                return Err(format!("{wanted}: over {} KiB", MAX_DOCKERFILE_BYTES >> 10));
+                return Err(ContextError::Dockerfile(format!(
+                    "{wanted}: over {} KiB",
+                    MAX_DOCKERFILE_BYTES >> 10
+                )));
             }
             let mut t = String::new();
             entry
                 .read_to_string(&mut t)
-                .map_err(|e| format!("{wanted}: not UTF-8 text ({e})"))?;
+                .map_err(|e| ContextError::Dockerfile(format!("{wanted}: not UTF-8 text ({e})")))?;
             text = Some(t);
         }
     }
-    text.ok_or_else(|| format!("the build context has no file {wanted}"))
+    text.ok_or_else(|| ContextError::Dockerfile(format!("the build context has no file {wanted}")))
+}
+
+/// A build context (a tar) holding `files` (path, contents), each mode 0644.
+pub fn context_of(files: &[(&str, &[u8])]) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, *data)?;
+    }
+    b.into_inner()
 }
 
 #[cfg(test)]
@@ -281,14 +308,7 @@ mod tests {
     }
 
     fn tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (path, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            b.append_data(&mut h, path, *data).unwrap();
-        }
-        b.into_inner().unwrap()
+        context_of(entries).unwrap()
     }
 
     #[test]
@@ -299,12 +319,14 @@ mod tests {
             dockerfile_in(&ctx, "./Dockerfile").unwrap(),
             "FROM python\n"
         );
-        assert!(
-            dockerfile_in(&ctx, "build/Dockerfile")
-                .unwrap_err()
-                .contains("no file")
-        );
-        assert!(dockerfile_in(b"not a tar at all, surely not", "Dockerfile").is_err());
+        assert!(matches!(
+            dockerfile_in(&ctx, "build/Dockerfile"),
+            Err(ContextError::Dockerfile(e)) if e.contains("no file")
+        ));
+        assert!(matches!(
+            dockerfile_in(&[7; 1024], "Dockerfile"),
+            Err(ContextError::Archive(_))
+        ));
         // `tar::Builder` refuses to write `..`; a raw header does not.
         let mut h = tar::Header::new_old();
         h.as_old_mut().name[..9].copy_from_slice(b"../escape");
@@ -312,11 +334,10 @@ mod tests {
         h.set_cksum();
         let mut raw = h.as_bytes().to_vec();
         raw.extend_from_slice(&[0; 1024]);
-        assert!(
-            dockerfile_in(&raw, "Dockerfile")
-                .unwrap_err()
-                .contains("../escape")
-        );
+        assert!(matches!(
+            dockerfile_in(&raw, "Dockerfile"),
+            Err(ContextError::Archive(e)) if e.contains("../escape")
+        ));
     }
 
     #[test]

@@ -34,6 +34,8 @@ TOOLS = {
     "process_output",
     "stop_process",
     "preview_url",
+    "build_template",
+    "list_templates",
 }
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -186,6 +188,34 @@ async def test_a_command_in_a_container_sandbox(mcp):
         assert cell.is_error
     finally:
         await mcp.call_tool("delete_sandbox", {"sandbox_id": sid})
+
+
+async def test_a_template_is_built_and_run_by_name(mcp):
+    dockerfile = "FROM python\nUSER root\nCOPY note.txt /opt/note.txt\nRUN echo from-mcp >> /opt/note.txt\nUSER 1000\n"
+    built = parsed(
+        await mcp.call_tool(
+            "build_template",
+            {"name": "mcp-env", "dockerfile": dockerfile, "files": [{"path": "note.txt", "content": "noted\n"}]},
+        )
+    )
+    assert built["state"] == "ready", built
+    assert built["image"] == "mcp-env:1"
+    assert "from-mcp" in built["log"], built
+    listed = parsed(await mcp.call_tool("list_templates", {}))
+    assert [t["image"] for t in listed if t["name"] == "mcp-env"] == ["mcp-env:1"]
+    made = await mcp.call_tool("create_sandbox", {"image": "mcp-env", "memory": "256Mi", "timeout_s": 300})
+    assert not made.is_error, made.content[0].text
+    sid = parsed(made)["id"]
+    try:
+        out = parsed(await mcp.call_tool("run_command", {"sandbox_id": sid, "command": "cat /opt/note.txt"}))
+        assert out["stdout"] == "noted\nfrom-mcp\n", out
+    finally:
+        await mcp.call_tool("delete_sandbox", {"sandbox_id": sid})
+    # A build that fails is a result the model reads; a bad name is a tool error naming it.
+    failed = parsed(await mcp.call_tool("build_template", {"name": "mcp-broken", "dockerfile": "FROM python\nRUN exit 3\n"}))
+    assert failed["state"] == "failed" and "non-zero code: 3" in failed["error"], failed
+    bad = await mcp.call_tool("build_template", {"name": "Bad Name", "dockerfile": "FROM python\n"})
+    assert bad.is_error and "field `name`" in bad.content[0].text, bad.content[0].text
 
 
 async def test_files_go_in_and_out_of_both_kinds_of_sandbox(mcp):

@@ -80,6 +80,25 @@ pub struct CreateSandboxArgs {
     pub network: Option<bool>,
 }
 
+/// Arguments of `build_template`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildTemplate {
+    /// The template's name: 1 to 63 of a-z, 0-9, '.', '_' and '-', not a catalog image's.
+    /// Building a name again makes its next version.
+    pub name: String,
+    /// The Dockerfile's text, e.g. `FROM python\nUSER root\nRUN apt-get install -y …\nUSER 1000`.
+    pub dockerfile: String,
+    /// Files of the build context besides the Dockerfile, for its COPY steps.
+    #[serde(default)]
+    pub files: Vec<FileArg>,
+    /// Whether RUN steps may reach the network (default false).
+    pub network: Option<bool>,
+    /// Longest the build may take, in seconds (default 600).
+    #[schemars(range(min = 1, max = 3600))]
+    pub timeout_s: Option<i32>,
+}
+
 /// Arguments of `run_cell`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -15,10 +15,12 @@
 //! - [`tools`]: the tools and what they return.
 //! - [`files`]: the file tools' work, where the sandbox's files are.
 //! - [`processes`]: the process tools (background processes of a container sandbox).
+//! - [`templates`]: the template tools (a project's own images, built from a Dockerfile).
 
 pub mod args;
 pub mod files;
 pub mod processes;
+pub mod templates;
 pub mod tools;
 
 use std::sync::Arc;

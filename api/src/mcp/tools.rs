@@ -52,7 +52,7 @@ pub(super) fn caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, ApiErro
 }
 
 /// A refused request as a tool error: the problem's detail, code and field.
-fn refused(e: ApiError) -> CallToolResult {
+pub(super) fn refused(e: ApiError) -> CallToolResult {
     let p = e.problem();
     if p.status >= 500 {
         tracing::error!(error = %e, "an MCP tool failed");
@@ -68,7 +68,7 @@ fn refused(e: ApiError) -> CallToolResult {
 }
 
 /// `value` as the tool's JSON text, then `images`.
-fn answer(value: Value, images: Vec<ContentBlock>) -> CallToolResult {
+pub(super) fn answer(value: Value, images: Vec<ContentBlock>) -> CallToolResult {
     let mut content = vec![ContentBlock::text(value.to_string())];
     content.extend(images);
     CallToolResult::success(content)
@@ -143,7 +143,7 @@ impl Tools {
     pub fn new(state: web::Data<AppState>) -> Self {
         Self {
             state,
-            tool_router: Self::tool_router() + Self::process_tools(),
+            tool_router: Self::tool_router() + Self::process_tools() + Self::template_tools(),
         }
     }
 
@@ -552,7 +552,8 @@ impl ServerHandler for Tools {
                 "sbx runs code in isolated sandboxes. For a one-off Python computation call \
                  run_python. For work that keeps state, create_sandbox, then run_cell \
                  (code-interpreter) or run_command (container images), and delete_sandbox when \
-                 done; fork_sandbox copies a sandbox's state to try several approaches from it. Images: {}.",
+                 done; fork_sandbox copies a sandbox's state to try several approaches from it; \
+                 build_template makes an image of the project's own from a Dockerfile. Images: {}.",
                 images.join("; ")
             ))
     }

@@ -142,71 +142,110 @@ pub async fn create_template(
     query: web::Query<BuildQuery>,
     body: web::Payload,
 ) -> Reply {
-    let q = query.into_inner();
-    let invalid =
-        |field: &str, detail: String| ApiError::invalid(Code::InvalidRequest, field, detail);
-    rules::check_name(&q.name).map_err(|e| invalid("name", e))?;
-    let timeout_s = q.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S);
-    if !(1..=MAX_TIMEOUT_S).contains(&timeout_s) {
-        return Err(invalid(
-            "timeout_s",
-            format!("timeout_s is 1 to {MAX_TIMEOUT_S} seconds"),
-        ));
-    }
-    let dockerfile = q.dockerfile.unwrap_or_else(|| "Dockerfile".to_owned());
-    if dockerfile.is_empty() || dockerfile.len() > 255 || dockerfile.contains('\0') {
-        return Err(invalid(
-            "dockerfile",
-            "dockerfile is a path in the context, 1 to 255 bytes".into(),
-        ));
-    }
-    let network = q.network.unwrap_or(false);
+    let build = Build::checked(query.into_inner())?;
     let context = read_context(&req, body).await?;
-    let project = caller.0.project_id;
-    let text = rules::dockerfile_in(&context, &dockerfile).map_err(|e| {
-        let field = if e.contains("not a tar") || e.contains("paths in the build context") {
-            "body"
-        } else {
-            "dockerfile"
-        };
-        invalid(field, e)
-    })?;
-    let found = rules::bases(&text).map_err(|e| invalid("dockerfile", e))?;
-    let mut bases = HashMap::new();
-    for base in found {
-        if let Some(id) = pinned_base(&state.pool, project, &base.image).await? {
-            bases.insert(base.image, id);
-        }
-    }
-    let kept = sbx_store::templates::count(&state.pool, project).await?;
-    if kept >= MAX_VERSIONS_PER_PROJECT {
-        return Err(ApiError::State {
-            code: Code::TooManyTemplates,
-            detail: format!(
-                "this project keeps {kept} template versions, its cap: delete some first \
-                 (DELETE /v1/templates/{{name}})"
-            ),
-        });
-    }
-    let t = sbx_store::templates::insert(
-        &state.pool,
-        &NewTemplate {
-            project_id: project,
-            name: &q.name,
-            dockerfile: &dockerfile,
-            context: &context,
-            network,
-            bases: &bases,
-            timeout_s,
-        },
-    )
-    .await?;
+    let t = build
+        .queue(&state.pool, caller.0.project_id, &context)
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((
             "location",
             format!("/v1/templates/{}?version={}", t.name, t.version),
         ))
         .json(TemplateView::from(t)))
+}
+
+/// A build asked for (`POST /v1/templates`'s query, or the MCP tool `build_template`), its
+/// fields checked.
+#[derive(Debug)]
+pub struct Build {
+    name: String,
+    dockerfile: String,
+    network: bool,
+    timeout_s: i32,
+}
+
+impl Build {
+    /// `q` checked: a 422 naming `name`, `timeout_s` or `dockerfile` when one is bad.
+    pub fn checked(q: BuildQuery) -> Result<Self, ApiError> {
+        let invalid =
+            |field: &str, detail: String| ApiError::invalid(Code::InvalidRequest, field, detail);
+        rules::check_name(&q.name).map_err(|e| invalid("name", e))?;
+        let timeout_s = q.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S);
+        if !(1..=MAX_TIMEOUT_S).contains(&timeout_s) {
+            return Err(invalid(
+                "timeout_s",
+                format!("timeout_s is 1 to {MAX_TIMEOUT_S} seconds"),
+            ));
+        }
+        let dockerfile = q.dockerfile.unwrap_or_else(|| "Dockerfile".to_owned());
+        if dockerfile.is_empty() || dockerfile.len() > 255 || dockerfile.contains('\0') {
+            return Err(invalid(
+                "dockerfile",
+                "dockerfile is a path in the context, 1 to 255 bytes".into(),
+            ));
+        }
+        Ok(Build {
+            name: q.name,
+            dockerfile,
+            network: q.network.unwrap_or(false),
+            timeout_s,
+        })
+    }
+
+    /// The Dockerfile's path in the context.
+    pub fn dockerfile(&self) -> &str {
+        &self.dockerfile
+    }
+
+    /// Queue this build of `context` (a tar) as `project`'s next version of the name: the
+    /// version. Errors: the context or its Dockerfile (422 naming `body` or `dockerfile`), a
+    /// base template without a ready version (409 `template_not_ready`), the project's cap
+    /// (409 `too_many_templates`).
+    pub async fn queue(
+        &self,
+        pool: &sbx_store::Pool,
+        project: ProjectId,
+        context: &[u8],
+    ) -> Result<Template, ApiError> {
+        let text = rules::dockerfile_in(context, &self.dockerfile).map_err(|e| match e {
+            rules::ContextError::Archive(m) => ApiError::invalid(Code::InvalidRequest, "body", m),
+            rules::ContextError::Dockerfile(m) => {
+                ApiError::invalid(Code::InvalidRequest, "dockerfile", m)
+            }
+        })?;
+        let found = rules::bases(&text)
+            .map_err(|e| ApiError::invalid(Code::InvalidRequest, "dockerfile", e))?;
+        let mut bases = HashMap::new();
+        for base in found {
+            if let Some(id) = pinned_base(pool, project, &base.image).await? {
+                bases.insert(base.image, id);
+            }
+        }
+        let kept = sbx_store::templates::count(pool, project).await?;
+        if kept >= MAX_VERSIONS_PER_PROJECT {
+            return Err(ApiError::State {
+                code: Code::TooManyTemplates,
+                detail: format!(
+                    "this project keeps {kept} template versions, its cap: delete some first \
+                     (DELETE /v1/templates/{{name}})"
+                ),
+            });
+        }
+        Ok(sbx_store::templates::insert(
+            pool,
+            &NewTemplate {
+                project_id: project,
+                name: &self.name,
+                dockerfile: &self.dockerfile,
+                context,
+                network: self.network,
+                bases: &bases,
+                timeout_s: self.timeout_s,
+            },
+        )
+        .await?)
+    }
 }
 
 /// The template version base `image` of a Dockerfile names in `project`, if it names one: the

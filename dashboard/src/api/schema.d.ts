@@ -1059,9 +1059,10 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete a template: every version, with their logs. Sandboxes running one keep running;
-         *     runners remove the images once no container uses them. New sandboxes naming it get 404…
-         *     or, if the name is also an image the hosts have, that image.
+         * Delete a template: every version, with their logs. Sandboxes running one keep running (a
+         *     paused one resumes on a host that still has the image); runners remove the images once no
+         *     container uses them. A sandbox naming it afterwards names an image reference of that name
+         *     (usually none). Templates that start from it must go first (409 `template_in_use`).
          */
         delete: operations["delete_template"];
         options?: never;
@@ -8496,6 +8497,15 @@ export interface operations {
             };
             /** @description No such template in this project */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Other templates start from it (`template_in_use`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

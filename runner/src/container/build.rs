@@ -194,7 +194,8 @@ const REWRITTEN: &str = ".sbx-template.Dockerfile";
 /// `spec`'s context, byte for byte, with one entry added after its last: its Dockerfile with
 /// the bases rewritten, at [`REWRITTEN`] (the path to build with).
 fn with_rewritten_dockerfile(spec: &BuildSpec) -> Result<Vec<u8>, String> {
-    let text = sbx_limits::templates::dockerfile_in(&spec.context, &spec.dockerfile)?;
+    let text = sbx_limits::templates::dockerfile_in(&spec.context, &spec.dockerfile)
+        .map_err(|e| e.to_string())?;
     let text = sbx_limits::templates::rewrite(&text, |b| {
         spec.bases.get(b).cloned().unwrap_or_else(|| b.to_owned())
     })

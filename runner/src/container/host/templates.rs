@@ -233,7 +233,8 @@ impl ContainerHost {
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "the template was deleted".to_owned())?;
-        let text = sbx_limits::templates::dockerfile_in(&context, &t.dockerfile)?;
+        let text = sbx_limits::templates::dockerfile_in(&context, &t.dockerfile)
+            .map_err(|e| e.to_string())?;
         let mut bases = HashMap::new();
         for base in sbx_limits::templates::bases(&text)? {
             let reference = match t.bases.get(&base.image) {
