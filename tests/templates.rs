@@ -11,14 +11,8 @@ use serde_json::{Value, json};
 
 /// A tar holding `files` (path, contents).
 fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, data.as_bytes()).unwrap();
-    }
-    b.into_inner().unwrap()
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (*p, d.as_bytes())).collect();
+    sbx_limits::templates::context_of(&files).unwrap()
 }
 
 /// POST a build of `name` with `query` added and `files` as its context.

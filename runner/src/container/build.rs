@@ -154,12 +154,7 @@ impl ContainerBackend {
         let options = bollard::query_parameters::PushImageOptionsBuilder::new()
             .tag("latest")
             .build();
-        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
-            username: Some(a.username.clone()),
-            password: Some(a.password.clone()),
-            serveraddress: a.server.clone(),
-            ..Default::default()
-        });
+        let credentials = super::RegistryAuth::docker(auth);
         let mut progress = self.docker.push_image(remote, Some(options), credentials);
         while let Some(item) = progress.next().await {
             match item {

@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
@@ -137,12 +136,7 @@ impl ContainerBackend {
         if let Some(tag) = &tag {
             options = options.tag(tag);
         }
-        let credentials = auth.map(|a| DockerCredentials {
-            username: Some(a.username.clone()),
-            password: Some(a.password.clone()),
-            serveraddress: a.server.clone(),
-            ..Default::default()
-        });
+        let credentials = RegistryAuth::docker(auth);
         tracing::info!(image, with_credentials = auth.is_some(), "pulling image");
         let mut progress = self
             .docker

@@ -47,6 +47,18 @@ pub struct RegistryAuth {
     pub server: Option<String>,
 }
 
+impl RegistryAuth {
+    /// These credentials as Docker takes them with a pull or a push.
+    pub fn docker(auth: Option<&Self>) -> Option<bollard::auth::DockerCredentials> {
+        auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: a.server.clone(),
+            ..Default::default()
+        })
+    }
+}
+
 impl std::fmt::Debug for RegistryAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryAuth")

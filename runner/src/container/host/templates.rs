@@ -146,9 +146,9 @@ impl ContainerHost {
         async move {
             let lock = self.template_lock(id);
             let _held = lock.lock().await;
-            let docker = self.backend.docker();
-            if docker.inspect_image(&docker_reference(id.0)).await.is_ok() {
-                return self.check_owner(&docker_reference(id.0), project).await;
+            let here = docker_reference(id.0);
+            if let Ok(image) = self.backend.docker().inspect_image(&here).await {
+                return owned_by(&here, &image, project);
             }
             let t = sbx_store::templates::by_id(&self.pool, id)
                 .await
@@ -278,8 +278,8 @@ impl ContainerHost {
             None => vec![image.to_owned()],
         };
         for c in &candidates {
-            if docker.inspect_image(c).await.is_ok() {
-                self.check_owner(c, project).await?;
+            if let Ok(found) = docker.inspect_image(c).await {
+                owned_by(c, &found, project)?;
                 return Ok(c.clone());
             }
         }
@@ -296,15 +296,10 @@ impl ContainerHost {
         reference: &str,
         project: ProjectId,
     ) -> Result<(), String> {
-        let Ok(image) = self.backend.docker().inspect_image(reference).await else {
-            return Ok(());
-        };
-        let labels = image.config.and_then(|c| c.labels).unwrap_or_default();
-        let owner = labels.get("sbx.project");
-        if labels.contains_key("sbx.template") && owner != Some(&project.to_string()) {
-            return Err(format!("{reference}: not a template of this project"));
+        match self.backend.docker().inspect_image(reference).await {
+            Ok(image) => owned_by(reference, &image, project),
+            Err(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// The lock that one build of template version `id` on this host holds.
@@ -355,6 +350,21 @@ impl ContainerHost {
             self.backend.remove_image(&registry.reference(id)).await;
         }
     }
+}
+
+/// Refuses `image` (found as `reference`) when its labels say it is another project's template
+/// build than `project`'s.
+fn owned_by(
+    reference: &str,
+    image: &bollard::models::ImageInspect,
+    project: ProjectId,
+) -> Result<(), String> {
+    let labels = image.config.as_ref().and_then(|c| c.labels.as_ref());
+    let label = |k: &str| labels.and_then(|l| l.get(k));
+    if label("sbx.template").is_some() && label("sbx.project") != Some(&project.to_string()) {
+        return Err(format!("{reference}: not a template of this project"));
+    }
+    Ok(())
 }
 
 /// Write build log lines from `rx` into template version `id`'s log, in batches: a line waits
