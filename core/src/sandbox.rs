@@ -86,6 +86,9 @@ crate::vocabulary! {
         Oom = "oom",
         /// The runner could not follow its container (`failed`).
         RunnerError = "runner_error",
+        /// Not a change of state: the sandbox tried to reach what its egress rules do not
+        /// allow (event `sandbox.egress_denied`, its state unchanged).
+        EgressDenied = "egress_denied",
     }
 }
 

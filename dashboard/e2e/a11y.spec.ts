@@ -67,6 +67,12 @@ test("the wizard has no serious accessibility violations on any step", async ({ 
   await wizard.getByLabel("Value").fill("/workspace/hf");
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "dashboard-wizard.png");
+
+  // A container's network: the allow list, refused empty.
+  await wizard.getByRole("group", { name: "Network" }).getByRole("radio", { name: "Allow list" }).check();
+  await wizard.getByRole("button", { name: "Create Sandbox" }).click();
+  await expect(wizard.getByLabel("Allowed hosts")).toHaveAttribute("aria-invalid", "true");
+  expect(await seriousViolations(page)).toEqual([]);
 });
 
 test("the Sandbox page has no serious accessibility violations", async ({ page }) => {

@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 
-import { row, signIn } from "./support";
+import { call, row, signIn } from "./support";
 
 async function openWizard(page: Page) {
   await page.goto("/sandboxes");
@@ -129,4 +129,107 @@ test("a GPU choice explains identity verification to an unverified person", asyn
   }
   await page.keyboard.press("Escape");
   await expect(wizard).toBeHidden();
+});
+
+/** The wizard at its Configuration step, for a `python` container. */
+async function configureContainer(page: Page) {
+  const wizard = await openWizard(page);
+  await wizard.getByRole("button", { name: "Next" }).click();
+  await wizard.getByLabel("Image", { exact: true }).selectOption("python");
+  await wizard.getByRole("button", { name: "Next" }).click();
+  await expect(wizard.getByRole("group", { name: "Configuration" })).toBeVisible();
+  return wizard;
+}
+
+/** The wizard's POST: the body sent and the API's answer. */
+function posted(page: Page) {
+  return page
+    .waitForResponse((r) => r.url().endsWith("/v1/sandboxes") && r.request().method() === "POST")
+    .then(async (r) => ({
+      status: r.status(),
+      body: r.request().postDataJSON() as { network?: unknown },
+      answer: (await r.json()) as { id: string; state: string },
+    }));
+}
+
+test("a container's network: an allow list, sent and shown on its page; none for a code-interpreter", async ({
+  page,
+}) => {
+  const session = await signIn(page);
+  const wizard = await openWizard(page);
+  // A code-interpreter has no network choice.
+  await wizard.getByRole("button", { name: "Next" }).click();
+  await expect(wizard.getByLabel("Image", { exact: true })).toHaveValue("code-interpreter");
+  await wizard.getByRole("button", { name: "Next" }).click();
+  await expect(wizard.getByRole("group", { name: "Configuration" })).toBeVisible();
+  await expect(wizard.getByRole("group", { name: "Network" })).toHaveCount(0);
+  await wizard.getByRole("button", { name: "Back" }).click();
+  await wizard.getByLabel("Image", { exact: true }).selectOption("python");
+  await wizard.getByRole("button", { name: "Next" }).click();
+
+  // A container's: none by default.
+  const network = wizard.getByRole("group", { name: "Network" });
+  await expect(network.getByRole("radio", { name: "None" })).toBeChecked();
+  await expect(network).toHaveAccessibleDescription(/Loopback only/);
+  await expect(wizard.getByLabel("Allowed hosts")).toHaveCount(0);
+  await network.getByRole("radio", { name: "Allow list" }).check();
+  await expect(network).toHaveAccessibleDescription(/egress proxy/);
+
+  // An empty list is refused here, without asking the server.
+  const allow = wizard.getByLabel("Allowed hosts");
+  await expect(allow).toHaveAccessibleDescription(/One a line/);
+  await allow.fill(" \n\n");
+  await wizard.getByRole("button", { name: "Create Sandbox" }).click();
+  await expect(allow).toHaveAttribute("aria-invalid", "true");
+  await expect(allow).toHaveAccessibleDescription(/at least one host name/);
+  await expect(allow).toBeFocused();
+
+  // Blank lines and spaces are dropped.
+  await allow.fill("\n  allowed.test  \n\n");
+  await expect(allow).not.toHaveAttribute("aria-invalid", "true");
+  const answer = posted(page);
+  await wizard.getByRole("button", { name: "Create Sandbox" }).click();
+  const { status, body, answer: sandbox } = await answer;
+  expect(status).toBe(201);
+  expect(body.network).toEqual({ allow: ["allowed.test"] });
+  await expect(wizard).toBeHidden();
+
+  // Its page shows it.
+  await row(page, sandbox.id).getByRole("link", { name: sandbox.id.slice(-8) }).click();
+  await expect(page).toHaveURL(new RegExp(`/sandboxes/${sandbox.id}$`));
+  const details = page.getByRole("region", { name: "Details" });
+  await expect(details.getByTestId("network")).toHaveText("Allowed: allowed.test");
+  await call(page.request, session, "DELETE", `/v1/sandboxes/${sandbox.id}`);
+});
+
+test("the server's problem about an allowed host is shown under the list, naming the line", async ({ page }) => {
+  const session = await signIn(page);
+  const wizard = await configureContainer(page);
+  await wizard.getByRole("group", { name: "Network" }).getByRole("radio", { name: "Allow list" }).check();
+  const allow = wizard.getByLabel("Allowed hosts");
+  // The second entry, on the third line: the server's `network.allow[1]`.
+  await allow.fill("allowed.test\n\nbad name!");
+  const refused = posted(page);
+  await wizard.getByRole("button", { name: "Create Sandbox" }).click();
+  const { status, body } = await refused;
+  expect(status).toBe(422);
+  expect(body.network).toEqual({ allow: ["allowed.test", "bad name!"] });
+
+  await expect(wizard).toBeVisible();
+  await expect(wizard.getByRole("group", { name: "Configuration" })).toBeVisible();
+  await expect(allow).toHaveAttribute("aria-invalid", "true");
+  await expect(allow).toHaveAccessibleDescription(/Line 3: \S/);
+  await expect(allow).toBeFocused();
+  // Not the alert above the buttons: the problem sits with its field.
+  await expect(wizard.getByRole("alert")).toHaveCount(0);
+
+  // Fixed, it goes through.
+  await allow.fill("allowed.test");
+  await expect(allow).not.toHaveAttribute("aria-invalid", "true");
+  const answer = posted(page);
+  await wizard.getByRole("button", { name: "Create Sandbox" }).click();
+  const { status: created, answer: sandbox } = await answer;
+  expect(created).toBe(201);
+  await expect(wizard).toBeHidden();
+  await call(page.request, session, "DELETE", `/v1/sandboxes/${sandbox.id}`);
 });

@@ -17,6 +17,7 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod egress;
 pub mod error;
 pub mod exec;
 pub mod gpu;

@@ -64,6 +64,7 @@ fn spec(name: &str, dir: &Path) -> ContainerSpec {
         memory_bytes: 512 << 20,
         pids_limit: 128,
         network: false,
+        egress: None,
         gpu: None,
         workspace: dir.join("workspace"),
         outputs: dir.join("outputs"),

@@ -21,6 +21,7 @@ pub use tokio_util::sync::CancellationToken;
 
 pub mod container;
 pub mod disk;
+pub mod egress;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -98,6 +98,7 @@ fn spec(name: &str, dir: &std::path::Path) -> ContainerSpec {
         memory_bytes: 256 << 20,
         pids_limit: 64,
         network: false,
+        egress: None,
         gpu: None,
         workspace: dir.join("workspace"),
         outputs: dir.join("outputs"),

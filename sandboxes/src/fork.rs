@@ -114,6 +114,7 @@ impl Interpreters {
                 idle_pause_s: s.idle_pause_s,
                 idempotency: None,
                 network: false,
+                egress: None,
                 docker_image: None,
                 registry_auth: None,
                 env_sealed: None,

@@ -32,60 +32,68 @@ Exit codes:
   2                   sbx failed: the API refused the call (a paused or ended sandbox, the
                       wrong kind of sandbox), or the server could not be reached";
 
+/// Arguments of `sbx sandbox create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// `code-interpreter`, a catalog image (`sbx images`), a template (`sbx template ls`:
+    /// `name` or `name:version`) or any image reference.
+    #[arg(default_value = "code-interpreter")]
+    image: String,
+    /// Memory limit as a quantity (`512Mi`, `2Gi`).
+    #[arg(long)]
+    memory: Option<String>,
+    /// Disk cap as a quantity (`10Gi`).
+    #[arg(long)]
+    disk: Option<String>,
+    /// CPU cores [server default: 1].
+    #[arg(long)]
+    cpu: Option<f64>,
+    /// Lifetime in seconds [server default: 3600, at most 86 400].
+    #[arg(long)]
+    timeout_s: Option<u64>,
+    /// Pause an interpreter after this many idle seconds [server default: 300; 0: never].
+    #[arg(long)]
+    idle_timeout_s: Option<u64>,
+    /// An environment variable, `NAME=VALUE` (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "NAME=VALUE", value_parser = name_value)]
+    env: Vec<(String, String)>,
+    /// Containers: give it a network interface besides loopback.
+    #[arg(long, conflicts_with = "allow")]
+    network: bool,
+    /// Containers: let it reach only this host name, `*.` wildcard, address or CIDR range
+    /// (repeatable): egress rules, through the runner's proxy.
+    #[arg(long, value_name = "HOST|RANGE")]
+    allow: Vec<String>,
+    /// Containers: a GPU of this model (as `sbx gpus` names it, or `any`).
+    #[arg(long, value_name = "MODEL")]
+    gpu: Option<String>,
+    /// Whole GPU cards [default: 1].
+    #[arg(long, requires = "gpu")]
+    gpu_count: Option<u32>,
+    /// A share of one card: 0.25, 0.5, 0.75 or 1.
+    #[arg(long, requires = "gpu")]
+    gpu_fraction: Option<f64>,
+    /// A custom image's registry user.
+    #[arg(long, requires = "registry_password")]
+    registry_username: Option<String>,
+    /// A custom image's registry password.
+    #[arg(long, env = "SBX_REGISTRY_PASSWORD", hide_env_values = true)]
+    registry_password: Option<String>,
+    /// A custom image's registry server [default: the image's].
+    #[arg(long, requires = "registry_username")]
+    registry_server: Option<String>,
+    /// Containers: the command to run instead of a keep-alive (after `--`); the sandbox
+    /// ends when it exits.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
 /// `sbx sandbox` commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum SandboxCmd {
     /// Create a sandbox: a Python interpreter that keeps state between cells
     /// (`code-interpreter`, the default) or a container of an image.
-    Create {
-        /// `code-interpreter`, a catalog image (`sbx images`), a template (`sbx template ls`:
-        /// `name` or `name:version`) or any image reference.
-        #[arg(default_value = "code-interpreter")]
-        image: String,
-        /// Memory limit as a quantity (`512Mi`, `2Gi`).
-        #[arg(long)]
-        memory: Option<String>,
-        /// Disk cap as a quantity (`10Gi`).
-        #[arg(long)]
-        disk: Option<String>,
-        /// CPU cores [server default: 1].
-        #[arg(long)]
-        cpu: Option<f64>,
-        /// Lifetime in seconds [server default: 3600, at most 86 400].
-        #[arg(long)]
-        timeout_s: Option<u64>,
-        /// Pause an interpreter after this many idle seconds [server default: 300; 0: never].
-        #[arg(long)]
-        idle_timeout_s: Option<u64>,
-        /// An environment variable, `NAME=VALUE` (repeatable).
-        #[arg(long = "env", short = 'e', value_name = "NAME=VALUE", value_parser = name_value)]
-        env: Vec<(String, String)>,
-        /// Containers: give it a network interface besides loopback.
-        #[arg(long)]
-        network: bool,
-        /// Containers: a GPU of this model (as `sbx gpus` names it, or `any`).
-        #[arg(long, value_name = "MODEL")]
-        gpu: Option<String>,
-        /// Whole GPU cards [default: 1].
-        #[arg(long, requires = "gpu")]
-        gpu_count: Option<u32>,
-        /// A share of one card: 0.25, 0.5, 0.75 or 1.
-        #[arg(long, requires = "gpu")]
-        gpu_fraction: Option<f64>,
-        /// A custom image's registry user.
-        #[arg(long, requires = "registry_password")]
-        registry_username: Option<String>,
-        /// A custom image's registry password.
-        #[arg(long, env = "SBX_REGISTRY_PASSWORD", hide_env_values = true)]
-        registry_password: Option<String>,
-        /// A custom image's registry server [default: the image's].
-        #[arg(long, requires = "registry_username")]
-        registry_server: Option<String>,
-        /// Containers: the command to run instead of a keep-alive (after `--`); the sandbox
-        /// ends when it exits.
-        #[arg(last = true)]
-        command: Vec<String>,
-    },
+    Create(Box<CreateArgs>),
     /// List the project's sandboxes, newest first.
     #[command(alias = "list")]
     Ls {
@@ -216,23 +224,25 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
     let ctx = Ctx::new(&args.conn)?;
     let path = |id: &str, action: &str| format!("/v1/sandboxes/{}{action}", percent_encode(id));
     match args.cmd {
-        SandboxCmd::Create {
-            image,
-            memory,
-            disk,
-            cpu,
-            timeout_s,
-            idle_timeout_s,
-            env,
-            network,
-            gpu,
-            gpu_count,
-            gpu_fraction,
-            registry_username,
-            registry_password,
-            registry_server,
-            command,
-        } => {
+        SandboxCmd::Create(create) => {
+            let CreateArgs {
+                image,
+                memory,
+                disk,
+                cpu,
+                timeout_s,
+                idle_timeout_s,
+                env,
+                network,
+                allow,
+                gpu,
+                gpu_count,
+                gpu_fraction,
+                registry_username,
+                registry_password,
+                registry_server,
+                command,
+            } = *create;
             let mut body = Map::new();
             body.insert("image".into(), image.into());
             let mut put = |k: &str, v: Option<Value>| {
@@ -245,7 +255,14 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
             put("cpu", cpu.map(Value::from));
             put("timeout_s", timeout_s.map(Value::from));
             put("idle_timeout_s", idle_timeout_s.map(Value::from));
-            put("network", network.then_some(Value::Bool(true)));
+            put(
+                "network",
+                if allow.is_empty() {
+                    network.then_some(Value::Bool(true))
+                } else {
+                    Some(serde_json::json!({ "allow": allow }))
+                },
+            );
             put(
                 "env",
                 (!env.is_empty()).then(|| {

@@ -50,9 +50,9 @@ pub async fn create(
     tx.execute(
         "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
              cpu_millis, gpu, env_keys, command, timeout_s, expires_at, network, docker_image,
-             registry_auth, env_sealed, job_id, disk_bytes)
+             registry_auth, env_sealed, job_id, disk_bytes, egress)
          values ($1, $2, $3, $4, $16, $5, $6, $7, $8, $9, $10,
-                 now() + $10::int * interval '1 second', $11, $12, $13, $14, $15, $17)",
+                 now() + $10::int * interval '1 second', $11, $12, $13, $14, $15, $17, $18)",
         &[
             &s.sandbox_id.0,
             &project.0,
@@ -71,6 +71,7 @@ pub async fn create(
             &job.job_id.0,
             &SandboxKind::Container.as_str(),
             &s.disk_bytes,
+            &s.egress,
         ],
     )
     .await?;

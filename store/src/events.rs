@@ -1,6 +1,8 @@
 //! The project's event feed: its sandboxes' state changes, typed (`sandbox.paused`, …) by the
-//! `sandbox_events` trigger, read in order after an event id (`GET /v1/events`). The same
-//! trigger queues them for the project's webhook endpoints (see `webhook_endpoints`).
+//! `sandbox_events` trigger, and what runners report that is not one
+//! (`sandbox.egress_denied`), read in order after an event id (`GET /v1/events`). Both are
+//! queued for the project's webhook endpoints (see `webhook_endpoints`) by
+//! `sbx_record_sandbox_event` (migration V22).
 
 use chrono::{DateTime, Utc};
 use sbx_core::ids::{ProjectId, SandboxId};
@@ -16,7 +18,11 @@ pub const TYPES: &[&str] = &[
     "sandbox.resumed",
     "sandbox.terminated",
     "sandbox.failed",
+    EGRESS_DENIED,
 ];
+
+/// The type of an attempt to reach what a sandbox's egress rules do not allow.
+pub const EGRESS_DENIED: &str = "sandbox.egress_denied";
 
 /// Every sandbox event type, as a filter.
 pub const ALL: &str = "sandbox.*";
@@ -88,6 +94,26 @@ pub async fn after(
             })
         })
         .collect()
+}
+
+/// Records that sandbox `sandbox` tried to reach what its egress rules do not allow, as
+/// `detail` says (`denied.test:443 (connect)`): an [`EGRESS_DENIED`] event with the
+/// sandbox's state at the time and reason `egress_denied`, queued for the project's webhook
+/// endpoints like a state change. Nothing is recorded for a sandbox that no longer exists.
+#[tracing::instrument(level = "debug", skip_all, fields(sandbox = %sandbox))]
+pub async fn record_egress_denied(db: &impl Db, sandbox: SandboxId, detail: &str) -> Result<()> {
+    db.execute(
+        "select sbx_record_sandbox_event(sandbox_id, project_id, $2, state, $3, $4, null)
+         from sandboxes where sandbox_id = $1",
+        &[
+            &sandbox.0,
+            &EGRESS_DENIED,
+            &StateReason::EgressDenied.as_str(),
+            &detail,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The id of the newest event there is (0 when none): where a feed read "from now" starts.

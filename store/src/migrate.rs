@@ -102,6 +102,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "templates",
         include_str!("../../migrations/V21__templates.sql"),
     ),
+    (
+        22,
+        "egress",
+        include_str!("../../migrations/V22__egress.sql"),
+    ),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -25,8 +25,6 @@ pub struct PendingContainer {
     pub registry_auth: Option<Vec<u8>>,
     /// Sealed env values.
     pub env_sealed: Option<Vec<u8>>,
-    /// Whether it has a network.
-    pub network: bool,
     /// Where its last pause's folders are, when it is being resumed.
     pub kept: Option<Kept>,
     /// The snapshot of a pause made before folders were kept on hosts, if it has one.
@@ -75,7 +73,7 @@ pub async fn claim_containers(
     let rows = tx
         .query(
             &format!(
-                "select {COLUMNS}, docker_image, registry_auth, env_sealed, network,
+                "select {COLUMNS}, docker_image, registry_auth, env_sealed,
                      snapshot_gen, snapshot_host, snapshot_stored from sandboxes
                  where state = 'pending' and kind = 'container' and holder is null
                    and (snapshot_host is null or snapshot_host = $2
@@ -124,7 +122,6 @@ pub async fn claim_containers(
                         .unwrap_or_else(|| s.image.clone()),
                     registry_auth: r.try_get("registry_auth")?,
                     env_sealed: r.try_get("env_sealed")?,
-                    network: r.try_get("network")?,
                     kept,
                     legacy_snapshot,
                     sandbox: s,
@@ -268,11 +265,11 @@ pub async fn fork_container(
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind,
                      memory_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at,
                      idle_pause_s, network, docker_image, registry_auth, env_sealed, disk_bytes,
-                     snapshot_gen, snapshot_host)
+                     snapshot_gen, snapshot_host, egress)
                  select n.id, s.project_id, $3, s.image, s.kind, s.memory_bytes, s.cpu_millis,
                      s.gpu, s.env_keys, s.command, s.timeout_s,
                      now() + s.timeout_s * interval '1 second', s.idle_pause_s, s.network,
-                     s.docker_image, s.registry_auth, s.env_sealed, s.disk_bytes, 1, $4
+                     s.docker_image, s.registry_auth, s.env_sealed, s.disk_bytes, 1, $4, s.egress
                  from sandboxes s, unnest($2::uuid[]) with ordinality as n(id, i)
                  where s.sandbox_id = $1 and s.kind = 'container' and s.state = 'running'
                  order by n.i

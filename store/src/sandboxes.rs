@@ -70,12 +70,16 @@ pub struct Sandbox {
     pub waiting_for: Option<String>,
     /// The container job it runs, if it is one's.
     pub job_id: Option<JobId>,
+    /// A network interface besides loopback (containers).
+    pub network: bool,
+    /// Its egress rules' entries, when its network goes only where they allow.
+    pub egress: Option<Vec<String>>,
 }
 
 pub(crate) const COLUMNS: &str = "sandbox_id, project_id, image, kind, state, state_reason, state_detail,
     memory_bytes, disk_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s, holder,
     snapshot_bytes, calls, created_at, started_at, last_active_at, ended_at, container_id, gpu_alloc,
-    waiting_for, job_id";
+    waiting_for, job_id, network, egress";
 
 pub(crate) fn sandbox(r: &Row) -> Result<Sandbox> {
     Ok(Sandbox {
@@ -106,6 +110,8 @@ pub(crate) fn sandbox(r: &Row) -> Result<Sandbox> {
         gpu_alloc: r.try_get("gpu_alloc")?,
         waiting_for: r.try_get("waiting_for")?,
         job_id: r.try_get::<_, Option<uuid::Uuid>>("job_id")?.map(JobId),
+        network: r.try_get("network")?,
+        egress: r.try_get("egress")?,
     })
 }
 
@@ -142,6 +148,9 @@ pub struct NewSandbox {
     pub idempotency: Option<(String, Vec<u8>)>,
     /// A network interface besides loopback (containers).
     pub network: bool,
+    /// Egress rules' entries, checked (`sbx_limits::egress`): the network goes only where
+    /// they allow (containers; `network` is true with them).
+    pub egress: Option<Vec<String>>,
     /// The image reference runners run (containers).
     pub docker_image: Option<String>,
     /// Registry credentials, sealed.
@@ -159,10 +168,10 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
                      cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s,
                      idempotency_key, request_hash, network, docker_image, registry_auth, env_sealed,
-                     disk_bytes)
+                     disk_bytes, egress)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
                          now() + $11::int * interval '1 second', $12, $13, $14, $15, $16, $17, $18,
-                         $19)
+                         $19, $20)
                  returning {COLUMNS}"
             ),
             &[
@@ -185,6 +194,7 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
                 &new.registry_auth,
                 &new.env_sealed,
                 &new.disk_bytes,
+                &new.egress,
             ],
         )
         .await?;

@@ -76,8 +76,10 @@ pub struct CreateSandboxArgs {
     /// Environment variables.
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
-    /// Containers only: whether it may reach the network (default false).
-    pub network: Option<bool>,
+    /// Containers only: `true` to reach the network, `false` (the default) for none, or
+    /// `{"allow": ["pypi.org", "*.example.com", "203.0.113.0/24"]}` to reach only those
+    /// names, subdomains and ranges (through an egress proxy: `HTTP_PROXY` is set).
+    pub network: Option<crate::routes::sandboxes::network::Network>,
 }
 
 /// Arguments of `build_template`.

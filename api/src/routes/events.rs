@@ -35,10 +35,10 @@ pub struct SandboxEventData {
     /// The sandbox.
     #[schema(value_type = String, format = Uuid)]
     pub sandbox_id: SandboxId,
-    /// Its new state.
+    /// Its new state (for `sandbox.egress_denied`: its state, unchanged).
     #[schema(value_type = String, example = "paused")]
     pub state: SandboxState,
-    /// Why (`user`, `timeout`, `budget`, `resumed`, …).
+    /// Why (`user`, `timeout`, `budget`, `resumed`, …; `egress_denied`).
     #[schema(value_type = String, example = "user")]
     pub reason: StateReason,
     /// An account, for failures.
@@ -49,7 +49,9 @@ pub struct SandboxEventData {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Event {
     /// `sandbox.pending`, `.running`, `.paused`, `.resumed` (running again after a pause),
-    /// `.terminated` or `.failed`.
+    /// `.terminated` or `.failed`; or `sandbox.egress_denied`, not a change of state: the
+    /// sandbox tried to reach what its egress rules do not allow (`detail`:
+    /// `host:port (how)`, how being `dns`, `connect`, `http` or `tls`; the same one at most once a minute).
     #[schema(example = "sandbox.paused")]
     pub r#type: String,
     /// When it happened.
@@ -104,7 +106,7 @@ pub struct EventsQuery {
     /// Only these types, comma-separated (`sandbox.paused,sandbox.failed`); empty or absent:
     /// all.
     #[param(
-        pattern = r"^(sandbox\.(\*|pending|running|paused|resumed|terminated|failed))?(,(sandbox\.(\*|pending|running|paused|resumed|terminated|failed))?)*$"
+        pattern = r"^(sandbox\.(\*|pending|running|paused|resumed|terminated|failed|egress_denied))?(,(sandbox\.(\*|pending|running|paused|resumed|terminated|failed|egress_denied))?)*$"
     )]
     pub types: Option<String>,
     /// Only this sandbox's events.

@@ -348,7 +348,7 @@ fn container_job(
         "gpu": r.gpu,
         "timeout_s": r.timeout_s,
         "env": r.env.keys().collect::<Vec<_>>(),
-        "network": r.network.unwrap_or(false),
+        "network": r.network.clone().unwrap_or(super::sandboxes::network::Network::Enabled(false)),
     });
     if let Some(url) = &callback_url {
         recorded["callback_url"] = url.as_str().into();

@@ -1186,6 +1186,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Egress rules: where a container may open connections. */
+        AllowList: {
+            /**
+             * @description 1 to 64 entries: host names, `*.` wildcards (subdomains only), IP addresses, CIDR
+             *     ranges.
+             * @example [
+             *       "pypi.org",
+             *       "*.pythonhosted.org",
+             *       "203.0.113.0/24"
+             *     ]
+             */
+            allow: string[];
+        };
         /** @description Amounts of one group. */
         Amounts: {
             /**
@@ -1579,8 +1592,7 @@ export interface components {
              *     When the command exits, the sandbox ends.
              */
             command?: string[] | null;
-            /** @description Containers: a network interface besides loopback (default: none). */
-            network?: boolean | null;
+            network?: components["schemas"]["Network"] | null;
             registry?: components["schemas"]["RegistryIn"] | null;
         };
         /** @description A new key, with its secret: shown this once. */
@@ -1631,7 +1643,9 @@ export interface components {
         Event: {
             /**
              * @description `sandbox.pending`, `.running`, `.paused`, `.resumed` (running again after a pause),
-             *     `.terminated` or `.failed`.
+             *     `.terminated` or `.failed`; or `sandbox.egress_denied`, not a change of state: the
+             *     sandbox tried to reach what its egress rules do not allow (`detail`:
+             *     `host:port (how)`, how being `dns`, `connect`, `http` or `tls`; the same one at most once a minute).
              * @example sandbox.paused
              */
             type: string;
@@ -2065,6 +2079,17 @@ export interface components {
             /** @description Whether the cards are declared rather than real. */
             declared: boolean;
         };
+        /**
+         * @description A container's network: `false` (loopback only, the default), `true` (a network
+         *     interface with a route out), or `{"allow": [...]}`: traffic goes out only to those host
+         *     names (`pypi.org`), subdomains (`*.example.com`, not `example.com` itself), addresses and
+         *     CIDR ranges (`203.0.113.0/24`), through an egress gate the runner runs (DNS answers only
+         *     allowed names; the container's `HTTP_PROXY`/`HTTPS_PROXY` point at the gate, which also
+         *     takes plain HTTP on port 80 and TLS on 443 by server name). A refused attempt is a
+         *     `sandbox.egress_denied` event. Addresses that are not public (loopback, private ranges,
+         *     link-local) are reached only where the deployment allows them, whatever the list says.
+         */
+        Network: boolean | components["schemas"]["AllowList"];
         /** @description A key to make. */
         NewKey: {
             /**
@@ -2346,12 +2371,12 @@ export interface components {
              */
             sandbox_id: string;
             /**
-             * @description Its new state.
+             * @description Its new state (for `sandbox.egress_denied`: its state, unchanged).
              * @example paused
              */
             state: string;
             /**
-             * @description Why (`user`, `timeout`, `budget`, `resumed`, …).
+             * @description Why (`user`, `timeout`, `budget`, `resumed`, …; `egress_denied`).
              * @example user
              */
             reason: string;
@@ -2464,6 +2489,11 @@ export interface components {
             env: string[];
             /** @description A container's command. */
             command?: string[] | null;
+            /**
+             * @description A container's network: `false`, `true` or `{"allow": [...]}` (always `false` for a
+             *     code-interpreter).
+             */
+            network: components["schemas"]["Network"];
             /**
              * Format: int32
              * @description Lifetime in seconds, as last set.

@@ -428,7 +428,7 @@ fn chown_tree(root: &Path, id: u32) -> io::Result<()> {
 }
 
 /// The HTTP status Docker answered with, if the error is an answer.
-fn status_of(e: &BollardError) -> Option<u16> {
+pub(crate) fn status_of(e: &BollardError) -> Option<u16> {
     match e {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,

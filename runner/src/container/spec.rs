@@ -110,6 +110,9 @@ pub struct ContainerSpec {
     pub pids_limit: i64,
     /// Whether the container gets a network interface besides loopback.
     pub network: bool,
+    /// With `network`: the egress network to attach it to instead of Docker's bridge, and
+    /// its gateway, the container's DNS server ([`crate::egress`]).
+    pub egress: Option<(String, std::net::Ipv4Addr)>,
     /// GPUs, if any.
     pub gpu: Option<GpuAssignment>,
     /// Host folder bind-mounted read-write at `/workspace`; the caller creates it.
@@ -151,7 +154,16 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RunnerEr
         .map_err(|_| RunnerError::InvalidSpec("memory_bytes is too large".into()))?;
     let host_config = HostConfig {
         // "none" leaves only the loopback interface.
-        network_mode: Some(if spec.network { "bridge" } else { "none" }.into()),
+        network_mode: Some(match (&spec.egress, spec.network) {
+            (Some((name, _)), true) => name.clone(),
+            (_, true) => "bridge".into(),
+            (_, false) => "none".into(),
+        }),
+        dns: spec
+            .egress
+            .as_ref()
+            .filter(|_| spec.network)
+            .map(|(_, gateway)| vec![gateway.to_string()]),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges".into()]),
         pids_limit: Some(spec.pids_limit),
@@ -278,6 +290,7 @@ mod tests {
             memory_bytes: 512 << 20,
             pids_limit: 64,
             network: false,
+            egress: None,
             gpu: None,
             workspace: "/w".into(),
             outputs: "/o".into(),

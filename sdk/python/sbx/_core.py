@@ -15,7 +15,7 @@ import tarfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import IO, Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Union
+from typing import IO, Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -101,10 +101,23 @@ def problem(response: httpx.Response) -> errors.ApiError:
         code,
         str(body.get("detail") or body.get("title") or response.reason_phrase),
         title=str(body.get("title") or ""),
-        field=body.get("field"),
+        field=problem_field(body),
         retry_after=retry_after(response),
         body=body,
     )
+
+
+def problem_field(body: Mapping[str, Any]) -> Optional[str]:
+    """The request field a problem document names: its ``field``, else the first of its
+    ``errors`` that names one (``{"errors": [{"field": "network.allow[3]", …}]}``)."""
+    field = body.get("field")
+    if isinstance(field, str) and field:
+        return field
+    items = body.get("errors")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, Mapping) and isinstance(item.get("field"), str) and item["field"]:
+            return item["field"]
+    return None
 
 
 def connection_failed(url: str, error: Exception) -> errors.ConnectionFailed:
@@ -249,6 +262,61 @@ def files_in(files: Optional[Mapping[str, "str | bytes"]]) -> List[Dict[str, str
 def drop_none(body: Dict[str, Any]) -> Dict[str, Any]:
     """``body`` without its ``None`` values: the server's defaults apply to those."""
     return {k: v for k, v in body.items() if v is not None}
+
+
+#: What the ``network`` argument of a container sandbox or job may be: ``False`` (loopback
+#: only), ``True`` (the full network), a list of host names, addresses and CIDR ranges to allow
+#: (``["pypi.org", "*.example.com", "203.0.113.0/24"]``), or the API's own form
+#: ``{"allow": [...]}``.
+NetworkArg = Union[bool, Sequence[str], Mapping[str, Any]]
+
+
+def network_in(network: Optional[NetworkArg]) -> Union[bool, Dict[str, Any], None]:
+    """The request's ``network`` field for the SDK's ``network`` argument: ``None`` (the
+    server's default, no network), a ``bool`` as it is, a sequence of strings as
+    ``{"allow": [...]}``, a mapping as a dict with its ``allow`` made a list. Only the types
+    are checked here: the rules themselves (host name syntax, wildcards, CIDR ranges, 1 to 64
+    of them) are the server's to judge, as 422 ``InvalidRequest`` naming ``network.allow[i]``.
+
+    Raises:
+        TypeError: anything else: a lone string (``"pypi.org"``: give ``["pypi.org"]``), a
+            number, a set (unordered: the server names a bad rule by its index), a mapping
+            without ``allow``, or a rule that is not a ``str``.
+    """
+    if network is None or isinstance(network, bool):
+        return network
+    if isinstance(network, Mapping):
+        if "allow" not in network:
+            raise TypeError(f"network as a mapping is {{'allow': [...]}}; got keys {sorted(map(str, network))}")
+        body = dict(network)
+        body["allow"] = _allow_list(network["allow"], "network['allow']")
+        return body
+    return {"allow": _allow_list(network, "network")}
+
+
+def _allow_list(rules: Any, name: str) -> List[str]:
+    """``rules`` as a list of strings, each checked to be one (not what it says)."""
+    if isinstance(rules, (str, bytes)):
+        raise TypeError(f"{name} is True, False or a list of host names and addresses: give [{rules!r}], not {rules!r}")
+    if not isinstance(rules, Sequence):
+        raise TypeError(
+            f"{name} is True, False or a list of host names and addresses, not {type(rules).__name__}"
+        )
+    out = list(rules)
+    for i, rule in enumerate(out):
+        if not isinstance(rule, str):
+            raise TypeError(f"{name}[{i}] is a host name, address or CIDR range as a str, not {type(rule).__name__}")
+    return out
+
+
+def network_out(view: Any) -> Union[bool, Dict[str, Any], None]:
+    """A sandbox view's ``network`` as plain JSON: ``False``, ``True`` or
+    ``{"allow": [...]}`` (``None`` when the view has none: a server or models from before
+    egress rules)."""
+    network = getattr(view, "network", None)
+    if isinstance(network, BaseModel):
+        return network.model_dump(mode="json", exclude_none=True)
+    return network
 
 
 #: The sandbox folder a relative file path is taken below.

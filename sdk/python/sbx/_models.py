@@ -10,6 +10,28 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 
+class AllowList(BaseModel):
+    """
+    Egress rules: where a container may open connections.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    allow: Annotated[
+        List[str],
+        Field(
+            examples=[["pypi.org", "*.pythonhosted.org", "203.0.113.0/24"]],
+            max_length=64,
+            min_length=1,
+        ),
+    ]
+    """
+    1 to 64 entries: host names, `*.` wildcards (subdomains only), IP addresses, CIDR
+    ranges.
+    """
+
+
 class Amounts(BaseModel):
     """
     Amounts of one group.
@@ -905,11 +927,11 @@ class SandboxEventData(BaseModel):
     """
     state: Annotated[str, Field(examples=["paused"])]
     """
-    Its new state.
+    Its new state (for `sandbox.egress_denied`: its state, unchanged).
     """
     reason: Annotated[str, Field(examples=["user"])]
     """
-    Why (`user`, `timeout`, `budget`, `resumed`, …).
+    Why (`user`, `timeout`, `budget`, `resumed`, …; `egress_denied`).
     """
     detail: Optional[str] = None
     """
@@ -1033,6 +1055,11 @@ class SandboxView(BaseModel):
     command: Optional[List[str]] = None
     """
     A container's command.
+    """
+    network: Union[bool, AllowList]
+    """
+    A container's network: `false`, `true` or `{"allow": [...]}` (always `false` for a
+    code-interpreter).
     """
     timeout_s: int
     """
@@ -1549,10 +1576,7 @@ class CreateSandbox(BaseModel):
     A container's command (default: a keep-alive, so that `…/exec` runs commands in it).
     When the command exits, the sandbox ends.
     """
-    network: Optional[bool] = None
-    """
-    Containers: a network interface besides loopback (default: none).
-    """
+    network: Optional[Union[bool, AllowList]] = None
     registry: Optional[RegistryIn] = None
 
 
@@ -1592,7 +1616,9 @@ class Event(BaseModel):
     type: Annotated[str, Field(examples=["sandbox.paused"])]
     """
     `sandbox.pending`, `.running`, `.paused`, `.resumed` (running again after a pause),
-    `.terminated` or `.failed`.
+    `.terminated` or `.failed`; or `sandbox.egress_denied`, not a change of state: the
+    sandbox tried to reach what its egress rules do not allow (`detail`:
+    `host:port (how)`, how being `dns`, `connect`, `http` or `tls`; the same one at most once a minute).
     """
     timestamp: datetime
     """

@@ -67,8 +67,9 @@ pub struct CreateSandbox {
     /// A container's command (default: a keep-alive, so that `…/exec` runs commands in it).
     /// When the command exits, the sandbox ends.
     pub command: Option<Vec<String>>,
-    /// Containers: a network interface besides loopback (default: none).
-    pub network: Option<bool>,
+    /// Containers: `true` for a network interface with a route out, `false` (the default)
+    /// for loopback only, or `{"allow": [...]}` for egress rules (see `Network`).
+    pub network: Option<super::network::Network>,
     /// Credentials for a custom image's registry: kept sealed, passed to Docker, never shown.
     pub registry: Option<RegistryIn>,
 }
@@ -177,6 +178,7 @@ pub fn new_sandbox(
         idle_pause_s: res.idle_pause_s.map(|s| s as i32),
         idempotency,
         network: false,
+        egress: None,
         docker_image: None,
         registry_auth: None,
         env_sealed: None,
@@ -297,6 +299,10 @@ pub fn container_sandbox(
     }
     check_kyc(kyc, caller, res.gpu.is_some())?;
     crate::routes::exec::check_env(&r.env)?;
+    let (network, egress) = match &r.network {
+        Some(n) => n.checked()?,
+        None => (false, None),
+    };
     if let Some(cmd) = &r.command {
         crate::routes::exec::check_command(cmd)?;
     }
@@ -316,7 +322,8 @@ pub fn container_sandbox(
         timeout_s: res.timeout_s as i32,
         idle_pause_s: None,
         idempotency: idempotency.clone(),
-        network: r.network.unwrap_or(false),
+        network,
+        egress,
         docker_image: Some(docker_image),
         registry_auth: r
             .registry

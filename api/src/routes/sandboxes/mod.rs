@@ -12,6 +12,7 @@
 //! - [`files`]: `…/files/{path}` and `…/directories/{path}`: a sandbox's files, both kinds.
 //! - [`fork`]: `POST /v1/sandboxes/{id}/fork`: copies of a running code-interpreter.
 //! - [`metrics`]: `GET /v1/sandboxes/{id}/metrics`: CPU, memory, disk, network and cost over time.
+//! - [`network`]: a container's `network`: on, off, or egress rules.
 //! - [`ports`]: `…/ports/{port}/{path}`: HTTP to a server in a container sandbox.
 //! - [`previews`]: `POST …/previews`: a signed URL opening a port in a browser.
 
@@ -20,6 +21,7 @@ pub mod exec;
 pub mod files;
 pub mod fork;
 pub mod metrics;
+pub mod network;
 pub mod ports;
 pub mod previews;
 pub mod processes;
@@ -94,6 +96,9 @@ pub struct SandboxView {
     pub env: Vec<String>,
     /// A container's command.
     pub command: Option<Vec<String>>,
+    /// A container's network: `false`, `true` or `{"allow": [...]}` (always `false` for a
+    /// code-interpreter).
+    pub network: network::Network,
     /// Lifetime in seconds, as last set.
     pub timeout_s: i32,
     /// When it is terminated unless extended.
@@ -139,6 +144,7 @@ impl From<Sandbox> for SandboxView {
             gpu: s.gpu,
             env: s.env_keys,
             command: s.command,
+            network: network::Network::of(s.network, s.egress),
             timeout_s: s.timeout_s,
             expires_at: s.expires_at,
             idle_timeout_s: s.idle_pause_s,

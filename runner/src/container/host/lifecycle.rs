@@ -209,6 +209,14 @@ impl ContainerHost {
             .command
             .clone()
             .unwrap_or_else(|| KEEP_ALIVE.iter().map(|s| (*s).to_owned()).collect());
+        let egress = match &p.sandbox.egress {
+            Some(entries) => {
+                let opened = self.open_egress(id, entries).await?;
+                env.extend(opened.env);
+                Some((opened.network, opened.gateway))
+            }
+            None => None,
+        };
         let spec = ContainerSpec {
             name: format!("sbx-{}", id.0.simple()),
             image,
@@ -217,7 +225,8 @@ impl ContainerHost {
             cpu_millis: p.sandbox.cpu_millis as u32,
             memory_bytes: p.sandbox.memory_bytes as u64,
             pids_limit: PIDS_LIMIT,
-            network: p.network,
+            network: p.sandbox.network,
+            egress,
             gpu,
             workspace,
             outputs,

@@ -26,10 +26,12 @@
 //! - [`copies`]: those copies made in the background; sweeping kept folders no sandbox needs.
 //! - [`forks`]: copies of a running sandbox's folders, kept as a pause's for new sandboxes.
 //! - [`templates`]: template builds, queued or on first use, and their images' removal.
+//! - [`egress`]: egress rules' networks, opened and closed with placements; their refusals.
 
 mod artifacts;
 mod commands;
 mod copies;
+mod egress;
 mod forks;
 #[cfg(feature = "fuzzing")]
 pub(crate) use copies::{MAGIC as LEGACY_MAGIC, read as read_legacy_snapshot};
@@ -82,6 +84,9 @@ pub struct HostConfig {
     pub template_max_bytes: u64,
     /// Where built templates are pushed and pulled, if anywhere.
     pub template_registry: Option<TemplateRegistry>,
+    /// What sandboxes' egress rules may reach here, and where their networks' addresses
+    /// come from.
+    pub egress: crate::egress::EgressConfig,
 }
 
 /// A sandbox this runner holds.
@@ -128,6 +133,12 @@ pub struct ContainerHost {
     building: std::sync::atomic::AtomicBool,
     /// Per template version, the lock its build here holds.
     template_locks: Mutex<HashMap<sbx_core::ids::TemplateId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Egress networks of sandboxes with egress rules.
+    egress: Arc<crate::egress::Egress>,
+    /// The open ones, per sandbox held here.
+    egress_networks: egress::Networks,
+    /// Refusals of their gates, until [`ContainerHost::run`] takes them to record.
+    denials: Mutex<Option<tokio::sync::mpsc::Receiver<crate::egress::Denial>>>,
 }
 
 /// A copy of a paused sandbox's folders into the database, under way.
@@ -183,6 +194,12 @@ impl ContainerHost {
         database: &str,
     ) -> std::io::Result<Arc<Self>> {
         let ledger = Ledger::new(config.gpus.clone());
+        let (deny, denials) = egress::denials();
+        let egress = Arc::new(crate::egress::Egress::new(
+            backend.docker().clone(),
+            config.egress.clone(),
+            deny,
+        ));
         let lock = kept::lock(&config.dir, database)?;
         let host = kept::host_id(&config.dir)?;
         Ok(Arc::new(Self {
@@ -202,6 +219,9 @@ impl ContainerHost {
             placing: tokio::sync::Mutex::new(()),
             building: std::sync::atomic::AtomicBool::new(false),
             template_locks: Mutex::new(HashMap::new()),
+            egress,
+            egress_networks: Mutex::new(HashMap::new()),
+            denials: Mutex::new(Some(denials)),
         }))
     }
 
@@ -212,6 +232,9 @@ impl ContainerHost {
 
     /// Run until `stop` fires: place pending sandboxes, act on notifications, meter.
     pub async fn run(self: Arc<Self>, notes: sbx_store::notify::Notes, stop: CancellationToken) {
+        if let Some(denials) = self.denials.lock().expect("denials lock").take() {
+            tokio::spawn(egress::record_denials(self.pool.clone(), denials));
+        }
         if let Err(e) = self.adopt().await {
             tracing::warn!(error = %e, "could not take over this runner's earlier sandboxes");
         }
@@ -250,6 +273,7 @@ impl ContainerHost {
                             if rounds.is_multiple_of(30) {
                                 this.sweep_strays().await;
                                 this.sweep_templates().await;
+                                this.sweep_egress().await;
                                 // Removing big folders may take a while: not on the meter's time.
                                 tokio::spawn(this.clone().sweep_kept());
                             }
@@ -438,8 +462,18 @@ impl ContainerHost {
     }
 
     pub(super) fn forget(&self, id: SandboxId) {
-        let mut books = self.books.lock().expect("books lock");
-        books.held.remove(&id);
-        books.ledger.release(&id.to_string());
+        {
+            let mut books = self.books.lock().expect("books lock");
+            books.held.remove(&id);
+            books.ledger.release(&id.to_string());
+        }
+        let network = self
+            .egress_networks
+            .lock()
+            .expect("egress lock")
+            .remove(&id);
+        if let Some(network) = network {
+            egress::close_later(self.egress.clone(), network);
+        }
     }
 }

@@ -268,7 +268,12 @@ class Client:
     ) -> Iterator[models.Event]:
         """The project's sandbox events as they happen (``GET /v1/events``), without end:
         ``sandbox.pending``, ``.running``, ``.paused``, ``.resumed``, ``.terminated``,
-        ``.failed``. A dropped connection is resumed after the last event seen.
+        ``.failed``, and ``sandbox.egress_denied``: a container with an allow list tried to
+        reach something not on it (``data.reason`` ``"egress_denied"``, ``data.state`` the
+        sandbox's current state, ``data.detail`` what and how, e.g.
+        ``"denied.test:443 (connect)"``: ``dns``, ``connect``, ``http`` or ``tls``; at most
+        one a minute per host and sandbox). A dropped connection is resumed after the last
+        event seen.
 
         Args:
             types: only these types (default: all).
@@ -407,7 +412,7 @@ class Sandboxes:
         idle_timeout_s: Optional[int] = None,
         env: Optional[Mapping[str, str]] = None,
         command: Optional[Sequence[str]] = None,
-        network: Optional[bool] = None,
+        network: Optional[_core.NetworkArg] = None,
         registry: Optional[Mapping[str, str]] = None,
     ) -> "Sandbox":
         """Create a sandbox (``POST /v1/sandboxes``); use it as a context manager to terminate
@@ -420,12 +425,25 @@ class Sandboxes:
             memory, disk: quantities such as ``512Mi``, ``2Gi``.
             gpu: ``{"type": "H100 80GB", "count": 1, "fraction": 0.5}`` (containers only).
             timeout_s: lifetime in seconds (default 3600, at most 86 400).
+            network: What a container may reach (read back as ``sandbox.network``):
+                ``False`` (the default: loopback only), ``True`` (the full network), or a list
+                of what it may reach, nothing else: host names (``"pypi.org"``; a
+                ``"*.example.com"`` wildcard matches its subdomains, not ``example.com``
+                itself), addresses (``"10.0.0.5"``) and CIDR ranges (``"203.0.113.0/24"``), 1
+                to 64 of them. An allow list goes through an egress proxy: the container gets
+                ``HTTP_PROXY``/``HTTPS_PROXY``, and DNS answers only allowed names; a refused
+                connection is a ``sandbox.egress_denied`` event (``client.events()``). The
+                API's own form ``{"allow": [...]}`` is taken too.
 
         Raises:
-            InvalidRequest: a field is invalid. QuotaExceeded: the project's sandbox cap.
+            InvalidRequest: a field is invalid (``field`` names it: a bad allow-list rule is
+                ``network.allow[i]``, its index in the list). QuotaExceeded: the project's
+                sandbox cap.
             Forbidden: GPU work without KYC.
             TemplateNotReady: ``image`` names a template without a ready version (or a version
                 that is not ready).
+            TypeError: ``network`` is not a bool, a list of strings or ``{"allow": [...]}``
+                (a lone string is refused: give ``["pypi.org"]``); checked before sending.
         """
         body = _core.drop_none(
             {
@@ -438,7 +456,7 @@ class Sandboxes:
                 "idle_timeout_s": idle_timeout_s,
                 "env": dict(env) if env else None,
                 "command": list(command) if command else None,
-                "network": network,
+                "network": _core.network_in(network),
                 "registry": dict(registry) if registry else None,
             }
         )
@@ -493,6 +511,14 @@ class Sandbox:
     def state(self) -> str:
         """``pending``, ``running``, ``paused``, ``terminated`` or ``failed`` (as last read)."""
         return self.info.state
+
+    @property
+    def network(self) -> Union[bool, Json, None]:
+        """What the sandbox may reach, as plain JSON (as last read): ``False`` (loopback
+        only), ``True`` (the full network) or ``{"allow": ["pypi.org", ...]}`` (only those
+        hosts, addresses and ranges, through the egress proxy); ``None`` from a server without
+        egress rules."""
+        return _core.network_out(self.info)
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -1395,17 +1421,27 @@ class Jobs:
         image: Optional[str] = None,
         command: Optional[Sequence[str]] = None,
         callback_url: Optional[str] = None,
+        network: Optional[_core.NetworkArg] = None,
         **fields: Any,
     ) -> "Job":
         """Queue a job (``POST /v1/jobs``) and return it at once.
 
         Python: ``submit(code, timeout_ms=..., memory_mb=..., files=...)``. A container job:
         ``submit(image="sbx/python:local", command=[...], gpu=..., memory="2Gi",
-        timeout_s=...)``; it keeps what it writes under ``/outputs`` as artifacts.
+        timeout_s=..., network=...)``; it keeps what it writes under ``/outputs`` as artifacts.
         ``callback_url`` is sent the job when it ends (signed webhook). ``image`` may name one
         of the project's templates (``"name"``, ``"name:2"``); one without a ready version is
         TemplateNotReady.
+
+        ``network`` (container jobs) is as for ``client.sandboxes.create``: ``False`` (the
+        default: loopback only), ``True``, or a list of host names (``"*.example.com"``:
+        subdomains only), addresses and CIDR ranges to allow, nothing else
+        (``["pypi.org", "files.pythonhosted.org"]``; ``{"allow": [...]}`` too). A bad rule is
+        InvalidRequest with ``field`` ``network.allow[i]``; a ``network`` that is none of
+        those types is TypeError, before anything is sent.
         """
+        if network is not None:
+            fields["network"] = _core.network_in(network)
         if image is not None:
             body = {"kind": "container", "image": image, "command": list(command or []), **fields}
         else:
@@ -1542,7 +1578,9 @@ class SyncWebhooks:
     def create(
         self, url: str, *, events: Optional[Sequence[str]] = None, description: Optional[str] = None
     ) -> models.WebhookEndpoint:
-        """Register an endpoint (``POST /v1/webhooks``) for ``events`` (default: all).
+        """Register an endpoint (``POST /v1/webhooks``) for ``events`` (default: all): types
+        as the client's ``events()`` gives them, e.g. ``["sandbox.failed",
+        "sandbox.egress_denied"]``.
 
         Raises:
             InvalidRequest: a bad URL or event type (``field`` names it, e.g. ``events[1]``).

@@ -18,6 +18,7 @@ import {
   CUSTOM,
   fieldOfProblem,
   initialForm,
+  messageOfProblem,
   STEP_OF,
   STEPS,
   toRequest,
@@ -132,7 +133,7 @@ export function CreateSandboxWizard({
             const field = fieldOfProblem(err.field, form.image === CUSTOM);
             if (field) {
               create.reset();
-              showErrors({ [field]: err.problem.detail });
+              showErrors({ [field]: messageOfProblem(err.field, err.problem.detail, form) });
             }
           }
         },

@@ -6,6 +6,7 @@ import { useNow } from "@/lib/use-now";
 
 import type { Sandbox } from "../api/sandboxes";
 import { formatBytes, formatCpu, formatDuration, formatGpu, secondsBetween } from "../lib/format";
+import { formatNetwork, networkOf } from "../lib/network";
 import { isLive } from "../lib/polling";
 import { CostSoFar } from "./cost-so-far";
 import { StateCell } from "./sandboxes-table";
@@ -39,6 +40,9 @@ export function SandboxDetails({ sandbox: s }: { sandbox: Sandbox }) {
       <Item term="CPU">{formatCpu(s.cpu)}</Item>
       <Item term="Memory">{formatBytes(s.memory_bytes)}</Item>
       <Item term="Disk">{formatBytes(s.disk_bytes)}</Item>
+      <Item term="Network">
+        <span data-testid="network">{formatNetwork(networkOf(s))}</span>
+      </Item>
       <Item term="Environment">{s.env.length ? s.env.join(", ") : "—"}</Item>
       <Item term="Created">
         <Time at={s.created_at} />

@@ -1,8 +1,10 @@
-// The wizard's last step: resources, timeout, environment variables and the project.
+// The wizard's last step: resources, timeout, environment variables, a container's network and
+// the project.
 import type { ProjectMembership } from "@/api/client";
 import { Field } from "@/components/field";
 import { KycNotice } from "./kyc-notice";
-import type { StepProps } from "./wizard-form";
+import { offersNetwork, type StepProps } from "./wizard-form";
+import { WizardNetwork } from "./wizard-network";
 
 export function WizardConfigurationStep({
   form,
@@ -139,6 +141,8 @@ export function WizardConfigurationStep({
           Add variable
         </button>
       </fieldset>
+
+      {offersNetwork(form) && <WizardNetwork form={form} errors={errors} set={set} fieldRef={fieldRef} />}
 
       <Field label="Project" error={errors.project}>
         {({ id, describedBy }) => (

@@ -4,6 +4,13 @@ import type { RefObject } from "react";
 
 import type { CreateSandbox } from "../api/sandboxes";
 import { fractionAllowed, MAX_GPU_COUNT } from "../lib/gpu-types";
+import {
+  allowListProblem,
+  checkAllowList,
+  hasNetworkChoice,
+  toNetworkSetting,
+  type NetworkChoice,
+} from "../lib/network";
 
 export const STEPS = ["GPU", "Image", "Configuration"] as const;
 export const CUSTOM = "__custom__";
@@ -21,6 +28,8 @@ export type FieldName =
   | "memory"
   | "timeout"
   | "env"
+  | "network"
+  | "allowList"
   | "project";
 
 export const STEP_OF: Record<FieldName, number> = {
@@ -35,6 +44,8 @@ export const STEP_OF: Record<FieldName, number> = {
   memory: 2,
   timeout: 2,
   env: 2,
+  network: 2,
+  allowList: 2,
   project: 2,
 };
 
@@ -56,6 +67,10 @@ export interface Form {
   memory: string;
   timeout: string;
   env: EnvRow[];
+  /** A container's network; not sent for a code-interpreter. */
+  network: NetworkChoice;
+  /** The allow list as typed: one host name, address or CIDR range a line. */
+  allowList: string;
   projectId: string;
 }
 
@@ -87,6 +102,8 @@ export function initialForm(projectId: string): Form {
     memory: "512Mi",
     timeout: "3600",
     env: [],
+    network: "none",
+    allowList: "",
     projectId,
   };
 }
@@ -104,7 +121,26 @@ export function fieldOfProblem(field: string, custom: boolean): FieldName | null
   if (f === "memory") return "memory";
   if (f === "timeout_s") return "timeout";
   if (f.startsWith("env")) return "env";
+  if (f.startsWith("network.allow")) return "allowList";
+  if (f.startsWith("network")) return "network";
   return null;
+}
+
+/** What to show next to the field of a problem: the allow list's names the line at fault. */
+export function messageOfProblem(field: string, detail: string, form: Form): string {
+  return fieldOfProblem(field, form.image === CUSTOM) === "allowList"
+    ? allowListProblem(field, detail, form.allowList)
+    : detail;
+}
+
+/** The image the request names. */
+function requestImage(form: Form): string {
+  return form.image === CUSTOM ? form.customImage.trim() : form.image;
+}
+
+/** Whether the form offers a network choice: for containers, not a code-interpreter. */
+export function offersNetwork(form: Form): boolean {
+  return hasNetworkChoice(requestImage(form));
 }
 
 /** Checks the browser can make before asking the server; the server checks the rest. */
@@ -134,6 +170,8 @@ export function checkStep(step: number, form: Form): FieldErrors {
     const names = form.env.map((r) => r.name.trim()).filter(Boolean);
     if (form.env.some((r) => !r.name.trim() && r.value)) errors.env = "Every variable with a value needs a name.";
     else if (new Set(names).size !== names.length) errors.env = "Each variable name may be used once.";
+    const allowList = offersNetwork(form) ? checkAllowList(form.network, form.allowList) : null;
+    if (allowList) errors.allowList = allowList;
   }
   return errors;
 }
@@ -141,7 +179,7 @@ export function checkStep(step: number, form: Form): FieldErrors {
 export function toRequest(form: Form): CreateSandbox {
   const custom = form.image === CUSTOM;
   const body: CreateSandbox = {
-    image: custom ? form.customImage.trim() : form.image,
+    image: requestImage(form),
     cpu: Number(form.cpu),
     memory: form.memory.trim(),
     timeout_s: Number(form.timeout),
@@ -154,5 +192,8 @@ export function toRequest(form: Form): CreateSandbox {
   if (custom && form.registryUsername.trim()) {
     body.registry = { username: form.registryUsername.trim(), password: form.registryPassword };
   }
+  const network = offersNetwork(form) ? toNetworkSetting(form.network, form.allowList) : undefined;
+  // The cast goes once `schema.d.ts` is regenerated: until then `network` is typed a boolean.
+  if (network !== undefined) body.network = network as CreateSandbox["network"];
   return body;
 }
