@@ -242,7 +242,9 @@ ensure_test_venv() {
 start_test_server() {
   local db="$1" port
   say "building sbx"
-  (cd "$SBX_ROOT" && cargo build --locked --quiet --bin sbx)
+  # The build of scripts/test (the workspace's tests, which make target/debug/sbx too): the
+  # same features, so nothing is built twice (see scripts/test).
+  (cd "$SBX_ROOT" && cargo test --workspace --locked --quiet --no-run)
   say "compiling the Python runtime if not cached"
   "$SBX_ROOT/target/debug/sbx" prepare
   trap stop_test_server EXIT
