@@ -122,7 +122,8 @@ impl EgressRules {
 }
 
 /// `host` in lower case without its trailing dot, if it is a valid host name: labels of 1 to
-/// 63 letters, digits, `-` and `_` (not starting or ending with `-`), 253 characters at most.
+/// 63 letters, digits, `-` and `_` (not starting or ending with `-`), 253 characters at most,
+/// not all of them digits.
 pub fn normalize_name(host: &str) -> Option<String> {
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     let label_ok = |l: &str| {
@@ -133,7 +134,12 @@ pub fn normalize_name(host: &str) -> Option<String> {
             && l.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     };
-    (!host.is_empty() && host.len() <= MAX_NAME && host.split('.').all(label_ok)).then_some(host)
+    // All digits (`127.1`, `2130706433`): an address in a form resolvers read, not a name.
+    let numeric = host
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    (!host.is_empty() && host.len() <= MAX_NAME && host.split('.').all(label_ok) && !numeric)
+        .then_some(host)
 }
 
 fn parse_rule(entry: &str) -> Result<(Rule, String), String> {
@@ -263,6 +269,8 @@ mod tests {
             (vec!["a..com"], Some(0)),
             (vec!["pypi.org:443"], Some(0)),
             (vec!["https://pypi.org"], Some(0)),
+            (vec!["127.1"], Some(0)),
+            (vec!["2130706433"], Some(0)),
         ] {
             let e = EgressRules::parse(&list).unwrap_err();
             assert_eq!(e.index, index, "{list:?}: {e}");

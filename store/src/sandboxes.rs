@@ -572,7 +572,8 @@ pub async fn events(db: &impl Db, id: SandboxId) -> Result<Vec<Event>> {
         .query(
             "select at, state, reason, detail from (
                  select event_id, at, state, reason, detail from sandbox_events
-                 where sandbox_id = $1 order by event_id desc limit 100
+                 where sandbox_id = $1 and type <> 'sandbox.egress_denied'
+                 order by event_id desc limit 100
              ) e order by event_id",
             &[&id.0],
         )

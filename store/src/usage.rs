@@ -216,6 +216,8 @@ pub async fn stretches(
                  where s.project_id = $1 and s.created_at < $3
                    and (s.ended_at is null or s.ended_at > $2)
                    and ($4::uuid is null or s.sandbox_id = $4)
+                   -- Not state changes: they do not split a stretch.
+                   and e.type <> 'sandbox.egress_denied'
              )
              select sandbox_id, kind, state, cpu_millis, memory_bytes, snapshot_bytes,
                     greatest(t0, $2) as since, least(t1, $3) as until

@@ -22,8 +22,12 @@ pub(super) async fn serve(socket: UdpSocket, gate: Arc<Gate>, gateway: Ipv4Addr)
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
+        if !gate.serves(from.ip()) {
+            continue;
+        }
         if let Some(answer) = answer(&buf[..n], &gate, gateway) {
             let _ = socket.send_to(&answer, from).await;
         }
@@ -97,6 +101,7 @@ mod tests {
             EgressRules::parse(&["allowed.test", "*.example.com"]).unwrap(),
             Arc::default(),
             tx,
+            "10.213.0.0/29".parse().unwrap(),
         );
         let a = ask(&gate, "Allowed.Test.", RecordType::A);
         assert_eq!(a.metadata.response_code, ResponseCode::NoError);

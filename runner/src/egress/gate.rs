@@ -12,6 +12,11 @@ use super::EgressConfig;
 
 /// How long a connection to an allowed destination may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest host kept in a refusal (a `Host` header may be 16 KiB): the rest is cut.
+const MAX_DENIED_HOST: usize = 253;
+/// Name lookups one sandbox may have under way at once: each holds a thread of the blocking
+/// pool (`getaddrinfo`) until it ends, whatever the timeout says.
+const MAX_LOOKUPS: usize = 8;
 
 /// A refused attempt: sandbox, the host or address it tried, the port (0 for DNS) and how it
 /// tried (`dns`, `connect`, `http`, `tls`), and why.
@@ -54,6 +59,9 @@ pub struct Gate {
     denials: tokio::sync::mpsc::Sender<Denial>,
     /// Connections open at once through this gate.
     pub(super) open: Arc<tokio::sync::Semaphore>,
+    lookups: tokio::sync::Semaphore,
+    /// The sandbox's own network: only its container may use this gate.
+    pub(super) subnet: ipnet::Ipv4Net,
 }
 
 /// Most connections one sandbox may have open through its gate at once.
@@ -66,6 +74,7 @@ impl Gate {
         rules: EgressRules,
         config: Arc<EgressConfig>,
         denials: tokio::sync::mpsc::Sender<Denial>,
+        subnet: ipnet::Ipv4Net,
     ) -> Self {
         Self {
             sandbox,
@@ -73,6 +82,17 @@ impl Gate {
             config,
             denials,
             open: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
+            subnet,
+        }
+    }
+
+    /// Whether `peer` is on the sandbox's own network. Every gateway is an address of the
+    /// host, which routes to all of them: another sandbox must not use this one's rules.
+    pub fn serves(&self, peer: IpAddr) -> bool {
+        match peer.to_canonical() {
+            IpAddr::V4(v4) => self.subnet.contains(&v4),
+            IpAddr::V6(_) => false,
         }
     }
 
@@ -89,7 +109,7 @@ impl Gate {
     fn deny(&self, host: &str, port: u16, how: &'static str, why: Option<String>) {
         let denial = Denial {
             sandbox: self.sandbox,
-            host: host.to_owned(),
+            host: host.chars().take(MAX_DENIED_HOST).collect(),
             port,
             how,
             why,
@@ -100,14 +120,12 @@ impl Gate {
         }
     }
 
-    /// Whether `ip` may be reached at all: public, or in a range the operator opened.
+    /// Whether `ip` may be reached at all: public, or in a range the operator opened; never
+    /// an address of the egress pool (the gateways are the host's).
     fn reachable(&self, ip: IpAddr) -> bool {
-        is_public(ip)
-            || self
-                .config
-                .private_ranges
-                .iter()
-                .any(|r| r.contains(&ip.to_canonical()))
+        let ip = ip.to_canonical();
+        let in_pool = matches!(ip, IpAddr::V4(v4) if self.config.pool.contains(&v4));
+        !in_pool && (is_public(ip) || self.config.private_ranges.iter().any(|r| r.contains(&ip)))
     }
 
     /// Opens a connection to `host:port` for the sandbox, `host` having passed
@@ -133,6 +151,11 @@ impl Gate {
             match self.config.hosts.get(&name) {
                 Some(pinned) => pinned.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
                 None => {
+                    let _lookup = self
+                        .lookups
+                        .acquire()
+                        .await
+                        .map_err(std::io::Error::other)?;
                     let found: Vec<SocketAddr> = tokio::time::timeout(
                         CONNECT_TIMEOUT,
                         tokio::net::lookup_host((name.as_str(), port)),
@@ -207,6 +230,7 @@ mod tests {
             EgressRules::parse(rules).unwrap(),
             Arc::new(config),
             tx,
+            "10.213.0.0/29".parse().unwrap(),
         );
         (gate, rx)
     }
@@ -239,6 +263,17 @@ mod tests {
         };
         let (g, _) = gate(&["127.0.0.0/8"], opened);
         assert!(g.dial("127.0.0.1", port, "connect").await.is_ok());
+        // Never a gateway, whatever the operator opened.
+        let wide = EgressConfig {
+            private_ranges: vec!["10.0.0.0/8".parse().unwrap()],
+            ..EgressConfig::default()
+        };
+        let (g, _) = gate(&["10.0.0.0/8"], wide);
+        let e = g.dial("10.213.0.9", port, "connect").await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(g.serves("10.213.0.2".parse().unwrap()));
+        assert!(!g.serves("10.213.0.9".parse().unwrap()));
+        assert!(!g.serves("::1".parse().unwrap()));
         let pinned = EgressConfig {
             hosts: EgressConfig::parse_hosts("# comment\n127.0.0.1 mirror.test  other.test\n")
                 .unwrap(),

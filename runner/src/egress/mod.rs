@@ -107,6 +107,8 @@ pub struct Egress {
 pub struct EgressNetwork {
     /// Docker's name of the network (`sbx-egress-<sandbox>`).
     pub name: String,
+    /// Docker's id of it: what is removed (a later placement's network has the same name).
+    id: String,
     /// The gateway's address: the sandbox's DNS server and proxy.
     pub gateway: Ipv4Addr,
     tasks: JoinSet<()>,
@@ -160,20 +162,22 @@ impl Egress {
         let _ = self.docker.remove_network(&name).await;
         let mut labels: HashMap<String, String> = labels.iter().cloned().collect();
         labels.insert(NETWORK_LABEL.into(), sandbox.to_string());
-        let subnets: Vec<Ipv4Net> = self
-            .config
-            .pool
-            .subnets(29)
-            .map_err(|e| RunnerError::Docker(format!("egress pool: {e}")))?
-            .collect();
+        let pool = self.config.pool;
+        let count = 1u64 << 29u8.saturating_sub(pool.prefix_len());
+        if pool.prefix_len() > 29 {
+            return Err(RunnerError::Docker(format!(
+                "the egress pool {pool} is smaller than one /29"
+            )));
+        }
         // Start where the sandbox's id points, so that runners sharing a Docker host rarely
-        // try the same /29; Docker refuses one that overlaps a network it has.
-        let start = sandbox.0.as_u128() as usize % subnets.len().max(1);
-        let mut last = String::from("the egress pool is empty");
-        for attempt in 0..16 {
-            let Some(subnet) = subnets.get((start + attempt * 7919) % subnets.len()) else {
-                break;
-            };
+        // try the same /29; Docker refuses one that overlaps a network it has, and a gateway
+        // still bound by a closing gate is skipped for the next.
+        let start = (sandbox.0.as_u128() % u128::from(count)) as u64;
+        let mut last = String::new();
+        for attempt in 0..16u64 {
+            let nth = (start + attempt * 7919) % count;
+            let base = u32::from(pool.network()) + (nth as u32) * 8;
+            let subnet = Ipv4Net::new(Ipv4Addr::from(base), 29).expect("a /29");
             let gateway = subnet.hosts().next().expect("a /29 has hosts");
             let request = NetworkCreateRequest {
                 name: name.clone(),
@@ -192,25 +196,31 @@ impl Egress {
                     "false".to_owned(),
                 )])),
                 labels: Some(labels.clone()),
+                enable_ipv6: Some(false),
                 ..Default::default()
             };
-            match self.docker.create_network(request).await {
-                Ok(_) => {
-                    return match self.serve(sandbox, rules.clone(), gateway).await {
-                        Ok(tasks) => Ok(EgressNetwork {
-                            name,
-                            gateway,
-                            tasks,
-                        }),
-                        Err(e) => {
-                            let _ = self.docker.remove_network(&name).await;
-                            Err(RunnerError::Docker(format!(
-                                "serving egress on {gateway}: {e} (port 53 needs root or CAP_NET_BIND_SERVICE)"
-                            )))
-                        }
-                    };
+            let id = match self.docker.create_network(request).await {
+                Ok(created) => created.id,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
                 }
-                Err(e) => last = e.to_string(),
+            };
+            match self.serve(sandbox, rules.clone(), subnet).await {
+                Ok(tasks) => {
+                    return Ok(EgressNetwork {
+                        name,
+                        id,
+                        gateway,
+                        tasks,
+                    });
+                }
+                Err(e) => {
+                    let _ = self.docker.remove_network(&id).await;
+                    last = format!(
+                        "serving egress on {gateway}: {e} (port 53 needs root or CAP_NET_BIND_SERVICE)"
+                    );
+                }
             }
         }
         Err(RunnerError::Docker(format!(
@@ -222,13 +232,15 @@ impl Egress {
         &self,
         sandbox: SandboxId,
         rules: EgressRules,
-        gateway: Ipv4Addr,
+        subnet: Ipv4Net,
     ) -> std::io::Result<JoinSet<()>> {
+        let gateway = subnet.hosts().next().expect("a /29 has hosts");
         let gate = Arc::new(Gate::new(
             sandbox,
             rules,
             self.config.clone(),
             self.denials.clone(),
+            subnet,
         ));
         let at = |port| SocketAddr::new(IpAddr::V4(gateway), port);
         let mut tasks = JoinSet::new();
@@ -250,7 +262,7 @@ impl Egress {
     pub async fn close(&self, mut network: EgressNetwork) {
         network.tasks.abort_all();
         for _ in 0..20 {
-            match self.docker.remove_network(&network.name).await {
+            match self.docker.remove_network(&network.id).await {
                 Ok(()) => return,
                 Err(e) if crate::container::status_of(&e) == Some(404) => return,
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,

@@ -31,8 +31,14 @@ pub(super) enum Kind {
 /// Takes connections on `listener` for `gate` until aborted.
 pub(super) async fn serve(listener: TcpListener, gate: Arc<Gate>, kind: Kind) {
     loop {
-        let Ok((client, _)) = listener.accept().await else {
-            continue;
+        let client = match listener.accept().await {
+            Ok((client, peer)) if gate.serves(peer.ip()) => client,
+            Ok(_) => continue,
+            Err(_) => {
+                // Out of descriptors, say: not a reason to spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let Ok(permit) = gate.open.clone().try_acquire_owned() else {
             // Over the cap: refused by closing.
@@ -69,7 +75,7 @@ async fn relay(mut client: TcpStream, gate: &Gate, kind: Kind) -> std::io::Resul
             answer(
                 &mut client,
                 "400 Bad Request",
-                "sbx egress: the request names no host (CONNECT host:port, an http:// URL, or a Host header)\n",
+                "sbx egress: the request names no host (CONNECT host:port, an http:// URL, or a Host header), or two different ones\n",
             )
             .await;
         }
@@ -112,7 +118,9 @@ async fn relay(mut client: TcpStream, gate: &Gate, kind: Kind) -> std::io::Resul
         // Anything the client sent after its CONNECT head is the tunnel's first bytes.
         upstream.write_all(&head[target.head_len..]).await?;
     } else {
-        upstream.write_all(&head).await?;
+        upstream
+            .write_all(target.upstream.as_deref().unwrap_or(&head))
+            .await?;
     }
     tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
     Ok(())
@@ -165,6 +173,11 @@ struct Target {
     connect: bool,
     /// Bytes of the head itself (what follows is payload).
     head_len: usize,
+    /// A plain HTTP request's head as sent on, with what followed it: `Connection: close`
+    /// instead of its own hop-by-hop headers, so that the client's next request, which may be
+    /// for another host, comes on a new connection and is checked (`None`: the bytes as
+    /// they came).
+    upstream: Option<Vec<u8>>,
 }
 
 fn target(head: &[u8], kind: Kind) -> Option<Target> {
@@ -174,6 +187,7 @@ fn target(head: &[u8], kind: Kind) -> Option<Target> {
             port: 443,
             connect: false,
             head_len: head.len(),
+            upstream: None,
         });
     }
     let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -182,6 +196,12 @@ fn target(head: &[u8], kind: Kind) -> Option<Target> {
         return None;
     };
     let (method, path) = (req.method?, req.path?);
+    let host_header = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .map(str::trim);
     let (host, port, connect) = if kind == Kind::Proxy && method.eq_ignore_ascii_case("CONNECT") {
         let (host, port) = authority(path, None)?;
         (host, port, true)
@@ -192,22 +212,48 @@ fn target(head: &[u8], kind: Kind) -> Option<Target> {
             .map(|_| &path[7..])?;
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (host, port) = authority(&rest[..end], Some(80))?;
+        // A `Host` for another site than the URL's would be served by the URL's server:
+        // fronting for a name the rules do not allow.
+        if let Some(h) = host_header
+            && !authority(h, Some(80)).is_some_and(|(h, _)| h.eq_ignore_ascii_case(&host))
+        {
+            return None;
+        }
         (host, port, false)
     } else {
-        let host = req
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("host"))
-            .and_then(|h| std::str::from_utf8(h.value).ok())?;
         // The client dialled port 80: that is the port, whatever the header adds.
-        let (host, _) = authority(host.trim(), Some(80))?;
+        let (host, _) = authority(host_header?, Some(80))?;
         (host, 80, false)
     };
+    let upstream = (!connect).then(|| {
+        let version = req.version.unwrap_or(1);
+        let mut out = format!("{method} {path} HTTP/1.{version}\r\n").into_bytes();
+        for h in req.headers.iter() {
+            let hop = [
+                "connection",
+                "proxy-connection",
+                "keep-alive",
+                "proxy-authorization",
+            ]
+            .iter()
+            .any(|n| h.name.eq_ignore_ascii_case(n));
+            if !hop {
+                out.extend_from_slice(h.name.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(h.value);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out.extend_from_slice(&head[head_len..]);
+        out
+    });
     Some(Target {
         host,
         port,
         connect,
         head_len,
+        upstream,
     })
 }
 
@@ -286,10 +332,29 @@ mod tests {
         assert_eq!(parsed(b"CONNECT pypi.org:0 HTTP/1.1\r\n\r\n", p), None);
         assert_eq!(
             parsed(
-                b"GET http://allowed.test:8080/x?y HTTP/1.1\r\nHost: other\r\n\r\n",
+                b"GET http://allowed.test:8080/x?y HTTP/1.1\r\nHost: allowed.test:8080\r\n\r\n",
                 p
             ),
             to("allowed.test", 8080, false)
+        );
+        // A Host for another site than the URL's is refused.
+        assert_eq!(
+            parsed(
+                b"GET http://allowed.test/ HTTP/1.1\r\nHost: denied.test\r\n\r\n",
+                p
+            ),
+            None
+        );
+        // Sent on with `Connection: close` instead of its own hop-by-hop headers, the
+        // payload after the head kept.
+        let t = target(
+            b"POST http://a.test/x HTTP/1.1\r\nHost: a.test\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi",
+            p,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(t.upstream.unwrap()).unwrap(),
+            "POST http://a.test/x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
         );
         assert_eq!(
             parsed(b"GET HTTP://user@allowed.test HTTP/1.1\r\n\r\n", p),
