@@ -122,7 +122,7 @@ async fn container_host(
             .clone()
             .unwrap_or_else(|| settings.data_dir.join("sandboxes")),
         prices: prices(settings)?,
-        egress: egress_config(settings)?,
+        egress: settings.egress_config()?,
         template_max_bytes: settings.template_max_mb << 20,
         template_registry: settings.template_registry.clone().map(|prefix| {
             let server = prefix.split('/').next().map(str::to_owned);
@@ -261,27 +261,6 @@ impl Drop for ServerGuard {
         self.1.abort();
         drop(stop);
     }
-}
-
-/// What sandboxes' egress rules may reach on this runner (`SBX_EGRESS_*`).
-///
-/// # Errors
-/// When `SBX_EGRESS_HOSTS` cannot be read or has a line that does not parse.
-pub fn egress_config(settings: &Settings) -> anyhow::Result<sbx_runner::egress::EgressConfig> {
-    let hosts = match &settings.egress_hosts {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("SBX_EGRESS_HOSTS {}: {e}", path.display()))?;
-            sbx_runner::egress::EgressConfig::parse_hosts(&text)
-                .map_err(|e| anyhow::anyhow!("SBX_EGRESS_HOSTS {}: {e}", path.display()))?
-        }
-        None => Default::default(),
-    };
-    Ok(sbx_runner::egress::EgressConfig {
-        pool: settings.egress_pool,
-        hosts,
-        private_ranges: settings.egress_private_ranges.clone(),
-    })
 }
 
 /// The prices the settings name.

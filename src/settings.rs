@@ -212,6 +212,27 @@ pub enum Toggle {
 }
 
 impl Settings {
+    /// What sandboxes' egress rules may reach on this runner (`SBX_EGRESS_*`).
+    ///
+    /// # Errors
+    /// When `SBX_EGRESS_HOSTS` cannot be read or has a line that does not parse.
+    pub fn egress_config(&self) -> anyhow::Result<sbx_runner::egress::EgressConfig> {
+        let hosts = match &self.egress_hosts {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("SBX_EGRESS_HOSTS {}: {e}", path.display()))?;
+                sbx_runner::egress::EgressConfig::parse_hosts(&text)
+                    .map_err(|e| anyhow::anyhow!("SBX_EGRESS_HOSTS {}: {e}", path.display()))?
+            }
+            None => Default::default(),
+        };
+        Ok(sbx_runner::egress::EgressConfig {
+            pool: self.egress_pool,
+            hosts,
+            private_ranges: self.egress_private_ranges.clone(),
+        })
+    }
+
     /// Settings for `database_url` with every other value at its default.
     pub fn with_database(database_url: impl Into<String>) -> Self {
         #[derive(clap::Parser)]

@@ -67,14 +67,17 @@ impl ContainerHost {
 
     /// Closes sandbox `id`'s egress network, if it has one open here.
     pub(super) async fn close_egress(&self, id: SandboxId) {
-        let open = self
-            .egress_networks
-            .lock()
-            .expect("egress lock")
-            .remove(&id);
-        if let Some(network) = open {
+        if let Some(network) = self.take_egress(id) {
             self.egress.close(network).await;
         }
+    }
+
+    /// Sandbox `id`'s open egress network, no longer counted as held here.
+    pub(super) fn take_egress(&self, id: SandboxId) -> Option<crate::egress::EgressNetwork> {
+        self.egress_networks
+            .lock()
+            .expect("egress lock")
+            .remove(&id)
     }
 
     /// Removes egress networks of this deployment that no sandbox held here owns and no

@@ -467,12 +467,7 @@ impl ContainerHost {
             books.held.remove(&id);
             books.ledger.release(&id.to_string());
         }
-        let network = self
-            .egress_networks
-            .lock()
-            .expect("egress lock")
-            .remove(&id);
-        if let Some(network) = network {
+        if let Some(network) = self.take_egress(id) {
             egress::close_later(self.egress.clone(), network);
         }
     }
