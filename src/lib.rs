@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod cli;
+mod endpoint;
 pub mod mcp_stdio;
 pub mod settings;
 

@@ -776,7 +776,8 @@ async fn a_command_in_a_container_sandbox_exits_with_its_code() {
         .on(
             &app,
             &[
-                "sandbox", "create", "python", "--cpu", "0.5", "--memory", "256Mi", "--json",
+                "sandbox", "create", "python", "--cpu", "0.5", "--memory", "256Mi", "--port",
+                "8000", "--json",
             ],
         )
         .await
@@ -872,6 +873,53 @@ async fn a_command_in_a_container_sandbox_exits_with_its_code() {
     user.on(&app, &["process", "kill", &id, "2", "-s", "KILL"])
         .await
         .failed(1, &["process_exited", "HTTP 409"]);
+
+    // Ports: declared at create and with --expose; --wait until a server listens.
+    assert_eq!(s["ports"], serde_json::json!([8000]), "{s}");
+    let listed = user
+        .on(&app, &["sandbox", "ports", &id, "--expose", "9000"])
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        listed.contains("8000") && listed.contains("9000"),
+        "{listed}"
+    );
+    user.on(
+        &app,
+        &[
+            "process",
+            "start",
+            &id,
+            "--",
+            "python3",
+            "-m",
+            "http.server",
+            "8000",
+        ],
+    )
+    .await
+    .ok();
+    let ports = user
+        .on(&app, &["sandbox", "ports", &id, "--wait", "8000", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        ports["ports"][0],
+        serde_json::json!({"port": 8000, "declared": true, "listening": true}),
+        "{ports}"
+    );
+    let r = user
+        .on(
+            &app,
+            &["sandbox", "ports", &id, "--wait", "9000", "--timeout", "1"],
+        )
+        .await;
+    assert!(
+        r.code == 1 && r.stderr.contains("nothing listens on port 9000"),
+        "{r:?}"
+    );
 
     // The terminal, in a pseudo-terminal of its own (`script`): keys in, the shell's output
     // and exit code out. Without a terminal on stdin it is refused.

@@ -488,12 +488,169 @@ async fn a_containers_ports() {
         .assert_problem(401, "missing_api_key");
 }
 
+/// The ports of sandbox `id` as `GET …/ports` lists them: `(port, declared, listening)`.
+async fn ports(app: &TestApp, id: &str) -> Vec<(u64, bool, bool)> {
+    let a = app.get(&format!("/v1/sandboxes/{id}/ports")).await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    a.body["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let flag = |name: &str| p[name].as_bool().unwrap();
+            (
+                p["port"].as_u64().unwrap(),
+                flag("declared"),
+                flag("listening"),
+            )
+        })
+        .collect()
+}
+
+/// `ports` at create and `POST …/ports` declare ports; `GET …/ports` lists them and whatever
+/// else listens, as servers come and go; refusals name their field and insert nothing.
+#[actix_web::test]
+async fn declared_ports_and_listening_ones() {
+    let app = spawn_app().await;
+    let bad = [
+        (json!({"image": "python", "ports": [0]}), "ports[0]"),
+        (json!({"image": "python", "ports": [70000]}), "ports[0]"),
+        (
+            json!({"image": "python", "ports": [8000, 9000, 8000]}),
+            "ports[2]",
+        ),
+        (
+            json!({"image": "python", "ports": (1..=17).collect::<Vec<u16>>()}),
+            "ports",
+        ),
+        (json!({"image": "python", "ports": "8000"}), "ports"),
+        (
+            json!({"image": "code-interpreter", "ports": [8000]}),
+            "ports",
+        ),
+    ];
+    for (body, field) in bad {
+        let a = app.post("/v1/sandboxes", &body).await;
+        a.assert_problem(422, "invalid_request");
+        assert_eq!(a.body["field"], field, "{body}: {}", a.text);
+    }
+    let a = app.get("/v1/sandboxes").await;
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 0, "{}", a.text);
+
+    let a = app
+        .post(
+            "/v1/sandboxes",
+            &json!({"image": "python", "cpu": 0.5, "memory": "256Mi", "disk": "32Mi", "ports": [9000, 8000]}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    assert_eq!(a.body["ports"], json!([8000, 9000]), "{}", a.text);
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    wait_sandbox(&app, &id, "running", 60).await;
+    assert_eq!(
+        ports(&app, &id).await,
+        [(8000, true, false), (9000, true, false)]
+    );
+
+    // A server on a declared port, then one on another port, seen listening.
+    serve(&app, &id).await;
+    assert_eq!(
+        ports(&app, &id).await,
+        [(8000, true, true), (9000, true, false)]
+    );
+    let a = app
+        .post(
+            &format!("/v1/sandboxes/{id}/processes"),
+            &json!({"command": ["python3", "-m", "http.server", "8123", "--bind", "0.0.0.0"]}),
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ports(&app, &id).await.len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "8123 never listed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        ports(&app, &id).await,
+        [(8000, true, true), (8123, false, true), (9000, true, false)]
+    );
+
+    // Declared later: once, whatever the repeats; bad ones named.
+    for _ in 0..2 {
+        let a = app
+            .post(&format!("/v1/sandboxes/{id}/ports"), &json!({"port": 8123}))
+            .await;
+        assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+        assert_eq!(a.body["ports"], json!([8000, 8123, 9000]), "{}", a.text);
+    }
+    for body in [json!({"port": 0}), json!({"port": 65536}), json!({})] {
+        let a = app.post(&format!("/v1/sandboxes/{id}/ports"), &body).await;
+        a.assert_problem(422, "invalid_request");
+        assert_eq!(a.body["field"], "port", "{body}: {}", a.text);
+    }
+    for port in 1..=13 {
+        let a = app
+            .post(&format!("/v1/sandboxes/{id}/ports"), &json!({"port": port}))
+            .await;
+        assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    }
+    let a = app
+        .post(&format!("/v1/sandboxes/{id}/ports"), &json!({"port": 14}))
+        .await;
+    a.assert_problem(422, "invalid_request");
+    assert_eq!(a.body["field"], "port", "{}", a.text);
+    let a = app.get(&format!("/v1/sandboxes/{id}")).await;
+    assert_eq!(a.body["ports"].as_array().unwrap().len(), 16, "{}", a.text);
+
+    // Paused: declared ports stay, nothing listens; after the resume the servers are gone.
+    app.sandbox_action(&id, "pause").await;
+    wait_sandbox(&app, &id, "paused", 60).await;
+    assert!(ports(&app, &id).await.iter().all(|&(_, d, l)| d && !l));
+    app.sandbox_action(&id, "resume").await;
+    wait_sandbox(&app, &id, "running", 60).await;
+    assert_eq!(ports(&app, &id).await.len(), 16);
+    assert!(ports(&app, &id).await.iter().all(|&(_, _, l)| !l));
+
+    // A fork declares the same ports.
+    let a = app
+        .post(&format!("/v1/sandboxes/{id}/fork"), &json!({"count": 1}))
+        .await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.text);
+    let copy = a.body["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        a.body["data"][0]["ports"].as_array().unwrap().len(),
+        16,
+        "{}",
+        a.text
+    );
+    common::delete_sandbox(&app, &copy).await;
+
+    common::delete_sandbox(&app, &id).await;
+    app.post(&format!("/v1/sandboxes/{id}/ports"), &json!({"port": 8000}))
+        .await
+        .assert_problem(409, "sandbox_ended");
+    let interpreter = common::interpreters::session(&app, json!({})).await;
+    app.get(&format!("/v1/sandboxes/{interpreter}/ports"))
+        .await
+        .assert_problem(409, "not_a_container");
+    app.post(
+        &format!("/v1/sandboxes/{interpreter}/ports"),
+        &json!({"port": 8000}),
+    )
+    .await
+    .assert_problem(409, "not_a_container");
+    app.get("/v1/sandboxes/0190b2c4-0000-7000-8000-000000000000/ports")
+        .await
+        .assert_problem(404, "not_found");
+}
+
 #[actix_web::test]
 async fn an_api_without_docker_reaches_ports_on_another_runner() {
     let (app, db) = spawn_api_only().await;
     let mut runner = start_runner(&db, 5);
     let id = common::small_container(&app).await;
     serve(&app, &id).await;
+    assert_eq!(ports(&app, &id).await, [(8000, false, true)]);
     requests(&app, &id).await;
     previews(&app, &id).await;
     websockets(&app, &id).await;

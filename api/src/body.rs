@@ -110,7 +110,8 @@ fn integral_numbers_as_integers(value: &mut serde_json::Value) {
 }
 
 /// The 422 for a body that is JSON but does not fit its type, naming the field where it does
-/// not (`items[3].disk_mb`), or none for the body as a whole.
+/// not (`items[3].disk_mb`, or the missing one: `items[3].code`), or none for the body as a
+/// whole (not an object).
 fn misfit(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = e.path().to_string();
     let detail = e.inner().to_string();
@@ -119,13 +120,26 @@ fn misfit(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         Some(at) => detail[..at].to_owned(),
         None => detail,
     };
-    let field = (path != ".").then_some(path);
+    let at = (path != ".").then_some(path);
+    let detail = match &at {
+        Some(f) => format!("{f}: {detail}"),
+        None => detail,
+    };
+    // A missing field is reported at the object that lacks it: the field is the one missing.
+    let missing = e
+        .inner()
+        .to_string()
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name.to_owned());
+    let field = match (at, missing) {
+        (Some(at), Some(name)) => Some(format!("{at}.{name}")),
+        (None, Some(name)) => Some(name),
+        (at, None) => at,
+    };
     ApiError::Invalid {
         code: Code::InvalidRequest,
-        detail: match &field {
-            Some(f) => format!("{f}: {detail}"),
-            None => detail,
-        },
+        detail,
         field,
     }
 }

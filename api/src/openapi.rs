@@ -69,6 +69,8 @@ use crate::routes;
         routes::sandboxes::processes::write_stdin,
         routes::sandboxes::processes::signal_process,
         routes::sandboxes::terminal::open_terminal,
+        routes::sandboxes::ports::list_ports,
+        routes::sandboxes::ports::expose_port,
         routes::sandboxes::ports::call_port_get,
         routes::sandboxes::ports::call_port_post,
         routes::sandboxes::ports::call_port_put,

@@ -115,6 +115,7 @@ impl Interpreters {
                 idempotency: None,
                 network: false,
                 egress: None,
+                ports: Vec::new(),
                 docker_image: None,
                 registry_auth: None,
                 env_sealed: None,

@@ -64,6 +64,9 @@ pub struct CreateArgs {
     /// (repeatable): egress rules, through the runner's proxy.
     #[arg(long, value_name = "HOST|RANGE")]
     allow: Vec<String>,
+    /// Containers: a port a server will listen on (repeatable): listed by `sbx sandbox ports`.
+    #[arg(long = "port", short = 'p', value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    ports: Vec<u16>,
     /// Containers: a GPU of this model (as `sbx gpus` names it, or `any`).
     #[arg(long, value_name = "MODEL")]
     gpu: Option<String>,
@@ -188,6 +191,22 @@ pub enum SandboxCmd {
         #[arg(long, default_value_t = 3600)]
         expires_in: u32,
     },
+    /// A container sandbox's ports: those declared and those a server listens on. With
+    /// --expose, declare a port first; with --wait, wait until a server listens on it.
+    Ports {
+        /// The sandbox id.
+        id: String,
+        /// Declare this port (1 to 65535), as `--port` at create does.
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        expose: Option<u16>,
+        /// Wait until a server listens on this port (polled every 0.2 s); exit 1 if none does
+        /// within --timeout.
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        wait: Option<u16>,
+        /// Seconds --wait waits.
+        #[arg(long, default_value_t = 60, requires = "wait")]
+        timeout: u64,
+    },
     /// CPU, memory, disk, network and cost over time, and the cost so far.
     Metrics {
         /// The sandbox id.
@@ -235,6 +254,7 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
                 env,
                 network,
                 allow,
+                ports,
                 gpu,
                 gpu_count,
                 gpu_fraction,
@@ -273,6 +293,7 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
                 }),
             );
             put("command", (!command.is_empty()).then(|| command.into()));
+            put("ports", (!ports.is_empty()).then(|| ports.into()));
             put(
                 "gpu",
                 gpu.map(|t| json!({"type": t, "count": gpu_count, "fraction": gpu_fraction})),
@@ -407,6 +428,50 @@ async fn sandbox(args: SandboxArgs) -> CliResult<i32> {
                 say!("{}", text(&made["url"]));
             }
         }
+        SandboxCmd::Ports {
+            id,
+            expose,
+            wait,
+            timeout,
+        } => {
+            if let Some(port) = expose {
+                let body = json!({"port": port});
+                ctx.api.json(Call::post(path(&id, "/ports"), &body)).await?;
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(timeout);
+            let list = loop {
+                let list = ctx.api.get(&path(&id, "/ports")).await?;
+                let up =
+                    |port: u16| {
+                        list["ports"].as_array().into_iter().flatten().any(|p| {
+                            p["port"].as_u64() == Some(port.into()) && p["listening"] == true
+                        })
+                    };
+                match wait {
+                    Some(port) if !up(port) => {
+                        if std::time::Instant::now() >= deadline {
+                            eprintln!("nothing listens on port {port} after {timeout} s");
+                            return Ok(EXIT_FAILED);
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    _ => break list,
+                }
+            };
+            if ctx.out.json {
+                ctx.out.print_json(&list);
+                return Ok(0);
+            }
+            let mut t = ctx.out.table(&["port", "declared", "listening"]);
+            for p in list["ports"].as_array().into_iter().flatten() {
+                t.add_row(vec![
+                    Cell::new(text(&p["port"])),
+                    Cell::new(text(&p["declared"])),
+                    Cell::new(text(&p["listening"])),
+                ]);
+            }
+            ctx.out.print(&mut t);
+        }
         SandboxCmd::Metrics { id, step, from, to } => {
             let mut query = Vec::new();
             query.extend(step.map(|s| ("step", s.to_string())));
@@ -507,6 +572,15 @@ fn show(ctx: &Ctx, view: &Value) {
         ("created", Cell::new(time(&view["created_at"]))),
         ("expires", Cell::new(time(&view["expires_at"]))),
     ]);
+    if view["ports"].as_array().is_some_and(|p| !p.is_empty()) {
+        let ports: Vec<String> = view["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        rows.push(("ports", Cell::new(ports.join(", "))));
+    }
     if !view["ended_at"].is_null() {
         rows.push(("ended", Cell::new(time(&view["ended_at"]))));
     }

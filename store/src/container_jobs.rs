@@ -50,9 +50,9 @@ pub async fn create(
     tx.execute(
         "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
              cpu_millis, gpu, env_keys, command, timeout_s, expires_at, network, docker_image,
-             registry_auth, env_sealed, job_id, disk_bytes, egress)
+             registry_auth, env_sealed, job_id, disk_bytes, egress, ports)
          values ($1, $2, $3, $4, $16, $5, $6, $7, $8, $9, $10,
-                 now() + $10::int * interval '1 second', $11, $12, $13, $14, $15, $17, $18)",
+                 now() + $10::int * interval '1 second', $11, $12, $13, $14, $15, $17, $18, $19)",
         &[
             &s.sandbox_id.0,
             &project.0,
@@ -72,6 +72,7 @@ pub async fn create(
             &SandboxKind::Container.as_str(),
             &s.disk_bytes,
             &s.egress,
+            &s.ports,
         ],
     )
     .await?;

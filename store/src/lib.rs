@@ -37,6 +37,7 @@ pub mod members;
 pub mod migrate;
 pub mod notify;
 pub mod placement;
+pub mod ports;
 pub mod projects;
 pub mod queue;
 pub mod runners;

@@ -107,6 +107,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "egress",
         include_str!("../../migrations/V22__egress.sql"),
     ),
+    (23, "ports", include_str!("../../migrations/V23__ports.sql")),
 ];
 
 /// A short digest of every migration's text: names a migrated template database in tests.

@@ -265,11 +265,12 @@ pub async fn fork_container(
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind,
                      memory_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at,
                      idle_pause_s, network, docker_image, registry_auth, env_sealed, disk_bytes,
-                     snapshot_gen, snapshot_host, egress)
+                     snapshot_gen, snapshot_host, egress, ports)
                  select n.id, s.project_id, $3, s.image, s.kind, s.memory_bytes, s.cpu_millis,
                      s.gpu, s.env_keys, s.command, s.timeout_s,
                      now() + s.timeout_s * interval '1 second', s.idle_pause_s, s.network,
-                     s.docker_image, s.registry_auth, s.env_sealed, s.disk_bytes, 1, $4, s.egress
+                     s.docker_image, s.registry_auth, s.env_sealed, s.disk_bytes, 1, $4, s.egress,
+                     s.ports
                  from sandboxes s, unnest($2::uuid[]) with ordinality as n(id, i)
                  where s.sandbox_id = $1 and s.kind = 'container' and s.state = 'running'
                  order by n.i

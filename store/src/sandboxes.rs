@@ -74,12 +74,14 @@ pub struct Sandbox {
     pub network: bool,
     /// Its egress rules' entries, when its network goes only where they allow.
     pub egress: Option<Vec<String>>,
+    /// Its declared ports, ascending (containers).
+    pub ports: Vec<i32>,
 }
 
 pub(crate) const COLUMNS: &str = "sandbox_id, project_id, image, kind, state, state_reason, state_detail,
     memory_bytes, disk_bytes, cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s, holder,
     snapshot_bytes, calls, created_at, started_at, last_active_at, ended_at, container_id, gpu_alloc,
-    waiting_for, job_id, network, egress";
+    waiting_for, job_id, network, egress, ports";
 
 pub(crate) fn sandbox(r: &Row) -> Result<Sandbox> {
     Ok(Sandbox {
@@ -112,6 +114,7 @@ pub(crate) fn sandbox(r: &Row) -> Result<Sandbox> {
         job_id: r.try_get::<_, Option<uuid::Uuid>>("job_id")?.map(JobId),
         network: r.try_get("network")?,
         egress: r.try_get("egress")?,
+        ports: r.try_get("ports")?,
     })
 }
 
@@ -151,6 +154,8 @@ pub struct NewSandbox {
     /// Egress rules' entries, checked (`sbx_limits::egress`): the network goes only where
     /// they allow (containers; `network` is true with them).
     pub egress: Option<Vec<String>>,
+    /// Declared ports, distinct and ascending, at most [`crate::ports::MAX_PORTS`] (containers).
+    pub ports: Vec<i32>,
     /// The image reference runners run (containers).
     pub docker_image: Option<String>,
     /// Registry credentials, sealed.
@@ -168,10 +173,10 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
                      cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s,
                      idempotency_key, request_hash, network, docker_image, registry_auth, env_sealed,
-                     disk_bytes, egress)
+                     disk_bytes, egress, ports)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
                          now() + $11::int * interval '1 second', $12, $13, $14, $15, $16, $17, $18,
-                         $19, $20)
+                         $19, $20, $21)
                  returning {COLUMNS}"
             ),
             &[
@@ -195,6 +200,7 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
                 &new.env_sealed,
                 &new.disk_bytes,
                 &new.egress,
+                &new.ports,
             ],
         )
         .await?;

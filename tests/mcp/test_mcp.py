@@ -34,6 +34,7 @@ TOOLS = {
     "process_output",
     "stop_process",
     "preview_url",
+    "list_ports",
     "build_template",
     "list_templates",
 }
@@ -257,9 +258,22 @@ async def test_files_go_in_and_out_of_both_kinds_of_sandbox(mcp):
 
 
 async def test_a_background_process_is_started_read_and_stopped(mcp):
-    box = parsed(await mcp.call_tool("create_sandbox", {"image": "python", "memory": "256Mi", "timeout_s": 300}))
+    box = parsed(
+        await mcp.call_tool("create_sandbox", {"image": "python", "memory": "256Mi", "timeout_s": 300, "ports": [8000]})
+    )
     sid = box["id"]
     try:
+        assert box["ports"] == [8000], box
+        ports = parsed(await mcp.call_tool("list_ports", {"sandbox_id": sid}))
+        assert ports == {"ports": [{"port": 8000, "declared": True, "listening": False}]}, ports
+        server = "exec python3 -m http.server 8001 --bind 127.0.0.1"
+        assert not (await mcp.call_tool("start_process", {"sandbox_id": sid, "command": server})).is_error
+        for _ in range(200):
+            ports = parsed(await mcp.call_tool("list_ports", {"sandbox_id": sid}))["ports"]
+            if len(ports) == 2:
+                break
+            await anyio.sleep(0.05)
+        assert ports[1] == {"port": 8001, "declared": False, "listening": True}, ports
         started = await mcp.call_tool(
             "start_process",
             {"sandbox_id": sid, "command": "echo serving on $PORT; exec sleep 300", "env": {"PORT": "8000"}, "tag": "web"},

@@ -80,6 +80,9 @@ pub struct CreateSandboxArgs {
     /// `{"allow": ["pypi.org", "*.example.com", "203.0.113.0/24"]}` to reach only those
     /// names, subdomains and ranges (through an egress proxy: `HTTP_PROXY` is set).
     pub network: Option<crate::routes::sandboxes::network::Network>,
+    /// Containers only: the ports a server will listen on (1 to 65535, at most 16), listed
+    /// by list_ports with whether they listen yet.
+    pub ports: Option<Vec<u16>>,
 }
 
 /// Arguments of `build_template`.

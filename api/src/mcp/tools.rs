@@ -215,6 +215,7 @@ impl Tools {
             command: None,
             network: args.network,
             registry: None,
+            ports: args.ports,
         };
         let create = async {
             let caller = caller(&ctx)?;
@@ -390,6 +391,25 @@ impl Tools {
         };
         match run.await {
             Ok(view) => answer(json!(view), Vec::new()),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// `GET /v1/sandboxes/{id}/ports`.
+    #[tool(
+        description = "The ports of a container sandbox: those declared at create and any a server listens on now, each with listening true or false. Call it after start_process to see whether the server is up yet before calling it or opening preview_url. Returns JSON {ports: [{port, declared, listening}]}."
+    )]
+    async fn list_ports(
+        &self,
+        Parameters(Args(args)): Parameters<Args<SandboxArg>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let run = async {
+            let caller = caller(&ctx)?;
+            crate::routes::sandboxes::ports::ports_of(&self.state, &caller, &args.sandbox_id).await
+        };
+        match run.await {
+            Ok(list) => answer(json!(list), Vec::new()),
             Err(e) => refused(e),
         }
     }

@@ -161,6 +161,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(sandboxes::fork::fork_sandbox)),
                 )
                 .service(
+                    resource("/sandboxes/{id}/ports", "GET, POST")
+                        .route(web::get().to(sandboxes::ports::list_ports))
+                        .route(web::post().to(sandboxes::ports::expose_port)),
+                )
+                .service(
                     resource("/sandboxes/{id}/previews", "POST")
                         .route(web::post().to(sandboxes::previews::create_preview)),
                 )

@@ -84,6 +84,13 @@ pub trait HeldSandboxes: Send + Sync + 'static {
         id: SandboxId,
         port: u16,
     ) -> sbx_core::BoxFuture<'static, Option<std::io::Result<std::net::TcpStream>>>;
+    /// The ports a server listens on at container sandbox `id`'s own loopback (what
+    /// [`Self::dial`] reaches), ascending, if it runs here now (none otherwise). Errors: the
+    /// runtime failed, its process table could not be read.
+    fn listening(
+        &self,
+        id: SandboxId,
+    ) -> sbx_core::BoxFuture<'static, Option<std::io::Result<Vec<u16>>>>;
     /// Fork container sandbox `id`, if it runs here now (none otherwise), into `count` new
     /// `pending` sandboxes made by `key`, with copies of its `/workspace` and `/outputs`: the
     /// new sandboxes, in order. Errors: the copy or the database failed (in words).
@@ -182,6 +189,7 @@ pub fn serve(
                     .route("/processes/{pid}/signal", web::post().to(processes::signal))
                     .route("/pty", web::get().to(terminal::pty))
                     .route("/fork", web::post().to(fork))
+                    .route("/ports", web::get().to(ports::listening))
                     .route("/ports/{port}/{tail:.*}", web::to(ports::proxy)),
             )
             .default_service(web::to(crate::error::not_found))

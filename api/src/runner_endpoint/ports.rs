@@ -212,6 +212,26 @@ pub(super) async fn proxy(
     })
 }
 
+/// The answer of a runner's `GET …/ports`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Listening {
+    /// The ports a server listens on at the sandbox's loopback, ascending.
+    pub ports: Vec<u16>,
+}
+
+/// `GET /internal/v1/sandboxes/{id}/ports`: the ports a server listens on in a container
+/// sandbox running here ([`Listening`]). 409 `sandbox_not_running` unless it runs here.
+pub(super) async fn listening(endpoint: web::Data<Endpoint>, id: web::Path<String>) -> Reply {
+    let id = crate::routes::sandboxes::sandbox_id(&id)?;
+    let ports = endpoint
+        .held
+        .listening(id)
+        .await
+        .ok_or(sbx_core::process::ProcessError::NotRunning)?
+        .map_err(|e| ApiError::Internal(format!("reading the listening ports of {id}: {e}")))?;
+    Ok(HttpResponse::Ok().json(Listening { ports }))
+}
+
 /// Send `out` to the server on `port`: its answer, or 502 `bad_gateway`.
 async fn send(
     mut sender: hyper::client::conn::http1::SendRequest<Body>,

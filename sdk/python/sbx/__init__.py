@@ -13,9 +13,10 @@ Quickstart::
         sandbox.files.write("/workspace/in.txt", "hi")
         print(sandbox.files.read_text("/workspace/in.txt"))  # "hi"
 
-    with client.sandboxes.create("python") as box:  # a container
+    with client.sandboxes.create("python", ports=[8000]) as box:  # a container
         box.wait_running()
         web = box.processes.start("python3 -m http.server 8000")  # in the background
+        box.wait_for_port(8000)                                    # listening=True
         for event in box.processes.start(["ls", "/"]).logs():     # stdout/stderr, then end
             print(event.text, end="")
         web.signal("TERM"); print(web.wait().exit_code)           # 143

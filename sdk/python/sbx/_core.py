@@ -319,6 +319,32 @@ def network_out(view: Any) -> Union[bool, Dict[str, Any], None]:
     return network
 
 
+def ports_in(ports: Any) -> Optional[List[int]]:
+    """The request's ``ports`` field for the SDK's ``ports`` argument: ``None`` (and an empty
+    list, the same) is left out, any other iterable becomes a list in its order. The ports
+    themselves (1 to 65535, distinct, at most 16) are the server's to judge, as 422
+    ``InvalidRequest`` naming ``ports[i]`` or ``ports``.
+
+    Raises:
+        TypeError: a lone port (``8000``: give ``[8000]``), a string, or no iterable at all.
+    """
+    if ports is None:
+        return None
+    if isinstance(ports, (int, str, bytes)):
+        raise TypeError(f"ports is a list of port numbers: give [{ports!r}], not {ports!r}")
+    try:
+        out = list(ports)
+    except TypeError:
+        raise TypeError(f"ports is a list of port numbers, not {type(ports).__name__}") from None
+    return out or None
+
+
+def ports_out(view: Any) -> List[int]:
+    """A sandbox view's declared ``ports`` as plain ints, ascending as the server gives them
+    (``[]`` when it has none, or from a server before declared ports)."""
+    return [int(getattr(p, "root", p)) for p in getattr(view, "ports", None) or []]
+
+
 #: The sandbox folder a relative file path is taken below.
 WORKSPACE = "/workspace"
 #: Bytes read from an upload's file object at a time.

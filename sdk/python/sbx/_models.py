@@ -249,6 +249,10 @@ class CommandOutcome(BaseModel):
     """
 
 
+class Port(RootModel[int]):
+    root: Annotated[int, Field(ge=0)]
+
+
 class DecisionRequest(BaseModel):
     """
     A decision's reason.
@@ -306,6 +310,20 @@ class EventView(BaseModel):
     detail: Optional[str] = None
     """
     An account, for failures.
+    """
+
+
+class ExposePort(BaseModel):
+    """
+    A port to declare.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    port: Annotated[int, Field(examples=[8000], ge=1, le=65535)]
+    """
+    The port a server listens on (or will), 1 to 65535.
     """
 
 
@@ -718,6 +736,27 @@ class OutputFile(BaseModel):
     """
 
 
+class PortView(BaseModel):
+    """
+    A port of a container sandbox.
+    """
+
+    port: Annotated[int, Field(examples=[8000], ge=1, le=65535)]
+    """
+    The port, 1 to 65535.
+    """
+    declared: bool
+    """
+    Declared by the sandbox's owner (`ports` at create, or `POST …/ports`).
+    """
+    listening: bool
+    """
+    A server accepts connections on it at the sandbox's loopback (`127.0.0.1`, `0.0.0.0`
+    or `::`) now, so `…/ports/{port}/{path}` reaches it. Always `false` unless the sandbox
+    is running.
+    """
+
+
 class PreviewRequest(BaseModel):
     """
     A preview URL request.
@@ -1060,6 +1099,10 @@ class SandboxView(BaseModel):
     """
     A container's network: `false`, `true` or `{"allow": [...]}` (always `false` for a
     code-interpreter).
+    """
+    ports: Annotated[List[Port], Field(examples=[[8000]])]
+    """
+    A container's declared ports, ascending (`GET …/ports` says which listen).
     """
     timeout_s: int
     """
@@ -1578,6 +1621,14 @@ class CreateSandbox(BaseModel):
     """
     network: Optional[Union[bool, AllowList]] = None
     registry: Optional[RegistryIn] = None
+    ports: Annotated[Optional[List[Port]], Field(examples=[[8000]], max_length=16)] = (
+        None
+    )
+    """
+    Containers: the ports a server will listen on, 1 to 65535, distinct, at most 16.
+    `GET …/ports` lists them with whether something listens; calls through
+    `…/ports/{port}/{path}` reach any port, declared or not.
+    """
 
 
 class CreatedKey(KeyView):
@@ -1840,6 +1891,17 @@ class KeyList(BaseModel):
     data: List[KeyView]
     """
     Oldest first, revoked ones included.
+    """
+
+
+class PortList(BaseModel):
+    """
+    A container sandbox's ports: those declared and those a server listens on, ascending.
+    """
+
+    ports: List[PortView]
+    """
+    The ports.
     """
 
 

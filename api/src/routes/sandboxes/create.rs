@@ -72,6 +72,11 @@ pub struct CreateSandbox {
     pub network: Option<super::network::Network>,
     /// Credentials for a custom image's registry: kept sealed, passed to Docker, never shown.
     pub registry: Option<RegistryIn>,
+    /// Containers: the ports a server will listen on, 1 to 65535, distinct, at most 16.
+    /// `GET …/ports` lists them with whether something listens; calls through
+    /// `…/ports/{port}/{path}` reach any port, declared or not.
+    #[schema(example = json!([8000]), max_items = 16)]
+    pub ports: Option<Vec<u16>>,
 }
 
 /// Registry credentials for a custom image.
@@ -156,6 +161,13 @@ pub fn new_sandbox(
              code through POST …/exec and has no network",
         ));
     }
+    if r.ports.is_some() {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "ports",
+            "ports are for container images; a code-interpreter runs no server",
+        ));
+    }
     let res = rules::resolve(
         SandboxClass::Interpreter,
         &resource_request(&r, None),
@@ -179,6 +191,7 @@ pub fn new_sandbox(
         idempotency,
         network: false,
         egress: None,
+        ports: Vec::new(),
         docker_image: None,
         registry_auth: None,
         env_sealed: None,
@@ -306,6 +319,7 @@ pub fn container_sandbox(
     if let Some(cmd) = &r.command {
         crate::routes::exec::check_command(cmd)?;
     }
+    let ports = super::ports::declared(r.ports.as_deref().unwrap_or_default())?;
     let seal = |v: &serde_json::Value| sealer.seal(&serde_json::to_vec(v).expect("json"));
     Ok(NewSandbox {
         sandbox_id: SandboxId::new(),
@@ -324,6 +338,7 @@ pub fn container_sandbox(
         idempotency: idempotency.clone(),
         network,
         egress,
+        ports,
         docker_image: Some(docker_image),
         registry_auth: r
             .registry

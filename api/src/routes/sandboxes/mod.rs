@@ -99,6 +99,9 @@ pub struct SandboxView {
     /// A container's network: `false`, `true` or `{"allow": [...]}` (always `false` for a
     /// code-interpreter).
     pub network: network::Network,
+    /// A container's declared ports, ascending (`GET …/ports` says which listen).
+    #[schema(example = json!([8000]))]
+    pub ports: Vec<u16>,
     /// Lifetime in seconds, as last set.
     pub timeout_s: i32,
     /// When it is terminated unless extended.
@@ -145,6 +148,11 @@ impl From<Sandbox> for SandboxView {
             env: s.env_keys,
             command: s.command,
             network: network::Network::of(s.network, s.egress),
+            ports: s
+                .ports
+                .iter()
+                .filter_map(|&p| u16::try_from(p).ok())
+                .collect(),
             timeout_s: s.timeout_s,
             expires_at: s.expires_at,
             idle_timeout_s: s.idle_pause_s,

@@ -2,15 +2,218 @@
 //! request to the server listening on `port` in the sandbox (on its own loopback, so a
 //! sandbox without network is reached too) and its answer back, both streamed, through the
 //! runner that runs it ([`crate::runner_endpoint::ports`]); a WebSocket upgrade is joined to
-//! one the runner opens to the server.
+//! one the runner opens to the server. `GET …/ports` lists the ports declared (`ports` at
+//! create, `POST …/ports`) and those a server listens on.
 
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use sbx_core::sandbox::{SandboxKind, SandboxState};
+use sbx_store::ports::MAX_PORTS;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::files::runner_of;
+use super::files::{not_running, runner_of};
 use super::sandbox_id;
-use crate::auth::{Ctx, Reply};
+use crate::AppState;
+use crate::auth::{Caller, Ctx, Reply};
 use crate::error::{ApiError, Code};
-use crate::runner_endpoint::ports::port_number;
+use crate::runner_endpoint::ports::{Listening, port_number};
+
+/// `ports` of a create request checked: distinct, 1 to 65535, at most [`MAX_PORTS`]; as
+/// stored, ascending. Errors: 422 naming `ports` or the entry (`ports[2]`).
+pub fn declared(ports: &[u16]) -> Result<Vec<i32>, ApiError> {
+    if ports.len() > MAX_PORTS {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "ports",
+            format!("at most {MAX_PORTS} ports"),
+        ));
+    }
+    for (i, &port) in ports.iter().enumerate() {
+        let why = if port == 0 {
+            "a port is 1 to 65535"
+        } else if ports[..i].contains(&port) {
+            "this port is listed already"
+        } else {
+            continue;
+        };
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            format!("ports[{i}]"),
+            format!("{port}: {why}"),
+        ));
+    }
+    let mut out: Vec<i32> = ports.iter().map(|&p| i32::from(p)).collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// A port of a container sandbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortView {
+    /// The port, 1 to 65535.
+    #[schema(minimum = 1, maximum = 65535, example = 8000)]
+    pub port: u16,
+    /// Declared by the sandbox's owner (`ports` at create, or `POST …/ports`).
+    pub declared: bool,
+    /// A server accepts connections on it at the sandbox's loopback (`127.0.0.1`, `0.0.0.0`
+    /// or `::`) now, so `…/ports/{port}/{path}` reaches it. Always `false` unless the sandbox
+    /// is running.
+    pub listening: bool,
+}
+
+/// A container sandbox's ports: those declared and those a server listens on, ascending.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortList {
+    /// The ports.
+    pub ports: Vec<PortView>,
+}
+
+/// A port to declare.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExposePort {
+    /// The port a server listens on (or will), 1 to 65535.
+    #[schema(minimum = 1, maximum = 65535, example = 8000)]
+    pub port: u16,
+}
+
+/// List a container sandbox's ports: the declared ones, and any other a server listens on at
+/// the sandbox's loopback (found in its network namespace's TCP table, so not under gVisor,
+/// whose network stack is its own), each with whether it listens now. Poll it to wait for a
+/// server to come up.
+#[utoipa::path(get, path = "/v1/sandboxes/{id}/ports", tag = "ports", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    responses(
+        (status = 200, description = "Its ports", body = PortList),
+        crate::responses::NoSuchSandbox,
+        (status = 409, description = "A code-interpreter (`not_a_container`), or a sandbox paused or ended while its runner was asked", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+        crate::responses::RunnerUnreachable,
+    ))]
+pub async fn list_ports(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
+    Ok(HttpResponse::Ok().json(ports_of(&state, &caller, &id).await?))
+}
+
+/// The ports of sandbox `id` of `caller`'s project, as `GET /v1/sandboxes/{id}/ports` answers
+/// them (the MCP tool `list_ports` too).
+///
+/// # Errors
+/// As the route documents; a sandbox paused or ended while its runner is asked: 409 with its
+/// state.
+pub async fn ports_of(state: &AppState, caller: &Caller, id: &str) -> Result<PortList, ApiError> {
+    let id = sandbox_id(id)?;
+    let project = caller.0.project_id;
+    let s = sbx_store::sandboxes::get(&state.pool, project, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    if s.kind == SandboxKind::Interpreter {
+        return Err(not_a_container());
+    }
+    let mut listening = Vec::new();
+    if s.state == SandboxState::Running {
+        let (url, token) = runner_of(state, project, id).await?;
+        let path = format!("/v1/sandboxes/{id}/ports");
+        let whole = crate::runner_endpoint::call_whole(
+            actix_web::http::Method::GET,
+            &url,
+            &path,
+            &token,
+            None,
+            1 << 20,
+        )
+        .await?;
+        if !whole.status.is_success() {
+            // Paused, ended or moved since it was read: said as the sandbox is now.
+            let now = sbx_store::sandboxes::get(&state.pool, project, id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+            if now.state != SandboxState::Running {
+                return Err(not_running(&now));
+            }
+            return Err(crate::runner_endpoint::unreachable(format!(
+                "its runner answered {}: {}",
+                whole.status,
+                String::from_utf8_lossy(&whole.body)
+            )));
+        }
+        listening = serde_json::from_slice::<Listening>(&whole.body)
+            .map_err(|e| ApiError::Internal(format!("the runner's ports of {id}: {e}")))?
+            .ports;
+    }
+    let mut ports: Vec<u16> = s
+        .ports
+        .iter()
+        .filter_map(|&p| u16::try_from(p).ok())
+        .collect();
+    ports.extend(&listening);
+    ports.sort_unstable();
+    ports.dedup();
+    let ports = ports
+        .into_iter()
+        .map(|port| PortView {
+            port,
+            declared: s.ports.contains(&i32::from(port)),
+            listening: listening.contains(&port),
+        })
+        .collect();
+    Ok(PortList { ports })
+}
+
+/// Declare a port of a container sandbox (at most 16), as `ports` at create does: it is listed
+/// by `GET …/ports` from now on, and in the sandbox's `ports`. Declaring one already declared
+/// changes nothing. Works in any state but ended.
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/ports", tag = "ports", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The sandbox id")),
+    request_body = ExposePort,
+    responses(
+        (status = 200, description = "The sandbox, its `ports` with this one", body = super::SandboxView),
+        crate::responses::NotJson,
+        crate::responses::NoSuchSandbox,
+        (status = 409, description = "A code-interpreter (`not_a_container`), or an ended sandbox (`sandbox_ended`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`port` is not 1 to 65535, or 16 are declared already (`invalid_request`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::responses::Unauthorized,
+    ))]
+pub async fn expose_port(
+    Ctx { state, caller }: Ctx,
+    id: web::Path<String>,
+    body: crate::body::Json<ExposePort>,
+) -> Reply {
+    let port = body.0.port;
+    if port == 0 {
+        return Err(ApiError::invalid(
+            Code::InvalidRequest,
+            "port",
+            "a port is 1 to 65535",
+        ));
+    }
+    let id = sandbox_id(&id)?;
+    let project = caller.0.project_id;
+    if let Some(s) = sbx_store::ports::expose(&state.pool, project, id, port).await? {
+        return Ok(HttpResponse::Ok().json(super::SandboxView::from(s)));
+    }
+    let s = sbx_store::sandboxes::get(&state.pool, project, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    Err(if s.kind == SandboxKind::Interpreter {
+        not_a_container()
+    } else if s.state.is_ended() {
+        sbx_sandboxes::SandboxError::ended(&s).into()
+    } else {
+        ApiError::invalid(
+            Code::InvalidRequest,
+            "port",
+            format!("{MAX_PORTS} ports are declared already: at most {MAX_PORTS}"),
+        )
+    })
+}
+
+/// 409 `not_a_container`: ports are a container's.
+fn not_a_container() -> ApiError {
+    ApiError::State {
+        code: Code::NotAContainer,
+        detail: "ports are a container sandbox's; a code-interpreter runs no server".into(),
+    }
+}
 
 /// Refuse a request signed in with the dashboard's session cookie (403 `forbidden`): what a
 /// sandbox's server answers would run in the browser as a page of this API's origin, with

@@ -423,6 +423,26 @@ impl ContainerHost {
         id: SandboxId,
         port: u16,
     ) -> Option<std::io::Result<std::net::TcpStream>> {
+        Some(match self.init_pid(id)?.await {
+            Ok(pid) => crate::container::ports::dial(pid, port).await,
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The ports a server listens on at sandbox `id`'s own loopback
+    /// ([`crate::container::ports::listening`]), ascending; none if its container does not run
+    /// here now. Errors: Docker failed, the process table could not be read.
+    pub async fn listening(&self, id: SandboxId) -> Option<std::io::Result<Vec<u16>>> {
+        let pid = self.init_pid(id)?.await;
+        Some(pid.and_then(crate::container::ports::listening))
+    }
+
+    /// The host's number of sandbox `id`'s container's first process (asked of Docker once per
+    /// placement), if its container runs here now.
+    fn init_pid(
+        &self,
+        id: SandboxId,
+    ) -> Option<impl std::future::Future<Output = std::io::Result<u32>> + use<'_>> {
         let (container, init_pid) = {
             let books = self.books.lock().expect("books lock");
             let held = books.held.get(&id)?;
@@ -431,24 +451,23 @@ impl ContainerHost {
             }
             (held.container.clone()?, held.init_pid.clone())
         };
-        let pid = init_pid
-            .get_or_try_init(|| async {
-                let c = self
-                    .backend
-                    .docker()
-                    .inspect_container(&container, None)
-                    .await
-                    .map_err(std::io::Error::other)?;
-                c.state
-                    .and_then(|s| s.pid)
-                    .and_then(|p| u32::try_from(p).ok())
-                    .filter(|&p| p > 0)
-                    .ok_or_else(|| std::io::Error::other("the container is not running"))
-            })
-            .await;
-        Some(match pid {
-            Ok(pid) => crate::container::ports::dial(*pid, port).await,
-            Err(e) => Err(e),
+        Some(async move {
+            let pid = init_pid
+                .get_or_try_init(|| async {
+                    let c = self
+                        .backend
+                        .docker()
+                        .inspect_container(&container, None)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    c.state
+                        .and_then(|s| s.pid)
+                        .and_then(|p| u32::try_from(p).ok())
+                        .filter(|&p| p > 0)
+                        .ok_or_else(|| std::io::Error::other("the container is not running"))
+                })
+                .await?;
+            Ok(*pid)
         })
     }
 

@@ -412,6 +412,7 @@ class AsyncSandboxes:
         env: Optional[Mapping[str, str]] = None,
         command: Optional[Sequence[str]] = None,
         network: Optional[_core.NetworkArg] = None,
+        ports: Optional[Iterable[int]] = None,
         registry: Optional[Mapping[str, str]] = None,
     ) -> "AsyncSandbox":
         """Create a sandbox (``POST /v1/sandboxes``); use it as a context manager to terminate
@@ -433,16 +434,22 @@ class AsyncSandboxes:
                 ``HTTP_PROXY``/``HTTPS_PROXY``, and DNS answers only allowed names; a refused
                 connection is a ``sandbox.egress_denied`` event (``client.events()``). The
                 API's own form ``{"allow": [...]}`` is taken too.
+            ports: The ports a server in the container will listen on (read back, ascending,
+                as ``sandbox.ports``): distinct, 1 to 65535, at most 16, e.g. ``[8000]``.
+                ``list_ports()`` says which listen; ``expose_port()`` declares more later.
+                Containers only.
 
         Raises:
             InvalidRequest: a field is invalid (``field`` names it: a bad allow-list rule is
-                ``network.allow[i]``, its index in the list). QuotaExceeded: the project's
-                sandbox cap.
+                ``network.allow[i]``, its index in the list; a bad port ``ports[i]``, too many
+                or repeated ports, or any on a code interpreter, ``ports``). QuotaExceeded:
+                the project's sandbox cap.
             Forbidden: GPU work without KYC.
             TemplateNotReady: ``image`` names a template without a ready version (or a version
                 that is not ready).
             TypeError: ``network`` is not a bool, a list of strings or ``{"allow": [...]}``
-                (a lone string is refused: give ``["pypi.org"]``); checked before sending.
+                (a lone string is refused: give ``["pypi.org"]``); ``ports`` is a lone number
+                (give ``[8000]``); checked before sending.
         """
         body = _core.drop_none(
             {
@@ -456,6 +463,7 @@ class AsyncSandboxes:
                 "env": dict(env) if env else None,
                 "command": list(command) if command else None,
                 "network": _core.network_in(network),
+                "ports": _core.ports_in(ports),
                 "registry": dict(registry) if registry else None,
             }
         )
@@ -518,6 +526,13 @@ class AsyncSandbox:
         hosts, addresses and ranges, through the egress proxy); ``None`` from a server without
         egress rules."""
         return _core.network_out(self.info)
+
+    @property
+    def ports(self) -> List[int]:
+        """The ports declared for the sandbox (``ports=`` at create, ``expose_port()``),
+        ascending (as last read); ``[]`` for none, and always for a code interpreter.
+        ``list_ports()`` says which of them, and which others, a server listens on."""
+        return _core.ports_out(self.info)
 
     async def __aenter__(self) -> "AsyncSandbox":
         return self
@@ -614,6 +629,76 @@ class AsyncSandbox:
         return models.PreviewView.model_validate(
             await self._client._json("POST", self._path("/previews"), body=body)
         )
+
+    async def expose_port(self, port: int) -> "AsyncSandbox":
+        """Declare one more port of this container sandbox (``POST /v1/sandboxes/{id}/ports``);
+        ``sandbox.info`` is read again, so ``sandbox.ports`` includes it. Declaring a port
+        already declared changes nothing (and is retried like a read).
+
+        Args:
+            port: the port a server listens on in the sandbox (or will), 1 to 65535.
+
+        Returns:
+            The sandbox itself.
+
+        Raises:
+            InvalidRequest: ``port`` out of range, or 16 ports declared already (``field``
+                ``port``).
+            Conflict: a code interpreter (``not_a_container``), or an ended sandbox
+                (``sandbox_ended``).
+            NotFound: no such sandbox.
+        """
+        return await self._update("POST", "/ports", body={"port": port}, safe=True)
+
+    async def list_ports(self) -> List[models.PortView]:
+        """The ports of this container sandbox (``GET /v1/sandboxes/{id}/ports``): those
+        declared, and any other a server listens on inside it, ascending by port.
+
+        Returns:
+            ``PortView`` entries: ``port`` (1 to 65535), ``declared`` (``True`` for one of
+            ``sandbox.ports``; ``False`` for one found listening), ``listening`` (a server
+            accepts connections on it at the sandbox's loopback now; always ``False`` unless
+            the sandbox is running).
+
+        Raises:
+            Conflict: a code interpreter (``not_a_container``).
+            NotFound: no such sandbox.
+        """
+        listed = await self._client._json("GET", self._path("/ports"))
+        return models.PortList.model_validate(listed).ports
+
+    async def wait_for_port(
+        self, port: int, timeout_s: float = 60.0, interval_s: float = 0.2
+    ) -> models.PortView:
+        """Wait until a server listens on ``port`` in this container sandbox, asking
+        ``list_ports()`` every ``interval_s`` seconds; the port need not be declared.
+
+        Args:
+            port: the port, 1 to 65535.
+            timeout_s: seconds to wait at most (``0``: ask once).
+            interval_s: seconds between two asks.
+
+        Returns:
+            The port's ``PortView`` entry, ``listening`` ``True``.
+
+        Raises:
+            SbxError: nothing listened on ``port`` within ``timeout_s`` seconds (the
+                message names both), as ``wait_running`` says its own time out; a sandbox
+                that is not running never listens.
+            Conflict: a code interpreter (``not_a_container``).
+            NotFound: no such sandbox.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for entry in await self.list_ports():
+                if entry.port == port and entry.listening:
+                    return entry
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SbxError(
+                    f"sandbox {self.id}: nothing listens on port {port} after {timeout_s:g} s"
+                )
+            await asleep(min(interval_s, left))
 
     async def metrics(
         self, *, start: Optional[str] = None, end: Optional[str] = None, step: Optional[int] = None
