@@ -756,6 +756,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandboxes/{id}/ports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a container sandbox's ports: the declared ones, and any other a server listens on at
+         *     the sandbox's loopback (found in its network namespace's TCP table, so not under gVisor,
+         *     whose network stack is its own), each with whether it listens now. Poll it to wait for a
+         *     server to come up.
+         */
+        get: operations["list_ports"];
+        put?: never;
+        /**
+         * Declare a port of a container sandbox (at most 16), as `ports` at create does: it is listed
+         *     by `GET …/ports` from now on, and in the sandbox's `ports`. Declaring one already declared
+         *     changes nothing. Works in any state but ended.
+         */
+        post: operations["expose_port"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandboxes/{id}/ports/{port}/{path}": {
         parameters: {
             query?: never;
@@ -1594,6 +1621,15 @@ export interface components {
             command?: string[] | null;
             network?: components["schemas"]["Network"] | null;
             registry?: components["schemas"]["RegistryIn"] | null;
+            /**
+             * @description Containers: the ports a server will listen on, 1 to 65535, distinct, at most 16.
+             *     `GET …/ports` lists them with whether something listens; calls through
+             *     `…/ports/{port}/{path}` reach any port, declared or not.
+             * @example [
+             *       8000
+             *     ]
+             */
+            ports?: number[] | null;
         };
         /** @description A new key, with its secret: shown this once. */
         CreatedKey: components["schemas"]["KeyView"] & {
@@ -1774,6 +1810,15 @@ export interface components {
          * @enum {string}
          */
         ExecStatus: "succeeded" | "failed" | "timeout" | "memory_limit" | "output_limit" | "disk_limit" | "cancelled" | "error";
+        /** @description A port to declare. */
+        ExposePort: {
+            /**
+             * Format: int32
+             * @description The port a server listens on (or will), 1 to 65535.
+             * @example 8000
+             */
+            port: number;
+        };
         /** @description A file handed to the program. Exactly one of `content` and `content_b64`. */
         FileIn: {
             /**
@@ -2129,6 +2174,28 @@ export interface components {
             content?: string | null;
             /** @description The content in base64, when it is not UTF-8 text. */
             content_b64?: string | null;
+        };
+        /** @description A container sandbox's ports: those declared and those a server listens on, ascending. */
+        PortList: {
+            /** @description The ports. */
+            ports: components["schemas"]["PortView"][];
+        };
+        /** @description A port of a container sandbox. */
+        PortView: {
+            /**
+             * Format: int32
+             * @description The port, 1 to 65535.
+             * @example 8000
+             */
+            port: number;
+            /** @description Declared by the sandbox's owner (`ports` at create, or `POST …/ports`). */
+            declared: boolean;
+            /**
+             * @description A server accepts connections on it at the sandbox's loopback (`127.0.0.1`, `0.0.0.0`
+             *     or `::`) now, so `…/ports/{port}/{path}` reaches it. Always `false` unless the sandbox
+             *     is running.
+             */
+            listening: boolean;
         };
         /** @description A preview URL request. */
         PreviewRequest: {
@@ -2494,6 +2561,13 @@ export interface components {
              *     code-interpreter).
              */
             network: components["schemas"]["Network"];
+            /**
+             * @description A container's declared ports, ascending (`GET …/ports` says which listen).
+             * @example [
+             *       8000
+             *     ]
+             */
+            ports: number[];
             /**
              * Format: int32
              * @description Lifetime in seconds, as last set.
@@ -6373,6 +6447,200 @@ export interface operations {
             };
             /** @description It has ended (`sandbox_ended`) or is starting */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_ports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its ports */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortList"];
+                };
+            };
+            /** @description With a session: the person is a member of several projects and `X-Sbx-Project` names none */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or a sandbox paused or ended while its runner was asked */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the project's request rate; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The runner that holds the sandbox could not be reached (`unavailable`); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    expose_port: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sandbox id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExposePort"];
+            };
+        };
+        responses: {
+            /** @description The sandbox, its `ports` with this one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SandboxView"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description With a session: not a member of the project `X-Sbx-Project` names (`not_a_member`), or a change without the session's `X-CSRF-Token` (`csrf_failed`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such sandbox in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A code-interpreter (`not_a_container`), or an ended sandbox (`sandbox_ended`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its cap */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `port` is not 1 to 65535, or 16 are declared already (`invalid_request`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

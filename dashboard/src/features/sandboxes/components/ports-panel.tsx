@@ -1,9 +1,11 @@
-// A container's ports: Open preview signs a URL for a port (`POST …/previews`) that opens the
-// server listening on it in a browser, without an API key, for as long as chosen (15 minutes,
-// an hour, a day) or until the sandbox ends; the URL is shown as a link (a new tab), with a copy
-// button and when it expires. The server's 422 is shown next to the field it names. Shown while
-// the container runs or is paused (a URL works again once it is resumed).
-import { useId, useRef, useState, type FormEvent } from "react";
+// A container's ports: the list of its ports (declared, and any a server listens on, with
+// whether one listens now; `ports-list.tsx`), each with Open preview, and Declare a port.
+// Open preview signs a URL for a port (`POST …/previews`) that opens the server listening on it
+// in a browser, without an API key, for as long as chosen (15 minutes, an hour, a day) or until
+// the sandbox ends; the URL is shown as a link (a new tab), with a copy button and when it
+// expires. The server's 422 is shown next to the field it names. Shown while the container
+// runs or is paused (a URL works again once it is resumed).
+import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 
 import { ApiError, describeError } from "@/api/problem";
 import { CopyButton } from "@/components/copy-button";
@@ -24,6 +26,7 @@ import {
   type PreviewForm,
   type PreviewView,
 } from "../lib/previews";
+import { DeclarePortForm, PortsTable } from "./ports-list";
 
 const FIELD_ORDER: PreviewField[] = ["port", "expiresIn"];
 
@@ -55,6 +58,15 @@ export function PortsPanel({ sandbox }: { sandbox: Sandbox }) {
   const create = useCreatePreview(sandbox.id);
   const refs = useRef<Partial<Record<PreviewField, HTMLInputElement | HTMLSelectElement | null>>>({});
   const hintId = useId();
+  const formHeadingId = useId();
+  const shownRef = useRef<HTMLDivElement>(null);
+  // A preview asked for from the list: its URL is shown below the form, brought into view.
+  const reveal = useRef(false);
+
+  useEffect(() => {
+    if (reveal.current) shownRef.current?.scrollIntoView?.({ block: "nearest" });
+    reveal.current = false;
+  }, [shown]);
 
   const set = <K extends keyof PreviewForm>(key: K, value: PreviewForm[K]) => {
     setForm((f) => ({ ...f, [key]: value }));
@@ -65,11 +77,10 @@ export function PortsPanel({ sandbox }: { sandbox: Sandbox }) {
     if (first) refs.current[first]?.focus();
   };
 
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
+  const ask = (asked: PreviewForm) => {
     if (create.isPending) return;
     setAnnouncement("");
-    const request = toPreviewRequest(form);
+    const request = toPreviewRequest(asked);
     if ("errors" in request) {
       setErrors(request.errors);
       focusFirst(request.errors);
@@ -94,18 +105,42 @@ export function PortsPanel({ sandbox }: { sandbox: Sandbox }) {
     });
   };
 
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    ask(form);
+  };
+
+  // Open preview on a row: that port, for as long as the form's Expires in says.
+  const previewPort = (port: number) => {
+    const asked = { ...form, port: String(port) };
+    setForm(asked);
+    setErrors({});
+    reveal.current = true;
+    ask(asked);
+  };
+
   const otherError =
     create.isError && !(create.error instanceof ApiError && create.error.status === 422 && fieldOfProblem(create.error.field));
 
   return (
     <div className="ports">
-      <p id={hintId} className="hint files-hint">
-        Anyone with the link reaches this port until it expires.
-      </p>
       {sandbox.state === "paused" && (
         <p className="muted">The sandbox is paused: a preview URL works once it is resumed.</p>
       )}
-      <form className="inline-form ports-form" onSubmit={submit} noValidate aria-label="Open a preview">
+      <PortsTable
+        sandbox={sandbox}
+        onPreview={previewPort}
+        previewPending={create.isPending}
+        previewHintId={hintId}
+        onAnnounce={setAnnouncement}
+      />
+      <h3 id={formHeadingId} className="ports-subheading">
+        Open a preview
+      </h3>
+      <p id={hintId} className="hint files-hint">
+        Anyone with the link reaches this port until it expires.
+      </p>
+      <form className="inline-form ports-form" onSubmit={submit} noValidate aria-labelledby={formHeadingId}>
         <Field label="Port" error={errors.port} hint={`Where the server listens, ${MIN_PORT} to ${MAX_PORT.toLocaleString("en")}.`}>
           {({ id, describedBy, invalid }) => (
             <input
@@ -158,7 +193,8 @@ export function PortsPanel({ sandbox }: { sandbox: Sandbox }) {
           {describeError(create.error)}
         </div>
       )}
-      {shown && <PreviewUrl key={shown.url} preview={shown} />}
+      <div ref={shownRef}>{shown && <PreviewUrl key={shown.url} preview={shown} />}</div>
+      <DeclarePortForm sandbox={sandbox} onAnnounce={setAnnouncement} />
     </div>
   );
 }

@@ -1,4 +1,5 @@
-// A sandbox's details and its state history, as `GET /v1/sandboxes/{id}` gives them.
+// A sandbox's details and its state history, as `GET /v1/sandboxes/{id}` gives them (a
+// container's declared ports among them: the Ports panel says which listen).
 import type { ReactNode } from "react";
 
 import { Time } from "@/components/time";
@@ -8,6 +9,7 @@ import type { Sandbox } from "../api/sandboxes";
 import { formatBytes, formatCpu, formatDuration, formatGpu, secondsBetween } from "../lib/format";
 import { formatNetwork, networkOf } from "../lib/network";
 import { isLive } from "../lib/polling";
+import { declaredPorts, formatPorts } from "../lib/ports";
 import { CostSoFar } from "./cost-so-far";
 import { StateCell } from "./sandboxes-table";
 
@@ -43,6 +45,11 @@ export function SandboxDetails({ sandbox: s }: { sandbox: Sandbox }) {
       <Item term="Network">
         <span data-testid="network">{formatNetwork(networkOf(s))}</span>
       </Item>
+      {s.kind === "container" && (
+        <Item term="Ports">
+          <span data-testid="ports">{formatPorts(declaredPorts(s))}</span>
+        </Item>
+      )}
       <Item term="Environment">{s.env.length ? s.env.join(", ") : "—"}</Item>
       <Item term="Created">
         <Time at={s.created_at} />

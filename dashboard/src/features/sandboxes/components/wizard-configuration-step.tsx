@@ -1,9 +1,10 @@
 // The wizard's last step: resources, timeout, environment variables, a container's network and
-// the project.
+// declared ports, and the project.
 import type { ProjectMembership } from "@/api/client";
 import { Field } from "@/components/field";
+import { MAX_DECLARED_PORTS } from "../lib/ports";
 import { KycNotice } from "./kyc-notice";
-import { offersNetwork, type StepProps } from "./wizard-form";
+import { offersNetwork, offersPorts, type StepProps } from "./wizard-form";
 import { WizardNetwork } from "./wizard-network";
 
 export function WizardConfigurationStep({
@@ -143,6 +144,29 @@ export function WizardConfigurationStep({
       </fieldset>
 
       {offersNetwork(form) && <WizardNetwork form={form} errors={errors} set={set} fieldRef={fieldRef} />}
+
+      {offersPorts(form) && (
+        <Field
+          label="Ports"
+          error={errors.ports}
+          hint={`Optional: where servers will listen, listed on the sandbox's page. Numbers from 1 to 65,535 separated by commas or spaces, at most ${MAX_DECLARED_PORTS}.`}
+        >
+          {({ id, describedBy, invalid }) => (
+            <input
+              id={id}
+              ref={fieldRef("ports")}
+              type="text"
+              spellCheck={false}
+              autoComplete="off"
+              placeholder="8000, 9000"
+              aria-describedby={describedBy}
+              aria-invalid={invalid || undefined}
+              value={form.ports}
+              onChange={(e) => set("ports", e.target.value)}
+            />
+          )}
+        </Field>
+      )}
 
       <Field label="Project" error={errors.project}>
         {({ id, describedBy }) => (

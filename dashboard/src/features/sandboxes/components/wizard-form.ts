@@ -11,6 +11,7 @@ import {
   toNetworkSetting,
   type NetworkChoice,
 } from "../lib/network";
+import { checkPortList, portListProblem, toPortsSetting } from "../lib/ports";
 
 export const STEPS = ["GPU", "Image", "Configuration"] as const;
 export const CUSTOM = "__custom__";
@@ -30,6 +31,7 @@ export type FieldName =
   | "env"
   | "network"
   | "allowList"
+  | "ports"
   | "project";
 
 export const STEP_OF: Record<FieldName, number> = {
@@ -46,6 +48,7 @@ export const STEP_OF: Record<FieldName, number> = {
   env: 2,
   network: 2,
   allowList: 2,
+  ports: 2,
   project: 2,
 };
 
@@ -71,6 +74,8 @@ export interface Form {
   network: NetworkChoice;
   /** The allow list as typed: one host name, address or CIDR range a line. */
   allowList: string;
+  /** A container's declared ports as typed: numbers separated by commas or spaces. */
+  ports: string;
   projectId: string;
 }
 
@@ -104,6 +109,7 @@ export function initialForm(projectId: string): Form {
     env: [],
     network: "none",
     allowList: "",
+    ports: "",
     projectId,
   };
 }
@@ -123,14 +129,19 @@ export function fieldOfProblem(field: string, custom: boolean): FieldName | null
   if (f.startsWith("env")) return "env";
   if (f.startsWith("network.allow")) return "allowList";
   if (f.startsWith("network")) return "network";
+  if (f === "ports") return "ports";
   return null;
 }
 
-/** What to show next to the field of a problem: the allow list's names the line at fault. */
+/**
+ * What to show next to the field of a problem: the allow list's names the line at fault, the
+ * ports' the port at fault.
+ */
 export function messageOfProblem(field: string, detail: string, form: Form): string {
-  return fieldOfProblem(field, form.image === CUSTOM) === "allowList"
-    ? allowListProblem(field, detail, form.allowList)
-    : detail;
+  const at = fieldOfProblem(field, form.image === CUSTOM);
+  if (at === "allowList") return allowListProblem(field, detail, form.allowList);
+  if (at === "ports") return portListProblem(field, detail, form.ports);
+  return detail;
 }
 
 /** The image the request names. */
@@ -140,6 +151,11 @@ function requestImage(form: Form): string {
 
 /** Whether the form offers a network choice: for containers, not a code-interpreter. */
 export function offersNetwork(form: Form): boolean {
+  return hasNetworkChoice(requestImage(form));
+}
+
+/** Whether the form offers declared ports: for containers too (a code-interpreter has none). */
+export function offersPorts(form: Form): boolean {
   return hasNetworkChoice(requestImage(form));
 }
 
@@ -172,6 +188,8 @@ export function checkStep(step: number, form: Form): FieldErrors {
     else if (new Set(names).size !== names.length) errors.env = "Each variable name may be used once.";
     const allowList = offersNetwork(form) ? checkAllowList(form.network, form.allowList) : null;
     if (allowList) errors.allowList = allowList;
+    const ports = offersPorts(form) ? checkPortList(form.ports) : null;
+    if (ports) errors.ports = ports;
   }
   return errors;
 }
@@ -195,5 +213,7 @@ export function toRequest(form: Form): CreateSandbox {
   const network = offersNetwork(form) ? toNetworkSetting(form.network, form.allowList) : undefined;
   // The cast goes once `schema.d.ts` is regenerated: until then `network` is typed a boolean.
   if (network !== undefined) body.network = network as CreateSandbox["network"];
+  const ports = offersPorts(form) ? toPortsSetting(form.ports) : undefined;
+  if (ports !== undefined) body.ports = ports;
   return body;
 }

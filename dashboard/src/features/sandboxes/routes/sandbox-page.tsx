@@ -1,6 +1,7 @@
 // One sandbox: details, state history, timeout, actions (as on the list), its console, its files
 // (while it runs), for a running container its background processes and a terminal, for a
-// running or paused container its ports (preview URLs), and for a container its live log.
+// running or paused container its ports (declared and listening, preview URLs, Declare a port),
+// and for a container its live log.
 // Refreshed every 10 s while it is live.
 import { useState } from "react";
 import { Link, useParams } from "react-router";
