@@ -42,6 +42,7 @@ pub mod idempotency;
 pub mod kyc;
 pub mod mcp;
 pub mod openapi;
+pub mod placements;
 pub mod previews;
 pub mod rate_limit;
 pub mod responses;
@@ -116,6 +117,8 @@ pub struct AppState {
     pub proxies: client_addr::TrustedProxies,
     /// Where preview URLs live.
     pub preview_site: previews::PreviewSite,
+    /// Which runner serves each running container sandbox, for a few seconds.
+    pub placements: Arc<placements::Placements>,
 }
 
 /// What `serve` wires into the handlers besides the database.
@@ -139,6 +142,7 @@ pub fn serve(
     wiring: Wiring,
     config: &ApiConfig,
 ) -> std::io::Result<actix_web::dev::Server> {
+    let placements = placements::Placements::new(&notes);
     let state = web::Data::new(AppState {
         pool,
         backend: wiring.backend,
@@ -155,6 +159,7 @@ pub fn serve(
         kyc_webhook_secret: config.kyc_webhook_secret.clone(),
         proxies: config.trusted_proxies.clone(),
         preview_site: config.preview_site.clone(),
+        placements,
     });
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {

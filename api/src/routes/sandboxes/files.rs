@@ -46,7 +46,10 @@ pub(crate) async fn runner_of(
     project: sbx_core::ids::ProjectId,
     id: sbx_core::ids::SandboxId,
 ) -> Result<(String, String), ApiError> {
-    if let Some((runner, url)) = sbx_store::placement::endpoint_of(&state.pool, project, id).await?
+    if let Some((runner, url)) = state
+        .placements
+        .endpoint_of(&state.pool, project, id)
+        .await?
     {
         return Ok((url, crate::runner_endpoint::token(&state.sealer, runner)));
     }
