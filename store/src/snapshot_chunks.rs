@@ -7,9 +7,24 @@ use sbx_core::sandbox::StateReason;
 
 use crate::{Db, GenericClient, Result};
 
+/// The number container sandbox `id`'s next pause will have ([`pause_container`]'s `nth`),
+/// if it runs in `holder`; `None` otherwise (ended or moved).
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id, holder = %holder))]
+pub async fn next_pause(db: &impl Db, id: SandboxId, holder: uuid::Uuid) -> Result<Option<i32>> {
+    let row = db
+        .query_opt(
+            "select snapshot_gen + 1 from sandboxes
+             where sandbox_id = $1 and state = 'running' and holder = $2",
+            &[&id.0, &holder],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 /// Pause container sandbox `id`, live in `holder`, whose folders host `host` now keeps
-/// (`bytes` of files): its pause number, or `None` if it is no longer running there (ended or
-/// moved meanwhile). Copies of earlier pauses are dropped.
+/// (`bytes` of files), as its pause `nth` ([`next_pause`]): `nth`, or `None` if it is no
+/// longer running there (ended or moved meanwhile) or another pause took that number. Copies
+/// of earlier pauses are dropped.
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id, holder = %holder))]
 pub async fn pause_container(
     db: &impl Db,
@@ -18,15 +33,17 @@ pub async fn pause_container(
     reason: StateReason,
     host: &str,
     bytes: i64,
+    nth: i32,
 ) -> Result<Option<i32>> {
     let row = db
         .query_opt(
             "with paused as (
                  update sandboxes set state = 'paused', state_reason = $3, state_detail = null,
                      holder = null, holder_seen_at = null, snapshot_bytes = $5, last_active_at = now(),
-                     container_id = null, gpu_alloc = null, snapshot_gen = snapshot_gen + 1,
+                     container_id = null, gpu_alloc = null, snapshot_gen = $6,
                      snapshot_host = $4, snapshot_stored = null
                  where sandbox_id = $1 and state = 'running' and holder = $2
+                   and snapshot_gen = $6 - 1
                  returning snapshot_gen
              ), stale as (
                  delete from sandbox_snapshot_chunks where sandbox_id = $1 and exists (select 1 from paused)
@@ -34,7 +51,7 @@ pub async fn pause_container(
                  delete from sandbox_snapshots where sandbox_id = $1 and exists (select 1 from paused)
              )
              select snapshot_gen from paused",
-            &[&id.0, &holder, &reason.as_str(), &host, &bytes],
+            &[&id.0, &holder, &reason.as_str(), &host, &bytes, &nth],
         )
         .await?;
     Ok(row.map(|r| r.get(0)))

@@ -410,18 +410,9 @@ impl ContainerHost {
                 let mut tries = 0;
                 loop {
                     tries += 1;
-                    match sbx_store::snapshot_chunks::pause_container(
-                        &self.pool,
-                        id,
-                        self.runner,
-                        reason,
-                        &self.host,
-                        bytes as i64,
-                    )
-                    .await
-                    {
+                    match self.record_pause(id, reason, bytes).await {
                         Ok(nth) => break Ok((nth, bytes)),
-                        Err(e) if tries >= 5 => break Err(RunnerError::from(e)),
+                        Err(e) if tries >= 5 => break Err(e),
                         Err(e) => {
                             tracing::warn!(sandbox = %id, error = %e, "recording a pause failed; trying again");
                             tokio::time::sleep(Duration::from_millis(500 * tries)).await;
@@ -454,18 +445,11 @@ impl ContainerHost {
                 return Err(RunnerError::PauseFailed(detail));
             }
         };
-        let dir = self.config.dir.clone();
-        let marked = match nth {
-            Some(nth) => tokio::task::spawn_blocking(move || kept::mark(&dir, id, nth))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r),
+        if nth.is_none() {
             // Ended or moved meanwhile: nothing to keep.
-            None => {
-                let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
-                Ok(())
-            }
-        };
+            let dir = self.config.dir.clone();
+            let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
+        }
         tracing::info!(
             sandbox = %id,
             nth,
@@ -474,14 +458,42 @@ impl ContainerHost {
             "container sandbox paused"
         );
         self.remove(id).await;
-        match (nth, marked) {
-            (Some(nth), Ok(())) => self.start_copy(id, nth),
-            (Some(_), Err(e)) => {
-                tracing::warn!(sandbox = %id, error = %e, "could not mark a paused sandbox's folders")
-            }
-            (None, _) => {}
+        if let Some(nth) = nth {
+            self.start_copy(id, nth);
         }
         Ok(())
+    }
+
+    /// Record the pause of sandbox `id` (`bytes` of files kept here): its number, or `None`
+    /// if it ended or moved meanwhile. Its kept folders are marked with the number first, so
+    /// that a runner that dies right after the database records it (the pause answered) finds
+    /// them on this host when it starts again; a number the database then refuses is never
+    /// looked for.
+    async fn record_pause(
+        &self,
+        id: SandboxId,
+        reason: StateReason,
+        bytes: u64,
+    ) -> Result<Option<i32>> {
+        let Some(nth) = sbx_store::snapshot_chunks::next_pause(&self.pool, id, self.runner).await?
+        else {
+            return Ok(None);
+        };
+        let dir = self.config.dir.clone();
+        tokio::task::spawn_blocking(move || kept::mark(&dir, id, nth))
+            .await
+            .map_err(|e| RunnerError::io("marking its kept folders")(e.into()))?
+            .map_err(RunnerError::io("its kept folders could not be marked"))?;
+        Ok(sbx_store::snapshot_chunks::pause_container(
+            &self.pool,
+            id,
+            self.runner,
+            reason,
+            &self.host,
+            bytes as i64,
+            nth,
+        )
+        .await?)
     }
 
     /// Container `container` of sandbox `id` stopped, then its folders kept on this host
