@@ -605,11 +605,14 @@ async fn declared_ports_and_listening_ones() {
     // Paused: declared ports stay, nothing listens; after the resume the servers are gone.
     app.sandbox_action(&id, "pause").await;
     wait_sandbox(&app, &id, "paused", 60).await;
-    assert!(ports(&app, &id).await.iter().all(|&(_, d, l)| d && !l));
+    let paused = ports(&app, &id).await;
+    assert_eq!(paused.len(), 16, "{paused:?}");
+    assert!(paused.iter().all(|&(_, d, l)| d && !l), "{paused:?}");
     app.sandbox_action(&id, "resume").await;
     wait_sandbox(&app, &id, "running", 60).await;
-    assert_eq!(ports(&app, &id).await.len(), 16);
-    assert!(ports(&app, &id).await.iter().all(|&(_, _, l)| !l));
+    let resumed = ports(&app, &id).await;
+    assert_eq!(resumed.len(), 16, "{resumed:?}");
+    assert!(resumed.iter().all(|&(_, _, l)| !l), "{resumed:?}");
 
     // A fork declares the same ports.
     let a = app

@@ -5,10 +5,12 @@
 //!
 //! An entry is dropped on any note about its sandbox (a pause asked for, an end, a new
 //! placement: [`SandboxNote`]), on any state change of its project's sandboxes
-//! ([`Note::Events`], which the state-change trigger sends), when notes were missed, and
-//! after [`TTL`] in any case. A call in the short time between a sandbox leaving its runner
-//! and the note arriving reaches the old runner, which answers 409 `sandbox_not_running`, as
-//! a call racing the pause would have.
+//! ([`Note::Events`], which the state-change trigger sends), when this process pauses or ends
+//! the sandbox itself, when the note receiver lagged behind, and after [`TTL`] in any case
+//! (notes lost while the listening connection reconnects). A lookup that began before a note
+//! is not remembered. A call in the short time between a sandbox leaving its runner and the
+//! note arriving reaches the old runner, which answers 409 `sandbox_not_running`, as a call
+//! racing the pause would have.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,7 +38,15 @@ struct Entry {
 /// Running container sandboxes' runners, as [`sbx_store::placement::endpoint_of`] last said.
 #[derive(Default)]
 pub struct Placements {
-    entries: Mutex<HashMap<SandboxId, Entry>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_sandbox: HashMap<SandboxId, Entry>,
+    /// Counts the notes heard: a lookup that began before one is not remembered (what it read
+    /// may be what the note made stale).
+    heard: u64,
 }
 
 impl Placements {
@@ -53,7 +63,7 @@ impl Placements {
                 };
                 match note {
                     Ok(note) => placements.heard(&note),
-                    Err(RecvError::Lagged(_)) => placements.lock().clear(),
+                    Err(RecvError::Lagged(_)) => placements.clear(),
                     Err(RecvError::Closed) => return,
                 }
             }
@@ -72,19 +82,25 @@ impl Placements {
         project: ProjectId,
         id: SandboxId,
     ) -> Result<Option<Endpoint>> {
-        if let Some(e) = self.lock().get(&id)
-            && e.project == project
-            && e.at.elapsed() < TTL
-        {
-            return Ok(Some(e.endpoint.clone()));
-        }
-        let found = sbx_store::placement::endpoint_of(db, project, id).await?;
-        if let Some(endpoint) = &found {
-            let mut entries = self.lock();
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+        let heard = {
+            let entries = self.lock();
+            if let Some(e) = entries.by_sandbox.get(&id)
+                && e.project == project
+                && e.at.elapsed() < TTL
+            {
+                return Ok(Some(e.endpoint.clone()));
             }
-            entries.insert(
+            entries.heard
+        };
+        let found = sbx_store::placement::endpoint_of(db, project, id).await?;
+        let mut entries = self.lock();
+        if let Some(endpoint) = &found
+            && entries.heard == heard
+        {
+            if entries.by_sandbox.len() >= MAX_ENTRIES {
+                entries.by_sandbox.clear();
+            }
+            entries.by_sandbox.insert(
                 id,
                 Entry {
                     project,
@@ -94,6 +110,14 @@ impl Placements {
             );
         }
         Ok(found)
+    }
+
+    /// Forget where sandbox `id` runs: it is being paused or ended by this process (its note
+    /// comes a moment later).
+    pub fn forget(&self, id: SandboxId) {
+        let mut entries = self.lock();
+        entries.heard += 1;
+        entries.by_sandbox.remove(&id);
     }
 
     /// Drop what `note` may have made stale.
@@ -106,15 +130,24 @@ impl Placements {
                 | SandboxNote::PauseRequested { sandbox: s, .. },
             ) => *s,
             Note::Events(project) => {
-                self.lock().retain(|_, e| e.project != *project);
+                let mut entries = self.lock();
+                entries.heard += 1;
+                entries.by_sandbox.retain(|_, e| e.project != *project);
                 return;
             }
             _ => return,
         };
-        self.lock().remove(&sandbox);
+        self.forget(sandbox);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SandboxId, Entry>> {
+    /// Drop every entry: notes were missed.
+    fn clear(&self) {
+        let mut entries = self.lock();
+        entries.heard += 1;
+        entries.by_sandbox.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().expect("placements lock")
     }
 }
@@ -138,20 +171,24 @@ mod tests {
         let (a, b, c) = (SandboxId::new(), SandboxId::new(), SandboxId::new());
         {
             let mut entries = placements.lock();
-            entries.insert(a, entry(p));
-            entries.insert(b, entry(p));
-            entries.insert(c, entry(q));
+            entries.by_sandbox.insert(a, entry(p));
+            entries.by_sandbox.insert(b, entry(p));
+            entries.by_sandbox.insert(c, entry(q));
         }
+        let heard = placements.lock().heard;
         placements.heard(&Note::Sandbox(SandboxNote::Ended(a)));
-        assert!(!placements.lock().contains_key(&a));
+        assert!(!placements.lock().by_sandbox.contains_key(&a));
         placements.heard(&Note::JobsQueued);
-        assert_eq!(placements.lock().len(), 2);
+        assert_eq!(placements.lock().by_sandbox.len(), 2);
         placements.heard(&Note::Events(p));
-        assert_eq!(placements.lock().keys().collect::<Vec<_>>(), [&c]);
+        let left: Vec<SandboxId> = placements.lock().by_sandbox.keys().copied().collect();
+        assert_eq!(left, [c]);
         placements.heard(&Note::Sandbox(SandboxNote::PauseRequested {
             sandbox: c,
             reason: sbx_core::sandbox::StateReason::User,
         }));
-        assert!(placements.lock().is_empty());
+        assert!(placements.lock().by_sandbox.is_empty());
+        // Every note counted: a lookup begun before them is not remembered.
+        assert_eq!(placements.lock().heard, heard + 3);
     }
 }

@@ -57,6 +57,20 @@ pub async fn pause_container(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// Whether sandbox `id`'s pause `nth` was recorded as kept on `host` (by a
+/// [`pause_container`] whose answer was lost, say).
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+pub async fn pause_recorded(db: &impl Db, id: SandboxId, nth: i32, host: &str) -> Result<bool> {
+    let row = db
+        .query_opt(
+            "select 1 from sandboxes
+             where sandbox_id = $1 and snapshot_gen = $2 and snapshot_host = $3",
+            &[&id.0, &nth, &host],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Store row `seq` of the copy of sandbox `id`'s pause `nth`: `false` (nothing stored) if
 /// the sandbox is no longer paused from that pause (resumed, paused again, ended).
 #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]

@@ -549,11 +549,13 @@ impl Tools {
             let project = caller.0.project_id;
             let id = sandbox_id(id)?;
             let sandboxes = &self.state.sandboxes;
-            Ok::<_, ApiError>(match change {
+            let changed = match change {
                 Change::Pause => sandboxes.pause(project, id).await?,
                 Change::Resume => sandboxes.resume(project, id).await?,
                 Change::Terminate => sandboxes.terminate(project, id).await?,
-            })
+            };
+            self.state.placements.forget(id);
+            Ok::<_, ApiError>(changed)
         };
         run.await.map_or_else(refused, view)
     }

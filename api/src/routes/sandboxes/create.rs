@@ -161,7 +161,7 @@ pub fn new_sandbox(
              code through POST …/exec and has no network",
         ));
     }
-    if r.ports.is_some() {
+    if r.ports.as_ref().is_some_and(|p| !p.is_empty()) {
         return Err(ApiError::invalid(
             Code::InvalidRequest,
             "ports",

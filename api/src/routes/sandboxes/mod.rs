@@ -169,6 +169,17 @@ impl From<Sandbox> for SandboxView {
     }
 }
 
+/// Sandbox `id` of `project`. Errors: 404 for none (or another project's).
+pub(crate) async fn find(
+    state: &crate::AppState,
+    project: sbx_core::ids::ProjectId,
+    id: SandboxId,
+) -> Result<sbx_store::sandboxes::Sandbox, ApiError> {
+    sbx_store::sandboxes::get(&state.pool, project, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
+}
+
 pub(crate) fn sandbox_id(id: &str) -> Result<SandboxId, ApiError> {
     SandboxId::parse(id).ok_or_else(|| ApiError::NotFound("no such sandbox".into()))
 }
@@ -271,12 +282,10 @@ pub async fn get_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> R
         crate::responses::NoSuchSandbox,
     ))]
 pub async fn delete_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
-    view(
-        state
-            .sandboxes
-            .terminate(caller.0.project_id, sandbox_id(&id)?)
-            .await?,
-    )
+    let id = sandbox_id(&id)?;
+    let ended = state.sandboxes.terminate(caller.0.project_id, id).await?;
+    state.placements.forget(id);
+    view(ended)
 }
 
 /// Pause a sandbox: the interpreter's state is saved and its memory freed; a container's
@@ -292,12 +301,10 @@ pub async fn delete_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -
         (status = 409, description = "It has ended (`sandbox_ended`) or is starting", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pause_sandbox(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Reply {
-    view(
-        state
-            .sandboxes
-            .pause(caller.0.project_id, sandbox_id(&id)?)
-            .await?,
-    )
+    let id = sandbox_id(&id)?;
+    let paused = state.sandboxes.pause(caller.0.project_id, id).await?;
+    state.placements.forget(id);
+    view(paused)
 }
 
 /// Resume a paused sandbox from its snapshot, on this server.

@@ -55,9 +55,9 @@ pub struct PortView {
     pub port: u16,
     /// Declared by the sandbox's owner (`ports` at create, or `POST …/ports`).
     pub declared: bool,
-    /// A server accepts connections on it at the sandbox's loopback (`127.0.0.1`, `0.0.0.0`
-    /// or `::`) now, so `…/ports/{port}/{path}` reaches it. Always `false` unless the sandbox
-    /// is running.
+    /// A server listens on it now at an address that covers the sandbox's `127.0.0.1`
+    /// (`127.0.0.1`, `0.0.0.0`, or `::` unless the socket is IPv6-only), where
+    /// `…/ports/{port}/{path}` connects. Always `false` unless the sandbox is running.
     pub listening: bool,
 }
 
@@ -103,9 +103,7 @@ pub async fn list_ports(Ctx { state, caller }: Ctx, id: web::Path<String>) -> Re
 pub async fn ports_of(state: &AppState, caller: &Caller, id: &str) -> Result<PortList, ApiError> {
     let id = sandbox_id(id)?;
     let project = caller.0.project_id;
-    let s = sbx_store::sandboxes::get(&state.pool, project, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    let s = super::find(state, project, id).await?;
     if s.kind == SandboxKind::Interpreter {
         return Err(not_a_container());
     }
@@ -124,9 +122,7 @@ pub async fn ports_of(state: &AppState, caller: &Caller, id: &str) -> Result<Por
         .await?;
         if !whole.status.is_success() {
             // Paused, ended or moved since it was read: said as the sandbox is now.
-            let now = sbx_store::sandboxes::get(&state.pool, project, id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+            let now = super::find(state, project, id).await?;
             if now.state != SandboxState::Running {
                 return Err(not_running(&now));
             }
@@ -191,9 +187,7 @@ pub async fn expose_port(
     if let Some(s) = sbx_store::ports::expose(&state.pool, project, id, port).await? {
         return Ok(HttpResponse::Ok().json(super::SandboxView::from(s)));
     }
-    let s = sbx_store::sandboxes::get(&state.pool, project, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    let s = super::find(&state, project, id).await?;
     Err(if s.kind == SandboxKind::Interpreter {
         not_a_container()
     } else if s.state.is_ended() {

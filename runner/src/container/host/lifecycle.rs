@@ -405,21 +405,10 @@ impl ContainerHost {
         };
         let started = Instant::now();
         let paused = match self.keep(id, &container).await {
-            Ok(bytes) => {
-                // The folders are kept: a database that blinks must not cost them.
-                let mut tries = 0;
-                loop {
-                    tries += 1;
-                    match self.record_pause(id, reason, bytes).await {
-                        Ok(nth) => break Ok((nth, bytes)),
-                        Err(e) if tries >= 5 => break Err(e),
-                        Err(e) => {
-                            tracing::warn!(sandbox = %id, error = %e, "recording a pause failed; trying again");
-                            tokio::time::sleep(Duration::from_millis(500 * tries)).await;
-                        }
-                    }
-                }
-            }
+            Ok(bytes) => self
+                .record_pause(id, reason, bytes)
+                .await
+                .map(|nth| (nth, bytes)),
             Err(e) => Err(e),
         };
         let (nth, bytes) = match paused {
@@ -428,7 +417,7 @@ impl ContainerHost {
                 // Its container is stopped and its files could not be kept: say so, rather
                 // than leave a sandbox that claims to run.
                 let detail = format!("the pause failed: {e}");
-                let _ = sandboxes::transition(
+                let failed = sandboxes::transition(
                     &self.pool,
                     id,
                     Transition::new(
@@ -440,8 +429,12 @@ impl ContainerHost {
                 )
                 .await;
                 self.remove(id).await;
-                let dir = self.config.dir.clone();
-                let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
+                // Its folders go once the database says it failed; else (a pause recorded by
+                // a try whose answer was lost, a database that is away) the sweep decides.
+                if matches!(failed, Ok(Some(_))) {
+                    let dir = self.config.dir.clone();
+                    let _ = tokio::task::spawn_blocking(move || kept::drop_kept(&dir, id)).await;
+                }
                 return Err(RunnerError::PauseFailed(detail));
             }
         };
@@ -468,15 +461,19 @@ impl ContainerHost {
     /// if it ended or moved meanwhile. Its kept folders are marked with the number first, so
     /// that a runner that dies right after the database records it (the pause answered) finds
     /// them on this host when it starts again; a number the database then refuses is never
-    /// looked for.
+    /// looked for. The folders are kept: a database that blinks must not cost them, so each
+    /// step is tried again (5 times in all), and a record whose answer was lost is found.
     async fn record_pause(
         &self,
         id: SandboxId,
         reason: StateReason,
         bytes: u64,
     ) -> Result<Option<i32>> {
-        let Some(nth) = sbx_store::snapshot_chunks::next_pause(&self.pool, id, self.runner).await?
-        else {
+        let next = retried(id, "reading its pause number", || {
+            sbx_store::snapshot_chunks::next_pause(&self.pool, id, self.runner)
+        })
+        .await?;
+        let Some(nth) = next else {
             return Ok(None);
         };
         let dir = self.config.dir.clone();
@@ -484,16 +481,27 @@ impl ContainerHost {
             .await
             .map_err(|e| RunnerError::io("marking its kept folders")(e.into()))?
             .map_err(RunnerError::io("its kept folders could not be marked"))?;
-        Ok(sbx_store::snapshot_chunks::pause_container(
-            &self.pool,
-            id,
-            self.runner,
-            reason,
-            &self.host,
-            bytes as i64,
-            nth,
-        )
-        .await?)
+        retried(id, "recording the pause", || async {
+            let pool = &self.pool;
+            let host = self.host.as_str();
+            let recorded = sbx_store::snapshot_chunks::pause_container(
+                pool,
+                id,
+                self.runner,
+                reason,
+                host,
+                bytes as i64,
+                nth,
+            )
+            .await?;
+            Ok(match recorded {
+                Some(nth) => Some(nth),
+                None => sbx_store::snapshot_chunks::pause_recorded(pool, id, nth, host)
+                    .await?
+                    .then_some(nth),
+            })
+        })
+        .await
     }
 
     /// Container `container` of sandbox `id` stopped, then its folders kept on this host
@@ -581,5 +589,26 @@ impl ContainerHost {
             let _ = tokio::task::spawn_blocking(move || crate::disk::remove_root(&root)).await;
         }
         self.forget(id);
+    }
+}
+
+/// `step` until it succeeds, 5 times at most, waiting 0.5 s, 1 s, … between tries: its value,
+/// or the last error.
+async fn retried<T, F, Fut>(id: SandboxId, what: &str, mut step: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = sbx_store::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match step().await {
+            Ok(t) => return Ok(t),
+            Err(e) if tries >= 5 => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(sandbox = %id, error = %e, "{what} failed; trying again");
+                tokio::time::sleep(Duration::from_millis(500 * tries)).await;
+            }
+        }
     }
 }

@@ -433,8 +433,12 @@ impl ContainerHost {
     /// ([`crate::container::ports::listening`]), ascending; none if its container does not run
     /// here now. Errors: Docker failed, the process table could not be read.
     pub async fn listening(&self, id: SandboxId) -> Option<std::io::Result<Vec<u16>>> {
-        let pid = self.init_pid(id)?.await;
-        Some(pid.and_then(crate::container::ports::listening))
+        let pid = match self.init_pid(id)?.await {
+            Ok(pid) => pid,
+            Err(e) => return Some(Err(e)),
+        };
+        let read = tokio::task::spawn_blocking(move || crate::container::ports::listening(pid));
+        Some(read.await.map_err(std::io::Error::other).and_then(|r| r))
     }
 
     /// The host's number of sandbox `id`'s container's first process (asked of Docker once per
