@@ -2191,9 +2191,9 @@ export interface components {
             /** @description Declared by the sandbox's owner (`ports` at create, or `POST …/ports`). */
             declared: boolean;
             /**
-             * @description A server accepts connections on it at the sandbox's loopback (`127.0.0.1`, `0.0.0.0`
-             *     or `::`) now, so `…/ports/{port}/{path}` reaches it. Always `false` unless the sandbox
-             *     is running.
+             * @description A server listens on it now at an address that covers the sandbox's `127.0.0.1`
+             *     (`127.0.0.1`, `0.0.0.0`, or `::` unless the socket is IPv6-only), where
+             *     `…/ports/{port}/{path}` connects. Always `false` unless the sandbox is running.
              */
             listening: boolean;
         };
