@@ -53,9 +53,7 @@ pub(crate) async fn runner_of(
     {
         return Ok((url, crate::runner_endpoint::token(&state.sealer, runner)));
     }
-    let s = sbx_store::sandboxes::get(&state.pool, project, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    let s = super::find(state, project, id).await?;
     if s.kind == SandboxKind::Interpreter {
         return Err(ApiError::State {
             code: crate::error::Code::NotAContainer,

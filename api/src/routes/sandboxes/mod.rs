@@ -148,11 +148,7 @@ impl From<Sandbox> for SandboxView {
             env: s.env_keys,
             command: s.command,
             network: network::Network::of(s.network, s.egress),
-            ports: s
-                .ports
-                .iter()
-                .filter_map(|&p| u16::try_from(p).ok())
-                .collect(),
+            ports: ports::declared_of(&s.ports),
             timeout_s: s.timeout_s,
             expires_at: s.expires_at,
             idle_timeout_s: s.idle_pause_s,

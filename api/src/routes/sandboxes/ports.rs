@@ -47,6 +47,14 @@ pub fn declared(ports: &[u16]) -> Result<Vec<i32>, ApiError> {
     Ok(out)
 }
 
+/// A sandbox's declared ports as stored (`sandboxes.ports`, ascending), as ports.
+pub(crate) fn declared_of(stored: &[i32]) -> Vec<u16> {
+    stored
+        .iter()
+        .filter_map(|&p| u16::try_from(p).ok())
+        .collect()
+}
+
 /// A port of a container sandbox.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PortView {
@@ -136,11 +144,7 @@ pub async fn ports_of(state: &AppState, caller: &Caller, id: &str) -> Result<Por
             .map_err(|e| ApiError::Internal(format!("the runner's ports of {id}: {e}")))?
             .ports;
     }
-    let mut ports: Vec<u16> = s
-        .ports
-        .iter()
-        .filter_map(|&p| u16::try_from(p).ok())
-        .collect();
+    let mut ports = declared_of(&s.ports);
     ports.extend(&listening);
     ports.sort_unstable();
     ports.dedup();

@@ -99,9 +99,7 @@ pub async fn issue(
         ));
     }
     let id = sandbox_id(id)?;
-    let s = sbx_store::sandboxes::get(&state.pool, caller.0.project_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such sandbox".into()))?;
+    let s = super::find(state, caller.0.project_id, id).await?;
     if s.kind == sbx_core::sandbox::SandboxKind::Interpreter {
         return Err(ApiError::State {
             code: Code::NotAContainer,

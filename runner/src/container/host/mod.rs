@@ -39,6 +39,7 @@ pub mod kept;
 mod lifecycle;
 mod logs;
 mod meter;
+mod pauses;
 mod placement;
 mod templates;
 
