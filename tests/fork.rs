@@ -11,12 +11,18 @@ use serde_json::json;
 #[actix_web::test]
 async fn forks_copy_the_live_state_and_then_go_their_own_ways() {
     let app = spawn_app().await;
-    let source = session(&app, json!({"memory": "512Mi"})).await;
+    let source = session(&app, json!({"memory": "512Mi", "env": {"MODE": "test"}})).await;
+    // A frame, 32 MiB of numbers past the runtime's own memory, files in both folders, and a
+    // figure drawn (matplotlib then keeps font files open, which a fork lets go of first).
     let r = run(
         &app,
         &source,
-        "import pandas as pd\ndf = pd.DataFrame({'a': range(100_000)})\nx = 41\n\
-         open('/workspace/note.txt', 'w').write('kept')",
+        "import pandas as pd, numpy as np, matplotlib.pyplot as plt\n\
+         df = pd.DataFrame({'a': range(100_000)})\nx = 41\n\
+         big = np.arange(4_000_000, dtype='int64')\n\
+         open('/workspace/note.txt', 'w').write('kept')\n\
+         open('/tmp/scratch.txt', 'w').write('tmp')\n\
+         plt.plot([1, 2]); plt.title('before'); plt.savefig('/workspace/a.png')",
     )
     .await;
     assert_eq!(r["status"], "succeeded", "{r}");
@@ -43,20 +49,40 @@ async fn forks_copy_the_live_state_and_then_go_their_own_ways() {
     assert!(!forks.contains(&source));
 
     // Each has what the source had; changes stay where they are made.
-    run(&app, &forks[0], "x = 0").await;
+    let r = run(
+        &app,
+        &forks[0],
+        "x = 0\nbig[:] = 0\nopen('/tmp/scratch.txt', 'w').write('0')",
+    )
+    .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let check = "x += 1\nimport os\n\
+                 print(x, int(df.a.sum()), int(big.sum()), int(big[-1]), os.environ['MODE'],\n\
+                 open('/workspace/note.txt').read(), open('/tmp/scratch.txt').read())";
     for id in &forks[1..] {
+        let r = run(&app, id, check).await;
+        assert_eq!(
+            r["stdout"], "42 4999950000 7999998000000 3999999 test kept tmp\n",
+            "{r}"
+        );
+        // matplotlib opens its fonts again in the copy.
         let r = run(
             &app,
             id,
-            "x += 1\nprint(x, int(df.a.sum()), open('/workspace/note.txt').read())",
+            "plt.figure(); plt.plot([3]); plt.title('after'); plt.savefig('/workspace/b.png')",
         )
         .await;
-        assert_eq!(r["stdout"], "42 4999950000 kept\n", "{r}");
+        assert_eq!(r["status"], "succeeded", "{r}");
     }
-    let r = run(&app, &source, "print(x)").await;
-    assert_eq!(r["stdout"], "41\n", "{r}");
-    let r = run(&app, &forks[0], "print(x)").await;
-    assert_eq!(r["stdout"], "0\n", "{r}");
+    let r = run(
+        &app,
+        &source,
+        "print(x, int(big.sum()), open('/tmp/scratch.txt').read())",
+    )
+    .await;
+    assert_eq!(r["stdout"], "41 7999998000000 tmp\n", "{r}");
+    let r = run(&app, &forks[0], "print(x, int(big.sum()))").await;
+    assert_eq!(r["stdout"], "0 0\n", "{r}");
 
     // A fork is a sandbox like any other: listed, paused, forked again, deleted.
     let a = app.sandbox_action(&forks[0], "pause").await;

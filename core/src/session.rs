@@ -73,9 +73,15 @@ pub trait SessionHost: Send + Sync {
     ) -> BoxFuture<'_, Result<CellOutcome, SessionError>>;
     /// Pause live session `id` into its snapshot; it is no longer live here.
     fn pause(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>>;
-    /// A snapshot of live session `id` as [`SessionHost::pause`] takes it, after the calls
-    /// queued before; the session stays live (a fork opens copies from it).
-    fn checkpoint(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>>;
+    /// Open `copies` of live session `id`, after the calls queued before: each `(copy,
+    /// options)` a new session live here with `id`'s variables, imports and files, taken
+    /// from its live memory; `id` stays live. All are opened or none.
+    /// [`SessionError::NotLive`] when `id` is not live here.
+    fn fork(
+        &self,
+        id: SandboxId,
+        copies: Vec<(SandboxId, SessionOptions)>,
+    ) -> BoxFuture<'_, Result<(), SessionError>>;
     /// The host folder that is live session `id`'s `/workspace`, for the files API to read
     /// and write beneath (never by following a link: the guest can make links there). It
     /// counts as a use of the session (its idle time starts again); the session is not held

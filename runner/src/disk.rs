@@ -180,8 +180,10 @@ fn make_image(image: &Path, size: u64, cap: u64) -> io::Result<()> {
 ///
 /// Two processes mounting at once can pick the same free loop device; the one that loses is
 /// told "already mounted or mount point busy" (util-linux 2.38, Debian 12: seen when a runner
-/// process and another placed sandboxes in the same instant). Its mount is tried again, up to
-/// 5 times, while `dir` is still not a mount point.
+/// process and another placed sandboxes in the same instant), or "wrong fs type, bad option,
+/// bad superblock on /dev/loopN" when it read the device while the other was attaching its
+/// image (seen once in tests/processes.rs; the image itself was sound). Its mount is tried
+/// again, up to 5 times, while `dir` is still not a mount point.
 fn mount_image(image: &Path, dir: &Path) -> io::Result<()> {
     let mut tries = 0;
     loop {
@@ -191,7 +193,12 @@ fn mount_image(image: &Path, dir: &Path) -> io::Result<()> {
             .arg(image)
             .arg(dir))
         {
-            Err(e) if tries < 5 && e.to_string().contains("busy") && !is_mount_point(dir) => {
+            Err(e)
+                if tries < 5
+                    && (e.to_string().contains("busy")
+                        || e.to_string().contains("bad superblock"))
+                    && !is_mount_point(dir) =>
+            {
                 std::thread::sleep(std::time::Duration::from_millis(20 * tries));
             }
             done => return done,

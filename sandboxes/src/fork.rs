@@ -1,11 +1,12 @@
 //! Forking a code-interpreter sandbox: `count` new sandboxes with the same variables, imports
-//! and files, each independent and billed on its own. The copies open from one snapshot of the
-//! live interpreter (the page diff a pause takes; the source keeps running), not by replaying
-//! its cells. A source held by another process is moved here first.
+//! and files, each independent and billed on its own. The copies are made from the live
+//! interpreter's memory (the pages it changed, copied; the source keeps running), not by
+//! replaying its cells ([`SessionHost::fork`](sbx_core::SessionHost::fork)). A source held by
+//! another process is moved here first.
 
-use sbx_core::SessionError;
 use sbx_core::ids::{ApiKeyId, SandboxId};
 use sbx_core::sandbox::{SandboxKind, SandboxState};
+use sbx_core::{SessionError, SessionOptions};
 use sbx_store::sandboxes::{self, NewSandbox, Sandbox};
 
 use crate::interpreters::Interpreters;
@@ -16,28 +17,25 @@ use crate::{Result, SandboxError};
 pub const MAX_FORKS: usize = 16;
 
 impl Sandboxes {
-    /// Fork running code-interpreter sandbox `id` of `project` into `count` (1 to
-    /// [`MAX_FORKS`]) new running sandboxes, made by `key`, with its configuration and a copy
-    /// of its state; they are returned in order.
+    /// Fork running code-interpreter sandbox `s` (as its project's caller read it) into
+    /// `count` (1 to [`MAX_FORKS`]) new running sandboxes, made by `key`, with its
+    /// configuration and a copy of its state; they are returned in order.
     ///
     /// # Errors
-    /// [`SandboxError::NotFound`]; [`SandboxError::NotAnInterpreter`] for a container;
-    /// [`SandboxError::NotRunning`] unless it is running; [`SandboxError::TooManyOpen`] when
-    /// the project has no room for `count` more; a copy that fails to open is failed and the
-    /// error returned (the copies made before it stay).
+    /// [`SandboxError::NotAnInterpreter`] for a container; [`SandboxError::NotRunning`] unless
+    /// it is running; [`SandboxError::TooManyOpen`] when the project has no room for `count`
+    /// more; when the copies cannot be opened, none is made.
     pub async fn fork(
         &self,
-        project: sbx_core::ids::ProjectId,
-        id: SandboxId,
+        s: &Sandbox,
         count: usize,
         key: Option<ApiKeyId>,
     ) -> Result<Vec<Sandbox>> {
-        let s = own(self.pool(), project, id).await?;
         if s.kind != SandboxKind::Interpreter {
             return Err(SandboxError::NotAnInterpreter);
         }
         if s.state.is_ended() {
-            return Err(SandboxError::ended(&s));
+            return Err(SandboxError::ended(s));
         }
         if s.state != SandboxState::Running {
             return Err(SandboxError::NotRunning(format!(
@@ -45,16 +43,16 @@ impl Sandboxes {
                 s.state
             )));
         }
-        self.room_for(project, count).await?;
-        self.interpreters().fork(&s, count, key).await
+        self.room_for(s.project_id, count).await?;
+        self.interpreters().fork(s, count, key).await
     }
 }
 
 impl Interpreters {
-    /// A checkpoint of running sandbox `s`, live here (moved here first if it is live in
-    /// another process). A sandbox paused, ended or deleted meanwhile is refused as such,
-    /// never resumed for the fork.
-    async fn checkpoint(&self, s: &Sandbox) -> Result<Vec<u8>> {
+    /// Open `copies` of running sandbox `s` from its live session: here if it is live here,
+    /// else after moving it here. A sandbox paused, ended or deleted meanwhile is refused as
+    /// such, never resumed for the fork.
+    async fn fork_live(&self, s: &Sandbox, copies: Vec<(SandboxId, SessionOptions)>) -> Result<()> {
         let id = s.sandbox_id;
         for _ in 0..3 {
             let live_here = self
@@ -63,8 +61,8 @@ impl Interpreters {
                 .expect("interpreters lock")
                 .contains_key(&id);
             if live_here {
-                match self.host.checkpoint(id).await {
-                    Ok(snapshot) => return Ok(snapshot),
+                match self.host.fork(id, copies.clone()).await {
+                    Ok(()) => return Ok(()),
                     Err(SessionError::NotLive) => self.forget(id),
                     Err(e) => return Err(e.into()),
                 }
@@ -93,39 +91,51 @@ impl Interpreters {
         ))
     }
 
-    /// `count` copies of running sandbox `s`, live here.
+    /// `count` copies of running sandbox `s`, live here: opened together from the source's
+    /// live session, then recorded running (all or none).
     async fn fork(&self, s: &Sandbox, count: usize, key: Option<ApiKeyId>) -> Result<Vec<Sandbox>> {
-        let snapshot = self.checkpoint(s).await?;
-        let mut made = Vec::with_capacity(count);
-        for _ in 0..count {
-            let new = NewSandbox {
-                sandbox_id: SandboxId::new(),
-                project_id: s.project_id,
-                api_key_id: key,
-                image: s.image.clone(),
-                kind: SandboxKind::Interpreter,
-                memory_bytes: s.memory_bytes,
-                disk_bytes: s.disk_bytes,
-                cpu_millis: s.cpu_millis,
-                gpu: None,
-                env_keys: s.env_keys.clone(),
-                command: None,
-                timeout_s: s.timeout_s,
-                idle_pause_s: s.idle_pause_s,
-                idempotency: None,
-                network: false,
-                egress: None,
-                ports: Vec::new(),
-                docker_image: None,
-                registry_auth: None,
-                env_sealed: None,
-            };
-            let created = sandboxes::create(&self.pool, &new).await?;
-            // The environment is in the snapshot's memory already.
-            made.push(
-                self.start_session(created, Vec::new(), Some(snapshot.clone()))
-                    .await?,
-            );
+        self.make_room(count).await;
+        let new = NewSandbox {
+            sandbox_id: SandboxId::new(),
+            project_id: s.project_id,
+            api_key_id: key,
+            image: s.image.clone(),
+            kind: SandboxKind::Interpreter,
+            memory_bytes: s.memory_bytes,
+            disk_bytes: s.disk_bytes,
+            cpu_millis: s.cpu_millis,
+            gpu: None,
+            env_keys: s.env_keys.clone(),
+            command: None,
+            timeout_s: s.timeout_s,
+            idle_pause_s: s.idle_pause_s,
+            idempotency: None,
+            network: false,
+            egress: None,
+            ports: Vec::new(),
+            docker_image: None,
+            registry_auth: None,
+            env_sealed: None,
+        };
+        let ids: Vec<SandboxId> = (0..count).map(|_| SandboxId::new()).collect();
+        // The environment is in the source's memory already.
+        let copies = ids
+            .iter()
+            .map(|id| (*id, self.options(s, Vec::new())))
+            .collect();
+        // Opened before their rows exist: nobody can reach them until they are running.
+        self.fork_live(s, copies).await?;
+        let made = match sandboxes::create_copies(&self.pool, &new, &ids, Some(self.holder)).await {
+            Ok(made) => made,
+            Err(e) => {
+                for id in &ids {
+                    self.host.close(*id);
+                }
+                return Err(e.into());
+            }
+        };
+        for c in &made {
+            self.remember(c);
         }
         Ok(made)
     }

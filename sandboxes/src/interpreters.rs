@@ -81,42 +81,50 @@ impl Interpreters {
         self.local.lock().expect("interpreters lock").remove(&id);
     }
 
+    /// The options of sandbox `s`'s session, with `env`.
+    pub(crate) fn options(&self, s: &Sandbox, env: Vec<(String, String)>) -> SessionOptions {
+        SessionOptions {
+            memory_bytes: s.memory_bytes as u64,
+            disk_bytes: s.disk_bytes as u64,
+            env,
+        }
+    }
+
     /// Start the session of sandbox `s`, just created as `pending`, with `env`, fresh or from
-    /// `snapshot` (a fork's): it is running here afterwards, or failed with the reason.
+    /// `snapshot`: it is running here afterwards, or failed with the reason.
     pub(crate) async fn start_session(
         &self,
         s: Sandbox,
         env: Vec<(String, String)>,
         snapshot: Option<Vec<u8>>,
     ) -> Result<Sandbox> {
-        self.make_room().await;
-        if let Err(e) = self
-            .host
-            .open(
-                s.sandbox_id,
-                SessionOptions {
-                    memory_bytes: s.memory_bytes as u64,
-                    disk_bytes: s.disk_bytes as u64,
-                    env,
-                },
-                snapshot,
-            )
-            .await
-        {
-            let detail = account(&e);
-            sandboxes::transition(
-                &self.pool,
-                s.sandbox_id,
-                Transition::new(
-                    &[SandboxState::Pending],
-                    SandboxState::Failed,
-                    StateReason::StartFailed,
-                )
-                .detail(&detail),
-            )
-            .await?;
+        self.make_room(1).await;
+        let options = self.options(&s, env);
+        if let Err(e) = self.host.open(s.sandbox_id, options, snapshot).await {
+            self.start_failed(s.sandbox_id, &account(&e)).await?;
             return Err(e.into());
         }
+        self.started(s).await
+    }
+
+    /// Pending sandbox `id`, whose session could not be opened (`detail` says why), is failed.
+    pub(crate) async fn start_failed(&self, id: SandboxId, detail: &str) -> Result<()> {
+        sandboxes::transition(
+            &self.pool,
+            id,
+            Transition::new(
+                &[SandboxState::Pending],
+                SandboxState::Failed,
+                StateReason::StartFailed,
+            )
+            .detail(detail),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Pending sandbox `s`, whose session is now live here, is running, held here.
+    pub(crate) async fn started(&self, s: Sandbox) -> Result<Sandbox> {
         let running = sandboxes::transition(
             &self.pool,
             s.sandbox_id,

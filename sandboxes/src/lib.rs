@@ -26,7 +26,7 @@
 //!   the calls ([`Call`]) a sandbox takes.
 //! - [`interpreters`]: [`Interpreters`], code-interpreter sessions held by this process.
 //! - [`sessions`]: those sessions moving between processes, and making room.
-//! - [`fork`]: copies of a running code-interpreter sandbox, from one snapshot.
+//! - [`fork`]: copies of a running code-interpreter sandbox, from its live memory.
 //! - [`upkeep`]: their once-a-second sweep, notes, shutdown.
 //! - [`containers`]: [`Containers`], container sandboxes on the runners, through the database.
 //! - [`error`]: [`SandboxError`], each variant with its HTTP status.

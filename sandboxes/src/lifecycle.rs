@@ -75,10 +75,6 @@ impl Sandboxes {
         self.config
     }
 
-    pub(crate) fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     pub(crate) fn interpreters(&self) -> &Interpreters {
         &self.interpreters
     }

@@ -167,20 +167,42 @@ pub struct NewSandbox {
 /// Insert `new` as `pending`. A repeated Idempotency-Key is a unique violation.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
-    let row = db
-        .query_one(
+    let mut made = create_copies(db, new, &[new.sandbox_id], None).await?;
+    made.pop()
+        .ok_or_else(|| crate::StoreError::Corrupt("the insert returned no row".into()))
+}
+
+/// Insert one sandbox like `new` per id of `ids` (a fork's copies), in one statement: in the
+/// order of `ids`. `pending`; or, with a `holder` (the process its session is already live
+/// in), `running` there, started now.
+#[tracing::instrument(level = "debug", skip_all, fields(n = ids.len()))]
+pub async fn create_copies(
+    db: &impl Db,
+    new: &NewSandbox,
+    ids: &[SandboxId],
+    holder: Option<uuid::Uuid>,
+) -> Result<Vec<Sandbox>> {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
+    let rows = db
+        .query(
             &format!(
                 "insert into sandboxes (sandbox_id, project_id, api_key_id, image, kind, memory_bytes,
                      cpu_millis, gpu, env_keys, command, timeout_s, expires_at, idle_pause_s,
                      idempotency_key, request_hash, network, docker_image, registry_auth, env_sealed,
-                     disk_bytes, egress, ports)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                     disk_bytes, egress, ports, state, state_reason, holder, holder_seen_at,
+                     started_at)
+                 select id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
                          now() + $11::int * interval '1 second', $12, $13, $14, $15, $16, $17, $18,
-                         $19, $20, $21)
+                         $19, $20, $21,
+                         case when $22::uuid is null then 'pending' else 'running' end,
+                         case when $22::uuid is null then 'created' else 'started' end,
+                         $22, case when $22::uuid is null then null else now() end,
+                         case when $22::uuid is null then null else now() end
+                 from unnest($1::uuid[]) with ordinality as copies(id, n) order by n
                  returning {COLUMNS}"
             ),
             &[
-                &new.sandbox_id.0,
+                &ids,
                 &new.project_id.0,
                 &new.api_key_id.map(|k| k.0),
                 &new.image,
@@ -201,10 +223,13 @@ pub async fn create(db: &impl Db, new: &NewSandbox) -> Result<Sandbox> {
                 &new.disk_bytes,
                 &new.egress,
                 &new.ports,
+                &holder,
             ],
         )
         .await?;
-    sandbox(&row)
+    let mut made = rows.iter().map(sandbox).collect::<Result<Vec<_>>>()?;
+    made.sort_by_key(|s| ids.iter().position(|i| *i == s.sandbox_id.0));
+    Ok(made)
 }
 
 /// Sandbox `id` of `project`; `None` for another project's, as for one that does not exist.

@@ -677,7 +677,7 @@ export interface paths {
         put?: never;
         /**
          * Fork a running sandbox into `count` new ones; the source keeps running. A code-interpreter's
-         *     copies open from one snapshot of its live interpreter (variables, imports, files). A
+         *     copies are made from its live interpreter's memory (variables, imports, files). A
          *     container's copies get a copy of its `/workspace` and `/outputs` (its disk frozen for the
          *     copy: its writes wait meanwhile, for milliseconds per copy with a sparse or reflinked copy)
          *     and start its command afresh: processes and memory are not copied. The copies take the

@@ -264,9 +264,14 @@ impl SessionHost for WasmBackend {
         Box::pin(self.on_guest_threads(async move { sessions.pause(id.0).await }))
     }
 
-    fn checkpoint(&self, id: SandboxId) -> BoxFuture<'_, Result<Vec<u8>, SessionError>> {
+    fn fork(
+        &self,
+        id: SandboxId,
+        copies: Vec<(SandboxId, SessionOptions)>,
+    ) -> BoxFuture<'_, Result<(), SessionError>> {
         let sessions = self.sessions.clone();
-        Box::pin(self.on_guest_threads(async move { sessions.checkpoint(id.0).await }))
+        let copies = copies.into_iter().map(|(c, o)| (c.0, o)).collect();
+        Box::pin(self.on_guest_threads(async move { sessions.fork(id.0, copies).await }))
     }
 
     fn workspace(&self, id: SandboxId) -> Result<std::path::PathBuf, SessionError> {

@@ -36,7 +36,7 @@ pub struct ForkList {
 }
 
 /// Fork a running sandbox into `count` new ones; the source keeps running. A code-interpreter's
-/// copies open from one snapshot of its live interpreter (variables, imports, files). A
+/// copies are made from its live interpreter's memory (variables, imports, files). A
 /// container's copies get a copy of its `/workspace` and `/outputs` (its disk frozen for the
 /// copy: its writes wait meanwhile, for milliseconds per copy with a sparse or reflinked copy)
 /// and start its command afresh: processes and memory are not copied. The copies take the
@@ -99,7 +99,7 @@ pub async fn run(
     } else {
         let made = state
             .sandboxes
-            .fork(project, id, count as usize, caller.0.api_key_id)
+            .fork(&source, count as usize, caller.0.api_key_id)
             .await?;
         (made, "code-interpreter")
     };

@@ -65,6 +65,9 @@ pub(super) struct Live {
     pub(super) stdout: CappedPipe,
     pub(super) stderr: CappedPipe,
     pub(super) deadline: Arc<Deadline>,
+    /// Whether the runtime may hold files open (matplotlib's fonts, after a figure), as the
+    /// last call reported: a fork closes them first.
+    pub(super) fonts_open: bool,
 }
 
 /// How a turn ended, before the session's report is read (see [`crate::wasm::ending`]).
@@ -159,9 +162,9 @@ impl Actor {
                         return;
                     }
                 }
-                Command::Checkpoint(reply) => {
+                Command::Fork(copies, reply) => {
                     // A reset interpreter (after a crash) has nothing to copy but its files: a
-                    // fresh one is snapshotted and kept.
+                    // fresh one is copied and kept.
                     if self.live.is_none() {
                         match self.sessions.fresh(&self.options, &self.dir).await {
                             Ok(live) => self.live = Some(live),
@@ -172,7 +175,7 @@ impl Actor {
                         }
                     }
                     let live = self.live.as_mut().expect("live");
-                    let _ = reply.send(self.sessions.snapshot(live, &self.dir).await);
+                    let _ = reply.send(self.sessions.copies(live, &self.dir, copies).await);
                 }
             }
         }
@@ -243,6 +246,9 @@ impl Actor {
             truncated.push(OutputStream::Stderr.as_str().to_owned());
         }
         let out = self.dir.read_out();
+        live.fonts_open = out
+            .as_ref()
+            .is_none_or(|o| o["fonts_open"].as_bool().unwrap_or(true));
         // A cell whose code raised SystemExit (`sys.exit`, `exit()`, …): its code and the
         // one line Python would print for it.
         let disk_full = self.dir.is_full();

@@ -26,10 +26,12 @@
 //!   paused and closed.
 //! - [`actor`]: the task that owns one session's interpreter and runs its calls.
 //! - [`image`]: the snapshot image of a paused session: encode, decode, restore.
+//! - [`fork`]: copies of a live session, made from its live memory.
 //! - [`folders`]: a session's host folders and the files handed into them.
 
 mod actor;
 mod folders;
+mod fork;
 mod image;
 #[cfg(feature = "fuzzing")]
 pub(crate) use image::{MAGIC as SNAPSHOT_MAGIC, decode_round_trip};
@@ -81,8 +83,8 @@ type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 enum Command {
     Cell(CellSpec, CancellationToken, Reply<CellOutcome>),
     Pause(Reply<Vec<u8>>),
-    /// A snapshot, the session staying live.
-    Checkpoint(Reply<Vec<u8>>),
+    /// Copies of the session, not live yet; the session stays live.
+    Fork(Vec<(uuid::Uuid, SessionOptions)>, Reply<Vec<fork::Copy>>),
 }
 
 struct Handle {
@@ -183,6 +185,19 @@ impl Sessions {
                 self.restore(&options, &dir, &image).await?
             }
         };
+        self.adopt(id, options, dir, live);
+        Ok(())
+    }
+
+    /// Make session `id`, whose interpreter is `live` and folders `dir`, live here: its actor
+    /// starts taking calls.
+    fn adopt(
+        self: &Arc<Self>,
+        id: uuid::Uuid,
+        options: SessionOptions,
+        dir: SessionDir,
+        live: Live,
+    ) {
         let (tx, rx) = mpsc::channel(64);
         let handle = Handle {
             tx,
@@ -203,7 +218,6 @@ impl Sessions {
             closed,
         };
         tokio::spawn(actor.run(rx));
-        Ok(())
     }
 
     /// Run `spec` in session `id`, after any call already queued on it.
@@ -261,9 +275,18 @@ impl Sessions {
         snapshot
     }
 
-    /// A snapshot of live session `id`, which stays live.
-    pub(super) async fn checkpoint(&self, id: uuid::Uuid) -> Result<Vec<u8>, SessionError> {
-        self.ask(id, Command::Checkpoint).await
+    /// Open `copies` of live session `id` (which stays live), each `(id, options)` a new
+    /// session with the source's memory, globals and files: all or none (see [`fork`]).
+    pub(super) async fn fork(
+        self: &Arc<Self>,
+        id: uuid::Uuid,
+        copies: Vec<(uuid::Uuid, SessionOptions)>,
+    ) -> Result<(), SessionError> {
+        let made = self.ask(id, |reply| Command::Fork(copies, reply)).await?;
+        for c in made {
+            self.adopt(c.id, c.options, c.dir, c.live);
+        }
+        Ok(())
     }
 
     /// The host folder that is live session `id`'s `/workspace`; a use of the session.
@@ -326,6 +349,7 @@ impl Sessions {
             stdout,
             stderr,
             deadline,
+            fonts_open: false,
         })
     }
 

@@ -108,21 +108,42 @@ def cell(src):
         except Exception:
             pass
     try:
-        _write({'status': status, 'result': result, 'figures': figures, 'exit': exit})
+        _write({'status': status, 'result': result, 'figures': figures, 'exit': exit,
+                'fonts_open': _fonts_open()})
     except OSError:
         # The session's disk is full: the host finds no report and a full disk.
         pass
 
 
-def before_pause():
-    """Let go of what a pause cannot keep: files the runtime holds open (matplotlib's fonts)
-    are closed, since descriptors do not survive into another process."""
+def _fonts_open():
+    """Whether matplotlib keeps font files open (it does once a figure has text)."""
+    fm = sys.modules.get('matplotlib.font_manager')
+    try:
+        return fm is not None and fm._get_font.cache_info().currsize > 0
+    except Exception:
+        return True
+
+
+def _close_fonts():
+    """Close the font files matplotlib keeps open: their descriptors do not survive a pause
+    or reach a fork's copies (the next figure opens them again)."""
     fm = sys.modules.get('matplotlib.font_manager')
     if fm is not None:
         try:
             fm._get_font.cache_clear()
         except Exception:
             pass
+
+
+def before_fork():
+    """Let go of what a fork's copies cannot share: the runtime's own open files."""
+    _close_fonts()
+
+
+def before_pause():
+    """Let go of what a pause cannot keep: files the runtime holds open (matplotlib's fonts)
+    are closed, since descriptors do not survive into another process."""
+    _close_fonts()
     gc.collect()
     left = []
     for fd in range(7, 1024):
