@@ -94,7 +94,7 @@ impl Interpreters {
     /// `count` copies of running sandbox `s`, live here: opened together from the source's
     /// live session, then recorded running (all or none).
     async fn fork(&self, s: &Sandbox, count: usize, key: Option<ApiKeyId>) -> Result<Vec<Sandbox>> {
-        self.make_room(count).await;
+        self.make_room(count, Some(s.sandbox_id)).await;
         let new = NewSandbox {
             sandbox_id: SandboxId::new(),
             project_id: s.project_id,
@@ -123,20 +123,32 @@ impl Interpreters {
             .iter()
             .map(|id| (*id, self.options(s, Vec::new())))
             .collect();
-        // Opened before their rows exist: nobody can reach them until they are running.
-        self.fork_live(s, copies).await?;
-        let made = match sandboxes::create_copies(&self.pool, &new, &ids, Some(self.holder)).await {
-            Ok(made) => made,
-            Err(e) => {
-                for id in &ids {
-                    self.host.close(*id);
-                }
-                return Err(e.into());
-            }
+        // Opened before their rows exist: nobody can reach them until they are running. Until
+        // the rows are in, the copies are closed if this stops (an error, or the caller gone).
+        let unclaimed = Unclaimed {
+            host: &*self.host,
+            ids: &ids,
         };
+        self.fork_live(s, copies).await?;
+        let made = sandboxes::create_copies(&self.pool, &new, &ids, Some(self.holder)).await?;
+        std::mem::forget(unclaimed);
         for c in &made {
             self.remember(c);
         }
         Ok(made)
+    }
+}
+
+/// Copies live here whose rows are not in yet: closed when dropped.
+struct Unclaimed<'a> {
+    host: &'a dyn sbx_core::SessionHost,
+    ids: &'a [SandboxId],
+}
+
+impl Drop for Unclaimed<'_> {
+    fn drop(&mut self) {
+        for id in self.ids {
+            self.host.close(*id);
+        }
     }
 }

@@ -98,7 +98,7 @@ impl Interpreters {
         env: Vec<(String, String)>,
         snapshot: Option<Vec<u8>>,
     ) -> Result<Sandbox> {
-        self.make_room(1).await;
+        self.make_room(1, None).await;
         let options = self.options(&s, env);
         if let Err(e) = self.host.open(s.sandbox_id, options, snapshot).await {
             self.start_failed(s.sandbox_id, &account(&e)).await?;

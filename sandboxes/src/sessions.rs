@@ -31,7 +31,7 @@ impl Interpreters {
     /// Resume paused sandbox `s` here, from its snapshot. A snapshot that is missing or cannot
     /// be restored fails the sandbox, saying why.
     pub(crate) async fn resume_here(&self, s: &Sandbox, reason: StateReason) -> Result<Sandbox> {
-        self.make_room(1).await;
+        self.make_room(1, None).await;
         let Some(claimed) = sandboxes::transition(
             &self.pool,
             s.sandbox_id,
@@ -180,13 +180,13 @@ impl Interpreters {
     }
 
     /// Room for `sessions` more below `max_live` live sessions: the least recently used idle
-    /// ones are paused.
-    pub(crate) async fn make_room(&self, sessions: usize) {
+    /// ones are paused, never `keep` (a fork's source).
+    pub(crate) async fn make_room(&self, sessions: usize, keep: Option<SandboxId>) {
         let live = self.host.live();
         let over = (live.len() + sessions).saturating_sub(self.config.max_live);
         for id in live
             .into_iter()
-            .filter(|l| !l.busy)
+            .filter(|l| !l.busy && Some(l.id) != keep)
             .take(over)
             .map(|l| l.id)
         {

@@ -271,7 +271,19 @@ impl SessionHost for WasmBackend {
     ) -> BoxFuture<'_, Result<(), SessionError>> {
         let sessions = self.sessions.clone();
         let copies = copies.into_iter().map(|(c, o)| (c.0, o)).collect();
-        Box::pin(self.on_guest_threads(async move { sessions.fork(id.0, copies).await }))
+        Box::pin(async move {
+            let made = self
+                .on_guest_threads({
+                    let sessions = sessions.clone();
+                    async move { sessions.fork(id.0, copies).await }
+                })
+                .await?;
+            // Made live here, in the caller's task: a caller gone before this point drops
+            // the copies whole, and one gone after it closes what it opened.
+            let guests = self.runtime.as_ref().ok_or(BackendError::ShuttingDown)?;
+            sessions.adopt_copies(guests.handle(), made);
+            Ok(())
+        })
     }
 
     fn workspace(&self, id: SandboxId) -> Result<std::path::PathBuf, SessionError> {

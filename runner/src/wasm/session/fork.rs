@@ -29,8 +29,9 @@ use super::actor::Live;
 use super::folders::SessionDir;
 use super::{SessionError, SessionOptions, Sessions, host};
 
-/// A copy made by [`Sessions::copies`], not yet live.
-pub(super) struct Copy {
+/// A copy made by [`Sessions::copies`], not yet live ([`Sessions::adopt_copies`] makes it
+/// live).
+pub(crate) struct Copy {
     pub(super) id: uuid::Uuid,
     pub(super) options: SessionOptions,
     pub(super) dir: SessionDir,
@@ -133,7 +134,8 @@ impl Sessions {
             let data = &mut data[..from.len()];
             // Past the runtime's image the memory is anonymous: what the session grew into,
             // where its large arrays are. Huge pages there make a copy's page faults few.
-            let grown = image_end.next_multiple_of(HUGE_PAGE).min(data.len());
+            let base = data.as_ptr() as usize;
+            let grown = ((base + image_end).next_multiple_of(HUGE_PAGE) - base).min(data.len());
             advise(&mut data[grown..], Advice::LinuxHugepage);
             into.push(data);
         }
@@ -195,17 +197,21 @@ fn copy_runs(from: &[u8], into: Vec<&mut [u8]>, runs: &[Range<usize>]) {
     let mut shares: Vec<Vec<(&mut [u8], &[u8])>> = (0..threads).map(|_| Vec::new()).collect();
     let mut turn = 0;
     for dest in into {
+        // Blocks by address: a linear memory need not start on a huge page.
+        let base = dest.as_ptr() as usize;
         let (mut rest, mut at, mut block) = (dest, 0, usize::MAX);
         for run in runs {
             let mut start = run.start;
             while start < run.end {
-                let end = run.end.min((start / HUGE_PAGE + 1) * HUGE_PAGE);
+                let end = run
+                    .end
+                    .min(((base + start) / HUGE_PAGE + 1) * HUGE_PAGE - base);
                 let (_, tail) = std::mem::take(&mut rest).split_at_mut(start - at);
                 let (piece, tail) = tail.split_at_mut(end - start);
                 rest = tail;
                 at = end;
-                if start / HUGE_PAGE != block {
-                    block = start / HUGE_PAGE;
+                if (base + start) / HUGE_PAGE != block {
+                    block = (base + start) / HUGE_PAGE;
                     turn = (turn + 1) % threads;
                 }
                 shares[turn].push((piece, &from[start..end]));

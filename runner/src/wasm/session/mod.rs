@@ -31,7 +31,7 @@
 
 mod actor;
 mod folders;
-mod fork;
+pub(super) mod fork;
 mod image;
 #[cfg(feature = "fuzzing")]
 pub(crate) use image::{MAGIC as SNAPSHOT_MAGIC, decode_round_trip};
@@ -185,14 +185,15 @@ impl Sessions {
                 self.restore(&options, &dir, &image).await?
             }
         };
-        self.adopt(id, options, dir, live);
+        self.adopt(&tokio::runtime::Handle::current(), id, options, dir, live);
         Ok(())
     }
 
-    /// Make session `id`, whose interpreter is `live` and folders `dir`, live here: its actor
-    /// starts taking calls.
+    /// Make session `id`, whose interpreter is `live` and folders `dir`, live here: its actor,
+    /// spawned on `guests` (the guest threads' runtime), starts taking calls.
     fn adopt(
         self: &Arc<Self>,
+        guests: &tokio::runtime::Handle,
         id: uuid::Uuid,
         options: SessionOptions,
         dir: SessionDir,
@@ -217,7 +218,7 @@ impl Sessions {
             busy,
             closed,
         };
-        tokio::spawn(actor.run(rx));
+        guests.spawn(actor.run(rx));
     }
 
     /// Run `spec` in session `id`, after any call already queued on it.
@@ -275,18 +276,27 @@ impl Sessions {
         snapshot
     }
 
-    /// Open `copies` of live session `id` (which stays live), each `(id, options)` a new
-    /// session with the source's memory, globals and files: all or none (see [`fork`]).
-    pub(super) async fn fork(
+    /// Make the copies `made` by [`Sessions::fork`] live here, their actors spawned on
+    /// `guests`.
+    pub(super) fn adopt_copies(
         self: &Arc<Self>,
+        guests: &tokio::runtime::Handle,
+        made: Vec<fork::Copy>,
+    ) {
+        for c in made {
+            self.adopt(guests, c.id, c.options, c.dir, c.live);
+        }
+    }
+
+    /// `copies` of live session `id` (which stays live), each `(id, options)` a new session
+    /// with the source's memory, globals and files, not live yet: all or none (see [`fork`]).
+    /// Dropped, they go whole (instances, folders).
+    pub(super) async fn fork(
+        &self,
         id: uuid::Uuid,
         copies: Vec<(uuid::Uuid, SessionOptions)>,
-    ) -> Result<(), SessionError> {
-        let made = self.ask(id, |reply| Command::Fork(copies, reply)).await?;
-        for c in made {
-            self.adopt(c.id, c.options, c.dir, c.live);
-        }
-        Ok(())
+    ) -> Result<Vec<fork::Copy>, SessionError> {
+        self.ask(id, |reply| Command::Fork(copies, reply)).await
     }
 
     /// The host folder that is live session `id`'s `/workspace`; a use of the session.
