@@ -9,7 +9,7 @@ use sbx_core::sandbox::{SandboxKind, SandboxState};
 use sbx_core::{SessionError, SessionOptions};
 use sbx_store::sandboxes::{self, NewSandbox, Sandbox};
 
-use crate::interpreters::Interpreters;
+use crate::interpreters::{Interpreters, session_options};
 use crate::lifecycle::{Sandboxes, own};
 use crate::{Result, SandboxError};
 
@@ -121,7 +121,7 @@ impl Interpreters {
         // The environment is in the source's memory already.
         let copies = ids
             .iter()
-            .map(|id| (*id, self.options(s, Vec::new())))
+            .map(|id| (*id, session_options(s, Vec::new())))
             .collect();
         // Opened before their rows exist: nobody can reach them until they are running. Until
         // the rows are in, the copies are closed if this stops (an error, or the caller gone).

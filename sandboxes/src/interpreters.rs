@@ -23,6 +23,15 @@ use crate::host::{Call, CallOutcome, SandboxHost};
 use crate::lifecycle::{SandboxesConfig, own, pause_elsewhere};
 use crate::{Result, SandboxError};
 
+/// The options of sandbox `s`'s session, with `env`.
+pub(crate) fn session_options(s: &Sandbox, env: Vec<(String, String)>) -> SessionOptions {
+    SessionOptions {
+        memory_bytes: s.memory_bytes as u64,
+        disk_bytes: s.disk_bytes as u64,
+        env,
+    }
+}
+
 /// A session live here, as this process knows it.
 pub(crate) struct Local {
     pub(crate) project: ProjectId,
@@ -81,50 +90,32 @@ impl Interpreters {
         self.local.lock().expect("interpreters lock").remove(&id);
     }
 
-    /// The options of sandbox `s`'s session, with `env`.
-    pub(crate) fn options(&self, s: &Sandbox, env: Vec<(String, String)>) -> SessionOptions {
-        SessionOptions {
-            memory_bytes: s.memory_bytes as u64,
-            disk_bytes: s.disk_bytes as u64,
-            env,
-        }
-    }
-
-    /// Start the session of sandbox `s`, just created as `pending`, with `env`, fresh or from
-    /// `snapshot`: it is running here afterwards, or failed with the reason.
+    /// Start the session of sandbox `s`, just created as `pending`, with `env`: it is running
+    /// here afterwards, or failed with the reason.
     pub(crate) async fn start_session(
         &self,
         s: Sandbox,
         env: Vec<(String, String)>,
-        snapshot: Option<Vec<u8>>,
     ) -> Result<Sandbox> {
         self.make_room(1, None).await;
-        let options = self.options(&s, env);
-        if let Err(e) = self.host.open(s.sandbox_id, options, snapshot).await {
-            self.start_failed(s.sandbox_id, &account(&e)).await?;
+        if let Err(e) = self
+            .host
+            .open(s.sandbox_id, session_options(&s, env), None)
+            .await
+        {
+            sandboxes::transition(
+                &self.pool,
+                s.sandbox_id,
+                Transition::new(
+                    &[SandboxState::Pending],
+                    SandboxState::Failed,
+                    StateReason::StartFailed,
+                )
+                .detail(&account(&e)),
+            )
+            .await?;
             return Err(e.into());
         }
-        self.started(s).await
-    }
-
-    /// Pending sandbox `id`, whose session could not be opened (`detail` says why), is failed.
-    pub(crate) async fn start_failed(&self, id: SandboxId, detail: &str) -> Result<()> {
-        sandboxes::transition(
-            &self.pool,
-            id,
-            Transition::new(
-                &[SandboxState::Pending],
-                SandboxState::Failed,
-                StateReason::StartFailed,
-            )
-            .detail(detail),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Pending sandbox `s`, whose session is now live here, is running, held here.
-    pub(crate) async fn started(&self, s: Sandbox) -> Result<Sandbox> {
         let running = sandboxes::transition(
             &self.pool,
             s.sandbox_id,
@@ -258,7 +249,7 @@ impl Interpreters {
 impl SandboxHost for Interpreters {
     /// Open its session here, with `env`.
     fn start(&self, s: Sandbox, env: Vec<(String, String)>) -> BoxFuture<'_, Result<Sandbox>> {
-        Box::pin(self.start_session(s, env, None))
+        Box::pin(self.start_session(s, env))
     }
 
     /// Code only: here if the session is live here, else after moving or resuming it here.

@@ -12,7 +12,7 @@ use sbx_limits::sandbox::DEFAULT_INTERPRETER_DISK;
 
 use crate::{Result, SandboxError};
 
-use crate::interpreters::Interpreters;
+use crate::interpreters::{Interpreters, session_options};
 use crate::lifecycle::{own, pause_elsewhere};
 
 /// Largest snapshot a pause keeps (PostgreSQL holds at most 1 GiB in one value).
@@ -53,15 +53,7 @@ impl Interpreters {
         };
         match self
             .host
-            .open(
-                s.sandbox_id,
-                SessionOptions {
-                    memory_bytes: s.memory_bytes as u64,
-                    disk_bytes: s.disk_bytes as u64,
-                    env: Vec::new(),
-                },
-                Some(snapshot),
-            )
+            .open(s.sandbox_id, session_options(s, Vec::new()), Some(snapshot))
             .await
         {
             Ok(()) => {

@@ -27,6 +27,7 @@ use crate::wasm::workspace::{O_NOFOLLOW, scan};
 
 use super::actor::Live;
 use super::folders::SessionDir;
+use super::image::{wizer_global, wizer_globals};
 use super::{SessionError, SessionOptions, Sessions, host};
 
 /// A copy made by [`Sessions::copies`], not yet live ([`Sessions::adopt_copies`] makes it
@@ -66,11 +67,7 @@ impl Sessions {
         let instance = source.instance.ok_or(SessionError::NotLive)?;
         let store = &mut source.store;
         let mut globals = Vec::new();
-        for index in 0u32.. {
-            let Some(global) = instance.get_global(&mut *store, &format!("__wizer_global_{index}"))
-            else {
-                break;
-            };
+        for (index, global) in wizer_globals(&instance, store) {
             if global.ty(&*store).mutability() == Mutability::Var {
                 globals.push((index, global.get(&mut *store)));
             }
@@ -109,7 +106,7 @@ impl Sessions {
                 .await
                 .map_err(|e| host(format!("growing the memory: {e:#}")))?;
             for (index, value) in &globals {
-                copy.get_global(&mut live.store, &format!("__wizer_global_{index}"))
+                wizer_global(&copy, &mut live.store, *index)
                     .ok_or_else(|| host(format!("the runtime has no global {index}")))?
                     .set(&mut live.store, *value)
                     .map_err(|e| host(format!("global {index}: {e:#}")))?;

@@ -3,7 +3,9 @@
 //! its runtime.
 
 use crate::RunnerError;
-use wasmtime::Val;
+use wasmtime::{Global, Instance, Store, Val};
+
+use crate::wasm::Guest;
 
 use crate::snapshot::{self, PackedFile, Reader, put_bytes};
 
@@ -65,8 +67,7 @@ impl Sessions {
                 .copy_from_slice(bytes);
         }
         for &(index, kind, bits) in &image.globals {
-            let name = format!("__wizer_global_{index}");
-            let global = instance.get_global(&mut *store, &name).ok_or_else(|| {
+            let global = wizer_global(&instance, store, index).ok_or_else(|| {
                 SessionError::BadSnapshot(format!("the runtime has no global {index}"))
             })?;
             if global.ty(&*store).mutability() == wasmtime::Mutability::Var {
@@ -113,11 +114,7 @@ impl Sessions {
         let instance = live.instance.ok_or(SessionError::NotLive)?;
         let store = &mut live.store;
         let mut globals = Vec::new();
-        for index in 0u32.. {
-            let Some(global) = instance.get_global(&mut *store, &format!("__wizer_global_{index}"))
-            else {
-                break;
-            };
+        for (index, global) in wizer_globals(&instance, store) {
             let (kind, bits) = match global.get(&mut *store) {
                 Val::I32(x) => (0u8, x as u32 as u64),
                 Val::I64(x) => (1, x as u64),
@@ -158,6 +155,22 @@ impl Sessions {
         };
         image.encode()
     }
+}
+
+/// The runtime's global `index`, as wizer exports it (`__wizer_global_<index>`).
+pub(super) fn wizer_global(
+    instance: &Instance,
+    store: &mut Store<Guest>,
+    index: u32,
+) -> Option<Global> {
+    instance.get_global(store, &format!("__wizer_global_{index}"))
+}
+
+/// Every global of the runtime wizer exports, by index.
+pub(super) fn wizer_globals(instance: &Instance, store: &mut Store<Guest>) -> Vec<(u32, Global)> {
+    (0u32..)
+        .map_while(|index| Some((index, wizer_global(instance, store, index)?)))
+        .collect()
 }
 
 /// The pages of `data` that differ from `base` (pages past `base`'s end: those not all zero),
